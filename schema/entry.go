@@ -1,0 +1,171 @@
+package schema
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Hash is the SHA-256 of an entry: of its canonical payload bytes followed by its
+// signature, so the chain of prev_hash links commits to every signature as well as
+// every payload. That is what lets a receiver check one signature per contiguous
+// batch: the last entry's signature covers its prev_hash, which covers the entry
+// before it, signature included, and so on back to a head the receiver trusts.
+type Hash [32]byte
+
+// ZeroHash is the prev_hash of the first entry of an origin's log.
+var ZeroHash Hash
+
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// IsZero reports whether h is the zero hash.
+func (h Hash) IsZero() bool { return h == ZeroHash }
+
+// MarshalText encodes h as lowercase hex.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText decodes 64 hex digits.
+func (h *Hash) UnmarshalText(b []byte) error {
+	if len(b) != 64 {
+		return fmt.Errorf("hash: want 64 hex digits, got %d characters", len(b))
+	}
+	if _, err := hex.Decode(h[:], b); err != nil {
+		return fmt.Errorf("hash: %w", err)
+	}
+	return nil
+}
+
+// ParseHash decodes a hex hash.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	err := h.UnmarshalText([]byte(s))
+	return h, err
+}
+
+// EntryPayload is what an origin signs: one change to one record, in its place in
+// the origin's log.
+type EntryPayload struct {
+	Origin string `json:"origin"`
+	// Epoch identifies one life of the origin's log. A centre that lost its disk and
+	// could not recover its log starts a new epoch rather than forking the old one.
+	Epoch    string    `json:"epoch"`
+	Seq      uint64    `json:"seq"`
+	PrevHash Hash      `json:"prev_hash"`
+	KeyID    string    `json:"kid"`
+	SignedAt time.Time `json:"signed_at"`
+	Record   *Record   `json:"record"`
+}
+
+// Entry is one signed log entry. Raw, the canonical encoding of the payload, is
+// authoritative: it is what was signed and what is hashed, stored and relayed, so
+// envelope fields a newer origin added survive relay through an older node. The
+// decoded fields are a view of Raw.
+type Entry struct {
+	EntryPayload
+	Raw []byte
+	Sig []byte
+}
+
+// Limits on entries received from outside.
+const (
+	MaxEntryBytes = MaxBodyBytes + 16<<10
+	SignatureSize = 64
+)
+
+// Errors from entry decoding.
+var (
+	ErrEntryTooLarge = errors.New("entry too large")
+	ErrBadEntry      = errors.New("malformed entry")
+)
+
+// NewEntry builds an unsigned entry from p, computing its canonical bytes.
+func NewEntry(p EntryPayload) (*Entry, error) {
+	if p.Record == nil {
+		return nil, fmt.Errorf("%w: no record", ErrBadEntry)
+	}
+	p.SignedAt = p.SignedAt.UTC()
+	js, err := json.Marshal(&p)
+	if err != nil {
+		return nil, fmt.Errorf("encode entry %s/%d: %w", p.Origin, p.Seq, err)
+	}
+	raw, err := Canonical(js)
+	if err != nil {
+		return nil, fmt.Errorf("canonicalise entry %s/%d: %w", p.Origin, p.Seq, err)
+	}
+	return &Entry{EntryPayload: p, Raw: raw}, nil
+}
+
+// Hash returns the entry's hash (see Hash).
+func (e *Entry) Hash() Hash {
+	h := sha256.New()
+	h.Write(e.Raw)
+	h.Write(e.Sig)
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+type entryWire struct {
+	Payload json.RawMessage `json:"payload"`
+	Sig     string          `json:"sig"`
+}
+
+// MarshalJSON encodes the entry as {"payload": <canonical payload>, "sig": <base64>}.
+func (e *Entry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(entryWire{Payload: e.Raw, Sig: base64.StdEncoding.EncodeToString(e.Sig)})
+}
+
+// UnmarshalJSON decodes the wire form, refusing a payload that is not canonical.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	if len(b) > MaxEntryBytes+256 {
+		return ErrEntryTooLarge
+	}
+	var w entryWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEntry, err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(w.Sig)
+	if err != nil || len(sig) != SignatureSize {
+		return fmt.Errorf("%w: signature is not %d bytes of base64", ErrBadEntry, SignatureSize)
+	}
+	d, err := DecodeEntryPayload(w.Payload)
+	if err != nil {
+		return err
+	}
+	d.Sig = sig
+	*e = *d
+	return nil
+}
+
+// DecodeEntryPayload parses canonical payload bytes into an unsigned entry.
+func DecodeEntryPayload(raw []byte) (*Entry, error) {
+	if len(raw) > MaxEntryBytes {
+		return nil, ErrEntryTooLarge
+	}
+	if err := CheckCanonical(raw); err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrBadEntry, err)
+	}
+	var p EntryPayload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrBadEntry, err)
+	}
+	if p.Record == nil || !ValidCentreID(p.Origin) || p.Seq == 0 || p.KeyID == "" {
+		return nil, fmt.Errorf("%w: payload lacks origin, seq, kid or record", ErrBadEntry)
+	}
+	if p.Record.Origin != p.Origin {
+		return nil, fmt.Errorf("%w: record origin %q differs from entry origin %q", ErrBadEntry, p.Record.Origin, p.Origin)
+	}
+	return &Entry{EntryPayload: p, Raw: append([]byte(nil), raw...)}, nil
+}
+
+// Head is the tip of one origin's log as a node holds it.
+type Head struct {
+	Origin string `json:"origin"`
+	Epoch  string `json:"epoch,omitempty"`
+	Seq    uint64 `json:"seq"`
+	Hash   Hash   `json:"hash"`
+}
