@@ -19,13 +19,15 @@ import (
 // The decoder is stricter than encoding/json, because two parties must agree on the
 // bytes before any signature is checked: duplicate member names, invalid UTF-8,
 // lone surrogate escapes, numbers that are not finite, integers whose magnitude
-// exceeds 2^53 and nesting deeper than MaxDepth are refused.
+// reaches 2^53 and nesting deeper than MaxDepth are refused.
 
 // MaxDepth bounds nesting of arrays and objects in canonical input.
 const MaxDepth = 64
 
-// maxSafeInteger is 2^53: the largest magnitude below which every integer is exact in
-// an IEEE double, and so in every JSON implementation a partner may use.
+// maxSafeInteger is 2^53. Integers of smaller magnitude are exact in an IEEE double,
+// and so in every JSON implementation a partner may use; from 2^53 on, a decimal
+// integer may not be the double it rounds to (9007199254740993 reads as
+// 9007199254740992), so such numbers are refused rather than silently changed.
 const maxSafeInteger = 1 << 53
 
 // ErrNotCanonical is returned by CheckCanonical for valid JSON that is not in canonical form.
@@ -121,7 +123,9 @@ func (p *canonParser) value(dst []byte, depth int) ([]byte, error) {
 }
 
 func (p *canonParser) literal(dst []byte, lit string) ([]byte, error) {
-	if !strings.HasPrefix(string(p.in[p.pos:]), lit) {
+	// Compare only len(lit) bytes: converting the whole rest of the input made long
+	// arrays of literals quadratic.
+	if len(p.in)-p.pos < len(lit) || string(p.in[p.pos:p.pos+len(lit)]) != lit {
 		return nil, p.errf("invalid literal")
 	}
 	p.pos += len(lit)
@@ -352,17 +356,14 @@ func (p *canonParser) number(dst []byte) ([]byte, error) {
 	} else if n > 1 && p.in[intStart] == '0' {
 		return nil, p.errf("leading zero in number")
 	}
-	isInt := true
 	if p.pos < len(p.in) && p.in[p.pos] == '.' {
 		p.pos++
-		isInt = false
 		if digits() == 0 {
 			return nil, p.errf("invalid fraction")
 		}
 	}
 	if p.pos < len(p.in) && (p.in[p.pos] == 'e' || p.in[p.pos] == 'E') {
 		p.pos++
-		isInt = false
 		if p.pos < len(p.in) && (p.in[p.pos] == '+' || p.in[p.pos] == '-') {
 			p.pos++
 		}
@@ -375,11 +376,8 @@ func (p *canonParser) number(dst []byte) ([]byte, error) {
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return nil, &SyntaxError{Offset: start, Msg: "number out of range"}
 	}
-	if isInt && (f > maxSafeInteger || f < -maxSafeInteger) {
-		return nil, &SyntaxError{Offset: start, Msg: "integer beyond 2^53"}
-	}
-	if !isInt && f == math.Trunc(f) && math.Abs(f) > maxSafeInteger {
-		return nil, &SyntaxError{Offset: start, Msg: "integer beyond 2^53"}
+	if f == math.Trunc(f) && math.Abs(f) >= maxSafeInteger {
+		return nil, &SyntaxError{Offset: start, Msg: "integer of magnitude 2^53 or more"}
 	}
 	return AppendCanonicalNumber(dst, f), nil
 }

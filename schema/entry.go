@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -115,8 +116,19 @@ type entryWire struct {
 }
 
 // MarshalJSON encodes the entry as {"payload": <canonical payload>, "sig": <base64>}.
+// The payload bytes are written as they are: json.Marshal would escape '<', '>', '&',
+// U+2028 and U+2029 in them, and the result would no longer be canonical.
 func (e *Entry) MarshalJSON() ([]byte, error) {
-	return json.Marshal(entryWire{Payload: e.Raw, Sig: base64.StdEncoding.EncodeToString(e.Sig)})
+	raw := e.Raw
+	if len(raw) == 0 {
+		raw = []byte("null")
+	}
+	b := make([]byte, 0, len(raw)+base64.StdEncoding.EncodedLen(len(e.Sig))+24)
+	b = append(b, `{"payload":`...)
+	b = append(b, raw...)
+	b = append(b, `,"sig":"`...)
+	b = base64.StdEncoding.AppendEncode(b, e.Sig)
+	return append(b, `"}`...), nil
 }
 
 // UnmarshalJSON decodes the wire form, refusing a payload that is not canonical.
@@ -132,7 +144,20 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 	if err != nil || len(sig) != SignatureSize {
 		return fmt.Errorf("%w: signature is not %d bytes of base64", ErrBadEntry, SignatureSize)
 	}
-	d, err := DecodeEntryPayload(w.Payload)
+	payload := w.Payload
+	if bytes.IndexByte(payload, '\\') >= 0 {
+		// An Entry marshalled inside another value by encoding/json has its payload
+		// HTML-escaped by the outer encoder ('<' as \u003c, …). Accept exactly that
+		// rendering of canonical bytes, and nothing else that is not canonical.
+		if c, err := Canonical(payload); err == nil && !bytes.Equal(c, payload) {
+			var esc bytes.Buffer
+			json.HTMLEscape(&esc, c)
+			if bytes.Equal(esc.Bytes(), payload) {
+				payload = c
+			}
+		}
+	}
+	d, err := DecodeEntryPayload(payload)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"liandong/auth"
+	"liandong/node/server"
+	"liandong/schema/sample"
+)
+
+// demoCentres are the federation's four centres, in port order.
+var demoCentres = []struct{ id, name, nameZH string }{
+	{"hq", "Headquarters", "京津冀国家技术创新中心本部"},
+	{"tianjin", "Tianjin Centre", "天津中心"},
+	{"hebei", "Hebei Centre", "河北中心"},
+	{"xiongan", "Xiong'an Centre", "雄安中心"},
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "directory for the four centres' data (default: a new temporary directory)")
+	basePort := fs.Int("base-port", 8700, "HTTP on base+1 … base+4 (hq, tianjin, hebei, xiongan); libp2p on base+11 …")
+	perCatalogue := fs.Int("records", 12, "sample records per catalogue and centre")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *basePort < 1 || *basePort > 65500-20 {
+		return usagef("--base-port %d: want 1-65480", *basePort)
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "liandong-demo-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	}
+	logger := newLogger(stderr, *logLevel)
+	servers, err := startFederation(ctx, *dir, *basePort, logger)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(servers))
+	runCtx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(runCtx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	seedErr := seedFederation(ctx, servers, *dir, *perCatalogue)
+	if seedErr == nil {
+		fmt.Fprintf(stdout, "liandong demo: four centres on loopback, data in %s\n", *dir)
+		for i, c := range demoCentres {
+			fmt.Fprintf(stdout, "  %-8s %-28s %s   token: %s\n", c.id, c.nameZH, servers[i].URL, filepath.Join(*dir, c.id, "admin.token"))
+		}
+		fmt.Fprintf(stdout, "try: curl -H \"Authorization: Bearer $(cat %s)\" '%s/v1/records?catalogue=supply&limit=5'\n",
+			filepath.Join(*dir, "hebei", "admin.token"), servers[2].URL)
+		fmt.Fprintln(stdout, "press Ctrl-C to stop")
+		select {
+		case <-ctx.Done():
+		case err := <-errs:
+			seedErr = err
+		}
+	}
+	stopAll()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		seedErr = errors.Join(seedErr, err)
+	}
+	if seedErr == nil {
+		fmt.Fprintln(stdout, "stopped")
+	}
+	return seedErr
+}
+
+// startFederation provisions (or reuses) the four centres under dir and starts them.
+func startFederation(ctx context.Context, dir string, basePort int, logger *slog.Logger) ([]*server.Server, error) {
+	now := time.Now().UTC()
+	cfgs := make([]server.Config, len(demoCentres))
+	members := make([]auth.Member, len(demoCentres))
+	for i, c := range demoCentres {
+		cfg := server.Default()
+		cfg.Centre = c.id
+		cfg.DataDir = filepath.Join(dir, c.id)
+		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", basePort+1+i)
+		p2pPort := basePort + 11 + i
+		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort)}
+		cfg.P2P.AntiEntropyInterval = time.Second
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		keys, err := server.EnsureKeys(&cfg)
+		if err != nil {
+			return nil, fmt.Errorf("keys of %s: %w", c.id, err)
+		}
+		members[i] = server.MemberFor(c.id, c.name, c.nameZH, keys, cfg.P2P.Listen, []string{"http://" + cfg.HTTP}, now.Add(-time.Hour))
+		cfgs[i] = cfg
+	}
+	root, err := loadOrCreateRoot(filepath.Join(dir, "hq", "keys", "root.key"))
+	if err != nil {
+		return nil, err
+	}
+	bundle := &auth.Bundle{
+		Federation: "jjj-demo", Version: 1, IssuedAt: now, ExpiresAt: now.AddDate(1, 0, 0),
+		Signers:   []auth.Key{{ID: root.ID, Public: root.Public, NotBefore: now.Add(-time.Hour)}},
+		Threshold: 1, Members: members,
+	}
+	for i, cfg := range cfgs {
+		if _, err := server.SignNewBundle(cfg.Path(cfg.Bundle), bundle, root); err != nil {
+			return nil, err
+		}
+		keys, err := server.EnsureKeys(&cfgs[i])
+		if err != nil {
+			return nil, err
+		}
+		iss := auth.TokenIssuer{Centre: cfg.Centre, Federation: bundle.Federation, Key: keys.Token}
+		tok, err := iss.Issue("demo-admin", auth.AllScopes, 30*24*time.Hour, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := server.WriteToken(cfg.Path("admin.token"), tok); err != nil {
+			return nil, err
+		}
+	}
+	var servers []*server.Server
+	for i := range cfgs {
+		cfgs[i].RootKeys = []string{root.ID}
+		cfgs[i].Logger = logger.With("centre", cfgs[i].Centre)
+		s, err := server.Start(ctx, cfgs[i])
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return nil, fmt.Errorf("start %s: %w", cfgs[i].Centre, err)
+		}
+		servers = append(servers, s)
+	}
+	return servers, nil
+}
+
+func loadOrCreateRoot(path string) (*auth.KeyPair, error) {
+	k, err := auth.LoadKey(path)
+	if err == nil {
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if k, err = auth.GenerateKey("root"); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return k, auth.SaveKey(path, k)
+}
+
+// seedFederation writes sample catalogues at every centre through its API, once:
+// a centre that already holds records is left as it is.
+func seedFederation(ctx context.Context, servers []*server.Server, dir string, n int) error {
+	client := &http.Client{Timeout: 30 * time.Second}
+	for i, s := range servers {
+		c := demoCentres[i]
+		if err := s.Node.WaitLeader(ctx); err != nil {
+			return err
+		}
+		tok, err := os.ReadFile(filepath.Join(dir, c.id, "admin.token"))
+		if err != nil {
+			return err
+		}
+		if pos, _ := s.Node.Store().LastPosition(); pos > 0 {
+			continue
+		}
+		for _, rec := range sample.Records(c.id, n, uint64(i+1)) {
+			body, _ := json.Marshal(map[string]any{"catalogue": rec.Catalogue, "visibility": rec.Visibility, "body": rec.Body})
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/records", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("seed %s: %w", c.id, err)
+			}
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				return fmt.Errorf("seed %s: %s: %s", c.id, resp.Status, msg)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"liandong/auth"
+	"liandong/node/server"
+	"liandong/sync/exchange"
+)
+
+func cmdKeygen(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	out := fs.String("out", "", "key file to create (0600)")
+	prefix := fs.String("prefix", "", "key id prefix, e.g. tianjin-rec (record keys), tianjin-tok (token keys), root")
+	p2p := fs.Bool("p2p", false, "create a libp2p identity instead, and print its peer id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("--out FILE is required")
+	}
+	if *p2p {
+		if _, err := os.Stat(*out); err == nil {
+			return fmt.Errorf("%s exists; refusing to overwrite an identity", *out)
+		}
+		id, err := exchange.LoadOrCreateIdentity(*out)
+		if err != nil {
+			return err
+		}
+		pid, err := peer.IDFromPrivateKey(id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "peer id %s written to %s\n", pid, *out)
+		return nil
+	}
+	if *prefix == "" {
+		*prefix = strings.TrimSuffix(filepath.Base(*out), filepath.Ext(*out))
+	}
+	k, err := auth.GenerateKey(*prefix)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
+		return err
+	}
+	if err := auth.SaveKey(*out, k); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "key %s written to %s\npublic key (base64): %s\n", k.ID, *out, base64.StdEncoding.EncodeToString(k.Public))
+	return nil
+}
+
+func cmdToken(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "issue" {
+		return usagef("want 'token issue'")
+	}
+	fs := flag.NewFlagSet("token issue", flag.ContinueOnError)
+	data := fs.String("data", "", "a node's data directory: take the token key, centre and federation from it")
+	keyPath := fs.String("key", "", "token-signing key file (default DATA/keys/token.key)")
+	bundlePath := fs.String("bundle", "", "trust bundle file (default DATA/bundle.json)")
+	centre := fs.String("centre", "", "issuing centre id (default: the bundle member holding the key)")
+	sub := fs.String("sub", "", "subject: the partner system's name")
+	scope := fs.String("scope", "read", "space- or comma-separated scopes: read, pii, write, admin")
+	ttl := fs.Duration("ttl", 30*24*time.Hour, "lifetime")
+	out := fs.String("out", "", "write the token to this file (0600) instead of standard output")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *sub == "" {
+		return usagef("--sub NAME is required (the partner system the token is for)")
+	}
+	if *keyPath == "" {
+		if *data == "" {
+			return usagef("give --data DIR or --key FILE")
+		}
+		*keyPath = filepath.Join(*data, "keys", "token.key")
+	}
+	if *bundlePath == "" && *data != "" {
+		*bundlePath = filepath.Join(*data, "bundle.json")
+	}
+	if *bundlePath == "" {
+		return usagef("give --bundle FILE or --data DIR")
+	}
+	key, err := auth.LoadKey(*keyPath)
+	if err != nil {
+		return err
+	}
+	bundle, err := server.LoadBundle(*bundlePath, nil, time.Now())
+	if err != nil {
+		return err
+	}
+	if *centre == "" {
+		for _, m := range bundle.Members {
+			for _, k := range m.TokenKeys {
+				if k.ID == key.ID {
+					*centre = m.ID
+				}
+			}
+		}
+		if *centre == "" {
+			return fmt.Errorf("token key %s is not listed in the bundle; add it to the centre's token_keys first", key.ID)
+		}
+	}
+	scopes, err := auth.ParseScopes(strings.ReplaceAll(*scope, ",", " "))
+	if err != nil {
+		return usagef("--scope: %v", err)
+	}
+	iss := auth.TokenIssuer{Centre: *centre, Federation: bundle.Federation, Key: key}
+	tok, err := iss.Issue(*sub, scopes, *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		return server.WriteToken(*out, tok)
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

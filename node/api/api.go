@@ -1,0 +1,452 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"liandong/auth"
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// Service is what the API needs of a node. *node.Node satisfies it.
+type Service interface {
+	Centre() string
+	Create(ctx context.Context, rec *schema.Record) (*schema.Record, error)
+	Put(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error)
+	Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error)
+	Get(ctx context.Context, id string) (*schema.Record, error)
+	List(ctx context.Context, q store.Query) ([]*schema.Record, string, error)
+	Changes(ctx context.Context, since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error)
+	Changed() <-chan struct{}
+	Ready() error
+	Bundle() *auth.Bundle
+}
+
+// Options configure the handler. Only Service is required.
+type Options struct {
+	Service Service
+	// Verifier checks bearer tokens; by default one that reads Service.Bundle and
+	// takes the audience from the bundle's federation id.
+	Verifier *auth.TokenVerifier
+	// Authorizer decides per request and record; by default this centre's, with
+	// anonymous reads of public records allowed. Its Centre must be Service.Centre().
+	Authorizer *auth.Authorizer
+	// Registerer receives the HTTP metrics; nil keeps them in a private registry.
+	Registerer prometheus.Registerer
+	// Gatherer is served at /metrics; when nil and Registerer is also a Gatherer
+	// (a *prometheus.Registry), that is served; otherwise /metrics is 404.
+	Gatherer prometheus.Gatherer
+	// Federation produces the body of GET /v1/federation; nil makes it 404.
+	Federation func(ctx context.Context) (any, error)
+	Logger     *slog.Logger
+	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes if 0).
+	MaxBodyBytes int64
+	// MaxWait caps the long-poll wait of GET /v1/changes (DefaultMaxWait if 0).
+	MaxWait time.Duration
+}
+
+// Defaults and limits.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxWait      = 60 * time.Second
+	DefaultLimit        = 50
+	MaxLimit            = 500
+)
+
+// handler is the http.Handler New returns.
+type handler struct {
+	svc        Service
+	centre     string
+	verifier   *auth.TokenVerifier
+	authz      *auth.Authorizer
+	federation func(ctx context.Context) (any, error)
+	log        *slog.Logger
+	maxBody    int64
+	maxWait    time.Duration
+	metrics    *httpMetrics
+	mux        *http.ServeMux
+
+	// shutdown is closed by NewServer's Shutdown hook to end long polls.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+}
+
+// New returns the HTTP handler of a node.
+func New(opts Options) (http.Handler, error) {
+	if opts.Service == nil {
+		return nil, errors.New("api: no service")
+	}
+	h := &handler{
+		svc:        opts.Service,
+		centre:     opts.Service.Centre(),
+		verifier:   opts.Verifier,
+		authz:      opts.Authorizer,
+		federation: opts.Federation,
+		log:        opts.Logger,
+		maxBody:    opts.MaxBodyBytes,
+		maxWait:    opts.MaxWait,
+		mux:        http.NewServeMux(),
+		shutdown:   make(chan struct{}),
+	}
+	if !schema.ValidCentreID(h.centre) {
+		return nil, fmt.Errorf("api: service centre %q is not a centre id", h.centre)
+	}
+	if h.verifier == nil {
+		h.verifier = &auth.TokenVerifier{Bundle: opts.Service.Bundle}
+	}
+	if h.authz == nil {
+		h.authz = &auth.Authorizer{Centre: h.centre, AllowAnonymous: true}
+	} else if h.authz.Centre != h.centre {
+		return nil, fmt.Errorf("api: authorizer is for centre %q, the service is %q", h.authz.Centre, h.centre)
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.maxWait <= 0 {
+		h.maxWait = DefaultMaxWait
+	}
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	var err error
+	if h.metrics, err = newHTTPMetrics(reg); err != nil {
+		return nil, err
+	}
+	gatherer := opts.Gatherer
+	if gatherer == nil && opts.Registerer != nil {
+		gatherer, _ = opts.Registerer.(prometheus.Gatherer)
+	}
+
+	m := h.mux
+	m.HandleFunc("GET /v1/records", h.v1(h.listRecords))
+	m.HandleFunc("POST /v1/records", h.v1(h.createRecord))
+	m.HandleFunc("GET /v1/records/{id}", h.v1(h.getRecord))
+	m.HandleFunc("PUT /v1/records/{id}", h.v1(h.putRecord))
+	m.HandleFunc("DELETE /v1/records/{id}", h.v1(h.deleteRecord))
+	m.HandleFunc("GET /v1/changes", h.v1(h.changes))
+	m.HandleFunc("GET /v1/schema/{catalogue}", h.v1(h.jsonSchema))
+	if h.federation != nil {
+		m.HandleFunc("GET /v1/federation", h.v1(h.federationState))
+	}
+	m.HandleFunc("GET /healthz", h.plain(h.healthz))
+	m.HandleFunc("GET /readyz", h.plain(h.readyz))
+	m.HandleFunc("GET /.well-known/jwks.json", h.plain(h.jwks))
+	if gatherer != nil {
+		prom := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+			ErrorLog:      promLogger{h.log},
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+		m.HandleFunc("GET /metrics", h.plain(func(w http.ResponseWriter, r *http.Request) error {
+			prom.ServeHTTP(w, r)
+			return nil
+		}))
+	}
+	return h, nil
+}
+
+// NewServer returns an http.Server for h with timeouts suited to the API: long
+// enough to write a 60 s long poll, short enough that idle and slow clients do
+// not pile up. When h came from New, Shutdown also ends waiting long polls.
+func NewServer(addr string, h http.Handler) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      DefaultMaxWait + 15*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if s, ok := h.(interface{ stopPolls() }); ok {
+		srv.RegisterOnShutdown(s.stopPolls)
+	}
+	return srv
+}
+
+// stopPolls ends every long poll, now and from now on.
+func (h *handler) stopPolls() {
+	h.shutdownOnce.Do(func() { close(h.shutdown) })
+}
+
+// reqInfo travels in the request context so the outer layer can log and count
+// what the inner handlers decided.
+type reqInfo struct {
+	id        string
+	matched   bool // one of our routes handled the request
+	principal *auth.Principal
+	err       error // the error behind a problem answer, for the log
+}
+
+type ctxKey struct{}
+
+func info(r *http.Request) *reqInfo {
+	if ri, ok := r.Context().Value(ctxKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+// ServeHTTP counts, logs and recovers around the router.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h.metrics.inFlight.Inc()
+	defer h.metrics.inFlight.Dec()
+
+	ri := &reqInfo{id: requestID(r)}
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+	rw := &responseWriter{ResponseWriter: w, ri: ri, h: h, r: r}
+	rw.Header().Set("X-Request-Id", ri.id)
+
+	abort := false
+	func() {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.Error("http handler panicked", "method", r.Method, "path", r.URL.Path,
+				"request_id", ri.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			ri.err = fmt.Errorf("panic: %v", v)
+			if rw.wroteHeader {
+				// Part of an answer is out: break the connection rather than let a
+				// truncated body pass for a complete one.
+				abort = true
+				return
+			}
+			h.writeProblem(rw, r, internalProblem(ri.id))
+		}()
+		h.mux.ServeHTTP(rw, r)
+	}()
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+
+	route := routeLabel(r.Pattern, ri.matched)
+	method := methodLabel(r.Method)
+	took := time.Since(start)
+	h.metrics.requests.WithLabelValues(route, method, fmt.Sprint(rw.status)).Inc()
+	h.metrics.duration.WithLabelValues(route, method).Observe(took.Seconds())
+
+	attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", rw.status,
+		"bytes", rw.bytes, "took", took, "request_id", ri.id, "principal", ri.principal.String()}
+	switch {
+	case rw.status >= 500 && rw.status != http.StatusServiceUnavailable:
+		h.log.Error("http request failed", append(attrs, "err", ri.err)...)
+	case rw.status == http.StatusServiceUnavailable:
+		h.log.Warn("http request unavailable", append(attrs, "err", ri.err)...)
+	default:
+		if ri.err != nil {
+			attrs = append(attrs, "err", ri.err)
+		}
+		h.log.Debug("http request", attrs...)
+	}
+	if abort {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// routeLabel is the ServeMux pattern without its method, never the raw path.
+func routeLabel(pattern string, matched bool) string {
+	if pattern == "" || !matched {
+		return "unmatched"
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
+}
+
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// requestID keeps a well-formed X-Request-Id from a proxy, or makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 {
+		ok := true
+		for i := 0; i < len(id) && ok; i++ {
+			c := id[i]
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		}
+		if ok {
+			return id
+		}
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// responseWriter records the status and size, and turns the ServeMux's own plain
+// text 404 and 405 answers into problem documents.
+type responseWriter struct {
+	http.ResponseWriter
+	ri          *reqInfo
+	h           *handler
+	r           *http.Request
+	status      int
+	bytes       int64
+	wroteHeader bool
+	replaced    bool // a mux answer was replaced by a problem
+	swallow     bool // the body the mux writes after a replaced header
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	if !w.ri.matched && !w.replaced && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
+		// The ServeMux answered by itself: no route, or a route for another method.
+		w.replaced = true
+		hdr := w.Header()
+		hdr.Del("Content-Type")
+		hdr.Del("X-Content-Type-Options")
+		var p *problem
+		if code == http.StatusNotFound {
+			p = newProblem(http.StatusNotFound, "not-found", "no such resource: "+w.r.URL.Path)
+		} else {
+			p = newProblem(http.StatusMethodNotAllowed, "method-not-allowed",
+				fmt.Sprintf("%s is not allowed here; allowed: %s", w.r.Method, hdr.Get("Allow")))
+		}
+		w.h.writeProblem(w, w.r, p)
+		w.swallow = true
+		return
+	}
+	w.status, w.wroteHeader = code, true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if w.swallow {
+		return len(b), nil
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+		if w.swallow {
+			return len(b), nil
+		}
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// v1Handler serves a /v1 route for an authenticated (or anonymous) principal. A
+// returned error becomes a problem answer through the table in problem.go.
+type v1Handler func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+
+// v1 authenticates the caller before fn: no Authorization header means the
+// anonymous principal; a header that is not a valid bearer token is a 401, never
+// a fallback to anonymous.
+func (h *handler) v1(fn v1Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ri := info(r)
+		ri.matched = true
+		w.Header().Add("Vary", "Authorization")
+		w.Header().Set("Cache-Control", "no-store")
+		p, err := h.authenticate(r)
+		if err == nil {
+			ri.principal = p
+			err = fn(w, r, p)
+		}
+		if err != nil {
+			h.fail(w, r, err)
+		}
+	}
+}
+
+// plain serves an operational route without authentication.
+func (h *handler) plain(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		info(r).matched = true
+		if err := fn(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	}
+}
+
+const bearerChallenge = `Bearer realm="liandong"`
+
+func (h *handler) authenticate(r *http.Request) (*auth.Principal, error) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		return auth.AnonymousPrincipal(), nil
+	}
+	bad := func(code, detail string, cause error) error {
+		p := newProblem(http.StatusUnauthorized, "unauthorized", detail)
+		p.header.Set("WWW-Authenticate", bearerChallenge+`, error="`+code+`"`)
+		p.cause = cause
+		return p
+	}
+	if len(vals) > 1 {
+		return nil, bad("invalid_request", "send one Authorization header", nil)
+	}
+	scheme, token, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return nil, bad("invalid_request", "the Authorization header must be `Bearer <token>`", nil)
+	}
+	p, err := h.verifier.Verify(token)
+	if err != nil {
+		return nil, bad("invalid_token", "the bearer token was refused: "+err.Error(), err)
+	}
+	return p, nil
+}
+
+// authorize turns a refusal into a 401 or 403 problem.
+func (h *handler) authorize(p *auth.Principal, act auth.Action, rec *schema.Record) (auth.Decision, error) {
+	d := h.authz.Authorize(p, act, rec)
+	if d.Allow {
+		return d, nil
+	}
+	status := d.Status
+	if status != http.StatusUnauthorized {
+		status = http.StatusForbidden
+		if p == nil || p.Anonymous {
+			status = http.StatusUnauthorized
+		}
+	}
+	detail := d.Reason
+	if detail == "" {
+		detail = "not allowed"
+	}
+	if status == http.StatusUnauthorized {
+		pr := newProblem(status, "unauthorized", detail)
+		pr.header.Set("WWW-Authenticate", bearerChallenge)
+		return d, pr
+	}
+	return d, newProblem(status, "forbidden", detail)
+}
+
+// promLogger adapts slog to promhttp's error log.
+type promLogger struct{ log *slog.Logger }
+
+func (l promLogger) Println(v ...any) { l.log.Warn("serve metrics", "err", fmt.Sprint(v...)) }

@@ -1,0 +1,47 @@
+// Package api owns the HTTP API of a node: the /v1 record, change-feed, schema and
+// federation routes partner systems call, and the operational endpoints (/healthz,
+// /readyz, /metrics, /.well-known/jwks.json).
+//
+// It talks to the node through the Service interface it declares (a *node.Node
+// satisfies it), checks tokens with an auth.TokenVerifier and decides what each
+// caller may see or change with an auth.Authorizer. It never imports raft or
+// bbolt; the store's and the node's sentinel errors are translated to HTTP status
+// codes in one table (problem.go).
+//
+// # Wire conventions
+//
+//   - Responses are JSON (no HTML escaping, so Chinese text and "<" travel as is).
+//     Errors are RFC 9457 application/problem+json documents: type (a
+//     "urn:liandong:problem:…" URN clients may branch on), title, status, detail,
+//     instance (the request path), request_id (also in the X-Request-Id header and
+//     the server log) and, for 400 and 422, errors: [{path, rule, message}].
+//   - List pages and the change feed use opaque cursors (base64url). A malformed
+//     cursor is a 400 naming the parameter. Unknown or repeated query parameters
+//     are refused (400) rather than ignored, so a typo ("catalog=") does not
+//     silently widen a query.
+//   - Records submitted by clients: catalogue, visibility (default federation),
+//     schema, expires_at and body come from the client. id, origin, version,
+//     created_at and updated_at are the server's: created_at and updated_at are
+//     ignored, so a GET → edit → PUT round trip works; id and origin must, when
+//     present, agree with the URL and this centre (else 422); version, when
+//     present on PUT, is a precondition like If-Match (412 when stale; 400 when it
+//     contradicts an If-Match header); on POST only version 1 or none is accepted.
+//     deleted: true is refused (use DELETE); broker is ignored. Any other member
+//     is refused (400), as are duplicate member names, trailing data, invalid
+//     UTF-8, nesting deeper than 64 and integers beyond 2^53 (which the signed
+//     log could not carry exactly).
+//   - PUT answers 201 when it created the record (also over a tombstone) and 200
+//     when it replaced one; DELETE answers 200 with the tombstone envelope, so the
+//     caller learns the tombstone's version. Both accept If-Match as a version
+//     number, quoted ETag ("3") or "*" (the record must exist).
+//   - A record the caller may not read is answered 404 like an unknown one, so ids
+//     of private records do not leak; lists and the change feed leave such
+//     records out. Personal data is redacted unless the Authorizer says otherwise.
+//
+// # Long polls and shutdown
+//
+// GET /v1/changes waits up to wait seconds (capped at Options.MaxWait) for the
+// node's Changed channel. When the handler is served by a server from NewServer,
+// Shutdown ends every waiting poll at once with the cursor it had reached, so a
+// graceful stop does not wait out the polls.
+package api

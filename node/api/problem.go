@@ -1,0 +1,202 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"liandong/node"
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// ProblemTypePrefix starts every problem type URN.
+const ProblemTypePrefix = "urn:liandong:problem:"
+
+// FieldError is one field-level complaint in a problem's errors member.
+type FieldError struct {
+	Path    string `json:"path"`
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem document, as the API writes it.
+type Problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	RequestID string       `json:"request_id,omitempty"`
+	Errors    []FieldError `json:"errors,omitempty"`
+}
+
+// problem is a Problem on its way out, with the headers that go with it and the
+// internal cause that goes only to the log.
+type problem struct {
+	Problem
+	header http.Header
+	cause  error
+}
+
+func (p *problem) Error() string {
+	msg := strconv.Itoa(p.Status) + " " + p.Title
+	if p.Detail != "" {
+		msg += ": " + p.Detail
+	}
+	return msg
+}
+
+func (p *problem) Unwrap() error { return p.cause }
+
+var titles = map[string]string{
+	"bad-request":            "Bad request",
+	"malformed-json":         "Malformed JSON",
+	"bad-parameter":          "Invalid parameter",
+	"unauthorized":           "Authentication required",
+	"forbidden":              "Forbidden",
+	"not-found":              "Not found",
+	"method-not-allowed":     "Method not allowed",
+	"conflict":               "Record exists",
+	"precondition-failed":    "Precondition failed",
+	"too-large":              "Request body too large",
+	"unsupported-media-type": "Unsupported media type",
+	"validation":             "Validation failed",
+	"unavailable":            "Service unavailable",
+	"internal":               "Internal server error",
+	"client-closed":          "Client closed the request",
+}
+
+func newProblem(status int, kind, detail string) *problem {
+	title := titles[kind]
+	if title == "" {
+		title = http.StatusText(status)
+	}
+	return &problem{
+		Problem: Problem{Type: ProblemTypePrefix + kind, Title: title, Status: status, Detail: detail},
+		header:  http.Header{},
+	}
+}
+
+// badParam is a 400 naming the query parameter (or header) at fault.
+func badParam(name, rule, msg string) *problem {
+	p := newProblem(http.StatusBadRequest, "bad-parameter", name+": "+msg)
+	p.Errors = []FieldError{{Path: name, Rule: rule, Message: msg}}
+	return p
+}
+
+func unavailable(detail string, retryAfter int, cause error) *problem {
+	p := newProblem(http.StatusServiceUnavailable, "unavailable", detail)
+	p.header.Set("Retry-After", strconv.Itoa(retryAfter))
+	p.cause = cause
+	return p
+}
+
+func internalProblem(requestID string) *problem {
+	return newProblem(http.StatusInternalServerError, "internal",
+		"the server failed to answer; the operators can find request "+requestID+" in the node's log")
+}
+
+// statusClientClosed is logged and counted when the client went away first
+// (nginx's convention); the client never sees it.
+const statusClientClosed = 499
+
+// toProblem maps an error to its answer. This is the one table from the node's,
+// the store's and the schema's sentinels to wire codes.
+func toProblem(err error, requestID string) *problem {
+	var p *problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var verr *schema.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		p = newProblem(http.StatusUnprocessableEntity, "validation", "the record does not pass validation")
+		for _, fe := range verr.Errors {
+			p.Errors = append(p.Errors, FieldError{Path: fe.Path, Rule: fe.Rule, Message: fe.Message})
+		}
+	case errors.Is(err, schema.ErrInvalid):
+		p = newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrDeleted):
+		p = newProblem(http.StatusNotFound, "not-found", err.Error())
+	case errors.Is(err, store.ErrVersionConflict):
+		p = newProblem(http.StatusPreconditionFailed, "precondition-failed", err.Error())
+	case errors.Is(err, store.ErrExists):
+		p = newProblem(http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, store.ErrNotOrigin):
+		p = newProblem(http.StatusForbidden, "forbidden", err.Error()+"; send the write to that centre's node")
+	case errors.Is(err, node.ErrNotLeader):
+		p = unavailable("this replica is not the raft leader; retry shortly", 1, nil)
+	case errors.Is(err, node.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		p = unavailable("the write was not committed in time; retry (it may have been applied: check the version)", 2, nil)
+	case errors.Is(err, node.ErrNotReady):
+		p = unavailable("the node is not ready (no raft leader yet)", 2, nil)
+	case errors.Is(err, node.ErrShutdown):
+		p = unavailable("the node is shutting down", 5, nil)
+	case errors.Is(err, node.ErrStateFailed), errors.Is(err, store.ErrClosed):
+		p = unavailable("this replica cannot serve; retry at another replica", 10, nil)
+	case errors.Is(err, context.Canceled):
+		p = newProblem(statusClientClosed, "client-closed", "the client closed the request")
+	default:
+		p = internalProblem(requestID)
+	}
+	p.cause = err
+	return p
+}
+
+// fail answers err as a problem and keeps the cause for the log line.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	ri := info(r)
+	p := toProblem(err, ri.id)
+	if p.cause != nil {
+		ri.err = p.cause
+	} else {
+		ri.err = p
+	}
+	h.writeProblem(w, r, p)
+}
+
+func (h *handler) writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
+	out := p.Problem
+	out.Instance = r.URL.Path
+	out.RequestID = info(r).id
+	hdr := w.Header()
+	for k, v := range p.header {
+		hdr[k] = v
+	}
+	hdr.Set("Content-Type", "application/problem+json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Del("ETag")
+	hdr.Del("Location")
+	writeBody(w, p.Status, out)
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	hdr := w.Header()
+	if hdr.Get("Content-Type") == "" {
+		hdr.Set("Content-Type", "application/json")
+	}
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	writeBody(w, status, v)
+}
+
+func writeBody(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only values of ours reach here; a failure is a bug, answered as one.
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write([]byte(`{"type":"urn:liandong:problem:internal","title":"Internal server error","status":500}` + "\n"))
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}

@@ -1,0 +1,122 @@
+package node
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are registered on the Registerer passed in Config, so several nodes can
+// live in one test process.
+type metrics struct {
+	reg           prometheus.Registerer
+	applyDuration prometheus.Histogram
+	remoteApplied *prometheus.CounterVec
+	collector     *scrapeCollector
+}
+
+func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
+	m := &metrics{
+		reg: reg,
+		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "liandong", Subsystem: "raft", Name: "apply_duration_seconds",
+			Help:    "Time to apply one batch of committed raft entries to the state file.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		remoteApplied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "liandong", Subsystem: "store", Name: "remote_entries_applied_total",
+			Help: "Log entries of other origins applied through raft at this replica's proposal.",
+		}, []string{"origin"}),
+		collector: &scrapeCollector{n: n},
+	}
+	for _, c := range []prometheus.Collector{m.applyDuration, m.remoteApplied, m.collector} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register node metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister() {
+	m.reg.Unregister(m.applyDuration)
+	m.reg.Unregister(m.remoteApplied)
+	m.reg.Unregister(m.collector)
+}
+
+var (
+	descRecords = prometheus.NewDesc("liandong_records",
+		"Live records held by this node, by catalogue, origin centre and visibility.",
+		[]string{"catalogue", "origin", "visibility"}, nil)
+	descLogHead = prometheus.NewDesc("liandong_log_head_seq",
+		"Sequence number of the newest entry held of each origin's signed log.",
+		[]string{"origin"}, nil)
+	descRaftState = prometheus.NewDesc("liandong_raft_state",
+		"Raft role of this replica: 1 for the current state label, 0 otherwise.",
+		[]string{"state"}, nil)
+	descRaftTerm = prometheus.NewDesc("liandong_raft_term",
+		"Current raft term.", nil, nil)
+	descRaftCommit = prometheus.NewDesc("liandong_raft_commit_index",
+		"Raft commit index.", nil, nil)
+	descRaftApplied = prometheus.NewDesc("liandong_raft_applied_index",
+		"Last raft index applied to the state file.", nil, nil)
+	descRaftLeader = prometheus.NewDesc("liandong_raft_has_leader",
+		"1 when this replica knows a raft leader.", nil, nil)
+	descStateSize = prometheus.NewDesc("liandong_bbolt_size_bytes",
+		"Size of the state file's data in bytes.", nil, nil)
+	descFeed = prometheus.NewDesc("liandong_changes_position",
+		"Newest change-feed position at this replica.", nil, nil)
+)
+
+// scrapeCollector reads values that already live in raft and the store at scrape
+// time, rather than copying them into gauges on every change.
+type scrapeCollector struct{ n *Node }
+
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRecords, descLogHead, descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader, descStateSize, descFeed} {
+		ch <- d
+	}
+}
+
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	if n.closed.Load() || n.raft == nil {
+		return
+	}
+	if counts, err := n.st.Counts(); err == nil {
+		for _, k := range counts {
+			ch <- prometheus.MustNewConstMetric(descRecords, prometheus.GaugeValue, float64(k.N), k.Catalogue, k.Origin, k.Visibility)
+		}
+	}
+	if heads, err := n.st.Heads(); err == nil {
+		for _, h := range heads {
+			ch <- prometheus.MustNewConstMetric(descLogHead, prometheus.GaugeValue, float64(h.Seq), h.Origin)
+		}
+	}
+	state := n.raft.State()
+	for _, s := range []raft.RaftState{raft.Follower, raft.Candidate, raft.Leader, raft.Shutdown} {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descRaftState, prometheus.GaugeValue, v, s.String())
+	}
+	stats := n.raft.Stats()
+	if t, err := strconv.ParseUint(stats["term"], 10, 64); err == nil {
+		ch <- prometheus.MustNewConstMetric(descRaftTerm, prometheus.GaugeValue, float64(t))
+	}
+	ch <- prometheus.MustNewConstMetric(descRaftCommit, prometheus.GaugeValue, float64(n.raft.CommitIndex()))
+	ch <- prometheus.MustNewConstMetric(descRaftApplied, prometheus.GaugeValue, float64(n.raft.AppliedIndex()))
+	leader := 0.0
+	if addr, _ := n.raft.LeaderWithID(); addr != "" {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descRaftLeader, prometheus.GaugeValue, leader)
+	if size, err := n.st.Size(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descStateSize, prometheus.GaugeValue, float64(size))
+	}
+	if pos, err := n.st.LastPosition(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descFeed, prometheus.GaugeValue, float64(pos))
+	}
+}

@@ -1,0 +1,453 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/bbolt"
+
+	"liandong/auth"
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// Sentinel errors of the node. The store's (store.ErrNotFound …) pass through.
+var (
+	ErrNotLeader   = errors.New("not the raft leader")
+	ErrNotReady    = errors.New("node not ready")
+	ErrTimeout     = errors.New("write not committed in time")
+	ErrStateFailed = errors.New("state file failed")
+	ErrShutdown    = errors.New("node shutting down")
+)
+
+// Config configures one replica.
+type Config struct {
+	// Centre is this centre's id (hq, tianjin, …).
+	Centre string
+	// ReplicaID names this replica in the raft group; default "<centre>-1".
+	ReplicaID string
+	// DataDir holds raft's log, snapshots and the state file.
+	DataDir string
+	// RaftAddr is the address raft listens on for the other replicas. Empty means a
+	// single replica with an in-memory transport: nothing listens.
+	RaftAddr string
+	// Bootstrap makes this replica the first voter of a new group when it has no
+	// raft state yet.
+	Bootstrap bool
+	// RecordKey signs this centre's log entries.
+	RecordKey *auth.KeyPair
+	// Bundle is the trust bundle the node starts with.
+	Bundle *auth.Bundle
+
+	ApplyTimeout      time.Duration
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	// TrailingLogs kept after a snapshot, for followers slightly behind.
+	TrailingLogs uint64
+	// StateNoSync skips fsync of the state file (raft's log stays synced).
+	StateNoSync bool
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// DefaultConfig returns a single-replica configuration for centre in dataDir.
+func DefaultConfig(centre, dataDir string) Config {
+	return Config{
+		Centre:            centre,
+		ReplicaID:         centre + "-1",
+		DataDir:           dataDir,
+		Bootstrap:         true,
+		ApplyTimeout:      10 * time.Second,
+		SnapshotInterval:  2 * time.Minute,
+		SnapshotThreshold: 8192,
+		TrailingLogs:      4096,
+	}
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	if !schema.ValidCentreID(c.Centre) {
+		return fmt.Errorf("config: centre %q: want 1-32 lowercase letters, digits or '-'", c.Centre)
+	}
+	if c.DataDir == "" {
+		return errors.New("config: data directory not set")
+	}
+	if c.RecordKey == nil {
+		return errors.New("config: no record-signing key")
+	}
+	if c.ReplicaID == "" {
+		c.ReplicaID = c.Centre + "-1"
+	}
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Node is one replica of a centre.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	st        *store.Store
+	fsm       *fsm
+	raft      *raft.Raft
+	logStore  *raftboltdb.BoltStore
+	transport raft.Transport
+	metrics   *metrics
+
+	bundle   atomic.Pointer[auth.Bundle]
+	notifier atomic.Pointer[func()]
+	closed   atomic.Bool
+}
+
+// Open starts a replica: opens the state file and raft's stores, restores from a
+// snapshot only if the state file is behind it, and joins or bootstraps the group.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID)}
+	if cfg.Bundle != nil {
+		n.bundle.Store(cfg.Bundle)
+	}
+	var err error
+	n.metrics, err = newMetrics(cfg.Registerer, n)
+	if err != nil {
+		return nil, err
+	}
+	n.st, err = store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{
+		Centre: cfg.Centre,
+		Signer: keySigner{cfg.RecordKey},
+		NoSync: cfg.StateNoSync,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.startRaft(); err != nil {
+		n.st.Close()
+		if n.logStore != nil {
+			n.logStore.Close()
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) startRaft() error {
+	cfg := n.cfg
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return fmt.Errorf("create raft directory: %w", err)
+	}
+	var err error
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(raftDir, "log.db"),
+		BoltOptions: boltOptions(),
+	})
+	if err != nil {
+		return fmt.Errorf("open raft log %s: %w (if the file is corrupt, move the raft directory aside and rejoin from a peer)", filepath.Join(raftDir, "log.db"), err)
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog)
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	if err := n.catchUpFromSnapshot(snaps); err != nil {
+		return err
+	}
+
+	if cfg.RaftAddr == "" {
+		_, n.transport = raft.NewInmemTransport(raft.ServerAddress(cfg.ReplicaID))
+	} else {
+		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+		if err != nil {
+			return fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
+		}
+		tr, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 8, 10*time.Second, hlog)
+		if err != nil {
+			return fmt.Errorf("listen for raft on %s: %w (is the port in use?)", cfg.RaftAddr, err)
+		}
+		n.transport = tr
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ReplicaID)
+	rc.Logger = hlog
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	// The state file is durable and records its applied index, so a restart keeps it
+	// and lets raft replay only what it lacks (catchUpFromSnapshot handles a state
+	// file older than the newest snapshot).
+	rc.NoSnapshotRestoreOnStart = true
+	rc.NoLegacyTelemetry = true
+	if cfg.RaftAddr == "" {
+		// Alone, there is nobody to wait for: elect at once.
+		rc.HeartbeatTimeout = 100 * time.Millisecond
+		rc.ElectionTimeout = 100 * time.Millisecond
+		rc.LeaderLeaseTimeout = 100 * time.Millisecond
+	}
+
+	n.fsm = &fsm{st: n.st, onApply: n.applied}
+
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(n.logStore, n.logStore, snaps)
+		if err != nil {
+			return fmt.Errorf("read raft state: %w", err)
+		}
+		if !has {
+			conf := raft.Configuration{Servers: []raft.Server{{
+				ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
+			}}}
+			if err := raft.BootstrapCluster(rc, n.logStore, n.logStore, snaps, n.transport, conf); err != nil {
+				return fmt.Errorf("bootstrap raft: %w", err)
+			}
+		}
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, n.logStore, n.logStore, snaps, n.transport)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	return nil
+}
+
+// catchUpFromSnapshot restores the newest snapshot into the state file when the
+// file is behind it (lost or replaced), because raft, told not to restore on start,
+// will only replay logs after the snapshot.
+func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	applied, _, err := n.st.AppliedIndex()
+	if err != nil {
+		return err
+	}
+	if applied >= list[0].Index {
+		return nil
+	}
+	n.log.Warn("state file behind the newest snapshot; restoring it", "applied", applied, "snapshot", list[0].Index)
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", list[0].ID, err)
+	}
+	defer rc.Close()
+	return n.st.Restore(rc)
+}
+
+// Close stops raft and closes the files. A leader of several replicas hands over
+// leadership first so the group does not wait an election timeout.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	var errs []error
+	if n.raft != nil {
+		if n.raft.State() == raft.Leader && len(n.servers()) > 1 {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.log.Warn("leadership transfer before shutdown failed", "err", err)
+			}
+		}
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+		}
+	}
+	if c, ok := n.transport.(interface{ Close() error }); ok {
+		c.Close()
+	}
+	if n.logStore != nil {
+		errs = append(errs, n.logStore.Close())
+	}
+	errs = append(errs, n.st.Close())
+	n.metrics.unregister()
+	return errors.Join(errs...)
+}
+
+func (n *Node) servers() []raft.Server {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	return f.Configuration().Servers
+}
+
+// Centre returns this node's centre id.
+func (n *Node) Centre() string { return n.cfg.Centre }
+
+// Store returns the state file, for read paths and tests.
+func (n *Node) Store() *store.Store { return n.st }
+
+// Bundle returns the current trust bundle.
+func (n *Node) Bundle() *auth.Bundle { return n.bundle.Load() }
+
+// SetBundle replaces the trust bundle (already verified by the caller).
+func (n *Node) SetBundle(b *auth.Bundle) { n.bundle.Store(b) }
+
+// SetNotifier registers fn to be called after each applied batch that changed a
+// log head (the exchange announces heads from it). fn must not block.
+func (n *Node) SetNotifier(fn func()) { n.notifier.Store(&fn) }
+
+// IsLeader reports whether this replica leads its centre's raft group.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// WaitLeader blocks until the group has a leader or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for raft leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Ready reports whether the node can serve: raft has a leader and the state file
+// has not failed.
+func (n *Node) Ready() error {
+	if n.closed.Load() {
+		return ErrShutdown
+	}
+	if err := n.fsm.failure(); err != nil {
+		return err
+	}
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return fmt.Errorf("%w: no raft leader", ErrNotReady)
+	}
+	return nil
+}
+
+func (n *Node) applied(results []store.Result, took time.Duration) {
+	n.metrics.applyDuration.Observe(took.Seconds())
+	changedHead := false
+	for _, r := range results {
+		changedHead = changedHead || r.Entry != nil || r.Applied > 0
+	}
+	if changedHead {
+		if fn := n.notifier.Load(); fn != nil {
+			(*fn)()
+		}
+	}
+}
+
+// propose submits a command through raft and waits for its result.
+func (n *Node) propose(ctx context.Context, cmd *store.Command) (store.Result, error) {
+	if n.closed.Load() {
+		return store.Result{}, ErrShutdown
+	}
+	data, err := store.EncodeCommand(cmd)
+	if err != nil {
+		return store.Result{}, err
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return store.Result{}, fmt.Errorf("%w: %w", ErrNotLeader, err)
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return store.Result{}, fmt.Errorf("%w: %w", ErrTimeout, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return store.Result{}, ErrShutdown
+		}
+		return store.Result{}, fmt.Errorf("raft apply: %w", err)
+	}
+	res, ok := f.Response().(store.Result)
+	if !ok {
+		return store.Result{}, fmt.Errorf("raft apply: unexpected response %T", f.Response())
+	}
+	return res, res.Err
+}
+
+// keySigner adapts an auth key to the store's Signer.
+type keySigner struct{ k *auth.KeyPair }
+
+func (s keySigner) KeyID() string              { return s.k.ID }
+func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
+
+func newULID(now time.Time) string {
+	return ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func boltOptions() *bbolt.Options {
+	return &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}
+}
+
+// ReplicaStatus describes this replica's place in its raft group.
+type ReplicaStatus struct {
+	ReplicaID    string   `json:"replica_id"`
+	State        string   `json:"state"`
+	Leader       string   `json:"leader,omitempty"`
+	Term         uint64   `json:"term"`
+	CommitIndex  uint64   `json:"commit_index"`
+	AppliedIndex uint64   `json:"applied_index"`
+	Voters       []string `json:"voters"`
+}
+
+// ReplicaStatus returns this replica's raft role, leader and indexes.
+func (n *Node) ReplicaStatus() ReplicaStatus {
+	_, leader := n.raft.LeaderWithID()
+	st := ReplicaStatus{
+		ReplicaID:    n.cfg.ReplicaID,
+		State:        n.raft.State().String(),
+		Leader:       string(leader),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.raft.AppliedIndex(),
+	}
+	if t, err := strconv.ParseUint(n.raft.Stats()["term"], 10, 64); err == nil {
+		st.Term = t
+	}
+	for _, s := range n.servers() {
+		if s.Suffrage == raft.Voter {
+			st.Voters = append(st.Voters, string(s.ID))
+		}
+	}
+	return st
+}

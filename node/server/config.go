@@ -1,0 +1,114 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"liandong/schema"
+)
+
+// Config is a replica's whole configuration, as the config file spells it. Paths
+// that are relative are taken relative to DataDir.
+type Config struct {
+	Centre  string `yaml:"centre"`
+	DataDir string `yaml:"data_dir"`
+	// HTTP is the API's listen address.
+	HTTP string `yaml:"http"`
+
+	Raft RaftConfig `yaml:"raft"`
+	P2P  P2PConfig  `yaml:"p2p"`
+	Keys KeysConfig `yaml:"keys"`
+
+	// Bundle is the signed trust bundle file this node starts from.
+	Bundle string `yaml:"bundle"`
+	// RootKeys pins the federation root's signing key ids: a bundle on disk that is
+	// not signed by one of them is refused.
+	RootKeys []string `yaml:"root_keys"`
+	// AnonymousReads lets requests without a token read public records.
+	AnonymousReads bool `yaml:"anonymous_reads"`
+
+	// ShutdownTimeout bounds finishing in-flight requests on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// RaftConfig configures the centre's raft group.
+type RaftConfig struct {
+	ReplicaID string `yaml:"replica_id"`
+	// Addr is where raft listens for the other replicas; empty: a single replica.
+	Addr      string `yaml:"addr"`
+	Bootstrap bool   `yaml:"bootstrap"`
+}
+
+// P2PConfig configures the libp2p host.
+type P2PConfig struct {
+	Listen              []string      `yaml:"listen"`
+	AntiEntropyInterval time.Duration `yaml:"anti_entropy_interval"`
+}
+
+// KeysConfig names key files.
+type KeysConfig struct {
+	Record string `yaml:"record"`
+	Token  string `yaml:"token"`
+	P2P    string `yaml:"p2p"`
+}
+
+// Default returns the embedded default: one replica on loopback, keys and bundle
+// in the data directory.
+func Default() Config {
+	return Config{
+		HTTP:            "127.0.0.1:8700",
+		Raft:            RaftConfig{Bootstrap: true},
+		P2P:             P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, AntiEntropyInterval: 2 * time.Second},
+		Keys:            KeysConfig{Record: "keys/record.key", Token: "keys/token.key", P2P: "keys/p2p.key"},
+		Bundle:          "bundle.json",
+		AnonymousReads:  true,
+		ShutdownTimeout: 20 * time.Second,
+	}
+}
+
+// Validate reports every problem at once, each naming the config key at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !schema.ValidCentreID(c.Centre) {
+		bad("centre: %q is not a centre id (1-32 lowercase letters, digits or '-', e.g. tianjin)", c.Centre)
+	}
+	if c.DataDir == "" {
+		bad("data_dir: not set (the directory for the state, raft log and keys)")
+	}
+	if c.HTTP == "" {
+		bad("http: not set (e.g. 127.0.0.1:8700)")
+	}
+	if len(c.P2P.Listen) == 0 {
+		bad("p2p.listen: at least one multiaddr is needed")
+	}
+	if c.Keys.Record == "" || c.Keys.Token == "" || c.Keys.P2P == "" {
+		bad("keys: record, token and p2p key files must all be named")
+	}
+	if c.Bundle == "" {
+		bad("bundle: not set (the signed trust bundle file)")
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 20 * time.Second
+	}
+	if c.Raft.ReplicaID == "" && c.Centre != "" {
+		c.Raft.ReplicaID = c.Centre + "-1"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return errors.Join(errs...)
+}
+
+// Path resolves p against the data directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.DataDir, p)
+}

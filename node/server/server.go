@@ -1,0 +1,207 @@
+// Package server assembles one replica of a centre from its parts: the raft node
+// and state file (node), the HTTP API (node/api), the federation exchange
+// (sync/exchange), keys and the trust bundle (auth), and one Prometheus registry.
+// cmd/liandong's serve and demo, and the integration tests, all run nodes through it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"liandong/auth"
+	"liandong/node"
+	"liandong/node/api"
+	"liandong/sync/exchange"
+)
+
+// Server is one running replica.
+type Server struct {
+	cfg      Config
+	Node     *node.Node
+	Exchange *exchange.Exchange
+	Registry *prometheus.Registry
+	http     *http.Server
+	ln       net.Listener
+	// URL is the API's base URL, e.g. http://127.0.0.1:8701.
+	URL string
+}
+
+// ErrNotMember is returned when the bundle does not list this centre or its keys.
+var ErrNotMember = errors.New("this centre is not in the trust bundle")
+
+// Start opens everything and binds the HTTP listener; Run serves.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	recordKey, err := auth.LoadKey(cfg.Path(cfg.Keys.Record))
+	if err != nil {
+		return nil, fmt.Errorf("record-signing key: %w", err)
+	}
+	tokenKey, err := auth.LoadKey(cfg.Path(cfg.Keys.Token))
+	if err != nil {
+		return nil, fmt.Errorf("token-signing key: %w", err)
+	}
+	_ = tokenKey // tokens are issued by `liandong token issue`; the node verifies them through the bundle
+	identity, err := exchange.LoadOrCreateIdentity(cfg.Path(cfg.Keys.P2P))
+	if err != nil {
+		return nil, fmt.Errorf("libp2p identity: %w", err)
+	}
+	bundle, err := LoadBundle(cfg.Path(cfg.Bundle), cfg.RootKeys, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	m, ok := bundle.Member(cfg.Centre)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not listed in %s; add it with `liandong federation add-centre`", ErrNotMember, cfg.Centre, cfg.Path(cfg.Bundle))
+	}
+	if _, err := bundle.RecordKey(cfg.Centre, recordKey.ID, time.Now()); err != nil {
+		return nil, fmt.Errorf("%w: record key %s of %s is not valid in the bundle (%v); list it with `liandong federation add-centre` or rotate-key", ErrNotMember, recordKey.ID, m.ID, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{cfg: cfg, Registry: reg}
+
+	ncfg := node.DefaultConfig(cfg.Centre, cfg.DataDir)
+	ncfg.ReplicaID = cfg.Raft.ReplicaID
+	ncfg.RaftAddr = cfg.Raft.Addr
+	ncfg.Bootstrap = cfg.Raft.Bootstrap
+	ncfg.RecordKey = recordKey
+	ncfg.Bundle = bundle
+	ncfg.Logger = cfg.Logger
+	ncfg.Registerer = reg
+	if s.Node, err = node.Open(ncfg); err != nil {
+		return nil, err
+	}
+
+	xcfg := exchange.DefaultConfig()
+	xcfg.ListenAddrs = cfg.P2P.Listen
+	xcfg.Identity = identity
+	if cfg.P2P.AntiEntropyInterval > 0 {
+		xcfg.AntiEntropyInterval = cfg.P2P.AntiEntropyInterval
+	}
+	xcfg.Registerer = reg
+	xcfg.Logger = cfg.Logger.With("component", "exchange")
+	if s.Exchange, err = exchange.New(ctx, xcfg, s.Node); err != nil {
+		s.Node.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	s.Node.SetNotifier(s.Exchange.Notify)
+
+	handler, err := api.New(api.Options{
+		Service:    s.Node,
+		Verifier:   &auth.TokenVerifier{Federation: bundle.Federation, Bundle: s.Node.Bundle},
+		Authorizer: &auth.Authorizer{Centre: cfg.Centre, AllowAnonymous: cfg.AnonymousReads},
+		Registerer: reg,
+		Gatherer:   reg,
+		Federation: s.federation,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		s.closeParts()
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		s.closeParts()
+		return nil, fmt.Errorf("listen for HTTP on %s: %w (is another process using the port? choose another with --http)", cfg.HTTP, err)
+	}
+	s.URL = "http://" + s.ln.Addr().String()
+	s.http = api.NewServer(cfg.HTTP, handler)
+	return s, nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully: in-flight requests finish
+// (up to ShutdownTimeout), the exchange stops, raft and the files close.
+func (s *Server) Run(ctx context.Context) error {
+	xctx, stopExchange := context.WithCancel(context.Background())
+	xdone := make(chan error, 1)
+	go func() { xdone <- s.Exchange.Run(xctx) }()
+	hdone := make(chan error, 1)
+	go func() { hdone <- s.http.Serve(s.ln) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-hdone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("http server: %w", err)
+		}
+		hdone <- nil
+	case err := <-xdone:
+		runErr = fmt.Errorf("exchange: %w", err)
+		xdone <- nil
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(sctx); err != nil {
+		s.cfg.Logger.Warn("http shutdown", "err", err)
+	}
+	<-hdone
+	stopExchange()
+	<-xdone
+	return errors.Join(runErr, s.Node.Close())
+}
+
+// Close releases a server that was started but never run.
+func (s *Server) Close() error {
+	s.ln.Close()
+	s.closeParts()
+	return nil
+}
+
+func (s *Server) closeParts() {
+	if s.Exchange != nil {
+		s.Exchange.Close()
+	}
+	s.Node.Close()
+}
+
+// federation is the body of GET /v1/federation.
+func (s *Server) federation(ctx context.Context) (any, error) {
+	b := s.Node.Bundle()
+	doc := map[string]any{
+		"centre":  s.cfg.Centre,
+		"replica": s.Node.ReplicaStatus(),
+		"bundle": map[string]any{
+			"federation": b.Federation,
+			"version":    b.Version,
+			"expires_at": b.ExpiresAt,
+		},
+		"peer_id": s.Exchange.ID().String(),
+		"sync":    s.Exchange.Status(),
+	}
+	members := make([]map[string]any, 0, len(b.Members))
+	for _, m := range b.Members {
+		members = append(members, map[string]any{"id": m.ID, "name": m.Name, "name_zh": m.NameZH, "removed": m.Removed != nil})
+	}
+	doc["members"] = members
+	return doc, nil
+}
+
+// LoadBundle reads and verifies a signed trust bundle file. With rootKeys set, one
+// of them must have signed it.
+func LoadBundle(path string, rootKeys []string, now time.Time) (*auth.Bundle, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust bundle: %w (create one with `liandong federation init`, or use `serve --dev`)", err)
+	}
+	sb, err := auth.ParseSignedBundle(data)
+	if err != nil {
+		return nil, fmt.Errorf("trust bundle %s: %w", path, err)
+	}
+	b, err := auth.VerifyBundle(sb, nil, now, rootKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("trust bundle %s: %w", path, err)
+	}
+	return b, nil
+}

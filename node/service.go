@@ -1,0 +1,130 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// Create stores a new record of this centre under a fresh id.
+func (n *Node) Create(ctx context.Context, rec *schema.Record) (*schema.Record, error) {
+	now := n.cfg.Now()
+	rec = rec.Clone()
+	rec.ID = n.cfg.Centre + ":" + newULID(now)
+	return n.write(ctx, store.OpCreate, rec.ID, rec, 0)
+}
+
+// Put creates or updates the record id. ifMatch, when not 0, must equal the
+// current version.
+func (n *Node) Put(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+	rec = rec.Clone()
+	rec.ID = id
+	return n.write(ctx, store.OpPut, id, rec, ifMatch)
+}
+
+// Delete tombstones the record id.
+func (n *Node) Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error) {
+	return n.write(ctx, store.OpDelete, id, nil, ifMatch)
+}
+
+func (n *Node) write(ctx context.Context, op store.Op, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+	origin, _, err := schema.SplitID(id)
+	if err != nil {
+		return nil, &schema.ValidationError{Errors: []schema.FieldError{{Path: "id", Rule: "format", Message: err.Error()}}}
+	}
+	if origin != n.cfg.Centre {
+		return nil, fmt.Errorf("%w: %s is written at %s", store.ErrNotOrigin, id, origin)
+	}
+	if rec != nil {
+		rec.Origin = n.cfg.Centre
+		if rec.Version == 0 {
+			rec.Version = 1 // the store assigns the real one; validation wants ≥ 1
+		}
+		if err := schema.ValidateRecord(rec, schema.ValidateOptions{Strict: true}); err != nil {
+			return nil, err
+		}
+	}
+	epoch, err := n.st.Epoch()
+	if err != nil {
+		return nil, err
+	}
+	if epoch == "" {
+		epoch = newULID(n.cfg.Now())
+	}
+	res, err := n.propose(ctx, &store.Command{Write: &store.WriteCommand{
+		Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: n.cfg.Now().UTC(), Epoch: epoch,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Record, nil
+}
+
+// Get returns a record as stored here (with personal data for own records).
+func (n *Node) Get(_ context.Context, id string) (*schema.Record, error) {
+	return n.st.Get(id)
+}
+
+// List returns one page of records.
+func (n *Node) List(_ context.Context, q store.Query) ([]*schema.Record, string, error) {
+	return n.st.List(q)
+}
+
+// Changes returns changes after position since; see store.Changes.
+func (n *Node) Changes(_ context.Context, since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error) {
+	return n.st.Changes(since, limit, match)
+}
+
+// Changed returns a channel closed at the next applied batch.
+func (n *Node) Changed() <-chan struct{} { return n.st.Changed() }
+
+// Heads returns the local head of every origin's log.
+func (n *Node) Heads(_ context.Context) ([]schema.Head, error) { return n.st.Heads() }
+
+// ReadRange serves entries of origin's log to peers.
+func (n *Node) ReadRange(_ context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
+	return n.st.ReadRange(origin, fromSeq, limit)
+}
+
+// CanApply reports whether this replica may apply remote entries: only the leader
+// pulls, so the group does not propose the same entries several times.
+func (n *Node) CanApply() bool { return n.IsLeader() }
+
+// ErrFork and ErrChainGap are the store's, re-exported for the exchange's callers.
+var (
+	ErrFork     = store.ErrFork
+	ErrChainGap = store.ErrChainGap
+)
+
+// MaxEntriesPerCommand bounds one raft command of remote entries, keeping log
+// entries well below raft's and the transport's comfortable sizes.
+const MaxEntriesPerCommand = 512
+
+// ApplyEntries applies verified entries of one origin through raft. Entries the
+// node already holds are skipped; a held seq with another hash is a fork.
+func (n *Node) ApplyEntries(ctx context.Context, origin string, entries []*schema.Entry) error {
+	if origin == n.cfg.Centre {
+		return fmt.Errorf("%w: refusing entries of this centre's own log from a peer", store.ErrFork)
+	}
+	for len(entries) > 0 {
+		chunk := entries
+		if len(chunk) > MaxEntriesPerCommand {
+			chunk = chunk[:MaxEntriesPerCommand]
+		}
+		entries = entries[len(chunk):]
+		res, err := n.propose(ctx, &store.Command{Remote: &store.RemoteCommand{Origin: origin, Entries: chunk}})
+		if err != nil {
+			return fmt.Errorf("apply %d entries of %s: %w", len(chunk), origin, err)
+		}
+		n.metrics.remoteApplied.WithLabelValues(origin).Add(float64(res.Applied))
+	}
+	return nil
+}
+
+// IsNotFound reports whether err means the record does not exist (or is deleted).
+func IsNotFound(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted)
+}

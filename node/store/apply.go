@@ -1,0 +1,465 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"liandong/schema"
+)
+
+// Op is the kind of a local write.
+type Op string
+
+// Local write operations.
+const (
+	OpCreate Op = "create" // new record; the id must not exist
+	OpPut    Op = "put"    // create or update
+	OpDelete Op = "delete" // tombstone
+)
+
+// WriteCommand is a change to one of this centre's records, as the leader proposes
+// it. Everything that varies between replicas (time, the new id, the epoch) is
+// decided by the leader and carried here, so applying is deterministic.
+type WriteCommand struct {
+	Op      Op             `json:"op"`
+	ID      string         `json:"id"`
+	IfMatch uint64         `json:"if_match,omitempty"`
+	Record  *schema.Record `json:"record,omitempty"`
+	At      time.Time      `json:"at"`
+	// Epoch is used only when this centre's log has none yet.
+	Epoch string `json:"epoch"`
+}
+
+// RemoteCommand applies verified entries of another origin's log.
+type RemoteCommand struct {
+	Origin  string
+	Entries []*schema.Entry
+}
+
+// Command is the payload of one raft log entry.
+type Command struct {
+	Write  *WriteCommand
+	Remote *RemoteCommand
+}
+
+const (
+	cmdWrite  = 'W'
+	cmdRemote = 'R'
+)
+
+// EncodeCommand encodes c for the raft log.
+func EncodeCommand(c *Command) ([]byte, error) {
+	switch {
+	case c.Write != nil:
+		js, err := json.Marshal(c.Write)
+		if err != nil {
+			return nil, fmt.Errorf("encode write command: %w", err)
+		}
+		return append([]byte{cmdWrite}, js...), nil
+	case c.Remote != nil:
+		// Entries go in their stored form: no JSON or base64 round trip on the hot
+		// catch-up path.
+		n := 1 + binary.MaxVarintLen64 + len(c.Remote.Origin)
+		for _, e := range c.Remote.Entries {
+			n += binary.MaxVarintLen64 + len(e.Sig) + len(e.Raw)
+		}
+		out := make([]byte, 0, n)
+		out = append(out, cmdRemote)
+		out = binary.AppendUvarint(out, uint64(len(c.Remote.Origin)))
+		out = append(out, c.Remote.Origin...)
+		for _, e := range c.Remote.Entries {
+			if len(e.Sig) != schema.SignatureSize {
+				return nil, fmt.Errorf("encode remote command: entry %s/%d unsigned", e.Origin, e.Seq)
+			}
+			out = binary.AppendUvarint(out, uint64(len(e.Sig)+len(e.Raw)))
+			out = append(out, e.Sig...)
+			out = append(out, e.Raw...)
+		}
+		return out, nil
+	}
+	return nil, errors.New("encode command: empty")
+}
+
+// DecodeCommand decodes a raft log payload.
+func DecodeCommand(b []byte) (*Command, error) {
+	if len(b) == 0 {
+		return nil, errors.New("decode command: empty")
+	}
+	switch b[0] {
+	case cmdWrite:
+		var w WriteCommand
+		if err := json.Unmarshal(b[1:], &w); err != nil {
+			return nil, fmt.Errorf("decode write command: %w", err)
+		}
+		return &Command{Write: &w}, nil
+	case cmdRemote:
+		rest := b[1:]
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return nil, errors.New("decode remote command: bad origin")
+		}
+		rc := &RemoteCommand{Origin: string(rest[k : k+int(n)])}
+		rest = rest[k+int(n):]
+		for len(rest) > 0 {
+			n, k := binary.Uvarint(rest)
+			if k <= 0 || uint64(len(rest)-k) < n {
+				return nil, errors.New("decode remote command: truncated entry")
+			}
+			e, err := decodeStoredEntry(rest[k : k+int(n)])
+			if err != nil {
+				return nil, fmt.Errorf("decode remote command: %w", err)
+			}
+			rc.Entries = append(rc.Entries, e)
+			rest = rest[k+int(n):]
+		}
+		return &Command{Remote: rc}, nil
+	}
+	return nil, fmt.Errorf("decode command: unknown kind %q", b[0])
+}
+
+// Log is one committed raft log entry handed to Apply.
+type Log struct {
+	Index, Term uint64
+	Data        []byte
+}
+
+// Result is the outcome of one command.
+type Result struct {
+	// Record is the record as stored after a local write.
+	Record *schema.Record
+	// Position is the change-feed position of the last change the command made.
+	Position uint64
+	// Applied counts remote entries appended; Skipped those already held.
+	Applied, Skipped int
+	// Entry is the log entry a local write appended, if any.
+	Entry *schema.Entry
+	// Err is the command's own failure (conflict, fork …), decided the same way
+	// on every replica.
+	Err error
+}
+
+// Apply applies a batch of committed commands in one transaction. Logs at or below
+// the applied index are skipped, so a restart re-applies nothing. An error returned
+// here (not in a Result) means the transaction failed: the state file is unchanged
+// and the caller must stop applying.
+func (s *Store) Apply(logs []Log) ([]Result, error) {
+	results := make([]Result, len(logs))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		applied, _ := unsafeAppliedIndex(tx)
+		var last Log
+		for i, l := range logs {
+			if l.Index != 0 && l.Index <= applied {
+				results[i].Err = errAlreadyApplied
+				continue
+			}
+			last = l
+			cmd, err := DecodeCommand(l.Data)
+			if err != nil {
+				results[i].Err = err
+				continue
+			}
+			switch {
+			case cmd.Write != nil:
+				results[i], err = s.unsafeApplyWrite(tx, cmd.Write)
+			case cmd.Remote != nil:
+				results[i], err = s.unsafeApplyRemote(tx, cmd.Remote)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if last.Index != 0 {
+			meta := tx.Bucket(bucketMeta)
+			if err := putU64(meta, keyAppliedIndex, last.Index); err != nil {
+				return err
+			}
+			return putU64(meta, keyAppliedTerm, last.Term)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply batch of %d: %w", len(logs), err)
+	}
+	s.notify()
+	return results, nil
+}
+
+var errAlreadyApplied = errors.New("already applied")
+
+// IsAlreadyApplied reports whether a Result was skipped as a replay.
+func IsAlreadyApplied(err error) bool { return errors.Is(err, errAlreadyApplied) }
+
+// internalError marks failures that must abort the transaction, as opposed to a
+// command's own refusal.
+type internalError struct{ err error }
+
+func (e internalError) Error() string { return e.err.Error() }
+func (e internalError) Unwrap() error { return e.err }
+
+func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) {
+	origin, _, err := schema.SplitID(w.ID)
+	if err != nil {
+		return Result{Err: err}, nil
+	}
+	if origin != s.opts.Centre {
+		return Result{Err: fmt.Errorf("%w: %s is %s's", ErrNotOrigin, w.ID, origin)}, nil
+	}
+	existing, err := unsafeGetRecord(tx, w.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		existing = nil
+	case err != nil:
+		return Result{}, err
+	}
+	live := existing != nil && !existing.Deleted
+	switch w.Op {
+	case OpCreate:
+		if existing != nil {
+			return Result{Err: fmt.Errorf("%w: %s", ErrExists, w.ID)}, nil
+		}
+	case OpPut:
+		if w.IfMatch != 0 && (!live || existing.Version != w.IfMatch) {
+			return Result{Err: conflict(w.ID, w.IfMatch, existing)}, nil
+		}
+	case OpDelete:
+		if !live {
+			return Result{Err: fmt.Errorf("%w: %s", ErrNotFound, w.ID)}, nil
+		}
+		if w.IfMatch != 0 && existing.Version != w.IfMatch {
+			return Result{Err: conflict(w.ID, w.IfMatch, existing)}, nil
+		}
+	default:
+		return Result{Err: fmt.Errorf("unknown write op %q", w.Op)}, nil
+	}
+
+	var rec *schema.Record
+	if w.Op == OpDelete {
+		rec = existing.Clone()
+		rec.Deleted = true
+		rec.Body = json.RawMessage("{}") // a tombstone keeps no personal data
+	} else {
+		if w.Record == nil {
+			return Result{Err: errors.New("write without record")}, nil
+		}
+		rec = w.Record.Clone()
+		rec.Deleted = false
+		rec.Broker = ""
+		rec.CreatedAt = w.At.UTC()
+		if existing != nil {
+			rec.CreatedAt = existing.CreatedAt
+		}
+	}
+	rec.ID, rec.Origin = w.ID, s.opts.Centre
+	rec.UpdatedAt = w.At.UTC()
+	rec.Version = 1
+	if existing != nil {
+		rec.Version = existing.Version + 1
+	}
+	if rec.Schema == 0 {
+		rec.Schema = schema.CurrentSchema
+	}
+
+	res := Result{Record: rec}
+	if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
+		return Result{}, err
+	}
+
+	// What the federation sees: the record without personal data, or a withdrawal
+	// when a shared record turns private. Absence never means deletion.
+	var logged *schema.Record
+	switch {
+	case rec.Shared():
+		if logged, err = schema.StripPersonal(rec); err != nil {
+			return Result{}, internalError{fmt.Errorf("strip personal data of %s: %w", rec.ID, err)}
+		}
+	case existing != nil && existing.Shared() && !existing.Deleted:
+		logged = rec.Clone()
+		logged.Deleted = true
+		logged.Body = json.RawMessage("{}")
+		logged.Broker = rec.Origin
+	}
+	if logged != nil {
+		if res.Entry, err = s.unsafeAppendOwn(tx, logged, w); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+func conflict(id string, want uint64, existing *schema.Record) error {
+	if existing == nil || existing.Deleted {
+		return fmt.Errorf("%w: %s: If-Match %d but the record does not exist", ErrVersionConflict, id, want)
+	}
+	return fmt.Errorf("%w: %s: If-Match %d but the current version is %d", ErrVersionConflict, id, want, existing.Version)
+}
+
+func (s *Store) unsafeAppendOwn(tx *bbolt.Tx, rec *schema.Record, w *WriteCommand) (*schema.Entry, error) {
+	if s.opts.Signer == nil {
+		return nil, internalError{errors.New("no record-signing key configured")}
+	}
+	meta := tx.Bucket(bucketMeta)
+	epoch := string(meta.Get(keyEpoch))
+	if epoch == "" {
+		if w.Epoch == "" {
+			return nil, internalError{errors.New("first local write carries no epoch")}
+		}
+		epoch = w.Epoch
+		if err := meta.Put(keyEpoch, []byte(epoch)); err != nil {
+			return nil, err
+		}
+	}
+	head, err := unsafeHead(tx, s.opts.Centre)
+	if err != nil {
+		return nil, err
+	}
+	e, err := schema.NewEntry(schema.EntryPayload{
+		Origin:   s.opts.Centre,
+		Epoch:    epoch,
+		Seq:      head.Seq + 1,
+		PrevHash: head.Hash,
+		KeyID:    s.opts.Signer.KeyID(),
+		SignedAt: w.At,
+		Record:   rec,
+	})
+	if err != nil {
+		return nil, internalError{err}
+	}
+	if err := s.opts.Signer.Sign(e); err != nil {
+		return nil, internalError{fmt.Errorf("sign entry %d: %w", e.Seq, err)}
+	}
+	if err := unsafeAppendEntry(tx, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func unsafeAppendEntry(tx *bbolt.Tx, e *schema.Entry) error {
+	b, err := tx.Bucket(bucketLogs).CreateBucketIfNotExists([]byte(e.Origin))
+	if err != nil {
+		return err
+	}
+	// Sequential keys: fill pages completely rather than splitting them half-empty.
+	b.FillPercent = 1.0
+	if err := b.Put(u64(e.Seq), encodeStoredEntry(e)); err != nil {
+		return err
+	}
+	head, err := json.Marshal(schema.Head{Origin: e.Origin, Epoch: e.Epoch, Seq: e.Seq, Hash: e.Hash()})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketHeads).Put([]byte(e.Origin), head)
+}
+
+func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (Result, error) {
+	var res Result
+	if rc.Origin == s.opts.Centre {
+		res.Err = fmt.Errorf("%w: entries of this centre's own log come only from this centre", ErrFork)
+		return res, nil
+	}
+	head, err := unsafeHead(tx, rc.Origin)
+	if err != nil {
+		return res, err
+	}
+	logs := tx.Bucket(bucketLogs).Bucket([]byte(rc.Origin))
+	for _, e := range rc.Entries {
+		if e.Origin != rc.Origin {
+			res.Err = fmt.Errorf("%w: entry of %s in a batch of %s", ErrChainGap, e.Origin, rc.Origin)
+			return res, nil
+		}
+		if e.Seq <= head.Seq {
+			var held []byte
+			if logs != nil {
+				held = logs.Get(u64(e.Seq))
+			}
+			if held != nil && bytes.Equal(held, encodeStoredEntry(e)) {
+				res.Skipped++
+				continue
+			}
+			res.Err = fmt.Errorf("%w: %s seq %d differs from the entry held", ErrFork, e.Origin, e.Seq)
+			return res, nil
+		}
+		if e.Seq != head.Seq+1 || e.PrevHash != head.Hash {
+			res.Err = fmt.Errorf("%w: %s seq %d after local head %d", ErrChainGap, e.Origin, e.Seq, head.Seq)
+			return res, nil
+		}
+		if head.Seq > 0 && e.Epoch != head.Epoch {
+			res.Err = fmt.Errorf("%w: %s epoch %q after %q", ErrFork, e.Origin, e.Epoch, head.Epoch)
+			return res, nil
+		}
+		if idOrigin, _, err := schema.SplitID(e.Record.ID); err != nil || idOrigin != e.Origin {
+			res.Err = fmt.Errorf("%w: %s seq %d carries record %q of another origin", ErrChainGap, e.Origin, e.Seq, e.Record.ID)
+			return res, nil
+		}
+		if err := unsafeAppendEntry(tx, e); err != nil {
+			return res, err
+		}
+		if logs == nil {
+			logs = tx.Bucket(bucketLogs).Bucket([]byte(rc.Origin))
+		}
+		head = schema.Head{Origin: e.Origin, Epoch: e.Epoch, Seq: e.Seq, Hash: e.Hash()}
+		res.Applied++
+
+		rec := e.Record.Clone()
+		if !rec.Shared() {
+			// A withdrawal: the record is no longer the federation's to see.
+			rec.Deleted = true
+			rec.Body = json.RawMessage("{}")
+		}
+		existing, err := unsafeGetRecord(tx, rec.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			existing = nil
+		case err != nil:
+			return res, err
+		}
+		if existing != nil && existing.Version >= rec.Version {
+			continue // a higher version always wins
+		}
+		if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// unsafePutRecord stores rec over existing (nil when new), keeps indexes and counts
+// in step, and appends the change to the feed.
+func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record) (uint64, error) {
+	js, err := json.Marshal(rec)
+	if err != nil {
+		return 0, internalError{fmt.Errorf("encode record %s: %w", rec.ID, err)}
+	}
+	if err := tx.Bucket(bucketRecords).Put([]byte(rec.ID), js); err != nil {
+		return 0, err
+	}
+	if existing != nil {
+		if err := unsafeIndex(tx, existing, false); err != nil {
+			return 0, err
+		}
+	}
+	if err := unsafeIndex(tx, rec, true); err != nil {
+		return 0, err
+	}
+	meta := tx.Bucket(bucketMeta)
+	pos := getU64(meta, keyFeedSeq) + 1
+	if err := putU64(meta, keyFeedSeq, pos); err != nil {
+		return 0, err
+	}
+	feed := tx.Bucket(bucketFeed)
+	feed.FillPercent = 1.0
+	if err := feed.Put(u64(pos), js); err != nil {
+		return 0, err
+	}
+	return pos, nil
+}

@@ -1,0 +1,236 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"liandong/schema"
+)
+
+// Index fields.
+const (
+	FieldCatalogue = "catalogue"
+	FieldOrigin    = "origin"
+	FieldIndustry  = "industry"
+	FieldStatus    = "status"
+)
+
+// indexedBody is the part of a body the indexes read.
+type indexedBody struct {
+	Industry string   `json:"industry"`
+	Fields   []string `json:"fields"`
+	Status   string   `json:"status"`
+}
+
+// indexTerms lists (field, value) pairs under which a live record is indexed.
+func indexTerms(r *schema.Record) [][2]string {
+	terms := [][2]string{{FieldCatalogue, r.Catalogue}, {FieldOrigin, r.Origin}}
+	var b indexedBody
+	// A body this build cannot read (newer schema) is still indexed by envelope.
+	_ = json.Unmarshal(r.Body, &b)
+	if b.Industry != "" {
+		terms = append(terms, [2]string{FieldIndustry, b.Industry})
+	}
+	for _, f := range b.Fields {
+		if f != "" && f != b.Industry {
+			terms = append(terms, [2]string{FieldIndustry, f})
+		}
+	}
+	if b.Status != "" {
+		terms = append(terms, [2]string{FieldStatus, b.Status})
+	}
+	return terms
+}
+
+func indexPrefix(field, value string) []byte {
+	k := make([]byte, 0, len(field)+len(value)+2)
+	k = append(k, field...)
+	k = append(k, 0)
+	k = append(k, value...)
+	return append(k, 0)
+}
+
+func countKey(r *schema.Record) []byte {
+	return []byte(r.Catalogue + "\x00" + r.Origin + "\x00" + r.Visibility)
+}
+
+// unsafeIndex adds or removes r's index keys and count. Deleted records are not indexed.
+func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
+	if r.Deleted {
+		return nil
+	}
+	idx := tx.Bucket(bucketIndex)
+	for _, t := range indexTerms(r) {
+		k := append(indexPrefix(t[0], t[1]), r.ID...)
+		var err error
+		if add {
+			err = idx.Put(k, nil)
+		} else {
+			err = idx.Delete(k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	counts := tx.Bucket(bucketCounts)
+	ck := countKey(r)
+	n := int64(getU64(counts, ck))
+	if add {
+		n++
+	} else {
+		n--
+	}
+	if n <= 0 {
+		return counts.Delete(ck)
+	}
+	return putU64(counts, ck, uint64(n))
+}
+
+// Query selects live records for a list page. Pages are ordered by id, which never
+// changes for a record, so paging under concurrent writes neither skips nor repeats
+// a record that exists throughout.
+type Query struct {
+	Catalogue, Origin, Industry, Status string
+	UpdatedSince                        time.Time
+	// After is the last id of the previous page ("" for the first).
+	After string
+	Limit int
+	// Match is an extra filter (visibility for the caller, text search …).
+	Match func(*schema.Record) bool
+	// MaxScan bounds the keys one page may read; a page that hits it ends early
+	// with a cursor, so a selective filter never turns into an unbounded scan.
+	MaxScan int
+}
+
+// List returns one page of records matching q and the cursor for the next page
+// ("" when there is none).
+func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	if q.MaxScan <= 0 {
+		q.MaxScan = 20000
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		var prefix []byte
+		switch {
+		case q.Industry != "":
+			prefix = indexPrefix(FieldIndustry, q.Industry)
+		case q.Status != "":
+			prefix = indexPrefix(FieldStatus, q.Status)
+		case q.Origin != "":
+			prefix = indexPrefix(FieldOrigin, q.Origin)
+		case q.Catalogue != "":
+			prefix = indexPrefix(FieldCatalogue, q.Catalogue)
+		}
+		records := tx.Bucket(bucketRecords)
+		var c *bbolt.Cursor
+		if prefix != nil {
+			c = tx.Bucket(bucketIndex).Cursor()
+		} else {
+			c = records.Cursor()
+		}
+		start := append(append([]byte(nil), prefix...), q.After...)
+		k, v := c.Seek(start)
+		if q.After != "" && bytes.Equal(k, start) {
+			k, v = c.Next()
+		}
+		lastID := ""
+		for scanned := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if scanned >= q.MaxScan {
+				next = lastID
+				return nil
+			}
+			scanned++
+			id := string(k[len(prefix):])
+			lastID = id
+			if prefix != nil {
+				v = records.Get([]byte(id))
+				if v == nil {
+					return fmt.Errorf("%w: index names missing record %s", ErrCorrupt, id)
+				}
+			}
+			var r schema.Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: record %s: %v", ErrCorrupt, id, err)
+			}
+			if !q.matches(&r) {
+				continue
+			}
+			if len(items) == q.Limit {
+				next = items[len(items)-1].ID
+				return nil
+			}
+			items = append(items, &r)
+		}
+		return nil
+	})
+	return items, next, err
+}
+
+func (q *Query) matches(r *schema.Record) bool {
+	if r.Deleted {
+		return false
+	}
+	if q.Catalogue != "" && r.Catalogue != q.Catalogue || q.Origin != "" && r.Origin != q.Origin {
+		return false
+	}
+	if q.Industry != "" || q.Status != "" {
+		found := map[[2]string]bool{}
+		for _, t := range indexTerms(r) {
+			found[t] = true
+		}
+		if q.Industry != "" && !found[[2]string{FieldIndustry, q.Industry}] || q.Status != "" && !found[[2]string{FieldStatus, q.Status}] {
+			return false
+		}
+	}
+	if !q.UpdatedSince.IsZero() && r.UpdatedAt.Before(q.UpdatedSince) {
+		return false
+	}
+	return q.Match == nil || q.Match(r)
+}
+
+// Digest returns a hash of the replicated state: every bucket except the raft
+// bookkeeping (applied index and term), which differs between replicas that hold
+// the same data. Two replicas with equal digests hold equal state.
+func (s *Store) Digest() (schema.Hash, error) {
+	h := sha256.New()
+	err := s.view(func(tx *bbolt.Tx) error {
+		var walk func(b *bbolt.Bucket, depth int) error
+		walk = func(b *bbolt.Bucket, depth int) error {
+			return b.ForEach(func(k, v []byte) error {
+				if depth == 0 && b == tx.Bucket(bucketMeta) && (bytes.Equal(k, keyAppliedIndex) || bytes.Equal(k, keyAppliedTerm)) {
+					return nil
+				}
+				var n [8]byte
+				binary.BigEndian.PutUint64(n[:], uint64(len(k)))
+				h.Write(n[:])
+				h.Write(k)
+				if v == nil {
+					h.Write([]byte{'B'})
+					return walk(b.Bucket(k), depth+1)
+				}
+				binary.BigEndian.PutUint64(n[:], uint64(len(v)))
+				h.Write(n[:])
+				h.Write(v)
+				return nil
+			})
+		}
+		for _, name := range allBuckets {
+			h.Write(name)
+			if err := walk(tx.Bucket(name), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var out schema.Hash
+	h.Sum(out[:0])
+	return out, err
+}

@@ -1,0 +1,419 @@
+// Package store owns a centre's state file: one bbolt database holding the records,
+// the per-origin signed logs with their heads, the local change feed, secondary
+// indexes, counters for metrics and the last applied raft index.
+//
+// The store is the deterministic half of the raft state machine: Apply takes a batch
+// of commands and writes them in one bbolt transaction, so every replica that
+// applies the same commands ends with the same bytes. It knows nothing of raft
+// itself; node/ adapts it to raft.FSM.
+//
+// Buckets (see bucket.go) carry a schema version in meta; a file written by a newer
+// layout is refused at Open rather than misread.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"liandong/schema"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound        = errors.New("record not found")
+	ErrDeleted         = errors.New("record deleted")
+	ErrVersionConflict = errors.New("version conflict")
+	ErrExists          = errors.New("record exists")
+	ErrNotOrigin       = errors.New("record belongs to another centre")
+	ErrFork            = errors.New("log fork")
+	ErrChainGap        = errors.New("entries do not continue the local head")
+	ErrCorrupt         = errors.New("state file corrupt")
+	ErrNewerLayout     = errors.New("state file written by a newer liandong")
+	ErrClosed          = errors.New("store closed")
+)
+
+// layoutVersion is the on-disk layout this build writes.
+const layoutVersion = 1
+
+// Options configure a Store.
+type Options struct {
+	// Centre is this node's centre id: the origin of records written here.
+	Centre string
+	// Signer signs entries appended to this centre's log. Every replica of a
+	// centre holds the same record key, and ed25519 is deterministic, so every
+	// replica produces the same entry bytes.
+	Signer Signer
+	// NoSync skips fsync of the state file. Safe only when the raft log is durable,
+	// because the applied index is in the same transaction and raft replays the rest.
+	NoSync bool
+	// OpenTimeout bounds waiting for the file lock held by another process.
+	OpenTimeout time.Duration
+}
+
+// Signer signs log entries of this centre. auth.KeyPair satisfies it through a
+// small adapter in node/.
+type Signer interface {
+	KeyID() string
+	Sign(e *schema.Entry) error
+}
+
+// Store is a centre's state file.
+type Store struct {
+	opts Options
+	path string
+
+	// mu guards db against Restore swapping the file; readers hold it shared.
+	mu sync.RWMutex
+	db *bbolt.DB
+
+	// watch is closed and replaced after every commit, to wake long-polls.
+	watchMu sync.Mutex
+	watch   chan struct{}
+}
+
+// Open opens or creates the state file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if !schema.ValidCentreID(opts.Centre) {
+		return nil, fmt.Errorf("open store: invalid centre id %q", opts.Centre)
+	}
+	if opts.OpenTimeout == 0 {
+		opts.OpenTimeout = 5 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{opts: opts, path: path, watch: make(chan struct{})}
+	db, err := s.openDB()
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return s, nil
+}
+
+func (s *Store) openDB() (*bbolt.DB, error) {
+	db, err := bbolt.Open(s.path, 0o600, &bbolt.Options{
+		Timeout:        s.opts.OpenTimeout,
+		NoSync:         s.opts.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open state file %s: locked by another process (is another liandong running on this data directory?): %w", s.path, err)
+		}
+		return nil, fmt.Errorf("open state file %s: %w (%w: move it aside and restore from a snapshot or a peer)", s.path, err, ErrCorrupt)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { return unsafeInitBuckets(tx, s.opts.Centre) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state file %s: %w", s.path, err)
+	}
+	return db, nil
+}
+
+// Close closes the state file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// Centre returns this store's centre id.
+func (s *Store) Centre() string { return s.opts.Centre }
+
+func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// Changed returns a channel closed at the next commit.
+func (s *Store) Changed() <-chan struct{} {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	return s.watch
+}
+
+func (s *Store) notify() {
+	s.watchMu.Lock()
+	close(s.watch)
+	s.watch = make(chan struct{})
+	s.watchMu.Unlock()
+}
+
+// Get returns the record with id, including personal data. Deleted records are
+// returned with ErrDeleted alongside the tombstone.
+func (s *Store) Get(id string) (*schema.Record, error) {
+	var rec *schema.Record
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = unsafeGetRecord(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec.Deleted {
+		return rec, ErrDeleted
+	}
+	return rec, nil
+}
+
+// AppliedIndex returns the last raft index applied to the state.
+func (s *Store) AppliedIndex() (index, term uint64, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		index, term = unsafeAppliedIndex(tx)
+		return nil
+	})
+	return index, term, err
+}
+
+// Epoch returns this centre's log epoch, or "" before the first local write.
+func (s *Store) Epoch() (string, error) {
+	var epoch string
+	err := s.view(func(tx *bbolt.Tx) error {
+		epoch = string(tx.Bucket(bucketMeta).Get(keyEpoch))
+		return nil
+	})
+	return epoch, err
+}
+
+// Heads returns the head of every origin log this node holds.
+func (s *Store) Heads() ([]schema.Head, error) {
+	var heads []schema.Head
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketHeads).ForEach(func(k, v []byte) error {
+			var h schema.Head
+			if err := json.Unmarshal(v, &h); err != nil {
+				return fmt.Errorf("%w: head of %s: %v", ErrCorrupt, k, err)
+			}
+			heads = append(heads, h)
+			return nil
+		})
+	})
+	return heads, err
+}
+
+// Head returns the head of origin's log (zero Seq when none is held).
+func (s *Store) Head(origin string) (schema.Head, error) {
+	var h schema.Head
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		h, err = unsafeHead(tx, origin)
+		return err
+	})
+	return h, err
+}
+
+// ReadRange returns up to limit entries of origin's log starting at fromSeq.
+func (s *Store) ReadRange(origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
+	if fromSeq == 0 {
+		fromSeq = 1
+	}
+	var out []*schema.Entry
+	err := s.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketLogs).Bucket([]byte(origin))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(u64(fromSeq)); k != nil && len(out) < limit; k, v = c.Next() {
+			e, err := decodeStoredEntry(v)
+			if err != nil {
+				return fmt.Errorf("%w: entry %s/%d: %v", ErrCorrupt, origin, binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Change is one position of the local change feed.
+type Change struct {
+	Position uint64
+	Record   *schema.Record
+}
+
+// Changes returns up to limit changes after position since, in apply order.
+// match, when set, filters records (the position still advances past those it skips).
+func (s *Store) Changes(since uint64, limit int, match func(*schema.Record) bool) (changes []Change, last uint64, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketFeed).Cursor()
+		last = since
+		scanned := 0
+		for k, v := c.Seek(u64(since + 1)); k != nil && len(changes) < limit && scanned < limit*64; k, v = c.Next() {
+			scanned++
+			pos := binary.BigEndian.Uint64(k)
+			last = pos
+			var r schema.Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: feed %d: %v", ErrCorrupt, pos, err)
+			}
+			if match != nil && !match(&r) {
+				continue
+			}
+			changes = append(changes, Change{Position: pos, Record: &r})
+		}
+		return nil
+	})
+	return changes, last, err
+}
+
+// LastPosition returns the newest change-feed position.
+func (s *Store) LastPosition() (uint64, error) {
+	var pos uint64
+	err := s.view(func(tx *bbolt.Tx) error {
+		pos = getU64(tx.Bucket(bucketMeta), keyFeedSeq)
+		return nil
+	})
+	return pos, err
+}
+
+// Count is the number of live records with one catalogue, origin and visibility.
+type Count struct {
+	Catalogue, Origin, Visibility string
+	N                             int64
+}
+
+// Counts returns live record counts for metrics.
+func (s *Store) Counts() ([]Count, error) {
+	var out []Count
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
+			var c Count
+			if err := json.Unmarshal(k, &c); err != nil {
+				return fmt.Errorf("%w: counts: %v", ErrCorrupt, err)
+			}
+			c.N = int64(binary.BigEndian.Uint64(v))
+			out = append(out, c)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Size returns the state file size in bytes.
+func (s *Store) Size() (int64, error) {
+	var n int64
+	err := s.view(func(tx *bbolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n, err
+}
+
+// WriteSnapshot streams a consistent copy of the state file to w. It holds one
+// read transaction for the length of the copy.
+func (s *Store) WriteSnapshot(w io.Writer) error {
+	return s.view(func(tx *bbolt.Tx) error {
+		_, err := tx.WriteTo(w)
+		return err
+	})
+}
+
+// Restore replaces the state with a snapshot read from r. The new file is written
+// and synced beside the old one, checked, and renamed over it, so a crash leaves
+// one or the other.
+func (s *Store) Restore(r io.Reader) error {
+	tmp := s.path + ".restore"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("restore: copy snapshot: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("restore: sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := checkFile(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: snapshot: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("restore: close state: %w", err)
+		}
+		s.db = nil
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	db, err := s.openDB()
+	if err != nil {
+		return fmt.Errorf("restore: reopen: %w", err)
+	}
+	s.db = db
+	s.notify()
+	return nil
+}
+
+// checkFile opens a bbolt file read-only and runs its consistency check.
+func checkFile(path string) error {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bbolt.Tx) error {
+		if err := drainCheck(tx); err != nil {
+			return err
+		}
+		if tx.Bucket(bucketMeta) == nil {
+			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+		}
+		return nil
+	})
+}
+
+// Check runs bbolt's consistency check over the open state file.
+func (s *Store) Check() error {
+	return s.view(drainCheck)
+}
+
+// drainCheck runs tx.Check to the end (its goroutine blocks until the channel is
+// drained) and returns the first problem found.
+func drainCheck(tx *bbolt.Tx) error {
+	var first error
+	for err := range tx.Check() {
+		if first == nil {
+			first = fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	return first
+}

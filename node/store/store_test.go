@@ -1,0 +1,418 @@
+package store
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"liandong/auth"
+	"liandong/schema"
+)
+
+type keySigner struct{ k *auth.KeyPair }
+
+func (s keySigner) KeyID() string              { return s.k.ID }
+func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
+
+// keyring resolves record keys of test centres.
+type keyring map[string]*auth.KeyPair
+
+func (r keyring) RecordKey(origin, kid string, _ time.Time) (ed25519.PublicKey, error) {
+	k, ok := r[origin]
+	if !ok || k.ID != kid {
+		return nil, fmt.Errorf("unknown key %s/%s", origin, kid)
+	}
+	return k.Public, nil
+}
+
+func mustKey(t testing.TB, centre string) *auth.KeyPair {
+	t.Helper()
+	k, err := auth.GenerateKey(centre + "-rec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustOpen(t testing.TB, centre string, k *auth.KeyPair) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{Centre: centre, Signer: keySigner{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var t0 = time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+
+func supply(title, visibility string) *schema.Record {
+	body, _ := json.Marshal(map[string]any{
+		"title": title, "summary": "连续化制备工艺", "industry": "new-materials",
+		"keywords": []string{"正极材料"}, "trl": 6, "owner_org": "天津大学",
+		"contact": map[string]string{"person": "王老师", "phone": "022-23456789"},
+	})
+	return &schema.Record{Catalogue: schema.CatalogueSupply, Visibility: visibility, Schema: 1, Body: body}
+}
+
+// applier feeds commands to a store with rising raft indexes, as raft would.
+type applier struct {
+	t     testing.TB
+	s     *Store
+	index uint64
+}
+
+func (a *applier) apply(cmds ...*Command) []Result {
+	a.t.Helper()
+	logs := make([]Log, len(cmds))
+	for i, c := range cmds {
+		data, err := EncodeCommand(c)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		a.index++
+		logs[i] = Log{Index: a.index, Term: 1, Data: data}
+	}
+	res, err := a.s.Apply(logs)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return res
+}
+
+func (a *applier) write(op Op, id string, rec *schema.Record, ifMatch uint64) Result {
+	a.t.Helper()
+	return a.apply(&Command{Write: &WriteCommand{Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: t0.Add(time.Duration(a.index) * time.Second), Epoch: "E1"}})[0]
+}
+
+func TestWriteVersionsAndConflicts(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+
+	r := a.write(OpCreate, "tianjin:a1", supply("v1", schema.VisibilityFederation), 0)
+	if r.Err != nil || r.Record.Version != 1 || r.Entry == nil || r.Entry.Seq != 1 {
+		t.Fatalf("create: %+v", r)
+	}
+	if r := a.write(OpCreate, "tianjin:a1", supply("again", schema.VisibilityFederation), 0); !errors.Is(r.Err, ErrExists) {
+		t.Fatalf("second create: %v", r.Err)
+	}
+	if r := a.write(OpPut, "tianjin:a1", supply("v2", schema.VisibilityFederation), 5); !errors.Is(r.Err, ErrVersionConflict) {
+		t.Fatalf("stale If-Match: %v", r.Err)
+	}
+	got, err := a.s.Get("tianjin:a1")
+	if err != nil || got.Version != 1 || !bytes.Contains(got.Body, []byte(`"v1"`)) {
+		t.Fatalf("stale write changed the record: %+v %v", got, err)
+	}
+	r = a.write(OpPut, "tianjin:a1", supply("v2", schema.VisibilityFederation), 1)
+	if r.Err != nil || r.Record.Version != 2 || !r.Record.CreatedAt.Equal(got.CreatedAt) || r.Entry.Seq != 2 {
+		t.Fatalf("update: %+v", r)
+	}
+	if r := a.write(OpPut, "hebei:x", supply("x", schema.VisibilityFederation), 0); !errors.Is(r.Err, ErrNotOrigin) {
+		t.Fatalf("foreign id: %v", r.Err)
+	}
+	r = a.write(OpDelete, "tianjin:a1", nil, 0)
+	if r.Err != nil || !r.Record.Deleted || r.Record.Version != 3 || r.Entry == nil || !r.Entry.Record.Deleted {
+		t.Fatalf("delete: %+v", r)
+	}
+	if _, err := a.s.Get("tianjin:a1"); !errors.Is(err, ErrDeleted) {
+		t.Fatalf("get deleted: %v", err)
+	}
+	if r := a.write(OpDelete, "tianjin:a1", nil, 0); !errors.Is(r.Err, ErrNotFound) {
+		t.Fatalf("delete twice: %v", r.Err)
+	}
+	if r := a.write(OpDelete, "tianjin:nope", nil, 0); !errors.Is(r.Err, ErrNotFound) {
+		t.Fatalf("delete missing: %v", r.Err)
+	}
+}
+
+func TestLogCarriesNoPersonalDataAndNoPrivateRecords(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+
+	if r := a.write(OpPut, "tianjin:p", supply("内部", schema.VisibilityPrivate), 0); r.Err != nil || r.Entry != nil {
+		t.Fatalf("private write: %+v", r)
+	}
+	r := a.write(OpPut, "tianjin:f", supply("共享", schema.VisibilityFederation), 0)
+	if r.Err != nil || r.Entry == nil {
+		t.Fatalf("shared write: %+v", r)
+	}
+	if bytes.Contains(r.Entry.Raw, []byte("王老师")) || bytes.Contains(r.Entry.Raw, []byte("contact")) {
+		t.Fatalf("entry carries personal data: %s", r.Entry.Raw)
+	}
+	if r.Entry.Record.Broker != "tianjin" {
+		t.Fatalf("broker = %q", r.Entry.Record.Broker)
+	}
+	stored, _ := a.s.Get("tianjin:f")
+	if !bytes.Contains(stored.Body, []byte("王老师")) {
+		t.Fatal("origin lost the contact block")
+	}
+	// Turning it private leaves a withdrawal in the log.
+	r = a.write(OpPut, "tianjin:f", supply("共享", schema.VisibilityPrivate), 0)
+	if r.Entry == nil || !r.Entry.Record.Deleted || r.Entry.Record.Visibility != schema.VisibilityPrivate || string(r.Entry.Record.Body) != "{}" {
+		t.Fatalf("withdrawal entry: %+v", r.Entry)
+	}
+	entries, err := a.s.ReadRange("tianjin", 1, 100)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("log: %d entries, %v", len(entries), err)
+	}
+	for _, e := range entries {
+		if e.Record.ID == "tianjin:p" {
+			t.Fatal("private record in the log")
+		}
+	}
+	if err := auth.VerifyChain(keyring{"tianjin": k}, schema.Head{Origin: "tianjin"}, entries, auth.VerifyEverySignature); err != nil {
+		t.Fatalf("own log does not verify: %v", err)
+	}
+}
+
+// ownLog writes n shared records at a fresh store of origin and returns its entries.
+func ownLog(t *testing.T, origin string, k *auth.KeyPair, n int) []*schema.Entry {
+	t.Helper()
+	a := &applier{t: t, s: mustOpen(t, origin, k)}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%s:r%d", origin, i%3)
+		if r := a.write(OpPut, id, supply(fmt.Sprintf("第%d版", i), schema.VisibilityFederation), 0); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	entries, err := a.s.ReadRange(origin, 1, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+func TestApplyRemote(t *testing.T) {
+	hk := mustKey(t, "hebei")
+	entries := ownLog(t, "hebei", hk, 9)
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+
+	r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries[:5]}})[0]
+	if r.Err != nil || r.Applied != 5 {
+		t.Fatalf("first batch: %+v", r)
+	}
+	// Overlap is skipped, the rest applied.
+	r = a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries[3:]}})[0]
+	if r.Err != nil || r.Applied != 4 || r.Skipped != 2 {
+		t.Fatalf("overlapping batch: %+v", r)
+	}
+	head, _ := a.s.Head("hebei")
+	if head.Seq != 9 || head.Hash != entries[8].Hash() {
+		t.Fatalf("head %+v", head)
+	}
+	// Records hold the highest version: r0 was written at i=0,3,6 → version 3.
+	rec, err := a.s.Get("hebei:r0")
+	if err != nil || rec.Version != 3 || !bytes.Contains(rec.Body, []byte("第6版")) {
+		t.Fatalf("hebei:r0 = %+v, %v", rec, err)
+	}
+
+	// A different entry at a held seq is a fork; a gap is refused; neither changes state.
+	before, _ := a.s.Digest()
+	other := ownLog(t, "hebei", hk, 2)
+	other[1].Record.Body = json.RawMessage(`{"title":"伪造"}`)
+	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: other}})[0]; !errors.Is(r.Err, ErrFork) {
+		t.Fatalf("fork: %+v", r)
+	}
+	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: ownLog(t, "hebei", hk, 12)[10:]}})[0]; !errors.Is(r.Err, ErrChainGap) {
+		t.Fatalf("gap: %+v", r)
+	}
+	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "tianjin", Entries: entries[:1]}})[0]; !errors.Is(r.Err, ErrFork) {
+		t.Fatalf("own origin from a peer: %+v", r)
+	}
+	after, _ := a.s.Digest()
+	if before != after {
+		t.Fatal("refused batches changed the state")
+	}
+}
+
+func TestRemoteWithdrawalRemovesRecord(t *testing.T) {
+	hk := mustKey(t, "hebei")
+	ha := &applier{t: t, s: mustOpen(t, "hebei", hk)}
+	ha.write(OpPut, "hebei:w", supply("公开", schema.VisibilityPublic), 0)
+	ha.write(OpPut, "hebei:w", supply("公开", schema.VisibilityPrivate), 0)
+	entries, _ := ha.s.ReadRange("hebei", 1, 10)
+
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries[:1]}})
+	if _, err := a.s.Get("hebei:w"); err != nil {
+		t.Fatal(err)
+	}
+	a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries[1:]}})
+	if _, err := a.s.Get("hebei:w"); !errors.Is(err, ErrDeleted) {
+		t.Fatalf("withdrawn record still readable: %v", err)
+	}
+	items, _, _ := a.s.List(Query{Catalogue: schema.CatalogueSupply})
+	if len(items) != 0 {
+		t.Fatalf("withdrawn record listed: %d", len(items))
+	}
+}
+
+func TestReplayIsSkipped(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	s := mustOpen(t, "tianjin", k)
+	data, _ := EncodeCommand(&Command{Write: &WriteCommand{Op: OpCreate, ID: "tianjin:x", Record: supply("x", schema.VisibilityFederation), At: t0, Epoch: "E"}})
+	logs := []Log{{Index: 1, Term: 1, Data: data}}
+	if res, err := s.Apply(logs); err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	d1, _ := s.Digest()
+	res, err := s.Apply(logs) // what raft does after a restart
+	if err != nil || !IsAlreadyApplied(res[0].Err) {
+		t.Fatalf("replay: %v %+v", err, res)
+	}
+	d2, _ := s.Digest()
+	if d1 != d2 {
+		t.Fatal("replay changed the state")
+	}
+	if idx, term, _ := s.AppliedIndex(); idx != 1 || term != 1 {
+		t.Fatalf("applied %d/%d", idx, term)
+	}
+}
+
+func TestSnapshotRestoreDigest(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	for i := 0; i < 50; i++ {
+		a.write(OpPut, fmt.Sprintf("tianjin:s%d", i%20), supply(fmt.Sprint(i), schema.VisibilityFederation), 0)
+	}
+	want, _ := a.s.Digest()
+	var buf bytes.Buffer
+	if err := a.s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	b := mustOpen(t, "tianjin", k)
+	if err := b.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.Digest()
+	if got != want {
+		t.Fatal("restored digest differs")
+	}
+	if idx, _, _ := b.AppliedIndex(); idx != a.index {
+		t.Fatalf("restored applied index %d, want %d", idx, a.index)
+	}
+	// A corrupt snapshot is refused and the state kept.
+	bad := append([]byte(nil), buf.Bytes()...)
+	for i := 4096; i < len(bad); i += 997 {
+		bad[i] ^= 0xff
+	}
+	if err := b.Restore(bytes.NewReader(bad[:len(bad)/2])); err == nil {
+		t.Fatal("truncated snapshot accepted")
+	}
+	if got, _ := b.Digest(); got != want {
+		t.Fatal("failed restore changed the state")
+	}
+}
+
+func TestOpenRefusesOtherCentresFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{Centre: "tianjin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(path, Options{Centre: "hebei"}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("opened tianjin's file as hebei: %v", err)
+	}
+}
+
+func TestListPagingUnderConcurrentWrites(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	for i := 0; i < 300; i++ {
+		a.write(OpPut, fmt.Sprintf("tianjin:k%04d", i), supply(fmt.Sprint(i), schema.VisibilityFederation), 0)
+	}
+	seen := map[string]int{}
+	cursor := ""
+	for page := 0; page < 100; page++ {
+		items, next, err := a.s.List(Query{Catalogue: schema.CatalogueSupply, After: cursor, Limit: 17})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range items {
+			seen[r.ID]++
+		}
+		// Writes between pages: new records on both sides of the cursor, updates of
+		// records already seen and not yet seen.
+		a.write(OpPut, fmt.Sprintf("tianjin:k%04d", page*7%300), supply("upd", schema.VisibilityFederation), 0)
+		a.write(OpPut, fmt.Sprintf("tianjin:a%04d", page), supply("new", schema.VisibilityFederation), 0)
+		a.write(OpPut, fmt.Sprintf("tianjin:z%04d", page), supply("new", schema.VisibilityFederation), 0)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	for i := 0; i < 300; i++ {
+		if n := seen[fmt.Sprintf("tianjin:k%04d", i)]; n != 1 {
+			t.Fatalf("tianjin:k%04d seen %d times", i, n)
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s seen %d times", id, n)
+		}
+	}
+}
+
+func TestListFiltersAndChanges(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	need := func(status string) *schema.Record {
+		body, _ := json.Marshal(map[string]any{"title": "需求", "description": "d", "industry": "aerospace", "enterprise": "某公司", "status": status})
+		return &schema.Record{Catalogue: schema.CatalogueNeed, Visibility: schema.VisibilityFederation, Body: body}
+	}
+	a.write(OpPut, "tianjin:n1", need("open"), 0)
+	a.write(OpPut, "tianjin:n2", need("closed"), 0)
+	a.write(OpPut, "tianjin:s1", supply("s", schema.VisibilityFederation), 0)
+	a.write(OpPut, "tianjin:n1", need("matched"), 0)
+
+	for _, tc := range []struct {
+		q    Query
+		want []string
+	}{
+		{Query{Catalogue: "need"}, []string{"tianjin:n1", "tianjin:n2"}},
+		{Query{Status: "open"}, nil},
+		{Query{Status: "matched"}, []string{"tianjin:n1"}},
+		{Query{Industry: "new-materials"}, []string{"tianjin:s1"}},
+		{Query{Catalogue: "need", Industry: "aerospace", Status: "closed"}, []string{"tianjin:n2"}},
+		{Query{Origin: "hebei"}, nil},
+		{Query{}, []string{"tianjin:n1", "tianjin:n2", "tianjin:s1"}},
+	} {
+		items, _, err := a.s.List(tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range items {
+			got = append(got, r.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%+v: got %v want %v", tc.q, got, tc.want)
+		}
+	}
+
+	changes, last, err := a.s.Changes(0, 10, nil)
+	if err != nil || len(changes) != 4 || last != 4 {
+		t.Fatalf("changes: %d last %d %v", len(changes), last, err)
+	}
+	if changes[3].Record.ID != "tianjin:n1" || changes[3].Record.Version != 2 || changes[0].Record.Version != 1 {
+		t.Fatalf("feed order: %+v", changes)
+	}
+	changes, last, _ = a.s.Changes(2, 10, func(r *schema.Record) bool { return r.Catalogue == "need" })
+	if len(changes) != 1 || changes[0].Position != 4 || last != 4 {
+		t.Fatalf("filtered changes: %+v last %d", changes, last)
+	}
+	counts, _ := a.s.Counts()
+	total := int64(0)
+	for _, c := range counts {
+		total += c.N
+	}
+	if total != 3 {
+		t.Fatalf("counts %+v", counts)
+	}
+}

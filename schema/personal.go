@@ -1,0 +1,106 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// PersonalFields names the body members that hold personal data (PIPL): the contact
+// block, inventor names, team member lists. They never leave the origin centre, and at
+// the origin only tokens with the pii scope see them. They are removed by name from
+// the top level of a body, whatever the catalogue and body schema version.
+var PersonalFields = []string{"contact", "inventors", "team", "members"}
+
+// ErrBodyNotObject is returned when a record body is neither an object nor absent.
+var ErrBodyNotObject = errors.New("record body is not a JSON object")
+
+// StripPersonal returns a copy of r for the federation's signed log: its body without
+// personal data, and Broker set to r.Origin, the centre that brokers contact. Every
+// other body member is kept byte for byte, in order, including members this build
+// does not know. It fails if the body is not a JSON object (or absent).
+func StripPersonal(r *Record) (*Record, error) {
+	if r == nil {
+		return nil, errors.New("strip personal data: no record")
+	}
+	body, err := stripPersonal(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("strip personal data from %s: %w", r.ID, err)
+	}
+	c := r.Clone()
+	c.Body = body
+	c.Broker = r.Origin
+	return c, nil
+}
+
+// RedactContact returns a copy of r with the personal data removed from its body, for
+// API reads without the pii scope. It does not set Broker. It fails closed: a body
+// that cannot be read is replaced by an empty object.
+func RedactContact(r *Record) *Record {
+	if r == nil {
+		return nil
+	}
+	c := r.Clone()
+	body, err := stripPersonal(r.Body)
+	if err != nil {
+		body = []byte("{}")
+	}
+	c.Body = body
+	return c
+}
+
+// HasPersonal reports whether the body of r holds any of PersonalFields at its top
+// level (or cannot be read, so might).
+func HasPersonal(r *Record) bool {
+	if r == nil || isNull(r.Body) {
+		return false
+	}
+	root, serr := parseTree(r.Body, "body", MaxDepth, nil)
+	if serr != nil || root.kind != jObject {
+		return true
+	}
+	for _, m := range root.members {
+		if slices.Contains(PersonalFields, m.key) {
+			return true
+		}
+	}
+	return false
+}
+
+// stripPersonal returns a copy of body without its personal members. Members are
+// copied from the input as they are; only the white space between them changes.
+func stripPersonal(body []byte) ([]byte, error) {
+	if isNull(body) {
+		return append([]byte(nil), body...), nil
+	}
+	root, serr := parseTree(body, "body", MaxDepth, nil)
+	if serr != nil {
+		return nil, fmt.Errorf("read body: %s at byte %d", serr.msg, serr.offset)
+	}
+	if root.kind != jObject {
+		return nil, ErrBodyNotObject
+	}
+	drop := 0
+	for _, m := range root.members {
+		if slices.Contains(PersonalFields, m.key) {
+			drop++
+		}
+	}
+	if drop == 0 {
+		return append([]byte(nil), body...), nil
+	}
+	out := make([]byte, 0, len(body))
+	out = append(out, '{')
+	first := true
+	for _, m := range root.members {
+		if slices.Contains(PersonalFields, m.key) {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, body[m.keyStart:m.val.end]...)
+	}
+	return append(out, '}'), nil
+}

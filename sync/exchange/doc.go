@@ -1,0 +1,47 @@
+// Package exchange replicates the federation's per-origin signed logs between
+// centres over libp2p. It is the sync/ part of liandong (see DESIGN.md, "Between
+// centres"); the frame codec lives in liandong/sync/wire.
+//
+// Each node replica runs one Exchange: a libp2p host (ed25519 identity, Noise,
+// yamux, TCP and QUIC) whose connection gater admits only peer ids the current
+// trust bundle lists, under a resource manager with fixed limits. It never
+// imports the node: it talks to it through the Node interface, declared here.
+//
+// # Mechanisms
+//
+//   - Push. Notify (called by the node after each local commit) is debounced into
+//     one heads announcement on the gossipsub topic "/liandong/heads/<federation>",
+//     and, on the raft leader, the fresh entries of this centre's own log are sent
+//     to every connected peer on a stream. Gossip is never trusted with entries
+//     and may drop messages; it only tells peers whom to pull from.
+//   - Pull. The stream protocol /liandong/sync/1 serves heads and ranges
+//     (origin, from_seq, limit) in frames of at most BatchSize entries. Every
+//     AntiEntropyInterval the exchange trades heads with each connected peer and
+//     pulls wherever a peer is ahead, from whichever peer is, so an origin's
+//     entries arrive through any relay when the direct link is down.
+//   - Heartbeats. Each HeartbeatInterval every connected peer is pinged; a peer
+//     that answers nothing for StallAfter shows as stalled, connection or not.
+//
+// # Verification
+//
+// Only a node whose CanApply is true (the centre's raft leader) pulls and applies;
+// every node serves heads and ranges. Received entries continue the local head of
+// their origin: held seqs are compared by hash (equal: skipped; different: a fork,
+// refused, counted and logged, never merged), the rest go through
+// auth.VerifyChain in batch-signature mode against the current bundle, and only
+// then to Node.ApplyEntries, one batch at a time under a per-origin lock. A node
+// never accepts entries of its own origin. A peer that sends a forged,
+// broken-chain, malformed or oversized frame is disconnected, refused by the
+// gater for BackoffDuration, and counted by reason; nothing of the batch is
+// applied and the range is pulled from another peer.
+//
+// # Ownership and locks
+//
+// Run owns every goroutine the exchange starts (loops, requests, stream handlers):
+// each is started through goFunc, which refuses once shutdown has begun, and Run
+// waits for all of them after closing the host. Exchange.mu guards the peer,
+// origin and back-off tables; it is a leaf lock, never held while calling the
+// Node, the host, or while waiting on an origin's apply lock. The Node's methods
+// may be called from several goroutines at once; Bundle and CanApply must be cheap,
+// as the connection gater calls Bundle for every new connection.
+package exchange

@@ -1,0 +1,490 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
+	"liandong/auth"
+	"liandong/schema"
+	"liandong/sync/wire"
+)
+
+// Node is what the exchange needs from the local node.
+type Node interface {
+	// Centre is this node's centre id.
+	Centre() string
+	// Heads returns the local head of every origin held, this centre's included.
+	Heads(ctx context.Context) ([]schema.Head, error)
+	// ReadRange returns entries of origin from fromSeq on, in order, at most
+	// limit; fewer (or none) at the end of the log.
+	ReadRange(ctx context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error)
+	// ApplyEntries applies verified entries of one origin that continue the local
+	// head. Entries already held at the start are skipped if their hash matches;
+	// a held seq with another hash is an error. Only called when CanApply is true.
+	ApplyEntries(ctx context.Context, origin string, entries []*schema.Entry) error
+	// CanApply reports whether this replica may apply (the raft leader).
+	CanApply() bool
+	// Bundle returns the current trust bundle. It may change at any time and must
+	// be cheap: the connection gater calls it for every connection.
+	Bundle() *auth.Bundle
+}
+
+// Errors.
+var (
+	ErrClosed     = errors.New("sync exchange closed")
+	ErrRunning    = errors.New("sync exchange already running")
+	ErrNotAllowed = errors.New("peer not admitted by the trust bundle")
+	ErrBackedOff  = errors.New("peer backed off after a fault")
+	errNotLeader  = errors.New("this replica cannot apply entries (not the raft leader)")
+)
+
+// Exchange replicates signed logs with the federation's other nodes. Create it
+// with New, then call Run.
+type Exchange struct {
+	cfg    Config
+	node   Node
+	log    *slog.Logger
+	m      *metrics
+	host   host.Host
+	self   peer.ID
+	centre string
+	now    func() time.Time
+
+	notifyCh  chan struct{} // Notify → announce loop, capacity 1
+	pullCh    chan struct{} // wakes the pull scheduler, capacity 1
+	closeOnce sync.Once
+
+	wg sync.WaitGroup // every goroutine started by goFunc or a stream handler
+
+	mu         sync.Mutex // leaf lock: guards everything below
+	running    bool
+	closed     bool
+	stopping   bool
+	runCtx     context.Context
+	topic      *pubsub.Topic
+	peers      map[peer.ID]*peerState
+	backoff    map[peer.ID]time.Time
+	origins    map[string]*originState
+	lastPushed uint64
+	refuse     func(peer.ID) bool // test hook: the gater also refuses these
+}
+
+// originState is what the exchange tracks per origin.
+type originState struct {
+	apply       chan struct{} // held (a token in it) while verifying and applying
+	local       schema.Head
+	pulling     bool
+	behindSince time.Time
+}
+
+// New builds the libp2p host and starts listening; nothing is dialled or served
+// until Run. ctx bounds only the construction.
+func New(ctx context.Context, cfg Config, n Node) (*Exchange, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if n == nil {
+		return nil, errors.New("new sync exchange: no node")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	centre := n.Centre()
+	if !schema.ValidCentreID(centre) {
+		return nil, fmt.Errorf("new sync exchange: node centre id %q is not a valid centre id", centre)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	x := &Exchange{
+		cfg:      cfg,
+		node:     n,
+		log:      cfg.Logger,
+		m:        m,
+		centre:   centre,
+		now:      cfg.Now,
+		notifyCh: make(chan struct{}, 1),
+		pullCh:   make(chan struct{}, 1),
+		peers:    make(map[peer.ID]*peerState),
+		backoff:  make(map[peer.ID]time.Time),
+		origins:  make(map[string]*originState),
+	}
+	if x.log == nil {
+		x.log = slog.New(slog.DiscardHandler)
+	}
+	if x.now == nil {
+		x.now = time.Now
+	}
+	h, err := newHost(cfg, gater{x})
+	if err != nil {
+		return nil, err
+	}
+	x.host = h
+	x.self = h.ID()
+	x.log = x.log.With("component", "sync", "peer_id", x.self.String())
+	if member, ok := n.Bundle().PeerAllowed(x.self.String()); !ok {
+		x.log.Warn("this node's libp2p peer id is not in the trust bundle; other centres will refuse it until the bundle lists it",
+			"centre", centre)
+	} else if member != centre {
+		x.log.Warn("the trust bundle lists this node's peer id under another centre", "centre", centre, "listed_under", member)
+	}
+	return x, nil
+}
+
+// ID is the host's libp2p peer id.
+func (x *Exchange) ID() peer.ID { return x.self }
+
+// Addrs are the host's listen addresses (without the /p2p component).
+func (x *Exchange) Addrs() []multiaddr.Multiaddr { return x.host.Addrs() }
+
+// AddrInfo is the host's peer id with its addresses, as peers dial it.
+func (x *Exchange) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: x.self, Addrs: x.host.Addrs()} }
+
+// Notify tells the exchange the local log has changed. It never blocks; calls
+// are coalesced for AnnounceDebounce into one announcement.
+func (x *Exchange) Notify() {
+	select {
+	case x.notifyCh <- struct{}{}:
+	default:
+	}
+}
+
+// Connect dials p now (in addition to the members the bundle lists, which Run
+// dials by itself). Note that a connection the remote's gater refuses may still
+// report success here; the refusal shows at the first request.
+func (x *Exchange) Connect(ctx context.Context, p peer.AddrInfo) error {
+	if _, ok := x.admit(p.ID); !ok {
+		x.mu.Lock()
+		_, backedOff := x.backoff[p.ID]
+		x.mu.Unlock()
+		if backedOff {
+			return fmt.Errorf("connect %s: %w", p.ID, ErrBackedOff)
+		}
+		return fmt.Errorf("connect %s: %w", p.ID, ErrNotAllowed)
+	}
+	if err := x.host.Connect(ctx, p); err != nil {
+		return fmt.Errorf("connect %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// Close releases the host. Run closes it on return by itself; Close is for an
+// Exchange that was never run, and is harmless after Run.
+func (x *Exchange) Close() error {
+	x.mu.Lock()
+	x.closed = true
+	running := x.running
+	x.mu.Unlock()
+	if running {
+		return nil
+	}
+	return x.closeHost()
+}
+
+func (x *Exchange) closeHost() error {
+	var err error
+	x.closeOnce.Do(func() { err = x.host.Close() })
+	return err
+}
+
+// Run serves and replicates until ctx is done, then stops every goroutine it
+// started, closes the host and returns nil. It can be called once.
+func (x *Exchange) Run(ctx context.Context) error {
+	x.mu.Lock()
+	switch {
+	case x.closed:
+		x.mu.Unlock()
+		return ErrClosed
+	case x.running:
+		x.mu.Unlock()
+		return ErrRunning
+	}
+	x.running = true
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	x.runCtx = ctx
+	x.mu.Unlock()
+
+	err := x.start(ctx)
+	if err == nil {
+		<-ctx.Done()
+	}
+	x.stop()
+	return err
+}
+
+func (x *Exchange) start(ctx context.Context) error {
+	heads, err := x.refreshLocal(ctx)
+	if err != nil {
+		x.log.Warn("read local heads", "err", err)
+	}
+	for _, h := range heads {
+		if h.Origin == x.centre {
+			x.mu.Lock()
+			x.lastPushed = h.Seq
+			x.mu.Unlock()
+		}
+	}
+	sub, err := x.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return fmt.Errorf("subscribe to connection events: %w", err)
+	}
+	x.goFunc(func() {
+		defer sub.Close()
+		x.eventLoop(ctx, sub)
+	})
+	x.host.SetStreamHandler(wire.ProtocolID, x.handleStream)
+	if !x.cfg.DisableGossip {
+		if err := x.startGossip(ctx); err != nil {
+			return err
+		}
+	}
+	x.goFunc(func() { x.announceLoop(ctx) })
+	x.goFunc(func() { x.tickLoop(ctx) })
+	x.goFunc(func() { x.pullLoop(ctx) })
+	// Peers connected before Run (Connect after New) get their first exchange now.
+	for _, p := range x.host.Network().Peers() {
+		x.onConnected(p)
+	}
+	x.redial()
+	x.log.Info("sync exchange running", "centre", x.centre, "addrs", fmt.Sprint(x.host.Addrs()))
+	return nil
+}
+
+func (x *Exchange) stop() {
+	x.mu.Lock()
+	x.stopping = true
+	topic := x.topic
+	x.topic = nil
+	x.mu.Unlock()
+	x.host.RemoveStreamHandler(wire.ProtocolID)
+	if topic != nil {
+		// The subscription was cancelled by ctx; pubsub stops with ctx too.
+		topic.Close()
+	}
+	if err := x.closeHost(); err != nil {
+		x.log.Warn("close libp2p host", "err", err)
+	}
+	x.wg.Wait()
+	x.log.Info("sync exchange stopped")
+}
+
+// goFunc runs f on a goroutine Run waits for. It refuses (false) once shutdown
+// has begun.
+func (x *Exchange) goFunc(f func()) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stopping {
+		return false
+	}
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// track registers a goroutine libp2p started (a stream handler) with the wait
+// group; false once shutdown has begun.
+func (x *Exchange) track() (context.Context, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stopping || x.runCtx == nil {
+		return nil, false
+	}
+	x.wg.Add(1)
+	return x.runCtx, true
+}
+
+func (x *Exchange) wakePull() {
+	select {
+	case x.pullCh <- struct{}{}:
+	default:
+	}
+}
+
+// eventLoop follows connections as libp2p reports them.
+func (x *Exchange) eventLoop(ctx context.Context, sub event.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			e := ev.(event.EvtPeerConnectednessChanged)
+			if e.Connectedness == network.Connected {
+				x.onConnected(e.Peer)
+			} else {
+				x.onDisconnected(e.Peer)
+			}
+		}
+	}
+}
+
+func (x *Exchange) onConnected(p peer.ID) {
+	member, ok := x.admit(p)
+	if !ok {
+		// Admitted by an older bundle, or backed off since: cut it.
+		x.host.Network().ClosePeer(p)
+		return
+	}
+	x.mu.Lock()
+	ps := x.peerLocked(p, member)
+	if !ps.connected {
+		ps.connected = true
+		ps.since = x.now()
+	}
+	x.mu.Unlock()
+	x.updateConnGauge()
+	x.startHeadsExchange(p)
+}
+
+func (x *Exchange) onDisconnected(p peer.ID) {
+	x.mu.Lock()
+	if ps, ok := x.peers[p]; ok {
+		ps.connected = false
+		ps.since = time.Time{}
+	}
+	x.mu.Unlock()
+	x.updateConnGauge()
+}
+
+func (x *Exchange) updateConnGauge() {
+	x.mu.Lock()
+	n := 0
+	for _, ps := range x.peers {
+		if ps.connected {
+			n++
+		}
+	}
+	x.mu.Unlock()
+	x.m.peersConnected.Set(float64(n))
+}
+
+// announceLoop turns Notify calls into announcements and pushes.
+func (x *Exchange) announceLoop(ctx context.Context) {
+	var timer *time.Timer
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-x.notifyCh:
+		}
+		if d := x.cfg.AnnounceDebounce; d > 0 {
+			if timer == nil {
+				timer = time.NewTimer(d)
+			} else {
+				timer.Reset(d)
+			}
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+			// Notifies during the wait are covered by this announcement.
+			select {
+			case <-x.notifyCh:
+			default:
+			}
+		}
+		x.announce(ctx)
+	}
+}
+
+// tickLoop drives heartbeats, anti-entropy, redials and the gauges.
+func (x *Exchange) tickLoop(ctx context.Context) {
+	hb := time.NewTicker(x.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	ae := time.NewTicker(x.cfg.AntiEntropyInterval)
+	defer ae.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hb.C:
+			for _, p := range x.connectedPeers() {
+				x.startPing(p)
+			}
+			x.updateGauges()
+		case <-ae.C:
+			if _, err := x.refreshLocal(ctx); err != nil && ctx.Err() == nil {
+				x.log.Warn("read local heads", "err", err)
+			}
+			x.expireBackoffs()
+			x.enforceBundle()
+			x.redial()
+			for _, p := range x.connectedPeers() {
+				x.startHeadsExchange(p)
+			}
+			x.wakePull()
+		}
+	}
+}
+
+// refreshLocal reads the node's heads into the cache and returns them.
+func (x *Exchange) refreshLocal(ctx context.Context) ([]schema.Head, error) {
+	heads, err := x.node.Heads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	for _, h := range heads {
+		x.originLocked(h.Origin).local = h
+	}
+	x.mu.Unlock()
+	return heads, nil
+}
+
+// localHeads returns the cached local heads, sorted by origin.
+func (x *Exchange) localHeads() []schema.Head {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]schema.Head, 0, len(x.origins))
+	for _, o := range x.origins {
+		if o.local.Seq > 0 {
+			out = append(out, o.local)
+		}
+	}
+	slices.SortFunc(out, func(a, b schema.Head) int { return cmpString(a.Origin, b.Origin) })
+	return out
+}
+
+func (x *Exchange) originLocked(origin string) *originState {
+	o, ok := x.origins[origin]
+	if !ok {
+		o = &originState{apply: make(chan struct{}, 1), local: schema.Head{Origin: origin}}
+		x.origins[origin] = o
+	}
+	return o
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// isEOF reports a clean end of stream.
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }

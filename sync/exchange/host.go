@@ -1,0 +1,249 @@
+package exchange
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	yamux "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/multiformats/go-multiaddr"
+
+	"liandong/sync/wire"
+)
+
+// newHost builds the libp2p host: the configured identity, Noise, yamux, TCP and
+// QUIC only, no relay, no libp2p metrics on any registry, the gater, and a
+// resource manager with fixed limits.
+func newHost(cfg Config, g gater) (host.Host, error) {
+	rm, err := newResourceManager(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Identity),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.ConnectionGater(g),
+		libp2p.ResourceManager(rm),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.Ping(false),
+		libp2p.UserAgent("liandong"),
+		libp2p.WithDialTimeout(cfg.RequestTimeout),
+	)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// newResourceManager bounds connections, streams and memory with fixed limits,
+// the same on every machine: libp2p's defaults scaled for MaxMemoryBytes and 1024
+// file descriptors, then tightened for a federation of a few dozen peers.
+func newResourceManager(cfg Config) (network.ResourceManager, error) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	base := scaling.Scale(cfg.MaxMemoryBytes, 1024)
+
+	conns := rcmgr.LimitVal(cfg.MaxConns)
+	perPeerMem := rcmgr.LimitVal64(max(cfg.MaxMemoryBytes/8, 8*int64(cfg.MaxFrameBytes)))
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: conns, ConnsInbound: conns, ConnsOutbound: conns,
+			Streams: 4096, StreamsInbound: 2048, StreamsOutbound: 2048,
+			FD:     rcmgr.LimitVal(cfg.MaxConns),
+			Memory: rcmgr.LimitVal64(cfg.MaxMemoryBytes),
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns: conns / 2, ConnsInbound: conns / 2, ConnsOutbound: conns / 2,
+			Streams: 256, StreamsInbound: 128, StreamsOutbound: 128,
+			FD:     rcmgr.LimitVal(cfg.MaxConns / 2),
+			Memory: rcmgr.LimitVal64(cfg.MaxMemoryBytes / 8),
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns: 8, ConnsInbound: 4, ConnsOutbound: 4,
+			Streams: 512, StreamsInbound: 256, StreamsOutbound: 256,
+			FD:     8,
+			Memory: perPeerMem,
+		},
+		Protocol: map[protocol.ID]rcmgr.ResourceLimits{
+			wire.ProtocolID: {
+				Streams: 1024, StreamsInbound: 512, StreamsOutbound: 512,
+				Memory: rcmgr.LimitVal64(cfg.MaxMemoryBytes / 2),
+			},
+		},
+		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
+			wire.ProtocolID: {
+				Streams: 128, StreamsInbound: 64, StreamsOutbound: 64,
+				Memory: perPeerMem,
+			},
+		},
+	}
+	limiter := rcmgr.NewFixedLimiter(partial.Build(base))
+	rm, err := rcmgr.NewResourceManager(limiter, rcmgr.WithMetricsDisabled())
+	if err != nil {
+		return nil, fmt.Errorf("libp2p resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+// gater admits only peers the current bundle lists, that are not backed off.
+type gater struct{ x *Exchange }
+
+func (g gater) InterceptPeerDial(p peer.ID) bool { _, ok := g.x.admit(p); return ok }
+func (g gater) InterceptAddrDial(peer.ID, multiaddr.Multiaddr) bool { return true }
+func (g gater) InterceptAccept(network.ConnMultiaddrs) bool         { return true }
+func (g gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	_, ok := g.x.admit(p)
+	return ok
+}
+func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+// admit reports whether p may be connected now, and its member centre.
+func (x *Exchange) admit(p peer.ID) (member string, ok bool) {
+	if p == x.self {
+		return "", false
+	}
+	member, ok = x.node.Bundle().PeerAllowed(p.String())
+	if !ok {
+		return "", false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if until, bad := x.backoff[p]; bad && x.now().Before(until) {
+		return member, false
+	}
+	if x.refuse != nil && x.refuse(p) {
+		return member, false
+	}
+	return member, true
+}
+
+// expireBackoffs forgets back-offs that have run out.
+func (x *Exchange) expireBackoffs() {
+	now := x.now()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for p, until := range x.backoff {
+		if !now.Before(until) {
+			delete(x.backoff, p)
+		}
+	}
+}
+
+// enforceBundle closes connections to peers the current bundle no longer admits
+// (a member removed, a peer revoked).
+func (x *Exchange) enforceBundle() {
+	for _, p := range x.host.Network().Peers() {
+		if _, ok := x.admit(p); !ok {
+			x.log.Info("closing connection to a peer no longer admitted", "peer", p.String())
+			x.host.Network().ClosePeer(p)
+		}
+	}
+}
+
+// redial connects to every admitted bundle peer that is not connected.
+func (x *Exchange) redial() {
+	b := x.node.Bundle()
+	if b == nil {
+		return
+	}
+	for _, m := range b.Members {
+		if m.Removed != nil {
+			continue
+		}
+		for _, bp := range m.Peers {
+			ai, err := bundlePeerInfo(bp.ID, bp.Addrs)
+			if err != nil {
+				x.log.Debug("bundle peer unusable", "member", m.ID, "peer", bp.ID, "err", err)
+				continue
+			}
+			if ai.ID == x.self || len(ai.Addrs) == 0 {
+				continue
+			}
+			if x.host.Network().Connectedness(ai.ID) == network.Connected {
+				continue
+			}
+			if _, ok := x.admit(ai.ID); !ok {
+				continue
+			}
+			x.mu.Lock()
+			ps := x.peerLocked(ai.ID, m.ID)
+			ps.addrs = ai.Addrs
+			busy := ps.dialing
+			ps.dialing = true
+			x.mu.Unlock()
+			if busy {
+				continue
+			}
+			if !x.goFunc(func() { x.dial(ai) }) {
+				x.mu.Lock()
+				ps.dialing = false
+				x.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (x *Exchange) dial(ai peer.AddrInfo) {
+	defer func() {
+		x.mu.Lock()
+		if ps, ok := x.peers[ai.ID]; ok {
+			ps.dialing = false
+		}
+		x.mu.Unlock()
+	}()
+	ctx, cancel := x.requestContext()
+	defer cancel()
+	if err := x.host.Connect(ctx, ai); err != nil {
+		x.peerError(ai.ID, fmt.Errorf("dial: %w", err))
+	}
+}
+
+// bundlePeerInfo parses a bundle peer: its id and multiaddrs, which may carry a
+// trailing /p2p/<id>.
+func bundlePeerInfo(id string, addrs []string) (peer.AddrInfo, error) {
+	pid, err := peer.Decode(id)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("peer id %q: %w", id, err)
+	}
+	ai := peer.AddrInfo{ID: pid}
+	for _, s := range addrs {
+		a, err := multiaddr.NewMultiaddr(s)
+		if err != nil {
+			return peer.AddrInfo{}, fmt.Errorf("address %q: %w", s, err)
+		}
+		transport, p2p := peer.SplitAddr(a)
+		if p2p != "" && p2p != pid {
+			return peer.AddrInfo{}, fmt.Errorf("address %q names peer %s, not %s", s, p2p, pid)
+		}
+		if transport != nil {
+			ai.Addrs = append(ai.Addrs, transport)
+		}
+	}
+	return ai, nil
+}
+
+// requestContext is a context for one request: Run's, bounded by RequestTimeout.
+func (x *Exchange) requestContext() (context.Context, context.CancelFunc) {
+	x.mu.Lock()
+	ctx := x.runCtx
+	x.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return context.WithTimeout(ctx, x.cfg.RequestTimeout)
+}

@@ -1,0 +1,416 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
+	"liandong/schema"
+	"liandong/sync/wire"
+)
+
+// peerState is what the exchange knows of one peer. Guarded by Exchange.mu.
+type peerState struct {
+	id          peer.ID
+	member      string
+	addrs       []multiaddr.Multiaddr // from the bundle
+	connected   bool
+	since       time.Time // connected since
+	lastContact time.Time // last answer to a request of ours
+	rtt         time.Duration
+	lastErr     string
+	lastErrAt   time.Time
+	heads       map[string]schema.Head // what the peer last said it holds
+	headsAt     time.Time
+
+	dialing, pinging, exchanging, pushing bool
+}
+
+func (x *Exchange) peerLocked(p peer.ID, member string) *peerState {
+	ps, ok := x.peers[p]
+	if !ok {
+		ps = &peerState{id: p, heads: make(map[string]schema.Head)}
+		x.peers[p] = ps
+	}
+	if member != "" {
+		ps.member = member
+	}
+	return ps
+}
+
+// stalledLocked reports whether a connected peer has answered nothing for
+// StallAfter (counting from the connection when it never answered).
+func (x *Exchange) stalledLocked(ps *peerState, now time.Time) bool {
+	if !ps.connected {
+		return false
+	}
+	last := ps.lastContact
+	if last.Before(ps.since) {
+		last = ps.since
+	}
+	return now.Sub(last) > x.cfg.StallAfter
+}
+
+// connectedPeers lists the admitted peers with a connection.
+func (x *Exchange) connectedPeers() []peer.ID {
+	var out []peer.ID
+	for _, p := range x.host.Network().Peers() {
+		if _, ok := x.admit(p); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// contact records a successful answer from p.
+func (x *Exchange) contact(p peer.ID, rtt time.Duration) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ps := x.peerLocked(p, "")
+	ps.lastContact = x.now()
+	if rtt > 0 {
+		ps.rtt = rtt
+	}
+}
+
+// peerError records a failure talking to p that is not p's fault as far as we
+// can tell (a timeout, a reset, a refused connection).
+func (x *Exchange) peerError(p peer.ID, err error) {
+	x.mu.Lock()
+	ps := x.peerLocked(p, "")
+	ps.lastErr = err.Error()
+	ps.lastErrAt = x.now()
+	member := ps.member
+	x.mu.Unlock()
+	x.log.Debug("sync request failed", "peer", p.String(), "member", member, "err", err)
+}
+
+// faultError is a peer's breach of the protocol: it is cut off for it.
+type faultError struct {
+	reason  string
+	entries int // entries refused with it
+	err     error
+}
+
+func (e *faultError) Error() string { return fmt.Sprintf("%s: %v", e.reason, e.err) }
+func (e *faultError) Unwrap() error { return e.err }
+
+func fault(reason string, entries int, format string, args ...any) error {
+	return &faultError{reason: reason, entries: entries, err: fmt.Errorf(format, args...)}
+}
+
+// handleErr sorts an error from talking to p: a fault cuts p off; anything else
+// is recorded as its last error.
+func (x *Exchange) handleErr(p peer.ID, err error) {
+	var f *faultError
+	if errors.As(err, &f) {
+		x.punish(p, f)
+		return
+	}
+	x.peerError(p, err)
+}
+
+// punish counts the fault, backs p off (the gater refuses it until then), forgets
+// what p claimed and closes its connections.
+func (x *Exchange) punish(p peer.ID, f *faultError) {
+	x.m.faults.WithLabelValues(f.reason).Inc()
+	if f.entries > 0 {
+		x.m.rejected.WithLabelValues(f.reason).Add(float64(f.entries))
+	}
+	now := x.now()
+	until := now.Add(x.cfg.BackoffDuration)
+	x.mu.Lock()
+	ps := x.peerLocked(p, "")
+	ps.lastErr = f.Error()
+	ps.lastErrAt = now
+	clear(ps.heads)
+	x.backoff[p] = until
+	member := ps.member
+	x.mu.Unlock()
+	level := "peer cut off: it sent"
+	if f.reason == reasonFork {
+		x.log.Error("FORK: a peer sent a validly signed entry that conflicts with one held; refused, never merged; the origin's operators must investigate",
+			"peer", p.String(), "member", member, "err", f.err)
+	} else {
+		x.log.Warn(level+" bad data", "peer", p.String(), "member", member, "reason", f.reason,
+			"entries_refused", f.entries, "backoff_until", until, "err", f.err)
+	}
+	x.host.Network().ClosePeer(p)
+	x.wakePull() // pull what it failed to deliver from someone else
+}
+
+// noteHeads records heads p claims. A full snapshot (heads exchange, gossip)
+// replaces what p said before; a partial one (a push) only raises it.
+func (x *Exchange) noteHeads(p peer.ID, heads []schema.Head, full bool) {
+	b := x.node.Bundle()
+	member, _ := b.PeerAllowed(p.String())
+	now := x.now()
+	x.mu.Lock()
+	ps := x.peerLocked(p, member)
+	if full {
+		clear(ps.heads)
+	}
+	for _, h := range heads {
+		if h.Seq == 0 || !schema.ValidCentreID(h.Origin) {
+			continue
+		}
+		if _, ok := b.Member(h.Origin); !ok {
+			continue
+		}
+		if old, ok := ps.heads[h.Origin]; ok && !full && old.Epoch == h.Epoch && old.Seq >= h.Seq {
+			continue
+		}
+		ps.heads[h.Origin] = h
+	}
+	ps.headsAt = now
+	x.mu.Unlock()
+	x.wakePull()
+}
+
+// lowerClaim caps what p is believed to hold of origin at h: it served less
+// than it claimed, or another epoch.
+func (x *Exchange) lowerClaim(p peer.ID, origin string, h schema.Head) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if ps, ok := x.peers[p]; ok {
+		if old, ok := ps.heads[origin]; ok && (old.Seq > h.Seq || old.Epoch != h.Epoch) {
+			if h.Seq == 0 {
+				delete(ps.heads, origin)
+			} else {
+				ps.heads[origin] = h
+			}
+		}
+	}
+}
+
+func (x *Exchange) startPing(p peer.ID) {
+	x.mu.Lock()
+	ps := x.peerLocked(p, "")
+	if ps.pinging {
+		x.mu.Unlock()
+		return
+	}
+	ps.pinging = true
+	x.mu.Unlock()
+	done := func() {
+		x.mu.Lock()
+		ps.pinging = false
+		x.mu.Unlock()
+	}
+	if !x.goFunc(func() {
+		defer done()
+		x.ping(p)
+	}) {
+		done()
+	}
+}
+
+func (x *Exchange) ping(p peer.ID) {
+	ctx, cancel := x.requestContext()
+	defer cancel()
+	start := time.Now()
+	nonce := rand.Uint64()
+	err := x.request(ctx, p, &wire.Ping{Nonce: nonce}, func(m wire.Message) (bool, error) {
+		pong, ok := m.(*wire.Pong)
+		if !ok {
+			return false, fault(reasonProtocol, 0, "answered a ping with %s", m.Type())
+		}
+		if pong.Nonce != nonce {
+			return false, fault(reasonProtocol, 0, "pong nonce %d, sent %d", pong.Nonce, nonce)
+		}
+		return true, nil
+	})
+	if err != nil {
+		x.handleErr(p, fmt.Errorf("ping: %w", err))
+		return
+	}
+	x.contact(p, time.Since(start))
+}
+
+func (x *Exchange) startHeadsExchange(p peer.ID) {
+	x.mu.Lock()
+	ps := x.peerLocked(p, "")
+	if ps.exchanging {
+		x.mu.Unlock()
+		return
+	}
+	ps.exchanging = true
+	x.mu.Unlock()
+	done := func() {
+		x.mu.Lock()
+		ps.exchanging = false
+		x.mu.Unlock()
+	}
+	if !x.goFunc(func() {
+		defer done()
+		x.exchangeHeads(p)
+	}) {
+		done()
+	}
+}
+
+// exchangeHeads sends p our heads and records p's.
+func (x *Exchange) exchangeHeads(p peer.ID) {
+	ctx, cancel := x.requestContext()
+	defer cancel()
+	req, err := x.headsMessage(ctx, true)
+	if err != nil {
+		x.log.Warn("read local heads", "err", err)
+		return
+	}
+	start := time.Now()
+	var theirs *wire.Heads
+	err = x.request(ctx, p, req, func(m wire.Message) (bool, error) {
+		h, ok := m.(*wire.Heads)
+		if !ok || h.Request {
+			return false, fault(reasonProtocol, 0, "answered a heads request with %s", m.Type())
+		}
+		theirs = h
+		return true, nil
+	})
+	if err != nil {
+		x.handleErr(p, fmt.Errorf("heads exchange: %w", err))
+		return
+	}
+	x.contact(p, time.Since(start))
+	x.checkFederation(p, theirs)
+	x.noteHeads(p, theirs.Heads, true)
+}
+
+// headsMessage builds a Heads message from the node's current heads.
+func (x *Exchange) headsMessage(ctx context.Context, request bool) (*wire.Heads, error) {
+	heads, err := x.refreshLocal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := x.node.Bundle()
+	m := &wire.Heads{Request: request, Heads: heads}
+	if b != nil {
+		m.Federation, m.BundleVersion = b.Federation, b.Version
+	}
+	if len(m.Heads) > wire.MaxHeads {
+		m.Heads = m.Heads[:wire.MaxHeads]
+	}
+	return m, nil
+}
+
+// checkFederation logs a peer that runs another federation or a newer bundle.
+func (x *Exchange) checkFederation(p peer.ID, h *wire.Heads) {
+	b := x.node.Bundle()
+	if b == nil {
+		return
+	}
+	if h.Federation != b.Federation {
+		x.log.Warn("peer reports another federation", "peer", p.String(), "theirs", h.Federation, "ours", b.Federation)
+	} else if h.BundleVersion > b.Version {
+		x.log.Info("peer holds a newer trust bundle", "peer", p.String(), "theirs", h.BundleVersion, "ours", b.Version)
+	}
+}
+
+// updateGauges refreshes the stalled, lag and head gauges.
+func (x *Exchange) updateGauges() {
+	now := x.now()
+	stalled := map[string]int{}
+	if b := x.node.Bundle(); b != nil {
+		for _, m := range b.Members {
+			if m.ID != x.centre || len(m.Peers) > 1 {
+				stalled[m.ID] = 0
+			}
+		}
+	}
+	type lag struct {
+		origin  string
+		local   uint64
+		entries uint64
+		seconds float64
+	}
+	var lags []lag
+	x.mu.Lock()
+	connected := 0
+	for _, ps := range x.peers {
+		if ps.connected {
+			connected++
+		}
+		if ps.member != "" && x.stalledLocked(ps, now) {
+			stalled[ps.member]++
+		}
+	}
+	for origin, o := range x.origins {
+		best, _ := x.bestLocked(origin, o.local)
+		var l lag
+		l.origin, l.local = origin, o.local.Seq
+		if origin != x.centre && best.Seq > o.local.Seq {
+			l.entries = best.Seq - o.local.Seq
+			if o.behindSince.IsZero() {
+				o.behindSince = now
+			}
+			l.seconds = now.Sub(o.behindSince).Seconds()
+		} else {
+			o.behindSince = time.Time{}
+		}
+		lags = append(lags, l)
+	}
+	x.mu.Unlock()
+	x.m.peersConnected.Set(float64(connected))
+	for member, n := range stalled {
+		x.m.peersStalled.WithLabelValues(member).Set(float64(n))
+	}
+	for _, l := range lags {
+		x.m.localSeq.WithLabelValues(l.origin).Set(float64(l.local))
+		if l.origin == x.centre {
+			continue
+		}
+		x.m.lagEntries.WithLabelValues(l.origin).Set(float64(l.entries))
+		x.m.lagSeconds.WithLabelValues(l.origin).Set(l.seconds)
+	}
+}
+
+// bestLocked returns the highest head of origin that any peer not backed off
+// claims in local's epoch (any epoch while local is empty), and that peer; local
+// and "" when no peer is ahead.
+func (x *Exchange) bestLocked(origin string, local schema.Head) (schema.Head, peer.ID) {
+	best, from := local, peer.ID("")
+	now := x.now()
+	for p, ps := range x.peers {
+		h, ok := ps.heads[origin]
+		if !ok || h.Seq <= best.Seq || (local.Seq > 0 && h.Epoch != local.Epoch) {
+			continue
+		}
+		if until, bad := x.backoff[p]; bad && now.Before(until) {
+			continue
+		}
+		best, from = h, p
+	}
+	return best, from
+}
+
+// sourceLocked picks the peer to pull origin from: connected, not backed off, not
+// in skip, ahead of local in its epoch; answering peers first, then the furthest
+// ahead.
+func (x *Exchange) sourceLocked(origin string, local schema.Head, skip map[peer.ID]bool) (schema.Head, peer.ID, bool) {
+	var (
+		best        schema.Head
+		from        peer.ID
+		bestStalled bool
+	)
+	now := x.now()
+	for p, ps := range x.peers {
+		h, ok := ps.heads[origin]
+		if !ok || !ps.connected || skip[p] || h.Seq <= local.Seq || (local.Seq > 0 && h.Epoch != local.Epoch) {
+			continue
+		}
+		if until, bad := x.backoff[p]; bad && now.Before(until) {
+			continue
+		}
+		stalled := x.stalledLocked(ps, now)
+		if from == "" || (bestStalled && !stalled) || (bestStalled == stalled && h.Seq > best.Seq) {
+			best, from, bestStalled = h, p, stalled
+		}
+	}
+	return best, from, from != ""
+}

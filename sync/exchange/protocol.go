@@ -1,0 +1,276 @@
+package exchange
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"liandong/schema"
+	"liandong/sync/wire"
+)
+
+const streamBufferSize = 64 << 10
+
+// conn is one sync stream with its buffers; every frame read or written has its
+// own deadline of RequestTimeout.
+type conn struct {
+	x *Exchange
+	s network.Stream
+	r *bufio.Reader
+	w *bufio.Writer
+}
+
+func (x *Exchange) newConn(s network.Stream) *conn {
+	return &conn{x: x, s: s, r: bufio.NewReaderSize(s, streamBufferSize), w: bufio.NewWriterSize(s, streamBufferSize)}
+}
+
+// send writes m as one frame and flushes it.
+func (c *conn) send(m wire.Message) error {
+	body := wire.Encode(m)
+	if len(body) > c.x.cfg.MaxFrameBytes {
+		return fmt.Errorf("send %s: %d bytes exceeds the %d-byte frame limit", m.Type(), len(body), c.x.cfg.MaxFrameBytes)
+	}
+	if err := c.s.SetWriteDeadline(time.Now().Add(c.x.cfg.RequestTimeout)); err != nil {
+		return fmt.Errorf("send %s: %w", m.Type(), err)
+	}
+	if err := wire.WriteFrame(c.w, body); err != nil {
+		return fmt.Errorf("send %s: %w", m.Type(), err)
+	}
+	if err := c.w.Flush(); err != nil {
+		return fmt.Errorf("send %s: %w", m.Type(), err)
+	}
+	c.x.m.framesSent.WithLabelValues(m.Type().String()).Inc()
+	c.x.m.bytesSent.Add(float64(len(body) + uvarintLen(len(body))))
+	return nil
+}
+
+// recv reads and decodes one frame. An oversized or undecodable frame is a
+// *faultError; a clean end of stream is io.EOF.
+func (c *conn) recv() (wire.Message, error) {
+	if err := c.s.SetReadDeadline(time.Now().Add(c.x.cfg.RequestTimeout)); err != nil {
+		return nil, err
+	}
+	body, err := wire.ReadFrame(c.r, c.x.cfg.MaxFrameBytes)
+	switch {
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		return nil, &faultError{reason: reasonOversized, err: err}
+	case errors.Is(err, wire.ErrMalformed):
+		return nil, &faultError{reason: reasonMalformed, err: err}
+	case err != nil:
+		return nil, err
+	}
+	c.x.m.bytesRecv.Add(float64(len(body) + uvarintLen(len(body))))
+	m, err := wire.Decode(body)
+	if err != nil {
+		c.x.m.framesRecv.WithLabelValues("invalid").Inc()
+		return nil, &faultError{reason: reasonMalformed, err: err}
+	}
+	c.x.m.framesRecv.WithLabelValues(m.Type().String()).Inc()
+	return m, nil
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for v := uint64(n); v >= 0x80; v >>= 7 {
+		l++
+	}
+	return l
+}
+
+// openStream opens a sync stream to p over an existing connection (it never
+// dials), bounded by RequestTimeout.
+func (x *Exchange) openStream(ctx context.Context, p peer.ID) (network.Stream, error) {
+	octx, cancel := context.WithTimeout(ctx, x.cfg.RequestTimeout)
+	defer cancel()
+	s, err := x.host.NewStream(network.WithNoDial(octx, "sync request"), p, wire.ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	return s, nil
+}
+
+// request sends req to p on a new stream and hands each answer frame to handle
+// until it reports done. An Error frame ends the request as a *wire.Error. The
+// stream is reset if ctx ends first.
+func (x *Exchange) request(ctx context.Context, p peer.ID, req wire.Message, handle func(wire.Message) (done bool, err error)) error {
+	s, err := x.openStream(ctx, p)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	c := x.newConn(s)
+	if err := c.send(req); err != nil {
+		s.Reset()
+		return err
+	}
+	if err := s.CloseWrite(); err != nil {
+		s.Reset()
+		return fmt.Errorf("close write: %w", err)
+	}
+	for {
+		m, err := c.recv()
+		if err != nil {
+			s.Reset()
+			if isEOF(err) {
+				return fmt.Errorf("%s: stream ended before the answer", req.Type())
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", req.Type(), ctx.Err())
+			}
+			return err
+		}
+		if e, ok := m.(*wire.Error); ok {
+			s.Reset()
+			return e
+		}
+		done, err := handle(m)
+		if err != nil {
+			s.Reset()
+			return err
+		}
+		if done {
+			return s.Close()
+		}
+	}
+}
+
+// sendOneWay sends m to p on a new stream that expects no answer.
+func (x *Exchange) sendOneWay(ctx context.Context, p peer.ID, m wire.Message) error {
+	s, err := x.openStream(ctx, p)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if err := x.newConn(s).send(m); err != nil {
+		s.Reset()
+		return err
+	}
+	return s.Close()
+}
+
+// handleStream serves one inbound sync stream: requests one after another until
+// the peer closes its side.
+func (x *Exchange) handleStream(s network.Stream) {
+	ctx, ok := x.track()
+	if !ok {
+		s.Reset()
+		return
+	}
+	defer x.wg.Done()
+	p := s.Conn().RemotePeer()
+	if _, ok := x.admit(p); !ok {
+		s.Reset()
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	c := x.newConn(s)
+	for {
+		m, err := c.recv()
+		if err != nil {
+			if isEOF(err) {
+				s.Close()
+				return
+			}
+			s.Reset()
+			if ctx.Err() == nil {
+				x.handleErr(p, fmt.Errorf("serve: %w", err))
+			}
+			return
+		}
+		if err := x.serve(ctx, p, c, m); err != nil {
+			s.Reset()
+			if ctx.Err() == nil {
+				x.handleErr(p, fmt.Errorf("serve %s: %w", m.Type(), err))
+			}
+			return
+		}
+	}
+}
+
+// serve answers one request.
+func (x *Exchange) serve(ctx context.Context, p peer.ID, c *conn, m wire.Message) error {
+	switch m := m.(type) {
+	case *wire.Ping:
+		return c.send(&wire.Pong{Nonce: m.Nonce})
+	case *wire.Heads:
+		if !m.Request {
+			return fault(reasonProtocol, 0, "unasked heads answer")
+		}
+		x.checkFederation(p, m)
+		x.noteHeads(p, m.Heads, true)
+		ours, err := x.headsMessage(ctx, false)
+		if err != nil {
+			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read heads"})
+			return fmt.Errorf("read local heads: %w", err)
+		}
+		return c.send(ours)
+	case *wire.RangeReq:
+		return x.serveRange(ctx, c, m)
+	case *wire.Push:
+		return x.receivePush(ctx, p, m)
+	default:
+		return fault(reasonProtocol, 0, "%s is not a request", m.Type())
+	}
+}
+
+// serveRange answers a range request in frames of at most BatchSize entries and
+// MaxFrameBytes bytes, the last one marked Done.
+func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) error {
+	if !schema.ValidCentreID(req.Origin) || req.FromSeq == 0 || req.Limit == 0 {
+		c.send(&wire.Error{Code: wire.CodeBadRequest, Message: "range needs an origin, from_seq >= 1 and limit >= 1"})
+		return fault(reasonProtocol, 0, "bad range request %s from %d limit %d", req.Origin, req.FromSeq, req.Limit)
+	}
+	limit := int(min(req.Limit, uint64(x.cfg.MaxRangeEntries)))
+	if req.Epoch != "" {
+		x.mu.Lock()
+		local := x.originLocked(req.Origin).local
+		x.mu.Unlock()
+		if local.Seq > 0 && local.Epoch != req.Epoch {
+			return c.send(&wire.Error{Code: wire.CodeEpochMismatch,
+				Message: fmt.Sprintf("holding epoch %q of %s, not %q", local.Epoch, req.Origin, req.Epoch)})
+		}
+	}
+	maxBody := x.cfg.MaxFrameBytes - wire.Overhead
+	from := req.FromSeq
+	var (
+		batch []*schema.Entry
+		size  int
+		sent  int
+	)
+	for sent < limit {
+		n := min(x.cfg.BatchSize, limit-sent)
+		es, err := x.node.ReadRange(ctx, req.Origin, from, n)
+		if err != nil {
+			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read the log"})
+			return fmt.Errorf("read %s from %d: %w", req.Origin, from, err)
+		}
+		if len(es) > n {
+			es = es[:n]
+		}
+		for _, e := range es {
+			sz := wire.EntrySize(e)
+			if len(batch) > 0 && (size+sz > maxBody || len(batch) >= x.cfg.BatchSize) {
+				if err := c.send(&wire.Batch{Origin: req.Origin, Entries: batch}); err != nil {
+					return err
+				}
+				batch, size = nil, 0
+			}
+			batch = append(batch, e)
+			size += sz
+		}
+		sent += len(es)
+		from += uint64(len(es))
+		if len(es) < n {
+			break
+		}
+	}
+	return c.send(&wire.Batch{Origin: req.Origin, Done: true, Entries: batch})
+}

@@ -1,0 +1,344 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"liandong/auth"
+	"liandong/schema"
+	"liandong/sync/wire"
+)
+
+// maxPullAttempts bounds the range requests of one pull session; the scheduler
+// starts another session if the origin is still behind.
+const maxPullAttempts = 8
+
+// pullLoop starts a pull session for every origin some connected peer holds more
+// of, whenever woken (heads learnt, a peer cut off, an anti-entropy tick).
+func (x *Exchange) pullLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-x.pullCh:
+		}
+		x.schedulePulls()
+	}
+}
+
+func (x *Exchange) schedulePulls() {
+	if !x.node.CanApply() {
+		return
+	}
+	var start []string
+	x.mu.Lock()
+	origins := map[string]bool{}
+	for _, ps := range x.peers {
+		for o := range ps.heads {
+			origins[o] = true
+		}
+	}
+	for o := range origins {
+		if o == x.centre {
+			continue
+		}
+		st := x.originLocked(o)
+		if st.pulling {
+			continue
+		}
+		if _, _, ok := x.sourceLocked(o, st.local, nil); ok {
+			st.pulling = true
+			start = append(start, o)
+		}
+	}
+	x.mu.Unlock()
+	for _, o := range start {
+		if !x.goFunc(func() { x.pullOrigin(o) }) {
+			x.mu.Lock()
+			x.originLocked(o).pulling = false
+			x.mu.Unlock()
+		}
+	}
+}
+
+// lockOrigin takes origin's apply lock, waiting at most until ctx ends.
+func (x *Exchange) lockOrigin(ctx context.Context, origin string) (unlock func(), ok bool) {
+	x.mu.Lock()
+	ch := x.originLocked(origin).apply
+	x.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// tryLockOrigin takes origin's apply lock if it is free.
+func (x *Exchange) tryLockOrigin(origin string) (unlock func(), ok bool) {
+	x.mu.Lock()
+	ch := x.originLocked(origin).apply
+	x.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, true
+	default:
+		return nil, false
+	}
+}
+
+// pullOrigin pulls origin from the best peers until caught up with what
+// connected peers claim, or out of attempts.
+func (x *Exchange) pullOrigin(origin string) {
+	x.mu.Lock()
+	ctx := x.runCtx
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		x.originLocked(origin).pulling = false
+		x.mu.Unlock()
+	}()
+	unlock, ok := x.lockOrigin(ctx, origin)
+	if !ok {
+		return
+	}
+	defer unlock()
+	tried := map[peer.ID]bool{}
+	progressed := false
+	for range maxPullAttempts {
+		if ctx.Err() != nil || !x.node.CanApply() {
+			return
+		}
+		local, err := x.nodeHead(ctx, origin)
+		if err != nil {
+			x.log.Warn("read local head", "origin", origin, "err", err)
+			return
+		}
+		x.mu.Lock()
+		target, p, ok := x.sourceLocked(origin, local, tried)
+		x.mu.Unlock()
+		if !ok {
+			break
+		}
+		after, err := x.pullFrom(ctx, p, origin, local, target)
+		if after.Seq > local.Seq {
+			progressed = true
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, errNotLeader) {
+				return
+			}
+			tried[p] = true
+			var le *localError
+			if errors.As(err, &le) {
+				x.log.Error("apply received entries", "origin", origin, "err", err)
+				return
+			}
+			x.handleErr(p, fmt.Errorf("pull %s: %w", origin, err))
+			continue
+		}
+		if after.Seq < target.Seq {
+			// It served less than it claimed: believe what it served.
+			x.lowerClaim(p, origin, after)
+			tried[p] = true
+		}
+	}
+	if progressed {
+		x.wakePull() // more may have been announced meanwhile
+	}
+}
+
+// nodeHead reads origin's local head from the node (not the cache) and caches it.
+func (x *Exchange) nodeHead(ctx context.Context, origin string) (schema.Head, error) {
+	heads, err := x.refreshLocal(ctx)
+	if err != nil {
+		return schema.Head{}, err
+	}
+	for _, h := range heads {
+		if h.Origin == origin {
+			return h, nil
+		}
+	}
+	return schema.Head{Origin: origin}, nil
+}
+
+// localError is a failure of the local node, not of the peer.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// pullFrom asks p for origin's entries after local, up to target, and applies
+// each batch as it arrives. It returns the local head reached.
+func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local, target schema.Head) (schema.Head, error) {
+	limit := min(target.Seq-local.Seq, uint64(x.cfg.MaxRangeEntries))
+	req := &wire.RangeReq{Origin: origin, FromSeq: local.Seq + 1, Limit: limit}
+	if local.Seq > 0 {
+		req.Epoch = local.Epoch
+	}
+	var got uint64
+	err := x.request(ctx, p, req, func(m wire.Message) (bool, error) {
+		b, ok := m.(*wire.Batch)
+		if !ok {
+			return false, fault(reasonProtocol, 0, "answered a range request with %s", m.Type())
+		}
+		if b.Origin != origin {
+			return false, fault(reasonProtocol, len(b.Entries), "asked for %s, got entries of %s", origin, b.Origin)
+		}
+		got += uint64(len(b.Entries))
+		if got > limit {
+			return false, fault(reasonProtocol, len(b.Entries), "sent %d entries, asked for %d", got, limit)
+		}
+		if len(b.Entries) > x.cfg.BatchSize {
+			return false, fault(reasonProtocol, len(b.Entries), "batch of %d entries exceeds %d", len(b.Entries), x.cfg.BatchSize)
+		}
+		if len(b.Entries) > 0 {
+			x.contact(p, 0)
+			next, err := x.accept(ctx, p, origin, local, b.Entries)
+			if err != nil {
+				return false, err
+			}
+			local = next
+		}
+		return b.Done, nil
+	})
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == wire.CodeEpochMismatch {
+		x.lowerClaim(p, origin, schema.Head{Origin: origin})
+	}
+	return local, err
+}
+
+// receivePush handles entries p pushed: applied if they continue the local head
+// and nobody is applying that origin right now, else left to a pull.
+func (x *Exchange) receivePush(ctx context.Context, p peer.ID, m *wire.Push) error {
+	if len(m.Entries) == 0 {
+		return nil
+	}
+	if m.Origin == x.centre {
+		return fault(reasonOwnOrigin, len(m.Entries), "pushed %d entries of this centre's own log", len(m.Entries))
+	}
+	last := m.Entries[len(m.Entries)-1]
+	claim := schema.Head{Origin: m.Origin, Epoch: last.Epoch, Seq: last.Seq, Hash: last.Hash()}
+	if !x.node.CanApply() {
+		return nil
+	}
+	unlock, ok := x.tryLockOrigin(m.Origin)
+	if !ok {
+		x.noteHeads(p, []schema.Head{claim}, false)
+		return nil
+	}
+	defer unlock()
+	local, err := x.nodeHead(ctx, m.Origin)
+	if err != nil {
+		return &localError{err}
+	}
+	if m.Entries[0].Seq > local.Seq+1 {
+		// A gap: pull the missing part (and these) from p.
+		x.noteHeads(p, []schema.Head{claim}, false)
+		return nil
+	}
+	_, err = x.accept(ctx, p, m.Origin, local, m.Entries)
+	var le *localError
+	if errors.Is(err, errNotLeader) || errors.As(err, &le) {
+		if le != nil {
+			x.log.Error("apply pushed entries", "origin", m.Origin, "err", err)
+		}
+		return nil
+	}
+	if err == nil {
+		x.contact(p, 0)
+	}
+	return err
+}
+
+// accept checks entries of origin received from p against local, the head held
+// (the caller holds origin's apply lock), and applies them. Held seqs must match
+// by hash; the rest must pass auth.VerifyChain. It returns the new local head.
+func (x *Exchange) accept(ctx context.Context, p peer.ID, origin string, local schema.Head, entries []*schema.Entry) (schema.Head, error) {
+	if origin == x.centre {
+		return local, fault(reasonOwnOrigin, len(entries), "sent %d entries of this centre's own log", len(entries))
+	}
+	bundle := x.node.Bundle()
+	if first := entries[0].Seq; first <= local.Seq {
+		n := int(min(local.Seq-first+1, uint64(len(entries))))
+		held, err := x.node.ReadRange(ctx, origin, first, n)
+		if err != nil {
+			return local, &localError{fmt.Errorf("read held entries of %s: %w", origin, err)}
+		}
+		for i := range n {
+			e := entries[i]
+			if e.Seq != first+uint64(i) {
+				return local, fault(string(auth.ReasonReorder), len(entries), "held range of %s out of order at index %d (seq %d)", origin, i, e.Seq)
+			}
+			if i >= len(held) || held[i].Seq != e.Seq {
+				return local, &localError{fmt.Errorf("node returned no entry %s/%d below its head %d", origin, e.Seq, local.Seq)}
+			}
+			if e.Hash() == held[i].Hash() {
+				continue
+			}
+			return local, x.conflict(bundle, held[i], e, len(entries))
+		}
+		entries = entries[n:]
+		if len(entries) == 0 {
+			return local, nil
+		}
+	}
+	if err := auth.VerifyChain(bundle, local, entries, auth.VerifyBatchSignature); err != nil {
+		reason := reasonMalformed
+		var ce *auth.ChainError
+		if errors.As(err, &ce) {
+			reason = string(ce.Reason)
+		}
+		return local, &faultError{reason: reason, entries: len(entries), err: err}
+	}
+	if !x.node.CanApply() {
+		return local, errNotLeader
+	}
+	if err := x.node.ApplyEntries(ctx, origin, entries); err != nil {
+		return local, &localError{fmt.Errorf("apply %d entries of %s from %d: %w", len(entries), origin, entries[0].Seq, err)}
+	}
+	now := x.now()
+	delay := x.m.delay.WithLabelValues(origin)
+	for _, e := range entries {
+		delay.Observe(max(now.Sub(e.SignedAt), 0).Seconds())
+	}
+	x.m.applied.WithLabelValues(origin).Add(float64(len(entries)))
+	last := entries[len(entries)-1]
+	next := schema.Head{Origin: origin, Epoch: last.Epoch, Seq: last.Seq, Hash: last.Hash()}
+	x.mu.Lock()
+	st := x.originLocked(origin)
+	if st.local.Seq < next.Seq || st.local.Epoch != next.Epoch {
+		st.local = next
+	}
+	x.mu.Unlock()
+	x.Notify() // relays announce what they now hold
+	return next, nil
+}
+
+// conflict classifies an entry that differs from the held one of the same seq:
+// validly signed by the origin in the same epoch, it is a fork (the origin
+// signed two histories); otherwise a forgery or another epoch.
+func (x *Exchange) conflict(bundle *auth.Bundle, held, got *schema.Entry, n int) error {
+	if got.Epoch != held.Epoch {
+		return fault(string(auth.ReasonWrongEpoch), n, "entry %s/%d of epoch %q, held epoch %q", got.Origin, got.Seq, got.Epoch, held.Epoch)
+	}
+	if err := auth.VerifyEntry(bundle, got); err != nil {
+		var ce *auth.ChainError
+		reason := string(auth.ReasonBadSignature)
+		if errors.As(err, &ce) {
+			reason = string(ce.Reason)
+		}
+		return &faultError{reason: reason, entries: n, err: fmt.Errorf("entry %s/%d differs from the one held: %w", got.Origin, got.Seq, err)}
+	}
+	x.m.forks.WithLabelValues(got.Origin).Inc()
+	return fault(reasonFork, n, "entry %s/%d (hash %s, signed %s) conflicts with the held one (hash %s, signed %s)",
+		got.Origin, got.Seq, got.Hash(), got.SignedAt.Format(time.RFC3339Nano), held.Hash(), held.SignedAt.Format(time.RFC3339Nano))
+}
