@@ -18,7 +18,7 @@ var (
 	bucketHeads   = []byte("heads")   // origin → schema.Head JSON
 	bucketFeed    = []byte("feed")    // position (8 bytes BE) → record JSON as applied
 	bucketIndex   = []byte("index")   // field \0 value \0 id → empty
-	bucketCounts  = []byte("counts")  // Count JSON (without N) → live count (8 bytes BE)
+	bucketCounts  = []byte("counts")  // catalogue \0 origin \0 visibility → live count (8 bytes BE)
 
 	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketLogs, bucketHeads, bucketFeed, bucketIndex, bucketCounts}
 

@@ -202,10 +202,10 @@ func (q *Query) matches(r *schema.Record) bool {
 func (s *Store) Digest() (schema.Hash, error) {
 	h := sha256.New()
 	err := s.view(func(tx *bbolt.Tx) error {
-		var walk func(b *bbolt.Bucket, depth int) error
-		walk = func(b *bbolt.Bucket, depth int) error {
+		var walk func(b *bbolt.Bucket, isMeta bool) error
+		walk = func(b *bbolt.Bucket, isMeta bool) error {
 			return b.ForEach(func(k, v []byte) error {
-				if depth == 0 && b == tx.Bucket(bucketMeta) && (bytes.Equal(k, keyAppliedIndex) || bytes.Equal(k, keyAppliedTerm)) {
+				if isMeta && (bytes.Equal(k, keyAppliedIndex) || bytes.Equal(k, keyAppliedTerm)) {
 					return nil
 				}
 				var n [8]byte
@@ -214,7 +214,7 @@ func (s *Store) Digest() (schema.Hash, error) {
 				h.Write(k)
 				if v == nil {
 					h.Write([]byte{'B'})
-					return walk(b.Bucket(k), depth+1)
+					return walk(b.Bucket(k), false)
 				}
 				binary.BigEndian.PutUint64(n[:], uint64(len(v)))
 				h.Write(n[:])
@@ -224,7 +224,7 @@ func (s *Store) Digest() (schema.Hash, error) {
 		}
 		for _, name := range allBuckets {
 			h.Write(name)
-			if err := walk(tx.Bucket(name), 0); err != nil {
+			if err := walk(tx.Bucket(name), bytes.Equal(name, bucketMeta)); err != nil {
 				return err
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -301,12 +302,11 @@ func (s *Store) Counts() ([]Count, error) {
 	var out []Count
 	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
-			var c Count
-			if err := json.Unmarshal(k, &c); err != nil {
-				return fmt.Errorf("%w: counts: %v", ErrCorrupt, err)
+			parts := strings.SplitN(string(k), "\x00", 3)
+			if len(parts) != 3 || len(v) != 8 {
+				return fmt.Errorf("%w: count key %q", ErrCorrupt, k)
 			}
-			c.N = int64(binary.BigEndian.Uint64(v))
-			out = append(out, c)
+			out = append(out, Count{Catalogue: parts[0], Origin: parts[1], Visibility: parts[2], N: int64(binary.BigEndian.Uint64(v))})
 			return nil
 		})
 	})
@@ -385,6 +385,11 @@ func (s *Store) Restore(r io.Reader) error {
 
 // checkFile opens a bbolt file read-only and runs its consistency check.
 func checkFile(path string) error {
+	// bbolt maps the file and trusts its meta page's high-water mark: a truncated
+	// file would fault on the first page past the end, so check the size first.
+	if err := checkFileSize(path); err != nil {
+		return err
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -399,6 +404,45 @@ func checkFile(path string) error {
 		}
 		return nil
 	})
+}
+
+// checkFileSize refuses a bbolt file shorter than its meta pages say it is.
+// Layout (bbolt v1): page header of 16 bytes, then magic, version, page size,
+// flags (4 bytes each), root bucket (16), freelist page id (8), high-water page id (8).
+func checkFileSize(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var hdr [64]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return fmt.Errorf("%w: %d-byte file has no meta page", ErrCorrupt, fi.Size())
+	}
+	const magic = 0xED0CDAED
+	if binary.LittleEndian.Uint32(hdr[16:]) != magic {
+		return fmt.Errorf("%w: not a bbolt file", ErrCorrupt)
+	}
+	pageSize := int64(binary.LittleEndian.Uint32(hdr[24:]))
+	if pageSize < 512 || pageSize > 1<<20 {
+		return fmt.Errorf("%w: page size %d", ErrCorrupt, pageSize)
+	}
+	var highWater uint64
+	for i := int64(0); i < 2; i++ {
+		var b [8]byte
+		if _, err := f.ReadAt(b[:], i*pageSize+56); err != nil {
+			return fmt.Errorf("%w: meta page %d unreadable", ErrCorrupt, i)
+		}
+		highWater = max(highWater, binary.LittleEndian.Uint64(b[:]))
+	}
+	if highWater > uint64(fi.Size())/uint64(pageSize) {
+		return fmt.Errorf("%w: file of %d bytes is truncated: its meta pages name %d pages of %d bytes", ErrCorrupt, fi.Size(), highWater, pageSize)
+	}
+	return nil
 }
 
 // Check runs bbolt's consistency check over the open state file.

@@ -172,11 +172,21 @@ func TestLogCarriesNoPersonalDataAndNoPrivateRecords(t *testing.T) {
 
 // ownLog writes n shared records at a fresh store of origin and returns its entries.
 func ownLog(t *testing.T, origin string, k *auth.KeyPair, n int) []*schema.Entry {
+	return ownLogVariant(t, origin, k, n, "")
+}
+
+// ownLogVariant is ownLog with variant appended to titles from the second entry
+// on: the same origin and key writing a different history (a fork).
+func ownLogVariant(t *testing.T, origin string, k *auth.KeyPair, n int, variant string) []*schema.Entry {
 	t.Helper()
 	a := &applier{t: t, s: mustOpen(t, origin, k)}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("%s:r%d", origin, i%3)
-		if r := a.write(OpPut, id, supply(fmt.Sprintf("第%d版", i), schema.VisibilityFederation), 0); r.Err != nil {
+		title := fmt.Sprintf("第%d版", i)
+		if i > 0 {
+			title += variant
+		}
+		if r := a.write(OpPut, id, supply(title, schema.VisibilityFederation), 0); r.Err != nil {
 			t.Fatal(r.Err)
 		}
 	}
@@ -213,8 +223,7 @@ func TestApplyRemote(t *testing.T) {
 
 	// A different entry at a held seq is a fork; a gap is refused; neither changes state.
 	before, _ := a.s.Digest()
-	other := ownLog(t, "hebei", hk, 2)
-	other[1].Record.Body = json.RawMessage(`{"title":"伪造"}`)
+	other := ownLogVariant(t, "hebei", hk, 2, "伪造")
 	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: other}})[0]; !errors.Is(r.Err, ErrFork) {
 		t.Fatalf("fork: %+v", r)
 	}
