@@ -194,7 +194,9 @@ func TestVerifyChainBatchCatchesTampering(t *testing.T) {
 	}{
 		{"middle raw byte", func(es []*schema.Entry) { es[5].Raw[len(es[5].Raw)/2] ^= 1 }, ReasonBadPrevHash, 6},
 		{"middle signature", func(es []*schema.Entry) { es[5].Sig[0] ^= 1 }, ReasonBadPrevHash, 6},
-		{"middle re-signed by another member", func(es []*schema.Entry) { es[5].Sig = makeEntry(t, entrySpec{origin: "tianjin", epoch: "e1", seq: 6, prev: es[4].Hash(), key: f.rec["hebei"], kid: tj.ID, at: es[5].SignedAt}).Sig }, ReasonBadPrevHash, 6},
+		{"middle re-signed by another member", func(es []*schema.Entry) {
+			es[5].Sig = makeEntry(t, entrySpec{origin: "tianjin", epoch: "e1", seq: 6, prev: es[4].Hash(), key: f.rec["hebei"], kid: tj.ID, at: es[5].SignedAt}).Sig
+		}, ReasonBadPrevHash, 6},
 		{"first raw byte", func(es []*schema.Entry) { es[0].Raw[10] ^= 1 }, ReasonBadPrevHash, 1},
 		{"last raw byte", func(es []*schema.Entry) { es[9].Raw[100] ^= 1 }, ReasonBadSignature, 9},
 		{"last signature", func(es []*schema.Entry) { es[9].Sig[63] ^= 1 }, ReasonBadSignature, 9},

@@ -55,8 +55,11 @@ func TestIssueAndVerify(t *testing.T) {
 			_, err := iss.Issue("a b", nil, time.Hour, t0)
 			return err
 		},
-		"zero ttl":  func() error { _, err := iss.Issue("x", nil, 0, t0); return err },
-		"no key":    func() error { _, err := (&TokenIssuer{Centre: "tianjin", Federation: "f"}).Issue("x", nil, time.Hour, t0); return err },
+		"zero ttl": func() error { _, err := iss.Issue("x", nil, 0, t0); return err },
+		"no key": func() error {
+			_, err := (&TokenIssuer{Centre: "tianjin", Federation: "f"}).Issue("x", nil, time.Hour, t0)
+			return err
+		},
 		"bad centre": func() error {
 			_, err := (&TokenIssuer{Centre: "Tianjin", Federation: "f", Key: f.tok["tianjin"]}).Issue("x", nil, time.Hour, t0)
 			return err
@@ -213,17 +216,23 @@ func TestVerifyRefusals(t *testing.T) {
 
 	// What the refusals are measured against is accepted.
 	for name, tok := range map[string]string{
-		"valid":                          valid,
-		"expired within leeway":          ed(set("exp", t0.Add(-29*time.Second).Unix())),
-		"iat within leeway":              ed(set("iat", t0.Add(29*time.Second).Unix())),
-		"aud as a string":                ed(set("aud", testFederation)),
-		"aud among several":              ed(set("aud", []string{"x", testFederation})),
-		"no nbf":                         ed(del("nbf")),
-		"empty scope":                    ed(set("scope", "")),
-		"revoked jti issued after":       ed(func(c jwt.MapClaims) { c["jti"] = "revoked-jti"; c["iat"] = t0.Add(time.Second).Unix() }),
-		"retired key, iat before":        signToken(t, jwt.SigningMethodEdDSA, retired.Private, map[string]any{"kid": retired.ID}, func() jwt.MapClaims { c := baseClaims(); c["iat"] = t0.Add(-2 * time.Hour).Unix(); return c }()),
-		"other member's token, own key":  signToken(t, jwt.SigningMethodEdDSA, f.tok["hq"].Private, map[string]any{"kid": f.tok["hq"].ID}, func() jwt.MapClaims { c := baseClaims(); c["iss"] = "hq"; return c }()),
-		"revoked key, issued after time": signToken(t, jwt.SigningMethodEdDSA, revokedKey.Private, map[string]any{"kid": revokedKey.ID}, func() jwt.MapClaims { c := baseClaims(); c["iat"] = t0.Add(time.Hour).Unix(); c["nbf"] = c["iat"]; c["exp"] = t0.Add(2 * time.Hour).Unix(); return c }()),
+		"valid":                         valid,
+		"expired within leeway":         ed(set("exp", t0.Add(-29*time.Second).Unix())),
+		"iat within leeway":             ed(set("iat", t0.Add(29*time.Second).Unix())),
+		"aud as a string":               ed(set("aud", testFederation)),
+		"aud among several":             ed(set("aud", []string{"x", testFederation})),
+		"no nbf":                        ed(del("nbf")),
+		"empty scope":                   ed(set("scope", "")),
+		"revoked jti issued after":      ed(func(c jwt.MapClaims) { c["jti"] = "revoked-jti"; c["iat"] = t0.Add(time.Second).Unix() }),
+		"retired key, iat before":       signToken(t, jwt.SigningMethodEdDSA, retired.Private, map[string]any{"kid": retired.ID}, func() jwt.MapClaims { c := baseClaims(); c["iat"] = t0.Add(-2 * time.Hour).Unix(); return c }()),
+		"other member's token, own key": signToken(t, jwt.SigningMethodEdDSA, f.tok["hq"].Private, map[string]any{"kid": f.tok["hq"].ID}, func() jwt.MapClaims { c := baseClaims(); c["iss"] = "hq"; return c }()),
+		"revoked key, issued after time": signToken(t, jwt.SigningMethodEdDSA, revokedKey.Private, map[string]any{"kid": revokedKey.ID}, func() jwt.MapClaims {
+			c := baseClaims()
+			c["iat"] = t0.Add(time.Hour).Unix()
+			c["nbf"] = c["iat"]
+			c["exp"] = t0.Add(2 * time.Hour).Unix()
+			return c
+		}()),
 	} {
 		vv := v
 		if strings.HasPrefix(name, "revoked key") {

@@ -18,6 +18,7 @@ import (
 
 	"liandong/auth"
 	"liandong/node/server"
+	"liandong/node/store"
 	"liandong/schema/sample"
 )
 
@@ -189,8 +190,8 @@ func seedFederation(ctx context.Context, servers []*server.Server, dir string, n
 		if err != nil {
 			return err
 		}
-		if pos, _ := s.Node.Store().LastPosition(); pos > 0 {
-			continue
+		if own, _, _ := s.Node.Store().List(store.Query{Origin: c.id, Limit: 1}); len(own) > 0 {
+			continue // seeded by an earlier run on this directory
 		}
 		for _, rec := range sample.Records(c.id, n, uint64(i+1)) {
 			body, _ := json.Marshal(map[string]any{"catalogue": rec.Catalogue, "visibility": rec.Visibility, "body": rec.Body})

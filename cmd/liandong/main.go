@@ -22,6 +22,8 @@ Usage:
                                           run a one-centre node, creating keys, bundle and DIR/admin.token
   liandong demo [--dir DIR] [--base-port 8700]
                                           the four-centre federation on loopback with sample catalogues
+  liandong bench [write] [read] [--clients 1,16,64] [--duration 5s] [--records 100000] [--json]
+                                          measure a one-replica node over its HTTP API on loopback
   liandong keygen --out FILE [--prefix ID]
   liandong token issue --key FILE --centre ID --federation ID --sub NAME --scope "read pii" [--ttl 720h]
   liandong federation init|show ...       build or show a trust bundle (see 'liandong federation -h')
@@ -50,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "keygen":
 		err = cmdKeygen(args[1:], stdout)
 	case "token":

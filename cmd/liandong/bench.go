@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"liandong/integration/bench"
+	"liandong/node/server"
+)
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
+	clientsFlag := fs.String("clients", "1,16,64", "comma-separated client counts for the write scenario")
+	size := fs.Int("size", 1024, "request size of created records in bytes")
+	records := fs.Int("records", 100000, "records preloaded for the read scenario")
+	asJSON := fs.Bool("json", false, "print results as JSON")
+	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	scenarios := fs.Args()
+	if len(scenarios) == 0 {
+		scenarios = []string{"write", "read"}
+	}
+	var clients []int
+	for _, s := range strings.Split(*clientsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 4096 {
+			return usagef("--clients: %q is not a client count (1-4096)", s)
+		}
+		clients = append(clients, n)
+	}
+	for _, s := range scenarios {
+		if s != "write" && s != "read" {
+			return usagef("unknown scenario %q (have: write, read)", s)
+		}
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "liandong-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+
+	cfg := server.Default()
+	cfg.Centre, cfg.DataDir, cfg.HTTP = "tianjin", *dir+"/node", "127.0.0.1:0"
+	cfg.Logger = newLogger(stderr, "warn")
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	tokenPath, err := server.DevSetup(&cfg, time.Now())
+	if err != nil {
+		return err
+	}
+	s, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	if err := s.Node.WaitLeader(ctx); err != nil {
+		return err
+	}
+	tok, err := os.ReadFile(tokenPath)
+	if err != nil {
+		return err
+	}
+	api := bench.NewAPI(s.URL, strings.TrimSpace(string(tok)), 256)
+
+	var results []bench.Result
+	emit := func(r bench.Result) {
+		results = append(results, r)
+		if !*asJSON {
+			fmt.Fprintln(stdout, r.Row())
+		}
+	}
+	if !*asJSON {
+		fmt.Fprintln(stdout, bench.Header)
+	}
+	base, err := bench.FsyncBaseline(ctx, *dir, *duration)
+	if err != nil {
+		return err
+	}
+	emit(base)
+	for _, sc := range scenarios {
+		switch sc {
+		case "write":
+			for _, r := range bench.Write(ctx, api, clients, *duration, *size) {
+				emit(r)
+			}
+		case "read":
+			t0 := time.Now()
+			ids, err := bench.Preload(ctx, api, *records, 64, *size)
+			if err != nil {
+				return err
+			}
+			if !*asJSON {
+				fmt.Fprintf(stdout, "(preloaded %d records in %s)\n", len(ids), time.Since(t0).Round(time.Millisecond))
+			}
+			emit(bench.GetByID(ctx, api, ids, 16, *duration))
+			emit(bench.ListPages(ctx, api, 16, *duration, len(ids)))
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+// Package bench is liandong's benchmark harness: load generators that talk to a
+// node's HTTP API on loopback, the raw-disk baselines they are compared with, and
+// the tables they print. cmd/liandong's `bench` subcommand runs it; every loop is
+// bounded in time and count.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Result is one scenario run.
+type Result struct {
+	Scenario string        `json:"scenario"`
+	Clients  int           `json:"clients"`
+	Ops      int           `json:"ops"`
+	Errors   int           `json:"errors"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	PerSec   float64       `json:"per_sec"`
+	P50      time.Duration `json:"p50_ns"`
+	P99      time.Duration `json:"p99_ns"`
+	Max      time.Duration `json:"max_ns"`
+	Note     string        `json:"note,omitempty"`
+}
+
+// Row formats r as a table row.
+func (r Result) Row() string {
+	return fmt.Sprintf("%-22s %7d %9d %7d %11.0f %10s %10s %10s  %s", r.Scenario, r.Clients, r.Ops, r.Errors, r.PerSec,
+		round(r.P50), round(r.P99), round(r.Max), r.Note)
+}
+
+// Header is the table header matching Row.
+const Header = "scenario               clients       ops  errors       ops/s        p50        p99        max"
+
+func round(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
+
+// Load runs op from clients goroutines for d (and at most maxOps operations in all)
+// and summarises the latencies.
+func Load(ctx context.Context, scenario string, clients int, d time.Duration, maxOps int, op func(ctx context.Context, client, i int) error) Result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		lat    []time.Duration
+		errs   atomic.Int64
+		issued atomic.Int64
+		wg     sync.WaitGroup
+	)
+	start := time.Now()
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1024)
+			for i := 0; ctx.Err() == nil; i++ {
+				if issued.Add(1) > int64(maxOps) {
+					break
+				}
+				t0 := time.Now()
+				err := op(ctx, c, i)
+				if ctx.Err() != nil {
+					break // cut off by the deadline: neither success nor failure
+				}
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return Summarise(scenario, clients, lat, int(errs.Load()), elapsed)
+}
+
+// Summarise builds a Result from latencies.
+func Summarise(scenario string, clients int, lat []time.Duration, errs int, elapsed time.Duration) Result {
+	slices.Sort(lat)
+	r := Result{Scenario: scenario, Clients: clients, Ops: len(lat), Errors: errs, Elapsed: elapsed}
+	if elapsed > 0 {
+		r.PerSec = float64(len(lat)) / elapsed.Seconds()
+	}
+	if len(lat) > 0 {
+		r.P50 = lat[len(lat)*50/100]
+		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		r.Max = lat[len(lat)-1]
+	}
+	return r
+}
+
+// API is a minimal client of a node's HTTP API for load generation.
+type API struct {
+	Base, Token string
+	HTTP        *http.Client
+}
+
+// NewAPI returns a client with a connection pool sized for clients.
+func NewAPI(base, token string, clients int) *API {
+	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute}
+	return &API{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// Do sends one request and decodes a 2xx JSON answer into out (when not nil).
+func (a *API) Do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.Base+path, rd)
+	if err != nil {
+		return err
+	}
+	if a.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s: %.200s", method, path, resp.Status, data)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// RecordJSON returns a create request of about size bytes: a supply item whose
+// summary pads it out.
+func RecordJSON(i, size int) []byte {
+	body := map[string]any{
+		"title": fmt.Sprintf("高镍三元正极材料连续化制备技术 %d", i), "industry": "new-materials",
+		"keywords": []string{"正极材料", "锂电池"}, "trl": 6, "owner_org": "天津大学",
+		"transfer_modes": []string{"license"},
+	}
+	base, _ := json.Marshal(map[string]any{"catalogue": "supply", "visibility": "federation", "body": body})
+	pad := size - len(base) - len(`,"summary":""`)
+	// Each of these characters is 3 bytes of UTF-8.
+	body["summary"] = strings.Repeat("成果转化", max(1, pad/12))
+	out, _ := json.Marshal(map[string]any{"catalogue": "supply", "visibility": "federation", "body": body})
+	return out
+}

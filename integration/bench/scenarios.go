@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Write creates records of size bytes through the API at each client count.
+func Write(ctx context.Context, api *API, clients []int, d time.Duration, size int) []Result {
+	var out []Result
+	var seq atomic.Int64
+	for _, c := range clients {
+		r := Load(ctx, "write", c, d, 1<<30, func(ctx context.Context, _, _ int) error {
+			return api.Do(ctx, "POST", "/v1/records", RecordJSON(int(seq.Add(1)), size), nil)
+		})
+		r.Note = fmt.Sprintf("%d-byte records", size)
+		out = append(out, r)
+	}
+	return out
+}
+
+// Preload creates n records with clients writers and returns their ids.
+func Preload(ctx context.Context, api *API, n, clients, size int) ([]string, error) {
+	ids := make([]string, n)
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				var rec struct {
+					ID string `json:"id"`
+				}
+				if err := api.Do(ctx, "POST", "/v1/records", RecordJSON(i, size), &rec); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				ids[i] = rec.ID
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("preload: %w", firstErr)
+	}
+	return ids, ctx.Err()
+}
+
+// GetByID reads random records by id.
+func GetByID(ctx context.Context, api *API, ids []string, clients int, d time.Duration) Result {
+	r := Load(ctx, "get-by-id", clients, d, 1<<30, func(ctx context.Context, c, i int) error {
+		id := ids[(c*7919+i*104729)%len(ids)]
+		return api.Do(ctx, "GET", "/v1/records/"+url.PathEscape(id), nil, nil)
+	})
+	r.Note = fmt.Sprintf("%d records", len(ids))
+	return r
+}
+
+// ListPages reads list pages of 50 with a filter, following cursors from random
+// starting points.
+func ListPages(ctx context.Context, api *API, clients int, d time.Duration, records int) Result {
+	r := Load(ctx, "list-page", clients, d, 1<<30, func(ctx context.Context, c, i int) error {
+		var page struct {
+			NextCursor string `json:"next_cursor"`
+		}
+		return api.Do(ctx, "GET", "/v1/records?catalogue=supply&industry=new-materials&limit=50", nil, &page)
+	})
+	r.Note = fmt.Sprintf("limit 50, %d records", records)
+	return r
+}
+
+// FsyncBaseline measures the disk under the same load shape without liandong: one
+// writer committing one 1 KB insert per bbolt transaction (an fsync each).
+func FsyncBaseline(ctx context.Context, dir string, d time.Duration) (Result, error) {
+	db, err := bbolt.Open(filepath.Join(dir, "baseline.db"), 0o600, &bbolt.Options{NoFreelistSync: true})
+	if err != nil {
+		return Result{}, err
+	}
+	defer db.Close()
+	val := make([]byte, 1024)
+	for i := range val {
+		val[i] = byte(rand.IntN(256))
+	}
+	var mu sync.Mutex // bbolt serialises writers; one client shows the fsync rate itself
+	r := Load(ctx, "bbolt-commit", 1, d, 1<<30, func(_ context.Context, _, i int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return db.Update(func(tx *bbolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(fmt.Sprintf("%016d", i)), val)
+		})
+	})
+	r.Note = "raw bbolt: one 1 KB insert per fsynced transaction"
+	return r, nil
+}
