@@ -48,6 +48,9 @@ type RaftConfig struct {
 type P2PConfig struct {
 	Listen              []string      `yaml:"listen"`
 	AntiEntropyInterval time.Duration `yaml:"anti_entropy_interval"`
+	// Block lists member centres this node refuses to connect to or accept: an
+	// operator's cut of one link (entries still arrive through other members).
+	Block []string `yaml:"block"`
 }
 
 // KeysConfig names key files.
