@@ -24,10 +24,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	records := fs.Int("records", 100000, "records preloaded for the read scenario")
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	// Scenario names and flags may come in any order.
+	var scenarios []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		scenarios = append(scenarios, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	scenarios := fs.Args()
 	if len(scenarios) == 0 {
 		scenarios = []string{"write", "read"}
 	}

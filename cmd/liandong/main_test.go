@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runCLI runs one command in-process with a deadline and returns exit code and output.
+func runCLI(t *testing.T, timeout time.Duration, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(args, &out, &out) }()
+	select {
+	case code := <-done:
+		return code, out.String()
+	case <-time.After(timeout):
+		t.Fatalf("liandong %v did not return within %v; output:\n%s", args, timeout, out.String())
+		return 0, ""
+	}
+}
+
+// TestOperatorMistakes: every mistake gets a non-zero exit and a message saying
+// what is wrong and what to do, never a panic or a hang.
+func TestOperatorMistakes(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	devDir := t.TempDir()
+	// Prepare a dev data directory once, then break it in different ways.
+	prepare := func(t *testing.T) string {
+		dir := filepath.Join(t.TempDir(), "data")
+		code, out := runCLI(t, 10*time.Second, "federation", "init", "--data", dir, "--centre", "tianjin")
+		if code != 0 {
+			t.Fatalf("federation init: %d %s", code, out)
+		}
+		return dir
+	}
+	badYAML := filepath.Join(devDir, "bad.yaml")
+	os.WriteFile(badYAML, []byte("centre: tianjin\ndata_dir: /tmp/x\nhttp_addr: 1\n"), 0o600)
+	invalid := filepath.Join(devDir, "invalid.yaml")
+	os.WriteFile(invalid, []byte("centre: Tianjin!\n"), 0o600)
+
+	cases := []struct {
+		name  string
+		args  func(t *testing.T) []string
+		code  int
+		wants []string
+	}{
+		{"no arguments", func(*testing.T) []string { return nil }, 2, []string{"Usage"}},
+		{"unknown command", func(*testing.T) []string { return []string{"srve"} }, 2, []string{`unknown command "srve"`}},
+		{"serve without config", func(*testing.T) []string { return []string{"serve"} }, 2, []string{"--config FILE", "--dev --data DIR"}},
+		{"missing config file", func(*testing.T) []string { return []string{"serve", "--config", "/nonexistent/x.yaml"} }, 1, []string{"read config", "no such file"}},
+		{"unknown config key", func(*testing.T) []string { return []string{"serve", "--config", badYAML} }, 1, []string{"http_addr", "not found"}},
+		{"invalid centre id", func(*testing.T) []string { return []string{"serve", "--config", invalid} }, 1, []string{"centre", "data_dir: not set"}},
+		{"port in use", func(t *testing.T) []string {
+			return []string{"serve", "--dev", "--data", t.TempDir(), "--http", busy.Addr().String()}
+		}, 1, []string{"listen for HTTP", "choose another with --http"}},
+		{"missing key", func(t *testing.T) []string {
+			dir := prepare(t)
+			os.Remove(filepath.Join(dir, "keys", "record.key"))
+			return []string{"serve", "--data", dir, "--centre", "tianjin", "--config", writeConfig(t, dir)}
+		}, 1, []string{"record-signing key", "liandong keygen"}},
+		{"world-readable key", func(t *testing.T) []string {
+			dir := prepare(t)
+			os.Chmod(filepath.Join(dir, "keys", "token.key"), 0o644)
+			return []string{"serve", "--config", writeConfig(t, dir)}
+		}, 1, []string{"chmod 600"}},
+		{"corrupt state file", func(t *testing.T) []string {
+			dir := prepare(t)
+			os.WriteFile(filepath.Join(dir, "state.db"), bytes.Repeat([]byte("不是数据库"), 2000), 0o600)
+			return []string{"serve", "--config", writeConfig(t, dir)}
+		}, 1, []string{"state file", "restore from a snapshot or a peer"}},
+		{"bundle missing", func(t *testing.T) []string {
+			dir := prepare(t)
+			os.Remove(filepath.Join(dir, "bundle.json"))
+			return []string{"serve", "--config", writeConfig(t, dir)}
+		}, 1, []string{"trust bundle", "federation init"}},
+		{"token without subject", func(*testing.T) []string { return []string{"token", "issue", "--data", devDir} }, 2, []string{"--sub NAME is required"}},
+		{"token with unknown scope", func(t *testing.T) []string {
+			return []string{"token", "issue", "--data", prepare(t), "--sub", "p", "--scope", "read,root"}
+		}, 2, []string{`"root"`, "read, pii, write, admin"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, 30*time.Second, tc.args(t)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
+				t.Fatalf("panic:\n%s", out)
+			}
+		})
+	}
+}
+
+func writeConfig(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	cfg := "centre: tianjin\ndata_dir: " + dir + "\nhttp: 127.0.0.1:0\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTokenIssueAndEnvOverrides: environment variables override every config key,
+// with a clear error for a bad value; token issue reads key and bundle from a data dir.
+func TestTokenIssueAndEnvOverrides(t *testing.T) {
+	cfg, err := loadConfig("", []string{"LIANDONG_CENTRE=hebei", "LIANDONG_RAFT_ADDR=127.0.0.1:7000", "LIANDONG_P2P_LISTEN=/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/udp/1/quic-v1", "LIANDONG_P2P_ANTI_ENTROPY_INTERVAL=3s", "LIANDONG_ANONYMOUS_READS=false", "OTHER=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Centre != "hebei" || cfg.Raft.Addr != "127.0.0.1:7000" || len(cfg.P2P.Listen) != 2 || cfg.P2P.AntiEntropyInterval != 3*time.Second || cfg.AnonymousReads {
+		t.Fatalf("env not applied: %+v", cfg)
+	}
+	if _, err := loadConfig("", []string{"LIANDONG_ANONYMOUS_READS=maybe"}); err == nil || !strings.Contains(err.Error(), "LIANDONG_ANONYMOUS_READS") {
+		t.Fatalf("bad bool: %v", err)
+	}
+
+	dir := filepath.Join(t.TempDir(), "d")
+	if code, out := runCLI(t, 10*time.Second, "federation", "init", "--data", dir, "--centre", "tianjin", "--federation", "jjj"); code != 0 {
+		t.Fatal(out)
+	}
+	code, out := runCLI(t, 10*time.Second, "token", "issue", "--data", dir, "--sub", "tju-tto", "--scope", "read pii", "--ttl", "1h")
+	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 {
+		t.Fatalf("token issue: %d %q", code, out)
+	}
+}

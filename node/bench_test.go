@@ -1,0 +1,38 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"liandong/auth"
+)
+
+// BenchmarkCreate measures the write path below HTTP: validation, raft commit
+// (fsync of raft's log), the FSM transaction (fsync of the state file), entry
+// canonicalisation and signing. Run with -cpu to vary concurrency.
+func BenchmarkCreate(b *testing.B) {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	cfg := DefaultConfig("tianjin", b.TempDir())
+	cfg.RecordKey = key
+	n, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.WaitLeader(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	rec := supplyRecord("高镍三元正极材料连续化制备技术")
+	rec.Body = []byte(fmt.Sprintf(`{"title":"高镍三元正极材料连续化制备技术","summary":"%0900d","industry":"new-materials","trl":6}`, 0))
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := n.Create(context.Background(), rec); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
