@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -162,20 +163,25 @@ func New(opts Options) (http.Handler, error) {
 }
 
 // NewServer returns an http.Server for h with timeouts suited to the API: long
-// enough to write a 60 s long poll, short enough that idle and slow clients do
-// not pile up. When h came from New, Shutdown also ends waiting long polls.
+// enough to write a long poll (the handler's MaxWait plus 15 s, 75 s by default),
+// short enough that idle and slow clients do not pile up. When h came from New,
+// Shutdown also ends waiting long polls.
 func NewServer(addr string, h http.Handler) *http.Server {
+	maxWait := DefaultMaxWait
+	if a, ok := h.(*handler); ok && a.maxWait > maxWait {
+		maxWait = a.maxWait
+	}
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      DefaultMaxWait + 15*time.Second,
+		WriteTimeout:      maxWait + 15*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	if s, ok := h.(interface{ stopPolls() }); ok {
-		srv.RegisterOnShutdown(s.stopPolls)
+	if a, ok := h.(*handler); ok {
+		srv.RegisterOnShutdown(a.stopPolls)
 	}
 	return srv
 }
@@ -244,7 +250,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route := routeLabel(r.Pattern, ri.matched)
 	method := methodLabel(r.Method)
 	took := time.Since(start)
-	h.metrics.requests.WithLabelValues(route, method, fmt.Sprint(rw.status)).Inc()
+	h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(rw.status)).Inc()
 	h.metrics.duration.WithLabelValues(route, method).Observe(took.Seconds())
 
 	attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", rw.status,
@@ -252,7 +258,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rw.status >= 500 && rw.status != http.StatusServiceUnavailable:
 		h.log.Error("http request failed", append(attrs, "err", ri.err)...)
-	case rw.status == http.StatusServiceUnavailable:
+	case rw.status == http.StatusServiceUnavailable && ri.err != nil:
+		// Readiness probes answer 503 without an error: they would flood the log.
 		h.log.Warn("http request unavailable", append(attrs, "err", ri.err)...)
 	default:
 		if ri.err != nil {

@@ -8,6 +8,26 @@
 // bbolt; the store's and the node's sentinel errors are translated to HTTP status
 // codes in one table (problem.go).
 //
+// # Routes
+//
+//	GET    /v1/records?catalogue=&q=&industry=&origin=&status=&updated_since=&cursor=&limit=
+//	GET    /v1/records/{id}            ETag: "<version>"
+//	POST   /v1/records                 201, Location, ETag
+//	PUT    /v1/records/{id}            201 created / 200 replaced
+//	DELETE /v1/records/{id}            200 with the tombstone
+//	GET    /v1/changes?since=&limit=&wait=&catalogue=&origin=
+//	GET    /v1/schema/{catalogue}      application/schema+json
+//	GET    /v1/federation              when Options.Federation is set
+//	GET    /healthz /readyz /metrics /.well-known/jwks.json
+//
+// limit is 1–500 (default 50). q is up to ten words that must all occur,
+// case-insensitively, in the body's title, summary, description, name,
+// keywords, owner_org, enterprise or affiliation (a stopgap until a full-text
+// index). wait is in seconds, fractions allowed. Every /v1 route authenticates
+// (a bad token is a 401, never anonymous) and asks the Authorizer for the
+// collection first, so 401/403 come before anything else; /healthz, /readyz,
+// /metrics and the JWKS are open.
+//
 // # Wire conventions
 //
 //   - Responses are JSON (no HTML escaping, so Chinese text and "<" travel as is).
@@ -33,7 +53,9 @@
 //   - PUT answers 201 when it created the record (also over a tombstone) and 200
 //     when it replaced one; DELETE answers 200 with the tombstone envelope, so the
 //     caller learns the tombstone's version. Both accept If-Match as a version
-//     number, quoted ETag ("3") or "*" (the record must exist).
+//     number, quoted ETag ("3") or "*" (the record must exist); a stale one is a
+//     412 and changes nothing. If-None-Match on PUT is refused (400) until the
+//     node can create under a caller's id atomically.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists and the change feed leave such
 //     records out. Personal data is redacted unless the Authorizer says otherwise.

@@ -1,0 +1,287 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"liandong/auth"
+	"liandong/node"
+	"liandong/schema"
+)
+
+// TestPaginationUnderWrites pages through 250 records with limit 20 while another
+// goroutine creates and updates records: every record that existed at the start
+// is seen exactly once, in id order.
+func TestPaginationUnderWrites(t *testing.T) {
+	e := newEnv(t, false)
+	const initial = 250
+	ids := make([]string, initial)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= initial {
+					return
+				}
+				vis := []string{"federation", "public", "private"}[i%3]
+				rec, err := e.node.Create(context.Background(), &schema.Record{Catalogue: "supply", Visibility: vis, Body: mustJSON(supplyBody(fmt.Sprintf("成果 %03d", i)))})
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = rec.ID
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// The writer: new records and updates of existing ones, until the reader is done.
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	var writes atomic.Int64
+	go func() {
+		defer close(writerDone)
+		ctx := context.Background()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var err error
+			if i%2 == 0 {
+				_, err = e.node.Create(ctx, &schema.Record{Catalogue: "need", Visibility: "federation", Body: mustJSON(needBody(fmt.Sprintf("新需求 %d", i)))})
+			} else {
+				id := ids[(i*37)%initial]
+				_, err = e.node.Put(ctx, id, &schema.Record{Catalogue: "supply", Visibility: "federation", Body: mustJSON(supplyBody(fmt.Sprintf("更新 %d", i)))}, 0)
+			}
+			if err != nil {
+				t.Errorf("background write: %v", err)
+				return
+			}
+			writes.Add(1)
+		}
+	}()
+
+	seen := map[string]int{}
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+	cursor, last, pages := "", "", 0
+	for {
+		path := "/v1/records?limit=20"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		r := e.do(t, req{method: "GET", path: path, token: tok})
+		wantStatus(t, r, http.StatusOK)
+		var page listResponse
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) > 20 {
+			t.Fatalf("page of %d", len(page.Items))
+		}
+		for _, it := range page.Items {
+			if it.ID <= last {
+				t.Fatalf("id %s after %s: out of order", it.ID, last)
+			}
+			last = it.ID
+			seen[it.ID]++
+		}
+		pages++
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+		if pages > 1000 {
+			t.Fatal("pagination does not end")
+		}
+		// Let the writer interleave with the pages.
+		time.Sleep(15 * time.Millisecond)
+	}
+	close(stop)
+	<-writerDone
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Errorf("record %s seen %d times", id, seen[id])
+		}
+	}
+	if writes.Load() < int64(pages) {
+		t.Errorf("only %d writes during %d pages: the test did not interleave", writes.Load(), pages)
+	}
+	t.Logf("%d pages, %d records seen, %d concurrent writes", pages, len(seen), writes.Load())
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (e *env) feed(t testing.TB, token, query string) (changesResponse, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	r := e.do(t, req{method: "GET", path: "/v1/changes" + query, token: token})
+	wantStatus(t, r, http.StatusOK)
+	var feed changesResponse
+	if err := json.Unmarshal(r.body, &feed); err != nil {
+		t.Fatal(err)
+	}
+	if feed.NextCursor == "" {
+		t.Fatalf("no next_cursor: %s", r.body)
+	}
+	return feed, time.Since(start)
+}
+
+func TestChangesFeed(t *testing.T) {
+	e := newEnv(t, false)
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+	var created []string
+	for i := 0; i < 5; i++ {
+		created = append(created, e.create(t, "supply", "federation", supplyBody(fmt.Sprintf("成果 %d", i))).ID)
+	}
+	e.create(t, "need", "federation", needBody("需求"))
+
+	// Paging the feed two at a time sees every change once, in order.
+	var got []string
+	since := "0"
+	for i := 0; i < 10; i++ {
+		feed, _ := e.feed(t, tok, "?catalogue=supply&limit=2&since="+since)
+		for _, c := range feed.Changes {
+			got = append(got, c.Record.ID)
+			if c.Position == "" {
+				t.Error("change without position")
+			}
+		}
+		if len(feed.Changes) == 0 {
+			break
+		}
+		since = feed.NextCursor
+	}
+	if fmt.Sprint(got) != fmt.Sprint(created) {
+		t.Fatalf("feed %v, want %v", got, created)
+	}
+	// At the end, an immediate answer keeps the cursor.
+	feed, _ := e.feed(t, tok, "?since="+since+"&catalogue=supply")
+	if len(feed.Changes) != 0 {
+		t.Fatalf("changes after the end: %+v", feed.Changes)
+	}
+}
+
+func TestLongPoll(t *testing.T) {
+	e := newEnv(t, false)
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+	e.create(t, "supply", "federation", supplyBody("起点"))
+	head, _ := e.feed(t, tok, "")
+
+	t.Run("times out after wait", func(t *testing.T) {
+		feed, took := e.feed(t, tok, "?wait=0.3&since="+head.NextCursor)
+		if len(feed.Changes) != 0 || feed.NextCursor != head.NextCursor {
+			t.Fatalf("%+v", feed)
+		}
+		if took < 300*time.Millisecond || took > 3*time.Second {
+			t.Fatalf("answered after %v, want about 0.3 s", took)
+		}
+	})
+
+	t.Run("wakes on a write", func(t *testing.T) {
+		done := make(chan struct{})
+		var feed changesResponse
+		var took time.Duration
+		go func() {
+			defer close(done)
+			feed, took = e.feed(t, tok, "?wait=10&since="+head.NextCursor)
+		}()
+		time.Sleep(200 * time.Millisecond)
+		rec := e.create(t, "need", "federation", needBody("新需求"))
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("long poll did not return after a write")
+		}
+		if len(feed.Changes) != 1 || feed.Changes[0].Record.ID != rec.ID {
+			t.Fatalf("%+v", feed)
+		}
+		if took > 3*time.Second {
+			t.Fatalf("answered after %v", took)
+		}
+	})
+
+	t.Run("filtered writes do not end the wait", func(t *testing.T) {
+		head, _ := e.feed(t, tok, "")
+		done := make(chan changesResponse, 1)
+		go func() {
+			feed, _ := e.feed(t, "", "?wait=1&since="+head.NextCursor) // anonymous: public only
+			done <- feed
+		}()
+		time.Sleep(100 * time.Millisecond)
+		e.create(t, "supply", "federation", supplyBody("非公开"))
+		pub := e.create(t, "supply", "public", supplyBody("公开"))
+		select {
+		case feed := <-done:
+			if len(feed.Changes) != 1 || feed.Changes[0].Record.ID != pub.ID {
+				t.Fatalf("%+v", feed)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no answer")
+		}
+	})
+
+	t.Run("wait is capped", func(t *testing.T) {
+		e := newEnv(t, false, func(_ *node.Config, o *Options) { o.MaxWait = 200 * time.Millisecond })
+		_, took := e.feed(t, e.token(t, "tianjin", auth.ScopeRead), "?wait=3600")
+		if took > 3*time.Second {
+			t.Fatalf("wait not capped: %v", took)
+		}
+	})
+}
+
+// TestShutdownEndsLongPolls checks that NewServer's Shutdown answers waiting polls
+// at once instead of waiting them out.
+func TestShutdownEndsLongPolls(t *testing.T) {
+	e := newEnv(t, false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ln.Addr().String(), e.h)
+	go srv.Serve(ln)
+	base := "http://" + ln.Addr().String()
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+
+	got := make(chan *resp, 1)
+	go func() { got <- doHTTP(t, e.cli, base, req{method: "GET", path: "/v1/changes?wait=30", token: tok}) }()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		wantStatus(t, r, http.StatusOK)
+	case <-time.After(5 * time.Second):
+		t.Fatal("poll not answered")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("shutdown took %v", took)
+	}
+}

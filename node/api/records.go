@@ -1,0 +1,266 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"liandong/auth"
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+type listResponse struct {
+	Items      []*schema.Record `json:"items"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+// view is rec as p may see it: redacted unless the Authorizer says otherwise.
+// Callers have checked that p may read rec.
+func (h *handler) view(p *auth.Principal, rec *schema.Record) *schema.Record {
+	if d := h.authz.Authorize(p, auth.ActionRead, rec); !d.Allow || d.Redact {
+		return schema.RedactContact(rec)
+	}
+	return rec
+}
+
+func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionRead, nil); err != nil {
+		return err
+	}
+	lp, err := parseListParams(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	items, next, err := h.svc.List(r.Context(), store.Query{
+		Catalogue:    lp.Catalogue,
+		Origin:       lp.Origin,
+		Industry:     lp.Industry,
+		Status:       lp.Status,
+		UpdatedSince: lp.UpdatedSince,
+		After:        lp.After,
+		Limit:        lp.Limit,
+		Match: func(rec *schema.Record) bool {
+			return h.authz.Authorize(p, auth.ActionRead, rec).Allow && matchText(rec.Body, lp.Terms)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	resp := listResponse{Items: make([]*schema.Record, 0, len(items))}
+	for _, rec := range items {
+		resp.Items = append(resp.Items, h.view(p, rec))
+	}
+	if next != "" {
+		resp.NextCursor = encodeListCursor(next)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// pathID returns the {id} of the URL, refusing one that is not "<centre>:<key>".
+func pathID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if _, _, err := schema.SplitID(id); err != nil {
+		return "", badParam("id", "format", "want <centre>:<key>, the key 1-128 letters, digits, '-', '_' or '.'")
+	}
+	return id, nil
+}
+
+// notFound answers a record that does not exist, or that p may not see: the two
+// are indistinguishable, so private ids do not leak.
+func notFound(id string, p *auth.Principal) error {
+	detail := "no record " + id
+	if p == nil || p.Anonymous {
+		detail += " readable without a token"
+	}
+	return newProblem(http.StatusNotFound, "not-found", detail)
+}
+
+func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionRead, nil); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rec, err := h.svc.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrDeleted) && rec != nil:
+		if h.authz.Authorize(p, auth.ActionRead, rec).Allow {
+			return newProblem(http.StatusNotFound, "not-found",
+				fmt.Sprintf("record %s was deleted at version %d", id, rec.Version))
+		}
+		return notFound(id, p)
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrDeleted):
+		return notFound(id, p)
+	case err != nil:
+		return err
+	}
+	if !h.authz.Authorize(p, auth.ActionRead, rec).Allow {
+		return notFound(id, p)
+	}
+	w.Header().Set("ETag", etag(rec.Version))
+	writeJSON(w, http.StatusOK, h.view(p, rec))
+	return nil
+}
+
+// written answers a record the caller just wrote.
+func (h *handler) written(w http.ResponseWriter, p *auth.Principal, status int, rec *schema.Record) {
+	w.Header().Set("ETag", etag(rec.Version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", "/v1/records/"+url.PathEscape(rec.ID))
+	}
+	writeJSON(w, status, h.view(p, rec))
+}
+
+func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionWrite, nil); err != nil {
+		return err
+	}
+	data, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	req, err := decodeRecord(data, "", h.centre)
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.Create(r.Context(), req.rec)
+	if err != nil {
+		return err
+	}
+	h.written(w, p, http.StatusCreated, out)
+	return nil
+}
+
+// current returns the live record id (nil when absent) and its tombstone (nil
+// unless deleted).
+func (h *handler) current(r *http.Request, id string) (live, tombstone *schema.Record, err error) {
+	rec, err := h.svc.Get(r.Context(), id)
+	switch {
+	case err == nil:
+		return rec, nil, nil
+	case errors.Is(err, store.ErrDeleted):
+		return nil, rec, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil, nil
+	}
+	return nil, nil, err
+}
+
+func preconditionFailed(detail string) error {
+	return newProblem(http.StatusPreconditionFailed, "precondition-failed", detail)
+}
+
+func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionWrite, nil); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	pc, err := parseIfMatch(r.Header)
+	if err != nil {
+		return err
+	}
+	if r.Header.Get("If-None-Match") != "" {
+		// Create-only needs a create-with-this-id operation in the node; a check
+		// here would race with concurrent writers, so refuse rather than pretend.
+		return badParam("If-None-Match", "unsupported", "not supported on PUT; use If-Match, or POST to create under a new id")
+	}
+	data, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	req, err := decodeRecord(data, id, h.centre)
+	if err != nil {
+		return err
+	}
+	if req.version != 0 {
+		switch {
+		case !pc.present:
+			pc = precondition{present: true, version: req.version}
+		case pc.any || pc.never || pc.version != req.version:
+			return badParam("If-Match", schema.RuleMismatch,
+				fmt.Sprintf("the header contradicts the body's version %d; send one or make them agree", req.version))
+		}
+	}
+	live, tombstone, err := h.current(r, id)
+	if err != nil {
+		return err
+	}
+	if live != nil {
+		if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
+			return err
+		}
+	}
+	ifMatch, err := resolvePrecondition(pc, id, live)
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.Put(r.Context(), id, req.rec, ifMatch)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if out.Version == 1 || tombstone != nil && out.Version == tombstone.Version+1 {
+		status = http.StatusCreated
+	}
+	h.written(w, p, status, out)
+	return nil
+}
+
+// resolvePrecondition turns If-Match into the version the store checks (0: none).
+func resolvePrecondition(pc precondition, id string, live *schema.Record) (uint64, error) {
+	switch {
+	case !pc.present:
+		return 0, nil
+	case pc.never:
+		return 0, preconditionFailed("If-Match names no version of " + id)
+	case live == nil:
+		return 0, preconditionFailed(fmt.Sprintf("If-Match given but record %s does not exist", id))
+	case pc.any:
+		return live.Version, nil
+	case pc.version != live.Version:
+		return 0, preconditionFailed(fmt.Sprintf("record %s is at version %d, not %d", id, live.Version, pc.version))
+	}
+	return pc.version, nil
+}
+
+func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionWrite, nil); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	pc, err := parseIfMatch(r.Header)
+	if err != nil {
+		return err
+	}
+	live, _, err := h.current(r, id)
+	if err != nil {
+		return err
+	}
+	if live == nil {
+		return notFound(id, p)
+	}
+	if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
+		return err
+	}
+	ifMatch, err := resolvePrecondition(pc, id, live)
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.Delete(r.Context(), id, ifMatch)
+	if err != nil {
+		return err
+	}
+	h.written(w, p, http.StatusOK, out)
+	return nil
+}

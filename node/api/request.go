@@ -1,0 +1,300 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"liandong/schema"
+)
+
+// readBody reads a JSON request body of at most max bytes.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		p := newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type",
+			fmt.Sprintf("send the record as Content-Type: application/json (got %q)", clip(ct)))
+		p.header.Set("Accept", "application/json")
+		return nil, p
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		p := newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "JSON must be UTF-8")
+		p.header.Set("Accept", "application/json")
+		return nil, p
+	}
+	tooLarge := newProblem(http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body is over %d bytes", max))
+	if r.ContentLength > max {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		p := newProblem(http.StatusBadRequest, "bad-request", "could not read the body")
+		p.cause = err
+		return nil, p
+	}
+	return data, nil
+}
+
+// envelopeFields lists the members a submitted record may carry.
+var envelopeFields = []string{
+	"id", "catalogue", "origin", "version", "visibility", "schema",
+	"created_at", "updated_at", "expires_at", "deleted", "broker", "body",
+}
+
+// recordRequest is a decoded submission before it becomes a record.
+type recordRequest struct {
+	rec *schema.Record
+	// version is the version member, 0 when absent: a precondition on PUT.
+	version uint64
+}
+
+// decodeRecord parses a submitted record strictly (see the package
+// documentation for the envelope rules). pathID is the id in the URL, "" for
+// POST. Malformed input is a 400 problem with the byte offset or member at
+// fault; well-formed input that contradicts the server is a 422.
+func decodeRecord(data []byte, pathID, centre string) (*recordRequest, error) {
+	malformed := func(path, rule, msg string) error {
+		p := newProblem(http.StatusBadRequest, "malformed-json", msg)
+		p.Errors = []FieldError{{Path: path, Rule: rule, Message: msg}}
+		return p
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, malformed("", schema.RuleRequired, "the body is empty; send a record as a JSON object")
+	}
+	if !utf8.Valid(data) {
+		return nil, malformed("", schema.RuleUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8Offset(data)))
+	}
+	// The canonical parser refuses what encoding/json lets through: duplicate
+	// member names, lone surrogates, integers the signed log cannot carry
+	// exactly, deep nesting, trailing data.
+	if _, err := schema.Canonical(data); err != nil {
+		var se *schema.SyntaxError
+		if errors.As(err, &se) {
+			return nil, malformed("", syntaxRule(se.Msg), fmt.Sprintf("%s at byte %d", se.Msg, se.Offset))
+		}
+		return nil, malformed("", schema.RuleSyntax, err.Error())
+	}
+	if data = bytes.TrimSpace(data); data[0] != '{' {
+		return nil, malformed("", schema.RuleType, "want a JSON object (a record envelope)")
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return nil, malformed("", schema.RuleSyntax, err.Error())
+	}
+
+	var errs []FieldError
+	typeErr := func(name, want string) {
+		errs = append(errs, FieldError{Path: name, Rule: schema.RuleType, Message: "want " + want})
+	}
+	names := make([]string, 0, len(members))
+	for k := range members {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if !slices.Contains(envelopeFields, k) {
+			errs = append(errs, FieldError{Path: clip(k), Rule: schema.RuleForbidden,
+				Message: "unknown envelope member; the catalogue's fields go inside body"})
+		}
+	}
+	str := func(name string) *string {
+		raw, ok := members[name]
+		if !ok {
+			return nil
+		}
+		var s *string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			typeErr(name, "a string")
+		}
+		return s
+	}
+	id, catalogue, origin, visibility := str("id"), str("catalogue"), str("origin"), str("visibility")
+	expiresAt := str("expires_at")
+	// Server-assigned: type-checked, then ignored.
+	str("created_at")
+	str("updated_at")
+	str("broker")
+
+	var version uint64
+	if raw, ok := members["version"]; ok {
+		var v *uint64
+		if err := json.Unmarshal(raw, &v); err != nil {
+			typeErr("version", "a positive integer")
+		} else if v != nil {
+			version = *v
+		}
+	}
+	var schemaVersion int
+	if raw, ok := members["schema"]; ok {
+		var v *int
+		if err := json.Unmarshal(raw, &v); err != nil {
+			typeErr("schema", "an integer")
+		} else if v != nil {
+			schemaVersion = *v
+		}
+	}
+	var deleted bool
+	if raw, ok := members["deleted"]; ok {
+		var v *bool
+		if err := json.Unmarshal(raw, &v); err != nil {
+			typeErr("deleted", "a boolean")
+		} else if v != nil {
+			deleted = *v
+		}
+	}
+	if len(errs) > 0 {
+		p := newProblem(http.StatusBadRequest, "malformed-json", errs[0].Path+": "+errs[0].Message)
+		p.Errors = errs
+		return nil, p
+	}
+
+	// Well-formed: now what the server decides.
+	var invalid []FieldError
+	refuse := func(path, rule, msg string) {
+		invalid = append(invalid, FieldError{Path: path, Rule: rule, Message: msg})
+	}
+	if id != nil && *id != "" {
+		switch {
+		case pathID == "":
+			refuse("id", schema.RuleForbidden, "POST assigns the id; to choose one, PUT /v1/records/{id}")
+		case *id != pathID:
+			refuse("id", schema.RuleMismatch, fmt.Sprintf("the body's id %q differs from the URL's %q", clip(*id), pathID))
+		}
+	}
+	if origin != nil && *origin != "" && *origin != centre {
+		refuse("origin", schema.RuleMismatch, fmt.Sprintf("records written here have origin %q", centre))
+	}
+	if pathID == "" && version > 1 {
+		refuse("version", schema.RuleForbidden, "a new record gets version 1")
+	}
+	if deleted {
+		refuse("deleted", schema.RuleForbidden, "delete a record with DELETE /v1/records/{id}")
+	}
+	rec := &schema.Record{
+		ID:         pathID,
+		Origin:     centre,
+		Visibility: schema.VisibilityFederation,
+		Schema:     schemaVersion,
+	}
+	if catalogue != nil {
+		rec.Catalogue = *catalogue
+	}
+	if visibility != nil && *visibility != "" {
+		rec.Visibility = *visibility
+	}
+	if expiresAt != nil && *expiresAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, *expiresAt)
+		if err != nil {
+			refuse("expires_at", schema.RuleFormat, "want an RFC 3339 time such as 2027-06-30T00:00:00+08:00")
+		} else {
+			t = t.UTC()
+			rec.ExpiresAt = &t
+		}
+	}
+	if raw, ok := members["body"]; ok {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, malformed("body", schema.RuleSyntax, err.Error())
+		}
+		rec.Body = buf.Bytes()
+	}
+	if len(invalid) > 0 {
+		p := newProblem(http.StatusUnprocessableEntity, "validation", invalid[0].Path+": "+invalid[0].Message)
+		p.Errors = invalid
+		return nil, p
+	}
+	return &recordRequest{rec: rec, version: version}, nil
+}
+
+// syntaxRule classifies a canonical-parser complaint with the schema's rule names.
+func syntaxRule(msg string) string {
+	switch {
+	case strings.HasPrefix(msg, "duplicate member name"):
+		return schema.RuleDuplicateKey
+	case strings.HasPrefix(msg, "nesting deeper"):
+		return schema.RuleDepth
+	case strings.HasPrefix(msg, "integer beyond"), strings.HasPrefix(msg, "number out of range"):
+		return schema.RuleNumber
+	case strings.Contains(msg, "UTF-8"), strings.Contains(msg, "surrogate"):
+		return schema.RuleUTF8
+	}
+	return schema.RuleSyntax
+}
+
+func invalidUTF8Offset(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// precondition is a parsed If-Match header.
+type precondition struct {
+	present bool
+	any     bool   // "*": the record must exist
+	version uint64 // the version it must have
+	never   bool   // a tag that cannot match any version (weak, or not ours)
+}
+
+// parseIfMatch accepts If-Match as a version number, the quoted ETag form ("3")
+// or "*". A weak tag or a quoted tag that is not a version can never match
+// (RFC 9110 compares If-Match strongly): 412, not 400.
+func parseIfMatch(h http.Header) (precondition, error) {
+	vals := h.Values("If-Match")
+	if len(vals) == 0 {
+		return precondition{}, nil
+	}
+	bad := badParam("If-Match", schema.RuleFormat, `want one version: 3, "3" (the ETag) or *`)
+	if len(vals) > 1 {
+		return precondition{}, bad
+	}
+	v := strings.TrimSpace(vals[0])
+	pc := precondition{present: true}
+	switch {
+	case v == "*":
+		pc.any = true
+		return pc, nil
+	case strings.Contains(v, ","):
+		return pc, bad
+	case strings.HasPrefix(v, `W/"`) && strings.HasSuffix(v, `"`) && len(v) >= 4:
+		pc.never = true
+		return pc, nil
+	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
+		n, err := strconv.ParseUint(v[1:len(v)-1], 10, 64)
+		if err != nil || n == 0 {
+			pc.never = true
+			return pc, nil
+		}
+		pc.version = n
+		return pc, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return pc, bad
+	}
+	if n == 0 {
+		pc.never = true
+	}
+	pc.version = n
+	return pc, nil
+}
+
+func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }
