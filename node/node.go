@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/oklog/ulid/v2"
@@ -183,7 +182,7 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("open raft log %s: %w (if the file is corrupt, move the raft directory aside and rejoin from a peer)", filepath.Join(raftDir, "log.db"), err)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	hlog := newRaftLogger(n.log)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog)
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
