@@ -39,7 +39,9 @@ type SyntaxError struct {
 	Msg    string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("canonical json: %s at byte %d", e.Msg, e.Offset) }
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("canonical json: %s at byte %d", e.Msg, e.Offset)
+}
 
 // Canonical returns the canonical encoding of the JSON value in. It refuses input
 // that is not a single JSON value or that breaks the rules above.

@@ -118,7 +118,7 @@ func recordSchema(catalogue string, body *spec) jsObj {
 		{"origin", jsObj{{"title", "所属中心 origin centre"}, {"type", "string"}, {"pattern", centreFormat.pattern}}},
 		{"version", jsObj{{"type", "integer"}, {"minimum", 1}, {"maximum", maxSafeInteger - 1}}},
 		{"visibility", jsObj{{"enum", []string{VisibilityPrivate, VisibilityFederation, VisibilityPublic}}}},
-		{"schema", jsObj{{"title", "body schema version"}, {"type", "integer"}, {"minimum", 1}, {"maximum", CurrentSchema}}},
+		{"schema", jsObj{{"title", "body schema version; absent or 0 for the current one"}, {"type", "integer"}, {"minimum", 0}, {"maximum", CurrentSchema}}},
 		{"created_at", dateTime},
 		{"updated_at", dateTime},
 		{"expires_at", dateTime},
@@ -134,7 +134,7 @@ func recordSchema(catalogue string, body *spec) jsObj {
 			"Lengths count characters. Records from other centres may carry codes and body members added later. " +
 			"Personal data (contact, inventors) never leaves the origin centre."},
 		{"type", "object"},
-		{"required", []string{"catalogue", "origin", "version", "visibility", "schema"}},
+		{"required", []string{"catalogue", "origin", "version", "visibility"}},
 		{"properties", props},
 		// A tombstone may have no body; any other record must have a valid one.
 		{"if", jsObj{{"required", []string{"deleted"}}, {"properties", jsObj{{"deleted", jsObj{{"const", true}}}}}}},

@@ -82,6 +82,15 @@ type jparser struct {
 	root     string
 	path     []pathElem
 	fail     *jsonSyntaxError
+	arena    []jnode // nodes are carved from here, to allocate in bulk
+}
+
+func (p *jparser) node(kind jkind) *jnode {
+	if len(p.arena) == cap(p.arena) {
+		p.arena = make([]jnode, 0, min(64, 1+len(p.in)/16))
+	}
+	p.arena = append(p.arena, jnode{kind: kind})
+	return &p.arena[len(p.arena)-1]
 }
 
 // parseTree parses in as one JSON value. Structural problems are added to errs (if
@@ -150,20 +159,22 @@ func (p *jparser) value(depth int) *jnode {
 		if p.fail != nil {
 			return nil
 		}
-		n = &jnode{kind: jString, str: s, bad: !ok}
+		n = p.node(jString)
+		n.str, n.bad = s, !ok
 		if !ok {
 			p.report(RuleUTF8, "is not valid UTF-8 text (invalid bytes or a lone surrogate escape)")
 		}
 	case c == '-' || c >= '0' && c <= '9':
 		n = p.number()
 	case c == 't':
-		n = &jnode{kind: jBool, boolean: true}
+		n = p.node(jBool)
+		n.boolean = true
 		p.literal("true")
 	case c == 'f':
-		n = &jnode{kind: jBool}
+		n = p.node(jBool)
 		p.literal("false")
 	case c == 'n':
-		n = &jnode{kind: jNull}
+		n = p.node(jNull)
 		p.literal("null")
 	default:
 		p.syntax("unexpected character " + strconv.QuoteRune(rune(c)))
@@ -185,7 +196,7 @@ func (p *jparser) literal(lit string) {
 
 func (p *jparser) object(depth int) *jnode {
 	p.pos++ // '{'
-	n := &jnode{kind: jObject}
+	n := p.node(jObject)
 	p.skipSpace()
 	if p.pos < len(p.in) && p.in[p.pos] == '}' {
 		p.pos++
@@ -261,7 +272,7 @@ func (p *jparser) object(depth int) *jnode {
 
 func (p *jparser) array(depth int) *jnode {
 	p.pos++ // '['
-	n := &jnode{kind: jArray}
+	n := p.node(jArray)
 	p.skipSpace()
 	if p.pos < len(p.in) && p.in[p.pos] == ']' {
 		p.pos++
@@ -451,7 +462,8 @@ func (p *jparser) number() *jnode {
 			return nil
 		}
 	}
-	n := &jnode{kind: jNumber, intLit: isInt}
+	n := p.node(jNumber)
+	n.intLit = isInt
 	f, err := strconv.ParseFloat(string(p.in[start:p.pos]), 64)
 	switch {
 	case err != nil || math.IsInf(f, 0) || math.IsNaN(f):
@@ -530,4 +542,51 @@ func truncate(s string, n int) string {
 		count++
 	}
 	return s
+}
+
+// canonicalLen returns the length of n's canonical encoding (see Canonical), for a
+// tree parsed without field errors.
+func canonicalLen(n *jnode) int {
+	switch n.kind {
+	case jNull:
+		return len("null")
+	case jBool:
+		if n.boolean {
+			return len("true")
+		}
+		return len("false")
+	case jNumber:
+		var buf [32]byte
+		return len(AppendCanonicalNumber(buf[:0], n.num))
+	case jString:
+		return canonicalStringLen(n.str)
+	case jArray:
+		l := 2 + max(len(n.items)-1, 0)
+		for _, it := range n.items {
+			l += canonicalLen(it)
+		}
+		return l
+	default:
+		l := 2 + max(len(n.members)-1, 0)
+		for _, m := range n.members {
+			l += canonicalStringLen(m.key) + 1 + canonicalLen(m.val)
+		}
+		return l
+	}
+}
+
+// canonicalStringLen returns the length of s as appendCanonString writes it.
+func canonicalStringLen(s string) int {
+	l := 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+			l += 2
+		case c < 0x20:
+			l += 6
+		default:
+			l++
+		}
+	}
+	return l
 }

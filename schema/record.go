@@ -37,16 +37,16 @@ const MaxBodyBytes = 64 << 10
 // store, and inside signed log entries. Body is kept as raw JSON so that fields this
 // build does not know (from a newer peer) survive storage and relay unchanged.
 type Record struct {
-	ID         string          `json:"id"`
-	Catalogue  string          `json:"catalogue"`
-	Origin     string          `json:"origin"`
-	Version    uint64          `json:"version"`
-	Visibility string          `json:"visibility"`
-	Schema     int             `json:"schema"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	ExpiresAt  *time.Time      `json:"expires_at,omitempty"`
-	Deleted    bool            `json:"deleted,omitempty"`
+	ID         string     `json:"id"`
+	Catalogue  string     `json:"catalogue"`
+	Origin     string     `json:"origin"`
+	Version    uint64     `json:"version"`
+	Visibility string     `json:"visibility"`
+	Schema     int        `json:"schema"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	Deleted    bool       `json:"deleted,omitempty"`
 	// Broker names the centre that brokers contact for this record. It is set on
 	// records that leave their origin, whose personal data has been stripped.
 	Broker string          `json:"broker,omitempty"`

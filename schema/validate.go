@@ -37,8 +37,8 @@ var ErrInvalid = errors.New("invalid record")
 // ErrUnknownCatalogue is returned for catalogue names this build does not know.
 var ErrUnknownCatalogue = errors.New("unknown catalogue")
 
-// ValidationError lists every problem found in a record, at most MaxFieldErrors of
-// them (then one more with rule too_many_errors).
+// ValidationError lists every problem found in a record. Checking stops after
+// MaxFieldErrors; then one more error, with rule too_many_errors, says so.
 type ValidationError struct {
 	Errors []FieldError
 }
@@ -86,7 +86,7 @@ type ValidateOptions struct {
 // nil. It never panics and never modifies r.
 //
 // A tombstone (Deleted) may have no body; if it has one, only its size and encoding
-// are checked.
+// are checked. Schema 0 stands for CurrentSchema, as the store reads it.
 func ValidateRecord(r *Record, opts ValidateOptions) error {
 	v := &validator{strict: opts.Strict}
 	if r == nil {
@@ -124,7 +124,7 @@ func (c *collector) result() error {
 	errs := c.errs
 	if c.more {
 		errs = append(errs, FieldError{Rule: RuleTooManyErrors,
-			Message: fmt.Sprintf("more than %d errors; the rest are not listed", MaxFieldErrors)})
+			Message: fmt.Sprintf("checking stopped after %d errors", MaxFieldErrors)})
 	}
 	return &ValidationError{Errors: errs}
 }
@@ -181,9 +181,10 @@ func (v *validator) envelope(r *Record) {
 		v.add("visibility", RuleEnum, "must be private, federation or public, not %s", quoteValue(r.Visibility))
 	}
 
+	// Schema 0 (absent) means the current version: the store fills it in.
 	switch {
-	case r.Schema < 1:
-		v.add("schema", RuleMin, "must be at least 1")
+	case r.Schema < 0:
+		v.add("schema", RuleMin, "must be at least 1, or absent for the current version")
 	case r.Schema > CurrentSchema && v.strict:
 		v.add("schema", RuleMax, "body schema %d is newer than this build writes (%d)", r.Schema, CurrentSchema)
 	}
@@ -226,14 +227,10 @@ func (v *validator) body(r *Record) {
 		return
 	}
 	if len(v.errs) == before && !v.more {
-		// What is signed and stored in the log is the canonical form: check that
-		// it exists (it does whenever the parse above found nothing) and fits.
-		c, err := Canonical(r.Body)
-		switch {
-		case err != nil:
-			v.add("body", RuleSyntax, "cannot be encoded canonically: %v", err)
-		case len(c) > MaxBodyBytes:
-			v.add("body", RuleTooLarge, "is %d bytes in canonical form; at most %d are allowed", len(c), MaxBodyBytes)
+		// What is signed and stored in the log is the canonical form, which exists
+		// whenever the parse found nothing wrong: it must fit too.
+		if n := canonicalLen(root); n > MaxBodyBytes {
+			v.add("body", RuleTooLarge, "is %d bytes in canonical form; at most %d are allowed", n, MaxBodyBytes)
 		}
 	}
 	if r.Deleted || r.Schema > CurrentSchema {
