@@ -190,6 +190,9 @@ func (p *canonParser) object(dst []byte, depth int) ([]byte, error) {
 			return nil, p.errf("duplicate member name %q", members[i].key)
 		}
 	}
+	if err := checkCaseVariants(members); err != nil {
+		return nil, p.errf("%v", err)
+	}
 	dst = append(dst, '{')
 	for i, m := range members {
 		if i > 0 {
@@ -479,6 +482,30 @@ func compareUTF16(a, b string) int {
 		return strings.Compare(a, b)
 	}
 	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+}
+
+// checkCaseVariants refuses member names that differ only in ASCII case:
+// encoding/json matches names case-insensitively, so {"origin":…, "Origin":…}
+// would mean different things to different readers of the same signed bytes.
+func checkCaseVariants(members []member) error {
+	upper := false
+	for _, m := range members {
+		for i := 0; i < len(m.key) && !upper; i++ {
+			upper = m.key[i] >= 'A' && m.key[i] <= 'Z'
+		}
+	}
+	if !upper {
+		return nil
+	}
+	seen := make(map[string]string, len(members))
+	for _, m := range members {
+		k := strings.ToLower(m.key)
+		if prev, ok := seen[k]; ok {
+			return fmt.Errorf("member names %q and %q differ only in case", prev, m.key)
+		}
+		seen[k] = m.key
+	}
+	return nil
 }
 
 // hasSupplementary reports whether s holds a character outside the BMP (a 4-byte

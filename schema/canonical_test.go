@@ -215,3 +215,18 @@ func TestCanonicalLiteralsLinear(t *testing.T) {
 		t.Errorf("%.0f ns per input byte for %d bytes of literals", perByte, len(in))
 	}
 }
+
+func TestCanonicalRefusesCaseVariantNames(t *testing.T) {
+	for _, in := range []string{
+		`{"origin":"hq","Origin":"tianjin"}`,
+		`{"a":{"ID":"x","id":"y"}}`,
+		`[{"Kid":1,"kid":2}]`,
+	} {
+		if _, err := Canonical([]byte(in)); err == nil || !strings.Contains(err.Error(), "differ only in case") {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+	if _, err := Canonical([]byte(`{"ID":"x","name":"y"}`)); err != nil {
+		t.Errorf("distinct names refused: %v", err)
+	}
+}

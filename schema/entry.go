@@ -85,8 +85,11 @@ var (
 
 // NewEntry builds an unsigned entry from p, computing its canonical bytes.
 func NewEntry(p EntryPayload) (*Entry, error) {
-	if p.Record == nil {
-		return nil, fmt.Errorf("%w: no record", ErrBadEntry)
+	if p.Record == nil || !ValidCentreID(p.Origin) || p.Seq == 0 || p.KeyID == "" {
+		return nil, fmt.Errorf("%w: entry needs origin, seq, kid and record", ErrBadEntry)
+	}
+	if p.Record.Origin != p.Origin {
+		return nil, fmt.Errorf("%w: record origin %q differs from entry origin %q", ErrBadEntry, p.Record.Origin, p.Origin)
 	}
 	p.SignedAt = p.SignedAt.UTC()
 	js, err := json.Marshal(&p)
