@@ -36,3 +36,25 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCreateSerial is one caller at a time: the commit latency of one write.
+func BenchmarkCreateSerial(b *testing.B) {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	cfg := DefaultConfig("tianjin", b.TempDir())
+	cfg.RecordKey = key
+	n, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.WaitLeader(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	rec := supplyRecord("高镍三元正极材料连续化制备技术")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := n.Create(context.Background(), rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	size := fs.Int("size", 1024, "request size of created records in bytes")
 	records := fs.Int("records", 100000, "records preloaded for the read scenario")
 	asJSON := fs.Bool("json", false, "print results as JSON")
+	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
+	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
 	// Scenario names and flags may come in any order.
 	var scenarios []string
@@ -48,8 +53,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		clients = append(clients, n)
 	}
 	for _, s := range scenarios {
-		if s != "write" && s != "read" {
-			return usagef("unknown scenario %q (have: write, read)", s)
+		switch s {
+		case "write", "read", "converge", "catchup":
+		default:
+			return usagef("unknown scenario %q (have: write, read, converge, catchup)", s)
 		}
 	}
 	if *dir == "" {
@@ -103,8 +110,32 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	emit(base)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	logger := newLogger(stderr, "error")
 	for _, sc := range scenarios {
 		switch sc {
+		case "converge":
+			r, err := benchConverge(ctx, filepath.Join(*dir, "converge"), *rate, *duration, logger)
+			if err != nil {
+				return err
+			}
+			emit(r)
+		case "catchup":
+			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, logger)
+			if err != nil {
+				return err
+			}
+			emit(r)
 		case "write":
 			for _, r := range bench.Write(ctx, api, clients, *duration, *size) {
 				emit(r)

@@ -51,7 +51,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		*dir = d
 	}
 	logger := newLogger(stderr, *logLevel)
-	servers, err := startFederation(ctx, *dir, *basePort, logger)
+	servers, err := startFederation(ctx, *dir, demoPorts(*basePort), logger)
 	if err != nil {
 		return err
 	}
@@ -95,8 +95,20 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return seedErr
 }
 
+// centrePorts are one centre's HTTP and libp2p (TCP and UDP) ports.
+type centrePorts struct{ http, p2p int }
+
+// demoPorts lays the centres out from base: HTTP on base+1…, libp2p on base+11….
+func demoPorts(base int) []centrePorts {
+	out := make([]centrePorts, len(demoCentres))
+	for i := range out {
+		out[i] = centrePorts{http: base + 1 + i, p2p: base + 11 + i}
+	}
+	return out
+}
+
 // startFederation provisions (or reuses) the four centres under dir and starts them.
-func startFederation(ctx context.Context, dir string, basePort int, logger *slog.Logger) ([]*server.Server, error) {
+func startFederation(ctx context.Context, dir string, ports []centrePorts, logger *slog.Logger) ([]*server.Server, error) {
 	now := time.Now().UTC()
 	cfgs := make([]server.Config, len(demoCentres))
 	members := make([]auth.Member, len(demoCentres))
@@ -104,8 +116,8 @@ func startFederation(ctx context.Context, dir string, basePort int, logger *slog
 		cfg := server.Default()
 		cfg.Centre = c.id
 		cfg.DataDir = filepath.Join(dir, c.id)
-		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", basePort+1+i)
-		p2pPort := basePort + 11 + i
+		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", ports[i].http)
+		p2pPort := ports[i].p2p
 		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort)}
 		cfg.P2P.AntiEntropyInterval = time.Second
 		if err := cfg.Validate(); err != nil {

@@ -140,3 +140,23 @@ func TestTokenIssueAndEnvOverrides(t *testing.T) {
 		t.Fatalf("token issue: %d %q", code, out)
 	}
 }
+
+// TestExampleConfigsParse keeps deploy/examples in step with the config struct.
+func TestExampleConfigsParse(t *testing.T) {
+	files, _ := filepath.Glob("../../deploy/examples/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("found %d example configs", len(files))
+	}
+	for _, f := range files {
+		cfg, err := loadConfig(f, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if want := strings.TrimSuffix(filepath.Base(f), ".yaml"); cfg.Centre != want {
+			t.Fatalf("%s configures centre %q", f, cfg.Centre)
+		}
+	}
+}

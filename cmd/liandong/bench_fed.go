@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"liandong/auth"
+	"liandong/integration/bench"
+	"liandong/node/server"
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// freeCentrePorts picks loopback ports that were free a moment ago.
+func freeCentrePorts(n int) ([]centrePorts, error) {
+	var out []centrePorts
+	for len(out) < n {
+		h, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		p, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		port := p.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		h.Close()
+		p.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		out = append(out, centrePorts{http: h.Addr().(*net.TCPAddr).Port, p2p: port})
+	}
+	return out, nil
+}
+
+// runFederation starts the four centres under dir and returns them with a stop
+// function that shuts them down and waits.
+func runFederation(ctx context.Context, dir string, logger *slog.Logger) ([]*server.Server, []*bench.API, func(), error) {
+	ports, err := freeCentrePorts(len(demoCentres))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	servers, err := startFederation(ctx, dir, ports, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	apis := make([]*bench.API, len(servers))
+	for i, s := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(runCtx) }()
+		tok, err := os.ReadFile(filepath.Join(dir, demoCentres[i].id, "admin.token"))
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return nil, nil, nil, err
+		}
+		apis[i] = bench.NewAPI(s.URL, strings.TrimSpace(string(tok)), 64)
+	}
+	stop := func() { cancel(); wg.Wait() }
+	for _, s := range servers {
+		if err := s.Node.WaitLeader(ctx); err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+	}
+	return servers, apis, stop, nil
+}
+
+// benchConverge writes at rate records/s spread over the four centres for d and
+// measures, for each write, the delay from the origin's acknowledgement until the
+// record appears in the change feed of every other centre.
+func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logger *slog.Logger) (bench.Result, error) {
+	_, apis, stop, err := runFederation(ctx, dir, logger)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	defer stop()
+
+	var mu sync.Mutex
+	acked := map[string]time.Time{}
+	origin := map[string]int{}
+	seen := make([]map[string]time.Time, len(apis))
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, api := range apis {
+		seen[i] = map[string]time.Time{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cursor := ""
+			for watchCtx.Err() == nil {
+				var page struct {
+					Changes []struct {
+						Record struct {
+							ID string `json:"id"`
+						} `json:"record"`
+					} `json:"changes"`
+					NextCursor string `json:"next_cursor"`
+				}
+				path := "/v1/changes?limit=500&wait=5"
+				if cursor != "" {
+					path += "&since=" + url.QueryEscape(cursor)
+				}
+				if err := api.Do(watchCtx, "GET", path, nil, &page); err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				now := time.Now()
+				mu.Lock()
+				for _, c := range page.Changes {
+					if _, ok := seen[i][c.Record.ID]; !ok {
+						seen[i][c.Record.ID] = now
+					}
+				}
+				mu.Unlock()
+				cursor = page.NextCursor
+			}
+		}()
+	}
+
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	end := time.Now().Add(d)
+	var writers sync.WaitGroup
+	errs := 0
+	for n := 0; time.Now().Before(end) && ctx.Err() == nil; n++ {
+		<-tick.C
+		i := n % len(apis)
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			var rec struct {
+				ID string `json:"id"`
+			}
+			if err := apis[i].Do(ctx, "POST", "/v1/records", bench.RecordJSON(n, 1024), &rec); err != nil {
+				mu.Lock()
+				errs++
+				mu.Unlock()
+				return
+			}
+			t := time.Now()
+			mu.Lock()
+			acked[rec.ID], origin[rec.ID] = t, i
+			mu.Unlock()
+		}()
+	}
+	writers.Wait()
+
+	// Wait (bounded) for the last writes to arrive everywhere.
+	allSeen := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for id, o := range origin {
+			for j := range apis {
+				if _, ok := seen[j][id]; !ok && j != o {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(30 * time.Second); !allSeen() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopWatch()
+	wg.Wait()
+
+	var delays []time.Duration
+	missing := 0
+	for id, t := range acked {
+		var worst time.Duration
+		ok := true
+		for j := range apis {
+			if j == origin[id] {
+				continue
+			}
+			s, found := seen[j][id]
+			if !found {
+				ok = false
+				break
+			}
+			worst = max(worst, s.Sub(t))
+		}
+		if !ok {
+			missing++
+			continue
+		}
+		delays = append(delays, max(worst, 0))
+	}
+	r := bench.Summarise("converge", len(apis), delays, errs+missing, d)
+	r.PerSec = float64(len(acked)) / d.Seconds()
+	r.Note = fmt.Sprintf("ack at origin → in all 3 other change feeds; %d/s offered, %d never arrived", rate, missing)
+	return r, nil
+}
+
+// benchCatchup gives hq, tianjin and hebei n entries in all (n/3 of each origin,
+// already replicated among them), starts the federation with xiongan empty and
+// measures how fast xiongan's heads reach theirs.
+func benchCatchup(ctx context.Context, dir string, n int, logger *slog.Logger) (bench.Result, error) {
+	// Provision keys and bundle by starting and stopping the federation once.
+	_, _, stop, err := runFederation(ctx, dir, logger)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	stop()
+	holders := demoCentres[:3]
+	stores := make([]*store.Store, len(holders))
+	for i, c := range holders {
+		cfg := server.Default()
+		cfg.Centre, cfg.DataDir = c.id, filepath.Join(dir, c.id)
+		key, err := auth.LoadKey(cfg.Path(cfg.Keys.Record))
+		if err != nil {
+			return bench.Result{}, err
+		}
+		if stores[i], err = store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{Centre: c.id, Signer: keySigner{key}, NoSync: true}); err != nil {
+			return bench.Result{}, err
+		}
+	}
+	t0 := time.Now()
+	per := n / len(holders)
+	for i, c := range holders {
+		for done := 0; done < per; {
+			batch := make([]store.Log, 0, 1000)
+			for k := 0; k < 1000 && done < per; k, done = k+1, done+1 {
+				rec, err := schema.DecodeRecord(bench.RecordJSON(done, 1024))
+				if err != nil {
+					return bench.Result{}, err
+				}
+				data, err := store.EncodeCommand(&store.Command{Write: &store.WriteCommand{
+					Op: store.OpCreate, ID: fmt.Sprintf("%s:bench%08d", c.id, done), Record: rec, At: time.Now().UTC(), Epoch: "bench-" + c.id,
+				}})
+				if err != nil {
+					return bench.Result{}, err
+				}
+				batch = append(batch, store.Log{Data: data})
+			}
+			if _, err := stores[i].Apply(batch); err != nil {
+				return bench.Result{}, err
+			}
+		}
+		// Replicate to the other holders directly through the same apply path.
+		for from := uint64(1); ; {
+			entries, err := stores[i].ReadRange(c.id, from, 512)
+			if err != nil {
+				return bench.Result{}, err
+			}
+			if len(entries) == 0 {
+				break
+			}
+			data, err := store.EncodeCommand(&store.Command{Remote: &store.RemoteCommand{Origin: c.id, Entries: entries}})
+			if err != nil {
+				return bench.Result{}, err
+			}
+			for j := range holders {
+				if j != i {
+					if _, err := stores[j].Apply([]store.Log{{Data: data}}); err != nil {
+						return bench.Result{}, err
+					}
+				}
+			}
+			from += uint64(len(entries))
+		}
+	}
+	for _, s := range stores {
+		s.Close()
+	}
+	fmt.Fprintf(os.Stderr, "(preloaded %d entries in %s)\n", per*len(holders), time.Since(t0).Round(time.Millisecond))
+
+	servers, _, stop, err := runFederation(ctx, dir, logger)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	defer stop()
+	start := time.Now()
+	target := map[string]uint64{}
+	heads, _ := servers[0].Node.Store().Heads()
+	for _, h := range heads {
+		target[h.Origin] = h.Seq
+	}
+	joiner := servers[3].Node.Store()
+	for deadline := start.Add(10 * time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(20 * time.Millisecond) {
+		hs, _ := joiner.Heads()
+		got := 0
+		for _, h := range hs {
+			if target[h.Origin] > 0 && h.Seq >= target[h.Origin] {
+				got++
+			}
+		}
+		if got == len(holders) {
+			el := time.Since(start)
+			return bench.Result{Scenario: "catchup", Clients: 1, Ops: per * len(holders), Elapsed: el,
+				PerSec: float64(per*len(holders)) / el.Seconds(), Note: "empty centre joins; entries verified and applied per second"}, nil
+		}
+	}
+	return bench.Result{}, fmt.Errorf("catch-up did not finish")
+}
+
+type keySigner struct{ k *auth.KeyPair }
+
+func (s keySigner) KeyID() string              { return s.k.ID }
+func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
