@@ -42,15 +42,32 @@ type RemoteCommand struct {
 	Entries []*schema.Entry
 }
 
+// Replica is one server of this centre's raft group, as the group records it so
+// that every replica can reach the others' APIs (followers forward writes).
+type Replica struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTP     string `json:"http"`
+	PeerID   string `json:"peer_id,omitempty"`
+}
+
+// ReplicaCommand records (or, with Remove, forgets) a replica.
+type ReplicaCommand struct {
+	Replica Replica `json:"replica"`
+	Remove  bool    `json:"remove,omitempty"`
+}
+
 // Command is the payload of one raft log entry.
 type Command struct {
-	Write  *WriteCommand
-	Remote *RemoteCommand
+	Write   *WriteCommand
+	Remote  *RemoteCommand
+	Replica *ReplicaCommand
 }
 
 const (
-	cmdWrite  = 'W'
-	cmdRemote = 'R'
+	cmdWrite   = 'W'
+	cmdRemote  = 'R'
+	cmdReplica = 'M'
 )
 
 // EncodeCommand encodes c for the raft log.
@@ -62,6 +79,12 @@ func EncodeCommand(c *Command) ([]byte, error) {
 			return nil, fmt.Errorf("encode write command: %w", err)
 		}
 		return append([]byte{cmdWrite}, js...), nil
+	case c.Replica != nil:
+		js, err := json.Marshal(c.Replica)
+		if err != nil {
+			return nil, fmt.Errorf("encode replica command: %w", err)
+		}
+		return append([]byte{cmdReplica}, js...), nil
 	case c.Remote != nil:
 		// Entries go in their stored form: no JSON or base64 round trip on the hot
 		// catch-up path.
@@ -98,6 +121,12 @@ func DecodeCommand(b []byte) (*Command, error) {
 			return nil, fmt.Errorf("decode write command: %w", err)
 		}
 		return &Command{Write: &w}, nil
+	case cmdReplica:
+		var m ReplicaCommand
+		if err := json.Unmarshal(b[1:], &m); err != nil {
+			return nil, fmt.Errorf("decode replica command: %w", err)
+		}
+		return &Command{Replica: &m}, nil
 	case cmdRemote:
 		rest := b[1:]
 		n, k := binary.Uvarint(rest)
@@ -174,6 +203,8 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 				results[i], err = s.unsafeApplyWrite(tx, cmd.Write)
 			case cmd.Remote != nil:
 				results[i], err = s.unsafeApplyRemote(tx, cmd.Remote)
+			case cmd.Replica != nil:
+				err = unsafeApplyReplica(tx, cmd.Replica)
 			}
 			if err != nil {
 				return err
@@ -462,4 +493,16 @@ func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record) (uin
 		return 0, err
 	}
 	return pos, nil
+}
+
+func unsafeApplyReplica(tx *bbolt.Tx, m *ReplicaCommand) error {
+	b := tx.Bucket(bucketReplicas)
+	if m.Remove {
+		return b.Delete([]byte(m.Replica.ID))
+	}
+	js, err := json.Marshal(m.Replica)
+	if err != nil {
+		return internalError{err}
+	}
+	return b.Put([]byte(m.Replica.ID), js)
 }

@@ -12,15 +12,16 @@ import (
 
 // The registry of buckets. Functions named unsafe… need a transaction the caller holds.
 var (
-	bucketMeta    = []byte("meta")    // layout, centre, epoch, applied index/term, feed seq
-	bucketRecords = []byte("records") // id → record JSON (with personal data for own records)
-	bucketLogs    = []byte("logs")    // origin → sub-bucket: seq (8 bytes BE) → sig ‖ canonical payload
-	bucketHeads   = []byte("heads")   // origin → schema.Head JSON
-	bucketFeed    = []byte("feed")    // position (8 bytes BE) → record JSON as applied
-	bucketIndex   = []byte("index")   // field \0 value \0 id → empty
-	bucketCounts  = []byte("counts")  // catalogue \0 origin \0 visibility → live count (8 bytes BE)
+	bucketMeta     = []byte("meta")     // layout, centre, epoch, applied index/term, feed seq
+	bucketRecords  = []byte("records")  // id → record JSON (with personal data for own records)
+	bucketLogs     = []byte("logs")     // origin → sub-bucket: seq (8 bytes BE) → sig ‖ canonical payload
+	bucketHeads    = []byte("heads")    // origin → schema.Head JSON
+	bucketFeed     = []byte("feed")     // position (8 bytes BE) → record JSON as applied
+	bucketIndex    = []byte("index")    // field \0 value \0 id → empty
+	bucketReplicas = []byte("replicas") // replica id → Replica JSON
+	bucketCounts   = []byte("counts")   // catalogue \0 origin \0 visibility → live count (8 bytes BE)
 
-	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketLogs, bucketHeads, bucketFeed, bucketIndex, bucketCounts}
+	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketLogs, bucketHeads, bucketFeed, bucketIndex, bucketCounts, bucketReplicas}
 
 	keyLayout       = []byte("layout")
 	keyCentre       = []byte("centre")

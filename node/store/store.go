@@ -313,6 +313,22 @@ func (s *Store) Counts() ([]Count, error) {
 	return out, err
 }
 
+// Replicas returns the replicas the group has recorded.
+func (s *Store) Replicas() ([]Replica, error) {
+	var out []Replica
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketReplicas).ForEach(func(k, v []byte) error {
+			var r Replica
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: replica %s: %v", ErrCorrupt, k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
 // Size returns the state file size in bytes.
 func (s *Store) Size() (int64, error) {
 	var n int64
