@@ -35,6 +35,15 @@
 // gater for BackoffDuration, and counted by reason; nothing of the batch is
 // applied and the range is pulled from another peer.
 //
+// # Caller duties
+//
+// Build with New (it listens at once, so ID and Addrs can go into the trust
+// bundle), then call Run once; it returns when its context ends, after closing
+// the host. Close releases an Exchange that was never run. The node calls
+// Notify after each commit (its own entries and applied ones alike); Status is
+// cheap enough for every /v1/federation request. Config.Registerer must be the
+// node's own registry: two Exchanges cannot share one.
+//
 // # Ownership and locks
 //
 // Run owns every goroutine the exchange starts (loops, requests, stream handlers):

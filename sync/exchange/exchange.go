@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,17 +70,17 @@ type Exchange struct {
 
 	wg sync.WaitGroup // every goroutine started by goFunc or a stream handler
 
-	mu         sync.Mutex // leaf lock: guards everything below
-	running    bool
-	closed     bool
-	stopping   bool
-	runCtx     context.Context
-	topic      *pubsub.Topic
-	peers      map[peer.ID]*peerState
-	backoff    map[peer.ID]time.Time
-	origins    map[string]*originState
-	lastPushed uint64
-	refuse     func(peer.ID) bool // test hook: the gater also refuses these
+	mu       sync.Mutex // leaf lock: guards everything below
+	running  bool
+	closed   bool
+	stopping bool
+	runCtx   context.Context
+	topic    *pubsub.Topic
+	peers    map[peer.ID]*peerState
+	backoff  map[peer.ID]time.Time
+	origins  map[string]*originState
+	ownHead  schema.Head        // this centre's head at the last announcement
+	refuse   func(peer.ID) bool // test hook: the gater also refuses these
 }
 
 // originState is what the exchange tracks per origin.
@@ -135,7 +136,7 @@ func New(ctx context.Context, cfg Config, n Node) (*Exchange, error) {
 	}
 	x.host = h
 	x.self = h.ID()
-	x.log = x.log.With("component", "sync", "peer_id", x.self.String())
+	x.log = x.log.With("local_peer", x.self.String())
 	if member, ok := n.Bundle().PeerAllowed(x.self.String()); !ok {
 		x.log.Warn("this node's libp2p peer id is not in the trust bundle; other centres will refuse it until the bundle lists it",
 			"centre", centre)
@@ -223,21 +224,14 @@ func (x *Exchange) Run(ctx context.Context) error {
 	if err == nil {
 		<-ctx.Done()
 	}
+	cancel() // before stop: the loops end with ctx
 	x.stop()
 	return err
 }
 
 func (x *Exchange) start(ctx context.Context) error {
-	heads, err := x.refreshLocal(ctx)
-	if err != nil {
+	if _, err := x.refreshLocal(ctx); err != nil {
 		x.log.Warn("read local heads", "err", err)
-	}
-	for _, h := range heads {
-		if h.Origin == x.centre {
-			x.mu.Lock()
-			x.lastPushed = h.Seq
-			x.mu.Unlock()
-		}
 	}
 	sub, err := x.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
@@ -406,6 +400,7 @@ func (x *Exchange) announceLoop(ctx context.Context) {
 			}
 		}
 		x.announce(ctx)
+		x.wakePull() // a new leader starts pulling at once
 	}
 }
 
@@ -463,7 +458,7 @@ func (x *Exchange) localHeads() []schema.Head {
 			out = append(out, o.local)
 		}
 	}
-	slices.SortFunc(out, func(a, b schema.Head) int { return cmpString(a.Origin, b.Origin) })
+	slices.SortFunc(out, func(a, b schema.Head) int { return strings.Compare(a.Origin, b.Origin) })
 	return out
 }
 
@@ -474,16 +469,6 @@ func (x *Exchange) originLocked(origin string) *originState {
 		x.origins[origin] = o
 	}
 	return o
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // isEOF reports a clean end of stream.

@@ -30,7 +30,7 @@ func (x *Exchange) startGossip(ctx context.Context) error {
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMaxMessageSize(maxAnnouncementBytes),
 		pubsub.WithPeerExchange(false),
-		pubsub.WithLogger(x.log.With("component", "gossipsub")),
+		pubsub.WithLogger(x.log.With("subsystem", "gossipsub")),
 	)
 	if err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
@@ -124,20 +124,68 @@ func (x *Exchange) announce(ctx context.Context) {
 	if !x.cfg.DisablePush {
 		for _, hd := range h.Heads {
 			if hd.Origin == x.centre {
-				x.push(ctx, hd)
+				x.push(hd)
 			}
 		}
 	}
 }
 
-// push sends the entries of this centre's log after the last pushed (at most one
-// batch, the newest) to every connected peer, without waiting for them.
-func (x *Exchange) push(ctx context.Context, own schema.Head) {
+// push sends every connected peer the entries of this centre's log it lacks,
+// after what it claims to hold or was last pushed, at most the newest batch;
+// without waiting. A peer that misses a push pulls the gap when the next one
+// arrives, or at anti-entropy.
+func (x *Exchange) push(own schema.Head) {
 	if !x.node.CanApply() {
 		return
 	}
 	x.mu.Lock()
-	from := x.lastPushed + 1
+	x.ownHead = own
+	x.mu.Unlock()
+	for _, p := range x.connectedPeers() {
+		x.startPush(p)
+	}
+}
+
+// startPush runs p's push worker, or asks the running one for another round.
+func (x *Exchange) startPush(p peer.ID) {
+	x.mu.Lock()
+	ps := x.peerLocked(p, "")
+	if ps.pushing {
+		ps.pushAgain = true
+		x.mu.Unlock()
+		return
+	}
+	ps.pushing = true
+	x.mu.Unlock()
+	worker := func() {
+		for {
+			x.pushOnce(p, ps)
+			x.mu.Lock()
+			if !ps.pushAgain {
+				ps.pushing = false
+				x.mu.Unlock()
+				return
+			}
+			ps.pushAgain = false
+			x.mu.Unlock()
+		}
+	}
+	if !x.goFunc(worker) {
+		x.mu.Lock()
+		ps.pushing = false
+		x.mu.Unlock()
+	}
+}
+
+func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
+	ctx, cancel := x.requestContext()
+	defer cancel()
+	x.mu.Lock()
+	own := x.ownHead
+	from := ps.pushedSeq + 1
+	if h, ok := ps.heads[x.centre]; ok && h.Epoch == own.Epoch && h.Seq >= from {
+		from = h.Seq + 1
+	}
 	x.mu.Unlock()
 	if own.Seq < from {
 		return
@@ -147,7 +195,9 @@ func (x *Exchange) push(ctx context.Context, own schema.Head) {
 	}
 	entries, err := x.node.ReadRange(ctx, x.centre, from, int(own.Seq-from+1))
 	if err != nil {
-		x.log.Warn("read own entries to push", "from", from, "err", err)
+		if ctx.Err() == nil {
+			x.log.Warn("read own entries to push", "from", from, "err", err)
+		}
 		return
 	}
 	// Keep the frame under the limit by dropping the oldest; a pull fetches them.
@@ -161,33 +211,11 @@ func (x *Exchange) push(ctx context.Context, own schema.Head) {
 	if len(entries) == 0 {
 		return
 	}
-	x.mu.Lock()
-	x.lastPushed = entries[len(entries)-1].Seq
-	x.mu.Unlock()
-	msg := &wire.Push{Origin: x.centre, Entries: entries}
-	for _, p := range x.connectedPeers() {
-		x.mu.Lock()
-		ps := x.peerLocked(p, "")
-		busy := ps.pushing
-		ps.pushing = true
-		x.mu.Unlock()
-		if busy {
-			continue // it will pull what it misses
-		}
-		done := func() {
-			x.mu.Lock()
-			ps.pushing = false
-			x.mu.Unlock()
-		}
-		if !x.goFunc(func() {
-			defer done()
-			pctx, cancel := x.requestContext()
-			defer cancel()
-			if err := x.sendOneWay(pctx, p, msg); err != nil {
-				x.handleErr(p, fmt.Errorf("push: %w", err))
-			}
-		}) {
-			done()
-		}
+	if err := x.sendOneWay(ctx, p, &wire.Push{Origin: x.centre, Entries: entries}); err != nil {
+		x.handleErr(p, fmt.Errorf("push: %w", err))
+		return
 	}
+	x.mu.Lock()
+	ps.pushedSeq = max(ps.pushedSeq, entries[len(entries)-1].Seq)
+	x.mu.Unlock()
 }

@@ -86,8 +86,10 @@ func newResourceManager(cfg Config) (network.ResourceManager, error) {
 			},
 		},
 		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
+			// A range answer holds up to a frame in memory: 16 inbound
+			// streams bound what one peer can make this node buffer.
 			wire.ProtocolID: {
-				Streams: 128, StreamsInbound: 64, StreamsOutbound: 64,
+				Streams: 48, StreamsInbound: 16, StreamsOutbound: 32,
 				Memory: perPeerMem,
 			},
 		},
@@ -103,7 +105,7 @@ func newResourceManager(cfg Config) (network.ResourceManager, error) {
 // gater admits only peers the current bundle lists, that are not backed off.
 type gater struct{ x *Exchange }
 
-func (g gater) InterceptPeerDial(p peer.ID) bool { _, ok := g.x.admit(p); return ok }
+func (g gater) InterceptPeerDial(p peer.ID) bool                    { _, ok := g.x.admit(p); return ok }
 func (g gater) InterceptAddrDial(peer.ID, multiaddr.Multiaddr) bool { return true }
 func (g gater) InterceptAccept(network.ConnMultiaddrs) bool         { return true }
 func (g gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {

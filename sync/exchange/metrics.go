@@ -17,6 +17,7 @@ type metrics struct {
 	lagEntries     *prometheus.GaugeVec // origin
 	lagSeconds     *prometheus.GaugeVec // origin
 	localSeq       *prometheus.GaugeVec // origin
+	peerBehind     *prometheus.GaugeVec // member, origin
 	applied        *prometheus.CounterVec
 	rejected       *prometheus.CounterVec // reason
 	faults         *prometheus.CounterVec // reason
@@ -51,6 +52,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "lag_seconds", Help: "How long this node has known of entries of the origin it does not hold yet; 0 when caught up."}, []string{"origin"}),
 		localSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "local_head_seq", Help: "Seq of the local head of each origin's log."}, []string{"origin"}),
+		peerBehind: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "peer_behind_entries", Help: "Entries of an origin this node holds beyond the most a member's connected peers claim (0 when they are level or ahead)."}, []string{"member", "origin"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "entries_applied_total", Help: "Entries received from peers, verified and applied, by origin."}, []string{"origin"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -88,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.peersConnected, m.peersStalled, m.lagEntries, m.lagSeconds,
-		m.localSeq, m.applied, m.rejected, m.faults, m.forks, m.framesSent, m.framesRecv, m.bytesSent,
+		m.localSeq, m.peerBehind, m.applied, m.rejected, m.faults, m.forks, m.framesSent, m.framesRecv, m.bytesSent,
 		m.bytesRecv, m.announces, m.delay} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

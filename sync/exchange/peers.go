@@ -28,7 +28,9 @@ type peerState struct {
 	heads       map[string]schema.Head // what the peer last said it holds
 	headsAt     time.Time
 
-	dialing, pinging, exchanging, pushing bool
+	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
+
+	dialing, pinging, exchanging, pushing, pushAgain bool
 }
 
 func (x *Exchange) peerLocked(p peer.ID, member string) *peerState {
@@ -112,6 +114,11 @@ func (x *Exchange) handleErr(p peer.ID, err error) {
 		x.punish(p, f)
 		return
 	}
+	var le *localError
+	if errors.As(err, &le) {
+		x.log.Error("sync: local node failed", "peer", p.String(), "err", err)
+		return
+	}
 	x.peerError(p, err)
 }
 
@@ -132,12 +139,11 @@ func (x *Exchange) punish(p peer.ID, f *faultError) {
 	x.backoff[p] = until
 	member := ps.member
 	x.mu.Unlock()
-	level := "peer cut off: it sent"
 	if f.reason == reasonFork {
 		x.log.Error("FORK: a peer sent a validly signed entry that conflicts with one held; refused, never merged; the origin's operators must investigate",
 			"peer", p.String(), "member", member, "err", f.err)
 	} else {
-		x.log.Warn(level+" bad data", "peer", p.String(), "member", member, "reason", f.reason,
+		x.log.Warn("peer cut off and backed off for breaking the sync protocol", "peer", p.String(), "member", member, "reason", f.reason,
 			"entries_refused", f.entries, "backoff_until", until, "err", f.err)
 	}
 	x.host.Network().ClosePeer(p)
@@ -260,7 +266,9 @@ func (x *Exchange) exchangeHeads(p peer.ID) {
 	defer cancel()
 	req, err := x.headsMessage(ctx, true)
 	if err != nil {
-		x.log.Warn("read local heads", "err", err)
+		if ctx.Err() == nil {
+			x.log.Warn("read local heads", "err", err)
+		}
 		return
 	}
 	start := time.Now()
@@ -330,14 +338,38 @@ func (x *Exchange) updateGauges() {
 		seconds float64
 	}
 	var lags []lag
+	type memberOrigin struct{ member, origin string }
+	peerBest := map[memberOrigin]uint64{} // highest seq a member's connected peers claim
 	x.mu.Lock()
 	connected := 0
 	for _, ps := range x.peers {
 		if ps.connected {
 			connected++
 		}
-		if ps.member != "" && x.stalledLocked(ps, now) {
+		if ps.member == "" {
+			continue
+		}
+		if x.stalledLocked(ps, now) {
 			stalled[ps.member]++
+		}
+		if !ps.connected {
+			continue
+		}
+		for origin, o := range x.origins {
+			h, ok := ps.heads[origin]
+			if ok && h.Epoch != o.local.Epoch {
+				continue
+			}
+			k := memberOrigin{ps.member, origin}
+			peerBest[k] = max(peerBest[k], h.Seq)
+		}
+	}
+	behind := map[memberOrigin]float64{}
+	for k, seq := range peerBest {
+		if local := x.origins[k.origin].local.Seq; local > seq {
+			behind[k] = float64(local - seq)
+		} else {
+			behind[k] = 0
 		}
 	}
 	for origin, o := range x.origins {
@@ -359,6 +391,10 @@ func (x *Exchange) updateGauges() {
 	x.m.peersConnected.Set(float64(connected))
 	for member, n := range stalled {
 		x.m.peersStalled.WithLabelValues(member).Set(float64(n))
+	}
+	x.m.peerBehind.Reset() // members that left or disconnected drop out
+	for k, v := range behind {
+		x.m.peerBehind.WithLabelValues(k.member, k.origin).Set(v)
 	}
 	for _, l := range lags {
 		x.m.localSeq.WithLabelValues(l.origin).Set(float64(l.local))

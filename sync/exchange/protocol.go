@@ -55,23 +55,37 @@ func (c *conn) recv() (wire.Message, error) {
 	if err := c.s.SetReadDeadline(time.Now().Add(c.x.cfg.RequestTimeout)); err != nil {
 		return nil, err
 	}
-	body, err := wire.ReadFrame(c.r, c.x.cfg.MaxFrameBytes)
+	m, n, err := readMessage(c.r, c.x.cfg.MaxFrameBytes)
+	if n > 0 {
+		c.x.m.bytesRecv.Add(float64(n))
+		typ := "invalid"
+		if m != nil {
+			typ = m.Type().String()
+		}
+		c.x.m.framesRecv.WithLabelValues(typ).Inc()
+	}
+	return m, err
+}
+
+// readMessage reads one frame of at most max bytes and decodes it, returning the
+// bytes it took when a whole frame was read. Breaches of the protocol are
+// *faultError.
+func readMessage(r *bufio.Reader, max int) (wire.Message, int, error) {
+	body, err := wire.ReadFrame(r, max)
 	switch {
 	case errors.Is(err, wire.ErrFrameTooLarge):
-		return nil, &faultError{reason: reasonOversized, err: err}
+		return nil, 0, &faultError{reason: reasonOversized, err: err}
 	case errors.Is(err, wire.ErrMalformed):
-		return nil, &faultError{reason: reasonMalformed, err: err}
+		return nil, 0, &faultError{reason: reasonMalformed, err: err}
 	case err != nil:
-		return nil, err
+		return nil, 0, err
 	}
-	c.x.m.bytesRecv.Add(float64(len(body) + uvarintLen(len(body))))
+	n := len(body) + uvarintLen(len(body))
 	m, err := wire.Decode(body)
 	if err != nil {
-		c.x.m.framesRecv.WithLabelValues("invalid").Inc()
-		return nil, &faultError{reason: reasonMalformed, err: err}
+		return nil, n, &faultError{reason: reasonMalformed, err: err}
 	}
-	c.x.m.framesRecv.WithLabelValues(m.Type().String()).Inc()
-	return m, nil
+	return m, n, nil
 }
 
 func uvarintLen(n int) int {
@@ -135,7 +149,8 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req wire.Message, han
 			return err
 		}
 		if done {
-			return s.Close()
+			s.Close() // the answer is complete; a failing close changes nothing
+			return nil
 		}
 	}
 }
@@ -209,7 +224,7 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, c *conn, m wire.Message
 		ours, err := x.headsMessage(ctx, false)
 		if err != nil {
 			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read heads"})
-			return fmt.Errorf("read local heads: %w", err)
+			return &localError{fmt.Errorf("read local heads: %w", err)}
 		}
 		return c.send(ours)
 	case *wire.RangeReq:
@@ -230,9 +245,11 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 	}
 	limit := int(min(req.Limit, uint64(x.cfg.MaxRangeEntries)))
 	if req.Epoch != "" {
-		x.mu.Lock()
-		local := x.originLocked(req.Origin).local
-		x.mu.Unlock()
+		local, err := x.nodeHead(ctx, req.Origin)
+		if err != nil {
+			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read heads"})
+			return &localError{fmt.Errorf("read local heads: %w", err)}
+		}
 		if local.Seq > 0 && local.Epoch != req.Epoch {
 			return c.send(&wire.Error{Code: wire.CodeEpochMismatch,
 				Message: fmt.Sprintf("holding epoch %q of %s, not %q", local.Epoch, req.Origin, req.Epoch)})
@@ -250,7 +267,7 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 		es, err := x.node.ReadRange(ctx, req.Origin, from, n)
 		if err != nil {
 			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read the log"})
-			return fmt.Errorf("read %s from %d: %w", req.Origin, from, err)
+			return &localError{fmt.Errorf("read %s from %d: %w", req.Origin, from, err)}
 		}
 		if len(es) > n {
 			es = es[:n]

@@ -115,7 +115,9 @@ func (x *Exchange) pullOrigin(origin string) {
 		}
 		local, err := x.nodeHead(ctx, origin)
 		if err != nil {
-			x.log.Warn("read local head", "origin", origin, "err", err)
+			if ctx.Err() == nil {
+				x.log.Warn("read local head", "origin", origin, "err", err)
+			}
 			return
 		}
 		x.mu.Lock()
@@ -144,7 +146,7 @@ func (x *Exchange) pullOrigin(origin string) {
 			x.handleErr(p, fmt.Errorf("pull %s: %w", origin, err))
 			continue
 		}
-		if after.Seq < target.Seq {
+		if want := min(target.Seq, local.Seq+uint64(x.cfg.MaxRangeEntries)); after.Seq < want {
 			// It served less than it claimed: believe what it served.
 			x.lowerClaim(p, origin, after)
 			tried[p] = true

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"liandong/schema"
 )
@@ -144,14 +146,12 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("peer error %d: %s", e.Code, e.Message) }
 
-func (*Ping) Type() Type  { return TypePing }
-func (*Pong) Type() Type  { return TypePong }
-func (*Batch) Type() Type { return TypeBatch }
-func (*Push) Type() Type  { return TypePush }
-func (*Error) Type() Type { return TypeError }
-func (*RangeReq) Type() Type {
-	return TypeRangeReq
-}
+func (*Ping) Type() Type     { return TypePing }
+func (*Pong) Type() Type     { return TypePong }
+func (*Batch) Type() Type    { return TypeBatch }
+func (*Push) Type() Type     { return TypePush }
+func (*Error) Type() Type    { return TypeError }
+func (*RangeReq) Type() Type { return TypeRangeReq }
 
 // Type is TypeHeadsReq or TypeHeads, after Request.
 func (h *Heads) Type() Type {
@@ -388,7 +388,8 @@ func (d *decoder) entries(origin string) []*schema.Entry {
 	if d.err != nil || n == 0 {
 		return nil
 	}
-	out := make([]*schema.Entry, 0, n)
+	type rawEntry struct{ raw, sig []byte }
+	raws := make([]rawEntry, 0, n)
 	for i := 0; i < n; i++ {
 		size := d.uvarint()
 		if d.err != nil {
@@ -403,20 +404,58 @@ func (d *decoder) entries(origin string) []*schema.Entry {
 		if d.err != nil {
 			return nil
 		}
-		e, err := schema.DecodeEntryPayload(raw)
+		raws = append(raws, rawEntry{raw, sig})
+	}
+	// Parsing payloads (a canonical-form check and a JSON decode each) is most of
+	// a receiver's work on catch-up: spread a large batch over the CPUs.
+	out := make([]*schema.Entry, n)
+	errs := make([]error, n)
+	decodeOne := func(i int) {
+		e, err := schema.DecodeEntryPayload(raws[i].raw)
 		if err != nil {
-			d.fail(fmt.Sprintf("entry %d: %v", i, err))
-			return nil
+			errs[i] = fmt.Errorf("entry %d: %v", i, err)
+			return
 		}
 		if e.Origin != origin {
-			d.fail(fmt.Sprintf("entry %d: origin %q in a message of origin %q", i, e.Origin, origin))
+			errs[i] = fmt.Errorf("entry %d: origin %q in a message of origin %q", i, e.Origin, origin)
+			return
+		}
+		e.Sig = append([]byte(nil), raws[i].sig...)
+		out[i] = e
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxDecodeWorkers, n/minPerWorker)
+	if workers <= 1 {
+		for i := range n {
+			decodeOne(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		chunk := (n + workers - 1) / workers
+		for lo := 0; lo < n; lo += chunk {
+			hi := min(lo+chunk, n)
+			wg.Go(func() {
+				for i := lo; i < hi; i++ {
+					decodeOne(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			d.fail(err.Error())
 			return nil
 		}
-		e.Sig = append([]byte(nil), sig...)
-		out = append(out, e)
 	}
 	return out
 }
+
+// Parallel decoding of entries: at most maxDecodeWorkers goroutines, each with at
+// least minPerWorker entries. They end before Decode returns.
+const (
+	maxDecodeWorkers = 8
+	minPerWorker     = 32
+)
 
 // WriteFrame writes body as one frame: its uvarint length, then the bytes.
 func WriteFrame(w io.Writer, body []byte) error {
@@ -440,13 +479,9 @@ func AppendFrame(b []byte, m Message) []byte {
 // the stream ends cleanly before a frame; a frame cut short is io.ErrUnexpectedEOF.
 // The returned slice is freshly allocated.
 func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
+	n, err := readUvarint(r)
 	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, err
-		}
-		// An overlong varint: the peer is not speaking the protocol.
-		return nil, fmt.Errorf("%w: frame length: %v", ErrMalformed, err)
+		return nil, err
 	}
 	if n > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
@@ -462,4 +497,28 @@ func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 		return nil, err
 	}
 	return body, nil
+}
+
+// readUvarint reads a frame length. Unlike binary.ReadUvarint it tells an
+// overlong varint (ErrMalformed: the peer is not speaking the protocol) from a
+// failing stream (the stream's error, io.EOF before the first byte).
+func readUvarint(r io.ByteReader) (uint64, error) {
+	var v uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		c, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			break
+		}
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: frame length overflows 64 bits", ErrMalformed)
 }

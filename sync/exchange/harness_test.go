@@ -1,0 +1,148 @@
+package exchange_test
+
+import (
+	"bufio"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"liandong/schema"
+	"liandong/sync/wire"
+)
+
+// harness is a peer that speaks /liandong/sync/1 directly, as scripted: it
+// claims heads, answers pings and range requests its own way, or blocks.
+type harness struct {
+	h          host.Host
+	federation string
+	claims     []schema.Head
+	// answer writes the answer to a range request (whole frames, or not).
+	answer func(w *bufio.Writer, req *wire.RangeReq)
+	// blockAll, when set, makes the handler sit on every request until unblock.
+	blockAll bool
+
+	mu       sync.Mutex
+	blocked  chan struct{}
+	requests []wire.Type
+}
+
+func startHarness(t testing.TB, id crypto.PrivKey, hz *harness) *harness {
+	t.Helper()
+	h, err := libp2p.New(libp2p.Identity(id), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hz.h = h
+	hz.blocked = make(chan struct{})
+	h.SetStreamHandler(wire.ProtocolID, hz.handle)
+	t.Cleanup(func() {
+		hz.unblock()
+		h.Close()
+	})
+	return hz
+}
+
+func (hz *harness) unblock() {
+	hz.mu.Lock()
+	defer hz.mu.Unlock()
+	select {
+	case <-hz.blocked:
+	default:
+		close(hz.blocked)
+	}
+}
+
+func (hz *harness) handle(s network.Stream) {
+	defer s.Close()
+	r, w := bufio.NewReader(s), bufio.NewWriter(s)
+	for {
+		body, err := wire.ReadFrame(r, 64<<20)
+		if err != nil {
+			return
+		}
+		m, err := wire.Decode(body)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		hz.mu.Lock()
+		hz.requests = append(hz.requests, m.Type())
+		block := hz.blockAll
+		hz.mu.Unlock()
+		if block {
+			<-hz.blocked
+		}
+		switch m := m.(type) {
+		case *wire.Ping:
+			w.Write(wire.AppendFrame(nil, &wire.Pong{Nonce: m.Nonce}))
+		case *wire.Heads:
+			w.Write(wire.AppendFrame(nil, &wire.Heads{Federation: hz.federation, BundleVersion: 1, Heads: hz.claims}))
+		case *wire.RangeReq:
+			if hz.answer != nil {
+				hz.answer(w, m)
+			}
+		}
+		if w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// canOpenStream connects the harness to p and reports whether a sync stream opens.
+func (hz *harness) canOpenStream(p peer.AddrInfo) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := hz.h.Connect(ctx, p); err != nil {
+		return false
+	}
+	s, err := hz.h.NewStream(ctx, p.ID, wire.ProtocolID)
+	if err != nil {
+		return false
+	}
+	defer s.Close()
+	// The gater's refusal may show only once the stream is used.
+	w := bufio.NewWriter(s)
+	w.Write(wire.AppendFrame(nil, &wire.Ping{Nonce: 7}))
+	if w.Flush() != nil {
+		return false
+	}
+	s.SetReadDeadline(time.Now().Add(2 * time.Second))
+	body, err := wire.ReadFrame(bufio.NewReader(s), 1<<20)
+	if err != nil {
+		return false
+	}
+	m, err := wire.Decode(body)
+	return err == nil && m.Type() == wire.TypePong
+}
+
+func (hz *harness) connect(t testing.TB, p peer.AddrInfo) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := hz.h.Connect(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pushTo sends a Push frame to p on a fresh stream.
+func (hz *harness) pushTo(t testing.TB, p peer.AddrInfo, m *wire.Push) {
+	t.Helper()
+	hz.connect(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	s, err := hz.h.NewStream(ctx, p.ID, wire.ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Write(wire.AppendFrame(nil, m)); err != nil {
+		t.Fatal(err)
+	}
+}

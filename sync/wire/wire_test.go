@@ -1,0 +1,149 @@
+package wire_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"liandong/schema"
+	"liandong/sync/exchange/exchangetest"
+	"liandong/sync/wire"
+)
+
+func entries(t testing.TB, origin string, n int) []*schema.Entry {
+	t.Helper()
+	fed, err := exchangetest.NewFederation(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := fed.Author(origin).NextN(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+func TestRoundTrip(t *testing.T) {
+	es := entries(t, "tianjin", 3)
+	h := schema.Head{Origin: "tianjin", Epoch: "e1", Seq: 3, Hash: es[2].Hash()}
+	msgs := []wire.Message{
+		&wire.Ping{Nonce: 1 << 60},
+		&wire.Pong{Nonce: 7},
+		&wire.Heads{Request: true, Federation: "jjj", BundleVersion: 4, Heads: []schema.Head{h, {Origin: "hq", Seq: 1}}},
+		&wire.Heads{Federation: "jjj"},
+		&wire.RangeReq{Origin: "tianjin", Epoch: "e1", FromSeq: 2, Limit: 1000},
+		&wire.Batch{Origin: "tianjin", Entries: es},
+		&wire.Batch{Origin: "tianjin", Done: true},
+		&wire.Push{Origin: "tianjin", Entries: es[:1]},
+		&wire.Error{Code: wire.CodeEpochMismatch, Message: "持有另一个纪元"},
+	}
+	var stream bytes.Buffer
+	for _, m := range msgs {
+		if err := wire.WriteFrame(&stream, wire.Encode(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := bufio.NewReader(&stream)
+	for _, want := range msgs {
+		body, err := wire.ReadFrame(r, 1<<20)
+		if err != nil {
+			t.Fatalf("%s: %v", want.Type(), err)
+		}
+		got, err := wire.Decode(body)
+		if err != nil {
+			t.Fatalf("%s: %v", want.Type(), err)
+		}
+		if !bytes.Equal(wire.Encode(got), wire.Encode(want)) || got.Type() != want.Type() {
+			t.Errorf("%s: round trip changed the message", want.Type())
+		}
+		if b, ok := got.(*wire.Batch); ok && len(b.Entries) > 0 {
+			for i, e := range b.Entries {
+				if e.Hash() != es[i].Hash() || e.Seq != es[i].Seq || !reflect.DeepEqual(e.Record.Body, es[i].Record.Body) {
+					t.Errorf("entry %d changed in transit", i)
+				}
+			}
+		}
+	}
+	if _, err := wire.ReadFrame(r, 1<<20); err != io.EOF {
+		t.Errorf("end of stream: %v, want io.EOF", err)
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	es := entries(t, "hebei", 2)
+	batch := wire.Encode(&wire.Batch{Origin: "hebei", Entries: es})
+	other := wire.Encode(&wire.Batch{Origin: "hq", Entries: es})
+	forgedCount := append([]byte{byte(wire.TypeBatch)}, 5, 'h', 'e', 'b', 'e', 'i', 0)
+	forgedCount = binary.AppendUvarint(forgedCount, 1<<40)
+	longString := append([]byte{byte(wire.TypeRangeReq)}, binary.AppendUvarint(nil, wire.MaxStringBytes+1)...)
+	longString = append(longString, bytes.Repeat([]byte{'a'}, wire.MaxStringBytes+1)...)
+	badDone := bytes.Clone(batch)
+	badDone[1+1+len("hebei")] = 2
+	cases := map[string][]byte{
+		"empty":            {},
+		"unknown type":     {99},
+		"truncated ping":   {byte(wire.TypePing)},
+		"trailing bytes":   append(wire.Encode(&wire.Ping{Nonce: 1}), 0),
+		"truncated batch":  batch[:len(batch)-10],
+		"forged count":     forgedCount,
+		"long string":      longString,
+		"entry of another": other,
+		"bad done flag":    badDone,
+		"bad varint":       {byte(wire.TypePing), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	}
+	for name, body := range cases {
+		if m, err := wire.Decode(body); !errors.Is(err, wire.ErrMalformed) {
+			t.Errorf("%s: got %v, %v; want ErrMalformed", name, m, err)
+		}
+	}
+	// A payload with insignificant space is refused: only canonical bytes are
+	// hashed and signed.
+	raw := bytes.Replace(es[0].Raw, []byte(`"seq":1,`), []byte(`"seq": 1,`), 1)
+	body := append([]byte{byte(wire.TypePush)}, 5, 'h', 'e', 'b', 'e', 'i', 1)
+	body = binary.AppendUvarint(body, uint64(len(raw)))
+	body = append(append(body, raw...), es[0].Sig...)
+	if _, err := wire.Decode(body); !errors.Is(err, wire.ErrMalformed) || !strings.Contains(err.Error(), "canonical") {
+		t.Errorf("non-canonical payload: %v", err)
+	}
+}
+
+func TestReadFrameLimits(t *testing.T) {
+	read := func(b []byte, max int) error {
+		_, err := wire.ReadFrame(bufio.NewReader(bytes.NewReader(b)), max)
+		return err
+	}
+	if err := read(binary.AppendUvarint(nil, 1001), 1000); !errors.Is(err, wire.ErrFrameTooLarge) {
+		t.Errorf("oversized: %v", err)
+	}
+	if err := read([]byte{0}, 1000); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("empty frame: %v", err)
+	}
+	if err := read(bytes.Repeat([]byte{0xff}, 11), 1000); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("overlong length: %v", err)
+	}
+	if err := read([]byte{5, 1, 2}, 1000); err != io.ErrUnexpectedEOF {
+		t.Errorf("short body: %v", err)
+	}
+	if err := read([]byte{0x80}, 1000); err != io.ErrUnexpectedEOF {
+		t.Errorf("short length: %v", err)
+	}
+	if err := read(nil, 1000); err != io.EOF {
+		t.Errorf("nothing: %v", err)
+	}
+	failing := iotestErr{}
+	if _, err := wire.ReadFrame(bufio.NewReader(failing), 1000); err == nil || errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("a failing stream is not the peer's fault: %v", err)
+	}
+	if !strings.Contains(wire.TypeBatch.String(), "batch") {
+		t.Error("type names")
+	}
+}
+
+type iotestErr struct{}
+
+func (iotestErr) Read([]byte) (int, error) { return 0, errors.New("stream reset") }
