@@ -380,21 +380,9 @@ func (n *Node) propose(ctx context.Context, cmd *store.Command) (store.Result, e
 	if err != nil {
 		return store.Result{}, err
 	}
-	timeout := n.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
-	}
-	f := n.raft.Apply(data, timeout)
+	f := n.raft.Apply(data, n.timeout(ctx))
 	if err := f.Error(); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return store.Result{}, fmt.Errorf("%w: %w", ErrNotLeader, err)
-		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return store.Result{}, fmt.Errorf("%w: %w", ErrTimeout, err)
-		case errors.Is(err, raft.ErrRaftShutdown):
-			return store.Result{}, ErrShutdown
-		}
-		return store.Result{}, fmt.Errorf("raft apply: %w", err)
+		return store.Result{}, n.raftError("raft apply", err)
 	}
 	res, ok := f.Response().(store.Result)
 	if !ok {

@@ -137,10 +137,13 @@ func New(opts Options) (http.Handler, error) {
 
 	m := h.mux
 	m.HandleFunc("GET /v1/records", h.v1(h.listRecords))
-	m.HandleFunc("POST /v1/records", h.v1(h.createRecord))
-	m.HandleFunc("GET /v1/records/{id}", h.v1(h.getRecord))
-	m.HandleFunc("PUT /v1/records/{id}", h.v1(h.putRecord))
-	m.HandleFunc("DELETE /v1/records/{id}", h.v1(h.deleteRecord))
+	m.HandleFunc("POST /v1/records", h.toLeader(h.v1(h.createRecord)))
+	m.HandleFunc("GET /v1/records/{id}", h.readMaybeConsistent(h.v1(h.getRecord)))
+	m.HandleFunc("PUT /v1/records/{id}", h.toLeader(h.v1(h.putRecord)))
+	m.HandleFunc("DELETE /v1/records/{id}", h.toLeader(h.v1(h.deleteRecord)))
+	m.HandleFunc("GET /v1/admin/replicas", h.v1(h.listReplicas))
+	m.HandleFunc("POST /v1/admin/replicas", h.toLeader(h.v1(h.addReplica)))
+	m.HandleFunc("DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.removeReplica)))
 	m.HandleFunc("GET /v1/changes", h.v1(h.changes))
 	m.HandleFunc("GET /v1/schema/{catalogue}", h.v1(h.jsonSchema))
 	if h.federation != nil {

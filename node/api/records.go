@@ -86,6 +86,18 @@ func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err != nil {
 		return err
 	}
+	q, err := parseQuery(r.URL.RawQuery, "consistent")
+	if err != nil {
+		return err
+	}
+	if c := q["consistent"]; c != "" && c != "true" && c != "false" && c != "1" && c != "0" {
+		return badParam("consistent", "enum", "want true or false")
+	}
+	if consistentRead(r) {
+		if err := h.barrier(r.Context()); err != nil {
+			return err
+		}
+	}
 	rec, err := h.svc.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrDeleted) && rec != nil:

@@ -17,6 +17,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// HTTP is the API's listen address.
 	HTTP string `yaml:"http"`
+	// AdvertiseHTTP is the URL other replicas of the centre reach this API at
+	// (followers forward writes to the leader's); default http://<listen address>.
+	AdvertiseHTTP string `yaml:"advertise_http"`
 
 	Raft RaftConfig `yaml:"raft"`
 	P2P  P2PConfig  `yaml:"p2p"`
@@ -42,6 +45,11 @@ type RaftConfig struct {
 	// Addr is where raft listens for the other replicas; empty: a single replica.
 	Addr      string `yaml:"addr"`
 	Bootstrap bool   `yaml:"bootstrap"`
+	// Join is the API URL of any running replica of this centre: a new replica
+	// asks it to be added as a voter (instead of bootstrapping).
+	Join string `yaml:"join"`
+	// JoinToken names a file holding an admin token of this centre for Join.
+	JoinToken string `yaml:"join_token"`
 }
 
 // P2PConfig configures the libp2p host.
@@ -92,6 +100,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Keys.Record == "" || c.Keys.Token == "" || c.Keys.P2P == "" {
 		bad("keys: record, token and p2p key files must all be named")
+	}
+	if c.Raft.Join != "" && c.Raft.Addr == "" {
+		bad("raft.addr: a replica that joins others needs a raft address they can reach")
+	}
+	if c.Raft.Join != "" && c.Raft.JoinToken == "" {
+		bad("raft.join_token: joining needs an admin token file of this centre")
 	}
 	if c.Bundle == "" {
 		bad("bundle: not set (the signed trust bundle file)")

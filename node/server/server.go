@@ -5,12 +5,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +23,7 @@ import (
 	"liandong/auth"
 	"liandong/node"
 	"liandong/node/api"
+	"liandong/node/store"
 	"liandong/sync/exchange"
 )
 
@@ -74,7 +79,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg := node.DefaultConfig(cfg.Centre, cfg.DataDir)
 	ncfg.ReplicaID = cfg.Raft.ReplicaID
 	ncfg.RaftAddr = cfg.Raft.Addr
-	ncfg.Bootstrap = cfg.Raft.Bootstrap
+	ncfg.Bootstrap = cfg.Raft.Bootstrap && cfg.Raft.Join == ""
 	ncfg.RecordKey = recordKey
 	ncfg.Bundle = bundle
 	ncfg.Logger = cfg.Logger
@@ -89,6 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.P2P.AntiEntropyInterval > 0 {
 		xcfg.AntiEntropyInterval = cfg.P2P.AntiEntropyInterval
 	}
+	xcfg.BlockMembers = cfg.P2P.Block
 	xcfg.Registerer = reg
 	xcfg.Logger = cfg.Logger.With("component", "exchange")
 	if s.Exchange, err = exchange.New(ctx, xcfg, s.Node); err != nil {
@@ -116,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen for HTTP on %s: %w (is another process using the port? choose another with --http)", cfg.HTTP, err)
 	}
 	s.URL = "http://" + s.ln.Addr().String()
+	if s.cfg.AdvertiseHTTP == "" {
+		s.cfg.AdvertiseHTTP = s.URL
+	}
 	s.http = api.NewServer(cfg.HTTP, handler)
 	return s, nil
 }
@@ -128,6 +137,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { xdone <- s.Exchange.Run(xctx) }()
 	hdone := make(chan error, 1)
 	go func() { hdone <- s.http.Serve(s.ln) }()
+	mctx, stopMembership := context.WithCancel(context.Background())
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); s.membership(mctx) }()
 
 	var runErr error
 	select {
@@ -141,6 +153,8 @@ func (s *Server) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("exchange: %w", err)
 		xdone <- nil
 	}
+	stopMembership()
+	<-mdone
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := s.http.Shutdown(sctx); err != nil {
@@ -150,6 +164,73 @@ func (s *Server) Run(ctx context.Context) error {
 	stopExchange()
 	<-xdone
 	return errors.Join(runErr, s.Node.Close())
+}
+
+// membership keeps this replica's place in its group: a joining replica asks to
+// be added until it is, and a leader makes sure its own addresses are recorded.
+func (s *Server) membership(ctx context.Context) {
+	self := store.Replica{ID: s.cfg.Raft.ReplicaID, RaftAddr: s.cfg.Raft.Addr, HTTP: s.cfg.AdvertiseHTTP, PeerID: s.Exchange.ID().String()}
+	joined := s.cfg.Raft.Join == ""
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if !joined {
+			if s.member() {
+				joined = true
+			} else if err := s.requestJoin(ctx, self); err != nil {
+				s.cfg.Logger.Warn("join request failed; retrying", "join", s.cfg.Raft.Join, "err", err)
+			} else {
+				joined = true
+				s.cfg.Logger.Info("joined the centre's raft group", "via", s.cfg.Raft.Join)
+			}
+		}
+		if s.Node.IsLeader() {
+			if err := s.Node.RegisterSelf(ctx, self); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("record own replica addresses", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// member reports whether this replica is already in its group's configuration.
+func (s *Server) member() bool {
+	for _, v := range s.Node.ReplicaStatus().Voters {
+		if v == s.cfg.Raft.ReplicaID {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) requestJoin(ctx context.Context, self store.Replica) error {
+	tok, err := os.ReadFile(s.cfg.Path(s.cfg.Raft.JoinToken))
+	if err != nil {
+		return fmt.Errorf("join token: %w", err)
+	}
+	body, _ := json.Marshal(self)
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimRight(s.cfg.Raft.Join, "/")+"/v1/admin/replicas", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, msg)
+	}
+	return nil
 }
 
 // Close releases a server that was started but never run.

@@ -50,6 +50,10 @@ type Config struct {
 	// AnnounceDebounce coalesces Notify calls into one heads announcement.
 	AnnounceDebounce time.Duration
 
+	// BlockMembers lists member centres this host neither dials nor admits: an
+	// operator's cut of single links. Their entries still arrive through others.
+	BlockMembers []string
+
 	// DisableGossip turns off the gossipsub heads announcements; anti-entropy
 	// alone then carries changes, within AntiEntropyInterval.
 	DisableGossip bool

@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -122,6 +123,9 @@ func (x *Exchange) admit(p peer.ID) (member string, ok bool) {
 	member, ok = x.node.Bundle().PeerAllowed(p.String())
 	if !ok {
 		return "", false
+	}
+	if slices.Contains(x.cfg.BlockMembers, member) {
+		return member, false
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()

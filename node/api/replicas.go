@@ -1,0 +1,161 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"liandong/auth"
+	"liandong/node"
+	"liandong/node/store"
+)
+
+// Replicated is what a service running in a raft group of several replicas adds:
+// the API forwards writes from followers to the leader, serves consistent reads
+// through the leader, and manages the group's membership. A Service without it
+// is a single replica.
+type Replicated interface {
+	IsLeader() bool
+	LeaderHTTP() string
+	Barrier(ctx context.Context) error
+	Replicas() ([]node.ReplicaInfo, error)
+	AddReplica(ctx context.Context, r store.Replica) error
+	RemoveReplica(ctx context.Context, id string) error
+}
+
+// forwardedHeader marks a request one replica forwarded to another, so a request
+// is forwarded at most once (a stale leader hint never loops).
+const forwardedHeader = "X-Liandong-Forwarded"
+
+// toLeader wraps a route that must run at the leader: at a follower the request
+// goes, as it came, to the leader's API, and the caller gets the leader's answer.
+func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rep, ok := h.svc.(Replicated)
+		if !ok || rep.IsLeader() {
+			next(w, r)
+			return
+		}
+		info(r).matched = true
+		if r.Header.Get(forwardedHeader) != "" {
+			h.fail(w, r, fmt.Errorf("forwarded request reached a follower: %w", node.ErrNotLeader))
+			return
+		}
+		// During an election there is briefly no leader: hold the request for a
+		// moment rather than fail it, since the caller would only retry.
+		target := rep.LeaderHTTP()
+		for wait := 0; target == "" && wait < 60 && r.Context().Err() == nil; wait++ {
+			if rep.IsLeader() {
+				next(w, r)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+			target = rep.LeaderHTTP()
+		}
+		u, err := url.Parse(target)
+		if target == "" || err != nil || u.Host == "" {
+			h.fail(w, r, fmt.Errorf("leader unknown: %w", node.ErrNotLeader))
+			return
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(u)
+				pr.Out.Header.Set(forwardedHeader, h.centre)
+				pr.SetXForwarded()
+			},
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				h.fail(w, r, fmt.Errorf("forward to leader %s: %w: %w", target, node.ErrNotLeader, err))
+			},
+		}
+		proxy.ServeHTTP(w, r)
+	}
+}
+
+// consistentRead reports whether the request asks for a read through the leader.
+func consistentRead(r *http.Request) bool {
+	v := r.URL.Query().Get("consistent")
+	return v == "true" || v == "1"
+}
+
+// barrier makes a read linearizable: the leader confirms it still leads and has
+// applied everything committed.
+func (h *handler) barrier(ctx context.Context) error {
+	if rep, ok := h.svc.(Replicated); ok {
+		return rep.Barrier(ctx)
+	}
+	return nil
+}
+
+// readMaybeConsistent forwards ?consistent=true reads at a follower to the leader.
+func (h *handler) readMaybeConsistent(next http.HandlerFunc) http.HandlerFunc {
+	fwd := h.toLeader(next)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if consistentRead(r) {
+			fwd(w, r)
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (h *handler) listReplicas(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionAdmin, nil); err != nil {
+		return err
+	}
+	rep, ok := h.svc.(Replicated)
+	if !ok {
+		return newProblem(http.StatusNotFound, "not-found", "this node runs no raft group")
+	}
+	list, err := rep.Replicas()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"replicas": list})
+	return nil
+}
+
+func (h *handler) addReplica(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionAdmin, nil); err != nil {
+		return err
+	}
+	rep, ok := h.svc.(Replicated)
+	if !ok {
+		return newProblem(http.StatusNotFound, "not-found", "this node runs no raft group")
+	}
+	var req store.Replica
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return newProblem(http.StatusBadRequest, "bad-request", "replica: "+err.Error())
+	}
+	if err := rep.AddReplica(r.Context(), req); err != nil {
+		if errors.Is(err, node.ErrBadReplica) {
+			return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
+		}
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"added": req.ID})
+	return nil
+}
+
+func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionAdmin, nil); err != nil {
+		return err
+	}
+	rep, ok := h.svc.(Replicated)
+	if !ok {
+		return newProblem(http.StatusNotFound, "not-found", "this node runs no raft group")
+	}
+	id := r.PathValue("id")
+	if err := rep.RemoveReplica(r.Context(), id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"removed": id})
+	return nil
+}

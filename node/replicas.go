@@ -1,0 +1,189 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"liandong/node/store"
+)
+
+// ErrBadReplica is returned for a replica that may not join this centre.
+var ErrBadReplica = errors.New("replica refused")
+
+// ReplicaInfo is one replica as the group sees it: raft's configuration joined
+// with the addresses the group recorded.
+type ReplicaInfo struct {
+	store.Replica
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// CheckReplicaID refuses ids that do not name a replica of this centre
+// ("<centre>-<name>"), so a replica configured for another centre cannot join.
+func (n *Node) CheckReplicaID(id string) error {
+	rest, ok := strings.CutPrefix(id, n.cfg.Centre+"-")
+	if !ok || rest == "" || len(id) > 64 {
+		return fmt.Errorf("%w: replica id %q must be %s-<name>", ErrBadReplica, id, n.cfg.Centre)
+	}
+	return nil
+}
+
+// AddReplica adds r as a voter and records its addresses. Only the leader can.
+func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
+	if err := n.CheckReplicaID(r.ID); err != nil {
+		return err
+	}
+	if r.RaftAddr == "" || r.HTTP == "" {
+		return fmt.Errorf("%w: replica %s needs a raft address and an HTTP URL", ErrBadReplica, r.ID)
+	}
+	if err := n.checkReplicaPeer(r.PeerID); err != nil {
+		return err
+	}
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	f := n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))
+	if err := f.Error(); err != nil {
+		return n.raftError("add voter", err)
+	}
+	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
+	return err
+}
+
+// checkReplicaPeer requires the replica's libp2p peer id to be listed for this
+// centre in the trust bundle: every replica talks to other centres, and only
+// listed peers are admitted there.
+func (n *Node) checkReplicaPeer(peerID string) error {
+	b := n.Bundle()
+	if b == nil {
+		return fmt.Errorf("%w: no trust bundle to check replica peer %q against", ErrBadReplica, peerID)
+	}
+	m, ok := b.Member(n.cfg.Centre)
+	if !ok {
+		return fmt.Errorf("%w: centre %s is not in the trust bundle", ErrBadReplica, n.cfg.Centre)
+	}
+	for _, p := range m.Peers {
+		if p.ID == peerID && peerID != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: peer %q is not listed for %s in the trust bundle (add it with a new bundle version first)", ErrBadReplica, peerID, n.cfg.Centre)
+}
+
+// RemoveReplica removes a voter. Removing the leader itself hands over leadership first.
+func (n *Node) RemoveReplica(ctx context.Context, id string) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	found := false
+	for _, s := range n.servers() {
+		found = found || string(s.ID) == id
+	}
+	if !found {
+		return fmt.Errorf("%w: no replica %q in the group", store.ErrNotFound, id)
+	}
+	if _, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: store.Replica{ID: id}, Remove: true}}); err != nil {
+		return err
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.timeout(ctx)).Error(); err != nil {
+		return n.raftError("remove server", err)
+	}
+	return nil
+}
+
+// RegisterSelf records this replica's addresses if the group does not hold them
+// yet (the first replica of a centre, or after its HTTP address changed).
+func (n *Node) RegisterSelf(ctx context.Context, self store.Replica) error {
+	self.ID = n.cfg.ReplicaID
+	have, err := n.st.Replicas()
+	if err != nil {
+		return err
+	}
+	for _, r := range have {
+		if r == self {
+			return nil
+		}
+	}
+	_, err = n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: self}})
+	return err
+}
+
+// Replicas lists the group's servers with their recorded addresses.
+func (n *Node) Replicas() ([]ReplicaInfo, error) {
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]store.Replica{}
+	for _, r := range recorded {
+		byID[r.ID] = r
+	}
+	_, leader := n.raft.LeaderWithID()
+	var out []ReplicaInfo
+	for _, s := range n.servers() {
+		r := byID[string(s.ID)]
+		r.ID, r.RaftAddr = string(s.ID), string(s.Address)
+		out = append(out, ReplicaInfo{Replica: r, Suffrage: s.Suffrage.String(), Leader: s.ID == leader})
+	}
+	return out, nil
+}
+
+// LeaderHTTP returns the leader's API URL, or "" when there is no leader or its
+// address was not recorded.
+func (n *Node) LeaderHTTP() string {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return ""
+	}
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return ""
+	}
+	for _, r := range recorded {
+		if r.ID == string(id) {
+			return r.HTTP
+		}
+	}
+	return ""
+}
+
+// Barrier waits until this replica, as leader, has applied everything committed
+// before the call: a read after it is linearizable.
+func (n *Node) Barrier(ctx context.Context) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return n.raftError("verify leader", err)
+	}
+	if err := n.raft.Barrier(n.timeout(ctx)).Error(); err != nil {
+		return n.raftError("barrier", err)
+	}
+	return nil
+}
+
+func (n *Node) timeout(ctx context.Context) time.Duration {
+	t := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < t {
+		t = time.Until(dl)
+	}
+	return t
+}
+
+// raftError translates raft's errors into the node's sentinels.
+func (n *Node) raftError(what string, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%s: %w: %w", what, ErrNotLeader, err)
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%s: %w: %w", what, ErrTimeout, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShutdown
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
