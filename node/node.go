@@ -401,8 +401,6 @@ func newULID(now time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
 }
 
-func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
-
 func boltOptions() *bbolt.Options {
 	return &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"liandong/schema"
 )
@@ -109,7 +110,7 @@ func (s *Store) openDB() (*bbolt.DB, error) {
 		FreelistType:   bbolt.FreelistMapType,
 	})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state file %s: locked by another process (is another liandong running on this data directory?): %w", s.path, err)
 		}
 		return nil, fmt.Errorf("open state file %s: %w (%w: move it aside and restore from a snapshot or a peer)", s.path, err, ErrCorrupt)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -446,20 +444,6 @@ func (x *Exchange) refreshLocal(ctx context.Context) ([]schema.Head, error) {
 	}
 	x.mu.Unlock()
 	return heads, nil
-}
-
-// localHeads returns the cached local heads, sorted by origin.
-func (x *Exchange) localHeads() []schema.Head {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	out := make([]schema.Head, 0, len(x.origins))
-	for _, o := range x.origins {
-		if o.local.Seq > 0 {
-			out = append(out, o.local)
-		}
-	}
-	slices.SortFunc(out, func(a, b schema.Head) int { return strings.Compare(a.Origin, b.Origin) })
-	return out
 }
 
 func (x *Exchange) originLocked(origin string) *originState {

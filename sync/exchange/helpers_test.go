@@ -2,7 +2,6 @@ package exchange_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -287,12 +286,4 @@ func write(t testing.TB, node *exchangetest.Node, a *exchangetest.Author, n int)
 		t.Fatal(err)
 	}
 	return es
-}
-
-func describe(n *exchangetest.Node, origins ...string) string {
-	var parts []string
-	for _, o := range origins {
-		parts = append(parts, fmt.Sprintf("%s=%s", o, exchangetest.Digest(n.Log(o))))
-	}
-	return strings.Join(parts, " ")
 }
