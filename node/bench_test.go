@@ -3,9 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"liandong/auth"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // BenchmarkCreate measures the write path below HTTP: validation, raft commit
@@ -15,6 +18,7 @@ func BenchmarkCreate(b *testing.B) {
 	key, _ := auth.GenerateKey("tianjin-rec")
 	cfg := DefaultConfig("tianjin", b.TempDir())
 	cfg.RecordKey = key
+	cfg.StateSync = os.Getenv("STATESYNC") != ""
 	n, err := Open(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -35,6 +39,12 @@ func BenchmarkCreate(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	var m dto.Metric
+	n.metrics.applyBatch.Write(&m)
+	if h := m.GetHistogram(); h.GetSampleCount() > 0 {
+		b.ReportMetric(float64(h.GetSampleSum())/float64(h.GetSampleCount()), "cmds/batch")
+	}
 }
 
 // BenchmarkCreateSerial is one caller at a time: the commit latency of one write.

@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	reg           prometheus.Registerer
 	applyDuration prometheus.Histogram
+	applyBatch    prometheus.Histogram
 	remoteApplied *prometheus.CounterVec
 	collector     *scrapeCollector
 }
@@ -25,13 +26,18 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 			Help:    "Time to apply one batch of committed raft entries to the state file.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		applyBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "liandong", Subsystem: "raft", Name: "apply_batch_commands",
+			Help:    "Commands applied per state-file transaction (group commit at work).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
 		remoteApplied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "liandong", Subsystem: "store", Name: "remote_entries_applied_total",
 			Help: "Log entries of other origins applied through raft at this replica's proposal.",
 		}, []string{"origin"}),
 		collector: &scrapeCollector{n: n},
 	}
-	for _, c := range []prometheus.Collector{m.applyDuration, m.remoteApplied, m.collector} {
+	for _, c := range []prometheus.Collector{m.applyDuration, m.applyBatch, m.remoteApplied, m.collector} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register node metrics: %w", err)
 		}
@@ -41,6 +47,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 
 func (m *metrics) unregister() {
 	m.reg.Unregister(m.applyDuration)
+	m.reg.Unregister(m.applyBatch)
 	m.reg.Unregister(m.remoteApplied)
 	m.reg.Unregister(m.collector)
 }

@@ -117,7 +117,6 @@ func newEnv(t *testing.T, noLeader bool, options ...envOption) *env {
 	cfg.RecordKey = f.recordKey
 	cfg.Bundle = f.bundle
 	cfg.Registerer = reg
-	cfg.StateNoSync = true
 	if noLeader {
 		// Without bootstrapping, the replica has no configuration and never elects.
 		cfg.Bootstrap = false

@@ -102,8 +102,18 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) openDB() (*bbolt.DB, error) {
-	db, err := bbolt.Open(s.path, 0o600, &bbolt.Options{
+func (s *Store) openDB() (db *bbolt.DB, err error) {
+	// bbolt asserts (panics) on pages that do not identify themselves, which is
+	// what a torn or overwritten file looks like: report it as corruption.
+	defer func() {
+		if v := recover(); v != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, fmt.Errorf("open state file %s: %w: %v (move it aside and restore from a snapshot or a peer)", s.path, ErrCorrupt, v)
+		}
+	}()
+	db, err = bbolt.Open(s.path, 0o600, &bbolt.Options{
 		Timeout:        s.opts.OpenTimeout,
 		NoSync:         s.opts.NoSync,
 		NoFreelistSync: true,
@@ -400,20 +410,25 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-// checkFile opens a bbolt file read-only and runs its consistency check.
-func checkFile(path string) error {
+// checkFile opens a bbolt file read-only and reads all of it.
+func checkFile(path string) (err error) {
 	// bbolt maps the file and trusts its meta page's high-water mark: a truncated
 	// file would fault on the first page past the end, so check the size first.
 	if err := checkFileSize(path); err != nil {
 		return err
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, v)
+		}
+	}()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	defer db.Close()
 	return db.View(func(tx *bbolt.Tx) error {
-		if err := drainCheck(tx); err != nil {
+		if err := walkAll(tx); err != nil {
 			return err
 		}
 		if tx.Bucket(bucketMeta) == nil {
@@ -462,19 +477,31 @@ func checkFileSize(path string) error {
 	return nil
 }
 
-// Check runs bbolt's consistency check over the open state file.
+// Check reads every page of the open state file. bbolt's own tx.Check runs in a
+// goroutine of its own, where a torn page's assertion would crash the process;
+// this walk runs here, where the assertion is recovered and reported.
 func (s *Store) Check() error {
-	return s.view(drainCheck)
+	return s.view(walkAll)
 }
 
-// drainCheck runs tx.Check to the end (its goroutine blocks until the channel is
-// drained) and returns the first problem found.
-func drainCheck(tx *bbolt.Tx) error {
-	var first error
-	for err := range tx.Check() {
-		if first == nil {
-			first = fmt.Errorf("%w: %v", ErrCorrupt, err)
+// walkAll visits every key and value of every bucket, recovering bbolt's page
+// assertions as ErrCorrupt.
+func walkAll(tx *bbolt.Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, v)
 		}
+	}()
+	var walk func(b *bbolt.Bucket) error
+	walk = func(b *bbolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if sub := b.Bucket(k); sub != nil {
+					return walk(sub)
+				}
+			}
+			return nil
+		})
 	}
-	return first
+	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error { return walk(b) })
 }
