@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -186,9 +187,91 @@ type TokenVerifier struct {
 	Bundle     func() *Bundle // the current trust bundle
 	Leeway     time.Duration  // clock skew allowed; DefaultLeeway if 0
 	Now        func() time.Time
+	// Cache, when set, remembers tokens that verified, so a partner's every
+	// request does not pay an ed25519 verification.
+	Cache *TokenCache
 }
 
-// Verify checks token and returns its principal. It refuses, with an error
+// TokenCache holds verified tokens. An entry is used only while the bundle it
+// was verified against is still the current one (a new bundle may revoke) and
+// the token has not expired; it is safe for concurrent use.
+type TokenCache struct {
+	// Size bounds the entries; DefaultTokenCacheSize if 0.
+	Size    int
+	mu      sync.Mutex
+	entries map[string]cachedToken
+}
+
+// DefaultTokenCacheSize bounds a TokenCache with no Size.
+const DefaultTokenCacheSize = 10000
+
+type cachedToken struct {
+	p      *Principal
+	bundle *Bundle
+}
+
+func (c *TokenCache) get(token string, b *Bundle, now time.Time) *Principal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[token]
+	if !ok {
+		return nil
+	}
+	if e.bundle != b || !now.Before(e.p.ExpiresAt) {
+		delete(c.entries, token)
+		return nil
+	}
+	return e.p
+}
+
+func (c *TokenCache) put(token string, b *Bundle, p *Principal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	size := c.Size
+	if size <= 0 {
+		size = DefaultTokenCacheSize
+	}
+	if c.entries == nil {
+		c.entries = make(map[string]cachedToken)
+	}
+	if len(c.entries) >= size {
+		// Drop an arbitrary tenth: cheap, and a hot token is verified again at once.
+		n := max(1, size/10)
+		for k := range c.entries {
+			if n == 0 {
+				break
+			}
+			delete(c.entries, k)
+			n--
+		}
+	}
+	c.entries[token] = cachedToken{p: p, bundle: b}
+}
+
+// Verify checks token, or finds it in the cache (see TokenCache), and returns
+// its principal; see verify for what it refuses.
+func (v *TokenVerifier) Verify(token string) (*Principal, error) {
+	if v.Cache == nil || v.Bundle == nil {
+		return v.verify(token)
+	}
+	b := v.Bundle()
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	if p := v.Cache.get(token, b, now()); p != nil {
+		cp := *p
+		return &cp, nil
+	}
+	p, err := v.verify(token)
+	if err == nil && b != nil {
+		cp := *p
+		v.Cache.put(token, b, &cp)
+	}
+	return p, err
+}
+
+// verify checks token and returns its principal. It refuses, with an error
 // wrapping ErrTokenInvalid: tokens over MaxTokenBytes or not of three parts
 // (ErrTokenMalformed); any algorithm but EdDSA (ErrTokenAlgorithm); a missing
 // kid header or a kid the issuer does not hold, or held but not valid at iat
@@ -199,7 +282,7 @@ type TokenVerifier struct {
 // federation (ErrTokenClaims); unknown scopes (ErrTokenScope); and revoked
 // "jti:<jti>", "sub:<iss>/<sub>" or "key:<kid>" subjects, compared with iat
 // (ErrTokenRevoked).
-func (v *TokenVerifier) Verify(token string) (*Principal, error) {
+func (v *TokenVerifier) verify(token string) (*Principal, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrTokenMalformed, MaxTokenBytes)
 	}

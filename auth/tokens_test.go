@@ -287,3 +287,54 @@ func TestParseScopes(t *testing.T) {
 		t.Fatal("nil or anonymous principal has a scope")
 	}
 }
+
+// TestTokenCache: a cached token is answered without verifying again, but never
+// past its expiry or across a bundle change (which may revoke it).
+func TestTokenCache(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	k, err := GenerateKey("tianjin-tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := Member{ID: "tianjin", TokenKeys: []Key{{ID: k.ID, Public: k.Public, NotBefore: now.Add(-time.Hour)}}}
+	b1 := &Bundle{Federation: "jjj", Version: 1, Members: []Member{member}}
+	current := b1
+	clock := now
+	v := &TokenVerifier{Bundle: func() *Bundle { return current }, Now: func() time.Time { return clock }, Cache: &TokenCache{Size: 4}}
+	iss := TokenIssuer{Centre: "tianjin", Federation: "jjj", Key: k}
+	tok, err := iss.Issue("partner", []Scope{ScopeRead}, time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	if v.Cache.get(tok, b1, clock) == nil {
+		t.Fatal("verified token not cached")
+	}
+	// A new bundle revoking the token: the cache must not answer for it.
+	b2 := &Bundle{Federation: "jjj", Version: 2, Members: []Member{member},
+		Revocations: []Revocation{{Subject: RevokeSubject + "tianjin/partner", Before: now.Add(time.Hour)}}}
+	current = b2
+	if _, err := v.Verify(tok); !errors.Is(err, ErrTokenRevoked) {
+		t.Fatalf("revoked by a new bundle, got %v", err)
+	}
+	// Expiry applies to cached tokens too.
+	current = b1
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(2 * time.Minute)
+	if _, err := v.Verify(tok); !errors.Is(err, ErrTokenExpired) {
+		t.Fatalf("expired token answered from cache: %v", err)
+	}
+	// The cache stays bounded.
+	clock = now
+	for i := 0; i < 20; i++ {
+		t2, _ := iss.Issue(fmt.Sprint("p", i), []Scope{ScopeRead}, time.Minute, now)
+		v.Verify(t2)
+	}
+	if n := len(v.Cache.entries); n > 4 {
+		t.Fatalf("cache holds %d entries, bound 4", n)
+	}
+}

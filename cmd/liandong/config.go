@@ -73,6 +73,12 @@ func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
 			fv.SetInt(int64(d))
 		case f.Type.Kind() == reflect.String:
 			fv.SetString(s)
+		case f.Type.Kind() == reflect.Uint64:
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want a whole number", name, s)
+			}
+			fv.SetUint(n)
 		case f.Type.Kind() == reflect.Bool:
 			b, err := strconv.ParseBool(s)
 			if err != nil {

@@ -50,6 +50,12 @@ type RaftConfig struct {
 	Join string `yaml:"join"`
 	// JoinToken names a file holding an admin token of this centre for Join.
 	JoinToken string `yaml:"join_token"`
+	// Snapshots: taken every SnapshotInterval once SnapshotThreshold entries
+	// have been written since the last; raft's log keeps TrailingLogs entries
+	// after a snapshot for followers slightly behind. Zero: node defaults.
+	SnapshotInterval  time.Duration `yaml:"snapshot_interval"`
+	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
+	TrailingLogs      uint64        `yaml:"trailing_logs"`
 }
 
 // P2PConfig configures the libp2p host.

@@ -81,6 +81,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.RaftAddr = cfg.Raft.Addr
 	ncfg.Bootstrap = cfg.Raft.Bootstrap && cfg.Raft.Join == ""
 	ncfg.RecordKey = recordKey
+	if cfg.Raft.SnapshotInterval > 0 {
+		ncfg.SnapshotInterval = cfg.Raft.SnapshotInterval
+	}
+	if cfg.Raft.SnapshotThreshold > 0 {
+		ncfg.SnapshotThreshold = cfg.Raft.SnapshotThreshold
+	}
+	if cfg.Raft.TrailingLogs > 0 {
+		ncfg.TrailingLogs = cfg.Raft.TrailingLogs
+	}
 	ncfg.Bundle = bundle
 	ncfg.Logger = cfg.Logger
 	ncfg.Registerer = reg
@@ -105,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 	handler, err := api.New(api.Options{
 		Service:    s.Node,
-		Verifier:   &auth.TokenVerifier{Federation: bundle.Federation, Bundle: s.Node.Bundle},
+		Verifier:   &auth.TokenVerifier{Federation: bundle.Federation, Bundle: s.Node.Bundle, Cache: &auth.TokenCache{}},
 		Authorizer: &auth.Authorizer{Centre: cfg.Centre, AllowAnonymous: cfg.AnonymousReads},
 		Registerer: reg,
 		Gatherer:   reg,
