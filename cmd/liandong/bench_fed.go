@@ -52,7 +52,7 @@ func runFederation(ctx context.Context, dir string, logger *slog.Logger) ([]*ser
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	servers, err := startFederation(ctx, dir, ports, logger)
+	servers, err := startFederation(ctx, dir, ports, 1, 0, logger)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -37,6 +37,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	basePort := fs.Int("base-port", 8700, "HTTP on base+1 … base+4 (hq, tianjin, hebei, xiongan); libp2p on base+11 …")
 	perCatalogue := fs.Int("records", 12, "sample records per catalogue and centre")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	replicas := fs.Int("replicas", 1, "run tianjin on this many replicas (1, 3 or 5): the extras serve HTTP on base+5 …, raft on base+21 …")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +52,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		*dir = d
 	}
 	logger := newLogger(stderr, *logLevel)
-	servers, err := startFederation(ctx, *dir, demoPorts(*basePort), logger)
+	if *replicas != 1 && *replicas != 3 && *replicas != 5 {
+		return usagef("--replicas %d: want 1, 3 or 5", *replicas)
+	}
+	servers, err := startFederation(ctx, *dir, demoPorts(*basePort, *replicas), *replicas, *basePort+21, logger)
 	if err != nil {
 		return err
 	}
@@ -68,11 +72,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}()
 	}
-	seedErr := seedFederation(ctx, servers, *dir, *perCatalogue)
+	seedErr := seedFederation(ctx, servers[:len(demoCentres)], *dir, *perCatalogue)
 	if seedErr == nil {
 		fmt.Fprintf(stdout, "liandong demo: four centres on loopback, data in %s\n", *dir)
 		for i, c := range demoCentres {
 			fmt.Fprintf(stdout, "  %-8s %-28s %s   token: %s\n", c.id, c.nameZH, servers[i].URL, filepath.Join(*dir, c.id, "admin.token"))
+		}
+		for _, s := range servers[len(demoCentres):] {
+			fmt.Fprintf(stdout, "  %-8s %-28s %s   (another replica of %s)\n", "", "", s.URL, demoReplicated)
 		}
 		fmt.Fprintf(stdout, "try: curl -H \"Authorization: Bearer $(cat %s)\" '%s/v1/records?catalogue=supply&limit=5'\n",
 			filepath.Join(*dir, "hebei", "admin.token"), servers[2].URL)
@@ -98,37 +105,76 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // centrePorts are one centre's HTTP and libp2p (TCP and UDP) ports.
 type centrePorts struct{ http, p2p int }
 
-// demoPorts lays the centres out from base: HTTP on base+1…, libp2p on base+11….
-func demoPorts(base int) []centrePorts {
-	out := make([]centrePorts, len(demoCentres))
+// demoPorts lays the centres out from base: HTTP on base+1…, libp2p on base+11…;
+// extra replicas follow the four centres.
+func demoPorts(base, replicas int) []centrePorts {
+	out := make([]centrePorts, len(demoCentres)+replicas-1)
 	for i := range out {
 		out[i] = centrePorts{http: base + 1 + i, p2p: base + 11 + i}
 	}
 	return out
 }
 
-// startFederation provisions (or reuses) the four centres under dir and starts them.
-func startFederation(ctx context.Context, dir string, ports []centrePorts, logger *slog.Logger) ([]*server.Server, error) {
+// demoReplicated is the centre that `demo --replicas N` runs on N replicas.
+const demoReplicated = "tianjin"
+
+// startFederation provisions (or reuses) the four centres under dir and starts
+// them. ports[i] are centre i's; with replicas > 1, tianjin's extra replicas take
+// ports[4:] and a raft address each (raftBase+k), and join its first replica.
+// The returned servers are the four centres' first replicas, then the extras.
+func startFederation(ctx context.Context, dir string, ports []centrePorts, replicas, raftBase int, logger *slog.Logger) ([]*server.Server, error) {
 	now := time.Now().UTC()
-	cfgs := make([]server.Config, len(demoCentres))
 	members := make([]auth.Member, len(demoCentres))
+	var cfgs []server.Config
+	var extra []server.Config
 	for i, c := range demoCentres {
-		cfg := server.Default()
-		cfg.Centre = c.id
-		cfg.DataDir = filepath.Join(dir, c.id)
-		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", ports[i].http)
-		p2pPort := ports[i].p2p
-		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort)}
-		cfg.P2P.AntiEntropyInterval = time.Second
-		if err := cfg.Validate(); err != nil {
-			return nil, err
+		n := 1
+		if c.id == demoReplicated && replicas > 1 {
+			n = replicas
 		}
-		keys, err := server.EnsureKeys(&cfg)
-		if err != nil {
-			return nil, fmt.Errorf("keys of %s: %w", c.id, err)
+		for k := 0; k < n; k++ {
+			cfg := server.Default()
+			cfg.Centre = c.id
+			cfg.DataDir = filepath.Join(dir, c.id)
+			p := ports[i]
+			if k > 0 {
+				cfg.DataDir = filepath.Join(dir, fmt.Sprintf("%s-%d", c.id, k+1))
+				p = ports[len(demoCentres)+k-1]
+			}
+			cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", p.http)
+			cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p.p2p), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p.p2p)}
+			cfg.P2P.AntiEntropyInterval = time.Second
+			if n > 1 {
+				cfg.Raft.ReplicaID = fmt.Sprintf("%s-%d", c.id, k+1)
+				cfg.Raft.Addr = fmt.Sprintf("127.0.0.1:%d", raftBase+k)
+			}
+			if k > 0 {
+				cfg.Raft.Join = "http://" + cfgs[i].HTTP
+				cfg.Raft.JoinToken = "admin.token"
+				// Every replica of a centre signs with the centre's keys.
+				for _, name := range []string{"record.key", "token.key"} {
+					if err := copyKeyFile(filepath.Join(cfgs[i].DataDir, "keys", name), filepath.Join(cfg.DataDir, "keys", name)); err != nil {
+						return nil, err
+					}
+				}
+			}
+			if err := cfg.Validate(); err != nil {
+				return nil, err
+			}
+			keys, err := server.EnsureKeys(&cfg)
+			if err != nil {
+				return nil, fmt.Errorf("keys of %s: %w", c.id, err)
+			}
+			m := server.MemberFor(c.id, c.name, c.nameZH, keys, cfg.P2P.Listen, []string{"http://" + cfg.HTTP}, now.Add(-time.Hour))
+			if k == 0 {
+				members[i] = m
+				cfgs = append(cfgs, cfg)
+			} else {
+				members[i].Peers = append(members[i].Peers, m.Peers...)
+				members[i].HTTP = append(members[i].HTTP, m.HTTP...)
+				extra = append(extra, cfg)
+			}
 		}
-		members[i] = server.MemberFor(c.id, c.name, c.nameZH, keys, cfg.P2P.Listen, []string{"http://" + cfg.HTTP}, now.Add(-time.Hour))
-		cfgs[i] = cfg
 	}
 	root, err := loadOrCreateRoot(filepath.Join(dir, "hq", "keys", "root.key"))
 	if err != nil {
@@ -139,11 +185,12 @@ func startFederation(ctx context.Context, dir string, ports []centrePorts, logge
 		Signers:   []auth.Key{{ID: root.ID, Public: root.Public, NotBefore: now.Add(-time.Hour)}},
 		Threshold: 1, Members: members,
 	}
-	for i, cfg := range cfgs {
+	all := append(cfgs, extra...)
+	for i, cfg := range all {
 		if _, err := server.SignNewBundle(cfg.Path(cfg.Bundle), bundle, root); err != nil {
 			return nil, err
 		}
-		keys, err := server.EnsureKeys(&cfgs[i])
+		keys, err := server.EnsureKeys(&all[i])
 		if err != nil {
 			return nil, err
 		}
@@ -157,19 +204,33 @@ func startFederation(ctx context.Context, dir string, ports []centrePorts, logge
 		}
 	}
 	var servers []*server.Server
-	for i := range cfgs {
-		cfgs[i].RootKeys = []string{root.ID}
-		cfgs[i].Logger = logger.With("centre", cfgs[i].Centre)
-		s, err := server.Start(ctx, cfgs[i])
+	for i := range all {
+		all[i].RootKeys = []string{root.ID}
+		all[i].Logger = logger.With("centre", all[i].Centre, "replica", all[i].Raft.ReplicaID)
+		s, err := server.Start(ctx, all[i])
 		if err != nil {
 			for _, s := range servers {
 				s.Close()
 			}
-			return nil, fmt.Errorf("start %s: %w", cfgs[i].Centre, err)
+			return nil, fmt.Errorf("start %s: %w", all[i].Raft.ReplicaID, err)
 		}
 		servers = append(servers, s)
 	}
 	return servers, nil
+}
+
+func copyKeyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("copy centre key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return err
+	}
+	if existing, err := os.ReadFile(to); err == nil && bytes.Equal(existing, data) {
+		return nil
+	}
+	return os.WriteFile(to, data, 0o600)
 }
 
 func loadOrCreateRoot(path string) (*auth.KeyPair, error) {

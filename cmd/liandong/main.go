@@ -27,6 +27,8 @@ Usage:
   liandong keygen --out FILE [--prefix ID]
   liandong token issue --key FILE --centre ID --federation ID --sub NAME --scope "read pii" [--ttl 720h]
   liandong federation init|show ...       build or show a trust bundle (see 'liandong federation -h')
+  liandong centre replicas|add-replica|remove-replica --node URL --token FILE ...
+                                          show or change a centre's raft voters
 
 Run 'liandong COMMAND -h' for the flags of a command.
 `
@@ -60,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(args[1:], stdout)
 	case "federation":
 		err = cmdFederation(args[1:], stdout)
+	case "centre":
+		err = cmdCentre(ctx, args[1:], stdout)
 	default:
 		fmt.Fprintf(stderr, "liandong: unknown command %q\n\n%s", args[0], usage)
 		return 2
