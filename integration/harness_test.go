@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,13 +56,31 @@ func freePort(t testing.TB) int {
 type proc struct {
 	t      testing.TB
 	cmd    *exec.Cmd
-	output *bytes.Buffer
+	output *lockedBuffer
 	done   chan struct{}
+}
+
+// lockedBuffer collects a process's output; tests may read it while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, output: &bytes.Buffer{}, done: make(chan struct{})}
+	p := &proc{t: t, output: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout = p.output
 	p.cmd.Stderr = p.output

@@ -28,6 +28,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
 	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
 	// Scenario names and flags may come in any order.
 	var scenarios []string
@@ -139,6 +140,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		case "write":
 			for _, r := range bench.Write(ctx, api, clients, *duration, *size) {
 				emit(r)
+			}
+			if *replicas > 1 {
+				apis, stopGroup, err := startCentre(ctx, filepath.Join(*dir, "group"), *replicas, logger)
+				if err != nil {
+					return err
+				}
+				// Writes go to the first replica, the one that bootstrapped and leads.
+				for _, r := range bench.Write(ctx, apis[0], clients, *duration, *size) {
+					r.Scenario = fmt.Sprintf("write-%d-replicas", *replicas)
+					emit(r)
+				}
+				stopGroup()
 			}
 		case "read":
 			t0 := time.Now()

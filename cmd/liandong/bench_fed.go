@@ -313,3 +313,103 @@ type keySigner struct{ k *auth.KeyPair }
 
 func (s keySigner) KeyID() string              { return s.k.ID }
 func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
+
+// startCentre runs one centre (tianjin) on n replicas in this process, alone in
+// its federation, and returns an API client for each replica.
+func startCentre(ctx context.Context, dir string, n int, logger *slog.Logger) ([]*bench.API, func(), error) {
+	ports, err := freeCentrePorts(2 * n)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now().UTC()
+	var cfgs []server.Config
+	var member auth.Member
+	for k := 0; k < n; k++ {
+		cfg := server.Default()
+		cfg.Centre = "tianjin"
+		cfg.DataDir = filepath.Join(dir, fmt.Sprintf("tianjin-%d", k+1))
+		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", ports[k].http)
+		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports[k].p2p)}
+		cfg.Logger = logger
+		if n > 1 {
+			cfg.Raft.ReplicaID = fmt.Sprintf("tianjin-%d", k+1)
+			cfg.Raft.Addr = fmt.Sprintf("127.0.0.1:%d", ports[n+k].http)
+		}
+		if k > 0 {
+			cfg.Raft.Join = "http://" + cfgs[0].HTTP
+			cfg.Raft.JoinToken = "admin.token"
+			for _, name := range []string{"record.key", "token.key"} {
+				if err := copyKeyFile(filepath.Join(cfgs[0].DataDir, "keys", name), filepath.Join(cfg.DataDir, "keys", name)); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, nil, err
+		}
+		keys, err := server.EnsureKeys(&cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		m := server.MemberFor("tianjin", "Tianjin", "天津中心", keys, cfg.P2P.Listen, nil, now.Add(-time.Hour))
+		if k == 0 {
+			member = m
+		} else {
+			member.Peers = append(member.Peers, m.Peers...)
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	root, err := auth.GenerateKey("root")
+	if err != nil {
+		return nil, nil, err
+	}
+	bundle := &auth.Bundle{Federation: "jjj-bench", Version: 1, IssuedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+		Signers: []auth.Key{{ID: root.ID, Public: root.Public, NotBefore: now.Add(-time.Hour)}}, Threshold: 1,
+		Members: []auth.Member{member}}
+	var tok string
+	for i := range cfgs {
+		if _, err := server.SignNewBundle(cfgs[i].Path(cfgs[i].Bundle), bundle, root); err != nil {
+			return nil, nil, err
+		}
+		keys, _ := server.EnsureKeys(&cfgs[i])
+		iss := auth.TokenIssuer{Centre: "tianjin", Federation: bundle.Federation, Key: keys.Token}
+		if tok, err = iss.Issue("bench", auth.AllScopes, time.Hour, now); err != nil {
+			return nil, nil, err
+		}
+		if err := server.WriteToken(cfgs[i].Path("admin.token"), tok); err != nil {
+			return nil, nil, err
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	stop := func() { cancel(); wg.Wait() }
+	var apis []*bench.API
+	for i := range cfgs {
+		s, err := server.Start(ctx, cfgs[i])
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(runCtx) }()
+		if err := s.Node.WaitLeader(ctx); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		apis = append(apis, bench.NewAPI(s.URL, tok, 256))
+	}
+	// Wait until every replica is a voter.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var doc struct {
+			Replicas []struct{ Suffrage string } `json:"replicas"`
+		}
+		if err := apis[0].Do(ctx, "GET", "/v1/admin/replicas", nil, &doc); err == nil && len(doc.Replicas) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, nil, fmt.Errorf("replicas did not join")
+		}
+	}
+	return apis, stop, nil
+}
