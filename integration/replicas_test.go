@@ -18,38 +18,84 @@ import (
 	"liandong/node/server"
 )
 
-// centreGroup is one centre on three replica processes.
+// centreGroup is one centre on n replica processes.
 type centreGroup struct {
 	t       *testing.T
 	dir     string
+	centre  string
+	opts    groupOptions
+	cfgs    []server.Config
+	ids     []string // replica ids
+	peerIDs []string // libp2p peer ids
 	configs []string
 	urls    []string
 	procs   []*proc
 	clients []*client
 }
 
-// newCentreGroup provisions tianjin with n replicas: shared record and token keys,
-// one libp2p identity each, all listed in the bundle. Replica 0 bootstraps; the
-// others join through it.
-func newCentreGroup(t *testing.T, n int) *centreGroup {
+// groupOptions tune how a centre's replicas are provisioned and run.
+type groupOptions struct {
+	// centre is the centre id; default tianjin.
+	centre string
+	// Raft snapshot settings written to every replica's config (zero: defaults).
+	snapshotInterval  time.Duration
+	snapshotThreshold uint64
+	trailingLogs      uint64
+	// logLevel of the processes; default warn.
+	logLevel string
+	// start is how many replicas newCentreGroupWith starts and waits for (default
+	// all); the others are provisioned and listed in the bundle, for g.start later.
+	start int
+	// standalone runs a single replica the embedded way: no raft address.
+	standalone bool
+	// antiEntropy is the p2p anti-entropy interval; default 1 s.
+	antiEntropy time.Duration
+}
+
+var centreNames = map[string][2]string{
+	"hq": {"Headquarters", "本部"}, "tianjin": {"Tianjin", "天津中心"},
+	"hebei": {"Hebei", "河北中心"}, "xiongan": {"Xiong'an", "雄安中心"},
+}
+
+// provisionGroup creates the data directories, keys and configs of a centre's n
+// replicas under dir: shared record and token keys, one libp2p identity each.
+// Replica 0 bootstraps; the others join through it. It returns the centre's bundle
+// member listing every replica's peer; writeFiles finishes the job once the
+// bundle is known.
+func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now time.Time, opts groupOptions) (*centreGroup, auth.Member) {
 	t.Helper()
-	g := &centreGroup{t: t, dir: t.TempDir()}
-	now := time.Now().UTC()
-	root, _ := auth.GenerateKey("root")
-	cfgs := make([]server.Config, n)
+	if opts.centre == "" {
+		opts.centre = "tianjin"
+	}
+	if opts.logLevel == "" {
+		opts.logLevel = "warn"
+	}
+	if opts.antiEntropy == 0 {
+		opts.antiEntropy = time.Second
+	}
+	if opts.standalone && n != 1 {
+		t.Fatalf("a standalone centre has one replica, not %d", n)
+	}
+	g := &centreGroup{t: t, dir: dir, centre: opts.centre, opts: opts}
 	var member auth.Member
 	for i := 0; i < n; i++ {
 		cfg := server.Default()
-		cfg.Centre = "tianjin"
-		cfg.DataDir = filepath.Join(g.dir, fmt.Sprintf("r%d", i+1))
+		cfg.Centre = opts.centre
+		cfg.DataDir = filepath.Join(dir, fmt.Sprintf("%s-r%d", opts.centre, i+1))
 		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		cfg.Raft.ReplicaID = fmt.Sprintf("tianjin-%d", i+1)
-		cfg.Raft.Addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg.Raft.ReplicaID = fmt.Sprintf("%s-%d", opts.centre, i+1)
+		if !opts.standalone {
+			cfg.Raft.Addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		}
+		cfg.Raft.SnapshotInterval = opts.snapshotInterval
+		cfg.Raft.SnapshotThreshold = opts.snapshotThreshold
+		cfg.Raft.TrailingLogs = opts.trailingLogs
 		p2p := udpFree(t)
 		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2p)}
+		cfg.P2P.AntiEntropyInterval = opts.antiEntropy
 		cfg.RootKeys = []string{root.ID}
 		if i > 0 {
-			cfg.Raft.Join = "http://" + cfgs[0].HTTP
+			cfg.Raft.Join = "http://" + g.cfgs[0].HTTP
 			cfg.Raft.JoinToken = "admin.token"
 		}
 		if err := cfg.Validate(); err != nil {
@@ -57,63 +103,146 @@ func newCentreGroup(t *testing.T, n int) *centreGroup {
 		}
 		if i > 0 {
 			// Every replica signs with the centre's keys.
-			for _, k := range []string{"record.key", "token.key"} {
-				data, err := os.ReadFile(filepath.Join(cfgs[0].DataDir, "keys", k))
-				if err != nil {
-					t.Fatal(err)
-				}
-				os.MkdirAll(filepath.Join(cfg.DataDir, "keys"), 0o700)
-				if err := os.WriteFile(filepath.Join(cfg.DataDir, "keys", k), data, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
+			copyKeys(t, g.cfgs[0].DataDir, cfg.DataDir)
 		}
 		keys, err := server.EnsureKeys(&cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := server.MemberFor("tianjin", "Tianjin", "天津中心", keys, cfg.P2P.Listen, nil, now.Add(-time.Hour))
+		names := centreNames[opts.centre]
+		m := server.MemberFor(opts.centre, names[0], names[1], keys, cfg.P2P.Listen, nil, now.Add(-time.Hour))
 		if i == 0 {
 			member = m
 		} else {
 			member.Peers = append(member.Peers, m.Peers...)
 		}
-		cfgs[i] = cfg
+		g.cfgs = append(g.cfgs, cfg)
+		g.ids = append(g.ids, cfg.Raft.ReplicaID)
+		g.peerIDs = append(g.peerIDs, keys.PeerID.String())
 		g.urls = append(g.urls, "http://"+cfg.HTTP)
 	}
-	bundle := &auth.Bundle{
+	g.procs = make([]*proc, n)
+	return g, member
+}
+
+// copyKeys copies a centre's record and token keys from one data directory to another.
+func copyKeys(t *testing.T, from, to string) {
+	t.Helper()
+	for _, k := range []string{"record.key", "token.key"} {
+		data, err := os.ReadFile(filepath.Join(from, "keys", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(to, "keys"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, "keys", k), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// newTestBundle is a bundle of members signed by root.
+func newTestBundle(root *auth.KeyPair, now time.Time, members ...auth.Member) *auth.Bundle {
+	return &auth.Bundle{
 		Federation: "jjj-test", Version: 1, IssuedAt: now, ExpiresAt: now.Add(24 * time.Hour),
 		Signers:   []auth.Key{{ID: root.ID, Public: root.Public, NotBefore: now.Add(-time.Hour)}},
-		Threshold: 1, Members: []auth.Member{member},
+		Threshold: 1, Members: members,
 	}
-	for i, cfg := range cfgs {
+}
+
+// writeFiles signs bundle into every replica's data directory and writes an
+// admin token and a config file for each.
+func (g *centreGroup) writeFiles(bundle *auth.Bundle, root *auth.KeyPair, now time.Time) {
+	t := g.t
+	t.Helper()
+	for i, cfg := range g.cfgs {
 		if _, err := server.SignNewBundle(cfg.Path(cfg.Bundle), bundle, root); err != nil {
 			t.Fatal(err)
 		}
-		keys, _ := server.EnsureKeys(&cfgs[i])
-		iss := auth.TokenIssuer{Centre: "tianjin", Federation: bundle.Federation, Key: keys.Token}
-		tok, _ := iss.Issue("it-admin", auth.AllScopes, time.Hour, now)
-		server.WriteToken(cfg.Path("admin.token"), tok)
-		file := configFile(cfg)
-		file["raft"] = map[string]any{"replica_id": cfg.Raft.ReplicaID, "addr": cfg.Raft.Addr, "bootstrap": i == 0, "join": cfg.Raft.Join, "join_token": cfg.Raft.JoinToken}
-		out, _ := yaml.Marshal(file)
-		path := filepath.Join(g.dir, fmt.Sprintf("r%d.yaml", i+1))
-		os.WriteFile(path, out, 0o600)
+		keys, err := server.EnsureKeys(&g.cfgs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		iss := auth.TokenIssuer{Centre: g.centre, Federation: bundle.Federation, Key: keys.Token}
+		tok, err := iss.Issue("it-admin", auth.AllScopes, time.Hour, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := server.WriteToken(cfg.Path("admin.token"), tok); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(g.dir, fmt.Sprintf("%s-r%d.yaml", g.centre, i+1))
+		writeConfig(t, path, cfg, i == 0)
 		g.configs = append(g.configs, path)
-		c, _ := newClient(g.urls[i], cfg.Path("admin.token"))
+		c, err := newClient(g.urls[i], cfg.Path("admin.token"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		g.clients = append(g.clients, c)
 	}
-	g.procs = make([]*proc, n)
-	for i := 0; i < n; i++ {
+}
+
+// writeConfig writes cfg as a YAML config file, raft section included.
+func writeConfig(t *testing.T, path string, cfg server.Config, bootstrap bool) {
+	t.Helper()
+	file := configFile(cfg)
+	r := map[string]any{"replica_id": cfg.Raft.ReplicaID, "bootstrap": bootstrap}
+	if cfg.Raft.Addr != "" {
+		r["addr"] = cfg.Raft.Addr
+	}
+	if cfg.Raft.Join != "" {
+		r["join"], r["join_token"] = cfg.Raft.Join, cfg.Raft.JoinToken
+	}
+	if cfg.Raft.SnapshotInterval > 0 {
+		r["snapshot_interval"] = cfg.Raft.SnapshotInterval.String()
+	}
+	if cfg.Raft.SnapshotThreshold > 0 {
+		r["snapshot_threshold"] = cfg.Raft.SnapshotThreshold
+	}
+	if cfg.Raft.TrailingLogs > 0 {
+		r["trailing_logs"] = cfg.Raft.TrailingLogs
+	}
+	file["raft"] = r
+	out, err := yaml.Marshal(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newCentreGroup provisions tianjin with n replicas, all listed in the bundle,
+// starts them (replica 0 bootstraps, the others join through it) and waits for n
+// voters.
+func newCentreGroup(t *testing.T, n int) *centreGroup {
+	return newCentreGroupWith(t, n, groupOptions{})
+}
+
+func newCentreGroupWith(t *testing.T, n int, opts groupOptions) *centreGroup {
+	t.Helper()
+	root, err := auth.GenerateKey("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	g, member := provisionGroup(t, t.TempDir(), n, root, now, opts)
+	g.writeFiles(newTestBundle(root, now, member), root, now)
+	start := n
+	if opts.start > 0 && opts.start < n {
+		start = opts.start
+	}
+	for i := 0; i < start; i++ {
 		g.start(i)
 		waitReady(t, g.procs[i], g.urls[i], 30*time.Second)
 	}
-	g.waitVoters(n, 30*time.Second)
+	g.waitVoters(start, 30*time.Second)
 	return g
 }
 
 func (g *centreGroup) start(i int) {
-	g.procs[i] = startProc(g.t, "serve", "--config", g.configs[i], "--log-level", "warn")
+	g.procs[i] = startProc(g.t, "serve", "--config", g.configs[i], "--log-level", g.opts.logLevel)
 }
 
 type replicaView struct {

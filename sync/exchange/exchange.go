@@ -372,6 +372,10 @@ func (x *Exchange) updateConnGauge() {
 
 // announceLoop turns Notify calls into announcements and pushes.
 func (x *Exchange) announceLoop(ctx context.Context) {
+	// Leading-edge debounce: the first change is announced (and pushed) at once,
+	// which is what convergence latency depends on; changes during the following
+	// AnnounceDebounce are coalesced into one announcement at its end, which is
+	// what bounds the gossip rate under load.
 	var timer *time.Timer
 	for {
 		select {
@@ -379,7 +383,13 @@ func (x *Exchange) announceLoop(ctx context.Context) {
 			return
 		case <-x.notifyCh:
 		}
-		if d := x.cfg.AnnounceDebounce; d > 0 {
+		for {
+			x.announce(ctx)
+			x.wakePull() // a new leader starts pulling at once
+			d := x.cfg.AnnounceDebounce
+			if d <= 0 {
+				break
+			}
 			if timer == nil {
 				timer = time.NewTimer(d)
 			} else {
@@ -391,14 +401,16 @@ func (x *Exchange) announceLoop(ctx context.Context) {
 				return
 			case <-timer.C:
 			}
-			// Notifies during the wait are covered by this announcement.
+			more := false
 			select {
 			case <-x.notifyCh:
+				more = true
 			default:
 			}
+			if !more {
+				break
+			}
 		}
-		x.announce(ctx)
-		x.wakePull() // a new leader starts pulling at once
 	}
 }
 

@@ -1,0 +1,227 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"liandong/node/server"
+	"liandong/sync/exchange"
+)
+
+// newPeerID makes a libp2p identity in dir and returns its peer id.
+func newPeerID(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := exchange.LoadOrCreateIdentity(filepath.Join(dir, "p2p.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
+}
+
+// rogueReplica provisions a process of g's centre that asks to join through
+// replica via with replica id id: it has the centre's keys, bundle and admin
+// token, and a libp2p identity of its own that the bundle does not list.
+func (g *centreGroup) rogueReplica(id string, via int) (configPath string) {
+	t := g.t
+	t.Helper()
+	cfg := server.Default()
+	cfg.Centre = g.centre
+	cfg.DataDir = filepath.Join(g.dir, "rogue-"+id)
+	cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.Raft.ReplicaID = id
+	cfg.Raft.Addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.Raft.Join = g.urls[via]
+	cfg.Raft.JoinToken = "admin.token"
+	cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", udpFree(t))}
+	cfg.RootKeys = g.cfgs[0].RootKeys
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	copyKeys(t, g.cfgs[0].DataDir, cfg.DataDir)
+	for _, f := range []string{"bundle.json", "admin.token"} {
+		data, err := os.ReadFile(filepath.Join(g.cfgs[0].DataDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := server.EnsureKeys(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	configPath = filepath.Join(g.dir, "rogue-"+id+".yaml")
+	writeConfig(t, configPath, cfg, false)
+	return configPath
+}
+
+// TestAddRemoveReplicaUnderLoad: a centre starts on one replica under a steady
+// writer; a second and a third replica join (raft.join); replicas that are not
+// the centre's (an id of another centre, a libp2p peer the bundle does not list)
+// are refused with 422 and never become voters; then the leader is removed with
+// DELETE /v1/admin/replicas/{id} and its process stopped. GET /v1/admin/replicas
+// shows the right voters at each step, writes keep being acknowledged (brief
+// 503s allowed) and every acknowledged write is on the remaining replicas.
+func TestAddRemoveReplicaUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	g := newCentreGroupWith(t, 3, groupOptions{start: 1})
+	ctx := context.Background()
+	g.waitVoterIDs(10*time.Second, []string{"tianjin-1"}, 0)
+
+	// The writer sends to the replicas in targets, in turn.
+	load := newWriteLoad()
+	var mu sync.Mutex
+	targets := []int{0}
+	setTargets := func(ts ...int) {
+		mu.Lock()
+		targets = ts
+		mu.Unlock()
+	}
+	wctx, stopWriters := context.WithTimeout(ctx, 40*time.Second)
+	defer stopWriters()
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			load.run(wctx, fmt.Sprintf("tianjin:w%d", w), 30, 100000, 20*time.Millisecond, func(i int) *client {
+				mu.Lock()
+				defer mu.Unlock()
+				return g.clients[targets[(w+i)%len(targets)]]
+			})
+		}()
+	}
+	okBefore := 0
+	step := func(what string) {
+		t.Helper()
+		time.Sleep(time.Second) // let some writes land in this configuration
+		_, ok := load.snapshot()
+		if ok <= okBefore {
+			t.Fatalf("%s: no write acknowledged since the last step: %v", what, load)
+		}
+		t.Logf("%s: %v", what, load)
+		okBefore = ok
+	}
+	step("one replica")
+
+	// Grow to two, then three voters.
+	g.start(1)
+	waitReady(t, g.procs[1], g.urls[1], 30*time.Second)
+	g.waitVoterIDs(20*time.Second, []string{"tianjin-1", "tianjin-2"}, 0, 1)
+	setTargets(0, 1)
+	step("two replicas")
+	g.start(2)
+	waitReady(t, g.procs[2], g.urls[2], 30*time.Second)
+	all := []string{"tianjin-1", "tianjin-2", "tianjin-3"}
+	g.waitVoterIDs(20*time.Second, all, 0, 1, 2)
+	setTargets(0, 1, 2)
+	step("three replicas")
+
+	// Refused: an id of another centre (with a peer the bundle lists), and an id of
+	// this centre whose peer the bundle does not list. Asked at a follower, which
+	// forwards to the leader.
+	leader := g.leader(-1)
+	follower := (leader + 1) % 3
+	outsiderPeer := newPeerID(t, t.TempDir())
+	for _, bad := range []struct{ id, peer string }{
+		{"hebei-9", g.peerIDs[0]},
+		{"tianjin-9", outsiderPeer},
+		{"tianjin-9", ""},
+	} {
+		body := map[string]string{
+			"id": bad.id, "raft_addr": fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			"http": fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), "peer_id": bad.peer,
+		}
+		code, err := g.clients[follower].do(ctx, http.MethodPost, "/v1/admin/replicas", body, nil)
+		if code != http.StatusUnprocessableEntity {
+			t.Fatalf("adding %s with peer %q: got %d (%v), want 422", bad.id, bad.peer, code, err)
+		}
+		t.Logf("refused as it should be: %v", err)
+	}
+	// The same as real processes that keep asking to join.
+	rogues := []*proc{
+		startProc(t, "serve", "--config", g.rogueReplica("hebei-9", follower), "--log-level", "warn"),
+		startProc(t, "serve", "--config", g.rogueReplica("tianjin-9", leader), "--log-level", "warn"),
+	}
+	for _, p := range rogues {
+		waitFor(t, 15*time.Second, func() bool { return strings.Count(p.output.String(), "422 Unprocessable Entity") >= 2 })
+	}
+	g.waitVoterIDs(5*time.Second, all, 0, 1, 2)
+	for i, p := range rogues {
+		p.kill()
+		if !strings.Contains(p.output.String(), []string{"must be tianjin-<name>", "not listed for tianjin in the trust bundle"}[i]) {
+			t.Fatalf("rogue %d refused for another reason:\n%s", i, p.output)
+		}
+	}
+	step("three replicas, after refusing two")
+
+	// Remove the leader, asking a follower; stop its process.
+	leader = g.leader(-1)
+	var rest []int
+	var restIDs []string
+	for i := range g.procs {
+		if i != leader {
+			rest = append(rest, i)
+			restIDs = append(restIDs, g.ids[i])
+		}
+	}
+	removedAt := time.Now()
+	if _, err := g.clients[rest[0]].do(ctx, http.MethodDelete, "/v1/admin/replicas/"+g.ids[leader], nil, nil); err != nil {
+		t.Fatalf("remove %s: %v", g.ids[leader], err)
+	}
+	setTargets(rest...)
+	g.waitVoterIDs(20*time.Second, restIDs, rest...)
+	t.Logf("removed the leader %s; %v later %v lead", g.ids[leader], time.Since(removedAt).Round(time.Millisecond), g.ids[g.leader(leader)])
+	if err := g.procs[leader].stop(); err != nil {
+		t.Errorf("stop removed replica %s: %v", g.ids[leader], err)
+	}
+	step("two replicas after the removal")
+	step("two replicas, a second later")
+	stopWriters()
+	wg.Wait()
+
+	// Every acknowledged write is on both remaining replicas, which agree.
+	newLeader := g.leader(leader)
+	var last envelope
+	if _, err := g.clients[newLeader].do(ctx, http.MethodPost, "/v1/records", map[string]any{
+		"catalogue": "supply", "visibility": "federation", "body": supplyBody("after the removal"),
+	}, &last); err != nil {
+		t.Fatal(err)
+	}
+	acked, _ := load.snapshot()
+	acked[last.ID] = last.Version
+	for _, i := range rest {
+		waitFor(t, 10*time.Second, func() bool {
+			code, _ := g.clients[i].do(ctx, http.MethodGet, "/v1/records/"+last.ID, nil, nil)
+			return code == http.StatusOK
+		})
+		checkAcked(t, ctx, g.ids[i], g.clients[i], acked)
+	}
+	n := compareState(t, ctx, restIDs, []*client{g.clients[rest[0]], g.clients[rest[1]]})
+	load.mu.Lock()
+	defer load.mu.Unlock()
+	for kind, count := range load.failed {
+		if kind != "503" {
+			t.Errorf("%d writes failed with %s: %v", count, kind, load.errs)
+		}
+	}
+	if load.maxGap > 8*time.Second {
+		t.Errorf("no write acknowledged for %v (until %v)", load.maxGap, load.gapAt.Format(time.StampMilli))
+	}
+	t.Logf("%d records, %d feed changes, identical on %v", len(acked), n, restIDs)
+}
