@@ -99,9 +99,12 @@ var (
 	ErrChainGap = store.ErrChainGap
 )
 
-// MaxEntriesPerCommand bounds one raft command of remote entries, keeping log
-// entries well below raft's and the transport's comfortable sizes.
-const MaxEntriesPerCommand = 512
+// Limits of one raft command of remote entries, keeping raft log entries (and so
+// replication messages between replicas) to a comfortable size.
+const (
+	MaxEntriesPerCommand = 512
+	MaxBytesPerCommand   = 4 << 20
+)
 
 // ApplyEntries applies verified entries of one origin through raft. Entries the
 // node already holds are skipped; a held seq with another hash is a fork.
@@ -110,11 +113,13 @@ func (n *Node) ApplyEntries(ctx context.Context, origin string, entries []*schem
 		return fmt.Errorf("%w: refusing entries of this centre's own log from a peer", store.ErrFork)
 	}
 	for len(entries) > 0 {
-		chunk := entries
-		if len(chunk) > MaxEntriesPerCommand {
-			chunk = chunk[:MaxEntriesPerCommand]
+		k, size := 0, 0
+		for k < len(entries) && k < MaxEntriesPerCommand && (k == 0 || size+len(entries[k].Raw) <= MaxBytesPerCommand) {
+			size += len(entries[k].Raw) + len(entries[k].Sig)
+			k++
 		}
-		entries = entries[len(chunk):]
+		chunk := entries[:k]
+		entries = entries[k:]
 		res, err := n.propose(ctx, &store.Command{Remote: &store.RemoteCommand{Origin: origin, Entries: chunk}})
 		if err != nil {
 			return fmt.Errorf("apply %d entries of %s: %w", len(chunk), origin, err)
