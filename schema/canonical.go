@@ -291,19 +291,11 @@ func (p *canonParser) str() (string, error) {
 		}
 		esc := p.in[p.pos+1]
 		p.pos += 2
+		if c, ok := simpleEscape(esc); ok {
+			b.WriteByte(c)
+			continue
+		}
 		switch esc {
-		case '"', '\\', '/':
-			b.WriteByte(esc)
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
 		case 'u':
 			r, err := p.hex4()
 			if err != nil {
@@ -328,6 +320,25 @@ func (p *canonParser) str() (string, error) {
 			return "", p.errf("invalid escape \\%c", esc)
 		}
 	}
+}
+
+// simpleEscape decodes the one-character JSON escapes (everything but \u).
+func simpleEscape(esc byte) (byte, bool) {
+	switch esc {
+	case '"', '\\', '/':
+		return esc, true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	}
+	return 0, false
 }
 
 func (p *canonParser) hex4() (rune, error) {

@@ -355,19 +355,11 @@ func (p *jparser) str() (s string, ok bool) {
 		}
 		esc := p.in[p.pos+1]
 		p.pos += 2
+		if c, ok := simpleEscape(esc); ok {
+			b.WriteByte(c)
+			continue
+		}
 		switch esc {
-		case '"', '\\', '/':
-			b.WriteByte(esc)
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
 		case 'u':
 			r := p.hex4()
 			if r < 0 {
