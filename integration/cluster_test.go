@@ -318,13 +318,16 @@ type writeLoad struct {
 	ok     int
 	failed map[string]int // "503", "500", "transport" …
 	errs   []string       // the first few failures that are not 503
-	lastOK time.Time
-	maxGap time.Duration
-	gapAt  time.Time
+	// transport counts failures without an HTTP answer by replica URL: expected
+	// only from a process that was killed with the request in flight.
+	transport map[string]int
+	lastOK    time.Time
+	maxGap    time.Duration
+	gapAt     time.Time
 }
 
 func newWriteLoad() *writeLoad {
-	return &writeLoad{acked: map[string]uint64{}, failed: map[string]int{}, lastOK: time.Now()}
+	return &writeLoad{acked: map[string]uint64{}, failed: map[string]int{}, transport: map[string]int{}, lastOK: time.Now()}
 }
 
 // put writes one record through c and records the outcome.
@@ -352,6 +355,8 @@ func (l *writeLoad) put(ctx context.Context, c *client, id string) error {
 		kind := "transport"
 		if code != 0 {
 			kind = fmt.Sprint(code)
+		} else {
+			l.transport[c.base]++
 		}
 		l.failed[kind]++
 		if code != http.StatusServiceUnavailable && len(l.errs) < 8 {
@@ -442,4 +447,26 @@ func (g *centreGroup) waitVoterIDs(within time.Duration, want []string, at ...in
 		time.Sleep(100 * time.Millisecond)
 	}
 	g.t.Fatalf("voters did not become %v within %v: %s", want, within, last)
+}
+
+// checkFailures fails t for every failed write other than a 503 or a request cut
+// off by a process in killed.
+func (l *writeLoad) checkFailures(t *testing.T, killed ...string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for kind, count := range l.failed {
+		if kind != "503" && kind != "transport" {
+			t.Errorf("%d writes failed with %s: %v", count, kind, l.errs)
+		}
+	}
+	for base, count := range l.transport {
+		expected := false
+		for _, k := range killed {
+			expected = expected || k == base
+		}
+		if !expected {
+			t.Errorf("%d writes to %s got no answer: %v", count, base, l.errs)
+		}
+	}
 }

@@ -88,7 +88,8 @@ func TestFollowerRestoresFromSnapshot(t *testing.T) {
 	// The leader snapshots within 1-2 s once 50 entries are past its last one, and
 	// keeps 20 entries: wait until it has dropped entries past the follower's.
 	if l := g.leader(follower); l != leader {
-		t.Fatalf("leadership moved from %s to %s during the writes", g.ids[leader], g.ids[l])
+		t.Logf("leadership moved from %s to %s during the writes", g.ids[leader], g.ids[l])
+		leader, other = l, leader
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for n := 0; compactedTo(g.procs[leader]) <= held+1; n++ {
@@ -156,6 +157,7 @@ func TestFollowerRestoresFromSnapshot(t *testing.T) {
 	for i := range g.procs {
 		checkAcked(t, ctx, g.ids[i], g.clients[i], acked)
 	}
+	load.checkFailures(t)
 	n := compareState(t, ctx, g.ids, g.clients)
 	if n < 300 {
 		t.Fatalf("feed has %d changes, want at least the %d writes", n, 300)

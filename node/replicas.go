@@ -75,7 +75,9 @@ func (n *Node) checkReplicaPeer(peerID string) error {
 	return fmt.Errorf("%w: peer %q is not listed for %s in the trust bundle (add it with a new bundle version first)", ErrBadReplica, peerID, n.cfg.Centre)
 }
 
-// RemoveReplica removes a voter. Removing the leader itself hands over leadership first.
+// RemoveReplica removes a voter. Removing the leader itself makes raft step it
+// down; writes wait for the next election (1–3 s) — transfer leadership first
+// (stop the leader with SIGTERM, which does) to avoid that pause.
 func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
