@@ -20,6 +20,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	httpAddr := fs.String("http", "", "HTTP listen address (overrides http)")
 	centre := fs.String("centre", "", "centre id (overrides centre; --dev defaults to hq)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	join := fs.String("join", "", "API URL of a running replica of this centre to join (overrides raft.join)")
+	joinToken := fs.String("join-token", "", "file with an admin token of this centre, for --join (overrides raft.join_token)")
+	raftAddr := fs.String("raft-addr", "", "address raft listens on for the other replicas (overrides raft.addr)")
+	replicaID := fs.String("replica-id", "", "this replica's id, <centre>-<name> (overrides raft.replica_id)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +45,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *centre != "" {
 		cfg.Centre = *centre
+	}
+	if *join != "" {
+		cfg.Raft.Join = *join
+	}
+	if *joinToken != "" {
+		cfg.Raft.JoinToken = *joinToken
+	}
+	if *raftAddr != "" {
+		cfg.Raft.Addr = *raftAddr
+	}
+	if *replicaID != "" {
+		cfg.Raft.ReplicaID = *replicaID
 	}
 	cfg.Logger = newLogger(stderr, *logLevel)
 	if *dev {
