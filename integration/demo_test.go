@@ -13,13 +13,13 @@ import (
 	"time"
 )
 
-// freeBase finds a base port whose demo ports (base+1 … base+14, TCP and UDP) are free.
+// freeBase finds a base port whose demo ports (base+1 … base+26, TCP and UDP) are free.
 func freeBase(t *testing.T) int {
 	t.Helper()
 	for try := 0; try < 50; try++ {
 		base := 20000 + rand.IntN(30000)
 		ok := true
-		for p := base + 1; p <= base+14 && ok; p++ {
+		for p := base + 1; p <= base+26 && ok; p++ {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 			if err != nil {
 				ok = false
@@ -48,9 +48,15 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the demo")
 	}
+	for _, replicas := range []int{1, 3} {
+		t.Run(fmt.Sprintf("replicas=%d", replicas), func(t *testing.T) { testDemo(t, replicas) })
+	}
+}
+
+func testDemo(t *testing.T, replicas int) {
 	dir := t.TempDir()
 	base := freeBase(t)
-	p := startProc(t, "demo", "--dir", dir, "--base-port", fmt.Sprint(base), "--records", "4")
+	p := startProc(t, "demo", "--dir", dir, "--base-port", fmt.Sprint(base), "--records", "4", "--replicas", fmt.Sprint(replicas))
 	urls := make([]string, 4)
 	for i := range urls {
 		urls[i] = fmt.Sprintf("http://127.0.0.1:%d", base+1+i)
@@ -76,6 +82,24 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	hebei, _ := newClient(urls[2], filepath.Join(dir, "hebei", "admin.token"))
+	if replicas > 1 {
+		// Write through Tianjin's last replica (a follower forwards to the leader),
+		// and see all of Tianjin's replicas listed as voters.
+		follower, err := newClient(fmt.Sprintf("http://127.0.0.1:%d", base+4+replicas-1), filepath.Join(dir, "tianjin", "admin.token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tianjin = follower
+		waitFor(t, 20*time.Second, func() bool {
+			var doc struct {
+				Replicas []struct {
+					Suffrage string `json:"suffrage"`
+				} `json:"replicas"`
+			}
+			_, err := follower.do(context.Background(), http.MethodGet, "/v1/admin/replicas", nil, &doc)
+			return err == nil && len(doc.Replicas) == replicas
+		})
+	}
 	var rec envelope
 	if _, err := tianjin.do(context.Background(), http.MethodPost, "/v1/records", map[string]any{
 		"catalogue": "supply", "visibility": "federation", "body": supplyBody("演示成果"),
