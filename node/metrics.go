@@ -74,6 +74,16 @@ var (
 		"Size of the state file's data in bytes.", nil, nil)
 	descFeed = prometheus.NewDesc("liandong_changes_position",
 		"Newest change-feed position at this replica.", nil, nil)
+	descRaftVoters = prometheus.NewDesc("liandong_raft_voters",
+		"Voters in this centre's raft group, as this replica's configuration lists them.", nil, nil)
+	descBundleVersion = prometheus.NewDesc("liandong_bundle_version",
+		"Version of the trust bundle this node holds.", nil, nil)
+	descBundleExpiry = prometheus.NewDesc("liandong_bundle_expiry_timestamp_seconds",
+		"When the trust bundle this node holds expires (Unix time); headquarters must publish a newer version before then.", nil, nil)
+	descFSAvail = prometheus.NewDesc("liandong_data_filesystem_avail_bytes",
+		"Bytes available to unprivileged users on the filesystem holding the data directory.", nil, nil)
+	descFSSize = prometheus.NewDesc("liandong_data_filesystem_size_bytes",
+		"Size in bytes of the filesystem holding the data directory.", nil, nil)
 )
 
 // scrapeCollector reads values that already live in raft and the store at scrape
@@ -81,7 +91,8 @@ var (
 type scrapeCollector struct{ n *Node }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descLogHead, descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader, descStateSize, descFeed} {
+	for _, d := range []*prometheus.Desc{descRecords, descLogHead, descRaftState, descRaftTerm, descRaftCommit, descRaftApplied,
+		descRaftLeader, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descFSAvail, descFSSize} {
 		ch <- d
 	}
 }
@@ -125,5 +136,24 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if pos, err := n.st.LastPosition(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descFeed, prometheus.GaugeValue, float64(pos))
+	}
+	if servers := n.servers(); servers != nil {
+		voters := 0
+		for _, s := range servers {
+			if s.Suffrage == raft.Voter {
+				voters++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(descRaftVoters, prometheus.GaugeValue, float64(voters))
+	}
+	if b := n.Bundle(); b != nil {
+		ch <- prometheus.MustNewConstMetric(descBundleVersion, prometheus.GaugeValue, float64(b.Version))
+		if !b.ExpiresAt.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descBundleExpiry, prometheus.GaugeValue, float64(b.ExpiresAt.UnixNano())/1e9)
+		}
+	}
+	if avail, size, ok := filesystemSpace(n.cfg.DataDir); ok {
+		ch <- prometheus.MustNewConstMetric(descFSAvail, prometheus.GaugeValue, avail)
+		ch <- prometheus.MustNewConstMetric(descFSSize, prometheus.GaugeValue, size)
 	}
 }

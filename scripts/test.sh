@@ -6,6 +6,28 @@ cd "$(dirname "$0")/.."
 
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
+# The operations tests (integration/ops_*_test.go) need promtool and prometheus
+# (Debian's prometheus package); under CI=true they fail without them. Installed
+# here when missing and running as root, without starting the package's own
+# service: the tests run their own Prometheus on a free loopback port.
+if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing prometheus (promtool) for the operations tests"
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  ok=1
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends prometheus; } >/tmp/liandong-apt.log 2>&1 || ok=""
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  if [ -z "$ok" ]; then
+    echo "apt-get install prometheus failed:"; tail -20 /tmp/liandong-apt.log; exit 1
+  fi
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files -co --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -134,6 +134,10 @@ func New(ctx context.Context, cfg Config, n Node) (*Exchange, error) {
 	}
 	x.host = h
 	x.self = h.ID()
+	if err := registerMemberCollector(cfg.Registerer, x); err != nil {
+		h.Close()
+		return nil, err
+	}
 	x.log = x.log.With("local_peer", x.self.String())
 	if member, ok := n.Bundle().PeerAllowed(x.self.String()); !ok {
 		x.log.Warn("this node's libp2p peer id is not in the trust bundle; other centres will refuse it until the bundle lists it",

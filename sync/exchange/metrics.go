@@ -3,6 +3,7 @@ package exchange
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -102,4 +103,89 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// Per-member connection series, read from Status at scrape time so that a
+// member listed in the bundle shows (at 0) before its peers ever connect.
+var (
+	descMemberListed = prometheus.NewDesc("liandong_sync_member_listed_peers",
+		"Peers (replicas) of a member centre the trust bundle lists, this node excluded.", []string{"member"}, nil)
+	descMemberConnected = prometheus.NewDesc("liandong_sync_member_connected_peers",
+		"Peers of a member centre with an open connection to this node.", []string{"member"}, nil)
+	descMemberContact = prometheus.NewDesc("liandong_sync_member_last_contact_timestamp_seconds",
+		"When a peer of the member centre last answered a request of this node (Unix time); absent until one has.", []string{"member"}, nil)
+	descMemberRTT = prometheus.NewDesc("liandong_sync_member_rtt_seconds",
+		"Round-trip time of the last answer from the member's most recently heard connected peer.", []string{"member"}, nil)
+)
+
+// memberCollector turns the bundle's peer list and the exchange's Status into
+// the liandong_sync_member_* series.
+type memberCollector struct{ x *Exchange }
+
+// registerMemberCollector adds the per-member series of x to reg.
+func registerMemberCollector(reg prometheus.Registerer, x *Exchange) error {
+	if reg == nil {
+		return nil
+	}
+	if err := reg.Register(memberCollector{x: x}); err != nil {
+		return fmt.Errorf("register sync member metrics: %w", err)
+	}
+	return nil
+}
+
+func (c memberCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMemberListed, descMemberConnected, descMemberContact, descMemberRTT} {
+		ch <- d
+	}
+}
+
+func (c memberCollector) Collect(ch chan<- prometheus.Metric) {
+	type member struct {
+		listed, connected int
+		contact           time.Time
+		rtt               float64
+	}
+	members := map[string]*member{}
+	if b := c.x.node.Bundle(); b != nil {
+		for _, m := range b.Members {
+			if m.Removed != nil {
+				continue
+			}
+			n := 0
+			for _, p := range m.Peers {
+				if p.ID != c.x.self.String() {
+					n++
+				}
+			}
+			if n > 0 {
+				members[m.ID] = &member{listed: n}
+			}
+		}
+	}
+	for _, p := range c.x.Status().Peers {
+		m := members[p.Member]
+		if m == nil {
+			continue // not (or no longer) listed: the gater refuses it
+		}
+		if p.Connected {
+			m.connected++
+		}
+		if p.LastContact != nil && p.LastContact.After(m.contact) {
+			m.contact = *p.LastContact
+			m.rtt = 0
+			if p.Connected {
+				m.rtt = p.RTTSeconds
+			}
+		}
+	}
+	for id, m := range members {
+		ch <- prometheus.MustNewConstMetric(descMemberListed, prometheus.GaugeValue, float64(m.listed), id)
+		ch <- prometheus.MustNewConstMetric(descMemberConnected, prometheus.GaugeValue, float64(m.connected), id)
+		if !m.contact.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descMemberContact, prometheus.GaugeValue, float64(m.contact.UnixNano())/1e9, id)
+		}
+		if m.rtt > 0 {
+			ch <- prometheus.MustNewConstMetric(descMemberRTT, prometheus.GaugeValue, m.rtt, id)
+		}
+	}
 }

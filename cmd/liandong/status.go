@@ -1,0 +1,477 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"liandong/node"
+	"liandong/sync/exchange"
+)
+
+const statusUsage = `liandong status [--node URL] [--token FILE] [--json] [--max-lag 2m] [--bundle-warn 168h]
+    the federation at a glance, as one node sees it (GET /v1/federation): every centre,
+    its peers, connection, last contact, how far behind this node is on its log, the
+    node's raft role and leader, the trust bundle's version and expiry.
+    Exit status 0: nothing needs attention; 1: something does (a peer disconnected or
+    stalled, lag for longer than --max-lag, no raft leader, the bundle expiring within
+    --bundle-warn) or the node could not be asked; 2: a mistake on the command line.
+    LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token.`
+
+// federationDoc is the body of GET /v1/federation (node/server's federation()).
+type federationDoc struct {
+	Centre  string             `json:"centre"`
+	PeerID  string             `json:"peer_id"`
+	Replica node.ReplicaStatus `json:"replica"`
+	Bundle  struct {
+		Federation string    `json:"federation"`
+		Version    uint64    `json:"version"`
+		ExpiresAt  time.Time `json:"expires_at"`
+	} `json:"bundle"`
+	Members []struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		NameZH  string `json:"name_zh"`
+		Removed bool   `json:"removed"`
+	} `json:"members"`
+	Sync exchange.FederationStatus `json:"sync"`
+}
+
+// statusReport is what `liandong status --json` prints: a stable summary for
+// scripts, with the problems that make the exit status non-zero.
+type statusReport struct {
+	Node       string         `json:"node"`
+	CheckedAt  time.Time      `json:"checked_at"`
+	Federation string         `json:"federation"`
+	Centre     string         `json:"centre"`
+	PeerID     string         `json:"peer_id"`
+	Raft       raftReport     `json:"raft"`
+	Bundle     bundleReport   `json:"bundle"`
+	Centres    []centreReport `json:"centres"`
+	OK         bool           `json:"ok"`
+	Problems   []problem      `json:"problems"`
+}
+
+type raftReport struct {
+	Replica string   `json:"replica"`
+	Role    string   `json:"role"`
+	Leader  string   `json:"leader"`
+	Term    uint64   `json:"term"`
+	Voters  []string `json:"voters"`
+}
+
+type bundleReport struct {
+	Version          uint64    `json:"version"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	ExpiresInSeconds float64   `json:"expires_in_seconds"`
+}
+
+// centreReport is one member centre: its peers as this node sees them and this
+// node's copy of its log.
+type centreReport struct {
+	ID      string `json:"id"`
+	Name    string `json:"name,omitempty"`
+	NameZH  string `json:"name_zh,omitempty"`
+	Self    bool   `json:"self"`
+	Removed bool   `json:"removed,omitempty"`
+	// Peers are the centre's replicas other than the node asked.
+	Peers          []peerReport `json:"peers"`
+	PeersConnected int          `json:"peers_connected"`
+	// LastContact is the newest answer from any of its peers.
+	LastContact *time.Time `json:"last_contact,omitempty"`
+	// The centre's log: the newest entry held here, the newest any peer claims,
+	// and for how long this node has known it is behind.
+	LocalSeq   uint64  `json:"local_seq"`
+	BestSeq    uint64  `json:"best_seq"`
+	LagEntries uint64  `json:"lag_entries"`
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+type peerReport struct {
+	PeerID         string     `json:"peer_id"`
+	Connected      bool       `json:"connected"`
+	Stalled        bool       `json:"stalled"`
+	BackedOffUntil *time.Time `json:"backed_off_until,omitempty"`
+	LastContact    *time.Time `json:"last_contact,omitempty"`
+	RTTSeconds     float64    `json:"rtt_seconds,omitempty"`
+	LastError      string     `json:"last_error,omitempty"`
+}
+
+// problem is one thing that needs an operator.
+type problem struct {
+	// Kind is one of disconnected, stalled, lag, no-leader, bundle-expiring,
+	// bundle-expired.
+	Kind    string `json:"kind"`
+	Centre  string `json:"centre,omitempty"`
+	PeerID  string `json:"peer_id,omitempty"`
+	Message string `json:"message"`
+}
+
+// statusLimits are the thresholds past which a state needs attention.
+type statusLimits struct {
+	maxLag     time.Duration
+	bundleWarn time.Duration
+}
+
+// errAttention makes the exit status 1 once the report is printed.
+type errAttention struct{ n int }
+
+func (e errAttention) Error() string {
+	if e.n == 1 {
+		return "1 problem needs attention"
+	}
+	return fmt.Sprintf("%d problems need attention", e.n)
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, statusUsage); fs.PrintDefaults() }
+	nodeURL := fs.String("node", envOr("LIANDONG_NODE", "http://127.0.0.1:8700"), "API URL of any node of the federation")
+	tokenFile := fs.String("token", os.Getenv("LIANDONG_TOKEN_FILE"), "file holding a token with the read scope (none: anonymous)")
+	asJSON := fs.Bool("json", false, "print JSON for scripts instead of a table")
+	maxLag := fs.Duration("max-lag", 2*time.Minute, "lag on a centre's log for longer than this needs attention")
+	bundleWarn := fs.Duration("bundle-warn", 7*24*time.Hour, "a trust bundle expiring within this needs attention")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the node")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q\n%s", fs.Arg(0), statusUsage)
+	}
+	if !strings.HasPrefix(*nodeURL, "http://") && !strings.HasPrefix(*nodeURL, "https://") {
+		return usagef("--node %q: want the node's API URL, e.g. http://127.0.0.1:8701", *nodeURL)
+	}
+	if *maxLag <= 0 || *bundleWarn < 0 || *timeout <= 0 {
+		return usagef("--max-lag and --timeout must be positive, --bundle-warn not negative")
+	}
+	token := ""
+	if *tokenFile != "" {
+		data, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("read token: %w (give --token FILE with a token from `liandong token issue --scope read`)", err)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	doc, err := fetchFederation(ctx, strings.TrimRight(*nodeURL, "/"), token, *timeout)
+	if err != nil {
+		return err
+	}
+	rep := buildStatusReport(doc, *nodeURL, time.Now(), statusLimits{maxLag: *maxLag, bundleWarn: *bundleWarn})
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := printStatus(stdout, rep); err != nil {
+		return err
+	}
+	if len(rep.Problems) > 0 {
+		return errAttention{len(rep.Problems)}
+	}
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// fetchFederation asks one node for GET /v1/federation.
+func fetchFederation(ctx context.Context, base, token string, timeout time.Duration) (*federationDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/federation", nil)
+	if err != nil {
+		return nil, usagef("--node %q: %v", base, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s did not answer within %v; is the node overloaded? (raise --timeout)", base, timeout)
+		}
+		return nil, fmt.Errorf("cannot reach %s: %w (is the node running? give its API URL with --node)", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read %s/v1/federation: %w", base, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("%s refused the request (%s: %s); give --token FILE with a valid token of a member centre (`liandong token issue --scope read`)",
+			base, resp.Status, problemDetail(body))
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%s/v1/federation: %s: %s", base, resp.Status, problemDetail(body))
+	}
+	var doc federationDoc
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("%s/v1/federation: not a liandong federation document (%v); is --node a liandong node?", base, err)
+	}
+	if doc.Centre == "" {
+		return nil, fmt.Errorf("%s/v1/federation: no centre in the answer; is --node a liandong node?", base)
+	}
+	return &doc, nil
+}
+
+// problemDetail shortens an RFC 9457 problem body (or any body) for a message.
+func problemDetail(body []byte) string {
+	var p struct {
+		Title  string `json:"title"`
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(body, &p) == nil && (p.Title != "" || p.Detail != "") {
+		return strings.TrimSuffix(p.Title+": "+p.Detail, ": ")
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// buildStatusReport summarises doc and lists what needs attention.
+func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim statusLimits) statusReport {
+	rep := statusReport{
+		Node: nodeURL, CheckedAt: now.UTC(), Federation: doc.Bundle.Federation, Centre: doc.Centre, PeerID: doc.PeerID,
+		Raft: raftReport{Replica: doc.Replica.ReplicaID, Role: strings.ToLower(doc.Replica.State), Leader: doc.Replica.Leader,
+			Term: doc.Replica.Term, Voters: doc.Replica.Voters},
+		Bundle:   bundleReport{Version: doc.Bundle.Version, ExpiresAt: doc.Bundle.ExpiresAt, ExpiresInSeconds: doc.Bundle.ExpiresAt.Sub(now).Seconds()},
+		Centres:  []centreReport{},
+		Problems: []problem{},
+	}
+	if rep.Federation == "" {
+		rep.Federation = doc.Sync.Federation
+	}
+	add := func(kind, centre, peerID, format string, args ...any) {
+		rep.Problems = append(rep.Problems, problem{Kind: kind, Centre: centre, PeerID: peerID, Message: fmt.Sprintf(format, args...)})
+	}
+
+	if doc.Replica.Leader == "" {
+		add("no-leader", doc.Centre, "", "%s has no raft leader (replica %s is %s): writes fail until one is elected; check that a majority of the centre's replicas run (`liandong centre replicas`)",
+			doc.Centre, doc.Replica.ReplicaID, strings.ToLower(doc.Replica.State))
+	}
+	switch left := doc.Bundle.ExpiresAt.Sub(now); {
+	case doc.Bundle.ExpiresAt.IsZero():
+	case left <= 0:
+		add("bundle-expired", "", "", "the trust bundle v%d expired on %s: headquarters must sign a new version now",
+			doc.Bundle.Version, doc.Bundle.ExpiresAt.UTC().Format(time.DateOnly))
+	case left < lim.bundleWarn:
+		add("bundle-expiring", "", "", "the trust bundle v%d expires on %s (in %s): headquarters must sign and distribute a new version",
+			doc.Bundle.Version, doc.Bundle.ExpiresAt.UTC().Format(time.DateOnly), human(left))
+	}
+
+	byID := map[string]*centreReport{}
+	order := []string{}
+	centre := func(id string) *centreReport {
+		if c, ok := byID[id]; ok {
+			return c
+		}
+		c := &centreReport{ID: id, Self: id == doc.Centre, Peers: []peerReport{}}
+		byID[id] = c
+		order = append(order, id)
+		return c
+	}
+	for _, m := range doc.Members {
+		c := centre(m.ID)
+		c.Name, c.NameZH, c.Removed = m.Name, m.NameZH, m.Removed
+	}
+	for _, p := range doc.Sync.Peers {
+		id := p.Member
+		if id == "" {
+			id = "?"
+		}
+		c := centre(id)
+		c.Peers = append(c.Peers, peerReport{PeerID: p.PeerID, Connected: p.Connected, Stalled: p.Stalled,
+			BackedOffUntil: p.BackedOffUntil, LastContact: p.LastContact, RTTSeconds: p.RTTSeconds, LastError: p.LastError})
+		if p.Connected {
+			c.PeersConnected++
+		}
+		if p.LastContact != nil && (c.LastContact == nil || p.LastContact.After(*c.LastContact)) {
+			c.LastContact = p.LastContact
+		}
+	}
+	for _, o := range doc.Sync.Origins {
+		c := centre(o.Origin)
+		c.LocalSeq, c.BestSeq, c.LagEntries, c.LagSeconds = o.Local.Seq, o.Best.Seq, o.LagEntries, o.LagSeconds
+	}
+	// Bundle order first (the root lists headquarters first), then peers of
+	// centres the bundle no longer lists.
+	for _, id := range order {
+		c := byID[id]
+		rep.Centres = append(rep.Centres, *c)
+		if c.Removed {
+			continue
+		}
+		for _, p := range c.Peers {
+			short := shortPeer(p.PeerID)
+			switch {
+			case !p.Connected:
+				msg := fmt.Sprintf("%s: peer %s is not connected", id, short)
+				if p.LastContact != nil {
+					msg += fmt.Sprintf(" (last contact %s ago)", human(now.Sub(*p.LastContact)))
+				} else {
+					msg += " (never contacted)"
+				}
+				if p.BackedOffUntil != nil {
+					msg += fmt.Sprintf("; backed off until %s for breaking the protocol", p.BackedOffUntil.UTC().Format(time.TimeOnly))
+				}
+				if p.LastError != "" {
+					msg += "; last error: " + p.LastError
+				}
+				add("disconnected", id, p.PeerID, "%s; check that it runs and that its libp2p address in the bundle is reachable from here", msg)
+			case p.Stalled:
+				since := "ever"
+				if p.LastContact != nil {
+					since = "for " + human(now.Sub(*p.LastContact))
+				}
+				add("stalled", id, p.PeerID, "%s: peer %s is connected but has answered nothing %s; check its load, disk and logs",
+					id, short, since)
+			}
+		}
+		if c.LagEntries > 0 && c.LagSeconds > lim.maxLag.Seconds() {
+			add("lag", id, "", "%s: this node has been %d entries behind %s's log for %s (over %s); check the links to its peers and the node's apply errors",
+				id, c.LagEntries, id, human(seconds(c.LagSeconds)), lim.maxLag)
+		}
+	}
+	rep.OK = len(rep.Problems) == 0
+	return rep
+}
+
+// printStatus writes the report as a table for a terminal.
+func printStatus(w io.Writer, rep statusReport) error {
+	now := rep.CheckedAt
+	fmt.Fprintf(w, "federation %s, trust bundle v%d, expires %s (in %s)\n", rep.Federation, rep.Bundle.Version,
+		rep.Bundle.ExpiresAt.UTC().Format(time.DateOnly), human(seconds(rep.Bundle.ExpiresInSeconds)))
+	leader := rep.Raft.Leader
+	if leader == "" {
+		leader = "NONE"
+	}
+	fmt.Fprintf(w, "seen from %s (%s): replica %s is %s, leader %s, term %d, voters %s\n\n", rep.Centre, rep.Node,
+		rep.Raft.Replica, rep.Raft.Role, leader, rep.Raft.Term, strings.Join(rep.Raft.Voters, ","))
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CENTRE\tPEERS\tSTATE\tLAST CONTACT\tRTT\tLOG\tLAG\tLAG FOR\tNAME")
+	for _, c := range rep.Centres {
+		peers, state, contact, rtt := "-", "-", "-", "-"
+		if len(c.Peers) > 0 || !c.Self {
+			peers = fmt.Sprintf("%d/%d", c.PeersConnected, len(c.Peers))
+			state = centreState(c)
+			contact = lastContactText(c.LastContact, now)
+			for _, p := range c.Peers {
+				if p.Connected && p.RTTSeconds > 0 {
+					rtt = human(seconds(p.RTTSeconds))
+					break
+				}
+			}
+		}
+		if c.Self {
+			state = "this node"
+			if len(c.Peers) > 0 {
+				state = "this node; " + centreState(c)
+			}
+		}
+		lag, lagFor := "0", "-"
+		if c.Self {
+			lag = "-"
+		} else if c.LagEntries > 0 {
+			lag = fmt.Sprint(c.LagEntries)
+			lagFor = human(seconds(c.LagSeconds))
+		}
+		name := c.NameZH
+		if name == "" {
+			name = c.Name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, peers, state, contact, rtt, c.LocalSeq, lag, lagFor, name)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(rep.Problems) == 0 {
+		_, err := fmt.Fprintln(w, "OK: nothing needs attention")
+		return err
+	}
+	fmt.Fprintf(w, "%s:\n", errAttention{len(rep.Problems)})
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "  - [%s] %s\n", p.Kind, p.Message)
+	}
+	return nil
+}
+
+// centreState is one word or two for a centre's peers.
+func centreState(c centreReport) string {
+	if c.Removed {
+		return "removed"
+	}
+	stalled := 0
+	for _, p := range c.Peers {
+		if p.Connected && p.Stalled {
+			stalled++
+		}
+	}
+	switch {
+	case len(c.Peers) == 0:
+		return "no peers listed"
+	case c.PeersConnected == 0:
+		return "DISCONNECTED"
+	case stalled > 0:
+		return "STALLED"
+	case c.PeersConnected < len(c.Peers):
+		return "PARTLY CONNECTED"
+	}
+	return "ok"
+}
+
+func lastContactText(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return human(now.Sub(*t)) + " ago"
+}
+
+// human writes a duration the way people read it: 850µs, 4.2ms, 1.5s, 3m12s,
+// 5h07m, 364d23h.
+func human(d time.Duration) string {
+	switch {
+	case d < 0:
+		d = 0
+		fallthrough
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// shortPeer abbreviates a libp2p peer id for messages.
+func shortPeer(id string) string {
+	if len(id) <= 16 {
+		return id
+	}
+	return id[:8] + "…" + id[len(id)-6:]
+}

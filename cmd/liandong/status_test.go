@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"liandong/node"
+	"liandong/schema"
+	"liandong/sync/exchange"
+)
+
+// TestStatusAgainstFederation runs the four centres in this process and asks
+// them with `liandong status`: all well gives exit 0 and every centre in the
+// table; a stopped centre shows as disconnected at the others with exit 1.
+func TestStatusAgainstFederation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four nodes")
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	ports, err := freeCentrePorts(len(demoCentres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers, err := startFederation(ctx, dir, ports, 1, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	cancels := make([]context.CancelFunc, len(servers))
+	for i, s := range servers {
+		runCtx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(runCtx) }()
+	}
+	t.Cleanup(func() {
+		for _, c := range cancels {
+			c()
+		}
+		wg.Wait()
+	})
+	token := func(centre string) string { return filepath.Join(dir, centre, "admin.token") }
+	hq, xiongan := servers[0], servers[3]
+
+	// Until the centres have found each other, status says so; then it is clean.
+	var code int
+	var out string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if code, out = runCLI(t, 20*time.Second, "status", "--node", hq.URL, "--token", token("hq")); code == 0 {
+			break
+		}
+	}
+	if code != 0 {
+		t.Fatalf("status of a healthy federation: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"federation jjj-demo", "trust bundle v1", "seen from hq", "leader hq-1", "OK: nothing needs attention",
+		"hq ", "tianjin ", "hebei ", "xiongan ", "天津中心", "1/1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
+
+	// JSON for scripts, asked of another centre once every centre has written
+	// and hebei holds every log.
+	if err := seedFederation(ctx, servers, dir, 2); err != nil {
+		t.Fatal(err)
+	}
+	var rep statusReport
+	holdsAll := func() bool {
+		for _, c := range rep.Centres {
+			if c.LocalSeq == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		code, out = runCLI(t, 20*time.Second, "status", "--node", servers[2].URL, "--token", token("hebei"), "--json")
+		rep = statusReport{}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil && code == 0 {
+			t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+		}
+		if code == 0 && holdsAll() {
+			break
+		}
+	}
+	if code != 0 {
+		t.Fatalf("status --json: exit %d\n%s", code, out)
+	}
+	if !rep.OK || rep.Centre != "hebei" || rep.Raft.Role != "leader" || rep.Raft.Leader != "hebei-1" || rep.Bundle.Version != 1 ||
+		len(rep.Centres) != 4 || len(rep.Problems) != 0 {
+		t.Fatalf("status --json of a healthy federation: %+v", rep)
+	}
+	for _, c := range rep.Centres {
+		if c.Self != (c.ID == "hebei") {
+			t.Errorf("centre %s: self %v", c.ID, c.Self)
+		}
+		if !c.Self && (len(c.Peers) != 1 || c.PeersConnected != 1 || c.LastContact == nil) {
+			t.Errorf("centre %s as hebei sees it: %+v", c.ID, c)
+		}
+		if c.LocalSeq == 0 {
+			t.Errorf("centre %s: hebei holds nothing of its log: %+v", c.ID, c)
+		}
+	}
+
+	// Stop xiongan: hq's status names it, exit 1, and the message says what to do.
+	cancels[3]()
+	deadline := time.Now().Add(30 * time.Second)
+	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		code, out = runCLI(t, 20*time.Second, "status", "--node", hq.URL, "--token", token("hq"), "--json")
+		if code == 1 {
+			break
+		}
+	}
+	if code != 1 {
+		t.Fatalf("status with xiongan stopped (%s): exit %d, want 1\n%s", xiongan.URL, code, out)
+	}
+	// runCLI mixes stdout and stderr; the JSON document comes first.
+	dec := json.NewDecoder(strings.NewReader(out))
+	rep = statusReport{}
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if rep.OK || len(rep.Problems) == 0 {
+		t.Fatalf("no problem reported with xiongan stopped: %+v", rep)
+	}
+	for _, p := range rep.Problems {
+		if p.Kind != "disconnected" && p.Kind != "stalled" || p.Centre != "xiongan" {
+			t.Errorf("unexpected problem with xiongan stopped: %+v", p)
+		}
+	}
+	if !strings.Contains(out, "problem") || !strings.Contains(out, "needs attention") && !strings.Contains(out, "need attention") {
+		t.Errorf("exit 1 without saying why on stderr:\n%s", out)
+	}
+	code, out = runCLI(t, 20*time.Second, "status", "--node", hq.URL, "--token", token("hq"))
+	if code != 1 || !strings.Contains(out, "xiongan") || !strings.Contains(out, "[disconnected]") && !strings.Contains(out, "[stalled]") {
+		t.Errorf("table with xiongan stopped: exit %d\n%s", code, out)
+	}
+}
+
+// TestStatusProblems feeds status documents of the node's real shape from a
+// stub and checks every condition that needs attention, and one that does not.
+func TestStatusProblems(t *testing.T) {
+	now := time.Now().UTC()
+	at := func(ago time.Duration) *time.Time { t := now.Add(-ago); return &t }
+	healthy := func() *federationDoc {
+		doc := &federationDoc{Centre: "hq", PeerID: "12D3KooWhq"}
+		doc.Replica = node.ReplicaStatus{ReplicaID: "hq-1", State: "Leader", Leader: "hq-1", Term: 3, Voters: []string{"hq-1"}}
+		doc.Bundle.Federation, doc.Bundle.Version, doc.Bundle.ExpiresAt = "jjj", 4, now.Add(90*24*time.Hour)
+		for _, id := range []string{"hq", "tianjin", "hebei"} {
+			doc.Members = append(doc.Members, struct {
+				ID      string `json:"id"`
+				Name    string `json:"name"`
+				NameZH  string `json:"name_zh"`
+				Removed bool   `json:"removed"`
+			}{ID: id, Name: id})
+			doc.Sync.Origins = append(doc.Sync.Origins, exchange.OriginStatus{Origin: id,
+				Local: schema.Head{Origin: id, Seq: 10}, Best: schema.Head{Origin: id, Seq: 10}})
+		}
+		doc.Sync.Peers = []exchange.PeerStatus{
+			{PeerID: "12D3KooWtianjin", Member: "tianjin", Connected: true, LastContact: at(time.Second), RTTSeconds: 0.002},
+			{PeerID: "12D3KooWhebei", Member: "hebei", Connected: true, LastContact: at(time.Second), RTTSeconds: 0.003},
+		}
+		return doc
+	}
+	cases := []struct {
+		name  string
+		edit  func(*federationDoc)
+		kinds []string
+		says  []string
+	}{
+		{"healthy; lag shorter than --max-lag", func(d *federationDoc) {
+			d.Sync.Origins[1].LagEntries, d.Sync.Origins[1].LagSeconds = 5, 30
+		}, nil, []string{"OK: nothing needs attention", "30.0s"}},
+		{"peer disconnected", func(d *federationDoc) {
+			d.Sync.Peers[0].Connected, d.Sync.Peers[0].LastContact = false, at(5*time.Minute)
+			d.Sync.Peers[0].LastError = "dial backoff"
+		}, []string{"disconnected"}, []string{"tianjin: peer 12D3KooWtianjin is not connected (last contact 5m00s ago); last error: dial backoff", "DISCONNECTED"}},
+		{"peer stalled", func(d *federationDoc) {
+			d.Sync.Peers[1].Stalled, d.Sync.Peers[1].LastContact = true, at(40*time.Second)
+		}, []string{"stalled"}, []string{"hebei: peer 12D3KooWhebei is connected but has answered nothing for 40.0s", "STALLED"}},
+		{"lag past --max-lag", func(d *federationDoc) {
+			d.Sync.Origins[2].Best.Seq, d.Sync.Origins[2].LagEntries, d.Sync.Origins[2].LagSeconds = 22, 12, 600
+		}, []string{"lag"}, []string{"12 entries behind hebei's log for 10m00s"}},
+		{"no raft leader", func(d *federationDoc) {
+			d.Replica.State, d.Replica.Leader = "Candidate", ""
+		}, []string{"no-leader"}, []string{"hq has no raft leader (replica hq-1 is candidate)", "leader NONE"}},
+		{"bundle expiring within 7 days", func(d *federationDoc) {
+			d.Bundle.ExpiresAt = now.Add(3*24*time.Hour + 90*time.Minute)
+		}, []string{"bundle-expiring"}, []string{"the trust bundle v4 expires on", "(in 3d01h)"}},
+		{"bundle expired", func(d *federationDoc) {
+			d.Bundle.ExpiresAt = now.Add(-time.Hour)
+		}, []string{"bundle-expired"}, []string{"expired on"}},
+		{"removed centre is not a problem", func(d *federationDoc) {
+			d.Members[1].Removed = true
+			d.Sync.Peers[0].Connected = false
+		}, nil, []string{"removed"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := healthy()
+			tc.edit(doc)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/v1/federation" || r.Header.Get("Authorization") != "Bearer tok" {
+					http.Error(w, `{"title":"Unauthorized","detail":"no token"}`, http.StatusUnauthorized)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				json.NewEncoder(w).Encode(doc)
+			}))
+			defer srv.Close()
+			tokFile := filepath.Join(t.TempDir(), "tok")
+			os.WriteFile(tokFile, []byte("tok\n"), 0o600)
+
+			code, out := runCLI(t, 10*time.Second, "status", "--node", srv.URL, "--token", tokFile)
+			wantCode := 0
+			if len(tc.kinds) > 0 {
+				wantCode = 1
+			}
+			if code != wantCode {
+				t.Errorf("exit %d, want %d\n%s", code, wantCode, out)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(out, s) {
+					t.Errorf("output lacks %q:\n%s", s, out)
+				}
+			}
+			_, js := runCLI(t, 10*time.Second, "status", "--node", srv.URL, "--token", tokFile, "--json")
+			var rep statusReport
+			if err := json.NewDecoder(strings.NewReader(js)).Decode(&rep); err != nil {
+				t.Fatalf("--json: %v\n%s", err, js)
+			}
+			var kinds []string
+			for _, p := range rep.Problems {
+				kinds = append(kinds, p.Kind)
+			}
+			if strings.Join(kinds, ",") != strings.Join(tc.kinds, ",") || rep.OK != (len(tc.kinds) == 0) {
+				t.Errorf("problems %v (ok %v), want %v\n%s", kinds, rep.OK, tc.kinds, js)
+			}
+		})
+	}
+}
+
+// TestStatusMistakes: what goes wrong before any report gets a message saying
+// what to do, and a non-zero exit.
+func TestStatusMistakes(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"title":"Unauthorized","status":401,"detail":"token signature invalid"}`))
+	}))
+	defer refuse.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`<html>not a node</html>`))
+	}))
+	defer other.Close()
+	tokFile := filepath.Join(t.TempDir(), "tok")
+	os.WriteFile(tokFile, []byte("garbage\n"), 0o600)
+
+	cases := []struct {
+		name  string
+		args  []string
+		code  int
+		wants []string
+	}{
+		{"node down", []string{"--node", downURL}, 1, []string{"cannot reach", "is the node running?"}},
+		{"token refused", []string{"--node", refuse.URL, "--token", tokFile}, 1, []string{"refused the request", "token signature invalid", "liandong token issue"}},
+		{"not a node", []string{"--node", other.URL}, 1, []string{"is --node a liandong node?"}},
+		{"token file missing", []string{"--node", other.URL, "--token", "/nonexistent/tok"}, 1, []string{"read token", "--token FILE"}},
+		{"not a URL", []string{"--node", "127.0.0.1:8701"}, 2, []string{"want the node's API URL"}},
+		{"stray argument", []string{"--node", other.URL, "extra"}, 2, []string{`unexpected argument "extra"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, 20*time.Second, append([]string{"status"}, tc.args...)...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,144 @@
+package integration
+
+import (
+	"fmt"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// designMetrics are the series DESIGN.md "Metrics" asks for (and those the alerts
+// and the dashboard rely on), with their type and the labels they carry.
+var designMetrics = []struct {
+	name, typ string
+	labels    []string
+}{
+	{"liandong_records", "gauge", []string{"catalogue", "origin", "visibility"}},
+	{"liandong_log_head_seq", "gauge", []string{"origin"}},
+	{"liandong_sync_lag_entries", "gauge", []string{"origin"}},
+	{"liandong_sync_lag_seconds", "gauge", []string{"origin"}},
+	{"liandong_sync_peer_behind_entries", "gauge", []string{"member", "origin"}},
+	{"liandong_sync_peers_stalled", "gauge", []string{"member"}},
+	{"liandong_sync_member_listed_peers", "gauge", []string{"member"}},
+	{"liandong_sync_member_connected_peers", "gauge", []string{"member"}},
+	{"liandong_sync_member_last_contact_timestamp_seconds", "gauge", []string{"member"}},
+	{"liandong_sync_entries_applied_total", "counter", []string{"origin"}},
+	{"liandong_sync_entries_rejected_total", "counter", []string{"reason"}},
+	{"liandong_sync_peer_faults_total", "counter", []string{"reason"}},
+	{"liandong_replication_delay_seconds", "histogram", []string{"origin"}},
+	{"liandong_raft_state", "gauge", []string{"state"}},
+	{"liandong_raft_term", "gauge", nil},
+	{"liandong_raft_commit_index", "gauge", nil},
+	{"liandong_raft_applied_index", "gauge", nil},
+	{"liandong_raft_has_leader", "gauge", nil},
+	{"liandong_raft_voters", "gauge", nil},
+	{"liandong_raft_apply_duration_seconds", "histogram", nil},
+	{"liandong_bbolt_size_bytes", "gauge", nil},
+	{"liandong_bundle_version", "gauge", nil},
+	{"liandong_bundle_expiry_timestamp_seconds", "gauge", nil},
+	{"liandong_data_filesystem_avail_bytes", "gauge", nil},
+	{"liandong_data_filesystem_size_bytes", "gauge", nil},
+	{"liandong_http_requests_total", "counter", []string{"route", "method", "code"}},
+	{"liandong_http_request_duration_seconds", "histogram", []string{"route", "method"}},
+	{"go_goroutines", "gauge", nil},
+	{"process_resident_memory_bytes", "gauge", nil},
+}
+
+// TestOpsMetricsLint runs the four centres as processes, writes at each, and
+// checks every node's /metrics: `promtool check metrics` has no complaint, and
+// every series of DESIGN.md's list is there with its type, labels and help.
+func TestOpsMetricsLint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four nodes")
+	}
+	promtool := requireTool(t, "promtool", "apt-get install prometheus")
+	f := newFederation(t, fedOptions{})
+	for i := range centreIDs {
+		f.create(i, "supply", "federation", supplyBody(fmt.Sprintf("%s 的成果", centreIDs[i])))
+	}
+	f.waitConverged(30 * time.Second)
+	// The gauges follow the exchange's refresh; wait until every node shows the
+	// lag series of every other centre.
+	for i, url := range f.urls {
+		waitFor(t, 20*time.Second, func() bool {
+			text := scrape(t, url)
+			for _, o := range centreIDs {
+				if o != centreIDs[i] && !strings.Contains(text, `liandong_sync_lag_entries{origin="`+o+`"}`) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	for i, url := range f.urls {
+		text := scrape(t, url)
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(text)
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("%s: promtool check metrics: %v\n%s", centreIDs[i], err, out)
+		}
+		checkDesignMetrics(t, centreIDs[i], text)
+	}
+}
+
+var sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? `)
+
+func checkDesignMetrics(t *testing.T, centre, text string) {
+	t.Helper()
+	types, help := map[string]string{}, map[string]bool{}
+	labels := map[string][]string{} // family → label names of its first sample
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[0] == "#" && f[1] == "TYPE" {
+			types[f[2]] = f[3]
+			continue
+		}
+		if f := strings.Fields(line); len(f) >= 4 && f[0] == "#" && f[1] == "HELP" {
+			help[f[2]] = true
+			continue
+		}
+		m := sampleLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		family := m[1]
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base := strings.TrimSuffix(family, suffix); base != family && types[base] == "histogram" {
+				family = base
+			}
+		}
+		if _, ok := labels[family]; ok {
+			continue
+		}
+		var names []string
+		for _, kv := range strings.Split(strings.Trim(m[2], "{}"), ",") {
+			if k, _, ok := strings.Cut(kv, "="); ok && k != "le" {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		labels[family] = names
+	}
+	for _, want := range designMetrics {
+		if types[want.name] != want.typ {
+			t.Errorf("%s: %s is %q, want a %s", centre, want.name, types[want.name], want.typ)
+			continue
+		}
+		if !help[want.name] {
+			t.Errorf("%s: %s has no help text", centre, want.name)
+		}
+		got, ok := labels[want.name]
+		if !ok {
+			t.Errorf("%s: %s has no samples", centre, want.name)
+			continue
+		}
+		wantLabels := slices.Clone(want.labels)
+		slices.Sort(wantLabels)
+		if !slices.Equal(got, wantLabels) {
+			t.Errorf("%s: %s labelled %v, want %v", centre, want.name, got, wantLabels)
+		}
+	}
+}
