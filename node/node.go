@@ -132,6 +132,8 @@ type Node struct {
 	transport raft.Transport
 	metrics   *metrics
 
+	search searchState
+
 	bundle   atomic.Pointer[auth.Bundle]
 	notifier atomic.Pointer[func()]
 	closed   atomic.Bool
@@ -158,7 +160,12 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.openState(); err != nil {
 		return nil, err
 	}
+	if err := n.openSearch(); err != nil {
+		n.st.Close()
+		return nil, err
+	}
 	if err := n.startRaft(); err != nil {
+		n.closeSearch()
 		n.st.Close()
 		if n.logStore != nil {
 			n.logStore.Close()
@@ -279,6 +286,9 @@ func (n *Node) Close() error {
 		return nil
 	}
 	var errs []error
+	if err := n.closeSearch(); err != nil {
+		errs = append(errs, err)
+	}
 	if n.raft != nil {
 		if n.raft.State() == raft.Leader && len(n.servers()) > 1 {
 			if err := n.raft.LeadershipTransfer().Error(); err != nil {

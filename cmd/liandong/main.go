@@ -29,6 +29,11 @@ Usage:
   liandong federation init|show ...       build or show a trust bundle (see 'liandong federation -h')
   liandong centre replicas|add-replica|remove-replica --node URL --token FILE ...
                                           show or change a centre's raft voters
+  liandong status [--node URL] [--token FILE] [--json]
+                                          the federation at a glance; exit 1 when something needs attention
+  liandong import --node URL --token FILE [--catalogue C] [--dry-run] FILE
+                                          records from CSV (UTF-8/GB18030, Chinese headers) or JSON Lines
+  liandong export --node URL [--token FILE] --catalogue C [--format csv|jsonl] [--out FILE]
 
 Run 'liandong COMMAND -h' for the flags of a command.
 `
@@ -64,6 +69,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdFederation(args[1:], stdout)
 	case "centre":
 		err = cmdCentre(ctx, args[1:], stdout)
+	case "status":
+		err = cmdStatus(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = cmdImport(ctx, args[1:], stdout, stderr)
+	case "export":
+		err = cmdExport(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "liandong: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -57,6 +57,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxWait caps the long-poll wait of GET /v1/changes (DefaultMaxWait if 0).
 	MaxWait time.Duration
+	// Heartbeat is the comment interval of idle change streams (DefaultHeartbeat if 0).
+	Heartbeat time.Duration
 }
 
 // Defaults and limits.
@@ -77,6 +79,7 @@ type handler struct {
 	log        *slog.Logger
 	maxBody    int64
 	maxWait    time.Duration
+	heartbeat  time.Duration
 	metrics    *httpMetrics
 	mux        *http.ServeMux
 
@@ -99,6 +102,7 @@ func New(opts Options) (http.Handler, error) {
 		log:        opts.Logger,
 		maxBody:    opts.MaxBodyBytes,
 		maxWait:    opts.MaxWait,
+		heartbeat:  opts.Heartbeat,
 		mux:        http.NewServeMux(),
 		shutdown:   make(chan struct{}),
 	}
@@ -145,7 +149,10 @@ func New(opts Options) (http.Handler, error) {
 	m.HandleFunc("POST /v1/admin/replicas", h.toLeader(h.v1(h.addReplica)))
 	m.HandleFunc("DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.removeReplica)))
 	m.HandleFunc("GET /v1/changes", h.v1(h.changes))
+	m.HandleFunc("GET /v1/changes/stream", h.v1(h.changesStream))
 	m.HandleFunc("GET /v1/schema/{catalogue}", h.v1(h.jsonSchema))
+	m.HandleFunc("GET /v1/openapi.json", h.v1(h.openAPI))
+	m.HandleFunc("GET /v1/match/{id}", h.v1(h.match))
 	if h.federation != nil {
 		m.HandleFunc("GET /v1/federation", h.v1(h.federationState))
 	}

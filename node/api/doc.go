@@ -10,20 +10,26 @@
 //
 // # Routes
 //
-//	GET    /v1/records?catalogue=&q=&industry=&origin=&status=&updated_since=&cursor=&limit=
+//	GET    /v1/records?catalogue=&q=&sort=&industry=&origin=&status=&updated_since=&cursor=&limit=
 //	GET    /v1/records/{id}            ETag: "<version>"
 //	POST   /v1/records                 201, Location, ETag
 //	PUT    /v1/records/{id}            201 created / 200 replaced
 //	DELETE /v1/records/{id}            200 with the tombstone
 //	GET    /v1/changes?since=&limit=&wait=&catalogue=&origin=
+//	GET    /v1/changes/stream?since=&catalogue=&origin=   text/event-stream, Last-Event-ID
+//	GET    /v1/match/{id}?catalogue=&limit=               matchmaking with reasons
 //	GET    /v1/schema/{catalogue}      application/schema+json
+//	GET    /v1/openapi.json            OpenAPI 3.1 of all of these (openapi.go)
 //	GET    /v1/federation              when Options.Federation is set
 //	GET    /healthz /readyz /metrics /.well-known/jwks.json
 //
-// limit is 1–500 (default 50). q is up to ten words that must all occur,
-// case-insensitively, in the body's title, summary, description, name,
-// keywords, owner_org, enterprise or affiliation (a stopgap until a full-text
-// index). wait is in seconds, fractions allowed. Every /v1 route authenticates
+// limit is 1–500 (default 50). q is a full-text query of up to ten words
+// (node/search: Chinese by character bigrams, English by words, BM25F
+// ranking) when the Service is a Searcher; the answer then adds total and
+// hits (score and matched words per item) and is ranked by relevance, paged
+// by a cursor on (score, id) that a write between pages can shift, or with
+// sort=id in stable id order. A Service that is not a Searcher filters q by
+// substring, in id order. wait is in seconds, fractions allowed. Every /v1 route authenticates
 // (a bad token is a 401, never anonymous) and asks the Authorizer for the
 // collection first, so 401/403 come before anything else; /healthz, /readyz,
 // /metrics and the JWKS are open.
@@ -60,10 +66,14 @@
 //     of private records do not leak; lists and the change feed leave such
 //     records out. Personal data is redacted unless the Authorizer says otherwise.
 //
-// # Long polls and shutdown
+// # Long polls, streams and shutdown
 //
 // GET /v1/changes waits up to wait seconds (capped at Options.MaxWait) for the
-// node's Changed channel. When the handler is served by a server from NewServer,
-// Shutdown ends every waiting poll at once with the cursor it had reached, so a
-// graceful stop does not wait out the polls.
+// node's Changed channel. GET /v1/changes/stream sends the same changes as
+// server-sent events ("change", id = the position cursor), an id-only event
+// when it skips changes the caller may not see, and a heartbeat comment every
+// Options.Heartbeat; a client resumes with Last-Event-ID. When the handler is
+// served by a server from NewServer, Shutdown ends every waiting poll (with the
+// cursor it had reached) and every stream at once, so a graceful stop waits
+// for neither.
 package api

@@ -69,11 +69,15 @@ type listParams struct {
 	UpdatedSince                        time.Time
 	After                               string // from cursor
 	Limit                               int
+	// Query is q as given; Sort is "relevance", "id" or "" (relevance when
+	// there is a q); SearchCursor is a relevance-order cursor, still encoded
+	// (it names its query: see searchCursor).
+	Query, Sort, SearchCursor string
 }
 
 func parseListParams(raw string) (listParams, error) {
 	var lp listParams
-	q, err := parseQuery(raw, "catalogue", "q", "industry", "origin", "status", "updated_since", "cursor", "limit")
+	q, err := parseQuery(raw, "catalogue", "q", "industry", "origin", "status", "updated_since", "cursor", "limit", "sort")
 	if err != nil {
 		return lp, err
 	}
@@ -93,6 +97,7 @@ func parseListParams(raw string) (listParams, error) {
 		if utf8.RuneCountInString(s) > maxQueryRunes {
 			return lp, badParam("q", schema.RuleMaxLength, fmt.Sprintf("at most %d characters", maxQueryRunes))
 		}
+		lp.Query = s
 		lp.Terms = strings.Fields(strings.ToLower(s))
 		if len(lp.Terms) > maxQueryTerms {
 			return lp, badParam("q", schema.RuleMaxItems, fmt.Sprintf("at most %d words", maxQueryTerms))
@@ -105,7 +110,12 @@ func parseListParams(raw string) (listParams, error) {
 		}
 		lp.UpdatedSince = t
 	}
-	if s, ok := q["cursor"]; ok {
+	if lp.Sort, err = sortParam(q, lp.Query); err != nil {
+		return lp, err
+	}
+	if s, ok := q["cursor"]; ok && isSearchCursor(s) {
+		lp.SearchCursor = s
+	} else if ok {
 		if lp.After, err = decodeListCursor(s); err != nil {
 			return lp, badParam("cursor", schema.RuleFormat, "malformed cursor; pass next_cursor from the previous page unchanged")
 		}

@@ -33,6 +33,9 @@ func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if err != nil {
 		return err
 	}
+	if s, ok := h.svc.(Searcher); ok && lp.Query != "" {
+		return h.searchRecords(w, r, p, lp, s)
+	}
 	items, next, err := h.svc.List(r.Context(), store.Query{
 		Catalogue:    lp.Catalogue,
 		Origin:       lp.Origin,

@@ -1,0 +1,232 @@
+// Package client is a small Go client of a liandong node's HTTP API (/v1): records,
+// lists and search, the change feed (long poll and server-sent events with
+// resumption), matchmaking, and problem documents as Go errors.
+//
+// A Client is safe for concurrent use. Every call takes a context; a failed call
+// returns a *Problem when the node answered with a problem document, so callers
+// can branch on Status, Type and the field errors.
+//
+//	c := client.New("http://127.0.0.1:8702", token)
+//	rec, err := c.Get(ctx, "tianjin:01J…")
+//	var p *client.Problem
+//	if errors.As(err, &p) && p.Status == 404 { … }
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"liandong/schema"
+)
+
+// Client calls one node's API.
+type Client struct {
+	// BaseURL is the node's API root, such as http://127.0.0.1:8701.
+	BaseURL string
+	// Token is the bearer token; empty calls anonymously.
+	Token string
+	// HTTP sends the requests; nil means http.DefaultClient. Its Timeout, if
+	// any, also bounds a long poll and each connection of a stream, so leave it
+	// 0 for those and bound calls with the context.
+	HTTP *http.Client
+}
+
+// New returns a client of the node at baseURL calling with token.
+func New(baseURL, token string) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token}
+}
+
+// FieldError is one field-level complaint of a problem document.
+type FieldError struct {
+	Path    string `json:"path"`
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem document the node answered with.
+type Problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	RequestID string       `json:"request_id,omitempty"`
+	Errors    []FieldError `json:"errors,omitempty"`
+	// RetryAfter is the Retry-After header of a 503, 0 when absent.
+	RetryAfter time.Duration `json:"-"`
+}
+
+func (p *Problem) Error() string {
+	msg := fmt.Sprintf("%d %s", p.Status, p.Title)
+	if p.Detail != "" {
+		msg += ": " + p.Detail
+	}
+	return msg
+}
+
+// Kind is the problem type without its "urn:liandong:problem:" prefix, such as
+// "not-found" or "bad-parameter".
+func (p *Problem) Kind() string {
+	return strings.TrimPrefix(p.Type, "urn:liandong:problem:")
+}
+
+// IsNotFound reports whether err is a 404 problem.
+func IsNotFound(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Status == http.StatusNotFound
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// request builds a request of path (with query) and an optional JSON body.
+func (c *Client) request(ctx context.Context, method, path string, query url.Values, body any) (*http.Request, error) {
+	u := strings.TrimRight(c.BaseURL, "/") + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		js, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
+}
+
+// do sends req and decodes a 2xx JSON answer into out (when not nil).
+func (c *Client) do(req *http.Request, out any) (*http.Response, error) {
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, readProblem(resp)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return resp, fmt.Errorf("%s %s: decode answer: %w", req.Method, req.URL.Path, err)
+		}
+	}
+	return resp, nil
+}
+
+// readProblem turns a non-2xx answer into a *Problem (a synthetic one when the
+// body is not a problem document, as from a proxy).
+func readProblem(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	p := &Problem{}
+	if err := json.Unmarshal(data, p); err != nil || p.Status == 0 {
+		p = &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(data))}
+		if len(p.Detail) > 200 {
+			p.Detail = p.Detail[:200]
+		}
+	}
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			p.RetryAfter = time.Duration(n) * time.Second
+		}
+	}
+	return p
+}
+
+func recordPath(id string) string { return "/v1/records/" + url.PathEscape(id) }
+
+// Get returns the record id.
+func (c *Client) Get(ctx context.Context, id string) (*schema.Record, error) {
+	req, err := c.request(ctx, http.MethodGet, recordPath(id), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var rec schema.Record
+	if _, err := c.do(req, &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// submission is the envelope a client sends: the server assigns the rest.
+type submission struct {
+	ID         string          `json:"id,omitempty"`
+	Catalogue  string          `json:"catalogue"`
+	Visibility string          `json:"visibility,omitempty"`
+	Schema     int             `json:"schema,omitempty"`
+	ExpiresAt  *time.Time      `json:"expires_at,omitempty"`
+	Body       json.RawMessage `json:"body"`
+}
+
+func submit(rec *schema.Record, id string) submission {
+	return submission{ID: id, Catalogue: rec.Catalogue, Visibility: rec.Visibility, Schema: rec.Schema, ExpiresAt: rec.ExpiresAt, Body: rec.Body}
+}
+
+// Create stores a new record at the node's centre, which assigns its id.
+func (c *Client) Create(ctx context.Context, rec *schema.Record) (*schema.Record, error) {
+	req, err := c.request(ctx, http.MethodPost, "/v1/records", nil, submit(rec, ""))
+	if err != nil {
+		return nil, err
+	}
+	var out schema.Record
+	if _, err := c.do(req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Put creates or replaces the record id ("<centre>:<your key>"). ifMatch, when
+// not 0, must be the current version, else the node answers 412.
+func (c *Client) Put(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+	req, err := c.request(ctx, http.MethodPut, recordPath(id), nil, submit(rec, id))
+	if err != nil {
+		return nil, err
+	}
+	if ifMatch != 0 {
+		req.Header.Set("If-Match", strconv.FormatUint(ifMatch, 10))
+	}
+	var out schema.Record
+	if _, err := c.do(req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Delete tombstones the record id and returns the tombstone.
+func (c *Client) Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error) {
+	req, err := c.request(ctx, http.MethodDelete, recordPath(id), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if ifMatch != 0 {
+		req.Header.Set("If-Match", strconv.FormatUint(ifMatch, 10))
+	}
+	var out schema.Record
+	if _, err := c.do(req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"liandong/client"
+	"liandong/schema"
+	"liandong/transfer"
+)
+
+const importUsage = `Usage: liandong import --node URL --token FILE [--catalogue supply|need|expert] [--dry-run] FILE
+
+Reads a CSV (UTF-8 with or without BOM, or GB18030; Chinese or English headers:
+编号, 标题, 摘要, 所属领域, 关键词, 技术成熟度, 所属单位, 转化方式 …) or a JSON Lines
+file of record envelopes, checks every row, and writes the rows to the node as
+<centre>:<编号>, so importing the same file again updates instead of
+duplicating (rows that did not change are left alone). --dry-run lists every
+row's errors with row and column and writes nothing.`
+
+const exportUsage = `Usage: liandong export --node URL [--token FILE] --catalogue supply|need|expert [--format csv|jsonl] [--encoding utf-8|gb18030] [--out FILE]
+
+Writes every record of a catalogue the token may read as CSV (Chinese headers,
+UTF-8 with a BOM for Excel unless --no-bom, or GB18030) or JSON Lines.`
+
+func readTokenFile(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read token: %w (give --token FILE with a token from `liandong token issue`)", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// nodeCentre asks a node which centre it serves (GET /readyz).
+func nodeCentre(ctx context.Context, base string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/readyz", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("ask %s which centre it serves: %w (is the node running? or give --centre)", base, err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Centre string `json:"centre"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v); err != nil || v.Centre == "" {
+		return "", fmt.Errorf("ask %s which centre it serves: %s (give --centre)", base, resp.Status)
+	}
+	return v.Centre, nil
+}
+
+type errRowsRefused struct{ n int }
+
+func (e errRowsRefused) Error() string {
+	return fmt.Sprintf("%d rows have errors; fix them and run again (--skip-errors imports the others)", e.n)
+}
+
+func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, importUsage); fs.PrintDefaults() }
+	nodeURL := fs.String("node", envOr("LIANDONG_NODE", "http://127.0.0.1:8700"), "API URL of this centre's node")
+	tokenFile := fs.String("token", os.Getenv("LIANDONG_TOKEN_FILE"), "file holding a token with the write scope")
+	catalogue := fs.String("catalogue", "", "catalogue of every row, unless the file has a 清单 (catalogue) column")
+	format := fs.String("format", "", "csv or jsonl (default: from the file name)")
+	encoding := fs.String("encoding", transfer.EncodingAuto, "CSV encoding: auto, utf-8 or gb18030")
+	visibility := fs.String("visibility", schema.VisibilityFederation, "visibility of rows that do not say: private, federation or public")
+	centre := fs.String("centre", "", "the importing centre (default: asked of the node)")
+	dryRun := fs.Bool("dry-run", false, "check every row and list the errors; write nothing")
+	skipErrors := fs.Bool("skip-errors", false, "import the good rows even when others have errors")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want one FILE to import\n%s", importUsage)
+	}
+	path := fs.Arg(0)
+	if *format == "" {
+		*format = transfer.FormatCSV
+		if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".ndjson" {
+			*format = transfer.FormatJSONL
+		}
+	}
+	if *catalogue != "" && !schema.KnownCatalogue(*catalogue) {
+		return usagef("--catalogue %q: want supply, need or expert", *catalogue)
+	}
+	if *centre == "" {
+		c, err := nodeCentre(ctx, *nodeURL)
+		if err != nil {
+			return err
+		}
+		*centre = c
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	rows, err := transfer.Read(f, transfer.Options{Format: *format, Encoding: *encoding, Catalogue: *catalogue, Centre: *centre, Visibility: *visibility})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	bad := 0
+	for _, r := range rows {
+		for _, e := range r.Errors {
+			fmt.Fprintf(stdout, "%s: %s\n", path, e)
+		}
+		if len(r.Errors) > 0 {
+			bad++
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d rows, %d ready, %d with errors\n", path, len(rows), len(rows)-bad, bad)
+	if *dryRun {
+		if bad > 0 {
+			return errRowsRefused{bad}
+		}
+		return nil
+	}
+	if bad > 0 && !*skipErrors {
+		return errRowsRefused{bad}
+	}
+	token, err := readTokenFile(*tokenFile)
+	if err != nil {
+		return err
+	}
+	c := client.New(*nodeURL, token)
+	var created, updated, unchanged, failed int
+	start := time.Now()
+	for i, r := range rows {
+		if r.Record == nil {
+			continue
+		}
+		old, err := c.Get(ctx, r.Record.ID)
+		var ifMatch uint64
+		switch {
+		case err == nil && sameRecord(old, r.Record):
+			unchanged++
+			continue
+		case err == nil:
+			ifMatch = old.Version
+		case !client.IsNotFound(err):
+			return fmt.Errorf("row %d: read %s: %w", r.Row, r.Record.ID, err)
+		}
+		if _, err := c.Put(ctx, r.Record.ID, r.Record, ifMatch); err != nil {
+			failed++
+			fmt.Fprintf(stdout, "%s: row %d: %s: %v\n", path, r.Row, r.Record.ID, err)
+			var p *client.Problem
+			if errors.As(err, &p) {
+				for _, fe := range p.Errors {
+					fmt.Fprintf(stdout, "  %s: %s\n", fe.Path, fe.Message)
+				}
+				if p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden {
+					return fmt.Errorf("the node refused the token: %w", err)
+				}
+			}
+			continue
+		}
+		if ifMatch == 0 {
+			created++
+		} else {
+			updated++
+		}
+		if (i+1)%200 == 0 {
+			fmt.Fprintf(stderr, "import: %d/%d rows (%.0f rows/s)\n", i+1, len(rows), float64(i+1)/time.Since(start).Seconds())
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d created, %d updated, %d unchanged, %d failed\n", path, created, updated, unchanged, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d rows were refused by the node", failed)
+	}
+	return nil
+}
+
+// sameRecord reports whether importing rec over old would change nothing.
+func sameRecord(old, rec *schema.Record) bool {
+	if old.Catalogue != rec.Catalogue || old.Visibility != rec.Visibility {
+		return false
+	}
+	if (old.ExpiresAt == nil) != (rec.ExpiresAt == nil) || old.ExpiresAt != nil && !old.ExpiresAt.Equal(*rec.ExpiresAt) {
+		return false
+	}
+	var a, b any
+	if json.Unmarshal(old.Body, &a) != nil || json.Unmarshal(rec.Body, &b) != nil {
+		return bytes.Equal(old.Body, rec.Body)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, exportUsage); fs.PrintDefaults() }
+	nodeURL := fs.String("node", envOr("LIANDONG_NODE", "http://127.0.0.1:8700"), "API URL of a node")
+	tokenFile := fs.String("token", os.Getenv("LIANDONG_TOKEN_FILE"), "file holding a token with the read scope (none: public records only)")
+	catalogue := fs.String("catalogue", "", "supply, need or expert")
+	origin := fs.String("origin", "", "only records of this centre")
+	format := fs.String("format", transfer.FormatCSV, "csv or jsonl")
+	encoding := fs.String("encoding", transfer.EncodingUTF8, "CSV encoding: utf-8 or gb18030")
+	noBOM := fs.Bool("no-bom", false, "no UTF-8 byte-order mark (Excel needs it to read UTF-8)")
+	out := fs.String("out", "", "file to write (default: standard output)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q\n%s", fs.Arg(0), exportUsage)
+	}
+	if !schema.KnownCatalogue(*catalogue) {
+		return usagef("--catalogue %q: want supply, need or expert", *catalogue)
+	}
+	token, err := readTokenFile(*tokenFile)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", *out, err)
+		}
+		defer f.Close()
+		w = f
+	}
+	tw, err := transfer.NewWriter(w, *format, *catalogue, *encoding, !*noBOM)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	c := client.New(*nodeURL, token)
+	n := 0
+	for rec, err := range c.All(ctx, client.ListOptions{Catalogue: *catalogue, Origin: *origin, Limit: 500}) {
+		if err != nil {
+			return fmt.Errorf("export after %d records: %w", n, err)
+		}
+		if err := tw.Write(rec); err != nil {
+			return err
+		}
+		if n++; n%1000 == 0 {
+			fmt.Fprintf(stderr, "export: %d records\n", n)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "export: %d %s records\n", n, *catalogue)
+	return nil
+}

@@ -1,0 +1,592 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"liandong/auth"
+	"liandong/schema"
+)
+
+// The OpenAPI 3.1 description of the API, served at GET /v1/openapi.json. It is
+// built from Go values here, with the catalogues' JSON Schemas taken from
+// schema.JSONSchema, so the record shapes cannot drift from the validator. Tests
+// check every route registered in New is described, and validate real answers
+// against the document (kin-openapi).
+
+// OpenAPIVersion is the version of the API the document describes.
+const OpenAPIVersion = "1.0.0"
+
+type obj = map[string]any
+
+var openAPIDoc = sync.OnceValues(buildOpenAPI)
+
+// OpenAPI returns the OpenAPI 3.1 document of the API as indented JSON.
+func OpenAPI() ([]byte, error) {
+	b, err := openAPIDoc()
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(b), nil
+}
+
+func (h *handler) openAPI(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionRead, nil); err != nil {
+		return err
+	}
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	doc, err := openAPIDoc()
+	if err != nil {
+		return err
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "max-age=300")
+	hdr.Set("Content-Length", strconv.Itoa(len(doc)))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	w.Write(doc)
+	return nil
+}
+
+func schemaRef(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+// catalogueSchemas turns a catalogue's JSON Schema document into components: the
+// record (<C>Record) and its $defs (<C>Body …), with $id and $schema dropped and
+// the references rewritten to the components, as OpenAPI resolves them against
+// the whole document.
+func catalogueSchemas(c string, into obj) error {
+	raw, err := schema.JSONSchema(c)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc obj
+	if err := dec.Decode(&doc); err != nil {
+		return fmt.Errorf("JSON Schema of %s: %w", c, err)
+	}
+	prefix := title(c)
+	defs, _ := doc["$defs"].(obj)
+	delete(doc, "$defs")
+	delete(doc, "$schema")
+	delete(doc, "$id")
+	var rewrite func(v any)
+	rewrite = func(v any) {
+		switch v := v.(type) {
+		case obj:
+			if s, ok := v["$ref"].(string); ok {
+				if name, ok := strings.CutPrefix(s, "#/$defs/"); ok {
+					v["$ref"] = "#/components/schemas/" + prefix + title(name)
+				}
+			}
+			for _, x := range v {
+				rewrite(x)
+			}
+		case []any:
+			for _, x := range v {
+				rewrite(x)
+			}
+		}
+	}
+	rewrite(doc)
+	for name, d := range defs {
+		rewrite(d)
+		into[prefix+title(name)] = d
+	}
+	doc["description"] = fmt.Sprintf("%v The same document, standalone, is served at /v1/schema/%s.", doc["description"], c)
+	into[prefix+"Record"] = doc
+
+	// What a client submits: the envelope members of the record schema, none
+	// required but catalogue and body (the server assigns id, origin, version and
+	// times, and ignores created_at, updated_at and broker).
+	props := obj{}
+	if p, ok := doc["properties"].(obj); ok {
+		for k, v := range p {
+			props[k] = v
+		}
+	}
+	props["body"] = schemaRef(prefix + "Body")
+	props["deleted"] = obj{"type": []any{"boolean", "null"}, "const": false, "description": "delete with DELETE /v1/records/{id}"}
+	into[prefix+"Submission"] = obj{
+		"title":                "a " + c + " record as submitted to POST or PUT",
+		"type":                 "object",
+		"required":             []any{"catalogue", "body"},
+		"properties":           props,
+		"additionalProperties": false,
+	}
+	return nil
+}
+
+func buildOpenAPI() ([]byte, error) {
+	schemas := obj{}
+	for _, c := range schema.Catalogues {
+		if err := catalogueSchemas(c, schemas); err != nil {
+			return nil, err
+		}
+	}
+	var known []any
+	var records, submissions []any
+	for _, c := range schema.Catalogues {
+		known = append(known, c)
+		records = append(records, schemaRef(title(c)+"Record"))
+		submissions = append(submissions, schemaRef(title(c)+"Submission"))
+	}
+	schemas["ForeignRecord"] = obj{
+		"title":    "a record this build cannot read: of a catalogue or a body schema version added later, stored and relayed as it came",
+		"type":     "object",
+		"required": []any{"id", "catalogue", "origin", "version", "visibility"},
+		"properties": obj{
+			"id":         obj{"type": "string"},
+			"catalogue":  obj{"type": "string"},
+			"origin":     obj{"type": "string"},
+			"version":    obj{"type": "integer", "minimum": 1},
+			"visibility": obj{"type": "string"},
+			"schema":     obj{"type": "integer"},
+			"body":       obj{"type": []any{"object", "null"}},
+		},
+		"anyOf": []any{
+			obj{"properties": obj{"catalogue": obj{"not": obj{"enum": known}}}},
+			obj{"required": []any{"schema"}, "properties": obj{"schema": obj{"type": "integer", "minimum": schema.CurrentSchema + 1}}},
+		},
+	}
+	schemas["Record"] = obj{
+		"description": "A record envelope as the API answers it. Personal data (body.contact, body.inventors) is redacted unless the token has scope pii at the record's origin centre. Records from other centres may carry codes and body members added by a newer build.",
+		"anyOf":       append(records, schemaRef("ForeignRecord")),
+	}
+	schemas["Submission"] = obj{"oneOf": submissions}
+	schemas["FieldError"] = obj{
+		"type":       "object",
+		"required":   []any{"path", "rule", "message"},
+		"properties": obj{"path": obj{"type": "string", "description": "the field, query parameter or header at fault"}, "rule": obj{"type": "string"}, "message": obj{"type": "string"}},
+	}
+	schemas["Problem"] = obj{
+		"description": "RFC 9457 problem details. type is a urn:liandong:problem:… URN clients may branch on.",
+		"type":        "object",
+		"required":    []any{"type", "title", "status"},
+		"properties": obj{
+			"type":       obj{"type": "string", "pattern": "^" + ProblemTypePrefix + "[a-z-]+$"},
+			"title":      obj{"type": "string"},
+			"status":     obj{"type": "integer", "minimum": 400, "maximum": 599},
+			"detail":     obj{"type": "string"},
+			"instance":   obj{"type": "string"},
+			"request_id": obj{"type": "string"},
+			"errors":     obj{"type": "array", "items": schemaRef("FieldError")},
+		},
+	}
+	schemas["ListResponse"] = obj{
+		"type":     "object",
+		"required": []any{"items"},
+		"properties": obj{
+			"items":       obj{"type": "array", "items": schemaRef("Record")},
+			"next_cursor": obj{"type": "string", "description": "pass as cursor for the next page; absent on the last page"},
+			"total":       obj{"type": "integer", "minimum": 0, "description": "with q: the number of matches the caller may see, on all pages"},
+			"hits": obj{"type": "array", "description": "with q: each item's relevance, in the order of items", "items": obj{
+				"type":     "object",
+				"required": []any{"id", "score", "matched"},
+				"properties": obj{
+					"id":      obj{"type": "string"},
+					"score":   obj{"type": "number", "description": "BM25F relevance; comparable within one query only"},
+					"matched": obj{"type": "array", "items": obj{"type": "string"}, "description": "the words of q the record matches"},
+				},
+				"additionalProperties": false,
+			}},
+		},
+		"additionalProperties": false,
+	}
+	schemas["Change"] = obj{
+		"type":     "object",
+		"required": []any{"position", "record"},
+		"properties": obj{
+			"position": obj{"type": "string", "description": "opaque cursor of this change; pass as since (or Last-Event-ID) to continue after it"},
+			"record":   schemaRef("Record"),
+		},
+		"additionalProperties": false,
+	}
+	schemas["Reason"] = obj{
+		"type":     "object",
+		"required": []any{"kind", "score"},
+		"properties": obj{
+			"kind":   obj{"enum": []any{"text", "keywords", "industry", "maturity", "challenge"}},
+			"score":  obj{"type": "number", "minimum": 0, "maximum": 1, "description": "the factor's value"},
+			"terms":  obj{"type": "array", "items": obj{"type": "string"}, "description": "text: the source's words the candidate shares; keywords: the source's keywords it contains; challenge: the targets it addresses"},
+			"fields": obj{"type": "array", "items": obj{"type": "string"}, "description": "the candidate's fields where the shared words occur"},
+			"detail": obj{"type": "string"},
+		},
+		"additionalProperties": false,
+	}
+	schemas["MatchItem"] = obj{
+		"type":     "object",
+		"required": []any{"id", "score", "reasons", "record"},
+		"properties": obj{
+			"id":      obj{"type": "string"},
+			"score":   obj{"type": "number", "minimum": 0, "description": "text × (1 + ½·industry + ½·keywords + ¼·challenge) × (0.6 + 0.4·maturity)"},
+			"reasons": obj{"type": "array", "items": schemaRef("Reason")},
+			"record":  schemaRef("Record"),
+		},
+		"additionalProperties": false,
+	}
+	schemas["MatchResponse"] = obj{
+		"type":     "object",
+		"required": []any{"source", "matches"},
+		"properties": obj{
+			"source": schemaRef("Record"),
+			"matches": obj{
+				"type":                 "object",
+				"description":          "ranked lists by catalogue, best first: supply and expert for a need; need and expert for a supply item",
+				"propertyNames":        obj{"enum": anySlice(schema.Catalogues)},
+				"additionalProperties": obj{"type": "array", "items": schemaRef("MatchItem")},
+			},
+		},
+		"additionalProperties": false,
+	}
+	schemas["ChangesResponse"] = obj{
+		"type":     "object",
+		"required": []any{"changes", "next_cursor"},
+		"properties": obj{
+			"changes":     obj{"type": "array", "items": schemaRef("Change")},
+			"next_cursor": obj{"type": "string", "description": "the since of the next poll; it moves on past changes the caller may not see"},
+		},
+		"additionalProperties": false,
+	}
+	head := obj{
+		"type":       "object",
+		"required":   []any{"origin", "seq", "hash"},
+		"properties": obj{"origin": obj{"type": "string"}, "epoch": obj{"type": "string"}, "seq": obj{"type": "integer", "minimum": 0}, "hash": obj{"type": "string"}},
+	}
+	schemas["Head"] = head
+	schemas["Federation"] = obj{
+		"description": "This node's view of the federation: members, trust bundle, this replica's raft state and per-peer sync state and lag.",
+		"type":        "object",
+		"required":    []any{"centre", "bundle", "members"},
+		"properties": obj{
+			"centre":  obj{"type": "string"},
+			"peer_id": obj{"type": "string"},
+			"replica": schemaRef("ReplicaStatus"),
+			"bundle": obj{"type": "object", "required": []any{"federation", "version"}, "properties": obj{
+				"federation": obj{"type": "string"}, "version": obj{"type": "integer"}, "expires_at": obj{"type": "string", "format": "date-time"},
+			}},
+			"members": obj{"type": "array", "items": obj{"type": "object", "required": []any{"id"}, "properties": obj{
+				"id": obj{"type": "string"}, "name": obj{"type": "string"}, "name_zh": obj{"type": "string"}, "removed": obj{"type": "boolean"},
+			}}},
+			"sync": obj{"type": "object", "properties": obj{
+				"federation":     obj{"type": "string"},
+				"bundle_version": obj{"type": "integer"},
+				"centre":         obj{"type": "string"},
+				"peer_id":        obj{"type": "string"},
+				"addrs":          obj{"type": []any{"array", "null"}, "items": obj{"type": "string"}},
+				"can_apply":      obj{"type": "boolean"},
+				"peers": obj{"type": []any{"array", "null"}, "items": obj{"type": "object", "required": []any{"peer_id", "connected", "stalled"}, "properties": obj{
+					"peer_id": obj{"type": "string"}, "member": obj{"type": "string"}, "connected": obj{"type": "boolean"}, "stalled": obj{"type": "boolean"},
+					"addrs": obj{"type": "array", "items": obj{"type": "string"}}, "conn_addrs": obj{"type": "array", "items": obj{"type": "string"}},
+					"rtt_seconds": obj{"type": "number"}, "last_error": obj{"type": "string"},
+					"last_contact": obj{"type": "string", "format": "date-time"}, "heads": obj{"type": "array", "items": schemaRef("Head")},
+				}}},
+				"origins": obj{"type": []any{"array", "null"}, "items": obj{"type": "object", "required": []any{"origin", "local", "best", "lag_entries", "lag_seconds"}, "properties": obj{
+					"origin": obj{"type": "string"}, "local": schemaRef("Head"), "best": schemaRef("Head"), "best_peer": obj{"type": "string"},
+					"lag_entries": obj{"type": "integer", "minimum": 0}, "lag_seconds": obj{"type": "number", "minimum": 0}, "pulling": obj{"type": "boolean"},
+				}}},
+			}},
+		},
+	}
+	schemas["ReplicaStatus"] = obj{
+		"type":     "object",
+		"required": []any{"replica_id", "state", "term", "commit_index", "applied_index"},
+		"properties": obj{
+			"replica_id": obj{"type": "string"}, "state": obj{"type": "string"}, "leader": obj{"type": "string"},
+			"term": obj{"type": "integer"}, "commit_index": obj{"type": "integer"}, "applied_index": obj{"type": "integer"},
+			"voters": obj{"type": []any{"array", "null"}, "items": obj{"type": "string"}},
+		},
+	}
+	schemas["Replica"] = obj{
+		"type":     "object",
+		"required": []any{"id", "raft_addr", "http"},
+		"properties": obj{
+			"id": obj{"type": "string"}, "raft_addr": obj{"type": "string"}, "http": obj{"type": "string"}, "peer_id": obj{"type": "string"},
+		},
+		"additionalProperties": false,
+	}
+	schemas["ReplicaInfo"] = obj{
+		"type":     "object",
+		"required": []any{"id", "raft_addr", "http", "suffrage", "leader"},
+		"properties": obj{
+			"id": obj{"type": "string"}, "raft_addr": obj{"type": "string"}, "http": obj{"type": "string"}, "peer_id": obj{"type": "string"},
+			"suffrage": obj{"type": "string"}, "leader": obj{"type": "boolean"},
+		},
+	}
+	schemas["JWKS"] = obj{
+		"type":     "object",
+		"required": []any{"keys"},
+		"properties": obj{"keys": obj{"type": "array", "items": obj{
+			"type":     "object",
+			"required": []any{"kty", "crv", "x", "kid", "centre", "nbf"},
+			"properties": obj{
+				"kty": obj{"const": "OKP"}, "crv": obj{"const": "Ed25519"}, "x": obj{"type": "string"}, "kid": obj{"type": "string"},
+				"use": obj{"const": "sig"}, "alg": obj{"const": "EdDSA"}, "centre": obj{"type": "string"},
+				"nbf": obj{"type": "integer"}, "exp": obj{"type": "integer"},
+			},
+		}}},
+	}
+
+	doc := obj{
+		"openapi": "3.1.0",
+		"info": obj{
+			"title":   "liandong 联动 node API",
+			"version": OpenAPIVersion,
+			"summary": "Data exchange of the Beijing–Tianjin–Hebei National Technology Innovation Centre (京津冀国家技术创新中心)",
+			"description": "Each centre's node serves its own records and the shared catalogues replicated from the other centres: " +
+				"technology supply lists (科技成果供给清单, catalogue supply), industry need lists (产业技术需求清单, need) and the expert registry (专家库, expert). " +
+				"Errors are application/problem+json (RFC 9457) naming the field, parameter or header at fault. Lists and the change feed page with opaque cursors. " +
+				"Without a token only public records are readable (when the node allows anonymous reads); personal data is redacted unless the token has scope pii at the record's origin centre.",
+		},
+		"components": obj{
+			"schemas": schemas,
+			"securitySchemes": obj{
+				"bearer": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA), issued by a member centre; scopes read, pii, write, admin"},
+			},
+			"responses": problemResponses(),
+		},
+		// No token is allowed (public records only); a token that is sent must be valid.
+		"security": []any{obj{}, obj{"bearer": []any{}}},
+		"paths":    paths(),
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("encode OpenAPI document: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func problemResponses() obj {
+	out := obj{}
+	for name, desc := range map[string]string{
+		"BadRequest":          "A malformed parameter, header or body; errors name the one at fault.",
+		"Unauthorized":        "No token where one is needed, or a token that was refused (see WWW-Authenticate).",
+		"Forbidden":           "The token does not allow this.",
+		"NotFound":            "No such record or resource, or one the caller may not see.",
+		"PreconditionFailed":  "If-Match does not match the record's version.",
+		"Unprocessable":       "The record does not pass validation; errors name each field at fault.",
+		"Unavailable":         "The node cannot serve now (no raft leader, shutting down); retry after Retry-After seconds.",
+		"Conflict":            "The record exists.",
+		"TooLarge":            "The body is over the limit.",
+		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
+		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
+		"InternalServerError": "The node failed; the request id is in its log.",
+	} {
+		out[name] = obj{"description": desc, "content": obj{"application/problem+json": obj{"schema": schemaRef("Problem")}}}
+	}
+	return out
+}
+
+func respRef(name string) obj { return obj{"$ref": "#/components/responses/" + name} }
+
+func jsonContent(s any) obj { return obj{"application/json": obj{"schema": s}} }
+
+// op is one operation with the problem answers every /v1 route can give.
+func op(id, summary string, params []any, ok obj, extra obj) obj {
+	responses := obj{
+		"400":     respRef("BadRequest"),
+		"401":     respRef("Unauthorized"),
+		"403":     respRef("Forbidden"),
+		"503":     respRef("Unavailable"),
+		"default": obj{"description": "a problem", "content": obj{"application/problem+json": obj{"schema": schemaRef("Problem")}}},
+	}
+	for k, v := range ok {
+		responses[k] = v
+	}
+	o := obj{"operationId": id, "summary": summary, "responses": responses}
+	if len(params) > 0 {
+		o["parameters"] = params
+	}
+	for k, v := range extra {
+		o[k] = v
+	}
+	return o
+}
+
+// openOp is an operational route: no authentication.
+func openOp(id, summary string, ok obj) obj {
+	return obj{"operationId": id, "summary": summary, "security": []any{}, "responses": ok}
+}
+
+func qparam(name, desc string, s obj) obj {
+	return obj{"name": name, "in": "query", "description": desc, "schema": s}
+}
+
+func pathParam(name, desc string, s obj) obj {
+	return obj{"name": name, "in": "path", "required": true, "description": desc, "schema": s}
+}
+
+func header(name, desc string, s obj) obj {
+	return obj{"name": name, "in": "header", "description": desc, "schema": s}
+}
+
+func paths() obj {
+	catalogue := qparam("catalogue", "only this catalogue", obj{"enum": anySlice(schema.Catalogues)})
+	origin := qparam("origin", "only records whose origin is this centre", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
+	limit := qparam("limit", "page size", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit})
+	code := obj{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
+	recordID := pathParam("id", "<centre>:<key>", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._-]{1,128}$"})
+	ifMatch := header("If-Match", `the version the record must have: 3, "3" (the ETag) or * (it must exist)`, obj{"type": "string"})
+	since := qparam("since", "position cursor: the next_cursor of the previous answer, or 0 for the beginning", obj{"type": "string"})
+	recordOK := func(status, desc string) obj {
+		return obj{status: obj{
+			"description": desc,
+			"headers":     obj{"ETag": obj{"description": `"<version>"`, "schema": obj{"type": "string"}}},
+			"content":     jsonContent(schemaRef("Record")),
+		}}
+	}
+	merge := func(ms ...obj) obj {
+		out := obj{}
+		for _, m := range ms {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	submission := obj{"required": true, "content": jsonContent(schemaRef("Submission"))}
+
+	return obj{
+		"/v1/records": obj{
+			"get": op("listRecords", "List records page by page, or search them with q", []any{
+				catalogue,
+				qparam("q", "full-text search, Chinese or English, over titles, summaries, descriptions, keywords, organisations, expert names, industries and challenge targets: "+
+					"up to 10 words separated by spaces, each of which must match (a Chinese word by most of its character pairs, so 锂电池正极 finds 锂电池的正极材料); "+
+					"results are ranked by relevance (BM25) unless sort=id", obj{"type": "string", "maxLength": maxQueryRunes}),
+				qparam("sort", "relevance (default with q: best first, paged by score; a write between pages can move a record across the cursor) or id (default without q: stable paging)",
+					obj{"enum": []any{sortRelevance, sortID}}),
+				qparam("industry", "industry code (also matches an expert's fields)", code),
+				origin,
+				qparam("status", "need status", code),
+				qparam("updated_since", "RFC 3339 time", obj{"type": "string", "format": "date-time"}),
+				qparam("cursor", "next_cursor of the previous page", obj{"type": "string"}),
+				limit,
+			}, obj{"200": obj{"description": "one page", "content": jsonContent(schemaRef("ListResponse"))}}, nil),
+			"post": op("createRecord", "Create a record at this centre (the node assigns the id)", nil, merge(
+				obj{"201": obj{
+					"description": "created",
+					"headers": obj{
+						"ETag":     obj{"schema": obj{"type": "string"}},
+						"Location": obj{"schema": obj{"type": "string"}},
+					},
+					"content": jsonContent(schemaRef("Record")),
+				}},
+				obj{"409": respRef("Conflict"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable")},
+			), obj{"requestBody": submission}),
+		},
+		"/v1/records/{id}": obj{
+			"get": op("getRecord", "Read one record", []any{recordID,
+				qparam("consistent", "true: read through the raft leader (linearizable)", obj{"enum": []any{"true", "false", "1", "0"}}),
+			}, merge(recordOK("200", "the record"), obj{"404": respRef("NotFound")}), nil),
+			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch}, merge(
+				recordOK("200", "replaced"), recordOK("201", "created"),
+				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable")},
+			), obj{"requestBody": submission}),
+			"delete": op("deleteRecord", "Delete a record (a tombstone replicates)", []any{recordID, ifMatch}, merge(
+				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed")},
+			), nil),
+		},
+		"/v1/changes": obj{
+			"get": op("changes", "The change feed in this node's apply order; a long poll with wait", []any{
+				since, limit,
+				qparam("wait", "seconds to wait for a change when there is none (fractions allowed; capped by the node)", obj{"type": "number", "minimum": 0}),
+				catalogue, origin,
+			}, obj{"200": obj{"description": "changes after since", "content": jsonContent(schemaRef("ChangesResponse"))}}, nil),
+		},
+		"/v1/changes/stream": obj{
+			"get": op("changesStream", "The change feed as server-sent events", []any{
+				since, catalogue, origin,
+				header("Last-Event-ID", "the id of the last event received; resumes after it (wins over since)", obj{"type": "string"}),
+			}, obj{"200": obj{
+				"description": "A text/event-stream without end. Each change is an event `change` whose id is the change's position cursor and whose data is a Change (JSON). " +
+					"An event with an id and no data moves the cursor past changes the caller may not see. Comment lines are heartbeats. " +
+					"The stream ends when the node shuts down: reconnect with Last-Event-ID. A failure after the stream started is an event `error` whose data is a Problem.",
+				"content": obj{"text/event-stream": obj{"schema": obj{"type": "string", "description": "events whose data is a Change (#/components/schemas/Change)"}}},
+			}}, nil),
+		},
+		"/v1/match/{id}": obj{
+			"get": op("match", "Matchmaking (供需对接): ranked supply items and experts for a need, or needs and experts for a supply item, with reasons", []any{
+				pathParam("id", "a need or a supply item, <centre>:<key>", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._-]{1,128}$"}),
+				qparam("catalogue", "only this list: supply or expert for a need, need or expert for a supply item", obj{"enum": anySlice(schema.Catalogues)}),
+				qparam("limit", "length of each list", obj{"type": "integer", "minimum": 1, "maximum": MaxMatchLimit, "default": DefaultMatchLimit}),
+			}, obj{
+				"200": obj{"description": "the ranked lists", "content": jsonContent(schemaRef("MatchResponse"))},
+				"404": respRef("NotFound"),
+				"422": respRef("Unprocessable"),
+			}, nil),
+		},
+		"/v1/schema/{catalogue}": obj{
+			"get": op("jsonSchema", "JSON Schema (draft 2020-12) of a catalogue's records", []any{
+				pathParam("catalogue", "supply, need or expert", obj{"type": "string"}),
+			}, obj{
+				"200": obj{"description": "the JSON Schema", "content": obj{"application/schema+json": obj{"schema": obj{"type": "object"}}}},
+				"404": respRef("NotFound"),
+			}, nil),
+		},
+		"/v1/federation": obj{
+			"get": op("federation", "Members, trust bundle version, per-peer sync state and lag", nil, obj{
+				"200": obj{"description": "the federation as this node sees it", "content": jsonContent(schemaRef("Federation"))},
+				"404": respRef("NotFound"),
+			}, nil),
+		},
+		"/v1/admin/replicas": obj{
+			"get": op("listReplicas", "The replicas of this centre's raft group (scope admin)", nil, obj{
+				"200": obj{"description": "replicas", "content": jsonContent(obj{"type": "object", "required": []any{"replicas"}, "properties": obj{"replicas": obj{"type": "array", "items": schemaRef("ReplicaInfo")}}})},
+				"404": respRef("NotFound"),
+			}, nil),
+			"post": op("addReplica", "Add a replica to this centre's raft group (scope admin)", nil, obj{
+				"200": obj{"description": "added", "content": jsonContent(obj{"type": "object", "properties": obj{"added": obj{"type": "string"}}})},
+				"404": respRef("NotFound"), "422": respRef("Unprocessable"),
+			}, obj{"requestBody": obj{"required": true, "content": jsonContent(schemaRef("Replica"))}}),
+		},
+		"/v1/admin/replicas/{id}": obj{
+			"delete": op("removeReplica", "Remove a replica from this centre's raft group (scope admin)", []any{
+				pathParam("id", "replica id", obj{"type": "string"}),
+			}, obj{
+				"200": obj{"description": "removed", "content": jsonContent(obj{"type": "object", "properties": obj{"removed": obj{"type": "string"}}})},
+				"404": respRef("NotFound"),
+			}, nil),
+		},
+		"/v1/openapi.json": obj{
+			"get": op("openAPI", "This document", nil, obj{
+				"200": obj{"description": "OpenAPI 3.1", "content": jsonContent(obj{"type": "object", "required": []any{"openapi", "paths"}})},
+			}, nil),
+		},
+		"/healthz": obj{
+			"get": openOp("healthz", "Liveness", obj{"200": obj{"description": "alive", "content": jsonContent(obj{"type": "object", "required": []any{"status"}, "properties": obj{"status": obj{"const": "ok"}}})}}),
+		},
+		"/readyz": obj{
+			"get": openOp("readyz", "Readiness: a raft leader is known and the state file works", obj{
+				"200": obj{"description": "ready", "content": jsonContent(obj{"type": "object", "required": []any{"status", "centre"}, "properties": obj{"status": obj{"const": "ready"}, "centre": obj{"type": "string"}}})},
+				"503": respRef("Unavailable"),
+			}),
+		},
+		"/metrics": obj{
+			"get": openOp("metrics", "Prometheus metrics (liandong_…)", obj{"200": obj{"description": "exposition format", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}),
+		},
+		"/.well-known/jwks.json": obj{
+			"get": openOp("jwks", "Token-signing keys of every member centre", obj{"200": obj{"description": "JWK set", "content": jsonContent(schemaRef("JWKS"))}}),
+		},
+	}
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,224 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"liandong/auth"
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// DefaultHeartbeat is how often an idle change stream sends a comment line, so
+// proxies and clients can tell a quiet stream from a dead one.
+const DefaultHeartbeat = 15 * time.Second
+
+// streamBatch bounds the changes read per store call while streaming.
+const streamBatch = 200
+
+// streamWriteTimeout bounds one write to a stream's client: a client that stops
+// reading is dropped rather than held forever.
+const streamWriteTimeout = 30 * time.Second
+
+// streamRetryMillis is the reconnection delay the stream suggests to EventSource
+// clients (the SSE "retry" field).
+const streamRetryMillis = 2000
+
+// changesStream serves GET /v1/changes/stream: the change feed as server-sent
+// events, one "change" event per change with the position cursor as its id. The
+// stream starts after since, or after the Last-Event-ID header when a client
+// reconnects (the header wins: it is what EventSource sends). Changes the caller
+// may not read advance the position silently with an event that has an id and no
+// data, which EventSource records without dispatching, so a reconnect does not
+// rescan them. Idle streams get a heartbeat comment every Options.Heartbeat; a
+// server shutdown ends every stream at once. The stream has no end otherwise.
+func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionRead, nil); err != nil {
+		return err
+	}
+	sp, err := parseStreamParams(r)
+	if err != nil {
+		return err
+	}
+	match := func(rec *schema.Record) bool {
+		if sp.Catalogue != "" && rec.Catalogue != sp.Catalogue || sp.Origin != "" && rec.Origin != sp.Origin {
+			return false
+		}
+		return h.authz.Authorize(p, auth.ActionRead, rec).Allow
+	}
+	ctx := r.Context()
+	pos := sp.Since
+	// Read everything before committing to a 200, so a failing store is still a
+	// problem document rather than a stream that ends at once.
+	wake := h.svc.Changed()
+	found, last, err := h.svc.Changes(ctx, pos, streamBatch, match)
+	if err != nil {
+		return err
+	}
+
+	rc := http.NewResponseController(w)
+	// The server's read and write timeouts are for ordinary requests: a stream
+	// lives longer. The read deadline would cancel the request context; writes
+	// get a deadline of their own below.
+	_ = rc.SetReadDeadline(time.Time{})
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+
+	var buf bytes.Buffer
+	buf.WriteString(": liandong change stream; reconnect with Last-Event-ID to resume\n")
+	buf.WriteString("retry: ")
+	buf.WriteString(strconv.Itoa(streamRetryMillis))
+	buf.WriteString("\n\n")
+
+	every := h.heartbeat
+	if every <= 0 {
+		every = DefaultHeartbeat
+	}
+	heartbeat := time.NewTicker(every)
+	defer heartbeat.Stop()
+	shuttingDown := func() {
+		buf.WriteString(": server shutting down; reconnect with Last-Event-ID\n\n")
+		flushStream(rc, w, &buf)
+	}
+	for {
+		for _, c := range found {
+			h.writeChangeEvent(&buf, p, c)
+		}
+		if last > pos && (len(found) == 0 || found[len(found)-1].Position < last) {
+			// Scanned past records this caller does not get: move its cursor.
+			buf.WriteString("id: " + encodePosition(last) + "\n\n")
+		}
+		more := len(found) == streamBatch || last > pos
+		pos = max(pos, last)
+		if buf.Len() > 0 {
+			if err := flushStream(rc, w, &buf); err != nil {
+				return nil // the client is gone; nothing to answer
+			}
+		}
+		if more {
+			select {
+			case <-h.shutdown:
+				shuttingDown()
+				return nil
+			case <-ctx.Done():
+				return nil
+			default:
+			}
+		} else {
+		wait:
+			for {
+				select {
+				case <-wake:
+					break wait
+				case <-heartbeat.C:
+					buf.WriteString(": heartbeat\n\n")
+					if err := flushStream(rc, w, &buf); err != nil {
+						return nil
+					}
+				case <-h.shutdown:
+					shuttingDown()
+					return nil
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+		wake = h.svc.Changed()
+		if found, last, err = h.svc.Changes(ctx, pos, streamBatch, match); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Too late for a problem answer: say so in the stream and end it; the
+			// client reconnects from its last id.
+			pr := toProblem(err, info(r).id)
+			info(r).err = err
+			out := pr.Problem
+			out.Instance, out.RequestID = r.URL.Path, info(r).id
+			js, _ := json.Marshal(out)
+			buf.WriteString("event: error\ndata: ")
+			buf.Write(js)
+			buf.WriteString("\n\n")
+			flushStream(rc, w, &buf)
+			return nil
+		}
+	}
+}
+
+// writeChangeEvent appends one change as an SSE event.
+func (h *handler) writeChangeEvent(buf *bytes.Buffer, p *auth.Principal, c store.Change) {
+	cur := encodePosition(c.Position)
+	var data bytes.Buffer
+	enc := json.NewEncoder(&data)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(changeItem{Position: cur, Record: h.view(p, c.Record)}); err != nil {
+		return // only values of ours: cannot fail
+	}
+	buf.WriteString("id: ")
+	buf.WriteString(cur)
+	buf.WriteString("\nevent: change\n")
+	// Encoded JSON has no raw newlines except the one Encode appends; split
+	// anyway, as SSE requires one data line per line.
+	for _, line := range strings.Split(strings.TrimRight(data.String(), "\n"), "\n") {
+		buf.WriteString("data: ")
+		buf.WriteString(line)
+		buf.WriteByte('\n')
+	}
+	buf.WriteByte('\n')
+}
+
+func flushStream(rc *http.ResponseController, w http.ResponseWriter, buf *bytes.Buffer) error {
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	_, err := w.Write(buf.Bytes())
+	buf.Reset()
+	if err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
+// streamParams are the parameters of GET /v1/changes/stream.
+type streamParams struct {
+	Since             uint64
+	Catalogue, Origin string
+}
+
+func parseStreamParams(r *http.Request) (streamParams, error) {
+	var sp streamParams
+	q, err := parseQuery(r.URL.RawQuery, "since", "catalogue", "origin")
+	if err != nil {
+		return sp, err
+	}
+	if sp.Catalogue, err = catalogueParam(q); err != nil {
+		return sp, err
+	}
+	if sp.Origin, err = originParam(q); err != nil {
+		return sp, err
+	}
+	if s, ok := q["since"]; ok && s != "0" {
+		if sp.Since, err = decodePosition(s); err != nil {
+			return sp, badParam("since", schema.RuleFormat, "malformed cursor; pass a change's position (the event id) unchanged, or 0 for the beginning")
+		}
+	}
+	if vals := r.Header.Values("Last-Event-ID"); len(vals) > 0 {
+		if len(vals) > 1 {
+			return sp, badParam("Last-Event-ID", "repeated", "send one Last-Event-ID header")
+		}
+		switch v := strings.TrimSpace(vals[0]); v {
+		case "":
+		case "0":
+			sp.Since = 0
+		default:
+			if sp.Since, err = decodePosition(v); err != nil {
+				return sp, badParam("Last-Event-ID", schema.RuleFormat, "malformed event id; send the id of the last event received unchanged")
+			}
+		}
+	}
+	return sp, nil
+}

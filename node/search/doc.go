@@ -1,0 +1,43 @@
+// Package search is a node's full-text index and matchmaking (供需对接): search
+// over the titles, summaries, descriptions, keywords, organisations, expert names
+// and fields, industries and challenge targets of every record the node holds,
+// its own and those replicated from other centres, in Chinese and English,
+// without an external service.
+//
+// # Text
+//
+// Analyze turns text into terms: NFKC-normalised and lower-cased; runs of CJK
+// characters become overlapping bigrams (锂电池 → 锂电, 电池), a lone character
+// stays itself; other letters and digits form words (mRNA → mrna). A query is
+// split on spaces into words; a document matches when it matches every word,
+// and it matches a word when it holds all of the word's terms if there are one
+// or two, else 60% of them (rounded up), so 风电齿轮箱轴承寿命预测 typed as one
+// word still finds a record about 风电轴承的寿命预测. A query word of one CJK
+// character matches every term that starts with it. Hits are ranked by BM25F:
+// fields weigh title 3, keywords 2.5, expert name 2, organisation 1.5, text 1,
+// industry and other metadata 0.5, with per-field length normalisation and
+// k1 = 1.2; document frequencies count every record, whatever the caller may
+// see, so a record's score does not depend on who asks.
+//
+// # Storage
+//
+// The index is its own bbolt file beside the state file (search.db), not part
+// of raft's state: writes are not slowed by indexing, snapshots stay small, and
+// the file can be deleted at any time. It follows the store's change feed in
+// batches (Run), recording the feed position it reached and a fingerprint of
+// the change there; Open rebuilds it when the file is missing, unreadable, of
+// another layout, or not from the state file's history (a position past the
+// feed's end or holding another change, as after the state file was restored
+// or rebuilt). Every search first catches up with the feed, so a record
+// written before the query is found.
+//
+// # Paging
+//
+// Relevance pages are keyset-paged on the (score, id) of the last hit, ties in
+// id order. Scores depend on the whole corpus, so a write between two pages can
+// move a record across the cursor — seen twice or missed; pages read without a
+// write in between are exact. Id order (ByID) pages like the plain list and is
+// stable under writes.
+//
+// Matchmaking is in match.go; its scoring is documented there.
+package search

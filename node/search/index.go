@@ -1,0 +1,485 @@
+package search
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// Sentinel errors.
+var (
+	ErrClosed     = errors.New("search index closed")
+	ErrEmptyQuery = errors.New("the query has no searchable words")
+)
+
+// Source is what the index reads of the node's state: *store.Store satisfies it.
+type Source interface {
+	// Changes returns changes after since in feed order (see store.Store.Changes).
+	Changes(since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error)
+	LastPosition() (uint64, error)
+	Get(id string) (*schema.Record, error)
+	Changed() <-chan struct{}
+}
+
+// layoutVersion of the index file; a file of another layout is rebuilt.
+const layoutVersion = 1
+
+// Buckets of the index file. Functions named unsafe… need a held transaction.
+var (
+	bucketMeta  = []byte("meta")  // layout, position, fingerprint
+	bucketDocs  = []byte("docs")  // id → Doc JSON
+	bucketTerms = []byte("terms") // id → the doc's distinct terms, \x00-separated
+	bucketPost  = []byte("post")  // term \x00 id → term frequency per field (uvarints)
+
+	keyLayout      = []byte("layout")
+	keyPosition    = []byte("position")
+	keyFingerprint = []byte("fingerprint")
+)
+
+// Options configure an index.
+type Options struct {
+	Logger *slog.Logger
+	// Batch is how many feed changes one index transaction applies (default 1000).
+	Batch int
+	// Coalesce is how long Run waits after a change before indexing, so a burst
+	// of writes is indexed in one transaction (default 20 ms). Searches never
+	// wait for it: they bring the index up to date first.
+	Coalesce time.Duration
+}
+
+// Index is a full-text index of a node's records, kept in its own bbolt file
+// beside the state file. It follows the store's change feed: it records the
+// feed position it has applied and a fingerprint of the change at that
+// position, so it catches up after a restart and rebuilds itself when its file
+// is missing, of another layout, or from another history than the store's
+// (after a state file was restored or rebuilt).
+type Index struct {
+	path string
+	src  Source
+	opts Options
+	log  *slog.Logger
+
+	// syncMu serialises catching up; mu guards db, docs and the length sums:
+	// queries hold it shared, index transactions exclusively.
+	syncMu sync.Mutex
+	mu     sync.RWMutex
+	db     *bbolt.DB
+	docs   map[string]*Doc
+	sumLen [numFields]uint64
+	pos    atomic.Uint64
+}
+
+// Open opens or creates the index file at path and checks it against src. It
+// does not catch up: Sync or Run does, and every search syncs first.
+func Open(path string, src Source, opts Options) (*Index, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 1000
+	}
+	if opts.Coalesce <= 0 {
+		opts.Coalesce = 20 * time.Millisecond
+	}
+	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger}
+	db, err := openDB(path)
+	if err != nil {
+		// The index is derived data: a file that does not open is rebuilt.
+		ix.log.Warn("search index unreadable; rebuilding it from the store", "path", path, "err", err)
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return nil, fmt.Errorf("open search index: %w (and removing it failed: %v)", err, rerr)
+		}
+		if db, err = openDB(path); err != nil {
+			return nil, fmt.Errorf("open search index: %w", err)
+		}
+	}
+	ix.db = db
+	if err := ix.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := ix.checkSource(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return ix, nil
+}
+
+func openDB(path string) (db *bbolt.DB, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, fmt.Errorf("corrupt: %v", v)
+		}
+	}()
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketDocs, bucketTerms, bucketPost} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// load reads the position and the docs; a file of another layout is emptied.
+func (ix *Index) load() error {
+	var layout uint64
+	err := ix.db.View(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		layout = getU64(meta, keyLayout)
+		ix.pos.Store(getU64(meta, keyPosition))
+		ix.docs = map[string]*Doc{}
+		ix.sumLen = [numFields]uint64{}
+		return tx.Bucket(bucketDocs).ForEach(func(k, v []byte) error {
+			d := new(Doc)
+			if err := json.Unmarshal(v, d); err != nil {
+				return fmt.Errorf("search index: doc %s: %w", k, err)
+			}
+			ix.addDoc(d)
+			return nil
+		})
+	})
+	if err != nil || layout != layoutVersion {
+		if err != nil {
+			ix.log.Warn("search index unreadable; rebuilding it", "err", err)
+		}
+		return ix.reset()
+	}
+	return nil
+}
+
+func (ix *Index) addDoc(d *Doc) {
+	ix.docs[d.ID] = d
+	for f := range numFields {
+		ix.sumLen[f] += uint64(d.Len[f])
+	}
+}
+
+func (ix *Index) removeDoc(id string) {
+	if d := ix.docs[id]; d != nil {
+		for f := range numFields {
+			ix.sumLen[f] -= uint64(d.Len[f])
+		}
+		delete(ix.docs, id)
+	}
+}
+
+// reset empties the index, to be rebuilt from the beginning of the feed.
+func (ix *Index) reset() error {
+	err := ix.db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketDocs, bucketTerms, bucketPost} {
+			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return putU64(tx.Bucket(bucketMeta), keyLayout, layoutVersion)
+	})
+	if err != nil {
+		return fmt.Errorf("reset search index: %w", err)
+	}
+	ix.docs = map[string]*Doc{}
+	ix.sumLen = [numFields]uint64{}
+	ix.pos.Store(0)
+	return nil
+}
+
+// fingerprint identifies a change: the hash of the record as the feed holds it.
+func fingerprint(r *schema.Record) []byte {
+	js, _ := json.Marshal(r)
+	h := sha256.Sum256(js)
+	return h[:]
+}
+
+// checkSource empties the index when its position is not in the store's feed
+// history: past the feed's end, or holding another change.
+func (ix *Index) checkSource() error {
+	pos := ix.pos.Load()
+	if pos == 0 {
+		return nil
+	}
+	last, err := ix.src.LastPosition()
+	if err != nil {
+		return fmt.Errorf("search index: read the store's feed: %w", err)
+	}
+	var fp []byte
+	ix.db.View(func(tx *bbolt.Tx) error {
+		fp = bytes.Clone(tx.Bucket(bucketMeta).Get(keyFingerprint))
+		return nil
+	})
+	stale := last < pos
+	if !stale {
+		ch, _, err := ix.src.Changes(pos-1, 1, nil)
+		if err != nil {
+			return fmt.Errorf("search index: read the store's feed: %w", err)
+		}
+		stale = len(ch) != 1 || ch[0].Position != pos || !bytes.Equal(fingerprint(ch[0].Record), fp)
+	}
+	if stale {
+		ix.log.Warn("search index is not from this state file's history; rebuilding it", "index_position", pos, "feed_position", last)
+		ix.mu.Lock()
+		defer ix.mu.Unlock()
+		return ix.reset()
+	}
+	return nil
+}
+
+// Position returns the feed position the index has applied.
+func (ix *Index) Position() uint64 { return ix.pos.Load() }
+
+// Len returns the number of records indexed.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.docs)
+}
+
+// Sync brings the index up to the store's last feed position.
+func (ix *Index) Sync() error {
+	last, err := ix.src.LastPosition()
+	if err != nil {
+		return err
+	}
+	if last == ix.pos.Load() {
+		return nil
+	}
+	ix.syncMu.Lock()
+	defer ix.syncMu.Unlock()
+	if last < ix.pos.Load() {
+		// The state file went back (restored from an older snapshot): rebuild.
+		if err := ix.checkSource(); err != nil {
+			return err
+		}
+	}
+	for {
+		pos := ix.pos.Load()
+		changes, last, err := ix.src.Changes(pos, ix.opts.Batch, nil)
+		if err != nil {
+			return fmt.Errorf("search index: read changes after %d: %w", pos, err)
+		}
+		if last <= pos || len(changes) == 0 {
+			return nil
+		}
+		if err := ix.apply(changes); err != nil {
+			return err
+		}
+	}
+}
+
+// apply indexes a batch of changes in one transaction. Only the last change of
+// each record in the batch matters.
+func (ix *Index) apply(changes []store.Change) error {
+	latest := make(map[string]*schema.Record, len(changes))
+	order := make([]string, 0, len(changes))
+	for _, c := range changes {
+		if _, ok := latest[c.Record.ID]; !ok {
+			order = append(order, c.Record.ID)
+		}
+		latest[c.Record.ID] = c.Record
+	}
+	lastChange := changes[len(changes)-1]
+	type memOp struct {
+		id  string
+		doc *Doc // nil: removed
+	}
+	var ops []memOp
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.db == nil {
+		return ErrClosed
+	}
+	err := ix.db.Update(func(tx *bbolt.Tx) error {
+		post, terms, docs := tx.Bucket(bucketPost), tx.Bucket(bucketTerms), tx.Bucket(bucketDocs)
+		// Postings are written in key order after the docs: bbolt inserts in
+		// order several times faster than scattered.
+		type kv struct{ k, v []byte }
+		var dels [][]byte
+		var puts []kv
+		for _, id := range order {
+			rec := latest[id]
+			key := []byte(id)
+			if old := terms.Get(key); old != nil {
+				for _, t := range strings.Split(string(old), "\x00") {
+					dels = append(dels, postKey(t, id))
+				}
+			}
+			if rec.Deleted {
+				if err := terms.Delete(key); err != nil {
+					return err
+				}
+				if err := docs.Delete(key); err != nil {
+					return err
+				}
+				ops = append(ops, memOp{id: id})
+				continue
+			}
+			a := analyzeRecord(rec)
+			names := make([]string, 0, len(a.terms))
+			for t, tf := range a.terms {
+				names = append(names, t)
+				puts = append(puts, kv{postKey(t, id), encodeTF(tf)})
+			}
+			if err := terms.Put(key, []byte(strings.Join(names, "\x00"))); err != nil {
+				return err
+			}
+			js, err := json.Marshal(&a.doc)
+			if err != nil {
+				return err
+			}
+			if err := docs.Put(key, js); err != nil {
+				return err
+			}
+			d := a.doc
+			ops = append(ops, memOp{id: id, doc: &d})
+		}
+		slices.SortFunc(dels, bytes.Compare)
+		for _, k := range dels {
+			if err := post.Delete(k); err != nil {
+				return err
+			}
+		}
+		slices.SortFunc(puts, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		for _, p := range puts {
+			if err := post.Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := putU64(meta, keyPosition, lastChange.Position); err != nil {
+			return err
+		}
+		return meta.Put(keyFingerprint, fingerprint(lastChange.Record))
+	})
+	if err != nil {
+		return fmt.Errorf("search index: apply %d changes: %w", len(changes), err)
+	}
+	for _, op := range ops {
+		ix.removeDoc(op.id)
+		if op.doc != nil {
+			ix.addDoc(op.doc)
+		}
+	}
+	ix.pos.Store(lastChange.Position)
+	return nil
+}
+
+// Run keeps the index up to date until ctx ends, indexing each burst of writes
+// shortly after it is applied.
+func (ix *Index) Run(ctx context.Context) error {
+	for {
+		wake := ix.src.Changed()
+		if err := ix.Sync(); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil
+			}
+			if errors.Is(err, store.ErrClosed) {
+				// The state file is being replaced (a snapshot restore): wait.
+				ix.log.Debug("search index: state file closed; retrying", "err", err)
+			} else {
+				ix.log.Warn("search index: catch up failed; retrying", "err", err)
+			}
+			wake = nil
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(ix.opts.Coalesce):
+		}
+	}
+}
+
+// Close closes the index file.
+func (ix *Index) Close() error {
+	ix.syncMu.Lock()
+	defer ix.syncMu.Unlock()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.db == nil {
+		return nil
+	}
+	err := ix.db.Close()
+	ix.db = nil
+	return err
+}
+
+func postKey(term, id string) []byte {
+	k := make([]byte, 0, len(term)+1+len(id))
+	k = append(k, term...)
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+func encodeTF(tf *[numFields]uint32) []byte {
+	out := make([]byte, 0, numFields)
+	for _, n := range tf {
+		out = binary.AppendUvarint(out, uint64(n))
+	}
+	return out
+}
+
+func decodeTF(b []byte, into *[numFields]uint32) {
+	for f := 0; f < numFields && len(b) > 0; f++ {
+		n, k := binary.Uvarint(b)
+		if k <= 0 {
+			return
+		}
+		into[f] += uint32(n)
+		b = b[k:]
+	}
+}
+
+func getU64(b *bbolt.Bucket, key []byte) uint64 {
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putU64(b *bbolt.Bucket, key []byte, v uint64) error {
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], v)
+	return b.Put(key, buf[:])
+}

@@ -1,0 +1,235 @@
+package search
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"liandong/schema"
+)
+
+func supplyRecord(id, title, summary string, keywords ...string) *schema.Record {
+	body, _ := json.Marshal(map[string]any{"title": title, "summary": summary, "industry": "new-energy", "keywords": keywords,
+		"owner_org": "天津大学", "disruptive": false, "trl": 5})
+	origin, _, _ := schema.SplitID(id)
+	return &schema.Record{ID: id, Catalogue: "supply", Origin: origin, Visibility: "federation", Schema: 1, Body: body}
+}
+
+func search(t *testing.T, ix *Index, q Query) *Page {
+	t.Helper()
+	p, err := ix.Search(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ids(p *Page) []string {
+	var out []string
+	for _, h := range p.Hits {
+		out = append(out, h.Doc.ID)
+	}
+	return out
+}
+
+// TestIndexFollowsFeed checks that writes, updates and deletes are searchable at
+// once, and that a reopened index catches up from where it stopped.
+func TestIndexFollowsFeed(t *testing.T) {
+	src := newMemSource()
+	path := filepath.Join(t.TempDir(), "search.db")
+	ix := mustOpen(t, path, src)
+	src.put(supplyRecord("tianjin:a", "钙钛矿叠层电池", "中试线"))
+	src.put(supplyRecord("hebei:b", "液流电池储能", "长时储能", "储能"))
+	if got := ids(search(t, ix, Query{Text: "电池"})); !slices.Equal(got, []string{"hebei:b", "tianjin:a"}) && !slices.Equal(got, []string{"tianjin:a", "hebei:b"}) {
+		t.Fatalf("电池: %v", got)
+	}
+	// An update replaces the text; a delete removes the record.
+	src.put(supplyRecord("tianjin:a", "氢燃料电池", "电堆"))
+	if got := ids(search(t, ix, Query{Text: "钙钛矿"})); len(got) != 0 {
+		t.Fatalf("old text still found: %v", got)
+	}
+	if got := ids(search(t, ix, Query{Text: "燃料电池"})); !slices.Equal(got, []string{"tianjin:a"}) {
+		t.Fatalf("new text: %v", got)
+	}
+	src.delete("hebei:b")
+	if got := ids(search(t, ix, Query{Text: "储能"})); len(got) != 0 {
+		t.Fatalf("deleted record found: %v", got)
+	}
+	if ix.Len() != 1 {
+		t.Fatalf("index holds %d docs", ix.Len())
+	}
+	pos := ix.Position()
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Written while the index was closed: found after reopening.
+	src.put(supplyRecord("xiongan:c", "城市数字孪生", "雄安"))
+	ix = mustOpen(t, path, src)
+	if ix.Position() != pos || ix.Len() != 1 {
+		t.Fatalf("reopened at %d with %d docs, want %d with 1", ix.Position(), ix.Len(), pos)
+	}
+	if got := ids(search(t, ix, Query{Text: "数字孪生"})); !slices.Equal(got, []string{"xiongan:c"}) {
+		t.Fatalf("after reopening: %v", got)
+	}
+}
+
+// TestIndexRebuildsForAnotherHistory opens an index file against a store whose
+// feed differs (as after the state file was replaced): it starts over.
+func TestIndexRebuildsForAnotherHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "search.db")
+	a := newMemSource()
+	a.put(supplyRecord("tianjin:a", "钙钛矿", ""))
+	a.put(supplyRecord("tianjin:b", "储能", ""))
+	ix := mustOpen(t, path, a)
+	if err := ix.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+
+	b := newMemSource() // same length, other changes
+	b.put(supplyRecord("hebei:x", "风电轴承", ""))
+	b.put(supplyRecord("hebei:y", "碳纤维", ""))
+	ix = mustOpen(t, path, b)
+	if got := ids(search(t, ix, Query{Text: "钙钛矿"})); len(got) != 0 {
+		t.Fatalf("records of the other history found: %v", got)
+	}
+	if got := ids(search(t, ix, Query{Text: "碳纤维"})); !slices.Equal(got, []string{"hebei:y"}) {
+		t.Fatalf("碳纤维: %v", got)
+	}
+	ix.Close()
+
+	// A shorter feed (a state file from before) also rebuilds.
+	c := newMemSource()
+	c.put(supplyRecord("hebei:x", "风电轴承", ""))
+	ix = mustOpen(t, path, c)
+	if got := ids(search(t, ix, Query{Text: "碳纤维"})); len(got) != 0 {
+		t.Fatalf("found past the feed's end: %v", got)
+	}
+	ix.Close()
+
+	// A file that is not an index at all is replaced.
+	if err := os.WriteFile(path, []byte("not a bbolt file, not at all, no"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ix = mustOpen(t, path, c)
+	if got := ids(search(t, ix, Query{Text: "风电"})); !slices.Equal(got, []string{"hebei:x"}) {
+		t.Fatalf("after a garbage file: %v", got)
+	}
+}
+
+// TestRelevance runs the queries of testdata/queries.json over the labelled
+// corpus: each expected record must be among the first k hits (k is the number
+// expected unless given), and excluded ones must not match at all.
+func TestRelevance(t *testing.T) {
+	c := loadAll(t)
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), c.src)
+	data, err := os.ReadFile("testdata/queries.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Q         string   `json:"q"`
+		Catalogue string   `json:"catalogue"`
+		Industry  string   `json:"industry"`
+		Top       []string `json:"top"`
+		K         int      `json:"k"`
+		Exclude   []string `json:"exclude"`
+	}
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		p := search(t, ix, Query{Text: tc.Q, Catalogue: tc.Catalogue, Industry: tc.Industry, Limit: 100})
+		got := hitKeys(c, p)
+		k := tc.K
+		if k == 0 {
+			k = len(tc.Top)
+		}
+		if len(tc.Top) == 0 && len(got) != 0 {
+			t.Errorf("%q: want no hits, got %s", tc.Q, fmtHits(c, p))
+		}
+		for _, want := range tc.Top {
+			if i := slices.Index(got, want); i < 0 || i >= k {
+				t.Errorf("%q: %s at rank %d, want within %d; hits %s", tc.Q, want, i+1, k, fmtHits(c, p))
+			}
+		}
+		for _, no := range tc.Exclude {
+			if slices.Contains(got, no) {
+				t.Errorf("%q: %s should not match; hits %s", tc.Q, no, fmtHits(c, p))
+			}
+		}
+		if tc.Industry != "" {
+			for _, h := range p.Hits {
+				if !slices.Contains(h.Doc.Industries, tc.Industry) {
+					t.Errorf("%q: hit %s outside industry %s", tc.Q, h.Doc.ID, tc.Industry)
+				}
+			}
+		}
+	}
+}
+
+// TestPaging pages through a query two hits at a time, in relevance and in id
+// order: every match once, in the order of the whole result.
+func TestPaging(t *testing.T) {
+	c := loadAll(t)
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), c.src)
+	for _, order := range []Order{ByRelevance, ByID} {
+		all := search(t, ix, Query{Text: "电池", Order: order, Limit: 1000})
+		if all.Total < 10 || len(all.Hits) != all.Total || all.Next != nil {
+			t.Fatalf("whole result: %d hits of %d, next %v", len(all.Hits), all.Total, all.Next)
+		}
+		var paged []string
+		var after *Cursor
+		for i := 0; ; i++ {
+			p := search(t, ix, Query{Text: "电池", Order: order, Limit: 2, After: after})
+			if p.Total != all.Total {
+				t.Fatalf("page total %d, want %d", p.Total, all.Total)
+			}
+			paged = append(paged, ids(p)...)
+			if p.Next == nil {
+				break
+			}
+			after = p.Next
+			if i > 100 {
+				t.Fatal("paging does not end")
+			}
+		}
+		if !slices.Equal(paged, ids(all)) {
+			t.Fatalf("order %d: paged %v\nwhole %v", order, paged, ids(all))
+		}
+		if order == ByID && !slices.IsSorted(paged) {
+			t.Fatalf("id order: %v", paged)
+		}
+	}
+}
+
+func TestFiltersAndAllow(t *testing.T) {
+	c := loadAll(t)
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), c.src)
+	p := search(t, ix, Query{Text: "电池", Origin: "hq", Limit: 100})
+	for _, h := range p.Hits {
+		if h.Doc.Origin != "hq" {
+			t.Errorf("origin filter let %s through", h.Doc.ID)
+		}
+	}
+	p = search(t, ix, Query{Text: "电池", Allow: func(d *Doc) bool { return d.Catalogue == "expert" }, Limit: 100})
+	if p.Total != len(p.Hits) || p.Total == 0 {
+		t.Fatalf("allow: %d hits, total %d", len(p.Hits), p.Total)
+	}
+	for _, h := range p.Hits {
+		if h.Doc.Catalogue != "expert" || h.Record == nil || h.Record.ID != h.Doc.ID {
+			t.Errorf("allow let %s through (record %v)", h.Doc.ID, h.Record)
+		}
+	}
+	p = search(t, ix, Query{Text: "电池", Status: "open", Catalogue: "need", UpdatedSince: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), Limit: 100})
+	if p.Total == 0 {
+		t.Fatal("no open needs about 电池")
+	}
+	if _, err := ix.Search(Query{Text: " ，。 the "}); err != ErrEmptyQuery {
+		t.Fatalf("empty query: %v", err)
+	}
+}

@@ -1,0 +1,509 @@
+package search
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+
+	"liandong/schema"
+)
+
+// Matchmaking (供需对接): from a need, rank the supply items and experts that
+// could answer it; from a supply item, the needs it could answer and the experts
+// who know its field. A candidate must share text with the source; its score is
+//
+//	text × (1 + ½·industry + ½·keywords + ¼·challenge) × (0.6 + 0.4·maturity)
+//
+// where each factor is between 0 and 1:
+//
+//   - text: BM25F of the source's text as a query over the candidate, the
+//     source's keywords weighing 3, its title 2, its summary or description 1
+//     and a challenge's targets 1.5, divided by the source's score against
+//     itself (so 1 is "says everything the source says, as strongly");
+//   - industry: 1 for the same industry code (an expert: one of their fields),
+//     ½ for a parent or child field (信创 within 智能科技), else 0;
+//   - keywords: the share of the source's keywords the candidate contains;
+//   - challenge: for a challenge call (揭榜挂帅), the share of its targets the
+//     candidate speaks to;
+//   - maturity: how far a supply item's TRL reaches the need's expectation: the
+//     need's own "trl" member if it has one, else TRL 6 for a need (an
+//     enterprise wants something proven at pilot scale) and 4 for a challenge
+//     (which funds the development); 1 at or above it, 0.15 less per level
+//     below (at least 0.2), 0.6 when the TRL is not stated. Experts: 1.
+//
+// Needs that are closed or already matched are not offered for a supply item.
+// Each match carries its reasons: the terms of the source it shares and in
+// which fields of the candidate, the industry, the maturity and the targets.
+
+// ErrNotMatchable is returned for a source that is neither a need nor a supply item.
+var ErrNotMatchable = errors.New("matchmaking starts from a need or a supply item")
+
+// Source-side weights of the query built from a record.
+const (
+	weightKeyword   = 3.0
+	weightTitle     = 2.0
+	weightText      = 1.0
+	weightChallenge = 1.5
+	maxTermWeight   = 6.0
+)
+
+// Maturity expected of a supply item when the need does not say.
+const (
+	defaultNeedTRL      = 6
+	defaultChallengeTRL = 4
+)
+
+// MatchOptions configure Match.
+type MatchOptions struct {
+	// Catalogues are the lists to return; nil means the default for the
+	// source: supply and expert for a need, need and expert for a supply item.
+	Catalogues []string
+	// Limit bounds each list (default 10).
+	Limit int
+	// Allow, when set, decides whether the caller may see a candidate.
+	Allow func(*Doc) bool
+}
+
+// Reason explains part of a match's score.
+type Reason struct {
+	// Kind is text, keywords, industry, maturity or challenge.
+	Kind string `json:"kind"`
+	// Score is the factor's value, 0 to 1.
+	Score float64 `json:"score"`
+	// Terms are the source's words the candidate shares (text), its keywords
+	// found (keywords), or its targets addressed (challenge).
+	Terms []string `json:"terms,omitempty"`
+	// Fields are the candidate's fields where the terms occur.
+	Fields []string `json:"fields,omitempty"`
+	Detail string   `json:"detail,omitempty"`
+}
+
+// Match is one ranked candidate.
+type Match struct {
+	Doc     *Doc
+	Record  *schema.Record
+	Score   float64
+	Reasons []Reason
+}
+
+// MatchResult holds the ranked lists by catalogue.
+type MatchResult struct {
+	Lists map[string][]Match
+}
+
+// phrase is a piece of the source's text with its weight and terms.
+type phrase struct {
+	text   string
+	weight float64
+	terms  []string
+}
+
+func phrasesOf(texts []string, weight float64) []phrase {
+	var out []phrase
+	for _, t := range texts {
+		if strings.TrimSpace(t) == "" {
+			continue
+		}
+		ts := dedupe(Analyze(t))
+		if len(ts) > 0 {
+			out = append(out, phrase{text: t, weight: weight, terms: ts})
+		}
+	}
+	return out
+}
+
+func dedupe(ts []string) []string {
+	seen := map[string]bool{}
+	out := ts[:0:0]
+	for _, t := range ts {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// covered reports whether a phrase is found: as many of its terms as a query
+// word would need (queryWord.need).
+func covered(p phrase, has func(string) bool) bool {
+	n := 0
+	for _, t := range p.terms {
+		if has(t) {
+			n++
+		}
+	}
+	w := queryWord{terms: make([]queryTerm, len(p.terms))}
+	return n >= w.need()
+}
+
+// expectedTRL is the maturity a need expects of a supply item.
+func expectedTRL(b *textBody, d *Doc) int {
+	if b != nil && b.TRL >= 1 && b.TRL <= 9 {
+		return b.TRL
+	}
+	if d != nil && d.TRL >= 1 && d.TRL <= 9 {
+		return d.TRL
+	}
+	kind := ""
+	if b != nil {
+		kind = b.Kind
+	} else if d != nil {
+		kind = d.Kind
+	}
+	if kind == schema.NeedKindChallenge {
+		return defaultChallengeTRL
+	}
+	return defaultNeedTRL
+}
+
+func maturity(trl, want int) (float64, string) {
+	switch {
+	case trl < 1 || trl > 9:
+		return 0.6, fmt.Sprintf("TRL not stated; the need expects %d or more", want)
+	case trl >= want:
+		return 1, fmt.Sprintf("TRL %d meets the %d or more the need expects", trl, want)
+	}
+	return math.Max(0.2, 1-0.15*float64(want-trl)), fmt.Sprintf("TRL %d, below the %d the need expects", trl, want)
+}
+
+// industryScore compares the source's industry with a candidate's codes.
+func industryScore(src string, cand []string) (float64, string) {
+	if src == "" || len(cand) == 0 {
+		return 0, ""
+	}
+	best, detail := 0.0, ""
+	si, _ := schema.LookupIndustry(src)
+	for _, c := range cand {
+		if c == src {
+			return 1, "same industry: " + industryLabel(c)
+		}
+		ci, _ := schema.LookupIndustry(c)
+		if si.Parent == c || ci.Parent == src || si.Parent != "" && si.Parent == ci.Parent {
+			best, detail = 0.5, "related industry: "+industryLabel(c)
+		}
+	}
+	return best, detail
+}
+
+func industryLabel(code string) string {
+	if in, ok := schema.LookupIndustry(code); ok {
+		return code + " " + in.ZH
+	}
+	return code
+}
+
+// Match ranks candidates for the source record, which must be a need or a
+// supply item (it need not be indexed).
+func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, error) {
+	if src.Catalogue != schema.CatalogueNeed && src.Catalogue != schema.CatalogueSupply {
+		return nil, ErrNotMatchable
+	}
+	if opts.Limit <= 0 {
+		opts.Limit = 10
+	}
+	if opts.Catalogues == nil {
+		opts.Catalogues = []string{schema.CatalogueSupply, schema.CatalogueExpert}
+		if src.Catalogue == schema.CatalogueSupply {
+			opts.Catalogues = []string{schema.CatalogueNeed, schema.CatalogueExpert}
+		}
+	}
+	for _, c := range opts.Catalogues {
+		if c == src.Catalogue || !schema.KnownCatalogue(c) {
+			return nil, fmt.Errorf("%w: cannot match a %s with %ss", ErrNotMatchable, src.Catalogue, c)
+		}
+	}
+	if err := ix.Sync(); err != nil {
+		return nil, err
+	}
+
+	b := decodeText(src)
+	keywords := phrasesOf(b.Keywords, weightKeyword)
+	var targets []phrase
+	if b.Challenge != nil {
+		targets = phrasesOf(b.Challenge.Targets, weightChallenge)
+	}
+	title := phrasesOf([]string{b.Title}, weightTitle)
+	text := phrasesOf([]string{b.Summary, b.Description}, weightText)
+	all := slices.Concat(keywords, title, text, targets)
+	if len(all) == 0 {
+		return &MatchResult{Lists: map[string][]Match{}}, nil
+	}
+	// Query terms and their weights.
+	qw := map[string]float64{}
+	for _, p := range all {
+		for _, t := range p.terms {
+			qw[t] = math.Min(maxTermWeight, qw[t]+p.weight)
+		}
+	}
+	terms := make([]queryTerm, 0, len(qw))
+	for t := range qw {
+		terms = append(terms, queryTerm{text: t})
+	}
+	slices.SortFunc(terms, func(a, b queryTerm) int { return cmp.Compare(a.text, b.text) })
+
+	// The source against itself, for the text score's scale.
+	self := analyzeRecord(src)
+
+	out := &MatchResult{Lists: map[string][]Match{}}
+	ix.mu.RLock()
+	if ix.db == nil {
+		ix.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	err := ix.db.View(func(tx *bbolt.Tx) error {
+		st := ix.unsafeStats()
+		for _, cat := range opts.Catalogues {
+			keep := func(d *Doc) bool {
+				if d.Catalogue != cat || d.ID == src.ID {
+					return false
+				}
+				if cat == schema.CatalogueNeed && d.Status != "" && d.Status != schema.NeedOpen {
+					return false
+				}
+				return opts.Allow == nil || opts.Allow(d)
+			}
+			cands, df := ix.unsafeCollect(tx, terms, keep)
+			idfs := make([]float64, len(terms))
+			var selfScore float64
+			for ti, t := range terms {
+				// Document frequency over the whole index, as in search.
+				idfs[ti] = idf(st.n, df[ti])
+				if tf := self.terms[t.text]; tf != nil {
+					selfScore += qw[t.text] * idfs[ti] * st.termWeight(&self.doc, tf)
+				}
+			}
+			if selfScore <= 0 {
+				continue
+			}
+			var list []Match
+			for _, cd := range cands {
+				list = append(list, ix.scoreCandidate(src, &b, cd, terms, qw, idfs, selfScore, &st, keywords, targets))
+			}
+			slices.SortFunc(list, func(a, b Match) int {
+				if c := cmp.Compare(b.Score, a.Score); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.Doc.ID, b.Doc.ID)
+			})
+			out.Lists[cat] = list
+		}
+		return nil
+	})
+	ix.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	for cat, list := range out.Lists {
+		var kept []Match
+		for _, m := range list {
+			if len(kept) == opts.Limit {
+				break
+			}
+			rec, err := ix.src.Get(m.Doc.ID)
+			if err != nil || rec.Deleted {
+				continue
+			}
+			m.Record = rec
+			kept = append(kept, m)
+		}
+		out.Lists[cat] = kept
+	}
+	return out, nil
+}
+
+func (ix *Index) scoreCandidate(src *schema.Record, b *textBody, cd *candidate, terms []queryTerm, qw map[string]float64,
+	idfs []float64, selfScore float64, st *stats, keywords, targets []phrase) Match {
+	has := map[string]bool{}
+	var fields [numFields]bool
+	var text float64
+	for ti, t := range terms {
+		tf := &cd.tf[ti]
+		if *tf == [numFields]uint32{} {
+			continue
+		}
+		has[t.text] = true
+		for f := range numFields {
+			if tf[f] > 0 {
+				fields[f] = true
+			}
+		}
+		text += qw[t.text] * idfs[ti] * st.termWeight(cd.doc, tf)
+	}
+	text = math.Min(1, text/selfScore)
+	hasTerm := func(t string) bool { return has[t] }
+
+	var reasons []Reason
+	textReason := Reason{Kind: "text", Score: round(text), Terms: sharedWords(b, has)}
+	for f := range numFields {
+		if fields[f] {
+			textReason.Fields = append(textReason.Fields, FieldNames[f])
+		}
+	}
+	reasons = append(reasons, textReason)
+
+	kw := 0.0
+	if len(keywords) > 0 {
+		var found []string
+		for _, p := range keywords {
+			if covered(p, hasTerm) {
+				found = append(found, p.text)
+			}
+		}
+		kw = float64(len(found)) / float64(len(keywords))
+		reasons = append(reasons, Reason{Kind: "keywords", Score: round(kw), Terms: found,
+			Detail: fmt.Sprintf("%d of the %d keywords", len(found), len(keywords))})
+	}
+
+	ind, detail := industryScore(b.Industry, cd.doc.Industries)
+	if ind > 0 {
+		reasons = append(reasons, Reason{Kind: "industry", Score: ind, Detail: detail})
+	}
+
+	ch := 0.0
+	if len(targets) > 0 {
+		var met []string
+		for _, p := range targets {
+			if covered(p, hasTerm) {
+				met = append(met, p.text)
+			}
+		}
+		ch = float64(len(met)) / float64(len(targets))
+		reasons = append(reasons, Reason{Kind: "challenge", Score: round(ch), Terms: met,
+			Detail: fmt.Sprintf("addresses %d of the %d targets", len(met), len(targets))})
+	}
+
+	mat := 1.0
+	switch {
+	case src.Catalogue == schema.CatalogueNeed && cd.doc.Catalogue == schema.CatalogueSupply:
+		var d string
+		mat, d = maturity(cd.doc.TRL, expectedTRL(b, nil))
+		reasons = append(reasons, Reason{Kind: "maturity", Score: round(mat), Detail: d})
+	case src.Catalogue == schema.CatalogueSupply && cd.doc.Catalogue == schema.CatalogueNeed:
+		var d string
+		mat, d = maturity(b.TRL, expectedTRL(nil, cd.doc))
+		reasons = append(reasons, Reason{Kind: "maturity", Score: round(mat), Detail: d})
+	}
+
+	score := text * (1 + 0.5*ind + 0.5*kw + 0.25*ch) * (0.6 + 0.4*mat)
+	return Match{Doc: cd.doc, Score: round(score), Reasons: reasons}
+}
+
+func round(f float64) float64 { return math.Round(f*1e4) / 1e4 }
+
+// sharedWords turns the terms a candidate shares with the source back into
+// readable words: the source's keywords found whole, then the longest runs of
+// the source's title and text whose every character pair is shared.
+func sharedWords(b *textBody, has map[string]bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(w string) {
+		if w != "" && !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	for _, k := range b.Keywords {
+		if covered(phrase{terms: dedupe(Analyze(k))}, func(t string) bool { return has[t] }) {
+			add(k)
+		}
+	}
+	texts := slices.Concat([]string{b.Title}, b.Keywords, []string{b.Summary, b.Description})
+	if b.Challenge != nil {
+		texts = append(texts, b.Challenge.Targets...)
+	}
+	for _, s := range texts {
+		for _, w := range sharedRuns(s, has) {
+			if !containedIn(w, out) {
+				add(w)
+			}
+		}
+	}
+	if len(out) > 12 {
+		out = out[:12]
+	}
+	return out
+}
+
+func containedIn(w string, ws []string) bool {
+	for _, x := range ws {
+		if strings.Contains(x, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// sharedRuns returns the maximal substrings of s made of CJK character pairs
+// that are all shared, and the Latin words that are.
+func sharedRuns(s string, has map[string]bool) []string {
+	var out []string
+	var run []rune
+	flush := func() {
+		if len(run) >= 2 {
+			out = append(out, string(run))
+		}
+		run = run[:0]
+	}
+	var prev rune
+	analyzeRunes(s, func(r rune, cjk bool, word string) {
+		switch {
+		case cjk && prev != 0 && has[string([]rune{prev, r})]:
+			if len(run) == 0 {
+				run = append(run, prev)
+			}
+			run = append(run, r)
+		case cjk:
+			flush()
+		default:
+			flush()
+			if word != "" && has[word] && utf8.RuneCountInString(word) > 1 {
+				out = append(out, word)
+			}
+		}
+		if cjk {
+			prev = r
+		} else {
+			prev = 0
+		}
+	})
+	flush()
+	return out
+}
+
+// analyzeRunes walks normalised s: each CJK rune (cjk true), and each Latin
+// word once at its end (cjk false, word set); separators come as (0, false, "").
+func analyzeRunes(s string, fn func(r rune, cjk bool, word string)) {
+	s = strings.ToLower(normalize(s))
+	start := -1
+	for i, r := range s {
+		switch {
+		case isCJK(r):
+			if start >= 0 {
+				fn(0, false, s[start:i])
+				start = -1
+			}
+			fn(r, true, "")
+		case isWordRune(r):
+			if start < 0 {
+				start = i
+			}
+		default:
+			if start >= 0 {
+				fn(0, false, s[start:i])
+				start = -1
+			} else {
+				fn(0, false, "")
+			}
+		}
+	}
+	if start >= 0 {
+		fn(0, false, s[start:])
+	}
+}

@@ -1,0 +1,651 @@
+// Package transfer imports and exports catalogue records as tables: CSV (UTF-8
+// with or without a byte-order mark, or GB18030 as Excel on Chinese Windows
+// saves it) with Chinese or English column headers (标题, 摘要, 所属领域,
+// 技术成熟度 …), and JSON Lines of record envelopes. Reading checks every row
+// against the catalogue's rules and reports each problem with its row and
+// column, so a whole file can be corrected in one pass (liandong import
+// --dry-run). Each row carries the caller's own key (编号): the record's id is
+// "<centre>:<key>", so importing the same file again updates rather than
+// duplicates.
+package transfer
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"liandong/schema"
+)
+
+// Formats.
+const (
+	FormatCSV   = "csv"
+	FormatJSONL = "jsonl"
+)
+
+// Encodings of a CSV file.
+const (
+	EncodingAuto    = "auto" // UTF-8 (a BOM is skipped) when the bytes are valid UTF-8, else GB18030
+	EncodingUTF8    = "utf-8"
+	EncodingGB18030 = "gb18030"
+)
+
+// MaxRows bounds one file.
+const MaxRows = 100000
+
+// Options configure reading.
+type Options struct {
+	Format   string // FormatCSV (default) or FormatJSONL
+	Encoding string // for CSV: EncodingAuto (default), EncodingUTF8 or EncodingGB18030
+	// Catalogue of every row; a CSV may instead say it per row in a 清单
+	// (catalogue) column.
+	Catalogue string
+	// Centre is the importing centre: ids are "<Centre>:<key>".
+	Centre string
+	// Visibility of rows that do not say (default federation).
+	Visibility string
+}
+
+// CellError is one problem of one row: Row counts lines as a spreadsheet shows
+// them (the header is row 1) or, for JSON Lines, the line; Column is the
+// header of the cell at fault ("" when the problem is the row's as a whole).
+type CellError struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e CellError) String() string {
+	if e.Column == "" {
+		return fmt.Sprintf("row %d: %s", e.Row, e.Message)
+	}
+	return fmt.Sprintf("row %d, column %s: %s", e.Row, e.Column, e.Message)
+}
+
+// Row is one row read: the record it makes, or the problems that stop it.
+type Row struct {
+	Row    int
+	Key    string
+	Record *schema.Record // nil when Errors is not empty
+	Errors []CellError
+}
+
+// ErrFile is returned for a file that cannot be read at all (bad encoding,
+// unknown headers, no key column); row problems are in the rows instead.
+var ErrFile = errors.New("unreadable import file")
+
+// Read reads every row of r.
+func Read(r io.Reader, o Options) ([]Row, error) {
+	if o.Visibility == "" {
+		o.Visibility = schema.VisibilityFederation
+	}
+	if !schema.ValidCentreID(o.Centre) {
+		return nil, fmt.Errorf("%w: centre %q is not a centre id", ErrFile, o.Centre)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read import file: %w", err)
+	}
+	switch o.Format {
+	case "", FormatCSV:
+		text, err := decodeText(data, o.Encoding)
+		if err != nil {
+			return nil, err
+		}
+		return readCSV(text, o)
+	case FormatJSONL:
+		data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+		return readJSONL(data, o)
+	}
+	return nil, fmt.Errorf("%w: format %q: want csv or jsonl", ErrFile, o.Format)
+}
+
+// decodeText returns the file as UTF-8.
+func decodeText(data []byte, enc string) (string, error) {
+	switch strings.ToLower(enc) {
+	case "", EncodingAuto:
+		if b, ok := bytes.CutPrefix(data, []byte("\uFEFF")); ok {
+			data = b
+			if !utf8.Valid(data) {
+				return "", fmt.Errorf("%w: starts with a UTF-8 byte-order mark but is not UTF-8 at byte %d", ErrFile, invalidAt(data)+3)
+			}
+			return string(data), nil
+		}
+		if utf8.Valid(data) {
+			return string(data), nil
+		}
+		fallthrough
+	case EncodingGB18030, "gbk", "gb2312":
+		out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
+		if err != nil {
+			return "", fmt.Errorf("%w: neither UTF-8 nor GB18030: %v", ErrFile, err)
+		}
+		return string(out), nil
+	case EncodingUTF8, "utf8":
+		data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+		if !utf8.Valid(data) {
+			return "", fmt.Errorf("%w: not UTF-8 at byte %d (try --encoding gb18030)", ErrFile, invalidAt(data))
+		}
+		return string(data), nil
+	}
+	return "", fmt.Errorf("%w: encoding %q: want auto, utf-8 or gb18030", ErrFile, enc)
+}
+
+func invalidAt(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+func normHeader(h string) string {
+	h = strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))
+	h = strings.NewReplacer("(", "（", ")", "）").Replace(h)
+	return strings.ToLower(h)
+}
+
+var catalogueHeaders = []string{"清单", "catalogue"}
+
+var catalogueNames = map[string]string{"成果": "supply", "供给": "supply", "科技成果": "supply", "需求": "need", "技术需求": "need", "专家": "expert"}
+
+func readCSV(text string, o Options) ([]Row, error) {
+	cr := csv.NewReader(strings.NewReader(text))
+	cr.FieldsPerRecord = -1
+	cr.LazyQuotes = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%w: the file is empty", ErrFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: header row: %v", ErrFile, err)
+	}
+	// Which header names which field: checked against every catalogue the
+	// file may hold.
+	catCol := -1
+	for i, h := range header {
+		if slices.Contains(catalogueHeaders, normHeader(h)) {
+			catCol = i
+		}
+	}
+	if catCol < 0 && !schema.KnownCatalogue(o.Catalogue) {
+		return nil, fmt.Errorf("%w: no 清单 (catalogue) column and no catalogue given: pass --catalogue supply, need or expert", ErrFile)
+	}
+	var unknown []string
+	for i, h := range header {
+		if i == catCol || strings.TrimSpace(h) == "" {
+			continue
+		}
+		known := false
+		for _, c := range schema.Catalogues {
+			if catCol < 0 && c != o.Catalogue {
+				continue
+			}
+			if _, ok := lookupColumn(c, h); ok {
+				known = true
+			}
+		}
+		if !known {
+			unknown = append(unknown, fmt.Sprintf("%q (column %d)", h, i+1))
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("%w: unknown column headers %s; known for %s: %s", ErrFile, strings.Join(unknown, ", "), o.Catalogue, knownHeaders(o.Catalogue))
+	}
+	hasKey := false
+	for _, h := range header {
+		if c, ok := lookupColumn(schema.CatalogueSupply, h); ok && c.field == fieldKey {
+			hasKey = true
+		}
+	}
+	if !hasKey {
+		return nil, fmt.Errorf("%w: no 编号 (key) column: each row needs your own key, so that importing again updates instead of duplicating", ErrFile)
+	}
+
+	var rows []Row
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if len(rows) == MaxRows {
+			return nil, fmt.Errorf("%w: more than %d rows: split the file", ErrFile, MaxRows)
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				rows = append(rows, Row{Row: pe.Line, Errors: []CellError{{Row: pe.Line, Message: "CSV: " + pe.Err.Error()}}})
+				continue
+			}
+			return nil, fmt.Errorf("%w: %v", ErrFile, err)
+		}
+		if blank(rec) {
+			continue
+		}
+		cells := map[string]string{}
+		catalogue := o.Catalogue
+		row := Row{Row: line}
+		if catCol >= 0 && catCol < len(rec) && strings.TrimSpace(rec[catCol]) != "" {
+			v := strings.TrimSpace(rec[catCol])
+			if c, ok := catalogueNames[v]; ok {
+				v = c
+			}
+			catalogue = strings.ToLower(v)
+		}
+		if !schema.KnownCatalogue(catalogue) {
+			row.Errors = append(row.Errors, CellError{Row: line, Column: header[max(catCol, 0)], Message: "want supply (成果), need (需求) or expert (专家)"})
+			rows = append(rows, row)
+			continue
+		}
+		headerOf := map[string]string{}
+		for i, v := range rec {
+			if i >= len(header) || i == catCol {
+				if i >= len(header) && strings.TrimSpace(v) != "" {
+					row.Errors = append(row.Errors, CellError{Row: line, Column: fmt.Sprintf("#%d", i+1), Message: "a cell beyond the last header"})
+				}
+				continue
+			}
+			c, ok := lookupColumn(catalogue, header[i])
+			if !ok {
+				if strings.TrimSpace(v) != "" {
+					row.Errors = append(row.Errors, CellError{Row: line, Column: header[i], Message: "this column does not apply to " + catalogue + " records"})
+				}
+				continue
+			}
+			cells[c.field] = strings.TrimSpace(v)
+			headerOf[c.field] = header[i]
+		}
+		buildRow(&row, catalogue, cells, headerOf, o)
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func blank(rec []string) bool {
+	for _, v := range rec {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func lookupColumn(catalogue, header string) (column, bool) {
+	h := normHeader(header)
+	for _, c := range columns(catalogue) {
+		for _, name := range c.headers {
+			if normHeader(name) == h {
+				return c, true
+			}
+		}
+	}
+	return column{}, false
+}
+
+func knownHeaders(catalogue string) string {
+	var out []string
+	for _, c := range columns(catalogue) {
+		out = append(out, c.headers[0]+" ("+c.headers[1]+")")
+	}
+	return strings.Join(out, ", ")
+}
+
+var listSep = regexp.MustCompile(`[,，、;；\n]+`)
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range listSep.Split(v, -1) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var moneyRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*(万|万元|亿|亿元|元)?$`)
+
+func parseMoney(v string) (float64, error) {
+	v = strings.ReplaceAll(strings.ReplaceAll(v, ",", ""), "，", "")
+	m := moneyRe.FindStringSubmatch(v)
+	if m == nil {
+		return 0, errors.New("want an amount such as 500000, 50万 or 1.5亿")
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, errors.New("want an amount such as 500000, 50万 or 1.5亿")
+	}
+	switch m[2] {
+	case "万", "万元":
+		f *= 1e4
+	case "亿", "亿元":
+		f *= 1e8
+	}
+	return math.Round(f*100) / 100, nil
+}
+
+var trlRe = regexp.MustCompile(`^(?i:trl)?\s*([0-9]+)\s*级?$`)
+
+func parseInt(field, v string) (int, error) {
+	if field == "body.trl" {
+		if m := trlRe.FindStringSubmatch(v); m != nil {
+			v = m[1]
+		}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errors.New("want a whole number")
+	}
+	return n, nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "是", "true", "yes", "y", "1", "√":
+		return true, nil
+	case "否", "false", "no", "n", "0", "":
+		return false, nil
+	}
+	return false, errors.New("want 是 or 否 (true or false)")
+}
+
+var dateLayouts = []string{"2006-01-02", "2006/1/2", "2006-1-2", "2006.1.2", "2006年1月2日"}
+
+func parseDate(v string) (string, error) {
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t.Format("2006-01-02"), nil
+		}
+	}
+	return "", errors.New("want a date such as 2027-06-30 or 2027年6月30日")
+}
+
+// buildRow turns the cells of a row into a record, or into errors.
+func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o Options) {
+	fail := func(field, msg string) {
+		row.Errors = append(row.Errors, CellError{Row: row.Row, Column: headerOf[field], Field: field, Message: msg})
+	}
+	row.Key = cells[fieldKey]
+	id := o.Centre + ":" + row.Key
+	if row.Key == "" {
+		fail(fieldKey, "required: your own key for the record (letters, digits, '-', '_', '.')")
+	} else if _, _, err := schema.SplitID(id); err != nil {
+		fail(fieldKey, "want 1-128 letters, digits, '-', '_' or '.'")
+	}
+	if v := cells[fieldOrigin]; v != "" && v != o.Centre {
+		fail(fieldOrigin, fmt.Sprintf("a record of %s: only its origin centre can import it (this is %s)", v, o.Centre))
+	}
+	rec := &schema.Record{ID: id, Catalogue: catalogue, Origin: o.Centre, Version: 1, Visibility: o.Visibility, Schema: schema.CurrentSchema}
+	if v := cells[fieldVisibility]; v != "" {
+		rec.Visibility = codeOf(fieldVisibility, v)
+	}
+	if v := cells[fieldExpires]; v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			d, derr := parseDate(v)
+			if derr != nil {
+				fail(fieldExpires, "want a date or an RFC 3339 time")
+			} else {
+				t, _ = time.Parse("2006-01-02", d)
+			}
+		}
+		if !t.IsZero() {
+			t = t.UTC()
+			rec.ExpiresAt = &t
+		}
+	}
+	body := map[string]any{}
+	contact := map[string]any{}
+	budget := map[string]any{}
+	challenge := map[string]any{}
+	for _, c := range columns(catalogue) {
+		v, ok := cells[c.field]
+		if !ok || v == "" || c.field == fieldKey || c.field == fieldOrigin || c.field == fieldVisibility || c.field == fieldExpires {
+			continue
+		}
+		var val any
+		var err error
+		switch c.kind {
+		case kindText:
+			val = v
+		case kindList:
+			val = splitList(v)
+		case kindInt:
+			val, err = parseInt(c.field, v)
+		case kindMoney:
+			val, err = parseMoney(v)
+		case kindBool:
+			val, err = parseBool(v)
+		case kindIndustry:
+			val = industryCode(v)
+		case kindIndustries:
+			var codes []string
+			for _, p := range splitList(v) {
+				codes = append(codes, industryCode(p))
+			}
+			val = codes
+		case kindDate:
+			val, err = parseDate(v)
+		case kindEnum:
+			val = codeOf(c.field, v)
+		case kindEnumList:
+			var codes []string
+			for _, p := range splitList(v) {
+				codes = append(codes, codeOf(c.field, p))
+			}
+			val = codes
+		}
+		if err != nil {
+			fail(c.field, err.Error())
+			continue
+		}
+		switch c.field {
+		case fieldPerson, fieldPhone, fieldEmail:
+			contact[strings.TrimPrefix(c.field, "contact.")] = val
+		case fieldBudgetMin, fieldBudgetMax, fieldCurrency:
+			budget[strings.TrimPrefix(c.field, "budget.")] = val
+		case fieldBounty, fieldTargets, fieldMaxMonths:
+			challenge[strings.TrimPrefix(c.field, "challenge.")] = val
+		case fieldPatents:
+			var ip []map[string]string
+			for _, n := range val.([]string) {
+				ip = append(ip, map[string]string{"type": "patent", "number": n})
+			}
+			body["ip"] = ip
+		default:
+			body[strings.TrimPrefix(c.field, "body.")] = val
+		}
+	}
+	if len(contact) > 0 {
+		body["contact"] = contact
+	}
+	if len(budget) > 0 {
+		if _, ok := budget["currency"]; !ok {
+			budget["currency"] = "CNY"
+		}
+		body["budget"] = budget
+	}
+	if len(challenge) > 0 {
+		body["challenge"] = challenge
+		if _, ok := body["kind"]; !ok {
+			body["kind"] = schema.NeedKindChallenge
+		}
+	}
+	if catalogue == schema.CatalogueSupply {
+		if _, ok := body["disruptive"]; !ok {
+			body["disruptive"] = false
+		}
+	}
+	js, err := json.Marshal(body)
+	if err != nil {
+		fail("", err.Error())
+		return
+	}
+	rec.Body = js
+	validate(row, rec, headerOf)
+}
+
+// validate checks rec as the node will, turning field errors into cell errors.
+// It runs even when cells already failed to convert, so one pass reports every
+// problem of the row; a cell that already has an error gets no second one.
+func validate(row *Row, rec *schema.Record, headerOf map[string]string) {
+	bad := map[string]bool{}
+	for _, e := range row.Errors {
+		bad[e.Column+"\x00"+e.Field] = true
+		if e.Column != "" {
+			bad[e.Column] = true
+		}
+	}
+	err := schema.ValidateRecord(rec, schema.ValidateOptions{Strict: true})
+	var verr *schema.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		for _, fe := range verr.Errors {
+			col := columnOf(fe.Path, headerOf)
+			if col != "" && bad[col] || bad[col+"\x00"+fe.Path] {
+				continue
+			}
+			msg := fe.Message
+			if col == "" && fe.Path != "" {
+				msg = fe.Path + ": " + msg
+				if h := headerFor(rec.Catalogue, fe.Path); h != "" {
+					msg += " (the " + h + " column)"
+				}
+			}
+			row.Errors = append(row.Errors, CellError{Row: row.Row, Column: col, Field: fe.Path, Message: msg})
+		}
+	case err != nil:
+		row.Errors = append(row.Errors, CellError{Row: row.Row, Message: err.Error()})
+	}
+	if len(row.Errors) == 0 {
+		row.Record = rec
+	}
+}
+
+// columnOf finds the header of the column a validation path came from.
+func columnOf(path string, headerOf map[string]string) string {
+	p := path
+	if i := strings.IndexByte(p, '['); i >= 0 {
+		p = p[:i]
+	}
+	switch {
+	case p == "body.budget":
+		p = fieldBudgetMin
+	case strings.HasPrefix(p, "body.ip"):
+		p = fieldPatents
+	case strings.HasPrefix(p, "body.contact."):
+		p = strings.TrimPrefix(p, "body.")
+	case strings.HasPrefix(p, "body.budget."), strings.HasPrefix(p, "body.challenge."):
+		p = strings.TrimPrefix(p, "body.")
+	case p == "id":
+		p = fieldKey
+	}
+	if h, ok := headerOf[p]; ok {
+		return h
+	}
+	if h, ok := headerOf["body."+strings.TrimPrefix(p, "body.")]; ok {
+		return h
+	}
+	return ""
+}
+
+// headerFor names the column a body path is read from, for messages about a
+// column the file lacks.
+func headerFor(catalogue, path string) string {
+	for _, c := range columns(catalogue) {
+		if c.field == path || "body."+c.field == path {
+			return c.headers[0]
+		}
+	}
+	return ""
+}
+
+// readJSONL reads one record envelope per line: {"key" or "id", "catalogue",
+// "visibility", "body", …}.
+func readJSONL(data []byte, o Options) ([]Row, error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 4<<20)
+	var rows []Row
+	for line := 1; sc.Scan(); line++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if len(rows) == MaxRows {
+			return nil, fmt.Errorf("%w: more than %d lines: split the file", ErrFile, MaxRows)
+		}
+		row := Row{Row: line}
+		var in struct {
+			Key        string          `json:"key"`
+			ID         string          `json:"id"`
+			Catalogue  string          `json:"catalogue"`
+			Visibility string          `json:"visibility"`
+			ExpiresAt  *time.Time      `json:"expires_at"`
+			Body       json.RawMessage `json:"body"`
+		}
+		if !utf8.Valid(b) {
+			row.Errors = append(row.Errors, CellError{Row: line, Message: "not UTF-8"})
+		} else if err := json.Unmarshal(b, &in); err != nil {
+			row.Errors = append(row.Errors, CellError{Row: line, Message: "not a JSON record envelope: " + err.Error()})
+		}
+		if len(row.Errors) > 0 {
+			rows = append(rows, row)
+			continue
+		}
+		row.Key = in.Key
+		if row.Key == "" && in.ID != "" {
+			origin, key, err := schema.SplitID(in.ID)
+			if err == nil && origin == o.Centre {
+				row.Key = key
+			} else {
+				row.Errors = append(row.Errors, CellError{Row: line, Column: "id", Field: "id", Message: "want an id of this centre, " + o.Centre + ":<key>, or a key member"})
+			}
+		}
+		if row.Key == "" && len(row.Errors) == 0 {
+			row.Errors = append(row.Errors, CellError{Row: line, Column: "key", Field: "key", Message: "required: your own key for the record"})
+		}
+		cat := in.Catalogue
+		if cat == "" {
+			cat = o.Catalogue
+		}
+		vis := in.Visibility
+		if vis == "" {
+			vis = o.Visibility
+		}
+		rec := &schema.Record{ID: o.Centre + ":" + row.Key, Catalogue: cat, Origin: o.Centre, Version: 1, Visibility: vis,
+			Schema: schema.CurrentSchema, ExpiresAt: in.ExpiresAt, Body: in.Body}
+		if len(row.Errors) == 0 {
+			if _, _, err := schema.SplitID(rec.ID); err != nil {
+				row.Errors = append(row.Errors, CellError{Row: line, Column: "key", Field: "key", Message: "want 1-128 letters, digits, '-', '_' or '.'"})
+			}
+		}
+		headers := map[string]string{}
+		validate(&row, rec, headers)
+		for i := range row.Errors {
+			if row.Errors[i].Column == "" && row.Errors[i].Field != "" {
+				row.Errors[i].Column = row.Errors[i].Field
+			}
+		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFile, err)
+	}
+	return rows, nil
+}
