@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -42,15 +43,38 @@ func TestMain(m *testing.M) {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
+//
+// Ports come from below the kernel's ephemeral range (32768 up on Linux), never
+// from it: a port the kernel handed out for ":0" and this test then released can
+// be handed to another process (a libp2p dial, another package's test) before the
+// liandong process under test binds it. Ports given out here are not given twice.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for try := 0; try < 1000; try++ {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port below the ephemeral range")
+	return 0
 }
+
+const portLow, portHigh = 10000, 32000
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // proc is a liandong process started by a test; it is stopped by pid at cleanup.
 type proc struct {
