@@ -42,7 +42,7 @@ var designMetrics = []struct {
 	{"liandong_data_filesystem_avail_bytes", "gauge", nil},
 	{"liandong_data_filesystem_size_bytes", "gauge", nil},
 	{"liandong_http_requests_total", "counter", []string{"route", "method", "code"}},
-	{"liandong_http_request_duration_seconds", "histogram", []string{"route", "method"}},
+	{"liandong_http_request_duration_seconds", "histogram", []string{"route", "method", "code"}},
 	{"go_goroutines", "gauge", nil},
 	{"process_resident_memory_bytes", "gauge", nil},
 }

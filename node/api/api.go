@@ -261,7 +261,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	method := methodLabel(r.Method)
 	took := time.Since(start)
 	h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(rw.status)).Inc()
-	h.metrics.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	h.metrics.duration.WithLabelValues(route, method, strconv.Itoa(rw.status)).Observe(took.Seconds())
 
 	attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", rw.status,
 		"bytes", rw.bytes, "took", took, "request_id", ri.id, "principal", ri.principal.String()}

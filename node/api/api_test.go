@@ -544,7 +544,8 @@ func TestMetricsRouteLabels(t *testing.T) {
 		`liandong_http_requests_total{code="201",method="POST",route="/v1/records"} 1`,
 		`liandong_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`liandong_http_requests_total{code="405",method="other",route="unmatched"} 1`,
-		`liandong_http_request_duration_seconds_bucket{method="GET",route="/v1/records/{id}",le="+Inf"} 2`,
+		`liandong_http_request_duration_seconds_bucket{code="200",method="GET",route="/v1/records/{id}",le="+Inf"} 1`,
+		`liandong_http_request_duration_seconds_bucket{code="404",method="GET",route="/v1/records/{id}",le="+Inf"} 1`,
 		`liandong_http_requests_in_flight 1`,
 		`liandong_raft_applied_index`, // the node's metrics share the registry
 	} {

@@ -23,10 +23,10 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		}, []string{"route", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "liandong", Subsystem: "http", Name: "request_duration_seconds",
-			Help: "Time to answer an HTTP request, by route pattern and method (long polls included).",
+			Help: "Time to answer an HTTP request, by route pattern, method and status code (long polls included).",
 			// Up to the 60 s long-poll cap.
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"route", "method"}),
+		}, []string{"route", "method", "code"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "liandong", Subsystem: "http", Name: "requests_in_flight",
 			Help: "HTTP requests being served, long polls included.",
