@@ -1,7 +1,7 @@
 // Package transfer imports and exports catalogue records as tables: CSV (UTF-8
 // with or without a byte-order mark, or GB18030 as Excel on Chinese Windows
-// saves it) with Chinese or English column headers (标题, 摘要, 所属领域,
-// 技术成熟度 …), and JSON Lines of record envelopes. Reading checks every row
+// saves it) and Excel workbooks (.xlsx) with Chinese or English column headers
+// (标题, 摘要, 所属领域, 技术成熟度 …), and JSON Lines of record envelopes. Reading checks every row
 // against the catalogue's rules and reports each problem with its row and
 // column, so a whole file can be corrected in one pass (liandong import
 // --dry-run). Each row carries the caller's own key (编号): the record's id is
@@ -48,8 +48,10 @@ const MaxRows = 100000
 
 // Options configure reading.
 type Options struct {
-	Format   string // FormatCSV (default) or FormatJSONL
+	Format   string // FormatCSV (default), FormatXLSX or FormatJSONL
 	Encoding string // for CSV: EncodingAuto (default), EncodingUTF8 or EncodingGB18030
+	// Sheet of an XLSX to read (default the first).
+	Sheet string
 	// Catalogue of every row; a CSV may instead say it per row in a 清单
 	// (catalogue) column.
 	Catalogue string
@@ -107,11 +109,13 @@ func Read(r io.Reader, o Options) ([]Row, error) {
 			return nil, err
 		}
 		return readCSV(text, o)
+	case FormatXLSX:
+		return readXLSX(data, o)
 	case FormatJSONL:
 		data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 		return readJSONL(data, o)
 	}
-	return nil, fmt.Errorf("%w: format %q: want csv or jsonl", ErrFile, o.Format)
+	return nil, fmt.Errorf("%w: format %q: want csv, xlsx or jsonl", ErrFile, o.Format)
 }
 
 // decodeText returns the file as UTF-8.
@@ -177,6 +181,46 @@ func readCSV(text string, o Options) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: header row: %v", ErrFile, err)
 	}
+	t, err := newTable(header, o)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if len(rows) == MaxRows {
+			return nil, fmt.Errorf("%w: more than %d rows: split the file", ErrFile, MaxRows)
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				rows = append(rows, Row{Row: pe.Line, Errors: []CellError{{Row: pe.Line, Message: "CSV: " + pe.Err.Error()}}})
+				continue
+			}
+			return nil, fmt.Errorf("%w: %v", ErrFile, err)
+		}
+		if row, ok := t.row(line, rec); ok {
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+// table turns rows of cells under a header row into records: the part of
+// reading that CSV and XLSX share, so that the same cells give the same
+// records and the same errors whichever the file.
+type table struct {
+	o      Options
+	header []string
+	catCol int // the 清单 (catalogue) column, or -1
+}
+
+// newTable checks a header row: every header must name a column of a
+// catalogue the file may hold, and one must be the key (编号).
+func newTable(header []string, o Options) (*table, error) {
 	// Which header names which field: checked against every catalogue the
 	// file may hold.
 	catCol := -1
@@ -218,64 +262,49 @@ func readCSV(text string, o Options) ([]Row, error) {
 	if !hasKey {
 		return nil, fmt.Errorf("%w: no 编号 (key) column: each row needs your own key, so that importing again updates instead of duplicating", ErrFile)
 	}
+	return &table{o: o, header: header, catCol: catCol}, nil
+}
 
-	var rows []Row
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if len(rows) == MaxRows {
-			return nil, fmt.Errorf("%w: more than %d rows: split the file", ErrFile, MaxRows)
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				rows = append(rows, Row{Row: pe.Line, Errors: []CellError{{Row: pe.Line, Message: "CSV: " + pe.Err.Error()}}})
-				continue
-			}
-			return nil, fmt.Errorf("%w: %v", ErrFile, err)
-		}
-		if blank(rec) {
-			continue
-		}
-		cells := map[string]string{}
-		catalogue := o.Catalogue
-		row := Row{Row: line}
-		if catCol >= 0 && catCol < len(rec) && strings.TrimSpace(rec[catCol]) != "" {
-			v := strings.TrimSpace(rec[catCol])
-			if c, ok := catalogueNames[v]; ok {
-				v = c
-			}
-			catalogue = strings.ToLower(v)
-		}
-		if !schema.KnownCatalogue(catalogue) {
-			row.Errors = append(row.Errors, CellError{Row: line, Column: header[max(catCol, 0)], Message: "want supply (成果), need (需求) or expert (专家)"})
-			rows = append(rows, row)
-			continue
-		}
-		headerOf := map[string]string{}
-		for i, v := range rec {
-			if i >= len(header) || i == catCol {
-				if i >= len(header) && strings.TrimSpace(v) != "" {
-					row.Errors = append(row.Errors, CellError{Row: line, Column: fmt.Sprintf("#%d", i+1), Message: "a cell beyond the last header"})
-				}
-				continue
-			}
-			c, ok := lookupColumn(catalogue, header[i])
-			if !ok {
-				if strings.TrimSpace(v) != "" {
-					row.Errors = append(row.Errors, CellError{Row: line, Column: header[i], Message: "this column does not apply to " + catalogue + " records"})
-				}
-				continue
-			}
-			cells[c.field] = strings.TrimSpace(v)
-			headerOf[c.field] = header[i]
-		}
-		buildRow(&row, catalogue, cells, headerOf, o)
-		rows = append(rows, row)
+// row reads the cells of line; ok is false for a blank row, which is skipped.
+func (t *table) row(line int, rec []string) (row Row, ok bool) {
+	if blank(rec) {
+		return Row{}, false
 	}
-	return rows, nil
+	header, catCol, o := t.header, t.catCol, t.o
+	cells := map[string]string{}
+	catalogue := o.Catalogue
+	row = Row{Row: line}
+	if catCol >= 0 && catCol < len(rec) && strings.TrimSpace(rec[catCol]) != "" {
+		v := strings.TrimSpace(rec[catCol])
+		if c, ok := catalogueNames[v]; ok {
+			v = c
+		}
+		catalogue = strings.ToLower(v)
+	}
+	if !schema.KnownCatalogue(catalogue) {
+		row.Errors = append(row.Errors, CellError{Row: line, Column: header[max(catCol, 0)], Message: "want supply (成果), need (需求) or expert (专家)"})
+		return row, true
+	}
+	headerOf := map[string]string{}
+	for i, v := range rec {
+		if i >= len(header) || i == catCol {
+			if i >= len(header) && strings.TrimSpace(v) != "" {
+				row.Errors = append(row.Errors, CellError{Row: line, Column: fmt.Sprintf("#%d", i+1), Message: "a cell beyond the last header"})
+			}
+			continue
+		}
+		c, ok := lookupColumn(catalogue, header[i])
+		if !ok {
+			if strings.TrimSpace(v) != "" {
+				row.Errors = append(row.Errors, CellError{Row: line, Column: header[i], Message: "this column does not apply to " + catalogue + " records"})
+			}
+			continue
+		}
+		cells[c.field] = strings.TrimSpace(v)
+		headerOf[c.field] = header[i]
+	}
+	buildRow(&row, catalogue, cells, headerOf, o)
+	return row, true
 }
 
 func blank(rec []string) bool {

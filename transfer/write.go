@@ -23,12 +23,15 @@ type Writer struct {
 	csv       *csv.Writer
 	out       io.Writer
 	flush     func() error
+	xlsx      *xlsxWriter
 }
 
-// NewWriter writes records of catalogue to w as format (FormatCSV or
-// FormatJSONL). A CSV gets Chinese headers and encoding EncodingUTF8 (with a
+// NewWriter writes records of catalogue to w as format (FormatCSV, FormatXLSX
+// or FormatJSONL). A CSV gets Chinese headers and encoding EncodingUTF8 (with a
 // byte-order mark when bom, which Excel needs to read UTF-8) or
-// EncodingGB18030. Close flushes.
+// EncodingGB18030; an XLSX one sheet with Chinese headers, whose cells are
+// those of the CSV (encoding and bom do not apply). Close flushes, and for an
+// XLSX writes the whole workbook.
 func NewWriter(w io.Writer, format, catalogue, encoding string, bom bool) (*Writer, error) {
 	if !schema.KnownCatalogue(catalogue) {
 		return nil, fmt.Errorf("export: %w %q", schema.ErrUnknownCatalogue, catalogue)
@@ -39,9 +42,16 @@ func NewWriter(w io.Writer, format, catalogue, encoding string, bom bool) (*Writ
 		bw := bufio.NewWriter(w)
 		wr.out, wr.flush = bw, bw.Flush
 		return wr, nil
+	case FormatXLSX:
+		xw, err := newXLSXWriter(w, wr.cols, catalogue)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		wr.xlsx = xw
+		return wr, nil
 	case "", FormatCSV:
 	default:
-		return nil, fmt.Errorf("export: format %q: want csv or jsonl", format)
+		return nil, fmt.Errorf("export: format %q: want csv, xlsx or jsonl", format)
 	}
 	switch strings.ToLower(encoding) {
 	case "", EncodingUTF8, "utf8":
@@ -92,11 +102,17 @@ func (wr *Writer) Write(r *schema.Record) error {
 	for i, c := range wr.cols {
 		row[i] = cell(r, body, c)
 	}
+	if wr.xlsx != nil {
+		return wr.xlsx.write(row)
+	}
 	return wr.csv.Write(row)
 }
 
 // Close flushes what is buffered.
 func (wr *Writer) Close() error {
+	if wr.xlsx != nil {
+		return wr.xlsx.close()
+	}
 	if wr.csv != nil {
 		wr.csv.Flush()
 		if err := wr.csv.Error(); err != nil {

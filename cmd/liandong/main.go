@@ -33,7 +33,7 @@ Usage:
                                           the federation at a glance; exit 1 when something needs attention
   liandong import --node URL --token FILE [--catalogue C] [--dry-run] FILE
                                           records from CSV (UTF-8/GB18030, Chinese headers) or JSON Lines
-  liandong export --node URL [--token FILE] --catalogue C [--format csv|jsonl] [--out FILE]
+  liandong export --node URL [--token FILE] --catalogue C [--format csv|xlsx|jsonl] [--out FILE]
 
 Run 'liandong COMMAND -h' for the flags of a command.
 `

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -20,19 +19,23 @@ import (
 	"liandong/transfer"
 )
 
-const importUsage = `Usage: liandong import --node URL --token FILE [--catalogue supply|need|expert] [--dry-run] FILE
+const importUsage = `Usage: liandong import --node URL --token FILE [--catalogue supply|need|expert] [--format csv|xlsx|jsonl] [--sheet NAME] [--dry-run] FILE
 
-Reads a CSV (UTF-8 with or without BOM, or GB18030; Chinese or English headers:
-编号, 标题, 摘要, 所属领域, 关键词, 技术成熟度, 所属单位, 转化方式 …) or a JSON Lines
-file of record envelopes, checks every row, and writes the rows to the node as
+Reads a CSV (UTF-8 with or without BOM, or GB18030), an Excel workbook (.xlsx:
+the first sheet, or --sheet NAME) — both with Chinese or English headers:
+编号, 标题, 摘要, 所属领域, 关键词, 技术成熟度, 所属单位, 转化方式 … — or a JSON
+Lines file of record envelopes (the format follows the file name: .xlsx,
+.jsonl/.ndjson, else CSV), checks every row, and writes the rows to the node as
 <centre>:<编号>, so importing the same file again updates instead of
 duplicating (rows that did not change are left alone). --dry-run lists every
 row's errors with row and column and writes nothing.`
 
-const exportUsage = `Usage: liandong export --node URL [--token FILE] --catalogue supply|need|expert [--format csv|jsonl] [--encoding utf-8|gb18030] [--out FILE]
+const exportUsage = `Usage: liandong export --node URL [--token FILE] --catalogue supply|need|expert [--format csv|xlsx|jsonl] [--encoding utf-8|gb18030] [--out FILE]
 
 Writes every record of a catalogue the token may read as CSV (Chinese headers,
-UTF-8 with a BOM for Excel unless --no-bom, or GB18030) or JSON Lines.`
+UTF-8 with a BOM for Excel unless --no-bom, or GB18030), as an Excel workbook
+(.xlsx: one sheet, Chinese headers) or as JSON Lines. Without --format the
+format follows the --out file name (.xlsx, .jsonl), else CSV.`
 
 func readTokenFile(path string) (string, error) {
 	if path == "" {
@@ -80,7 +83,8 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	nodeURL := fs.String("node", envOr("LIANDONG_NODE", "http://127.0.0.1:8700"), "API URL of this centre's node")
 	tokenFile := fs.String("token", os.Getenv("LIANDONG_TOKEN_FILE"), "file holding a token with the write scope")
 	catalogue := fs.String("catalogue", "", "catalogue of every row, unless the file has a 清单 (catalogue) column")
-	format := fs.String("format", "", "csv or jsonl (default: from the file name)")
+	format := fs.String("format", "", "csv, xlsx or jsonl (default: from the file name)")
+	sheet := fs.String("sheet", "", "XLSX: the sheet to read (default: the first)")
 	encoding := fs.String("encoding", transfer.EncodingAuto, "CSV encoding: auto, utf-8 or gb18030")
 	visibility := fs.String("visibility", schema.VisibilityFederation, "visibility of rows that do not say: private, federation or public")
 	centre := fs.String("centre", "", "the importing centre (default: asked of the node)")
@@ -94,10 +98,15 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	path := fs.Arg(0)
 	if *format == "" {
-		*format = transfer.FormatCSV
-		if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".ndjson" {
-			*format = transfer.FormatJSONL
-		}
+		*format = transfer.FormatOf(path)
+	}
+	switch *format = strings.ToLower(*format); *format {
+	case transfer.FormatCSV, transfer.FormatXLSX, transfer.FormatJSONL:
+	default:
+		return usagef("--format %q: want csv, xlsx or jsonl", *format)
+	}
+	if *sheet != "" && *format != transfer.FormatXLSX {
+		return usagef("--sheet applies to .xlsx files only (this is read as %s)", *format)
 	}
 	if *catalogue != "" && !schema.KnownCatalogue(*catalogue) {
 		return usagef("--catalogue %q: want supply, need or expert", *catalogue)
@@ -114,7 +123,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
-	rows, err := transfer.Read(f, transfer.Options{Format: *format, Encoding: *encoding, Catalogue: *catalogue, Centre: *centre, Visibility: *visibility})
+	rows, err := transfer.Read(f, transfer.Options{Format: *format, Encoding: *encoding, Sheet: *sheet, Catalogue: *catalogue, Centre: *centre, Visibility: *visibility})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -212,7 +221,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tokenFile := fs.String("token", os.Getenv("LIANDONG_TOKEN_FILE"), "file holding a token with the read scope (none: public records only)")
 	catalogue := fs.String("catalogue", "", "supply, need or expert")
 	origin := fs.String("origin", "", "only records of this centre")
-	format := fs.String("format", transfer.FormatCSV, "csv or jsonl")
+	format := fs.String("format", "", "csv, xlsx or jsonl (default: from the --out file name, else csv)")
 	encoding := fs.String("encoding", transfer.EncodingUTF8, "CSV encoding: utf-8 or gb18030")
 	noBOM := fs.Bool("no-bom", false, "no UTF-8 byte-order mark (Excel needs it to read UTF-8)")
 	out := fs.String("out", "", "file to write (default: standard output)")
@@ -224,6 +233,17 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if !schema.KnownCatalogue(*catalogue) {
 		return usagef("--catalogue %q: want supply, need or expert", *catalogue)
+	}
+	if *format == "" {
+		*format = transfer.FormatCSV
+		if *out != "" {
+			*format = transfer.FormatOf(*out)
+		}
+	}
+	switch *format = strings.ToLower(*format); *format {
+	case transfer.FormatCSV, transfer.FormatXLSX, transfer.FormatJSONL:
+	default:
+		return usagef("--format %q: want csv, xlsx or jsonl", *format)
 	}
 	token, err := readTokenFile(*tokenFile)
 	if err != nil {

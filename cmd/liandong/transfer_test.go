@@ -4,10 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"liandong/node/server"
@@ -107,5 +109,125 @@ func TestImportExport(t *testing.T) {
 	code, out = runCLI(t, 20*time.Second, "export", "--node", url, "--catalogue", "supply", "--format", "jsonl")
 	if code != 0 || strings.Count(out, `"catalogue":"supply"`) != 1 {
 		t.Fatalf("anonymous JSON Lines export (public records only): exit %d\n%s", code, out)
+	}
+}
+
+// xlsxFile writes a workbook whose first sheet holds rows (strings as text,
+// numbers as numbers, times as dates) and returns its path.
+func xlsxFile(t *testing.T, path string, rows [][]any) string {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	dateFmt := "yyyy年m月d日"
+	dateStyle, err := f.NewStyle(&excelize.Style{CustomNumFmt: &dateFmt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, row := range rows {
+		for c, v := range row {
+			ref, _ := excelize.CoordinatesToCellName(c+1, r+1)
+			if err := f.SetCellValue("Sheet1", ref, v); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := v.(time.Time); ok {
+				f.SetCellStyle("Sheet1", ref, ref, dateStyle)
+			}
+		}
+	}
+	if err := f.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestImportExportXLSX(t *testing.T) {
+	url, tok := devNode(t)
+	dir := t.TempDir()
+	expires := time.Date(2030, 12, 31, 0, 0, 0, 0, time.UTC)
+	header := []any{"编号", "标题", "摘要", "所属领域", "技术成熟度", "所属单位", "关键词", "可见范围", "有效期至"}
+	good := [][]any{
+		{"s-1", "高镍三元正极材料", "已完成中试。", "新材料", 6, "天津大学", "正极材料，锂电池", "公开", expires},
+		{"s-2", "钙钛矿叠层电池", "实验室效率31%。", "新能源", 5, "南开大学", "钙钛矿", "联盟", expires},
+	}
+	invalid := []any{"s-3", "", "摘要", "新能源", "十", "南开大学", "", "", "2030年2月30日"}
+
+	// Dry run: the invalid row's errors, each with its row and column.
+	bad := xlsxFile(t, filepath.Join(dir, "bad.xlsx"), [][]any{header, good[0], good[1], invalid})
+	code, out := runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", "--dry-run", bad)
+	if code != 1 || !strings.Contains(out, "row 4, column 标题") || !strings.Contains(out, "row 4, column 技术成熟度: want a whole number") ||
+		!strings.Contains(out, "row 4, column 有效期至") || !strings.Contains(out, "3 rows, 2 ready, 1 with errors") || strings.Contains(out, "row 2") || strings.Contains(out, "row 3") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+
+	// Import, and import again: nothing changes the second time.
+	goodPath := xlsxFile(t, filepath.Join(dir, "good.xlsx"), [][]any{header, good[0], good[1]})
+	code, out = runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", goodPath)
+	if code != 0 || !strings.Contains(out, "2 created, 0 updated, 0 unchanged") {
+		t.Fatalf("import: exit %d\n%s", code, out)
+	}
+	code, out = runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", "--format", "xlsx", goodPath)
+	if code != 0 || !strings.Contains(out, "0 created, 0 updated, 2 unchanged") {
+		t.Fatalf("second import: exit %d\n%s", code, out)
+	}
+
+	// Export as .xlsx (by the file name), then import what was exported.
+	exported := filepath.Join(dir, "out.xlsx")
+	code, out = runCLI(t, 20*time.Second, "export", "--node", url, "--token", tok, "--catalogue", "supply", "--out", exported)
+	if code != 0 {
+		t.Fatalf("export: exit %d\n%s", code, out)
+	}
+	f, err := excelize.OpenFile(exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sheets := f.GetSheetList()
+	rows, err := f.GetRows(sheets[0])
+	f.Close()
+	if err != nil || len(sheets) != 1 || len(rows) != 3 || rows[0][0] != "标题" || !slices.Contains(rows[0], "编号") || !slices.Contains(rows[0], "技术成熟度") {
+		t.Fatalf("exported workbook: sheets %v, rows %q, %v", sheets, rows, err)
+	}
+	if !strings.Contains(strings.Join(rows[1], "|")+strings.Join(rows[2], "|"), "钙钛矿叠层电池") {
+		t.Fatalf("exported workbook lacks records: %q", rows)
+	}
+	code, out = runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", exported)
+	if code != 0 || !strings.Contains(out, "0 created, 0 updated, 2 unchanged") {
+		t.Fatalf("re-import of the export: exit %d\n%s", code, out)
+	}
+	// A changed cell updates that record only.
+	good[1][4] = 7
+	xlsxFile(t, goodPath, [][]any{header, good[0], good[1]})
+	code, out = runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", goodPath)
+	if code != 0 || !strings.Contains(out, "0 created, 1 updated, 1 unchanged") {
+		t.Fatalf("import of a change: exit %d\n%s", code, out)
+	}
+
+	// Files that are not workbooks, or not the sheet asked for: an error
+	// saying so, never a panic.
+	data, err := os.ReadFile(goodPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.xlsx")
+	csvNamedXLSX := filepath.Join(dir, "table.xlsx")
+	os.WriteFile(truncated, data[:len(data)/3], 0o600)
+	os.WriteFile(csvNamedXLSX, []byte("编号,标题\ns-1,x\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{truncated}, "not a readable .xlsx workbook"},
+		{[]string{csvNamedXLSX}, "not an .xlsx workbook"},
+		{[]string{"--sheet", "需求", goodPath}, `no sheet "需求"`},
+		{[]string{"--sheet", "Sheet1", csvNamedXLSX, "--format", "csv"}, ""},
+	} {
+		args := append([]string{"import", "--node", url, "--token", tok, "--catalogue", "supply", "--dry-run"}, c.args...)
+		code, out = runCLI(t, 20*time.Second, args...)
+		if code == 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d\n%s", c.args, code, out)
+		}
+	}
+	code, out = runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", "--format", "xls", goodPath)
+	if code == 0 || !strings.Contains(out, "want csv, xlsx or jsonl") {
+		t.Errorf("--format xls: exit %d\n%s", code, out)
 	}
 }
