@@ -131,7 +131,11 @@ func openDB(path string) (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("corrupt: %v", v)
 		}
 	}()
-	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+	// No fsync: the index is derived from the state file and checked against it
+	// at every open (position and fingerprint); a file torn by a power cut is
+	// detected here or in load and rebuilt. Fsyncing it would put a second
+	// writer's fsyncs on the disk raft's log depends on.
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, NoSync: true, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +157,12 @@ func openDB(path string) (db *bbolt.DB, err error) {
 // load reads the position and the docs; a file of another layout is emptied.
 func (ix *Index) load() error {
 	var layout uint64
-	err := ix.db.View(func(tx *bbolt.Tx) error {
+	err := ix.db.View(func(tx *bbolt.Tx) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("search index torn: %v", v)
+			}
+		}()
 		meta := tx.Bucket(bucketMeta)
 		layout = getU64(meta, keyLayout)
 		ix.pos.Store(getU64(meta, keyPosition))
