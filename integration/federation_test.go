@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	lclient "liandong/client"
 )
 
 const converge = 20 * time.Second
@@ -71,6 +73,21 @@ func TestFederationReplicates(t *testing.T) {
 	heads := f.waitConverged(converge)
 	if len(heads) != 4 {
 		t.Fatalf("heads %v: want one per centre", heads)
+	}
+
+	// A partner of Hebei, through the Go client, finds Headquarters' record by a
+	// Chinese full-text query: replicated records are indexed too.
+	pc := lclient.New(f.urls[2], f.clients[2].token)
+	page, err := pc.Search(ctx, "成果 hq", lclient.ListOptions{Catalogue: "supply", Origin: "hq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range page.Items {
+		found = found || r.ID == shared[0].ID
+	}
+	if !found {
+		t.Fatalf("search at hebei did not find %s: %+v", shared[0].ID, page)
 	}
 	// The private record is in nobody else's store.
 	for j := range centreIDs {

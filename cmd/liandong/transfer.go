@@ -152,8 +152,10 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	c := client.New(*nodeURL, token)
 	var created, updated, unchanged, failed int
-	start := time.Now()
+	prog := newProgress(stderr, "import")
+	defer func() { prog.done(len(rows)) }()
 	for i, r := range rows {
+		prog.update(i)
 		if r.Record == nil {
 			continue
 		}
@@ -187,9 +189,6 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		} else {
 			updated++
 		}
-		if (i+1)%200 == 0 {
-			fmt.Fprintf(stderr, "import: %d/%d rows (%.0f rows/s)\n", i+1, len(rows), float64(i+1)/time.Since(start).Seconds())
-		}
 	}
 	fmt.Fprintf(stdout, "%s: %d created, %d updated, %d unchanged, %d failed\n", path, created, updated, unchanged, failed)
 	if failed > 0 {
@@ -221,6 +220,10 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tokenFile := fs.String("token", os.Getenv("LIANDONG_TOKEN_FILE"), "file holding a token with the read scope (none: public records only)")
 	catalogue := fs.String("catalogue", "", "supply, need or expert")
 	origin := fs.String("origin", "", "only records of this centre")
+	industry := fs.String("industry", "", "only records of this industry code (e.g. new-materials)")
+	status := fs.String("status", "", "only needs with this status (open, matched, closed)")
+	query := fs.String("q", "", "only records matching this full-text query (Chinese or English words)")
+	updatedSince := fs.String("updated-since", "", "only records updated at or after this time (RFC 3339, e.g. 2026-01-01T00:00:00Z)")
 	format := fs.String("format", "", "csv, xlsx or jsonl (default: from the --out file name, else csv)")
 	encoding := fs.String("encoding", transfer.EncodingUTF8, "CSV encoding: utf-8 or gb18030")
 	noBOM := fs.Bool("no-bom", false, "no UTF-8 byte-order mark (Excel needs it to read UTF-8)")
@@ -233,6 +236,14 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if !schema.KnownCatalogue(*catalogue) {
 		return usagef("--catalogue %q: want supply, need or expert", *catalogue)
+	}
+	var since time.Time
+	if *updatedSince != "" {
+		t, err := time.Parse(time.RFC3339, *updatedSince)
+		if err != nil {
+			return usagef("--updated-since %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z", *updatedSince)
+		}
+		since = t
 	}
 	if *format == "" {
 		*format = transfer.FormatCSV
@@ -264,20 +275,26 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	c := client.New(*nodeURL, token)
 	n := 0
-	for rec, err := range c.All(ctx, client.ListOptions{Catalogue: *catalogue, Origin: *origin, Limit: 500}) {
+	prog := newProgress(stderr, "export")
+	// Sort by id: relevance order (the default with --q) may move a record across
+	// a page boundary while it is being written; id order never does.
+	opts := client.ListOptions{Catalogue: *catalogue, Origin: *origin, Industry: *industry, Status: *status,
+		Q: *query, Sort: "id", UpdatedSince: since, Limit: 500}
+	for rec, err := range c.All(ctx, opts) {
 		if err != nil {
+			prog.done(n)
 			return fmt.Errorf("export after %d records: %w", n, err)
 		}
 		if err := tw.Write(rec); err != nil {
 			return err
 		}
-		if n++; n%1000 == 0 {
-			fmt.Fprintf(stderr, "export: %d records\n", n)
-		}
+		n++
+		prog.update(n)
 	}
 	if err := tw.Close(); err != nil {
 		return err
 	}
+	prog.done(n)
 	fmt.Fprintf(stderr, "export: %d %s records\n", n, *catalogue)
 	return nil
 }

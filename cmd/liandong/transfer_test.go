@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,9 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"liandong/client"
 	"liandong/node/server"
+	"liandong/schema"
 )
 
 // devNode runs a one-centre node (tianjin) and returns its URL and admin token file.
@@ -229,5 +233,66 @@ func TestImportExportXLSX(t *testing.T) {
 	code, out = runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", "--format", "xls", goodPath)
 	if code == 0 || !strings.Contains(out, "want csv, xlsx or jsonl") {
 		t.Errorf("--format xls: exit %d\n%s", code, out)
+	}
+}
+
+// TestExportFilters: export takes the list endpoint's filters (industry, status,
+// full-text query, updated since) and writes exactly the records they select.
+func TestExportFilters(t *testing.T) {
+	url, tok := devNode(t)
+	token, err := readTokenFile(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(url, token)
+	ctx := context.Background()
+	mk := func(title, industry, status string) {
+		body, _ := json.Marshal(map[string]any{"title": title, "description": "寻求合作", "industry": industry,
+			"enterprise": "天津某公司", "status": status, "kind": "need"})
+		if _, err := c.Create(ctx, &schema.Record{Catalogue: "need", Visibility: "federation", Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("风电齿轮箱轴承寿命预测", "high-end-equipment", "open")
+	mk("轴承钢热处理工艺改进", "new-materials", "open")
+	mk("氢燃料电池催化剂", "new-energy", "closed")
+	cutoff := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	mk("固态电池电解质", "new-energy", "open")
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--industry", "new-energy"}, []string{"氢燃料电池催化剂", "固态电池电解质"}},
+		{[]string{"--status", "open", "--industry", "new-energy"}, []string{"固态电池电解质"}},
+		{[]string{"--q", "轴承"}, []string{"风电齿轮箱轴承寿命预测", "轴承钢热处理工艺改进"}},
+		{[]string{"--updated-since", cutoff.Format(time.RFC3339Nano)}, []string{"固态电池电解质"}},
+	} {
+		args := append([]string{"export", "--node", url, "--token", tok, "--catalogue", "need", "--format", "jsonl"}, tc.args...)
+		code, out := runCLI(t, 20*time.Second, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, out)
+		}
+		var got []string
+		for _, line := range strings.Split(out, "\n") {
+			var rec struct {
+				Body struct {
+					Title string `json:"title"`
+				} `json:"body"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Body.Title != "" {
+				got = append(got, rec.Body.Title)
+			}
+		}
+		sort.Strings(got)
+		want := append([]string(nil), tc.want...)
+		sort.Strings(want)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%v: exported %v, want %v", tc.args, got, want)
+		}
+	}
+	if code, out := runCLI(t, 10*time.Second, "export", "--node", url, "--catalogue", "need", "--updated-since", "yesterday"); code != 2 || !strings.Contains(out, "RFC 3339") {
+		t.Fatalf("bad --updated-since: %d %s", code, out)
 	}
 }
