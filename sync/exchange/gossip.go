@@ -142,7 +142,10 @@ func (x *Exchange) push(own schema.Head) {
 	x.ownHead = own
 	x.mu.Unlock()
 	for _, p := range x.connectedPeers() {
-		x.startPush(p)
+		// The other replicas of this centre get its log through raft, not by push.
+		if member, _ := x.admit(p); member != x.centre {
+			x.startPush(p)
+		}
 	}
 }
 

@@ -225,6 +225,11 @@ func (x *Exchange) receivePush(ctx context.Context, p peer.ID, m *wire.Push) err
 		return nil
 	}
 	if m.Origin == x.centre {
+		if member, _ := x.admit(p); member == x.centre {
+			// Another replica of this centre (an old leader, say): it has the
+			// log through raft already; nothing to apply and nothing to punish.
+			return nil
+		}
 		return fault(reasonOwnOrigin, len(m.Entries), "pushed %d entries of this centre's own log", len(m.Entries))
 	}
 	last := m.Entries[len(m.Entries)-1]
