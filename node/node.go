@@ -396,8 +396,17 @@ func (n *Node) propose(ctx context.Context, cmd *store.Command) (store.Result, e
 		return store.Result{}, err
 	}
 	f := n.raft.Apply(data, n.timeout(ctx))
-	if err := f.Error(); err != nil {
-		return store.Result{}, n.raftError("raft apply", err)
+	// Wait for the outcome, but no longer than the caller will: raft's timeout
+	// bounds only the enqueueing.
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return store.Result{}, n.raftError("raft apply", err)
+		}
+	case <-ctx.Done():
+		return store.Result{}, fmt.Errorf("%w (it may still be applied: check before retrying): %w", ErrTimeout, ctx.Err())
 	}
 	res, ok := f.Response().(store.Result)
 	if !ok {

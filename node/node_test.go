@@ -196,3 +196,21 @@ func TestTornStateFileIsRebuilt(t *testing.T) {
 		t.Fatalf("torn file not kept aside: %v", torn)
 	}
 }
+
+func TestReplicaURLMustBeABareOrigin(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"http://10.0.2.11:8702":           true,
+		"https://tianjin-2.example:8702/": true,
+		"ftp://10.0.2.11:8702":            false,
+		"http://user:pw@10.0.2.11:8702":   false,
+		"http://10.0.2.11:8702/steal":     false,
+		"http://10.0.2.11:8702/?x=1":      false,
+		"10.0.2.11:8702":                  false,
+		"http://":                         false,
+	} {
+		err := checkReplicaURL(raw)
+		if (err == nil) != ok || err != nil && !errors.Is(err, ErrBadReplica) {
+			t.Errorf("%q: %v", raw, err)
+		}
+	}
+}

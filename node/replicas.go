@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -41,6 +42,9 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if r.RaftAddr == "" || r.HTTP == "" {
 		return fmt.Errorf("%w: replica %s needs a raft address and an HTTP URL", ErrBadReplica, r.ID)
 	}
+	if err := checkReplicaURL(r.HTTP); err != nil {
+		return err
+	}
 	if err := n.checkReplicaPeer(r.PeerID); err != nil {
 		return err
 	}
@@ -53,6 +57,17 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	}
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
 	return err
+}
+
+// checkReplicaURL accepts only a bare http(s) origin: followers forward writes,
+// with the caller's token, to the leader's recorded URL.
+func checkReplicaURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%w: replica HTTP URL %q: want http(s)://host:port and nothing more", ErrBadReplica, raw)
+	}
+	return nil
 }
 
 // checkReplicaPeer requires the replica's libp2p peer id to be listed for this
@@ -174,13 +189,18 @@ func (n *Node) timeout(ctx context.Context) time.Duration {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < t {
 		t = time.Until(dl)
 	}
-	return t
+	// Raft reads a timeout of zero or less as "wait for ever".
+	return max(t, time.Millisecond)
 }
 
 // raftError translates raft's errors into the node's sentinels.
 func (n *Node) raftError(what string, err error) error {
 	switch {
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	case errors.Is(err, raft.ErrLeadershipLost):
+		// Raft's own words: the outcome is unknown, the entry may yet commit. A
+		// caller told "not the leader" would retry and could write twice.
+		return fmt.Errorf("%s: %w (it may still be applied: check before retrying): %w", what, ErrTimeout, err)
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return fmt.Errorf("%s: %w: %w", what, ErrNotLeader, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("%s: %w: %w", what, ErrTimeout, err)

@@ -70,7 +70,10 @@ func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc {
 				pr.SetXForwarded()
 			},
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				h.fail(w, r, fmt.Errorf("forward to leader %s: %w: %w", target, node.ErrNotLeader, err))
+				// Once the request may have reached the leader, its outcome is
+				// unknown: say so (a timeout) rather than "not the leader", which
+				// invites a blind retry and a second write.
+				h.fail(w, r, fmt.Errorf("forward to leader %s: %w: %w", target, node.ErrTimeout, err))
 			},
 		}
 		proxy.ServeHTTP(w, r)
