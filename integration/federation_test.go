@@ -70,6 +70,44 @@ func TestFederationReplicates(t *testing.T) {
 		f.waitRecord(j, shared[3].ID, 0, true, converge)
 	}
 
+	// Withdraw Tianjin's record (turn it private): Hebei stops serving it, and a
+	// partner mirroring Hebei's change feed is told, by a tombstone.
+	if _, err := f.clients[1].do(ctx, http.MethodPut, "/v1/records/"+shared[1].ID, map[string]any{
+		"catalogue": "supply", "visibility": "private", "body": supplyBody("撤回"),
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.waitRecord(2, shared[1].ID, 0, true, converge)
+	var lastSeen *envelope
+	for cursor, page := "", 0; page < 50; page++ {
+		var feed struct {
+			Changes []struct {
+				Record envelope `json:"record"`
+			} `json:"changes"`
+			NextCursor string `json:"next_cursor"`
+		}
+		path := "/v1/changes?limit=500"
+		if cursor != "" {
+			path += "&since=" + cursor
+		}
+		if _, err := f.clients[2].do(ctx, http.MethodGet, path, nil, &feed); err != nil {
+			t.Fatal(err)
+		}
+		if len(feed.Changes) == 0 {
+			break
+		}
+		for _, c := range feed.Changes {
+			if c.Record.ID == shared[1].ID {
+				r := c.Record
+				lastSeen = &r
+			}
+		}
+		cursor = feed.NextCursor
+	}
+	if lastSeen == nil || !lastSeen.Deleted || lastSeen.Version != 2 || string(lastSeen.Body) != "{}" {
+		t.Fatalf("hebei's feed ends %s with %+v, want a tombstone at version 2", shared[1].ID, lastSeen)
+	}
+
 	heads := f.waitConverged(converge)
 	if len(heads) != 4 {
 		t.Fatalf("heads %v: want one per centre", heads)

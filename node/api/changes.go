@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -31,12 +32,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
-	match := func(rec *schema.Record) bool {
-		if cp.Catalogue != "" && rec.Catalogue != cp.Catalogue || cp.Origin != "" && rec.Origin != cp.Origin {
-			return false
-		}
-		return h.authz.Authorize(p, auth.ActionRead, rec).Allow
-	}
+	match := h.feedMatch(p, cp.Catalogue, cp.Origin)
 	ctx := r.Context()
 	var deadline <-chan time.Time
 	if cp.Wait > 0 {
@@ -93,7 +89,33 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 func (h *handler) writeChanges(w http.ResponseWriter, p *auth.Principal, found []store.Change, pos uint64) {
 	resp := changesResponse{Changes: make([]changeItem, 0, len(found)), NextCursor: encodePosition(pos)}
 	for _, c := range found {
-		resp.Changes = append(resp.Changes, changeItem{Position: encodePosition(c.Position), Record: h.view(p, c.Record)})
+		resp.Changes = append(resp.Changes, changeItem{Position: encodePosition(c.Position), Record: h.feedView(p, c.Record)})
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// feedMatch selects the changes a caller's feed carries: the records it may read,
+// and tombstones of the ones it may not (feedView). A partner mirroring the feed
+// must learn that a record it holds was deleted or withdrawn (turned private):
+// absence never means deletion. A tombstone tells only id, catalogue, origin and
+// version, and that the record is gone.
+func (h *handler) feedMatch(p *auth.Principal, catalogue, origin string) func(*schema.Record) bool {
+	return func(rec *schema.Record) bool {
+		if catalogue != "" && rec.Catalogue != catalogue || origin != "" && rec.Origin != origin {
+			return false
+		}
+		return rec.Deleted || h.authz.Authorize(p, auth.ActionRead, rec).Allow
+	}
+}
+
+// feedView is the record as a caller's feed shows it.
+func (h *handler) feedView(p *auth.Principal, rec *schema.Record) *schema.Record {
+	if h.authz.Authorize(p, auth.ActionRead, rec).Allow {
+		return h.view(p, rec)
+	}
+	return &schema.Record{
+		ID: rec.ID, Catalogue: rec.Catalogue, Origin: rec.Origin, Version: rec.Version,
+		Visibility: rec.Visibility, Schema: rec.Schema, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt,
+		Deleted: true, Body: json.RawMessage("{}"),
+	}
 }

@@ -44,12 +44,7 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
-	match := func(rec *schema.Record) bool {
-		if sp.Catalogue != "" && rec.Catalogue != sp.Catalogue || sp.Origin != "" && rec.Origin != sp.Origin {
-			return false
-		}
-		return h.authz.Authorize(p, auth.ActionRead, rec).Allow
-	}
+	match := h.feedMatch(p, sp.Catalogue, sp.Origin)
 	ctx := r.Context()
 	pos := sp.Since
 	// Read everything before committing to a 200, so a failing store is still a
@@ -157,7 +152,7 @@ func (h *handler) writeChangeEvent(buf *bytes.Buffer, p *auth.Principal, c store
 	var data bytes.Buffer
 	enc := json.NewEncoder(&data)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(changeItem{Position: cur, Record: h.view(p, c.Record)}); err != nil {
+	if err := enc.Encode(changeItem{Position: cur, Record: h.feedView(p, c.Record)}); err != nil {
 		return // only values of ours: cannot fail
 	}
 	buf.WriteString("id: ")
