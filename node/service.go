@@ -74,7 +74,7 @@ func (n *Node) List(_ context.Context, q store.Query) ([]*schema.Record, string,
 }
 
 // Changes returns changes after position since; see store.Changes.
-func (n *Node) Changes(_ context.Context, since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error) {
+func (n *Node) Changes(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
 	return n.st.Changes(since, limit, match)
 }
 

@@ -30,7 +30,7 @@ type Service interface {
 	Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error)
 	Get(ctx context.Context, id string) (*schema.Record, error)
 	List(ctx context.Context, q store.Query) ([]*schema.Record, string, error)
-	Changes(ctx context.Context, since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error)
+	Changes(ctx context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error)
 	Changed() <-chan struct{}
 	Ready() error
 	Bundle() *auth.Bundle

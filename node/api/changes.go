@@ -89,7 +89,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 func (h *handler) writeChanges(w http.ResponseWriter, p *auth.Principal, found []store.Change, pos uint64) {
 	resp := changesResponse{Changes: make([]changeItem, 0, len(found)), NextCursor: encodePosition(pos)}
 	for _, c := range found {
-		resp.Changes = append(resp.Changes, changeItem{Position: encodePosition(c.Position), Record: h.feedView(p, c.Record)})
+		resp.Changes = append(resp.Changes, changeItem{Position: encodePosition(c.Position), Record: h.feedView(p, c)})
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -99,17 +99,18 @@ func (h *handler) writeChanges(w http.ResponseWriter, p *auth.Principal, found [
 // must learn that a record it holds was deleted or withdrawn (turned private):
 // absence never means deletion. A tombstone tells only id, catalogue, origin and
 // version, and that the record is gone.
-func (h *handler) feedMatch(p *auth.Principal, catalogue, origin string) func(*schema.Record) bool {
-	return func(rec *schema.Record) bool {
+func (h *handler) feedMatch(p *auth.Principal, catalogue, origin string) store.ChangeFilter {
+	return func(rec *schema.Record, withdrawn bool) bool {
 		if catalogue != "" && rec.Catalogue != catalogue || origin != "" && rec.Origin != origin {
 			return false
 		}
-		return rec.Deleted || h.authz.Authorize(p, auth.ActionRead, rec).Allow
+		return rec.Deleted || withdrawn || h.authz.Authorize(p, auth.ActionRead, rec).Allow
 	}
 }
 
-// feedView is the record as a caller's feed shows it.
-func (h *handler) feedView(p *auth.Principal, rec *schema.Record) *schema.Record {
+// feedView is the change's record as a caller's feed shows it.
+func (h *handler) feedView(p *auth.Principal, c store.Change) *schema.Record {
+	rec := c.Record
 	if h.authz.Authorize(p, auth.ActionRead, rec).Allow {
 		return h.view(p, rec)
 	}

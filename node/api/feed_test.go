@@ -285,3 +285,36 @@ func TestShutdownEndsLongPolls(t *testing.T) {
 		t.Fatalf("shutdown took %v", took)
 	}
 }
+
+// TestFeedTellsPartnersOfWithdrawals: at the origin, a shared record turned
+// private shows in another centre's partner's feed as a tombstone (no body), so
+// their mirror drops it; a record private from the start never shows at all.
+func TestFeedTellsPartnersOfWithdrawals(t *testing.T) {
+	e := newEnv(t, false)
+	shared := e.create(t, "supply", "federation", supplyBody("先共享后撤回"))
+	never := e.create(t, "supply", "private", supplyBody("一直内部"))
+	r := e.do(t, req{method: "PUT", path: "/v1/records/" + shared.ID, token: e.writer(t), body: envelope("supply", "private", supplyBody("先共享后撤回"))})
+	wantStatus(t, r, http.StatusOK)
+
+	partner := e.token(t, "hebei", auth.ScopeRead)
+	feed, _ := e.feed(t, partner, "?limit=100")
+	var last *schema.Record
+	for _, c := range feed.Changes {
+		if c.Record.ID == never.ID {
+			t.Fatalf("a record private from the start reached another centre's partner: %+v", c.Record)
+		}
+		if c.Record.ID == shared.ID {
+			last = c.Record
+		}
+	}
+	if last == nil || !last.Deleted || last.Version != 2 || string(last.Body) != "{}" {
+		t.Fatalf("partner's feed ends %s with %+v, want a bodiless tombstone at version 2", shared.ID, last)
+	}
+	// The origin's own reader sees the private version itself.
+	own, _ := e.feed(t, e.writer(t), "?limit=100")
+	for _, c := range own.Changes {
+		if c.Record.ID == shared.ID && c.Record.Version == 2 && c.Record.Deleted {
+			t.Fatal("the origin's own reader got a tombstone for a live private record")
+		}
+	}
+}

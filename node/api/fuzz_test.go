@@ -33,7 +33,7 @@ func fuzzHandler(t testing.TB) (http.Handler, string) {
 			}
 			return []*schema.Record{rec}, "tianjin:a", nil
 		},
-		changes: func(_ context.Context, since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error) {
+		changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
 			return nil, since, nil
 		},
 	}

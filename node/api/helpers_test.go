@@ -327,7 +327,7 @@ type fakeService struct {
 	delete    func(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error)
 	get       func(ctx context.Context, id string) (*schema.Record, error)
 	list      func(ctx context.Context, q store.Query) ([]*schema.Record, string, error)
-	changes   func(ctx context.Context, since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error)
+	changes   func(ctx context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error)
 	ready     func() error
 	changedCh chan struct{}
 }
@@ -381,7 +381,7 @@ func (f *fakeService) List(ctx context.Context, q store.Query) ([]*schema.Record
 	return nil, "", nil
 }
 
-func (f *fakeService) Changes(ctx context.Context, since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error) {
+func (f *fakeService) Changes(ctx context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
 	if f.changes != nil {
 		return f.changes(ctx, since, limit, match)
 	}

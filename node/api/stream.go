@@ -152,7 +152,7 @@ func (h *handler) writeChangeEvent(buf *bytes.Buffer, p *auth.Principal, c store
 	var data bytes.Buffer
 	enc := json.NewEncoder(&data)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(changeItem{Position: cur, Record: h.feedView(p, c.Record)}); err != nil {
+	if err := enc.Encode(changeItem{Position: cur, Record: h.feedView(p, c)}); err != nil {
 		return // only values of ours: cannot fail
 	}
 	buf.WriteString("id: ")

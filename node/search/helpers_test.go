@@ -56,7 +56,7 @@ func (m *memSource) delete(id string) {
 	m.put(tomb)
 }
 
-func (m *memSource) Changes(since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error) {
+func (m *memSource) Changes(since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []store.Change
@@ -64,7 +64,7 @@ func (m *memSource) Changes(since uint64, limit int, match func(*schema.Record) 
 	for i := int(since); i < len(m.feed) && len(out) < limit; i++ {
 		c := m.feed[i]
 		last = c.Position
-		if match == nil || match(c.Record) {
+		if match == nil || match(c.Record, false) {
 			out = append(out, store.Change{Position: c.Position, Record: c.Record.Clone()})
 		}
 	}

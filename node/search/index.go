@@ -32,7 +32,7 @@ var (
 // Source is what the index reads of the node's state: *store.Store satisfies it.
 type Source interface {
 	// Changes returns changes after since in feed order (see store.Store.Changes).
-	Changes(since uint64, limit int, match func(*schema.Record) bool) ([]store.Change, uint64, error)
+	Changes(since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error)
 	LastPosition() (uint64, error)
 	Get(id string) (*schema.Record, error)
 	Changed() <-chan struct{}

@@ -302,7 +302,8 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 	}
 
 	res := Result{Record: rec}
-	if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
+	withdrawn := existing != nil && existing.Shared() && !existing.Deleted && !rec.Shared()
+	if res.Position, err = s.unsafePutRecord(tx, existing, rec, withdrawn); err != nil {
 		return Result{}, err
 	}
 
@@ -457,7 +458,7 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (Result, erro
 		if existing != nil && existing.Version >= rec.Version {
 			continue // a higher version always wins
 		}
-		if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
+		if res.Position, err = s.unsafePutRecord(tx, existing, rec, false); err != nil {
 			return res, err
 		}
 	}
@@ -465,8 +466,9 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (Result, erro
 }
 
 // unsafePutRecord stores rec over existing (nil when new), keeps indexes and counts
-// in step, and appends the change to the feed.
-func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record) (uint64, error) {
+// in step, and appends the change to the feed, marked when it withdraws a shared
+// record (turns it private) so feeds can tell the federation's partners.
+func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, withdrawn bool) (uint64, error) {
 	js, err := json.Marshal(rec)
 	if err != nil {
 		return 0, internalError{fmt.Errorf("encode record %s: %w", rec.ID, err)}
@@ -489,7 +491,11 @@ func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record) (uin
 	}
 	feed := tx.Bucket(bucketFeed)
 	feed.FillPercent = 1.0
-	if err := feed.Put(u64(pos), js); err != nil {
+	val := js
+	if withdrawn {
+		val = append([]byte{feedWithdrawn}, js...)
+	}
+	if err := feed.Put(u64(pos), val); err != nil {
 		return 0, err
 	}
 	return pos, nil

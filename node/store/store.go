@@ -265,11 +265,22 @@ func (s *Store) ReadRange(origin string, fromSeq uint64, limit int) ([]*schema.E
 type Change struct {
 	Position uint64
 	Record   *schema.Record
+	// Withdrawn marks the change that turned a shared record private at its
+	// origin: to everyone but the origin's own readers it is a deletion.
+	Withdrawn bool
 }
 
+// ChangeFilter selects feed changes; withdrawn says the change turned a shared
+// record private.
+type ChangeFilter func(rec *schema.Record, withdrawn bool) bool
+
+// feedWithdrawn prefixes the record JSON of a withdrawal in the feed bucket.
+const feedWithdrawn = 'W'
+
 // Changes returns up to limit changes after position since, in apply order.
-// match, when set, filters records (the position still advances past those it skips).
-func (s *Store) Changes(since uint64, limit int, match func(*schema.Record) bool) (changes []Change, last uint64, err error) {
+// match, when set, filters changes (the position still advances past those it
+// skips); it is told whether the change is a withdrawal.
+func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []Change, last uint64, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketFeed).Cursor()
 		last = since
@@ -278,14 +289,18 @@ func (s *Store) Changes(since uint64, limit int, match func(*schema.Record) bool
 			scanned++
 			pos := binary.BigEndian.Uint64(k)
 			last = pos
+			withdrawn := len(v) > 0 && v[0] == feedWithdrawn
+			if withdrawn {
+				v = v[1:]
+			}
 			var r schema.Record
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("%w: feed %d: %v", ErrCorrupt, pos, err)
 			}
-			if match != nil && !match(&r) {
+			if match != nil && !match(&r, withdrawn) {
 				continue
 			}
-			changes = append(changes, Change{Position: pos, Record: &r})
+			changes = append(changes, Change{Position: pos, Record: &r, Withdrawn: withdrawn})
 		}
 		return nil
 	})

@@ -412,7 +412,7 @@ func TestListFiltersAndChanges(t *testing.T) {
 	if changes[3].Record.ID != "tianjin:n1" || changes[3].Record.Version != 2 || changes[0].Record.Version != 1 {
 		t.Fatalf("feed order: %+v", changes)
 	}
-	changes, last, _ = a.s.Changes(2, 10, func(r *schema.Record) bool { return r.Catalogue == "need" })
+	changes, last, _ = a.s.Changes(2, 10, func(r *schema.Record, _ bool) bool { return r.Catalogue == "need" })
 	if len(changes) != 1 || changes[0].Position != 4 || last != 4 {
 		t.Fatalf("filtered changes: %+v last %d", changes, last)
 	}
