@@ -355,37 +355,10 @@ func (p *canonParser) hex4() (rune, error) {
 
 func (p *canonParser) number(dst []byte) ([]byte, error) {
 	start := p.pos
-	if p.in[p.pos] == '-' {
-		p.pos++
-	}
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.in) && p.in[p.pos] >= '0' && p.in[p.pos] <= '9' {
-			p.pos++
-			n++
-		}
-		return n
-	}
-	intStart := p.pos
-	if n := digits(); n == 0 {
-		return nil, p.errf("invalid number")
-	} else if n > 1 && p.in[intStart] == '0' {
-		return nil, p.errf("leading zero in number")
-	}
-	if p.pos < len(p.in) && p.in[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			return nil, p.errf("invalid fraction")
-		}
-	}
-	if p.pos < len(p.in) && (p.in[p.pos] == 'e' || p.in[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.in) && (p.in[p.pos] == '+' || p.in[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
-			return nil, p.errf("invalid exponent")
-		}
+	end, _, msg := scanNumber(p.in, p.pos)
+	p.pos = end
+	if msg != "" {
+		return nil, p.errf("%s", msg)
 	}
 	text := string(p.in[start:p.pos])
 	f, err := strconv.ParseFloat(text, 64)
@@ -396,6 +369,49 @@ func (p *canonParser) number(dst []byte) ([]byte, error) {
 		return nil, &SyntaxError{Offset: start, Msg: "integer of magnitude 2^53 or more"}
 	}
 	return AppendCanonicalNumber(dst, f), nil
+}
+
+// scanNumber reads the JSON number grammar from in[pos:] and returns where the
+// number ends, whether it is written as an integer (no fraction, no exponent)
+// and, for input that is not a number, what is wrong with it. Both parsers in
+// this package (canonical encoding and the validator's) scan numbers with it.
+func scanNumber(in []byte, pos int) (end int, isInt bool, msg string) {
+	digits := func() int {
+		n := 0
+		for pos < len(in) && in[pos] >= '0' && in[pos] <= '9' {
+			pos++
+			n++
+		}
+		return n
+	}
+	if pos < len(in) && in[pos] == '-' {
+		pos++
+	}
+	intStart := pos
+	if n := digits(); n == 0 {
+		return pos, false, "invalid number"
+	} else if n > 1 && in[intStart] == '0' {
+		return pos, false, "leading zero in number"
+	}
+	isInt = true
+	if pos < len(in) && in[pos] == '.' {
+		pos++
+		isInt = false
+		if digits() == 0 {
+			return pos, false, "invalid fraction"
+		}
+	}
+	if pos < len(in) && (in[pos] == 'e' || in[pos] == 'E') {
+		pos++
+		isInt = false
+		if pos < len(in) && (in[pos] == '+' || in[pos] == '-') {
+			pos++
+		}
+		if digits() == 0 {
+			return pos, false, "invalid exponent"
+		}
+	}
+	return pos, isInt, ""
 }
 
 // AppendCanonicalNumber appends f as ECMAScript's Number.prototype.toString would

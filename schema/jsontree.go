@@ -415,44 +415,11 @@ func (p *jparser) hex4() rune {
 
 func (p *jparser) number() *jnode {
 	start := p.pos
-	if p.in[p.pos] == '-' {
-		p.pos++
-	}
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.in) && p.in[p.pos] >= '0' && p.in[p.pos] <= '9' {
-			p.pos++
-			n++
-		}
-		return n
-	}
-	intStart := p.pos
-	if n := digits(); n == 0 {
-		p.syntax("invalid number")
+	end, isInt, msg := scanNumber(p.in, p.pos)
+	p.pos = end
+	if msg != "" {
+		p.syntax(msg)
 		return nil
-	} else if n > 1 && p.in[intStart] == '0' {
-		p.syntax("leading zero in number")
-		return nil
-	}
-	isInt := true
-	if p.pos < len(p.in) && p.in[p.pos] == '.' {
-		p.pos++
-		isInt = false
-		if digits() == 0 {
-			p.syntax("invalid fraction")
-			return nil
-		}
-	}
-	if p.pos < len(p.in) && (p.in[p.pos] == 'e' || p.in[p.pos] == 'E') {
-		p.pos++
-		isInt = false
-		if p.pos < len(p.in) && (p.in[p.pos] == '+' || p.in[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
-			p.syntax("invalid exponent")
-			return nil
-		}
 	}
 	n := p.node(jNumber)
 	n.intLit = isInt
