@@ -25,6 +25,11 @@ func TestLeaderHandsOverOnSIGTERM(t *testing.T) {
 	if next == old {
 		t.Fatal("the stopped replica still leads")
 	}
+	// Without a hand-over, followers wait out raft's heartbeat timeout (at least
+	// 1 s, randomised up to 2 s) before they even start an election.
+	if took := time.Since(start); took >= 950*time.Millisecond {
+		t.Fatalf("a new leader took %v after SIGTERM: leadership was not handed over", took.Round(time.Millisecond))
+	}
 	var env envelope
 	if _, err := g.clients[(old+1)%3].do(context.Background(), http.MethodPost, "/v1/records", map[string]any{
 		"catalogue": "supply", "visibility": "federation", "body": supplyBody("交接之后"),
