@@ -370,31 +370,40 @@ func (s *Store) unsafeAppendOwn(tx *bbolt.Tx, rec *schema.Record, w *WriteComman
 	if err := s.opts.Signer.Sign(e); err != nil {
 		return nil, internalError{fmt.Errorf("sign entry %d: %w", e.Seq, err)}
 	}
-	if err := unsafeAppendEntry(tx, e); err != nil {
+	head, err = unsafeAppendEntry(tx, e)
+	if err != nil {
+		return nil, err
+	}
+	if err := unsafePutHead(tx, head); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
-func unsafeAppendEntry(tx *bbolt.Tx, e *schema.Entry) error {
+// unsafeAppendEntry stores e in its origin's log and returns the head it makes.
+// The caller records the head (unsafePutHead), once per batch.
+func unsafeAppendEntry(tx *bbolt.Tx, e *schema.Entry) (schema.Head, error) {
 	b, err := tx.Bucket(bucketLogs).CreateBucketIfNotExists([]byte(e.Origin))
 	if err != nil {
-		return err
+		return schema.Head{}, err
 	}
 	// Sequential keys: fill pages completely rather than splitting them half-empty.
 	b.FillPercent = 1.0
 	if err := b.Put(u64(e.Seq), encodeStoredEntry(e)); err != nil {
-		return err
+		return schema.Head{}, err
 	}
-	head, err := json.Marshal(schema.Head{Origin: e.Origin, Epoch: e.Epoch, Seq: e.Seq, Hash: e.Hash()})
+	return schema.Head{Origin: e.Origin, Epoch: e.Epoch, Seq: e.Seq, Hash: e.Hash()}, nil
+}
+
+func unsafePutHead(tx *bbolt.Tx, h schema.Head) error {
+	js, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketHeads).Put([]byte(e.Origin), head)
+	return tx.Bucket(bucketHeads).Put([]byte(h.Origin), js)
 }
 
-func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (Result, error) {
-	var res Result
+func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, err error) {
 	if rc.Origin == s.opts.Centre {
 		res.Err = fmt.Errorf("%w: entries of this centre's own log come only from this centre", ErrFork)
 		return res, nil
@@ -403,6 +412,13 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (Result, erro
 	if err != nil {
 		return res, err
 	}
+	// The head is written once, for whatever part of the batch was appended
+	// (a batch refused part-way keeps the entries before the refusal).
+	defer func() {
+		if err == nil && res.Applied > 0 {
+			err = unsafePutHead(tx, head)
+		}
+	}()
 	logs := tx.Bucket(bucketLogs).Bucket([]byte(rc.Origin))
 	for _, e := range rc.Entries {
 		if e.Origin != rc.Origin {
@@ -433,13 +449,12 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (Result, erro
 			res.Err = fmt.Errorf("%w: %s seq %d carries record %q of another origin", ErrChainGap, e.Origin, e.Seq, e.Record.ID)
 			return res, nil
 		}
-		if err := unsafeAppendEntry(tx, e); err != nil {
+		if head, err = unsafeAppendEntry(tx, e); err != nil {
 			return res, err
 		}
 		if logs == nil {
 			logs = tx.Bucket(bucketLogs).Bucket([]byte(rc.Origin))
 		}
-		head = schema.Head{Origin: e.Origin, Epoch: e.Epoch, Seq: e.Seq, Hash: e.Hash()}
 		res.Applied++
 
 		rec := e.Record.Clone()

@@ -425,3 +425,22 @@ func TestListFiltersAndChanges(t *testing.T) {
 		t.Fatalf("counts %+v", counts)
 	}
 }
+
+// TestRemoteBatchRefusedPartWayKeepsItsPrefix: entries before a gap are appended
+// and the head says so; the rest is refused.
+func TestRemoteBatchRefusedPartWayKeepsItsPrefix(t *testing.T) {
+	entries := ownLog(t, "hebei", mustKey(t, "hebei"), 6)
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	batch := append(append([]*schema.Entry(nil), entries[:3]...), entries[5])
+	r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: batch}})[0]
+	if !errors.Is(r.Err, ErrChainGap) || r.Applied != 3 {
+		t.Fatalf("result %+v", r)
+	}
+	head, _ := a.s.Head("hebei")
+	if head.Seq != 3 || head.Hash != entries[2].Hash() {
+		t.Fatalf("head %+v, want seq 3", head)
+	}
+	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries[3:]}})[0]; r.Err != nil || r.Applied != 3 {
+		t.Fatalf("the rest: %+v", r)
+	}
+}
