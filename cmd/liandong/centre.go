@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
+
+	"liandong/client"
 )
 
 const centreUsage = `liandong centre replicas       --node URL --token FILE [--json]
@@ -43,30 +41,21 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read token: %w", err)
 	}
-	c := &adminClient{base: strings.TrimRight(*node, "/"), token: strings.TrimSpace(string(tok))}
+	c := client.New(*node, strings.TrimSpace(string(tok)))
 	switch args[0] {
 	case "replicas":
-		var doc struct {
-			Replicas []struct {
-				ID       string `json:"id"`
-				RaftAddr string `json:"raft_addr"`
-				HTTP     string `json:"http"`
-				PeerID   string `json:"peer_id"`
-				Suffrage string `json:"suffrage"`
-				Leader   bool   `json:"leader"`
-			} `json:"replicas"`
-		}
-		raw, err := c.do(ctx, http.MethodGet, "/v1/admin/replicas", nil, &doc)
+		list, err := c.Replicas(ctx)
 		if err != nil {
 			return err
 		}
 		if *asJSON {
-			_, err := stdout.Write(raw)
-			return err
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{"replicas": list})
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "REPLICA\tROLE\tRAFT\tHTTP\tPEER")
-		for _, r := range doc.Replicas {
+		for _, r := range list {
 			role := strings.ToLower(r.Suffrage)
 			if r.Leader {
 				role = "leader"
@@ -78,9 +67,7 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		if *id == "" || *raftAddr == "" || *httpURL == "" || *peerID == "" {
 			return usagef("add-replica needs --id, --raft-addr, --http and --peer-id")
 		}
-		if _, err := c.do(ctx, http.MethodPost, "/v1/admin/replicas", map[string]string{
-			"id": *id, "raft_addr": *raftAddr, "http": *httpURL, "peer_id": *peerID,
-		}, nil); err != nil {
+		if err := c.AddReplica(ctx, client.Replica{ID: *id, RaftAddr: *raftAddr, HTTP: *httpURL, PeerID: *peerID}); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "added %s\n", *id)
@@ -89,62 +76,11 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		if *id == "" {
 			return usagef("remove-replica needs --id")
 		}
-		if _, err := c.do(ctx, http.MethodDelete, "/v1/admin/replicas/"+url.PathEscape(*id), nil, nil); err != nil {
+		if err := c.RemoveReplica(ctx, *id); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed %s\n", *id)
 		return nil
 	}
 	return usagef("unknown subcommand %q:\n%s", args[0], centreUsage)
-}
-
-// adminClient calls a node's API and turns problem answers into errors that
-// carry the node's own explanation.
-type adminClient struct {
-	base, token string
-}
-
-func (c *adminClient) do(ctx context.Context, method, path string, body, out any) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		js, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(js)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w (is the node running at %s?)", method, path, err, c.base)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		var p struct {
-			Detail string `json:"detail"`
-		}
-		if json.Unmarshal(raw, &p) == nil && p.Detail != "" {
-			return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, p.Detail)
-		}
-		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return raw, nil
 }

@@ -5,12 +5,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"liandong/auth"
+	"liandong/client"
 	"liandong/node"
 	"liandong/node/api"
 	"liandong/node/store"
@@ -221,25 +219,10 @@ func (s *Server) requestJoin(ctx context.Context, self store.Replica) error {
 	if err != nil {
 		return fmt.Errorf("join token: %w", err)
 	}
-	body, _ := json.Marshal(self)
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimRight(s.cfg.Raft.Join, "/")+"/v1/admin/replicas", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, msg)
-	}
-	return nil
+	c := client.New(s.cfg.Raft.Join, strings.TrimSpace(string(tok)))
+	return c.AddReplica(rctx, client.Replica{ID: self.ID, RaftAddr: self.RaftAddr, HTTP: self.HTTP, PeerID: self.PeerID})
 }
 
 // Close releases a server that was started but never run.
