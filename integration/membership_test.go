@@ -163,7 +163,9 @@ func TestAddRemoveReplicaUnderLoad(t *testing.T) {
 		startProc(t, "serve", "--config", g.rogueReplica("tianjin-9", leader), "--log-level", "warn"),
 	}
 	for _, p := range rogues {
-		waitFor(t, 15*time.Second, func() bool { return strings.Count(p.output.String(), "422 Unprocessable Entity") >= 2 })
+		waitFor(t, 15*time.Second, func() bool {
+			return strings.Count(p.output.String(), "422") >= 2 && strings.Count(p.output.String(), "replica refused") >= 2
+		})
 	}
 	g.waitVoterIDs(5*time.Second, all, 0, 1, 2)
 	for i, p := range rogues {
