@@ -637,16 +637,20 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
-// JWKS returns member's token keys that carry no revocation and are not retired
-// at now, for partners who check tokens themselves.
+// JWKS returns member's token keys that carry no revocation, for partners who
+// check tokens themselves: the current ones, the next ones (not valid yet, so
+// partners hold them before the switch) and the retired ones, because a token
+// issued before its key retired stays valid until it expires. (now is kept for
+// callers; what a key may sign when is in the bundle, not in the JWK.)
 func (b *Bundle) JWKS(member string, now time.Time) JWKS {
+	_ = now
 	set := JWKS{Keys: []JWK{}}
 	m, ok := b.Member(member)
 	if !ok || m.Removed != nil {
 		return set
 	}
 	for _, k := range m.TokenKeys {
-		if (k.NotAfter != nil && !now.Before(*k.NotAfter)) || b.hasRevocation(RevokeKey, k.ID) {
+		if b.hasRevocation(RevokeKey, k.ID) {
 			continue
 		}
 		set.Keys = append(set.Keys, JWK{KeyType: "OKP", Curve: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Public),

@@ -434,6 +434,13 @@ func TestJWKS(t *testing.T) {
 	if len(set.Keys) != 1 || set.Keys[0].KeyID != f.tok["tianjin"].ID || set.Keys[0].Curve != "Ed25519" || set.Keys[0].Alg != "EdDSA" {
 		t.Fatalf("JWKS = %+v", set)
 	}
+	// A retired key stays listed: tokens it issued before retiring still verify.
+	retired := t0.Add(-time.Minute)
+	m, _ := b.Member("tianjin")
+	m.TokenKeys[0].NotAfter = &retired
+	if set := b.JWKS("tianjin", t0); len(set.Keys) != 1 {
+		t.Fatalf("retired key not published: %+v", set)
+	}
 	b.Revocations = []Revocation{{Subject: "key:" + f.tok["tianjin"].ID, Before: t0}}
 	if set := b.JWKS("tianjin", t0); len(set.Keys) != 0 {
 		t.Fatalf("revoked key published: %+v", set)

@@ -29,6 +29,8 @@ type federation struct {
 	urls    []string
 	procs   []*proc
 	clients []*client
+	// rootKey is the file of the key that signed the bundle (its only signer).
+	rootKey string
 }
 
 type fedOptions struct {
@@ -56,6 +58,10 @@ func newFederation(t *testing.T, opts fedOptions) *federation {
 	now := time.Now().UTC()
 	root, err := auth.GenerateKey("root")
 	if err != nil {
+		t.Fatal(err)
+	}
+	f.rootKey = filepath.Join(f.dir, "root.key")
+	if err := auth.SaveKey(f.rootKey, root); err != nil {
 		t.Fatal(err)
 	}
 	var members []auth.Member
@@ -128,7 +134,8 @@ func newFederation(t *testing.T, opts fedOptions) *federation {
 func configFile(c server.Config) map[string]any {
 	return map[string]any{
 		"centre": c.Centre, "data_dir": c.DataDir, "http": c.HTTP,
-		"p2p":       map[string]any{"listen": c.P2P.Listen, "anti_entropy_interval": c.P2P.AntiEntropyInterval.String(), "block": c.P2P.Block},
+		"p2p": map[string]any{"listen": c.P2P.Listen, "anti_entropy_interval": c.P2P.AntiEntropyInterval.String(), "block": c.P2P.Block,
+			"skip_own_log_recovery": c.P2P.SkipOwnLogRecovery},
 		"bundle":    c.Bundle,
 		"root_keys": c.RootKeys,
 	}

@@ -48,7 +48,7 @@ func TestOpsCompose(t *testing.T) {
 
 	// The image, from the static binary alone.
 	t.Cleanup(func() { runTool(t, time.Minute, "", nil, docker, "rmi", "-f", image) })
-	if out, err := runTool(t, 10*time.Minute, repoPath(t, "."), nil, "bash", "deploy/docker/build.sh", image); err != nil {
+	if out, err := runTool(t, 20*time.Minute, repoPath(t, "."), nil, "bash", "deploy/docker/build.sh", image); err != nil {
 		t.Fatalf("deploy/docker/build.sh: %v\n%s", err, out)
 	}
 	buildTime := lap()

@@ -16,9 +16,14 @@ import (
 type fsm struct {
 	st      *store.Store
 	onApply func(results []store.Result, took time.Duration)
+	// onRestore runs after a snapshot replaced the state file.
+	onRestore func()
 
 	mu     sync.Mutex
 	failed error // sticky: once a transaction fails, nothing more is applied
+	// disk is set while the state file cannot grow (diskfull.go): not a
+	// failure, the batch is retried until space returns.
+	disk diskState
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -51,9 +56,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		return out
 	}
 	start := time.Now()
-	results, err := f.st.Apply(batch)
+	results, err := f.applyRetryingDiskFull(batch)
 	if err != nil {
-		// The state file refused a transaction (disk full, I/O error). Applying
+		// The state file refused a transaction (an I/O error). Applying
 		// later commands without this one would diverge from the other replicas,
 		// so this replica stops applying; a restart replays from the applied index.
 		f.failed = fmt.Errorf("%w: %w", ErrStateFailed, err)
@@ -91,6 +96,9 @@ func (f *fsm) Restore(r io.ReadCloser) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	f.failed = nil
+	if f.onRestore != nil {
+		f.onRestore()
+	}
 	return nil
 }
 

@@ -80,6 +80,8 @@ var (
 		"Version of the trust bundle this node holds.", nil, nil)
 	descBundleExpiry = prometheus.NewDesc("liandong_bundle_expiry_timestamp_seconds",
 		"When the trust bundle this node holds expires (Unix time); headquarters must publish a newer version before then.", nil, nil)
+	descBundleExpiresIn = prometheus.NewDesc("liandong_trust_bundle_expiry_seconds",
+		"Seconds until the trust bundle this node holds expires (negative once expired); the same as liandong_bundle_expiry_timestamp_seconds - time(), for dashboards without PromQL arithmetic.", nil, nil)
 	descFSAvail = prometheus.NewDesc("liandong_data_filesystem_avail_bytes",
 		"Bytes available to unprivileged users on the filesystem holding the data directory.", nil, nil)
 	descFSSize = prometheus.NewDesc("liandong_data_filesystem_size_bytes",
@@ -92,7 +94,7 @@ type scrapeCollector struct{ n *Node }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descLogHead, descRaftState, descRaftTerm, descRaftCommit, descRaftApplied,
-		descRaftLeader, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descFSAvail, descFSSize} {
+		descRaftLeader, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descBundleExpiresIn, descFSAvail, descFSSize} {
 		ch <- d
 	}
 }
@@ -150,6 +152,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descBundleVersion, prometheus.GaugeValue, float64(b.Version))
 		if !b.ExpiresAt.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descBundleExpiry, prometheus.GaugeValue, float64(b.ExpiresAt.UnixNano())/1e9)
+			ch <- prometheus.MustNewConstMetric(descBundleExpiresIn, prometheus.GaugeValue, b.ExpiresIn(n.cfg.Now()).Seconds())
 		}
 	}
 	if avail, size, ok := filesystemSpace(n.cfg.DataDir); ok {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,10 +48,22 @@ type Config struct {
 	// Bootstrap makes this replica the first voter of a new group when it has no
 	// raft state yet.
 	Bootstrap bool
-	// RecordKey signs this centre's log entries.
-	RecordKey *auth.KeyPair
-	// Bundle is the trust bundle the node starts with.
-	Bundle *auth.Bundle
+	// RecordKey signs this centre's log entries. RotationKeys are more keys held
+	// during a key rotation: the leader picks, per write, the held key the trust
+	// bundle lists as valid then with the latest start, and names it in the raft
+	// command so every replica signs with the same key.
+	RecordKey    *auth.KeyPair
+	RotationKeys []*auth.KeyPair
+	// RecoverOwnLog makes a replica whose own log is empty refuse writes until
+	// the sync exchange has learnt from peers how far the log went and pulled
+	// it (EndRecovery): a centre that lost its disk must not fork its history.
+	// Off for a centre alone in its federation: nobody could tell it.
+	RecoverOwnLog bool
+	// Bundle is the trust bundle the node starts with, and BundleSigned its
+	// signed form as distributed (served to peers that lack it). A newer bundle
+	// installed through raft (InstallBundle) replaces it, also after a restart.
+	Bundle       *auth.Bundle
+	BundleSigned []byte
 
 	ApplyTimeout      time.Duration
 	SnapshotInterval  time.Duration
@@ -134,9 +148,14 @@ type Node struct {
 
 	search searchState
 
-	bundle   atomic.Pointer[auth.Bundle]
-	notifier atomic.Pointer[func()]
-	closed   atomic.Bool
+	bundle       atomic.Pointer[auth.Bundle]
+	bundleSigned atomic.Pointer[[]byte]
+	bundleMu     sync.Mutex // serialises replacing bundle and bundleSigned together
+	notifier     atomic.Pointer[func()]
+
+	recovering      atomic.Bool
+	recoveringSince time.Time
+	closed          atomic.Bool
 }
 
 // Open starts a replica: opens the state file and raft's stores, restores from a
@@ -151,6 +170,8 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID)}
 	if cfg.Bundle != nil {
 		n.bundle.Store(cfg.Bundle)
+		signed := cfg.BundleSigned
+		n.bundleSigned.Store(&signed)
 	}
 	var err error
 	n.metrics, err = newMetrics(cfg.Registerer, n)
@@ -158,6 +179,13 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if err := n.openState(); err != nil {
+		return nil, err
+	}
+	if err := n.loadStoredBundle(); err != nil {
+		n.log.Error("not using the stored trust bundle", "err", err)
+	}
+	if err := n.startRecovery(); err != nil {
+		n.st.Close()
 		return nil, err
 	}
 	if err := n.openSearch(); err != nil {
@@ -172,6 +200,8 @@ func Open(cfg Config) (*Node, error) {
 		}
 		return nil, err
 	}
+	// The state file may have been restored from a snapshot while raft started.
+	n.restored()
 	return n, nil
 }
 
@@ -180,6 +210,9 @@ func (n *Node) startRaft() error {
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return fmt.Errorf("create raft directory: %w", err)
+	}
+	if err := checkRaftFiles(raftDir); err != nil {
+		return err
 	}
 	var err error
 	n.logStore, err = raftboltdb.New(raftboltdb.Options{
@@ -232,7 +265,8 @@ func (n *Node) startRaft() error {
 		rc.LeaderLeaseTimeout = 100 * time.Millisecond
 	}
 
-	n.fsm = &fsm{st: n.st, onApply: n.applied}
+	n.fsm = &fsm{st: n.st, onApply: n.applied, onRestore: n.restored}
+	n.fsm.disk.log = n.log
 
 	if cfg.Bootstrap {
 		has, err := raft.HasExistingState(n.logStore, n.logStore, snaps)
@@ -248,7 +282,7 @@ func (n *Node) startRaft() error {
 			}
 		}
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.logStore, n.logStore, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, withFailpointsFSM(n.fsm), withFailpointsLogStore(n.logStore), n.logStore, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -276,7 +310,7 @@ func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 		return fmt.Errorf("open snapshot %s: %w", list[0].ID, err)
 	}
 	defer rc.Close()
-	return n.st.Restore(rc)
+	return n.st.Restore(withFailpointsRestore(rc))
 }
 
 // Close stops raft and closes the files. A leader of several replicas hands over
@@ -288,6 +322,9 @@ func (n *Node) Close() error {
 	var errs []error
 	if err := n.closeSearch(); err != nil {
 		errs = append(errs, err)
+	}
+	if n.fsm != nil {
+		n.fsm.disk.stopping.Store(true) // a batch waiting for disk space gives up
 	}
 	if n.raft != nil {
 		if n.raft.State() == raft.Leader && len(n.servers()) > 1 {
@@ -331,9 +368,6 @@ func (n *Node) Store() *store.Store { return n.st }
 // Bundle returns the current trust bundle.
 func (n *Node) Bundle() *auth.Bundle { return n.bundle.Load() }
 
-// SetBundle replaces the trust bundle (already verified by the caller).
-func (n *Node) SetBundle(b *auth.Bundle) { n.bundle.Store(b) }
-
 // SetNotifier registers fn to be called after each applied batch that changed a
 // log head (the exchange announces heads from it). fn must not block.
 func (n *Node) SetNotifier(fn func()) { n.notifier.Store(&fn) }
@@ -369,6 +403,9 @@ func (n *Node) Ready() error {
 	if addr, _ := n.raft.LeaderWithID(); addr == "" {
 		return fmt.Errorf("%w: no raft leader", ErrNotReady)
 	}
+	if n.recovering.Load() && n.IsLeader() {
+		return ErrRecovering
+	}
 	return nil
 }
 
@@ -378,6 +415,9 @@ func (n *Node) applied(results []store.Result, took time.Duration) {
 	changedHead := false
 	for _, r := range results {
 		changedHead = changedHead || r.Entry != nil || r.Applied > 0
+		if r.Bundle != nil {
+			n.adoptBundle(r.Bundle)
+		}
 	}
 	if changedHead {
 		if fn := n.notifier.Load(); fn != nil {
@@ -386,10 +426,21 @@ func (n *Node) applied(results []store.Result, took time.Duration) {
 	}
 }
 
+// restored runs after raft restored a snapshot into the state file: the file may
+// carry a newer trust bundle than the node runs on.
+func (n *Node) restored() {
+	if err := n.loadStoredBundle(); err != nil {
+		n.log.Error("not using the trust bundle of the restored snapshot", "err", err)
+	}
+}
+
 // propose submits a command through raft and waits for its result.
 func (n *Node) propose(ctx context.Context, cmd *store.Command) (store.Result, error) {
 	if n.closed.Load() {
 		return store.Result{}, ErrShutdown
+	}
+	if err := n.fsm.disk.refuse(); err != nil {
+		return store.Result{}, err
 	}
 	data, err := store.EncodeCommand(cmd)
 	if err != nil {
@@ -407,6 +458,15 @@ func (n *Node) propose(ctx context.Context, cmd *store.Command) (store.Result, e
 		}
 	case <-ctx.Done():
 		return store.Result{}, fmt.Errorf("%w (it may still be applied: check before retrying): %w", ErrTimeout, ctx.Err())
+	case <-n.fsm.disk.filledSignal():
+		select {
+		case err := <-done: // finished just before the disk filled
+			if err != nil {
+				return store.Result{}, n.raftError("raft apply", err)
+			}
+		default:
+			return store.Result{}, fmt.Errorf("%w: the disk filled while it was applied; it will be once space returns: check before retrying", ErrTimeout)
+		}
 	}
 	res, ok := f.Response().(store.Result)
 	if !ok {
@@ -415,11 +475,52 @@ func (n *Node) propose(ctx context.Context, cmd *store.Command) (store.Result, e
 	return res, res.Err
 }
 
-// keySigner adapts an auth key to the store's Signer.
-type keySigner struct{ k *auth.KeyPair }
+// KeySigner adapts record keys to the store's Signer, for tools that open a
+// store without a node. The first key is the default.
+func KeySigner(keys ...*auth.KeyPair) store.Signer { return keySigner{keys} }
 
-func (s keySigner) KeyID() string              { return s.k.ID }
-func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
+// keySigner adapts auth keys to the store's Signer: it signs an entry with the
+// key its KeyID names, and anything else with the first key.
+type keySigner struct{ keys []*auth.KeyPair }
+
+func (s keySigner) KeyID() string { return s.keys[0].ID }
+
+func (s keySigner) Sign(e *schema.Entry) error {
+	for _, k := range s.keys {
+		if k.ID == e.KeyID {
+			return auth.SignEntry(k, e)
+		}
+	}
+	return fmt.Errorf("record key %s is not held by this replica: add its file to keys.record_rotation and restart", e.KeyID)
+}
+
+func (s keySigner) SignBytes(msg []byte) ([]byte, error) {
+	return ed25519.Sign(s.keys[0].Private, msg), nil
+}
+
+// signingKey picks the key the leader signs a write at at with: of the keys this
+// replica holds, one the bundle lists as valid at at, the latest to start; the
+// configured record key when none is (the write then fails verification at
+// peers, and the operator's alert says why).
+func (n *Node) signingKey(at time.Time) string {
+	b := n.Bundle()
+	best, bestStart := n.cfg.RecordKey.ID, time.Time{}
+	m, ok := b.Member(n.cfg.Centre)
+	if !ok {
+		return best
+	}
+	for _, k := range append([]*auth.KeyPair{n.cfg.RecordKey}, n.cfg.RotationKeys...) {
+		if _, err := b.RecordKey(n.cfg.Centre, k.ID, at); err != nil {
+			continue
+		}
+		for _, bk := range m.RecordKeys {
+			if bk.ID == k.ID && (bestStart.IsZero() || bk.NotBefore.After(bestStart)) {
+				best, bestStart = k.ID, bk.NotBefore
+			}
+		}
+	}
+	return best
+}
 
 func newULID(now time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()

@@ -206,6 +206,10 @@ func (n *Node) raftError(what string, err error) error {
 		return fmt.Errorf("%s: %w: %w", what, ErrTimeout, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShutdown
+	case isDiskFull(err):
+		// Raft's log could not store the entry, so it was not committed.
+		n.fsm.disk.logFull()
+		return fmt.Errorf("%s: %w: %w", what, ErrDiskFull, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -38,6 +38,9 @@ func (n *Node) write(ctx context.Context, op store.Op, id string, rec *schema.Re
 	if origin != n.cfg.Centre {
 		return nil, fmt.Errorf("%w: %s is written at %s", store.ErrNotOrigin, id, origin)
 	}
+	if n.recovering.Load() {
+		return nil, ErrRecovering
+	}
 	if rec != nil {
 		rec.Origin = n.cfg.Centre
 		if rec.Version == 0 {
@@ -54,8 +57,9 @@ func (n *Node) write(ctx context.Context, op store.Op, id string, rec *schema.Re
 	if epoch == "" {
 		epoch = newULID(n.cfg.Now())
 	}
+	at := n.cfg.Now().UTC()
 	res, err := n.propose(ctx, &store.Command{Write: &store.WriteCommand{
-		Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: n.cfg.Now().UTC(), Epoch: epoch,
+		Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: at, Epoch: epoch, KeyID: n.signingKey(at),
 	}})
 	if err != nil {
 		return nil, err
@@ -109,7 +113,8 @@ const (
 // ApplyEntries applies verified entries of one origin through raft. Entries the
 // node already holds are skipped; a held seq with another hash is a fork.
 func (n *Node) ApplyEntries(ctx context.Context, origin string, entries []*schema.Entry) error {
-	if origin == n.cfg.Centre {
+	recover := origin == n.cfg.Centre
+	if recover && !n.recovering.Load() {
 		return fmt.Errorf("%w: refusing entries of this centre's own log from a peer", store.ErrFork)
 	}
 	for len(entries) > 0 {
@@ -120,7 +125,7 @@ func (n *Node) ApplyEntries(ctx context.Context, origin string, entries []*schem
 		}
 		chunk := entries[:k]
 		entries = entries[k:]
-		res, err := n.propose(ctx, &store.Command{Remote: &store.RemoteCommand{Origin: origin, Entries: chunk}})
+		res, err := n.propose(ctx, &store.Command{Remote: &store.RemoteCommand{Origin: origin, Entries: chunk, Recover: recover}})
 		if err != nil {
 			return fmt.Errorf("apply %d entries of %s: %w", len(chunk), origin, err)
 		}

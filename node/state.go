@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"liandong/auth"
 	"os"
 	"path/filepath"
 	"time"
@@ -37,7 +38,7 @@ func (n *Node) openState() error {
 	_, statErr := os.Stat(path)
 	_, cleanErr := os.Stat(marker)
 	unclean := statErr == nil && errors.Is(cleanErr, fs.ErrNotExist)
-	opts := store.Options{Centre: n.cfg.Centre, Signer: keySigner{n.cfg.RecordKey}, NoSync: !n.cfg.StateSync}
+	opts := store.Options{Centre: n.cfg.Centre, Signer: KeySigner(append([]*auth.KeyPair{n.cfg.RecordKey}, n.cfg.RotationKeys...)...), NoSync: !n.cfg.StateSync}
 
 	st, err := store.Open(path, opts)
 	if err == nil && unclean {
@@ -60,6 +61,10 @@ func (n *Node) openState() error {
 		st, err = store.Open(path, opts)
 	}
 	if err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			return fmt.Errorf("%w: %w; this replica will not start (so it cannot lead) until it is repaired: move %s aside "+
+				"and start again, and the state is rebuilt from raft's snapshot and log in %s", ErrDamaged, err, path, filepath.Join(n.cfg.DataDir, "raft"))
+		}
 		return err
 	}
 	if err := os.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -67,5 +72,6 @@ func (n *Node) openState() error {
 		return fmt.Errorf("clear clean-shutdown marker: %w", err)
 	}
 	n.st = st
+	n.removeHalfWritten()
 	return nil
 }

@@ -28,6 +28,22 @@ if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   fi
 fi
 
+# The console test (integration/ui_test.go) drives Debian's chromium headless; under
+# CI=true it fails without it. fonts-noto-cjk gives its screenshots Chinese glyphs.
+# Installed here when missing and running as root.
+browser_pkgs=""
+command -v chromium >/dev/null 2>&1 || browser_pkgs="chromium"
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
+  browser_pkgs="${browser_pkgs:+$browser_pkgs }fonts-noto-cjk"
+fi
+if [ -n "$browser_pkgs" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing $browser_pkgs for the console test"
+  if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends $browser_pkgs; } >/tmp/liandong-apt-browser.log 2>&1; then
+    echo "apt-get install $browser_pkgs failed:"; tail -20 /tmp/liandong-apt-browser.log; exit 1
+  fi
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files -co --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -41,4 +57,7 @@ echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go test -race"
-go test -race -count=1 -timeout 30m ./...
+go test -race -count=1 -timeout 50m ./...
+
+echo "== go test -race -tags failpoints (crash points of the store; RELIABILITY.md)"
+go test -race -count=1 -timeout 10m -tags failpoints -run '^(TestCrashPoints|TestRaftLogDiskFull)$' ./node/

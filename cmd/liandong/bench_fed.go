@@ -14,6 +14,7 @@ import (
 
 	"liandong/auth"
 	"liandong/integration/bench"
+	"liandong/node"
 	"liandong/node/server"
 	"liandong/node/store"
 	"liandong/schema"
@@ -72,12 +73,30 @@ func runFederation(ctx context.Context, dir string, logger *slog.Logger) ([]*ser
 	}
 	stop := func() { cancel(); wg.Wait() }
 	for _, s := range servers {
-		if err := s.Node.WaitLeader(ctx); err != nil {
+		if err := waitWritable(ctx, s, time.Minute); err != nil {
 			stop()
 			return nil, nil, nil, err
 		}
 	}
 	return servers, apis, stop, nil
+}
+
+// waitWritable waits until a single-replica centre takes writes: it has a raft
+// leader and, when its own log was empty, its peers have said how far it went.
+func waitWritable(ctx context.Context, s *server.Server, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		err := s.Node.Ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("centre %s not writable within %v: %w", s.Node.Centre(), within, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // benchConverge writes at rate records/s spread over the four centres for d and
@@ -226,7 +245,7 @@ func benchCatchup(ctx context.Context, dir string, n int, logger *slog.Logger) (
 		if err != nil {
 			return bench.Result{}, err
 		}
-		if stores[i], err = store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{Centre: c.id, Signer: keySigner{key}, NoSync: true}); err != nil {
+		if stores[i], err = store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{Centre: c.id, Signer: node.KeySigner(key), NoSync: true}); err != nil {
 			return bench.Result{}, err
 		}
 	}
@@ -308,11 +327,6 @@ func benchCatchup(ctx context.Context, dir string, n int, logger *slog.Logger) (
 	}
 	return bench.Result{}, fmt.Errorf("catch-up did not finish")
 }
-
-type keySigner struct{ k *auth.KeyPair }
-
-func (s keySigner) KeyID() string              { return s.k.ID }
-func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
 
 // startCentre runs one centre (tianjin) on n replicas in this process, alone in
 // its federation, and returns an API client for each replica.

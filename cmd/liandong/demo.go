@@ -268,17 +268,30 @@ func seedFederation(ctx context.Context, servers []*server.Server, dir string, n
 		}
 		for _, rec := range sample.Records(c.id, n, uint64(i+1)) {
 			body, _ := json.Marshal(map[string]any{"catalogue": rec.Catalogue, "visibility": rec.Visibility, "body": rec.Body})
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/records", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("seed %s: %w", c.id, err)
-			}
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("seed %s: %s: %s", c.id, resp.Status, msg)
+			// A fresh centre first asks its peers how far its own log went and
+			// answers 503 until they have told it: retry for a bounded while.
+			for attempt := 0; ; attempt++ {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/records", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					return fmt.Errorf("seed %s: %w", c.id, err)
+				}
+				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable && attempt < 600 {
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(100 * time.Millisecond):
+					}
+					continue
+				}
+				if resp.StatusCode != http.StatusCreated {
+					return fmt.Errorf("seed %s: %s: %s", c.id, resp.Status, msg)
+				}
+				break
 			}
 		}
 	}

@@ -18,6 +18,17 @@ import (
 const federationUsage = `liandong federation init --data DIR --centre ID [--federation ID] [--root-key FILE] [--p2p-addr MULTIADDR] [--http URL]
     a trust bundle (version 1) listing one centre, whose keys are created in DIR if absent,
     signed by the root key (created if absent); written to DIR/bundle.json
+liandong federation member --data DIR --centre ID [--name N] [--name-zh N] [--p2p-addr MULTIADDR] [--http URL] [--out FILE]
+    at a new centre: create its keys and print its member entry (public keys only) for add-centre
+liandong federation add-centre --bundle CUR --member FILE --out NEXT [--ttl D]
+liandong federation remove-centre --bundle CUR --centre ID --out NEXT
+liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h]
+liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT
+    each writes the next version, unsigned, built on the current signed bundle
+liandong federation sign --bundle NEXT --key SIGNER.key
+    add this signer's signature (each signer on their own machine, in turn)
+liandong federation publish --bundle NEXT --node URL --token ADMIN.token
+    install it at one node; sync spreads it to every centre
 liandong federation show --bundle FILE
     verify a bundle's signatures and print it`
 
@@ -30,6 +41,20 @@ func cmdFederation(args []string, stdout io.Writer) error {
 		return federationInit(args[1:], stdout)
 	case "show":
 		return federationShow(args[1:], stdout)
+	case "member":
+		return federationMember(args[1:], stdout)
+	case "add-centre":
+		return federationAddCentre(args[1:], stdout)
+	case "remove-centre":
+		return federationRemoveCentre(args[1:], stdout)
+	case "rotate-key":
+		return federationRotateKey(args[1:], stdout)
+	case "revoke":
+		return federationRevoke(args[1:], stdout)
+	case "sign":
+		return federationSign(args[1:], stdout)
+	case "publish":
+		return federationPublish(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, federationUsage)
 		return nil

@@ -258,6 +258,36 @@ func buildOpenAPI() ([]byte, error) {
 		},
 		"additionalProperties": false,
 	}
+	schemas["HistoryResponse"] = obj{
+		"description": "Versions of a record as its origin's signed log carries them, newest first. Versions written while the record was private never entered the log and are not listed.",
+		"type":        "object",
+		"required":    []any{"id", "origin", "items"},
+		"properties": obj{
+			"id":     obj{"type": "string"},
+			"origin": obj{"type": "string"},
+			"items": obj{"type": "array", "items": obj{
+				"type":     "object",
+				"required": []any{"seq", "version", "time", "op", "visibility", "kid", "hash", "prev_hash", "verified", "signature_check"},
+				"properties": obj{
+					"seq":        obj{"type": "integer", "minimum": 1, "description": "position in the origin's log"},
+					"version":    obj{"type": "integer", "minimum": 1},
+					"time":       obj{"type": "string", "format": "date-time", "description": "when the origin signed the entry"},
+					"op":         obj{"enum": []any{historyCreate, historyUpdate, historyDelete, historyWithdraw}, "description": "withdraw: turned private at the origin, a deletion to every other centre"},
+					"visibility": obj{"type": "string"},
+					"kid":        obj{"type": "string", "description": "the origin's record-signing key"},
+					"epoch":      obj{"type": "string"},
+					"hash":       obj{"type": "string", "description": "SHA-256 of the entry's canonical bytes and signature (hex)"},
+					"prev_hash":  obj{"type": "string"},
+					"verified": obj{"enum": []any{verifiedSignedHere, verifiedAtReceipt},
+						"description": "signed-here: this centre's own log, signed by this node; verified-at-receipt: checked against the trust bundle before it was stored"},
+					"signature_check": obj{"type": "string", "description": "the signature checked again against the current trust bundle: valid, or why not (revoked-key, unknown-key, bad-signature …)"},
+				},
+				"additionalProperties": false,
+			}},
+			"next_cursor": obj{"type": "string", "description": "pass as cursor for older versions; absent on the last page"},
+		},
+		"additionalProperties": false,
+	}
 	head := obj{
 		"type":       "object",
 		"required":   []any{"origin", "seq", "hash"},
@@ -379,8 +409,9 @@ func problemResponses() obj {
 		"PreconditionFailed":  "If-Match does not match the record's version.",
 		"Unprocessable":       "The record does not pass validation; errors name each field at fault.",
 		"Unavailable":         "The node cannot serve now (no raft leader, shutting down); retry after Retry-After seconds.",
-		"Conflict":            "The record exists.",
+		"Conflict":            "The record exists, or the trust bundle offered is older than or differs from the one held.",
 		"TooLarge":            "The body is over the limit.",
+		"InsufficientStorage": "The node's disk is full: writes are refused until space returns; reads go on.",
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
 		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
 		"InternalServerError": "The node failed; the request id is in its log.",
@@ -484,7 +515,7 @@ func paths() obj {
 					},
 					"content": jsonContent(schemaRef("Record")),
 				}},
-				obj{"409": respRef("Conflict"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable")},
+				obj{"409": respRef("Conflict"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
 			), obj{"requestBody": submission}),
 		},
 		"/v1/records/{id}": obj{
@@ -493,11 +524,21 @@ func paths() obj {
 			}, merge(recordOK("200", "the record"), obj{"404": respRef("NotFound")}), nil),
 			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch}, merge(
 				recordOK("200", "replaced"), recordOK("201", "created"),
-				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable")},
+				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
 			), obj{"requestBody": submission}),
 			"delete": op("deleteRecord", "Delete a record (a tombstone replicates)", []any{recordID, ifMatch}, merge(
-				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed")},
+				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "507": respRef("InsufficientStorage")},
 			), nil),
+		},
+		"/v1/records/{id}/history": obj{
+			"get": op("recordHistory", "The versions of a record its origin's signed log carries, newest first, with seq, time, signing key, entry hash and signature check", []any{
+				recordID,
+				qparam("cursor", "next_cursor of the previous page (older versions)", obj{"type": "string"}),
+				qparam("limit", "page size", obj{"type": "integer", "minimum": 1, "maximum": MaxHistoryLimit, "default": DefaultHistoryLimit}),
+			}, obj{
+				"200": obj{"description": "one page of versions", "content": jsonContent(schemaRef("HistoryResponse"))},
+				"404": respRef("NotFound"),
+			}, nil),
 		},
 		"/v1/changes": obj{
 			"get": op("changes", "The change feed in this node's apply order; a long poll with wait", []any{
@@ -558,6 +599,29 @@ func paths() obj {
 			}, obj{
 				"200": obj{"description": "removed", "content": jsonContent(obj{"type": "object", "properties": obj{"removed": obj{"type": "string"}}})},
 				"404": respRef("NotFound"),
+			}, nil),
+		},
+		"/v1/bundle": obj{
+			"get": openOp("getBundle", "The signed trust bundle this node runs on (public keys, members, revocations)", obj{
+				"200": obj{"description": "signed trust bundle", "content": jsonContent(obj{"type": "object", "required": []any{"payload", "signatures"}})},
+				"404": respRef("NotFound"),
+			}),
+		},
+		"/v1/admin/bundle": obj{
+			"post": op("publishBundle", "Install a newer signed trust bundle at this centre; sync spreads it (scope admin)", nil, obj{
+				"200": obj{"description": "installed, or already held", "content": jsonContent(obj{"type": "object", "required": []any{"version", "installed"},
+					"properties": obj{"federation": obj{"type": "string"}, "version": obj{"type": "integer"}, "installed": obj{"type": "boolean"}, "expires_at": obj{"type": "string", "format": "date-time"}}})},
+				"400": respRef("BadRequest"), "409": respRef("Conflict"), "413": respRef("TooLarge"), "422": respRef("Unprocessable"),
+			}, obj{"requestBody": obj{"required": true, "content": jsonContent(obj{"type": "object", "required": []any{"payload", "signatures"}})}}),
+		},
+		"/v1/audit": obj{
+			"get": op("auditLog", "The centre's signed, hash-chained audit log of admin actions and bundle changes (scope admin)", []any{
+				qparam("from", "first seq to return", obj{"type": "integer", "minimum": 1}),
+				qparam("limit", "at most this many events", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit}),
+			}, obj{
+				"200": obj{"description": "events", "content": jsonContent(obj{"type": "object", "required": []any{"events"},
+					"properties": obj{"events": obj{"type": "array", "items": obj{"type": "object", "required": []any{"seq", "at", "centre", "actor", "action", "prev", "kid", "sig"}}}, "next": obj{"type": "integer"}}})},
+				"400": respRef("BadRequest"), "404": respRef("NotFound"),
 			}, nil),
 		},
 		"/v1/openapi.json": obj{

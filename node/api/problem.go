@@ -68,6 +68,7 @@ var titles = map[string]string{
 	"unavailable":            "Service unavailable",
 	"internal":               "Internal server error",
 	"client-closed":          "Client closed the request",
+	"insufficient-storage":   "Insufficient storage",
 }
 
 func newProblem(status int, kind, detail string) *problem {
@@ -132,10 +133,16 @@ func toProblem(err error, requestID string) *problem {
 		p = unavailable("this replica is not the raft leader; retry shortly", 1, nil)
 	case errors.Is(err, node.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		p = unavailable("the write was not committed in time; retry (it may have been applied: check the version)", 2, nil)
+	case errors.Is(err, node.ErrRecovering):
+		p = unavailable("this centre is recovering its own log from its peers (its state was lost or is new); writes resume as soon as it has", 2, nil)
 	case errors.Is(err, node.ErrNotReady):
 		p = unavailable("the node is not ready (no raft leader yet)", 2, nil)
 	case errors.Is(err, node.ErrShutdown):
 		p = unavailable("the node is shutting down", 5, nil)
+	case errors.Is(err, node.ErrDiskFull):
+		p = newProblem(http.StatusInsufficientStorage, "insufficient-storage",
+			"this node's disk is full: writes are refused until its operators free space, and then accepted again without a restart; reads go on")
+		p.header.Set("Retry-After", "30")
 	case errors.Is(err, node.ErrStateFailed), errors.Is(err, store.ErrClosed):
 		p = unavailable("this replica cannot serve; retry at another replica", 10, nil)
 	case errors.Is(err, context.Canceled):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"liandong/auth"
 	"liandong/node/store"
@@ -118,9 +119,17 @@ func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return notFound(id, p)
 	}
 	w.Header().Set("ETag", etag(rec.Version))
+	if m, ok := h.svc.Bundle().Member(rec.Origin); ok && m.Removed != nil {
+		// History from a centre that left: still served, marked as such.
+		w.Header().Set(OriginRemovedHeader, m.Removed.UTC().Format(time.RFC3339))
+	}
 	writeJSON(w, http.StatusOK, h.view(p, rec))
 	return nil
 }
+
+// OriginRemovedHeader marks a record whose origin centre has left the
+// federation; its value is when the centre was removed.
+const OriginRemovedHeader = "Liandong-Origin-Removed"
 
 // written answers a record the caller just wrote.
 func (h *handler) written(w http.ResponseWriter, p *auth.Principal, status int, rec *schema.Record) {

@@ -143,6 +143,7 @@ func (h *handler) addReplica(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		}
 		return err
 	}
+	h.audit(r, p, "replica.add", fmt.Sprintf("%s raft %s http %s peer %s", req.ID, req.RaftAddr, req.HTTP, req.PeerID))
 	writeJSON(w, http.StatusOK, map[string]any{"added": req.ID})
 	return nil
 }
@@ -159,6 +160,7 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := rep.RemoveReplica(r.Context(), id); err != nil {
 		return err
 	}
+	h.audit(r, p, "replica.remove", id)
 	writeJSON(w, http.StatusOK, map[string]any{"removed": id})
 	return nil
 }

@@ -65,13 +65,24 @@ type P2PConfig struct {
 	// Block lists member centres this node refuses to connect to or accept: an
 	// operator's cut of one link (entries still arrive through other members).
 	Block []string `yaml:"block"`
+	// SkipOwnLogRecovery lets a centre with an empty own log write at once,
+	// without first asking its peers how far its log went. Only for a centre
+	// that certainly never wrote (a brand-new federation brought up one centre
+	// at a time); after a lost disk it would fork the centre's history.
+	SkipOwnLogRecovery bool `yaml:"skip_own_log_recovery"`
 }
 
 // KeysConfig names key files.
 type KeysConfig struct {
 	Record string `yaml:"record"`
-	Token  string `yaml:"token"`
-	P2P    string `yaml:"p2p"`
+	// RecordRotation lists more record keys this replica holds during a key
+	// rotation. The leader signs with whichever held key the trust bundle lists
+	// as valid now, preferring the one that became valid last; so a rotation is:
+	// give every replica the new key here, restart them one by one, then publish
+	// a bundle with `federation rotate-key`.
+	RecordRotation []string `yaml:"record_rotation"`
+	Token          string   `yaml:"token"`
+	P2P            string   `yaml:"p2p"`
 }
 
 // Default returns the embedded default: one replica on loopback, keys and bundle

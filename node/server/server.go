@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"liandong/node"
 	"liandong/node/api"
 	"liandong/node/store"
+	"liandong/node/ui"
 	"liandong/sync/exchange"
 )
 
@@ -49,6 +51,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record-signing key: %w", err)
 	}
+	var rotation []*auth.KeyPair
+	for _, path := range cfg.Keys.RecordRotation {
+		k, err := auth.LoadKey(cfg.Path(path))
+		if err != nil {
+			return nil, fmt.Errorf("record-signing key for rotation: %w", err)
+		}
+		rotation = append(rotation, k)
+	}
 	tokenKey, err := auth.LoadKey(cfg.Path(cfg.Keys.Token))
 	if err != nil {
 		return nil, fmt.Errorf("token-signing key: %w", err)
@@ -58,16 +68,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("libp2p identity: %w", err)
 	}
-	bundle, err := LoadBundle(cfg.Path(cfg.Bundle), cfg.RootKeys, time.Now())
+	bundle, signed, err := LoadSignedBundle(cfg.Path(cfg.Bundle), cfg.RootKeys, time.Now())
 	if err != nil {
 		return nil, err
-	}
-	m, ok := bundle.Member(cfg.Centre)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q is not listed in %s; add it with `liandong federation add-centre`", ErrNotMember, cfg.Centre, cfg.Path(cfg.Bundle))
-	}
-	if _, err := bundle.RecordKey(cfg.Centre, recordKey.ID, time.Now()); err != nil {
-		return nil, fmt.Errorf("%w: record key %s of %s is not valid in the bundle (%v); list it with `liandong federation add-centre` or rotate-key", ErrNotMember, recordKey.ID, m.ID, err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -79,6 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.RaftAddr = cfg.Raft.Addr
 	ncfg.Bootstrap = cfg.Raft.Bootstrap && cfg.Raft.Join == ""
 	ncfg.RecordKey = recordKey
+	ncfg.RotationKeys = rotation
 	if cfg.Raft.SnapshotInterval > 0 {
 		ncfg.SnapshotInterval = cfg.Raft.SnapshotInterval
 	}
@@ -88,12 +92,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Raft.TrailingLogs > 0 {
 		ncfg.TrailingLogs = cfg.Raft.TrailingLogs
 	}
-	ncfg.Bundle = bundle
+	ncfg.Bundle, ncfg.BundleSigned = bundle, signed
+	ncfg.RecoverOwnLog = !cfg.P2P.SkipOwnLogRecovery && hasOtherMembers(bundle, cfg.Centre)
 	ncfg.Logger = cfg.Logger
 	ncfg.Registerer = reg
 	if s.Node, err = node.Open(ncfg); err != nil {
 		return nil, err
 	}
+	// Checked against the bundle the node runs on: one installed through sync
+	// and kept in the state file may be newer than the configured file.
+	if err := checkMembership(s.Node.Bundle(), cfg, append([]*auth.KeyPair{recordKey}, rotation...), time.Now()); err != nil {
+		s.Node.Close()
+		return nil, err
+	}
+	warnExpiry(cfg.Logger, s.Node.Bundle(), time.Now())
 
 	xcfg := exchange.DefaultConfig()
 	xcfg.ListenAddrs = cfg.P2P.Listen
@@ -133,6 +145,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.cfg.AdvertiseHTTP = s.URL
 	}
 	s.http = api.NewServer(cfg.HTTP, handler)
+	console, err := ui.New(ui.Options{API: handler, Centre: cfg.Centre, Bundle: s.Node.Bundle, Logger: cfg.Logger.With("component", "console")})
+	if err != nil {
+		s.ln.Close()
+		s.closeParts()
+		return nil, err
+	}
+	s.http.Handler = ui.Mount(console, handler) // the web console at /ui/, the API everywhere else
 	return s, nil
 }
 
@@ -264,17 +283,68 @@ func (s *Server) federation(ctx context.Context) (any, error) {
 // LoadBundle reads and verifies a signed trust bundle file. With rootKeys set, one
 // of them must have signed it.
 func LoadBundle(path string, rootKeys []string, now time.Time) (*auth.Bundle, error) {
+	b, _, err := LoadSignedBundle(path, rootKeys, now)
+	return b, err
+}
+
+// LoadSignedBundle is LoadBundle that also returns the file's bytes, which the
+// node hands to peers holding an older version.
+func LoadSignedBundle(path string, rootKeys []string, now time.Time) (*auth.Bundle, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("trust bundle: %w (create one with `liandong federation init`, or use `serve --dev`)", err)
+		return nil, nil, fmt.Errorf("trust bundle: %w (create one with `liandong federation init`, or use `serve --dev`)", err)
 	}
 	sb, err := auth.ParseSignedBundle(data)
 	if err != nil {
-		return nil, fmt.Errorf("trust bundle %s: %w", path, err)
+		return nil, nil, fmt.Errorf("trust bundle %s: %w", path, err)
 	}
 	b, err := auth.VerifyBundle(sb, nil, now, rootKeys...)
 	if err != nil {
-		return nil, fmt.Errorf("trust bundle %s: %w", path, err)
+		return nil, nil, fmt.Errorf("trust bundle %s: %w", path, err)
 	}
-	return b, nil
+	return b, data, nil
+}
+
+// hasOtherMembers reports whether the bundle lists a current member other than
+// centre with a peer: one that could hold centre's log.
+func hasOtherMembers(b *auth.Bundle, centre string) bool {
+	for _, m := range b.Members {
+		if m.ID != centre && m.Removed == nil && len(m.Peers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMembership refuses to run a centre the bundle does not list, or whose
+// record key it does not hold as valid now.
+func checkMembership(b *auth.Bundle, cfg Config, recordKeys []*auth.KeyPair, now time.Time) error {
+	m, ok := b.Member(cfg.Centre)
+	if !ok {
+		return fmt.Errorf("%w: %q is not listed in trust bundle v%d; add it with `liandong federation add-centre`", ErrNotMember, cfg.Centre, b.Version)
+	}
+	if m.Removed != nil {
+		return fmt.Errorf("%w: %q was removed from the federation at %s (trust bundle v%d)", ErrNotMember, cfg.Centre, m.Removed.UTC().Format(time.RFC3339), b.Version)
+	}
+	var errs []string
+	for _, k := range recordKeys {
+		_, err := b.RecordKey(cfg.Centre, k.ID, now)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err.Error())
+	}
+	return fmt.Errorf("%w: no record key of %s held here is valid in trust bundle v%d (%s); list one with `liandong federation add-centre` or rotate-key", ErrNotMember, m.ID, b.Version, strings.Join(errs, "; "))
+}
+
+// ExpiryWarning is how long before its expiry the trust bundle is warned about.
+const ExpiryWarning = 14 * 24 * time.Hour
+
+// warnExpiry logs when the bundle expires soon; the metric
+// liandong_trust_bundle_expiry_seconds and its alert say the same continuously.
+func warnExpiry(log *slog.Logger, b *auth.Bundle, now time.Time) {
+	if left := b.ExpiresIn(now); left < ExpiryWarning {
+		log.Warn("the trust bundle expires soon: ask the federation's signers for a new version and publish it",
+			"version", b.Version, "expires_at", b.ExpiresAt.UTC().Format(time.RFC3339), "left", left.Round(time.Minute).String())
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -34,12 +35,18 @@ type WriteCommand struct {
 	At      time.Time      `json:"at"`
 	// Epoch is used only when this centre's log has none yet.
 	Epoch string `json:"epoch"`
+	// KeyID names the record key to sign with (the leader's choice during a
+	// key rotation); empty: the Signer's default.
+	KeyID string `json:"kid,omitempty"`
 }
 
-// RemoteCommand applies verified entries of another origin's log.
+// RemoteCommand applies verified entries of another origin's log, or, with
+// Recover, entries of this centre's own log that peers kept after this centre
+// lost its state.
 type RemoteCommand struct {
 	Origin  string
 	Entries []*schema.Entry
+	Recover bool
 }
 
 // Replica is one server of this centre's raft group, as the group records it so
@@ -62,12 +69,17 @@ type Command struct {
 	Write   *WriteCommand
 	Remote  *RemoteCommand
 	Replica *ReplicaCommand
+	Bundle  *BundleCommand
+	Audit   *AuditCommand
 }
 
 const (
 	cmdWrite   = 'W'
 	cmdRemote  = 'R'
 	cmdReplica = 'M'
+	cmdBundle  = 'B'
+	cmdAudit   = 'A'
+	cmdRecover = 'O' // a RemoteCommand of the own origin, in the same encoding
 )
 
 // EncodeCommand encodes c for the raft log.
@@ -85,6 +97,18 @@ func EncodeCommand(c *Command) ([]byte, error) {
 			return nil, fmt.Errorf("encode replica command: %w", err)
 		}
 		return append([]byte{cmdReplica}, js...), nil
+	case c.Bundle != nil:
+		js, err := json.Marshal(c.Bundle)
+		if err != nil {
+			return nil, fmt.Errorf("encode bundle command: %w", err)
+		}
+		return append([]byte{cmdBundle}, js...), nil
+	case c.Audit != nil:
+		js, err := json.Marshal(c.Audit)
+		if err != nil {
+			return nil, fmt.Errorf("encode audit command: %w", err)
+		}
+		return append([]byte{cmdAudit}, js...), nil
 	case c.Remote != nil:
 		// Entries go in their stored form: no JSON or base64 round trip on the hot
 		// catch-up path.
@@ -93,7 +117,11 @@ func EncodeCommand(c *Command) ([]byte, error) {
 			n += binary.MaxVarintLen64 + len(e.Sig) + len(e.Raw)
 		}
 		out := make([]byte, 0, n)
-		out = append(out, cmdRemote)
+		if c.Remote.Recover {
+			out = append(out, cmdRecover)
+		} else {
+			out = append(out, cmdRemote)
+		}
 		out = binary.AppendUvarint(out, uint64(len(c.Remote.Origin)))
 		out = append(out, c.Remote.Origin...)
 		for _, e := range c.Remote.Entries {
@@ -127,13 +155,25 @@ func DecodeCommand(b []byte) (*Command, error) {
 			return nil, fmt.Errorf("decode replica command: %w", err)
 		}
 		return &Command{Replica: &m}, nil
-	case cmdRemote:
+	case cmdBundle:
+		var bc BundleCommand
+		if err := json.Unmarshal(b[1:], &bc); err != nil {
+			return nil, fmt.Errorf("decode bundle command: %w", err)
+		}
+		return &Command{Bundle: &bc}, nil
+	case cmdAudit:
+		var ac AuditCommand
+		if err := json.Unmarshal(b[1:], &ac); err != nil {
+			return nil, fmt.Errorf("decode audit command: %w", err)
+		}
+		return &Command{Audit: &ac}, nil
+	case cmdRemote, cmdRecover:
 		rest := b[1:]
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || uint64(len(rest)-k) < n {
 			return nil, errors.New("decode remote command: bad origin")
 		}
-		rc := &RemoteCommand{Origin: string(rest[k : k+int(n)])}
+		rc := &RemoteCommand{Origin: string(rest[k : k+int(n)]), Recover: b[0] == cmdRecover}
 		rest = rest[k+int(n):]
 		for len(rest) > 0 {
 			n, k := binary.Uvarint(rest)
@@ -168,6 +208,10 @@ type Result struct {
 	Applied, Skipped int
 	// Entry is the log entry a local write appended, if any.
 	Entry *schema.Entry
+	// Bundle is the trust bundle a BundleCommand installed.
+	Bundle *BundleCommand
+	// Audit is the event an AuditCommand appended.
+	Audit *AuditEvent
 	// Err is the command's own failure (conflict, fork …), decided the same way
 	// on every replica.
 	Err error
@@ -205,6 +249,10 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 				results[i], err = s.unsafeApplyRemote(tx, cmd.Remote)
 			case cmd.Replica != nil:
 				err = unsafeApplyReplica(tx, cmd.Replica)
+			case cmd.Bundle != nil:
+				results[i], err = unsafeApplyBundle(tx, cmd.Bundle)
+			case cmd.Audit != nil:
+				results[i], err = s.unsafeApplyAudit(tx, cmd.Audit)
 			}
 			if err != nil {
 				return err
@@ -360,7 +408,7 @@ func (s *Store) unsafeAppendOwn(tx *bbolt.Tx, rec *schema.Record, w *WriteComman
 		Epoch:    epoch,
 		Seq:      head.Seq + 1,
 		PrevHash: head.Hash,
-		KeyID:    s.opts.Signer.KeyID(),
+		KeyID:    cmp.Or(w.KeyID, s.opts.Signer.KeyID()),
 		SignedAt: w.At,
 		Record:   rec,
 	})
@@ -392,6 +440,9 @@ func unsafeAppendEntry(tx *bbolt.Tx, e *schema.Entry) (schema.Head, error) {
 	if err := b.Put(u64(e.Seq), encodeStoredEntry(e)); err != nil {
 		return schema.Head{}, err
 	}
+	if err := unsafeIndexHistory(tx, e); err != nil {
+		return schema.Head{}, err
+	}
 	return schema.Head{Origin: e.Origin, Epoch: e.Epoch, Seq: e.Seq, Hash: e.Hash()}, nil
 }
 
@@ -404,9 +455,26 @@ func unsafePutHead(tx *bbolt.Tx, h schema.Head) error {
 }
 
 func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, err error) {
-	if rc.Origin == s.opts.Centre {
-		res.Err = fmt.Errorf("%w: entries of this centre's own log come only from this centre", ErrFork)
+	if (rc.Origin == s.opts.Centre) != rc.Recover {
+		if rc.Recover {
+			res.Err = fmt.Errorf("%w: recovery of %s's log at %s", ErrNotOrigin, rc.Origin, s.opts.Centre)
+		} else {
+			res.Err = fmt.Errorf("%w: entries of this centre's own log come only from this centre", ErrFork)
+		}
 		return res, nil
+	}
+	if rc.Recover && len(rc.Entries) > 0 {
+		// The own log's epoch is the recovered one; a local write later continues it.
+		meta := tx.Bucket(bucketMeta)
+		switch epoch := string(meta.Get(keyEpoch)); {
+		case epoch == "":
+			if err := meta.Put(keyEpoch, []byte(rc.Entries[0].Epoch)); err != nil {
+				return res, err
+			}
+		case epoch != rc.Entries[0].Epoch:
+			res.Err = fmt.Errorf("%w: recovered entries of epoch %q, this log is %q", ErrFork, rc.Entries[0].Epoch, epoch)
+			return res, nil
+		}
 	}
 	head, err := unsafeHead(tx, rc.Origin)
 	if err != nil {

@@ -21,7 +21,7 @@ var (
 	bucketReplicas = []byte("replicas") // replica id → Replica JSON
 	bucketCounts   = []byte("counts")   // catalogue \0 origin \0 visibility → live count (8 bytes BE)
 
-	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketLogs, bucketHeads, bucketFeed, bucketIndex, bucketCounts, bucketReplicas}
+	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketLogs, bucketHeads, bucketFeed, bucketIndex, bucketCounts, bucketReplicas, bucketAudit}
 
 	keyLayout       = []byte("layout")
 	keyCentre       = []byte("centre")

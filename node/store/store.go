@@ -12,6 +12,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +68,8 @@ type Options struct {
 type Signer interface {
 	KeyID() string
 	Sign(e *schema.Entry) error
+	// SignBytes signs msg with the same key (audit events).
+	SignBytes(msg []byte) ([]byte, error)
 }
 
 // Store is a centre's state file.
@@ -113,6 +117,15 @@ func (s *Store) openDB() (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("open state file %s: %w: %v (move it aside and restore from a snapshot or a peer)", s.path, ErrCorrupt, v)
 		}
 	}()
+	// bbolt rebuilds its free list at open by walking every page, and a page a
+	// flipped byte damaged can end the process there (a fault, or a panic in a
+	// goroutine of its own): walk the file read-only first, where damage is an error.
+	if err := precheckFile(s.path, s.opts.OpenTimeout); err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("open state file %s: locked by another process (is another liandong running on this data directory?): %w", s.path, err)
+		}
+		return nil, fmt.Errorf("open state file %s: %w (move it aside and restore from a snapshot or a peer)", s.path, err)
+	}
 	db, err = bbolt.Open(s.path, 0o600, &bbolt.Options{
 		Timeout:        s.opts.OpenTimeout,
 		NoSync:         s.opts.NoSync,
@@ -502,21 +515,32 @@ func (s *Store) Check() error {
 // walkAll visits every key and value of every bucket, recovering bbolt's page
 // assertions as ErrCorrupt.
 func walkAll(tx *bbolt.Tx) (err error) {
+	// A flipped byte can point a key or value outside the mapped file: let that
+	// fault panic here, where it is recovered, rather than end the process.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, v)
 		}
 	}()
-	var walk func(b *bbolt.Bucket) error
-	walk = func(b *bbolt.Bucket) error {
+	var walk func(path string, b *bbolt.Bucket) error
+	walk = func(path string, b *bbolt.Bucket) error {
+		var prev []byte
 		return b.ForEach(func(k, v []byte) error {
+			// Keys out of order are what a flipped byte in a key or a page
+			// pointer looks like; bbolt's own check would report them from a
+			// goroutine where its report panics the process.
+			if prev != nil && bytes.Compare(prev, k) >= 0 {
+				return fmt.Errorf("%w: bucket %s: keys out of order", ErrCorrupt, path)
+			}
+			prev = append(prev[:0], k...)
 			if v == nil {
 				if sub := b.Bucket(k); sub != nil {
-					return walk(sub)
+					return walk(path+"/"+string(k), sub)
 				}
 			}
 			return nil
 		})
 	}
-	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error { return walk(b) })
+	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error { return walk(string(name), b) })
 }

@@ -16,8 +16,9 @@ import (
 
 type keySigner struct{ k *auth.KeyPair }
 
-func (s keySigner) KeyID() string              { return s.k.ID }
-func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
+func (s keySigner) KeyID() string                        { return s.k.ID }
+func (s keySigner) Sign(e *schema.Entry) error           { return auth.SignEntry(s.k, e) }
+func (s keySigner) SignBytes(msg []byte) ([]byte, error) { return ed25519.Sign(s.k.Private, msg), nil }
 
 // keyring resolves record keys of test centres.
 type keyring map[string]*auth.KeyPair

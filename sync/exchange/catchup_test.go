@@ -140,7 +140,9 @@ func TestCatchUpSmallFrames(t *testing.T) {
 		c.BatchSize = 100
 		c.MaxRangeEntries = 250
 		c.MaxFrameBytes = 90 << 10 // about 80 entries of 1 KB: frames split by bytes too
-		c.AntiEntropyInterval = time.Hour
+		// Anti-entropy retries a pull that a loaded machine let time out.
+		c.AntiEntropyInterval = time.Second
+		c.RequestTimeout = 30 * time.Second
 	}
 	hqNode := exchangetest.NewNode("hq", fed.Bundle)
 	if err := hqNode.Append(log...); err != nil {
@@ -149,7 +151,7 @@ func TestCatchUpSmallFrames(t *testing.T) {
 	hq := startExchange(t, fed, "hq", hqNode, small)
 	tj := startExchange(t, fed, "tianjin", nil, small)
 	connect(t, tj, hq)
-	waitFor(t, 30*time.Second, "catch-up", func() bool { return tj.node.Len("hq") == len(log) })
+	waitFor(t, 2*time.Minute, "catch-up", func() bool { return tj.node.Len("hq") == len(log) })
 	if got, want := exchangetest.Digest(tj.node.Log("hq")), exchangetest.Digest(log); got != want {
 		t.Fatalf("log %s, want %s", got, want)
 	}

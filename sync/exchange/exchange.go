@@ -39,6 +39,18 @@ type Node interface {
 	// Bundle returns the current trust bundle. It may change at any time and must
 	// be cheap: the connection gater calls it for every connection.
 	Bundle() *auth.Bundle
+	// SignedBundle returns the current bundle as distributed, for peers that
+	// announce an older version; nil if the node has none to give.
+	SignedBundle() []byte
+	// InstallBundle verifies a signed bundle offered by a peer against the
+	// current one and installs it if it is newer. Only called when CanApply.
+	InstallBundle(ctx context.Context, signed []byte, actor string) (*auth.Bundle, error)
+	// Recovering reports whether the node is recovering its own log from peers
+	// (it lost its state) and so takes entries of its own origin from them.
+	Recovering() bool
+	// EndRecovery tells the node that peers hold no more of its own log than it
+	// does (seq), as heard from that many members: it may write again.
+	EndRecovery(seq uint64, members int)
 }
 
 // Errors.
@@ -77,7 +89,8 @@ type Exchange struct {
 	peers    map[peer.ID]*peerState
 	backoff  map[peer.ID]time.Time
 	origins  map[string]*originState
-	ownHead  schema.Head        // this centre's head at the last announcement
+	ownHead  schema.Head // this centre's head at the last announcement
+	trust    trustState
 	refuse   func(peer.ID) bool // test hook: the gater also refuses these
 }
 
@@ -438,6 +451,7 @@ func (x *Exchange) tickLoop(ctx context.Context) {
 				x.log.Warn("read local heads", "err", err)
 			}
 			x.expireBackoffs()
+			x.checkRecovery()
 			x.enforceBundle()
 			x.redial()
 			for _, p := range x.connectedPeers() {

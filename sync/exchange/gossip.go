@@ -95,6 +95,7 @@ func (x *Exchange) gossipLoop(ctx context.Context, sub *pubsub.Subscription) {
 			continue
 		}
 		x.m.announces.WithLabelValues("received").Inc()
+		x.checkFederation(src, h)
 		x.noteHeads(src, h.Heads, true)
 	}
 }

@@ -28,6 +28,7 @@ type metrics struct {
 	bytesSent      prometheus.Counter
 	bytesRecv      prometheus.Counter
 	announces      *prometheus.CounterVec // direction
+	trust          *prometheus.CounterVec // outcome
 	delay          *prometheus.HistogramVec
 }
 
@@ -73,6 +74,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "received_bytes_total", Help: "Sync protocol bytes received, frame headers included."}),
 		announces: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "announcements_total", Help: "Heads announcements on gossipsub, published and received."}, []string{"direction"}),
+		trust: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "trust_bundles_total", Help: "Newer trust bundles fetched from peers, by outcome (installed or refused)."}, []string{"outcome"}),
 		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns,
 			Name: "replication_delay_seconds", Help: "Time from an entry's signing at its origin to its apply here, by origin.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}}, []string{"origin"}),
@@ -88,12 +91,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.announces.WithLabelValues("sent")
 	m.announces.WithLabelValues("received")
+	m.trust.WithLabelValues("installed")
+	m.trust.WithLabelValues("refused")
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.peersConnected, m.peersStalled, m.lagEntries, m.lagSeconds,
 		m.localSeq, m.peerBehind, m.applied, m.rejected, m.faults, m.forks, m.framesSent, m.framesRecv, m.bytesSent,
-		m.bytesRecv, m.announces, m.delay} {
+		m.bytesRecv, m.announces, m.trust, m.delay} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

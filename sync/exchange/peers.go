@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
+	"liandong/auth"
 	"liandong/schema"
 	"liandong/sync/wire"
 )
@@ -27,6 +28,7 @@ type peerState struct {
 	lastErrAt   time.Time
 	heads       map[string]schema.Head // what the peer last said it holds
 	headsAt     time.Time
+	bundle      uint64 // the trust bundle version the peer last announced
 
 	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
 
@@ -111,6 +113,16 @@ func fault(reason string, entries int, format string, args ...any) error {
 func (x *Exchange) handleErr(p peer.ID, err error) {
 	var f *faultError
 	if errors.As(err, &f) {
+		if v, ok := x.bundleAhead(p); ok && f.reason == string(auth.ReasonUnknownKey) {
+			// Signed with a key our bundle does not list yet, by a peer that
+			// holds a newer bundle: most likely a key rotation that reached it
+			// first. Refuse the entries without cutting the peer off, and fetch
+			// the bundle; the next pull verifies them.
+			x.m.rejected.WithLabelValues(f.reason).Add(float64(f.entries))
+			x.peerError(p, err)
+			x.noteBundleVersion(p, v)
+			return
+		}
 		x.punish(p, f)
 		return
 	}
@@ -120,6 +132,18 @@ func (x *Exchange) handleErr(p peer.ID, err error) {
 		return
 	}
 	x.peerError(p, err)
+}
+
+// bundleAhead reports the bundle version p announced when it is newer than ours.
+func (x *Exchange) bundleAhead(p peer.ID) (uint64, bool) {
+	b := x.node.Bundle()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ps, ok := x.peers[p]
+	if !ok || b == nil || ps.bundle <= b.Version {
+		return 0, false
+	}
+	return ps.bundle, true
 }
 
 // punish counts the fault, backs p off (the gater refuses it until then), forgets
@@ -176,6 +200,7 @@ func (x *Exchange) noteHeads(p peer.ID, heads []schema.Head, full bool) {
 	ps.headsAt = now
 	x.mu.Unlock()
 	x.wakePull()
+	x.checkRecovery()
 }
 
 // lowerClaim caps what p is believed to hold of origin at h: it served less
@@ -315,8 +340,13 @@ func (x *Exchange) checkFederation(p peer.ID, h *wire.Heads) {
 	}
 	if h.Federation != b.Federation {
 		x.log.Warn("peer reports another federation", "peer", p.String(), "theirs", h.Federation, "ours", b.Federation)
-	} else if h.BundleVersion > b.Version {
+	}
+	x.mu.Lock()
+	x.peerLocked(p, "").bundle = h.BundleVersion
+	x.mu.Unlock()
+	if h.Federation == b.Federation && h.BundleVersion > b.Version {
 		x.log.Info("peer holds a newer trust bundle", "peer", p.String(), "theirs", h.BundleVersion, "ours", b.Version)
+		x.noteBundleVersion(p, h.BundleVersion)
 	}
 }
 

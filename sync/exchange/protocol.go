@@ -231,6 +231,14 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, c *conn, m wire.Message
 		return x.serveRange(ctx, c, m)
 	case *wire.Push:
 		return x.receivePush(ctx, p, m)
+	case *wire.TrustReq:
+		if err := x.serveTrust(c); err != nil {
+			return err
+		}
+		if b := x.node.Bundle(); b != nil && m.Version > b.Version {
+			x.noteBundleVersion(p, m.Version)
+		}
+		return nil
 	default:
 		return fault(reasonProtocol, 0, "%s is not a request", m.Type())
 	}

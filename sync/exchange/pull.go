@@ -42,8 +42,9 @@ func (x *Exchange) schedulePulls() {
 			origins[o] = true
 		}
 	}
+	recovering := x.node.Recovering()
 	for o := range origins {
-		if o == x.centre {
+		if o == x.centre && !recovering {
 			continue
 		}
 		st := x.originLocked(o)
@@ -270,7 +271,7 @@ func (x *Exchange) receivePush(ctx context.Context, p peer.ID, m *wire.Push) err
 // (the caller holds origin's apply lock), and applies them. Held seqs must match
 // by hash; the rest must pass auth.VerifyChain. It returns the new local head.
 func (x *Exchange) accept(ctx context.Context, p peer.ID, origin string, local schema.Head, entries []*schema.Entry) (schema.Head, error) {
-	if origin == x.centre {
+	if origin == x.centre && !x.node.Recovering() {
 		return local, fault(reasonOwnOrigin, len(entries), "sent %d entries of this centre's own log", len(entries))
 	}
 	bundle := x.node.Bundle()

@@ -38,10 +38,12 @@ const (
 	TypePong     Type = 2
 	TypeHeadsReq Type = 3 // the sender's heads; answered by TypeHeads
 	TypeHeads    Type = 4
-	TypeRangeReq Type = 5 // entries of one origin from a seq; answered by TypeBatch frames
-	TypeBatch    Type = 6 // a run of entries of one origin; Done marks the last of an answer
-	TypePush     Type = 7 // fresh entries sent unasked; no answer
-	TypeError    Type = 8 // the request could not be served
+	TypeRangeReq Type = 5  // entries of one origin from a seq; answered by TypeBatch frames
+	TypeBatch    Type = 6  // a run of entries of one origin; Done marks the last of an answer
+	TypePush     Type = 7  // fresh entries sent unasked; no answer
+	TypeError    Type = 8  // the request could not be served
+	TypeTrustReq Type = 9  // asks for the receiver's signed trust bundle; answered by TypeTrust
+	TypeTrust    Type = 10 // a signed trust bundle, as distributed
 )
 
 func (t Type) String() string {
@@ -62,15 +64,20 @@ func (t Type) String() string {
 		return "push"
 	case TypeError:
 		return "error"
+	case TypeTrustReq:
+		return "trust-req"
+	case TypeTrust:
+		return "trust"
 	}
 	return fmt.Sprintf("type-%d", byte(t))
 }
 
 // Limits inside a body, beyond the frame limit the reader is given.
 const (
-	MaxStringBytes = 256  // origin, epoch and federation ids
-	MaxErrorBytes  = 1024 // error text
-	MaxHeads       = 4096 // heads in one message
+	MaxStringBytes = 256     // origin, epoch and federation ids
+	MaxErrorBytes  = 1024    // error text
+	MaxTrustBytes  = 1 << 20 // a signed trust bundle (auth.MaxBundleBytes)
+	MaxHeads       = 4096    // heads in one message
 	hashSize       = len(schema.Hash{})
 	// minEntryBytes is the least an encoded entry can occupy (a length byte, a
 	// payload byte, a signature); counts are checked against it before allocating.
@@ -130,6 +137,15 @@ type Push struct {
 	Entries []*schema.Entry
 }
 
+// TrustReq asks for the receiver's current signed trust bundle. Version is the
+// version the sender holds, so a server can answer cheaply when it has nothing
+// newer (it still answers with its bundle; the sender decides).
+type TrustReq struct{ Version uint64 }
+
+// Trust carries a signed trust bundle exactly as distributed (JSON of
+// auth.SignedBundle). The codec does not parse it; the receiver verifies it.
+type Trust struct{ Bundle []byte }
+
 // Error codes.
 const (
 	CodeInternal      = 1 // the server failed; try elsewhere
@@ -152,6 +168,8 @@ func (*Batch) Type() Type    { return TypeBatch }
 func (*Push) Type() Type     { return TypePush }
 func (*Error) Type() Type    { return TypeError }
 func (*RangeReq) Type() Type { return TypeRangeReq }
+func (*TrustReq) Type() Type { return TypeTrustReq }
+func (*Trust) Type() Type    { return TypeTrust }
 
 // Type is TypeHeadsReq or TypeHeads, after Request.
 func (h *Heads) Type() Type {
@@ -210,6 +228,13 @@ func (m *Push) appendTo(b []byte) []byte {
 func (m *Error) appendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Code)
 	return appendString(b, m.Message)
+}
+
+func (m *TrustReq) appendTo(b []byte) []byte { return binary.AppendUvarint(b, m.Version) }
+
+func (m *Trust) appendTo(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m.Bundle)))
+	return append(b, m.Bundle...)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -292,6 +317,14 @@ func Decode(body []byte) (Message, error) {
 		m = p
 	case TypeError:
 		m = &Error{Code: d.uvarint(), Message: d.string(MaxErrorBytes)}
+	case TypeTrustReq:
+		m = &TrustReq{Version: d.uvarint()}
+	case TypeTrust:
+		t := &Trust{Bundle: []byte(d.string(MaxTrustBytes))}
+		if d.err == nil && len(t.Bundle) == 0 {
+			d.fail("empty trust bundle")
+		}
+		m = t
 	default:
 		if d.err == nil {
 			d.fail(fmt.Sprintf("unknown message type %d", byte(t)))

@@ -41,6 +41,8 @@ func TestRoundTrip(t *testing.T) {
 		&wire.Batch{Origin: "tianjin", Done: true},
 		&wire.Push{Origin: "tianjin", Entries: es[:1]},
 		&wire.Error{Code: wire.CodeEpochMismatch, Message: "持有另一个纪元"},
+		&wire.TrustReq{Version: 3},
+		&wire.Trust{Bundle: []byte(`{"payload":{},"signatures":[]}`)},
 	}
 	var stream bytes.Buffer
 	for _, m := range msgs {
@@ -95,6 +97,8 @@ func TestDecodeRefuses(t *testing.T) {
 		"entry of another": other,
 		"bad done flag":    badDone,
 		"bad varint":       {byte(wire.TypePing), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"empty trust":      {byte(wire.TypeTrust), 0},
+		"oversized trust":  binary.AppendUvarint([]byte{byte(wire.TypeTrust)}, wire.MaxTrustBytes+1),
 	}
 	for name, body := range cases {
 		if m, err := wire.Decode(body); !errors.Is(err, wire.ErrMalformed) {

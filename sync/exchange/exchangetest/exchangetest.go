@@ -37,11 +37,13 @@ var (
 
 // Node is an in-memory node: one log per origin. It is safe for concurrent use.
 type Node struct {
-	centre   string
-	bundle   atomic.Pointer[auth.Bundle]
-	canApply atomic.Bool
-	onCommit atomic.Pointer[func()]
-	applies  atomic.Int64
+	centre     string
+	bundle     atomic.Pointer[auth.Bundle]
+	signed     atomic.Pointer[[]byte]
+	canApply   atomic.Bool
+	recovering atomic.Bool
+	onCommit   atomic.Pointer[func()]
+	applies    atomic.Int64
 
 	mu   sync.Mutex
 	logs map[string][]*schema.Entry
@@ -59,8 +61,64 @@ func NewNode(centre string, b *auth.Bundle) *Node {
 	return n
 }
 
-// SetBundle replaces the trust bundle.
-func (n *Node) SetBundle(b *auth.Bundle) { n.bundle.Store(b) }
+// SetBundle replaces the trust bundle (and forgets its signed form).
+func (n *Node) SetBundle(b *auth.Bundle) {
+	n.bundle.Store(b)
+	n.signed.Store(nil)
+}
+
+// SetSignedBundle replaces the trust bundle with a signed one, as publishing to
+// a real node does, without verifying it.
+func (n *Node) SetSignedBundle(signed []byte) error {
+	sb, err := auth.ParseSignedBundle(signed)
+	if err != nil {
+		return err
+	}
+	b, err := sb.Bundle()
+	if err != nil {
+		return err
+	}
+	n.bundle.Store(b)
+	n.signed.Store(&signed)
+	return nil
+}
+
+// SetRecovering puts the node in own-log recovery (it takes entries of its own
+// origin) until EndRecovery.
+func (n *Node) SetRecovering(v bool) { n.recovering.Store(v) }
+
+// Recovering reports whether the node is recovering its own log.
+func (n *Node) Recovering() bool { return n.recovering.Load() }
+
+// EndRecovery ends own-log recovery.
+func (n *Node) EndRecovery(uint64, int) { n.recovering.Store(false) }
+
+// SignedBundle returns the bundle's signed form, if the node has one.
+func (n *Node) SignedBundle() []byte {
+	if p := n.signed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// InstallBundle verifies signed against the held bundle, as the real node does,
+// and adopts it when newer.
+func (n *Node) InstallBundle(_ context.Context, signed []byte, _ string) (*auth.Bundle, error) {
+	sb, err := auth.ParseSignedBundle(signed)
+	if err != nil {
+		return nil, err
+	}
+	cur := n.bundle.Load()
+	b, err := auth.VerifyBundle(sb, cur, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil || b.Version > cur.Version {
+		n.bundle.Store(b)
+		n.signed.Store(&signed)
+	}
+	return n.bundle.Load(), nil
+}
 
 // SetCanApply makes the node a leader (true) or a follower.
 func (n *Node) SetCanApply(v bool) { n.canApply.Store(v) }
@@ -153,7 +211,7 @@ func (n *Node) ApplyEntries(ctx context.Context, origin string, entries []*schem
 	if !n.CanApply() {
 		return ErrNotLeader
 	}
-	if origin == n.centre {
+	if origin == n.centre && !n.Recovering() {
 		return ErrOwnOrigin
 	}
 	if h := n.ApplyHook; h != nil {

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"liandong/auth"
+	"liandong/client"
+	"liandong/node/server"
+)
+
+// The bundle's life, without a flag day: each change makes an unsigned next
+// version from the current signed one; signers sign that file on their own
+// machines (`sign` needs only the signer's own key); `publish` hands it to one
+// node and sync carries it to every other.
+
+// loadCurrent reads a signed bundle and checks it against its own signers, so a
+// change is never built on a forged or half-signed base.
+func loadCurrent(path string, now time.Time) (*auth.Bundle, error) {
+	if path == "" {
+		return nil, usagef("--bundle FILE (the current signed bundle) is required")
+	}
+	b, err := server.LoadBundle(path, nil, now)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the base of a change must be a fully signed bundle)", err)
+	}
+	return b, nil
+}
+
+// writeNext writes b as the next version, unsigned, to path.
+func writeNext(path string, b *auth.Bundle, cur *auth.Bundle, now time.Time, ttl time.Duration, stdout io.Writer, what string) error {
+	if path == "" {
+		return usagef("--out FILE (where the unsigned next version goes) is required")
+	}
+	b.Version = cur.Version + 1
+	b.IssuedAt = now
+	if ttl > 0 {
+		b.ExpiresAt = now.Add(ttl)
+	}
+	sb, err := auth.EncodeBundle(b)
+	if err != nil {
+		return err
+	}
+	data, err := sb.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: trust bundle v%d written to %s, unsigned; it needs %d signature(s) of: %s\n",
+		what, b.Version, path, cur.Threshold, signerIDs(cur))
+	return nil
+}
+
+func signerIDs(b *auth.Bundle) string {
+	ids := make([]string, 0, len(b.Signers))
+	for _, k := range b.Signers {
+		ids = append(ids, k.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+// cloneBundle deep-copies b through its JSON form.
+func cloneBundle(b *auth.Bundle) (*auth.Bundle, error) {
+	js, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	var out auth.Bundle
+	return &out, json.Unmarshal(js, &out)
+}
+
+func federationMember(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation member", flag.ContinueOnError)
+	data := fs.String("data", "", "the new centre's data directory (keys are created there if absent)")
+	centre := fs.String("centre", "", "centre id")
+	name := fs.String("name", "", "centre name (English)")
+	nameZH := fs.String("name-zh", "", "centre name (Chinese)")
+	p2pAddr := fs.String("p2p-addr", "", "comma-separated multiaddrs where its libp2p host is reached")
+	httpURL := fs.String("http", "", "its API URL")
+	out := fs.String("out", "", "write the member JSON here instead of stdout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" || *centre == "" {
+		return usagef("--data DIR and --centre ID are required")
+	}
+	cfg := server.Default()
+	cfg.Centre, cfg.DataDir = *centre, *data
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	keys, err := server.EnsureKeys(&cfg)
+	if err != nil {
+		return err
+	}
+	var addrs, https []string
+	if *p2pAddr != "" {
+		addrs = strings.Split(*p2pAddr, ",")
+	}
+	if *httpURL != "" {
+		https = []string{*httpURL}
+	}
+	if *name == "" {
+		*name = *centre
+	}
+	m := server.MemberFor(*centre, *name, *nameZH, keys, addrs, https, time.Now().UTC().Add(-time.Minute))
+	js, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = fmt.Fprintf(stdout, "%s\n", js)
+		return err
+	}
+	return os.WriteFile(*out, append(js, '\n'), 0o644)
+}
+
+func federationAddCentre(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation add-centre", flag.ContinueOnError)
+	bundle := fs.String("bundle", "", "current signed bundle")
+	memberFile := fs.String("member", "", "the new centre's member JSON (from `liandong federation member`): public keys only")
+	out := fs.String("out", "", "where to write the unsigned next version")
+	ttl := fs.Duration("ttl", 0, "new lifetime from now (default: keep the current expiry)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	cur, err := loadCurrent(*bundle, now)
+	if err != nil {
+		return err
+	}
+	if *memberFile == "" {
+		return usagef("--member FILE is required (make it with `liandong federation member` at the new centre)")
+	}
+	js, err := os.ReadFile(*memberFile)
+	if err != nil {
+		return err
+	}
+	var m auth.Member
+	dec := json.NewDecoder(strings.NewReader(string(js)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return fmt.Errorf("member %s: %w", *memberFile, err)
+	}
+	if old, ok := cur.Member(m.ID); ok {
+		if old.Removed == nil {
+			return fmt.Errorf("centre %q is already a member; use rotate-key to change its keys", m.ID)
+		}
+		return fmt.Errorf("centre %q was removed at %s; a removed id is not reused — choose another id", m.ID, old.Removed.UTC().Format(time.RFC3339))
+	}
+	next, err := cloneBundle(cur)
+	if err != nil {
+		return err
+	}
+	next.Members = append(next.Members, m)
+	return writeNext(*out, next, cur, now, *ttl, stdout, "add centre "+m.ID)
+}
+
+func federationRemoveCentre(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation remove-centre", flag.ContinueOnError)
+	bundle := fs.String("bundle", "", "current signed bundle")
+	id := fs.String("centre", "", "centre id to remove")
+	out := fs.String("out", "", "where to write the unsigned next version")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	cur, err := loadCurrent(*bundle, now)
+	if err != nil {
+		return err
+	}
+	next, err := cloneBundle(cur)
+	if err != nil {
+		return err
+	}
+	m, ok := next.Member(*id)
+	if !ok {
+		return usagef("centre %q is not a member (--centre)", *id)
+	}
+	if m.Removed != nil {
+		return fmt.Errorf("centre %q was already removed at %s", *id, m.Removed.UTC().Format(time.RFC3339))
+	}
+	// Entries it signed before now keep verifying (history stays readable);
+	// its peers and tokens are refused once the bundle arrives.
+	m.Removed = &now
+	return writeNext(*out, next, cur, now, 0, stdout, "remove centre "+*id)
+}
+
+func federationRotateKey(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation rotate-key", flag.ContinueOnError)
+	bundle := fs.String("bundle", "", "current signed bundle")
+	centre := fs.String("centre", "", "centre whose key changes")
+	kind := fs.String("kind", "record", "record or token")
+	keyFile := fs.String("key", "", "the new key file (from `liandong keygen`); only its public half is used")
+	activate := fs.Duration("activate-in", time.Minute, "the new key becomes valid this long from now, so the bundle reaches every node before anything signed with it")
+	retire := fs.Duration("retire-after", 24*time.Hour, "the old keys stay valid this long after the new one starts; what they signed before stays verifiable for ever")
+	out := fs.String("out", "", "where to write the unsigned next version")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	cur, err := loadCurrent(*bundle, now)
+	if err != nil {
+		return err
+	}
+	if *keyFile == "" {
+		return usagef("--key FILE is required (create it with `liandong keygen --out FILE --prefix %s-rec`)", *centre)
+	}
+	k, err := auth.LoadKey(*keyFile)
+	if err != nil {
+		return err
+	}
+	next, err := cloneBundle(cur)
+	if err != nil {
+		return err
+	}
+	m, ok := next.Member(*centre)
+	if !ok || m.Removed != nil {
+		return usagef("centre %q is not a current member (--centre)", *centre)
+	}
+	var keys *[]auth.Key
+	switch *kind {
+	case "record":
+		keys = &m.RecordKeys
+	case "token":
+		keys = &m.TokenKeys
+	default:
+		return usagef("--kind %q: want record or token", *kind)
+	}
+	if slices.ContainsFunc(*keys, func(x auth.Key) bool { return x.ID == k.ID }) {
+		return fmt.Errorf("key %s is already listed for %s", k.ID, *centre)
+	}
+	start := now.Add(*activate)
+	end := start.Add(*retire)
+	for i := range *keys {
+		if old := &(*keys)[i]; old.NotAfter == nil || old.NotAfter.After(end) {
+			old.NotAfter = &end
+		}
+	}
+	*keys = append(*keys, auth.Key{ID: k.ID, Public: ed25519.PublicKey(k.Public), NotBefore: start})
+	return writeNext(*out, next, cur, now, 0, stdout, fmt.Sprintf("rotate %s key of %s to %s (valid from %s; old keys retire at %s)",
+		*kind, *centre, k.ID, start.Format(time.RFC3339), end.Format(time.RFC3339)))
+}
+
+func federationRevoke(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation revoke", flag.ContinueOnError)
+	bundle := fs.String("bundle", "", "current signed bundle")
+	subject := fs.String("subject", "", "jti:<token id>, sub:<centre>/<partner>, key:<key id> or peer:<peer id>")
+	before := fs.String("before", "", "refuse what was issued or signed before this time (RFC 3339; default now)")
+	reason := fs.String("reason", "", "why, for the record")
+	out := fs.String("out", "", "where to write the unsigned next version")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	cur, err := loadCurrent(*bundle, now)
+	if err != nil {
+		return err
+	}
+	at := now
+	if *before != "" {
+		if at, err = time.Parse(time.RFC3339, *before); err != nil {
+			return usagef("--before %q: want RFC 3339, e.g. 2026-11-27T08:00:00Z", *before)
+		}
+	}
+	next, err := cloneBundle(cur)
+	if err != nil {
+		return err
+	}
+	next.Revocations = append(next.Revocations, auth.Revocation{Subject: *subject, Before: at.UTC(), Reason: *reason})
+	if err := next.Validate(); err != nil {
+		return usagef("--subject: %v", err)
+	}
+	return writeNext(*out, next, cur, now, 0, stdout, "revoke "+*subject)
+}
+
+func federationSign(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation sign", flag.ContinueOnError)
+	path := fs.String("bundle", "", "the bundle to sign, in place (unsigned or partly signed)")
+	keyFile := fs.String("key", "", "this signer's key file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *keyFile == "" {
+		return usagef("--bundle FILE and --key FILE are required")
+	}
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		return err
+	}
+	sb, err := auth.ParseSignedBundle(data)
+	if err != nil {
+		return err
+	}
+	b, err := sb.Bundle()
+	if err != nil {
+		return err
+	}
+	k, err := auth.LoadKey(*keyFile)
+	if err != nil {
+		return err
+	}
+	if err := sb.Sign(k); err != nil {
+		return err
+	}
+	out, err := sb.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*path, append(out, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "signed trust bundle v%d with %s; it now carries %d signature(s): %s\n",
+		b.Version, k.ID, len(sb.Signatures), sigIDs(sb))
+	return nil
+}
+
+func sigIDs(sb *auth.SignedBundle) string {
+	ids := make([]string, 0, len(sb.Signatures))
+	for _, s := range sb.Signatures {
+		ids = append(ids, s.KeyID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func federationPublish(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation publish", flag.ContinueOnError)
+	path := fs.String("bundle", "", "the signed bundle to publish")
+	node := fs.String("node", "", "API URL of one node of the federation")
+	tokenFile := fs.String("token", "", "file holding an admin token of that node's centre")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *node == "" || *tokenFile == "" {
+		return usagef("--bundle FILE, --node URL and --token FILE are required")
+	}
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		return err
+	}
+	tok, err := os.ReadFile(*tokenFile)
+	if err != nil {
+		return fmt.Errorf("read token: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	res, err := client.New(*node, strings.TrimSpace(string(tok))).PublishBundle(ctx, data)
+	if err != nil {
+		var p *client.Problem
+		if errors.As(err, &p) {
+			return fmt.Errorf("the node refused the bundle: %s", p.Detail)
+		}
+		return err
+	}
+	if !res.Installed {
+		fmt.Fprintf(stdout, "%s already runs on trust bundle v%d; nothing to do\n", *node, res.Version)
+		return nil
+	}
+	fmt.Fprintf(stdout, "trust bundle v%d installed at %s; sync carries it to the other centres (watch `liandong status`)\n", res.Version, *node)
+	return nil
+}

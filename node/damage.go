@@ -1,0 +1,118 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"liandong/node/store"
+)
+
+// ErrDamaged marks a file of the data directory found damaged at start. The
+// replica does not start, so it cannot lead, until the file is repaired; the
+// error says which file and what to do.
+var ErrDamaged = errors.New("damaged file in the data directory")
+
+// repairByRejoin says what to do about raft's files in dataDir.
+func repairByRejoin(dataDir string) string {
+	return fmt.Sprintf("this replica will not start (so it cannot lead) until this is repaired. "+
+		"In a centre of several replicas: move %s, %s and %s aside (keep the keys), set raft.join to a healthy replica's URL "+
+		"(and raft.bootstrap off, or it would found a group of its own) and start it: it receives a snapshot and the log from the leader. "+
+		"A single replica: restore the data directory from a backup",
+		filepath.Join(dataDir, "raft"), filepath.Join(dataDir, "state.db"), filepath.Join(dataDir, searchFile))
+}
+
+// checkRaftFiles checks raft's log (bbolt) and snapshots before raft opens them:
+// raft-boltdb would panic on a damaged log page, and a damaged snapshot would be
+// found only when a follower needs it. The newest snapshot is read whole to check
+// its CRC.
+func checkRaftFiles(raftDir string) error {
+	repair := repairByRejoin(filepath.Dir(raftDir))
+	logPath := filepath.Join(raftDir, "log.db")
+	if fi, err := os.Stat(logPath); err == nil && fi.Size() > 0 {
+		if err := store.CheckBoltFile(logPath); err != nil {
+			detail := strings.TrimPrefix(err.Error(), store.ErrCorrupt.Error()+": ")
+			return fmt.Errorf("%w: raft log %s is damaged (%s); %s", ErrDamaged, logPath, detail, repair)
+		}
+	}
+	snapDir := filepath.Join(raftDir, "snapshots")
+	dirs, err := os.ReadDir(snapDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read snapshot directory: %w", err)
+	}
+	type snap struct {
+		id          string
+		term, index uint64
+	}
+	var snaps []snap
+	for _, d := range dirs {
+		if !d.IsDir() || strings.HasSuffix(d.Name(), ".tmp") {
+			continue
+		}
+		metaPath := filepath.Join(snapDir, d.Name(), "meta.json")
+		data, err := os.ReadFile(metaPath)
+		var meta raft.SnapshotMeta
+		if err == nil {
+			err = json.Unmarshal(data, &meta)
+		}
+		if err == nil && meta.ID != d.Name() {
+			err = fmt.Errorf("names snapshot %q", meta.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: snapshot metadata %s: %v; %s", ErrDamaged, metaPath, err, repair)
+		}
+		snaps = append(snaps, snap{meta.ID, meta.Term, meta.Index})
+	}
+	if len(snaps) == 0 {
+		return nil
+	}
+	sort.Slice(snaps, func(i, j int) bool {
+		a, b := snaps[i], snaps[j]
+		if a.term != b.term {
+			return a.term > b.term
+		}
+		if a.index != b.index {
+			return a.index > b.index
+		}
+		return a.id > b.id
+	})
+	snapStore, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hclog.NewNullLogger())
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	newest := filepath.Join(snapDir, snaps[0].id, "state.bin")
+	_, rc, err := snapStore.Open(snaps[0].id) // reads it whole and checks its CRC
+	if err != nil {
+		return fmt.Errorf("%w: snapshot %s: %v; %s", ErrDamaged, newest, err, repair)
+	}
+	return rc.Close()
+}
+
+// removeHalfWritten deletes what a crash can leave behind and nothing reads:
+// raft's half-written snapshot directories (*.tmp, which raft skips but never
+// removes) and a half-copied snapshot beside the state file.
+func (n *Node) removeHalfWritten() {
+	tmps, _ := filepath.Glob(filepath.Join(n.cfg.DataDir, "raft", "snapshots", "*.tmp"))
+	restore := filepath.Join(n.cfg.DataDir, "state.db.restore")
+	if _, err := os.Stat(restore); err == nil {
+		tmps = append(tmps, restore)
+	}
+	for _, p := range tmps {
+		if err := os.RemoveAll(p); err != nil {
+			n.log.Warn("remove what a crash left behind", "path", p, "err", err)
+			continue
+		}
+		n.log.Info("removed what a crash left behind", "path", p)
+	}
+}

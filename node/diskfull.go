@@ -1,0 +1,127 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"liandong/node/store"
+)
+
+// ErrDiskFull: this replica's disk (or its file size limit) is full. Writes are
+// refused until space returns; reads go on. The node finds out by itself when
+// space is back: the state file retries the batch it could not write, and a
+// write refused by raft's log is tried again after diskFullProbe.
+var ErrDiskFull = errors.New("disk full")
+
+// diskFullProbe is how long writes are refused after raft's log could not grow,
+// before one is let through to find out whether space has returned.
+const diskFullProbe = time.Second
+
+// isDiskFull reports whether err is the file system being out of space (or
+// quota, or the process's file size limit). bbolt reports a file it could not
+// grow as text ("file resize error: …"), so the message is matched too.
+func isDiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrDiskFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"no space left on device", "disk quota exceeded", "file too large"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// diskState tracks a full disk for the fsm and the node. Its zero value is ready.
+type diskState struct {
+	stateFull atomic.Bool  // the state file cannot take the batch being applied
+	logUntil  atomic.Int64 // unix nanos: raft's log could not grow; refuse until then
+	stopping  atomic.Bool  // the node is closing: stop retrying
+	log       *slog.Logger // set once at start
+
+	mu     sync.Mutex
+	filled chan struct{} // closed when the state file becomes full
+}
+
+// filledSignal returns a channel closed when the state file next finds the disk
+// full (or already has), so writes waiting for their batch can answer at once.
+func (d *diskState) filledSignal() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.filled == nil {
+		d.filled = make(chan struct{})
+		if d.stateFull.Load() {
+			close(d.filled)
+		}
+	}
+	return d.filled
+}
+
+// setStateFull records whether the state file is full; it reports whether that changed.
+func (d *diskState) setStateFull(full bool) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stateFull.Swap(full) == full {
+		return false
+	}
+	if full && d.filled != nil {
+		close(d.filled)
+	}
+	if !full {
+		d.filled = nil
+	}
+	return true
+}
+
+// refuse returns ErrDiskFull while a write could not be stored for want of space.
+func (d *diskState) refuse() error {
+	if d.stateFull.Load() {
+		return fmt.Errorf("%w: the state file cannot grow; writes are refused until space is freed (reads go on)", ErrDiskFull)
+	}
+	if time.Now().UnixNano() < d.logUntil.Load() {
+		return fmt.Errorf("%w: raft's log cannot grow; writes are refused until space is freed (reads go on)", ErrDiskFull)
+	}
+	return nil
+}
+
+// logFull notes that raft's log could not store a write for want of space.
+func (d *diskState) logFull() {
+	d.logUntil.Store(time.Now().Add(diskFullProbe).UnixNano())
+}
+
+// applyRetryingDiskFull applies batch to the state file. When the file cannot
+// grow, the batch cannot be skipped (the replicas would diverge) and need not
+// fail the replica for good: writes are refused (ErrDiskFull) and the batch is
+// retried, with the fsm's lock released between tries, until it is stored or
+// the node closes. Other errors return at once. The caller holds f.mu.
+func (f *fsm) applyRetryingDiskFull(batch []store.Log) ([]store.Result, error) {
+	wait := 50 * time.Millisecond
+	for {
+		results, err := f.st.Apply(batch)
+		if err == nil || !isDiskFull(err) || f.disk.stopping.Load() {
+			if err == nil && f.disk.setStateFull(false) && f.disk.log != nil {
+				f.disk.log.Warn("the state file has space again; writes are accepted")
+			}
+			return results, err
+		}
+		if f.disk.setStateFull(true) && f.disk.log != nil {
+			f.disk.log.Error("the state file cannot grow: the disk is full; writes are refused (507) until space is freed, reads go on", "err", err)
+		}
+		f.mu.Unlock()
+		for slept := time.Duration(0); slept < wait && !f.disk.stopping.Load(); slept += 10 * time.Millisecond {
+			time.Sleep(10 * time.Millisecond)
+		}
+		f.mu.Lock()
+		wait = min(2*wait, time.Second)
+	}
+}

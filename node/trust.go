@@ -1,0 +1,203 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"liandong/auth"
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// ErrBundleRefused wraps every reason a node refuses a trust bundle offered to
+// it (too few signatures, rollback, another federation, expired, malformed).
+var ErrBundleRefused = errors.New("trust bundle refused")
+
+// SignedBundle returns the signed trust bundle the node runs on, as distributed
+// (JSON of auth.SignedBundle); nil if the node was started without its bytes.
+func (n *Node) SignedBundle() []byte {
+	if p := n.bundleSigned.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// InstallBundle verifies a signed trust bundle against the one the node holds
+// and, when it is newer, installs it at every replica of the centre through
+// raft. The same version again returns the held bundle and changes nothing.
+// Only the leader installs (ErrNotLeader otherwise). actor names who offered it
+// (a token subject, or "sync:<peer>") for the audit log.
+func (n *Node) InstallBundle(ctx context.Context, signed []byte, actor string) (*auth.Bundle, error) {
+	sb, err := auth.ParseSignedBundle(signed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBundleRefused, err)
+	}
+	cur := n.Bundle()
+	next, err := auth.VerifyBundle(sb, cur, n.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBundleRefused, err)
+	}
+	if cur != nil && next.Version == cur.Version {
+		return cur, nil
+	}
+	if !n.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	data, err := sb.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	_, err = n.propose(ctx, &store.Command{Bundle: &store.BundleCommand{Version: next.Version, Signed: data}})
+	if errors.Is(err, store.ErrStaleBundle) {
+		// Another path (sync, a second publish) installed it or a newer one first.
+		return n.Bundle(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("install trust bundle v%d: %w", next.Version, err)
+	}
+	from := uint64(0)
+	if cur != nil {
+		from = cur.Version
+	}
+	n.log.Info("trust bundle installed", "version", next.Version, "from", from, "by", actor)
+	n.auditBestEffort(ctx, actor, "bundle.install", fmt.Sprintf("v%d replaces v%d; %s", next.Version, from, summarizeBundleChange(cur, next)))
+	return next, nil
+}
+
+// adoptBundle makes an applied BundleCommand the node's bundle, unless the node
+// already runs on that version or a newer one (a file placed by the operator).
+// The leader verified it before proposing; the raft log is as trusted as the
+// state file, so replicas do not verify again.
+func (n *Node) adoptBundle(c *store.BundleCommand) {
+	sb, err := auth.ParseSignedBundle(c.Signed)
+	if err != nil {
+		n.log.Error("installed trust bundle does not parse; keeping the held one", "version", c.Version, "err", err)
+		return
+	}
+	b, err := sb.Bundle()
+	if err != nil {
+		n.log.Error("installed trust bundle is invalid; keeping the held one", "version", c.Version, "err", err)
+		return
+	}
+	n.bundleMu.Lock()
+	defer n.bundleMu.Unlock()
+	if cur := n.Bundle(); cur != nil && cur.Version >= b.Version {
+		return
+	}
+	signed := []byte(c.Signed)
+	n.bundle.Store(b)
+	n.bundleSigned.Store(&signed)
+}
+
+// loadStoredBundle adopts the bundle installed through raft when it is newer
+// than the one the node was started with. It is checked against its own signers
+// (and the federation of the configured bundle): the state file is local and as
+// trusted as the raft log, but a bundle that does not verify is not used.
+func (n *Node) loadStoredBundle() error {
+	signed, version, err := n.st.Bundle()
+	if err != nil || signed == nil {
+		return err
+	}
+	if cur := n.Bundle(); cur != nil && cur.Version >= version {
+		return nil
+	}
+	sb, err := auth.ParseSignedBundle(signed)
+	if err != nil {
+		return fmt.Errorf("stored trust bundle v%d: %w", version, err)
+	}
+	b, err := auth.VerifyBundle(sb, nil, n.cfg.Now())
+	if err != nil {
+		return fmt.Errorf("stored trust bundle v%d: %w", version, err)
+	}
+	if cur := n.Bundle(); cur != nil && cur.Federation != b.Federation {
+		return fmt.Errorf("stored trust bundle v%d is for federation %q, the configured one for %q", version, b.Federation, cur.Federation)
+	}
+	n.adoptBundle(&store.BundleCommand{Version: version, Signed: signed})
+	n.log.Info("running on the trust bundle installed earlier", "version", version)
+	return nil
+}
+
+// Audit appends an event to the centre's signed audit log through raft.
+func (n *Node) Audit(ctx context.Context, actor, action, detail string) error {
+	_, err := n.propose(ctx, &store.Command{Audit: &store.AuditCommand{At: n.cfg.Now().UTC(), Actor: actor, Action: action, Detail: detail}})
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// auditBestEffort records an event of an action that has already happened: its
+// failure is logged, not returned, because the action cannot be undone.
+func (n *Node) auditBestEffort(ctx context.Context, actor, action, detail string) {
+	if err := n.Audit(ctx, actor, action, detail); err != nil {
+		n.log.Warn("audit event not recorded", "action", action, "err", err)
+	}
+}
+
+// AuditLog returns up to limit events of the audit log from seq from on.
+func (n *Node) AuditLog(_ context.Context, from uint64, limit int) ([]store.AuditEvent, error) {
+	return n.st.Audit(from, limit)
+}
+
+// VerifyAudit checks that events continue prev (the Hash of the event before
+// the first; zero for the start of the log), follow each other by seq, and
+// carry valid signatures of the centre's record keys in bundle at their time.
+func VerifyAudit(bundle *auth.Bundle, prev schema.Hash, events []store.AuditEvent) error {
+	for i := range events {
+		ev := &events[i]
+		if ev.Prev != prev {
+			return fmt.Errorf("audit event %d: does not follow the event before it", ev.Seq)
+		}
+		if i > 0 && ev.Seq != events[i-1].Seq+1 {
+			return fmt.Errorf("audit event %d: follows %d", ev.Seq, events[i-1].Seq)
+		}
+		pub, err := bundle.RecordKey(ev.Centre, ev.KeyID, ev.At)
+		if err != nil {
+			return fmt.Errorf("audit event %d: %w", ev.Seq, err)
+		}
+		msg, err := ev.SignedBytes()
+		if err != nil {
+			return fmt.Errorf("audit event %d: %w", ev.Seq, err)
+		}
+		if !ed25519.Verify(pub, msg, ev.Sig) {
+			return fmt.Errorf("audit event %d: bad signature", ev.Seq)
+		}
+		if prev, err = ev.Hash(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// summarizeBundleChange says in a line what next changes against cur, for the
+// audit log and the operator's log.
+func summarizeBundleChange(cur, next *auth.Bundle) string {
+	if cur == nil {
+		return fmt.Sprintf("%d members", len(next.Members))
+	}
+	var parts []string
+	for _, m := range next.Members {
+		old, ok := cur.Member(m.ID)
+		switch {
+		case !ok:
+			parts = append(parts, "added "+m.ID)
+		case m.Removed != nil && old.Removed == nil:
+			parts = append(parts, "removed "+m.ID)
+		case len(m.RecordKeys) != len(old.RecordKeys) || len(m.TokenKeys) != len(old.TokenKeys):
+			parts = append(parts, "keys of "+m.ID)
+		}
+	}
+	if d := len(next.Revocations) - len(cur.Revocations); d > 0 {
+		parts = append(parts, fmt.Sprintf("%d revocations", d))
+	}
+	if !next.ExpiresAt.Equal(cur.ExpiresAt) {
+		parts = append(parts, "expires "+next.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if len(parts) == 0 {
+		return "no member change"
+	}
+	return fmt.Sprint(parts)
+}

@@ -1,0 +1,535 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"liandong/client"
+	"liandong/schema"
+)
+
+// The record forms. Form controls are named by the JSON path of the value they
+// hold ("body.title", "body.budget.min", "expires_at"), which is also how the
+// API names a field at fault, so its field errors land next to the controls.
+// The console converts what was typed into JSON values and nothing more: every
+// rule is checked by the API.
+
+type fieldKind string
+
+const (
+	kText     fieldKind = "text"
+	kTextarea fieldKind = "textarea"
+	kInt      fieldKind = "int"
+	kNumber   fieldKind = "number"
+	kDate     fieldKind = "date"
+	kSelect   fieldKind = "select"
+	kChecks   fieldKind = "checks" // several codes → array
+	kBool     fieldKind = "bool"
+	kList     fieldKind = "list"  // words separated by commas or new lines → array
+	kLines    fieldKind = "lines" // one item a line → array
+	kIP       fieldKind = "ip"    // "type number status" a line → array of objects
+)
+
+type option struct{ value, label string }
+
+type fieldSpec struct {
+	name     string // JSON path of the value
+	label    string // message key
+	kind     fieldKind
+	options  []option // select and checks; a select also offers "" (not stated)
+	required bool     // shown as a hint; the API decides
+	hint     string   // message key
+}
+
+type sectionSpec struct {
+	title  string // message key; "" for the main section
+	group  string // JSON path of the object the section fills, errors on it show here
+	pii    bool
+	fields []fieldSpec
+}
+
+func codes(prefix string, values []string) []option {
+	out := make([]option, len(values))
+	for i, v := range values {
+		out[i] = option{v, prefix + v}
+	}
+	return out
+}
+
+func industryOptions() []option {
+	out := make([]option, len(schema.Industries))
+	for i, in := range schema.Industries {
+		out[i] = option{in.Code, "industry:" + in.Code}
+	}
+	return out
+}
+
+var visibilityOptions = codes("vis.", []string{schema.VisibilityFederation, schema.VisibilityPublic, schema.VisibilityPrivate})
+
+func contactSection() sectionSpec {
+	return sectionSpec{title: "form.group.contact", group: "body.contact", pii: true, fields: []fieldSpec{
+		{name: "body.contact.person", label: "field.contact.person", kind: kText},
+		{name: "body.contact.phone", label: "field.contact.phone", kind: kText},
+		{name: "body.contact.email", label: "field.contact.email", kind: kText},
+	}}
+}
+
+// formSpecs are the forms of the catalogues.
+var formSpecs = map[string][]sectionSpec{
+	schema.CatalogueSupply: {
+		{fields: []fieldSpec{
+			{name: "body.title", label: "field.title", kind: kText, required: true},
+			{name: "body.summary", label: "field.summary", kind: kTextarea, required: true},
+			{name: "body.industry", label: "field.industry", kind: kSelect, options: industryOptions(), required: true},
+			{name: "body.keywords", label: "field.keywords", kind: kList, hint: "form.list.hint"},
+			{name: "body.trl", label: "field.trl", kind: kInt},
+			{name: "body.ip", label: "field.ip", kind: kIP, hint: "form.ip.hint"},
+			{name: "body.transfer_modes", label: "field.transfer_modes", kind: kChecks, options: codes("mode.", schema.TransferModes)},
+			{name: "body.owner_org", label: "field.owner_org", kind: kText},
+			{name: "body.disruptive", label: "field.disruptive", kind: kBool},
+			{name: "body.inventors", label: "field.inventors", kind: kLines, hint: "form.pii.hint"},
+		}},
+		contactSection(),
+	},
+	schema.CatalogueNeed: {
+		{fields: []fieldSpec{
+			{name: "body.title", label: "field.title", kind: kText, required: true},
+			{name: "body.description", label: "field.description", kind: kTextarea, required: true},
+			{name: "body.industry", label: "field.industry", kind: kSelect, options: industryOptions(), required: true},
+			{name: "body.keywords", label: "field.keywords", kind: kList, hint: "form.list.hint"},
+			{name: "body.enterprise", label: "field.enterprise", kind: kText, required: true},
+			{name: "body.kind", label: "field.kind", kind: kSelect, options: codes("kind.", schema.NeedKinds)},
+			{name: "body.status", label: "field.status", kind: kSelect, options: codes("status.", schema.NeedStatuses)},
+			{name: "body.deadline", label: "field.deadline", kind: kDate},
+		}},
+		{title: "form.group.budget", group: "body.budget", fields: []fieldSpec{
+			{name: "body.budget.min", label: "field.budget.min", kind: kNumber},
+			{name: "body.budget.max", label: "field.budget.max", kind: kNumber},
+			{name: "body.budget.currency", label: "field.budget.currency", kind: kText},
+		}},
+		{title: "form.group.challenge", group: "body.challenge", fields: []fieldSpec{
+			{name: "body.challenge.bounty", label: "field.challenge.bounty", kind: kNumber},
+			{name: "body.challenge.targets", label: "field.challenge.targets", kind: kLines, hint: "form.lines.hint"},
+			{name: "body.challenge.max_months", label: "field.challenge.max_months", kind: kInt},
+		}},
+		contactSection(),
+	},
+	schema.CatalogueExpert: {
+		{fields: []fieldSpec{
+			{name: "body.name", label: "field.name", kind: kText, required: true},
+			{name: "body.title", label: "field.expert.title", kind: kText},
+			{name: "body.affiliation", label: "field.affiliation", kind: kText, required: true},
+			{name: "body.fields", label: "field.fields", kind: kChecks, options: industryOptions()},
+			{name: "body.keywords", label: "field.keywords", kind: kList, hint: "form.list.hint"},
+			{name: "body.bio", label: "field.bio", kind: kTextarea},
+			{name: "body.roles", label: "field.roles", kind: kChecks, options: codes("role.", schema.ExpertRoles)},
+		}},
+		contactSection(),
+	},
+}
+
+// envelopeFields are the envelope members the forms set.
+var envelopeFields = []fieldSpec{
+	{name: "visibility", label: "form.visibility", kind: kSelect, options: visibilityOptions},
+	{name: "expires_at", label: "form.expires_at", kind: kDate},
+}
+
+// formValues are the submitted (or loaded) values of a form by control name.
+type formValues map[string][]string
+
+func (v formValues) get(name string) string {
+	if s := v[name]; len(s) > 0 {
+		return s[0]
+	}
+	return ""
+}
+
+// normalizeDigits turns full-width digits and signs, as Chinese input methods
+// type them, into ASCII.
+func normalizeDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= '０' && r <= '９':
+			return '0' + (r - '０')
+		case r == '．':
+			return '.'
+		case r == '－':
+			return '-'
+		case r == '，':
+			return ','
+		}
+		return r
+	}, strings.TrimSpace(s))
+}
+
+// splitList splits words separated by commas (ASCII or full-width), 、, ; or new lines.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool {
+		return r == ',' || r == '，' || r == '、' || r == ';' || r == '；' || r == '\n' || r == '\r'
+	}) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// jsonValue converts what was typed in one control to its JSON value; ok is
+// false when the control was left empty. A number that does not parse is sent
+// as the string typed, for the API to refuse with its own message.
+func jsonValue(f fieldSpec, v formValues) (any, bool) {
+	raw := v.get(f.name)
+	switch f.kind {
+	case kBool:
+		return raw != "", true
+	case kChecks:
+		var out []string
+		for _, o := range f.options {
+			if slices.Contains(v[f.name], o.value) {
+				out = append(out, o.value)
+			}
+		}
+		return out, len(out) > 0
+	case kList:
+		out := splitList(raw)
+		return out, len(out) > 0
+	case kLines:
+		out := splitLines(raw)
+		return out, len(out) > 0
+	case kIP:
+		var out []map[string]string
+		for _, l := range splitLines(raw) {
+			parts := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == '，' || r == '|' || r == '\u3000' })
+			ip := map[string]string{}
+			for i, k := range []string{"type", "number", "status"} {
+				if i < len(parts) {
+					ip[k] = parts[i]
+				}
+			}
+			if len(parts) > 3 {
+				// More words than columns: keep them in the status for the API to refuse.
+				ip["status"] = strings.Join(parts[2:], " ")
+			}
+			out = append(out, ip)
+		}
+		return out, len(out) > 0
+	case kInt:
+		s := normalizeDigits(raw)
+		if s == "" {
+			return nil, false
+		}
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n, true
+		}
+		return raw, true
+	case kNumber:
+		s := strings.ReplaceAll(normalizeDigits(raw), ",", "")
+		if s == "" {
+			return nil, false
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return json.Number(s), true
+		}
+		return raw, true
+	}
+	s := strings.TrimSpace(raw)
+	return s, s != ""
+}
+
+// buildBody merges the form's body values into base (the record's current body
+// on an edit, so members the form does not show are kept) and returns it.
+// Members the form manages and that were left empty are removed.
+func buildBody(sections []sectionSpec, v formValues, base json.RawMessage) (json.RawMessage, error) {
+	body := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(base)) > 0 && !bytes.Equal(bytes.TrimSpace(base), []byte("null")) {
+		if err := json.Unmarshal(base, &body); err != nil {
+			return nil, err
+		}
+	}
+	top := map[string]any{}
+	var managed []string
+	for _, sec := range sections {
+		for _, f := range sec.fields {
+			path := strings.Split(strings.TrimPrefix(f.name, "body."), ".")
+			if !slices.Contains(managed, path[0]) {
+				managed = append(managed, path[0])
+			}
+			val, ok := jsonValue(f, v)
+			if !ok {
+				continue
+			}
+			if len(path) == 1 {
+				top[path[0]] = val
+				continue
+			}
+			obj, _ := top[path[0]].(map[string]any)
+			if obj == nil {
+				obj = map[string]any{}
+				top[path[0]] = obj
+			}
+			obj[path[1]] = val
+		}
+	}
+	for _, k := range managed {
+		val, ok := top[k]
+		if !ok {
+			delete(body, k)
+			continue
+		}
+		js, err := marshal(val)
+		if err != nil {
+			return nil, err
+		}
+		body[k] = js
+	}
+	return marshal(body)
+}
+
+// marshal encodes v as JSON without escaping <, > and & (the API stores text as
+// it came).
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// valuesOf fills a form from a record (for editing).
+func valuesOf(sections []sectionSpec, rec *schema.Record) formValues {
+	v := formValues{"visibility": {rec.Visibility}}
+	if rec.ExpiresAt != nil {
+		v["expires_at"] = []string{rec.ExpiresAt.In(chinaTime).Format(time.DateOnly)}
+	}
+	var body map[string]any
+	dec := json.NewDecoder(bytes.NewReader(rec.Body))
+	dec.UseNumber()
+	if dec.Decode(&body) != nil {
+		return v
+	}
+	for _, sec := range sections {
+		for _, f := range sec.fields {
+			val, ok := lookup(body, strings.TrimPrefix(f.name, "body."))
+			if !ok {
+				continue
+			}
+			v[f.name] = formText(f, val)
+		}
+	}
+	return v
+}
+
+func lookup(m map[string]any, path string) (any, bool) {
+	parts := strings.Split(path, ".")
+	var cur any = m
+	for _, p := range parts {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[p]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// formText renders a JSON value as the control's text (or the checked values).
+func formText(f fieldSpec, val any) []string {
+	str := func(x any) string {
+		switch x := x.(type) {
+		case string:
+			return x
+		case json.Number:
+			return x.String()
+		case bool:
+			if x {
+				return "on"
+			}
+			return ""
+		case nil:
+			return ""
+		}
+		js, _ := marshal(x)
+		return string(js)
+	}
+	arr, isArr := val.([]any)
+	switch f.kind {
+	case kChecks:
+		out := make([]string, 0, len(arr))
+		for _, x := range arr {
+			out = append(out, str(x))
+		}
+		return out
+	case kList, kLines:
+		if !isArr {
+			return []string{str(val)}
+		}
+		sep := "\n"
+		if f.kind == kList {
+			sep = ", "
+		}
+		parts := make([]string, 0, len(arr))
+		for _, x := range arr {
+			parts = append(parts, str(x))
+		}
+		return []string{strings.Join(parts, sep)}
+	case kIP:
+		if !isArr {
+			return []string{str(val)}
+		}
+		var lines []string
+		for _, x := range arr {
+			o, _ := x.(map[string]any)
+			var parts []string
+			for _, k := range []string{"type", "number", "status"} {
+				if s := str(o[k]); s != "" {
+					parts = append(parts, s)
+				}
+			}
+			lines = append(lines, strings.Join(parts, " "))
+		}
+		return []string{strings.Join(lines, "\n")}
+	}
+	return []string{str(val)}
+}
+
+// chinaTime is the time zone dates are entered and shown in (UTC+8, no DST).
+var chinaTime = time.FixedZone("CST", 8*3600)
+
+// expiresAt converts the expiry date typed into the envelope's expires_at: the
+// end of that day in China. Anything else is sent as typed, for the API to refuse.
+func expiresAt(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", false
+	}
+	if d, err := time.ParseInLocation(time.DateOnly, normalizeDigits(s), chinaTime); err == nil {
+		return d.Add(24*time.Hour - time.Second).Format(time.RFC3339), true
+	}
+	return s, true
+}
+
+// fieldErrors maps the API's field errors to the form's controls. Errors on
+// paths the form has no control for are returned as general.
+func fieldErrors(l string, sections []sectionSpec, errs []client.FieldError) (byField map[string][]string, general []string) {
+	known := map[string]bool{"visibility": true, "expires_at": true}
+	for _, sec := range sections {
+		if sec.group != "" {
+			known[sec.group] = true
+		}
+		for _, f := range sec.fields {
+			known[f.name] = true
+		}
+	}
+	byField = map[string][]string{}
+	for _, e := range errs {
+		msg := e.Message
+		if rt := ruleText(l, e.Rule); rt != "" && l == langZH {
+			msg = rt + "：" + e.Message
+		}
+		key := e.Path
+		if i := strings.IndexByte(key, '['); i >= 0 {
+			key = key[:i]
+		}
+		for key != "" && !known[key] {
+			// body.budget.min → body.budget → body
+			i := strings.LastIndexByte(key, '.')
+			if i < 0 {
+				key = ""
+				break
+			}
+			key = key[:i]
+		}
+		if key == "" {
+			p := e.Path
+			if p == "" {
+				general = append(general, msg)
+			} else {
+				general = append(general, p+": "+msg)
+			}
+			continue
+		}
+		byField[key] = append(byField[key], msg)
+	}
+	return byField, general
+}
+
+// formField is one control as the template renders it.
+type formField struct {
+	Name, Label, Kind, Hint string
+	Value                   string
+	Options                 []formOption
+	Required                bool
+	Errors                  []string
+}
+
+type formOption struct {
+	Value, Label string
+	Selected     bool
+}
+
+type formSection struct {
+	Title  string
+	Group  string
+	PII    bool
+	Errors []string
+	Fields []formField
+}
+
+// render prepares the sections of a form for the template.
+func renderForm(p *page, sections []sectionSpec, v formValues, errs map[string][]string) []formSection {
+	out := make([]formSection, 0, len(sections))
+	for _, sec := range sections {
+		fs := formSection{Group: sec.group, PII: sec.pii, Errors: errs[sec.group]}
+		if sec.title != "" {
+			fs.Title = p.T(sec.title)
+		}
+		for _, f := range sec.fields {
+			fs.Fields = append(fs.Fields, renderField(p, f, v, errs))
+		}
+		out = append(out, fs)
+	}
+	return out
+}
+
+func renderField(p *page, f fieldSpec, v formValues, errs map[string][]string) formField {
+	ff := formField{Name: f.name, Label: p.T(f.label), Kind: string(f.kind), Value: v.get(f.name), Required: f.required, Errors: errs[f.name]}
+	if f.hint != "" {
+		ff.Hint = p.T(f.hint)
+	}
+	for _, o := range f.options {
+		ff.Options = append(ff.Options, formOption{Value: o.value, Label: p.optionLabel(o.label), Selected: slices.Contains(v[f.name], o.value)})
+	}
+	return ff
+}
+
+// formFromRequest reads the submitted values of a form.
+func formFromRequest(form url.Values) formValues {
+	v := formValues{}
+	for k, vals := range form {
+		if k == "body" || strings.HasPrefix(k, "body.") || k == "visibility" || k == "expires_at" {
+			v[k] = vals
+		}
+	}
+	return v
+}

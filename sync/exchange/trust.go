@@ -1,0 +1,99 @@
+package exchange
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"liandong/sync/wire"
+)
+
+// trustFetchInterval spaces fetches of the same bundle version: a peer that
+// keeps announcing a version we refuse is asked again only this often.
+const trustFetchInterval = 30 * time.Second
+
+// trustState tracks bundle fetches; guarded by Exchange.mu.
+type trustState struct {
+	fetching bool
+	// refused remembers, per offered version, when it was last tried.
+	tried map[uint64]time.Time
+}
+
+// noteBundleVersion reacts to a peer announcing the trust bundle version it
+// holds: when it is newer than ours and this replica can install (the leader),
+// fetch it from that peer and hand it to the node, which verifies it against
+// the bundle it holds. Followers learn the bundle through raft.
+func (x *Exchange) noteBundleVersion(p peer.ID, version uint64) {
+	b := x.node.Bundle()
+	if b == nil || version <= b.Version || !x.node.CanApply() {
+		return
+	}
+	now := x.now()
+	x.mu.Lock()
+	if x.trust.tried == nil {
+		x.trust.tried = make(map[uint64]time.Time)
+	}
+	if x.trust.fetching || now.Sub(x.trust.tried[version]) < trustFetchInterval {
+		x.mu.Unlock()
+		return
+	}
+	x.trust.fetching = true
+	x.trust.tried[version] = now
+	x.mu.Unlock()
+	if !x.goFunc(func() {
+		defer x.endTrustFetch()
+		x.fetchBundle(p, version)
+	}) {
+		x.endTrustFetch()
+	}
+}
+
+func (x *Exchange) endTrustFetch() {
+	x.mu.Lock()
+	x.trust.fetching = false
+	x.mu.Unlock()
+}
+
+// fetchBundle asks p for its signed bundle and installs it.
+func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
+	ctx, cancel := x.requestContext()
+	defer cancel()
+	var signed []byte
+	held := x.node.Bundle()
+	err := x.request(ctx, p, &wire.TrustReq{Version: held.Version}, func(m wire.Message) (bool, error) {
+		t, ok := m.(*wire.Trust)
+		if !ok {
+			return false, fault(reasonProtocol, 0, "answered a trust request with %s", m.Type())
+		}
+		signed = t.Bundle
+		return true, nil
+	})
+	if err != nil {
+		x.handleErr(p, fmt.Errorf("fetch trust bundle v%d: %w", announced, err))
+		return
+	}
+	b, err := x.node.InstallBundle(ctx, signed, "sync:"+p.String())
+	if err != nil {
+		// Not the peer's fault as such: it may hold a bundle signed by signers
+		// this node does not trust yet. Count it and say why.
+		x.m.trust.WithLabelValues("refused").Inc()
+		x.log.Warn("trust bundle offered by a peer refused", "peer", p.String(), "announced", announced, "err", err)
+		return
+	}
+	x.m.trust.WithLabelValues("installed").Inc()
+	x.log.Info("trust bundle installed from a peer", "peer", p.String(), "version", b.Version)
+	// Tell the others at once rather than at the next announcement.
+	x.Notify()
+	x.enforceBundle()
+	x.redial()
+}
+
+// serveTrust answers a trust request with the bundle this node runs on.
+func (x *Exchange) serveTrust(c *conn) error {
+	signed := x.node.SignedBundle()
+	if len(signed) == 0 {
+		return c.send(&wire.Error{Code: wire.CodeUnavailable, Message: "this node holds no signed trust bundle"})
+	}
+	return c.send(&wire.Trust{Bundle: signed})
+}
