@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -135,11 +136,29 @@ func federationShow(args []string, stdout io.Writer) error {
 	if *path == "" {
 		return usagef("--bundle FILE is required")
 	}
-	b, err := server.LoadBundle(*path, nil, time.Now())
+	// A signer reads a next version before signing it, so an unsigned or
+	// partly signed bundle is shown too, with what its signatures amount to.
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		return err
+	}
+	sb, err := auth.ParseSignedBundle(data)
+	if err != nil {
+		return err
+	}
+	b, err := sb.Bundle()
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(b)
+	if err := enc.Encode(b); err != nil {
+		return err
+	}
+	if _, err := auth.VerifyBundle(sb, nil, time.Now()); err != nil {
+		fmt.Fprintf(stdout, "signatures: %d (%s); not yet valid on its own: %v\n", len(sb.Signatures), sigIDs(sb), err)
+		return nil
+	}
+	fmt.Fprintf(stdout, "signatures: %d (%s); valid against its own signers (a node also checks them against the version it holds)\n", len(sb.Signatures), sigIDs(sb))
+	return nil
 }
