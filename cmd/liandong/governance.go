@@ -114,7 +114,9 @@ func federationMember(args []string, stdout io.Writer) error {
 	if *name == "" {
 		*name = *centre
 	}
-	m := server.MemberFor(*centre, *name, *nameZH, keys, addrs, https, time.Now().UTC().Add(-time.Minute))
+	// Whole seconds: tokens carry their issue time in seconds, and one issued
+	// in the key's first second must not count as issued before it.
+	m := server.MemberFor(*centre, *name, *nameZH, keys, addrs, https, time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
 	js, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -241,7 +243,7 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 	if slices.ContainsFunc(*keys, func(x auth.Key) bool { return x.ID == k.ID }) {
 		return fmt.Errorf("key %s is already listed for %s", k.ID, *centre)
 	}
-	start := now.Add(*activate)
+	start := now.Add(*activate).Truncate(time.Second) // see federationMember
 	end := start.Add(*retire)
 	for i := range *keys {
 		if old := &(*keys)[i]; old.NotAfter == nil || old.NotAfter.After(end) {
