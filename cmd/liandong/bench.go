@@ -30,6 +30,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
+	centresFlag := fs.String("centres", "20,50,100", "fanout: comma-separated numbers of simulated centres")
+	fanoutRecords := fs.String("fanout-records", "100,10000", "fanout: comma-separated entries per origin log")
+	rounds := fs.Int("rounds", 3, "fanout: anti-entropy rounds measured per configuration")
+	aeInterval := fs.Duration("interval", 0, "fanout, libp2p transport: anti-entropy interval (default 40ms per centre, at least 1s)")
+	transport := fs.String("transport", "codec", "fanout: codec (count the round's frames with sync/wire, no network) or libp2p (real exchanges on loopback; heavy past ~20 centres)")
 	// Scenario names and flags may come in any order.
 	var scenarios []string
 	for {
@@ -56,9 +61,31 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, s := range scenarios {
 		switch s {
 		case "write", "read", "converge", "catchup":
+		case "fanout":
+			if len(scenarios) > 1 {
+				return usagef("fanout runs on its own: `liandong bench fanout` (it starts no node)")
+			}
 		default:
-			return usagef("unknown scenario %q (have: write, read, converge, catchup)", s)
+			return usagef("unknown scenario %q (have: write, read, converge, catchup, fanout)", s)
 		}
+	}
+	if scenarios[0] == "fanout" {
+		centres, err := parseInts("centres", *centresFlag, 2, 1000)
+		if err != nil {
+			return err
+		}
+		recs, err := parseInts("fanout-records", *fanoutRecords, 1, 1<<40)
+		if err != nil {
+			return err
+		}
+		if *rounds < 1 || *rounds > 100 {
+			return usagef("--rounds: want 1-100, got %d", *rounds)
+		}
+		if *transport != "codec" && *transport != "libp2p" {
+			return usagef("--transport: %q is not codec or libp2p", *transport)
+		}
+		return cmdBenchFanout(ctx, fanoutOptions{Transport: *transport, Centres: centres, Records: recs, Rounds: *rounds, Interval: *aeInterval,
+			Logger: newLogger(stderr, "error")}, *asJSON, stdout, stderr)
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "liandong-bench-")

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"liandong/auth"
@@ -65,32 +64,20 @@ func cmdFederation(args []string, stdout io.Writer) error {
 
 func federationInit(args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("federation init", flag.ContinueOnError)
-	data := flags.String("data", "", "the centre's data directory")
-	centre := flags.String("centre", "hq", "centre id")
-	name := flags.String("name", "", "centre name (English)")
-	nameZH := flags.String("name-zh", "", "centre name (Chinese)")
+	cf := addCentreFlags(flags, "hq")
 	federation := flags.String("federation", "jjj", "federation id")
 	rootKey := flags.String("root-key", "", "federation root key (default DIR/keys/root.key, created if absent)")
-	p2pAddr := flags.String("p2p-addr", "", "comma-separated multiaddrs where this centre's libp2p host is reached")
-	httpURL := flags.String("http", "", "the centre's API URL")
 	ttl := flags.Duration("ttl", 365*24*time.Hour, "bundle lifetime")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if *data == "" {
-		return usagef("--data DIR is required")
-	}
-	cfg := server.Default()
-	cfg.Centre, cfg.DataDir = *centre, *data
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	keys, err := server.EnsureKeys(&cfg)
+	now := time.Now().UTC()
+	member, keys, cfg, err := cf.member(now.Add(-time.Hour).Truncate(time.Second))
 	if err != nil {
 		return err
 	}
 	if *rootKey == "" {
-		*rootKey = filepath.Join(*data, "keys", "root.key")
+		*rootKey = filepath.Join(*cf.data, "keys", "root.key")
 	}
 	root, err := auth.LoadKey(*rootKey)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -101,29 +88,18 @@ func federationInit(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
-	var addrs, https []string
-	if *p2pAddr != "" {
-		addrs = strings.Split(*p2pAddr, ",")
-	}
-	if *httpURL != "" {
-		https = []string{*httpURL}
-	}
-	if *name == "" {
-		*name = *centre
-	}
 	b := &auth.Bundle{
 		Federation: *federation, Version: 1, IssuedAt: now, ExpiresAt: now.Add(*ttl),
 		Signers:   []auth.Key{{ID: root.ID, Public: root.Public, NotBefore: now.Add(-time.Hour)}},
 		Threshold: 1,
-		Members:   []auth.Member{server.MemberFor(*centre, *name, *nameZH, keys, addrs, https, now.Add(-time.Hour))},
+		Members:   []auth.Member{member},
 	}
 	path := cfg.Path(cfg.Bundle)
 	if _, err := server.SignNewBundle(path, b, root); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "bundle %s v1 for %s written to %s, signed by %s\nrecord key %s, token key %s, peer id %s\n",
-		*federation, *centre, path, root.ID, keys.Record.ID, keys.Token.ID, keys.PeerID)
+		*federation, member.ID, path, root.ID, keys.Record.ID, keys.Token.ID, keys.PeerID)
 	return nil
 }
 

@@ -80,43 +80,65 @@ func cloneBundle(b *auth.Bundle) (*auth.Bundle, error) {
 	return &out, json.Unmarshal(js, &out)
 }
 
+// centreFlags are the flags that describe one centre in the bundle, shared by
+// `federation init` (the first centre) and `federation member` (any later one).
+type centreFlags struct {
+	data, centre, name, nameZH, p2pAddr, http *string
+}
+
+func addCentreFlags(fs *flag.FlagSet, defaultCentre string) *centreFlags {
+	return &centreFlags{
+		data:    fs.String("data", "", "the centre's data directory (its keys are created there if absent)"),
+		centre:  fs.String("centre", defaultCentre, "centre id"),
+		name:    fs.String("name", "", "centre name (English)"),
+		nameZH:  fs.String("name-zh", "", "centre name (Chinese)"),
+		p2pAddr: fs.String("p2p-addr", "", "comma-separated multiaddrs where its libp2p host is reached"),
+		http:    fs.String("http", "", "its API URL"),
+	}
+}
+
+// member creates the centre's keys if absent and returns its bundle entry,
+// valid from since, with the config naming its files.
+func (f *centreFlags) member(since time.Time) (auth.Member, *server.CentreKeys, server.Config, error) {
+	if *f.data == "" || *f.centre == "" {
+		return auth.Member{}, nil, server.Config{}, usagef("--data DIR and --centre ID are required")
+	}
+	cfg := server.Default()
+	cfg.Centre, cfg.DataDir = *f.centre, *f.data
+	if err := cfg.Validate(); err != nil {
+		return auth.Member{}, nil, cfg, err
+	}
+	keys, err := server.EnsureKeys(&cfg)
+	if err != nil {
+		return auth.Member{}, nil, cfg, err
+	}
+	var addrs, https []string
+	if *f.p2pAddr != "" {
+		addrs = strings.Split(*f.p2pAddr, ",")
+	}
+	if *f.http != "" {
+		https = []string{*f.http}
+	}
+	name := *f.name
+	if name == "" {
+		name = *f.centre
+	}
+	return server.MemberFor(*f.centre, name, *f.nameZH, keys, addrs, https, since), keys, cfg, nil
+}
+
 func federationMember(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation member", flag.ContinueOnError)
-	data := fs.String("data", "", "the new centre's data directory (keys are created there if absent)")
-	centre := fs.String("centre", "", "centre id")
-	name := fs.String("name", "", "centre name (English)")
-	nameZH := fs.String("name-zh", "", "centre name (Chinese)")
-	p2pAddr := fs.String("p2p-addr", "", "comma-separated multiaddrs where its libp2p host is reached")
-	httpURL := fs.String("http", "", "its API URL")
+	cf := addCentreFlags(fs, "")
 	out := fs.String("out", "", "write the member JSON here instead of stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *data == "" || *centre == "" {
-		return usagef("--data DIR and --centre ID are required")
-	}
-	cfg := server.Default()
-	cfg.Centre, cfg.DataDir = *centre, *data
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	keys, err := server.EnsureKeys(&cfg)
+	// Whole seconds: tokens carry their issue time in seconds, and one issued
+	// in the key's first second must not count as issued before it.
+	m, _, _, err := cf.member(time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
 	if err != nil {
 		return err
 	}
-	var addrs, https []string
-	if *p2pAddr != "" {
-		addrs = strings.Split(*p2pAddr, ",")
-	}
-	if *httpURL != "" {
-		https = []string{*httpURL}
-	}
-	if *name == "" {
-		*name = *centre
-	}
-	// Whole seconds: tokens carry their issue time in seconds, and one issued
-	// in the key's first second must not count as issued before it.
-	m := server.MemberFor(*centre, *name, *nameZH, keys, addrs, https, time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
 	js, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Ratio is one liandong/peer comparison. Higher is better for throughput, lower
+// for latency (Better says which).
+type Ratio struct {
+	Comparison string  `json:"comparison"`
+	Clients    int     `json:"clients,omitempty"`
+	Liandong   float64 `json:"liandong"`
+	Peer       float64 `json:"peer"`
+	Unit       string  `json:"unit"`
+	Ratio      float64 `json:"ratio"`
+	Better     string  `json:"better"` // "higher" or "lower"
+	Target     string  `json:"target,omitempty"`
+	Met        *bool   `json:"met,omitempty"`
+}
+
+// Report is the JSON result file of one run.
+type Report struct {
+	Date     time.Time           `json:"date"`
+	Machine  map[string]string   `json:"machine"`
+	Command  string              `json:"command,omitempty"`
+	Liandong []Result            `json:"liandong"`
+	Peers    map[string][]Result `json:"peers"`
+	Ratios   []Ratio             `json:"ratios"`
+}
+
+func cmdReport(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	lian := fs.String("liandong", "", "JSON of `liandong bench ... --json`")
+	peerFiles := map[string]*string{}
+	for _, name := range []string{"raft-1", "raft-3", "etcd-1", "etcd-3", "nats"} {
+		peerFiles[name] = fs.String(name, "", "JSON of peerbench for "+name)
+	}
+	out := fs.String("out", "", "write the report JSON here")
+	command := fs.String("command", "", "the command that produced the run, recorded in the JSON")
+	machine := fs.String("machine", "", "key=value;… describing the machine, recorded in the JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rep := Report{Date: time.Now().UTC(), Command: *command, Peers: map[string][]Result{},
+		Machine: map[string]string{"goos": runtime.GOOS, "goarch": runtime.GOARCH, "cpus": fmt.Sprint(runtime.NumCPU())}}
+	for _, kv := range strings.Split(*machine, ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			rep.Machine[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if *lian == "" {
+		return fmt.Errorf("report: --liandong is required")
+	}
+	if err := readJSON(*lian, &rep.Liandong); err != nil {
+		return err
+	}
+	for name, p := range peerFiles {
+		if *p == "" {
+			continue
+		}
+		var rs []Result
+		if err := readJSON(*p, &rs); err != nil {
+			return err
+		}
+		rep.Peers[name] = rs
+	}
+	rep.Ratios = ratios(rep.Liandong, rep.Peers)
+	printRatios(stdout, rep.Ratios)
+	if *out != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nresults written to %s\n", *out)
+	}
+	return nil
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func find(rs []Result, scenario string, clients int) (Result, bool) {
+	for _, r := range rs {
+		if (scenario == "" || r.Scenario == scenario) && (clients == 0 || r.Clients == clients) {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+const targetClients = 64
+
+func ratios(lian []Result, peers map[string][]Result) []Ratio {
+	var out []Ratio
+	add := func(r Ratio, target float64) {
+		if r.Peer <= 0 {
+			return
+		}
+		r.Ratio = r.Liandong / r.Peer
+		if target > 0 {
+			met := r.Ratio >= target
+			if r.Better == "lower" {
+				met = r.Ratio <= target
+				r.Target = fmt.Sprintf("≤ %.1f", target)
+			} else {
+				r.Target = fmt.Sprintf("≥ %.1f", target)
+			}
+			r.Met = &met
+		}
+		out = append(out, r)
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	writes := []struct {
+		scenario, peer, label string
+		target                float64
+		p99                   bool
+	}{
+		{"write", "etcd-1", "write 1 replica / etcd 1 member", 1.5, false},
+		{"write-3-replicas", "etcd-3", "write 3 replicas / etcd 3 members", 1.0, true},
+		{"write", "raft-1", "write 1 replica / raw raft+bbolt 1 voter", 0.5, false},
+		{"write-3-replicas", "raft-3", "write 3 replicas / raw raft+bbolt 3 voters", 0.5, false},
+	}
+	for _, w := range writes {
+		for _, l := range lian {
+			if l.Scenario != w.scenario {
+				continue
+			}
+			p, ok := find(peers[w.peer], "", l.Clients)
+			if !ok {
+				continue
+			}
+			target := 0.0
+			if l.Clients == targetClients {
+				target = w.target
+			}
+			add(Ratio{Comparison: w.label, Clients: l.Clients, Liandong: l.PerSec, Peer: p.PerSec, Unit: "ops/s", Better: "higher"}, target)
+			if w.p99 && strings.HasPrefix(w.peer, "etcd") {
+				t := 0.0
+				if l.Clients == targetClients {
+					t = 1.0
+				}
+				add(Ratio{Comparison: w.label + ", p99", Clients: l.Clients, Liandong: ms(l.P99), Peer: ms(p.P99), Unit: "ms", Better: "lower"}, t)
+			}
+		}
+	}
+	if l, ok := find(lian, "converge", 0); ok {
+		if p, ok := find(peers["nats"], "mirror-latency", 0); ok {
+			add(Ratio{Comparison: "converge p50 / NATS mirror A→B p50", Liandong: ms(l.P50), Peer: ms(p.P50), Unit: "ms", Better: "lower"}, 0)
+			add(Ratio{Comparison: "converge p99 / NATS mirror A→B p99", Liandong: ms(l.P99), Peer: ms(p.P99), Unit: "ms", Better: "lower"}, 2.0)
+		}
+	}
+	if l, ok := find(lian, "catchup", 0); ok {
+		if p, ok := find(peers["nats"], "mirror-catchup", 0); ok {
+			add(Ratio{Comparison: "catchup / NATS mirror catch-up", Liandong: l.PerSec, Peer: p.PerSec, Unit: "entries/s", Better: "higher"}, 1.0)
+		}
+	}
+	return out
+}
+
+func printRatios(w io.Writer, rs []Ratio) {
+	fmt.Fprintf(w, "%-46s %7s %12s %12s %-9s %7s %7s %s\n", "liandong / peer", "clients", "liandong", "peer", "unit", "ratio", "target", "met")
+	for _, r := range rs {
+		cl := ""
+		if r.Clients > 0 {
+			cl = fmt.Sprint(r.Clients)
+		}
+		met := ""
+		if r.Met != nil {
+			met = map[bool]string{true: "yes", false: "NO"}[*r.Met]
+		}
+		fmt.Fprintf(w, "%-46s %7s %12.1f %12.1f %-9s %7.2f %7s %s\n", r.Comparison, cl, r.Liandong, r.Peer, r.Unit, r.Ratio, r.Target, met)
+	}
+}
