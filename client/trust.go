@@ -87,3 +87,19 @@ func (c *Client) Audit(ctx context.Context, from uint64, limit int) ([]AuditEven
 	}
 	return out.Events, out.Next, nil
 }
+
+// PurgeOrigin asks the node to stop serving the records of a centre that left
+// the federation, and returns how many it withdrew (admin scope).
+func (c *Client) PurgeOrigin(ctx context.Context, origin string) (int, error) {
+	req, err := c.request(ctx, http.MethodPost, "/v1/admin/purge/"+url.PathEscape(origin), nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		Purged int `json:"purged"`
+	}
+	if _, err := c.do(req, &out); err != nil {
+		return 0, err
+	}
+	return out.Purged, nil
+}

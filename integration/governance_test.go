@@ -324,6 +324,21 @@ func TestGovernanceAddAndRemoveCentre(t *testing.T) {
 			}
 		}
 	}
+	// hebei's operator purges zgc: its record is gone there (and leaves hebei's
+	// change feed as a deletion), still served as history at the others.
+	fail := liandongCLI(t, true, "centre", "purge-origin", "--node", f.urls[2], "--token", filepath.Join(f.dir, "hebei", "admin.token"), "--origin", "tianjin")
+	if !strings.Contains(fail, "not a removed member") {
+		t.Errorf("purging a member: %s", fail)
+	}
+	out := liandongCLI(t, false, "centre", "purge-origin", "--node", f.urls[2], "--token", filepath.Join(f.dir, "hebei", "admin.token"), "--origin", "zgc")
+	if !strings.Contains(out, "1 records of zgc withdrawn") {
+		t.Errorf("purge-origin said: %s", out)
+	}
+	if code := status(f.clients[2], "/v1/records/"+rec.ID); code != http.StatusNotFound {
+		t.Errorf("hebei still serves zgc's record after the purge: %d", code)
+	}
+	f.waitRecord(0, rec.ID, rec.Version, false, 5*time.Second)
+	f.waitConverged(30 * time.Second) // the logs stay whole: sync neither loops nor forks
 	zp.kill()
 }
 

@@ -201,3 +201,22 @@ func summarizeBundleChange(cur, next *auth.Bundle) string {
 	}
 	return fmt.Sprint(parts)
 }
+
+// ErrNotRemoved refuses a purge of an origin that is still a member.
+var ErrNotRemoved = errors.New("origin is not a removed member")
+
+// PurgeOrigin stops serving the records of a centre that the trust bundle says
+// has left: they become tombstones here (partners' feeds drop them) and later
+// entries of it are logged but not served. Other centres decide for themselves.
+func (n *Node) PurgeOrigin(ctx context.Context, origin, actor string) (int, error) {
+	m, ok := n.Bundle().Member(origin)
+	if !ok || m.Removed == nil {
+		return 0, fmt.Errorf("%w: %q (remove it from the federation first: `liandong federation remove-centre`)", ErrNotRemoved, origin)
+	}
+	res, err := n.propose(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: origin}})
+	if err != nil {
+		return 0, fmt.Errorf("purge %s: %w", origin, err)
+	}
+	n.auditBestEffort(ctx, actor, "origin.purge", fmt.Sprintf("%s: %d records withdrawn from service", origin, res.Applied))
+	return res.Applied, nil
+}

@@ -22,6 +22,8 @@ liandong centre add-replica    --node URL --token FILE --id CENTRE-NAME --raft-a
 liandong centre remove-replica --node URL --token FILE --id CENTRE-NAME
     show or change the voters of a centre's raft group through any of its replicas
     (the token needs the admin scope and must be issued by that centre)
+liandong centre purge-origin   --node URL --token FILE --origin CENTRE
+    stop serving the records of a centre removed from the federation (this centre only)
 liandong centre audit          --node URL --token FILE [--out FILE]
     export the centre's audit log as JSON Lines, after checking its hash chain and
     every event's signature against the trust bundle the node serves`
@@ -39,6 +41,7 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 	peerID := fs.String("peer-id", "", "the new replica's libp2p peer id (listed in the trust bundle)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	out := fs.String("out", "", "audit: write the events to this file instead of stdout")
+	origin := fs.String("origin", "", "purge-origin: the removed centre")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -82,6 +85,16 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	case "audit":
 		return exportAudit(ctx, c, *out, stdout)
+	case "purge-origin":
+		if *origin == "" {
+			return usagef("purge-origin needs --origin CENTRE")
+		}
+		n, err := c.PurgeOrigin(ctx, *origin)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d records of %s withdrawn from service at this centre\n", n, *origin)
+		return nil
 	case "remove-replica":
 		if *id == "" {
 			return usagef("remove-replica needs --id")

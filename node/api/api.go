@@ -152,6 +152,7 @@ func New(opts Options) (http.Handler, error) {
 	m.HandleFunc("GET /v1/bundle", h.v1(h.getBundle))
 	m.HandleFunc("POST /v1/admin/bundle", h.toLeader(h.v1(h.publishBundle)))
 	m.HandleFunc("GET /v1/audit", h.v1(h.auditLog))
+	m.HandleFunc("POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.purgeOrigin)))
 	m.HandleFunc("GET /v1/changes", h.v1(h.changes))
 	m.HandleFunc("GET /v1/changes/stream", h.v1(h.changesStream))
 	m.HandleFunc("GET /v1/schema/{catalogue}", h.v1(h.jsonSchema))

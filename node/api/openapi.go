@@ -614,6 +614,15 @@ func paths() obj {
 				"400": respRef("BadRequest"), "409": respRef("Conflict"), "413": respRef("TooLarge"), "422": respRef("Unprocessable"),
 			}, obj{"requestBody": obj{"required": true, "content": jsonContent(obj{"type": "object", "required": []any{"payload", "signatures"}})}}),
 		},
+		"/v1/admin/purge/{origin}": obj{
+			"post": op("purgeOrigin", "Stop serving the records of a centre that left the federation: they become tombstones here (scope admin)", []any{
+				pathParam("origin", "a removed member's centre id", obj{"type": "string"}),
+			}, obj{
+				"200": obj{"description": "purged", "content": jsonContent(obj{"type": "object", "required": []any{"origin", "purged"},
+					"properties": obj{"origin": obj{"type": "string"}, "purged": obj{"type": "integer"}}})},
+				"409": respRef("Conflict"),
+			}, nil),
+		},
 		"/v1/audit": obj{
 			"get": op("auditLog", "The centre's signed, hash-chained audit log of admin actions and bundle changes (scope admin)", []any{
 				qparam("from", "first seq to return", obj{"type": "integer", "minimum": 1}),

@@ -21,6 +21,7 @@ type Governed interface {
 	InstallBundle(ctx context.Context, signed []byte, actor string) (*auth.Bundle, error)
 	Audit(ctx context.Context, actor, action, detail string) error
 	AuditLog(ctx context.Context, from uint64, limit int) ([]store.AuditEvent, error)
+	PurgeOrigin(ctx context.Context, origin, actor string) (int, error)
 }
 
 // actor names the caller in the audit log: issuing centre and subject.
@@ -140,5 +141,29 @@ func (h *handler) auditLog(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		out["next"] = events[len(events)-1].Seq + 1
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// purgeOrigin stops serving the records of a centre that left the federation.
+func (h *handler) purgeOrigin(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionAdmin, nil); err != nil {
+		return err
+	}
+	g, ok := h.svc.(Governed)
+	if !ok {
+		return newProblem(http.StatusNotFound, "not-found", "this node cannot purge")
+	}
+	origin := r.PathValue("origin")
+	if !schema.ValidCentreID(origin) {
+		return badParam("origin", schema.RuleFormat, "want a centre id")
+	}
+	n, err := g.PurgeOrigin(r.Context(), origin, actor(p))
+	if errors.Is(err, node.ErrNotRemoved) {
+		return newProblem(http.StatusConflict, "conflict", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"origin": origin, "purged": n})
 	return nil
 }

@@ -71,6 +71,7 @@ type Command struct {
 	Replica *ReplicaCommand
 	Bundle  *BundleCommand
 	Audit   *AuditCommand
+	Purge   *PurgeCommand
 }
 
 const (
@@ -80,6 +81,7 @@ const (
 	cmdBundle  = 'B'
 	cmdAudit   = 'A'
 	cmdRecover = 'O' // a RemoteCommand of the own origin, in the same encoding
+	cmdPurge   = 'P'
 )
 
 // EncodeCommand encodes c for the raft log.
@@ -103,6 +105,12 @@ func EncodeCommand(c *Command) ([]byte, error) {
 			return nil, fmt.Errorf("encode bundle command: %w", err)
 		}
 		return append([]byte{cmdBundle}, js...), nil
+	case c.Purge != nil:
+		js, err := json.Marshal(c.Purge)
+		if err != nil {
+			return nil, fmt.Errorf("encode purge command: %w", err)
+		}
+		return append([]byte{cmdPurge}, js...), nil
 	case c.Audit != nil:
 		js, err := json.Marshal(c.Audit)
 		if err != nil {
@@ -161,6 +169,12 @@ func DecodeCommand(b []byte) (*Command, error) {
 			return nil, fmt.Errorf("decode bundle command: %w", err)
 		}
 		return &Command{Bundle: &bc}, nil
+	case cmdPurge:
+		var pc PurgeCommand
+		if err := json.Unmarshal(b[1:], &pc); err != nil {
+			return nil, fmt.Errorf("decode purge command: %w", err)
+		}
+		return &Command{Purge: &pc}, nil
 	case cmdAudit:
 		var ac AuditCommand
 		if err := json.Unmarshal(b[1:], &ac); err != nil {
@@ -253,6 +267,8 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 				results[i], err = unsafeApplyBundle(tx, cmd.Bundle)
 			case cmd.Audit != nil:
 				results[i], err = s.unsafeApplyAudit(tx, cmd.Audit)
+			case cmd.Purge != nil:
+				results[i], err = s.unsafeApplyPurge(tx, cmd.Purge)
 			}
 			if err != nil {
 				return err
@@ -488,6 +504,7 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 		}
 	}()
 	logs := tx.Bucket(bucketLogs).Bucket([]byte(rc.Origin))
+	purged := unsafePurged(tx, rc.Origin)
 	for _, e := range rc.Entries {
 		if e.Origin != rc.Origin {
 			res.Err = fmt.Errorf("%w: entry of %s in a batch of %s", ErrChainGap, e.Origin, rc.Origin)
@@ -525,6 +542,9 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 		}
 		res.Applied++
 
+		if purged {
+			continue // logged, not served: see PurgeCommand
+		}
 		rec := e.Record.Clone()
 		if !rec.Shared() {
 			// A withdrawal: the record is no longer the federation's to see.
