@@ -132,6 +132,8 @@ func (n *Node) Audit(ctx context.Context, actor, action, detail string) error {
 // auditBestEffort records an event of an action that has already happened: its
 // failure is logged, not returned, because the action cannot be undone.
 func (n *Node) auditBestEffort(ctx context.Context, actor, action, detail string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
 	if err := n.Audit(ctx, actor, action, detail); err != nil {
 		n.log.Warn("audit event not recorded", "action", action, "err", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"liandong/auth"
 	"liandong/node"
@@ -32,6 +33,9 @@ func actor(p *auth.Principal) string {
 	return p.Centre + "/" + p.Subject
 }
 
+// auditTimeout bounds recording an audit event after an action.
+const auditTimeout = 3 * time.Second
+
 // audit records an admin action that succeeded. Its own failure is logged: the
 // action happened and the caller must hear so.
 func (h *handler) audit(r *http.Request, p *auth.Principal, action, detail string) {
@@ -39,7 +43,11 @@ func (h *handler) audit(r *http.Request, p *auth.Principal, action, detail strin
 	if !ok {
 		return
 	}
-	if err := g.Audit(r.Context(), actor(p), action, detail); err != nil {
+	// Bounded: after an action that moved leadership (a leader removing itself)
+	// the proposal can only fail, and the caller must not wait for it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditTimeout)
+	defer cancel()
+	if err := g.Audit(ctx, actor(p), action, detail); err != nil {
 		h.log.Warn("audit event not recorded", "action", action, "err", err)
 	}
 }
