@@ -23,17 +23,23 @@ import (
 // machines (`sign` needs only the signer's own key); `publish` hands it to one
 // node and sync carries it to every other.
 
-// loadCurrent reads a signed bundle and checks it against its own signers, so a
-// change is never built on a forged or half-signed base.
-func loadCurrent(path string, now time.Time) (*auth.Bundle, error) {
+// changeFlags are the flags every bundle change takes.
+func changeFlags(fs *flag.FlagSet) (base, out *string) {
+	return fs.String("bundle", "", "current signed bundle"), fs.String("out", "", "where to write the unsigned next version")
+}
+
+// startChange reads the current signed bundle, checked against its own signers
+// so a change is never built on a forged or half-signed base, and returns it
+// with a deep copy to change.
+func startChange(path string, now time.Time) (cur, next *auth.Bundle, err error) {
 	if path == "" {
-		return nil, usagef("--bundle FILE (the current signed bundle) is required")
+		return nil, nil, usagef("--bundle FILE (the current signed bundle) is required")
 	}
-	b, err := server.LoadBundle(path, nil, now)
-	if err != nil {
-		return nil, fmt.Errorf("%w (the base of a change must be a fully signed bundle)", err)
+	if cur, err = server.LoadBundle(path, nil, now); err != nil {
+		return nil, nil, fmt.Errorf("%w (the base of a change must be a fully signed bundle)", err)
 	}
-	return b, nil
+	next, err = cloneBundle(cur)
+	return cur, next, err
 }
 
 // writeNext writes b as the next version, unsigned, to path.
@@ -152,15 +158,14 @@ func federationMember(args []string, stdout io.Writer) error {
 
 func federationAddCentre(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation add-centre", flag.ContinueOnError)
-	bundle := fs.String("bundle", "", "current signed bundle")
+	bundle, out := changeFlags(fs)
 	memberFile := fs.String("member", "", "the new centre's member JSON (from `liandong federation member`): public keys only")
-	out := fs.String("out", "", "where to write the unsigned next version")
 	ttl := fs.Duration("ttl", 0, "new lifetime from now (default: keep the current expiry)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	cur, err := loadCurrent(*bundle, now)
+	cur, next, err := startChange(*bundle, now)
 	if err != nil {
 		return err
 	}
@@ -183,28 +188,19 @@ func federationAddCentre(args []string, stdout io.Writer) error {
 		}
 		return fmt.Errorf("centre %q was removed at %s; a removed id is not reused — choose another id", m.ID, old.Removed.UTC().Format(time.RFC3339))
 	}
-	next, err := cloneBundle(cur)
-	if err != nil {
-		return err
-	}
 	next.Members = append(next.Members, m)
 	return writeNext(*out, next, cur, now, *ttl, stdout, "add centre "+m.ID)
 }
 
 func federationRemoveCentre(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation remove-centre", flag.ContinueOnError)
-	bundle := fs.String("bundle", "", "current signed bundle")
+	bundle, out := changeFlags(fs)
 	id := fs.String("centre", "", "centre id to remove")
-	out := fs.String("out", "", "where to write the unsigned next version")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	cur, err := loadCurrent(*bundle, now)
-	if err != nil {
-		return err
-	}
-	next, err := cloneBundle(cur)
+	cur, next, err := startChange(*bundle, now)
 	if err != nil {
 		return err
 	}
@@ -223,18 +219,17 @@ func federationRemoveCentre(args []string, stdout io.Writer) error {
 
 func federationRotateKey(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation rotate-key", flag.ContinueOnError)
-	bundle := fs.String("bundle", "", "current signed bundle")
+	bundle, out := changeFlags(fs)
 	centre := fs.String("centre", "", "centre whose key changes")
 	kind := fs.String("kind", "record", "record or token")
 	keyFile := fs.String("key", "", "the new key file (from `liandong keygen`); only its public half is used")
 	activate := fs.Duration("activate-in", time.Minute, "the new key becomes valid this long from now, so the bundle reaches every node before anything signed with it")
 	retire := fs.Duration("retire-after", 24*time.Hour, "the old keys stay valid this long after the new one starts; what they signed before stays verifiable for ever")
-	out := fs.String("out", "", "where to write the unsigned next version")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	cur, err := loadCurrent(*bundle, now)
+	cur, next, err := startChange(*bundle, now)
 	if err != nil {
 		return err
 	}
@@ -242,10 +237,6 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 		return usagef("--key FILE is required (create it with `liandong keygen --out FILE --prefix %s-rec`)", *centre)
 	}
 	k, err := auth.LoadKey(*keyFile)
-	if err != nil {
-		return err
-	}
-	next, err := cloneBundle(cur)
 	if err != nil {
 		return err
 	}
@@ -279,16 +270,15 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 
 func federationRevoke(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation revoke", flag.ContinueOnError)
-	bundle := fs.String("bundle", "", "current signed bundle")
+	bundle, out := changeFlags(fs)
 	subject := fs.String("subject", "", "jti:<token id>, sub:<centre>/<partner>, key:<key id> or peer:<peer id>")
 	before := fs.String("before", "", "refuse what was issued or signed before this time (RFC 3339; default now)")
 	reason := fs.String("reason", "", "why, for the record")
-	out := fs.String("out", "", "where to write the unsigned next version")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	cur, err := loadCurrent(*bundle, now)
+	cur, next, err := startChange(*bundle, now)
 	if err != nil {
 		return err
 	}
@@ -297,10 +287,6 @@ func federationRevoke(args []string, stdout io.Writer) error {
 		if at, err = time.Parse(time.RFC3339, *before); err != nil {
 			return usagef("--before %q: want RFC 3339, e.g. 2026-11-27T08:00:00Z", *before)
 		}
-	}
-	next, err := cloneBundle(cur)
-	if err != nil {
-		return err
 	}
 	next.Revocations = append(next.Revocations, auth.Revocation{Subject: *subject, Before: at.UTC(), Reason: *reason})
 	if err := next.Validate(); err != nil {
