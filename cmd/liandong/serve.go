@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"liandong/node/server"
@@ -80,5 +81,30 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "liandong %s serving at %s (data %s, peer %s)\n", cfg.Centre, s.URL, cfg.DataDir, s.Exchange.ID())
+	done := make(chan struct{})
+	defer close(done)
+	go shutdownWatchdog(ctx, done, cfg.ShutdownTimeout+5*time.Second, stderr)
 	return s.Run(ctx)
+}
+
+// shutdownWatchdog ends a process whose orderly shutdown, begun when ctx ended,
+// has not finished within limit: it prints every goroutine's stack (what is
+// stuck, for the next engineer) and exits 2. An acknowledged write is in raft's
+// fsynced log, so the next start loses nothing; a supervisor waiting on a stop
+// must not wait for ever.
+func shutdownWatchdog(ctx context.Context, done <-chan struct{}, limit time.Duration, stderr io.Writer) {
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		fmt.Fprintf(stderr, "liandong: shutdown did not finish within %v; goroutines:\n", limit)
+		pprof.Lookup("goroutine").WriteTo(stderr, 2)
+		os.Exit(2)
+	}
 }
