@@ -56,11 +56,7 @@ func writeNext(path string, b *auth.Bundle, cur *auth.Bundle, now time.Time, ttl
 	if err != nil {
 		return err
 	}
-	data, err := sb.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+	if err := server.WriteSignedBundle(path, sb); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: trust bundle v%d written to %s, unsigned; it needs %d signature(s) of: %s\n",
@@ -324,11 +320,7 @@ func federationSign(args []string, stdout io.Writer) error {
 	if err := sb.Sign(k); err != nil {
 		return err
 	}
-	out, err := sb.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(*path, append(out, '\n'), 0o644); err != nil {
+	if err := server.WriteSignedBundle(*path, sb); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "signed trust bundle v%d with %s; it now carries %d signature(s): %s\n",

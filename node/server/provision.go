@@ -79,14 +79,20 @@ func SignNewBundle(path string, b *auth.Bundle, root *auth.KeyPair) (*auth.Signe
 	if err := sb.Sign(root); err != nil {
 		return nil, err
 	}
+	return sb, WriteSignedBundle(path, sb)
+}
+
+// WriteSignedBundle writes a (possibly partly signed) bundle file atomically, so
+// a crash while a signer signs never leaves a file that lost its signatures.
+func WriteSignedBundle(path string, sb *auth.SignedBundle) error {
 	data, err := sb.MarshalJSON()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := writeFileAtomic(path, data, 0o644); err != nil {
-		return nil, fmt.Errorf("write trust bundle: %w", err)
+	if err := writeFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write trust bundle: %w", err)
 	}
-	return sb, nil
+	return nil
 }
 
 // WriteToken writes a token file readable by its owner only.

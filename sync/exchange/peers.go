@@ -341,8 +341,12 @@ func (x *Exchange) checkFederation(p peer.ID, h *wire.Heads) {
 	if h.Federation != b.Federation {
 		x.log.Warn("peer reports another federation", "peer", p.String(), "theirs", h.Federation, "ours", b.Federation)
 	}
+	// Only for peers already tracked: a gossip relay's source need not be one,
+	// and inventing an entry for it would show a phantom peer in Status.
 	x.mu.Lock()
-	x.peerLocked(p, "").bundle = h.BundleVersion
+	if ps, ok := x.peers[p]; ok {
+		ps.bundle = h.BundleVersion
+	}
 	x.mu.Unlock()
 	if h.Federation == b.Federation && h.BundleVersion > b.Version {
 		x.log.Info("peer holds a newer trust bundle", "peer", p.String(), "theirs", h.BundleVersion, "ours", b.Version)
