@@ -511,28 +511,41 @@ func compareUTF16(a, b string) int {
 	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
 }
 
-// checkCaseVariants refuses member names that differ only in ASCII case:
+// checkCaseVariants refuses member names that differ only in case:
 // encoding/json matches names case-insensitively, so {"origin":…, "Origin":…}
 // would mean different things to different readers of the same signed bytes.
 func checkCaseVariants(members []member) error {
+	if a, b, ok := caseVariant(len(members), func(i int) string { return members[i].key }); ok {
+		return fmt.Errorf("member names %q and %q differ only in case", a, b)
+	}
+	return nil
+}
+
+// caseVariant finds two of n member names (key(i)) that differ only in case,
+// the first pair in order. The canonical encoder and the validator's parser
+// share it, so they refuse exactly the same objects. Objects without an ASCII
+// capital letter are passed over cheaply: the names records use are lower case.
+func caseVariant(n int, key func(i int) string) (a, b string, found bool) {
 	upper := false
-	for _, m := range members {
-		for i := 0; i < len(m.key) && !upper; i++ {
-			upper = m.key[i] >= 'A' && m.key[i] <= 'Z'
+	for i := 0; i < n && !upper; i++ {
+		k := key(i)
+		for j := 0; j < len(k) && !upper; j++ {
+			upper = k[j] >= 'A' && k[j] <= 'Z'
 		}
 	}
 	if !upper {
-		return nil
+		return "", "", false
 	}
-	seen := make(map[string]string, len(members))
-	for _, m := range members {
-		k := strings.ToLower(m.key)
-		if prev, ok := seen[k]; ok {
-			return fmt.Errorf("member names %q and %q differ only in case", prev, m.key)
+	seen := make(map[string]string, n)
+	for i := range n {
+		k := key(i)
+		lower := strings.ToLower(k)
+		if prev, ok := seen[lower]; ok {
+			return prev, k, true
 		}
-		seen[k] = m.key
+		seen[lower] = k
 	}
-	return nil
+	return "", "", false
 }
 
 // hasSupplementary reports whether s holds a character outside the BMP (a 4-byte

@@ -262,6 +262,9 @@ func (p *jparser) object(depth int) *jnode {
 			p.pos++
 		case '}':
 			p.pos++
+			if a, b, ok := caseVariant(len(n.members), func(i int) string { return n.members[i].key }); ok {
+				p.report(RuleDuplicateKey, "member names %s and %s differ only in case", quoteValue(a), quoteValue(b))
+			}
 			return n
 		default:
 			p.syntax("expected ',' or '}' in object")
