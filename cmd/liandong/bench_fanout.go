@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,10 +51,11 @@ import (
 //     make this heavy past ~20 centres on two shared cores.
 //   - codec (the default): the same round counted without a network: for each
 //     ordered pair of nodes, the heads request and the answer the exchange
-//     builds (wire.Heads from Node.Heads, federation id and bundle version),
-//     encoded and decoded with sync/wire, bytes counted as the exchange counts
-//     them (body plus length prefix). TestFanoutGrowth checks that it counts
-//     the same bytes per exchange as the libp2p transport.
+//     builds (wire.Heads from Node.Heads, federation id, bundle version and
+//     digests, heads left out by the exchange's rules once the pair has traded
+//     them), encoded and decoded with sync/wire, bytes counted as the exchange
+//     counts them (body plus length prefix). TestFanoutGrowth checks that it
+//     counts the same bytes per exchange as the libp2p transport.
 //
 // Per node and round: frames and frame bytes sent; each frame sent is received
 // by one peer, so the averages received equal these.
@@ -236,22 +238,75 @@ func fanoutCodec(ctx context.Context, n int, o fanoutOptions, emit func(fanoutRe
 			return err
 		}
 		// Every node holds the same logs; each builds its message from its own
-		// Node.Heads, as the exchange's headsMessage does.
+		// Node.Heads, as the exchange's headsMessage does (sorted, digested).
 		heads := func(request bool) *wire.Heads {
 			h := &wire.Heads{Request: request, Federation: b.Federation, BundleVersion: b.Version,
 				Heads: append([]schema.Head(nil), logs.heads...)}
+			slices.SortFunc(h.Heads, func(x, y schema.Head) int { return strings.Compare(x.Origin, y.Origin) })
 			if len(h.Heads) > wire.MaxHeads {
 				h.Heads = h.Heads[:wire.MaxHeads]
 			}
+			h.Digest = wire.HeadsDigest(h.Heads)
 			return h
 		}
 		local := map[string]schema.Head{}
 		for _, h := range logs.heads {
 			local[h.Origin] = h
 		}
+		// What each node holds of each peer, as the exchange keeps it:
+		// theirs[i][j] the digest of j's heads i holds, sent[i][j] the digest
+		// of i's heads j holds.
+		theirs, sent := make([][]schema.Hash, n), make([][]schema.Hash, n)
+		for i := range n {
+			theirs[i], sent[i] = make([]schema.Hash, n), make([]schema.Hash, n)
+		}
 		r := fanoutResult{Transport: "codec", Centres: n, Records: records, WireBytesPerRound: -1}
 		var frames, bytes float64
-		for range o.Rounds {
+		// exchange runs i's heads request to j and j's answer, with the
+		// exchange's rules for leaving heads out, and counts what was sent.
+		exchange := func(i, j int, count bool) error {
+			req := heads(true)
+			req.Known = theirs[i][j]
+			if sent[i][j] == req.Digest {
+				req.Heads = nil
+			}
+			ans := heads(false)
+			if req.Known == ans.Digest {
+				ans.Heads = nil
+			}
+			for _, m := range []*wire.Heads{req, ans} {
+				body := wire.Encode(m)
+				got, err := wire.Decode(body)
+				if err != nil {
+					return fmt.Errorf("decode %s: %w", m.Type(), err)
+				}
+				h := got.(*wire.Heads)
+				if !h.Omitted() {
+					for _, hd := range h.Heads {
+						if l := local[hd.Origin]; hd.Seq > l.Seq && count {
+							r.PullFrames++ // the receiver would pull
+						}
+					}
+				}
+				if count {
+					frames++
+					bytes += float64(len(body) + uvarintLen(len(body)))
+				}
+			}
+			if !req.Omitted() {
+				theirs[j][i] = req.Digest
+			}
+			sent[j][i] = ans.Digest
+			if !ans.Omitted() {
+				theirs[i][j] = ans.Digest
+			}
+			sent[i][j] = req.Digest
+			return nil
+		}
+		// One round first, uncounted: the steady state is between changes,
+		// after every pair has traded the current heads once (as the libp2p
+		// transport settles before counting).
+		for round := range o.Rounds + 1 {
 			for i := range n {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -260,19 +315,8 @@ func fanoutCodec(ctx context.Context, n int, o fanoutOptions, emit func(fanoutRe
 					if i == j {
 						continue
 					}
-					for _, m := range []*wire.Heads{heads(true), heads(false)} {
-						body := wire.Encode(m)
-						frames++
-						bytes += float64(len(body) + uvarintLen(len(body)))
-						got, err := wire.Decode(body)
-						if err != nil {
-							return fmt.Errorf("decode %s: %w", m.Type(), err)
-						}
-						for _, h := range got.(*wire.Heads).Heads {
-							if l := local[h.Origin]; h.Seq > l.Seq {
-								r.PullFrames++ // the receiver would pull
-							}
-						}
+					if err := exchange(i, j, round > 0); err != nil {
+						return err
 					}
 				}
 			}

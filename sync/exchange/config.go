@@ -72,6 +72,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Faults injects one-way or two-way cuts of sync streams (faults.go); nil,
+	// the default, injects none. A test hook: only tests and a build with
+	// `-tags failpoints` set it.
+	Faults Faults
 }
 
 // DefaultConfig returns the defaults: loopback listeners (set ListenAddrs to

@@ -14,11 +14,15 @@
 //     and, on the raft leader, the fresh entries of this centre's own log are sent
 //     to every connected peer on a stream. Gossip is never trusted with entries
 //     and may drop messages; it only tells peers whom to pull from.
-//   - Pull. The stream protocol /liandong/sync/1 serves heads and ranges
+//   - Pull. The stream protocol /liandong/sync/2 serves heads and ranges
 //     (origin, from_seq, limit) in frames of at most BatchSize entries. Every
 //     AntiEntropyInterval the exchange trades heads with each connected peer and
 //     pulls wherever a peer is ahead, from whichever peer is, so an origin's
-//     entries arrive through any relay when the direct link is down.
+//     entries arrive through any relay when the direct link is down. Heads
+//     travel with their digest and are left out when the other side holds
+//     them already (wire.Heads), so a round in the steady state costs a node
+//     bytes linear in its peers, not in peers times origins. A range answer
+//     is read and decoded while the previous batch is applied.
 //   - Heartbeats. Each HeartbeatInterval every connected peer is pinged; a peer
 //     that answers nothing for StallAfter shows as stalled, connection or not.
 //

@@ -75,6 +75,7 @@ type Exchange struct {
 	now    func() time.Time
 
 	notifyCh  chan struct{} // Notify → announce loop, capacity 1
+	pushCh    chan struct{} // Notify → push loop, capacity 1
 	pullCh    chan struct{} // wakes the pull scheduler, capacity 1
 	closeOnce sync.Once
 
@@ -130,6 +131,7 @@ func New(ctx context.Context, cfg Config, n Node) (*Exchange, error) {
 		centre:   centre,
 		now:      cfg.Now,
 		notifyCh: make(chan struct{}, 1),
+		pushCh:   make(chan struct{}, 1),
 		pullCh:   make(chan struct{}, 1),
 		peers:    make(map[peer.ID]*peerState),
 		backoff:  make(map[peer.ID]time.Time),
@@ -175,6 +177,10 @@ func (x *Exchange) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: x.self, A
 func (x *Exchange) Notify() {
 	select {
 	case x.notifyCh <- struct{}{}:
+	default:
+	}
+	select {
+	case x.pushCh <- struct{}{}:
 	default:
 	}
 }
@@ -263,6 +269,9 @@ func (x *Exchange) start(ctx context.Context) error {
 		}
 	}
 	x.goFunc(func() { x.announceLoop(ctx) })
+	if !x.cfg.DisablePush {
+		x.goFunc(func() { x.pushLoop(ctx) })
+	}
 	x.goFunc(func() { x.tickLoop(ctx) })
 	x.goFunc(func() { x.pullLoop(ctx) })
 	// Peers connected before Run (Connect after New) get their first exchange now.
@@ -370,6 +379,8 @@ func (x *Exchange) onDisconnected(p peer.ID) {
 	if ps, ok := x.peers[p]; ok {
 		ps.connected = false
 		ps.since = time.Time{}
+		// It may come back restarted, remembering none of our heads.
+		ps.theirs, ps.sent = schema.Hash{}, schema.Hash{}
 	}
 	x.mu.Unlock()
 	x.updateConnGauge()
@@ -387,12 +398,39 @@ func (x *Exchange) updateConnGauge() {
 	x.m.peersConnected.Set(float64(n))
 }
 
-// announceLoop turns Notify calls into announcements and pushes.
+// pushLoop pushes this centre's fresh entries to connected peers on every
+// Notify, without the announcements' debounce: convergence waits on pushes,
+// and they bound themselves (one push in flight per peer, the next carrying
+// everything committed meanwhile).
+func (x *Exchange) pushLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-x.pushCh:
+		}
+		if !x.node.CanApply() {
+			continue
+		}
+		own, err := x.nodeHead(ctx, x.centre)
+		if err != nil {
+			if ctx.Err() == nil {
+				x.log.Warn("read own head to push", "err", err)
+			}
+			continue
+		}
+		if own.Seq > 0 {
+			x.push(own)
+		}
+	}
+}
+
+// announceLoop turns Notify calls into heads announcements on gossip.
 func (x *Exchange) announceLoop(ctx context.Context) {
-	// Leading-edge debounce: the first change is announced (and pushed) at once,
-	// which is what convergence latency depends on; changes during the following
-	// AnnounceDebounce are coalesced into one announcement at its end, which is
-	// what bounds the gossip rate under load.
+	// Leading-edge debounce: the first change is announced at once; changes
+	// during the following AnnounceDebounce are coalesced into one
+	// announcement at its end, which is what bounds the gossip rate under
+	// load (and what peers' gossip guards allow an author).
 	var timer *time.Timer
 	for {
 		select {

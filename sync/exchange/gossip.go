@@ -2,10 +2,14 @@ package exchange
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"liandong/schema"
 	"liandong/sync/wire"
@@ -15,8 +19,44 @@ import (
 // federation id follows it.
 const TopicPrefix = "/liandong/heads/"
 
-// maxAnnouncementBytes bounds one announcement: heads only, a few per origin.
-const maxAnnouncementBytes = 64 << 10
+// Gossip limits. Announcements are small and, at each author, at most one per
+// AnnounceDebounce; anything well beyond that is a flood. Every drop is counted
+// in liandong_sync_announcements_refused_total by reason.
+const (
+	// maxAnnouncementBytes bounds one announcement: heads only, a few per origin.
+	// A peer that delivers a larger one is cut off.
+	maxAnnouncementBytes = 64 << 10
+	// maxGossipRPCBytes bounds one gossipsub RPC, as gossipsub's reader enforces
+	// it (a larger one resets the stream, uncounted). It leaves room for an
+	// oversized announcement to be read, counted and blamed.
+	maxGossipRPCBytes = 4 * maxAnnouncementBytes
+	// peerGossipRate and peerGossipBurst bound the messages one connected peer
+	// delivers, whoever their authors, before their signatures are checked:
+	// anything over is dropped unread. Gossipsub itself starts dropping
+	// messages around 1,000/s (DESIGN.md), so no honest peer comes near.
+	peerGossipRate  = 1000.0
+	peerGossipBurst = 2000.0
+	// Each message a peer delivers over its rate adds one to its flood debt,
+	// which drains at floodDrops per floodWindow; a peer whose debt reaches
+	// floodDrops is cut off and backed off (fault gossip-flood). So a peer
+	// sending at twice the rate is cut off within about 1.5 s of its burst.
+	floodDrops  = 1000
+	floodWindow = 5 * time.Second
+	// An author may announce authorRateFactor times as often as this node's
+	// AnnounceDebounce allows, and at least minAuthorRate per second, with a
+	// burst of two seconds' worth; none when AnnounceDebounce is 0. Honest
+	// relays forward only what they accept, so each of them passes on at most
+	// that much of a flooding author: far below peerGossipRate.
+	authorRateFactor = 4
+	minAuthorRate    = 50.0
+	// replayMemory is how long an author's last accepted seqno is remembered:
+	// an announcement not newer than it is stale (a replay, or overtaken by a
+	// newer one on another path) and ignored. Exact copies within gossipsub's
+	// seen-cache window are dropped before validation, as duplicates.
+	replayMemory = 10 * time.Minute
+	// maxGossipStates bounds the limiter's tables; beyond it idle entries go.
+	maxGossipStates = 1024
+)
 
 // startGossip joins the federation's heads topic. Pubsub lives as long as ctx.
 func (x *Exchange) startGossip(ctx context.Context) error {
@@ -24,11 +64,14 @@ func (x *Exchange) startGossip(ctx context.Context) error {
 	if b == nil || b.Federation == "" {
 		return fmt.Errorf("start gossip: the trust bundle names no federation")
 	}
+	g := newGossipGuard(x)
 	admitted := func(p peer.ID, _ string) bool { _, ok := x.admit(p); return ok }
 	ps, err := pubsub.NewGossipSub(ctx, x.host,
 		pubsub.WithPeerFilter(admitted),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithMaxMessageSize(maxAnnouncementBytes),
+		pubsub.WithMaxMessageSize(maxGossipRPCBytes),
+		pubsub.WithAppSpecificRpcInspector(g.inspect),
+		pubsub.WithRawTracer(gossipTracer{g}),
 		pubsub.WithPeerExchange(false),
 		pubsub.WithLogger(x.log.With("subsystem", "gossipsub")),
 	)
@@ -36,7 +79,9 @@ func (x *Exchange) startGossip(ctx context.Context) error {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	name := TopicPrefix + b.Federation
-	if err := ps.RegisterTopicValidator(name, x.validateAnnouncement); err != nil {
+	// Inline: the validator is cheap, and a flood must not start a goroutine
+	// per message.
+	if err := ps.RegisterTopicValidator(name, g.validate, pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("gossip validator: %w", err)
 	}
 	topic, err := ps.Join(name)
@@ -58,27 +103,289 @@ func (x *Exchange) startGossip(ctx context.Context) error {
 	return nil
 }
 
-// validateAnnouncement accepts heads announcements of admitted peers of this
-// federation; anything else is rejected (and scored down by gossipsub).
-func (x *Exchange) validateAnnouncement(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+// gossipGuard refuses, bounds and counts what arrives on the heads topic, in
+// three places: inspect (every RPC, on gossipsub's event loop, before any
+// signature is checked), validate (each message with a valid signature) and
+// gossipTracer (what gossipsub itself drops). A peer that delivers a flood, a
+// malformed or oversized announcement or a bad signature is cut off like a
+// peer breaking the sync protocol: counted in liandong_sync_peer_faults_total,
+// backed off (the gater refuses it) and disconnected.
+type gossipGuard struct {
+	x                       *Exchange
+	authorRate, authorBurst float64 // 0: no per-author limit
+
+	mu      sync.Mutex // leaf lock: guards the tables below
+	peers   map[peer.ID]*gossipPeer
+	authors map[peer.ID]*gossipAuthor
+}
+
+// gossipPeer is a connected peer delivering gossip, whoever the authors.
+type gossipPeer struct {
+	bucket   tokenBucket
+	debt     float64   // messages over the rate, draining at floodDrops per floodWindow
+	debtAt   time.Time // when debt was last updated
+	cutUntil time.Time // cut off: everything it delivers is dropped
+	seen     time.Time
+}
+
+// gossipAuthor is a member peer whose announcements were accepted.
+type gossipAuthor struct {
+	bucket  tokenBucket
+	lastSeq uint64 // gossipsub seqno of its last accepted announcement
+	lastAt  time.Time
+}
+
+func newGossipGuard(x *Exchange) *gossipGuard {
+	g := &gossipGuard{x: x, peers: map[peer.ID]*gossipPeer{}, authors: map[peer.ID]*gossipAuthor{}}
+	if d := x.cfg.AnnounceDebounce; d > 0 {
+		g.authorRate = max(minAuthorRate, authorRateFactor/d.Seconds())
+		g.authorBurst = 2 * g.authorRate
+	}
+	return g
+}
+
+// tokenBucket is a rate limit: take returns how many of n it lets through.
+type tokenBucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func (b *tokenBucket) take(now time.Time, rate, burst float64, n int) int {
+	if b.at.IsZero() {
+		b.tokens = burst
+	} else if dt := now.Sub(b.at).Seconds(); dt > 0 {
+		b.tokens = min(burst, b.tokens+dt*rate)
+	}
+	b.at = now
+	k := min(n, int(b.tokens))
+	b.tokens -= float64(k)
+	return k
+}
+
+func (g *gossipGuard) peerLocked(p peer.ID, now time.Time) *gossipPeer {
+	st, ok := g.peers[p]
+	if !ok {
+		if len(g.peers) >= maxGossipStates {
+			for q, s := range g.peers {
+				if now.Sub(s.seen) > 2*floodWindow && !now.Before(s.cutUntil) {
+					delete(g.peers, q)
+				}
+			}
+		}
+		st = &gossipPeer{}
+		g.peers[p] = st
+	}
+	st.seen = now
+	return st
+}
+
+func (g *gossipGuard) authorLocked(p peer.ID, now time.Time) *gossipAuthor {
+	a, ok := g.authors[p]
+	if !ok {
+		if len(g.authors) >= maxGossipStates {
+			for q, s := range g.authors {
+				if now.Sub(s.lastAt) > replayMemory {
+					delete(g.authors, q)
+				}
+			}
+		}
+		a = &gossipAuthor{}
+		g.authors[p] = a
+	}
+	return a
+}
+
+func (g *gossipGuard) refused(reason string, n int) {
+	if n > 0 {
+		g.x.m.announceRefused.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+// cutOff punishes p, the peer that delivered a bad message, once per back-off.
+// Gossipsub calls the guard from its event loop and validation workers, which
+// closing p's connections would wait on, so the punishment runs on its own
+// goroutine.
+func (g *gossipGuard) cutOff(p peer.ID, reason string, format string, args ...any) {
+	now := time.Now()
+	g.mu.Lock()
+	st := g.peerLocked(p, now)
+	if now.Before(st.cutUntil) {
+		g.mu.Unlock()
+		return
+	}
+	st.cutUntil = now.Add(g.x.cfg.BackoffDuration)
+	g.mu.Unlock()
+	err := fault(reason, 0, "gossip: "+format, args...)
+	g.x.goFunc(func() { g.x.handleErr(p, err) })
+}
+
+// inspect sees each RPC from peer from before gossipsub handles it: oversized
+// announcements and messages over from's rate are dropped unread, and a flood
+// or an oversized announcement cuts from off. Control messages pass.
+func (g *gossipGuard) inspect(from peer.ID, rpc *pubsub.RPC) error {
+	msgs := rpc.GetPublish()
+	if len(msgs) == 0 {
+		return nil
+	}
+	oversized := 0
+	for _, m := range msgs {
+		if len(m.GetData()) > maxAnnouncementBytes {
+			oversized++
+		}
+	}
+	now := time.Now()
+	g.mu.Lock()
+	st := g.peerLocked(from, now)
+	if now.Before(st.cutUntil) {
+		g.mu.Unlock()
+		rpc.Publish = nil
+		g.refused(gossipBackedOff, len(msgs))
+		return nil
+	}
+	if oversized > 0 {
+		g.mu.Unlock()
+		rpc.Publish = nil
+		g.refused(gossipOversized, oversized)
+		g.refused(gossipBackedOff, len(msgs)-oversized)
+		g.cutOff(from, reasonGossipOversized, "an announcement over %d bytes", maxAnnouncementBytes)
+		return nil
+	}
+	allowed := st.bucket.take(now, peerGossipRate, peerGossipBurst, len(msgs))
+	dropped := len(msgs) - allowed
+	flood := false
+	if dropped > 0 {
+		drain := now.Sub(st.debtAt).Seconds() * floodDrops / floodWindow.Seconds()
+		st.debt = max(0, st.debt-drain) + float64(dropped)
+		st.debtAt = now
+		flood = st.debt >= floodDrops
+	}
+	g.mu.Unlock()
+	if dropped > 0 {
+		rpc.Publish = msgs[:allowed]
+		g.refused(gossipRateLimited, dropped)
+	}
+	if flood {
+		g.cutOff(from, reasonGossipFlood, "%d or more messages over the limit of %.0f/s (burst %.0f) within %v", floodDrops, peerGossipRate, peerGossipBurst, floodWindow)
+	}
+	return nil
+}
+
+// validate accepts heads announcements of this federation by member peers, in
+// order and at a bounded rate per author; anything else is rejected (bad) or
+// ignored (stale, too many), and counted. from is the peer that delivered the
+// message: when it is also the author, a malformed message cuts it off.
+func (g *gossipGuard) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	x := g.x
 	src := msg.GetFrom()
 	if src == x.self {
 		return pubsub.ValidationAccept
 	}
-	if _, ok := x.node.Bundle().PeerAllowed(src.String()); !ok {
-		return pubsub.ValidationReject
+	refuse := func(reason string, r pubsub.ValidationResult) pubsub.ValidationResult {
+		g.refused(reason, 1)
+		return r
+	}
+	b := x.node.Bundle()
+	if _, ok := b.PeerAllowed(src.String()); !ok {
+		return refuse(gossipNotMember, pubsub.ValidationReject)
+	}
+	if x.backedOff(src) || x.backedOff(from) {
+		return refuse(gossipBackedOff, pubsub.ValidationIgnore)
+	}
+	direct := from == src
+	if len(msg.Data) > maxAnnouncementBytes { // inspect drops these first
+		if direct {
+			g.cutOff(from, reasonGossipOversized, "an announcement of %d bytes", len(msg.Data))
+		}
+		return refuse(gossipOversized, pubsub.ValidationReject)
 	}
 	m, err := wire.Decode(msg.Data)
 	if err != nil {
-		return pubsub.ValidationReject
+		if direct {
+			g.cutOff(from, reasonGossipMalformed, "announcement: %v", err)
+		}
+		return refuse(gossipMalformed, pubsub.ValidationReject)
 	}
 	h, ok := m.(*wire.Heads)
-	if !ok || h.Request || h.Federation != x.node.Bundle().Federation {
-		return pubsub.ValidationReject
+	if !ok || h.Request {
+		if direct {
+			g.cutOff(from, reasonGossipMalformed, "a %s message on the heads topic", m.Type())
+		}
+		return refuse(gossipNotAnnouncement, pubsub.ValidationReject)
 	}
+	if h.Omitted() || wire.HeadsDigest(h.Heads) != h.Digest {
+		// An announcement carries its heads whole, under their digest
+		// (exchange peers record the digest and leave known heads out).
+		if direct {
+			g.cutOff(from, reasonGossipMalformed, "an announcement whose heads do not match its digest")
+		}
+		return refuse(gossipMalformed, pubsub.ValidationReject)
+	}
+	if h.Federation != b.Federation {
+		return refuse(gossipOtherFederation, pubsub.ValidationReject)
+	}
+	seqno := msg.GetSeqno()
+	if len(seqno) != 8 {
+		if direct {
+			g.cutOff(from, reasonGossipMalformed, "a seqno of %d bytes", len(seqno))
+		}
+		return refuse(gossipMalformed, pubsub.ValidationReject)
+	}
+	seq := binary.BigEndian.Uint64(seqno)
+	now := time.Now()
+	g.mu.Lock()
+	a := g.authorLocked(src, now)
+	if !a.lastAt.IsZero() && seq <= a.lastSeq && now.Sub(a.lastAt) < replayMemory {
+		g.mu.Unlock()
+		return refuse(gossipStale, pubsub.ValidationIgnore)
+	}
+	if g.authorRate > 0 && a.bucket.take(now, g.authorRate, g.authorBurst, 1) == 0 {
+		g.mu.Unlock()
+		return refuse(gossipRateLimited, pubsub.ValidationIgnore)
+	}
+	a.lastSeq, a.lastAt = seq, now
+	g.mu.Unlock()
 	msg.ValidatorData = h
 	return pubsub.ValidationAccept
 }
+
+// gossipTracer counts what gossipsub drops by itself, and cuts off a peer that
+// delivers a message whose signature is invalid or missing: honest peers check
+// signatures before they forward.
+type gossipTracer struct{ g *gossipGuard }
+
+func (t gossipTracer) RejectMessage(msg *pubsub.Message, reason string) {
+	switch reason {
+	case pubsub.RejectInvalidSignature:
+		t.g.refused(gossipBadSignature, 1)
+		t.g.cutOff(msg.ReceivedFrom, reasonGossipSignature, "a message signed other than by its author %s", msg.GetFrom())
+	case pubsub.RejectMissingSignature, pubsub.RejectUnexpectedSignature, pubsub.RejectUnexpectedAuthInfo:
+		t.g.refused(gossipUnsigned, 1)
+		t.g.cutOff(msg.ReceivedFrom, reasonGossipSignature, "a message without a valid signature (%s)", reason)
+	case pubsub.RejectSelfOrigin:
+		// Possibly our own from before a restart: counted, nobody blamed.
+		t.g.refused(gossipSelfOrigin, 1)
+	case pubsub.RejectValidationQueueFull, pubsub.RejectValidationThrottled:
+		t.g.refused(gossipOverloaded, 1)
+	}
+	// RejectValidationFailed and RejectValidationIgnored: counted by validate.
+}
+
+func (t gossipTracer) UndeliverableMessage(*pubsub.Message) { t.g.refused(gossipOverloaded, 1) }
+
+func (gossipTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (gossipTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (gossipTracer) Join(string)                                          {}
+func (gossipTracer) Leave(string)                                         {}
+func (gossipTracer) Graft(peer.ID, string)                                {}
+func (gossipTracer) Prune(peer.ID, string)                                {}
+func (gossipTracer) ValidateMessage(*pubsub.Message)                      {}
+func (gossipTracer) DeliverMessage(*pubsub.Message)                       {}
+func (gossipTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (gossipTracer) ThrottlePeer(peer.ID)                                 {}
+func (gossipTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (gossipTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (gossipTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (gossipTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 
 func (x *Exchange) gossipLoop(ctx context.Context, sub *pubsub.Subscription) {
 	for {
@@ -96,12 +403,13 @@ func (x *Exchange) gossipLoop(ctx context.Context, sub *pubsub.Subscription) {
 		}
 		x.m.announces.WithLabelValues("received").Inc()
 		x.checkFederation(src, h)
-		x.noteHeads(src, h.Heads, true)
+		if err := x.noteAllHeads(src, h); err != nil {
+			x.log.Debug("gossip announcement refused", "author", src.String(), "err", err) // checked in validate; unreachable
+		}
 	}
 }
 
-// announce publishes the local heads and, on the leader, pushes this centre's
-// fresh entries to connected peers.
+// announce publishes the local heads (pushes are pushLoop's).
 func (x *Exchange) announce(ctx context.Context) {
 	h, err := x.headsMessage(ctx, false)
 	if err != nil {
@@ -113,20 +421,19 @@ func (x *Exchange) announce(ctx context.Context) {
 	x.mu.Lock()
 	topic := x.topic
 	x.mu.Unlock()
+	data := wire.Encode(h)
+	if topic != nil && len(data) > maxAnnouncementBytes {
+		// Peers would cut this node off for it; anti-entropy carries the heads.
+		x.log.Warn("heads announcement too large to publish", "bytes", len(data), "limit", maxAnnouncementBytes)
+		topic = nil
+	}
 	if topic != nil {
-		if err := topic.Publish(ctx, wire.Encode(h)); err != nil {
+		if err := topic.Publish(ctx, data); err != nil {
 			if ctx.Err() == nil {
 				x.log.Warn("publish heads", "err", err)
 			}
 		} else {
 			x.m.announces.WithLabelValues("sent").Inc()
-		}
-	}
-	if !x.cfg.DisablePush {
-		for _, hd := range h.Heads {
-			if hd.Origin == x.centre {
-				x.push(hd)
-			}
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"liandong/sync/wire"
 )
 
-// harness is a peer that speaks /liandong/sync/1 directly, as scripted: it
+// harness is a peer that speaks the sync protocol directly, as scripted: it
 // claims heads, answers pings and range requests its own way, or blocks.
 type harness struct {
 	h          host.Host
@@ -27,10 +27,28 @@ type harness struct {
 	answer func(w *bufio.Writer, req *wire.RangeReq)
 	// blockAll, when set, makes the handler sit on every request until unblock.
 	blockAll bool
+	// headsAnswer, when set, replaces the honest answer to a heads request
+	// (claims, left out when the request says it holds them).
+	headsAnswer func(req *wire.Heads) *wire.Heads
 
-	mu       sync.Mutex
-	blocked  chan struct{}
-	requests []wire.Type
+	mu         sync.Mutex
+	blocked    chan struct{}
+	requests   []wire.Type
+	headsReqs  []*wire.Heads // heads requests received, in order
+	headsSizes []int         // their encoded sizes
+}
+
+// honestHeads answers req as a real peer would: claims, left out when req
+// says it holds their digest.
+func (hz *harness) honestHeads(req *wire.Heads) *wire.Heads {
+	hz.mu.Lock()
+	claims := hz.claims
+	hz.mu.Unlock()
+	m := &wire.Heads{Federation: hz.federation, BundleVersion: 1, Heads: claims, Digest: wire.HeadsDigest(claims)}
+	if req.Known == m.Digest {
+		m.Heads = nil
+	}
+	return m
 }
 
 func startHarness(t testing.TB, id crypto.PrivKey, hz *harness) *harness {
@@ -74,7 +92,12 @@ func (hz *harness) handle(s network.Stream) {
 		}
 		hz.mu.Lock()
 		hz.requests = append(hz.requests, m.Type())
+		if h, ok := m.(*wire.Heads); ok {
+			hz.headsReqs = append(hz.headsReqs, h)
+			hz.headsSizes = append(hz.headsSizes, len(body))
+		}
 		block := hz.blockAll
+		answerHeads := hz.headsAnswer
 		hz.mu.Unlock()
 		if block {
 			<-hz.blocked
@@ -83,7 +106,10 @@ func (hz *harness) handle(s network.Stream) {
 		case *wire.Ping:
 			w.Write(wire.AppendFrame(nil, &wire.Pong{Nonce: m.Nonce}))
 		case *wire.Heads:
-			w.Write(wire.AppendFrame(nil, &wire.Heads{Federation: hz.federation, BundleVersion: 1, Heads: hz.claims}))
+			if answerHeads == nil {
+				answerHeads = hz.honestHeads
+			}
+			w.Write(wire.AppendFrame(nil, answerHeads(m)))
 		case *wire.RangeReq:
 			if hz.answer != nil {
 				hz.answer(w, m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -23,9 +24,10 @@ import (
 
 // newHost builds the libp2p host: the configured identity, Noise, yamux, TCP and
 // QUIC only, no relay, no libp2p metrics on any registry, the gater, and a
-// resource manager with fixed limits.
+// resource manager with fixed limits. Refusals of both are counted in g's
+// exchange's metrics.
 func newHost(cfg Config, g gater) (host.Host, error) {
-	rm, err := newResourceManager(cfg)
+	rm, err := newResourceManager(cfg, g.x.m)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +55,9 @@ func newHost(cfg Config, g gater) (host.Host, error) {
 
 // newResourceManager bounds connections, streams and memory with fixed limits,
 // the same on every machine: libp2p's defaults scaled for MaxMemoryBytes and 1024
-// file descriptors, then tightened for a federation of a few dozen peers.
-func newResourceManager(cfg Config) (network.ResourceManager, error) {
+// file descriptors, then tightened for a federation of a few dozen peers. Every
+// refusal is counted in m (liandong_sync_resource_refusals_total).
+func newResourceManager(cfg Config, m *metrics) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	base := scaling.Scale(cfg.MaxMemoryBytes, 1024)
@@ -96,46 +99,133 @@ func newResourceManager(cfg Config) (network.ResourceManager, error) {
 		},
 	}
 	limiter := rcmgr.NewFixedLimiter(partial.Build(base))
-	rm, err := rcmgr.NewResourceManager(limiter, rcmgr.WithMetricsDisabled())
+	// libp2p's own metrics stay off (they would register on the global
+	// registry); a trace reporter sees each refusal, with the scope refusing.
+	rm, err := rcmgr.NewResourceManager(limiter, rcmgr.WithMetricsDisabled(),
+		rcmgr.WithTraceReporter(resourceReporter{m: m}))
 	if err != nil {
 		return nil, fmt.Errorf("libp2p resource manager: %w", err)
 	}
 	return rm, nil
 }
 
-// gater admits only peers the current bundle lists, that are not backed off.
+// resourceReporter counts the resource manager's refusals by scope and
+// resource. The resource manager calls it synchronously for every event, under
+// its trace lock: it only matches the event type and bumps a counter.
+type resourceReporter struct{ m *metrics }
+
+func (r resourceReporter) ConsumeEvent(evt rcmgr.TraceEvt) {
+	var resource string
+	switch evt.Type {
+	case rcmgr.TraceBlockAddStreamEvt:
+		resource = "streams"
+	case rcmgr.TraceBlockAddConnEvt:
+		resource = "connections"
+	case rcmgr.TraceBlockReserveMemoryEvt:
+		resource = "memory"
+	default:
+		return
+	}
+	r.m.resourceRefusals.WithLabelValues(resourceScope(evt.Name), resource).Inc()
+}
+
+// resourceScope maps a resource manager scope name ("system",
+// "protocol:/liandong/sync/2.peer:12D3…", "conn-42.span-3" …) to its class, so
+// the label's values are bounded: system, transient, peer, protocol,
+// protocol-peer, service, service-peer, connection, stream or other.
+func resourceScope(name string) string {
+	if i := strings.Index(name, ".span-"); i >= 0 {
+		name = name[:i]
+	}
+	switch {
+	case name == "system" || name == "allowlistedSystem":
+		return "system"
+	case name == "transient" || name == "allowlistedTransient":
+		return "transient"
+	case strings.HasPrefix(name, "peer:"):
+		return "peer"
+	case strings.HasPrefix(name, "conn-"):
+		return "connection"
+	case strings.HasPrefix(name, "stream-"):
+		return "stream"
+	case strings.HasPrefix(name, "protocol:"):
+		if strings.Contains(name, ".peer:") {
+			return "protocol-peer"
+		}
+		return "protocol"
+	case strings.HasPrefix(name, "service:"):
+		if strings.Contains(name, ".peer:") {
+			return "service-peer"
+		}
+		return "service"
+	}
+	return "other"
+}
+
+// gater admits only peers the current bundle lists, that are not backed off,
+// and counts what it refuses (liandong_sync_refused_connections_total).
 type gater struct{ x *Exchange }
 
-func (g gater) InterceptPeerDial(p peer.ID) bool                    { _, ok := g.x.admit(p); return ok }
+func (g gater) InterceptPeerDial(p peer.ID) bool                    { return g.x.gate(network.DirOutbound, p) }
 func (g gater) InterceptAddrDial(peer.ID, multiaddr.Multiaddr) bool { return true }
 func (g gater) InterceptAccept(network.ConnMultiaddrs) bool         { return true }
-func (g gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	_, ok := g.x.admit(p)
-	return ok
+func (g gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return g.x.gate(dir, p)
 }
 func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
+// gate is admit for the connection gater: a refusal is counted by direction and
+// reason, and logged at debug level (a stranger may dial in a loop).
+func (x *Exchange) gate(dir network.Direction, p peer.ID) bool {
+	member, reason := x.admission(p)
+	if reason == "" {
+		return true
+	}
+	d := "inbound"
+	if dir == network.DirOutbound {
+		d = "outbound"
+	}
+	x.m.refusedConns.WithLabelValues(d, reason).Inc()
+	x.log.Debug("connection refused by the gater", "peer", p.String(), "member", member, "direction", d, "reason", reason)
+	return false
+}
+
 // admit reports whether p may be connected now, and its member centre.
 func (x *Exchange) admit(p peer.ID) (member string, ok bool) {
+	member, reason := x.admission(p)
+	return member, reason == ""
+}
+
+// admission returns p's member centre and, when p may not be connected now,
+// why not (a refuse* reason); "" when it may.
+func (x *Exchange) admission(p peer.ID) (member, reason string) {
 	if p == x.self {
-		return "", false
+		return "", refuseSelf
 	}
-	member, ok = x.node.Bundle().PeerAllowed(p.String())
+	member, ok := x.node.Bundle().PeerAllowed(p.String())
 	if !ok {
-		return "", false
+		return "", refuseNotMember
 	}
 	if slices.Contains(x.cfg.BlockMembers, member) {
-		return member, false
+		return member, refuseBlocked
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if until, bad := x.backoff[p]; bad && x.now().Before(until) {
-		return member, false
+		return member, refuseBackedOff
 	}
 	if x.refuse != nil && x.refuse(p) {
-		return member, false
+		return member, refuseCut
 	}
-	return member, true
+	return member, ""
+}
+
+// backedOff reports whether p is backed off after a fault.
+func (x *Exchange) backedOff(p peer.ID) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	until, bad := x.backoff[p]
+	return bad && x.now().Before(until)
 }
 
 // expireBackoffs forgets back-offs that have run out.

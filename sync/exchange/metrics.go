@@ -30,6 +30,10 @@ type metrics struct {
 	announces      *prometheus.CounterVec // direction
 	trust          *prometheus.CounterVec // outcome
 	delay          *prometheus.HistogramVec
+
+	refusedConns     *prometheus.CounterVec // direction, reason
+	resourceRefusals *prometheus.CounterVec // scope, resource
+	announceRefused  *prometheus.CounterVec // reason
 }
 
 // Fault reasons beyond auth.ChainReason values: why a peer was cut off.
@@ -39,6 +43,38 @@ const (
 	reasonProtocol  = "protocol-violation"
 	reasonFork      = "fork"
 	reasonOwnOrigin = "own-origin"
+
+	// Gossip faults (gossip.go): the peer that delivered the announcement is
+	// cut off for them.
+	reasonGossipFlood     = "gossip-flood"
+	reasonGossipMalformed = "gossip-malformed"
+	reasonGossipOversized = "gossip-oversized"
+	reasonGossipSignature = "gossip-bad-signature"
+)
+
+// Why the connection gater refused a peer (liandong_sync_refused_connections_total).
+const (
+	refuseNotMember = "not-member" // the trust bundle does not list it (or no longer)
+	refuseBlocked   = "blocked"    // its member is in Config.BlockMembers
+	refuseBackedOff = "backed-off" // cut off after a fault, for BackoffDuration
+	refuseSelf      = "self"       // this host's own peer id
+	refuseCut       = "cut"        // a link cut by the test hook (SetRefuse)
+)
+
+// Why a heads announcement was dropped (liandong_sync_announcements_refused_total).
+const (
+	gossipNotMember       = "not-member"       // its author is not a member peer
+	gossipBackedOff       = "backed-off"       // its author or the peer delivering it is backed off
+	gossipMalformed       = "malformed"        // not a wire message
+	gossipNotAnnouncement = "not-announcement" // a wire message, but not heads
+	gossipOtherFederation = "other-federation" // heads of another federation
+	gossipOversized       = "oversized"        // data over maxAnnouncementBytes
+	gossipStale           = "stale"            // not newer than its author's last accepted one: a replay, or overtaken
+	gossipRateLimited     = "rate-limited"     // over the author's or the delivering peer's rate
+	gossipBadSignature    = "bad-signature"    // signature invalid (e.g. another author claimed)
+	gossipUnsigned        = "unsigned"         // no signature, or one of the wrong kind
+	gossipSelfOrigin      = "self-origin"      // claims to be this host's, which never published it
+	gossipOverloaded      = "overloaded"       // gossipsub's validation or delivery queue was full
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -79,6 +115,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns,
 			Name: "replication_delay_seconds", Help: "Time from an entry's signing at its origin to its apply here, by origin.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}}, []string{"origin"}),
+		refusedConns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "refused_connections_total", Help: "Connections the libp2p connection gater refused, by direction and reason (not-member, blocked, backed-off, self, cut)."}, []string{"direction", "reason"}),
+		resourceRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "resource_refusals_total", Help: "Streams, connections and memory reservations the libp2p resource manager refused, by the scope whose limit was reached and the resource."}, []string{"scope", "resource"}),
+		announceRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "announcements_refused_total", Help: "Heads announcements received on gossipsub and dropped, by reason."}, []string{"reason"}),
 	}
 	// Known label values start at zero, so rate() and alerts see them at once.
 	for _, r := range auth.ChainReasons {
@@ -89,6 +131,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.rejected.WithLabelValues(r)
 		m.faults.WithLabelValues(r)
 	}
+	for _, r := range []string{reasonGossipFlood, reasonGossipMalformed, reasonGossipOversized, reasonGossipSignature} {
+		m.faults.WithLabelValues(r)
+	}
+	for _, d := range []string{"inbound", "outbound"} {
+		for _, r := range []string{refuseNotMember, refuseBlocked, refuseBackedOff} {
+			m.refusedConns.WithLabelValues(d, r)
+		}
+	}
+	for _, r := range []string{gossipNotMember, gossipBackedOff, gossipMalformed, gossipNotAnnouncement, gossipOtherFederation,
+		gossipOversized, gossipStale, gossipRateLimited, gossipBadSignature, gossipUnsigned, gossipSelfOrigin, gossipOverloaded} {
+		m.announceRefused.WithLabelValues(r)
+	}
 	m.announces.WithLabelValues("sent")
 	m.announces.WithLabelValues("received")
 	m.trust.WithLabelValues("installed")
@@ -98,7 +152,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.peersConnected, m.peersStalled, m.lagEntries, m.lagSeconds,
 		m.localSeq, m.peerBehind, m.applied, m.rejected, m.faults, m.forks, m.framesSent, m.framesRecv, m.bytesSent,
-		m.bytesRecv, m.announces, m.trust, m.delay} {
+		m.bytesRecv, m.announces, m.trust, m.delay, m.refusedConns, m.resourceRefusals, m.announceRefused} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

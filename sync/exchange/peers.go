@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -28,7 +30,14 @@ type peerState struct {
 	lastErrAt   time.Time
 	heads       map[string]schema.Head // what the peer last said it holds
 	headsAt     time.Time
-	bundle      uint64 // the trust bundle version the peer last announced
+	// theirs is the digest of the peer's heads that heads holds (zero when
+	// heads was changed since, or is unknown); a heads request sends it as
+	// Known so the peer can leave its heads out when they are unchanged.
+	theirs schema.Hash
+	// sent is the digest of this node's heads the peer holds, as far as we
+	// know; our heads requests leave the heads out while it is current.
+	sent   schema.Hash
+	bundle uint64 // the trust bundle version the peer last announced
 
 	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
 
@@ -160,6 +169,7 @@ func (x *Exchange) punish(p peer.ID, f *faultError) {
 	ps.lastErr = f.Error()
 	ps.lastErrAt = now
 	clear(ps.heads)
+	ps.theirs, ps.sent = schema.Hash{}, schema.Hash{}
 	x.backoff[p] = until
 	member := ps.member
 	x.mu.Unlock()
@@ -184,6 +194,7 @@ func (x *Exchange) noteHeads(p peer.ID, heads []schema.Head, full bool) {
 	ps := x.peerLocked(p, member)
 	if full {
 		clear(ps.heads)
+		ps.theirs = schema.Hash{}
 	}
 	for _, h := range heads {
 		if h.Seq == 0 || !schema.ValidCentreID(h.Origin) {
@@ -203,12 +214,42 @@ func (x *Exchange) noteHeads(p peer.ID, heads []schema.Head, full bool) {
 	x.checkRecovery()
 }
 
+// noteAllHeads records the full heads of a Heads message from p and, once they
+// match its digest, that digest as the one held for p. Heads that do not match
+// their digest are a fault: p would otherwise be trusted to leave out heads we
+// never held.
+func (x *Exchange) noteAllHeads(p peer.ID, h *wire.Heads) error {
+	if got := wire.HeadsDigest(h.Heads); got != h.Digest {
+		return fault(reasonProtocol, 0, "%d heads with digest %x, they hash to %x", len(h.Heads), h.Digest[:8], got[:8])
+	}
+	x.noteHeads(p, h.Heads, true)
+	x.mu.Lock()
+	x.peerLocked(p, "").theirs = h.Digest
+	x.mu.Unlock()
+	return nil
+}
+
+// heldDigest reports whether the heads held for p are those of digest d, and
+// counts that as hearing them again when they are.
+func (x *Exchange) heldDigest(p peer.ID, d schema.Hash) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ps := x.peerLocked(p, "")
+	if ps.theirs.IsZero() || ps.theirs != d {
+		return false
+	}
+	ps.headsAt = x.now()
+	return true
+}
+
 // lowerClaim caps what p is believed to hold of origin at h: it served less
-// than it claimed, or another epoch.
+// than it claimed, or another epoch. The heads held for p no longer match its
+// digest, so the next exchange fetches them whole and p's claim is heard anew.
 func (x *Exchange) lowerClaim(p peer.ID, origin string, h schema.Head) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if ps, ok := x.peers[p]; ok {
+		ps.theirs = schema.Hash{}
 		if old, ok := ps.heads[origin]; ok && (old.Seq > h.Seq || old.Epoch != h.Epoch) {
 			if h.Seq == 0 {
 				delete(ps.heads, origin)
@@ -285,7 +326,9 @@ func (x *Exchange) startHeadsExchange(p peer.ID) {
 	}
 }
 
-// exchangeHeads sends p our heads and records p's.
+// exchangeHeads sends p our heads and records p's. Both sides leave their heads
+// out when the other already holds them (wire.Heads), so in a steady state the
+// exchange costs a few dozen bytes whatever the number of origins.
 func (x *Exchange) exchangeHeads(p peer.ID) {
 	ctx, cancel := x.requestContext()
 	defer cancel()
@@ -296,6 +339,13 @@ func (x *Exchange) exchangeHeads(p peer.ID) {
 		}
 		return
 	}
+	x.mu.Lock()
+	ps := x.peerLocked(p, "")
+	req.Known = ps.theirs
+	if !ps.sent.IsZero() && ps.sent == req.Digest {
+		req.Heads = nil
+	}
+	x.mu.Unlock()
 	start := time.Now()
 	var theirs *wire.Heads
 	err = x.request(ctx, p, req, func(m wire.Message) (bool, error) {
@@ -306,21 +356,78 @@ func (x *Exchange) exchangeHeads(p peer.ID) {
 		theirs = h
 		return true, nil
 	})
+	if err == nil {
+		err = x.noteAnswer(p, req, theirs)
+	}
 	if err != nil {
 		x.handleErr(p, fmt.Errorf("heads exchange: %w", err))
 		return
 	}
 	x.contact(p, time.Since(start))
-	x.checkFederation(p, theirs)
-	x.noteHeads(p, theirs.Heads, true)
 }
 
-// headsMessage builds a Heads message from the node's current heads.
+// noteAnswer records p's answer to our heads request req.
+func (x *Exchange) noteAnswer(p peer.ID, req, theirs *wire.Heads) error {
+	x.checkFederation(p, theirs)
+	if theirs.Omitted() {
+		if theirs.Digest != req.Known {
+			return fault(reasonProtocol, 0, "left out its heads of digest %x; we hold %x", theirs.Digest[:8], req.Known[:8])
+		}
+		// Unchanged since we last heard them; unless a claim was lowered
+		// meanwhile, which keeps the lowered one until the next exchange.
+		x.heldDigest(p, theirs.Digest)
+		x.wakePull()
+	} else if err := x.noteAllHeads(p, theirs); err != nil {
+		return err
+	}
+	if len(req.Heads) > 0 || req.Digest.IsZero() {
+		// p answered, so it took in the heads we sent.
+		x.mu.Lock()
+		x.peerLocked(p, "").sent = req.Digest
+		x.mu.Unlock()
+	}
+	return nil
+}
+
+// serveHeads answers p's heads request m and records p's heads.
+func (x *Exchange) serveHeads(ctx context.Context, p peer.ID, c *conn, m *wire.Heads) error {
+	x.checkFederation(p, m)
+	if m.Omitted() {
+		if !x.heldDigest(p, m.Digest) {
+			// p thinks we hold its heads and we do not (we restarted, or
+			// lowered a claim): ask it for them.
+			x.startHeadsExchange(p)
+		}
+	} else if err := x.noteAllHeads(p, m); err != nil {
+		return err
+	}
+	ours, err := x.headsMessage(ctx, false)
+	if err != nil {
+		c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read heads"})
+		return &localError{fmt.Errorf("read local heads: %w", err)}
+	}
+	if m.Known == ours.Digest {
+		ours.Heads = nil
+	}
+	if err := c.send(ours); err != nil {
+		return err
+	}
+	// What p holds of ours now: what it said it held, or what we just sent.
+	x.mu.Lock()
+	x.peerLocked(p, "").sent = ours.Digest
+	x.mu.Unlock()
+	return nil
+}
+
+// headsMessage builds a Heads message from the node's current heads, sorted
+// by origin, with their digest.
 func (x *Exchange) headsMessage(ctx context.Context, request bool) (*wire.Heads, error) {
 	heads, err := x.refreshLocal(ctx)
 	if err != nil {
 		return nil, err
 	}
+	heads = slices.Clone(heads)
+	slices.SortFunc(heads, func(a, b schema.Head) int { return strings.Compare(a.Origin, b.Origin) })
 	b := x.node.Bundle()
 	m := &wire.Heads{Request: request, Heads: heads}
 	if b != nil {
@@ -329,6 +436,7 @@ func (x *Exchange) headsMessage(ctx context.Context, request bool) (*wire.Heads,
 	if len(m.Heads) > wire.MaxHeads {
 		m.Heads = m.Heads[:wire.MaxHeads]
 	}
+	m.Digest = wire.HeadsDigest(m.Heads)
 	return m, nil
 }
 

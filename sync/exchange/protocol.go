@@ -99,6 +99,9 @@ func uvarintLen(n int) int {
 // openStream opens a sync stream to p over an existing connection (it never
 // dials), bounded by RequestTimeout.
 func (x *Exchange) openStream(ctx context.Context, p peer.ID) (network.Stream, error) {
+	if err := x.dropsOutbound(p); err != nil { // an injected cut (Config.Faults)
+		return nil, err
+	}
 	octx, cancel := context.WithTimeout(ctx, x.cfg.RequestTimeout)
 	defer cancel()
 	s, err := x.host.NewStream(network.WithNoDial(octx, "sync request"), p, wire.ProtocolID)
@@ -173,6 +176,10 @@ func (x *Exchange) sendOneWay(ctx context.Context, p peer.ID, m wire.Message) er
 // handleStream serves one inbound sync stream: requests one after another until
 // the peer closes its side.
 func (x *Exchange) handleStream(s network.Stream) {
+	if x.dropsInbound(s) { // an injected cut (Config.Faults)
+		s.Reset()
+		return
+	}
 	ctx, ok := x.track()
 	if !ok {
 		s.Reset()
@@ -219,14 +226,7 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, c *conn, m wire.Message
 		if !m.Request {
 			return fault(reasonProtocol, 0, "unasked heads answer")
 		}
-		x.checkFederation(p, m)
-		x.noteHeads(p, m.Heads, true)
-		ours, err := x.headsMessage(ctx, false)
-		if err != nil {
-			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read heads"})
-			return &localError{fmt.Errorf("read local heads: %w", err)}
-		}
-		return c.send(ours)
+		return x.serveHeads(ctx, p, c, m)
 	case *wire.RangeReq:
 		return x.serveRange(ctx, c, m)
 	case *wire.Push:

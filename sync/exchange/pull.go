@@ -180,14 +180,39 @@ func (e *localError) Unwrap() error { return e.err }
 
 // pullFrom asks p for origin's entries after local, up to target, and applies
 // each batch as it arrives. It returns the local head reached.
+//
+// Reading and applying overlap: while one batch is verified and applied (a
+// raft commit), the stream's next frame is read and decoded, which costs as
+// much CPU again (the strict canonical check of every payload). At most
+// pullPipeline decoded batches wait for the applier.
 func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local, target schema.Head) (schema.Head, error) {
 	limit := min(target.Seq-local.Seq, uint64(x.cfg.MaxRangeEntries))
 	req := &wire.RangeReq{Origin: origin, FromSeq: local.Seq + 1, Limit: limit}
 	if local.Seq > 0 {
 		req.Epoch = local.Epoch
 	}
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []*schema.Entry, pullPipeline)
+	var applyErr error
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for es := range batches {
+			if applyErr != nil {
+				continue // drain: the request is being torn down
+			}
+			next, err := x.accept(ctx, p, origin, local, es)
+			if err != nil {
+				applyErr = err
+				cancel() // resets the stream: stop reading what cannot be applied
+				continue
+			}
+			local = next
+		}
+	}()
 	var got uint64
-	err := x.request(ctx, p, req, func(m wire.Message) (bool, error) {
+	err := x.request(reqCtx, p, req, func(m wire.Message) (bool, error) {
 		b, ok := m.(*wire.Batch)
 		if !ok {
 			return false, fault(reasonProtocol, 0, "answered a range request with %s", m.Type())
@@ -204,20 +229,31 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 		}
 		if len(b.Entries) > 0 {
 			x.contact(p, 0)
-			next, err := x.accept(ctx, p, origin, local, b.Entries)
-			if err != nil {
-				return false, err
+			select {
+			case batches <- b.Entries:
+			case <-reqCtx.Done():
+				return false, reqCtx.Err()
 			}
-			local = next
 		}
 		return b.Done, nil
 	})
+	close(batches)
+	<-applied
+	if applyErr != nil {
+		// The applier's failure is the cause; the reader saw only its
+		// cancellation.
+		err = applyErr
+	}
 	var we *wire.Error
 	if errors.As(err, &we) && we.Code == wire.CodeEpochMismatch {
 		x.lowerClaim(p, origin, schema.Head{Origin: origin})
 	}
 	return local, err
 }
+
+// pullPipeline is how many decoded batches of a range answer may wait for
+// the applier: one being applied and one read ahead keep both busy.
+const pullPipeline = 1
 
 // receivePush handles entries p pushed: applied if they continue the local head
 // and nobody is applying that origin right now, else left to a pull.

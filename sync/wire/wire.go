@@ -1,4 +1,4 @@
-// Package wire is the frame codec of the federation sync protocol /liandong/sync/1.
+// Package wire is the frame codec of the federation sync protocol /liandong/sync/2.
 //
 // A frame is a uvarint byte length followed by that many bytes of body; the reader
 // refuses a length above its limit before reading the body, so an oversized frame
@@ -16,6 +16,7 @@ package wire
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,7 +28,11 @@ import (
 )
 
 // ProtocolID is the libp2p stream protocol of the sync exchange.
-const ProtocolID = "/liandong/sync/1"
+//
+// Version 2 added the heads digests (Heads.Digest, Heads.Known). A node of
+// version 1 and one of version 2 do not agree on a protocol and so never
+// exchange frames: neither takes the other's frames as malformed and punishes it.
+const ProtocolID = "/liandong/sync/2"
 
 // Type is a message type, the first byte of a frame body.
 type Type byte
@@ -105,11 +110,34 @@ type Pong struct{ Nonce uint64 }
 
 // Heads carries the sender's log heads. As TypeHeadsReq it asks the receiver for its
 // own; as TypeHeads it is that answer.
+//
+// Digest is HeadsDigest of the sender's heads, always set. Heads may be left out
+// (empty) while Digest is not zero: the sender believes the receiver already
+// holds the heads of that digest. In a request, Known is the digest of the
+// receiver's heads the sender holds (zero: none), and the receiver answers
+// without heads when its digest is still that one. So a steady-state exchange
+// costs a constant number of bytes whatever the number of origins, and a round
+// with every peer costs a node bytes linear in the number of peers.
 type Heads struct {
 	Request       bool
 	Federation    string
 	BundleVersion uint64
+	Digest        schema.Hash
+	Known         schema.Hash
 	Heads         []schema.Head
+}
+
+// Omitted reports whether the sender left its heads out as already known.
+func (h *Heads) Omitted() bool { return len(h.Heads) == 0 && !h.Digest.IsZero() }
+
+// HeadsDigest is the SHA-256 of heads as encoded in a Heads message, in the
+// order given; zero for no heads. Senders list heads sorted by origin so the
+// digest of a state does not depend on map order.
+func HeadsDigest(heads []schema.Head) schema.Hash {
+	if len(heads) == 0 {
+		return schema.Hash{}
+	}
+	return schema.Hash(sha256.Sum256(appendHeads(nil, heads)))
 }
 
 // RangeReq asks for up to Limit entries of Origin from FromSeq on, in log order.
@@ -193,8 +221,14 @@ func (m *Pong) appendTo(b []byte) []byte { return binary.AppendUvarint(b, m.Nonc
 func (m *Heads) appendTo(b []byte) []byte {
 	b = appendString(b, m.Federation)
 	b = binary.AppendUvarint(b, m.BundleVersion)
-	b = binary.AppendUvarint(b, uint64(len(m.Heads)))
-	for _, h := range m.Heads {
+	b = append(b, m.Digest[:]...)
+	b = append(b, m.Known[:]...)
+	return appendHeads(b, m.Heads)
+}
+
+func appendHeads(b []byte, heads []schema.Head) []byte {
+	b = binary.AppendUvarint(b, uint64(len(heads)))
+	for _, h := range heads {
 		b = appendString(b, h.Origin)
 		b = appendString(b, h.Epoch)
 		b = binary.AppendUvarint(b, h.Seq)
@@ -285,6 +319,8 @@ func Decode(body []byte) (Message, error) {
 		h := &Heads{Request: t == TypeHeadsReq}
 		h.Federation = d.string(MaxStringBytes)
 		h.BundleVersion = d.uvarint()
+		copy(h.Digest[:], d.bytes(hashSize))
+		copy(h.Known[:], d.bytes(hashSize))
 		n := d.count(MaxHeads, minHeadBytes)
 		if n > 0 {
 			h.Heads = make([]schema.Head, 0, n)

@@ -34,8 +34,10 @@ func TestRoundTrip(t *testing.T) {
 	msgs := []wire.Message{
 		&wire.Ping{Nonce: 1 << 60},
 		&wire.Pong{Nonce: 7},
-		&wire.Heads{Request: true, Federation: "jjj", BundleVersion: 4, Heads: []schema.Head{h, {Origin: "hq", Seq: 1}}},
+		&wire.Heads{Request: true, Federation: "jjj", BundleVersion: 4, Heads: []schema.Head{h, {Origin: "hq", Seq: 1}},
+			Digest: wire.HeadsDigest([]schema.Head{h, {Origin: "hq", Seq: 1}}), Known: schema.Hash{9}},
 		&wire.Heads{Federation: "jjj"},
+		&wire.Heads{Federation: "jjj", Digest: schema.Hash{1, 2}},
 		&wire.RangeReq{Origin: "tianjin", Epoch: "e1", FromSeq: 2, Limit: 1000},
 		&wire.Batch{Origin: "tianjin", Entries: es},
 		&wire.Batch{Origin: "tianjin", Done: true},
@@ -151,3 +153,37 @@ func TestReadFrameLimits(t *testing.T) {
 type iotestErr struct{}
 
 func (iotestErr) Read([]byte) (int, error) { return 0, errors.New("stream reset") }
+
+func TestHeadsDigest(t *testing.T) {
+	a := schema.Head{Origin: "hebei", Epoch: "e1", Seq: 3, Hash: schema.Hash{1}}
+	b := schema.Head{Origin: "tianjin", Epoch: "e1", Seq: 9, Hash: schema.Hash{2}}
+	if !wire.HeadsDigest(nil).IsZero() {
+		t.Error("the digest of no heads is not zero: an empty heads message would read as left out")
+	}
+	base := wire.HeadsDigest([]schema.Head{a, b})
+	if base.IsZero() || base != wire.HeadsDigest([]schema.Head{a, b}) {
+		t.Fatal("digest is zero or not deterministic")
+	}
+	changed := []struct {
+		name  string
+		heads []schema.Head
+	}{
+		{"seq", []schema.Head{a, {Origin: b.Origin, Epoch: b.Epoch, Seq: 10, Hash: b.Hash}}},
+		{"hash", []schema.Head{a, {Origin: b.Origin, Epoch: b.Epoch, Seq: b.Seq, Hash: schema.Hash{3}}}},
+		{"epoch", []schema.Head{a, {Origin: b.Origin, Epoch: "e2", Seq: b.Seq, Hash: b.Hash}}},
+		{"origin dropped", []schema.Head{a}},
+		{"order", []schema.Head{b, a}},
+	}
+	for _, c := range changed {
+		if wire.HeadsDigest(c.heads) == base {
+			t.Errorf("%s: changing the heads left the digest alike", c.name)
+		}
+	}
+	left := &wire.Heads{Digest: base}
+	if !left.Omitted() {
+		t.Error("heads left out with a digest do not read as omitted")
+	}
+	if (&wire.Heads{}).Omitted() || (&wire.Heads{Digest: base, Heads: []schema.Head{a, b}}).Omitted() {
+		t.Error("empty or full heads read as omitted")
+	}
+}

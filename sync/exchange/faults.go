@@ -1,0 +1,57 @@
+package exchange
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Faults is a test hook: injected faults the exchange consults each time a sync
+// stream is opened or accepted, so a test can cut one direction of a link, or
+// both, while connections stay up and the process runs. Config.Faults is nil in
+// production; node/server sets it only in a build with `-tags failpoints`
+// (RELIABILITY.md, chaos harness). Both methods are called on every stream and
+// must be cheap and safe for concurrent use.
+//
+// Only the sync protocol's streams are affected. Gossipsub keeps its own streams,
+// so heads announcements still cross a cut link; they carry heads, never
+// entries, and a node that learns of entries it cannot pull from across the cut
+// pulls them from another member or waits for the cut to heal.
+type Faults interface {
+	// DropInbound reports whether sync streams member opens to this host are
+	// to be reset as they arrive (this host then neither answers member's pulls
+	// and heads exchanges nor takes its pushes).
+	DropInbound(member string) bool
+	// DropOutbound reports whether this host is to refuse opening sync streams
+	// to member (it then neither pulls from member nor pushes to it).
+	DropOutbound(member string) bool
+}
+
+// ErrFaultInjected is returned, wrapped, when Config.Faults refuses a stream.
+var ErrFaultInjected = errors.New("sync stream dropped by an injected fault")
+
+// dropsInbound reports whether Config.Faults drops the inbound stream s. A peer
+// the bundle does not list is left to the usual admission check.
+func (x *Exchange) dropsInbound(s network.Stream) bool {
+	if x.cfg.Faults == nil {
+		return false
+	}
+	member, ok := x.node.Bundle().PeerAllowed(s.Conn().RemotePeer().String())
+	return ok && x.cfg.Faults.DropInbound(member)
+}
+
+// dropsOutbound returns an error wrapping ErrFaultInjected when Config.Faults
+// forbids opening a stream to p. The caller counts it as a failure to reach p
+// (not p's fault), as it would a reset.
+func (x *Exchange) dropsOutbound(p peer.ID) error {
+	if x.cfg.Faults == nil {
+		return nil
+	}
+	member, ok := x.node.Bundle().PeerAllowed(p.String())
+	if ok && x.cfg.Faults.DropOutbound(member) {
+		return fmt.Errorf("open stream to %s: %w", member, ErrFaultInjected)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package exchange_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"liandong/sync/exchange"
+)
+
+// cuts is a fake exchange.Faults: the members whose streams are dropped, by
+// direction, changed while the exchange runs.
+type cuts struct {
+	mu      sync.Mutex
+	in, out []string
+}
+
+var _ exchange.Faults = (*cuts)(nil)
+
+func (c *cuts) DropInbound(m string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.in, m)
+}
+
+func (c *cuts) DropOutbound(m string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.out, m)
+}
+
+func (c *cuts) set(in, out []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.in, c.out = in, out
+}
+
+// TestOneWayCuts: a host that drops inbound streams from a member still pulls
+// from it, and one that refuses outbound streams to a member is still pulled
+// from; the connection stays up either way, and healing the cut without a
+// restart lets the logs converge. Pushes are off so that each direction of
+// data has exactly one path (a pull by the receiver).
+func TestOneWayCuts(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "tianjin")
+	var tjCuts cuts
+	noPush := func(c *exchange.Config) { c.DisablePush = true }
+	hq := startExchange(t, fed, "hq", nil, noPush)
+	tj := startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) { noPush(c); c.Faults = &tjCuts })
+	connect(t, hq, tj)
+	ahq, atj := fed.Author("hq"), fed.Author("tianjin")
+
+	// tianjin drops what hq opens: tianjin still pulls hq's log, hq cannot pull
+	// tianjin's.
+	tjCuts.set([]string{"hq"}, nil)
+	write(t, hq.node, ahq, 5)
+	write(t, tj.node, atj, 5)
+	waitFor(t, 10*time.Second, "hq's log at tianjin across the inbound cut", func() bool { return tj.node.Len("hq") == 5 })
+	time.Sleep(time.Second) // four anti-entropy rounds
+	if n := hq.node.Len("tianjin"); n != 0 {
+		t.Fatalf("hq pulled %d entries through tianjin's inbound cut", n)
+	}
+	if ps := peerStatus(tj, "hq"); !ps.Connected {
+		t.Fatalf("the connection went down with the cut: %+v", ps)
+	}
+
+	// tianjin refuses to open streams to hq: hq pulls tianjin's log, tianjin
+	// cannot pull hq's.
+	tjCuts.set(nil, []string{"hq"})
+	waitFor(t, 10*time.Second, "tianjin's log at hq across the outbound cut", func() bool { return hq.node.Len("tianjin") == 5 })
+	write(t, hq.node, ahq, 5)
+	time.Sleep(time.Second)
+	if n := tj.node.Len("hq"); n != 5 {
+		t.Fatalf("tianjin holds %d of hq's entries through its outbound cut, want 5", n)
+	}
+	if ps := peerStatus(hq, "tianjin"); !ps.Connected {
+		t.Fatalf("the connection went down with the cut: %+v", ps)
+	}
+
+	// Both ways: nothing crosses. Healed: everything does, without a restart.
+	tjCuts.set([]string{"hq"}, []string{"hq"})
+	write(t, tj.node, atj, 5)
+	time.Sleep(time.Second)
+	if a, b := hq.node.Len("tianjin"), tj.node.Len("hq"); a != 5 || b != 5 {
+		t.Fatalf("across a two-way cut hq holds %d of tianjin, tianjin %d of hq; want 5 and 5", a, b)
+	}
+	tjCuts.set(nil, nil)
+	waitFor(t, 10*time.Second, "converged after healing", func() bool {
+		return hq.node.Len("tianjin") == 10 && tj.node.Len("hq") == 10
+	})
+}
