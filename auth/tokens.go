@@ -163,6 +163,9 @@ type Principal struct {
 	TokenID   string // jti
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// validFrom is the later of iat and nbf: a TokenCache must not serve the
+	// token to a clock that has since been set back before it.
+	validFrom time.Time
 }
 
 // AnonymousPrincipal is the principal of a request without a token.
@@ -210,14 +213,16 @@ type cachedToken struct {
 	bundle *Bundle
 }
 
-func (c *TokenCache) get(token string, b *Bundle, now time.Time) *Principal {
+func (c *TokenCache) get(token string, b *Bundle, now time.Time, leeway time.Duration) *Principal {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[token]
 	if !ok {
 		return nil
 	}
-	if e.bundle != b || !now.Before(e.p.ExpiresAt) {
+	// A clock set back (or skewed) since the token was verified may now see it
+	// as not yet valid; verify again rather than answer otherwise than verify.
+	if e.bundle != b || !now.Before(e.p.ExpiresAt) || now.Add(leeway).Before(e.p.validFrom) {
 		delete(c.entries, token)
 		return nil
 	}
@@ -259,7 +264,7 @@ func (v *TokenVerifier) Verify(token string) (*Principal, error) {
 	if v.Now != nil {
 		now = v.Now
 	}
-	if p := v.Cache.get(token, b, now()); p != nil {
+	if p := v.Cache.get(token, b, now(), v.leeway()); p != nil {
 		cp := *p
 		return &cp, nil
 	}
@@ -304,12 +309,7 @@ func (v *TokenVerifier) verify(token string) (*Principal, error) {
 	if now == nil {
 		now = time.Now
 	}
-	leeway := v.Leeway
-	if leeway == 0 {
-		leeway = DefaultLeeway
-	} else if leeway < 0 {
-		leeway = 0
-	}
+	leeway := v.leeway()
 
 	var claims Claims
 	var keyErr error
@@ -335,7 +335,7 @@ func (v *TokenVerifier) verify(token string) (*Principal, error) {
 		return nil, keyErr
 	}
 	if err != nil {
-		return nil, classifyJWTError(tok, err)
+		return nil, classifyJWTError(tok, err, &claims, now(), leeway)
 	}
 
 	c := &claims.RegisteredClaims
@@ -355,6 +355,10 @@ func (v *TokenVerifier) verify(token string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
+	validFrom := iat
+	if c.NotBefore != nil && c.NotBefore.After(validFrom) {
+		validFrom = c.NotBefore.Time
+	}
 	return &Principal{
 		Centre:    c.Issuer,
 		Subject:   c.Subject,
@@ -362,7 +366,19 @@ func (v *TokenVerifier) verify(token string) (*Principal, error) {
 		TokenID:   c.ID,
 		IssuedAt:  iat,
 		ExpiresAt: c.ExpiresAt.Time,
+		validFrom: validFrom,
 	}, nil
+}
+
+// leeway is the clock skew the verifier allows.
+func (v *TokenVerifier) leeway() time.Duration {
+	switch {
+	case v.Leeway == 0:
+		return DefaultLeeway
+	case v.Leeway < 0:
+		return 0
+	}
+	return v.Leeway
 }
 
 // tokenKey runs inside the parser, after the algorithm check and before the
@@ -397,7 +413,11 @@ func tokenKey(b *Bundle, t *jwt.Token, claims *Claims) (ed25519.PublicKey, strin
 	return pub, kid, nil
 }
 
-func classifyJWTError(tok *jwt.Token, err error) error {
+// classifyJWTError maps the parser's refusal to this package's errors. A token
+// refused for its times (checked only once its signature verified) names them
+// beside this node's clock: a clock off by more than the leeway refuses good
+// tokens, and the operator should be able to see that from the message.
+func classifyJWTError(tok *jwt.Token, err error, c *Claims, now time.Time, leeway time.Duration) error {
 	if tok == nil || errors.Is(err, jwt.ErrTokenMalformed) {
 		return fmt.Errorf("%w: %v", ErrTokenMalformed, err)
 	}
@@ -408,10 +428,25 @@ func classifyJWTError(tok *jwt.Token, err error) error {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return fmt.Errorf("%w: %v", ErrTokenSignature, err)
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return fmt.Errorf("%w: %v", ErrTokenExpired, err)
+		return fmt.Errorf("%w: %v%s", ErrTokenExpired, err, clockHint(c, now, leeway))
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return fmt.Errorf("%w: %v", ErrTokenNotYetValid, err)
+		return fmt.Errorf("%w: %v%s", ErrTokenNotYetValid, err, clockHint(c, now, leeway))
 	default:
 		return fmt.Errorf("%w: %v", ErrTokenClaims, err)
 	}
+}
+
+// clockHint sets a token's times beside this node's clock, for a refusal for time.
+func clockHint(c *Claims, now time.Time, leeway time.Duration) string {
+	var times []string
+	for _, t := range []struct {
+		name string
+		at   *jwt.NumericDate
+	}{{"iat", c.IssuedAt}, {"nbf", c.NotBefore}, {"exp", c.ExpiresAt}} {
+		if t.at != nil {
+			times = append(times, t.name+" "+t.at.UTC().Format(time.RFC3339))
+		}
+	}
+	return fmt.Sprintf(" (token %s; this node's clock reads %s and allows %v of skew: if the token should be valid, check this node's clock and the issuer's)",
+		strings.Join(times, ", "), now.UTC().Format(time.RFC3339), leeway)
 }

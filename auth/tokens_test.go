@@ -309,7 +309,7 @@ func TestTokenCache(t *testing.T) {
 	if _, err := v.Verify(tok); err != nil {
 		t.Fatal(err)
 	}
-	if v.Cache.get(tok, b1, clock) == nil {
+	if v.Cache.get(tok, b1, clock, DefaultLeeway) == nil {
 		t.Fatal("verified token not cached")
 	}
 	// A new bundle revoking the token: the cache must not answer for it.

@@ -80,7 +80,13 @@ type Config struct {
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	Now        func() time.Time
+	// Now is the clock that stamps writes (signed_at, created_at, updated_at),
+	// picks the signing key and checks bundles; time.Now if nil.
+	Now func() time.Time
+	// RaftFaults is a test hook that drops this replica's raft traffic while it
+	// says so (faults_on.go). It works only in a build with `-tags failpoints`;
+	// Validate refuses it in any other build. Nil: no faults.
+	RaftFaults RaftFaults
 }
 
 // DefaultConfig returns a single-replica configuration for centre in dataDir.
@@ -131,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RaftFaults != nil && !faultsCompiled {
+		return errors.New("config: raft fault injection needs a build with -tags failpoints")
 	}
 	return nil
 }
@@ -238,7 +247,7 @@ func (n *Node) startRaft() error {
 		if err != nil {
 			return fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
 		}
-		tr, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 8, 10*time.Second, hlog)
+		tr, err := newRaftTransport(cfg, addr, hlog)
 		if err != nil {
 			return fmt.Errorf("listen for raft on %s: %w (is the port in use?)", cfg.RaftAddr, err)
 		}
@@ -436,19 +445,33 @@ func (n *Node) restored() {
 
 // propose submits a command through raft and waits for its result.
 func (n *Node) propose(ctx context.Context, cmd *store.Command) (store.Result, error) {
-	if n.closed.Load() {
-		return store.Result{}, ErrShutdown
-	}
-	if err := n.fsm.disk.refuse(); err != nil {
-		return store.Result{}, err
-	}
-	data, err := store.EncodeCommand(cmd)
+	wait, err := n.enqueue(ctx, cmd)
 	if err != nil {
 		return store.Result{}, err
 	}
+	return wait()
+}
+
+// enqueue hands cmd to raft and returns a function that waits for its outcome.
+// Commands enqueued back to back share raft's log writes and fsyncs.
+func (n *Node) enqueue(ctx context.Context, cmd *store.Command) (wait func() (store.Result, error), err error) {
+	if n.closed.Load() {
+		return nil, ErrShutdown
+	}
+	if err := n.fsm.disk.refuse(); err != nil {
+		return nil, err
+	}
+	data, err := store.EncodeCommand(cmd)
+	if err != nil {
+		return nil, err
+	}
 	f := n.raft.Apply(data, n.timeout(ctx))
-	// Wait for the outcome, but no longer than the caller will: raft's timeout
-	// bounds only the enqueueing.
+	return func() (store.Result, error) { return n.awaitApply(ctx, f) }, nil
+}
+
+// awaitApply waits for the outcome of f, but no longer than the caller will:
+// raft's timeout bounds only the enqueueing.
+func (n *Node) awaitApply(ctx context.Context, f raft.ApplyFuture) (store.Result, error) {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {

@@ -117,7 +117,17 @@ func (n *Node) ApplyEntries(ctx context.Context, origin string, entries []*schem
 	if recover && !n.recovering.Load() {
 		return fmt.Errorf("%w: refusing entries of this centre's own log from a peer", store.ErrFork)
 	}
-	for len(entries) > 0 {
+	// Every command is enqueued before the first is waited for, so raft writes
+	// them to its log together (one fsync) and the state machine applies
+	// them back to back. A command that fails (a gap, a fork) makes the ones
+	// after it fail the same way: each checks that it continues the log.
+	type pending struct {
+		n    int
+		wait func() (store.Result, error)
+	}
+	var queued []pending
+	var firstErr error
+	for len(entries) > 0 && firstErr == nil {
 		k, size := 0, 0
 		for k < len(entries) && k < MaxEntriesPerCommand && (k == 0 || size+len(entries[k].Raw) <= MaxBytesPerCommand) {
 			size += len(entries[k].Raw) + len(entries[k].Sig)
@@ -125,13 +135,24 @@ func (n *Node) ApplyEntries(ctx context.Context, origin string, entries []*schem
 		}
 		chunk := entries[:k]
 		entries = entries[k:]
-		res, err := n.propose(ctx, &store.Command{Remote: &store.RemoteCommand{Origin: origin, Entries: chunk, Recover: recover}})
+		wait, err := n.enqueue(ctx, &store.Command{Remote: &store.RemoteCommand{Origin: origin, Entries: chunk, Recover: recover}})
 		if err != nil {
-			return fmt.Errorf("apply %d entries of %s: %w", len(chunk), origin, err)
+			firstErr = fmt.Errorf("apply %d entries of %s: %w", len(chunk), origin, err)
+			break
+		}
+		queued = append(queued, pending{len(chunk), wait})
+	}
+	for _, q := range queued {
+		res, err := q.wait()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("apply %d entries of %s: %w", q.n, origin, err)
+			}
+			continue
 		}
 		n.metrics.remoteApplied.WithLabelValues(origin).Add(float64(res.Applied))
 	}
-	return nil
+	return firstErr
 }
 
 // IsNotFound reports whether err means the record does not exist (or is deleted).

@@ -59,5 +59,5 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 50m ./...
 
-echo "== go test -race -tags failpoints (crash points of the store; RELIABILITY.md)"
-go test -race -count=1 -timeout 10m -tags failpoints -run '^(TestCrashPoints|TestRaftLogDiskFull)$' ./node/
+echo "== go test -race -tags failpoints (crash points of the store, fault hooks of the chaos harness; RELIABILITY.md)"
+go test -race -count=1 -timeout 10m -tags failpoints -run '^(TestCrashPoints|TestRaftLogDiskFull|TestRaftIsolation|TestFaultsFile.*)$' ./node/ ./node/server/

@@ -60,6 +60,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Raft.ReplicaID = *replicaID
 	}
 	cfg.Logger = newLogger(stderr, *logLevel)
+	faultsFromEnv(&cfg)
 	if *dev {
 		if cfg.Centre == "" {
 			cfg.Centre = "hq"

@@ -37,6 +37,13 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	Logger *slog.Logger `yaml:"-"`
+
+	// FaultsFile names a JSON file of injected faults (a clock offset, sync
+	// streams dropped per member and direction, raft isolation) that the server
+	// reads at start and polls while it runs: a test hook of the chaos harness,
+	// described in faults_on.go. Only a build with `-tags failpoints` honours it;
+	// Start refuses it in any other build. Not settable in the config file.
+	FaultsFile string `yaml:"-"`
 }
 
 // RaftConfig configures the centre's raft group.

@@ -35,6 +35,7 @@ type Server struct {
 	Registry *prometheus.Registry
 	http     *http.Server
 	ln       net.Listener
+	faults   *faults // injected faults: nil but in a build with -tags failpoints
 	// URL is the API's base URL, e.g. http://127.0.0.1:8701.
 	URL string
 }
@@ -46,6 +47,10 @@ var ErrNotMember = errors.New("this centre is not in the trust bundle")
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	flt, err := openFaults(cfg)
+	if err != nil {
+		return nil, err
 	}
 	recordKey, err := auth.LoadKey(cfg.Path(cfg.Keys.Record))
 	if err != nil {
@@ -68,14 +73,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("libp2p identity: %w", err)
 	}
-	bundle, signed, err := LoadSignedBundle(cfg.Path(cfg.Bundle), cfg.RootKeys, time.Now())
+	// Every wall-clock judgement of this replica (bundle validity, signing
+	// times, token times) reads one clock, which faults may offset.
+	clock := flt.clock()
+	bundle, signed, err := LoadSignedBundle(cfg.Path(cfg.Bundle), cfg.RootKeys, clock())
 	if err != nil {
 		return nil, err
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Server{cfg: cfg, Registry: reg}
+	s := &Server{cfg: cfg, Registry: reg, faults: flt}
 
 	ncfg := node.DefaultConfig(cfg.Centre, cfg.DataDir)
 	ncfg.ReplicaID = cfg.Raft.ReplicaID
@@ -96,16 +104,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.RecoverOwnLog = !cfg.P2P.SkipOwnLogRecovery && hasOtherMembers(bundle, cfg.Centre)
 	ncfg.Logger = cfg.Logger
 	ncfg.Registerer = reg
+	ncfg.Now = clock
+	ncfg.RaftFaults = flt.raftFaults()
 	if s.Node, err = node.Open(ncfg); err != nil {
 		return nil, err
 	}
 	// Checked against the bundle the node runs on: one installed through sync
 	// and kept in the state file may be newer than the configured file.
-	if err := checkMembership(s.Node.Bundle(), cfg, append([]*auth.KeyPair{recordKey}, rotation...), time.Now()); err != nil {
+	if err := checkMembership(s.Node.Bundle(), cfg, append([]*auth.KeyPair{recordKey}, rotation...), clock()); err != nil {
 		s.Node.Close()
 		return nil, err
 	}
-	warnExpiry(cfg.Logger, s.Node.Bundle(), time.Now())
+	warnExpiry(cfg.Logger, s.Node.Bundle(), clock())
 
 	xcfg := exchange.DefaultConfig()
 	xcfg.ListenAddrs = cfg.P2P.Listen
@@ -116,6 +126,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	xcfg.BlockMembers = cfg.P2P.Block
 	xcfg.Registerer = reg
 	xcfg.Logger = cfg.Logger.With("component", "exchange")
+	xcfg.Now = clock
+	xcfg.Faults = flt.exchangeFaults()
 	if s.Exchange, err = exchange.New(ctx, xcfg, s.Node); err != nil {
 		s.Node.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
@@ -124,7 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 	handler, err := api.New(api.Options{
 		Service:    s.Node,
-		Verifier:   &auth.TokenVerifier{Federation: bundle.Federation, Bundle: s.Node.Bundle, Cache: &auth.TokenCache{}},
+		Verifier:   &auth.TokenVerifier{Federation: bundle.Federation, Bundle: s.Node.Bundle, Now: clock, Cache: &auth.TokenCache{}},
 		Authorizer: &auth.Authorizer{Centre: cfg.Centre, AllowAnonymous: cfg.AnonymousReads},
 		Registerer: reg,
 		Gatherer:   reg,
@@ -145,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.cfg.AdvertiseHTTP = s.URL
 	}
 	s.http = api.NewServer(cfg.HTTP, handler)
-	console, err := ui.New(ui.Options{API: handler, Centre: cfg.Centre, Bundle: s.Node.Bundle, Logger: cfg.Logger.With("component", "console")})
+	console, err := ui.New(ui.Options{API: handler, Centre: cfg.Centre, Bundle: s.Node.Bundle, Logger: cfg.Logger.With("component", "console"), Now: clock})
 	if err != nil {
 		s.ln.Close()
 		s.closeParts()
@@ -166,6 +178,11 @@ func (s *Server) Run(ctx context.Context) error {
 	mctx, stopMembership := context.WithCancel(context.Background())
 	mdone := make(chan struct{})
 	go func() { defer close(mdone); s.membership(mctx) }()
+	// The faults poller: a no-op but in a build with -tags failpoints, where it
+	// follows the faults file until the exchange has stopped.
+	fctx, stopFaults := context.WithCancel(context.Background())
+	fdone := make(chan struct{})
+	go func() { defer close(fdone); s.faults.run(fctx) }()
 
 	var runErr error
 	select {
@@ -189,6 +206,8 @@ func (s *Server) Run(ctx context.Context) error {
 	<-hdone
 	stopExchange()
 	<-xdone
+	stopFaults()
+	<-fdone
 	return errors.Join(runErr, s.Node.Close())
 }
 

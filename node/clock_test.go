@@ -1,0 +1,93 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"liandong/auth"
+	"liandong/schema"
+)
+
+// TestSkewedClockSignsEntries: the leader's clock (Config.Now) stamps every
+// entry's signed_at and the record's times, and receivers judge an entry only by
+// whether its key was valid at that signed_at. So an entry from an origin whose
+// clock runs ahead is accepted (its signed_at is the origin's claim, and a
+// receiver's own clock plays no part), while one from an origin whose clock runs
+// behind its key's validity window is refused as key-not-valid-at-time: nothing
+// is accepted that the bundle does not vouch for, but that origin's log stops
+// spreading at that entry (every later one chains on it) until a bundle whose
+// key window covers the entry's signed_at is published.
+func TestSkewedClockSignsEntries(t *testing.T) {
+	f := newTrustFixture(t) // the record key is valid from an hour ago, without end
+	var offset atomic.Int64
+	cfg := DefaultConfig("tianjin", t.TempDir())
+	cfg.RecordKey = f.rec
+	cfg.Bundle, cfg.BundleSigned = f.v1, f.sign(t, f.v1, f.root)
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	write := func(skew time.Duration) (*schema.Record, *schema.Entry) {
+		t.Helper()
+		offset.Store(int64(skew))
+		before := time.Now().Add(skew)
+		rec, err := n.Create(ctx, supplyRecord("skewed"))
+		if err != nil {
+			t.Fatalf("write with the clock %v off: %v", skew, err)
+		}
+		head, _ := n.Store().Head("tianjin")
+		es, err := n.Store().ReadRange("tianjin", head.Seq, 1)
+		if err != nil || len(es) != 1 {
+			t.Fatalf("read entry %d: %v", head.Seq, err)
+		}
+		e := es[0]
+		if e.SignedAt.Before(before.Add(-time.Second)) || e.SignedAt.After(time.Now().Add(skew).Add(time.Second)) {
+			t.Fatalf("signed_at %v with the clock %v off: not the leader's clock", e.SignedAt, skew)
+		}
+		if !rec.UpdatedAt.Equal(e.SignedAt) {
+			t.Fatalf("updated_at %v, signed_at %v", rec.UpdatedAt, e.SignedAt)
+		}
+		return rec, e
+	}
+
+	// Ten minutes ahead: within the key's window, so any receiver accepts it.
+	_, ahead := write(10 * time.Minute)
+	if err := auth.VerifyEntry(f.v1, ahead); err != nil {
+		t.Fatalf("an entry dated ten minutes ahead was refused: %v", err)
+	}
+	// Two seconds behind: the same.
+	_, behind := write(-2 * time.Second)
+	if err := auth.VerifyEntry(f.v1, behind); err != nil {
+		t.Fatalf("an entry dated two seconds behind was refused: %v", err)
+	}
+	// Two hours behind: before the key's window opened. The leader holds no key
+	// valid then, signs with its configured one, and receivers refuse it.
+	_, early := write(-2 * time.Hour)
+	err = auth.VerifyEntry(f.v1, early)
+	var ce *auth.ChainError
+	if !errors.As(err, &ce) || ce.Reason != auth.ReasonKeyNotValidAtTime {
+		t.Fatalf("an entry signed before its key's window: %v, want %s", err, auth.ReasonKeyNotValidAtTime)
+	}
+	// Clock fixed: later entries chain on the refused one, so a receiver's
+	// chain check still stops there.
+	_, later := write(0)
+	if err := auth.VerifyEntry(f.v1, later); err != nil {
+		t.Fatalf("an entry of the fixed clock on its own: %v", err)
+	}
+	err = auth.VerifyChain(f.v1, schema.Head{Origin: "tianjin", Epoch: ahead.Epoch, Seq: behind.Seq, Hash: behind.Hash()},
+		[]*schema.Entry{early, later}, auth.VerifyEverySignature)
+	if !errors.As(err, &ce) || ce.Reason != auth.ReasonKeyNotValidAtTime || ce.Index != 0 {
+		t.Fatalf("chain across the refused entry: %v", err)
+	}
+}

@@ -1,0 +1,171 @@
+//go:build failpoints
+
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"liandong/auth"
+)
+
+// isolation is a RaftFaults switched by the test.
+type isolation struct{ on atomic.Bool }
+
+func (i *isolation) RaftIsolated() bool { return i.on.Load() }
+
+// loopbackAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func loopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// openGroup opens three replicas of tianjin on loopback raft transports, each
+// with its own isolation switch, and waits until all three are voters.
+func openGroup(t *testing.T) ([]*Node, []*isolation) {
+	t.Helper()
+	key, err := auth.GenerateKey("tianjin-rec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var nodes []*Node
+	var sw []*isolation
+	for i := range 3 {
+		cfg := DefaultConfig("tianjin", filepath.Join(dir, fmt.Sprint("r", i+1)))
+		cfg.ReplicaID = fmt.Sprintf("tianjin-%d", i+1)
+		cfg.RaftAddr = loopbackAddr(t)
+		cfg.Bootstrap = i == 0
+		cfg.RecordKey = key
+		iso := &isolation{}
+		cfg.RaftFaults = iso
+		n, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes, sw = append(nodes, n), append(sw, iso)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := nodes[0].WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		f := nodes[0].raft.AddVoter(raft.ServerID(n.cfg.ReplicaID), raft.ServerAddress(n.cfg.RaftAddr), 0, 10*time.Second)
+		if err := f.Error(); err != nil {
+			t.Fatalf("add voter %s: %v", n.cfg.ReplicaID, err)
+		}
+	}
+	return nodes, sw
+}
+
+// leaderOf waits up to within for one of nodes, other than skip, to lead.
+func leaderOf(t *testing.T, nodes []*Node, skip *Node, within time.Duration) *Node {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, n := range nodes {
+			if n != skip && n.IsLeader() {
+				return n
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no leader (other than the isolated replica) within %v", within)
+	return nil
+}
+
+// waitApplied waits until n has applied index.
+func waitApplied(t *testing.T, n *Node, index uint64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for n.raft.AppliedIndex() < index {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s applied %d, want %d within %v", n.cfg.ReplicaID, n.raft.AppliedIndex(), index, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRaftIsolation: with RaftFaults on, an isolated leader is deposed and
+// cannot commit, the other two elect a leader and go on committing, an
+// isolated follower falls behind; healed, each catches up without a restart.
+func TestRaftIsolation(t *testing.T) {
+	nodes, sw := openGroup(t)
+	ctx := context.Background()
+	old := leaderOf(t, nodes, nil, 10*time.Second)
+	if _, err := old.Create(ctx, supplyRecord("before")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Cut the leader off: the others elect one of themselves.
+	oldIdx := 0
+	for i, n := range nodes {
+		if n == old {
+			oldIdx = i
+		}
+	}
+	sw[oldIdx].on.Store(true)
+	next := leaderOf(t, nodes, old, 15*time.Second)
+	rec, err := next.Create(ctx, supplyRecord("during"))
+	if err != nil {
+		t.Fatalf("write at the new leader: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = old.Create(wctx, supplyRecord("lost"))
+	cancel()
+	if err == nil {
+		t.Fatal("the isolated old leader committed a write")
+	}
+	if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrTimeout) {
+		t.Logf("write at the isolated old leader: %v", err)
+	}
+	if _, gerr := old.Get(ctx, rec.ID); gerr == nil {
+		t.Fatal("the isolated replica received a write made after its isolation")
+	}
+
+	// Healed: it rejoins as a follower and catches up.
+	sw[oldIdx].on.Store(false)
+	waitApplied(t, old, next.raft.CommitIndex(), 15*time.Second)
+	if _, err := old.Get(ctx, rec.ID); err != nil {
+		t.Fatalf("after healing, the old leader lacks %s: %v", rec.ID, err)
+	}
+
+	// A follower cut off falls behind, and catches up when healed.
+	lead := leaderOf(t, nodes, nil, 15*time.Second)
+	var follower int
+	for i, n := range nodes {
+		if n != lead {
+			follower = i
+			break
+		}
+	}
+	sw[follower].on.Store(true)
+	time.Sleep(100 * time.Millisecond) // let an apply already under way finish
+	before := nodes[follower].raft.AppliedIndex()
+	for i := range 5 {
+		if _, err := lead.Create(ctx, supplyRecord(fmt.Sprint("follower cut ", i))); err != nil {
+			t.Fatalf("write with one follower cut off: %v", err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := nodes[follower].raft.AppliedIndex(); got != before {
+		t.Fatalf("the isolated follower applied %d → %d", before, got)
+	}
+	sw[follower].on.Store(false)
+	waitApplied(t, nodes[follower], lead.raft.CommitIndex(), 15*time.Second)
+}
