@@ -18,6 +18,7 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var stops []func()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
@@ -28,6 +29,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
 	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
 	centresFlag := fs.String("centres", "20,50,100", "fanout: comma-separated numbers of simulated centres")
@@ -94,34 +96,44 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer os.RemoveAll(d)
 		*dir = d
+	} else if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("--dir: %w", err)
 	}
 
-	cfg := server.Default()
-	cfg.Centre, cfg.DataDir, cfg.HTTP = "tianjin", *dir+"/node", "127.0.0.1:0"
-	cfg.Logger = newLogger(stderr, "warn")
-	if err := cfg.Validate(); err != nil {
-		return err
+	// The write scenario's node starts only when asked for, so the read
+	// scenario's memory figures hold one node.
+	var writeAPI *bench.API
+	writeNode := func() (*bench.API, error) {
+		if writeAPI != nil {
+			return writeAPI, nil
+		}
+		cfg := server.Default()
+		cfg.Centre, cfg.DataDir, cfg.HTTP = "tianjin", *dir+"/node", "127.0.0.1:0"
+		cfg.Logger = newLogger(stderr, "warn")
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		tokenPath, err := server.DevSetup(&cfg, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		s, stop, err := startServer(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, stop)
+		tok, err := os.ReadFile(tokenPath)
+		if err != nil {
+			return nil, err
+		}
+		writeAPI = bench.NewAPI(s.URL, strings.TrimSpace(string(tok)), 256)
+		return writeAPI, nil
 	}
-	tokenPath, err := server.DevSetup(&cfg, time.Now())
-	if err != nil {
-		return err
-	}
-	s, err := server.Start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	if err := s.Node.WaitLeader(ctx); err != nil {
-		return err
-	}
-	tok, err := os.ReadFile(tokenPath)
-	if err != nil {
-		return err
-	}
-	api := bench.NewAPI(s.URL, strings.TrimSpace(string(tok)), 256)
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
 
 	var results []bench.Result
 	emit := func(r bench.Result) {
@@ -165,6 +177,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			emit(r)
 		case "write":
+			api, err := writeNode()
+			if err != nil {
+				return err
+			}
 			for _, r := range bench.Write(ctx, api, clients, *duration, *size) {
 				emit(r)
 			}
@@ -181,16 +197,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				stopGroup()
 			}
 		case "read":
-			t0 := time.Now()
-			ids, err := bench.Preload(ctx, api, *records, 64, *size)
-			if err != nil {
+			if err := benchRead(ctx, filepath.Join(*dir, "read"), *records, *size, *duration, *memProfile, emit, logger); err != nil {
 				return err
 			}
-			if !*asJSON {
-				fmt.Fprintf(stdout, "(preloaded %d records in %s)\n", len(ids), time.Since(t0).Round(time.Millisecond))
-			}
-			emit(bench.GetByID(ctx, api, ids, 16, *duration))
-			emit(bench.ListPages(ctx, api, 16, *duration, len(ids)))
 		}
 	}
 	if *asJSON {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,4 +111,15 @@ func FsyncBaseline(ctx context.Context, dir string, d time.Duration) (Result, er
 	})
 	r.Note = "raw bbolt: one 1 KB insert per fsynced transaction"
 	return r, nil
+}
+
+// SearchPages runs full-text searches (first page of 20, by relevance) of the
+// given queries in turn.
+func SearchPages(ctx context.Context, api *API, scenario string, queries []string, clients int, d time.Duration, records int) Result {
+	r := Load(ctx, scenario, clients, d, 1<<30, func(ctx context.Context, c, i int) error {
+		q := queries[(c+i)%len(queries)]
+		return api.Do(ctx, "GET", "/v1/records?limit=20&q="+url.QueryEscape(q), nil, nil)
+	})
+	r.Note = fmt.Sprintf("q=%s, limit 20, %d records", strings.Join(queries, "|"), records)
+	return r
 }

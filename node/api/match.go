@@ -119,6 +119,7 @@ func (h *handler) match(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	if err != nil {
 		return err
 	}
+	setIndexBehind(w, res.Behind)
 	resp := matchResponse{Source: h.view(p, rec), Matches: map[string][]matchItem{}}
 	for _, t := range targets {
 		list := make([]matchItem, 0, len(res.Lists[t]))

@@ -165,6 +165,7 @@ func (h *handler) searchRecords(w http.ResponseWriter, r *http.Request, p *auth.
 		score, _ := strconv.ParseFloat(strconv.FormatFloat(ht.Score, 'f', 4, 64), 64)
 		resp.Hits = append(resp.Hits, hit{ID: ht.Record.ID, Score: score, Matched: ht.Matched})
 	}
+	setIndexBehind(w, page.Behind)
 	if page.Next != nil {
 		if q.Order == search.ByID {
 			resp.NextCursor = encodeListCursor(page.Next.ID)
@@ -174,4 +175,16 @@ func (h *handler) searchRecords(w http.ResponseWriter, r *http.Request, p *auth.
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// IndexBehindHeader carries search.Page.Behind on search and match answers.
+const IndexBehindHeader = "Liandong-Index-Behind"
+
+// setIndexBehind tells the caller that the answer comes from an index still
+// taking in a backlog of n changes (search.QueryCatchUp): records written in
+// the last moments may be missing from it.
+func setIndexBehind(w http.ResponseWriter, n uint64) {
+	if n > 0 {
+		w.Header().Set(IndexBehindHeader, strconv.FormatUint(n, 10))
+	}
 }

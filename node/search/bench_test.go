@@ -2,7 +2,9 @@ package search
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,7 +38,11 @@ func benchIndex(b *testing.B, n int) (*Index, time.Duration) {
 //
 //	go test ./node/search -run '^$' -bench Search -benchtime 200x
 func BenchmarkSearch(b *testing.B) {
-	ix, took := benchIndex(b, 1000)
+	n := 1000
+	if s := os.Getenv("SEARCH_BENCH_PER_CATALOGUE"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	ix, took := benchIndex(b, n)
 	b.Logf("indexed %d records in %v (%.0f records/s)", ix.Len(), took.Round(time.Millisecond), float64(ix.Len())/took.Seconds())
 	for _, q := range []string{"锂电池", "高镍三元正极材料", "风电 轴承 寿命预测", "技术", "氢"} {
 		b.Run(q, func(b *testing.B) {

@@ -83,6 +83,9 @@ type Index struct {
 	db     *bbolt.DB
 	docs   map[string]*Doc
 	sumLen [numFields]uint64
+	// strings and industries hold the shared copies of docs' repeated values.
+	strings    map[string]string
+	industries map[string][]string
 	pos    atomic.Uint64
 }
 
@@ -167,6 +170,7 @@ func (ix *Index) load() error {
 		layout = getU64(meta, keyLayout)
 		ix.pos.Store(getU64(meta, keyPosition))
 		ix.docs = map[string]*Doc{}
+		ix.strings, ix.industries = map[string]string{}, map[string][]string{}
 		ix.sumLen = [numFields]uint64{}
 		return tx.Bucket(bucketDocs).ForEach(func(k, v []byte) error {
 			d := new(Doc)
@@ -187,10 +191,44 @@ func (ix *Index) load() error {
 }
 
 func (ix *Index) addDoc(d *Doc) {
+	// Every doc stays in memory: its short fields repeat across the records
+	// (a few catalogues, origins, industries and statuses), so they share one
+	// copy instead of one per doc (about 60 bytes a doc, 60 MB a million).
+	d.Catalogue, d.Origin, d.Visibility = ix.interned(d.Catalogue), ix.interned(d.Origin), ix.interned(d.Visibility)
+	d.Status, d.Kind = ix.interned(d.Status), ix.interned(d.Kind)
+	if len(d.Industries) > 0 {
+		key := strings.Join(d.Industries, "\x00")
+		if shared, ok := ix.industries[key]; ok {
+			d.Industries = shared
+		} else if len(ix.industries) < maxInterned {
+			for i, in := range d.Industries {
+				d.Industries[i] = ix.interned(in)
+			}
+			ix.industries[key] = d.Industries
+		}
+	}
 	ix.docs[d.ID] = d
 	for f := range numFields {
 		ix.sumLen[f] += uint64(d.Len[f])
 	}
+}
+
+// maxInterned bounds each table of shared field values; past it values are
+// kept as they come (the fields are enumerations, so it is never reached).
+const maxInterned = 4096
+
+// interned returns the shared copy of v. The caller holds ix.mu.
+func (ix *Index) interned(v string) string {
+	if v == "" {
+		return ""
+	}
+	if s, ok := ix.strings[v]; ok {
+		return s
+	}
+	if len(ix.strings) < maxInterned {
+		ix.strings[v] = v
+	}
+	return v
 }
 
 func (ix *Index) removeDoc(id string) {
@@ -219,6 +257,7 @@ func (ix *Index) reset() error {
 		return fmt.Errorf("reset search index: %w", err)
 	}
 	ix.docs = map[string]*Doc{}
+	ix.strings, ix.industries = map[string]string{}, map[string][]string{}
 	ix.sumLen = [numFields]uint64{}
 	ix.pos.Store(0)
 	return nil
@@ -274,6 +313,48 @@ func (ix *Index) Len() int {
 	return len(ix.docs)
 }
 
+// QueryCatchUp is the most feed changes a query waits for the index to take
+// in before it answers. Within it a query finds every record written before it
+// (a client reading its own writes); beyond it (a centre taking in a peer's
+// backlog, which the index follows at a few thousand records a second) a
+// query answers at once from what is indexed, and says how far behind that is,
+// instead of waiting for the whole backlog.
+const QueryCatchUp = 2000
+
+// syncForQuery brings the index up to the feed position of the moment, when
+// that is at most QueryCatchUp changes away, and returns how many changes the
+// index is behind that position when it answers.
+func (ix *Index) syncForQuery() (behind uint64, err error) {
+	last, err := ix.src.LastPosition()
+	if err != nil {
+		return 0, err
+	}
+	pos := ix.pos.Load()
+	switch {
+	case last == pos:
+		return 0, nil
+	case last < pos:
+		return 0, ix.Sync() // the state file went back: Sync rebuilds
+	case last-pos > QueryCatchUp:
+		return last - pos, nil
+	}
+	ix.syncMu.Lock()
+	defer ix.syncMu.Unlock()
+	for pos := ix.pos.Load(); pos < last; pos = ix.pos.Load() {
+		changes, _, err := ix.src.Changes(pos, ix.opts.Batch, nil)
+		if err != nil {
+			return 0, fmt.Errorf("search index: read changes after %d: %w", pos, err)
+		}
+		if len(changes) == 0 {
+			break
+		}
+		if err := ix.apply(changes); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
 // Sync brings the index up to the store's last feed position.
 func (ix *Index) Sync() error {
 	last, err := ix.src.LastPosition()
@@ -323,12 +404,20 @@ func (ix *Index) apply(changes []store.Change) error {
 		doc *Doc // nil: removed
 	}
 	var ops []memOp
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.db == nil {
+	// The file is written without ix.mu: the caller holds syncMu, which Close
+	// needs too, so db stays open; searches meanwhile read the last committed
+	// postings through their own read transactions. Holding ix.mu here made
+	// every search wait for a whole batch to be analysed and committed (tens
+	// to hundreds of milliseconds while a centre catches up). A search that
+	// runs between the commit and the update of the documents below finds
+	// postings of a document it does not hold yet, and skips it.
+	ix.mu.RLock()
+	db := ix.db
+	ix.mu.RUnlock()
+	if db == nil {
 		return ErrClosed
 	}
-	err := ix.db.Update(func(tx *bbolt.Tx) error {
+	err := db.Update(func(tx *bbolt.Tx) error {
 		post, terms, docs := tx.Bucket(bucketPost), tx.Bucket(bucketTerms), tx.Bucket(bucketDocs)
 		// Postings are written in key order after the docs: bbolt inserts in
 		// order several times faster than scattered.
@@ -393,6 +482,8 @@ func (ix *Index) apply(changes []store.Change) error {
 	if err != nil {
 		return fmt.Errorf("search index: apply %d changes: %w", len(changes), err)
 	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	for _, op := range ops {
 		ix.removeDoc(op.id)
 		if op.doc != nil {

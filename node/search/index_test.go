@@ -2,9 +2,11 @@ package search
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,5 +233,66 @@ func TestFiltersAndAllow(t *testing.T) {
 	}
 	if _, err := ix.Search(Query{Text: " ，。 the "}); err != ErrEmptyQuery {
 		t.Fatalf("empty query: %v", err)
+	}
+}
+
+// TestQueryDoesNotWaitForABacklog: a query waits for a few changes (a client
+// finds what it just wrote) but not for a backlog beyond QueryCatchUp (a
+// centre taking in a peer's log), which it reports as Behind instead.
+func TestQueryDoesNotWaitForABacklog(t *testing.T) {
+	src := newMemSource()
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), src)
+	src.put(supplyRecord("tianjin:first", "钙钛矿叠层电池", "中试线"))
+	if p := search(t, ix, Query{Text: "钙钛矿"}); len(p.Hits) != 1 || p.Behind != 0 {
+		t.Fatalf("a fresh write: %d hits, behind %d; want it found", len(p.Hits), p.Behind)
+	}
+	for i := range QueryCatchUp + 10 {
+		src.put(supplyRecord(fmt.Sprintf("hebei:r%05d", i), "液流电池储能", "长时储能"))
+	}
+	pos := ix.Position()
+	p := search(t, ix, Query{Text: "钙钛矿"})
+	if p.Behind != QueryCatchUp+10 || ix.Position() != pos {
+		t.Fatalf("behind %d, index moved from %d to %d: the query waited for a backlog of %d", p.Behind, pos, ix.Position(), QueryCatchUp+10)
+	}
+	if len(p.Hits) != 1 {
+		t.Fatalf("what was indexed is not found while behind: %v", ids(p))
+	}
+	if err := ix.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if p := search(t, ix, Query{Text: "液流"}); p.Behind != 0 || p.Total != QueryCatchUp+10 {
+		t.Fatalf("after catching up: behind %d, %d hits", p.Behind, p.Total)
+	}
+}
+
+// TestTopHitsIsSortPrefix: selecting the best k equals sorting all and taking
+// k, for every k and with tied scores (the id breaks ties).
+func TestTopHitsIsSortPrefix(t *testing.T) {
+	order := func(a, b Hit) int {
+		if a.Score != b.Score {
+			if a.Score > b.Score {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Doc.ID, b.Doc.ID)
+	}
+	var hits []Hit
+	for i := range 200 {
+		hits = append(hits, Hit{Doc: &Doc{ID: fmt.Sprintf("d%03d", (i*37)%200)}, Score: float64((i * 7919) % 13)})
+	}
+	all := slices.Clone(hits)
+	slices.SortFunc(all, order)
+	for _, k := range []int{1, 2, 7, 20, 199, 200, 500} {
+		got := topHits(hits, k, order)
+		want := all[:min(k, len(all))]
+		if len(got) != len(want) {
+			t.Fatalf("k=%d: %d hits, want %d", k, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Doc.ID != want[i].Doc.ID {
+				t.Fatalf("k=%d: hit %d is %s, want %s", k, i, got[i].Doc.ID, want[i].Doc.ID)
+			}
+		}
 	}
 }

@@ -95,6 +95,8 @@ type Match struct {
 // MatchResult holds the ranked lists by catalogue.
 type MatchResult struct {
 	Lists map[string][]Match
+	// Behind is as in Page.
+	Behind uint64
 }
 
 // phrase is a piece of the source's text with its weight and terms.
@@ -219,7 +221,8 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 			return nil, fmt.Errorf("%w: cannot match a %s with %ss", ErrNotMatchable, src.Catalogue, c)
 		}
 	}
-	if err := ix.Sync(); err != nil {
+	behind, err := ix.syncForQuery()
+	if err != nil {
 		return nil, err
 	}
 
@@ -251,13 +254,13 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 	// The source against itself, for the text score's scale.
 	self := analyzeRecord(src)
 
-	out := &MatchResult{Lists: map[string][]Match{}}
+	out := &MatchResult{Lists: map[string][]Match{}, Behind: behind}
 	ix.mu.RLock()
 	if ix.db == nil {
 		ix.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	err := ix.db.View(func(tx *bbolt.Tx) error {
+	err = ix.db.View(func(tx *bbolt.Tx) error {
 		st := ix.unsafeStats()
 		for _, cat := range opts.Catalogues {
 			keep := func(d *Doc) bool {
