@@ -19,18 +19,7 @@ import (
 // (fsync of raft's log), the FSM transaction (fsync of the state file), entry
 // canonicalisation and signing. Run with -cpu to vary concurrency.
 func BenchmarkCreate(b *testing.B) {
-	key, _ := auth.GenerateKey("tianjin-rec")
-	cfg := DefaultConfig("tianjin", b.TempDir())
-	cfg.RecordKey = key
-	cfg.StateSync = os.Getenv("STATESYNC") != ""
-	n, err := Open(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
-	if err := n.WaitLeader(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	n := benchNode(b, os.Getenv("STATESYNC") != "")
 	rec := supplyRecord("高镍三元正极材料连续化制备技术")
 	rec.Body = []byte(fmt.Sprintf(`{"title":"高镍三元正极材料连续化制备技术","summary":"%0900d","industry":"new-materials","trl":6}`, 0))
 	b.SetParallelism(16)
@@ -53,17 +42,7 @@ func BenchmarkCreate(b *testing.B) {
 
 // BenchmarkCreateSerial is one caller at a time: the commit latency of one write.
 func BenchmarkCreateSerial(b *testing.B) {
-	key, _ := auth.GenerateKey("tianjin-rec")
-	cfg := DefaultConfig("tianjin", b.TempDir())
-	cfg.RecordKey = key
-	n, err := Open(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
-	if err := n.WaitLeader(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	n := benchNode(b, false)
 	rec := supplyRecord("高镍三元正极材料连续化制备技术")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -82,17 +61,7 @@ func BenchmarkApplyEntries(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	key, _ := auth.GenerateKey("tianjin-rec")
-	cfg := DefaultConfig("tianjin", b.TempDir())
-	cfg.RecordKey = key
-	n, err := Open(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
-	if err := n.WaitLeader(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	n := benchNode(b, false)
 	const batch = 1000
 	author := fed.Author("hebei")
 	logs := make([][]*schema.Entry, 0, b.N/batch+1)
@@ -123,4 +92,21 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchNode opens a single-replica node of tianjin that leads, closed with b.
+func benchNode(b *testing.B, stateSync bool) *Node {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	cfg := DefaultConfig("tianjin", b.TempDir())
+	cfg.RecordKey = key
+	cfg.StateSync = stateSync
+	n, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close() })
+	if err := n.WaitLeader(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }

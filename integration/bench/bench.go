@@ -160,11 +160,16 @@ func (a *API) Do(ctx context.Context, method, path string, body []byte, out any)
 // RecordJSON returns a create request of about size bytes: a supply item whose
 // summary pads it out.
 func RecordJSON(i, size int) []byte {
-	body := map[string]any{
+	return paddedRecord(size, map[string]any{
 		"title": fmt.Sprintf("高镍三元正极材料连续化制备技术 %d", i), "industry": "new-materials",
 		"keywords": []string{"正极材料", "锂电池"}, "trl": 6, "owner_org": "天津大学",
 		"transfer_modes": []string{"license"},
-	}
+	})
+}
+
+// paddedRecord is the create request of a supply item with body, its summary
+// padded so the request is about size bytes.
+func paddedRecord(size int, body map[string]any) []byte {
 	base, _ := json.Marshal(map[string]any{"catalogue": "supply", "visibility": "federation", "body": body})
 	pad := size - len(base) - len(`,"summary":""`)
 	// Each of these characters is 3 bytes of UTF-8.
@@ -193,14 +198,9 @@ var (
 func VariedRecordJSON(i, size int) []byte {
 	title := variedTitles[i%len(variedTitles)]
 	other := variedTitles[(i/len(variedTitles)+i)%len(variedTitles)]
-	body := map[string]any{
+	return paddedRecord(size, map[string]any{
 		"title": fmt.Sprintf("%s %d", title, i), "industry": variedIndustries[i%len(variedIndustries)],
 		"keywords": []string{title, other}, "trl": 1 + i%9, "owner_org": "天津大学",
 		"transfer_modes": []string{"license"},
-	}
-	base, _ := json.Marshal(map[string]any{"catalogue": "supply", "visibility": "federation", "body": body})
-	pad := size - len(base) - len(`,"summary":""`)
-	body["summary"] = strings.Repeat("成果转化", max(1, pad/12))
-	out, _ := json.Marshal(map[string]any{"catalogue": "supply", "visibility": "federation", "body": body})
-	return out
+	})
 }
