@@ -86,7 +86,7 @@ type Index struct {
 	// strings and industries hold the shared copies of docs' repeated values.
 	strings    map[string]string
 	industries map[string][]string
-	pos    atomic.Uint64
+	pos        atomic.Uint64
 }
 
 // Open opens or creates the index file at path and checks it against src. It
