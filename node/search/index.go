@@ -62,6 +62,12 @@ type Options struct {
 	// of writes is indexed in one transaction (default 20 ms). Searches never
 	// wait for it: they bring the index up to date first.
 	Coalesce time.Duration
+	// BusyCoalesce is the least time between two of Run's catch-ups while
+	// changes keep coming (default 200 ms). An index transaction costs
+	// mostly per page it rewrites, so per record it is several times cheaper
+	// in batches of hundreds than of the few dozen a 20 ms window holds under
+	// steady writes (the index was a fifth of the write path's CPU).
+	BusyCoalesce time.Duration
 }
 
 // Index is a full-text index of a node's records, kept in its own bbolt file
@@ -97,6 +103,9 @@ func Open(path string, src Source, opts Options) (*Index, error) {
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 1000
+	}
+	if opts.BusyCoalesce <= 0 {
+		opts.BusyCoalesce = 200 * time.Millisecond
 	}
 	if opts.Coalesce <= 0 {
 		opts.Coalesce = 20 * time.Millisecond
@@ -499,6 +508,7 @@ func (ix *Index) apply(changes []store.Change) error {
 func (ix *Index) Run(ctx context.Context) error {
 	for {
 		wake := ix.src.Changed()
+		synced := time.Now()
 		if err := ix.Sync(); err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil
@@ -522,10 +532,13 @@ func (ix *Index) Run(ctx context.Context) error {
 			return nil
 		case <-wake:
 		}
+		// The first change after a quiet spell is indexed Coalesce later;
+		// steady changes every BusyCoalesce.
+		wait := max(ix.opts.Coalesce, ix.opts.BusyCoalesce-time.Since(synced))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(ix.opts.Coalesce):
+		case <-time.After(wait):
 		}
 	}
 }
