@@ -64,3 +64,27 @@ func TestReplicasOfOneCentreDoNotPunishEachOther(t *testing.T) {
 		t.Fatalf("follower counted %v own-origin faults from its own leader", v)
 	}
 }
+
+// TestPushesDoNotWaitForTheAnnouncementDebounce: with announcements coalesced
+// over a long window and anti-entropy out of reach, every commit still reaches
+// a connected peer at once, by push; only gossip waits for the window.
+func TestPushesDoNotWaitForTheAnnouncementDebounce(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "tianjin", "hebei")
+	slowAnnounce := func(c *exchange.Config) {
+		c.AnnounceDebounce = 5 * time.Second
+		c.AntiEntropyInterval = time.Minute
+		c.DisableGossip = true
+	}
+	tj := startExchange(t, fed, "tianjin", nil, slowAnnounce)
+	hb := startExchange(t, fed, "hebei", nil, slowAnnounce)
+	connect(t, tj, hb)
+	waitFor(t, 5*time.Second, "the first heads exchange", func() bool { return peerStatus(tj, "hebei").HeadsAt != nil })
+	author := fed.Author("tianjin")
+	for i := 1; i <= 5; i++ {
+		write(t, tj.node, author, 1) // commits; the node calls Notify
+		start := time.Now()
+		waitFor(t, 2*time.Second, "the commit pushed", func() bool { return hb.node.Len("tianjin") == i })
+		t.Logf("commit %d arrived after %v", i, time.Since(start).Round(time.Millisecond))
+	}
+}
