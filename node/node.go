@@ -32,6 +32,9 @@ var (
 	ErrTimeout     = errors.New("write not committed in time")
 	ErrStateFailed = errors.New("state file failed")
 	ErrShutdown    = errors.New("node shutting down")
+	// ErrNoSigningKey refuses a write when the trust bundle lists no record key
+	// of this centre that is valid at the leader's clock (see signingKey).
+	ErrNoSigningKey = errors.New("no record key of this centre is valid at this node's clock")
 )
 
 // Config configures one replica.
@@ -522,15 +525,16 @@ func (s keySigner) SignBytes(msg []byte) ([]byte, error) {
 }
 
 // signingKey picks the key the leader signs a write at at with: of the keys this
-// replica holds, one the bundle lists as valid at at, the latest to start; the
-// configured record key when none is (the write then fails verification at
-// peers, and the operator's alert says why).
-func (n *Node) signingKey(at time.Time) string {
+// replica holds, one the bundle lists as valid at at, the latest to start.
+// When none is, it refuses with ErrNoSigningKey (a clock outside the keys'
+// windows, or a bundle without a current key). A centre the bundle does not
+// list signs with its configured key: nothing it writes is accepted anyway.
+func (n *Node) signingKey(at time.Time) (string, error) {
 	b := n.Bundle()
 	best, bestStart := n.cfg.RecordKey.ID, time.Time{}
 	m, ok := b.Member(n.cfg.Centre)
 	if !ok {
-		return best
+		return best, nil
 	}
 	for _, k := range append([]*auth.KeyPair{n.cfg.RecordKey}, n.cfg.RotationKeys...) {
 		if _, err := b.RecordKey(n.cfg.Centre, k.ID, at); err != nil {
@@ -542,7 +546,15 @@ func (n *Node) signingKey(at time.Time) string {
 			}
 		}
 	}
-	return best
+	if bestStart.IsZero() {
+		// Every peer would refuse an entry signed now (key-not-valid-at-time),
+		// and every later entry chains on it: the log would stop spreading
+		// at this write until a bundle covered it, and peers would back this
+		// centre off each time it offered the entry. Refuse the write instead.
+		return "", fmt.Errorf("%w: this node's clock reads %s; check the clock, or publish a trust bundle with a record key of %s valid now",
+			ErrNoSigningKey, at.UTC().Format(time.RFC3339), n.cfg.Centre)
+	}
+	return best, nil
 }
 
 func newULID(now time.Time) string {

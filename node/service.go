@@ -58,8 +58,12 @@ func (n *Node) write(ctx context.Context, op store.Op, id string, rec *schema.Re
 		epoch = newULID(n.cfg.Now())
 	}
 	at := n.cfg.Now().UTC()
+	keyID, err := n.signingKey(at)
+	if err != nil {
+		return nil, err
+	}
 	res, err := n.propose(ctx, &store.Command{Write: &store.WriteCommand{
-		Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: at, Epoch: epoch, KeyID: n.signingKey(at),
+		Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: at, Epoch: epoch, KeyID: keyID,
 	}})
 	if err != nil {
 		return nil, err

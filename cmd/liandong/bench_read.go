@@ -46,7 +46,7 @@ func benchRead(ctx context.Context, dir string, n, size int, d time.Duration, me
 		return err
 	}
 	// A first start creates the raft state the preloaded state file joins.
-	s, stop, err := startServer(ctx, cfg)
+	_, stop, err := startServer(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func benchRead(ctx context.Context, dir string, n, size int, d time.Duration, me
 	}
 	fmt.Fprintf(os.Stderr, "(preloaded and indexed %d records in %s)\n", n, time.Since(t0).Round(time.Millisecond))
 
-	s, stop, err = startServer(ctx, cfg)
+	s, stop, err := startServer(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -135,6 +135,9 @@ func toProblem(err error, requestID string) *problem {
 		p = unavailable("the write was not committed in time; retry (it may have been applied: check the version)", 2, nil)
 	case errors.Is(err, node.ErrRecovering):
 		p = unavailable("this centre is recovering its own log from its peers (its state was lost or is new); writes resume as soon as it has", 2, nil)
+	case errors.Is(err, node.ErrNoSigningKey):
+		// The operator must act (clock or bundle); peers would refuse the entry.
+		p = unavailable(err.Error(), 30, nil)
 	case errors.Is(err, node.ErrNotReady):
 		p = unavailable("the node is not ready (no raft leader yet)", 2, nil)
 	case errors.Is(err, node.ErrShutdown):
