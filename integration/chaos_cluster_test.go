@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"liandong/auth"
 	"liandong/integration/chaos"
 )
 
@@ -45,9 +46,16 @@ type chaosBackend interface {
 	cut(centre string, others []string) error
 	mend(centre string, others []string) error
 	// isolate cuts one replica off from the rest of its raft group while clients
-	// still reach it; rejoin undoes it. Only where the backend can (Docker).
+	// still reach it; rejoin undoes it.
 	isolate(n *chaosNode) error
 	rejoin(n *chaosNode) error
+	// inject puts n's live faults (a clock offset, sync streams dropped per
+	// member and direction) in force, replacing those before; the zero value
+	// lifts them. Only with the fault hooks of a failpoints build (loopback).
+	inject(n *chaosNode, lf liveFaults) error
+	// restartRefusing restarts a single-replica centre with its connection
+	// gater refusing others, or with none as configured. Loopback only.
+	restartRefusing(centre string, others []string) error
 	// healAll undoes every fault still in place but stopped processes.
 	healAll() error
 }
@@ -60,6 +68,13 @@ type chaosCluster struct {
 	start   time.Time
 	nodes   []*chaosNode
 	raft    []*chaosNode // hq's replicas
+
+	// issuers issue a fresh token of each centre, for the token probe at a
+	// replica whose clock is skewed (loopback only).
+	issuers map[string]*auth.TokenIssuer
+	// streamCuts says the backend partitions by dropping sync streams while
+	// connections stay up (loopback), not by cutting the network (docker).
+	streamCuts bool
 
 	mu         sync.Mutex
 	violations []string
@@ -209,7 +224,7 @@ func (cl *chaosCluster) apply(k int, f chaos.Fault) {
 	switch {
 	case f.Replica >= 0:
 		target = nodes[f.Replica]
-	case f.Kind == chaos.KillLeader || f.Kind == chaos.PauseLeader || f.Kind == chaos.IsolateLeader:
+	case f.Kind == chaos.KillLeader || f.Kind == chaos.PauseLeader || f.Kind == chaos.IsolateLeader || f.Kind == chaos.SkewLeader:
 		if target = cl.leader(); target == nil {
 			target = nodes[k%len(nodes)]
 			cl.logf("%s: no leader found, taking %s", f.Kind, target.name)
@@ -254,7 +269,7 @@ func (cl *chaosCluster) apply(k int, f chaos.Fault) {
 			cl.violate("harness: cut %s from %v: %v", f.Centre, f.Block, err)
 		}
 		time.Sleep(f.Hold)
-		cl.logf("%s during the cut: %s", f.Centre, cl.links(target, f.Block))
+		cl.logf("%s during the cut: %s", f.Centre, cl.links(target, f.Block, cl.streamCuts))
 		if err := b.mend(f.Centre, f.Block); err != nil {
 			cl.violate("harness: mend %s and %v: %v", f.Centre, f.Block, err)
 		}
@@ -269,13 +284,115 @@ func (cl *chaosCluster) apply(k int, f chaos.Fault) {
 			cl.violate("harness: rejoin %s: %v", target.name, err)
 		}
 		cl.logf("%s rejoined", target.name)
+	case chaos.SkewReplica, chaos.SkewLeader, chaos.SkewCentre:
+		cl.logf("clock of %s off by %v for %.1fs (%s)", target.name, f.Offset, f.Hold.Seconds(), f.Kind)
+		if err := b.inject(target, liveFaults{ClockOffset: f.Offset}); err != nil {
+			cl.violate("harness: skew the clock of %s: %v", target.name, err)
+		}
+		time.Sleep(f.Hold)
+		cl.probeToken(target, f.Offset)
+		if err := b.inject(target, liveFaults{}); err != nil {
+			cl.violate("harness: set the clock of %s right: %v", target.name, err)
+		}
+		cl.logf("clock of %s set right", target.name)
+	case chaos.OneWay:
+		lf, what := liveFaults{DropOut: f.Block}, "refuses to open sync streams to"
+		if f.Inbound {
+			lf, what = liveFaults{DropIn: f.Block}, "drops the sync streams opened by"
+		}
+		cl.logf("%s %s %s for %.1fs (%s)", f.Centre, what, strings.Join(f.Block, ","), f.Hold.Seconds(), f.Kind)
+		if err := b.inject(target, lf); err != nil {
+			cl.violate("harness: one-way cut at %s: %v", f.Centre, err)
+		}
+		time.Sleep(f.Hold)
+		cl.logf("%s during the cut: %s", f.Centre, cl.links(target, f.Block, true))
+		if err := b.inject(target, liveFaults{}); err != nil {
+			cl.violate("harness: heal the one-way cut at %s: %v", f.Centre, err)
+		}
+		cl.logf("%s healed", f.Centre)
+	case chaos.GaterCut:
+		cl.logf("restart %s refusing %s at its gater for %.1fs (%s)", f.Centre, strings.Join(f.Block, ","), f.Hold.Seconds(), f.Kind)
+		if err := b.restartRefusing(f.Centre, f.Block); err != nil {
+			cl.violate("harness: restart %s refusing %v: %v", f.Centre, f.Block, err)
+		}
+		time.Sleep(f.Hold)
+		cl.logf("%s during the cut: %s", f.Centre, cl.links(target, f.Block, false))
+		if err := b.restartRefusing(f.Centre, nil); err != nil {
+			cl.violate("harness: restart %s as configured: %v", f.Centre, err)
+		}
+		cl.logf("%s healed", f.Centre)
 	default:
 		cl.violate("harness: unknown fault kind %s", f.Kind)
 	}
 }
 
-// links describes what n says of its connections to the members in others.
-func (cl *chaosCluster) links(n *chaosNode, others []string) string {
+// probeTokenTTL is how long the probe's token is valid: offsets beyond it plus
+// the leeway find it expired.
+const probeTokenTTL = time.Minute
+
+// probeToken presents a token of n's centre issued this moment to n, whose clock
+// is off by offset, and judges the answer (chaos.TokenProbe): accepted within
+// the verifier's leeway, refused 401 beyond it, as not yet valid when the clock
+// is behind and as expired when it is ahead past the token's expiry. Anything
+// else is a violation; an offset too close to a boundary, or no answer, is
+// only counted.
+func (cl *chaosCluster) probeToken(n *chaosNode, offset time.Duration) {
+	want := chaos.TokenProbe(offset, probeTokenTTL, auth.DefaultLeeway, 3*time.Second)
+	judged := func(ok bool) {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		if ok {
+			cl.summary.Probes++
+		} else {
+			cl.summary.Unjudged++
+		}
+	}
+	iss := cl.issuers[n.centre]
+	if iss == nil {
+		judged(false)
+		return
+	}
+	tok, err := iss.Issue("chaos-probe", []auth.Scope{auth.ScopeRead}, probeTokenTTL, time.Now())
+	if err != nil {
+		cl.violate("harness: issue a probe token: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	probe := &client{base: n.client.base, token: tok, http: n.client.http}
+	status, err := probe.do(ctx, http.MethodGet, "/v1/records?limit=1", nil, nil)
+	got := ""
+	switch {
+	case err == nil && status == http.StatusOK:
+		got = chaos.ProbeAccepted
+	case status == http.StatusUnauthorized && strings.Contains(err.Error(), chaos.ProbeNotYetValid):
+		got = chaos.ProbeNotYetValid
+	case status == http.StatusUnauthorized && strings.Contains(err.Error(), chaos.ProbeExpired):
+		got = chaos.ProbeExpired
+	case status == 0 || status >= 500:
+		cl.logf("token probe at %s (clock %v): no answer: %d %v", n.name, offset, status, err)
+		judged(false)
+		return
+	default:
+		got = fmt.Sprintf("%d %v", status, err)
+	}
+	if want == "" {
+		cl.logf("token probe at %s (clock %v, near a boundary): %s", n.name, offset, got)
+		judged(false)
+		return
+	}
+	judged(true)
+	if got != want {
+		cl.violate("token probe at %s with its clock %v off: %s, want %s", n.name, offset, got, want)
+		return
+	}
+	cl.logf("token probe at %s (clock %v): %s, as it should", n.name, offset, got)
+}
+
+// links describes what n says of its connections to the members in others. A
+// connection is expected to stay up when only streams are cut (streamCuts);
+// otherwise one that is up is shouted, for the cut did not hold.
+func (cl *chaosCluster) links(n *chaosNode, others []string, streamCuts bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	var doc struct {
@@ -297,6 +414,8 @@ func (cl *chaosCluster) links(n *chaosNode, others []string) string {
 			switch {
 			case p.Connected && p.Stalled:
 				state = "connected but stalled"
+			case p.Connected && streamCuts:
+				state = "connected (streams cut)"
 			case p.Connected:
 				state = "CONNECTED"
 			}

@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,35 +12,62 @@ import (
 	"testing"
 	"time"
 
+	"liandong/auth"
 	"liandong/integration/chaos"
+	"liandong/node/server"
 )
 
 // loopbackBackend runs the chaos federation as processes on loopback, started
-// and stopped by pid. Faults are signals and restarts. A partition restarts a
-// centre with p2p.block listing the centres it must refuse: its connection gater
-// then refuses their peers in both directions, a real cut of those links, though
-// one that starts and ends with a restart of the centre. A replica cannot be cut
-// off its raft group here (no hook in the raft transport).
+// and stopped by pid, from the failpoints build (-tags failpoints), whose fault
+// hooks each replica follows through its own faults file
+// (node/server/faults_on.go):
+//
+//   - a partition (isolation, bridge) is made without a restart: the centre's
+//     sync exchange drops the streams of the centres cut off, both ways, while
+//     the connections stay up; a one-way cut drops one direction only;
+//   - a gater cut restarts the centre with p2p.block listing the centres it must
+//     refuse: its connection gater then refuses their peers in both directions,
+//     and the cut ends with another restart;
+//   - a replica is cut off its raft group by dropping every raft connection of
+//     it, in and out, while clients still reach its API;
+//   - a clock skew offsets the clock of the replica's node, token verifier and
+//     exchange.
 type loopbackBackend struct {
 	t *testing.T
 	f *multiFederation
-	// blockConfigs maps centre → refusal list → config file of a partitioned start.
+	// blockConfigs maps centre → refusal list → config file of a gater cut.
 	blockConfigs map[string]map[string]string
-	mu           sync.Mutex // guards the process handles in the groups
+	mu           sync.Mutex        // guards the process handles in the groups, and written
+	written      map[string][]byte // replica → its faults file as last written
 }
 
 func newLoopbackChaos(t *testing.T, faults []chaos.Fault) *chaosCluster {
 	t.Helper()
+	opts := func(centre string, standalone bool) groupOptions {
+		return groupOptions{centre: centre, standalone: standalone, faults: true}
+	}
 	f := newMultiFederation(t,
-		groupSpec{3, groupOptions{centre: "hq"}},
-		groupSpec{1, groupOptions{centre: "tianjin", standalone: true}},
-		groupSpec{1, groupOptions{centre: "hebei", standalone: true}},
-		groupSpec{1, groupOptions{centre: "xiongan", standalone: true}},
+		groupSpec{3, opts("hq", false)},
+		groupSpec{1, opts("tianjin", true)},
+		groupSpec{1, opts("hebei", true)},
+		groupSpec{1, opts("xiongan", true)},
 	)
-	b := &loopbackBackend{t: t, f: f, blockConfigs: map[string]map[string]string{}}
-	cl := &chaosCluster{t: t, backend: b}
+	b := &loopbackBackend{t: t, f: f, blockConfigs: map[string]map[string]string{}, written: map[string][]byte{}}
+	cl := &chaosCluster{t: t, backend: b, issuers: map[string]*auth.TokenIssuer{}, streamCuts: true}
 	for _, r := range f.all() {
 		cl.add(&chaosNode{name: r.g.ids[r.i], centre: r.g.centre, g: r.g, i: r.i, client: r.client()})
+	}
+	for _, centre := range f.centres {
+		g := f.groups[centre]
+		keys, err := server.EnsureKeys(&g.cfgs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle, err := server.LoadBundle(g.cfgs[0].Path(g.cfgs[0].Bundle), nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.issuers[centre] = &auth.TokenIssuer{Centre: centre, Federation: bundle.Federation, Key: keys.Token}
 	}
 	for centre, lists := range chaos.Blocks(faults) {
 		g := f.groups[centre]
@@ -96,7 +125,7 @@ func (b *loopbackBackend) launch(n *chaosNode, config string) error {
 	if config == "" {
 		config = n.g.configs[n.i]
 	}
-	p := startProc(b.t, "serve", "--config", config, "--log-level", n.g.opts.logLevel)
+	p := n.g.launch(n.i, config)
 	b.mu.Lock()
 	n.g.procs[n.i] = p
 	b.mu.Unlock()
@@ -114,19 +143,61 @@ func (b *loopbackBackend) launch(n *chaosNode, config string) error {
 	return nil
 }
 
-// cut restarts the centre's replica refusing others; mend restarts it as it was.
-func (b *loopbackBackend) cut(centre string, others []string) error {
-	config := b.blockConfigs[centre][strings.Join(others, ",")]
-	if config == "" || len(b.f.groups[centre].cfgs) != 1 {
-		return fmt.Errorf("no partition config of %s refusing %v", centre, others)
+// faultsApplied is what a replica logs (at warn) each time it puts the faults
+// of its file in force.
+const faultsApplied = "injected faults in force"
+
+// inject replaces n's faults file (written to a temporary file and renamed
+// over it, so the replica never reads half of it) and, when n runs, waits until
+// n has logged that it put them in force: it polls the file every 100 ms.
+func (b *loopbackBackend) inject(n *chaosNode, lf liveFaults) error {
+	data := lf.json()
+	b.mu.Lock()
+	prev, ok := b.written[n.name]
+	// Nothing to do when the file says so already, or when there is none and
+	// no fault is asked for.
+	same := ok && string(prev) == string(data) || !ok && lf.zero()
+	b.written[n.name] = data
+	p := n.g.procs[n.i]
+	b.mu.Unlock()
+	if same {
+		return nil
 	}
-	return b.restartWith(centre, config)
+	before := strings.Count(p.output.String(), faultsApplied)
+	path := n.g.faultsFile(n.i)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write faults of %s: %w", n.name, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write faults of %s: %w", n.name, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(p.output.String(), faultsApplied) == before {
+		select {
+		case <-p.done:
+			return nil // down: it reads the file when it starts again
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not put %s in force within 5 s", n.name, data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }
 
-func (b *loopbackBackend) mend(centre string, _ []string) error { return b.restartWith(centre, "") }
-
-func (b *loopbackBackend) restartWith(centre, config string) error {
+// restartRefusing restarts the centre's replica with its gater refusing
+// others; with none, as it was configured.
+func (b *loopbackBackend) restartRefusing(centre string, others []string) error {
 	g := b.f.groups[centre]
+	config := ""
+	if len(others) > 0 {
+		config = b.blockConfigs[centre][strings.Join(others, ",")]
+		if config == "" || len(g.cfgs) != 1 {
+			return fmt.Errorf("no config of %s refusing %v", centre, others)
+		}
+	}
 	n := &chaosNode{name: g.ids[0], centre: centre, g: g, i: 0, client: g.clients[0]}
 	var errs []error
 	if err := b.terminate(n); err != nil {
@@ -138,8 +209,59 @@ func (b *loopbackBackend) restartWith(centre, config string) error {
 	return errors.Join(errs...)
 }
 
-func (b *loopbackBackend) isolate(*chaosNode) error {
-	return errors.New("loopback processes cannot be cut off their raft group")
+// cut drops, at the centre's replica, the sync streams of others both ways;
+// mend lifts it. No restart: the connections stay up.
+func (b *loopbackBackend) cut(centre string, others []string) error {
+	return b.inject(b.single(centre), liveFaults{DropIn: others, DropOut: others})
 }
-func (b *loopbackBackend) rejoin(*chaosNode) error { return nil }
-func (b *loopbackBackend) healAll() error          { return nil }
+
+func (b *loopbackBackend) mend(centre string, _ []string) error {
+	return b.inject(b.single(centre), liveFaults{})
+}
+
+func (b *loopbackBackend) single(centre string) *chaosNode {
+	g := b.f.groups[centre]
+	return &chaosNode{name: g.ids[0], centre: centre, g: g, i: 0, client: g.clients[0]}
+}
+
+func (b *loopbackBackend) isolate(n *chaosNode) error {
+	return b.inject(n, liveFaults{RaftIsolate: true})
+}
+func (b *loopbackBackend) rejoin(n *chaosNode) error { return b.inject(n, liveFaults{}) }
+
+// healAll lifts every injected fault.
+func (b *loopbackBackend) healAll() error {
+	var errs []error
+	for _, r := range b.f.all() {
+		n := &chaosNode{name: r.g.ids[r.i], centre: r.g.centre, g: r.g, i: r.i, client: r.client()}
+		if err := b.inject(n, liveFaults{}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// liveFaults are the faults of one replica's faults file.
+type liveFaults struct {
+	ClockOffset     time.Duration
+	DropIn, DropOut []string
+	RaftIsolate     bool
+}
+
+func (lf liveFaults) zero() bool {
+	return lf.ClockOffset == 0 && len(lf.DropIn) == 0 && len(lf.DropOut) == 0 && !lf.RaftIsolate
+}
+
+func (lf liveFaults) json() []byte {
+	spec := struct {
+		ClockOffset string   `json:"clock_offset,omitempty"`
+		DropIn      []string `json:"drop_in,omitempty"`
+		DropOut     []string `json:"drop_out,omitempty"`
+		RaftIsolate bool     `json:"raft_isolate,omitempty"`
+	}{DropIn: lf.DropIn, DropOut: lf.DropOut, RaftIsolate: lf.RaftIsolate}
+	if lf.ClockOffset != 0 {
+		spec.ClockOffset = lf.ClockOffset.String()
+	}
+	data, _ := json.Marshal(spec) // cannot fail: strings and a bool
+	return data
+}

@@ -90,8 +90,11 @@ func TestChaos(t *testing.T) {
 // violation fails t.
 func runChaosSchedule(t *testing.T, seed int64, period time.Duration) chaos.Summary {
 	began := time.Now()
+	// Both modes cut links and raft groups; only loopback, running the
+	// failpoints build, skews clocks, cuts one way and restarts behind the gater.
 	topo := chaos.Topology{RaftCentre: "hq", Replicas: 3, Singles: []string{"tianjin", "hebei", "xiongan"},
-		Partitions: true, RaftPartitions: *chaosDocker, ElectionTimeout: chaosElectionTimeout}
+		Partitions: true, RaftPartitions: true, LiveFaults: !*chaosDocker, GaterCuts: !*chaosDocker,
+		ElectionTimeout: chaosElectionTimeout}
 	faults := chaos.Generate(seed, period, topo)
 	var plan strings.Builder
 	for _, f := range faults {

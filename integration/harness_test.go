@@ -42,6 +42,32 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var (
+	failpointsOnce sync.Once
+	failpointsBin  string
+	failpointsErr  error
+)
+
+// failpointsBinary returns liandong built with `-tags failpoints` (crash points,
+// and the faults file of node/server/faults_on.go), built on first use only:
+// most tests run the default build, which contains none of it.
+func failpointsBinary(t testing.TB) string {
+	t.Helper()
+	failpointsOnce.Do(func() {
+		path := binary + "-failpoints"
+		build := exec.Command("go", "build", "-tags", "failpoints", "-o", path, "../cmd/liandong")
+		if out, err := build.CombinedOutput(); err != nil {
+			failpointsErr = fmt.Errorf("go build -tags failpoints: %w\n%s", err, out)
+			return
+		}
+		failpointsBin = path
+	})
+	if failpointsErr != nil {
+		t.Fatal(failpointsErr)
+	}
+	return failpointsBin
+}
+
 // freePort returns a loopback TCP port that was free a moment ago.
 //
 // Ports come from below the kernel's ephemeral range (32768 up on Linux), never
@@ -104,8 +130,18 @@ func (b *lockedBuffer) String() string {
 
 func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
+	return startProcWith(t, binary, nil, args...)
+}
+
+// startProcWith starts bin (binary, or failpointsBinary's) with args and env
+// added to this process's environment.
+func startProcWith(t testing.TB, bin string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, output: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(bin, args...)
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = p.output
 	p.cmd.Stderr = p.output
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -50,6 +50,11 @@ type groupOptions struct {
 	standalone bool
 	// antiEntropy is the p2p anti-entropy interval; default 1 s.
 	antiEntropy time.Duration
+	// faults runs the replicas from the failpoints build, each polling its own
+	// faults file (faultsFile), and issues the admin tokens half an hour back,
+	// as a partner's token would be, so that a replica whose clock is set back
+	// by minutes still takes them.
+	faults bool
 }
 
 var centreNames = map[string][2]string{
@@ -165,7 +170,11 @@ func (g *centreGroup) writeFiles(bundle *auth.Bundle, root *auth.KeyPair, now ti
 			t.Fatal(err)
 		}
 		iss := auth.TokenIssuer{Centre: g.centre, Federation: bundle.Federation, Key: keys.Token}
-		tok, err := iss.Issue("it-admin", auth.AllScopes, time.Hour, now)
+		issued, ttl := now, time.Hour
+		if g.opts.faults {
+			issued, ttl = now.Add(-30*time.Minute), 2*time.Hour
+		}
+		tok, err := iss.Issue("it-admin", auth.AllScopes, ttl, issued)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +251,23 @@ func newCentreGroupWith(t *testing.T, n int, opts groupOptions) *centreGroup {
 }
 
 func (g *centreGroup) start(i int) {
-	g.procs[i] = startProc(g.t, "serve", "--config", g.configs[i], "--log-level", g.opts.logLevel)
+	g.procs[i] = g.launch(i, g.configs[i])
+}
+
+// launch starts replica i with config; with opts.faults, from the failpoints
+// build, polling faultsFile(i).
+func (g *centreGroup) launch(i int, config string) *proc {
+	args := []string{"serve", "--config", config, "--log-level", g.opts.logLevel}
+	if !g.opts.faults {
+		return startProc(g.t, args...)
+	}
+	return startProcWith(g.t, failpointsBinary(g.t), []string{"LIANDONG_FAULTS_FILE=" + g.faultsFile(i)}, args...)
+}
+
+// faultsFile is where replica i of a group with opts.faults reads its injected
+// faults (node/server/faults_on.go); absent, none.
+func (g *centreGroup) faultsFile(i int) string {
+	return filepath.Join(g.dir, g.ids[i]+".faults.json")
 }
 
 type replicaView struct {

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,9 +66,16 @@ func TestGenerateKeepsLanesApart(t *testing.T) {
 			t.Fatalf("seed %d: raft partitions changed nothing", seed)
 		}
 	}
+	live := raftPart
+	live.LiveFaults, live.GaterCuts = true, true
+	for seed := int64(0); seed < 100; seed++ {
+		for _, f := range Generate(seed, 40*time.Second, live) {
+			kinds[f.Kind]++
+		}
+	}
 	for _, k := range Kinds {
 		if kinds[k] == 0 {
-			t.Errorf("no %s in 200 schedules", k)
+			t.Errorf("no %s in 350 schedules", k)
 		}
 	}
 	noPart := topo
@@ -81,10 +89,100 @@ func TestGenerateKeepsLanesApart(t *testing.T) {
 	}
 }
 
+// TestGenerateLiveFaults: with the fault hooks (loopback), schedules gain clock
+// skews of 2 s to 10 min either way on both lanes, one-way cuts of one link
+// from a single centre, and gater cuts; without them (docker) none of these,
+// and the schedule of a seed is what it was before the hooks existed.
+func TestGenerateLiveFaults(t *testing.T) {
+	live := topo
+	live.RaftPartitions, live.LiveFaults, live.GaterCuts = true, true, true
+	docker := topo
+	docker.RaftPartitions = true
+	var skews []time.Duration
+	inbound := map[bool]int{}
+	for seed := int64(0); seed < 300; seed++ {
+		a := Generate(seed, 40*time.Second, live)
+		if fmt.Sprint(a) != fmt.Sprint(Generate(seed, 40*time.Second, live)) {
+			t.Fatalf("seed %d: two schedules", seed)
+		}
+		for _, f := range a {
+			switch f.Kind {
+			case SkewReplica, SkewLeader, SkewCentre:
+				if abs := max(f.Offset, -f.Offset); abs < 2*time.Second || abs > 10*time.Minute {
+					t.Fatalf("seed %d: %v: offset outside ±2 s–10 min", seed, f)
+				}
+				if (f.Kind == SkewCentre) != (f.Lane == LaneFederation) || f.Kind == SkewReplica && f.Replica < 0 {
+					t.Fatalf("seed %d: %v: wrong lane or target", seed, f)
+				}
+				skews = append(skews, f.Offset)
+			case OneWay:
+				if len(f.Block) != 1 || f.Block[0] == f.Centre || f.Lane != LaneFederation {
+					t.Fatalf("seed %d: %v: a one-way cut is of one link from a single centre", seed, f)
+				}
+				inbound[f.Inbound]++
+			case GaterCut:
+				if len(f.Block) == 0 || len(f.Block) > 3 || slices.Contains(f.Block, f.Centre) {
+					t.Fatalf("seed %d: %v: a gater cut refuses one to three others", seed, f)
+				}
+			}
+			if f.Offset != 0 && f.Kind != SkewReplica && f.Kind != SkewLeader && f.Kind != SkewCentre {
+				t.Fatalf("seed %d: %v: an offset on a fault that is not a skew", seed, f)
+			}
+		}
+		for _, f := range Generate(seed, 40*time.Second, docker) {
+			switch f.Kind {
+			case SkewReplica, SkewLeader, SkewCentre, OneWay, GaterCut:
+				t.Fatalf("seed %d: %v without the fault hooks", seed, f)
+			}
+		}
+	}
+	// Both sides of the leeway, both signs, and both directions of a cut.
+	var small, large, neg int
+	for _, o := range skews {
+		abs := max(o, -o)
+		if abs < 30*time.Second {
+			small++
+		} else if abs > 90*time.Second {
+			large++
+		}
+		if o < 0 {
+			neg++
+		}
+	}
+	if small == 0 || large == 0 || neg == 0 || neg == len(skews) || inbound[true] == 0 || inbound[false] == 0 {
+		t.Errorf("%d skews: %d within the leeway, %d beyond 90 s, %d negative; one-way cuts by direction %v", len(skews), small, large, neg, inbound)
+	}
+	// The schedule of seed 7 in docker mode, as the generator gave it before the
+	// hooks existed: the draws for live faults happen only with LiveFaults.
+	want := "[   0.7s raft       restart-replica    hq/r2        hold 0.0s    1.1s federation kill-centre        tianjin      hold 5.2s" +
+		"    3.0s raft       kill-replica       hq/r2        hold 2.8s    6.6s raft       raft-isolate-leader hq           hold 6.2s" +
+		"    6.9s federation partition-bridge   xiongan      hold 7.6s refusing hebei,hq   15.3s raft       kill-leader        hq           hold 2.9s]"
+	if got := fmt.Sprint(Generate(7, 20*time.Second, docker)); got != want {
+		t.Errorf("seed 7 in docker mode:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestTokenProbe(t *testing.T) {
+	const ttl, leeway, margin = time.Minute, 30 * time.Second, 3 * time.Second
+	for _, c := range []struct {
+		offset time.Duration
+		want   string
+	}{
+		{-10 * time.Minute, ProbeNotYetValid}, {-34 * time.Second, ProbeNotYetValid}, {-32 * time.Second, ""},
+		{-28 * time.Second, ""}, {-26 * time.Second, ProbeAccepted}, {0, ProbeAccepted}, {86 * time.Second, ProbeAccepted},
+		{88 * time.Second, ""}, {92 * time.Second, ""}, {94 * time.Second, ProbeExpired}, {10 * time.Minute, ProbeExpired},
+	} {
+		if got := TokenProbe(c.offset, ttl, leeway, margin); got != c.want {
+			t.Errorf("offset %v: %q, want %q", c.offset, got, c.want)
+		}
+	}
+}
+
 func TestBlocks(t *testing.T) {
 	got := Blocks([]Fault{
-		{Centre: "hebei", Block: []string{"hq"}}, {Centre: "hebei", Block: []string{"hq"}},
-		{Centre: "hebei", Block: []string{"hq", "tianjin"}}, {Centre: "tianjin"},
+		{Kind: GaterCut, Centre: "hebei", Block: []string{"hq"}}, {Kind: GaterCut, Centre: "hebei", Block: []string{"hq"}},
+		{Kind: GaterCut, Centre: "hebei", Block: []string{"hq", "tianjin"}}, {Kind: GaterCut, Centre: "tianjin"},
+		{Kind: OneWay, Centre: "tianjin", Block: []string{"hq"}}, {Kind: Isolate, Centre: "xiongan", Block: []string{"hq"}},
 	})
 	if fmt.Sprint(got) != "map[hebei:[[hq] [hq tianjin]]]" {
 		t.Fatal(got)

@@ -129,8 +129,12 @@ type Summary struct {
 	Terms     int            // raft terms observed with a leader
 	// Inconclusive counts linearizability checks that timed out.
 	Inconclusive int
-	Violations   []string
-	Elapsed      time.Duration
+	// Probes counts token probes at replicas with a skewed clock that were
+	// judged (a wrong answer is a violation); Unjudged those too close to a
+	// boundary, or that got no answer.
+	Probes, Unjudged int
+	Violations       []string
+	Elapsed          time.Duration
 }
 
 // Fault counts an injected fault.
@@ -166,6 +170,8 @@ func (s *Summary) Add(o Summary) {
 	}
 	s.Terms += o.Terms
 	s.Inconclusive += o.Inconclusive
+	s.Probes += o.Probes
+	s.Unjudged += o.Unjudged
 	s.Violations = append(s.Violations, o.Violations...)
 	s.Elapsed += o.Elapsed
 }
@@ -192,6 +198,9 @@ func (s Summary) String() string {
 	sort.Strings(kinds)
 	fmt.Fprintf(&b, "\noperations %d: %s\n", ops, strings.Join(kinds, ", "))
 	fmt.Fprintf(&b, "raft terms with a leader observed %d; linearizability checks inconclusive (timed out) %d\n", s.Terms, s.Inconclusive)
+	if s.Probes+s.Unjudged > 0 {
+		fmt.Fprintf(&b, "token probes at skewed clocks judged %d, not judged %d\n", s.Probes, s.Unjudged)
+	}
 	fmt.Fprintf(&b, "violations %d", len(s.Violations))
 	for _, v := range s.Violations {
 		fmt.Fprintf(&b, "\n  %s", v)
@@ -244,4 +253,30 @@ func Written(ops []Op, reads []Seen, final map[string]State) []string {
 		}
 	}
 	return out
+}
+
+// Token probe outcomes: what a replica whose clock is off should answer to a
+// token issued at the moment of the probe.
+const (
+	ProbeAccepted    = "accepted"
+	ProbeNotYetValid = "not valid yet" // as auth.ErrTokenNotYetValid says it
+	ProbeExpired     = "expired"       // as auth.ErrTokenExpired says it
+)
+
+// TokenProbe says what a replica whose clock is offset should answer to a
+// token issued now for ttl, given the verifier's leeway: refused as not yet
+// valid when its clock is behind by more than the leeway, as expired when it
+// is ahead past the token's expiry by more than the leeway, accepted
+// otherwise. Within margin of a boundary (the probe takes time, and the offset
+// is applied by polling) it says nothing: "".
+func TokenProbe(offset, ttl, leeway, margin time.Duration) string {
+	switch {
+	case offset < -leeway-margin:
+		return ProbeNotYetValid
+	case offset > ttl+leeway+margin:
+		return ProbeExpired
+	case offset > -leeway+margin && offset < ttl+leeway-margin:
+		return ProbeAccepted
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ package chaos
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -32,11 +33,17 @@ const (
 	CutLinks       Kind = "partition-bridge"     // a centre refuses one or two others; the rest relay (a bridge)
 	IsolateReplica Kind = "raft-isolate-replica" // cut one replica off its raft group (clients still reach it)
 	IsolateLeader  Kind = "raft-isolate-leader"  // cut the leader off its raft group: a deposed leader keeps serving clients
+	SkewReplica    Kind = "clock-skew-replica"   // offset one replica's clock by Offset for Hold, then set it right
+	SkewLeader     Kind = "clock-skew-leader"    // offset the leader's clock: it stamps the centre's writes
+	SkewCentre     Kind = "clock-skew-centre"    // offset a single-replica centre's clock
+	OneWay         Kind = "partition-one-way"    // a centre drops the sync streams one other opens to it, or refuses to open its own to it
+	GaterCut       Kind = "partition-gater"      // a centre restarted with its connection gater refusing others, restarted again to heal
 )
 
 // Kinds lists every fault kind in a fixed order, for summaries.
 var Kinds = []Kind{KillReplica, KillLeader, PauseReplica, PauseLeader, RestartReplica, KillAll,
-	KillCentre, PauseCentre, RestartCentre, Isolate, CutLinks, IsolateReplica, IsolateLeader}
+	KillCentre, PauseCentre, RestartCentre, Isolate, CutLinks, IsolateReplica, IsolateLeader,
+	SkewReplica, SkewLeader, SkewCentre, OneWay, GaterCut}
 
 // Lane names which faults can overlap: one fault at a time per lane, the two
 // lanes run side by side (they touch disjoint processes).
@@ -57,8 +64,14 @@ type Fault struct {
 	// Replica is the replica index for KillReplica, PauseReplica and
 	// RestartReplica; -1 otherwise (the leader is found when the fault runs).
 	Replica int
-	// Block lists the centres Centre refuses during a partition.
+	// Block lists the centres Centre refuses during a partition (one, for OneWay).
 	Block []string
+	// Inbound says which way a OneWay cut goes: true, Centre drops the sync
+	// streams Block[0] opens to it; false, Centre refuses to open streams to
+	// Block[0]. Either way the other direction still works.
+	Inbound bool
+	// Offset is added to the target's clock by a clock skew.
+	Offset time.Duration
 	// Hold is how long the fault lasts before it is healed.
 	Hold time.Duration
 }
@@ -69,8 +82,16 @@ func (f Fault) String() string {
 		target = fmt.Sprintf("%s/r%d", f.Centre, f.Replica+1)
 	}
 	s := fmt.Sprintf("%6.1fs %-10s %-18s %-12s hold %.1fs", f.At.Seconds(), f.Lane, f.Kind, target, f.Hold.Seconds())
-	if len(f.Block) > 0 {
+	switch {
+	case f.Kind == OneWay && f.Inbound:
+		s += " dropping streams from " + strings.Join(f.Block, ",")
+	case f.Kind == OneWay:
+		s += " refusing streams to " + strings.Join(f.Block, ",")
+	case len(f.Block) > 0:
 		s += " refusing " + strings.Join(f.Block, ",")
+	}
+	if f.Offset != 0 {
+		s += fmt.Sprintf(" clock %+v", f.Offset)
 	}
 	return s
 }
@@ -85,6 +106,12 @@ type Topology struct {
 	// RaftPartitions, whether it can cut a replica off its raft group.
 	Partitions     bool
 	RaftPartitions bool
+	// LiveFaults says whether the harness can offset a replica's clock and cut
+	// one direction of a link while the processes run (the fault hooks of a
+	// failpoints build); GaterCuts, whether it can restart a centre with its
+	// connection gater refusing others.
+	LiveFaults bool
+	GaterCuts  bool
 	// ElectionTimeout is the raft election timeout; pauses last longer.
 	ElectionTimeout time.Duration
 }
@@ -133,6 +160,17 @@ func between(r *rand.Rand, lo, hi time.Duration) time.Duration {
 
 func raftFault(r *rand.Rand, topo Topology) Fault {
 	f := Fault{Lane: LaneRaft, Centre: topo.RaftCentre, Replica: -1}
+	// Drawn only with LiveFaults, so that schedules without them stay as they were.
+	if topo.LiveFaults && r.IntN(100) < 15 {
+		if r.IntN(2) == 0 {
+			f.Kind, f.Replica = SkewReplica, r.IntN(topo.Replicas)
+		} else {
+			f.Kind = SkewLeader
+		}
+		f.Offset = skewOffset(r)
+		f.Hold = between(r, 2*time.Second, 8*time.Second)
+		return f
+	}
 	if topo.RaftPartitions && r.IntN(100) < 30 {
 		if r.IntN(2) == 0 {
 			f.Kind, f.Replica = IsolateReplica, r.IntN(topo.Replicas)
@@ -167,6 +205,30 @@ func raftFault(r *rand.Rand, topo Topology) Fault {
 
 func federationFault(r *rand.Rand, topo Topology) Fault {
 	f := Fault{Lane: LaneFederation, Centre: topo.Singles[r.IntN(len(topo.Singles))], Replica: -1}
+	if topo.LiveFaults {
+		switch n := r.IntN(100); {
+		case n < 12:
+			f.Kind = SkewCentre
+			f.Offset = skewOffset(r)
+			f.Hold = between(r, 2*time.Second, 8*time.Second)
+			return f
+		case n < 27:
+			f.Kind = OneWay
+			all := others(topo, f.Centre)
+			f.Block = []string{all[r.IntN(len(all))]}
+			f.Inbound = r.IntN(2) == 0
+			f.Hold = between(r, 3*time.Second, 8*time.Second)
+			return f
+		case n < 33 && topo.GaterCuts:
+			f.Kind = GaterCut
+			all := others(topo, f.Centre)
+			r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+			f.Block = all[:1+r.IntN(len(all))] // one link, several, or all: isolation
+			slices.Sort(f.Block)
+			f.Hold = between(r, 3*time.Second, 8*time.Second)
+			return f
+		}
+	}
 	n := r.IntN(100)
 	if !topo.Partitions {
 		n = n * 55 / 100 // only the first three kinds
@@ -195,6 +257,17 @@ func federationFault(r *rand.Rand, topo Topology) Fault {
 	return f
 }
 
+// skewOffset draws a clock offset of 2 s to 10 min either way, log-uniform, so
+// that offsets within the token leeway (30 s) and far beyond it are both common.
+func skewOffset(r *rand.Rand) time.Duration {
+	lo, hi := math.Log(float64(2*time.Second)), math.Log(float64(10*time.Minute))
+	d := time.Duration(math.Exp(lo + r.Float64()*(hi-lo))).Round(100 * time.Millisecond)
+	if r.IntN(2) == 0 {
+		d = -d
+	}
+	return d
+}
+
 // others lists every centre but c, in a fixed order.
 func others(topo Topology, c string) []string {
 	var out []string
@@ -206,12 +279,12 @@ func others(topo Topology, c string) []string {
 	return out
 }
 
-// Blocks lists the distinct refusal lists the partitions of a schedule use, per
+// Blocks lists the distinct refusal lists the gater cuts of a schedule use, per
 // centre, so the harness can write their config files before the run.
 func Blocks(faults []Fault) map[string][][]string {
 	out := map[string][][]string{}
 	for _, f := range faults {
-		if len(f.Block) == 0 {
+		if f.Kind != GaterCut || len(f.Block) == 0 {
 			continue
 		}
 		if !slices.ContainsFunc(out[f.Centre], func(b []string) bool { return slices.Equal(b, f.Block) }) {
