@@ -39,6 +39,7 @@ Run 'liandong COMMAND -h' for the flags of a command.
 `
 
 func main() {
+	tuneGC()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
