@@ -2,10 +2,8 @@ package exchange_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -202,30 +200,7 @@ func TestAttackStreamFlood(t *testing.T) {
 	base := runtime.NumGoroutine()
 
 	const flood = 400
-	var mu sync.Mutex
-	var opened []interface{ Reset() error }
-	var wg sync.WaitGroup
-	for i := 0; i < flood; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			s, err := hz.h.NewStream(ctx, victim.x.ID(), wire.ProtocolID)
-			if err != nil {
-				return
-			}
-			// Half a frame header: the victim's handler waits for the rest.
-			if _, err := s.Write([]byte{0x80}); err != nil {
-				s.Reset()
-				return
-			}
-			mu.Lock()
-			opened = append(opened, s)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	opened := hz.holdStreams(victim.x.ID(), flood)
 	during := runtime.NumGoroutine()
 	t.Logf("%d of %d streams opened on the flooding side (the victim resets those over its limits); goroutines %d → %d", len(opened), flood, base, during)
 	if during > base+200 {

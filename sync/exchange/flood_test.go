@@ -112,32 +112,7 @@ func TestResourceRefusalsCounted(t *testing.T) {
 	}
 
 	const streams = 48
-	var (
-		mu     sync.Mutex
-		opened []network.Stream
-		wg     sync.WaitGroup
-	)
-	for range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			s, err := hz.h.NewStream(ctx, victim.x.ID(), wire.ProtocolID)
-			if err != nil {
-				return
-			}
-			// Half a frame header: the victim's handler holds the stream.
-			if _, err := s.Write([]byte{0x80}); err != nil {
-				s.Reset()
-				return
-			}
-			mu.Lock()
-			opened = append(opened, s)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	opened := hz.holdStreams(victim.x.ID(), streams)
 	defer func() {
 		for _, s := range opened {
 			s.Reset()

@@ -172,3 +172,35 @@ func (hz *harness) pushTo(t testing.TB, p peer.AddrInfo, m *wire.Push) {
 		t.Fatal(err)
 	}
 }
+
+// holdStreams opens n sync streams to p at once, each with half a frame
+// header written so p's handler sits on it, and returns those that opened;
+// the caller resets them.
+func (hz *harness) holdStreams(p peer.ID, n int) []network.Stream {
+	var (
+		mu     sync.Mutex
+		opened []network.Stream
+		wg     sync.WaitGroup
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := hz.h.NewStream(ctx, p, wire.ProtocolID)
+			if err != nil {
+				return
+			}
+			if _, err := s.Write([]byte{0x80}); err != nil {
+				s.Reset()
+				return
+			}
+			mu.Lock()
+			opened = append(opened, s)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return opened
+}
