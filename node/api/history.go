@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -96,13 +95,9 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
-	limit := DefaultHistoryLimit
-	if s, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxHistoryLimit {
-			return badParam("limit", schema.RuleRange, fmt.Sprintf("want an integer from 1 to %d", MaxHistoryLimit))
-		}
-		limit = n
+	limit, err := boundedLimit(q, DefaultHistoryLimit, MaxHistoryLimit)
+	if err != nil {
+		return err
 	}
 	var before uint64
 	if s, ok := q["cursor"]; ok {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"liandong/auth"
 	"liandong/node/search"
@@ -67,13 +66,9 @@ func (h *handler) match(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	if err != nil {
 		return err
 	}
-	limit := DefaultMatchLimit
-	if s, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxMatchLimit {
-			return badParam("limit", schema.RuleRange, fmt.Sprintf("want an integer from 1 to %d", MaxMatchLimit))
-		}
-		limit = n
+	limit, err := boundedLimit(q, DefaultMatchLimit, MaxMatchLimit)
+	if err != nil {
+		return err
 	}
 	target, err := catalogueParam(q)
 	if err != nil {

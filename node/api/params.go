@@ -202,13 +202,18 @@ func tokenParam(q map[string]string, name string) (string, error) {
 }
 
 func limitParam(q map[string]string) (int, error) {
+	return boundedLimit(q, DefaultLimit, MaxLimit)
+}
+
+// boundedLimit reads the limit parameter: def when absent, else 1 to max.
+func boundedLimit(q map[string]string, def, max int) (int, error) {
 	s, ok := q["limit"]
 	if !ok {
-		return DefaultLimit, nil
+		return def, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > MaxLimit {
-		return 0, badParam("limit", schema.RuleRange, fmt.Sprintf("want an integer from 1 to %d", MaxLimit))
+	if err != nil || n < 1 || n > max {
+		return 0, badParam("limit", schema.RuleRange, fmt.Sprintf("want an integer from 1 to %d", max))
 	}
 	return n, nil
 }
