@@ -115,6 +115,21 @@ const (
 	MaxBundleSignatures = 64
 )
 
+// SignBundle encodes b and signs it with each key in turn, as signers do with
+// `federation sign`.
+func SignBundle(b *Bundle, keys ...*KeyPair) (*SignedBundle, error) {
+	sb, err := EncodeBundle(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if err := sb.Sign(k); err != nil {
+			return nil, err
+		}
+	}
+	return sb, nil
+}
+
 // EncodeBundle validates b and returns it as an unsigned SignedBundle.
 func EncodeBundle(b *Bundle) (*SignedBundle, error) {
 	if err := b.Validate(); err != nil {

@@ -100,14 +100,9 @@ func clone(tb testing.TB, b *Bundle) *Bundle {
 // sign encodes b and signs it with keys.
 func signBundle(tb testing.TB, b *Bundle, keys ...*KeyPair) *SignedBundle {
 	tb.Helper()
-	sb, err := EncodeBundle(b)
+	sb, err := SignBundle(b, keys...)
 	if err != nil {
 		tb.Fatal(err)
-	}
-	for _, k := range keys {
-		if err := sb.Sign(k); err != nil {
-			tb.Fatal(err)
-		}
 	}
 	return sb
 }

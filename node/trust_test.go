@@ -31,14 +31,9 @@ func newTrustFixture(t *testing.T) *trustFixture {
 
 func (f *trustFixture) sign(t *testing.T, b *auth.Bundle, keys ...*auth.KeyPair) []byte {
 	t.Helper()
-	sb, err := auth.EncodeBundle(b)
+	sb, err := auth.SignBundle(b, keys...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if err := sb.Sign(k); err != nil {
-			t.Fatal(err)
-		}
 	}
 	data, err := sb.MarshalJSON()
 	if err != nil {

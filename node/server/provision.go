@@ -72,11 +72,8 @@ func MemberFor(id, name, nameZH string, keys *CentreKeys, p2pAddrs, http []strin
 
 // SignNewBundle builds, signs with root and writes a bundle file.
 func SignNewBundle(path string, b *auth.Bundle, root *auth.KeyPair) (*auth.SignedBundle, error) {
-	sb, err := auth.EncodeBundle(b)
+	sb, err := auth.SignBundle(b, root)
 	if err != nil {
-		return nil, err
-	}
-	if err := sb.Sign(root); err != nil {
 		return nil, err
 	}
 	return sb, WriteSignedBundle(path, sb)

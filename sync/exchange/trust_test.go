@@ -11,14 +11,9 @@ import (
 // signBundle signs b with the given keys, as `federation sign` does.
 func signBundle(t *testing.T, b *auth.Bundle, keys ...*auth.KeyPair) []byte {
 	t.Helper()
-	sb, err := auth.EncodeBundle(b)
+	sb, err := auth.SignBundle(b, keys...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if err := sb.Sign(k); err != nil {
-			t.Fatal(err)
-		}
 	}
 	data, err := sb.MarshalJSON()
 	if err != nil {
