@@ -578,20 +578,30 @@ func (s *Server) newSubmit(w http.ResponseWriter, r *http.Request, p *page) erro
 	return s.submitted(w, r, p, d, v, &rec, err)
 }
 
-func (s *Server) editPage(w http.ResponseWriter, r *http.Request, p *page) error {
+// editForm reads the record of the path's id for its edit form. ok is false
+// when the page is done: a not-found page was written (err nil), or err.
+func (s *Server) editForm(w http.ResponseWriter, r *http.Request, p *page) (d *formData, ok bool, err error) {
 	id := r.PathValue("id")
 	rec, err := s.getRecord(r, p, id)
 	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
 		s.notFound(w, p, id)
-		return nil
+		return nil, false, nil
 	}
 	if err != nil {
+		return nil, false, err
+	}
+	if _, known := formSpecs[rec.Catalogue]; !known {
+		return nil, false, errNotFound
+	}
+	return &formData{Catalogue: rec.Catalogue, Action: Prefix + "records/" + url.PathEscape(id) + "/edit", Record: rec}, true, nil
+}
+
+func (s *Server) editPage(w http.ResponseWriter, r *http.Request, p *page) error {
+	d, ok, err := s.editForm(w, r, p)
+	if !ok {
 		return err
 	}
-	d := &formData{Catalogue: rec.Catalogue, Action: Prefix + "records/" + url.PathEscape(id) + "/edit", Record: rec}
-	if _, ok := formSpecs[rec.Catalogue]; !ok {
-		return errNotFound
-	}
+	rec := d.Record
 	if !p.User.PII() {
 		d.Warning = p.T("form.pii.needed")
 	}
@@ -604,18 +614,11 @@ func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, p *page) err
 	v := formFromRequest(r.PostForm)
 	version, _ := strconv.ParseUint(r.PostForm.Get("version"), 10, 64)
 	// The current body is the base, so members the form does not show survive.
-	cur, err := s.getRecord(r, p, id)
-	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
-		s.notFound(w, p, id)
-		return nil
-	}
-	if err != nil {
+	d, ok, err := s.editForm(w, r, p)
+	if !ok {
 		return err
 	}
-	d := &formData{Catalogue: cur.Catalogue, Action: Prefix + "records/" + url.PathEscape(id) + "/edit", Record: cur}
-	if _, ok := formSpecs[cur.Catalogue]; !ok {
-		return errNotFound
-	}
+	cur := d.Record
 	if version == 0 {
 		version = cur.Version
 	}
