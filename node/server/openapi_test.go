@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"strings"
@@ -37,25 +36,7 @@ func TestFederationMatchesOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := s.Node.WaitLeader(wctx); err != nil {
-		t.Fatal(err)
-	}
+	s := runTestServer(t, cfg)
 	cli := &http.Client{Timeout: 10 * time.Second}
 	for _, path := range []string{"/v1/federation", "/readyz", "/v1/openapi.json"} {
 		req, _ := http.NewRequest("GET", s.URL+path, nil)
