@@ -24,14 +24,7 @@ import (
 // not a fault and changes nothing. The honest log then arrives whole.
 func TestAttackChainFaults(t *testing.T) {
 	checkLeaks(t)
-	fed := newFed(t, "alpha", "victim", "bravo")
-	evil, err := fed.AddMember("evil", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fed.Rebuild(); err != nil {
-		t.Fatal(err)
-	}
+	fed, evil := newFedWithEvil(t, 10, "alpha", "victim", "bravo")
 	alpha := fed.Author("alpha")
 	alphaLog, err := alpha.NextN(10)
 	if err != nil {
@@ -180,14 +173,7 @@ func cloneBundle(t *testing.T, b *auth.Bundle) *auth.Bundle {
 // closed by the request timeout, and an honest peer's log still arrives.
 func TestAttackStreamFlood(t *testing.T) {
 	checkLeaks(t)
-	fed := newFed(t, "alpha", "victim", "bravo")
-	evil, err := fed.AddMember("evil", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fed.Rebuild(); err != nil {
-		t.Fatal(err)
-	}
+	fed, evil := newFedWithEvil(t, 1, "alpha", "victim", "bravo")
 	alphaLog, err := fed.Author("alpha").NextN(50)
 	if err != nil {
 		t.Fatal(err)

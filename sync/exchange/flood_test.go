@@ -29,14 +29,7 @@ import (
 // a member backed off after a fault.
 func TestGaterRefusalsCounted(t *testing.T) {
 	checkLeaks(t)
-	fed := newFed(t, "hq", "tianjin")
-	evil, err := fed.AddMember("evil", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fed.Rebuild(); err != nil {
-		t.Fatal(err)
-	}
+	fed, evil := newFedWithEvil(t, 1, "hq", "tianjin")
 	hqNode := exchangetest.NewNode("hq", fed.Bundle)
 	ownLog := write(t, hqNode, fed.Author("hq"), 2)
 	hq := startExchange(t, fed, "hq", hqNode, func(c *exchange.Config) { c.BlockMembers = []string{"tianjin"} })
@@ -92,14 +85,7 @@ func TestGaterRefusalsCounted(t *testing.T) {
 // the rest, and the refusals are counted by scope and resource.
 func TestResourceRefusalsCounted(t *testing.T) {
 	checkLeaks(t)
-	fed := newFed(t, "victim")
-	evil, err := fed.AddMember("evil", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fed.Rebuild(); err != nil {
-		t.Fatal(err)
-	}
+	fed, evil := newFedWithEvil(t, 1, "victim")
 	// Held streams last a request timeout: long enough for all to be opened.
 	victim := startExchange(t, fed, "victim", nil, func(c *exchange.Config) { c.RequestTimeout = 5 * time.Second })
 	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID})
@@ -137,14 +123,7 @@ func TestResourceRefusalsCounted(t *testing.T) {
 // entries and announcements still arrive; nothing is applied that should not be.
 func TestGossipFlood(t *testing.T) {
 	checkLeaks(t)
-	fed := newFed(t, "alpha", "victim", "bravo", "charlie")
-	evil, err := fed.AddMember("evil", 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fed.Rebuild(); err != nil {
-		t.Fatal(err)
-	}
+	fed, evil := newFedWithEvil(t, 7, "alpha", "victim", "bravo", "charlie")
 	topic := exchange.TopicPrefix + fed.ID
 	alphaLog, err := fed.Author("alpha").NextN(10)
 	if err != nil {

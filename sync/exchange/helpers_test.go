@@ -275,6 +275,21 @@ func newFed(t testing.TB, ids ...string) *exchangetest.Federation {
 	return f
 }
 
+// newFedWithEvil is newFed plus a member "evil" with the given number of
+// libp2p identities (one per attacker host), admitted by the bundle.
+func newFedWithEvil(t testing.TB, identities int, ids ...string) (*exchangetest.Federation, *exchangetest.Member) {
+	t.Helper()
+	fed := newFed(t, ids...)
+	evil, err := fed.AddMember("evil", identities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fed.Rebuild(); err != nil {
+		t.Fatal(err)
+	}
+	return fed, evil
+}
+
 // write makes n entries with a and appends them to n's log (as the origin does).
 func write(t testing.TB, node *exchangetest.Node, a *exchangetest.Author, n int) []*schema.Entry {
 	t.Helper()

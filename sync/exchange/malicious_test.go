@@ -18,14 +18,7 @@ import (
 // counted; nothing they sent is applied; the honest log still arrives.
 func TestMaliciousPeers(t *testing.T) {
 	checkLeaks(t)
-	fed := newFed(t, "alpha", "victim", "bravo")
-	evil, err := fed.AddMember("evil", 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fed.Rebuild(); err != nil {
-		t.Fatal(err)
-	}
+	fed, evil := newFedWithEvil(t, 6, "alpha", "victim", "bravo")
 	alpha := fed.Author("alpha")
 	alphaLog, err := alpha.NextN(10)
 	if err != nil {
