@@ -62,9 +62,11 @@ func (n *Node) write(ctx context.Context, op store.Op, id string, rec *schema.Re
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, &store.Command{Write: &store.WriteCommand{
-		Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: at, Epoch: epoch, KeyID: keyID,
-	}})
+	w := &store.WriteCommand{Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: at, Epoch: epoch, KeyID: keyID}
+	if err := store.PrepareWrite(w); err != nil {
+		return nil, err
+	}
+	res, err := n.propose(ctx, &store.Command{Write: w})
 	if err != nil {
 		return nil, err
 	}

@@ -178,7 +178,7 @@ func DecodeEntryPayload(raw []byte) (*Entry, error) {
 		return nil, fmt.Errorf("%w: payload: %w", ErrBadEntry, err)
 	}
 	var p EntryPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
+	if err := UnmarshalPayload(raw, &p); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrBadEntry, err)
 	}
 	if p.Record == nil || !ValidCentreID(p.Origin) || p.Seq == 0 || p.KeyID == "" {

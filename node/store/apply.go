@@ -38,6 +38,38 @@ type WriteCommand struct {
 	// KeyID names the record key to sign with (the leader's choice during a
 	// key rotation); empty: the Signer's default.
 	KeyID string `json:"kid,omitempty"`
+	// Canonical says the proposer put Record.Body, and SharedBody, in canonical
+	// form (PrepareWrite), so applying copies them into the signed entry
+	// instead of parsing them again: the state machine is one goroutine and
+	// the slowest stage of the write path, the proposers are many.
+	Canonical bool `json:"canonical,omitempty"`
+	// SharedBody, with Canonical, is the body as the federation sees it
+	// (schema.StripPersonal's); nil when it is Record.Body itself.
+	SharedBody json.RawMessage `json:"shared_body,omitempty"`
+}
+
+// PrepareWrite does, before w is proposed, the work on its record that does
+// not depend on the state: it canonicalises the body and strips the personal
+// data the federation must not see, so the state machine does neither.
+func PrepareWrite(w *WriteCommand) error {
+	if w.Record == nil || w.Canonical {
+		return nil
+	}
+	rec := w.Record.Clone()
+	body, err := schema.Canonical(rec.Body)
+	if err != nil {
+		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
+	}
+	rec.Body = body
+	shared, err := schema.StripPersonal(rec)
+	if err != nil {
+		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
+	}
+	w.Record, w.SharedBody, w.Canonical = rec, nil, true
+	if !bytes.Equal(shared.Body, body) {
+		w.SharedBody = shared.Body
+	}
+	return nil
 }
 
 // RemoteCommand applies verified entries of another origin's log, or, with
@@ -75,7 +107,8 @@ type Command struct {
 }
 
 const (
-	cmdWrite   = 'W'
+	cmdWrite   = 'W' // JSON, as written before cmdWriteV2; still applied from older logs
+	cmdWriteV2 = 'w' // binary: the bodies are not scanned by encoding/json (encodeWrite)
 	cmdRemote  = 'R'
 	cmdReplica = 'M'
 	cmdBundle  = 'B'
@@ -88,11 +121,7 @@ const (
 func EncodeCommand(c *Command) ([]byte, error) {
 	switch {
 	case c.Write != nil:
-		js, err := json.Marshal(c.Write)
-		if err != nil {
-			return nil, fmt.Errorf("encode write command: %w", err)
-		}
-		return append([]byte{cmdWrite}, js...), nil
+		return encodeWrite(c.Write)
 	case c.Replica != nil:
 		js, err := json.Marshal(c.Replica)
 		if err != nil {
@@ -157,6 +186,12 @@ func DecodeCommand(b []byte) (*Command, error) {
 			return nil, fmt.Errorf("decode write command: %w", err)
 		}
 		return &Command{Write: &w}, nil
+	case cmdWriteV2:
+		w, err := decodeWrite(b[1:])
+		if err != nil {
+			return nil, err
+		}
+		return &Command{Write: w}, nil
 	case cmdReplica:
 		var m ReplicaCommand
 		if err := json.Unmarshal(b[1:], &m); err != nil {
@@ -204,6 +239,57 @@ func DecodeCommand(b []byte) (*Command, error) {
 		return &Command{Remote: rc}, nil
 	}
 	return nil, fmt.Errorf("decode command: unknown kind %q", b[0])
+}
+
+// encodeWrite encodes a write command as cmdWriteV2: the command with its
+// bodies left out, as JSON, then the record's body and the shared body, each
+// preceded by its length (uvarints). The envelope is a few hundred bytes; the
+// bodies, most of the command, are copied as they are.
+func encodeWrite(w *WriteCommand) ([]byte, error) {
+	env := *w
+	var body []byte
+	if w.Record != nil {
+		rec := *w.Record
+		body, rec.Body = rec.Body, nil
+		env.Record = &rec
+	}
+	env.SharedBody = nil
+	js, err := json.Marshal(&env)
+	if err != nil {
+		return nil, fmt.Errorf("encode write command: %w", err)
+	}
+	out := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(js)+len(body)+len(w.SharedBody))
+	out = append(out, cmdWriteV2)
+	for _, part := range [][]byte{js, body, w.SharedBody} {
+		out = binary.AppendUvarint(out, uint64(len(part)))
+		out = append(out, part...)
+	}
+	return out, nil
+}
+
+func decodeWrite(b []byte) (*WriteCommand, error) {
+	var parts [3][]byte
+	for i := range parts {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return nil, errors.New("decode write command: truncated")
+		}
+		parts[i], b = b[k:k+int(n)], b[k+int(n):]
+	}
+	if len(b) != 0 {
+		return nil, errors.New("decode write command: trailing bytes")
+	}
+	var w WriteCommand
+	if err := json.Unmarshal(parts[0], &w); err != nil {
+		return nil, fmt.Errorf("decode write command: %w", err)
+	}
+	if w.Record != nil {
+		w.Record.Body = bytes.Clone(parts[1])
+	}
+	if len(parts[2]) > 0 {
+		w.SharedBody = bytes.Clone(parts[2])
+	}
+	return &w, nil
 }
 
 // Log is one committed raft log entry handed to Apply.
@@ -375,6 +461,13 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 	// when a shared record turns private. Absence never means deletion.
 	var logged *schema.Record
 	switch {
+	case rec.Shared() && w.Canonical:
+		// What StripPersonal gives, prepared before the command was proposed.
+		logged = rec.Clone()
+		logged.Broker = rec.Origin
+		if w.SharedBody != nil && w.Op != OpDelete {
+			logged.Body = bytes.Clone(w.SharedBody)
+		}
 	case rec.Shared():
 		if logged, err = schema.StripPersonal(rec); err != nil {
 			return Result{}, internalError{fmt.Errorf("strip personal data of %s: %w", rec.ID, err)}
@@ -419,7 +512,11 @@ func (s *Store) unsafeAppendOwn(tx *bbolt.Tx, rec *schema.Record, w *WriteComman
 	if err != nil {
 		return nil, err
 	}
-	e, err := schema.NewEntry(schema.EntryPayload{
+	newEntry := schema.NewEntry
+	if w.Canonical {
+		newEntry = schema.NewEntryCanonicalBody
+	}
+	e, err := newEntry(schema.EntryPayload{
 		Origin:   s.opts.Centre,
 		Epoch:    epoch,
 		Seq:      head.Seq + 1,
@@ -572,7 +669,7 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 // in step, and appends the change to the feed, marked when it withdraws a shared
 // record (turns it private) so feeds can tell the federation's partners.
 func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, withdrawn bool) (uint64, error) {
-	js, err := json.Marshal(rec)
+	js, err := encodeRecord(rec)
 	if err != nil {
 		return 0, internalError{fmt.Errorf("encode record %s: %w", rec.ID, err)}
 	}
@@ -602,6 +699,31 @@ func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, with
 		return 0, err
 	}
 	return pos, nil
+}
+
+// encodeRecord is json.Marshal(r) but for the body, which is copied as it is
+// rather than compacted and escaped by encoding/json, a scan of most of the
+// record: every body reaching the state machine was validated (a local write)
+// or verified canonical (an entry). Readers decode the stored form, so the
+// HTML escapes encoding/json would add make no difference.
+func encodeRecord(r *schema.Record) ([]byte, error) {
+	if len(r.Body) == 0 {
+		return json.Marshal(r)
+	}
+	env := *r
+	env.Body = nil
+	js, err := json.Marshal(&env)
+	if err != nil {
+		return nil, err
+	}
+	const null = `null}` // Body is the last member and is never omitted
+	if !bytes.HasSuffix(js, []byte(`"body":`+null)) {
+		return json.Marshal(r)
+	}
+	out := make([]byte, 0, len(js)-len(null)+len(r.Body)+1)
+	out = append(out, js[:len(js)-len(null)]...)
+	out = append(out, r.Body...)
+	return append(out, '}'), nil
 }
 
 func unsafeApplyReplica(tx *bbolt.Tx, m *ReplicaCommand) error {

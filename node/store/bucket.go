@@ -119,7 +119,7 @@ func decodeStoredEntry(v []byte) (*schema.Entry, error) {
 	}
 	// The payload was checked canonical before it was stored; decode without the
 	// second canonical pass.
-	if err := json.Unmarshal(e.Raw, &e.EntryPayload); err != nil {
+	if err := schema.UnmarshalPayload(e.Raw, &e.EntryPayload); err != nil {
 		return nil, err
 	}
 	return e, nil

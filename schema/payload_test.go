@@ -1,0 +1,183 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// payloadBodies are bodies whose canonical form exercises the body splice and
+// the scan for its end: quotes, escapes and brackets inside strings, nesting,
+// member names that look like the envelope's.
+var payloadBodies = map[string]string{
+	"supply":         nickelBody,
+	"need":           challengeBody,
+	"expert":         expertBody,
+	"empty":          `{}`,
+	"envelope-names": `{"record":{"body":{"record":1}},"body":"\"record\":{\"body\":","z":[{}]}`,
+	"brackets":       `{"a":"}]},{[","b":["\\","\\\"",{"c":[]}],"d":-0.5e-3}`,
+	"unicode":        `{"a":"é\u2028😀<>&","b":"\\u0022"}`,
+}
+
+func payloadFor(t testing.TB, body string) EntryPayload {
+	t.Helper()
+	r := newRecord(CatalogueSupply, body)
+	return EntryPayload{
+		Origin: "tianjin", Epoch: "01JNQ8ZK3M5T2V7W9X1Y4Z6A8C", Seq: 7, KeyID: "tianjin-record-1",
+		SignedAt: time.Date(2026, 3, 5, 14, 12, 8, 5, time.UTC), Record: r,
+	}
+}
+
+func TestNewEntryCanonicalBody(t *testing.T) {
+	for name, body := range payloadBodies {
+		t.Run(name, func(t *testing.T) {
+			want, err := NewEntry(payloadFor(t, body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			canon, err := Canonical([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := payloadFor(t, string(canon))
+			got, err := NewEntryCanonicalBody(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Raw, want.Raw) {
+				t.Fatalf("raw differs from NewEntry's:\n got %s\nwant %s", got.Raw, want.Raw)
+			}
+			if !bytes.Equal(got.Record.Body, canon) {
+				t.Errorf("record body %s, want %s", got.Record.Body, canon)
+			}
+			if string(p.Record.Body) != string(canon) {
+				t.Errorf("the caller's record was changed: body %s", p.Record.Body)
+			}
+		})
+	}
+}
+
+func TestUnmarshalPayloadMatchesEncodingJSON(t *testing.T) {
+	for name, body := range payloadBodies {
+		t.Run(name, func(t *testing.T) {
+			e, err := NewEntry(payloadFor(t, body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, ok := payloadBody(e.Raw); !ok {
+				t.Fatalf("the body of a canonical payload was not found: %s", e.Raw)
+			}
+			samePayloadDecoding(t, e.Raw)
+		})
+	}
+	// Not the canonical layout: decoded by encoding/json whole, same result.
+	for _, raw := range []string{`{"record":null,"seq":1}`, `{"seq":2}`, `{"record":{"body":`, `{"record":{"body":}`, `[1]`, `{"record":{"body":"x}`} {
+		samePayloadDecoding(t, []byte(raw))
+	}
+}
+
+func samePayloadDecoding(t *testing.T, raw []byte) {
+	t.Helper()
+	var want, got EntryPayload
+	werr := json.Unmarshal(raw, &want)
+	gerr := UnmarshalPayload(raw, &got)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("UnmarshalPayload(%s): error %v, encoding/json %v", raw, gerr, werr)
+	}
+	if werr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("UnmarshalPayload(%s):\n got %+v\nwant %+v", raw, got, want)
+	}
+}
+
+// FuzzUnmarshalPayload: on canonical bytes the fast decoder agrees with
+// encoding/json; on anything else it must only not panic.
+func FuzzUnmarshalPayload(f *testing.F) {
+	for _, body := range payloadBodies {
+		e, err := NewEntry(payloadFor(f, body))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(e.Raw)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var p EntryPayload
+		err := UnmarshalPayload(raw, &p)
+		if CheckCanonical(raw) != nil {
+			return
+		}
+		var want EntryPayload
+		werr := json.Unmarshal(raw, &want)
+		if (werr == nil) != (err == nil) || werr == nil && !reflect.DeepEqual(p, want) {
+			t.Fatalf("UnmarshalPayload(%s) = %+v, %v; encoding/json %+v, %v", raw, p, err, want, werr)
+		}
+	})
+}
+
+// FuzzNewEntryCanonicalBody: for any object body, splicing its canonical form
+// gives NewEntry's bytes.
+func FuzzNewEntryCanonicalBody(f *testing.F) {
+	for _, body := range payloadBodies {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		canon, err := Canonical(body)
+		if err != nil || len(canon) == 0 || canon[0] != '{' {
+			return
+		}
+		want, err := NewEntry(payloadFor(t, string(body)))
+		if err != nil {
+			return
+		}
+		got, err := NewEntryCanonicalBody(payloadFor(t, string(canon)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Raw, want.Raw) {
+			t.Fatalf("raw differs:\n got %s\nwant %s", got.Raw, want.Raw)
+		}
+	})
+}
+
+func BenchmarkPayload(b *testing.B) {
+	canon, err := Canonical([]byte(nickelBody))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := payloadFor(b, string(canon))
+	b.Run("NewEntry", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := NewEntry(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("NewEntryCanonicalBody", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := NewEntryCanonicalBody(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	e, err := NewEntry(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var q EntryPayload
+			if err := json.Unmarshal(e.Raw, &q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("UnmarshalPayload", func(b *testing.B) {
+		for b.Loop() {
+			var q EntryPayload
+			if err := UnmarshalPayload(e.Raw, &q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
