@@ -66,6 +66,9 @@ func AppendCanonical(dst, in []byte) ([]byte, error) {
 
 // CheckCanonical reports whether in is already canonical.
 func CheckCanonical(in []byte) error {
+	if isCanonical(in) {
+		return nil
+	}
 	out, err := Canonical(in)
 	if err != nil {
 		return err

@@ -181,3 +181,27 @@ func BenchmarkPayload(b *testing.B) {
 		}
 	})
 }
+
+// TestIsCanonical: the checker passes canonical payloads as they come (that is
+// its point) and nothing Canonical would change.
+func TestIsCanonical(t *testing.T) {
+	for name, body := range payloadBodies {
+		e, err := NewEntry(payloadFor(t, body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !isCanonical(e.Raw) {
+			t.Errorf("%s: canonical payload not recognised: %s", name, e.Raw)
+		}
+	}
+	for _, in := range []string{
+		`{"b":1,"a":2}`, `{"a":1,"a":1}`, `{"a":1 }`, ` {}`, `{"a":1.0}`, `{"a":1e2}`, `{"a":-0}`,
+		`{"a":"\u0041"}`, `{"a":"\/"}`, `{"A":1}`, `{"a":"x"}x`, `[1,]`, `{"a":9007199254740992}`,
+		`{"a":"` + "\x01" + `"}`, `{"a":"` + "\xff" + `"}`, `"\ud800"`, `{"\u00e9":1}`,
+	} {
+		c, err := Canonical([]byte(in))
+		if isCanonical([]byte(in)) && (err != nil || string(c) != in) {
+			t.Errorf("isCanonical(%s) = true; Canonical gives %s, %v", in, c, err)
+		}
+	}
+}
