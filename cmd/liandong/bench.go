@@ -165,11 +165,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, sc := range scenarios {
 		switch sc {
 		case "converge":
-			r, err := benchConverge(ctx, filepath.Join(*dir, "converge"), *rate, *duration, logger)
+			rs, err := benchConverge(ctx, filepath.Join(*dir, "converge"), *rate, *duration, logger)
 			if err != nil {
 				return err
 			}
-			emit(r)
+			for _, r := range rs {
+				emit(r)
+			}
 		case "catchup":
 			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, logger)
 			if err != nil {

@@ -17,6 +17,8 @@ import (
 	"liandong/node"
 	"liandong/node/server"
 	"liandong/node/store"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // freeCentrePorts picks loopback ports that were free a moment ago.
@@ -101,10 +103,16 @@ func waitWritable(ctx context.Context, s *server.Server, within time.Duration) e
 // benchConverge writes at rate records/s spread over the four centres for d and
 // measures, for each write, the delay from the origin's acknowledgement until the
 // record appears in the change feed of every other centre.
-func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logger *slog.Logger) (bench.Result, error) {
-	_, apis, stop, err := runFederation(ctx, dir, logger)
+//
+// The second result is the receivers' own liandong_replication_delay_seconds:
+// from the entry's signed_at (the time the origin's leader proposed the
+// write, so the origin's commit is included) to its apply at each receiver
+// (per receiver, not the worst of three). Set beside the first, it says how
+// much of the delay is the change feed and its long poll.
+func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logger *slog.Logger) ([]bench.Result, error) {
+	servers, apis, stop, err := runFederation(ctx, dir, logger)
 	if err != nil {
-		return bench.Result{}, err
+		return nil, err
 	}
 	defer stop()
 
@@ -222,7 +230,72 @@ func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, l
 	r := bench.Summarise("converge", len(apis), delays, errs+missing, d)
 	r.PerSec = float64(len(acked)) / d.Seconds()
 	r.Note = fmt.Sprintf("ack at origin → in all 3 other change feeds; %d/s offered, %d never arrived", rate, missing)
-	return r, nil
+
+	var regs []*prometheus.Registry
+	for _, s := range servers {
+		regs = append(regs, s.Registry)
+	}
+	h := gatherHistogram(regs, "liandong_replication_delay_seconds")
+	applied := bench.Result{Scenario: "converge-applied", Clients: len(apis), Ops: int(h.count), Elapsed: d,
+		PerSec: float64(h.count) / d.Seconds(), P50: h.quantile(0.5), P99: h.quantile(0.99), Max: h.quantile(1),
+		Note: "proposed at origin → applied at each receiver (the nodes' replication-delay histogram, interpolated in its buckets)"}
+	return []bench.Result{r, applied}, nil
+}
+
+// histogram is the sum of one histogram's series over several registries.
+type histogram struct {
+	count  uint64
+	bounds []float64 // upper bounds, seconds
+	counts []uint64  // cumulative
+}
+
+func gatherHistogram(regs []*prometheus.Registry, name string) histogram {
+	var h histogram
+	for _, reg := range regs {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				hm := m.GetHistogram()
+				if hm == nil {
+					continue
+				}
+				h.count += hm.GetSampleCount()
+				for i, b := range hm.GetBucket() {
+					if i == len(h.bounds) {
+						h.bounds = append(h.bounds, b.GetUpperBound())
+						h.counts = append(h.counts, 0)
+					}
+					h.counts[i] += b.GetCumulativeCount()
+				}
+			}
+		}
+	}
+	return h
+}
+
+// quantile interpolates linearly within the bucket holding q, as Prometheus's
+// histogram_quantile does.
+func (h histogram) quantile(q float64) time.Duration {
+	if h.count == 0 {
+		return 0
+	}
+	rank := q * float64(h.count)
+	lower, below := 0.0, uint64(0)
+	for i, c := range h.counts {
+		if float64(c) >= rank {
+			in := float64(c - below)
+			frac := 1.0
+			if in > 0 {
+				frac = (rank - float64(below)) / in
+			}
+			return time.Duration((lower + (h.bounds[i]-lower)*frac) * float64(time.Second))
+		}
+		lower, below = h.bounds[i], c
+	}
+	return time.Duration(lower * float64(time.Second))
 }
 
 // benchCatchup gives hq, tianjin and hebei n entries in all (n/3 of each origin,

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestHistogramQuantile(t *testing.T) {
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
+	for i, reg := range regs {
+		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "d_seconds", Buckets: []float64{.001, .01, .1}}, []string{"origin"})
+		reg.MustRegister(h)
+		// 90 observations in (0, 1 ms], 10 in (10 ms, 100 ms], spread over
+		// two registries and two series each.
+		for j := range 45 {
+			h.WithLabelValues([]string{"a", "b"}[j%2]).Observe(0.0005)
+		}
+		for range 5 {
+			h.WithLabelValues("a").Observe(0.05 + float64(i)*0.01)
+		}
+	}
+	h := gatherHistogram(regs, "d_seconds")
+	if h.count != 100 {
+		t.Fatalf("count %d, want 100", h.count)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{
+		{0.5, 500 * time.Microsecond * 50 / 45}, // 50th of 90 in the first bucket
+		{0.9, time.Millisecond},
+		{0.95, 55 * time.Millisecond}, // halfway through the (10, 100] ms bucket
+		{1, 100 * time.Millisecond},
+	} {
+		if got := h.quantile(c.q); got < c.want-time.Microsecond || got > c.want+time.Microsecond {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := gatherHistogram(regs, "absent").quantile(0.5); got != 0 {
+		t.Errorf("empty histogram quantile = %v", got)
+	}
+}
