@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -46,6 +47,9 @@ func (e *SyntaxError) Error() string {
 // Canonical returns the canonical encoding of the JSON value in. It refuses input
 // that is not a single JSON value or that breaks the rules above.
 func Canonical(in []byte) ([]byte, error) {
+	if isCanonical(in) {
+		return bytes.Clone(in), nil
+	}
 	return AppendCanonical(make([]byte, 0, len(in)), in)
 }
 

@@ -199,7 +199,7 @@ func TestIsCanonical(t *testing.T) {
 		`{"a":"\u0041"}`, `{"a":"\/"}`, `{"A":1}`, `{"a":"x"}x`, `[1,]`, `{"a":9007199254740992}`,
 		`{"a":"` + "\x01" + `"}`, `{"a":"` + "\xff" + `"}`, `"\ud800"`, `{"\u00e9":1}`,
 	} {
-		c, err := Canonical([]byte(in))
+		c, err := AppendCanonical(nil, []byte(in)) // the full path, not the checker's shortcut
 		if isCanonical([]byte(in)) && (err != nil || string(c) != in) {
 			t.Errorf("isCanonical(%s) = true; Canonical gives %s, %v", in, c, err)
 		}
