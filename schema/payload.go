@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -125,4 +126,61 @@ func skipValue(raw []byte, i int) (int, bool) {
 		}
 	}
 	return 0, depth == 0 && i == len(raw)
+}
+
+// ErrNotCompact is EachMember's answer for an object it does not walk:
+// whitespace between tokens or an escaped member name. Callers decode such an
+// object with encoding/json instead.
+var ErrNotCompact = errors.New("not a compact JSON object")
+
+// EachMember calls fn with the name (unquoted, without escapes) and the raw
+// value of each top-level member of a compact JSON object, such as a
+// canonical body, in order, so a reader of a few members need not have
+// encoding/json scan all of them. The values are not checked: the object is
+// one the caller knows valid. fn's error stops the walk and is returned.
+func EachMember(obj []byte, fn func(name, value []byte) error) error {
+	if len(obj) < 2 || obj[0] != '{' {
+		return ErrNotCompact
+	}
+	i := 1
+	if obj[i] == '}' {
+		return nil
+	}
+	for i < len(obj) {
+		if obj[i] != '"' {
+			return ErrNotCompact
+		}
+		end := bytes.IndexByte(obj[i+1:], '"')
+		if end < 0 {
+			return ErrNotCompact
+		}
+		name := obj[i+1 : i+1+end]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			return ErrNotCompact
+		}
+		i += end + 2
+		if i >= len(obj) || obj[i] != ':' {
+			return ErrNotCompact
+		}
+		i++
+		vend, ok := skipValue(obj, i)
+		if !ok || vend <= i || vend >= len(obj) {
+			return ErrNotCompact
+		}
+		if err := fn(name, obj[i:vend]); err != nil {
+			return err
+		}
+		switch obj[vend] {
+		case ',':
+			i = vend + 1
+		case '}':
+			if vend != len(obj)-1 {
+				return ErrNotCompact
+			}
+			return nil
+		default:
+			return ErrNotCompact
+		}
+	}
+	return ErrNotCompact
 }

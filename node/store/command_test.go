@@ -156,3 +156,27 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexedBody: reading the three indexed members by walking a compact
+// body gives what encoding/json gives for any valid body.
+func FuzzIndexedBody(f *testing.F) {
+	for _, s := range []string{
+		`{"industry":"new-materials","fields":["a","b"],"status":"open"}`,
+		`{"Industry":"x","industry":"y","FIELDS":["z",1],"status":5}`,
+		`{"a":{"industry":"no"},"b":"\"industry\":","industry":null,"fields":null}`,
+		`{ "industry" : "spaced" }`, `{"in\u0064ustry":"escaped"}`, `{}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		var want, got indexedBody
+		_ = json.Unmarshal(body, &want)
+		decodeIndexedBody(body, &got)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeIndexedBody(%s) = %+v, encoding/json %+v", body, got, want)
+		}
+	})
+}

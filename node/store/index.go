@@ -33,7 +33,7 @@ func indexTerms(r *schema.Record) [][2]string {
 	terms := [][2]string{{FieldCatalogue, r.Catalogue}, {FieldOrigin, r.Origin}}
 	var b indexedBody
 	// A body this build cannot read (newer schema) is still indexed by envelope.
-	_ = json.Unmarshal(r.Body, &b)
+	decodeIndexedBody(r.Body, &b)
 	if b.Industry != "" {
 		terms = append(terms, [2]string{FieldIndustry, b.Industry})
 	}
@@ -46,6 +46,28 @@ func indexTerms(r *schema.Record) [][2]string {
 		terms = append(terms, [2]string{FieldStatus, b.Status})
 	}
 	return terms
+}
+
+// decodeIndexedBody is json.Unmarshal(body, b), errors ignored, reading only
+// the three members it needs of a compact body (every body written or
+// received since bodies are canonicalised), matched as encoding/json matches
+// them: case-insensitively, the last one winning.
+func decodeIndexedBody(body []byte, b *indexedBody) {
+	err := schema.EachMember(body, func(name, value []byte) error {
+		switch {
+		case bytes.EqualFold(name, []byte("industry")):
+			_ = json.Unmarshal(value, &b.Industry)
+		case bytes.EqualFold(name, []byte("fields")):
+			_ = json.Unmarshal(value, &b.Fields)
+		case bytes.EqualFold(name, []byte("status")):
+			_ = json.Unmarshal(value, &b.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		*b = indexedBody{}
+		_ = json.Unmarshal(body, b)
+	}
 }
 
 func indexPrefix(field, value string) []byte {
