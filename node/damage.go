@@ -36,7 +36,7 @@ func repairByRejoin(dataDir string) string {
 // its CRC.
 func checkRaftFiles(raftDir string) error {
 	repair := repairByRejoin(filepath.Dir(raftDir))
-	logPath := filepath.Join(raftDir, "log.db")
+	logPath := filepath.Join(raftDir, boltLogFile)
 	if fi, err := os.Stat(logPath); err == nil && fi.Size() > 0 {
 		if err := store.CheckBoltFile(logPath); err != nil {
 			detail := strings.TrimPrefix(err.Error(), store.ErrCorrupt.Error()+": ")

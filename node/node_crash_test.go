@@ -40,11 +40,13 @@ const (
 	crashDirEnv    = "LIANDONG_CRASH_DIR"
 	crashWritesEnv = "LIANDONG_CRASH_WRITES"
 	crashSnapEnv   = "LIANDONG_CRASH_SNAPSHOTS"
+	crashStoreEnv  = "LIANDONG_CRASH_LOG_STORE"
 )
 
-func crashConfig(dir string, key *auth.KeyPair, snapshots bool) Config {
+func crashConfig(dir string, key *auth.KeyPair, snapshots bool, logStore string) Config {
 	cfg := DefaultConfig("tianjin", dir)
 	cfg.RecordKey = key
+	cfg.LogStore = logStore
 	if snapshots {
 		cfg.SnapshotInterval = 20 * time.Millisecond
 		cfg.SnapshotThreshold = 32
@@ -66,7 +68,7 @@ func TestCrashChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
-	n, err := Open(crashConfig(dir, key, os.Getenv(crashSnapEnv) == "1"))
+	n, err := Open(crashConfig(dir, key, os.Getenv(crashSnapEnv) == "1", os.Getenv(crashStoreEnv)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open:", err)
 		os.Exit(4)
@@ -103,7 +105,7 @@ func TestCrashChild(t *testing.T) {
 
 // runCrashChild runs TestCrashChild on dir with the failpoints armed and returns
 // the acknowledged versions, its exit code and its output.
-func runCrashChild(t *testing.T, dir, failpoints string, writes int, snapshots bool) (map[string]uint64, int, string) {
+func runCrashChild(t *testing.T, dir, failpoints string, writes int, snapshots bool, logStore string) (map[string]uint64, int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -113,7 +115,7 @@ func runCrashChild(t *testing.T, dir, failpoints string, writes int, snapshots b
 		snap = "1"
 	}
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashWritesEnv+"="+strconv.Itoa(writes),
-		crashSnapEnv+"="+snap, failpointsEnv+"="+failpoints)
+		crashSnapEnv+"="+snap, crashStoreEnv+"="+logStore, failpointsEnv+"="+failpoints)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -171,14 +173,16 @@ func bboltCheck(t *testing.T, path string) {
 
 // verifyAfterCrash checks the files a crash left, reopens the node and checks
 // that nothing acknowledged is missing and nothing was applied twice.
-func verifyAfterCrash(t *testing.T, dir string, key *auth.KeyPair, acked map[string]uint64) {
+func verifyAfterCrash(t *testing.T, dir string, key *auth.KeyPair, acked map[string]uint64, logStore string) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir, "state.db")); err == nil {
 		bboltCheck(t, filepath.Join(dir, "state.db"))
 	}
-	bboltCheck(t, filepath.Join(dir, "raft", "log.db"))
+	if logStore != LogStoreWAL {
+		bboltCheck(t, filepath.Join(dir, "raft", boltLogFile))
+	}
 
-	n, err := Open(crashConfig(dir, key, false))
+	n, err := Open(crashConfig(dir, key, false, logStore))
 	if err != nil {
 		t.Fatalf("reopen after the crash: %v", err)
 	}
@@ -260,19 +264,23 @@ func TestCrashPoints(t *testing.T) {
 		point     string
 		nth       int
 		snapshots bool
+		logStore  string
 	}{
-		{FailpointRaftLogBeforeWrite, 30, false},
-		{FailpointRaftLogAfterWrite, 30, false},
-		{FailpointStateAfterCommit, 30, false},
-		{FailpointSnapshotPersist, 1, true},
+		{FailpointRaftLogBeforeWrite, 30, false, LogStoreBolt},
+		{FailpointRaftLogAfterWrite, 30, false, LogStoreBolt},
+		{FailpointStateAfterCommit, 30, false, LogStoreBolt},
+		{FailpointSnapshotPersist, 1, true, LogStoreBolt},
+		{FailpointRaftLogBeforeWrite, 30, false, LogStoreWAL},
+		{FailpointRaftLogAfterWrite, 30, false, LogStoreWAL},
+		{FailpointSnapshotPersist, 1, true, LogStoreWAL},
 	}
 	for _, tc := range cases {
-		t.Run(tc.point, func(t *testing.T) {
+		t.Run(tc.point+"/"+tc.logStore, func(t *testing.T) {
 			dir, key := newCrashDir(t)
 			acked := map[string]uint64{}
 			// Two lives: the second crash hits a node that recovered from the first.
 			for life := 1; life <= 2; life++ {
-				got, code, out := runCrashChild(t, dir, fmt.Sprintf("%s=exit@%d", tc.point, tc.nth), 400, tc.snapshots)
+				got, code, out := runCrashChild(t, dir, fmt.Sprintf("%s=exit@%d", tc.point, tc.nth), 400, tc.snapshots, tc.logStore)
 				if code != FailpointExitCode {
 					t.Fatalf("life %d: child exit code %d, want %d (failpoint not reached?); output:\n%s", life, code, FailpointExitCode, tail(out))
 				}
@@ -282,7 +290,7 @@ func TestCrashPoints(t *testing.T) {
 				for id, v := range got {
 					acked[id] = max(acked[id], v)
 				}
-				verifyAfterCrash(t, dir, key, acked)
+				verifyAfterCrash(t, dir, key, acked, tc.logStore)
 				var writes uint64
 				for _, v := range acked {
 					writes += v
@@ -297,7 +305,7 @@ func TestCrashPoints(t *testing.T) {
 
 	t.Run(FailpointSnapshotRestore, func(t *testing.T) {
 		dir, key := newCrashDir(t)
-		acked, code, out := runCrashChild(t, dir, "", 400, true)
+		acked, code, out := runCrashChild(t, dir, "", 400, true, LogStoreBolt)
 		if code != 0 || len(acked) == 0 {
 			t.Fatalf("first life: exit code %d, %d acknowledged; output:\n%s", code, len(acked), tail(out))
 		}
@@ -310,7 +318,7 @@ func TestCrashPoints(t *testing.T) {
 		if err := os.Remove(filepath.Join(dir, "state.db")); err != nil {
 			t.Fatal(err)
 		}
-		_, code, out = runCrashChild(t, dir, FailpointSnapshotRestore+"=exit", 0, true)
+		_, code, out = runCrashChild(t, dir, FailpointSnapshotRestore+"=exit", 0, true, LogStoreBolt)
 		if code != FailpointExitCode {
 			t.Fatalf("restore life: exit code %d, want %d; output:\n%s", code, FailpointExitCode, tail(out))
 		}
@@ -319,7 +327,7 @@ func TestCrashPoints(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "state.db.restore")); err != nil {
 			t.Fatalf("no half-restored copy beside the state file: %v", err)
 		}
-		verifyAfterCrash(t, dir, key, acked)
+		verifyAfterCrash(t, dir, key, acked, LogStoreBolt)
 	})
 }
 

@@ -31,6 +31,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
+	logStore := fs.String("log-store", "", "write, converge, catchup: raft log store of the nodes, bolt (the default) or wal")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
 	centresFlag := fs.String("centres", "20,50,100", "fanout: comma-separated numbers of simulated centres")
 	fanoutRecords := fs.String("fanout-records", "100,10000", "fanout: comma-separated entries per origin log")
@@ -109,6 +110,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg := server.Default()
 		cfg.Centre, cfg.DataDir, cfg.HTTP = "tianjin", *dir+"/node", "127.0.0.1:0"
+		cfg.Raft.LogStore = *logStore
 		cfg.Logger = newLogger(stderr, "warn")
 		if err := cfg.Validate(); err != nil {
 			return nil, err
@@ -165,7 +167,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, sc := range scenarios {
 		switch sc {
 		case "converge":
-			rs, err := benchConverge(ctx, filepath.Join(*dir, "converge"), *rate, *duration, logger)
+			rs, err := benchConverge(ctx, filepath.Join(*dir, "converge"), *rate, *duration, *logStore, logger)
 			if err != nil {
 				return err
 			}
@@ -173,7 +175,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				emit(r)
 			}
 		case "catchup":
-			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, logger)
+			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, *logStore, logger)
 			if err != nil {
 				return err
 			}
@@ -187,7 +189,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				emit(r)
 			}
 			if *replicas > 1 {
-				apis, stopGroup, err := startCentre(ctx, filepath.Join(*dir, "group"), *replicas, logger)
+				apis, stopGroup, err := startCentre(ctx, filepath.Join(*dir, "group"), *replicas, *logStore, logger)
 				if err != nil {
 					return err
 				}

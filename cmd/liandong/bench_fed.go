@@ -49,12 +49,12 @@ func freeCentrePorts(n int) ([]centrePorts, error) {
 
 // runFederation starts the four centres under dir and returns them with a stop
 // function that shuts them down and waits.
-func runFederation(ctx context.Context, dir string, logger *slog.Logger) ([]*server.Server, []*bench.API, func(), error) {
+func runFederation(ctx context.Context, dir, logStore string, logger *slog.Logger) ([]*server.Server, []*bench.API, func(), error) {
 	ports, err := freeCentrePorts(len(demoCentres))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	servers, err := startFederation(ctx, dir, ports, 1, 0, logger)
+	servers, err := startFederation(ctx, dir, ports, 1, 0, logStore, logger)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -109,8 +109,8 @@ func waitWritable(ctx context.Context, s *server.Server, within time.Duration) e
 // write, so the origin's commit is included) to its apply at each receiver
 // (per receiver, not the worst of three). Set beside the first, it says how
 // much of the delay is the change feed and its long poll.
-func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logger *slog.Logger) ([]bench.Result, error) {
-	servers, apis, stop, err := runFederation(ctx, dir, logger)
+func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logStore string, logger *slog.Logger) ([]bench.Result, error) {
+	servers, apis, stop, err := runFederation(ctx, dir, logStore, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -301,9 +301,9 @@ func (h histogram) quantile(q float64) time.Duration {
 // benchCatchup gives hq, tianjin and hebei n entries in all (n/3 of each origin,
 // already replicated among them), starts the federation with xiongan empty and
 // measures how fast xiongan's heads reach theirs.
-func benchCatchup(ctx context.Context, dir string, n int, logger *slog.Logger) (bench.Result, error) {
+func benchCatchup(ctx context.Context, dir string, n int, logStore string, logger *slog.Logger) (bench.Result, error) {
 	// Provision keys and bundle by starting and stopping the federation once.
-	_, _, stop, err := runFederation(ctx, dir, logger)
+	_, _, stop, err := runFederation(ctx, dir, logStore, logger)
 	if err != nil {
 		return bench.Result{}, err
 	}
@@ -364,7 +364,7 @@ func benchCatchup(ctx context.Context, dir string, n int, logger *slog.Logger) (
 	}
 	fmt.Fprintf(os.Stderr, "(preloaded and indexed %d entries in %s)\n", per*len(holders), time.Since(t0).Round(time.Millisecond))
 
-	servers, _, stop, err := runFederation(ctx, dir, logger)
+	servers, _, stop, err := runFederation(ctx, dir, logStore, logger)
 	if err != nil {
 		return bench.Result{}, err
 	}
@@ -395,7 +395,7 @@ func benchCatchup(ctx context.Context, dir string, n int, logger *slog.Logger) (
 
 // startCentre runs one centre (tianjin) on n replicas in this process, alone in
 // its federation, and returns an API client for each replica.
-func startCentre(ctx context.Context, dir string, n int, logger *slog.Logger) ([]*bench.API, func(), error) {
+func startCentre(ctx context.Context, dir string, n int, logStore string, logger *slog.Logger) ([]*bench.API, func(), error) {
 	ports, err := freeCentrePorts(2 * n)
 	if err != nil {
 		return nil, nil, err
@@ -407,6 +407,7 @@ func startCentre(ctx context.Context, dir string, n int, logger *slog.Logger) ([
 		cfg := server.Default()
 		cfg.Centre = "tianjin"
 		cfg.DataDir = filepath.Join(dir, fmt.Sprintf("tianjin-%d", k+1))
+		cfg.Raft.LogStore = logStore
 		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", ports[k].http)
 		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports[k].p2p)}
 		cfg.Logger = logger

@@ -55,7 +55,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *replicas != 1 && *replicas != 3 && *replicas != 5 {
 		return usagef("--replicas %d: want 1, 3 or 5", *replicas)
 	}
-	servers, err := startFederation(ctx, *dir, demoPorts(*basePort, *replicas), *replicas, *basePort+21, logger)
+	servers, err := startFederation(ctx, *dir, demoPorts(*basePort, *replicas), *replicas, *basePort+21, "", logger)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ const demoReplicated = "tianjin"
 // them. ports[i] are centre i's; with replicas > 1, tianjin's extra replicas take
 // ports[4:] and a raft address each (raftBase+k), and join its first replica.
 // The returned servers are the four centres' first replicas, then the extras.
-func startFederation(ctx context.Context, dir string, ports []centrePorts, replicas, raftBase int, logger *slog.Logger) ([]*server.Server, error) {
+func startFederation(ctx context.Context, dir string, ports []centrePorts, replicas, raftBase int, logStore string, logger *slog.Logger) ([]*server.Server, error) {
 	now := time.Now().UTC()
 	members := make([]auth.Member, len(demoCentres))
 	var cfgs []server.Config
@@ -135,6 +135,7 @@ func startFederation(ctx context.Context, dir string, ports []centrePorts, repli
 		for k := 0; k < n; k++ {
 			cfg := server.Default()
 			cfg.Centre = c.id
+			cfg.Raft.LogStore = logStore
 			cfg.DataDir = filepath.Join(dir, c.id)
 			p := ports[i]
 			if k > 0 {

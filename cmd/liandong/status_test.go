@@ -31,7 +31,7 @@ func TestStatusAgainstFederation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	servers, err := startFederation(ctx, dir, ports, 1, 0, slog.New(slog.DiscardHandler))
+	servers, err := startFederation(ctx, dir, ports, 1, 0, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,9 @@ type RaftConfig struct {
 	SnapshotInterval  time.Duration `yaml:"snapshot_interval"`
 	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
 	TrailingLogs      uint64        `yaml:"trailing_logs"`
+	// LogStore is how raft's log is kept: "bolt" (the default) or "wal"
+	// (node.Config.LogStore says what each costs and promises).
+	LogStore string `yaml:"log_store"`
 }
 
 // P2PConfig configures the libp2p host.

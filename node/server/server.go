@@ -100,6 +100,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Raft.TrailingLogs > 0 {
 		ncfg.TrailingLogs = cfg.Raft.TrailingLogs
 	}
+	if cfg.Raft.LogStore != "" {
+		ncfg.LogStore = cfg.Raft.LogStore
+	}
 	ncfg.Bundle, ncfg.BundleSigned = bundle, signed
 	ncfg.RecoverOwnLog = !cfg.P2P.SkipOwnLogRecovery && hasOtherMembers(bundle, cfg.Centre)
 	ncfg.Logger = cfg.Logger
