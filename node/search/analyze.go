@@ -32,6 +32,12 @@ var stopWords = map[string]bool{
 }
 
 func isCJK(r rune) bool {
+	switch {
+	case r < 0x1100: // below Hangul Jamo, the first of these scripts
+		return false
+	case r >= 0x4e00 && r <= 0x9fff: // CJK Unified Ideographs, all Han
+		return true
+	}
 	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
 }
 
@@ -41,6 +47,40 @@ func isWordRune(r rune) bool {
 
 func normalize(s string) string { return norm.NFKC.String(s) }
 
+// normalizeLower returns strings.ToLower(normalize(s)). Most text the index
+// reads is CJK ideographs, ASCII and full-width punctuation, whose NFKC form
+// is each character's own (none of them decomposes into, or composes with,
+// another), so that is done here without the general algorithm, which is a
+// sixth of indexing a record; any other character takes the general way.
+func normalizeLower(s string) string {
+	same := true
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			same = same && (r < 'A' || r > 'Z')
+		case r >= 0x4e00 && r <= 0x9fff, r == 0x3001, r == 0x3002, r >= 0x3008 && r <= 0x3011:
+		case r >= 0xff01 && r <= 0xff5e: // full-width ASCII
+			same = false
+		default:
+			return strings.ToLower(normalize(s))
+		}
+	}
+	if same {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r >= 0xff01 && r <= 0xff5e {
+			r -= 0xfee0
+		}
+		if r >= 'A' && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return string(b)
+}
+
 // Analyze returns the terms of s in order, with repeats.
 func Analyze(s string) []string {
 	var out []string
@@ -49,17 +89,25 @@ func Analyze(s string) []string {
 }
 
 func analyze(s string, emit func(string)) {
-	s = strings.ToLower(normalize(s))
-	var cjk []rune
+	analyzeInto(s, func(t []byte) { emit(string(t)) })
+}
+
+// analyzeInto is analyze handing each term as bytes that are only valid
+// during the call, which spares a string for each repeat of a term.
+func analyzeInto(s string, emit func([]byte)) {
+	s = normalizeLower(s)
+	var runes [16]rune
+	cjk := runes[:0]
+	term := make([]byte, 0, maxTermBytes)
 	word := -1 // start of the current Latin word in s, or -1
 	flushCJK := func() {
 		switch len(cjk) {
 		case 0:
 		case 1:
-			emit(string(cjk))
+			emit(utf8.AppendRune(term[:0], cjk[0]))
 		default:
 			for i := 0; i+1 < len(cjk); i++ {
-				emit(string(cjk[i : i+2]))
+				emit(utf8.AppendRune(utf8.AppendRune(term[:0], cjk[i]), cjk[i+1]))
 			}
 		}
 		cjk = cjk[:0]
@@ -79,7 +127,7 @@ func analyze(s string, emit func(string)) {
 				w = w[:len(w)-1]
 			}
 		}
-		emit(w)
+		emit(append(term[:0], w...))
 	}
 	for i, r := range s {
 		switch {
@@ -118,8 +166,10 @@ type queryWord struct {
 // them for words of one or two terms, 60% (rounded up) of longer ones, so a long
 // Chinese phrase typed without spaces still finds documents that say it in
 // other words or order.
-func (w queryWord) need() int {
-	k := len(w.terms)
+func (w queryWord) need() int { return need(len(w.terms)) }
+
+// need is how many of k distinct terms must be found (queryWord.need).
+func need(k int) int {
 	if k <= 2 {
 		return k
 	}

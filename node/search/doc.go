@@ -31,6 +31,22 @@
 // or rebuilt). Every search first catches up with the feed, so a record
 // written before the query is found.
 //
+// Each indexed record has an ordinal, the next one when it is indexed: an
+// update indexes the record anew under a new ordinal and removes the old
+// one's postings, so ordinals only grow and an ordinal never names another
+// document (docs.go). A term's postings are blocks of up to 128 postings
+// (2 KB), keyed by the term and the first ordinal of their range, holding
+// the ordinals as distances and the term's frequency in each field
+// (postings.go): an index transaction groups its batch's postings by term
+// and appends them to each term's last block, in key order, so it rewrites
+// a term's blocks once per batch instead of adding a key per posting. A
+// query reads each of its terms' blocks in order into per-query candidates
+// kept by ordinal (collect.go); when a query's word is rare it draws the
+// candidates from that word's rarest terms alone (a document holding k of a
+// word's n terms holds one of its n-k+1 rarest) and reads the other terms'
+// blocks only where candidates are. The doc table, every record's Doc by
+// ordinal, is in memory.
+//
 // # Paging
 //
 // Relevance pages are keyset-paged on the (score, id) of the last hit, ties in

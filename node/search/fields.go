@@ -2,6 +2,7 @@ package search
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 
 	"liandong/schema"
@@ -172,26 +173,74 @@ func industries(b *textBody) []string {
 }
 
 // Doc is what the index keeps of a record besides its terms: enough to filter
-// and authorize hits without reading the records.
+// and authorize hits without reading the records. Every indexed record's Doc
+// stays in memory, so it is kept small: the attributes many records share
+// (catalogue, origin, visibility, industries, status, kind) are one shared
+// DocAttrs, and the update time is kept as nanoseconds. A Doc is never
+// modified once indexed; callers must not modify it either.
 type Doc struct {
-	ID         string    `json:"id"`
-	Catalogue  string    `json:"c"`
-	Origin     string    `json:"o"`
-	Visibility string    `json:"v"`
-	Industries []string  `json:"in,omitempty"`
-	Status     string    `json:"s,omitempty"`
-	Kind       string    `json:"k,omitempty"`
-	TRL        int       `json:"t,omitempty"`
-	UpdatedAt  time.Time `json:"u"`
+	ID string
+	*DocAttrs
+	TRL int
+	// updated is UpdatedAt in Unix nanoseconds (see UpdatedAt).
+	updated int64
 	// Len is the number of terms in each field.
-	Len [numFields]uint32 `json:"l"`
+	Len [numFields]uint32
 }
 
-// Record returns a record envelope with the doc's id, catalogue, origin and
-// visibility and no body: what an authorizer needs to decide whether a caller
-// may read it.
+// DocAttrs are the attributes of a Doc that many docs share.
+type DocAttrs struct {
+	Catalogue  string
+	Origin     string
+	Visibility string
+	Industries []string
+	Status     string
+	Kind       string
+}
+
+// noAttrs are the attributes of a doc made without any.
+var noAttrs = &DocAttrs{}
+
+// Nanoseconds of the zero time and the bounds of the times a Doc keeps
+// exactly (years 1678 to 2262); times outside them are kept as the bound.
+const (
+	zeroTime = math.MinInt64
+	minTime  = math.MinInt64 + 1
+)
+
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return zeroTime
+	case t.Before(time.Unix(0, minTime)):
+		return minTime
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// UpdatedAt returns the record's update time, in UTC.
+func (d *Doc) UpdatedAt() time.Time {
+	if d.updated == zeroTime {
+		return time.Time{}
+	}
+	return time.Unix(0, d.updated).UTC()
+}
+
+// Record returns a record envelope with the doc's id, catalogue, origin,
+// visibility and update time and no body: what an authorizer needs to decide
+// whether a caller may read it.
 func (d *Doc) Record() *schema.Record {
-	return &schema.Record{ID: d.ID, Catalogue: d.Catalogue, Origin: d.Origin, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt}
+	a := d.attrs()
+	return &schema.Record{ID: d.ID, Catalogue: a.Catalogue, Origin: a.Origin, Visibility: a.Visibility, UpdatedAt: d.UpdatedAt()}
+}
+
+func (d *Doc) attrs() *DocAttrs {
+	if d.DocAttrs == nil {
+		return noAttrs
+	}
+	return d.DocAttrs
 }
 
 // analyzed is a record turned into a doc and its term frequencies per field.
@@ -204,19 +253,33 @@ func analyzeRecord(r *schema.Record) *analyzed {
 	b := decodeText(r)
 	a := &analyzed{
 		doc: Doc{
-			ID: r.ID, Catalogue: r.Catalogue, Origin: r.Origin, Visibility: r.Visibility,
-			Industries: industries(&b), Status: b.Status, Kind: b.Kind, TRL: b.TRL, UpdatedAt: r.UpdatedAt,
+			ID: r.ID, TRL: b.TRL, updated: unixNanos(r.UpdatedAt),
+			DocAttrs: &DocAttrs{Catalogue: r.Catalogue, Origin: r.Origin, Visibility: r.Visibility,
+				Industries: industries(&b), Status: b.Status, Kind: b.Kind},
 		},
-		terms: map[string]*[numFields]uint32{},
 	}
 	texts := fieldTexts(&b)
+	// A Chinese text has up to a bigram for every three bytes, most often
+	// half as many distinct ones; their frequencies are allocated in chunks.
+	size := 0
 	for f := range numFields {
 		for _, s := range texts[f] {
-			analyze(s, func(t string) {
-				tf := a.terms[t]
+			size += len(s)
+		}
+	}
+	a.terms = make(map[string]*[numFields]uint32, min(size/6+8, 2048))
+	var chunk [][numFields]uint32
+	for f := range numFields {
+		for _, s := range texts[f] {
+			analyzeInto(s, func(t []byte) {
+				tf := a.terms[string(t)]
 				if tf == nil {
-					tf = new([numFields]uint32)
-					a.terms[t] = tf
+					if len(chunk) == cap(chunk) {
+						chunk = make([][numFields]uint32, 0, 64)
+					}
+					chunk = chunk[:len(chunk)+1]
+					tf = &chunk[len(chunk)-1]
+					a.terms[string(t)] = tf
 				}
 				tf[f]++
 				a.doc.Len[f]++

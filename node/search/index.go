@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,18 +37,21 @@ type Source interface {
 }
 
 // layoutVersion of the index file; a file of another layout is rebuilt.
-const layoutVersion = 1
+// Layout 1 had one key per posting (term \x00 id); layout 2 has document
+// ordinals and postings blocks (postings.go, docs.go).
+const layoutVersion = 2
 
 // Buckets of the index file. Functions named unsafe… need a held transaction.
 var (
-	bucketMeta  = []byte("meta")  // layout, position, fingerprint
-	bucketDocs  = []byte("docs")  // id → Doc JSON
-	bucketTerms = []byte("terms") // id → the doc's distinct terms, \x00-separated
-	bucketPost  = []byte("post")  // term \x00 id → term frequency per field (uvarints)
+	bucketMeta  = []byte("meta")  // layout, position, fingerprint, next ordinal
+	bucketDocs  = []byte("docs")  // id → ordinal and Doc (encodeDoc)
+	bucketTerms = []byte("terms") // ordinal → the doc's distinct terms, \x00-separated
+	bucketPost  = []byte("post")  // term \x00 first ordinal → postings block
 
 	keyLayout      = []byte("layout")
 	keyPosition    = []byte("position")
 	keyFingerprint = []byte("fingerprint")
+	keyNext        = []byte("next")
 )
 
 // Options configure an index.
@@ -82,17 +83,28 @@ type Index struct {
 	opts Options
 	log  *slog.Logger
 
-	// syncMu serialises catching up; mu guards db, docs and the length sums:
-	// queries hold it shared, index transactions exclusively.
+	// syncMu serialises catching up; mu guards db and the doc table: queries
+	// hold it shared, index transactions exclusively while they update the
+	// table. Lock order: syncMu, then mu. Only apply (holding syncMu) and
+	// Open change the table, so apply reads it without mu.
 	syncMu sync.Mutex
 	mu     sync.RWMutex
 	db     *bbolt.DB
-	docs   map[string]*Doc
+	// docs is the doc table by ordinal (nil: dead or not in use), ids the
+	// ordinal of each id, live how many docs there are, next the next
+	// ordinal, sumLen the sum of the docs' field lengths.
+	docs   []*Doc
+	ids    map[string]uint32
+	live   int
+	next   uint64
 	sumLen [numFields]uint64
-	// strings and industries hold the shared copies of docs' repeated values.
-	strings    map[string]string
-	industries map[string][]string
-	pos        atomic.Uint64
+	// attrs holds the shared DocAttrs, by stored form.
+	attrs map[string]*DocAttrs
+	pos   atomic.Uint64
+
+	// afterCommit, when set (by tests), runs in apply between its commit and
+	// the update of the doc table.
+	afterCommit func()
 }
 
 // Open opens or creates the index file at path and checks it against src. It
@@ -166,7 +178,8 @@ func openDB(path string) (db *bbolt.DB, err error) {
 	return db, nil
 }
 
-// load reads the position and the docs; a file of another layout is emptied.
+// load reads the position and the docs; a file of another layout, or one
+// that does not read, is emptied.
 func (ix *Index) load() error {
 	var layout uint64
 	err := ix.db.View(func(tx *bbolt.Tx) (err error) {
@@ -176,80 +189,40 @@ func (ix *Index) load() error {
 			}
 		}()
 		meta := tx.Bucket(bucketMeta)
-		layout = getU64(meta, keyLayout)
+		if layout = getU64(meta, keyLayout); layout != layoutVersion {
+			return nil
+		}
+		next := getU64(meta, keyNext)
+		if next > maxOrdinal+1 {
+			return fmt.Errorf("search index: next ordinal %d", next)
+		}
 		ix.pos.Store(getU64(meta, keyPosition))
-		ix.docs = map[string]*Doc{}
-		ix.strings, ix.industries = map[string]string{}, map[string][]string{}
-		ix.sumLen = [numFields]uint64{}
+		ix.clearDocs(next)
 		return tx.Bucket(bucketDocs).ForEach(func(k, v []byte) error {
-			d := new(Doc)
-			if err := json.Unmarshal(v, d); err != nil {
-				return fmt.Errorf("search index: doc %s: %w", k, err)
+			ord, d, err := decodeDoc(string(k), v, ix.internAttrs)
+			if err != nil {
+				return fmt.Errorf("doc %q: %w", k, err)
 			}
-			ix.addDoc(d)
+			if uint64(ord) >= next || ix.docs[ord] != nil {
+				return fmt.Errorf("doc %q: ordinal %d (next %d) twice or too large", k, ord, next)
+			}
+			ix.setDoc(ord, d)
 			return nil
 		})
 	})
 	if err != nil || layout != layoutVersion {
 		if err != nil {
 			ix.log.Warn("search index unreadable; rebuilding it", "err", err)
+		} else if layout != 0 {
+			ix.log.Info("search index of another layout; rebuilding it", "layout", layout, "want", layoutVersion)
 		}
 		return ix.reset()
 	}
 	return nil
 }
 
-func (ix *Index) addDoc(d *Doc) {
-	// Every doc stays in memory: its short fields repeat across the records
-	// (a few catalogues, origins, industries and statuses), so they share one
-	// copy instead of one per doc (about 60 bytes a doc, 60 MB a million).
-	d.Catalogue, d.Origin, d.Visibility = ix.interned(d.Catalogue), ix.interned(d.Origin), ix.interned(d.Visibility)
-	d.Status, d.Kind = ix.interned(d.Status), ix.interned(d.Kind)
-	if len(d.Industries) > 0 {
-		key := strings.Join(d.Industries, "\x00")
-		if shared, ok := ix.industries[key]; ok {
-			d.Industries = shared
-		} else if len(ix.industries) < maxInterned {
-			for i, in := range d.Industries {
-				d.Industries[i] = ix.interned(in)
-			}
-			ix.industries[key] = d.Industries
-		}
-	}
-	ix.docs[d.ID] = d
-	for f := range numFields {
-		ix.sumLen[f] += uint64(d.Len[f])
-	}
-}
-
-// maxInterned bounds each table of shared field values; past it values are
-// kept as they come (the fields are enumerations, so it is never reached).
-const maxInterned = 4096
-
-// interned returns the shared copy of v. The caller holds ix.mu.
-func (ix *Index) interned(v string) string {
-	if v == "" {
-		return ""
-	}
-	if s, ok := ix.strings[v]; ok {
-		return s
-	}
-	if len(ix.strings) < maxInterned {
-		ix.strings[v] = v
-	}
-	return v
-}
-
-func (ix *Index) removeDoc(id string) {
-	if d := ix.docs[id]; d != nil {
-		for f := range numFields {
-			ix.sumLen[f] -= uint64(d.Len[f])
-		}
-		delete(ix.docs, id)
-	}
-}
-
-// reset empties the index, to be rebuilt from the beginning of the feed.
+// reset empties the index, to be rebuilt from the beginning of the feed. The
+// caller holds ix.mu, or is Open.
 func (ix *Index) reset() error {
 	err := ix.db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketDocs, bucketTerms, bucketPost} {
@@ -265,9 +238,7 @@ func (ix *Index) reset() error {
 	if err != nil {
 		return fmt.Errorf("reset search index: %w", err)
 	}
-	ix.docs = map[string]*Doc{}
-	ix.strings, ix.industries = map[string]string{}, map[string][]string{}
-	ix.sumLen = [numFields]uint64{}
+	ix.clearDocs(0)
 	ix.pos.Store(0)
 	return nil
 }
@@ -319,7 +290,7 @@ func (ix *Index) Position() uint64 { return ix.pos.Load() }
 func (ix *Index) Len() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return len(ix.docs)
+	return ix.live
 }
 
 // QueryCatchUp is the most feed changes a query waits for the index to take
@@ -396,113 +367,6 @@ func (ix *Index) Sync() error {
 	}
 }
 
-// apply indexes a batch of changes in one transaction. Only the last change of
-// each record in the batch matters.
-func (ix *Index) apply(changes []store.Change) error {
-	latest := make(map[string]*schema.Record, len(changes))
-	order := make([]string, 0, len(changes))
-	for _, c := range changes {
-		if _, ok := latest[c.Record.ID]; !ok {
-			order = append(order, c.Record.ID)
-		}
-		latest[c.Record.ID] = c.Record
-	}
-	lastChange := changes[len(changes)-1]
-	type memOp struct {
-		id  string
-		doc *Doc // nil: removed
-	}
-	var ops []memOp
-	// The file is written without ix.mu: the caller holds syncMu, which Close
-	// needs too, so db stays open; searches meanwhile read the last committed
-	// postings through their own read transactions. Holding ix.mu here made
-	// every search wait for a whole batch to be analysed and committed (tens
-	// to hundreds of milliseconds while a centre catches up). A search that
-	// runs between the commit and the update of the documents below finds
-	// postings of a document it does not hold yet, and skips it.
-	ix.mu.RLock()
-	db := ix.db
-	ix.mu.RUnlock()
-	if db == nil {
-		return ErrClosed
-	}
-	err := db.Update(func(tx *bbolt.Tx) error {
-		post, terms, docs := tx.Bucket(bucketPost), tx.Bucket(bucketTerms), tx.Bucket(bucketDocs)
-		// Postings are written in key order after the docs: bbolt inserts in
-		// order several times faster than scattered.
-		type kv struct{ k, v []byte }
-		var dels [][]byte
-		var puts []kv
-		for _, id := range order {
-			rec := latest[id]
-			key := []byte(id)
-			if old := terms.Get(key); old != nil {
-				for _, t := range strings.Split(string(old), "\x00") {
-					dels = append(dels, postKey(t, id))
-				}
-			}
-			if rec.Deleted {
-				if err := terms.Delete(key); err != nil {
-					return err
-				}
-				if err := docs.Delete(key); err != nil {
-					return err
-				}
-				ops = append(ops, memOp{id: id})
-				continue
-			}
-			a := analyzeRecord(rec)
-			names := make([]string, 0, len(a.terms))
-			for t, tf := range a.terms {
-				names = append(names, t)
-				puts = append(puts, kv{postKey(t, id), encodeTF(tf)})
-			}
-			if err := terms.Put(key, []byte(strings.Join(names, "\x00"))); err != nil {
-				return err
-			}
-			js, err := json.Marshal(&a.doc)
-			if err != nil {
-				return err
-			}
-			if err := docs.Put(key, js); err != nil {
-				return err
-			}
-			d := a.doc
-			ops = append(ops, memOp{id: id, doc: &d})
-		}
-		slices.SortFunc(dels, bytes.Compare)
-		for _, k := range dels {
-			if err := post.Delete(k); err != nil {
-				return err
-			}
-		}
-		slices.SortFunc(puts, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-		for _, p := range puts {
-			if err := post.Put(p.k, p.v); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if err := putU64(meta, keyPosition, lastChange.Position); err != nil {
-			return err
-		}
-		return meta.Put(keyFingerprint, fingerprint(lastChange.Record))
-	})
-	if err != nil {
-		return fmt.Errorf("search index: apply %d changes: %w", len(changes), err)
-	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	for _, op := range ops {
-		ix.removeDoc(op.id)
-		if op.doc != nil {
-			ix.addDoc(op.doc)
-		}
-	}
-	ix.pos.Store(lastChange.Position)
-	return nil
-}
-
 // Run keeps the index up to date until ctx ends, indexing each burst of writes
 // shortly after it is applied.
 func (ix *Index) Run(ctx context.Context) error {
@@ -555,32 +419,6 @@ func (ix *Index) Close() error {
 	err := ix.db.Close()
 	ix.db = nil
 	return err
-}
-
-func postKey(term, id string) []byte {
-	k := make([]byte, 0, len(term)+1+len(id))
-	k = append(k, term...)
-	k = append(k, 0)
-	return append(k, id...)
-}
-
-func encodeTF(tf *[numFields]uint32) []byte {
-	out := make([]byte, 0, numFields)
-	for _, n := range tf {
-		out = binary.AppendUvarint(out, uint64(n))
-	}
-	return out
-}
-
-func decodeTF(b []byte, into *[numFields]uint32) {
-	for f := 0; f < numFields && len(b) > 0; f++ {
-		n, k := binary.Uvarint(b)
-		if k <= 0 {
-			return
-		}
-		into[f] += uint32(n)
-		b = b[k:]
-	}
 }
 
 func getU64(b *bbolt.Bucket, key []byte) uint64 {

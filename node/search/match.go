@@ -141,8 +141,7 @@ func covered(p phrase, has func(string) bool) bool {
 			n++
 		}
 	}
-	w := queryWord{terms: make([]queryTerm, len(p.terms))}
-	return n >= w.need()
+	return n >= need(len(p.terms))
 }
 
 // expectedTRL is the maturity a need expects of a supply item.
@@ -157,7 +156,7 @@ func expectedTRL(b *textBody, d *Doc) int {
 	if b != nil {
 		kind = b.Kind
 	} else if d != nil {
-		kind = d.Kind
+		kind = d.attrs().Kind
 	}
 	if kind == schema.NeedKindChallenge {
 		return defaultChallengeTRL
@@ -166,32 +165,55 @@ func expectedTRL(b *textBody, d *Doc) int {
 }
 
 func maturity(trl, want int) (float64, string) {
+	mat := maturityScore(trl, want)
 	switch {
 	case trl < 1 || trl > 9:
-		return 0.6, fmt.Sprintf("TRL not stated; the need expects %d or more", want)
+		return mat, fmt.Sprintf("TRL not stated; the need expects %d or more", want)
 	case trl >= want:
-		return 1, fmt.Sprintf("TRL %d meets the %d or more the need expects", trl, want)
+		return mat, fmt.Sprintf("TRL %d meets the %d or more the need expects", trl, want)
 	}
-	return math.Max(0.2, 1-0.15*float64(want-trl)), fmt.Sprintf("TRL %d, below the %d the need expects", trl, want)
+	return mat, fmt.Sprintf("TRL %d, below the %d the need expects", trl, want)
+}
+
+func maturityScore(trl, want int) float64 {
+	switch {
+	case trl < 1 || trl > 9:
+		return 0.6
+	case trl >= want:
+		return 1
+	}
+	return math.Max(0.2, 1-0.15*float64(want-trl))
 }
 
 // industryScore compares the source's industry with a candidate's codes.
 func industryScore(src string, cand []string) (float64, string) {
+	switch score, code := industryMatch(src, cand); score {
+	case 1:
+		return 1, "same industry: " + industryLabel(code)
+	case 0.5:
+		return 0.5, "related industry: " + industryLabel(code)
+	}
+	return 0, ""
+}
+
+// industryMatch returns 1 and the code for the same industry among a
+// candidate's codes, else ½ and the last related one, else 0.
+func industryMatch(src string, cand []string) (float64, string) {
 	if src == "" || len(cand) == 0 {
 		return 0, ""
 	}
-	best, detail := 0.0, ""
+	best, code := 0.0, ""
 	si, _ := schema.LookupIndustry(src)
 	for _, c := range cand {
 		if c == src {
-			return 1, "same industry: " + industryLabel(c)
+			return 1, c
 		}
 		ci, _ := schema.LookupIndustry(c)
 		if si.Parent == c || ci.Parent == src || si.Parent != "" && si.Parent == ci.Parent {
-			best, detail = 0.5, "related industry: "+industryLabel(c)
+			best, code = 0.5, c
 		}
 	}
-	return best, detail
+	return best, code
 }
 
 func industryLabel(code string) string {
@@ -251,149 +273,237 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 	}
 	slices.SortFunc(terms, func(a, b queryTerm) int { return cmp.Compare(a.text, b.text) })
 
+	weights := make([]float64, len(terms))
+	for ti, t := range terms {
+		weights[ti] = qw[t.text]
+	}
 	// The source against itself, for the text score's scale.
 	self := analyzeRecord(src)
 
-	out := &MatchResult{Lists: map[string][]Match{}, Behind: behind}
+	admit := func(d *Doc) bool {
+		a := d.attrs()
+		if !slices.Contains(opts.Catalogues, a.Catalogue) || d.ID == src.ID {
+			return false
+		}
+		return a.Catalogue != schema.CatalogueNeed || a.Status == "" || a.Status == schema.NeedOpen
+	}
+	var st stats
+	var s *collected
 	ix.mu.RLock()
 	if ix.db == nil {
 		ix.mu.RUnlock()
 		return nil, ErrClosed
 	}
 	err = ix.db.View(func(tx *bbolt.Tx) error {
-		st := ix.unsafeStats()
-		for _, cat := range opts.Catalogues {
-			keep := func(d *Doc) bool {
-				if d.Catalogue != cat || d.ID == src.ID {
-					return false
-				}
-				if cat == schema.CatalogueNeed && d.Status != "" && d.Status != schema.NeedOpen {
-					return false
-				}
-				return opts.Allow == nil || opts.Allow(d)
-			}
-			cands, df := ix.unsafeCollect(tx, terms, keep)
-			idfs := make([]float64, len(terms))
-			var selfScore float64
-			for ti, t := range terms {
-				// Document frequency over the whole index, as in search.
-				idfs[ti] = idf(st.n, df[ti])
-				if tf := self.terms[t.text]; tf != nil {
-					selfScore += qw[t.text] * idfs[ti] * st.termWeight(&self.doc, tf)
-				}
-			}
-			if selfScore <= 0 {
-				continue
-			}
-			var list []Match
-			for _, cd := range cands {
-				list = append(list, ix.scoreCandidate(src, &b, cd, terms, qw, idfs, selfScore, &st, keywords, targets))
-			}
-			slices.SortFunc(list, func(a, b Match) int {
-				if c := cmp.Compare(b.Score, a.Score); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.Doc.ID, b.Doc.ID)
-			})
-			out.Lists[cat] = list
-		}
+		st = ix.unsafeStats()
+		s = ix.unsafeCollect(tx, terms, collectOptions{admit: admit, weights: weights})
 		return nil
 	})
 	ix.mu.RUnlock()
 	if err != nil {
 		return nil, err
 	}
-	for cat, list := range out.Lists {
+	defer s.release()
+
+	out := &MatchResult{Lists: map[string][]Match{}, Behind: behind}
+	idfs := make([]float64, len(terms))
+	var selfScore float64
+	for ti, t := range terms {
+		// Document frequency over the whole index, as in search.
+		idfs[ti] = idf(st.n, s.df[ti])
+		if tf := self.terms[t.text]; tf != nil {
+			selfScore += qw[t.text] * idfs[ti] * st.termWeight(&self.doc, tf)
+		}
+	}
+	if selfScore <= 0 {
+		return out, nil
+	}
+	m := &matcher{src: src, b: &b, s: s, terms: terms, selfScore: selfScore, keywords: keywords, targets: targets}
+	index := make(map[string]int, len(terms))
+	for ti, t := range terms {
+		index[t.text] = ti
+	}
+	m.kwTerms, m.tgTerms = phraseTerms(keywords, index), phraseTerms(targets, index)
+
+	type scored struct {
+		i     int
+		doc   *Doc
+		score float64
+	}
+	lists := map[string][]scored{}
+	for _, cat := range opts.Catalogues {
+		lists[cat] = nil
+	}
+	for i := range s.cands {
+		cd := &s.cands[i]
+		if opts.Allow != nil && !opts.Allow(cd.doc) {
+			continue
+		}
+		cat := cd.doc.attrs().Catalogue
+		lists[cat] = append(lists[cat], scored{i, cd.doc, m.score(i)})
+	}
+	order := func(a, b scored) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.doc.ID, b.doc.ID)
+	}
+	for cat, list := range lists {
+		// Only the first Limit are wanted: select them, with room for
+		// records deleted since the index was read; should they use it up,
+		// the rest is sorted after all.
+		sorted := topHits(list, opts.Limit+opts.Limit/2+8, order)
 		var kept []Match
-		for _, m := range list {
-			if len(kept) == opts.Limit {
-				break
+		for i := 0; i < len(list) && len(kept) < opts.Limit; i++ {
+			if i == len(sorted) {
+				slices.SortFunc(list, order)
+				sorted = list
 			}
-			rec, err := ix.src.Get(m.Doc.ID)
+			rec, err := ix.src.Get(sorted[i].doc.ID)
 			if err != nil || rec.Deleted {
 				continue
 			}
-			m.Record = rec
-			kept = append(kept, m)
+			mt := m.match(sorted[i].i)
+			mt.Record = rec
+			kept = append(kept, mt)
 		}
 		out.Lists[cat] = kept
 	}
 	return out, nil
 }
 
-func (ix *Index) scoreCandidate(src *schema.Record, b *textBody, cd *candidate, terms []queryTerm, qw map[string]float64,
-	idfs []float64, selfScore float64, st *stats, keywords, targets []phrase) Match {
-	has := map[string]bool{}
-	var fields [numFields]bool
-	var text float64
-	for ti, t := range terms {
-		tf := &cd.tf[ti]
-		if *tf == [numFields]uint32{} {
-			continue
+// matcher scores the candidates of one Match.
+type matcher struct {
+	src       *schema.Record
+	b         *textBody
+	s         *collected
+	terms     []queryTerm
+	selfScore float64
+	// keywords and targets are the source's, with their terms' indexes.
+	keywords, targets []phrase
+	kwTerms, tgTerms  [][]int
+}
+
+// phraseTerms returns the indexes of each phrase's terms among the query's.
+func phraseTerms(ps []phrase, index map[string]int) [][]int {
+	out := make([][]int, len(ps))
+	for i, p := range ps {
+		for _, t := range p.terms {
+			out[i] = append(out[i], index[t])
 		}
-		has[t.text] = true
-		for f := range numFields {
-			if tf[f] > 0 {
-				fields[f] = true
+	}
+	return out
+}
+
+// coveredCount returns how many of the phrases (their terms' indexes)
+// candidate i covers (see covered).
+func (m *matcher) coveredCount(i int, phrases [][]int) int {
+	n := 0
+	for _, ts := range phrases {
+		have := 0
+		for _, ti := range ts {
+			if m.s.has(i, ti) {
+				have++
 			}
 		}
-		text += qw[t.text] * idfs[ti] * st.termWeight(cd.doc, tf)
+		if have >= need(len(ts)) {
+			n++
+		}
 	}
-	text = math.Min(1, text/selfScore)
+	return n
+}
+
+// maturity returns candidate d's maturity factor, and the reason when there is one.
+func (m *matcher) maturity(d *Doc, reason bool) (float64, *Reason) {
+	var trl, want int
+	switch {
+	case m.src.Catalogue == schema.CatalogueNeed && d.attrs().Catalogue == schema.CatalogueSupply:
+		trl, want = d.TRL, expectedTRL(m.b, nil)
+	case m.src.Catalogue == schema.CatalogueSupply && d.attrs().Catalogue == schema.CatalogueNeed:
+		trl, want = m.b.TRL, expectedTRL(nil, d)
+	default:
+		return 1, nil
+	}
+	if !reason {
+		return maturityScore(trl, want), nil
+	}
+	mat, detail := maturity(trl, want)
+	return mat, &Reason{Kind: "maturity", Score: round(mat), Detail: detail}
+}
+
+// score returns candidate i's score (see the top of this file).
+func (m *matcher) score(i int) float64 {
+	cd := &m.s.cands[i]
+	text := math.Min(1, cd.score/m.selfScore)
+	kw := 0.0
+	if len(m.keywords) > 0 {
+		kw = float64(m.coveredCount(i, m.kwTerms)) / float64(len(m.keywords))
+	}
+	ind, _ := industryMatch(m.b.Industry, cd.doc.attrs().Industries)
+	ch := 0.0
+	if len(m.targets) > 0 {
+		ch = float64(m.coveredCount(i, m.tgTerms)) / float64(len(m.targets))
+	}
+	mat, _ := m.maturity(cd.doc, false)
+	return round(text * (1 + 0.5*ind + 0.5*kw + 0.25*ch) * (0.6 + 0.4*mat))
+}
+
+// match returns candidate i's match with its reasons.
+func (m *matcher) match(i int) Match {
+	cd := &m.s.cands[i]
+	has := map[string]bool{}
+	for ti, t := range m.terms {
+		if m.s.has(i, ti) {
+			has[t.text] = true
+		}
+	}
 	hasTerm := func(t string) bool { return has[t] }
+	text := math.Min(1, cd.score/m.selfScore)
 
 	var reasons []Reason
-	textReason := Reason{Kind: "text", Score: round(text), Terms: sharedWords(b, has)}
+	textReason := Reason{Kind: "text", Score: round(text), Terms: sharedWords(m.b, has)}
 	for f := range numFields {
-		if fields[f] {
+		if cd.fields&(1<<f) != 0 {
 			textReason.Fields = append(textReason.Fields, FieldNames[f])
 		}
 	}
 	reasons = append(reasons, textReason)
 
 	kw := 0.0
-	if len(keywords) > 0 {
+	if len(m.keywords) > 0 {
 		var found []string
-		for _, p := range keywords {
+		for _, p := range m.keywords {
 			if covered(p, hasTerm) {
 				found = append(found, p.text)
 			}
 		}
-		kw = float64(len(found)) / float64(len(keywords))
+		kw = float64(len(found)) / float64(len(m.keywords))
 		reasons = append(reasons, Reason{Kind: "keywords", Score: round(kw), Terms: found,
-			Detail: fmt.Sprintf("%d of the %d keywords", len(found), len(keywords))})
+			Detail: fmt.Sprintf("%d of the %d keywords", len(found), len(m.keywords))})
 	}
 
-	ind, detail := industryScore(b.Industry, cd.doc.Industries)
+	ind, detail := industryScore(m.b.Industry, cd.doc.attrs().Industries)
 	if ind > 0 {
 		reasons = append(reasons, Reason{Kind: "industry", Score: ind, Detail: detail})
 	}
 
 	ch := 0.0
-	if len(targets) > 0 {
+	if len(m.targets) > 0 {
 		var met []string
-		for _, p := range targets {
+		for _, p := range m.targets {
 			if covered(p, hasTerm) {
 				met = append(met, p.text)
 			}
 		}
-		ch = float64(len(met)) / float64(len(targets))
+		ch = float64(len(met)) / float64(len(m.targets))
 		reasons = append(reasons, Reason{Kind: "challenge", Score: round(ch), Terms: met,
-			Detail: fmt.Sprintf("addresses %d of the %d targets", len(met), len(targets))})
+			Detail: fmt.Sprintf("addresses %d of the %d targets", len(met), len(m.targets))})
 	}
 
-	mat := 1.0
-	switch {
-	case src.Catalogue == schema.CatalogueNeed && cd.doc.Catalogue == schema.CatalogueSupply:
-		var d string
-		mat, d = maturity(cd.doc.TRL, expectedTRL(b, nil))
-		reasons = append(reasons, Reason{Kind: "maturity", Score: round(mat), Detail: d})
-	case src.Catalogue == schema.CatalogueSupply && cd.doc.Catalogue == schema.CatalogueNeed:
-		var d string
-		mat, d = maturity(b.TRL, expectedTRL(nil, cd.doc))
-		reasons = append(reasons, Reason{Kind: "maturity", Score: round(mat), Detail: d})
+	mat, r := m.maturity(cd.doc, true)
+	if r != nil {
+		reasons = append(reasons, *r)
 	}
-
 	score := text * (1 + 0.5*ind + 0.5*kw + 0.25*ch) * (0.6 + 0.4*mat)
 	return Match{Doc: cd.doc, Score: round(score), Reasons: reasons}
 }

@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bytes"
 	"cmp"
 	"math"
 	"slices"
@@ -68,12 +67,6 @@ type Page struct {
 	Behind uint64
 }
 
-// candidate accumulates the term frequencies of one document.
-type candidate struct {
-	doc *Doc
-	tf  [][numFields]uint32 // per query term
-}
-
 // stats are the corpus figures BM25 needs.
 type stats struct {
 	n      float64
@@ -81,7 +74,7 @@ type stats struct {
 }
 
 func (ix *Index) unsafeStats() stats {
-	s := stats{n: float64(len(ix.docs))}
+	s := stats{n: float64(ix.live)}
 	for f := range numFields {
 		s.avgLen[f] = 1
 		if s.n > 0 && ix.sumLen[f] > 0 {
@@ -98,64 +91,20 @@ func idf(n, df float64) float64 {
 // termWeight is BM25F's saturated, length-normalised frequency of one term in
 // one document, before idf.
 func (s *stats) termWeight(d *Doc, tf *[numFields]uint32) float64 {
+	return s.termWeightLen(&d.Len, tf)
+}
+
+// termWeightLen is termWeight of a document of the field lengths lens.
+func (s *stats) termWeightLen(lens, tf *[numFields]uint32) float64 {
 	var w float64
 	for f := range numFields {
 		if tf[f] == 0 {
 			continue
 		}
-		norm := 1 - fieldB[f] + fieldB[f]*float64(d.Len[f])/s.avgLen[f]
+		norm := 1 - fieldB[f] + fieldB[f]*float64(lens[f])/s.avgLen[f]
 		w += fieldWeight[f] * float64(tf[f]) / norm
 	}
 	return w * (k1 + 1) / (k1 + w)
-}
-
-// unsafeCollect scans the postings of terms, filling candidates and document
-// frequencies. Document frequencies count every indexed record, so scores do
-// not depend on filters or on what the caller may see; keep selects the
-// candidates.
-func (ix *Index) unsafeCollect(tx *bbolt.Tx, terms []queryTerm, keep func(*Doc) bool) (map[string]*candidate, []float64) {
-	cands := map[string]*candidate{}
-	skipped := map[string]bool{}
-	df := make([]float64, len(terms))
-	c := tx.Bucket(bucketPost).Cursor()
-	for ti, t := range terms {
-		prefix := []byte(t.text)
-		if !t.prefix {
-			prefix = append(prefix, 0)
-		}
-		var seen map[string]bool // a prefix term spans several terms of one doc
-		if t.prefix {
-			seen = map[string]bool{}
-		}
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			sep := bytes.IndexByte(k[len(t.text):], 0)
-			if sep < 0 {
-				continue
-			}
-			id := string(k[len(t.text)+sep+1:])
-			if seen == nil || !seen[id] {
-				df[ti]++
-				if seen != nil {
-					seen[id] = true
-				}
-			}
-			if skipped[id] {
-				continue
-			}
-			cd := cands[id]
-			if cd == nil {
-				d := ix.docs[id]
-				if d == nil || !keep(d) {
-					skipped[id] = true
-					continue
-				}
-				cd = &candidate{doc: d, tf: make([][numFields]uint32, len(terms))}
-				cands[id] = cd
-			}
-			decodeTF(v, &cd.tf[ti])
-		}
-	}
-	return cands, df
 }
 
 // Search answers a query. It brings the index up to date first, so a record
@@ -172,6 +121,11 @@ func (ix *Index) Search(q Query) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ix.search(q, words, behind)
+}
+
+// search answers a query from what is indexed.
+func (ix *Index) search(q Query, words []queryWord, behind uint64) (*Page, error) {
 	// Distinct terms, and for each word the indexes of its terms.
 	var terms []queryTerm
 	index := map[queryTerm]int{}
@@ -187,54 +141,60 @@ func (ix *Index) Search(q Query) (*Page, error) {
 			wordTerms[wi] = append(wordTerms[wi], ti)
 		}
 	}
-	keep := func(d *Doc) bool {
-		if q.Catalogue != "" && d.Catalogue != q.Catalogue || q.Origin != "" && d.Origin != q.Origin {
+	wordMasks := termMasks(wordTerms, len(terms))
+	// The filters decide which documents are candidates; Allow, likely the
+	// dearest, is asked only of those matching every word.
+	admit := func(d *Doc) bool {
+		a := d.attrs()
+		if q.Catalogue != "" && a.Catalogue != q.Catalogue || q.Origin != "" && a.Origin != q.Origin {
 			return false
 		}
-		if q.Industry != "" && !slices.Contains(d.Industries, q.Industry) || q.Status != "" && d.Status != q.Status {
+		if q.Industry != "" && !slices.Contains(a.Industries, q.Industry) || q.Status != "" && a.Status != q.Status {
 			return false
 		}
-		if !q.UpdatedSince.IsZero() && d.UpdatedAt.Before(q.UpdatedSince) {
-			return false
+		return q.UpdatedSince.IsZero() || !d.UpdatedAt().Before(q.UpdatedSince)
+	}
+	// Candidates are drawn from the word whose rarest terms are the
+	// cheapest to read, when that is much cheaper than reading all.
+	draw := func(df []float64) []int {
+		var best []int
+		bestCost, all := math.Inf(1), 0.0
+		for _, d := range df {
+			all += d
 		}
-		return q.Allow == nil || q.Allow(d)
+		for wi, w := range words {
+			if ts, cost := rarest(wordTerms[wi], w.need(), df); cost < bestCost {
+				best, bestCost = ts, cost
+			}
+		}
+		if len(best) == len(terms) || 2*bestCost >= all {
+			return nil
+		}
+		return best
 	}
 
-	var hits []Hit
+	var hits []ranked
+	var s *collected
 	ix.mu.RLock()
 	if ix.db == nil {
 		ix.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	err = ix.db.View(func(tx *bbolt.Tx) error {
-		cands, df := ix.unsafeCollect(tx, terms, keep)
-		st := ix.unsafeStats()
-		idfs := make([]float64, len(terms))
-		for ti := range terms {
-			idfs[ti] = idf(st.n, df[ti])
-		}
+	err := ix.db.View(func(tx *bbolt.Tx) error {
+		s = ix.unsafeCollect(tx, terms, collectOptions{admit: admit, draw: draw})
+		hits = s.ranked[:0]
 	next:
-		for _, cd := range cands {
-			var matched []string
+		for i := range s.cands {
 			for wi, w := range words {
-				have := 0
-				for _, ti := range wordTerms[wi] {
-					if cd.tf[ti] != [numFields]uint32{} {
-						have++
-					}
-				}
-				if have < w.need() {
+				if s.count(i, wordTerms[wi], wordMasks, wi) < w.need() {
 					continue next
 				}
-				matched = append(matched, w.text)
 			}
-			var score float64
-			for ti := range terms {
-				if cd.tf[ti] != [numFields]uint32{} {
-					score += idfs[ti] * st.termWeight(cd.doc, &cd.tf[ti])
-				}
+			cd := &s.cands[i]
+			if q.Allow != nil && !q.Allow(cd.doc) {
+				continue
 			}
-			hits = append(hits, Hit{Doc: cd.doc, Score: score, Matched: matched})
+			hits = append(hits, ranked{doc: cd.doc, score: cd.score})
 		}
 		return nil
 	})
@@ -242,19 +202,27 @@ func (ix *Index) Search(q Query) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		s.ranked = hits[:0]
+		s.release()
+	}()
 
 	page := &Page{Total: len(hits), Behind: behind}
-	order := func(a, b Hit) int {
+	order := func(a, b ranked) int {
 		if q.Order != ByID {
-			if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			if c := cmp.Compare(b.score, a.score); c != 0 {
 				return c
 			}
 		}
-		return cmp.Compare(a.Doc.ID, b.Doc.ID)
+		return cmp.Compare(a.doc.ID, b.doc.ID)
 	}
 	if q.After != nil {
-		after := Hit{Doc: &Doc{ID: q.After.ID}, Score: q.After.Score}
-		hits = slices.DeleteFunc(hits, func(h Hit) bool { return order(h, after) <= 0 })
+		after := ranked{doc: &Doc{ID: q.After.ID}, score: q.After.Score}
+		hits = slices.DeleteFunc(hits, func(h ranked) bool { return order(h, after) <= 0 })
+	}
+	matched := make([]string, len(words))
+	for wi, w := range words {
+		matched[wi] = w.text
 	}
 	// Only the page is wanted, usually of a few thousand hits or more: select
 	// the first hits rather than sorting them all (sorting was a third of a
@@ -267,28 +235,34 @@ func (ix *Index) Search(q Query) (*Page, error) {
 			sorted = hits
 		}
 		h := sorted[i]
-		rec, err := ix.src.Get(h.Doc.ID)
+		rec, err := ix.src.Get(h.doc.ID)
 		if err != nil || rec.Deleted {
 			continue // deleted since the index was read
 		}
-		h.Record = rec
-		page.Hits = append(page.Hits, h)
+		// A hit matches every word.
+		page.Hits = append(page.Hits, Hit{Doc: h.doc, Record: rec, Score: h.score, Matched: slices.Clone(matched)})
 		if len(page.Hits) == q.Limit && i+1 < len(hits) {
-			page.Next = &Cursor{Score: h.Score, ID: h.Doc.ID}
+			page.Next = &Cursor{Score: h.score, ID: h.doc.ID}
 		}
 	}
 	return page, nil
 }
 
+// ranked is a document matching a query, with its score.
+type ranked struct {
+	doc   *Doc
+	score float64
+}
+
 // topHits returns the first k of hits in order, sorted, without sorting the
 // rest: a bounded max-heap holding the best k seen so far.
-func topHits(hits []Hit, k int, order func(a, b Hit) int) []Hit {
+func topHits[H any](hits []H, k int, order func(a, b H) int) []H {
 	if len(hits) <= k {
 		out := slices.Clone(hits)
 		slices.SortFunc(out, order)
 		return out
 	}
-	h := make([]Hit, 0, k)
+	h := make([]H, 0, k)
 	// h[0] is the worst of the best k; a child is never worse than its parent.
 	down := func(i int) {
 		for {
