@@ -3,6 +3,7 @@ package auth
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"liandong/schema"
 )
@@ -121,5 +122,39 @@ func TestAuthorize(t *testing.T) {
 				t.Fatal("no reason given")
 			}
 		})
+	}
+}
+
+// TestReadDecisionIgnoresTheRest: whether a read is allowed (and redacted)
+// depends on the principal and the record's origin and visibility only.
+// Search and matchmaking rely on it to ask once per attribute set, not per hit.
+func TestReadDecisionIgnoresTheRest(t *testing.T) {
+	principals := []*Principal{
+		AnonymousPrincipal(), {Centre: "tianjin", Scopes: []Scope{ScopeRead}}, {Centre: "tianjin", Scopes: []Scope{ScopeRead, ScopePII}},
+		{Centre: "tianjin", Scopes: []Scope{ScopeAdmin}}, {Centre: "hebei", Scopes: []Scope{ScopeRead}}, {Centre: "tianjin", Scopes: []Scope{ScopeWrite}}, {},
+	}
+	variants := []func(origin, vis string) *schema.Record{
+		func(o, v string) *schema.Record {
+			return &schema.Record{ID: o + ":a", Catalogue: schema.CatalogueSupply, Origin: o, Visibility: v, Version: 1}
+		},
+		func(o, v string) *schema.Record {
+			return &schema.Record{ID: o + ":zz9", Catalogue: schema.CatalogueExpert, Origin: o, Visibility: v, Version: 7, Deleted: true, Broker: "hq",
+				UpdatedAt: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC), Body: []byte(`{"name":"李某"}`)}
+		},
+	}
+	for _, a := range []*Authorizer{{Centre: "tianjin"}, {Centre: "tianjin", AllowAnonymous: true}} {
+		for _, p := range principals {
+			for _, origin := range []string{"tianjin", "hebei"} {
+				for _, vis := range []string{schema.VisibilityPublic, schema.VisibilityFederation, schema.VisibilityPrivate, "other"} {
+					first := a.Authorize(p, ActionRead, variants[0](origin, vis))
+					for _, v := range variants[1:] {
+						d := a.Authorize(p, ActionRead, v(origin, vis))
+						if d.Allow != first.Allow || d.Redact != first.Redact || d.Status != first.Status {
+							t.Errorf("principal %+v, %s %s record: %+v, then %+v for another record of the same origin and visibility", p, origin, vis, first, d)
+						}
+					}
+				}
+			}
+		}
 	}
 }

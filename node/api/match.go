@@ -107,9 +107,7 @@ func (h *handler) match(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	res, err := m.Match(r.Context(), rec, search.MatchOptions{
 		Catalogues: targets,
 		Limit:      limit,
-		Allow: func(d *search.Doc) bool {
-			return h.authz.Authorize(p, auth.ActionRead, d.Record()).Allow
-		},
+		Allow:      h.allowRead(p),
 	})
 	if err != nil {
 		return err
