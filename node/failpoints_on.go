@@ -156,7 +156,18 @@ func failpoint(name string) error {
 // logStore wraps raft's log store with the raft-log failpoints.
 type fpLogStore struct{ raft.LogStore }
 
-func withFailpointsLogStore(s raft.LogStore) raft.LogStore { return fpLogStore{s} }
+func withFailpointsLogStore(s raft.LogStore) raft.LogStore {
+	if m, ok := s.(raft.MonotonicLogStore); ok && m.IsMonotonic() {
+		// raft-wal refuses a log with gaps; raft asks the store whether it may
+		// leave one (after a snapshot install), so the wrapper must not hide it.
+		return fpMonotonicLogStore{fpLogStore{s}}
+	}
+	return fpLogStore{s}
+}
+
+type fpMonotonicLogStore struct{ fpLogStore }
+
+func (fpMonotonicLogStore) IsMonotonic() bool { return true }
 
 func (s fpLogStore) StoreLog(l *raft.Log) error {
 	return s.StoreLogs([]*raft.Log{l})

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"liandong/auth"
 )
 
@@ -86,5 +88,18 @@ func TestLogStoreKinds(t *testing.T) {
 	cfg.RecordKey, cfg.LogStore = key, "leveldb"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `"leveldb"`) {
 		t.Fatalf("Validate with an unknown log store: %v", err)
+	}
+}
+
+// TestFailpointWrapperKeepsMonotonic: the wrapper a failpoints build puts
+// around raft's log store still tells raft that raft-wal refuses gaps.
+func TestFailpointWrapperKeepsMonotonic(t *testing.T) {
+	s, err := openLogStore(t.TempDir(), LogStoreWAL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if m, ok := withFailpointsLogStore(s).(raft.MonotonicLogStore); !ok || !m.IsMonotonic() {
+		t.Fatalf("the wrapped WAL is not a monotonic log store (%T)", withFailpointsLogStore(s))
 	}
 }

@@ -272,6 +272,7 @@ func TestCrashPoints(t *testing.T) {
 		{FailpointSnapshotPersist, 1, true, LogStoreBolt},
 		{FailpointRaftLogBeforeWrite, 30, false, LogStoreWAL},
 		{FailpointRaftLogAfterWrite, 30, false, LogStoreWAL},
+		{FailpointStateAfterCommit, 30, false, LogStoreWAL},
 		{FailpointSnapshotPersist, 1, true, LogStoreWAL},
 	}
 	for _, tc := range cases {

@@ -70,8 +70,14 @@ func (c *canonChecker) object(depth int) bool {
 		if c.pos >= len(c.in) || c.in[c.pos] != '"' {
 			return false
 		}
-		key, ok := c.str()
-		if !ok || !orderedName(key) || !first && bytes.Compare(prev, key) >= 0 {
+		raw, ok := c.str()
+		if !ok || !orderedName(raw) {
+			return false
+		}
+		// Names compare without their quotes: with them, "a" (a, then the
+		// closing quote, 0x22) would sort after "a!" and "a ".
+		key := raw[1 : len(raw)-1]
+		if !first && bytes.Compare(prev, key) >= 0 {
 			return false
 		}
 		prev = key

@@ -13,11 +13,6 @@ import (
 // is already known to be canonical JSON, so it is copied as it is and only
 // the small envelope around it goes through encoding/json.
 
-// bodyMember is where the body starts in a canonical payload: "record" is the
-// only member holding an object, and "body" sorts first among a record's
-// members ("body" < "broker" < "catalogue" < …).
-var bodyMember = []byte(`"record":{"body":`)
-
 // NewEntryCanonicalBody is NewEntry for a record whose body is already
 // canonical (Canonical's output): the body is spliced into the payload instead
 // of being parsed again. The result is byte for byte what NewEntry gives; a
@@ -35,11 +30,10 @@ func NewEntryCanonicalBody(p EntryPayload) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := bytes.Index(e.Raw, bodyMember)
-	if i < 0 || !bytes.HasPrefix(e.Raw[i+len(bodyMember):], []byte("0,")) {
+	at, end, ok := payloadBody(e.Raw)
+	if !ok || end != at+1 || e.Raw[at] != '0' {
 		return nil, fmt.Errorf("%w: entry %s/%d: no body member in the canonical payload", ErrBadEntry, p.Origin, p.Seq)
 	}
-	at := i + len(bodyMember)
 	raw := make([]byte, 0, len(e.Raw)+len(body))
 	raw = append(raw, e.Raw[:at]...)
 	raw = append(raw, body...)
@@ -70,20 +64,30 @@ func UnmarshalPayload(raw []byte, p *EntryPayload) error {
 }
 
 // payloadBody returns the bounds of the record body's value in a canonical
-// payload. The first `"record":{"body":` is the record's: before it come only
-// members whose values are strings, in which a quote is always escaped.
+// payload: the first member of the top-level member "record". The members are
+// walked rather than searched for, so a member a newer origin adds before
+// "record" cannot pass for it, whatever it holds.
 func payloadBody(raw []byte) (start, end int, ok bool) {
-	i := bytes.Index(raw, bodyMember)
-	if i < 0 {
+	const first = `{"body":`
+	err := walkMembers(raw, func(name []byte, vstart, vend int) error {
+		if string(name) != "record" {
+			return nil
+		}
+		if !bytes.HasPrefix(raw[vstart:vend], []byte(first)) {
+			return errStop
+		}
+		start = vstart + len(first)
+		end, ok = skipValue(raw, start)
+		ok = ok && end > start && end < vend && (raw[end] == ',' || raw[end] == '}')
+		return errStop
+	})
+	if err != errStop {
 		return 0, 0, false
 	}
-	start = i + len(bodyMember)
-	end, ok = skipValue(raw, start)
-	if !ok || end <= start || end >= len(raw) || (raw[end] != ',' && raw[end] != '}') {
-		return 0, 0, false
-	}
-	return start, end, true
+	return start, end, ok
 }
+
+var errStop = errors.New("stop")
 
 // skipValue returns the end of the JSON value starting at raw[i], which has no
 // whitespace outside strings (canonical form). It checks nesting and strings
@@ -125,7 +129,7 @@ func skipValue(raw []byte, i int) (int, bool) {
 			return i, true
 		}
 	}
-	return 0, depth == 0 && i == len(raw)
+	return i, depth == 0 && i == len(raw)
 }
 
 // ErrNotCompact is EachMember's answer for an object it does not walk:
@@ -139,14 +143,23 @@ var ErrNotCompact = errors.New("not a compact JSON object")
 // encoding/json scan all of them. The values are not checked: the object is
 // one the caller knows valid. fn's error stops the walk and is returned.
 func EachMember(obj []byte, fn func(name, value []byte) error) error {
+	return walkMembers(obj, func(name []byte, start, end int) error {
+		return fn(name, obj[start:end])
+	})
+}
+
+// walkMembers is EachMember with the value's bounds in obj.
+func walkMembers(obj []byte, fn func(name []byte, start, end int) error) error {
 	if len(obj) < 2 || obj[0] != '{' {
 		return ErrNotCompact
 	}
-	i := 1
-	if obj[i] == '}' {
+	if obj[1] == '}' {
+		if len(obj) != 2 {
+			return ErrNotCompact
+		}
 		return nil
 	}
-	for i < len(obj) {
+	for i := 1; i < len(obj); {
 		if obj[i] != '"' {
 			return ErrNotCompact
 		}
@@ -167,7 +180,7 @@ func EachMember(obj []byte, fn func(name, value []byte) error) error {
 		if !ok || vend <= i || vend >= len(obj) {
 			return ErrNotCompact
 		}
-		if err := fn(name, obj[i:vend]); err != nil {
+		if err := fn(name, i, vend); err != nil {
 			return err
 		}
 		switch obj[vend] {

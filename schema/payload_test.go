@@ -72,6 +72,18 @@ func TestUnmarshalPayloadMatchesEncodingJSON(t *testing.T) {
 			samePayloadDecoding(t, e.Raw)
 		})
 	}
+	// A member a newer origin might add, sorting before "record" and holding
+	// what looks like the record's body: the body is still the record's.
+	e, err := NewEntry(payloadFor(t, nickelBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(e.Raw, []byte(`"origin":`))
+	decoy := append(append(append([]byte{}, e.Raw[:at]...), `"meta":{"record":{"body":"decoy"}},`...), e.Raw[at:]...)
+	if err := CheckCanonical(decoy); err != nil {
+		t.Fatalf("the decoy payload is not canonical: %v", err)
+	}
+	samePayloadDecoding(t, decoy)
 	// Not the canonical layout: decoded by encoding/json whole, same result.
 	for _, raw := range []string{`{"record":null,"seq":1}`, `{"seq":2}`, `{"record":{"body":`, `{"record":{"body":}`, `[1]`, `{"record":{"body":"x}`} {
 		samePayloadDecoding(t, []byte(raw))
@@ -198,6 +210,7 @@ func TestIsCanonical(t *testing.T) {
 		`{"b":1,"a":2}`, `{"a":1,"a":1}`, `{"a":1 }`, ` {}`, `{"a":1.0}`, `{"a":1e2}`, `{"a":-0}`,
 		`{"a":"\u0041"}`, `{"a":"\/"}`, `{"A":1}`, `{"a":"x"}x`, `[1,]`, `{"a":9007199254740992}`,
 		`{"a":"` + "\x01" + `"}`, `{"a":"` + "\xff" + `"}`, `"\ud800"`, `{"\u00e9":1}`,
+		`{"a!":1,"a":2}`, `{"a ":1,"a":2}`, `{"ab":1,"a":2}`, `{"b":{"a!":1,"a":2}}`,
 	} {
 		c, err := AppendCanonical(nil, []byte(in)) // the full path, not the checker's shortcut
 		if isCanonical([]byte(in)) && (err != nil || string(c) != in) {
