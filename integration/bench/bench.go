@@ -178,26 +178,27 @@ func paddedRecord(size int, body map[string]any) []byte {
 	return out
 }
 
-// Vocabulary of VariedRecordJSON: titles and industries of the centres'
-// catalogues, so a search term matches a share of the records, not all.
-var (
-	variedTitles = []string{
-		"高镍三元正极材料连续化制备技术", "风电齿轮箱轴承寿命预测", "工业机器人高精度减速器", "细胞治疗药物冻存工艺",
-		"氢燃料电池双极板涂层", "航空发动机叶片增材修复", "信创数据库迁移工具", "钙钛矿叠层太阳能电池",
-		"液流电池长时储能系统", "城市数字孪生平台", "智能网联汽车测试场", "生物可降解医用高分子",
-		"碳化硅功率器件封装", "工业互联网标识解析", "盾构机主轴承国产化", "海水淡化反渗透膜",
-		"固态锂电池电解质", "农业无人机精准施药", "氢能重卡加注站", "高速列车轮对检测",
-		"中药材溯源区块链", "大气污染源解析", "光刻胶单体合成", "复合材料无损检测",
-	}
-	variedIndustries = []string{"new-materials", "high-end-equipment", "intelligent-tech", "biomedicine", "new-energy", "aerospace"}
-)
+// Topics are the titles VariedRecordJSON (and the search index's own
+// benchmarks) draw from: technologies of the centres' catalogues, so a
+// search term matches a share of the records, not all.
+var Topics = []string{
+	"高镍三元正极材料连续化制备技术", "风电齿轮箱轴承寿命预测", "工业机器人高精度减速器", "细胞治疗药物冻存工艺",
+	"氢燃料电池双极板涂层", "航空发动机叶片增材修复", "信创数据库迁移工具", "钙钛矿叠层太阳能电池",
+	"液流电池长时储能系统", "城市数字孪生平台", "智能网联汽车测试场", "生物可降解医用高分子",
+	"碳化硅功率器件封装", "工业互联网标识解析", "盾构机主轴承国产化", "海水淡化反渗透膜",
+	"固态锂电池电解质", "农业无人机精准施药", "氢能重卡加注站", "高速列车轮对检测",
+	"中药材溯源区块链", "大气污染源解析", "光刻胶单体合成", "复合材料无损检测",
+}
+
+// variedIndustries are VariedRecordJSON's industries.
+var variedIndustries = []string{"new-materials", "high-end-equipment", "intelligent-tech", "biomedicine", "new-energy", "aerospace"}
 
 // VariedRecordJSON is RecordJSON with a title, keywords and industry drawn from
 // a vocabulary of 24 topics by i: a topic's words match about 1/24 of the
 // records, the padding of the summary (成果转化) all of them.
 func VariedRecordJSON(i, size int) []byte {
-	title := variedTitles[i%len(variedTitles)]
-	other := variedTitles[(i/len(variedTitles)+i)%len(variedTitles)]
+	title := Topics[i%len(Topics)]
+	other := Topics[(i/len(Topics)+i)%len(Topics)]
 	return paddedRecord(size, map[string]any{
 		"title": fmt.Sprintf("%s %d", title, i), "industry": variedIndustries[i%len(variedIndustries)],
 		"keywords": []string{title, other}, "trl": 1 + i%9, "owner_org": "天津大学",

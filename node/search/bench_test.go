@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"liandong/integration/bench"
 	"liandong/schema"
 	"liandong/schema/sample"
 )
@@ -65,16 +66,9 @@ func BenchmarkSearch(b *testing.B) {
 
 // The large corpus: records of about 1 KB of varied Chinese text (about 300
 // CJK bigrams each, drawn from a Zipf-distributed vocabulary, as real
-// summaries are), with a title from 24 topics (a topic's words match about a
-// twelfth of the records) and 成果转化 in every one.
-var benchTopics = []string{
-	"高镍三元正极材料连续化制备技术", "风电齿轮箱轴承寿命预测", "工业机器人高精度减速器", "细胞治疗药物冻存工艺",
-	"氢燃料电池双极板涂层", "航空发动机叶片增材修复", "信创数据库迁移工具", "钙钛矿叠层太阳能电池",
-	"液流电池长时储能系统", "城市数字孪生平台", "智能网联汽车测试场", "生物可降解医用高分子",
-	"碳化硅功率器件封装", "工业互联网标识解析", "盾构机主轴承国产化", "海水淡化反渗透膜",
-	"固态锂电池电解质", "农业无人机精准施药", "氢能重卡加注站", "高速列车轮对检测",
-	"中药材溯源区块链", "大气污染源解析", "光刻胶单体合成", "复合材料无损检测",
-}
+// summaries are), with a title from the 24 topics of `liandong bench`
+// (bench.Topics; a topic's words match about a twelfth of the records) and
+// 成果转化 in every one.
 
 // benchChars are common characters the vocabulary's words are made of.
 const benchChars = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处府研须造化验试术测控制材料系统能源装备工艺检测平台数字智能网络安全环境保护医药生物健康农业交通城市信息软件芯片器件电池储能光伏氢风轴承机床汽车航空卫星"
@@ -113,8 +107,8 @@ func newBenchCorpus(n int, padded bool) *benchCorpus {
 
 // record returns record i of the corpus, in its version v.
 func (c *benchCorpus) record(i, v int) *schema.Record {
-	topic := benchTopics[i%len(benchTopics)]
-	other := benchTopics[(i/len(benchTopics)+i)%len(benchTopics)]
+	topic := bench.Topics[i%len(bench.Topics)]
+	other := bench.Topics[(i/len(bench.Topics)+i)%len(bench.Topics)]
 	var sb strings.Builder
 	if c.padded {
 		// Updates change the title's number.
