@@ -49,6 +49,12 @@ type Config struct {
 	BackoffDuration time.Duration
 	// AnnounceDebounce coalesces Notify calls into one heads announcement.
 	AnnounceDebounce time.Duration
+	// PushGrace is how long a pull of an origin waits, while that origin is
+	// connected, for the origin's own push of entries others announce. The
+	// announcement (gossip, or a relay's) usually beats the push, and a pull
+	// started then holds the origin's apply lock for a range request's round
+	// trip, so the push that arrives meanwhile is wasted. Zero pulls at once.
+	PushGrace time.Duration
 
 	// BlockMembers lists member centres this host neither dials nor admits: an
 	// operator's cut of single links. Their entries still arrive through others.
@@ -93,6 +99,7 @@ func DefaultConfig() Config {
 		RequestTimeout:      10 * time.Second,
 		BackoffDuration:     30 * time.Second,
 		AnnounceDebounce:    20 * time.Millisecond,
+		PushGrace:           100 * time.Millisecond,
 		MaxConns:            128,
 		MaxMemoryBytes:      512 << 20,
 	}
@@ -131,6 +138,9 @@ func (c *Config) Validate() error {
 	positive("backoff_duration", c.BackoffDuration)
 	if c.AnnounceDebounce < 0 {
 		bad("announce_debounce: must not be negative, got %v", c.AnnounceDebounce)
+	}
+	if c.PushGrace < 0 {
+		bad("push_grace: must not be negative, got %v", c.PushGrace)
 	}
 	if c.StallAfter > 0 && c.StallAfter <= c.HeartbeatInterval {
 		bad("stall_after (%v) must exceed heartbeat_interval (%v)", c.StallAfter, c.HeartbeatInterval)

@@ -93,6 +93,8 @@ type Exchange struct {
 	ownHead  schema.Head // this centre's head at the last announcement
 	trust    trustState
 	refuse   func(peer.ID) bool // test hook: the gater also refuses these
+	// graceTimer wakes the pull scheduler when an origin's PushGrace ends.
+	graceTimer *time.Timer
 }
 
 // originState is what the exchange tracks per origin.
@@ -101,6 +103,14 @@ type originState struct {
 	local       schema.Head
 	pulling     bool
 	behindSince time.Time
+	// awaitPush is when the pull scheduler first found the origin behind a
+	// claim while the origin itself was connected (Config.PushGrace); zero
+	// when it is not waiting.
+	awaitPush time.Time
+	// pushed holds entries pushed while the apply lock was taken, applied by
+	// whoever releases it (drainPushed); pushedFrom is the peer that sent them.
+	pushed     []*schema.Entry
+	pushedFrom peer.ID
 }
 
 // New builds the libp2p host and starts listening; nothing is dialled or served
@@ -290,6 +300,11 @@ func (x *Exchange) stop() {
 	x.topic = nil
 	x.mu.Unlock()
 	x.host.RemoveStreamHandler(wire.ProtocolID)
+	x.mu.Lock()
+	if x.graceTimer != nil {
+		x.graceTimer.Stop()
+	}
+	x.mu.Unlock()
 	if topic != nil {
 		// The subscription was cancelled by ctx; pubsub stops with ctx too.
 		topic.Close()
@@ -483,6 +498,7 @@ func (x *Exchange) tickLoop(ctx context.Context) {
 			for _, p := range x.connectedPeers() {
 				x.startPing(p)
 			}
+			x.closeIdlePushStreams()
 			x.updateGauges()
 		case <-ae.C:
 			if _, err := x.refreshLocal(ctx); err != nil && ctx.Err() == nil {

@@ -522,11 +522,76 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 	if len(entries) == 0 {
 		return
 	}
-	if err := x.sendOneWay(ctx, p, &wire.Push{Origin: x.centre, Entries: entries}); err != nil {
+	c, err := x.pushConn(ctx, p, ps)
+	if err == nil {
+		err = c.send(&wire.Push{Origin: x.centre, Entries: entries})
+	}
+	if err != nil {
+		x.dropPushStream(ps)
 		x.handleErr(p, fmt.Errorf("push: %w", err))
 		return
 	}
 	x.mu.Lock()
 	ps.pushedSeq = max(ps.pushedSeq, entries[len(entries)-1].Seq)
+	ps.pushedAt = time.Now()
 	x.mu.Unlock()
+}
+
+// pushConn returns the stream pushes to p go on, opening it if there is none.
+// One stream carries every push until it has been idle a heartbeat: a stream
+// per push cost a round trip at every close (the lazy multistream handshake
+// is read before a stream closes), and pushes on separate streams could be
+// handled out of order. Only p's push worker calls it.
+func (x *Exchange) pushConn(ctx context.Context, p peer.ID, ps *peerState) (*conn, error) {
+	x.mu.Lock()
+	c := ps.pushStream
+	x.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	s, err := x.openStream(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	c = x.newConn(s)
+	x.mu.Lock()
+	ps.pushStream = c
+	x.mu.Unlock()
+	return c, nil
+}
+
+// dropPushStream resets ps's push stream after a failed send and forgets it.
+func (x *Exchange) dropPushStream(ps *peerState) {
+	x.mu.Lock()
+	c := ps.pushStream
+	ps.pushStream = nil
+	x.mu.Unlock()
+	if c != nil {
+		c.s.Reset()
+	}
+}
+
+// closeIdlePushStreams closes the push streams no push used for a heartbeat,
+// well before the receiver's read deadline (RequestTimeout) would end them.
+func (x *Exchange) closeIdlePushStreams() {
+	now := time.Now()
+	var idle []*conn
+	x.mu.Lock()
+	for _, ps := range x.peers {
+		// Taken under the lock the worker checks pushStream under: a worker
+		// that starts after this opens a new stream.
+		if ps.pushStream != nil && !ps.pushing && now.Sub(ps.pushedAt) >= x.cfg.HeartbeatInterval {
+			idle = append(idle, ps.pushStream)
+			ps.pushStream = nil
+		}
+	}
+	x.mu.Unlock()
+	for _, c := range idle {
+		// Close reads the peer's handshake answer: bound it, and keep it off
+		// the heartbeat loop.
+		_ = c.s.SetReadDeadline(time.Now().Add(x.cfg.RequestTimeout))
+		if !x.goFunc(func() { c.s.Close() }) {
+			c.s.Reset()
+		}
+	}
 }

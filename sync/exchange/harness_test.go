@@ -3,6 +3,7 @@ package exchange_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -31,11 +32,15 @@ type harness struct {
 	// (claims, left out when the request says it holds them).
 	headsAnswer func(req *wire.Heads) *wire.Heads
 
-	mu         sync.Mutex
-	blocked    chan struct{}
-	requests   []wire.Type
-	headsReqs  []*wire.Heads // heads requests received, in order
-	headsSizes []int         // their encoded sizes
+	mu       sync.Mutex
+	blocked  chan struct{}
+	requests []wire.Type
+	pushed   []*schema.Entry // entries of push frames received, in order
+	// pushStreams counts the streams push frames came on; pushStreamsDone
+	// those of them the sender closed.
+	pushStreams, pushStreamsDone int
+	headsReqs                    []*wire.Heads // heads requests received, in order
+	headsSizes                   []int         // their encoded sizes
 }
 
 // honestHeads answers req as a real peer would: claims, left out when req
@@ -80,9 +85,15 @@ func (hz *harness) unblock() {
 func (hz *harness) handle(s network.Stream) {
 	defer s.Close()
 	r, w := bufio.NewReader(s), bufio.NewWriter(s)
+	pushes := false
 	for {
 		body, err := wire.ReadFrame(r, 64<<20)
 		if err != nil {
+			if pushes && err == io.EOF {
+				hz.mu.Lock()
+				hz.pushStreamsDone++
+				hz.mu.Unlock()
+			}
 			return
 		}
 		m, err := wire.Decode(body)
@@ -92,6 +103,13 @@ func (hz *harness) handle(s network.Stream) {
 		}
 		hz.mu.Lock()
 		hz.requests = append(hz.requests, m.Type())
+		if p, ok := m.(*wire.Push); ok {
+			hz.pushed = append(hz.pushed, p.Entries...)
+			if !pushes {
+				pushes = true
+				hz.pushStreams++
+			}
+		}
 		if h, ok := m.(*wire.Heads); ok {
 			hz.headsReqs = append(hz.headsReqs, h)
 			hz.headsSizes = append(hz.headsSizes, len(body))

@@ -40,6 +40,10 @@ type peerState struct {
 	bundle uint64 // the trust bundle version the peer last announced
 
 	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
+	pushedAt  time.Time
+	// pushStream carries pushes to the peer (pushConn); used only by the push
+	// worker while pushing, closed by closeIdlePushStreams when idle.
+	pushStream *conn
 
 	dialing, pinging, exchanging, pushing, pushAgain bool
 }

@@ -230,7 +230,7 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, c *conn, m wire.Message
 	case *wire.RangeReq:
 		return x.serveRange(ctx, c, m)
 	case *wire.Push:
-		return x.receivePush(ctx, p, m)
+		return x.receivePush(p, m)
 	case *wire.TrustReq:
 		if err := x.serveTrust(c); err != nil {
 			return err

@@ -35,6 +35,8 @@ func (x *Exchange) schedulePulls() {
 		return
 	}
 	var start []string
+	now := time.Now() // monotonic: grace is a local wait, not a signed time
+	var nextGrace time.Time
 	x.mu.Lock()
 	origins := map[string]bool{}
 	for _, ps := range x.peers {
@@ -51,9 +53,26 @@ func (x *Exchange) schedulePulls() {
 		if st.pulling {
 			continue
 		}
-		if _, _, ok := x.sourceLocked(o, st.local, nil); ok {
-			st.pulling = true
-			start = append(start, o)
+		if _, _, ok := x.sourceLocked(o, st.local, nil); !ok {
+			st.awaitPush = time.Time{}
+			continue
+		}
+		if until, wait := x.awaitPushLocked(o, st, now); wait {
+			if nextGrace.IsZero() || until.Before(nextGrace) {
+				nextGrace = until
+			}
+			continue
+		}
+		st.awaitPush = time.Time{}
+		st.pulling = true
+		start = append(start, o)
+	}
+	if !nextGrace.IsZero() && !x.stopping {
+		d := nextGrace.Sub(now)
+		if x.graceTimer == nil {
+			x.graceTimer = time.AfterFunc(d, x.wakePull)
+		} else {
+			x.graceTimer.Reset(d)
 		}
 	}
 	x.mu.Unlock()
@@ -66,6 +85,32 @@ func (x *Exchange) schedulePulls() {
 	}
 }
 
+// awaitPushLocked reports whether the pull of origin, found behind a claim,
+// should wait for the origin's own push, and until when: while PushGrace runs
+// from when it was first found behind, if the origin is connected. Otherwise
+// the pull starts at once; so does recovery of this centre's own log, which
+// nobody pushes.
+func (x *Exchange) awaitPushLocked(origin string, st *originState, now time.Time) (time.Time, bool) {
+	if x.cfg.PushGrace <= 0 || origin == x.centre {
+		return time.Time{}, false
+	}
+	connected := false
+	for _, ps := range x.peers {
+		if ps.member == origin && ps.connected {
+			connected = true
+			break
+		}
+	}
+	if !connected {
+		return time.Time{}, false
+	}
+	if st.awaitPush.IsZero() {
+		st.awaitPush = now
+	}
+	until := st.awaitPush.Add(x.cfg.PushGrace)
+	return until, now.Before(until)
+}
+
 // lockOrigin takes origin's apply lock, waiting at most until ctx ends.
 func (x *Exchange) lockOrigin(ctx context.Context, origin string) (unlock func(), ok bool) {
 	x.mu.Lock()
@@ -73,7 +118,7 @@ func (x *Exchange) lockOrigin(ctx context.Context, origin string) (unlock func()
 	x.mu.Unlock()
 	select {
 	case ch <- struct{}{}:
-		return func() { <-ch }, true
+		return x.unlocker(origin, ch), true
 	case <-ctx.Done():
 		return nil, false
 	}
@@ -86,9 +131,74 @@ func (x *Exchange) tryLockOrigin(origin string) (unlock func(), ok bool) {
 	x.mu.Unlock()
 	select {
 	case ch <- struct{}{}:
-		return func() { <-ch }, true
+		return x.unlocker(origin, ch), true
 	default:
 		return nil, false
+	}
+}
+
+// unlocker releases origin's apply lock and then applies what was pushed while
+// it was held: pushes leave their entries behind (holdPushed) rather than
+// wait for the lock, and the holder must not leave them there.
+func (x *Exchange) unlocker(origin string, ch chan struct{}) func() {
+	return func() {
+		<-ch
+		x.mu.Lock()
+		waiting := len(x.originLocked(origin).pushed) > 0
+		x.mu.Unlock()
+		if waiting {
+			x.goFunc(func() { x.drainPushed(origin) })
+		}
+	}
+}
+
+// holdPushed keeps entries p pushed of origin for drainPushed. They join what
+// is held when they continue it; otherwise they replace it (the newest push is
+// the one most likely to be wanted), and a pull repairs any gap. It reports
+// false when it kept nothing.
+func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	st := x.originLocked(origin)
+	held := st.pushed
+	switch {
+	case len(held) > 0 && st.pushedFrom == p && entries[0].Seq <= held[len(held)-1].Seq+1:
+		last := held[len(held)-1].Seq
+		for _, e := range entries {
+			if e.Seq > last {
+				held = append(held, e)
+				last = e.Seq
+			}
+		}
+	default:
+		held = entries
+	}
+	if len(held) > x.cfg.BatchSize {
+		return false // a pull in BatchSize frames does better
+	}
+	st.pushed, st.pushedFrom = held, p
+	return true
+}
+
+// drainPushed applies the entries held by holdPushed, if origin's apply lock is
+// free; if not, its holder starts drainPushed again when it releases it.
+func (x *Exchange) drainPushed(origin string) {
+	unlock, ok := x.tryLockOrigin(origin)
+	if !ok {
+		return
+	}
+	defer unlock()
+	x.mu.Lock()
+	st := x.originLocked(origin)
+	entries, p := st.pushed, st.pushedFrom
+	st.pushed, st.pushedFrom = nil, ""
+	ctx := x.runCtx
+	x.mu.Unlock()
+	if len(entries) == 0 || ctx == nil {
+		return
+	}
+	if err := x.applyPushed(ctx, p, origin, entries); err != nil {
+		x.handleErr(p, fmt.Errorf("push: %w", err))
 	}
 }
 
@@ -255,9 +365,11 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 // the applier: one being applied and one read ahead keep both busy.
 const pullPipeline = 1
 
-// receivePush handles entries p pushed: applied if they continue the local head
-// and nobody is applying that origin right now, else left to a pull.
-func (x *Exchange) receivePush(ctx context.Context, p peer.ID, m *wire.Push) error {
+// receivePush keeps entries p pushed for a drainer goroutine to apply
+// (holdPushed, drainPushed), so the push stream is read on while they are
+// verified and committed, and pushes that arrive meanwhile go into one raft
+// batch. Entries that leave a gap are left to a pull.
+func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
 	if len(m.Entries) == 0 {
 		return nil
 	}
@@ -269,31 +381,40 @@ func (x *Exchange) receivePush(ctx context.Context, p peer.ID, m *wire.Push) err
 		}
 		return fault(reasonOwnOrigin, len(m.Entries), "pushed %d entries of this centre's own log", len(m.Entries))
 	}
-	last := m.Entries[len(m.Entries)-1]
-	claim := schema.Head{Origin: m.Origin, Epoch: last.Epoch, Seq: last.Seq, Hash: last.Hash()}
 	if !x.node.CanApply() {
 		return nil
 	}
-	unlock, ok := x.tryLockOrigin(m.Origin)
-	if !ok {
-		x.noteHeads(p, []schema.Head{claim}, false)
+	if !x.holdPushed(p, m.Origin, m.Entries) {
+		x.noteHeads(p, []schema.Head{pushClaim(m.Origin, m.Entries)}, false)
 		return nil
 	}
-	defer unlock()
-	local, err := x.nodeHead(ctx, m.Origin)
+	x.goFunc(func() { x.drainPushed(m.Origin) })
+	return nil
+}
+
+// pushClaim is the head a push of entries of origin claims its sender holds.
+func pushClaim(origin string, entries []*schema.Entry) schema.Head {
+	last := entries[len(entries)-1]
+	return schema.Head{Origin: origin, Epoch: last.Epoch, Seq: last.Seq, Hash: last.Hash()}
+}
+
+// applyPushed applies entries of origin p pushed; the caller holds origin's
+// apply lock.
+func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, entries []*schema.Entry) error {
+	local, err := x.nodeHead(ctx, origin)
 	if err != nil {
 		return &localError{err}
 	}
-	if m.Entries[0].Seq > local.Seq+1 {
+	if entries[0].Seq > local.Seq+1 {
 		// A gap: pull the missing part (and these) from p.
-		x.noteHeads(p, []schema.Head{claim}, false)
+		x.noteHeads(p, []schema.Head{pushClaim(origin, entries)}, false)
 		return nil
 	}
-	_, err = x.accept(ctx, p, m.Origin, local, m.Entries)
+	_, err = x.accept(ctx, p, origin, local, entries)
 	var le *localError
 	if errors.Is(err, errNotLeader) || errors.As(err, &le) {
 		if le != nil {
-			x.log.Error("apply pushed entries", "origin", m.Origin, "err", err)
+			x.log.Error("apply pushed entries", "origin", origin, "err", err)
 		}
 		return nil
 	}

@@ -1,0 +1,176 @@
+package exchange_test
+
+import (
+	"bufio"
+	"sync"
+	"testing"
+	"time"
+
+	"liandong/schema"
+	"liandong/sync/exchange"
+	"liandong/sync/wire"
+)
+
+// pushOnly leaves pushes as the only way entries move: no gossip, no
+// anti-entropy rounds within a test.
+func pushOnly(c *exchange.Config) {
+	c.DisableGossip = true
+	c.AntiEntropyInterval = time.Hour
+}
+
+// TestPushesShareOneStream: an origin's pushes to a peer go on one stream, in
+// order, until it has been idle a heartbeat; then it is closed, before the
+// receiver's read deadline would cut it, and the next push opens another.
+func TestPushesShareOneStream(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "tianjin")
+	hq := startExchange(t, fed, "hq", nil, func(c *exchange.Config) {
+		pushOnly(c)
+		c.HeartbeatInterval = 200 * time.Millisecond
+	})
+	tj := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID})
+	tj.connect(t, hq.x.AddrInfo())
+	author := fed.Author("hq")
+	pushed := func() (n, streams, closed int) {
+		tj.mu.Lock()
+		defer tj.mu.Unlock()
+		return len(tj.pushed), tj.pushStreams, tj.pushStreamsDone
+	}
+
+	// One entry at a time, each pushed before the next is written: separate
+	// pushes, well inside a heartbeat of each other.
+	for i := 1; i <= 10; i++ {
+		write(t, hq.node, author, 1)
+		waitFor(t, 5*time.Second, "push arrives", func() bool { n, _, _ := pushed(); return n >= i })
+	}
+	if n, streams, closed := pushed(); n != 10 || streams != 1 || closed != 0 {
+		t.Fatalf("10 pushes: %d entries on %d streams (%d closed), want 10 on 1 (0 closed)", n, streams, closed)
+	}
+	waitFor(t, 5*time.Second, "idle push stream closed", func() bool { _, _, closed := pushed(); return closed == 1 })
+
+	write(t, hq.node, author, 1)
+	waitFor(t, 5*time.Second, "push after idle", func() bool { n, _, _ := pushed(); return n == 11 })
+	if _, streams, _ := pushed(); streams != 2 {
+		t.Fatalf("push after idle came on %d streams in all, want 2", streams)
+	}
+	tj.mu.Lock()
+	defer tj.mu.Unlock()
+	for i, e := range tj.pushed {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("push %d carried seq %d: pushes out of order", i, e.Seq)
+		}
+	}
+}
+
+// TestPushDuringPullIsApplied: entries pushed while a pull holds the origin's
+// apply lock are applied when it ends, not dropped for another pull.
+func TestPushDuringPullIsApplied(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "tianjin")
+	hq := startExchange(t, fed, "hq", nil, func(c *exchange.Config) {
+		pushOnly(c)
+		c.PushGrace = 0 // pull at once although tianjin is connected
+	})
+	log, err := fed.Author("tianjin").NextN(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPull, release := make(chan struct{}), make(chan struct{})
+	var pulled sync.Once
+	tj := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID,
+		claims: []schema.Head{headOf(log[1])},
+		answer: func(w *bufio.Writer, req *wire.RangeReq) {
+			pulled.Do(func() { close(inPull) })
+			<-release
+			w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "tianjin", Entries: log[req.FromSeq-1 : 2], Done: true}))
+		}})
+	tj.connect(t, hq.x.AddrInfo())
+	select {
+	case <-inPull:
+	case <-time.After(5 * time.Second):
+		t.Fatal("hq did not pull the claimed head")
+	}
+	tj.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "tianjin", Entries: log})
+	waitFor(t, 5*time.Second, "push received", func() bool {
+		return metricValue(t, hq.reg, "liandong_sync_frames_received_total", "type", "push") == 1
+	})
+	time.Sleep(50 * time.Millisecond) // for the push to be held (it is, right after it is counted)
+	close(release)
+
+	waitFor(t, 5*time.Second, "all three applied", func() bool { return hq.node.Head("tianjin").Seq == 3 })
+	tj.mu.Lock()
+	defer tj.mu.Unlock()
+	if n := countOf(tj.requests, wire.TypeRangeReq); n != 1 {
+		t.Fatalf("%d range requests, want 1: the push should have been applied after the pull", n)
+	}
+}
+
+// TestPullWaitsForOriginPush: a head announced by a relay is not pulled while
+// the origin is connected and PushGrace runs (its push is on its way), and is
+// pulled at once when the origin is not connected.
+func TestPullWaitsForOriginPush(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "tianjin", "hebei", "xiongan")
+	log, err := fed.Author("tianjin").NextN(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(w *bufio.Writer, req *wire.RangeReq) {
+		w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "tianjin", Entries: log[req.FromSeq-1:], Done: true}))
+	}
+
+	// The origin connected: the relay's claim waits for its push.
+	hq := startExchange(t, fed, "hq", nil, func(c *exchange.Config) {
+		pushOnly(c)
+		c.PushGrace = time.Hour
+	})
+	origin := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID})
+	origin.connect(t, hq.x.AddrInfo())
+	waitFor(t, 5*time.Second, "origin connected", func() bool { return peerStatus(hq, "tianjin").Connected })
+	relay := startHarness(t, fed.Identity("hebei"), &harness{federation: fed.ID,
+		claims: []schema.Head{headOf(log[1])}, answer: serve})
+	relay.connect(t, hq.x.AddrInfo())
+	waitFor(t, 5*time.Second, "relay's heads heard", func() bool {
+		return metricValue(t, hq.reg, "liandong_sync_frames_received_total", "type", "heads") >= 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := relay.count(wire.TypeRangeReq); n != 0 {
+		t.Fatalf("pulled from the relay %d times while the origin was connected", n)
+	}
+	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "tianjin", Entries: log})
+	waitFor(t, 5*time.Second, "pushed entries applied", func() bool { return hq.node.Head("tianjin").Seq == 2 })
+	if n := relay.count(wire.TypeRangeReq); n != 0 {
+		t.Fatalf("pulled from the relay %d times although the push came", n)
+	}
+
+	// The origin not connected: the same claim is pulled from the relay.
+	xa := startExchange(t, fed, "xiongan", nil, func(c *exchange.Config) {
+		pushOnly(c)
+		c.PushGrace = time.Hour
+	})
+	relay2 := startHarness(t, fed.Members["hebei"].Identities[0], &harness{federation: fed.ID,
+		claims: []schema.Head{headOf(log[1])}, answer: serve})
+	relay2.connect(t, xa.x.AddrInfo())
+	waitFor(t, 5*time.Second, "pulled from the relay", func() bool { return xa.node.Head("tianjin").Seq == 2 })
+}
+
+func headOf(e *schema.Entry) schema.Head {
+	return schema.Head{Origin: e.Origin, Epoch: e.Epoch, Seq: e.Seq, Hash: e.Hash()}
+}
+
+func countOf(ts []wire.Type, t wire.Type) int {
+	n := 0
+	for _, x := range ts {
+		if x == t {
+			n++
+		}
+	}
+	return n
+}
+
+func (hz *harness) count(t wire.Type) int {
+	hz.mu.Lock()
+	defer hz.mu.Unlock()
+	return countOf(hz.requests, t)
+}
+
