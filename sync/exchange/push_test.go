@@ -173,4 +173,3 @@ func (hz *harness) count(t wire.Type) int {
 	defer hz.mu.Unlock()
 	return countOf(hz.requests, t)
 }
-
