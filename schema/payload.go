@@ -48,6 +48,9 @@ func NewEntryCanonicalBody(p EntryPayload) (*Entry, error) {
 // the end of its value and copied; encoding/json reads only the rest. Bytes
 // that do not have the canonical layout are decoded by encoding/json whole.
 func UnmarshalPayload(raw []byte, p *EntryPayload) error {
+	if decodePayloadFast(raw, p) {
+		return nil
+	}
 	if start, end, ok := payloadBody(raw); ok {
 		env := make([]byte, 0, len(raw)-(end-start)+4)
 		env = append(env, raw[:start]...)
@@ -97,17 +100,11 @@ func skipValue(raw []byte, i int) (int, bool) {
 	for i < len(raw) {
 		switch c := raw[i]; c {
 		case '"':
-			i++
-			for i < len(raw) && raw[i] != '"' {
-				if raw[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			if i >= len(raw) {
+			end, ok := stringEnd(raw, i+1)
+			if !ok {
 				return 0, false
 			}
-			i++
+			i = end
 		case '{', '[':
 			depth++
 			i++
@@ -130,6 +127,28 @@ func skipValue(raw []byte, i int) (int, bool) {
 		}
 	}
 	return i, depth == 0 && i == len(raw)
+}
+
+// stringEnd returns the index just past the closing quote of the JSON string
+// whose contents start at raw[i]. Bodies are mostly string contents: the
+// quotes are found with IndexByte, and one is the end unless an odd number of
+// backslashes escapes it.
+func stringEnd(raw []byte, i int) (int, bool) {
+	for {
+		j := bytes.IndexByte(raw[i:], '"')
+		if j < 0 {
+			return 0, false
+		}
+		k := i + j
+		n := 0
+		for k-1-n >= i && raw[k-1-n] == '\\' {
+			n++
+		}
+		i = k + 1
+		if n%2 == 0 {
+			return i, true
+		}
+	}
 }
 
 // ErrNotCompact is EachMember's answer for an object it does not walk:

@@ -83,7 +83,7 @@ func unsafeGetRecord(tx *bbolt.Tx, id string) (*schema.Record, error) {
 		return nil, ErrNotFound
 	}
 	var r schema.Record
-	if err := json.Unmarshal(v, &r); err != nil {
+	if err := schema.UnmarshalRecord(v, &r); err != nil {
 		return nil, fmt.Errorf("%w: record %s: %v", ErrCorrupt, id, err)
 	}
 	return &r, nil

@@ -179,7 +179,7 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 				}
 			}
 			var r schema.Record
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := schema.UnmarshalRecord(v, &r); err != nil {
 				return fmt.Errorf("%w: record %s: %v", ErrCorrupt, id, err)
 			}
 			if !q.matches(&r) {

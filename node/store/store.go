@@ -307,7 +307,7 @@ func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []
 				v = v[1:]
 			}
 			var r schema.Record
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := schema.UnmarshalRecord(v, &r); err != nil {
 				return fmt.Errorf("%w: feed %d: %v", ErrCorrupt, pos, err)
 			}
 			if match != nil && !match(&r, withdrawn) {
