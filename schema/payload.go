@@ -2,9 +2,12 @@ package schema
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
 )
 
 // The record body is most of an entry (a 1 KB record is ~1.2 KB of payload),
@@ -22,25 +25,15 @@ func NewEntryCanonicalBody(p EntryPayload) (*Entry, error) {
 	if p.Record == nil || len(p.Record.Body) == 0 {
 		return NewEntry(p)
 	}
-	body := p.Record.Body
-	rec := *p.Record
-	rec.Body = json.RawMessage("0") // a placeholder that stays itself in canonical form
-	p.Record = &rec
-	e, err := NewEntry(p)
-	if err != nil {
-		return nil, err
+	if !ValidCentreID(p.Origin) || p.Seq == 0 || p.KeyID == "" || p.Record.Origin != p.Origin {
+		return NewEntry(p) // for its error
 	}
-	at, end, ok := payloadBody(e.Raw)
-	if !ok || end != at+1 || e.Raw[at] != '0' {
-		return nil, fmt.Errorf("%w: entry %s/%d: no body member in the canonical payload", ErrBadEntry, p.Origin, p.Seq)
+	p.SignedAt = p.SignedAt.UTC()
+	raw, ok := appendEntryEnvelope(make([]byte, 0, len(p.Record.Body)+512), &p)
+	if !ok {
+		return NewEntry(p)
 	}
-	raw := make([]byte, 0, len(e.Raw)+len(body))
-	raw = append(raw, e.Raw[:at]...)
-	raw = append(raw, body...)
-	raw = append(raw, e.Raw[at+1:]...)
-	rec.Body = body
-	e.Raw = raw
-	return e, nil
+	return &Entry{EntryPayload: p, Raw: raw}, nil
 }
 
 // UnmarshalPayload decodes canonical payload bytes (as stored, or once
@@ -215,4 +208,82 @@ func walkMembers(obj []byte, fn func(name []byte, start, end int) error) error {
 		}
 	}
 	return ErrNotCompact
+}
+
+// appendEntryEnvelope appends the canonical encoding of p with the record's
+// body, which must already be canonical, spliced in: what NewEntry gives,
+// without encoding/json's reflection and the canonical pass over its output.
+// It reports false where it cannot promise NewEntry's bytes (a string that is
+// not valid UTF-8, an integer at or past 2^53, a time json refuses), and the
+// caller takes NewEntry's way. The members are written in canonical order;
+// TestEntryEnvelopeKnowsEveryField fails when a field is added to
+// EntryPayload or Record without being added here.
+func appendEntryEnvelope(dst []byte, p *EntryPayload) ([]byte, bool) {
+	r := p.Record
+	ok := true
+	str := func(s string) {
+		if !utf8.ValidString(s) {
+			ok = false
+		}
+		dst = appendCanonString(dst, s)
+	}
+	uint := func(n uint64) {
+		if n >= maxSafeInteger {
+			ok = false
+		}
+		dst = strconv.AppendUint(dst, n, 10)
+	}
+	when := func(t time.Time) {
+		js, err := t.MarshalJSON()
+		if err != nil {
+			ok = false
+		}
+		dst = append(dst, js...)
+	}
+	dst = append(dst, `{"epoch":`...)
+	str(p.Epoch)
+	dst = append(dst, `,"kid":`...)
+	str(p.KeyID)
+	dst = append(dst, `,"origin":`...)
+	str(p.Origin)
+	dst = append(dst, `,"prev_hash":"`...)
+	dst = hex.AppendEncode(dst, p.PrevHash[:])
+	dst = append(dst, `","record":{"body":`...)
+	dst = append(dst, r.Body...)
+	if r.Broker != "" {
+		dst = append(dst, `,"broker":`...)
+		str(r.Broker)
+	}
+	dst = append(dst, `,"catalogue":`...)
+	str(r.Catalogue)
+	dst = append(dst, `,"created_at":`...)
+	when(r.CreatedAt)
+	if r.Deleted {
+		dst = append(dst, `,"deleted":true`...)
+	}
+	if r.ExpiresAt != nil {
+		dst = append(dst, `,"expires_at":`...)
+		when(*r.ExpiresAt)
+	}
+	dst = append(dst, `,"id":`...)
+	str(r.ID)
+	dst = append(dst, `,"origin":`...)
+	str(r.Origin)
+	dst = append(dst, `,"schema":`...)
+	if r.Schema <= -maxSafeInteger || r.Schema >= maxSafeInteger {
+		ok = false
+	}
+	dst = strconv.AppendInt(dst, int64(r.Schema), 10)
+	dst = append(dst, `,"updated_at":`...)
+	when(r.UpdatedAt)
+	dst = append(dst, `,"version":`...)
+	uint(r.Version)
+	dst = append(dst, `,"visibility":`...)
+	str(r.Visibility)
+	dst = append(dst, `},"seq":`...)
+	uint(p.Seq)
+	dst = append(dst, `,"signed_at":`...)
+	when(p.SignedAt)
+	dst = append(dst, '}')
+	return dst, ok
 }

@@ -27,22 +27,22 @@ func decodePayloadFast(raw []byte, p *EntryPayload) bool {
 		i := -1
 		switch string(name) {
 		case "origin":
-			i, ok = 0, fastString(v, &q.Origin)
+			i, ok = 0, MemberString(v, &q.Origin)
 		case "epoch":
-			i, ok = 1, fastString(v, &q.Epoch)
+			i, ok = 1, MemberString(v, &q.Epoch)
 		case "seq":
-			i, ok = 2, fastUint(v, &q.Seq)
+			i, ok = 2, MemberUint(v, &q.Seq)
 		case "prev_hash":
 			i, ok = 3, fastHash(v, &q.PrevHash)
 		case "kid":
-			i, ok = 4, fastString(v, &q.KeyID)
+			i, ok = 4, MemberString(v, &q.KeyID)
 		case "signed_at":
-			i, ok = 5, fastTime(v, &q.SignedAt)
+			i, ok = 5, MemberTime(v, &q.SignedAt)
 		case "record":
 			q.Record = new(Record)
 			i, ok = 6, decodeRecordFast(v, q.Record)
 		default:
-			ok = !foldsTo(name, "origin", "epoch", "seq", "prev_hash", "kid", "signed_at", "record")
+			ok = !FoldsTo(name, "origin", "epoch", "seq", "prev_hash", "kid", "signed_at", "record")
 		}
 		if i >= 0 {
 			ok = ok && !seen[i]
@@ -68,15 +68,15 @@ func decodeRecordFast(raw []byte, r *Record) bool {
 		i := -1
 		switch string(name) {
 		case "id":
-			i, ok = 0, fastString(v, &r.ID)
+			i, ok = 0, MemberString(v, &r.ID)
 		case "catalogue":
-			i, ok = 1, fastString(v, &r.Catalogue)
+			i, ok = 1, MemberString(v, &r.Catalogue)
 		case "origin":
-			i, ok = 2, fastString(v, &r.Origin)
+			i, ok = 2, MemberString(v, &r.Origin)
 		case "version":
-			i, ok = 3, fastUint(v, &r.Version)
+			i, ok = 3, MemberUint(v, &r.Version)
 		case "visibility":
-			i, ok = 4, fastString(v, &r.Visibility)
+			i, ok = 4, MemberString(v, &r.Visibility)
 		case "schema":
 			var n int64
 			i, ok = 5, false
@@ -87,16 +87,16 @@ func decodeRecordFast(raw []byte, r *Record) bool {
 			}
 			r.Schema = int(n)
 		case "created_at":
-			i, ok = 6, fastTime(v, &r.CreatedAt)
+			i, ok = 6, MemberTime(v, &r.CreatedAt)
 		case "updated_at":
-			i, ok = 7, fastTime(v, &r.UpdatedAt)
+			i, ok = 7, MemberTime(v, &r.UpdatedAt)
 		case "expires_at":
 			i = 8
 			if string(v) == "null" {
 				r.ExpiresAt, ok = nil, true
 			} else {
 				r.ExpiresAt = new(time.Time)
-				ok = fastTime(v, r.ExpiresAt)
+				ok = MemberTime(v, r.ExpiresAt)
 			}
 		case "deleted":
 			i = 9
@@ -109,12 +109,12 @@ func decodeRecordFast(raw []byte, r *Record) bool {
 				ok = false
 			}
 		case "broker":
-			i, ok = 10, fastString(v, &r.Broker)
+			i, ok = 10, MemberString(v, &r.Broker)
 		case "body":
 			i = 11
 			r.Body = append(json.RawMessage(nil), v...)
 		default:
-			ok = !foldsTo(name, "id", "catalogue", "origin", "version", "visibility", "schema",
+			ok = !FoldsTo(name, "id", "catalogue", "origin", "version", "visibility", "schema",
 				"created_at", "updated_at", "expires_at", "deleted", "broker", "body")
 		}
 		if i >= 0 {
@@ -129,9 +129,15 @@ func decodeRecordFast(raw []byte, r *Record) bool {
 	return err == nil && ok
 }
 
-// foldsTo reports whether name matches one of the fields the way
-// encoding/json matches names it does not find exactly (case-insensitively).
-func foldsTo(name []byte, fields ...string) bool {
+// The Member* helpers decode one member value of a compact JSON object (as
+// EachMember gives it) exactly as encoding/json would into the named type, and
+// report false where they cannot promise that (an escape, null, another kind
+// of value), so the caller can leave the whole object to encoding/json.
+
+// FoldsTo reports whether name matches one of the fields the way
+// encoding/json matches names it does not find exactly (case-insensitively):
+// a decoder that skips unknown members must not skip those.
+func FoldsTo(name []byte, fields ...string) bool {
 	for _, f := range fields {
 		if bytes.EqualFold(name, []byte(f)) {
 			return true
@@ -140,9 +146,8 @@ func foldsTo(name []byte, fields ...string) bool {
 	return false
 }
 
-// fastString sets *s from a JSON string with no escapes and valid UTF-8, as
-// encoding/json would; anything else is left to encoding/json.
-func fastString(v []byte, s *string) bool {
+// MemberString sets *s from a JSON string with no escapes and valid UTF-8.
+func MemberString(v []byte, s *string) bool {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return false
 	}
@@ -159,7 +164,8 @@ func fastString(v []byte, s *string) bool {
 	return true
 }
 
-func fastUint(v []byte, n *uint64) bool {
+// MemberUint sets *n from an unsigned decimal integer.
+func MemberUint(v []byte, n *uint64) bool {
 	if len(v) == 0 || v[0] < '0' || v[0] > '9' {
 		return false
 	}
@@ -175,9 +181,9 @@ func fastHash(v []byte, h *Hash) bool {
 	return h.UnmarshalText(v[1:65]) == nil
 }
 
-// fastTime decodes a quoted time as encoding/json does: by time.Time's own
+// MemberTime decodes a quoted time as encoding/json does: by time.Time's own
 // UnmarshalJSON, which it would call with the same bytes.
-func fastTime(v []byte, t *time.Time) bool {
+func MemberTime(v []byte, t *time.Time) bool {
 	return len(v) > 2 && v[0] == '"' && t.UnmarshalJSON(v) == nil
 }
 

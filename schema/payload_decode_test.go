@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -103,6 +104,52 @@ func FuzzUnmarshalRecord(f *testing.F) {
 		}
 		if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("UnmarshalRecord(%s) = %+v, %v; encoding/json %+v, %v", raw, got, gerr, want, werr)
+		}
+	})
+}
+
+// TestEntryEnvelopeKnowsEveryField: appendEntryEnvelope writes each member of
+// EntryPayload and Record by hand; a field added to either without being
+// added there would be left out of signed entries.
+func TestEntryEnvelopeKnowsEveryField(t *testing.T) {
+	known := map[reflect.Type][]string{
+		reflect.TypeFor[EntryPayload](): {"origin", "epoch", "seq", "prev_hash", "kid", "signed_at", "record"},
+		reflect.TypeFor[Record](): {"id", "catalogue", "origin", "version", "visibility", "schema", "created_at",
+			"updated_at", "expires_at", "deleted", "broker", "body"},
+	}
+	for typ, names := range known {
+		var tags []string
+		for f := range typ.Fields() {
+			tags = append(tags, strings.Split(f.Tag.Get("json"), ",")[0])
+		}
+		if !reflect.DeepEqual(tags, names) {
+			t.Errorf("%s has the JSON members %v; appendEntryEnvelope writes %v", typ, tags, names)
+		}
+	}
+}
+
+// FuzzEntryEnvelope: for any envelope values, NewEntryCanonicalBody gives
+// NewEntry's bytes (or its error).
+func FuzzEntryEnvelope(f *testing.F) {
+	f.Add("01JNQ8ZK3M5T2V7W9X1Y4Z6A8C", "tianjin-record-1", "tianjin:01JNQ8", uint64(7), uint64(1), 1, int64(1772719928), int64(5), "", false, int64(0), "federation")
+	f.Add("e\"\\\n\u2028<&>", "k\x00", "tianjin:\xff", uint64(1)<<53, uint64(1)<<53-1, -3, int64(-62135596800), int64(0), "hq", true, int64(1), "private")
+	f.Add("", "", "", uint64(0), uint64(0), 1<<53, int64(253402300800), int64(999999999), "\u00e9", false, int64(253402300800), "")
+	f.Fuzz(func(t *testing.T, epoch, kid, id string, seq, version uint64, schemaV int, atSec, atNano int64, broker string, deleted bool, expires int64, vis string) {
+		tm := time.Unix(atSec, atNano).In(time.FixedZone("", int(atSec%50000)))
+		r := &Record{ID: id, Catalogue: CatalogueSupply, Origin: "tianjin", Version: version, Visibility: vis, Schema: schemaV,
+			CreatedAt: tm, UpdatedAt: tm.Add(time.Second), Deleted: deleted, Broker: broker, Body: json.RawMessage(`{"a":"<b>"}`)}
+		if expires != 0 {
+			e := time.Unix(expires, 0)
+			r.ExpiresAt = &e
+		}
+		p := EntryPayload{Origin: "tianjin", Epoch: epoch, Seq: seq, KeyID: kid, SignedAt: tm, Record: r}
+		want, werr := NewEntry(p)
+		got, gerr := NewEntryCanonicalBody(p)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("NewEntry error %v, NewEntryCanonicalBody error %v", werr, gerr)
+		}
+		if werr == nil && (!bytes.Equal(got.Raw, want.Raw) || !reflect.DeepEqual(got.EntryPayload, want.EntryPayload)) {
+			t.Fatalf("raw differs:\n got %s\nwant %s", got.Raw, want.Raw)
 		}
 	})
 }

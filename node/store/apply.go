@@ -195,6 +195,9 @@ func DecodeCommand(b []byte) (*Command, error) {
 	switch b[0] {
 	case cmdWrite:
 		var w WriteCommand
+		if decodeWriteFast(b[1:], &w) {
+			return &Command{Write: &w}, nil
+		}
 		if err := json.Unmarshal(b[1:], &w); err != nil {
 			return nil, fmt.Errorf("decode write command: %w", err)
 		}

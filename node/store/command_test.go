@@ -151,9 +151,56 @@ func FuzzDecodeCommand(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("R\x05hebei\x03abc"))
+	f.Add([]byte(`W{"op":"put","ID":"x","record":null,"shared_body":null,"canonical":false,"if_match":0}`))
+	f.Add([]byte(`W{"op":"put","id":"x","record":{"id":"a","Body":{}},"at":"2026-01-01T00:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = DecodeCommand(data)
+		c, err := DecodeCommand(data)
+		// A write command decodes to encoding/json's result, whichever
+		// decoder took it.
+		if len(data) == 0 || data[0] != cmdWrite || !json.Valid(data[1:]) {
+			return
+		}
+		var want WriteCommand
+		werr := json.Unmarshal(data[1:], &want)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("DecodeCommand(%s): error %v; encoding/json %v", data, err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(*c.Write, want) {
+			t.Fatalf("DecodeCommand(%s) = %+v; encoding/json %+v", data, *c.Write, want)
+		}
 	})
+}
+
+// TestWriteCommandsTakeTheFastDecoder: what EncodeCommand writes for a write
+// is decoded without encoding/json, to the same command.
+func TestWriteCommandsTakeTheFastDecoder(t *testing.T) {
+	exp := t0.Add(time.Hour)
+	rec := expert(schema.VisibilityFederation)
+	rec.ExpiresAt = &exp
+	for i, w := range []*WriteCommand{
+		{Op: OpCreate, ID: "tianjin:a", Record: expert(schema.VisibilityFederation), At: t0, Epoch: "E1"},
+		{Op: OpPut, ID: "tianjin:b", IfMatch: 3, Record: rec, At: t0, Epoch: "E1", KeyID: "k2"},
+		{Op: OpDelete, ID: "tianjin:c", At: t0, Epoch: "E1"},
+	} {
+		if err := PrepareWrite(w); err != nil {
+			t.Fatal(err)
+		}
+		data, err := EncodeCommand(&Command{Write: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got WriteCommand
+		if !decodeWriteFast(data[1:], &got) {
+			t.Fatalf("command %d: the fast decoder refused %s", i, data)
+		}
+		var want WriteCommand
+		if err := json.Unmarshal(data[1:], &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("command %d: fast %+v, encoding/json %+v", i, got, want)
+		}
+	}
 }
 
 // TestCanonicalClaimIsChecked: a command that claims a canonical body it does

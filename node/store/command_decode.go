@@ -1,0 +1,79 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+
+	"liandong/schema"
+)
+
+// decodeWriteFast decodes a write command's JSON (EncodeCommand's) without
+// encoding/json's reflection: the state machine is one goroutine and decodes
+// every local write. It reports false for anything but the shape
+// EncodeCommand writes — unescaped strings, each member once, values of the
+// expected kinds — and DecodeCommand then uses encoding/json, so the two
+// never differ (FuzzDecodeCommand). The record goes to schema.UnmarshalRecord,
+// which gives encoding/json's result either way; unknown members (a newer
+// proposer's) are skipped.
+func decodeWriteFast(b []byte, w *WriteCommand) bool {
+	var q WriteCommand
+	var seen [9]bool
+	ok := true
+	err := schema.EachMember(b, func(name, v []byte) error {
+		i := -1
+		switch string(name) {
+		case "op":
+			var op string
+			i, ok = 0, schema.MemberString(v, &op)
+			q.Op = Op(op)
+		case "id":
+			i, ok = 1, schema.MemberString(v, &q.ID)
+		case "if_match":
+			i, ok = 2, schema.MemberUint(v, &q.IfMatch)
+		case "record":
+			i = 3
+			if string(v) == "null" {
+				q.Record = nil
+			} else {
+				q.Record = new(schema.Record)
+				ok = len(v) > 0 && v[0] == '{' && schema.UnmarshalRecord(v, q.Record) == nil
+			}
+		case "at":
+			i, ok = 4, schema.MemberTime(v, &q.At)
+		case "epoch":
+			i, ok = 5, schema.MemberString(v, &q.Epoch)
+		case "kid":
+			i, ok = 6, schema.MemberString(v, &q.KeyID)
+		case "canonical":
+			i = 7
+			switch string(v) {
+			case "true":
+				q.Canonical = true
+			case "false":
+				q.Canonical = false
+			default:
+				ok = false
+			}
+		case "shared_body":
+			i = 8
+			q.SharedBody = append(json.RawMessage(nil), v...)
+		default:
+			ok = !schema.FoldsTo(name, "op", "id", "if_match", "record", "at", "epoch", "kid", "canonical", "shared_body")
+		}
+		if i >= 0 {
+			ok = ok && !seen[i]
+			seen[i] = true
+		}
+		if !ok {
+			return errStopMembers
+		}
+		return nil
+	})
+	if err != nil || !ok {
+		return false
+	}
+	*w = q
+	return true
+}
+
+var errStopMembers = errors.New("stop")
