@@ -74,7 +74,8 @@ func payloadBody(raw []byte) (start, end int, ok bool) {
 		}
 		start = vstart + len(first)
 		end, ok = skipValue(raw, start)
-		ok = ok && end > start && end < vend && (raw[end] == ',' || raw[end] == '}')
+		ok = ok && end > start && end < vend && (raw[end] == ',' || raw[end] == '}') &&
+			!isSpace(raw[start]) && !isSpace(raw[end-1])
 		return errStop
 	})
 	if err != errStop {
@@ -121,6 +122,8 @@ func skipValue(raw []byte, i int) (int, bool) {
 	}
 	return i, depth == 0 && i == len(raw)
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // stringEnd returns the index just past the closing quote of the JSON string
 // whose contents start at raw[i]. Bodies are mostly string contents: the
@@ -189,7 +192,8 @@ func walkMembers(obj []byte, fn func(name []byte, start, end int) error) error {
 		}
 		i++
 		vend, ok := skipValue(obj, i)
-		if !ok || vend <= i || vend >= len(obj) {
+		if !ok || vend <= i || vend >= len(obj) || isSpace(obj[i]) || isSpace(obj[vend-1]) {
+			// Space around a value would be kept in the span passed on.
 			return ErrNotCompact
 		}
 		if err := fn(name, i, vend); err != nil {

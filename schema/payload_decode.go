@@ -15,9 +15,11 @@ import (
 // CPU. It handles the shape canonical payloads have — compact, members named
 // without escapes, each at most once, values of the expected kinds — and
 // reports false for anything else, which UnmarshalPayload then gives to
-// encoding/json, so the two never disagree (FuzzUnmarshalPayload). Values of
-// members it does not know are skipped, not checked, as for the body: callers
-// pass canonical bytes.
+// encoding/json, so on valid JSON the two never disagree
+// (FuzzUnmarshalPayload). Values of members it does not know, and the body,
+// are delimited, not checked: callers pass bytes they know valid (checked
+// canonical on receipt, or stored after that check). A damaged state file is
+// found by the store's check at open, not by this decoder.
 func decodePayloadFast(raw []byte, p *EntryPayload) bool {
 	var q EntryPayload
 	var seen [7]bool
@@ -80,7 +82,11 @@ func decodeRecordFast(raw []byte, r *Record) bool {
 		case "schema":
 			var n int64
 			i, ok = 5, false
-			if len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9') {
+			digits := v
+			if len(digits) > 0 && digits[0] == '-' {
+				digits = digits[1:]
+			}
+			if len(digits) > 0 && digits[0] >= '0' && digits[0] <= '9' && (digits[0] != '0' || len(digits) == 1) {
 				var err error
 				n, err = strconv.ParseInt(string(v), 10, 0)
 				ok = err == nil
@@ -166,8 +172,8 @@ func MemberString(v []byte, s *string) bool {
 
 // MemberUint sets *n from an unsigned decimal integer.
 func MemberUint(v []byte, n *uint64) bool {
-	if len(v) == 0 || v[0] < '0' || v[0] > '9' {
-		return false
+	if len(v) == 0 || v[0] < '0' || v[0] > '9' || v[0] == '0' && len(v) > 1 {
+		return false // not a JSON integer strconv would still take (01)
 	}
 	u, err := strconv.ParseUint(string(v), 10, 64)
 	*n = u

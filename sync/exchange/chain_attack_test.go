@@ -149,6 +149,10 @@ func TestAttackChainFaults(t *testing.T) {
 	if got, want := exchangetest.Digest(victimNode.Log("alpha")), exchangetest.Digest(alphaLog); got != want {
 		t.Fatalf("victim's alpha log %s, want %s", got, want)
 	}
+	// The metric is counted after the node has the entries: wait for it too.
+	waitFor(t, 5*time.Second, "applied counted", func() bool {
+		return metricValue(t, victim.reg, "liandong_sync_entries_applied_total", "origin", "alpha") >= 5
+	})
 	if v := metricValue(t, victim.reg, "liandong_sync_entries_applied_total", "origin", "alpha"); v != 5 {
 		t.Errorf("applied alpha = %v, want 5 (each entry once)", v)
 	}
@@ -209,6 +213,9 @@ func TestAttackStreamFlood(t *testing.T) {
 	for _, s := range opened {
 		s.Reset()
 	}
+	waitFor(t, 5*time.Second, "applied counted", func() bool {
+		return metricValue(t, victim.reg, "liandong_sync_entries_applied_total", "origin", "alpha") >= 50
+	})
 	if v := metricValue(t, victim.reg, "liandong_sync_entries_applied_total", "origin", "alpha"); v != 50 {
 		t.Errorf("applied alpha = %v, want 50", v)
 	}

@@ -390,14 +390,23 @@ func (x *Exchange) onConnected(p peer.ID) {
 }
 
 func (x *Exchange) onDisconnected(p peer.ID) {
+	var push *conn
 	x.mu.Lock()
 	if ps, ok := x.peers[p]; ok {
 		ps.connected = false
 		ps.since = time.Time{}
 		// It may come back restarted, remembering none of our heads.
 		ps.theirs, ps.sent = schema.Hash{}, schema.Hash{}
+		// The push stream went with the connection; a worker holding it
+		// finds out at its next send and retries on a new one.
+		if !ps.pushing {
+			push, ps.pushStream = ps.pushStream, nil
+		}
 	}
 	x.mu.Unlock()
+	if push != nil {
+		push.s.Reset()
+	}
 	x.updateConnGauge()
 }
 

@@ -522,9 +522,19 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 	if len(entries) == 0 {
 		return
 	}
-	c, err := x.pushConn(ctx, p, ps)
+	m := &wire.Push{Origin: x.centre, Entries: entries}
+	c, reused, err := x.pushConn(ctx, p, ps)
 	if err == nil {
-		err = c.send(&wire.Push{Origin: x.centre, Entries: entries})
+		err = c.send(m)
+	}
+	if err != nil && reused {
+		// A stream kept from an earlier push may have ended meanwhile (the
+		// connection dropped, the receiver's read deadline passed): that is
+		// no fault of p; try once on a new one.
+		x.dropPushStream(ps)
+		if c, _, err = x.pushConn(ctx, p, ps); err == nil {
+			err = c.send(m)
+		}
 	}
 	if err != nil {
 		x.dropPushStream(ps)
@@ -537,27 +547,31 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 	x.mu.Unlock()
 }
 
-// pushConn returns the stream pushes to p go on, opening it if there is none.
-// One stream carries every push until it has been idle a heartbeat: a stream
+// pushConn returns the stream pushes to p go on, opening it if there is none
+// (reused says it was kept from an earlier push). One stream carries every
+// push until it has been idle a heartbeat: a stream
 // per push cost a round trip at every close (the lazy multistream handshake
 // is read before a stream closes), and pushes on separate streams could be
 // handled out of order. Only p's push worker calls it.
-func (x *Exchange) pushConn(ctx context.Context, p peer.ID, ps *peerState) (*conn, error) {
+func (x *Exchange) pushConn(ctx context.Context, p peer.ID, ps *peerState) (c *conn, reused bool, err error) {
 	x.mu.Lock()
-	c := ps.pushStream
+	c = ps.pushStream
 	x.mu.Unlock()
 	if c != nil {
-		return c, nil
+		if !c.s.Conn().IsClosed() {
+			return c, true, nil
+		}
+		x.dropPushStream(ps)
 	}
 	s, err := x.openStream(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	c = x.newConn(s)
 	x.mu.Lock()
 	ps.pushStream = c
 	x.mu.Unlock()
-	return c, nil
+	return c, false, nil
 }
 
 // dropPushStream resets ps's push stream after a failed send and forgets it.

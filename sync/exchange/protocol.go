@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -194,6 +195,7 @@ func (x *Exchange) handleStream(s network.Stream) {
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
 	c := x.newConn(s)
+	pushes := false
 	for {
 		m, err := c.recv()
 		if err != nil {
@@ -202,11 +204,19 @@ func (x *Exchange) handleStream(s network.Stream) {
 				return
 			}
 			s.Reset()
+			if pushes && isTimeout(err) {
+				// A push stream idle longer than our read deadline: its
+				// sender keeps it between pushes (pushConn) and opens
+				// another when this one is gone. Not a fault.
+				return
+			}
 			if ctx.Err() == nil {
 				x.handleErr(p, fmt.Errorf("serve: %w", err))
 			}
 			return
 		}
+		_, isPush := m.(*wire.Push)
+		pushes = pushes || isPush
 		if err := x.serve(ctx, p, c, m); err != nil {
 			s.Reset()
 			if ctx.Err() == nil {
@@ -298,4 +308,11 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 		}
 	}
 	return c.send(&wire.Batch{Origin: req.Origin, Done: true, Entries: batch})
+}
+
+// isTimeout reports whether err is a read or write deadline passing, as the
+// stream muxers report it (net.Error's Timeout).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -152,29 +152,37 @@ func (x *Exchange) unlocker(origin string, ch chan struct{}) func() {
 	}
 }
 
-// holdPushed keeps entries p pushed of origin for drainPushed. They join what
-// is held when they continue it; otherwise they replace it (the newest push is
-// the one most likely to be wanted), and a pull repairs any gap. It reports
-// false when it kept nothing.
+// holdPushed keeps entries p pushed of origin for drainPushed: alone, or after
+// what is held when they continue it (the same peer's next push). Otherwise,
+// or past MaxFrameBytes held, it keeps nothing new and reports false: what is
+// held is still applied, and a pull fetches the rest. A push never replaces
+// held entries, so a stale replay from another peer cannot push out the
+// origin's fresh ones.
 func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	st := x.originLocked(origin)
 	held := st.pushed
-	switch {
-	case len(held) > 0 && st.pushedFrom == p && entries[0].Seq <= held[len(held)-1].Seq+1:
+	if len(held) > 0 {
 		last := held[len(held)-1].Seq
+		if st.pushedFrom != p || entries[0].Seq > last+1 {
+			return false
+		}
 		for _, e := range entries {
 			if e.Seq > last {
 				held = append(held, e)
 				last = e.Seq
 			}
 		}
-	default:
+	} else {
 		held = entries
 	}
-	if len(held) > x.cfg.BatchSize {
-		return false // a pull in BatchSize frames does better
+	size := 0
+	for _, e := range held {
+		size += wire.EntrySize(e)
+	}
+	if len(held) > x.cfg.BatchSize || size > x.cfg.MaxFrameBytes {
+		return false // a pull in bounded frames does better
 	}
 	st.pushed, st.pushedFrom = held, p
 	return true

@@ -173,3 +173,52 @@ func (hz *harness) count(t wire.Type) int {
 	defer hz.mu.Unlock()
 	return countOf(hz.requests, t)
 }
+
+// TestPushAfterStreamEnds: a kept push stream that ended between pushes (its
+// connection dropped and came back; the receiver's read deadline passed) costs
+// no push, and neither side counts it against the other.
+func TestPushAfterStreamEnds(t *testing.T) {
+	checkLeaks(t)
+	slowIdle := func(c *exchange.Config) {
+		pushOnly(c)
+		c.HeartbeatInterval = 2 * time.Second // the stream outlives what follows
+		c.StallAfter = 5 * time.Second
+	}
+	t.Run("reconnect", func(t *testing.T) {
+		fed := newFed(t, "hq", "tianjin")
+		hq := startExchange(t, fed, "hq", nil, slowIdle)
+		tj := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID})
+		tj.connect(t, hq.x.AddrInfo())
+		author := fed.Author("hq")
+		received := func() int { tj.mu.Lock(); defer tj.mu.Unlock(); return len(tj.pushed) }
+		write(t, hq.node, author, 1)
+		waitFor(t, 5*time.Second, "first push", func() bool { return received() == 1 })
+		tj.h.Network().ClosePeer(hq.x.ID())
+		waitFor(t, 5*time.Second, "disconnected", func() bool { return !peerStatus(hq, "tianjin").Connected })
+		tj.connect(t, hq.x.AddrInfo())
+		waitFor(t, 5*time.Second, "reconnected", func() bool { return peerStatus(hq, "tianjin").Connected })
+		write(t, hq.node, author, 1)
+		waitFor(t, 5*time.Second, "push after the reconnect", func() bool { return received() == 2 })
+	})
+	t.Run("receiver's read deadline", func(t *testing.T) {
+		fed := newFed(t, "hq", "tianjin")
+		hq := startExchange(t, fed, "hq", nil, slowIdle)
+		tj := startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) {
+			pushOnly(c)
+			c.RequestTimeout = 500 * time.Millisecond
+		})
+		connect(t, hq, tj)
+		author := fed.Author("hq")
+		write(t, hq.node, author, 1)
+		waitFor(t, 5*time.Second, "first push applied", func() bool { return tj.node.Head("hq").Seq == 1 })
+		time.Sleep(1200 * time.Millisecond) // past tianjin's read deadline, inside hq's idle time
+		write(t, hq.node, author, 1)
+		waitFor(t, 5*time.Second, "second push applied", func() bool { return tj.node.Head("hq").Seq == 2 })
+		if e := peerStatus(tj, "hq").LastError; e != "" {
+			t.Errorf("tianjin holds an idle push stream against hq: %q", e)
+		}
+		if e := peerStatus(hq, "tianjin").LastError; e != "" {
+			t.Errorf("hq holds a push retried on a new stream against tianjin: %q", e)
+		}
+	})
+}
