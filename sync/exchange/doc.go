@@ -12,8 +12,14 @@
 //   - Push. Notify (called by the node after each local commit) is debounced into
 //     one heads announcement on the gossipsub topic "/liandong/heads/<federation>",
 //     and, on the raft leader, the fresh entries of this centre's own log are sent
-//     to every connected peer on a stream. Gossip is never trusted with entries
-//     and may drop messages; it only tells peers whom to pull from.
+//     to every connected peer on one stream per peer, kept open between pushes
+//     until idle a heartbeat. A receiver keeps pushed entries that find their
+//     origin being applied and applies them when the apply lock is released,
+//     so the pushes that arrive meanwhile share one raft batch; and it lets a
+//     head announced for an origin it is connected to wait PushGrace for that
+//     origin's push before pulling it, since announcements usually arrive
+//     first. Gossip is never trusted with entries and may drop messages; it
+//     only tells peers whom to pull from.
 //   - Pull. The stream protocol /liandong/sync/2 serves heads and ranges
 //     (origin, from_seq, limit) in frames of at most BatchSize entries. Every
 //     AntiEntropyInterval the exchange trades heads with each connected peer and
