@@ -549,10 +549,10 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 
 // pushConn returns the stream pushes to p go on, opening it if there is none
 // (reused says it was kept from an earlier push). One stream carries every
-// push until it has been idle a heartbeat: a stream
-// per push cost a round trip at every close (the lazy multistream handshake
-// is read before a stream closes), and pushes on separate streams could be
-// handled out of order. Only p's push worker calls it.
+// push until it has been idle a heartbeat: a stream per push cost a round
+// trip at every close (the lazy multistream handshake is read before a stream
+// closes), and pushes on separate streams could be handled out of order. Only
+// p's push worker calls it.
 func (x *Exchange) pushConn(ctx context.Context, p peer.ID, ps *peerState) (c *conn, reused bool, err error) {
 	x.mu.Lock()
 	c = ps.pushStream

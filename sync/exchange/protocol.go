@@ -159,21 +159,6 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req wire.Message, han
 	}
 }
 
-// sendOneWay sends m to p on a new stream that expects no answer.
-func (x *Exchange) sendOneWay(ctx context.Context, p peer.ID, m wire.Message) error {
-	s, err := x.openStream(ctx, p)
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	if err := x.newConn(s).send(m); err != nil {
-		s.Reset()
-		return err
-	}
-	return s.Close()
-}
-
 // handleStream serves one inbound sync stream: requests one after another until
 // the peer closes its side.
 func (x *Exchange) handleStream(s network.Stream) {
