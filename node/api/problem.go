@@ -196,6 +196,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeBody(w http.ResponseWriter, status int, v any) {
+	if rec, ok := v.(*schema.Record); ok {
+		// A record, the most common answer (every write and read by id):
+		// written without encoding/json when it can be, to the same bytes.
+		if out, ok := schema.AppendRecordJSON(make([]byte, 0, len(rec.Body)+384), rec); ok {
+			out = append(out, '\n')
+			w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+			w.WriteHeader(status)
+			w.Write(out)
+			return
+		}
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 
 	"liandong/schema"
 )
@@ -77,3 +78,59 @@ func decodeWriteFast(b []byte, w *WriteCommand) bool {
 }
 
 var errStopMembers = errors.New("stop")
+
+// appendWriteCommand appends w's JSON as EncodeCommand's encoding/json
+// encoder writes it, byte for byte, when schema.AppendRecordJSON can write its
+// record and its strings need no escaping; otherwise it reports false
+// (FuzzWriteCommandEncoding).
+func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
+	start := len(dst)
+	ok := true
+	str := func(s string) {
+		var took bool
+		dst, took = schema.AppendPlainString(dst, s)
+		ok = ok && took
+	}
+	dst = append(dst, `{"op":`...)
+	str(string(w.Op))
+	dst = append(dst, `,"id":`...)
+	str(w.ID)
+	if w.IfMatch != 0 {
+		dst = append(dst, `,"if_match":`...)
+		dst = strconv.AppendUint(dst, w.IfMatch, 10)
+	}
+	if w.Record != nil {
+		dst = append(dst, `,"record":`...)
+		var took bool
+		if dst, took = schema.AppendRecordJSON(dst, w.Record); !took {
+			ok = false
+		}
+	}
+	dst = append(dst, `,"at":`...)
+	if js, err := w.At.MarshalJSON(); err == nil {
+		dst = append(dst, js...)
+	} else {
+		ok = false
+	}
+	dst = append(dst, `,"epoch":`...)
+	str(w.Epoch)
+	if w.KeyID != "" {
+		dst = append(dst, `,"kid":`...)
+		str(w.KeyID)
+	}
+	if w.Canonical {
+		dst = append(dst, `,"canonical":true`...)
+	}
+	if len(w.SharedBody) > 0 {
+		dst = append(dst, `,"shared_body":`...)
+		if !canonical(w.SharedBody) {
+			ok = false
+		}
+		dst = append(dst, w.SharedBody...)
+	}
+	dst = append(dst, '}')
+	if !ok {
+		return dst[:start], false
+	}
+	return dst, true
+}

@@ -220,3 +220,35 @@ func TestCanonicalClaimIsChecked(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWriteCommandEncoding: when appendWriteCommand takes a command, its bytes
+// are those of the encoding/json encoder EncodeCommand used before it.
+func FuzzWriteCommandEncoding(f *testing.F) {
+	f.Add("create", "tianjin:a", uint64(0), true, `{"name":"张三"}`, int64(1772719928), "E1", "", true, "")
+	f.Add("put", "tianjin:<b>", uint64(9), true, `{"a":"<"}`, int64(-1), "E\n1", "k2", false, `{"x":1}`)
+	f.Add("delete", "tianjin:c", uint64(1)<<60, false, ``, int64(253402300800), "", "kid", true, `{ "x": 1 }`)
+	f.Fuzz(func(t *testing.T, op, id string, ifMatch uint64, withRecord bool, body string, sec int64, epoch, kid string, canonicalFlag bool, shared string) {
+		at := time.Unix(sec, sec%1000).In(time.FixedZone("", int(sec%30000)))
+		w := &WriteCommand{Op: Op(op), ID: id, IfMatch: ifMatch, At: at, Epoch: epoch, KeyID: kid, Canonical: canonicalFlag}
+		if withRecord {
+			w.Record = &schema.Record{ID: id, Catalogue: schema.CatalogueExpert, Origin: "tianjin", Version: ifMatch, Visibility: epoch,
+				CreatedAt: at, UpdatedAt: at, Body: json.RawMessage(body)}
+		}
+		if shared != "" {
+			w.SharedBody = json.RawMessage(shared)
+		}
+		got, ok := appendWriteCommand(nil, w)
+		if !ok {
+			return
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(w); err != nil {
+			t.Fatalf("took a command encoding/json refuses (%v): %s", err, got)
+		}
+		if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+			t.Fatalf("appendWriteCommand %s\n encoding/json %s", got, want)
+		}
+	})
+}

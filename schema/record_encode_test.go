@@ -1,0 +1,75 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// FuzzAppendRecordJSON: when AppendRecordJSON takes a record, its bytes are
+// encoding/json's, with HTML escaping and without.
+func FuzzAppendRecordJSON(f *testing.F) {
+	f.Add("tianjin:01JNQ8ZK3M5T2V7W9X1Y4Z6A8B", "supply", uint64(3), "federation", 1, int64(1772719928), int64(5), false, "", `{"a":"b","n":[1,2.5]}`, true)
+	f.Add("x<y", "a&b", uint64(0), "p\u2028", -7, int64(-62135596800), int64(0), true, "hq", `{"t":"<b>"}`, false)
+	f.Add("\xff", "\n", uint64(1)<<63, "\"", 1<<40, int64(253402300800), int64(1), false, "é", `{ "a": 1 }`, true)
+	f.Add("ok", "ok", uint64(1), "ok", 0, int64(0), int64(0), false, "", ``, false)
+	f.Fuzz(func(t *testing.T, id, catalogue string, version uint64, vis string, schemaV int, sec, nsec int64, deleted bool, broker, body string, expires bool) {
+		at := time.Unix(sec, nsec).In(time.FixedZone("", int(sec%40000)))
+		r := &Record{ID: id, Catalogue: catalogue, Origin: "tianjin", Version: version, Visibility: vis, Schema: schemaV,
+			CreatedAt: at, UpdatedAt: at.Add(time.Minute), Deleted: deleted, Broker: broker}
+		if body != "" || expires {
+			r.Body = json.RawMessage(body) // empty, not nil: encoding/json refuses it
+		}
+		if expires {
+			r.ExpiresAt = &at
+		}
+		got, ok := AppendRecordJSON([]byte("prefix"), r)
+		if !ok {
+			if string(got) != "prefix" {
+				t.Fatalf("refused, but left %q", got)
+			}
+			return
+		}
+		got = got[len("prefix"):]
+		marshalled, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("took a record encoding/json refuses (%v): %s", err, got)
+		}
+		if !bytes.Equal(got, marshalled) {
+			t.Fatalf("AppendRecordJSON %s\n json.Marshal %s", got, marshalled)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+			t.Fatalf("AppendRecordJSON %s\n Encoder %s", got, want)
+		}
+	})
+}
+
+// TestAppendRecordJSONTakesStoredRecords: a record as the store keeps it
+// (canonical body, plain strings) is written without encoding/json.
+func TestAppendRecordJSONTakesStoredRecords(t *testing.T) {
+	taken := 0
+	for name, body := range payloadBodies {
+		canon, err := Canonical([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRecord(CatalogueSupply, string(canon))
+		if htmlSensitive(canon) {
+			continue
+		}
+		if _, ok := AppendRecordJSON(nil, r); !ok {
+			t.Errorf("%s: refused a stored record", name)
+		}
+		taken++
+	}
+	if taken == 0 {
+		t.Fatal("no sample body without HTML-sensitive bytes: the test checks nothing")
+	}
+}
