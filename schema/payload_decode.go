@@ -22,110 +22,99 @@ import (
 // found by the store's check at open, not by this decoder.
 func decodePayloadFast(raw []byte, p *EntryPayload) bool {
 	var q EntryPayload
-	var seen [7]bool
-	ok := true
-	err := walkMembers(raw, func(name []byte, start, end int) error {
-		v := raw[start:end]
-		i := -1
-		switch string(name) {
-		case "origin":
-			i, ok = 0, MemberString(v, &q.Origin)
-		case "epoch":
-			i, ok = 1, MemberString(v, &q.Epoch)
-		case "seq":
-			i, ok = 2, MemberUint(v, &q.Seq)
-		case "prev_hash":
-			i, ok = 3, fastHash(v, &q.PrevHash)
-		case "kid":
-			i, ok = 4, MemberString(v, &q.KeyID)
-		case "signed_at":
-			i, ok = 5, MemberTime(v, &q.SignedAt)
-		case "record":
-			q.Record = new(Record)
-			i, ok = 6, decodeRecordFast(v, q.Record)
+	if !DecodeMembers(raw, payloadFields, func(field int, v []byte) bool {
+		switch field {
+		case 0:
+			return MemberString(v, &q.Origin)
+		case 1:
+			return MemberString(v, &q.Epoch)
+		case 2:
+			return MemberUint(v, &q.Seq)
+		case 3:
+			return fastHash(v, &q.PrevHash)
+		case 4:
+			return MemberString(v, &q.KeyID)
+		case 5:
+			return MemberTime(v, &q.SignedAt)
 		default:
-			ok = !FoldsTo(name, "origin", "epoch", "seq", "prev_hash", "kid", "signed_at", "record")
+			q.Record = new(Record)
+			return decodeRecordFast(v, q.Record)
 		}
-		if i >= 0 {
-			ok = ok && !seen[i]
-			seen[i] = true
-		}
-		if !ok {
-			return errStop
-		}
-		return nil
-	})
-	if err != nil || !ok {
+	}) {
 		return false
 	}
 	*p = q
 	return true
 }
 
+var (
+	payloadFields = []string{"origin", "epoch", "seq", "prev_hash", "kid", "signed_at", "record"}
+	recordFields  = []string{"id", "catalogue", "origin", "version", "visibility", "schema",
+		"created_at", "updated_at", "expires_at", "deleted", "broker", "body"}
+)
+
 func decodeRecordFast(raw []byte, r *Record) bool {
-	var seen [12]bool
+	return DecodeMembers(raw, recordFields, func(field int, v []byte) bool {
+		switch field {
+		case 0:
+			return MemberString(v, &r.ID)
+		case 1:
+			return MemberString(v, &r.Catalogue)
+		case 2:
+			return MemberString(v, &r.Origin)
+		case 3:
+			return MemberUint(v, &r.Version)
+		case 4:
+			return MemberString(v, &r.Visibility)
+		case 5:
+			return memberInt(v, &r.Schema)
+		case 6:
+			return MemberTime(v, &r.CreatedAt)
+		case 7:
+			return MemberTime(v, &r.UpdatedAt)
+		case 8:
+			if string(v) == "null" {
+				r.ExpiresAt = nil
+				return true
+			}
+			r.ExpiresAt = new(time.Time)
+			return MemberTime(v, r.ExpiresAt)
+		case 9:
+			return MemberBool(v, &r.Deleted)
+		case 10:
+			return MemberString(v, &r.Broker)
+		default:
+			r.Body = append(json.RawMessage(nil), v...)
+			return true
+		}
+	})
+}
+
+// DecodeMembers walks a compact JSON object (EachMember's) and hands decode
+// each member named in fields, by its index there. It reports false — the
+// caller then leaves the object to encoding/json — when the walk or decode
+// fails, a field comes twice, or a name it does not know would match a field
+// the way encoding/json matches names (case-insensitively). Unknown members
+// are skipped, as encoding/json skips them.
+func DecodeMembers(raw []byte, fields []string, decode func(field int, v []byte) bool) bool {
+	var seen uint64 // fields has at most 64 names
 	ok := true
 	err := walkMembers(raw, func(name []byte, start, end int) error {
-		v := raw[start:end]
 		i := -1
-		switch string(name) {
-		case "id":
-			i, ok = 0, MemberString(v, &r.ID)
-		case "catalogue":
-			i, ok = 1, MemberString(v, &r.Catalogue)
-		case "origin":
-			i, ok = 2, MemberString(v, &r.Origin)
-		case "version":
-			i, ok = 3, MemberUint(v, &r.Version)
-		case "visibility":
-			i, ok = 4, MemberString(v, &r.Visibility)
-		case "schema":
-			var n int64
-			i, ok = 5, false
-			digits := v
-			if len(digits) > 0 && digits[0] == '-' {
-				digits = digits[1:]
+		for k, f := range fields {
+			if string(name) == f {
+				i = k
+				break
 			}
-			if len(digits) > 0 && digits[0] >= '0' && digits[0] <= '9' && (digits[0] != '0' || len(digits) == 1) {
-				var err error
-				n, err = strconv.ParseInt(string(v), 10, 0)
-				ok = err == nil
-			}
-			r.Schema = int(n)
-		case "created_at":
-			i, ok = 6, MemberTime(v, &r.CreatedAt)
-		case "updated_at":
-			i, ok = 7, MemberTime(v, &r.UpdatedAt)
-		case "expires_at":
-			i = 8
-			if string(v) == "null" {
-				r.ExpiresAt, ok = nil, true
-			} else {
-				r.ExpiresAt = new(time.Time)
-				ok = MemberTime(v, r.ExpiresAt)
-			}
-		case "deleted":
-			i = 9
-			switch string(v) {
-			case "true":
-				r.Deleted, ok = true, true
-			case "false":
-				r.Deleted, ok = false, true
-			default:
-				ok = false
-			}
-		case "broker":
-			i, ok = 10, MemberString(v, &r.Broker)
-		case "body":
-			i = 11
-			r.Body = append(json.RawMessage(nil), v...)
-		default:
-			ok = !FoldsTo(name, "id", "catalogue", "origin", "version", "visibility", "schema",
-				"created_at", "updated_at", "expires_at", "deleted", "broker", "body")
 		}
-		if i >= 0 {
-			ok = ok && !seen[i]
-			seen[i] = true
+		switch {
+		case i < 0:
+			ok = !FoldsTo(name, fields...)
+		case seen&(1<<i) != 0:
+			ok = false
+		default:
+			seen |= 1 << i
+			ok = decode(i, raw[start:end])
 		}
 		if !ok {
 			return errStop
@@ -168,6 +157,33 @@ func MemberString(v []byte, s *string) bool {
 	}
 	*s = string(in)
 	return true
+}
+
+// MemberBool sets *b from true or false.
+func MemberBool(v []byte, b *bool) bool {
+	switch string(v) {
+	case "true":
+		*b = true
+	case "false":
+		*b = false
+	default:
+		return false
+	}
+	return true
+}
+
+// memberInt sets *n from a decimal integer that fits an int.
+func memberInt(v []byte, n *int) bool {
+	digits := v
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || digits[0] < '0' || digits[0] > '9' || digits[0] == '0' && len(digits) > 1 {
+		return false // not a JSON integer strconv would still take (01, +1)
+	}
+	i, err := strconv.ParseInt(string(v), 10, 0)
+	*n = int(i)
+	return err == nil
 }
 
 // MemberUint sets *n from an unsigned decimal integer.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"strconv"
 
 	"liandong/schema"
@@ -18,66 +17,44 @@ import (
 // proposer's) are skipped.
 func decodeWriteFast(b []byte, w *WriteCommand) bool {
 	var q WriteCommand
-	var seen [9]bool
-	ok := true
-	err := schema.EachMember(b, func(name, v []byte) error {
-		i := -1
-		switch string(name) {
-		case "op":
+	if !schema.DecodeMembers(b, writeFields, func(field int, v []byte) bool {
+		switch field {
+		case 0:
 			var op string
-			i, ok = 0, schema.MemberString(v, &op)
+			ok := schema.MemberString(v, &op)
 			q.Op = Op(op)
-		case "id":
-			i, ok = 1, schema.MemberString(v, &q.ID)
-		case "if_match":
-			i, ok = 2, schema.MemberUint(v, &q.IfMatch)
-		case "record":
-			i = 3
+			return ok
+		case 1:
+			return schema.MemberString(v, &q.ID)
+		case 2:
+			return schema.MemberUint(v, &q.IfMatch)
+		case 3:
 			if string(v) == "null" {
 				q.Record = nil
-			} else {
-				q.Record = new(schema.Record)
-				ok = len(v) > 0 && v[0] == '{' && schema.UnmarshalRecord(v, q.Record) == nil
+				return true
 			}
-		case "at":
-			i, ok = 4, schema.MemberTime(v, &q.At)
-		case "epoch":
-			i, ok = 5, schema.MemberString(v, &q.Epoch)
-		case "kid":
-			i, ok = 6, schema.MemberString(v, &q.KeyID)
-		case "canonical":
-			i = 7
-			switch string(v) {
-			case "true":
-				q.Canonical = true
-			case "false":
-				q.Canonical = false
-			default:
-				ok = false
-			}
-		case "shared_body":
-			i = 8
-			q.SharedBody = append(json.RawMessage(nil), v...)
+			q.Record = new(schema.Record)
+			return v[0] == '{' && schema.UnmarshalRecord(v, q.Record) == nil
+		case 4:
+			return schema.MemberTime(v, &q.At)
+		case 5:
+			return schema.MemberString(v, &q.Epoch)
+		case 6:
+			return schema.MemberString(v, &q.KeyID)
+		case 7:
+			return schema.MemberBool(v, &q.Canonical)
 		default:
-			ok = !schema.FoldsTo(name, "op", "id", "if_match", "record", "at", "epoch", "kid", "canonical", "shared_body")
+			q.SharedBody = append(json.RawMessage(nil), v...)
+			return true
 		}
-		if i >= 0 {
-			ok = ok && !seen[i]
-			seen[i] = true
-		}
-		if !ok {
-			return errStopMembers
-		}
-		return nil
-	})
-	if err != nil || !ok {
+	}) {
 		return false
 	}
 	*w = q
 	return true
 }
 
-var errStopMembers = errors.New("stop")
+var writeFields = []string{"op", "id", "if_match", "record", "at", "epoch", "kid", "canonical", "shared_body"}
 
 // appendWriteCommand appends w's JSON as EncodeCommand's encoding/json
 // encoder writes it, byte for byte, when schema.AppendRecordJSON can write its
