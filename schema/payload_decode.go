@@ -97,7 +97,10 @@ func decodeRecordFast(raw []byte, r *Record) bool {
 // the way encoding/json matches names (case-insensitively). Unknown members
 // are skipped, as encoding/json skips them.
 func DecodeMembers(raw []byte, fields []string, decode func(field int, v []byte) bool) bool {
-	var seen uint64 // fields has at most 64 names
+	if len(fields) > 64 {
+		return false // seen has a bit a field
+	}
+	var seen uint64
 	ok := true
 	err := walkMembers(raw, func(name []byte, start, end int) error {
 		i := -1

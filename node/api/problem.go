@@ -196,7 +196,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeBody(w http.ResponseWriter, status int, v any) {
-	if rec, ok := v.(*schema.Record); ok {
+	if rec, ok := v.(*schema.Record); ok && rec != nil {
 		// A record, the most common answer (every write and read by id):
 		// written without encoding/json when it can be, to the same bytes.
 		if out, ok := schema.AppendRecordJSON(make([]byte, 0, len(rec.Body)+384), rec); ok {

@@ -43,3 +43,12 @@ func TestWriteBodyRecordBytes(t *testing.T) {
 		t.Fatal("the fast writer refused a plain record: the cases above test only encoding/json")
 	}
 }
+
+// TestWriteBodyNilRecord: a nil record is answered as encoding/json answers it.
+func TestWriteBodyNilRecord(t *testing.T) {
+	rr := httptest.NewRecorder()
+	writeBody(rr, http.StatusOK, (*schema.Record)(nil))
+	if got := rr.Body.String(); got != "null\n" {
+		t.Fatalf("nil record written as %q", got)
+	}
+}

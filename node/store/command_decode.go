@@ -34,6 +34,7 @@ func decodeWriteFast(b []byte, w *WriteCommand) bool {
 				return true
 			}
 			q.Record = new(schema.Record)
+			// DecodeMembers never passes an empty value.
 			return v[0] == '{' && schema.UnmarshalRecord(v, q.Record) == nil
 		case 4:
 			return schema.MemberTime(v, &q.At)

@@ -232,7 +232,12 @@ func FuzzWriteCommandEncoding(f *testing.F) {
 		w := &WriteCommand{Op: Op(op), ID: id, IfMatch: ifMatch, At: at, Epoch: epoch, KeyID: kid, Canonical: canonicalFlag}
 		if withRecord {
 			w.Record = &schema.Record{ID: id, Catalogue: schema.CatalogueExpert, Origin: "tianjin", Version: ifMatch, Visibility: epoch,
-				CreatedAt: at, UpdatedAt: at, Body: json.RawMessage(body)}
+				Schema: int(sec % 7), CreatedAt: at, UpdatedAt: at.Add(time.Duration(sec)), Broker: kid, Deleted: canonicalFlag,
+				Body: json.RawMessage(body)}
+			if sec%2 == 0 {
+				exp := time.Now() // with a monotonic reading
+				w.Record.ExpiresAt = &exp
+			}
 		}
 		if shared != "" {
 			w.SharedBody = json.RawMessage(shared)
