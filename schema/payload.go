@@ -231,7 +231,7 @@ func appendEntryEnvelope(dst []byte, p *EntryPayload) ([]byte, bool) {
 		}
 		dst = appendCanonString(dst, s)
 	}
-	uint := func(n uint64) {
+	unsigned := func(n uint64) {
 		if n >= maxSafeInteger {
 			ok = false
 		}
@@ -281,11 +281,11 @@ func appendEntryEnvelope(dst []byte, p *EntryPayload) ([]byte, bool) {
 	dst = append(dst, `,"updated_at":`...)
 	when(r.UpdatedAt)
 	dst = append(dst, `,"version":`...)
-	uint(r.Version)
+	unsigned(r.Version)
 	dst = append(dst, `,"visibility":`...)
 	str(r.Visibility)
 	dst = append(dst, `},"seq":`...)
-	uint(p.Seq)
+	unsigned(p.Seq)
 	dst = append(dst, `,"signed_at":`...)
 	when(p.SignedAt)
 	dst = append(dst, '}')

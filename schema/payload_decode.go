@@ -31,7 +31,7 @@ func decodePayloadFast(raw []byte, p *EntryPayload) bool {
 		case 2:
 			return MemberUint(v, &q.Seq)
 		case 3:
-			return fastHash(v, &q.PrevHash)
+			return memberHash(v, &q.PrevHash)
 		case 4:
 			return MemberString(v, &q.KeyID)
 		case 5:
@@ -199,7 +199,7 @@ func MemberUint(v []byte, n *uint64) bool {
 	return err == nil
 }
 
-func fastHash(v []byte, h *Hash) bool {
+func memberHash(v []byte, h *Hash) bool {
 	if len(v) != 66 || v[0] != '"' || v[65] != '"' {
 		return false
 	}
