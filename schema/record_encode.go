@@ -13,7 +13,8 @@ import (
 // it is the identity). Otherwise it reports false and the caller uses
 // encoding/json. Records are written to the raft log, the state file and
 // every API answer; encoding/json's reflection and its scan of the body cost
-// ~15 µs each time (FuzzAppendRecordJSON holds the two to the same bytes).
+// ~7 µs each time, this ~4 (BenchmarkRecordJSON; FuzzAppendRecordJSON holds
+// the two to the same bytes).
 func AppendRecordJSON(dst []byte, r *Record) ([]byte, bool) {
 	start := len(dst)
 	ok := true

@@ -11,8 +11,8 @@ import (
 // encoding/json's reflection: the state machine is one goroutine and decodes
 // every local write. It reports false for anything but the shape
 // EncodeCommand writes — unescaped strings, each member once, values of the
-// expected kinds — and DecodeCommand then uses encoding/json, so the two
-// never differ (FuzzDecodeCommand). The record goes to schema.UnmarshalRecord,
+// expected kinds — and DecodeCommand then uses encoding/json, so on valid
+// JSON the two never differ (FuzzDecodeCommand). The record goes to schema.UnmarshalRecord,
 // which gives encoding/json's result either way; unknown members (a newer
 // proposer's) are skipped.
 func decodeWriteFast(b []byte, w *WriteCommand) bool {
