@@ -37,51 +37,14 @@ func NewEntryCanonicalBody(p EntryPayload) (*Entry, error) {
 }
 
 // UnmarshalPayload decodes canonical payload bytes (as stored, or once
-// checked with CheckCanonical) into p. The body is located by scanning for
-// the end of its value and copied; encoding/json reads only the rest. Bytes
-// that do not have the canonical layout are decoded by encoding/json whole.
+// checked with CheckCanonical) into p: by a walk of its members when it has
+// the shape NewEntry gives (decodePayloadFast), else by encoding/json. The
+// result is encoding/json's either way.
 func UnmarshalPayload(raw []byte, p *EntryPayload) error {
 	if decodePayloadFast(raw, p) {
 		return nil
 	}
-	if start, end, ok := payloadBody(raw); ok {
-		env := make([]byte, 0, len(raw)-(end-start)+4)
-		env = append(env, raw[:start]...)
-		env = append(env, "null"...)
-		env = append(env, raw[end:]...)
-		var q EntryPayload
-		if err := json.Unmarshal(env, &q); err == nil && q.Record != nil {
-			q.Record.Body = append(json.RawMessage(nil), raw[start:end]...)
-			*p = q
-			return nil
-		}
-	}
 	return json.Unmarshal(raw, p)
-}
-
-// payloadBody returns the bounds of the record body's value in a canonical
-// payload: the first member of the top-level member "record". The members are
-// walked rather than searched for, so a member a newer origin adds before
-// "record" cannot pass for it, whatever it holds.
-func payloadBody(raw []byte) (start, end int, ok bool) {
-	const first = `{"body":`
-	err := walkMembers(raw, func(name []byte, vstart, vend int) error {
-		if string(name) != "record" {
-			return nil
-		}
-		if !bytes.HasPrefix(raw[vstart:vend], []byte(first)) {
-			return errStop
-		}
-		start = vstart + len(first)
-		end, ok = skipValue(raw, start)
-		ok = ok && end > start && end < vend && (raw[end] == ',' || raw[end] == '}') &&
-			!isSpace(raw[start]) && !isSpace(raw[end-1])
-		return errStop
-	})
-	if err != errStop {
-		return 0, 0, false
-	}
-	return start, end, ok
 }
 
 var errStop = errors.New("stop")
