@@ -201,11 +201,9 @@ func appendEntryEnvelope(dst []byte, p *EntryPayload) ([]byte, bool) {
 		dst = strconv.AppendUint(dst, n, 10)
 	}
 	when := func(t time.Time) {
-		js, err := t.MarshalJSON()
-		if err != nil {
-			ok = false
-		}
-		dst = append(dst, js...)
+		var took bool
+		dst, took = AppendTime(dst, t)
+		ok = ok && took
 	}
 	dst = append(dst, `{"epoch":`...)
 	str(p.Epoch)

@@ -24,12 +24,9 @@ func AppendRecordJSON(dst []byte, r *Record) ([]byte, bool) {
 		ok = ok && took
 	}
 	when := func(t time.Time) {
-		js, err := t.MarshalJSON()
-		if err != nil {
-			ok = false
-			return
-		}
-		dst = append(dst, js...)
+		var took bool
+		dst, took = AppendTime(dst, t)
+		ok = ok && took
 	}
 	dst = append(dst, `{"id":`...)
 	str(r.ID)
@@ -72,6 +69,18 @@ func AppendRecordJSON(dst []byte, r *Record) ([]byte, bool) {
 		return dst[:start], false
 	}
 	return dst, true
+}
+
+// AppendTime appends t quoted, as encoding/json writes it (time.Time's
+// MarshalJSON: RFC 3339 with nanoseconds, trailing zeros dropped), without
+// allocating; it reports false for a time MarshalJSON refuses (a year outside
+// 0–9999, an offset of a day or more).
+func AppendTime(dst []byte, t time.Time) ([]byte, bool) {
+	out, err := t.AppendText(append(dst, '"'))
+	if err != nil {
+		return dst, false
+	}
+	return append(out, '"'), true
 }
 
 // AppendPlainString appends s quoted, as encoding/json writes it, when it

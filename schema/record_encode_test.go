@@ -98,3 +98,24 @@ func BenchmarkRecordJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestAppendTime: AppendTime writes what time.Time's MarshalJSON writes, and
+// refuses what it refuses.
+func TestAppendTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		{},
+		time.Now(), // with a monotonic reading
+		time.Date(2026, 11, 27, 9, 30, 0, 120000000, time.FixedZone("CST", 8*3600)),
+		time.Date(1920, 1, 1, 0, 0, 0, 1, time.FixedZone("", 1172)), // an offset in seconds
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600)),
+	} {
+		want, werr := tm.MarshalJSON()
+		got, ok := AppendTime([]byte("x"), tm)
+		if ok != (werr == nil) || ok && string(got) != "x"+string(want) || !ok && string(got) != "x" {
+			t.Errorf("%v: AppendTime %q, %v; MarshalJSON %q, %v", tm, got, ok, want, werr)
+		}
+	}
+}

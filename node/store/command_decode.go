@@ -85,9 +85,8 @@ func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
 		}
 	}
 	dst = append(dst, `,"at":`...)
-	if js, err := w.At.MarshalJSON(); err == nil {
-		dst = append(dst, js...)
-	} else {
+	var took bool
+	if dst, took = schema.AppendTime(dst, w.At); !took {
 		ok = false
 	}
 	dst = append(dst, `,"epoch":`...)
