@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
 	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, not its preload)")
 	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
 	logStore := fs.String("log-store", "", "write, converge, catchup: raft log store of the nodes, bolt (the default) or wal")
@@ -152,16 +153,29 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	emit(base)
+	// The profile starts now, or for a catch-up when the joiner starts: its
+	// preload would otherwise be most of the samples.
+	startProfile := func() error { return nil }
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+		started := false
+		startProfile = func() error {
+			if started {
+				return nil
+			}
+			started = true
+			return pprof.StartCPUProfile(f)
 		}
 		defer pprof.StopCPUProfile()
+		if !slices.Contains(scenarios, "catchup") {
+			if err := startProfile(); err != nil {
+				return err
+			}
+		}
 	}
 	logger := newLogger(stderr, "error")
 	for _, sc := range scenarios {
@@ -175,7 +189,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				emit(r)
 			}
 		case "catchup":
-			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, *logStore, logger)
+			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, *logStore, startProfile, logger)
 			if err != nil {
 				return err
 			}

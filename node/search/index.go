@@ -159,7 +159,8 @@ func openDB(path string) (db *bbolt.DB, err error) {
 	// at every open (position and fingerprint); a file torn by a power cut is
 	// detected here or in load and rebuilt. Fsyncing it would put a second
 	// writer's fsyncs on the disk raft's log depends on.
-	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, NoSync: true, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, NoSync: true, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType,
+		InitialMmapSize: store.MmapReserve})
 	if err != nil {
 		return nil, err
 	}

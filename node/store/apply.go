@@ -652,7 +652,13 @@ func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, with
 	if err != nil {
 		return 0, internalError{fmt.Errorf("encode record %s: %w", rec.ID, err)}
 	}
-	if err := tx.Bucket(bucketRecords).Put([]byte(rec.ID), js); err != nil {
+	recs := tx.Bucket(bucketRecords)
+	// A centre's ids grow with time (a ULID after the origin), so records
+	// arrive at the end of each origin's range: split pages full rather than
+	// half empty (the default left the bucket 60 % full, a third more pages
+	// written by every catch-up).
+	recs.FillPercent = 1.0
+	if err := recs.Put([]byte(rec.ID), js); err != nil {
 		return 0, err
 	}
 	if existing != nil {

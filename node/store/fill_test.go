@@ -1,0 +1,59 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"liandong/schema"
+)
+
+// TestSequentialBucketsFillPages holds the buckets whose keys grow with time
+// (records under ULID ids, a centre's log, the change feed) to mostly full
+// pages. bbolt's default split leaves each page half empty when keys only
+// grow, and every page is written by the transaction that fills it: a half
+// full bucket is twice the writes of a catch-up and twice the file.
+func TestSequentialBucketsFillPages(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	const n = 600
+	for done := 0; done < n; {
+		var cmds []*Command
+		for i := 0; i < 50; i, done = i+1, done+1 {
+			rec := supply(fmt.Sprintf("record %04d 的标题", done), schema.VisibilityFederation)
+			cmds = append(cmds, &Command{Write: &WriteCommand{Op: OpCreate, ID: fmt.Sprintf("tianjin:01J%023d", done), Record: rec, At: t0, Epoch: "E1"}})
+		}
+		for _, r := range a.apply(cmds...) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+	err := a.s.db.View(func(tx *bbolt.Tx) error {
+		for _, b := range []struct {
+			name   string
+			bucket *bbolt.Bucket
+		}{
+			{"records", tx.Bucket(bucketRecords)},
+			{"logs/tianjin", tx.Bucket(bucketLogs).Bucket([]byte("tianjin"))},
+			{"feed", tx.Bucket(bucketFeed)},
+		} {
+			st := b.bucket.Stats()
+			alloc := st.LeafAlloc
+			if alloc == 0 || st.KeyN != n {
+				t.Fatalf("%s: %d keys in %d leaf bytes, want %d keys", b.name, st.KeyN, alloc, n)
+			}
+			// The last page of each is partly filled, and the values
+			// (about 400 bytes here) leave part of a page when they do not
+			// divide it.
+			if fill := float64(st.LeafInuse) / float64(alloc); fill < 0.8 {
+				t.Errorf("%s: leaf pages %.0f%% full (%d of %d bytes), want at least 80%%", b.name, 100*fill, st.LeafInuse, alloc)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
