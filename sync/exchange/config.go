@@ -50,7 +50,8 @@ type Config struct {
 	// AnnounceDebounce coalesces Notify calls into one heads announcement.
 	AnnounceDebounce time.Duration
 	// PushGrace is how long a pull of an origin waits, while that origin is
-	// connected, for the origin's own push of entries others announce. The
+	// connected and pushing (a push from it within the last minute), for the
+	// origin's own push of entries others announce. The
 	// announcement (gossip, or a relay's) usually beats the push, and a pull
 	// started then holds the origin's apply lock for a range request's round
 	// trip, so the push that arrives meanwhile is wasted. Zero pulls at once.

@@ -16,9 +16,10 @@
 //     until idle a heartbeat. A receiver keeps pushed entries that find their
 //     origin being applied and applies them when the apply lock is released,
 //     so the pushes that arrive meanwhile share one raft batch; and it lets a
-//     head announced for an origin it is connected to wait PushGrace for that
-//     origin's push before pulling it, since announcements usually arrive
-//     first. Gossip is never trusted with entries and may drop messages; it
+//     head announced for an origin that is connected and has pushed to it
+//     within the last minute wait PushGrace for that origin's push before
+//     pulling it, since announcements usually arrive first. A gap a push
+//     leaves is pulled at once. Gossip is never trusted with entries and may drop messages; it
 //     only tells peers whom to pull from.
 //   - Pull. The stream protocol /liandong/sync/2 serves heads and ranges
 //     (origin, from_seq, limit) in frames of at most BatchSize entries. Every

@@ -107,6 +107,9 @@ type originState struct {
 	// claim while the origin itself was connected (Config.PushGrace); zero
 	// when it is not waiting.
 	awaitPush time.Time
+	// pushGap is set when a push showed that the origin's pushes alone will
+	// not close the gap to its claim; the pull that follows does not wait.
+	pushGap bool
 	// pushed holds entries pushed while the apply lock was taken, applied by
 	// whoever releases it (drainPushed); pushedFrom is the peer that sent them.
 	pushed     []*schema.Entry

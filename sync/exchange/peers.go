@@ -41,6 +41,10 @@ type peerState struct {
 
 	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
 	pushedAt  time.Time
+	// pushedUsAt is when the peer last pushed its own centre's entries to
+	// this node: a pull of that centre waits PushGrace for its push only
+	// while this is recent (awaitPushLocked).
+	pushedUsAt time.Time
 	// pushStream carries pushes to the peer (pushConn); used only by the push
 	// worker while pushing, closed by closeIdlePushStreams when idle.
 	pushStream *conn

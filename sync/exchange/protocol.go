@@ -173,14 +173,14 @@ func (x *Exchange) handleStream(s network.Stream) {
 	}
 	defer x.wg.Done()
 	p := s.Conn().RemotePeer()
-	if _, ok := x.admit(p); !ok {
-		s.Reset()
-		return
-	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
 	c := x.newConn(s)
 	pushes := false
+	if _, ok := x.admit(p); !ok {
+		s.Reset()
+		return
+	}
 	for {
 		m, err := c.recv()
 		if err != nil {
@@ -198,6 +198,13 @@ func (x *Exchange) handleStream(s network.Stream) {
 			if ctx.Err() == nil {
 				x.handleErr(p, fmt.Errorf("serve: %w", err))
 			}
+			return
+		}
+		// Admitted at every request, not once a stream: a push stream is
+		// kept open for as long as pushes come, and a peer the bundle has
+		// since dropped (or that was backed off) gets nothing more on it.
+		if _, ok := x.admit(p); !ok {
+			s.Reset()
 			return
 		}
 		_, isPush := m.(*wire.Push)

@@ -63,7 +63,7 @@ func (x *Exchange) schedulePulls() {
 			}
 			continue
 		}
-		st.awaitPush = time.Time{}
+		st.awaitPush, st.pushGap = time.Time{}, false
 		st.pulling = true
 		start = append(start, o)
 	}
@@ -85,23 +85,29 @@ func (x *Exchange) schedulePulls() {
 	}
 }
 
+// pushRecency is how recently a connected peer must have pushed its centre's
+// entries for a pull of that centre to wait for its next push.
+const pushRecency = time.Minute
+
 // awaitPushLocked reports whether the pull of origin, found behind a claim,
 // should wait for the origin's own push, and until when: while PushGrace runs
-// from when it was first found behind, if the origin is connected. Otherwise
-// the pull starts at once; so does recovery of this centre's own log, which
-// nobody pushes.
+// from when it was first found behind, if a connected replica of the origin
+// has pushed to this node within pushRecency. Otherwise the pull starts at
+// once: the origin's connected replicas do not push (push turned off there, or
+// followers only), or the claim is a gap its pushes left (pushGap); so does
+// recovery of this centre's own log, which nobody pushes.
 func (x *Exchange) awaitPushLocked(origin string, st *originState, now time.Time) (time.Time, bool) {
-	if x.cfg.PushGrace <= 0 || origin == x.centre {
+	if x.cfg.PushGrace <= 0 || origin == x.centre || st.pushGap {
 		return time.Time{}, false
 	}
-	connected := false
+	pushing := false
 	for _, ps := range x.peers {
-		if ps.member == origin && ps.connected {
-			connected = true
+		if ps.member == origin && ps.connected && now.Sub(ps.pushedUsAt) < pushRecency {
+			pushing = true
 			break
 		}
 	}
-	if !connected {
+	if !pushing {
 		return time.Time{}, false
 	}
 	if st.awaitPush.IsZero() {
@@ -164,7 +170,7 @@ func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry)
 	st := x.originLocked(origin)
 	held := st.pushed
 	if len(held) > 0 {
-		last := held[len(held)-1].Seq
+		first, last := held[0].Seq, held[len(held)-1].Seq
 		if st.pushedFrom != p || entries[0].Seq > last+1 {
 			return false
 		}
@@ -172,6 +178,10 @@ func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry)
 			if e.Seq > last {
 				held = append(held, e)
 				last = e.Seq
+			} else if e.Seq >= first && e.Hash() != held[e.Seq-first].Hash() {
+				// Two entries for one seq: left to a pull, whose accept
+				// compares them with what is applied then and names a fork.
+				return false
 			}
 		}
 	} else {
@@ -392,12 +402,28 @@ func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
 	if !x.node.CanApply() {
 		return nil
 	}
+	x.mu.Lock()
+	if ps := x.peers[p]; ps != nil && ps.member == m.Origin {
+		ps.pushedUsAt = x.now()
+	}
+	x.mu.Unlock()
 	if !x.holdPushed(p, m.Origin, m.Entries) {
-		x.noteHeads(p, []schema.Head{pushClaim(m.Origin, m.Entries)}, false)
+		x.pullPushGap(p, m.Origin, m.Entries)
 		return nil
 	}
 	x.goFunc(func() { x.drainPushed(m.Origin) })
 	return nil
+}
+
+// pullPushGap notes the head a push of origin's entries claims for p, to be
+// pulled without waiting for another push: the push that came shows that
+// pushes will not close the gap (a seq skipped, another replica's push, more
+// than one frame held, two entries for one seq).
+func (x *Exchange) pullPushGap(p peer.ID, origin string, entries []*schema.Entry) {
+	x.mu.Lock()
+	x.originLocked(origin).pushGap = true
+	x.mu.Unlock()
+	x.noteHeads(p, []schema.Head{pushClaim(origin, entries)}, false)
 }
 
 // pushClaim is the head a push of entries of origin claims its sender holds.
@@ -415,7 +441,7 @@ func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, en
 	}
 	if entries[0].Seq > local.Seq+1 {
 		// A gap: pull the missing part (and these) from p.
-		x.noteHeads(p, []schema.Head{pushClaim(origin, entries)}, false)
+		x.pullPushGap(p, origin, entries)
 		return nil
 	}
 	_, err = x.accept(ctx, p, origin, local, entries)

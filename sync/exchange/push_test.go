@@ -2,6 +2,8 @@ package exchange_test
 
 import (
 	"bufio"
+	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -111,47 +113,131 @@ func TestPushDuringPullIsApplied(t *testing.T) {
 func TestPullWaitsForOriginPush(t *testing.T) {
 	checkLeaks(t)
 	fed := newFed(t, "hq", "tianjin", "hebei", "xiongan")
-	log, err := fed.Author("tianjin").NextN(2)
+	log, err := fed.Author("tianjin").NextN(3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	serve := func(w *bufio.Writer, req *wire.RangeReq) {
 		w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "tianjin", Entries: log[req.FromSeq-1:], Done: true}))
 	}
-
-	// The origin connected: the relay's claim waits for its push.
-	hq := startExchange(t, fed, "hq", nil, func(c *exchange.Config) {
+	slowGrace := func(c *exchange.Config) {
 		pushOnly(c)
 		c.PushGrace = time.Hour
-	})
+	}
+
+	// The origin connected and pushing: the relay's claim waits for its push.
+	hq := startExchange(t, fed, "hq", nil, slowGrace)
 	origin := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID})
-	origin.connect(t, hq.x.AddrInfo())
-	waitFor(t, 5*time.Second, "origin connected", func() bool { return peerStatus(hq, "tianjin").Connected })
+	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "tianjin", Entries: log[:1]})
+	waitFor(t, 5*time.Second, "first push applied", func() bool { return hq.node.Head("tianjin").Seq == 1 })
 	relay := startHarness(t, fed.Identity("hebei"), &harness{federation: fed.ID,
-		claims: []schema.Head{headOf(log[1])}, answer: serve})
+		claims: []schema.Head{headOf(log[2])}, answer: serve})
 	relay.connect(t, hq.x.AddrInfo())
 	waitFor(t, 5*time.Second, "relay's heads heard", func() bool {
 		return metricValue(t, hq.reg, "liandong_sync_frames_received_total", "type", "heads") >= 1
 	})
 	time.Sleep(300 * time.Millisecond)
 	if n := relay.count(wire.TypeRangeReq); n != 0 {
-		t.Fatalf("pulled from the relay %d times while the origin was connected", n)
+		t.Fatalf("pulled from the relay %d times while the origin was connected and pushing", n)
 	}
-	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "tianjin", Entries: log})
-	waitFor(t, 5*time.Second, "pushed entries applied", func() bool { return hq.node.Head("tianjin").Seq == 2 })
+	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "tianjin", Entries: log[1:]})
+	waitFor(t, 5*time.Second, "pushed entries applied", func() bool { return hq.node.Head("tianjin").Seq == 3 })
 	if n := relay.count(wire.TypeRangeReq); n != 0 {
 		t.Fatalf("pulled from the relay %d times although the push came", n)
 	}
 
+	// Connected but not pushing (push turned off there, or only a follower
+	// replica connected): nothing to wait for; the claim is pulled at once.
+	tj := startExchange(t, fed, "tianjin", nil, slowGrace)
+	silent := startHarness(t, fed.Identity("hq"), &harness{federation: fed.ID})
+	silent.connect(t, tj.x.AddrInfo())
+	waitFor(t, 5*time.Second, "silent origin connected", func() bool { return peerStatus(tj, "hq").Connected })
+	hqLog, err := fed.Author("hq").NextN(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay3 := startHarness(t, fed.Members["hebei"].Identities[0], &harness{federation: fed.ID,
+		claims: []schema.Head{headOf(hqLog[1])}, answer: func(w *bufio.Writer, req *wire.RangeReq) {
+			w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "hq", Entries: hqLog[req.FromSeq-1:], Done: true}))
+		}})
+	relay3.connect(t, tj.x.AddrInfo())
+	waitFor(t, 5*time.Second, "pulled from the relay", func() bool { return tj.node.Head("hq").Seq == 2 })
+
 	// The origin not connected: the same claim is pulled from the relay.
-	xa := startExchange(t, fed, "xiongan", nil, func(c *exchange.Config) {
+	xa := startExchange(t, fed, "xiongan", nil, slowGrace)
+	relay2 := startHarness(t, fed.Members["hebei"].Identities[0], &harness{federation: fed.ID,
+		claims: []schema.Head{headOf(log[2])}, answer: serve})
+	relay2.connect(t, xa.x.AddrInfo())
+	waitFor(t, 5*time.Second, "pulled from the relay", func() bool { return xa.node.Head("tianjin").Seq == 3 })
+}
+
+// TestPushGapIsPulledAtOnce: a push that skips seqs is itself the origin's
+// word that pushes will not fill the gap, so the pull of it does not wait
+// PushGrace for another push.
+func TestPushGapIsPulledAtOnce(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "tianjin")
+	log, err := fed.Author("tianjin").NextN(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hq := startExchange(t, fed, "hq", nil, func(c *exchange.Config) {
 		pushOnly(c)
 		c.PushGrace = time.Hour
 	})
-	relay2 := startHarness(t, fed.Members["hebei"].Identities[0], &harness{federation: fed.ID,
-		claims: []schema.Head{headOf(log[1])}, answer: serve})
-	relay2.connect(t, xa.x.AddrInfo())
-	waitFor(t, 5*time.Second, "pulled from the relay", func() bool { return xa.node.Head("tianjin").Seq == 2 })
+	origin := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID,
+		answer: func(w *bufio.Writer, req *wire.RangeReq) {
+			w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "tianjin", Entries: log[req.FromSeq-1:], Done: true}))
+		}})
+	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "tianjin", Entries: log[:1]})
+	waitFor(t, 5*time.Second, "first push applied", func() bool { return hq.node.Head("tianjin").Seq == 1 })
+	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "tianjin", Entries: log[2:]})
+	waitFor(t, 5*time.Second, "gap pulled from the origin", func() bool { return hq.node.Head("tianjin").Seq == 3 })
+	if n := origin.count(wire.TypeRangeReq); n == 0 {
+		t.Fatal("reached the head without a pull")
+	}
+}
+
+// TestPushStreamAdmittedPerFrame: a push stream stays open between pushes;
+// once the trust bundle no longer lists the pushing peer, what it sends on
+// the open stream is not applied.
+func TestPushStreamAdmittedPerFrame(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "tianjin")
+	log, err := fed.Author("tianjin").NextN(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hq := startExchange(t, fed, "hq", nil, pushOnly)
+	tj := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID})
+	tj.connect(t, hq.x.AddrInfo())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := tj.h.NewStream(ctx, hq.x.ID(), wire.ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if _, err := s.Write(wire.AppendFrame(nil, &wire.Push{Origin: "tianjin", Entries: log[:1]})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "first push applied", func() bool { return hq.node.Head("tianjin").Seq == 1 })
+
+	// The next bundle keeps tianjin's record key but lists none of its peers.
+	b := *fed.Bundle
+	b.Version++
+	b.Members = slices.Clone(b.Members)
+	for i := range b.Members {
+		if b.Members[i].ID == "tianjin" {
+			b.Members[i].Peers = nil
+		}
+	}
+	hq.node.SetBundle(&b)
+	s.Write(wire.AppendFrame(nil, &wire.Push{Origin: "tianjin", Entries: log[1:]})) // may fail: the stream may be reset
+	time.Sleep(500 * time.Millisecond)
+	if got := hq.node.Head("tianjin").Seq; got != 1 {
+		t.Fatalf("applied a push from a peer the bundle no longer lists: head %d", got)
+	}
 }
 
 func headOf(e *schema.Entry) schema.Head {
