@@ -29,7 +29,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
 	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, not its preload)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, and run on its own)")
 	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
 	logStore := fs.String("log-store", "", "write, converge, catchup: raft log store of the nodes, bolt (the default) or wal")
@@ -61,6 +61,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("--clients: %q is not a client count (1-4096)", s)
 		}
 		clients = append(clients, n)
+	}
+	if *cpuProfile != "" && slices.Contains(scenarios, "catchup") && len(scenarios) > 1 {
+		return usagef("--cpuprofile profiles a catch-up alone: run catchup on its own (`liandong bench catchup --cpuprofile F`)")
 	}
 	for _, s := range scenarios {
 		switch s {
@@ -153,28 +156,25 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	emit(base)
-	// The profile starts now, or for a catch-up when the joiner starts: its
-	// preload would otherwise be most of the samples.
-	startProfile := func() error { return nil }
+	// The profile covers the whole run, or a catch-up alone from when the
+	// joiner starts to when it has caught up: its preload would otherwise be
+	// most of the samples.
+	profile := func() (stop func()) { return func() {} }
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		started := false
-		startProfile = func() error {
-			if started {
-				return nil
+		profile = func() func() {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintf(stderr, "--cpuprofile: %v\n", err)
+				return func() {}
 			}
-			started = true
-			return pprof.StartCPUProfile(f)
+			return pprof.StopCPUProfile
 		}
-		defer pprof.StopCPUProfile()
 		if !slices.Contains(scenarios, "catchup") {
-			if err := startProfile(); err != nil {
-				return err
-			}
+			defer profile()()
 		}
 	}
 	logger := newLogger(stderr, "error")
@@ -189,7 +189,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				emit(r)
 			}
 		case "catchup":
-			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, *logStore, startProfile, logger)
+			r, err := benchCatchup(ctx, filepath.Join(*dir, "catchup"), *entries, *logStore, profile, logger)
 			if err != nil {
 				return err
 			}

@@ -1,13 +1,16 @@
 package exchange
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"liandong/auth"
 	"liandong/schema"
 	"liandong/sync/exchange/exchangetest"
+	"liandong/sync/wire"
 )
 
 // TestHoldPushed: what a push leaves for drainPushed while the origin's apply
@@ -51,6 +54,7 @@ func TestHoldPushed(t *testing.T) {
 		{"leaves a gap", a, log[4:5], false, 3},
 		{"another peer", b, log[3:4], false, 3},
 		{"another entry for a held seq", a, fork, false, 3},
+		{"repeats the first held", a, log[0:1], true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := &Exchange{cfg: Config{BatchSize: 100, MaxFrameBytes: 1 << 20}, origins: map[string]*originState{}}
@@ -70,5 +74,32 @@ func TestHoldPushed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPushOutOfOrderIsAFault: held entries are indexed by seq, so a push
+// whose seqs are not consecutive is refused as a reorder before anything is
+// held (an overlapping push after [1, 5] once indexed past the held slice and
+// ended the process).
+func TestPushOutOfOrderIsAFault(t *testing.T) {
+	fed, err := exchangetest.NewFederation("hq", "tianjin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := fed.Author("tianjin").NextN(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &Exchange{cfg: Config{BatchSize: 100, MaxFrameBytes: 1 << 20}, centre: "hq",
+		node: exchangetest.NewNode("hq", fed.Bundle), origins: map[string]*originState{}, peers: map[peer.ID]*peerState{}}
+	for _, push := range [][]*schema.Entry{{log[0], log[4]}, {log[1], log[0]}, {log[2], log[2]}} {
+		err := x.receivePush(peer.ID("peer-a"), &wire.Push{Origin: "tianjin", Entries: push})
+		var fe *faultError
+		if !errors.As(err, &fe) || fe.reason != string(auth.ReasonReorder) {
+			t.Fatalf("push of seqs %d, %d: %v, want a reorder fault", push[0].Seq, push[1].Seq, err)
+		}
+		if st := x.origins["tianjin"]; st != nil && len(st.pushed) > 0 {
+			t.Fatalf("push of seqs %d, %d was held", push[0].Seq, push[1].Seq)
+		}
 	}
 }

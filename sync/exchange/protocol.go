@@ -173,14 +173,14 @@ func (x *Exchange) handleStream(s network.Stream) {
 	}
 	defer x.wg.Done()
 	p := s.Conn().RemotePeer()
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	c := x.newConn(s)
-	pushes := false
 	if _, ok := x.admit(p); !ok {
 		s.Reset()
 		return
 	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	c := x.newConn(s)
+	pushes := false
 	for {
 		m, err := c.recv()
 		if err != nil {

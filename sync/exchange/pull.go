@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -158,8 +159,9 @@ func (x *Exchange) unlocker(origin string, ch chan struct{}) func() {
 	}
 }
 
-// holdPushed keeps entries p pushed of origin for drainPushed: alone, or after
-// what is held when they continue it (the same peer's next push). Otherwise,
+// holdPushed keeps entries p pushed of origin (consecutive seqs, as
+// receivePush checks) for drainPushed: alone, or after what is held when they
+// continue it (the same peer's next push), so what is held is consecutive too. Otherwise,
 // or past MaxFrameBytes held, it keeps nothing new and reports false: what is
 // held is still applied, and a pull fetches the rest. A push never replaces
 // held entries, so a stale replay from another peer cannot push out the
@@ -178,7 +180,7 @@ func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry)
 			if e.Seq > last {
 				held = append(held, e)
 				last = e.Seq
-			} else if e.Seq >= first && e.Hash() != held[e.Seq-first].Hash() {
+			} else if e.Seq >= first && !sameEntry(e, held[e.Seq-first]) {
 				// Two entries for one seq: left to a pull, whose accept
 				// compares them with what is applied then and names a fork.
 				return false
@@ -196,6 +198,12 @@ func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry)
 	}
 	st.pushed, st.pushedFrom = held, p
 	return true
+}
+
+// sameEntry reports whether a and b are the same signed entry, without
+// hashing them (holdPushed compares under the exchange's lock).
+func sameEntry(a, b *schema.Entry) bool {
+	return bytes.Equal(a.Raw, b.Raw) && bytes.Equal(a.Sig, b.Sig)
 }
 
 // drainPushed applies the entries held by holdPushed, if origin's apply lock is
@@ -399,14 +407,24 @@ func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
 		}
 		return fault(reasonOwnOrigin, len(m.Entries), "pushed %d entries of this centre's own log", len(m.Entries))
 	}
+	for i, e := range m.Entries {
+		if e.Seq != m.Entries[0].Seq+uint64(i) {
+			// holdPushed indexes held entries by seq, and a chain has no
+			// other order.
+			return fault(string(auth.ReasonReorder), len(m.Entries), "pushed entries of %s out of order at index %d (seq %d)", m.Origin, i, e.Seq)
+		}
+	}
 	if !x.node.CanApply() {
 		return nil
 	}
-	x.mu.Lock()
-	if ps := x.peers[p]; ps != nil && ps.member == m.Origin {
-		ps.pushedUsAt = x.now()
+	if member, _ := x.node.Bundle().PeerAllowed(p.String()); member == m.Origin {
+		// The peer's entry may not exist yet: the connection event that
+		// makes it can come after the first stream. Monotonic time, as
+		// awaitPushLocked compares it with.
+		x.mu.Lock()
+		x.peerLocked(p, member).pushedUsAt = time.Now()
+		x.mu.Unlock()
 	}
-	x.mu.Unlock()
 	if !x.holdPushed(p, m.Origin, m.Entries) {
 		x.pullPushGap(p, m.Origin, m.Entries)
 		return nil

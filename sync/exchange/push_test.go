@@ -133,8 +133,8 @@ func TestPullWaitsForOriginPush(t *testing.T) {
 	relay := startHarness(t, fed.Identity("hebei"), &harness{federation: fed.ID,
 		claims: []schema.Head{headOf(log[2])}, answer: serve})
 	relay.connect(t, hq.x.AddrInfo())
-	waitFor(t, 5*time.Second, "relay's heads heard", func() bool {
-		return metricValue(t, hq.reg, "liandong_sync_frames_received_total", "type", "heads") >= 1
+	waitFor(t, 5*time.Second, "relay's claim heard", func() bool {
+		return slices.ContainsFunc(peerStatus(hq, "hebei").Heads, func(h schema.Head) bool { return h.Origin == "tianjin" && h.Seq == 3 })
 	})
 	time.Sleep(300 * time.Millisecond)
 	if n := relay.count(wire.TypeRangeReq); n != 0 {
