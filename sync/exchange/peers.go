@@ -195,10 +195,19 @@ func (x *Exchange) punish(p peer.ID, f *faultError) {
 // noteHeads records heads p claims. A full snapshot (heads exchange, gossip)
 // replaces what p said before; a partial one (a push) only raises it.
 func (x *Exchange) noteHeads(p peer.ID, heads []schema.Head, full bool) {
+	x.noteHeadsAnd(p, heads, full, nil)
+}
+
+// noteHeadsAnd is noteHeads that also runs andLocked under the same hold of
+// x.mu, before the pull scheduler can see the heads.
+func (x *Exchange) noteHeadsAnd(p peer.ID, heads []schema.Head, full bool, andLocked func()) {
 	b := x.node.Bundle()
 	member, _ := b.PeerAllowed(p.String())
 	now := x.now()
 	x.mu.Lock()
+	if andLocked != nil {
+		andLocked()
+	}
 	ps := x.peerLocked(p, member)
 	if full {
 		clear(ps.heads)

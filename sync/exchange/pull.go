@@ -102,8 +102,11 @@ func (x *Exchange) awaitPushLocked(origin string, st *originState, now time.Time
 		return time.Time{}, false
 	}
 	pushing := false
-	for _, ps := range x.peers {
+	for p, ps := range x.peers {
 		if ps.member == origin && ps.connected && now.Sub(ps.pushedUsAt) < pushRecency {
+			if until, bad := x.backoff[p]; bad && x.now().Before(until) {
+				continue // its pushes are refused until then
+			}
 			pushing = true
 			break
 		}
@@ -438,10 +441,9 @@ func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
 // pushes will not close the gap (a seq skipped, another replica's push, more
 // than one frame held, two entries for one seq).
 func (x *Exchange) pullPushGap(p peer.ID, origin string, entries []*schema.Entry) {
-	x.mu.Lock()
-	x.originLocked(origin).pushGap = true
-	x.mu.Unlock()
-	x.noteHeads(p, []schema.Head{pushClaim(origin, entries)}, false)
+	x.noteHeadsAnd(p, []schema.Head{pushClaim(origin, entries)}, false, func() {
+		x.originLocked(origin).pushGap = true
+	})
 }
 
 // pushClaim is the head a push of entries of origin claims its sender holds.
