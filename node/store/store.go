@@ -55,7 +55,10 @@ const layoutVersion = 1
 // first copies every node the writing transaction holds out of the old map
 // (a catch-up transaction holds tens of MB, and 12 % of a catch-up's CPU went
 // there), and waits for every open read transaction to end. Past the reserve
-// bbolt grows the map 1 GB at a time.
+// bbolt grows the map 1 GB at a time. With the map larger than the file,
+// bbolt grows the file in sparse 16 MB steps (AllocSize): a new file shows
+// 16 MB in ls and holds on disk what du says. (On Windows bbolt would make the
+// file 1 GB at once; liandong is built for Linux.)
 const MmapReserve = 1 << 30
 
 // Options configure a Store.

@@ -164,8 +164,9 @@ func (x *Exchange) unlocker(origin string, ch chan struct{}) func() {
 
 // holdPushed keeps entries p pushed of origin (consecutive seqs, as
 // receivePush checks) for drainPushed: alone, or after what is held when they
-// continue it (the same peer's next push), so what is held is consecutive too. Otherwise,
-// or past MaxFrameBytes held, it keeps nothing new and reports false: what is
+// continue it (the same peer's next push), so what is held is consecutive
+// too. Otherwise, or past MaxFrameBytes held, or when it brings another entry
+// for a seq held, it keeps nothing new and reports false: what is
 // held is still applied, and a pull fetches the rest. A push never replaces
 // held entries, so a stale replay from another peer cannot push out the
 // origin's fresh ones.
