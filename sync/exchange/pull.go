@@ -55,7 +55,9 @@ func (x *Exchange) schedulePulls() {
 			continue
 		}
 		if _, _, ok := x.sourceLocked(o, st.local, nil); !ok {
-			st.awaitPush = time.Time{}
+			// Nothing to pull (a stale push's claim, say): a gap flag
+			// left set would skip the grace of the next, unrelated pull.
+			st.awaitPush, st.pushGap = time.Time{}, false
 			continue
 		}
 		if until, wait := x.awaitPushLocked(o, st, now); wait {
@@ -418,10 +420,16 @@ func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
 			return fault(string(auth.ReasonReorder), len(m.Entries), "pushed entries of %s out of order at index %d (seq %d)", m.Origin, i, e.Seq)
 		}
 	}
+	bundle := x.node.Bundle()
+	if _, ok := bundle.Member(m.Origin); !ok {
+		// Nobody's log to apply: held, it would only make an origin the
+		// bundle does not know.
+		return fault(reasonProtocol, len(m.Entries), "pushed %d entries of %q, not a member of the federation", len(m.Entries), m.Origin)
+	}
 	if !x.node.CanApply() {
 		return nil
 	}
-	if member, _ := x.node.Bundle().PeerAllowed(p.String()); member == m.Origin {
+	if member, _ := bundle.PeerAllowed(p.String()); member == m.Origin {
 		// The peer's entry may not exist yet: the connection event that
 		// makes it can come after the first stream. Monotonic time, as
 		// awaitPushLocked compares it with.
@@ -459,6 +467,12 @@ func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, en
 	local, err := x.nodeHead(ctx, origin)
 	if err != nil {
 		return &localError{err}
+	}
+	if local.Seq > 0 && entries[0].Epoch != local.Epoch {
+		// The origin began another epoch of its log (it recovered from
+		// nothing, say). As with a pull (CodeEpochMismatch), the epoch held
+		// is kept and the origin is not blamed for pushing its own log.
+		return nil
 	}
 	if entries[0].Seq > local.Seq+1 {
 		// A gap: pull the missing part (and these) from p.

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"liandong/auth"
 	"liandong/schema"
 	"liandong/sync/exchange"
+	"liandong/sync/exchange/exchangetest"
 	"liandong/sync/wire"
 )
 
@@ -307,4 +309,62 @@ func TestPushAfterStreamEnds(t *testing.T) {
 			t.Errorf("hq holds a push retried on a new stream against tianjin: %q", e)
 		}
 	})
+}
+
+// TestPushOfAnotherEpoch: an origin that began another epoch of its log
+// pushes it from seq 1; a receiver holding the old epoch keeps it, as a pull
+// does, and does not cut the origin off for it.
+func TestPushOfAnotherEpoch(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "hebei")
+	hqNode := exchangetest.NewNode("hq", fed.Bundle)
+	old := write(t, hqNode, fed.Author("hebei"), 3)
+	fresh := fed.Author("hebei")
+	fresh.Epoch = "e2"
+	log, err := fresh.NextN(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hq := startExchange(t, fed, "hq", hqNode, pushOnly)
+	origin := startHarness(t, fed.Identity("hebei"), &harness{federation: fed.ID})
+	// From seq 1 (held seqs that differ), and at the held head + 1 (a
+	// chain that does not continue it).
+	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "hebei", Entries: log[:2]})
+	origin.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "hebei", Entries: log[3:4]})
+	time.Sleep(500 * time.Millisecond)
+	if got, want := exchangetest.Digest(hqNode.Log("hebei")), exchangetest.Digest(old); got != want {
+		t.Fatal("the pushed epoch replaced the one held")
+	}
+	for _, r := range []string{"wrong-epoch", "fork", "bad-prev-hash", "protocol-violation"} {
+		if v := metricValue(t, hq.reg, "liandong_sync_peer_faults_total", "reason", r); v != 0 {
+			t.Errorf("the origin was counted %v %s faults for pushing its new epoch", v, r)
+		}
+	}
+	if ps := peerStatus(hq, "hebei"); ps.BackedOffUntil != nil {
+		t.Errorf("the origin was backed off: %s", ps.LastError)
+	}
+}
+
+// TestPushOfNonMemberOrigin: a push of a log the bundle names no member for
+// is a protocol fault, not an origin to hold.
+func TestPushOfNonMemberOrigin(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "hebei")
+	key, err := auth.GenerateKey("nowhere-rec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := exchangetest.NewAuthor("nowhere", key).NextN(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hq := startExchange(t, fed, "hq", nil, pushOnly)
+	evil := startHarness(t, fed.Identity("hebei"), &harness{federation: fed.ID})
+	evil.pushTo(t, hq.x.AddrInfo(), &wire.Push{Origin: "nowhere", Entries: log})
+	waitFor(t, 5*time.Second, "protocol fault counted", func() bool {
+		return metricValue(t, hq.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation") == 1
+	})
+	if slices.ContainsFunc(hq.x.Status().Origins, func(o exchange.OriginStatus) bool { return o.Origin == "nowhere" }) {
+		t.Error("the exchange keeps state for an origin outside the bundle")
+	}
 }
