@@ -93,7 +93,7 @@ func TestPushOutOfOrderIsAFault(t *testing.T) {
 	x := &Exchange{cfg: Config{BatchSize: 100, MaxFrameBytes: 1 << 20}, centre: "hq",
 		node: exchangetest.NewNode("hq", fed.Bundle), origins: map[string]*originState{}, peers: map[peer.ID]*peerState{}}
 	for _, push := range [][]*schema.Entry{{log[0], log[4]}, {log[1], log[0]}, {log[2], log[2]}} {
-		err := x.receivePush(peer.ID("peer-a"), &wire.Push{Origin: "tianjin", Entries: push})
+		err := x.receivePush(peer.ID("peer-a"), "tianjin", &wire.Push{Origin: "tianjin", Entries: push})
 		var fe *faultError
 		if !errors.As(err, &fe) || fe.reason != string(auth.ReasonReorder) {
 			t.Fatalf("push of seqs %d, %d: %v, want a reorder fault", push[0].Seq, push[1].Seq, err)

@@ -203,13 +203,14 @@ func (x *Exchange) handleStream(s network.Stream) {
 		// Admitted at every request, not once a stream: a push stream is
 		// kept open for as long as pushes come, and a peer the bundle has
 		// since dropped (or that was backed off) gets nothing more on it.
-		if _, ok := x.admit(p); !ok {
+		member, ok := x.admit(p)
+		if !ok {
 			s.Reset()
 			return
 		}
 		_, isPush := m.(*wire.Push)
 		pushes = pushes || isPush
-		if err := x.serve(ctx, p, c, m); err != nil {
+		if err := x.serve(ctx, p, member, c, m); err != nil {
 			s.Reset()
 			if ctx.Err() == nil {
 				x.handleErr(p, fmt.Errorf("serve %s: %w", m.Type(), err))
@@ -219,8 +220,8 @@ func (x *Exchange) handleStream(s network.Stream) {
 	}
 }
 
-// serve answers one request.
-func (x *Exchange) serve(ctx context.Context, p peer.ID, c *conn, m wire.Message) error {
+// serve answers one request of p, a host of member (as admitted for it).
+func (x *Exchange) serve(ctx context.Context, p peer.ID, member string, c *conn, m wire.Message) error {
 	switch m := m.(type) {
 	case *wire.Ping:
 		return c.send(&wire.Pong{Nonce: m.Nonce})
@@ -232,7 +233,7 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, c *conn, m wire.Message
 	case *wire.RangeReq:
 		return x.serveRange(ctx, c, m)
 	case *wire.Push:
-		return x.receivePush(p, m)
+		return x.receivePush(p, member, m)
 	case *wire.TrustReq:
 		if err := x.serveTrust(c); err != nil {
 			return err

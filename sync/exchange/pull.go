@@ -400,13 +400,14 @@ const pullPipeline = 1
 // receivePush keeps entries p pushed for a drainer goroutine to apply
 // (holdPushed, drainPushed), so the push stream is read on while they are
 // verified and committed, and pushes that arrive meanwhile go into one raft
-// batch. Entries that leave a gap are left to a pull.
-func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
+// batch. Entries that leave a gap are left to a pull. member is p's member
+// centre, as handleStream admitted p for this frame.
+func (x *Exchange) receivePush(p peer.ID, member string, m *wire.Push) error {
 	if len(m.Entries) == 0 {
 		return nil
 	}
 	if m.Origin == x.centre {
-		if member, _ := x.admit(p); member == x.centre {
+		if member == x.centre {
 			// Another replica of this centre (an old leader, say): it has the
 			// log through raft already; nothing to apply and nothing to punish.
 			return nil
@@ -420,8 +421,7 @@ func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
 			return fault(string(auth.ReasonReorder), len(m.Entries), "pushed entries of %s out of order at index %d (seq %d)", m.Origin, i, e.Seq)
 		}
 	}
-	bundle := x.node.Bundle()
-	if _, ok := bundle.Member(m.Origin); !ok {
+	if _, ok := x.node.Bundle().Member(m.Origin); !ok {
 		// Nobody's log to apply: held, it would only make an origin the
 		// bundle does not know.
 		return fault(reasonProtocol, len(m.Entries), "pushed %d entries of %q, not a member of the federation", len(m.Entries), m.Origin)
@@ -429,7 +429,7 @@ func (x *Exchange) receivePush(p peer.ID, m *wire.Push) error {
 	if !x.node.CanApply() {
 		return nil
 	}
-	if member, _ := bundle.PeerAllowed(p.String()); member == m.Origin {
+	if member == m.Origin {
 		// The peer's entry may not exist yet: the connection event that
 		// makes it can come after the first stream. Monotonic time, as
 		// awaitPushLocked compares it with.
