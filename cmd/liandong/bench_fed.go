@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -21,31 +22,55 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// freeCentrePorts picks loopback ports that were free a moment ago.
+// freeCentrePorts picks n centres' loopback ports that were free a moment ago,
+// all distinct: the HTTP port and the libp2p port, free for TCP and UDP.
+//
+// They come from below the kernel's ephemeral range (32768 up on Linux): a
+// port the kernel hands out for ":0" and this process then releases can be
+// handed to another socket (a libp2p dial of a centre started just before)
+// before the centre binds it, which failed bench runs with "address already in
+// use". integration/'s freePort does the same for the same reason.
 func freeCentrePorts(n int) ([]centrePorts, error) {
-	var out []centrePorts
-	for len(out) < n {
-		h, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+	given := map[int]bool{}
+	pick := func(udp bool) (int, error) {
+		for range 1000 {
+			port := lowPort + rand.IntN(highPort-lowPort)
+			if given[port] {
+				continue
+			}
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				continue
+			}
+			l.Close()
+			if udp {
+				u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+				if err != nil {
+					continue
+				}
+				u.Close()
+			}
+			given[port] = true
+			return port, nil
+		}
+		return 0, fmt.Errorf("no free loopback port in %d-%d after 1000 tries", lowPort, highPort)
+	}
+	out := make([]centrePorts, n)
+	for i := range out {
+		var err error
+		if out[i].http, err = pick(false); err != nil {
 			return nil, err
 		}
-		p, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			h.Close()
+		if out[i].p2p, err = pick(true); err != nil {
 			return nil, err
 		}
-		port := p.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		h.Close()
-		p.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		out = append(out, centrePorts{http: h.Addr().(*net.TCPAddr).Port, p2p: port})
 	}
 	return out, nil
 }
+
+// The range freeCentrePorts picks from: below the ephemeral range, above the
+// ports the demo uses by default.
+const lowPort, highPort = 20000, 32000
 
 // runFederation starts the four centres under dir and returns them with a stop
 // function that shuts them down and waits.

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
@@ -259,22 +260,29 @@ func (c *commonFlags) finish(cl string) error {
 	return nil
 }
 
-// freePorts returns n loopback TCP ports that were free a moment ago, distinct.
+// freePorts returns n distinct loopback TCP ports that were free a moment ago,
+// from below the kernel's ephemeral range (32768 up on Linux): a port the
+// kernel hands out for ":0" can be handed to another socket (an outgoing
+// connection) before the etcd or NATS server this script starts binds it.
 func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	const low, high = 20000, 32000
+	given := map[int]bool{}
 	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	for try := 0; len(out) < n; try++ {
+		if try == 1000*n {
+			return nil, fmt.Errorf("no %d free loopback ports in %d-%d", n, low, high)
 		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
+		port := low + rand.IntN(high-low)
+		if given[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		given[port] = true
+		out = append(out, port)
 	}
 	return out, nil
 }
