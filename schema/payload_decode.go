@@ -67,7 +67,7 @@ func decodeRecordFast(raw []byte, r *Record) bool {
 		case 4:
 			return MemberString(v, &r.Visibility)
 		case 5:
-			return memberInt(v, &r.Schema)
+			return MemberInt(v, &r.Schema)
 		case 6:
 			return MemberTime(v, &r.CreatedAt)
 		case 7:
@@ -175,8 +175,8 @@ func MemberBool(v []byte, b *bool) bool {
 	return true
 }
 
-// memberInt sets *n from a decimal integer that fits an int.
-func memberInt(v []byte, n *int) bool {
+// MemberInt sets *n from a decimal integer that fits an int.
+func MemberInt(v []byte, n *int) bool {
 	digits := v
 	if len(digits) > 0 && digits[0] == '-' {
 		digits = digits[1:]

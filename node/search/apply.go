@@ -87,14 +87,8 @@ func (ix *Index) apply(changes []store.Change) error {
 			}
 			ord := uint32(next)
 			next++
-			an := analyzeRecord(rec)
-			names := make([]string, 0, len(an.terms))
-			for t, tf := range an.terms {
-				names = append(names, t)
-				w.add(t, &posting{ord: ord, tf: *tf})
-			}
-			termPuts = append(termPuts, kv{binary.BigEndian.AppendUint32(nil, ord), []byte(strings.Join(names, "\x00"))})
-			d := an.doc
+			d, names := w.addRecord(ord, rec)
+			termPuts = append(termPuts, kv{binary.BigEndian.AppendUint32(nil, ord), names})
 			v, attrs := encodeDoc(nil, ord, &d)
 			d.DocAttrs = ix.internAttrs(attrs)
 			docPuts = append(docPuts, kv{[]byte(id), v})
@@ -176,6 +170,14 @@ type batchWriter struct {
 	addTerm []int32
 	rms     []uint32
 	rmTerm  []int32
+
+	// addRecord's per-term state, by term index: the record (counted from
+	// 1) that last held the term and where in recAdds its posting is.
+	lastRec, lastAt []int32
+	records         int32
+	// The record being added: its postings and their term indexes.
+	recAdds []posting
+	recTerm []int32
 }
 
 // termChanges counts the postings a batch adds to a term and removes.
@@ -201,11 +203,6 @@ func shortKey[S string | []byte](term S) (uint64, bool) {
 	return k, true
 }
 
-// slot returns the index of term's changes, adding them.
-func (w *batchWriter) slot(term string) int32 {
-	return slotOf(w, term, func() string { return term })
-}
-
 // slotOf returns the index of term's changes, adding them with the string
 // str returns.
 func slotOf[S string | []byte](w *batchWriter, term S, str func() string) int32 {
@@ -225,8 +222,48 @@ func slotOf[S string | []byte](w *batchWriter, term S, str func() string) int32 
 			w.index[string(term)] = i
 		}
 		w.terms = append(w.terms, termChanges{term: str()})
+		w.lastRec = append(w.lastRec, 0)
+		w.lastAt = append(w.lastAt, 0)
 	}
 	return i
+}
+
+// addRecord analyzes r into postings of ordinal ord, which must be above
+// those of every record added before. It returns r's doc and its distinct
+// terms, \x00-separated, for the terms bucket. The terms are counted in
+// the batch's own table (slotOf) rather than in a map per record, which
+// was a third of analysing one.
+func (w *batchWriter) addRecord(ord uint32, r *schema.Record) (Doc, []byte) {
+	var d Doc
+	texts := recordDoc(r, &d)
+	w.records++
+	rec := w.records
+	w.recAdds, w.recTerm = w.recAdds[:0], w.recTerm[:0]
+	analyzeFields(&texts, &d, func(f int, t []byte) {
+		i := slotOf(w, t, func() string { return string(t) })
+		if w.lastRec[i] != rec {
+			w.lastRec[i] = rec
+			w.lastAt[i] = int32(len(w.recAdds))
+			w.recAdds = append(w.recAdds, posting{ord: ord})
+			w.recTerm = append(w.recTerm, i)
+		}
+		w.recAdds[w.lastAt[i]].tf[f]++
+	})
+	size := 0
+	for _, i := range w.recTerm {
+		size += len(w.terms[i].term) + 1
+	}
+	names := make([]byte, 0, size)
+	for k, i := range w.recTerm {
+		w.terms[i].adds++
+		w.adds = append(w.adds, w.recAdds[k])
+		w.addTerm = append(w.addTerm, i)
+		if k > 0 {
+			names = append(names, 0)
+		}
+		names = append(names, w.terms[i].term...)
+	}
+	return d, names
 }
 
 func (w *batchWriter) remove(term []byte, ord uint32) {
@@ -234,14 +271,6 @@ func (w *batchWriter) remove(term []byte, ord uint32) {
 	w.terms[i].rms++
 	w.rms = append(w.rms, ord)
 	w.rmTerm = append(w.rmTerm, i)
-}
-
-// add adds a posting; a term's postings must come in increasing order.
-func (w *batchWriter) add(term string, p *posting) {
-	i := w.slot(term)
-	w.terms[i].adds++
-	w.adds = append(w.adds, *p)
-	w.addTerm = append(w.addTerm, i)
 }
 
 // byTerm lays out vs by term in the order of rank (the rank of each term's

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"time"
@@ -53,15 +54,108 @@ type textBody struct {
 	Deadline    string            `json:"deadline"`
 }
 
+// textFields name textBody's members in the order decodeTextFast numbers them.
+var textFields = []string{"title", "summary", "description", "industry", "keywords", "trl", "ip",
+	"owner_org", "enterprise", "status", "kind", "challenge", "name", "affiliation", "fields", "bio", "deadline"}
+
+// decodeTextFast is json.Unmarshal(body, b) for a compact body whose strings
+// have no escapes, which is what the index reads almost always (a sixth of
+// analysing a record went to encoding/json). It reports false, leaving b
+// to be decoded again, for anything else.
+func decodeTextFast(body []byte, b *textBody) bool {
+	return schema.DecodeMembers(body, textFields, func(field int, v []byte) bool {
+		switch field {
+		case 0:
+			return schema.MemberString(v, &b.Title)
+		case 1:
+			return schema.MemberString(v, &b.Summary)
+		case 2:
+			return schema.MemberString(v, &b.Description)
+		case 3:
+			return schema.MemberString(v, &b.Industry)
+		case 4:
+			return memberStrings(v, &b.Keywords)
+		case 5:
+			return schema.MemberInt(v, &b.TRL)
+		case 6:
+			return json.Unmarshal(v, &b.IP) == nil
+		case 7:
+			return schema.MemberString(v, &b.OwnerOrg)
+		case 8:
+			return schema.MemberString(v, &b.Enterprise)
+		case 9:
+			return schema.MemberString(v, &b.Status)
+		case 10:
+			return schema.MemberString(v, &b.Kind)
+		case 11:
+			return json.Unmarshal(v, &b.Challenge) == nil
+		case 12:
+			return schema.MemberString(v, &b.Name)
+		case 13:
+			return schema.MemberString(v, &b.Affiliation)
+		case 14:
+			return memberStrings(v, &b.Fields)
+		case 15:
+			return schema.MemberString(v, &b.Bio)
+		default:
+			return schema.MemberString(v, &b.Deadline)
+		}
+	})
+}
+
+// memberStrings sets *out from a compact JSON array of strings without
+// escapes; anything else reports false.
+func memberStrings(v []byte, out *[]string) bool {
+	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+		return false
+	}
+	in := v[1 : len(v)-1]
+	list := []string{}
+	for len(in) > 0 {
+		if in[0] != '"' {
+			return false
+		}
+		// Without escapes (MemberString refuses them) the next quote ends it.
+		end := bytes.IndexByte(in[1:], '"')
+		if end < 0 {
+			return false
+		}
+		var s string
+		if !schema.MemberString(in[:end+2], &s) {
+			return false
+		}
+		list = append(list, s)
+		in = in[end+2:]
+		if len(in) > 0 {
+			if in[0] != ',' || len(in) == 1 {
+				return false
+			}
+			in = in[1:]
+		}
+	}
+	*out = list
+	return true
+}
+
 // decodeText reads the indexed members of a body, tolerating members of an
 // unexpected type (they are skipped, the rest still count).
 func decodeText(r *schema.Record) textBody {
 	var b textBody
-	if json.Unmarshal(r.Body, &b) != nil {
+	if decodeTextFast(r.Body, &b) {
+		return finishText(r, b)
+	}
+	// The fast path may have set some members: start again.
+	return finishText(r, decodeTextSlow(r.Body))
+}
+
+// decodeTextSlow is decodeText's encoding/json path.
+func decodeTextSlow(body []byte) textBody {
+	var b textBody
+	if json.Unmarshal(body, &b) != nil {
 		// A member of the wrong type stops encoding/json for the whole struct;
 		// decode member by member instead.
 		var m map[string]json.RawMessage
-		json.Unmarshal(r.Body, &m)
+		json.Unmarshal(body, &m)
 		b = textBody{}
 		for k, v := range m {
 			one, _ := json.Marshal(map[string]json.RawMessage{k: v})
@@ -71,6 +165,11 @@ func decodeText(r *schema.Record) textBody {
 			}
 		}
 	}
+	return b
+}
+
+// finishText applies what r's catalogue means to its decoded body b.
+func finishText(r *schema.Record, b textBody) textBody {
 	if r.Catalogue == schema.CatalogueExpert {
 		// An expert's title is a professional title (教授), not a headline.
 		b.ProfTitle, b.Title = b.Title, ""
@@ -249,16 +348,12 @@ type analyzed struct {
 	terms map[string]*[numFields]uint32
 }
 
+// analyzeRecord analyzes one record on its own (matchmaking's source record);
+// the index analyzes a batch's records straight into its batchWriter
+// (batchWriter.addRecord), without a map per record.
 func analyzeRecord(r *schema.Record) *analyzed {
-	b := decodeText(r)
-	a := &analyzed{
-		doc: Doc{
-			ID: r.ID, TRL: b.TRL, updated: unixNanos(r.UpdatedAt),
-			DocAttrs: &DocAttrs{Catalogue: r.Catalogue, Origin: r.Origin, Visibility: r.Visibility,
-				Industries: industries(&b), Status: b.Status, Kind: b.Kind},
-		},
-	}
-	texts := fieldTexts(&b)
+	a := &analyzed{}
+	texts := recordDoc(r, &a.doc)
 	// A Chinese text has up to a bigram for every three bytes, most often
 	// half as many distinct ones; their frequencies are allocated in chunks.
 	size := 0
@@ -269,22 +364,42 @@ func analyzeRecord(r *schema.Record) *analyzed {
 	}
 	a.terms = make(map[string]*[numFields]uint32, min(size/6+8, 2048))
 	var chunk [][numFields]uint32
+	analyzeFields(&texts, &a.doc, func(f int, t []byte) {
+		tf := a.terms[string(t)]
+		if tf == nil {
+			if len(chunk) == cap(chunk) {
+				chunk = make([][numFields]uint32, 0, 64)
+			}
+			chunk = chunk[:len(chunk)+1]
+			tf = &chunk[len(chunk)-1]
+			a.terms[string(t)] = tf
+		}
+		tf[f]++
+	})
+	return a
+}
+
+// recordDoc fills d with r's doc but for the field lengths, and returns the
+// text of each of r's fields.
+func recordDoc(r *schema.Record, d *Doc) [numFields][]string {
+	b := decodeText(r)
+	*d = Doc{
+		ID: r.ID, TRL: b.TRL, updated: unixNanos(r.UpdatedAt),
+		DocAttrs: &DocAttrs{Catalogue: r.Catalogue, Origin: r.Origin, Visibility: r.Visibility,
+			Industries: industries(&b), Status: b.Status, Kind: b.Kind},
+	}
+	return fieldTexts(&b)
+}
+
+// analyzeFields hands every term of texts to emit with its field (the bytes
+// are valid only during the call), counting d's field lengths.
+func analyzeFields(texts *[numFields][]string, d *Doc, emit func(f int, t []byte)) {
 	for f := range numFields {
 		for _, s := range texts[f] {
 			analyzeInto(s, func(t []byte) {
-				tf := a.terms[string(t)]
-				if tf == nil {
-					if len(chunk) == cap(chunk) {
-						chunk = make([][numFields]uint32, 0, 64)
-					}
-					chunk = chunk[:len(chunk)+1]
-					tf = &chunk[len(chunk)-1]
-					a.terms[string(t)] = tf
-				}
-				tf[f]++
-				a.doc.Len[f]++
+				emit(f, t)
+				d.Len[f]++
 			})
 		}
 	}
-	return a
 }
