@@ -29,7 +29,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
 	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, and run on its own)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, and run on its own; fanout: of the whole run)")
 	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
 	logStore := fs.String("log-store", "", "write, converge, catchup: raft log store of the nodes, bolt (the default) or wal")
@@ -76,6 +76,23 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("unknown scenario %q (have: write, read, converge, catchup, fanout)", s)
 		}
 	}
+	// profile starts the CPU profile --cpuprofile asks for and returns what
+	// stops it. A profile that cannot be written fails the run before it
+	// starts rather than leaving an empty file behind.
+	profile := func() (stop func(), err error) { return func() {}, nil }
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		profile = func() (func(), error) {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return nil, fmt.Errorf("--cpuprofile %s: %w", *cpuProfile, err)
+			}
+			return pprof.StopCPUProfile, nil
+		}
+	}
 	if scenarios[0] == "fanout" {
 		centres, err := parseInts("centres", *centresFlag, 2, 1000)
 		if err != nil {
@@ -91,6 +108,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *transport != "codec" && *transport != "libp2p" {
 			return usagef("--transport: %q is not codec or libp2p", *transport)
 		}
+		stop, err := profile()
+		if err != nil {
+			return err
+		}
+		defer stop()
 		return cmdBenchFanout(ctx, fanoutOptions{Transport: *transport, Centres: centres, Records: recs, Rounds: *rounds, Interval: *aeInterval,
 			Logger: newLogger(stderr, "error")}, *asJSON, stdout, stderr)
 	}
@@ -159,23 +181,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The profile covers the whole run, or a catch-up alone from when the
 	// joiner starts to when it has caught up: its preload would otherwise be
 	// most of the samples.
-	profile := func() (stop func()) { return func() {} }
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if !slices.Contains(scenarios, "catchup") {
+		stop, err := profile()
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		profile = func() func() {
-			if err := pprof.StartCPUProfile(f); err != nil {
-				fmt.Fprintf(stderr, "--cpuprofile: %v\n", err)
-				return func() {}
-			}
-			return pprof.StopCPUProfile
-		}
-		if !slices.Contains(scenarios, "catchup") {
-			defer profile()()
-		}
+		defer stop()
 	}
 	logger := newLogger(stderr, "error")
 	for _, sc := range scenarios {

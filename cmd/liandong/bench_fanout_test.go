@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +83,22 @@ func TestFanoutGrowth(t *testing.T) {
 			t.Errorf("%d records: bytes per node and round ×%.2f from 4 to 8 centres, more than linear in peers (×%.2f)", rec, g, 7.0/3)
 		}
 		t.Logf("%d records: bytes per node and round ×%.2f from 4 to 8 centres (exponent %.2f in peers)", rec, g, math.Log(g)/math.Log(7.0/3))
+	}
+}
+
+// TestFanoutCPUProfile: --cpuprofile with fanout writes a profile of the run
+// (it was once silently ignored there).
+func TestFanoutCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	code, out := runCLI(t, time.Minute, "bench", "fanout", "--centres", "4", "--fanout-records", "10", "--rounds", "1", "--cpuprofile", path)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() == 0 {
+		t.Fatal("empty profile")
 	}
 }

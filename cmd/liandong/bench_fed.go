@@ -326,7 +326,7 @@ func (h histogram) quantile(q float64) time.Duration {
 // benchCatchup gives hq, tianjin and hebei n entries in all (n/3 of each origin,
 // already replicated among them), starts the federation with xiongan empty and
 // measures how fast xiongan's heads reach theirs.
-func benchCatchup(ctx context.Context, dir string, n int, logStore string, profile func() (stop func()), logger *slog.Logger) (bench.Result, error) {
+func benchCatchup(ctx context.Context, dir string, n int, logStore string, profile func() (stop func(), err error), logger *slog.Logger) (bench.Result, error) {
 	// Provision keys and bundle by starting and stopping the federation once.
 	_, _, stop, err := runFederation(ctx, dir, logStore, logger)
 	if err != nil {
@@ -394,7 +394,11 @@ func benchCatchup(ctx context.Context, dir string, n int, logStore string, profi
 		return bench.Result{}, err
 	}
 	defer stop()
-	defer profile()()
+	stopProfile, err := profile()
+	if err != nil {
+		return bench.Result{}, err
+	}
+	defer stopProfile()
 	start := time.Now()
 	target := map[string]uint64{}
 	heads, _ := servers[0].Node.Store().Heads()

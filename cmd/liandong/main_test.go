@@ -84,6 +84,12 @@ func TestOperatorMistakes(t *testing.T) {
 			os.Remove(filepath.Join(dir, "bundle.json"))
 			return []string{"serve", "--config", writeConfig(t, dir)}
 		}, 1, []string{"trust bundle", "federation init"}},
+		{"unwritable cpu profile", func(*testing.T) []string {
+			return []string{"bench", "write", "--clients", "1", "--duration", "1s", "--cpuprofile", "/nonexistent/cpu.prof"}
+		}, 1, []string{"--cpuprofile", "no such file"}},
+		{"catch-up profiled with another scenario", func(*testing.T) []string {
+			return []string{"bench", "write", "catchup", "--cpuprofile", filepath.Join(devDir, "cpu.prof")}
+		}, 2, []string{"run catchup on its own"}},
 		{"token without subject", func(*testing.T) []string { return []string{"token", "issue", "--data", devDir} }, 2, []string{"--sub NAME is required"}},
 		{"token with unknown scope", func(t *testing.T) []string {
 			return []string{"token", "issue", "--data", prepare(t), "--sub", "p", "--scope", "read,root"}
