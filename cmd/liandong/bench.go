@@ -76,21 +76,26 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("unknown scenario %q (have: write, read, converge, catchup, fanout)", s)
 		}
 	}
-	// profile starts the CPU profile --cpuprofile asks for and returns what
-	// stops it. A profile that cannot be written fails the run before it
-	// starts rather than leaving an empty file behind.
+	// profile starts the CPU profile --cpuprofile asks for, creating its
+	// file only then (a run refused before it starts leaves none), and
+	// returns what stops it; a profile that cannot start fails the run.
 	profile := func() (stop func(), err error) { return func() {}, nil }
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
 		profile = func() (func(), error) {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return nil, fmt.Errorf("--cpuprofile: %w", err)
+			}
 			if err := pprof.StartCPUProfile(f); err != nil {
+				f.Close()
 				return nil, fmt.Errorf("--cpuprofile %s: %w", *cpuProfile, err)
 			}
-			return pprof.StopCPUProfile, nil
+			return func() {
+				pprof.StopCPUProfile()
+				if err := f.Close(); err != nil {
+					fmt.Fprintf(stderr, "--cpuprofile %s: %v\n", *cpuProfile, err)
+				}
+			}, nil
 		}
 	}
 	if scenarios[0] == "fanout" {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Peers in the same run (issue 11): liandong's own scenarios, then etcd 3.7.3
-# (1 and 3 members), NATS 2.15.2 JetStream (stream on A mirrored by B) and raw
+# (1 and 3 members), NATS 2.15.2 JetStream (stream on A mirrored by B; with its
+# default fsync every 2 minutes, then with sync_interval: always) and raw
 # hashicorp/raft + bbolt, on this machine, one after another, and a table of
 # liandong/peer ratios. The peer servers are installed from the Go module proxy
 # into a temporary GOBIN; everything listens on 127.0.0.1 on free ports, lives
@@ -11,7 +12,7 @@
 #
 # Environment equivalents: PEERS_DURATION, PEERS_CLIENTS, PEERS_CATCHUP,
 # PEERS_RATE, PEERS_OUT, PEERS_KEEP=1 (keep the work directory and its logs).
-# With the defaults it takes 8-10 minutes on two cores, the peer servers' first
+# With the defaults it takes 9-11 minutes on two cores, the peer servers' first
 # build (2-5 minutes) not included.
 set -euo pipefail
 

@@ -61,7 +61,9 @@ var textFields = []string{"title", "summary", "description", "industry", "keywor
 // decodeTextFast is json.Unmarshal(body, b) for a compact body whose strings
 // have no escapes, which is what the index reads almost always (a sixth of
 // analysing a record went to encoding/json). It reports false, leaving b
-// to be decoded again, for anything else.
+// to be decoded again, for anything else. It does not validate the members
+// it skips: bodies reach the index from the state file, validated or
+// verified canonical on the way in.
 func decodeTextFast(body []byte, b *textBody) bool {
 	return schema.DecodeMembers(body, textFields, func(field int, v []byte) bool {
 		switch field {
