@@ -59,6 +59,10 @@ type Options struct {
 	MaxWait time.Duration
 	// Heartbeat is the comment interval of idle change streams (DefaultHeartbeat if 0).
 	Heartbeat time.Duration
+	// Forward carries the requests a follower forwards to its leader;
+	// nil is http.DefaultTransport. (The failpoints build cuts it while the
+	// replica is isolated from its raft group.)
+	Forward http.RoundTripper
 }
 
 // Defaults and limits.
@@ -80,6 +84,7 @@ type handler struct {
 	maxBody    int64
 	maxWait    time.Duration
 	heartbeat  time.Duration
+	forward    http.RoundTripper // nil: http.DefaultTransport
 	metrics    *httpMetrics
 	mux        *http.ServeMux
 
@@ -103,6 +108,7 @@ func New(opts Options) (http.Handler, error) {
 		maxBody:    opts.MaxBodyBytes,
 		maxWait:    opts.MaxWait,
 		heartbeat:  opts.Heartbeat,
+		forward:    opts.Forward,
 		mux:        http.NewServeMux(),
 		shutdown:   make(chan struct{}),
 	}

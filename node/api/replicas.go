@@ -29,9 +29,9 @@ type Replicated interface {
 	RemoveReplica(ctx context.Context, id string) error
 }
 
-// forwardedHeader marks a request one replica forwarded to another, so a request
+// ForwardedHeader marks a request one replica forwarded to another, so a request
 // is forwarded at most once (a stale leader hint never loops).
-const forwardedHeader = "X-Liandong-Forwarded"
+const ForwardedHeader = "X-Liandong-Forwarded"
 
 // toLeader wraps a route that must run at the leader: at a follower the request
 // goes, as it came, to the leader's API, and the caller gets the leader's answer.
@@ -43,7 +43,7 @@ func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		info(r).matched = true
-		if r.Header.Get(forwardedHeader) != "" {
+		if r.Header.Get(ForwardedHeader) != "" {
 			h.fail(w, r, fmt.Errorf("forwarded request reached a follower: %w", node.ErrNotLeader))
 			return
 		}
@@ -64,9 +64,10 @@ func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		proxy := &httputil.ReverseProxy{
+			Transport: h.forward,
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(u)
-				pr.Out.Header.Set(forwardedHeader, h.centre)
+				pr.Out.Header.Set(ForwardedHeader, h.centre)
 				pr.SetXForwarded()
 			},
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

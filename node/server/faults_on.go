@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"liandong/node"
+	"liandong/node/api"
 	"liandong/sync/exchange"
 )
 
@@ -35,7 +37,10 @@ import (
 //	    arrive, drop_out members this replica refuses to open sync streams to; the
 //	    connections stay up (exchange.Faults);
 //	  - raft_isolate drops every raft connection of this replica, in and out
-//	    (node.RaftFaults).
+//	    (node.RaftFaults), and the HTTP requests replicas forward to their
+//	    leader, in and out: a request this replica would forward fails as a
+//	    dial to an unreachable leader does, and one forwarded to it has its
+//	    connection dropped unanswered, as across a real partition.
 //
 // A missing or empty file means no fault. The file is read at start (a replica
 // restarted during a fault comes up with it) and every faultsPoll after; a file
@@ -190,3 +195,39 @@ func (f *faults) DropOutbound(member string) bool {
 
 // RaftIsolated implements node.RaftFaults.
 func (f *faults) RaftIsolated() bool { return f.raft.Load() }
+
+// errForwardIsolated is what forwarding a request to the leader returns while
+// the replica is isolated.
+var errForwardIsolated = errors.New("forward to leader dropped: this replica is isolated by an injected fault")
+
+// forwardTransport is api.Options.Forward: http.DefaultTransport, cut while
+// the replica is isolated.
+func (f *faults) forwardTransport() http.RoundTripper {
+	if f == nil {
+		return nil
+	}
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if f.RaftIsolated() {
+			return nil, errForwardIsolated
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (rt roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return rt(r) }
+
+// wrapHTTP drops, unanswered, the requests other replicas forward to this one
+// while it is isolated: the forwarding replica sees its connection fail.
+func (f *faults) wrapHTTP(h http.Handler) http.Handler {
+	if f == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.RaftIsolated() && r.Header.Get(api.ForwardedHeader) != "" {
+			panic(http.ErrAbortHandler) // net/http closes the connection without a response
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -5,15 +5,19 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"liandong/auth"
+	"liandong/node/api"
 )
 
 // TestFaultsFileClockOffset runs a real one-centre server with a faults file and
@@ -148,5 +152,60 @@ func TestFaultsFileRefusedAtStart(t *testing.T) {
 		if _, err := openFaults(cfg); err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: %v", spec, err)
 		}
+	}
+}
+
+// TestIsolationCutsForwarding: while raft_isolate is in force, a request this
+// replica would forward to its leader fails without reaching it, and one
+// another replica forwards here has its connection dropped unanswered, as
+// across a real partition; other requests, and all once the fault is lifted,
+// go through.
+func TestIsolationCutsForwarding(t *testing.T) {
+	f := &faults{}
+	f.drops.Store(&faultDrops{})
+	var reached atomic.Int32
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	defer leader.Close()
+	forward := func() error {
+		req, _ := http.NewRequest("POST", leader.URL+"/v1/records", nil)
+		resp, err := f.forwardTransport().RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	here := httptest.NewServer(f.wrapHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	defer here.Close()
+	get := func(forwarded bool) error {
+		req, _ := http.NewRequest("POST", here.URL+"/v1/records", nil)
+		if forwarded {
+			req.Header.Set(api.ForwardedHeader, "tianjin")
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+
+	if err := forward(); err != nil || reached.Load() != 1 {
+		t.Fatalf("not isolated: forward %v, leader reached %d times", err, reached.Load())
+	}
+	if err := get(true); err != nil {
+		t.Fatalf("not isolated: a forwarded request failed: %v", err)
+	}
+	f.raft.Store(true)
+	if err := forward(); !errors.Is(err, errForwardIsolated) || reached.Load() != 1 {
+		t.Fatalf("isolated: forward %v, leader reached %d times", err, reached.Load())
+	}
+	if err := get(true); err == nil {
+		t.Fatal("isolated: a request forwarded here was answered")
+	}
+	if err := get(false); err != nil {
+		t.Fatalf("isolated: a client's own request failed: %v", err)
+	}
+	f.raft.Store(false)
+	if err := forward(); err != nil || reached.Load() != 2 {
+		t.Fatalf("lifted: forward %v, leader reached %d times", err, reached.Load())
 	}
 }

@@ -145,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Gatherer:   reg,
 		Federation: s.federation,
 		Logger:     cfg.Logger,
+		Forward:    flt.forwardTransport(),
 	})
 	if err != nil {
 		s.closeParts()
@@ -166,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.closeParts()
 		return nil, err
 	}
-	s.http.Handler = ui.Mount(console, handler) // the web console at /ui/, the API everywhere else
+	s.http.Handler = flt.wrapHTTP(ui.Mount(console, handler)) // the web console at /ui/, the API everywhere else
 	return s, nil
 }
 
