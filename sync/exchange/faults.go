@@ -15,14 +15,15 @@ import (
 // (RELIABILITY.md, chaos harness). Both methods are called on every stream and
 // must be cheap and safe for concurrent use.
 //
-// Only the sync protocol's streams are affected. Gossipsub keeps its own streams,
-// so heads announcements still cross a cut link; they carry heads, never
-// entries, and a node that learns of entries it cannot pull from across the cut
-// pulls them from another member or waits for the cut to heal.
+// Gossipsub keeps its own streams, and they stay up: a heads announcement that
+// member itself delivers is dropped where DropInbound cuts member, while what
+// other members relay still comes, as across a real partition with a path
+// around it.
 type Faults interface {
 	// DropInbound reports whether sync streams member opens to this host are
 	// to be reset as they arrive (this host then neither answers member's pulls
-	// and heads exchanges nor takes its pushes).
+	// and heads exchanges nor takes its pushes), and the heads announcements
+	// member delivers dropped.
 	DropInbound(member string) bool
 	// DropOutbound reports whether this host is to refuse opening sync streams
 	// to member (it then neither pulls from member nor pushes to it).

@@ -37,8 +37,9 @@ func (c *cuts) set(in, out []string) {
 }
 
 // TestOneWayCuts: a host that drops inbound streams from a member still pulls
-// from it, and one that refuses outbound streams to a member is still pulled
-// from; the connection stays up either way, and healing the cut without a
+// from it (and drops the member's announcements), and one that refuses
+// outbound streams to a member is still pulled from; the connection stays up
+// either way, and healing the cut without a
 // restart lets the logs converge. Pushes are off so that each direction of
 // data has exactly one path (a pull by the receiver).
 func TestOneWayCuts(t *testing.T) {
@@ -57,6 +58,7 @@ func TestOneWayCuts(t *testing.T) {
 	write(t, hq.node, ahq, 5)
 	write(t, tj.node, atj, 5)
 	waitFor(t, 10*time.Second, "hq's log at tianjin across the inbound cut", func() bool { return tj.node.Len("hq") == 5 })
+
 	time.Sleep(time.Second) // four anti-entropy rounds
 	if n := hq.node.Len("tianjin"); n != 0 {
 		t.Fatalf("hq pulled %d entries through tianjin's inbound cut", n)
@@ -78,15 +80,22 @@ func TestOneWayCuts(t *testing.T) {
 		t.Fatalf("the connection went down with the cut: %+v", ps)
 	}
 
-	// Both ways: nothing crosses. Healed: everything does, without a restart.
+	// Both ways: nothing crosses, announcements included (by now gossipsub
+	// has long seen both subscriptions). Healed: everything does, without a
+	// restart.
 	tjCuts.set([]string{"hq"}, []string{"hq"})
+	dropped := metricValue(t, tj.reg, "liandong_sync_announcements_refused_total", "reason", "fault-injected")
 	write(t, tj.node, atj, 5)
+	write(t, hq.node, ahq, 5)
+	waitFor(t, 10*time.Second, "hq's announcements dropped at tianjin", func() bool {
+		return metricValue(t, tj.reg, "liandong_sync_announcements_refused_total", "reason", "fault-injected") > dropped
+	})
 	time.Sleep(time.Second)
 	if a, b := hq.node.Len("tianjin"), tj.node.Len("hq"); a != 5 || b != 5 {
 		t.Fatalf("across a two-way cut hq holds %d of tianjin, tianjin %d of hq; want 5 and 5", a, b)
 	}
 	tjCuts.set(nil, nil)
 	waitFor(t, 10*time.Second, "converged after healing", func() bool {
-		return hq.node.Len("tianjin") == 10 && tj.node.Len("hq") == 10
+		return hq.node.Len("tianjin") == 10 && tj.node.Len("hq") == 15
 	})
 }

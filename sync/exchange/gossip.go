@@ -288,6 +288,14 @@ func (g *gossipGuard) validate(_ context.Context, from peer.ID, msg *pubsub.Mess
 	if _, ok := b.PeerAllowed(src.String()); !ok {
 		return refuse(gossipNotMember, pubsub.ValidationReject)
 	}
+	if x.cfg.Faults != nil {
+		// A cut link carries no announcement either: what the cut member
+		// delivers is dropped, unblamed (what it relays of others' may still
+		// come another way, as it would across a real partition).
+		if member, ok := b.PeerAllowed(from.String()); ok && x.cfg.Faults.DropInbound(member) {
+			return refuse(gossipInjected, pubsub.ValidationIgnore)
+		}
+	}
 	if x.backedOff(src) || x.backedOff(from) {
 		return refuse(gossipBackedOff, pubsub.ValidationIgnore)
 	}

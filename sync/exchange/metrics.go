@@ -75,6 +75,7 @@ const (
 	gossipUnsigned        = "unsigned"         // no signature, or one of the wrong kind
 	gossipSelfOrigin      = "self-origin"      // claims to be this host's, which never published it
 	gossipOverloaded      = "overloaded"       // gossipsub's validation or delivery queue was full
+	gossipInjected        = "fault-injected"   // delivered across a link Config.Faults cuts (test builds only)
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
