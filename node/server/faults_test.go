@@ -208,4 +208,7 @@ func TestIsolationCutsForwarding(t *testing.T) {
 	if err := forward(); err != nil || reached.Load() != 2 {
 		t.Fatalf("lifted: forward %v, leader reached %d times", err, reached.Load())
 	}
+	if err := get(true); err != nil {
+		t.Fatalf("lifted: a forwarded request failed: %v", err)
+	}
 }

@@ -221,11 +221,24 @@ func (g *gossipGuard) cutOff(p peer.ID, reason string, format string, args ...an
 
 // inspect sees each RPC from peer from before gossipsub handles it: oversized
 // announcements and messages over from's rate are dropped unread, and a flood
-// or an oversized announcement cuts from off. Control messages pass.
+// or an oversized announcement cuts from off; so are, unblamed, the messages
+// of a member Config.Faults cuts. Control messages pass.
 func (g *gossipGuard) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	msgs := rpc.GetPublish()
 	if len(msgs) == 0 {
 		return nil
+	}
+	if f := g.x.cfg.Faults; f != nil {
+		// A cut link carries no announcement either: what the cut member
+		// delivers is dropped, unblamed. Here, before gossipsub marks the
+		// messages seen, so that copies other members relay still come, as
+		// around a real partition (dropped in the validator, they would be
+		// refused later as duplicates).
+		if member, ok := g.x.node.Bundle().PeerAllowed(from.String()); ok && f.DropInbound(member) {
+			rpc.Publish = nil
+			g.refused(gossipInjected, len(msgs))
+			return nil
+		}
 	}
 	oversized := 0
 	for _, m := range msgs {
@@ -287,14 +300,6 @@ func (g *gossipGuard) validate(_ context.Context, from peer.ID, msg *pubsub.Mess
 	b := x.node.Bundle()
 	if _, ok := b.PeerAllowed(src.String()); !ok {
 		return refuse(gossipNotMember, pubsub.ValidationReject)
-	}
-	if x.cfg.Faults != nil {
-		// A cut link carries no announcement either: what the cut member
-		// delivers is dropped, unblamed (what it relays of others' may still
-		// come another way, as it would across a real partition).
-		if member, ok := b.PeerAllowed(from.String()); ok && x.cfg.Faults.DropInbound(member) {
-			return refuse(gossipInjected, pubsub.ValidationIgnore)
-		}
 	}
 	if x.backedOff(src) || x.backedOff(from) {
 		return refuse(gossipBackedOff, pubsub.ValidationIgnore)
