@@ -176,7 +176,7 @@ func TestIsolationCutsForwarding(t *testing.T) {
 	}
 	here := httptest.NewServer(f.wrapHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 	defer here.Close()
-	get := func(forwarded bool) error {
+	arrive := func(forwarded bool) error {
 		req, _ := http.NewRequest("POST", here.URL+"/v1/records", nil)
 		if forwarded {
 			req.Header.Set(api.ForwardedHeader, "tianjin")
@@ -191,24 +191,24 @@ func TestIsolationCutsForwarding(t *testing.T) {
 	if err := forward(); err != nil || reached.Load() != 1 {
 		t.Fatalf("not isolated: forward %v, leader reached %d times", err, reached.Load())
 	}
-	if err := get(true); err != nil {
+	if err := arrive(true); err != nil {
 		t.Fatalf("not isolated: a forwarded request failed: %v", err)
 	}
 	f.raft.Store(true)
 	if err := forward(); !errors.Is(err, errForwardIsolated) || reached.Load() != 1 {
 		t.Fatalf("isolated: forward %v, leader reached %d times", err, reached.Load())
 	}
-	if err := get(true); err == nil {
+	if err := arrive(true); err == nil {
 		t.Fatal("isolated: a request forwarded here was answered")
 	}
-	if err := get(false); err != nil {
+	if err := arrive(false); err != nil {
 		t.Fatalf("isolated: a client's own request failed: %v", err)
 	}
 	f.raft.Store(false)
 	if err := forward(); err != nil || reached.Load() != 2 {
 		t.Fatalf("lifted: forward %v, leader reached %d times", err, reached.Load())
 	}
-	if err := get(true); err != nil {
+	if err := arrive(true); err != nil {
 		t.Fatalf("lifted: a forwarded request failed: %v", err)
 	}
 }
