@@ -63,6 +63,8 @@ type collected struct {
 	drawn []uint32
 	// ranked is the memory of a search's hits, kept for the next.
 	ranked []ranked
+	// torn says a postings block did not decode (it was skipped).
+	torn bool
 }
 
 var collectedPool = sync.Pool{New: func() any { return new(collected) }}
@@ -76,6 +78,7 @@ func getCollected(ords, terms int) *collected {
 	s.df = slices.Grow(s.df[:0], terms)[:terms]
 	clear(s.df)
 	s.spans = slices.Grow(s.spans[:0], terms)[:terms]
+	s.torn = false
 	return s
 }
 
@@ -163,7 +166,8 @@ func (ix *Index) unsafeCollect(tx *bbolt.Tx, terms []queryTerm, o collectOptions
 			}
 			s.blocks = append(s.blocks, blockRef{first: first, val: v})
 			if !t.prefix {
-				h, _ := readBlockHeader(first, v)
+				h, ok := readBlockHeader(first, v)
+				s.torn = s.torn || !ok
 				s.df[ti] += float64(h.n)
 			}
 		}
@@ -200,6 +204,7 @@ func (ix *Index) unsafeCollect(tx *bbolt.Tx, terms []queryTerm, o collectOptions
 					s.slot[p.ord] = slotDrawn
 					s.drawn = append(s.drawn, p.ord)
 				}
+				s.torn = s.torn || r.err != nil
 			}
 		}
 		slices.Sort(s.drawn)
@@ -277,6 +282,7 @@ func (ix *Index) unsafeCollect(tx *bbolt.Tx, terms []queryTerm, o collectOptions
 				cd.fields |= mask
 				s.bits[i*s.words+word] |= bit
 			}
+			s.torn = s.torn || r.err != nil
 		}
 		if t.prefix {
 			for _, i := range s.accAt {
@@ -333,6 +339,7 @@ func (s *collected) countDistinct(blocks []blockRef) int {
 				n++
 			}
 		}
+		s.torn = s.torn || r.err != nil
 	}
 	clear(s.seen)
 	clear(s.seenFar)

@@ -28,8 +28,11 @@
 // the change there; Open rebuilds it when the file is missing, unreadable, of
 // another layout, or not from the state file's history (a position past the
 // feed's end or holding another change, as after the state file was restored
-// or rebuilt). Every search first catches up with the feed, so a record
-// written before the query is found.
+// or rebuilt). The file is not fsynced, so a power cut can tear it: a
+// postings block that does not decode is skipped by the query or write that
+// meets it, and the index is rebuilt (by Run at once, even with no writes).
+// Every search first catches up with the feed, so a record written before
+// the query is found.
 //
 // Each indexed record has an ordinal, the next one when it is indexed: an
 // update indexes the record anew under a new ordinal and removes the old

@@ -101,6 +101,11 @@ type Index struct {
 	// attrs holds the shared DocAttrs, by stored form.
 	attrs map[string]*DocAttrs
 	pos   atomic.Uint64
+	// torn is set when a query met a malformed postings block (the file is
+	// not fsynced, so a power cut can tear it); the next Sync rebuilds the
+	// index, and tornCh wakes Run for it.
+	torn   atomic.Bool
+	tornCh chan struct{}
 
 	// afterCommit, when set (by tests), runs in apply between its commit and
 	// the update of the doc table.
@@ -122,7 +127,7 @@ func Open(path string, src Source, opts Options) (*Index, error) {
 	if opts.Coalesce <= 0 {
 		opts.Coalesce = 20 * time.Millisecond
 	}
-	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger}
+	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger, tornCh: make(chan struct{}, 1)}
 	db, err := openDB(path)
 	if err != nil {
 		// The index is derived data: a file that does not open is rebuilt.
@@ -338,6 +343,11 @@ func (ix *Index) syncForQuery() (behind uint64, err error) {
 
 // Sync brings the index up to the store's last feed position.
 func (ix *Index) Sync() error {
+	if ix.torn.Load() {
+		if err := ix.rebuildTorn(); err != nil {
+			return err
+		}
+	}
 	last, err := ix.src.LastPosition()
 	if err != nil {
 		return err
@@ -396,6 +406,7 @@ func (ix *Index) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+		case <-ix.tornCh:
 		}
 		// The first change after a quiet spell is indexed Coalesce later;
 		// steady changes every BusyCoalesce.
@@ -406,6 +417,38 @@ func (ix *Index) Run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// noteTorn records that a query met a malformed postings block: the query
+// skipped it, and the index is rebuilt at the next Sync (Run's at once).
+func (ix *Index) noteTorn() {
+	if !ix.torn.CompareAndSwap(false, true) {
+		return
+	}
+	ix.log.Warn("search index: a query met malformed postings (a torn file?); rebuilding it")
+	select {
+	case ix.tornCh <- struct{}{}:
+	default:
+	}
+}
+
+// rebuildTorn empties the index noteTorn found torn, for Sync to rebuild.
+func (ix *Index) rebuildTorn() error {
+	ix.syncMu.Lock()
+	defer ix.syncMu.Unlock()
+	if !ix.torn.Load() {
+		return nil // another Sync did it
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.db == nil {
+		return ErrClosed
+	}
+	if err := ix.reset(); err != nil {
+		return err
+	}
+	ix.torn.Store(false)
+	return nil
 }
 
 // Close closes the index file.

@@ -303,6 +303,9 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 	if err != nil {
 		return nil, err
 	}
+	if s.torn {
+		ix.noteTorn()
+	}
 	defer s.release()
 
 	out := &MatchResult{Lists: map[string][]Match{}, Behind: behind}

@@ -202,6 +202,9 @@ func (ix *Index) search(q Query, words []queryWord, behind uint64) (*Page, error
 	if err != nil {
 		return nil, err
 	}
+	if s.torn {
+		ix.noteTorn()
+	}
 	defer func() {
 		s.ranked = hits[:0]
 		s.release()
