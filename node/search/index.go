@@ -246,6 +246,7 @@ func (ix *Index) reset() error {
 	}
 	ix.clearDocs(0)
 	ix.pos.Store(0)
+	ix.torn.Store(false) // whatever tore it is gone with the old contents
 	return nil
 }
 
@@ -444,11 +445,7 @@ func (ix *Index) rebuildTorn() error {
 	if ix.db == nil {
 		return ErrClosed
 	}
-	if err := ix.reset(); err != nil {
-		return err
-	}
-	ix.torn.Store(false)
-	return nil
+	return ix.reset()
 }
 
 // Close closes the index file.

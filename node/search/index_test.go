@@ -351,12 +351,21 @@ func TestTornBlockFoundByQueryRebuilds(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	tear()
-	found() // notes it; Run rebuilds without a write
+	// Let Run index a write and wait for the next: only the query's note
+	// can wake it now (a search catches up only with writes).
+	src.put(supplyRecord("xiongan:c", "储氢材料", "固态储氢"))
 	last, err := src.LastPosition()
 	if err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(10 * time.Second); ix.pos.Load() < last; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not index the write")
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	tear()
+	found() // notes it; Run rebuilds without a write
 	deadline := time.Now().Add(10 * time.Second)
 	for ix.torn.Load() || ix.pos.Load() < last {
 		if time.Now().After(deadline) {
