@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -211,7 +212,7 @@ func (x *Exchange) admission(p peer.ID) (member, reason string) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if until, bad := x.backoff[p]; bad && x.now().Before(until) {
+	if x.backedOffLocked(p, x.now()) {
 		return member, refuseBackedOff
 	}
 	if x.refuse != nil && x.refuse(p) {
@@ -224,8 +225,14 @@ func (x *Exchange) admission(p peer.ID) (member, reason string) {
 func (x *Exchange) backedOff(p peer.ID) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	return x.backedOffLocked(p, x.now())
+}
+
+// backedOffLocked is backedOff at now (the exchange's clock) for a caller
+// holding x.mu.
+func (x *Exchange) backedOffLocked(p peer.ID, now time.Time) bool {
 	until, bad := x.backoff[p]
-	return bad && x.now().Before(until)
+	return bad && now.Before(until)
 }
 
 // expireBackoffs forgets back-offs that have run out.

@@ -576,7 +576,7 @@ func (x *Exchange) bestLocked(origin string, local schema.Head) (schema.Head, pe
 		if !ok || h.Seq <= best.Seq || (local.Seq > 0 && h.Epoch != local.Epoch) {
 			continue
 		}
-		if until, bad := x.backoff[p]; bad && now.Before(until) {
+		if x.backedOffLocked(p, now) {
 			continue
 		}
 		best, from = h, p
@@ -599,7 +599,7 @@ func (x *Exchange) sourceLocked(origin string, local schema.Head, skip map[peer.
 		if !ok || !ps.connected || skip[p] || h.Seq <= local.Seq || (local.Seq > 0 && h.Epoch != local.Epoch) {
 			continue
 		}
-		if until, bad := x.backoff[p]; bad && now.Before(until) {
+		if x.backedOffLocked(p, now) {
 			continue
 		}
 		stalled := x.stalledLocked(ps, now)

@@ -104,9 +104,10 @@ func (x *Exchange) awaitPushLocked(origin string, st *originState, now time.Time
 		return time.Time{}, false
 	}
 	pushing := false
+	clock := x.now() // back-offs run on the exchange's clock, now is monotonic
 	for p, ps := range x.peers {
 		if ps.member == origin && ps.connected && now.Sub(ps.pushedUsAt) < pushRecency {
-			if until, bad := x.backoff[p]; bad && x.now().Before(until) {
+			if x.backedOffLocked(p, clock) {
 				continue // its pushes are refused until then
 			}
 			pushing = true
