@@ -33,13 +33,19 @@ type Faults interface {
 // ErrFaultInjected is returned, wrapped, when Config.Faults refuses a stream.
 var ErrFaultInjected = errors.New("sync stream dropped by an injected fault")
 
-// dropsInbound reports whether Config.Faults drops the inbound stream s. A peer
-// the bundle does not list is left to the usual admission check.
+// dropsInbound reports whether Config.Faults drops the inbound stream s.
 func (x *Exchange) dropsInbound(s network.Stream) bool {
+	return x.dropsFrom(s.Conn().RemotePeer())
+}
+
+// dropsFrom reports whether Config.Faults cuts what p delivers: its sync
+// streams and its heads announcements. A peer the bundle does not list is
+// left to the usual admission checks.
+func (x *Exchange) dropsFrom(p peer.ID) bool {
 	if x.cfg.Faults == nil {
 		return false
 	}
-	member, ok := x.node.Bundle().PeerAllowed(s.Conn().RemotePeer().String())
+	member, ok := x.node.Bundle().PeerAllowed(p.String())
 	return ok && x.cfg.Faults.DropInbound(member)
 }
 

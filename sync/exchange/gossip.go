@@ -228,17 +228,15 @@ func (g *gossipGuard) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if f := g.x.cfg.Faults; f != nil {
+	if g.x.dropsFrom(from) {
 		// A cut link carries no announcement either: what the cut member
 		// delivers is dropped, unblamed. Here, before gossipsub marks the
 		// messages seen, so that copies other members relay still come, as
 		// around a real partition (dropped in the validator, they would be
 		// refused later as duplicates).
-		if member, ok := g.x.node.Bundle().PeerAllowed(from.String()); ok && f.DropInbound(member) {
-			rpc.Publish = nil
-			g.refused(gossipInjected, len(msgs))
-			return nil
-		}
+		rpc.Publish = nil
+		g.refused(gossipInjected, len(msgs))
+		return nil
 	}
 	oversized := 0
 	for _, m := range msgs {
