@@ -146,8 +146,9 @@ type collectOptions struct {
 // Document frequencies count every indexed record (every posting), so
 // scores do not depend on filters or on what the caller may see; admit
 // selects the candidates. A posting whose ordinal is dead or not in the doc
-// table yet is skipped. The caller holds ix.mu shared and releases the
-// result.
+// table yet is skipped; so is a block that does not decode, noted for a
+// rebuild (noteTorn; under ix.mu, so no rebuild comes between the read and
+// the note). The caller holds ix.mu shared and releases the result.
 func (ix *Index) unsafeCollect(tx *bbolt.Tx, terms []queryTerm, o collectOptions) *collected {
 	s := getCollected(len(ix.docs), len(terms))
 	st := ix.unsafeStats()
@@ -297,6 +298,9 @@ func (ix *Index) unsafeCollect(tx *bbolt.Tx, terms []queryTerm, o collectOptions
 				*a = [numFields]uint32{}
 			}
 		}
+	}
+	if s.torn {
+		ix.noteTorn()
 	}
 	return s
 }

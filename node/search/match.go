@@ -299,10 +299,6 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 		s = ix.unsafeCollect(tx, terms, collectOptions{admit: admit, weights: weights})
 		return nil
 	})
-	if s != nil && s.torn {
-		// Under mu, so a rebuild cannot come between the read and the note.
-		ix.noteTorn()
-	}
 	ix.mu.RUnlock()
 	if err != nil {
 		return nil, err

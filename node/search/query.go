@@ -198,10 +198,6 @@ func (ix *Index) search(q Query, words []queryWord, behind uint64) (*Page, error
 		}
 		return nil
 	})
-	if s != nil && s.torn {
-		// Under mu, so a rebuild cannot come between the read and the note.
-		ix.noteTorn()
-	}
 	ix.mu.RUnlock()
 	if err != nil {
 		return nil, err
