@@ -577,7 +577,7 @@ func newULID(now time.Time) string {
 }
 
 func boltOptions() *bbolt.Options {
-	return &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, InitialMmapSize: store.MmapReserve}
+	return &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, InitialMmapSize: store.MmapReserve, PageSize: store.PageSize}
 }
 
 // ReplicaStatus describes this replica's place in its raft group.

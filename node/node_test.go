@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,6 +212,38 @@ func TestReplicaURLMustBeABareOrigin(t *testing.T) {
 		err := checkReplicaURL(raw)
 		if (err == nil) != ok || err != nil && !errors.Is(err, ErrBadReplica) {
 			t.Errorf("%q: %v", raw, err)
+		}
+	}
+}
+
+// TestFilePageSizes: the state file and the raft log are made with
+// store.PageSize pages (fewer page writes for their appends); the search index,
+// which rewrites scattered blocks, with the OS's.
+func TestFilePageSizes(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := auth.GenerateKey("tianjin-rec")
+	n := mustOpenNode(t, dir, key)
+	n.Close()
+	for _, c := range []struct {
+		file string
+		want int
+	}{
+		{"state.db", store.PageSize},
+		{filepath.Join("raft", boltLogFile), store.PageSize},
+		{searchFile, os.Getpagesize()},
+	} {
+		b := make([]byte, 28)
+		f, err := os.Open(filepath.Join(dir, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.ReadAt(b, 0)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if got := int(binary.LittleEndian.Uint32(b[24:])); got != c.want {
+			t.Errorf("%s has %d-byte pages, want %d", c.file, got, c.want)
 		}
 	}
 }
