@@ -449,6 +449,15 @@ func TestOrdinalsUsedUpRebuilds(t *testing.T) {
 	for i := range 6 {
 		src.put(plainRecord(fmt.Sprintf("tianjin:r%d", i), fmt.Sprintf("alpha v%d", i)))
 	}
+	// The query's catch-up runs out of ordinals and empties the index; the
+	// rebuild is Run's (here, Sync's), not the query's.
+	last, _ := src.LastPosition()
+	if p := search(t, ix, Query{Text: "alpha", Limit: 100}); p.Behind != last {
+		t.Fatalf("query after the reset: %d hits, Behind %d, want Behind %d", p.Total, p.Behind, last)
+	}
+	if err := ix.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	p := search(t, ix, Query{Text: "alpha", Limit: 100})
 	if p.Total != 6 {
 		t.Fatalf("%d hits", p.Total)

@@ -103,9 +103,10 @@ type Index struct {
 	pos   atomic.Uint64
 	// torn is set when a query met a malformed postings block (the file is
 	// not fsynced, so a power cut can tear it); the next Sync rebuilds the
-	// index, and tornCh wakes Run for it.
-	torn   atomic.Bool
-	tornCh chan struct{}
+	// index. rebuildCh wakes Run for that, and after any reset, which a
+	// query's catch-up leaves to Run (syncForQuery).
+	torn      atomic.Bool
+	rebuildCh chan struct{}
 
 	// afterCommit, when set (by tests), runs in apply between its commit and
 	// the update of the doc table.
@@ -127,7 +128,7 @@ func Open(path string, src Source, opts Options) (*Index, error) {
 	if opts.Coalesce <= 0 {
 		opts.Coalesce = 20 * time.Millisecond
 	}
-	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger, tornCh: make(chan struct{}, 1)}
+	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger, rebuildCh: make(chan struct{}, 1)}
 	db, err := openDB(path)
 	if err != nil {
 		// The index is derived data: a file that does not open is rebuilt.
@@ -247,7 +248,16 @@ func (ix *Index) reset() error {
 	ix.clearDocs(0)
 	ix.pos.Store(0)
 	ix.torn.Store(false) // whatever tore it is gone with the old contents
+	ix.wakeRun()
 	return nil
+}
+
+// wakeRun asks Run for a Sync now rather than at the next write.
+func (ix *Index) wakeRun() {
+	select {
+	case ix.rebuildCh <- struct{}{}:
+	default:
+	}
 }
 
 // fingerprint identifies a change: the hash of the record as the feed holds it.
@@ -309,25 +319,39 @@ func (ix *Index) Len() int {
 const QueryCatchUp = 2000
 
 // syncForQuery brings the index up to the feed position of the moment, when
-// that is at most QueryCatchUp changes away, and returns how many changes the
-// index is behind that position when it answers.
-func (ix *Index) syncForQuery() (behind uint64, err error) {
-	last, err := ix.src.LastPosition()
+// that is at most QueryCatchUp changes away, and returns that position: the
+// query says how far behind it the index it read was (behindAt).
+//
+// A query does not rebuild the index: when the state file went back, or its
+// catch-up finds the index torn and empties it (apply's reset), the query
+// answers from the empty index, Behind saying so, while Run, woken by the
+// reset, rebuilds at its own pace. Rebuilding here would keep a client waiting
+// for the whole feed.
+func (ix *Index) syncForQuery() (last uint64, err error) {
+	last, err = ix.src.LastPosition()
 	if err != nil {
 		return 0, err
 	}
 	pos := ix.pos.Load()
 	switch {
 	case last == pos:
-		return 0, nil
+		return last, nil
 	case last < pos:
-		return 0, ix.Sync() // the state file went back: Sync rebuilds
+		// The state file went back (restored from an older snapshot): empty
+		// the index for Run to rebuild.
+		ix.syncMu.Lock()
+		defer ix.syncMu.Unlock()
+		return last, ix.checkSource()
 	case last-pos > QueryCatchUp:
-		return last - pos, nil
+		return last, nil
 	}
 	ix.syncMu.Lock()
 	defer ix.syncMu.Unlock()
-	for pos := ix.pos.Load(); pos < last; pos = ix.pos.Load() {
+	start := ix.pos.Load()
+	for pos := start; pos < last; pos = ix.pos.Load() {
+		if pos < start {
+			break // reset: Run rebuilds
+		}
 		changes, _, err := ix.src.Changes(pos, ix.opts.Batch, nil)
 		if err != nil {
 			return 0, fmt.Errorf("search index: read changes after %d: %w", pos, err)
@@ -339,7 +363,17 @@ func (ix *Index) syncForQuery() (behind uint64, err error) {
 			return 0, err
 		}
 	}
-	return 0, nil
+	return last, nil
+}
+
+// behindAt is how many changes short of the feed position last the index was
+// in tx: read in the query's own transaction, so a reset or a batch committed
+// since syncForQuery is counted as the query saw it.
+func behindAt(tx *bbolt.Tx, last uint64) uint64 {
+	if pos := getU64(tx.Bucket(bucketMeta), keyPosition); pos < last {
+		return last - pos
+	}
+	return 0
 }
 
 // Sync brings the index up to the store's last feed position.
@@ -407,7 +441,7 @@ func (ix *Index) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
-		case <-ix.tornCh:
+		case <-ix.rebuildCh:
 		}
 		// The first change after a quiet spell is indexed Coalesce later;
 		// steady changes every BusyCoalesce.
@@ -427,10 +461,7 @@ func (ix *Index) noteTorn() {
 		return
 	}
 	ix.log.Warn("search index: a query met malformed postings (a torn file?); rebuilding it")
-	select {
-	case ix.tornCh <- struct{}{}:
-	default:
-	}
+	ix.wakeRun()
 }
 
 // rebuildTorn empties the index noteTorn found torn, for Sync to rebuild.

@@ -377,3 +377,100 @@ func TestTornBlockFoundByQueryRebuilds(t *testing.T) {
 		t.Fatalf("after Run: %v", got)
 	}
 }
+
+// TestBehindReadWithTheQuery: a reset between a query's catch-up and its read
+// (a torn block found by another query, say) leaves the query reading an empty
+// index; its Behind must count every change, not the 0 its catch-up measured.
+func TestBehindReadWithTheQuery(t *testing.T) {
+	src := newMemSource()
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), src)
+	src.put(supplyRecord("tianjin:a", "钙钛矿叠层电池", "中试线"))
+	src.put(supplyRecord("hebei:b", "液流电池储能", "长时储能"))
+	synced, err := ix.syncForQuery()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := src.LastPosition()
+	if p, err := ix.search(Query{Text: "电池", Limit: 10}, parseQuery("电池"), synced); err != nil || p.Behind != 0 || p.Total != 2 {
+		t.Fatalf("caught up: %+v, %v", p, err)
+	}
+	ix.mu.Lock()
+	err = ix.reset()
+	ix.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ix.search(Query{Text: "电池", Limit: 10}, parseQuery("电池"), synced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total != 0 || p.Behind != last {
+		t.Fatalf("after a reset: %d hits, Behind %d; want 0 hits, Behind %d", p.Total, p.Behind, last)
+	}
+}
+
+// TestQueryLeavesRebuildToRun: a query whose own catch-up meets a torn block
+// answers from the emptied index with Behind saying so, instead of re-indexing
+// the whole feed while its client waits; the reset wakes a parked Run, which
+// rebuilds with no further write.
+func TestQueryLeavesRebuildToRun(t *testing.T) {
+	src := newMemSource()
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), src)
+	for i := range 30 {
+		src.put(supplyRecord(fmt.Sprintf("tianjin:r%02d", i), "液流电池储能", "长时储能"))
+	}
+	if err := ix.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	err := ix.db.Update(func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketPost).Cursor().Seek(append([]byte("电池"), 0))
+		if k == nil || !strings.HasPrefix(string(k), "电池\x00") {
+			return fmt.Errorf("no block of 电池")
+		}
+		return tx.Bucket(bucketPost).Put(bytes.Clone(k), []byte{0xff, 0xff, 0xff})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new record's postings for 电池 go to the torn block: the query's
+	// catch-up meets it while writing.
+	src.put(supplyRecord("hebei:new", "钠离子电池", "储能"))
+	last, _ := src.LastPosition()
+	p := search(t, ix, Query{Text: "储能"})
+	if got := ix.Position(); got != 0 {
+		t.Fatalf("the query rebuilt the index itself (position %d of %d)", got, last)
+	}
+	if p.Behind != last {
+		t.Fatalf("Behind %d after the reset, want %d", p.Behind, last)
+	}
+
+	// Run, started now, would rebuild in its first Sync whatever woke it:
+	// let that pass, park it, and reset again as apply does.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitPosition := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ix.Position() < last; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: at %d of %d", what, ix.Position(), last)
+			}
+		}
+	}
+	waitPosition("Run's first Sync did not rebuild")
+	time.Sleep(100 * time.Millisecond)
+	ix.mu.Lock()
+	err = ix.reset()
+	ix.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPosition("the reset did not wake Run")
+	if p := search(t, ix, Query{Text: "储能"}); p.Total != 31 || p.Behind != 0 {
+		t.Fatalf("after Run's rebuild: %d hits, Behind %d", p.Total, p.Behind)
+	}
+}

@@ -243,7 +243,7 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 			return nil, fmt.Errorf("%w: cannot match a %s with %ss", ErrNotMatchable, src.Catalogue, c)
 		}
 	}
-	behind, err := ix.syncForQuery()
+	last, err := ix.syncForQuery()
 	if err != nil {
 		return nil, err
 	}
@@ -289,12 +289,14 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 	}
 	var st stats
 	var s *collected
+	var behind uint64
 	ix.mu.RLock()
 	if ix.db == nil {
 		ix.mu.RUnlock()
 		return nil, ErrClosed
 	}
 	err = ix.db.View(func(tx *bbolt.Tx) error {
+		behind = behindAt(tx, last)
 		st = ix.unsafeStats()
 		s = ix.unsafeCollect(tx, terms, collectOptions{admit: admit, weights: weights})
 		return nil

@@ -117,15 +117,15 @@ func (ix *Index) Search(q Query) (*Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	behind, err := ix.syncForQuery()
+	last, err := ix.syncForQuery()
 	if err != nil {
 		return nil, err
 	}
-	return ix.search(q, words, behind)
+	return ix.search(q, words, last)
 }
 
 // search answers a query from what is indexed.
-func (ix *Index) search(q Query, words []queryWord, behind uint64) (*Page, error) {
+func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) {
 	// Distinct terms, and for each word the indexes of its terms.
 	var terms []queryTerm
 	index := map[queryTerm]int{}
@@ -175,12 +175,14 @@ func (ix *Index) search(q Query, words []queryWord, behind uint64) (*Page, error
 
 	var hits []ranked
 	var s *collected
+	var behind uint64
 	ix.mu.RLock()
 	if ix.db == nil {
 		ix.mu.RUnlock()
 		return nil, ErrClosed
 	}
 	err := ix.db.View(func(tx *bbolt.Tx) error {
+		behind = behindAt(tx, last)
 		s = ix.unsafeCollect(tx, terms, collectOptions{admit: admit, draw: draw})
 		hits = s.ranked[:0]
 	next:
