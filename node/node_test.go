@@ -166,16 +166,22 @@ func TestTornStateFileIsRebuilt(t *testing.T) {
 	n.Close()
 	// Simulate a power cut: no clean marker, and garbage over a data page.
 	os.Remove(filepath.Join(dir, cleanMarker))
-	f, err := os.OpenFile(filepath.Join(dir, "state.db"), os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(dir, "state.db"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := f.Stat()
-	garbage := make([]byte, 4096)
+	var hdr [28]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	// Data pages only, past both meta pages: the page walk must find it.
+	ps := int64(binary.LittleEndian.Uint32(hdr[24:]))
+	garbage := make([]byte, ps)
 	for i := range garbage {
 		garbage[i] = byte(i * 7)
 	}
-	for off := int64(3 * 4096); off < fi.Size(); off += 4096 {
+	for off := 3 * ps; off < fi.Size(); off += ps {
 		f.WriteAt(garbage, off)
 	}
 	f.Close()

@@ -278,6 +278,9 @@ func (ix *Index) checkSource() error {
 	if err != nil {
 		return fmt.Errorf("search index: read the store's feed: %w", err)
 	}
+	if ix.db == nil {
+		return ErrClosed
+	}
 	var fp []byte
 	ix.db.View(func(tx *bbolt.Tx) error {
 		fp = bytes.Clone(tx.Bucket(bucketMeta).Get(keyFingerprint))
@@ -320,7 +323,7 @@ const QueryCatchUp = 2000
 
 // syncForQuery brings the index up to the feed position of the moment, when
 // that is at most QueryCatchUp changes away, and returns that position: the
-// query says how far behind it the index it read was (behindAt).
+// query says how far behind it the index it read was (unsafeBehind).
 //
 // A query does not rebuild the index: when the state file went back, or its
 // catch-up finds the index torn and empties it (apply's reset), the query
@@ -366,11 +369,13 @@ func (ix *Index) syncForQuery() (last uint64, err error) {
 	return last, nil
 }
 
-// behindAt is how many changes short of the feed position last the index was
-// in tx: read in the query's own transaction, so a reset or a batch committed
-// since syncForQuery is counted as the query saw it.
-func behindAt(tx *bbolt.Tx, last uint64) uint64 {
-	if pos := getU64(tx.Bucket(bucketMeta), keyPosition); pos < last {
+// unsafeBehind is how many changes short of the feed position last the index
+// is as a query holding ix.mu sees it. The position is read under the lock,
+// not from the query's transaction: apply commits a batch's postings (and
+// its position) before it adds the batch's documents to the doc table under
+// ix.mu, and a query skips postings of documents the table does not hold.
+func (ix *Index) unsafeBehind(last uint64) uint64 {
+	if pos := ix.pos.Load(); pos < last {
 		return last - pos
 	}
 	return 0

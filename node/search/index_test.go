@@ -407,6 +407,28 @@ func TestBehindReadWithTheQuery(t *testing.T) {
 	if p.Total != 0 || p.Behind != last {
 		t.Fatalf("after a reset: %d hits, Behind %d; want 0 hits, Behind %d", p.Total, p.Behind, last)
 	}
+	if err := ix.Sync(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Between a batch's commit and the doc table taking its documents, a
+	// query skips the batch's postings: Behind must count the batch.
+	src.put(supplyRecord("xiongan:c", "固态电池", "储能"))
+	last, _ = src.LastPosition()
+	var during *Page
+	ix.afterCommit = func() {
+		during, err = ix.search(Query{Text: "电池", Limit: 10}, parseQuery("电池"), last)
+	}
+	if err := ix.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	ix.afterCommit = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during.Total != 2 || during.Behind != 1 {
+		t.Fatalf("between commit and doc table: %d hits, Behind %d; want 2 hits, Behind 1", during.Total, during.Behind)
+	}
 }
 
 // TestQueryLeavesRebuildToRun: a query whose own catch-up meets a torn block
@@ -445,7 +467,13 @@ func TestQueryLeavesRebuildToRun(t *testing.T) {
 	}
 
 	// Run, started now, would rebuild in its first Sync whatever woke it:
-	// let that pass, park it, and reset again as apply does.
+	// let that pass, park it, and reset again as apply does. The wake the
+	// query's reset left is taken first, so Run parks at once after its Sync.
+	select {
+	case <-ix.rebuildCh:
+	default:
+		t.Fatal("the query's reset did not ask Run to rebuild")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ix.Run(ctx) }()

@@ -289,14 +289,13 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 	}
 	var st stats
 	var s *collected
-	var behind uint64
 	ix.mu.RLock()
 	if ix.db == nil {
 		ix.mu.RUnlock()
 		return nil, ErrClosed
 	}
+	behind := ix.unsafeBehind(last)
 	err = ix.db.View(func(tx *bbolt.Tx) error {
-		behind = behindAt(tx, last)
 		st = ix.unsafeStats()
 		s = ix.unsafeCollect(tx, terms, collectOptions{admit: admit, weights: weights})
 		return nil

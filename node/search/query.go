@@ -175,14 +175,13 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 
 	var hits []ranked
 	var s *collected
-	var behind uint64
 	ix.mu.RLock()
 	if ix.db == nil {
 		ix.mu.RUnlock()
 		return nil, ErrClosed
 	}
+	behind := ix.unsafeBehind(last)
 	err := ix.db.View(func(tx *bbolt.Tx) error {
-		behind = behindAt(tx, last)
 		s = ix.unsafeCollect(tx, terms, collectOptions{admit: admit, draw: draw})
 		hits = s.ranked[:0]
 	next:

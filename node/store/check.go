@@ -111,7 +111,10 @@ func (c *pageChecker) meta() (uint64, error) {
 	}
 	c.pageSize = int64(binary.LittleEndian.Uint32(hdr[24:]))
 	if binary.LittleEndian.Uint32(hdr[16:]) != bboltMagic || c.pageSize < 512 || c.pageSize > 1<<20 {
-		c.pageSize = 4096 // bbolt's fallback when the first meta page is damaged
+		// Without the first meta page the page size is unknown (this node
+		// makes 16 KB pages, older files have 4 KB): refused, as
+		// checkFileSize refuses it before the walk.
+		return 0, fmt.Errorf("%w: first meta page damaged", ErrCorrupt)
 	}
 	var best []byte
 	var bestTx uint64
