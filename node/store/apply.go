@@ -692,7 +692,9 @@ func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, with
 // or verified canonical (an entry). Readers decode the stored form, so the
 // HTML escapes encoding/json would add make no difference.
 func encodeRecord(r *schema.Record) ([]byte, error) {
-	if out, ok := schema.AppendRecordJSON(nil, r); ok {
+	// Sized once: growing from nil took a fifth of AppendRecordJSON's time in
+	// a catch-up's profile. The members besides the body take ~300 bytes.
+	if out, ok := schema.AppendRecordJSON(make([]byte, 0, len(r.Body)+512), r); ok {
 		return out, nil
 	}
 	if len(r.Body) == 0 {
