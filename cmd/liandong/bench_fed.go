@@ -129,11 +129,13 @@ func waitWritable(ctx context.Context, s *server.Server, within time.Duration) e
 // measures, for each write, the delay from the origin's acknowledgement until the
 // record appears in the change feed of every other centre.
 //
-// The second result is the receivers' own liandong_replication_delay_seconds:
-// from the entry's signed_at (the time the origin's leader proposed the
-// write, so the origin's commit is included) to its apply at each receiver
-// (per receiver, not the worst of three). Set beside the first, it says how
-// much of the delay is the change feed and its long poll.
+// The other two results are the receivers' own histograms, from the entry's
+// signed_at (the time the origin's leader proposed the write, so the origin's
+// commit is included) to the arrival of the origin's push at each receiver
+// (liandong_replication_push_delay_seconds), and to its apply there
+// (liandong_replication_delay_seconds), per receiver, not the worst of three.
+// The gap between them is the receiver's verification and raft commit; the
+// gap between the last and the first, the change feed and its long poll.
 func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logStore string, logger *slog.Logger) ([]bench.Result, error) {
 	servers, apis, stop, err := runFederation(ctx, dir, logStore, logger)
 	if err != nil {
@@ -260,11 +262,17 @@ func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, l
 	for _, s := range servers {
 		regs = append(regs, s.Registry)
 	}
-	h := gatherHistogram(regs, "liandong_replication_delay_seconds")
-	applied := bench.Result{Scenario: "converge-applied", Clients: len(apis), Ops: int(h.count), Elapsed: d,
-		PerSec: float64(h.count) / d.Seconds(), P50: h.quantile(0.5), P99: h.quantile(0.99), Max: h.quantile(1),
-		Note: "proposed at origin → applied at each receiver (the nodes' replication-delay histogram, interpolated in its buckets)"}
-	return []bench.Result{r, applied}, nil
+	stage := func(scenario, metric, note string) bench.Result {
+		h := gatherHistogram(regs, metric)
+		return bench.Result{Scenario: scenario, Clients: len(apis), Ops: int(h.count), Elapsed: d,
+			PerSec: float64(h.count) / d.Seconds(), P50: h.quantile(0.5), P99: h.quantile(0.99), Max: h.quantile(1), Note: note}
+	}
+	return []bench.Result{r,
+		stage("converge-pushed", "liandong_replication_push_delay_seconds",
+			"proposed at origin → its push at each receiver (the nodes' push-delay histogram, interpolated in its buckets)"),
+		stage("converge-applied", "liandong_replication_delay_seconds",
+			"proposed at origin → applied at each receiver (the nodes' replication-delay histogram, interpolated in its buckets)"),
+	}, nil
 }
 
 // histogram is the sum of one histogram's series over several registries.

@@ -30,6 +30,7 @@ type metrics struct {
 	announces      *prometheus.CounterVec // direction
 	trust          *prometheus.CounterVec // outcome
 	delay          *prometheus.HistogramVec
+	pushDelay      *prometheus.HistogramVec
 
 	refusedConns     *prometheus.CounterVec // direction, reason
 	resourceRefusals *prometheus.CounterVec // scope, resource
@@ -115,7 +116,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "trust_bundles_total", Help: "Newer trust bundles fetched from peers, by outcome (installed or refused)."}, []string{"outcome"}),
 		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns,
 			Name: "replication_delay_seconds", Help: "Time from an entry's signing at its origin to its apply here, by origin.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}}, []string{"origin"}),
+			Buckets: delayBuckets()}, []string{"origin"}),
+		pushDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns,
+			Name: "replication_push_delay_seconds", Help: "Time from an entry's signing at its origin to the arrival here of the origin's push that carried it, by origin: the origin's commit and the network, where replication_delay_seconds adds this node's verification and commit.",
+			Buckets: delayBuckets()}, []string{"origin"}),
 		refusedConns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "refused_connections_total", Help: "Connections the libp2p connection gater refused, by direction and reason (not-member, blocked, backed-off, self, cut)."}, []string{"direction", "reason"}),
 		resourceRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -153,7 +157,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.peersConnected, m.peersStalled, m.lagEntries, m.lagSeconds,
 		m.localSeq, m.peerBehind, m.applied, m.rejected, m.faults, m.forks, m.framesSent, m.framesRecv, m.bytesSent,
-		m.bytesRecv, m.announces, m.trust, m.delay, m.refusedConns, m.resourceRefusals, m.announceRefused} {
+		m.bytesRecv, m.announces, m.trust, m.delay, m.pushDelay, m.refusedConns, m.resourceRefusals, m.announceRefused} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -248,4 +252,11 @@ func (c memberCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descMemberRTT, prometheus.GaugeValue, m.rtt, id)
 		}
 	}
+}
+
+// delayBuckets bound the replication delay histograms: from a millisecond (a
+// push between centres on one network) to an hour (a centre back from a long
+// partition).
+func delayBuckets() []float64 {
+	return []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 }

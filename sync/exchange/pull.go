@@ -437,6 +437,11 @@ func (x *Exchange) receivePush(p peer.ID, member string, m *wire.Push) error {
 		x.mu.Lock()
 		x.peerLocked(p, member).pushedUsAt = time.Now()
 		x.mu.Unlock()
+		now := x.now()
+		delay := x.m.pushDelay.WithLabelValues(m.Origin)
+		for _, e := range m.Entries {
+			delay.Observe(max(now.Sub(e.SignedAt), 0).Seconds())
+		}
 	}
 	if !x.holdPushed(p, m.Origin, m.Entries) {
 		x.pullPushGap(p, m.Origin, m.Entries)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"liandong/auth"
 	"liandong/schema"
 	"liandong/sync/exchange"
@@ -366,5 +368,43 @@ func TestPushOfNonMemberOrigin(t *testing.T) {
 	})
 	if slices.ContainsFunc(hq.x.Status().Origins, func(o exchange.OriginStatus) bool { return o.Origin == "nowhere" }) {
 		t.Error("the exchange keeps state for an origin outside the bundle")
+	}
+}
+
+// TestPushDelayObserved: each entry its origin pushes is timed on arrival,
+// once, beside its apply; entries pulled, and a node's own, are not.
+func TestPushDelayObserved(t *testing.T) {
+	checkLeaks(t)
+	fed := newFed(t, "hq", "tianjin", "hebei")
+	hq := startExchange(t, fed, "hq", nil, pushOnly)
+	tj := startExchange(t, fed, "tianjin", nil, pushOnly)
+	connect(t, hq, tj)
+	author := fed.Author("hq")
+	for i := 1; i <= 10; i++ {
+		write(t, hq.node, author, 1)
+		waitFor(t, 5*time.Second, "push applied", func() bool { return tj.node.Len("hq") == i })
+	}
+	if v := metricValue(t, tj.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v != 10 {
+		t.Errorf("push delay observations at tianjin = %v, want 10", v)
+	}
+	if v := metricValue(t, tj.reg, "liandong_replication_delay_seconds", "origin", "hq"); v != 10 {
+		t.Errorf("replication delay observations at tianjin = %v, want 10", v)
+	}
+	if v := metricValue(t, hq.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v != 0 {
+		t.Errorf("hq timed %v pushes of its own log", v)
+	}
+
+	// hebei joins after the writes and pulls them: nothing is pushed.
+	hb := startExchange(t, fed, "hebei", nil, nil)
+	connect(t, hb, hq)
+	waitFor(t, 10*time.Second, "hebei pulled hq's log", func() bool { return hb.node.Len("hq") == 10 })
+	if v := metricValue(t, hb.reg, "liandong_replication_delay_seconds", "origin", "hq"); v != 10 {
+		t.Errorf("replication delay observations at hebei = %v, want 10", v)
+	}
+	if v := metricValue(t, hb.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v != 0 {
+		t.Errorf("hebei timed %v pulled entries as pushed", v)
+	}
+	if problems, err := testutil.GatherAndLint(tj.reg); err != nil || len(problems) > 0 {
+		t.Errorf("metrics lint: %v %+v", err, problems)
 	}
 }
