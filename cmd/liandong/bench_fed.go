@@ -134,8 +134,10 @@ func waitWritable(ctx context.Context, s *server.Server, within time.Duration) e
 // commit is included) to the arrival of the origin's push at each receiver
 // (liandong_replication_push_delay_seconds), and to its apply there
 // (liandong_replication_delay_seconds), per receiver, not the worst of three.
-// The gap between them is the receiver's verification and raft commit; the
-// gap between the last and the first, the change feed and its long poll.
+// The push delay counts entries applied from their origin's push (not those
+// pulled); the gap between the two is the receiver's wait for the origin's
+// apply lock, verification and raft commit. The gap between the applied
+// delay and the first result is the change feed and its long poll.
 func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logStore string, logger *slog.Logger) ([]bench.Result, error) {
 	servers, apis, stop, err := runFederation(ctx, dir, logStore, logger)
 	if err != nil {

@@ -178,9 +178,10 @@ func (h *handler) searchRecords(w http.ResponseWriter, r *http.Request, p *auth.
 // IndexBehindHeader carries search.Page.Behind on search and match answers.
 const IndexBehindHeader = "Liandong-Index-Behind"
 
-// setIndexBehind tells the caller that the answer comes from an index still
-// taking in a backlog of n changes (search.QueryCatchUp): records written in
-// the last moments may be missing from it.
+// setIndexBehind tells the caller that the answer comes from an index n
+// changes short of the state file: one taking in a backlog
+// (search.QueryCatchUp), or being rebuilt after it was emptied. Records
+// written in those changes may be missing from it.
 func setIndexBehind(w http.ResponseWriter, n uint64) {
 	if n > 0 {
 		w.Header().Set(IndexBehindHeader, strconv.FormatUint(n, 10))

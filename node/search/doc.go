@@ -32,7 +32,9 @@
 // postings block that does not decode is skipped by the query or write that
 // meets it, and the index is rebuilt (by Run at once, even with no writes).
 // Every search first catches up with the feed, so a record written before
-// the query is found.
+// the query is found, unless the backlog is beyond QueryCatchUp or the index
+// was just emptied for a rebuild (then Run rebuilds it, and the answer's
+// Behind counts what it lacks).
 //
 // Each indexed record has an ordinal, the next one when it is indexed: an
 // update indexes the record anew under a new ordinal and removes the old

@@ -114,7 +114,8 @@ type Index struct {
 }
 
 // Open opens or creates the index file at path and checks it against src. It
-// does not catch up: Sync or Run does, and every search syncs first.
+// does not catch up: Sync or Run does, and every search catches up first
+// (within QueryCatchUp).
 func Open(path string, src Source, opts Options) (*Index, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -62,8 +62,8 @@ type Page struct {
 	// Next is the cursor of the next page, nil on the last.
 	Next *Cursor
 	// Behind counts the changes of the state file the index had not taken in
-	// when the query ran (0 but while a large backlog is indexed; see
-	// QueryCatchUp).
+	// when the query ran (0 but while a large backlog is indexed, see
+	// QueryCatchUp, or while Run rebuilds an index it had to empty).
 	Behind uint64
 }
 
@@ -108,7 +108,7 @@ func (s *stats) termWeightLen(lens, tf *[numFields]uint32) float64 {
 }
 
 // Search answers a query. It brings the index up to date first, so a record
-// written before the call is found.
+// written before the call is found (within QueryCatchUp; see syncForQuery).
 func (ix *Index) Search(q Query) (*Page, error) {
 	words := parseQuery(q.Text)
 	if len(words) == 0 {

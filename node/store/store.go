@@ -66,9 +66,9 @@ const MmapReserve = 1 << 30
 // page with a pwrite of its own, and these files grow at their ends (the log,
 // the feed, records with time-ordered ids): with the OS's 4 KB pages a 50k-entry
 // catch-up made a pwrite per 4 KB and spent a tenth of its CPU in those calls.
-// With 16 KB pages it catches up 13–17 % faster (BENCHMARKS.md, session 8). The
-// search index keeps 4 KB: it rewrites scattered blocks, where a larger page
-// writes more for each (its varied-text benchmarks were mixed).
+// With 16 KB pages a 50k catch-up ran 13–17 % faster (BENCHMARKS.md, session 8).
+// The search index keeps the OS's page size: it rewrites scattered blocks,
+// where a larger page writes more for each (its benchmarks were mixed).
 const PageSize = 16 << 10
 
 // Options configure a Store.

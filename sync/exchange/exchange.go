@@ -112,7 +112,10 @@ type originState struct {
 	pushGap bool
 	// pushed holds entries pushed while the apply lock was taken, applied by
 	// whoever releases it (drainPushed); pushedFrom is the peer that sent them.
+	// pushedAt says when each arrived, if the origin itself pushed it (zero
+	// if relayed), for the push-delay histogram.
 	pushed     []*schema.Entry
+	pushedAt   []time.Time
 	pushedFrom peer.ID
 }
 

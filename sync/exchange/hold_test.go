@@ -58,10 +58,10 @@ func TestHoldPushed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := &Exchange{cfg: Config{BatchSize: 100, MaxFrameBytes: 1 << 20}, origins: map[string]*originState{}}
-			if !x.holdPushed(a, "tianjin", log[:3]) {
+			if !x.holdPushed(a, "tianjin", log[:3], time.Time{}) {
 				t.Fatal("first push not held")
 			}
-			if got := x.holdPushed(tc.from, "tianjin", tc.push); got != tc.ok {
+			if got := x.holdPushed(tc.from, "tianjin", tc.push, time.Time{}); got != tc.ok {
 				t.Fatalf("holdPushed = %v, want %v", got, tc.ok)
 			}
 			held := x.origins["tianjin"].pushed

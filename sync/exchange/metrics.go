@@ -118,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "replication_delay_seconds", Help: "Time from an entry's signing at its origin to its apply here, by origin.",
 			Buckets: delayBuckets()}, []string{"origin"}),
 		pushDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns,
-			Name: "replication_push_delay_seconds", Help: "Time from an entry's signing at its origin to the arrival here of the origin's push that carried it, by origin: the origin's commit and the network, where replication_delay_seconds adds this node's verification and commit.",
+			Name: "replication_push_delay_seconds", Help: "Time from an entry's signing at its origin to the arrival here of the origin's push that carried it, for entries applied from that push, by origin: the origin's commit and the network, where replication_delay_seconds adds the wait for the origin's apply lock and this node's verification and commit.",
 			Buckets: delayBuckets()}, []string{"origin"}),
 		refusedConns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "refused_connections_total", Help: "Connections the libp2p connection gater refused, by direction and reason (not-member, blocked, backed-off, self, cut)."}, []string{"direction", "reason"}),

@@ -173,11 +173,13 @@ func (x *Exchange) unlocker(origin string, ch chan struct{}) func() {
 // held is still applied, and a pull fetches the rest. A push never replaces
 // held entries, so a stale replay from another peer cannot push out the
 // origin's fresh ones.
-func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry) bool {
+//
+// at is when the push arrived, if the origin itself sent it (zero if relayed).
+func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry, at time.Time) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	st := x.originLocked(origin)
-	held := st.pushed
+	held, heldAt := st.pushed, st.pushedAt
 	if len(held) > 0 {
 		first, last := held[0].Seq, held[len(held)-1].Seq
 		if st.pushedFrom != p || entries[0].Seq > last+1 {
@@ -186,6 +188,7 @@ func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry)
 		for _, e := range entries {
 			if e.Seq > last {
 				held = append(held, e)
+				heldAt = append(heldAt, at)
 				last = e.Seq
 			} else if e.Seq >= first && !sameEntry(e, held[e.Seq-first]) {
 				// Two entries for one seq: left to a pull, whose accept
@@ -194,7 +197,10 @@ func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry)
 			}
 		}
 	} else {
-		held = entries
+		held, heldAt = entries, make([]time.Time, len(entries))
+		for i := range heldAt {
+			heldAt[i] = at
+		}
 	}
 	size := 0
 	for _, e := range held {
@@ -203,7 +209,7 @@ func (x *Exchange) holdPushed(p peer.ID, origin string, entries []*schema.Entry)
 	if len(held) > x.cfg.BatchSize || size > x.cfg.MaxFrameBytes {
 		return false // a pull in bounded frames does better
 	}
-	st.pushed, st.pushedFrom = held, p
+	st.pushed, st.pushedAt, st.pushedFrom = held, heldAt, p
 	return true
 }
 
@@ -223,14 +229,14 @@ func (x *Exchange) drainPushed(origin string) {
 	defer unlock()
 	x.mu.Lock()
 	st := x.originLocked(origin)
-	entries, p := st.pushed, st.pushedFrom
-	st.pushed, st.pushedFrom = nil, ""
+	entries, arrived, p := st.pushed, st.pushedAt, st.pushedFrom
+	st.pushed, st.pushedAt, st.pushedFrom = nil, nil, ""
 	ctx := x.runCtx
 	x.mu.Unlock()
 	if len(entries) == 0 || ctx == nil {
 		return
 	}
-	if err := x.applyPushed(ctx, p, origin, entries); err != nil {
+	if err := x.applyPushed(ctx, p, origin, entries, arrived); err != nil {
 		x.handleErr(p, fmt.Errorf("push: %w", err))
 	}
 }
@@ -437,13 +443,12 @@ func (x *Exchange) receivePush(p peer.ID, member string, m *wire.Push) error {
 		x.mu.Lock()
 		x.peerLocked(p, member).pushedUsAt = time.Now()
 		x.mu.Unlock()
-		now := x.now()
-		delay := x.m.pushDelay.WithLabelValues(m.Origin)
-		for _, e := range m.Entries {
-			delay.Observe(max(now.Sub(e.SignedAt), 0).Seconds())
-		}
 	}
-	if !x.holdPushed(p, m.Origin, m.Entries) {
+	var at time.Time
+	if member == m.Origin {
+		at = x.now()
+	}
+	if !x.holdPushed(p, m.Origin, m.Entries, at) {
 		x.pullPushGap(p, m.Origin, m.Entries)
 		return nil
 	}
@@ -468,8 +473,9 @@ func pushClaim(origin string, entries []*schema.Entry) schema.Head {
 }
 
 // applyPushed applies entries of origin p pushed; the caller holds origin's
-// apply lock.
-func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, entries []*schema.Entry) error {
+// apply lock. arrived[i] is when entries[i] arrived from its origin (zero if
+// relayed): the entries this push applies are timed from their signing to it.
+func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, entries []*schema.Entry, arrived []time.Time) error {
 	local, err := x.nodeHead(ctx, origin)
 	if err != nil {
 		return &localError{err}
@@ -495,6 +501,13 @@ func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, en
 	}
 	if err == nil {
 		x.contact(p, 0)
+		delay := x.m.pushDelay.WithLabelValues(origin)
+		for i, e := range entries {
+			// Held seqs were skipped, not applied from this push.
+			if e.Seq > local.Seq && i < len(arrived) && !arrived[i].IsZero() {
+				delay.Observe(max(arrived[i].Sub(e.SignedAt), 0).Seconds())
+			}
+		}
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"liandong/auth"
@@ -371,11 +372,12 @@ func TestPushOfNonMemberOrigin(t *testing.T) {
 	}
 }
 
-// TestPushDelayObserved: each entry its origin pushes is timed on arrival,
-// once, beside its apply; entries pulled, and a node's own, are not.
+// TestPushDelayObserved: each entry its origin pushes is timed once, when the
+// push applies it; entries pushed again, entries pulled, and a node's own are
+// not.
 func TestPushDelayObserved(t *testing.T) {
 	checkLeaks(t)
-	fed := newFed(t, "hq", "tianjin", "hebei")
+	fed := newFed(t, "hq", "tianjin", "hebei", "xiongan")
 	hq := startExchange(t, fed, "hq", nil, pushOnly)
 	tj := startExchange(t, fed, "tianjin", nil, pushOnly)
 	connect(t, hq, tj)
@@ -390,21 +392,55 @@ func TestPushDelayObserved(t *testing.T) {
 	if v := metricValue(t, tj.reg, "liandong_replication_delay_seconds", "origin", "hq"); v != 10 {
 		t.Errorf("replication delay observations at tianjin = %v, want 10", v)
 	}
+	// Arrival comes before apply: the sums say so.
+	pushed, applied := histogramSum(t, tj.reg, "liandong_replication_push_delay_seconds"), histogramSum(t, tj.reg, "liandong_replication_delay_seconds")
+	if pushed <= 0 || pushed > applied {
+		t.Errorf("push delay sum %v s, replication delay sum %v s: want 0 < pushed ≤ applied", pushed, applied)
+	}
 	if v := metricValue(t, hq.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v != 0 {
 		t.Errorf("hq timed %v pushes of its own log", v)
 	}
 
-	// hebei joins after the writes and pulls them: nothing is pushed.
-	hb := startExchange(t, fed, "hebei", nil, nil)
-	connect(t, hb, hq)
-	waitFor(t, 10*time.Second, "hebei pulled hq's log", func() bool { return hb.node.Len("hq") == 10 })
-	if v := metricValue(t, hb.reg, "liandong_replication_delay_seconds", "origin", "hq"); v != 10 {
-		t.Errorf("replication delay observations at hebei = %v, want 10", v)
+	// An origin pushing entries a second time: applied once, timed once.
+	log := write(t, exchangetest.NewNode("hebei", fed.Bundle), fed.Author("hebei"), 3)
+	hb := startHarness(t, fed.Identity("hebei"), &harness{federation: fed.ID})
+	hb.pushTo(t, tj.x.AddrInfo(), &wire.Push{Origin: "hebei", Entries: log})
+	waitFor(t, 5*time.Second, "hebei's push applied", func() bool { return tj.node.Len("hebei") == 3 })
+	hb.pushTo(t, tj.x.AddrInfo(), &wire.Push{Origin: "hebei", Entries: log})
+	time.Sleep(300 * time.Millisecond)
+	if v := metricValue(t, tj.reg, "liandong_replication_push_delay_seconds", "origin", "hebei"); v != 3 {
+		t.Errorf("3 entries pushed twice timed %v times, want 3", v)
 	}
-	if v := metricValue(t, hb.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v != 0 {
-		t.Errorf("hebei timed %v pulled entries as pushed", v)
+
+	// xiongan joins after the writes and pulls them: nothing is pushed.
+	xa := startExchange(t, fed, "xiongan", nil, nil)
+	connect(t, xa, hq)
+	waitFor(t, 10*time.Second, "xiongan pulled hq's log", func() bool { return xa.node.Len("hq") == 10 })
+	if v := metricValue(t, xa.reg, "liandong_replication_delay_seconds", "origin", "hq"); v != 10 {
+		t.Errorf("replication delay observations at xiongan = %v, want 10", v)
+	}
+	if v := metricValue(t, xa.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v != 0 {
+		t.Errorf("xiongan timed %v pulled entries as pushed", v)
 	}
 	if problems, err := testutil.GatherAndLint(tj.reg); err != nil || len(problems) > 0 {
 		t.Errorf("metrics lint: %v %+v", err, problems)
 	}
+}
+
+// histogramSum is the sum of every series of histogram name in reg.
+func histogramSum(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return sum
 }
