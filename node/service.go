@@ -94,9 +94,15 @@ func (n *Node) Changed() <-chan struct{} { return n.st.Changed() }
 // Heads returns the local head of every origin's log.
 func (n *Node) Heads(_ context.Context) ([]schema.Head, error) { return n.st.Heads() }
 
-// ReadRange serves entries of origin's log to peers.
+// ReadRange returns entries of origin's log, decoded.
 func (n *Node) ReadRange(_ context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
 	return n.st.ReadRange(origin, fromSeq, limit)
+}
+
+// ReadRangeRaw serves entries of origin's log to peers, as stored (see
+// store.ReadRangeRaw).
+func (n *Node) ReadRangeRaw(_ context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
+	return n.st.ReadRangeRaw(origin, fromSeq, limit)
 }
 
 // CanApply reports whether this replica may apply remote entries: only the leader

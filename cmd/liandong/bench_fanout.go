@@ -168,6 +168,10 @@ func (n *fanoutNode) Heads(ctx context.Context) ([]schema.Head, error) {
 	return append([]schema.Head(nil), n.logs.Load().heads...), nil
 }
 
+func (n *fanoutNode) ReadRangeRaw(ctx context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
+	return n.ReadRange(ctx, origin, fromSeq, limit)
+}
+
 func (n *fanoutNode) ReadRange(ctx context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
 	n.reads.Add(1)
 	tail := n.logs.Load().tails[origin]

@@ -30,6 +30,10 @@ type Node interface {
 	// ReadRange returns entries of origin from fromSeq on, in order, at most
 	// limit; fewer (or none) at the end of the log.
 	ReadRange(ctx context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error)
+	// ReadRangeRaw is ReadRange for sending entries on (range answers,
+	// pushes): the entries need only Origin, Seq, Raw and Sig, and the rest
+	// of their payload may be left zero, undecoded.
+	ReadRangeRaw(ctx context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error)
 	// ApplyEntries applies verified entries of one origin that continue the local
 	// head. Entries already held at the start are skipped if their hash matches;
 	// a held seq with another hash is an error. Only called when CanApply is true.

@@ -515,7 +515,7 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 	if n := uint64(x.cfg.BatchSize); own.Seq-from+1 > n {
 		from = own.Seq - n + 1
 	}
-	entries, err := x.node.ReadRange(ctx, x.centre, from, int(own.Seq-from+1))
+	entries, err := x.node.ReadRangeRaw(ctx, x.centre, from, int(own.Seq-from+1))
 	if err != nil {
 		if ctx.Err() == nil {
 			x.log.Warn("read own entries to push", "from", from, "err", err)

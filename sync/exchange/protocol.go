@@ -275,7 +275,7 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 	)
 	for sent < limit {
 		n := min(x.cfg.BatchSize, limit-sent)
-		es, err := x.node.ReadRange(ctx, req.Origin, from, n)
+		es, err := x.node.ReadRangeRaw(ctx, req.Origin, from, n)
 		if err != nil {
 			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read the log"})
 			return &localError{fmt.Errorf("read %s from %d: %w", req.Origin, from, err)}

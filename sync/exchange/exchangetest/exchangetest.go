@@ -183,6 +183,11 @@ func (n *Node) Log(origin string) []*schema.Entry {
 	return append([]*schema.Entry(nil), n.logs[origin]...)
 }
 
+// ReadRangeRaw is ReadRange: the fake's entries are decoded already.
+func (n *Node) ReadRangeRaw(ctx context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
+	return n.ReadRange(ctx, origin, fromSeq, limit)
+}
+
 // ReadRange returns up to limit entries of origin from fromSeq on.
 func (n *Node) ReadRange(ctx context.Context, origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
 	if err := ctx.Err(); err != nil {
