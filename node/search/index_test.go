@@ -316,19 +316,7 @@ func TestTornBlockFoundByQueryRebuilds(t *testing.T) {
 	if got := found(); !slices.Equal(got, want) {
 		t.Fatalf("before: %v", got)
 	}
-	tear := func() {
-		t.Helper()
-		err := ix.db.Update(func(tx *bbolt.Tx) error {
-			k, _ := tx.Bucket(bucketPost).Cursor().Seek(append([]byte("电池"), 0))
-			if k == nil || !strings.HasPrefix(string(k), "电池\x00") {
-				return fmt.Errorf("no block of 电池")
-			}
-			return tx.Bucket(bucketPost).Put(bytes.Clone(k), []byte{0xff, 0xff, 0xff})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	tear := func() { t.Helper(); tearFirstBlock(t, ix, "电池") }
 
 	tear()
 	if got := found(); slices.Equal(got, want) {
@@ -344,13 +332,7 @@ func TestTornBlockFoundByQueryRebuilds(t *testing.T) {
 		t.Fatalf("after Sync: %v (torn %v)", got, ix.torn.Load())
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ix.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	startRun(t, ix)
 	// Let Run index a write and wait for the next: only the query's note
 	// can wake it now (a search catches up only with writes).
 	src.put(supplyRecord("xiongan:c", "储氢材料", "固态储氢"))
@@ -444,16 +426,7 @@ func TestQueryLeavesRebuildToRun(t *testing.T) {
 	if err := ix.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	err := ix.db.Update(func(tx *bbolt.Tx) error {
-		k, _ := tx.Bucket(bucketPost).Cursor().Seek(append([]byte("电池"), 0))
-		if k == nil || !strings.HasPrefix(string(k), "电池\x00") {
-			return fmt.Errorf("no block of 电池")
-		}
-		return tx.Bucket(bucketPost).Put(bytes.Clone(k), []byte{0xff, 0xff, 0xff})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tearFirstBlock(t, ix, "电池")
 	// The new record's postings for 电池 go to the torn block: the query's
 	// catch-up meets it while writing.
 	src.put(supplyRecord("hebei:new", "钠离子电池", "储能"))
@@ -474,13 +447,7 @@ func TestQueryLeavesRebuildToRun(t *testing.T) {
 	default:
 		t.Fatal("the query's reset did not ask Run to rebuild")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ix.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	startRun(t, ix)
 	waitPosition := func(what string) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); ix.Position() < last; time.Sleep(5 * time.Millisecond) {
@@ -492,7 +459,7 @@ func TestQueryLeavesRebuildToRun(t *testing.T) {
 	waitPosition("Run's first Sync did not rebuild")
 	time.Sleep(100 * time.Millisecond)
 	ix.mu.Lock()
-	err = ix.reset()
+	err := ix.reset()
 	ix.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
@@ -501,4 +468,31 @@ func TestQueryLeavesRebuildToRun(t *testing.T) {
 	if p := search(t, ix, Query{Text: "储能"}); p.Total != 31 || p.Behind != 0 {
 		t.Fatalf("after Run's rebuild: %d hits, Behind %d", p.Total, p.Behind)
 	}
+}
+
+// tearFirstBlock overwrites the first postings block of term with bytes no
+// block decodes from, as a power cut can leave it.
+func tearFirstBlock(t *testing.T, ix *Index, term string) {
+	t.Helper()
+	err := ix.db.Update(func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketPost).Cursor().Seek(append([]byte(term), 0))
+		if k == nil || !strings.HasPrefix(string(k), term+"\x00") {
+			return fmt.Errorf("no block of %s", term)
+		}
+		return tx.Bucket(bucketPost).Put(bytes.Clone(k), []byte{0xff, 0xff, 0xff})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startRun runs ix.Run until the test ends.
+func startRun(t *testing.T, ix *Index) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }

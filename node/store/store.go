@@ -277,23 +277,13 @@ func (s *Store) Head(origin string) (schema.Head, error) {
 
 // ReadRange returns up to limit entries of origin's log starting at fromSeq.
 func (s *Store) ReadRange(origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
-	if fromSeq == 0 {
-		fromSeq = 1
-	}
 	var out []*schema.Entry
-	err := s.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketLogs).Bucket([]byte(origin))
-		if b == nil {
-			return nil
+	err := s.scanLog(origin, fromSeq, limit, func(k, v []byte) error {
+		e, err := decodeStoredEntry(v)
+		if err != nil {
+			return fmt.Errorf("%w: entry %s/%d: %v", ErrCorrupt, origin, binary.BigEndian.Uint64(k), err)
 		}
-		c := b.Cursor()
-		for k, v := c.Seek(u64(fromSeq)); k != nil && len(out) < limit; k, v = c.Next() {
-			e, err := decodeStoredEntry(v)
-			if err != nil {
-				return fmt.Errorf("%w: entry %s/%d: %v", ErrCorrupt, origin, binary.BigEndian.Uint64(k), err)
-			}
-			out = append(out, e)
-		}
+		out = append(out, e)
 		return nil
 	})
 	return out, err
@@ -305,28 +295,41 @@ func (s *Store) ReadRange(origin string, fromSeq uint64, limit int) ([]*schema.E
 // verified when they were received or signed here; decoding them again was
 // most of what serving a range cost a holder.
 func (s *Store) ReadRangeRaw(origin string, fromSeq uint64, limit int) ([]*schema.Entry, error) {
+	var out []*schema.Entry
+	err := s.scanLog(origin, fromSeq, limit, func(k, v []byte) error {
+		if len(k) != 8 || len(v) <= schema.SignatureSize {
+			return fmt.Errorf("%w: entry %s/%x of %d bytes", ErrCorrupt, origin, k, len(v))
+		}
+		buf := bytes.Clone(v) // bbolt's bytes live only as long as the transaction
+		e := &schema.Entry{Sig: buf[:schema.SignatureSize:schema.SignatureSize], Raw: buf[schema.SignatureSize:]}
+		e.Origin, e.Seq = origin, binary.BigEndian.Uint64(k)
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// scanLog calls fn with the key and stored bytes of origin's log entries from
+// fromSeq on (1 if 0), at most limit, inside one read transaction.
+func (s *Store) scanLog(origin string, fromSeq uint64, limit int, fn func(k, v []byte) error) error {
 	if fromSeq == 0 {
 		fromSeq = 1
 	}
-	var out []*schema.Entry
-	err := s.view(func(tx *bbolt.Tx) error {
+	return s.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketLogs).Bucket([]byte(origin))
 		if b == nil {
 			return nil
 		}
 		c := b.Cursor()
-		for k, v := c.Seek(u64(fromSeq)); k != nil && len(out) < limit; k, v = c.Next() {
-			if len(k) != 8 || len(v) <= schema.SignatureSize {
-				return fmt.Errorf("%w: entry %s/%x of %d bytes", ErrCorrupt, origin, k, len(v))
+		n := 0
+		for k, v := c.Seek(u64(fromSeq)); k != nil && n < limit; k, v = c.Next() {
+			if err := fn(k, v); err != nil {
+				return err
 			}
-			buf := bytes.Clone(v) // bbolt's bytes live only as long as tx
-			e := &schema.Entry{Sig: buf[:schema.SignatureSize:schema.SignatureSize], Raw: buf[schema.SignatureSize:]}
-			e.Origin, e.Seq = origin, binary.BigEndian.Uint64(k)
-			out = append(out, e)
+			n++
 		}
 		return nil
 	})
-	return out, err
 }
 
 // Change is one position of the local change feed.
