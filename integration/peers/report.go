@@ -37,7 +37,7 @@ type Report struct {
 
 func cmdReport(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	lian := fs.String("liandong", "", "JSON of `liandong bench ... --json`")
+	lian := fs.String("liandong", "", "JSON of `liandong bench ... --json`; comma-separated files are read in turn")
 	peerFiles := map[string]*string{}
 	for _, name := range []string{"raft-1", "raft-3", "etcd-1", "etcd-3", "nats", "nats-sync"} {
 		peerFiles[name] = fs.String(name, "", "JSON of peerbench for "+name)
@@ -58,8 +58,12 @@ func cmdReport(args []string, stdout io.Writer) error {
 	if *lian == "" {
 		return fmt.Errorf("report: --liandong is required")
 	}
-	if err := readJSON(*lian, &rep.Liandong); err != nil {
-		return err
+	for _, f := range strings.Split(*lian, ",") {
+		var rs []Result
+		if err := readJSON(f, &rs); err != nil {
+			return err
+		}
+		rep.Liandong = append(rep.Liandong, rs...)
 	}
 	for name, p := range peerFiles {
 		if *p == "" {
