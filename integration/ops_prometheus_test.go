@@ -281,6 +281,38 @@ func TestOpsPrometheusScrapesDemo(t *testing.T) {
 		return nil
 	})
 
+	// The demo seeds its records while the centres are still connecting, so they
+	// may all arrive by pull, and the push-delay series the dashboard plots would
+	// not exist yet. Records written now, with every centre connected, are pushed;
+	// a heartbeat's pull can still apply one before its push, so write until each
+	// of the three others has timed a push from hq.
+	hq, err := newClient("http://"+targets["hq"], filepath.Join(dir, "demo", "hq", "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := 0
+	within(30*time.Second, "hq's pushes timed at the three other centres", func() error {
+		pushed++
+		if _, err := hq.do(ctx, http.MethodPost, "/v1/records", map[string]any{
+			"catalogue": "supply", "visibility": "federation", "body": supplyBody(fmt.Sprintf("推送计时样例 %d", pushed)),
+		}, nil); err != nil {
+			return err
+		}
+		samples, err := promQuery(ctx, promURL, `liandong_replication_push_delay_seconds_count{origin="hq"} > 0`)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, s := range samples {
+			got = append(got, s.Metric["centre"])
+		}
+		slices.Sort(got)
+		if want := []string{"hebei", "tianjin", "xiongan"}; !slices.Equal(got, want) {
+			return fmt.Errorf("push delay timed at %v, want %v", got, want)
+		}
+		return nil
+	})
+
 	// The alert rules load, evaluate without error, and nothing fires.
 	within(30*time.Second, "every rule evaluated", func() error {
 		var r struct {
@@ -356,7 +388,7 @@ func TestOpsPrometheusScrapesDemo(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("demo up in %v; Prometheus checks done %v after start", demoUp.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("demo up in %v; %d records written until pushes were timed; Prometheus checks done %v after start", demoUp.Round(time.Millisecond), pushed, time.Since(start).Round(time.Millisecond))
 }
 
 // writePrometheusConfig copies the deploy scrape config with the targets replaced
