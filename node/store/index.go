@@ -28,22 +28,37 @@ type indexedBody struct {
 	Status   string   `json:"status"`
 }
 
+// maxIndexValue bounds the values the indexes and counts take. Local writes
+// are validated (enums, short strings), but remote records are not: a signed
+// entry of a newer build or a hostile member may carry an industry or a
+// catalogue of any length, and a key over bbolt's MaxKeySize would fail the
+// whole raft batch, on every replica, at every replay. Longer values are
+// left out: no filter names them.
+const maxIndexValue = 512
+
 // indexTerms lists (field, value) pairs under which a live record is indexed.
 func indexTerms(r *schema.Record) [][2]string {
-	terms := [][2]string{{FieldCatalogue, r.Catalogue}, {FieldOrigin, r.Origin}}
+	var terms [][2]string
+	add := func(field, value string) {
+		if len(value) <= maxIndexValue {
+			terms = append(terms, [2]string{field, value})
+		}
+	}
+	add(FieldCatalogue, r.Catalogue)
+	add(FieldOrigin, r.Origin)
 	var b indexedBody
 	// A body this build cannot read (newer schema) is still indexed by envelope.
 	decodeIndexedBody(r.Body, &b)
 	if b.Industry != "" {
-		terms = append(terms, [2]string{FieldIndustry, b.Industry})
+		add(FieldIndustry, b.Industry)
 	}
 	for _, f := range b.Fields {
 		if f != "" && f != b.Industry {
-			terms = append(terms, [2]string{FieldIndustry, f})
+			add(FieldIndustry, f)
 		}
 	}
 	if b.Status != "" {
-		terms = append(terms, [2]string{FieldStatus, b.Status})
+		add(FieldStatus, b.Status)
 	}
 	return terms
 }
@@ -99,6 +114,9 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 		if err != nil {
 			return err
 		}
+	}
+	if len(r.Catalogue) > maxIndexValue || len(r.Visibility) > maxIndexValue {
+		return nil // not counted either (see maxIndexValue)
 	}
 	counts := tx.Bucket(bucketCounts)
 	ck := countKey(r)
