@@ -301,8 +301,11 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 			last = l
 			cmd, err := DecodeCommand(l.Data)
 			if err != nil {
-				results[i].Err = err
-				continue
+				// A committed command this build cannot read (a newer
+				// leader's kind during an upgrade, a damaged log entry):
+				// skipping it would leave this replica without a change the
+				// others made. Fail the batch, so the replica stops applying.
+				return fmt.Errorf("decode command at index %d: %w", l.Index, err)
 			}
 			switch {
 			case cmd.Write != nil:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -483,5 +484,95 @@ func TestReadRangeRaw(t *testing.T) {
 				t.Fatalf("entry %d's raw bytes decode to seq %d (%v)", e.Seq, p.Seq, err)
 			}
 		}
+	}
+}
+
+// signedRemote signs one entry of origin's log at seq 1 carrying rec, as a
+// member's node would, without the validation local writes get.
+func signedRemote(t *testing.T, k *auth.KeyPair, rec *schema.Record) *schema.Entry {
+	t.Helper()
+	e, err := schema.NewEntry(schema.EntryPayload{Origin: rec.Origin, Epoch: "E1", Seq: 1, KeyID: k.ID, SignedAt: t0, Record: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.SignEntry(k, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.VerifyEntry(keyring{rec.Origin: k}, e); err != nil {
+		t.Fatalf("the receiver's checks refuse it: %v", err)
+	}
+	return e
+}
+
+// Remote records are not validated (a newer build's schema is kept as it is),
+// so their index values can be of any length. One longer than bbolt's key
+// limit used to fail the whole raft batch on every replica, at every replay:
+// it is applied and readable now, just not indexed under that value.
+func TestRemoteRecordWithHugeIndexValues(t *testing.T) {
+	hk := mustKey(t, "hebei")
+	huge := strings.Repeat("新", 12000) // 36 KB, over bbolt.MaxKeySize
+	for _, tc := range []struct {
+		name      string
+		catalogue string
+		body      map[string]any
+	}{
+		{"industry", schema.CatalogueSupply, map[string]any{"title": "t", "industry": huge}},
+		{"fields and status", schema.CatalogueExpert, map[string]any{"name": "n", "fields": []string{"new-materials", huge}, "status": huge}},
+		{"catalogue", huge, map[string]any{"title": "t", "industry": "new-materials"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, err := json.Marshal(tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err = schema.Canonical(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &schema.Record{ID: "hebei:big", Catalogue: tc.catalogue, Origin: "hebei", Version: 1,
+				Visibility: schema.VisibilityFederation, Schema: 2, CreatedAt: t0, UpdatedAt: t0, Body: body}
+			a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+			if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: []*schema.Entry{signedRemote(t, hk, rec)}}})[0]; r.Err != nil || r.Applied != 1 {
+				t.Fatalf("apply: %+v", r)
+			}
+			got, err := a.s.Get("hebei:big")
+			if err != nil || got.Catalogue != tc.catalogue || !bytes.Equal(got.Body, body) {
+				t.Fatalf("get: %v %v", got, err)
+			}
+			page, _, err := a.s.List(Query{Origin: "hebei", Limit: 10})
+			if err != nil || len(page) != 1 {
+				t.Fatalf("list by origin: %d records, %v", len(page), err)
+			}
+			if page, _, err := a.s.List(Query{Industry: huge, Limit: 10}); err != nil || len(page) != 0 {
+				t.Fatalf("list by the huge value: %d records, %v", len(page), err)
+			}
+			// The replica goes on applying.
+			if r := a.write(OpPut, "tianjin:after", supply("after", schema.VisibilityFederation), 0); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		})
+	}
+}
+
+// A committed command this build cannot decode (a newer leader's command kind,
+// a damaged log entry) fails the batch: skipping it would leave this replica
+// without a change the others made, its applied index moved past it.
+func TestUndecodableCommandFailsTheBatch(t *testing.T) {
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	a.write(OpPut, "tianjin:a", supply("a", schema.VisibilityFederation), 0)
+	before, _ := a.s.Digest()
+	good, err := EncodeCommand(&Command{Write: &WriteCommand{Op: OpPut, ID: "tianjin:b", Record: supply("b", schema.VisibilityFederation), At: t0, Epoch: "E1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.s.Apply([]Log{{Index: 2, Term: 1, Data: good}, {Index: 3, Term: 1, Data: []byte(`X{"from":"a newer build"}`)}})
+	if err == nil {
+		t.Fatal("a batch with an undecodable command applied")
+	}
+	if idx, _, _ := a.s.AppliedIndex(); idx != 1 {
+		t.Fatalf("applied index %d, want 1 (the failed batch rolled back)", idx)
+	}
+	if after, _ := a.s.Digest(); after != before {
+		t.Fatal("the failed batch changed the state")
 	}
 }
