@@ -84,7 +84,14 @@ func (f *fsm) failure() error {
 }
 
 // Snapshot is cheap: the copy happens in Persist, under a bbolt read transaction.
+// After a failed batch it refuses: raft counts the failed logs and all later
+// ones as applied, so a snapshot would be labelled with an index the state
+// file never reached, and raft would compact away the logs a restart replays
+// (or send the stale state to a follower as current).
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.failure(); err != nil {
+		return nil, fmt.Errorf("no snapshot of a replica that stopped applying: %w", err)
+	}
 	return &fsmSnapshot{st: f.st}, nil
 }
 
