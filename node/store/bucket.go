@@ -38,19 +38,29 @@ func unsafeInitBuckets(tx *bbolt.Tx, centre string) error {
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	if v := meta.Get(keyLayout); v == nil {
+	if err := checkMeta(meta, centre); err != nil {
+		return err
+	}
+	if meta.Get(keyLayout) == nil {
 		if err := putU64(meta, keyLayout, layoutVersion); err != nil {
 			return err
 		}
-	} else if len(v) != 8 {
-		return fmt.Errorf("%w: layout version", ErrCorrupt)
-	} else if got := binary.BigEndian.Uint64(v); got > layoutVersion {
-		return fmt.Errorf("%w: layout %d, this build reads up to %d: upgrade liandong", ErrNewerLayout, got, layoutVersion)
 	}
-	switch c := meta.Get(keyCentre); {
-	case c == nil:
+	if meta.Get(keyCentre) == nil {
 		return meta.Put(keyCentre, []byte(centre))
-	case string(c) != centre:
+	}
+	return nil
+}
+
+// checkMeta refuses a state file of a newer layout or of another centre; a
+// file that names neither (new) passes.
+func checkMeta(meta *bbolt.Bucket, centre string) error {
+	if v := meta.Get(keyLayout); v != nil && len(v) != 8 {
+		return fmt.Errorf("%w: layout version", ErrCorrupt)
+	} else if v != nil && binary.BigEndian.Uint64(v) > layoutVersion {
+		return fmt.Errorf("%w: layout %d, this build reads up to %d: upgrade liandong", ErrNewerLayout, binary.BigEndian.Uint64(v), layoutVersion)
+	}
+	if c := meta.Get(keyCentre); c != nil && string(c) != centre {
 		return fmt.Errorf("%w: the state file belongs to centre %q, not %q: check the data directory and config", ErrCorrupt, c, centre)
 	}
 	return nil

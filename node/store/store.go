@@ -468,7 +468,10 @@ func (s *Store) Restore(r io.Reader) error {
 		os.Remove(tmp)
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := checkFile(tmp); err != nil {
+	// Every check the reopen makes runs here, before the state file is
+	// closed and replaced: a snapshot refused after the rename would leave
+	// the store closed and the old state gone.
+	if err := s.checkSnapshotFile(tmp); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore: snapshot: %w", err)
 	}
@@ -496,11 +499,11 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-// checkFile opens a bbolt file read-only and reads all of it.
-func checkFile(path string) (err error) {
-	// bbolt maps the file and trusts its meta page's high-water mark: a truncated
-	// file would fault on the first page past the end, so check the size first.
-	if err := checkFileSize(path); err != nil {
+// checkSnapshotFile makes the checks openDB makes of the state file, on a
+// snapshot about to replace it: size, pages and every key (checkBoltFile), and
+// a meta bucket of a layout this build reads and of this centre.
+func (s *Store) checkSnapshotFile(path string) (err error) {
+	if err := checkBoltFile(path, time.Second); err != nil {
 		return err
 	}
 	defer func() {
@@ -514,13 +517,11 @@ func checkFile(path string) (err error) {
 	}
 	defer db.Close()
 	return db.View(func(tx *bbolt.Tx) error {
-		if err := walkAll(tx); err != nil {
-			return err
-		}
-		if tx.Bucket(bucketMeta) == nil {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
 			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
 		}
-		return nil
+		return checkMeta(meta, s.opts.Centre)
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"liandong/auth"
 	"liandong/schema"
 )
@@ -307,17 +309,55 @@ func TestSnapshotRestoreDigest(t *testing.T) {
 	if idx, _, _ := b.AppliedIndex(); idx != a.index {
 		t.Fatalf("restored applied index %d, want %d", idx, a.index)
 	}
-	// A corrupt snapshot is refused and the state kept.
-	bad := append([]byte(nil), buf.Bytes()...)
-	for i := 4096; i < len(bad); i += 997 {
-		bad[i] ^= 0xff
+
+	// A snapshot the reopen would refuse is refused before it replaces the
+	// state file: the state is kept, and the store goes on applying.
+	snap := buf.Bytes()
+	renamed := append([]byte(nil), snap...)
+	for p := 2 * PageSize; p+8 <= len(renamed); p += PageSize {
+		renamed[p] ^= 0xff // each page after the meta pages names another id
 	}
-	if err := b.Restore(bytes.NewReader(bad[:len(bad)/2])); err == nil {
-		t.Fatal("truncated snapshot accepted")
+	for _, tc := range []struct {
+		name string
+		snap []byte
+		want error
+	}{
+		{"truncated", snap[:len(snap)/2], ErrCorrupt},
+		{"pages misnamed", renamed, ErrCorrupt},
+		{"another centre's", snapshotOf(t, mustOpen(t, "hebei", mustKey(t, "hebei")), nil), ErrCorrupt},
+		{"a newer layout", snapshotOf(t, mustOpen(t, "tianjin", k), func(meta *bbolt.Bucket) error {
+			return putU64(meta, keyLayout, layoutVersion+1)
+		}), ErrNewerLayout},
+	} {
+		if err := b.Restore(bytes.NewReader(tc.snap)); !errors.Is(err, tc.want) {
+			t.Fatalf("%s snapshot: %v, want %v", tc.name, err, tc.want)
+		}
+		if got, err := b.Digest(); err != nil || got != want {
+			t.Fatalf("refused %s snapshot changed the state (%v)", tc.name, err)
+		}
 	}
-	if got, _ := b.Digest(); got != want {
-		t.Fatal("failed restore changed the state")
+	if r := (&applier{t: t, s: b, index: a.index}).write(OpPut, "tianjin:after", supply("after", schema.VisibilityFederation), 0); r.Err != nil {
+		t.Fatalf("write after refused restores: %v", r.Err)
 	}
+}
+
+// snapshotOf returns a snapshot of s, its meta bucket first changed by edit
+// (when set) behind the store's back.
+func snapshotOf(t *testing.T, s *Store, edit func(meta *bbolt.Bucket) error) []byte {
+	t.Helper()
+	if edit != nil {
+		s.mu.RLock()
+		err := s.db.Update(func(tx *bbolt.Tx) error { return edit(tx.Bucket(bucketMeta)) })
+		s.mu.RUnlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func TestOpenRefusesOtherCentresFile(t *testing.T) {
