@@ -535,8 +535,16 @@ func (s keySigner) Sign(e *schema.Entry) error {
 	return fmt.Errorf("record key %s is not held by this replica: add its file to keys.record_rotation and restart", e.KeyID)
 }
 
-func (s keySigner) SignBytes(msg []byte) ([]byte, error) {
-	return ed25519.Sign(s.keys[0].Private, msg), nil
+func (s keySigner) SignBytes(keyID string, msg []byte) ([]byte, error) {
+	if keyID == "" {
+		return ed25519.Sign(s.keys[0].Private, msg), nil
+	}
+	for _, k := range s.keys {
+		if k.ID == keyID {
+			return ed25519.Sign(k.Private, msg), nil
+		}
+	}
+	return nil, fmt.Errorf("record key %s is not held by this replica: add its file to keys.record_rotation and restart", keyID)
 }
 
 // signingKey picks the key the leader signs a write at at with: of the keys this

@@ -122,7 +122,14 @@ func (n *Node) loadStoredBundle() error {
 
 // Audit appends an event to the centre's signed audit log through raft.
 func (n *Node) Audit(ctx context.Context, actor, action, detail string) error {
-	_, err := n.propose(ctx, &store.Command{Audit: &store.AuditCommand{At: n.cfg.Now().UTC(), Actor: actor, Action: action, Detail: detail}})
+	at := n.cfg.Now().UTC()
+	keyID, err := n.signingKey(at)
+	if err != nil {
+		// The audit log stays at this centre: the configured key will do
+		// where no key is valid now (see signingKey).
+		keyID = n.cfg.RecordKey.ID
+	}
+	_, err = n.propose(ctx, &store.Command{Audit: &store.AuditCommand{At: at, Actor: actor, Action: action, Detail: detail, KeyID: keyID}})
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}

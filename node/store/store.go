@@ -91,8 +91,9 @@ type Options struct {
 type Signer interface {
 	KeyID() string
 	Sign(e *schema.Entry) error
-	// SignBytes signs msg with the same key (audit events).
-	SignBytes(msg []byte) ([]byte, error)
+	// SignBytes signs msg (an audit event) with the key keyID names, as Sign
+	// does for entries; with the default key when keyID is empty.
+	SignBytes(keyID string, msg []byte) ([]byte, error)
 }
 
 // Store is a centre's state file.

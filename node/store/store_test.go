@@ -19,9 +19,14 @@ import (
 
 type keySigner struct{ k *auth.KeyPair }
 
-func (s keySigner) KeyID() string                        { return s.k.ID }
-func (s keySigner) Sign(e *schema.Entry) error           { return auth.SignEntry(s.k, e) }
-func (s keySigner) SignBytes(msg []byte) ([]byte, error) { return ed25519.Sign(s.k.Private, msg), nil }
+func (s keySigner) KeyID() string              { return s.k.ID }
+func (s keySigner) Sign(e *schema.Entry) error { return auth.SignEntry(s.k, e) }
+func (s keySigner) SignBytes(kid string, msg []byte) ([]byte, error) {
+	if kid != "" && kid != s.k.ID {
+		return nil, fmt.Errorf("no key %s", kid)
+	}
+	return ed25519.Sign(s.k.Private, msg), nil
+}
 
 // keyring resolves record keys of test centres.
 type keyring map[string]*auth.KeyPair
@@ -614,5 +619,71 @@ func TestUndecodableCommandFailsTheBatch(t *testing.T) {
 	}
 	if after, _ := a.s.Digest(); after != before {
 		t.Fatal("the failed batch changed the state")
+	}
+}
+
+// multiSigner holds several record keys, the first the default, as a replica
+// with rotation keys does.
+type multiSigner []*auth.KeyPair
+
+func (s multiSigner) KeyID() string { return s[0].ID }
+func (s multiSigner) Sign(e *schema.Entry) error {
+	for _, k := range s {
+		if k.ID == e.KeyID {
+			return auth.SignEntry(k, e)
+		}
+	}
+	return fmt.Errorf("no key %s", e.KeyID)
+}
+func (s multiSigner) SignBytes(kid string, msg []byte) ([]byte, error) {
+	for _, k := range s {
+		if kid == "" || k.ID == kid {
+			return ed25519.Sign(k.Private, msg), nil
+		}
+	}
+	return nil, fmt.Errorf("no key %s", kid)
+}
+
+// During a key rotation two replicas may hold the same keys with different
+// defaults. Audit events are signed with the key the command names, as writes
+// are, so the replicated audit chain is the same on both.
+func TestAuditSignedWithTheCommandsKey(t *testing.T) {
+	oldK, newK := mustKey(t, "tianjin"), mustKey(t, "tianjin")
+	open := func(s multiSigner) *applier {
+		st, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{Centre: "tianjin", Signer: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return &applier{t: t, s: st}
+	}
+	a, b := open(multiSigner{oldK, newK}), open(multiSigner{newK, oldK})
+	cmds := []*Command{
+		{Audit: &AuditCommand{At: t0, Actor: "tianjin/admin", Action: "token.issue", KeyID: newK.ID}},
+		{Audit: &AuditCommand{At: t0, Actor: "tianjin/admin", Action: "replica.add", KeyID: oldK.ID}},
+	}
+	ra, rb := a.apply(cmds...), b.apply(cmds...)
+	for i, want := range []string{newK.ID, oldK.ID} {
+		if ra[i].Audit.KeyID != want || rb[i].Audit.KeyID != want || !bytes.Equal(ra[i].Audit.Sig, rb[i].Audit.Sig) {
+			t.Fatalf("event %d: key %s and %s, want %s on both, with the same signature", i, ra[i].Audit.KeyID, rb[i].Audit.KeyID, want)
+		}
+		msg, _ := ra[i].Audit.SignedBytes()
+		if pub := map[string]ed25519.PublicKey{oldK.ID: oldK.Public, newK.ID: newK.Public}[want]; !ed25519.Verify(pub, msg, ra[i].Audit.Sig) {
+			t.Fatalf("event %d does not verify with %s", i, want)
+		}
+	}
+	da, _ := a.s.Digest()
+	db, _ := b.s.Digest()
+	if da != db {
+		t.Fatal("the replicas' states differ after the same audit commands")
+	}
+	// A command of an older build names no key: the default signs it.
+	if r := a.apply(&Command{Audit: &AuditCommand{At: t0, Actor: "tianjin/admin", Action: "old"}})[0]; r.Audit.KeyID != oldK.ID {
+		t.Fatalf("keyless audit command signed with %s, want the default %s", r.Audit.KeyID, oldK.ID)
+	}
+	// A key this replica does not hold stops it, as for a write.
+	data, _ := EncodeCommand(&Command{Audit: &AuditCommand{At: t0, Actor: "a", Action: "x", KeyID: "tianjin-rec-unknown"}})
+	if _, err := a.s.Apply([]Log{{Index: a.index + 1, Term: 1, Data: data}}); err == nil {
+		t.Fatal("audit event signed with a key the replica does not hold")
 	}
 }

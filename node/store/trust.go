@@ -28,6 +28,11 @@ type AuditCommand struct {
 	Actor  string    `json:"actor"`
 	Action string    `json:"action"`
 	Detail string    `json:"detail,omitempty"`
+	// KeyID is the record key the event is signed with, chosen by the
+	// leader as for writes: each replica's own default key could differ
+	// during a key rotation, and with it the replicated audit chain.
+	// Commands of older builds carry none and use the default key.
+	KeyID string `json:"key_id,omitempty"`
 }
 
 // AuditEvent is one entry of the append-only audit log. Events form a hash chain
@@ -98,7 +103,10 @@ func (s *Store) unsafeApplyAudit(tx *bbolt.Tx, c *AuditCommand) (Result, error) 
 	b := tx.Bucket(bucketAudit)
 	meta := tx.Bucket(bucketMeta)
 	ev := AuditEvent{At: c.At.UTC(), Centre: s.opts.Centre, Actor: c.Actor, Action: c.Action, Detail: c.Detail,
-		KeyID: s.opts.Signer.KeyID()}
+		KeyID: c.KeyID}
+	if ev.KeyID == "" {
+		ev.KeyID = s.opts.Signer.KeyID()
+	}
 	if k, _ := b.Cursor().Last(); k != nil {
 		ev.Seq = binary.BigEndian.Uint64(k) + 1
 	} else {
@@ -109,7 +117,7 @@ func (s *Store) unsafeApplyAudit(tx *bbolt.Tx, c *AuditCommand) (Result, error) 
 	if err != nil {
 		return Result{}, internalError{fmt.Errorf("encode audit event: %w", err)}
 	}
-	if ev.Sig, err = s.opts.Signer.SignBytes(msg); err != nil {
+	if ev.Sig, err = s.opts.Signer.SignBytes(ev.KeyID, msg); err != nil {
 		return Result{}, internalError{fmt.Errorf("sign audit event: %w", err)}
 	}
 	h, err := ev.Hash()
