@@ -84,7 +84,8 @@ type Config struct {
 	// records the raft index it has applied, so after a crash raft replays what
 	// the file lacks. An fsync per batch would halve throughput (the state file's
 	// fsync, not raft's, is what limits group commit). After an unclean stop the
-	// file is checked, and rebuilt from the snapshot and the log if it is torn.
+	// file is checked, and rebuilt from the snapshot and the log if it is torn,
+	// or if the machine restarted meanwhile (see openState).
 	StateSync bool
 
 	Logger     *slog.Logger
@@ -96,6 +97,12 @@ type Config struct {
 	// says so (faults_on.go). It works only in a build with `-tags failpoints`;
 	// Validate refuses it in any other build. Nil: no faults.
 	RaftFaults RaftFaults
+	// BootID names the machine's current boot (Linux's
+	// /proc/sys/kernel/random/boot_id if nil; "" where there is none). After
+	// an unclean stop it tells a crash of the process, which leaves the state
+	// file's unsynced pages in the page cache, from one of the machine, which
+	// can lose them (see openState). Tests fake a reboot with it.
+	BootID func() string
 }
 
 // Kinds of raft log store (Config.LogStore).
