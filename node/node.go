@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -216,21 +217,34 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.openState(); err != nil {
+	// A failed Open releases what it took, so that the caller can open again
+	// in the same process: the registry's names and the raft port.
+	defer func() {
+		if err == nil {
+			return
+		}
+		if n.metrics != nil {
+			n.metrics.unregister()
+		}
+		if c, ok := n.transport.(io.Closer); ok {
+			c.Close()
+		}
+	}()
+	if err = n.openState(); err != nil {
 		return nil, err
 	}
-	if err := n.loadStoredBundle(); err != nil {
-		n.log.Error("not using the stored trust bundle", "err", err)
+	if lerr := n.loadStoredBundle(); lerr != nil {
+		n.log.Error("not using the stored trust bundle", "err", lerr)
 	}
-	if err := n.startRecovery(); err != nil {
+	if err = n.startRecovery(); err != nil {
 		n.st.Close()
 		return nil, err
 	}
-	if err := n.openSearch(); err != nil {
+	if err = n.openSearch(); err != nil {
 		n.st.Close()
 		return nil, err
 	}
-	if err := n.startRaft(); err != nil {
+	if err = n.startRaft(); err != nil {
 		n.closeSearch()
 		n.st.Close()
 		if n.logStore != nil {

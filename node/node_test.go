@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
 	"liandong/auth"
@@ -345,4 +346,33 @@ func TestStateRebuiltAfterTheMachineRestarted(t *testing.T) {
 	if p, err := n.Search(ctx, search.Query{Text: "钙钛矿", Limit: 100}); err != nil || p.Total != 30 {
 		t.Fatalf("search after the rebuild: %v, %v", p, err)
 	}
+}
+
+// A failed Open gives back the metric names it registered, so that the
+// operator's fix can be tried again in the same process and registry.
+func TestFailedOpenReleasesItsMetrics(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := auth.GenerateKey("tianjin-rec")
+	cfg := DefaultConfig("tianjin", dir)
+	cfg.RecordKey = key
+	cfg.Registerer = prometheus.NewRegistry()
+	// A raft log of the other kind is refused (openLogStore), late in Open.
+	wal := filepath.Join(dir, "raft", walLogDir)
+	if err := os.MkdirAll(wal, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wal, "00000000000000000001-0000000000000001.wal"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(cfg); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open beside a wal log: %v, want ErrDamaged", err)
+	}
+	if err := os.RemoveAll(wal); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("open again in the same registry: %v", err)
+	}
+	n.Close()
 }
