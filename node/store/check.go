@@ -123,10 +123,7 @@ func (c *pageChecker) meta() (uint64, error) {
 		if _, err := c.f.ReadAt(m, i*c.pageSize); err != nil {
 			continue
 		}
-		h := fnv.New64a()
-		h.Write(m[16:72])
-		if binary.LittleEndian.Uint32(m[16:]) != bboltMagic || binary.LittleEndian.Uint32(m[20:]) != bboltVersion ||
-			binary.LittleEndian.Uint64(m[72:]) != h.Sum64() || int64(binary.LittleEndian.Uint32(m[24:])) != c.pageSize {
+		if !validMeta(m, c.pageSize) {
 			continue
 		}
 		if tx := binary.LittleEndian.Uint64(m[64:]); best == nil || tx > bestTx {
@@ -147,6 +144,15 @@ func (c *pageChecker) meta() (uint64, error) {
 		c.seen[fl] = true
 	}
 	return binary.LittleEndian.Uint64(best[32:]), nil
+}
+
+// validMeta reports whether m, the first 80 bytes of a meta page, is one bbolt
+// would use: its magic, version and page size, and its checksum.
+func validMeta(m []byte, pageSize int64) bool {
+	h := fnv.New64a()
+	h.Write(m[16:72])
+	return binary.LittleEndian.Uint32(m[16:]) == bboltMagic && binary.LittleEndian.Uint32(m[20:]) == bboltVersion &&
+		binary.LittleEndian.Uint64(m[72:]) == h.Sum64() && int64(binary.LittleEndian.Uint32(m[24:])) == pageSize
 }
 
 // page reads page id with its overflow pages.

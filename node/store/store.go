@@ -551,13 +551,20 @@ func checkFileSize(path string) error {
 	if pageSize < 512 || pageSize > 1<<20 {
 		return fmt.Errorf("%w: page size %d", ErrCorrupt, pageSize)
 	}
+	// A meta page torn by a power cut fails its checksum, and bbolt opens the
+	// file from the other one: only the pages it would use count.
 	var highWater uint64
+	valid := 0
 	for i := int64(0); i < 2; i++ {
-		var b [8]byte
-		if _, err := f.ReadAt(b[:], i*pageSize+56); err != nil {
-			return fmt.Errorf("%w: meta page %d unreadable", ErrCorrupt, i)
+		m := make([]byte, 80)
+		if _, err := f.ReadAt(m, i*pageSize); err != nil || !validMeta(m, pageSize) {
+			continue
 		}
-		highWater = max(highWater, binary.LittleEndian.Uint64(b[:]))
+		valid++
+		highWater = max(highWater, binary.LittleEndian.Uint64(m[56:]))
+	}
+	if valid == 0 {
+		return fmt.Errorf("%w: both meta pages are damaged", ErrCorrupt)
 	}
 	if highWater > uint64(fi.Size())/uint64(pageSize) {
 		return fmt.Errorf("%w: file of %d bytes is truncated: its meta pages name %d pages of %d bytes", ErrCorrupt, fi.Size(), highWater, pageSize)
