@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"io"
 	"path/filepath"
@@ -68,5 +69,32 @@ func TestSnapshotRefusedAfterFailedBatch(t *testing.T) {
 	other.Close()
 	if _, err := f.Snapshot(); err != nil {
 		t.Fatalf("snapshot after a restore: %v", err)
+	}
+}
+
+// A replica that stopped applying proposes nothing more: its own state would
+// not show the write, and the client, told to retry at another replica, would
+// write it twice.
+func TestFailedReplicaProposesNothing(t *testing.T) {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	n := mustOpenNode(t, t.TempDir(), key)
+	defer n.Close()
+	ctx := context.Background()
+	if _, err := n.Create(ctx, supplyRecord("之前")); err != nil {
+		t.Fatal(err)
+	}
+	// A command this build cannot read stops the replica (store.Apply).
+	if err := n.raft.Apply([]byte(`X{}`), 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Ready(); !errors.Is(err, ErrStateFailed) {
+		t.Fatalf("ready: %v, want ErrStateFailed", err)
+	}
+	last := n.raft.LastIndex()
+	if _, err := n.Create(ctx, supplyRecord("之后")); !errors.Is(err, ErrStateFailed) {
+		t.Fatalf("create on a failed replica: %v, want ErrStateFailed", err)
+	}
+	if got := n.raft.LastIndex(); got != last {
+		t.Fatalf("the failed replica proposed: raft's last index %d, was %d", got, last)
 	}
 }

@@ -500,6 +500,16 @@ func (n *Node) enqueue(ctx context.Context, cmd *store.Command) (wait func() (st
 	if err := n.fsm.disk.refuse(); err != nil {
 		return nil, err
 	}
+	if err := n.fsm.failure(); err != nil {
+		// A replica that stopped applying proposes nothing: the others would
+		// apply what it cannot show, and a client told to retry elsewhere
+		// would write twice. As leader it hands leadership on (the transfer
+		// runs in raft; its outcome is not waited for).
+		if n.raft.State() == raft.Leader && len(n.servers()) > 1 {
+			n.raft.LeadershipTransfer()
+		}
+		return nil, err
+	}
 	data, err := store.EncodeCommand(cmd)
 	if err != nil {
 		return nil, err
