@@ -111,8 +111,8 @@ func (h *handler) feedMatch(p *auth.Principal, catalogue, origin string) store.C
 // feedView is the change's record as a caller's feed shows it.
 func (h *handler) feedView(p *auth.Principal, c store.Change) *schema.Record {
 	rec := c.Record
-	if h.authz.Authorize(p, auth.ActionRead, rec).Allow {
-		return h.view(p, rec)
+	if v, ok := h.view(p, rec); ok {
+		return v
 	}
 	return &schema.Record{
 		ID: rec.ID, Catalogue: rec.Catalogue, Origin: rec.Origin, Version: rec.Version,

@@ -85,7 +85,8 @@ func (h *handler) match(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	case err != nil:
 		return err
 	}
-	if !h.authz.Authorize(p, auth.ActionRead, rec).Allow {
+	source, ok := h.view(p, rec)
+	if !ok {
 		return notFound(id, p)
 	}
 	targets := matchTargets(rec.Catalogue)
@@ -105,19 +106,26 @@ func (h *handler) match(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		targets = []string{target}
 	}
 	res, err := m.Match(r.Context(), rec, search.MatchOptions{
-		Catalogues: targets,
-		Limit:      limit,
-		Allow:      h.allowRead(p),
+		Catalogues:  targets,
+		Limit:       limit,
+		Allow:       h.allowRead(p),
+		AllowRecord: h.readable(p),
 	})
 	if err != nil {
 		return err
 	}
 	setIndexBehind(w, res.Behind)
-	resp := matchResponse{Source: h.view(p, rec), Matches: map[string][]matchItem{}}
+	resp := matchResponse{Source: source, Matches: map[string][]matchItem{}}
 	for _, t := range targets {
 		list := make([]matchItem, 0, len(res.Lists[t]))
 		for _, mt := range res.Lists[t] {
-			list = append(list, matchItem{ID: mt.Record.ID, Score: mt.Score, Reasons: mt.Reasons, Record: h.view(p, mt.Record)})
+			// As in search: decided again on the record the store holds, so no
+			// Matcher can hand out a candidate on a stale decision.
+			v, ok := h.view(p, mt.Record)
+			if !ok {
+				continue
+			}
+			list = append(list, matchItem{ID: mt.Record.ID, Score: mt.Score, Reasons: mt.Reasons, Record: v})
 		}
 		resp.Matches[t] = list
 	}

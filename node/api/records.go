@@ -17,13 +17,19 @@ type listResponse struct {
 	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
-// view is rec as p may see it: redacted unless the Authorizer says otherwise.
-// Callers have checked that p may read rec.
-func (h *handler) view(p *auth.Principal, rec *schema.Record) *schema.Record {
-	if d := h.authz.Authorize(p, auth.ActionRead, rec); !d.Allow || d.Redact {
-		return schema.RedactContact(rec)
+// view is rec as p may see it, redacted unless the Authorizer says otherwise,
+// and false when p may not read rec at all. A denied record must be left out
+// (or answered 404), never answered redacted: redaction removes personal data,
+// while a denial protects the record's existence and its whole body.
+func (h *handler) view(p *auth.Principal, rec *schema.Record) (*schema.Record, bool) {
+	d := h.authz.Authorize(p, auth.ActionRead, rec)
+	switch {
+	case !d.Allow:
+		return nil, false
+	case d.Redact:
+		return schema.RedactContact(rec), true
 	}
-	return rec
+	return rec, true
 }
 
 func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -54,7 +60,11 @@ func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	}
 	resp := listResponse{Items: make([]*schema.Record, 0, len(items))}
 	for _, rec := range items {
-		resp.Items = append(resp.Items, h.view(p, rec))
+		// Match authorised this very record inside the store's read; checked
+		// again so that no path hands out a record on a decision made elsewhere.
+		if v, ok := h.view(p, rec); ok {
+			resp.Items = append(resp.Items, v)
+		}
 	}
 	if next != "" {
 		resp.NextCursor = encodeListCursor(next)
@@ -115,7 +125,8 @@ func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	case err != nil:
 		return err
 	}
-	if !h.authz.Authorize(p, auth.ActionRead, rec).Allow {
+	v, ok := h.view(p, rec)
+	if !ok {
 		return notFound(id, p)
 	}
 	w.Header().Set("ETag", etag(rec.Version))
@@ -123,7 +134,7 @@ func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		// History from a centre that left: still served, marked as such.
 		w.Header().Set(OriginRemovedHeader, m.Removed.UTC().Format(time.RFC3339))
 	}
-	writeJSON(w, http.StatusOK, h.view(p, rec))
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -131,13 +142,20 @@ func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 // federation; its value is when the centre was removed.
 const OriginRemovedHeader = "Liandong-Origin-Removed"
 
-// written answers a record the caller just wrote.
+// written answers a record the caller just wrote. A writer that may not read
+// it (a token with write but not read) learns the envelope the write made, and
+// of the body only what is left without personal data: it sent that body
+// itself, or, for a DELETE, the tombstone has none.
 func (h *handler) written(w http.ResponseWriter, p *auth.Principal, status int, rec *schema.Record) {
 	w.Header().Set("ETag", etag(rec.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", "/v1/records/"+url.PathEscape(rec.ID))
 	}
-	writeJSON(w, status, h.view(p, rec))
+	v, ok := h.view(p, rec)
+	if !ok {
+		v = schema.RedactContact(rec)
+	}
+	writeJSON(w, status, v)
 }
 
 func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

@@ -127,6 +127,7 @@ func (h *handler) searchRecords(w http.ResponseWriter, r *http.Request, p *auth.
 		UpdatedSince: lp.UpdatedSince,
 		Limit:        lp.Limit,
 		Allow:        h.allowRead(p),
+		AllowRecord:  h.readable(p),
 	}
 	switch lp.Sort {
 	case sortID:
@@ -158,7 +159,15 @@ func (h *handler) searchRecords(w http.ResponseWriter, r *http.Request, p *auth.
 	}
 	resp := searchResponse{Items: make([]*schema.Record, 0, len(page.Hits)), Hits: make([]hit, 0, len(page.Hits)), Total: page.Total}
 	for _, ht := range page.Hits {
-		resp.Items = append(resp.Items, h.view(p, ht.Record))
+		// The index decided on its own, possibly older, copy of the record;
+		// this is the record as the store holds it. Checked here as well as
+		// through AllowRecord so that no Searcher can hand out a record on a
+		// stale decision.
+		v, ok := h.view(p, ht.Record)
+		if !ok {
+			continue
+		}
+		resp.Items = append(resp.Items, v)
 		// Scores travel rounded: enough to show, and JSON-safe.
 		score, _ := strconv.ParseFloat(strconv.FormatFloat(ht.Score, 'f', 4, 64), 64)
 		resp.Hits = append(resp.Hits, hit{ID: ht.Record.ID, Score: score, Matched: ht.Matched})
@@ -185,6 +194,13 @@ const IndexBehindHeader = "Liandong-Index-Behind"
 func setIndexBehind(w http.ResponseWriter, n uint64) {
 	if n > 0 {
 		w.Header().Set(IndexBehindHeader, strconv.FormatUint(n, 10))
+	}
+}
+
+// readable is allowRead for a record read from the store.
+func (h *handler) readable(p *auth.Principal) func(*schema.Record) bool {
+	return func(rec *schema.Record) bool {
+		return h.authz.Authorize(p, auth.ActionRead, rec).Allow
 	}
 }
 

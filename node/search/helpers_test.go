@@ -199,3 +199,16 @@ func fmtHits(c *corpus, p *Page) string {
 	}
 	return s
 }
+
+// racingSource is a memSource whose first Get runs a write first: a write
+// landing after a query read the index and before it reads the hits' records.
+type racingSource struct {
+	*memSource
+	once  sync.Once
+	write func()
+}
+
+func (s *racingSource) Get(id string) (*schema.Record, error) {
+	s.once.Do(s.write)
+	return s.memSource.Get(id)
+}

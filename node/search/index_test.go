@@ -496,3 +496,36 @@ func startRun(t *testing.T, ix *Index) {
 		<-done
 	})
 }
+
+// TestAllowRecordDecidesOnTheStoreRecord: a record turned private after the
+// query read the index still passes Allow (the index's copy says public);
+// AllowRecord, asked of the record as the store holds it, leaves it out, and
+// the page is filled from the next hit.
+func TestAllowRecordDecidesOnTheStoreRecord(t *testing.T) {
+	src := &racingSource{memSource: newMemSource()}
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), src)
+	public := func(id, title string) *schema.Record {
+		r := supplyRecord(id, title, "中试线")
+		r.Visibility = schema.VisibilityPublic
+		return r
+	}
+	src.put(public("tianjin:a", "钙钛矿叠层电池 钙钛矿"))
+	src.put(public("tianjin:b", "钙钛矿电池"))
+	src.write = func() {
+		r := public("tianjin:a", "钙钛矿叠层电池 钙钛矿")
+		r.Visibility = schema.VisibilityPrivate
+		src.put(r)
+	}
+	p := search(t, ix, Query{Text: "钙钛矿", Limit: 1,
+		Allow:       func(d *Doc) bool { return d.Visibility == schema.VisibilityPublic },
+		AllowRecord: func(r *schema.Record) bool { return r.Visibility == schema.VisibilityPublic },
+	})
+	if got := ids(p); !slices.Equal(got, []string{"tianjin:b"}) {
+		t.Fatalf("hits %v, want only tianjin:b: the private record was served", got)
+	}
+	for _, h := range p.Hits {
+		if h.Record.Visibility != schema.VisibilityPublic {
+			t.Errorf("hit %s is %s", h.Record.ID, h.Record.Visibility)
+		}
+	}
+}

@@ -68,6 +68,10 @@ type MatchOptions struct {
 	Limit int
 	// Allow, when set, decides whether the caller may see a candidate.
 	Allow func(*Doc) bool
+	// AllowRecord, when set, decides again on each candidate kept, on the
+	// record as read from the store: as Query.AllowRecord, the index's copy
+	// of its attributes may be older than the record.
+	AllowRecord func(*schema.Record) bool
 }
 
 // Reason explains part of a match's score.
@@ -363,6 +367,9 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 			rec, err := ix.src.Get(sorted[i].doc.ID)
 			if err != nil || rec.Deleted {
 				continue
+			}
+			if opts.AllowRecord != nil && !opts.AllowRecord(rec) {
+				continue // changed since the index was read: no longer the caller's to see
 			}
 			mt := m.match(sorted[i].i)
 			mt.Record = rec

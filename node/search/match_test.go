@@ -233,3 +233,38 @@ func TestMatchReasons(t *testing.T) {
 		t.Error("supply matched with supply")
 	}
 }
+
+// TestMatchAllowRecordDecidesOnTheStoreRecord is TestAllowRecordDecidesOnTheStoreRecord
+// for matchmaking.
+func TestMatchAllowRecordDecidesOnTheStoreRecord(t *testing.T) {
+	src := &racingSource{memSource: newMemSource()}
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), src)
+	public := func(id, title string) *schema.Record {
+		r := supplyRecord(id, title, "风电轴承寿命预测", "风电", "轴承")
+		r.Visibility = schema.VisibilityPublic
+		return r
+	}
+	src.put(public("tianjin:a", "风电轴承寿命预测技术"))
+	src.put(public("tianjin:b", "风电轴承故障诊断"))
+	src.write = func() {
+		r := public("tianjin:a", "风电轴承寿命预测技术")
+		r.Visibility = schema.VisibilityPrivate
+		src.put(r)
+	}
+	need := supplyRecord("hebei:n", "风电轴承寿命预测", "风电轴承", "风电", "轴承")
+	need.Catalogue, need.Body = schema.CatalogueNeed, []byte(`{"title":"风电轴承寿命预测","description":"风电轴承","keywords":["风电","轴承"],"industry":"new-energy","kind":"need","status":"open"}`)
+	res, err := ix.Match(need, MatchOptions{Catalogues: []string{schema.CatalogueSupply}, Limit: 5,
+		Allow:       func(d *Doc) bool { return d.Visibility == schema.VisibilityPublic },
+		AllowRecord: func(r *schema.Record) bool { return r.Visibility == schema.VisibilityPublic },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range res.Lists[schema.CatalogueSupply] {
+		got = append(got, m.Record.ID)
+	}
+	if !slices.Equal(got, []string{"tianjin:b"}) {
+		t.Fatalf("candidates %v, want only tianjin:b: the private record was served", got)
+	}
+}

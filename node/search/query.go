@@ -39,7 +39,14 @@ type Query struct {
 	// Allow, when set, decides whether the caller may see a hit; hits it
 	// refuses are not counted either.
 	Allow func(*Doc) bool
-	Order Order
+	// AllowRecord, when set, decides again on each hit of the page, on the
+	// record as read from the store. Allow saw the index's copy of the
+	// record's attributes, which a write landing between the index read and
+	// the store read (a record turned private) has made stale; a hit it
+	// refuses is left out like a deleted one (Total, counted from the index,
+	// may then count it).
+	AllowRecord func(*schema.Record) bool
+	Order       Order
 	// After is the cursor of the previous page, nil for the first.
 	After *Cursor
 	Limit int
@@ -239,6 +246,9 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 		rec, err := ix.src.Get(h.doc.ID)
 		if err != nil || rec.Deleted {
 			continue // deleted since the index was read
+		}
+		if q.AllowRecord != nil && !q.AllowRecord(rec) {
+			continue // changed since the index was read: no longer the caller's to see
 		}
 		// A hit matches every word.
 		page.Hits = append(page.Hits, Hit{Doc: h.doc, Record: rec, Score: h.score, Matched: slices.Clone(matched)})
