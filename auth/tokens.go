@@ -370,6 +370,17 @@ func (v *TokenVerifier) verify(token string) (*Principal, error) {
 	}, nil
 }
 
+// Expiry returns when v starts refusing p's token as expired: its exp plus
+// the leeway. What holds on to a verified principal beyond one request (a
+// change stream) must stop acting for it then, or the token outlives itself.
+// Zero for the anonymous principal, which has no token to expire.
+func (v *TokenVerifier) Expiry(p *Principal) time.Time {
+	if p == nil || p.Anonymous || p.ExpiresAt.IsZero() {
+		return time.Time{}
+	}
+	return p.ExpiresAt.Add(v.leeway())
+}
+
 // leeway is the clock skew the verifier allows.
 func (v *TokenVerifier) leeway() time.Duration {
 	switch {

@@ -274,6 +274,34 @@ func TestVerifyConfiguration(t *testing.T) {
 	}
 }
 
+// TestVerifierExpiry: Expiry is the first instant Verify refuses the token as
+// expired, leeway included, so a stream ends exactly when a new request with
+// the token would be refused.
+func TestVerifierExpiry(t *testing.T) {
+	f := newFixture(t)
+	iss := &TokenIssuer{Centre: "tianjin", Federation: testFederation, Key: f.tok["tianjin"]}
+	tok, _ := iss.Issue("p", []Scope{ScopeRead}, time.Hour, t0)
+	for _, leeway := range []time.Duration{0, -1, 5 * time.Second} {
+		v := &TokenVerifier{Bundle: func() *Bundle { return f.bundle }, Leeway: leeway, Now: func() time.Time { return t0 }}
+		p, err := v.Verify(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := v.Expiry(p)
+		v.Now = func() time.Time { return end.Add(-time.Second) }
+		if _, err := v.Verify(tok); err != nil {
+			t.Errorf("leeway %v: refused a second before Expiry %v: %v", leeway, end, err)
+		}
+		v.Now = func() time.Time { return end.Add(time.Second) }
+		if _, err := v.Verify(tok); !errors.Is(err, ErrTokenExpired) {
+			t.Errorf("leeway %v: a second after Expiry %v: %v, want expired", leeway, end, err)
+		}
+	}
+	if !(&TokenVerifier{}).Expiry(AnonymousPrincipal()).IsZero() {
+		t.Error("the anonymous principal expires")
+	}
+}
+
 func TestParseScopes(t *testing.T) {
 	got, err := ParseScopes(" read  pii read write admin ")
 	if err != nil || FormatScopes(got) != "read pii write admin" {

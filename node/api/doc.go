@@ -72,8 +72,12 @@
 // node's Changed channel. GET /v1/changes/stream sends the same changes as
 // server-sent events ("change", id = the position cursor), an id-only event
 // when it skips changes the caller may not see, and a heartbeat comment every
-// Options.Heartbeat; a client resumes with Last-Event-ID. When the handler is
-// served by a server from NewServer, Shutdown ends every waiting poll (with the
-// cursor it had reached) and every stream at once, so a graceful stop waits
-// for neither.
+// Options.Heartbeat; a client resumes with Last-Event-ID. A stream opened with
+// a token ends with an "error" event (a 401 problem) when the token expires
+// (TokenVerifier.Expiry: exp plus the leeway) or, checked when the trust
+// bundle changes, no longer verifies (a revocation): at the latest before the
+// next change is sent, or at the next heartbeat of an idle stream. When the
+// handler is served by a server from NewServer, Shutdown ends every waiting
+// poll (with the cursor it had reached) and every stream at once, so a
+// graceful stop waits for neither.
 package api

@@ -34,6 +34,7 @@ type fixture struct {
 	recordKey  *auth.KeyPair // tianjin's
 	issuers    map[string]*auth.TokenIssuer
 	retiredKey *auth.KeyPair // a retired tianjin token key
+	root       *auth.KeyPair // signs the bundle, and newer ones
 }
 
 func mustKey(t testing.TB, prefix string) *auth.KeyPair {
@@ -82,6 +83,7 @@ func newFixture(t testing.TB) *fixture {
 			"hebei":   {Centre: "hebei", Federation: testFederation, Key: hbTok},
 		},
 		retiredKey: tjOld,
+		root:       root,
 	}
 }
 

@@ -554,7 +554,8 @@ func paths() obj {
 			}, obj{"200": obj{
 				"description": "A text/event-stream without end. Each change is an event `change` whose id is the change's position cursor and whose data is a Change (JSON). " +
 					"An event with an id and no data moves the cursor past changes the caller may not see. Comment lines are heartbeats. " +
-					"The stream ends when the node shuts down: reconnect with Last-Event-ID. A failure after the stream started is an event `error` whose data is a Problem.",
+					"The stream ends when the node shuts down: reconnect with Last-Event-ID. A failure after the stream started is an event `error` whose data is a Problem; " +
+					"so is the end of a stream whose token expired or was revoked by a new trust bundle (status 401): reconnect with a valid token and Last-Event-ID.",
 				"content": obj{"text/event-stream": obj{"schema": obj{"type": "string", "description": "events whose data is a Change (#/components/schemas/Change)"}}},
 			}}, nil),
 		},

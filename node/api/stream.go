@@ -35,7 +35,10 @@ const streamRetryMillis = 2000
 // may not read advance the position silently with an event that has an id and no
 // data, which EventSource records without dispatching, so a reconnect does not
 // rescan them. Idle streams get a heartbeat comment every Options.Heartbeat; a
-// server shutdown ends every stream at once. The stream has no end otherwise.
+// server shutdown ends every stream at once. A stream opened with a token ends
+// with an "error" event (a 401 problem) when the token expires, or when a new
+// trust bundle arrives that it no longer verifies against (a revocation). The
+// stream has no end otherwise.
 func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	if _, err := h.authorize(p, auth.ActionRead, nil); err != nil {
 		return err
@@ -44,6 +47,8 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
+	sa := h.newStreamAuth(r, p)
+	defer sa.stop()
 	match := h.feedMatch(p, sp.Catalogue, sp.Origin)
 	ctx := r.Context()
 	pos := sp.Since
@@ -82,7 +87,25 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 		buf.WriteString(": server shutting down; reconnect with Last-Event-ID\n\n")
 		flushStream(rc, w, &buf)
 	}
+	// fail ends the stream with an error event: too late for a problem answer.
+	fail := func(err error) {
+		pr := toProblem(err, info(r).id)
+		info(r).err = err
+		out := pr.Problem
+		out.Instance, out.RequestID = r.URL.Path, info(r).id
+		js, _ := json.Marshal(out)
+		buf.WriteString("event: error\ndata: ")
+		buf.Write(js)
+		buf.WriteString("\n\n")
+		flushStream(rc, w, &buf)
+	}
 	for {
+		// Checked before anything is sent: changes read while the token was
+		// good are not the caller's once it has expired or been revoked.
+		if err := sa.check(); err != nil {
+			fail(err)
+			return nil
+		}
 		for _, c := range found {
 			h.writeChangeEvent(&buf, p, c)
 		}
@@ -112,7 +135,15 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 				select {
 				case <-wake:
 					break wait
+				case <-sa.expired():
+					fail(sa.expiredProblem())
+					return nil
 				case <-heartbeat.C:
+					// An idle stream learns of a new bundle here at the latest.
+					if err := sa.check(); err != nil {
+						fail(err)
+						return nil
+					}
 					buf.WriteString(": heartbeat\n\n")
 					if err := flushStream(rc, w, &buf); err != nil {
 						return nil
@@ -130,20 +161,98 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 			if ctx.Err() != nil {
 				return nil
 			}
-			// Too late for a problem answer: say so in the stream and end it; the
-			// client reconnects from its last id.
-			pr := toProblem(err, info(r).id)
-			info(r).err = err
-			out := pr.Problem
-			out.Instance, out.RequestID = r.URL.Path, info(r).id
-			js, _ := json.Marshal(out)
-			buf.WriteString("event: error\ndata: ")
-			buf.Write(js)
-			buf.WriteString("\n\n")
-			flushStream(rc, w, &buf)
+			// The client reconnects from its last id.
+			fail(err)
 			return nil
 		}
 	}
+}
+
+// streamAuth keeps a stream to what its token allows over time. The token
+// was verified once, at connect, but a stream lives for hours: it must end
+// when the token expires, and when a new trust bundle arrives (revocations
+// come with bundles) the token is verified again against it.
+type streamAuth struct {
+	h      *handler
+	token  string // "" for the anonymous principal: nothing to expire or revoke
+	until  time.Time
+	bundle *auth.Bundle // the bundle the token last verified against
+	timer  *time.Timer  // fires at until
+}
+
+func (h *handler) newStreamAuth(r *http.Request, p *auth.Principal) *streamAuth {
+	sa := &streamAuth{h: h}
+	if p == nil || p.Anonymous {
+		return sa
+	}
+	// authenticate took the token from this header, in this form.
+	_, sa.token, _ = strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	sa.token = strings.TrimSpace(sa.token)
+	sa.until = h.verifier.Expiry(p)
+	sa.bundle = h.trustBundle()
+	sa.timer = time.NewTimer(max(0, sa.until.Sub(h.verifierNow())))
+	return sa
+}
+
+// expired fires when the token expires; never for the anonymous principal.
+func (sa *streamAuth) expired() <-chan time.Time {
+	if sa.timer == nil {
+		return nil
+	}
+	return sa.timer.C
+}
+
+func (sa *streamAuth) stop() {
+	if sa.timer != nil {
+		sa.timer.Stop()
+	}
+}
+
+// check returns the 401 problem that ends the stream when its token has
+// expired or no longer verifies against the current trust bundle.
+func (sa *streamAuth) check() error {
+	if sa.token == "" {
+		return nil
+	}
+	if !sa.h.verifierNow().Before(sa.until) {
+		return sa.expiredProblem()
+	}
+	b := sa.h.trustBundle()
+	if b == sa.bundle {
+		return nil
+	}
+	if _, err := sa.h.verifier.Verify(sa.token); err != nil {
+		return streamUnauthorized("the bearer token was refused under the new trust bundle: "+err.Error()+"; reconnect with a valid token and Last-Event-ID", err)
+	}
+	sa.bundle = b
+	return nil
+}
+
+func (sa *streamAuth) expiredProblem() error {
+	return streamUnauthorized("the bearer token expired at "+sa.until.UTC().Format(time.RFC3339)+"; reconnect with a new token and Last-Event-ID", auth.ErrTokenExpired)
+}
+
+func streamUnauthorized(detail string, cause error) error {
+	p := newProblem(http.StatusUnauthorized, "unauthorized", detail)
+	p.cause = cause
+	return p
+}
+
+// trustBundle is the bundle the verifier checks tokens against.
+func (h *handler) trustBundle() *auth.Bundle {
+	if h.verifier.Bundle != nil {
+		return h.verifier.Bundle()
+	}
+	return h.svc.Bundle()
+}
+
+// verifierNow is the time by the verifier's clock, which decided the token's
+// expiry at connect.
+func (h *handler) verifierNow() time.Time {
+	if h.verifier.Now != nil {
+		return h.verifier.Now()
+	}
+	return time.Now()
 }
 
 // writeChangeEvent appends one change as an SSE event.

@@ -3,12 +3,14 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -503,5 +505,119 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 	rec := e.create(t, "supply", "federation", supplyBody("晚到的成果"))
 	if ev := s.nextChange(t, 2*time.Second); !strings.Contains(ev.data, rec.ID) {
 		t.Fatalf("late change %+v", ev)
+	}
+}
+
+// endOfStream reads events until the stream ends, within d, and returns the
+// data of the change events it carried and the problem of its error event
+// (zero if none).
+func (s *sseReader) endOfStream(t *testing.T, d time.Duration) (changes []string, p Problem) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ev, err := s.next(t, time.Until(deadline))
+		if err != nil {
+			return changes, p
+		}
+		switch ev.name {
+		case "change":
+			changes = append(changes, ev.data)
+		case "error":
+			if err := json.Unmarshal([]byte(ev.data), &p); err != nil {
+				t.Fatalf("error event %q: %v", ev.data, err)
+			}
+		}
+	}
+}
+
+func wantStreamUnauthorized(t *testing.T, p Problem, detail string) {
+	t.Helper()
+	if p.Status != http.StatusUnauthorized || p.Type != ProblemTypePrefix+"unauthorized" || !strings.Contains(p.Detail, detail) {
+		t.Fatalf("the stream ended with %+v, want a 401 problem saying %q", p, detail)
+	}
+}
+
+// TestStreamEndsWhenTokenExpires: a stream opened with a token ends, with a
+// 401 error event, when the token expires, idle or not.
+func TestStreamEndsWhenTokenExpires(t *testing.T) {
+	t.Run("idle", func(t *testing.T) {
+		e := newEnv(t, false, func(_ *node.Config, o *Options) { o.Verifier.Leeway = -1 })
+		// Two seconds: exp is kept in whole seconds, so at least one is left.
+		tok, err := e.issuers["hebei"].Issue("partner-hebei", []auth.Scope{auth.ScopeRead}, 2*time.Second, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := openStream(t, e.srv.URL, "/v1/changes/stream", tok, nil)
+		changes, p := s.endOfStream(t, 10*time.Second)
+		wantStreamUnauthorized(t, p, "expired")
+		if len(changes) != 0 {
+			t.Fatalf("changes on an empty feed: %v", changes)
+		}
+	})
+	t.Run("changes read after expiry are not sent", func(t *testing.T) {
+		// The verifier's clock jumps past the token's expiry; the timer, in
+		// real time, has not fired, so the change wakes the stream first.
+		var skew atomic.Int64
+		e := newEnv(t, false, func(_ *node.Config, o *Options) {
+			o.Verifier.Leeway = -1
+			o.Verifier.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		})
+		tok := e.token(t, "hebei", auth.ScopeRead) // an hour
+		s := openStream(t, e.srv.URL, "/v1/changes/stream", tok, nil)
+		if _, err := s.next(t, 5*time.Second); err != nil { // the opening block
+			t.Fatal(err)
+		}
+		skew.Store(int64(2 * time.Hour))
+		rec, err := e.node.Create(context.Background(), &schema.Record{Catalogue: "supply", Visibility: "federation", Body: mustJSON(supplyBody("令牌过期后写入"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes, p := s.endOfStream(t, 10*time.Second)
+		wantStreamUnauthorized(t, p, "expired")
+		for _, c := range changes {
+			if strings.Contains(c, rec.ID) {
+				t.Fatalf("the stream delivered %s after its token expired", rec.ID)
+			}
+		}
+	})
+}
+
+// TestStreamEndsWhenTokenRevoked: a newer trust bundle revoking a stream's
+// token ends the stream, idle as it is (at its next heartbeat); a stream whose
+// token the bundle leaves alone goes on.
+func TestStreamEndsWhenTokenRevoked(t *testing.T) {
+	e := newEnv(t, false, func(_ *node.Config, o *Options) { o.Heartbeat = 100 * time.Millisecond })
+	revoked := openStream(t, e.srv.URL, "/v1/changes/stream", e.token(t, "hebei", auth.ScopeRead), nil)
+	kept := openStream(t, e.srv.URL, "/v1/changes/stream", e.token(t, "tianjin", auth.ScopeRead), nil)
+	before := e.create(t, "supply", "federation", supplyBody("吊销前写入"))
+	for _, s := range []*sseReader{revoked, kept} {
+		if ev := s.nextChange(t, 5*time.Second); !strings.Contains(ev.data, before.ID) {
+			t.Fatalf("change %s, want %s", ev.data, before.ID)
+		}
+	}
+
+	next := *e.bundle
+	next.Version = 2
+	next.Revocations = []auth.Revocation{{Subject: auth.RevokeSubject + "hebei/partner-hebei", Before: time.Now().UTC(), Reason: "test"}}
+	sb, err := auth.SignBundle(&next, e.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := sb.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.InstallBundle(context.Background(), js, "test"); err != nil {
+		t.Fatal(err)
+	}
+	changes, p := revoked.endOfStream(t, 5*time.Second)
+	wantStreamUnauthorized(t, p, "revoked")
+	if len(changes) != 0 {
+		t.Fatalf("changes after the revocation: %v", changes)
+	}
+
+	after := e.create(t, "supply", "federation", supplyBody("吊销后写入"))
+	if ev := kept.nextChange(t, 5*time.Second); !strings.Contains(ev.data, after.ID) {
+		t.Fatalf("the stream of a token not revoked got %s, want %s", ev.data, after.ID)
 	}
 }
