@@ -48,6 +48,9 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		if err != nil {
 			return err
 		}
+		if found, err = h.dropUnseenWithdrawals(p, found); err != nil {
+			return err
+		}
 		progressed := last > pos
 		if progressed {
 			pos = last
@@ -94,17 +97,103 @@ func (h *handler) writeChanges(w http.ResponseWriter, p *auth.Principal, found [
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// feedMatch selects the changes a caller's feed carries: the records it may read,
-// and tombstones of the ones it may not (feedView). A partner mirroring the feed
-// must learn that a record it holds was deleted or withdrawn (turned private):
-// absence never means deletion. A tombstone tells only id, catalogue, origin and
-// version, and that the record is gone.
+// feedMatch selects the changes a caller's feed carries: the records it may
+// read, tombstones included, and withdrawals of records it could see while
+// they were shared, as tombstones (feedView). A partner mirroring the feed must
+// learn that a record it holds was deleted or withdrawn (turned private):
+// absence never means deletion. But a tombstone still tells an id, catalogue,
+// origin, version and times, so it goes only to callers that could have read
+// the record: a deleted record keeps its last visibility, and is shown as a
+// record of that visibility is (the tombstone of a record private from the
+// start goes to no one but its origin's readers).
+//
+// The filter runs inside the store's read, so it cannot look up a
+// withdrawal's history; for anonymous callers it lets every withdrawal
+// through, and dropUnseenWithdrawals decides after the read.
 func (h *handler) feedMatch(p *auth.Principal, catalogue, origin string) store.ChangeFilter {
 	return func(rec *schema.Record, withdrawn bool) bool {
 		if catalogue != "" && rec.Catalogue != catalogue || origin != "" && rec.Origin != origin {
 			return false
 		}
-		return rec.Deleted || withdrawn || h.authz.Authorize(p, auth.ActionRead, rec).Allow
+		if h.authz.Authorize(p, auth.ActionRead, rec).Allow {
+			return true
+		}
+		if !h.isWithdrawal(rec, withdrawn) {
+			return false
+		}
+		// Every shared record is federation-visible at least: a caller who may
+		// read that could see it. Anonymous callers only saw it if it was
+		// public once, which is decided later.
+		vis := schema.VisibilityFederation
+		if p == nil || p.Anonymous {
+			vis = schema.VisibilityPublic
+		}
+		return h.authz.Authorize(p, auth.ActionRead, &schema.Record{ID: rec.ID, Catalogue: rec.Catalogue, Origin: rec.Origin, Visibility: vis}).Allow
+	}
+}
+
+// isWithdrawal reports whether a change turned a shared record private: the
+// store marks its own centre's (withdrawn), and a private record of another
+// origin can only be one, as private records never leave their origin (the
+// signed log carries a withdrawal as a private tombstone).
+func (h *handler) isWithdrawal(rec *schema.Record, withdrawn bool) bool {
+	if rec.Shared() {
+		return false // a purge's tombstone: shown by its visibility
+	}
+	return withdrawn || rec.Deleted && rec.Origin != h.centre
+}
+
+// dropUnseenWithdrawals leaves out of an anonymous caller's changes the
+// withdrawals of records that were never public: the caller never saw them,
+// and the tombstone would hand it their ids. The record's signed history
+// says whether a version was public; without one (a Service that keeps no
+// history, or entries from before the history index) the withdrawal is kept:
+// a mirror that never learns of it keeps serving a record its origin took
+// back, which is worse than an id.
+func (h *handler) dropUnseenWithdrawals(p *auth.Principal, found []store.Change) ([]store.Change, error) {
+	if p != nil && !p.Anonymous {
+		return found, nil
+	}
+	hs, ok := h.svc.(Historian)
+	if !ok {
+		return found, nil
+	}
+	out := found[:0]
+	for _, c := range found {
+		if h.authz.Authorize(p, auth.ActionRead, c.Record).Allow || !h.isWithdrawal(c.Record, c.Withdrawn) {
+			out = append(out, c)
+			continue
+		}
+		seen, err := wasPublic(hs.Store(), c.Record)
+		if err != nil {
+			return nil, err
+		}
+		if seen {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// wasPublic reports whether a version of rec before this one was public, by
+// its origin's signed log; true when the log holds no earlier version.
+func wasPublic(st *store.Store, rec *schema.Record) (bool, error) {
+	before, logged := rec.Version, false
+	for {
+		entries, more, err := st.History(rec.ID, before, MaxHistoryLimit)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range entries {
+			logged = true
+			if e.Record.Visibility == schema.VisibilityPublic {
+				return true, nil
+			}
+			before = e.Record.Version
+		}
+		if !more || len(entries) == 0 {
+			return !logged, nil
+		}
 	}
 }
 

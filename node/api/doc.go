@@ -63,8 +63,12 @@
 //     412 and changes nothing. If-None-Match on PUT is refused (400) until the
 //     node can create under a caller's id atomically.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
-//     of private records do not leak; lists and the change feed leave such
-//     records out. Personal data is redacted unless the Authorizer says otherwise.
+//     of private records do not leak; lists, search, matchmaking and the change
+//     feed leave such records out. The feed's tombstones follow the same rule (a
+//     deleted record keeps its last visibility), except that a withdrawal (a
+//     shared record turned private) shows as a tombstone to every caller that
+//     could see a shared version of it. Personal data is redacted unless the
+//     Authorizer says otherwise.
 //
 // # Long polls, streams and shutdown
 //

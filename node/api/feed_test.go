@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"liandong/auth"
 	"liandong/node"
+	"liandong/node/store"
 	"liandong/schema"
 )
 
@@ -315,6 +318,143 @@ func TestFeedTellsPartnersOfWithdrawals(t *testing.T) {
 	for _, c := range own.Changes {
 		if c.Record.ID == shared.ID && c.Record.Version == 2 && c.Record.Deleted {
 			t.Fatal("the origin's own reader got a tombstone for a live private record")
+		}
+	}
+}
+
+// feedHas reports what the caller's feed says of id: nothing, or its last change.
+func (e *env) feedHas(t *testing.T, token, id string) *schema.Record {
+	t.Helper()
+	feed, _ := e.feed(t, token, "?limit=500")
+	var last *schema.Record
+	for _, c := range feed.Changes {
+		if c.Record.ID == id {
+			last = c.Record
+		}
+	}
+	return last
+}
+
+// TestFeedTombstonesOnlyForWhoCouldSee: the tombstone of a deleted record
+// goes only to callers that could read a record of its last visibility, so a
+// record private from the start never shows outside its origin's readers,
+// not even deleted; withdrawals go to everyone who could see a shared
+// version: any member's reader, and anonymous callers when a version was
+// public.
+func TestFeedTombstonesOnlyForWhoCouldSee(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	callers := map[string]string{"anonymous": "", "hebei partner": e.token(t, "hebei", auth.ScopeRead), "tianjin reader": e.token(t, "tianjin", auth.ScopeRead)}
+	change := func(rec *schema.Record, visibility string) {
+		t.Helper()
+		r := e.do(t, req{method: "PUT", path: "/v1/records/" + rec.ID, token: w, body: envelope(rec.Catalogue, visibility, supplyBody("改变"))})
+		wantStatus(t, r, http.StatusOK)
+	}
+	del := func(rec *schema.Record) {
+		t.Helper()
+		wantStatus(t, e.do(t, req{method: "DELETE", path: "/v1/records/" + rec.ID, token: w}), http.StatusOK)
+	}
+
+	private := e.create(t, "supply", "private", supplyBody("内部评估项目"))
+	del(private)
+	federation := e.create(t, "supply", "federation", supplyBody("联盟内共享后删除"))
+	del(federation)
+	withdrawnFed := e.create(t, "supply", "federation", supplyBody("联盟内共享后撤回"))
+	change(withdrawnFed, "private")
+	withdrawnPub := e.create(t, "supply", "public", supplyBody("公开后撤回"))
+	change(withdrawnPub, "private")
+	oncepublic := e.create(t, "supply", "public", supplyBody("公开、联盟、撤回"))
+	change(oncepublic, "federation")
+	change(oncepublic, "private")
+	withdrawnThenDeleted := e.create(t, "supply", "federation", supplyBody("撤回后删除"))
+	change(withdrawnThenDeleted, "private")
+	del(withdrawnThenDeleted)
+
+	for _, c := range []struct {
+		name string
+		rec  *schema.Record
+		sees map[string]bool
+	}{
+		{"private, deleted", private, map[string]bool{"tianjin reader": true}},
+		{"federation, deleted", federation, map[string]bool{"hebei partner": true, "tianjin reader": true}},
+		{"federation, withdrawn", withdrawnFed, map[string]bool{"hebei partner": true, "tianjin reader": true}},
+		{"public, withdrawn", withdrawnPub, map[string]bool{"anonymous": true, "hebei partner": true, "tianjin reader": true}},
+		{"public, federation, withdrawn", oncepublic, map[string]bool{"anonymous": true, "hebei partner": true, "tianjin reader": true}},
+		{"federation, withdrawn, deleted", withdrawnThenDeleted, map[string]bool{"hebei partner": true, "tianjin reader": true}},
+	} {
+		for who, tok := range callers {
+			got := e.feedHas(t, tok, c.rec.ID)
+			if (got != nil) != c.sees[who] {
+				t.Errorf("%s: %s's feed ends with %+v, want it shown: %v", c.name, who, got, c.sees[who])
+			}
+			if got != nil && who != "tianjin reader" && (!got.Deleted || string(got.Body) != "{}") {
+				t.Errorf("%s: %s gets %+v, want a bodiless tombstone", c.name, who, got)
+			}
+		}
+	}
+	// The withdrawal told those who could see the record; the later deletion
+	// of a private record is its origin's business.
+	if got := e.feedHas(t, callers["hebei partner"], withdrawnThenDeleted.ID); got == nil || got.Version != 2 {
+		t.Errorf("hebei's feed ends %s with %+v, want the withdrawal (version 2), not the deletion", withdrawnThenDeleted.ID, got)
+	}
+
+	// The stream carries what the feed does.
+	s := openStream(t, e.srv.URL, "/v1/changes/stream", "", nil)
+	last := e.create(t, "supply", "public", supplyBody("流的终点"))
+	for {
+		ev := s.nextChange(t, 5*time.Second)
+		for _, hidden := range []*schema.Record{private, federation, withdrawnFed, withdrawnThenDeleted} {
+			if strings.Contains(ev.data, hidden.ID) {
+				t.Fatalf("anonymous stream carries %s: %s", hidden.ID, ev.data)
+			}
+		}
+		if strings.Contains(ev.data, last.ID) {
+			break
+		}
+	}
+}
+
+// TestFeedShowsRemoteWithdrawals: another origin's withdrawal reaches this
+// node as a private tombstone (the signed log carries no private records),
+// and is shown to every member's reader as the withdrawal it is; a private
+// tombstone of this centre's own is not.
+func TestFeedShowsRemoteWithdrawals(t *testing.T) {
+	now := time.Now().UTC()
+	tomb := func(id string) *schema.Record {
+		origin, _, _ := schema.SplitID(id)
+		return &schema.Record{ID: id, Catalogue: "supply", Origin: origin, Version: 3, Visibility: "private", Schema: 1,
+			CreatedAt: now, UpdatedAt: now, Deleted: true, Body: json.RawMessage("{}")}
+	}
+	remote, own := tomb("hebei:01WITHDRAWN"), tomb("tianjin:01PRIVATE")
+	svc := &fakeService{changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
+		var out []store.Change
+		for i, r := range []*schema.Record{remote, own} {
+			if pos := uint64(i + 1); pos > since && (match == nil || match(r, false)) {
+				out = append(out, store.Change{Position: pos, Record: r})
+			}
+		}
+		return out, 2, nil
+	}}
+	e := newFakeEnv(t, svc)
+	for _, c := range []struct {
+		who, token string
+		want       []string
+	}{
+		{"hebei partner", e.token(t, "hebei", auth.ScopeRead), []string{remote.ID}},
+		{"tianjin reader", e.token(t, "tianjin", auth.ScopeRead), []string{remote.ID, own.ID}},
+	} {
+		r := e.do(t, req{method: "GET", path: "/v1/changes", token: c.token})
+		wantStatus(t, r, http.StatusOK)
+		var feed changesResponse
+		if err := json.Unmarshal(r.body, &feed); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, ch := range feed.Changes {
+			ids = append(ids, ch.Record.ID)
+		}
+		if !slices.Equal(ids, c.want) {
+			t.Errorf("%s's feed: %v, want %v", c.who, ids, c.want)
 		}
 	}
 }

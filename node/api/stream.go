@@ -56,6 +56,9 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	// problem document rather than a stream that ends at once.
 	wake := h.svc.Changed()
 	found, last, err := h.svc.Changes(ctx, pos, streamBatch, match)
+	if err == nil {
+		found, err = h.dropUnseenWithdrawals(p, found)
+	}
 	if err != nil {
 		return err
 	}
@@ -157,7 +160,11 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 			}
 		}
 		wake = h.svc.Changed()
-		if found, last, err = h.svc.Changes(ctx, pos, streamBatch, match); err != nil {
+		found, last, err = h.svc.Changes(ctx, pos, streamBatch, match)
+		if err == nil {
+			found, err = h.dropUnseenWithdrawals(p, found)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
