@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,6 +66,62 @@ func HasPersonal(r *Record) bool {
 		}
 	}
 	return false
+}
+
+// KeepPersonal returns body with the personal members of prev that body lacks
+// added at its end, byte for byte: an update written by a caller that could not
+// read them (its read was redacted) and so did not send them must not erase
+// them. A personal member body holds, even null, is the caller's own and wins.
+// It fails if either body is not a JSON object (or absent).
+func KeepPersonal(body, prev []byte) ([]byte, error) {
+	if isNull(prev) {
+		return body, nil
+	}
+	old, serr := parseTree(prev, "body", MaxDepth, nil)
+	if serr != nil {
+		return nil, fmt.Errorf("read previous body: %s at byte %d", serr.msg, serr.offset)
+	}
+	if old.kind != jObject {
+		return nil, ErrBodyNotObject
+	}
+	var sent []jmember
+	if !isNull(body) {
+		root, serr := parseTree(body, "body", MaxDepth, nil)
+		if serr != nil {
+			return nil, fmt.Errorf("read body: %s at byte %d", serr.msg, serr.offset)
+		}
+		if root.kind != jObject {
+			return nil, ErrBodyNotObject
+		}
+		sent = root.members
+	}
+	has := func(key string) bool {
+		return slices.ContainsFunc(sent, func(m jmember) bool { return m.key == key })
+	}
+	var out []byte
+	for _, m := range old.members {
+		if !slices.Contains(PersonalFields, m.key) || has(m.key) {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(body)+len(prev))
+			if len(sent) == 0 {
+				out = append(out, '{')
+			} else {
+				// The object without its closing brace; white space after it is
+				// dropped with it.
+				end := bytes.LastIndexByte(body, '}')
+				out = append(append(out, body[:end]...), ',')
+			}
+		} else {
+			out = append(out, ',')
+		}
+		out = append(out, prev[m.keyStart:m.val.end]...)
+	}
+	if out == nil {
+		return body, nil
+	}
+	return append(out, '}'), nil
 }
 
 // stripPersonal returns a copy of body without its personal members. Members are

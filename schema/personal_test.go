@@ -184,3 +184,30 @@ func TestRedactContact(t *testing.T) {
 		t.Errorf("redacted body %+v, %v", b, err)
 	}
 }
+
+func TestKeepPersonal(t *testing.T) {
+	prev := `{"title":"旧","contact":{"person":"王老师"},"team":["甲","乙"],"summary":"…"}`
+	for _, c := range []struct{ name, body, prev, want string }{
+		{"kept at the end", `{"title":"新"}`, prev, `{"title":"新","contact":{"person":"王老师"},"team":["甲","乙"]}`},
+		{"sent wins", `{"title":"新","contact":{"person":"李老师"}}`, prev, `{"title":"新","contact":{"person":"李老师"},"team":["甲","乙"]}`},
+		{"sent null wins", `{"contact":null,"team":[]}`, prev, `{"contact":null,"team":[]}`},
+		{"empty body", ` { } `, prev, `{"contact":{"person":"王老师"},"team":["甲","乙"]}`},
+		{"space before the brace", "{\"title\":\"新\" }\n", prev, `{"title":"新" ,"contact":{"person":"王老师"},"team":["甲","乙"]}`},
+		{"nothing personal before", `{"title":"新"}`, `{"title":"旧"}`, `{"title":"新"}`},
+		{"no previous body", `{"title":"新"}`, ``, `{"title":"新"}`},
+	} {
+		got, err := KeepPersonal([]byte(c.body), []byte(c.prev))
+		if err != nil || string(got) != c.want {
+			t.Errorf("%s: %s, %v; want %s", c.name, got, err, c.want)
+			continue
+		}
+		if !json.Valid(got) {
+			t.Errorf("%s: invalid JSON %s", c.name, got)
+		}
+	}
+	for _, c := range []struct{ body, prev string }{{`[1]`, prev}, {`{"a":1}`, `"x"`}, {`{"a":`, prev}} {
+		if got, err := KeepPersonal([]byte(c.body), []byte(c.prev)); err == nil {
+			t.Errorf("KeepPersonal(%s, %s) = %s, want an error", c.body, c.prev, got)
+		}
+	}
+}

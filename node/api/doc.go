@@ -45,8 +45,8 @@
 //     cursor is a 400 naming the parameter. Unknown or repeated query parameters
 //     are refused (400) rather than ignored, so a typo ("catalog=") does not
 //     silently widen a query.
-//   - Records submitted by clients: catalogue, visibility (default federation),
-//     schema, expires_at and body come from the client. id, origin, version,
+//   - Records submitted by clients: catalogue, visibility (default federation
+//     for a new record), schema, expires_at and body come from the client. id, origin, version,
 //     created_at and updated_at are the server's: created_at and updated_at are
 //     ignored, so a GET → edit → PUT round trip works; id and origin must, when
 //     present, agree with the URL and this centre (else 422); version, when
@@ -56,6 +56,14 @@
 //     is refused (400), as are duplicate member names, trailing data, invalid
 //     UTF-8, nesting deeper than 64 and integers beyond 2^53 (which the signed
 //     log could not carry exactly).
+//   - PUT replaces the record, but for what the caller did not send and could
+//     not have sent back: without visibility, a live record keeps its own (the
+//     default would publish a private record to every centre, irreversibly);
+//     personal body members (schema.PersonalFields) that a caller without the
+//     pii scope got redacted, and did not send, are kept, so GET → edit → PUT
+//     does not erase them. Sending one, even null, is a deliberate change. A
+//     PUT that kept anything is written against the version it merged with;
+//     without If-Match it merges again when a concurrent write overtook it.
 //   - PUT answers 201 when it created the record (also over a tombstone) and 200
 //     when it replaced one; DELETE answers 200 with the tombstone envelope, so the
 //     caller learns the tombstone's version. Both accept If-Match as a version

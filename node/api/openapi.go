@@ -525,7 +525,10 @@ func paths() obj {
 			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch}, merge(
 				recordOK("200", "replaced"), recordOK("201", "created"),
 				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
-			), obj{"requestBody": submission}),
+			), obj{"requestBody": submission, "description": "Replaces the record with the submission, but for what the caller did not send and could not have sent back: " +
+				"without visibility, an existing record keeps its own (a new one gets federation); " +
+				"personal body members (" + strings.Join(schema.PersonalFields, ", ") + ") the caller could not read (no pii scope) and did not send are kept. " +
+				"Sending one, even null, is a deliberate change."}),
 			"delete": op("deleteRecord", "Delete a record (a tombstone replicates)", []any{recordID, ifMatch}, merge(
 				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "507": respRef("InsufficientStorage")},
 			), nil),

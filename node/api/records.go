@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -231,29 +232,70 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 				fmt.Sprintf("the header contradicts the body's version %d; send one or make them agree", req.version))
 		}
 	}
-	live, tombstone, err := h.current(r, id)
-	if err != nil {
-		return err
-	}
-	if live != nil {
-		if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
+	for attempt := 1; ; attempt++ {
+		live, tombstone, err := h.current(r, id)
+		if err != nil {
 			return err
 		}
+		if live != nil {
+			if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
+				return err
+			}
+		}
+		ifMatch, err := resolvePrecondition(pc, id, live)
+		if err != nil {
+			return err
+		}
+		rec, kept := h.updateOf(p, req, live)
+		if kept && ifMatch == 0 {
+			// What was kept is live's: written over a newer version it could
+			// undo that version's change (restore a contact it removed, widen
+			// the visibility it narrowed).
+			ifMatch = live.Version
+		}
+		out, err := h.svc.Put(r.Context(), id, rec, ifMatch)
+		if kept && !pc.present && errors.Is(err, store.ErrVersionConflict) && attempt < maxPutAttempts {
+			continue // the caller asked for no precondition: merge with the newer version
+		}
+		if err != nil {
+			return err
+		}
+		status := http.StatusOK
+		if out.Version == 1 || tombstone != nil && out.Version == tombstone.Version+1 {
+			status = http.StatusCreated
+		}
+		h.written(w, p, status, out)
+		return nil
 	}
-	ifMatch, err := resolvePrecondition(pc, id, live)
-	if err != nil {
-		return err
+}
+
+// maxPutAttempts bounds the merges of a PUT without a precondition that
+// concurrent writes keep overtaking.
+const maxPutAttempts = 5
+
+// updateOf is the record a PUT writes over live (nil when there is none), and
+// whether it took anything from live. A PUT replaces the record, but for what
+// the caller did not send and could not have sent back: an omitted visibility
+// keeps live's (the default, federation, would publish a private record to
+// every centre, irreversibly), and personal body members a caller without
+// the pii scope got redacted are kept, so a GET → edit → PUT round trip does
+// not erase them. Personal members sent, even null, are a deliberate change.
+func (h *handler) updateOf(p *auth.Principal, req *recordRequest, live *schema.Record) (*schema.Record, bool) {
+	rec := req.rec.Clone()
+	if live == nil {
+		return rec, false
 	}
-	out, err := h.svc.Put(r.Context(), id, req.rec, ifMatch)
-	if err != nil {
-		return err
+	kept := false
+	if !req.visibility {
+		rec.Visibility, kept = live.Visibility, true
 	}
-	status := http.StatusOK
-	if out.Version == 1 || tombstone != nil && out.Version == tombstone.Version+1 {
-		status = http.StatusCreated
+	if d := h.authz.Authorize(p, auth.ActionRead, live); !d.Allow || d.Redact {
+		// A body that is not an object is left for validation to refuse.
+		if body, err := schema.KeepPersonal(rec.Body, live.Body); err == nil && !bytes.Equal(body, rec.Body) {
+			rec.Body, kept = body, true
+		}
 	}
-	h.written(w, p, status, out)
-	return nil
+	return rec, kept
 }
 
 // resolvePrecondition turns If-Match into the version the store checks (0: none).

@@ -60,6 +60,10 @@ type recordRequest struct {
 	rec *schema.Record
 	// version is the version member, 0 when absent: a precondition on PUT.
 	version uint64
+	// visibility says the visibility member was given; when it was not, a PUT
+	// over a live record keeps that record's (rec holds the default for a new
+	// one).
+	visibility bool
 }
 
 // decodeRecord parses a submitted record strictly (see the package
@@ -193,7 +197,8 @@ func decodeRecord(data []byte, pathID, centre string) (*recordRequest, error) {
 	if catalogue != nil {
 		rec.Catalogue = *catalogue
 	}
-	if visibility != nil && *visibility != "" {
+	given := visibility != nil && *visibility != ""
+	if given {
 		rec.Visibility = *visibility
 	}
 	if expiresAt != nil && *expiresAt != "" {
@@ -217,7 +222,7 @@ func decodeRecord(data []byte, pathID, centre string) (*recordRequest, error) {
 		p.Errors = invalid
 		return nil, p
 	}
-	return &recordRequest{rec: rec, version: version}, nil
+	return &recordRequest{rec: rec, version: version, visibility: given}, nil
 }
 
 // syntaxRule classifies a canonical-parser complaint with the schema's rule names.
