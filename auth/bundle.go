@@ -348,8 +348,13 @@ func VerifyBundle(sb *SignedBundle, trusted *Bundle, now time.Time, rootKeyIDs .
 		switch {
 		case k == nil:
 			refused = append(refused, s.KeyID+" (not a signer)")
-		case slices.Contains(counted, k):
-			// A second signature by one signer counts once.
+		case slices.ContainsFunc(counted, func(c *Key) bool { return bytes.Equal(c.Public, k.Public) }):
+			// A second signature by one key counts once, also under another id:
+			// the threshold counts key holders. (Validate refuses one key listed
+			// twice; a trusted bundle from before that rule may still list it.)
+			if !slices.Contains(counted, k) {
+				refused = append(refused, s.KeyID+" (same key as a counted signer)")
+			}
 		case !k.ValidAt(now):
 			refused = append(refused, s.KeyID+" (signer key not valid now)")
 		case authority.hasRevocation(RevokeKey, s.KeyID):
@@ -572,8 +577,17 @@ func (b *Bundle) Validate() error {
 		bad("threshold %d: want 1..%d (the number of signers)", b.Threshold, len(b.Signers))
 	}
 	signerIDs := map[string]bool{}
+	signerKeys := map[string]int{}
 	for i := range b.Signers {
-		checkKey(&b.Signers[i], fmt.Sprintf("signers[%d]", i), signerIDs, bad)
+		k := &b.Signers[i]
+		checkKey(k, fmt.Sprintf("signers[%d]", i), signerIDs, bad)
+		// One key under two ids would let its holder alone meet an m-of-n
+		// threshold.
+		if j, ok := signerKeys[string(k.Public)]; ok && len(k.Public) > 0 {
+			bad("signers[%d]: key %s has the public key of signers[%d] (%s): each signer needs a key of its own", i, k.ID, j, b.Signers[j].ID)
+		} else {
+			signerKeys[string(k.Public)] = i
+		}
 	}
 	memberIDs := map[string]bool{}
 	keyIDs := map[string]bool{}

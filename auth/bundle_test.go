@@ -25,6 +25,15 @@ func TestBundleThreshold(t *testing.T) {
 		}
 	}
 	dup := func(sb *SignedBundle) { sb.Signatures = append(sb.Signatures, sb.Signatures[0]) }
+	// A trusted bundle listing a's key a second time, under another id, as
+	// Validate now refuses but an older build accepted.
+	twice := clone(t, f.bundle)
+	aAgain := twice.Signers[0]
+	aAgain.ID = "hq-root-again"
+	twice.Signers = append(twice.Signers, aAgain)
+	sameKeyOtherID := func(sb *SignedBundle) {
+		sb.Signatures = append(sb.Signatures, BundleSignature{KeyID: aAgain.ID, Sig: sb.Signatures[0].Sig})
+	}
 
 	tests := []struct {
 		name    string
@@ -38,6 +47,8 @@ func TestBundleThreshold(t *testing.T) {
 		{name: "three of three accepted", signers: []*KeyPair{a, b, c}},
 		{name: "duplicate signature counts once", signers: []*KeyPair{a}, mutate: dup, wantErr: ErrTooFewSignatures},
 		{name: "signing twice replaces", signers: []*KeyPair{a, a}, wantErr: ErrTooFewSignatures},
+		{name: "one key under two signer ids counts once", signers: []*KeyPair{a}, mutate: sameKeyOtherID, trusted: twice, wantErr: ErrTooFewSignatures},
+		{name: "one key under two signer ids, threshold met by another", signers: []*KeyPair{a, c}, mutate: sameKeyOtherID, trusted: twice},
 		{name: "non-signer ignored", signers: []*KeyPair{a, f.tok["hq"]}, wantErr: ErrTooFewSignatures},
 		{name: "non-signer ignored, threshold met", signers: []*KeyPair{a, stranger, c}},
 		{name: "forged signature under a signer id", signers: []*KeyPair{a}, mutate: forged, wantErr: ErrTooFewSignatures},
@@ -316,6 +327,7 @@ func TestBundleValidate(t *testing.T) {
 		{"threshold above signers", func(b *Bundle) { b.Threshold = 4 }},
 		{"signer key 31 bytes", func(b *Bundle) { b.Signers[0].Public = b.Signers[0].Public[:31] }},
 		{"duplicate signer", func(b *Bundle) { b.Signers[1] = b.Signers[0] }},
+		{"one signer key under two ids", func(b *Bundle) { b.Signers[1].Public = b.Signers[0].Public }},
 		{"member id not a centre id", func(b *Bundle) { b.Members[0].ID = "HQ" }},
 		{"member id empty", func(b *Bundle) { b.Members[0].ID = "" }},
 		{"duplicate member", func(b *Bundle) { b.Members[1].ID = "hq" }},
