@@ -98,27 +98,35 @@ func (h *handler) writeChanges(w http.ResponseWriter, p *auth.Principal, found [
 }
 
 // feedMatch selects the changes a caller's feed carries: the records it may
-// read, tombstones included, and withdrawals of records it could see while
-// they were shared, as tombstones (feedView). A partner mirroring the feed must
-// learn that a record it holds was deleted or withdrawn (turned private):
-// absence never means deletion. But a tombstone still tells an id, catalogue,
-// origin, version and times, so it goes only to callers that could have read
-// the record: a deleted record keeps its last visibility, and is shown as a
-// record of that visibility is (the tombstone of a record private from the
-// start goes to no one but its origin's readers).
+// read, tombstones included, and changes that took a record away from it
+// (withdrawn, or made federation-only while it reads only public records), as
+// tombstones (feedView). A partner mirroring the feed must learn that a record
+// it holds was deleted or withdrawn: absence never means deletion. But a
+// tombstone still tells an id, catalogue, origin, version and times, so it
+// goes only to callers that could have read the record: a deleted record keeps
+// its last visibility, and is shown as a record of that visibility is (the
+// tombstone of a record private from the start goes to no one but its
+// origin's readers); a change that narrowed the visibility carries the one
+// before it (store.Change.Was).
 //
-// The filter runs inside the store's read, so it cannot look up a
-// withdrawal's history; for anonymous callers it lets every withdrawal
-// through, and dropUnseenWithdrawals decides after the read.
+// Changes applied by older builds carry no Was, only their own centre's
+// withdrawals marked. For those the filter, which runs inside the store's
+// read and cannot look up a withdrawal's history, lets every withdrawal
+// through for anonymous callers, and dropUnseenWithdrawals decides after the
+// read.
 func (h *handler) feedMatch(p *auth.Principal, catalogue, origin string) store.ChangeFilter {
-	return func(rec *schema.Record, withdrawn bool) bool {
+	return func(c *store.Change) bool {
+		rec := c.Record
 		if catalogue != "" && rec.Catalogue != catalogue || origin != "" && rec.Origin != origin {
 			return false
 		}
 		if h.authz.Authorize(p, auth.ActionRead, rec).Allow {
 			return true
 		}
-		if !h.isWithdrawal(rec, withdrawn) {
+		if c.Was != "" {
+			return h.authz.Authorize(p, auth.ActionRead, &schema.Record{ID: rec.ID, Catalogue: rec.Catalogue, Origin: rec.Origin, Visibility: c.Was}).Allow
+		}
+		if !h.isWithdrawal(rec, c.Withdrawn) {
 			return false
 		}
 		// Every shared record is federation-visible at least: a caller who may
@@ -144,7 +152,8 @@ func (h *handler) isWithdrawal(rec *schema.Record, withdrawn bool) bool {
 }
 
 // dropUnseenWithdrawals leaves out of an anonymous caller's changes the
-// withdrawals of records that were never public: the caller never saw them,
+// withdrawals, applied by older builds (without Was), of records that were
+// never public: the caller never saw them,
 // and the tombstone would hand it their ids. The record's signed history
 // says whether a version was public; without one (a Service that keeps no
 // history, or entries from before the history index) the withdrawal is kept:
@@ -160,7 +169,7 @@ func (h *handler) dropUnseenWithdrawals(p *auth.Principal, found []store.Change)
 	}
 	out := found[:0]
 	for _, c := range found {
-		if h.authz.Authorize(p, auth.ActionRead, c.Record).Allow || !h.isWithdrawal(c.Record, c.Withdrawn) {
+		if c.Was != "" || h.authz.Authorize(p, auth.ActionRead, c.Record).Allow || !h.isWithdrawal(c.Record, c.Withdrawn) {
 			out = append(out, c)
 			continue
 		}

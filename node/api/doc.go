@@ -73,9 +73,10 @@
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
 //     feed leave such records out. The feed's tombstones follow the same rule (a
-//     deleted record keeps its last visibility), except that a withdrawal (a
-//     shared record turned private) shows as a tombstone to every caller that
-//     could see a shared version of it. Personal data is redacted unless the
+//     deleted record keeps its last visibility), except that a change that
+//     narrows who may read a record (a shared record turned private; a public
+//     one made federation-only) shows as a tombstone to every caller that could
+//     read the version before it. Personal data is redacted unless the
 //     Authorizer says otherwise.
 //
 // # Long polls, streams and shutdown

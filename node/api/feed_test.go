@@ -392,6 +392,17 @@ func TestFeedTombstonesOnlyForWhoCouldSee(t *testing.T) {
 			}
 		}
 	}
+	// A public record made federation-only leaves anonymous callers: they get
+	// a tombstone, while members go on reading it.
+	narrowed := e.create(t, "supply", "public", supplyBody("公开后仅限联盟"))
+	change(narrowed, "federation")
+	if got := e.feedHas(t, "", narrowed.ID); got == nil || !got.Deleted || string(got.Body) != "{}" || got.Version != 2 {
+		t.Errorf("anonymous feed ends %s with %+v, want a tombstone of version 2", narrowed.ID, got)
+	}
+	if got := e.feedHas(t, callers["hebei partner"], narrowed.ID); got == nil || got.Deleted || got.Version != 2 {
+		t.Errorf("hebei's feed ends %s with %+v, want the record at version 2", narrowed.ID, got)
+	}
+
 	// The withdrawal told those who could see the record; the later deletion
 	// of a private record is its origin's business.
 	if got := e.feedHas(t, callers["hebei partner"], withdrawnThenDeleted.ID); got == nil || got.Version != 2 {
@@ -429,7 +440,7 @@ func TestFeedShowsRemoteWithdrawals(t *testing.T) {
 	svc := &fakeService{changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
 		var out []store.Change
 		for i, r := range []*schema.Record{remote, own} {
-			if pos := uint64(i + 1); pos > since && (match == nil || match(r, false)) {
+			if pos := uint64(i + 1); pos > since && (match == nil || match(&store.Change{Position: pos, Record: r})) {
 				out = append(out, store.Change{Position: pos, Record: r})
 			}
 		}

@@ -64,7 +64,7 @@ func (m *memSource) Changes(since uint64, limit int, match store.ChangeFilter) (
 	for i := int(since); i < len(m.feed) && len(out) < limit; i++ {
 		c := m.feed[i]
 		last = c.Position
-		if match == nil || match(c.Record, false) {
+		if match == nil || match(&store.Change{Position: c.Position, Record: c.Record}) {
 			out = append(out, store.Change{Position: c.Position, Record: c.Record.Clone()})
 		}
 	}

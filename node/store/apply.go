@@ -417,8 +417,7 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 	}
 
 	res := Result{Record: rec}
-	withdrawn := existing != nil && existing.Shared() && !existing.Deleted && !rec.Shared()
-	if res.Position, err = s.unsafePutRecord(tx, existing, rec, withdrawn); err != nil {
+	if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
 		return Result{}, err
 	}
 
@@ -640,7 +639,7 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 		if existing != nil && existing.Version >= rec.Version {
 			continue // a higher version always wins
 		}
-		if res.Position, err = s.unsafePutRecord(tx, existing, rec, false); err != nil {
+		if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
 			return res, err
 		}
 	}
@@ -648,9 +647,11 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 }
 
 // unsafePutRecord stores rec over existing (nil when new), keeps indexes and counts
-// in step, and appends the change to the feed, marked when it withdraws a shared
-// record (turns it private) so feeds can tell the federation's partners.
-func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, withdrawn bool) (uint64, error) {
+// in step, and appends the change to the feed, marked with the visibility it
+// narrowed from when it narrows who may read the record (a shared record
+// withdrawn, here or at its origin; a public one made federation-only), so
+// that feeds can tell the readers it leaves behind.
+func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record) (uint64, error) {
 	js, err := encodeRecord(rec)
 	if err != nil {
 		return 0, internalError{fmt.Errorf("encode record %s: %w", rec.ID, err)}
@@ -680,13 +681,26 @@ func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, with
 	feed := tx.Bucket(bucketFeed)
 	feed.FillPercent = 1.0
 	val := js
-	if withdrawn {
-		val = append([]byte{feedWithdrawn}, js...)
+	if existing != nil && !existing.Deleted && visibilityRank(rec.Visibility) < visibilityRank(existing.Visibility) {
+		val = append(append([]byte{feedNarrowed}, existing.Visibility...), js...)
 	}
 	if err := feed.Put(u64(pos), val); err != nil {
 		return 0, err
 	}
 	return pos, nil
+}
+
+// visibilityRank orders visibilities by who may read a record.
+func visibilityRank(v string) int {
+	switch v {
+	case schema.VisibilityPublic:
+		return 3
+	case schema.VisibilityFederation:
+		return 2
+	case schema.VisibilityPrivate:
+		return 1
+	}
+	return 0
 }
 
 // encodeRecord is json.Marshal(r) but for the body, which is copied as it is

@@ -337,17 +337,27 @@ func (s *Store) scanLog(origin string, fromSeq uint64, limit int, fn func(k, v [
 type Change struct {
 	Position uint64
 	Record   *schema.Record
-	// Withdrawn marks the change that turned a shared record private at its
-	// origin: to everyone but the origin's own readers it is a deletion.
+	// Withdrawn marks the change that turned a shared record private: to
+	// everyone but the origin's own readers it is a deletion.
 	Withdrawn bool
+	// Was is the visibility the record had before this change narrowed who
+	// may read it (public to federation, or a shared record turned private):
+	// to the readers it leaves behind, the change is a deletion. "" when the
+	// change narrowed nothing, or was applied by an older build (which marked
+	// only its own centre's withdrawals, with Withdrawn).
+	Was string
 }
 
-// ChangeFilter selects feed changes; withdrawn says the change turned a shared
-// record private.
-type ChangeFilter func(rec *schema.Record, withdrawn bool) bool
+// ChangeFilter selects feed changes.
+type ChangeFilter func(c *Change) bool
 
-// feedWithdrawn prefixes the record JSON of a withdrawal in the feed bucket.
-const feedWithdrawn = 'W'
+// Feed values are the record JSON, or one of these markers before it.
+const (
+	// feedWithdrawn marked a withdrawal of this centre's (older builds).
+	feedWithdrawn = 'W'
+	// feedNarrowed is followed by the visibility the change narrowed from.
+	feedNarrowed = 'V'
+)
 
 // Changes returns up to limit changes after position since, in apply order.
 // match, when set, filters changes (the position still advances past those it
@@ -361,18 +371,27 @@ func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []
 			scanned++
 			pos := binary.BigEndian.Uint64(k)
 			last = pos
-			withdrawn := len(v) > 0 && v[0] == feedWithdrawn
-			if withdrawn {
-				v = v[1:]
+			var ch Change
+			switch {
+			case len(v) > 0 && v[0] == feedWithdrawn:
+				ch.Withdrawn, v = true, v[1:]
+			case len(v) > 0 && v[0] == feedNarrowed:
+				i := bytes.IndexByte(v, '{')
+				if i < 2 {
+					return fmt.Errorf("%w: feed %d: bad narrowing mark", ErrCorrupt, pos)
+				}
+				ch.Was, v = string(v[1:i]), v[i:]
 			}
 			var r schema.Record
 			if err := schema.UnmarshalRecord(v, &r); err != nil {
 				return fmt.Errorf("%w: feed %d: %v", ErrCorrupt, pos, err)
 			}
-			if match != nil && !match(&r, withdrawn) {
+			ch.Position, ch.Record = pos, &r
+			ch.Withdrawn = ch.Withdrawn || ch.Was != "" && !r.Shared()
+			if match != nil && !match(&ch) {
 				continue
 			}
-			changes = append(changes, Change{Position: pos, Record: &r, Withdrawn: withdrawn})
+			changes = append(changes, ch)
 		}
 		return nil
 	})

@@ -461,7 +461,7 @@ func TestListFiltersAndChanges(t *testing.T) {
 	if changes[3].Record.ID != "tianjin:n1" || changes[3].Record.Version != 2 || changes[0].Record.Version != 1 {
 		t.Fatalf("feed order: %+v", changes)
 	}
-	changes, last, _ = a.s.Changes(2, 10, func(r *schema.Record, _ bool) bool { return r.Catalogue == "need" })
+	changes, last, _ = a.s.Changes(2, 10, func(c *Change) bool { return c.Record.Catalogue == "need" })
 	if len(changes) != 1 || changes[0].Position != 4 || last != 4 {
 		t.Fatalf("filtered changes: %+v last %d", changes, last)
 	}
@@ -739,5 +739,81 @@ func TestTornMetaPage(t *testing.T) {
 	tear(1) // the open above wrote one of them again
 	if _, err := Open(path, Options{Centre: "tianjin"}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("both meta pages torn: %v, want ErrCorrupt", err)
+	}
+}
+
+// A change that narrows who may read a record carries the visibility before
+// it, here and at a receiver of the origin's log, so that feeds can hand a
+// tombstone to the readers it leaves behind; a withdrawal (shared to private)
+// is marked Withdrawn as before. A feed value of an older build ('W') still
+// reads as a withdrawal.
+func TestFeedMarksNarrowing(t *testing.T) {
+	hk := mustKey(t, "hebei")
+	ha := &applier{t: t, s: mustOpen(t, "hebei", hk)}
+	steps := []struct {
+		vis       string // "" deletes
+		was       string
+		withdrawn bool
+	}{
+		{vis: schema.VisibilityPublic},
+		{vis: schema.VisibilityFederation, was: schema.VisibilityPublic},
+		{vis: schema.VisibilityPublic},
+		{vis: schema.VisibilityPrivate, was: schema.VisibilityPublic, withdrawn: true},
+		{vis: schema.VisibilityFederation},
+		{vis: ""},
+	}
+	for _, st := range steps {
+		op, rec := OpDelete, (*schema.Record)(nil)
+		if st.vis != "" {
+			op, rec = OpPut, supply("变化", st.vis)
+		}
+		if r := ha.write(op, "hebei:n", rec, 0); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	check := func(where string, s *Store) {
+		t.Helper()
+		changes, _, err := s.Changes(0, 100, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) != len(steps) {
+			t.Fatalf("%s: %d changes, want %d", where, len(changes), len(steps))
+		}
+		for i, st := range steps {
+			if c := changes[i]; c.Was != st.was || c.Withdrawn != st.withdrawn {
+				t.Errorf("%s: change %d (%s, deleted %v): was %q withdrawn %v, want %q %v",
+					where, i, c.Record.Visibility, c.Record.Deleted, c.Was, c.Withdrawn, st.was, st.withdrawn)
+			}
+		}
+	}
+	check("origin", ha.s)
+
+	// A receiver of the log: the withdrawal arrives as a private tombstone.
+	entries, err := ha.s.ReadRange("hebei", 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries}})[0]; r.Err != nil || r.Applied != len(steps) {
+		t.Fatalf("apply: %+v", r)
+	}
+	check("receiver", a.s)
+
+	// An older build's withdrawal mark.
+	a.s.mu.RLock()
+	err = a.s.db.Update(func(tx *bbolt.Tx) error {
+		js, err := encodeRecord(supply("旧", schema.VisibilityPrivate))
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFeed).Put(u64(1000), append([]byte{feedWithdrawn}, js...))
+	})
+	a.s.mu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changes, _, err := a.s.Changes(999, 1, nil); err != nil || len(changes) != 1 || !changes[0].Withdrawn || changes[0].Was != "" {
+		t.Fatalf("an older build's withdrawal: %+v, %v", changes, err)
 	}
 }
