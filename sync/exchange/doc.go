@@ -29,7 +29,10 @@
 //     travel with their digest and are left out when the other side holds
 //     them already (wire.Heads), so a round in the steady state costs a node
 //     bytes linear in its peers, not in peers times origins. A range answer
-//     is read and decoded while the previous batch is applied.
+//     is read and decoded while the previous batch is applied; it has
+//     RequestTimeout for each frame and a deadline for the whole that grows
+//     with the entries asked for, past which the peer, slow but not faulty,
+//     is not cut off, but the range is pulled from another.
 //   - Heartbeats. Each HeartbeatInterval every connected peer is pinged; a peer
 //     that answers nothing for StallAfter shows as stalled, connection or not.
 //

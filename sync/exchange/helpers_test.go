@@ -177,6 +177,24 @@ func metricValue(t testing.TB, reg prometheus.Gatherer, name string, labels ...s
 	return 0
 }
 
+// metricTotal returns the sum of every series of name in reg.
+func metricTotal(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				total += value(m)
+			}
+		}
+	}
+	return total
+}
+
 func value(m *dto.Metric) float64 {
 	switch {
 	case m.Counter != nil:

@@ -293,6 +293,15 @@ func (x *Exchange) pullOrigin(origin string) {
 				x.log.Error("apply received entries", "origin", origin, "err", err)
 				return
 			}
+			if errors.Is(err, errRangeDeadline) {
+				// Slow is not faulty: an honest peer on a poor link may be this
+				// slow, so it is not cut off; but what it claimed beyond what
+				// it served waits for its next heads, and the pull goes on
+				// from another peer rather than waiting on it again.
+				x.peerError(p, fmt.Errorf("pull %s: %w", origin, err))
+				x.lowerClaim(p, origin, after)
+				continue
+			}
 			x.handleErr(p, fmt.Errorf("pull %s: %w", origin, err))
 			continue
 		}
@@ -327,8 +336,28 @@ type localError struct{ err error }
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
+// errRangeDeadline ends a range request that outlived rangeDeadline.
+var errRangeDeadline = errors.New("range answer took longer than its deadline")
+
+// rangeDeadline bounds a whole range request of limit entries. The per-frame
+// deadline alone lets a peer hold origin's apply lock for ever, a frame at a
+// time (an entry every RequestTimeout less a little): so the answer as a whole
+// gets RequestTimeout for each full frame it needs plus the last, as much as
+// the per-frame deadline would allow a peer that used all of it on every
+// frame (170 s for the defaults, 16000 entries in frames of 1000 at 10 s). An
+// honest peer needs a small part of that (a frame of 1000 entries is
+// milliseconds on a working link), so the bound only cuts off an answer
+// stretched on purpose or a link too poor to carry one: either way, better
+// pulled from someone else.
+func (x *Exchange) rangeDeadline(limit uint64) time.Duration {
+	batch := uint64(x.cfg.BatchSize)
+	frames := (limit+batch-1)/batch + 1
+	return time.Duration(frames) * x.cfg.RequestTimeout
+}
+
 // pullFrom asks p for origin's entries after local, up to target, and applies
-// each batch as it arrives. It returns the local head reached.
+// each batch as it arrives. It returns the local head reached. An answer that
+// takes longer than rangeDeadline ends with errRangeDeadline.
 //
 // Reading and applying overlap: while one batch is verified and applied (a
 // raft commit), the stream's next frame is read and decoded, which costs as
@@ -340,7 +369,8 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 	if local.Seq > 0 {
 		req.Epoch = local.Epoch
 	}
-	reqCtx, cancel := context.WithCancel(ctx)
+	deadline := x.rangeDeadline(limit)
+	reqCtx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	batches := make(chan []*schema.Entry, pullPipeline)
 	var applyErr error
@@ -376,6 +406,11 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 		if len(b.Entries) > x.cfg.BatchSize {
 			return false, fault(reasonProtocol, len(b.Entries), "batch of %d entries exceeds %d", len(b.Entries), x.cfg.BatchSize)
 		}
+		if len(b.Entries) == 0 && !b.Done {
+			// serveRange sends only the last frame empty: an empty one
+			// before it carries nothing but a reset of the frame deadline.
+			return false, fault(reasonProtocol, 0, "sent an empty batch before the last")
+		}
 		if len(b.Entries) > 0 {
 			x.contact(p, 0)
 			select {
@@ -388,10 +423,14 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 	})
 	close(batches)
 	<-applied
-	if applyErr != nil {
+	var f *faultError
+	switch {
+	case applyErr != nil:
 		// The applier's failure is the cause; the reader saw only its
 		// cancellation.
 		err = applyErr
+	case err != nil && !errors.As(err, &f) && ctx.Err() == nil && errors.Is(reqCtx.Err(), context.DeadlineExceeded):
+		err = fmt.Errorf("%w: %d of %d entries of %s in %v", errRangeDeadline, got, limit, origin, deadline)
 	}
 	var we *wire.Error
 	if errors.As(err, &we) && we.Code == wire.CodeEpochMismatch {

@@ -152,7 +152,9 @@ type RangeReq struct {
 }
 
 // Batch is a run of consecutive entries of Origin, part of the answer to a
-// RangeReq. Done marks the last frame of the answer; it may carry no entries.
+// RangeReq. Done marks the last frame of the answer; it may carry no entries,
+// and it is the only one that may (receivers treat an empty frame before it as
+// a breach of the protocol).
 type Batch struct {
 	Origin  string
 	Done    bool
