@@ -115,6 +115,73 @@ func TestResourceRefusalsCounted(t *testing.T) {
 	}
 }
 
+// TestRawStreamFlood: a member opening streams that never name their protocol
+// (Network().NewStream, half a multistream header) holds them in the
+// transient scope until libp2p's negotiation timeout. Its own peer limit
+// refuses all but a few, so another member still opens sync streams.
+func TestRawStreamFlood(t *testing.T) {
+	checkLeaks(t)
+	fed, evil := newFedWithEvil(t, 1, "victim", "bravo")
+	victim := startExchange(t, fed, "victim", nil, nil)
+	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID})
+	hz.connect(t, victim.x.AddrInfo())
+	honest := startHarness(t, fed.Identity("bravo"), &harness{federation: fed.ID})
+	if !honest.canOpenStream(victim.x.AddrInfo()) {
+		t.Fatal("the honest member cannot open a stream before the flood")
+	}
+
+	const flood = 250 // more than the transient scope held before (128)
+	var (
+		mu     sync.Mutex
+		opened []network.Stream
+		wg     sync.WaitGroup
+	)
+	for range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			s, err := hz.h.Network().NewStream(ctx, victim.x.ID())
+			if err != nil {
+				return
+			}
+			if _, err := s.Write([]byte{0x13}); err != nil {
+				s.Reset()
+				return
+			}
+			mu.Lock()
+			opened = append(opened, s)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, s := range opened {
+			s.Reset()
+		}
+	}()
+	refused := func(scope string) float64 {
+		return metricValue(t, victim.reg, "liandong_sync_resource_refusals_total", "scope", scope, "resource", "streams")
+	}
+	// The victim refuses streams over its limits as their headers arrive.
+	waitFor(t, 5*time.Second, "raw streams refused", func() bool { return refused("peer")+refused("transient") >= 1 })
+	ok := 0
+	for range 5 {
+		if honest.canOpenStream(victim.x.AddrInfo()) {
+			ok++
+		}
+	}
+	t.Logf("%d raw streams written to; refused at the peer scope %v, transient %v; the honest member opened %d of 5",
+		len(opened), refused("peer"), refused("transient"), ok)
+	if ok != 5 {
+		t.Errorf("the honest member opened %d of 5 sync streams while another held raw ones", ok)
+	}
+	if v := refused("transient"); v != 0 {
+		t.Errorf("%v streams refused at the transient scope: one member filled it", v)
+	}
+}
+
 // TestGossipFlood: member peers publish on the heads topic thousands of
 // announcements, malformed ones, an oversized one, ones claiming another author
 // or a non-member author, and replays. Each is refused or bounded and counted by

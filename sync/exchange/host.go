@@ -54,11 +54,46 @@ func newHost(cfg Config, g gater) (host.Host, error) {
 	return h, nil
 }
 
-// newResourceManager bounds connections, streams and memory with fixed limits,
-// the same on every machine: libp2p's defaults scaled for MaxMemoryBytes and 1024
-// file descriptors, then tightened for a federation of a few dozen peers. Every
-// refusal is counted in m (liandong_sync_resource_refusals_total).
+// newResourceManager bounds connections, streams and memory with
+// resourceLimiter's limits. Every refusal is counted in m
+// (liandong_sync_resource_refusals_total).
 func newResourceManager(cfg Config, m *metrics) (network.ResourceManager, error) {
+	// libp2p's own metrics stay off (they would register on the global
+	// registry); a trace reporter sees each refusal, with the scope refusing.
+	rm, err := rcmgr.NewResourceManager(resourceLimiter(cfg), rcmgr.WithMetricsDisabled(),
+		rcmgr.WithTraceReporter(resourceReporter{m: m}))
+	if err != nil {
+		return nil, fmt.Errorf("libp2p resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+const (
+	// expectedPeers is the most peers (hosts, not centres) the limits are
+	// sized for: a few dozen.
+	expectedPeers = 32
+	// syncPeerStreamsInbound bounds one peer's inbound sync streams: a
+	// range answer holds up to a frame in memory, so this bounds what one
+	// peer can make this node buffer.
+	syncPeerStreamsInbound = 16
+	// peerStreamsInbound bounds the streams one peer may have open to this
+	// node, negotiated or not, across protocols: its sync streams, with as
+	// many again for gossipsub's and identify's few and to spare.
+	peerStreamsInbound = 2 * syncPeerStreamsInbound
+	// transientStreamsInbound is the node-wide room for inbound streams that
+	// have not named their protocol yet, which libp2p leaves there for up to
+	// its negotiation timeout (10 s; go-libp2p v0.51 offers no option to
+	// shorten it). Each stream also counts against its peer's
+	// peerStreamsInbound, so with room for every expected peer's whole
+	// allowance, one peer (or a few) opening raw streams that never
+	// negotiate cannot lock the others out.
+	transientStreamsInbound = expectedPeers * peerStreamsInbound
+)
+
+// resourceLimiter returns fixed limits, the same on every machine: libp2p's
+// defaults scaled for MaxMemoryBytes and 1024 file descriptors, then tightened
+// for a federation of expectedPeers peers.
+func resourceLimiter(cfg Config) rcmgr.Limiter {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	base := scaling.Scale(cfg.MaxMemoryBytes, 1024)
@@ -74,13 +109,13 @@ func newResourceManager(cfg Config, m *metrics) (network.ResourceManager, error)
 		},
 		Transient: rcmgr.ResourceLimits{
 			Conns: conns / 2, ConnsInbound: conns / 2, ConnsOutbound: conns / 2,
-			Streams: 256, StreamsInbound: 128, StreamsOutbound: 128,
+			Streams: transientStreamsInbound + 128, StreamsInbound: transientStreamsInbound, StreamsOutbound: 128,
 			FD:     rcmgr.LimitVal(cfg.MaxConns / 2),
 			Memory: rcmgr.LimitVal64(cfg.MaxMemoryBytes / 8),
 		},
 		PeerDefault: rcmgr.ResourceLimits{
 			Conns: 8, ConnsInbound: 4, ConnsOutbound: 4,
-			Streams: 512, StreamsInbound: 256, StreamsOutbound: 256,
+			Streams: peerStreamsInbound + 256, StreamsInbound: peerStreamsInbound, StreamsOutbound: 256,
 			FD:     8,
 			Memory: perPeerMem,
 		},
@@ -91,23 +126,13 @@ func newResourceManager(cfg Config, m *metrics) (network.ResourceManager, error)
 			},
 		},
 		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
-			// A range answer holds up to a frame in memory: 16 inbound
-			// streams bound what one peer can make this node buffer.
 			wire.ProtocolID: {
-				Streams: 48, StreamsInbound: 16, StreamsOutbound: 32,
+				Streams: syncPeerStreamsInbound + 32, StreamsInbound: syncPeerStreamsInbound, StreamsOutbound: 32,
 				Memory: perPeerMem,
 			},
 		},
 	}
-	limiter := rcmgr.NewFixedLimiter(partial.Build(base))
-	// libp2p's own metrics stay off (they would register on the global
-	// registry); a trace reporter sees each refusal, with the scope refusing.
-	rm, err := rcmgr.NewResourceManager(limiter, rcmgr.WithMetricsDisabled(),
-		rcmgr.WithTraceReporter(resourceReporter{m: m}))
-	if err != nil {
-		return nil, fmt.Errorf("libp2p resource manager: %w", err)
-	}
-	return rm, nil
+	return rcmgr.NewFixedLimiter(partial.Build(base))
 }
 
 // resourceReporter counts the resource manager's refusals by scope and
