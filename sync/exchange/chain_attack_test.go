@@ -220,3 +220,59 @@ func TestAttackStreamFlood(t *testing.T) {
 		t.Errorf("applied alpha = %v, want 50", v)
 	}
 }
+
+// TestAttackBundleClaimNoShield: entries under a key the victim's bundle does
+// not list are not held against a peer that announces a newer bundle, as a key
+// rotation may reach it first; but a member that merely announces one, and
+// offers no newer bundle when asked, is cut off for them like anyone else.
+func TestAttackBundleClaimNoShield(t *testing.T) {
+	checkLeaks(t)
+	for _, tc := range []struct {
+		name    string
+		offer   func(fed *exchangetest.Federation) []byte // nil: no answer
+		outcome string                                    // of the fetch, if answered
+	}{
+		{"does not answer", nil, ""},
+		{"offers garbage", func(*exchangetest.Federation) []byte { return []byte("{}") }, "refused"},
+		// Installs as a no-op: less than it announced.
+		{"offers our own bundle", func(fed *exchangetest.Federation) []byte { return signBundle(t, fed.Bundle, fed.Root) }, "installed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fed, evil := newFedWithEvil(t, 1, "alpha", "victim")
+			k, err := auth.GenerateKey("forged")
+			if err != nil {
+				t.Fatal(err)
+			}
+			forged, err := exchangetest.NewAuthor("alpha", k).NextN(5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			victim := startExchange(t, fed, "victim", nil, nil)
+			claims := []schema.Head{{Origin: "alpha", Epoch: forged[4].Epoch, Seq: 5, Hash: forged[4].Hash()}}
+			var offer []byte
+			if tc.offer != nil {
+				offer = tc.offer(fed)
+			}
+			hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID, claims: claims, trust: offer,
+				headsAnswer: func(*wire.Heads) *wire.Heads {
+					return &wire.Heads{Federation: fed.ID, BundleVersion: 1 << 60, Heads: claims, Digest: wire.HeadsDigest(claims)}
+				},
+				answer: func(w *bufio.Writer, _ *wire.RangeReq) {
+					w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "alpha", Done: true, Entries: forged}))
+				}})
+			hz.connect(t, victim.x.AddrInfo())
+			waitFor(t, 10*time.Second, "evil cut off for unknown keys", func() bool {
+				return metricValue(t, victim.reg, "liandong_sync_peer_faults_total", "reason", string(auth.ReasonUnknownKey)) >= 1 &&
+					peerStatus(victim, "evil").BackedOffUntil != nil
+			})
+			if n := victim.node.Len("alpha"); n != 0 {
+				t.Errorf("%d forged entries applied", n)
+			}
+			if tc.outcome != "" {
+				if v := metricValue(t, victim.reg, "liandong_sync_trust_bundles_total", "outcome", tc.outcome); v < 1 {
+					t.Errorf("trust bundle fetches %s = %v, want the offer counted", tc.outcome, v)
+				}
+			}
+		})
+	}
+}

@@ -31,6 +31,9 @@ type harness struct {
 	// headsAnswer, when set, replaces the honest answer to a heads request
 	// (claims, left out when the request says it holds them).
 	headsAnswer func(req *wire.Heads) *wire.Heads
+	// trust, when set, is the bundle a trust request is answered with
+	// (otherwise it is not answered).
+	trust []byte
 
 	mu       sync.Mutex
 	blocked  chan struct{}
@@ -131,6 +134,10 @@ func (hz *harness) handle(s network.Stream) {
 		case *wire.RangeReq:
 			if hz.answer != nil {
 				hz.answer(w, m)
+			}
+		case *wire.TrustReq:
+			if hz.trust != nil {
+				w.Write(wire.AppendFrame(nil, &wire.Trust{Bundle: hz.trust}))
 			}
 		}
 		if w.Flush() != nil {

@@ -38,6 +38,11 @@ type peerState struct {
 	// know; our heads requests leave the heads out while it is current.
 	sent   schema.Hash
 	bundle uint64 // the trust bundle version the peer last announced
+	// offerShortUnder is the version of our bundle when a bundle fetch from
+	// the peer last failed, was refused, or brought less than the peer
+	// announced (zero: never; no bundle has version 0). While we still hold
+	// that version the peer's announcements are not believed (rotationExempt).
+	offerShortUnder uint64
 
 	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
 	pushedAt  time.Time
@@ -130,7 +135,7 @@ func fault(reason string, entries int, format string, args ...any) error {
 func (x *Exchange) handleErr(p peer.ID, err error) {
 	var f *faultError
 	if errors.As(err, &f) {
-		if v, ok := x.bundleAhead(p); ok && f.reason == string(auth.ReasonUnknownKey) {
+		if v, ok := x.rotationExempt(p); ok && f.reason == string(auth.ReasonUnknownKey) {
 			// Signed with a key our bundle does not list yet, by a peer that
 			// holds a newer bundle: most likely a key rotation that reached it
 			// first. Refuse the entries without cutting the peer off, and fetch
@@ -151,16 +156,35 @@ func (x *Exchange) handleErr(p peer.ID, err error) {
 	x.peerError(p, err)
 }
 
-// bundleAhead reports the bundle version p announced when it is newer than ours.
-func (x *Exchange) bundleAhead(p peer.ID) (uint64, bool) {
+// rotationExempt reports the bundle version p announced when it is newer than
+// ours and p's offers have not fallen short while we held ours. The version
+// is p's word alone: once fetching its bundle failed, or was refused, p's
+// entries under keys we do not know are faults again, whatever version it
+// announces next (a higher one would otherwise buy it another exemption),
+// until our bundle moves on.
+func (x *Exchange) rotationExempt(p peer.ID) (uint64, bool) {
 	b := x.node.Bundle()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	ps, ok := x.peers[p]
-	if !ok || b == nil || ps.bundle <= b.Version {
+	if !ok || b == nil || ps.bundle <= b.Version || ps.offerShortUnder == b.Version {
 		return 0, false
 	}
 	return ps.bundle, true
+}
+
+// noteOfferShort records that a bundle fetch from p failed, was refused, or
+// brought less than p announced, under the bundle held now.
+func (x *Exchange) noteOfferShort(p peer.ID) {
+	b := x.node.Bundle()
+	if b == nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if ps, ok := x.peers[p]; ok {
+		ps.offerShortUnder = b.Version
+	}
 }
 
 // punish counts the fault, backs p off (the gater refuses it until then), forgets

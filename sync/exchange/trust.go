@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"liandong/sync/wire"
@@ -27,6 +28,12 @@ type trustState struct {
 func (x *Exchange) noteBundleVersion(p peer.ID, version uint64) {
 	b := x.node.Bundle()
 	if b == nil || version <= b.Version || !x.node.CanApply() {
+		return
+	}
+	if x.host.Network().Connectedness(p) != network.Connected {
+		// A gossip author need not be a neighbour, and a fetch never dials:
+		// it would fail, and count against p (noteOfferShort) for nothing
+		// p did. A neighbour's announcement brings the bundle.
 		return
 	}
 	now := x.now()
@@ -70,16 +77,24 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 		return true, nil
 	})
 	if err != nil {
+		x.noteOfferShort(p)
 		x.handleErr(p, fmt.Errorf("fetch trust bundle v%d: %w", announced, err))
 		return
 	}
 	b, err := x.node.InstallBundle(ctx, signed, "sync:"+p.String())
 	if err != nil {
 		// Not the peer's fault as such: it may hold a bundle signed by signers
-		// this node does not trust yet. Count it and say why.
+		// this node does not trust yet. Count it and say why; but its word
+		// on keys rotated in that bundle is worth no more than the bundle.
+		x.noteOfferShort(p)
 		x.m.trust.WithLabelValues("refused").Inc()
 		x.log.Warn("trust bundle offered by a peer refused", "peer", p.String(), "announced", announced, "err", err)
 		return
+	}
+	if b.Version < announced {
+		// It announced more than it gave (our own bundle back, say, which
+		// installs as a no-op): the announcement was not a rotation.
+		x.noteOfferShort(p)
 	}
 	x.m.trust.WithLabelValues("installed").Inc()
 	x.log.Info("trust bundle installed from a peer", "peer", p.String(), "version", b.Version)
