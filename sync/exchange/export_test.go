@@ -2,6 +2,9 @@ package exchange
 
 import "github.com/libp2p/go-libp2p/core/peer"
 
+// TrustFetchInterval spaces fetches of a version from one peer.
+const TrustFetchInterval = trustFetchInterval
+
 // SetRefuse makes the gater also refuse the peers f reports (nil: none), and
 // closes connections to those already connected: a link cut for tests.
 func (x *Exchange) SetRefuse(f func(peer.ID) bool) {
@@ -9,4 +12,11 @@ func (x *Exchange) SetRefuse(f func(peer.ID) bool) {
 	x.refuse = f
 	x.mu.Unlock()
 	x.enforceBundle()
+}
+
+// TrustTracked is the number of peers whose last bundle fetch is remembered.
+func (x *Exchange) TrustTracked() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.trust.tried)
 }

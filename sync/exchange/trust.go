@@ -10,15 +10,23 @@ import (
 	"liandong/sync/wire"
 )
 
-// trustFetchInterval spaces fetches of the same bundle version: a peer that
+// trustFetchInterval spaces fetches of a version from one peer: a peer that
 // keeps announcing a version we refuse is asked again only this often.
 const trustFetchInterval = 30 * time.Second
 
 // trustState tracks bundle fetches; guarded by Exchange.mu.
 type trustState struct {
 	fetching bool
-	// refused remembers, per offered version, when it was last tried.
-	tried map[uint64]time.Time
+	// tried holds the last fetch from each peer, for trustFetchInterval: an
+	// entry a peer (never one per version a peer may announce), and only
+	// while it matters.
+	tried map[peer.ID]bundleTry
+}
+
+// bundleTry is a fetch of a peer's bundle.
+type bundleTry struct {
+	version uint64 // what the peer announced
+	at      time.Time
 }
 
 // noteBundleVersion reacts to a peer announcing the trust bundle version it
@@ -39,14 +47,22 @@ func (x *Exchange) noteBundleVersion(p peer.ID, version uint64) {
 	now := x.now()
 	x.mu.Lock()
 	if x.trust.tried == nil {
-		x.trust.tried = make(map[uint64]time.Time)
+		x.trust.tried = make(map[peer.ID]bundleTry)
 	}
-	if x.trust.fetching || now.Sub(x.trust.tried[version]) < trustFetchInterval {
+	for q, t := range x.trust.tried {
+		if now.Sub(t.at) >= trustFetchInterval {
+			delete(x.trust.tried, q)
+		}
+	}
+	// Within the interval p is asked again only for a higher version than
+	// the last it was asked for: a bundle it has since taken in may be the
+	// fix for the one refused.
+	if t, ok := x.trust.tried[p]; x.trust.fetching || (ok && version <= t.version) {
 		x.mu.Unlock()
 		return
 	}
 	x.trust.fetching = true
-	x.trust.tried[version] = now
+	x.trust.tried[p] = bundleTry{version: version, at: now}
 	x.mu.Unlock()
 	if !x.goFunc(func() {
 		defer x.endTrustFetch()

@@ -1,11 +1,16 @@
 package exchange_test
 
 import (
+	"bufio"
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"liandong/auth"
+	"liandong/sync/exchange"
 	"liandong/sync/exchange/exchangetest"
+	"liandong/sync/wire"
 )
 
 // signBundle signs b with the given keys, as `federation sign` does.
@@ -81,4 +86,89 @@ func TestTrustBundleSpreads(t *testing.T) {
 	if v := nodes["hq"].Bundle().Version; v != 6 {
 		t.Fatalf("hq went back to v%d", v)
 	}
+}
+
+// TestBundleAnnouncementSpam: a member announcing ever newer bundle versions
+// and answering every fetch with garbage leaves the victim remembering one
+// fetch per peer, and that for the trust fetch interval only; a version
+// refused is not asked for again from the same peer within it.
+func TestBundleAnnouncementSpam(t *testing.T) {
+	checkLeaks(t)
+	fed, evil := newFedWithEvil(t, 2, "victim")
+	var offset atomic.Int64 // the victim's clock runs this far ahead
+	victim := startExchange(t, fed, "victim", nil, func(c *exchange.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	spammers := make([]*harness, 2)
+	for i := range spammers {
+		spammers[i] = startHarness(t, evil.Identities[i], &harness{federation: fed.ID, trust: []byte("{}")})
+		spammers[i].connect(t, victim.x.AddrInfo())
+	}
+	fetches := func(hz *harness) int {
+		hz.mu.Lock()
+		defer hz.mu.Unlock()
+		n := 0
+		for _, r := range hz.requests {
+			if r == wire.TypeTrustReq {
+				n++
+			}
+		}
+		return n
+	}
+	refused := func() float64 {
+		return metricValue(t, victim.reg, "liandong_sync_trust_bundles_total", "outcome", "refused")
+	}
+	// announce sends a heads request announcing version v, and waits for the
+	// answer (the announcement taken in) and for the fetch it starts, if
+	// any, to end.
+	announce := func(hz *harness, v uint64) {
+		t.Helper()
+		before := refused()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		s, err := hz.h.NewStream(ctx, victim.x.ID(), wire.ProtocolID)
+		if err != nil {
+			t.Fatalf("announce v%d: %v", v, err)
+		}
+		defer s.Close()
+		s.Write(wire.AppendFrame(nil, &wire.Heads{Request: true, Federation: fed.ID, BundleVersion: v}))
+		s.CloseWrite()
+		s.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := wire.ReadFrame(bufio.NewReader(s), 1<<20); err != nil {
+			t.Fatalf("announce v%d: %v", v, err)
+		}
+		for deadline := time.Now().Add(100 * time.Millisecond); refused() == before && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	const n = 200
+	v := fed.Bundle.Version
+	for range n {
+		v++
+		announce(spammers[0], v)
+	}
+	asked := fetches(spammers[0])
+	t.Logf("%d announcements, %d fetches", n, asked)
+	if asked < 2 {
+		t.Fatalf("asked %d times for %d ever newer versions: the spam did not run", asked, n)
+	}
+	if got := victim.x.TrustTracked(); got != 1 {
+		t.Errorf("%d fetches remembered after %d announcements by one peer, want 1", got, n)
+	}
+	announce(spammers[0], v)
+	if got := fetches(spammers[0]); got != asked {
+		t.Errorf("asked again for v%d within the interval", v)
+	}
+
+	// Past the interval the spammer's fetch is forgotten when another is
+	// remembered, and it is asked for the same version again.
+	offset.Store(int64(exchange.TrustFetchInterval + time.Second))
+	announce(spammers[1], v)
+	waitFor(t, 5*time.Second, "the other spammer asked", func() bool { return fetches(spammers[1]) == 1 })
+	if got := victim.x.TrustTracked(); got != 1 {
+		t.Errorf("%d fetches remembered past the interval, want 1 (the other spammer's)", got)
+	}
+	announce(spammers[0], v)
+	waitFor(t, 5*time.Second, "the spammer asked again", func() bool { return fetches(spammers[0]) == asked+1 })
 }
