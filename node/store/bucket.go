@@ -41,7 +41,9 @@ func unsafeInitBuckets(tx *bbolt.Tx, centre string) error {
 	if err := checkMeta(meta, centre); err != nil {
 		return err
 	}
-	if meta.Get(keyLayout) == nil {
+	if getU64(meta, keyLayout) < layoutVersion {
+		// Everything of an older layout reads as it did: raising the
+		// number is the whole migration.
 		if err := putU64(meta, keyLayout, layoutVersion); err != nil {
 			return err
 		}

@@ -45,8 +45,11 @@ var (
 	ErrClosed          = errors.New("store closed")
 )
 
-// layoutVersion is the on-disk layout this build writes.
-const layoutVersion = 1
+// layoutVersion is the on-disk layout this build writes. 2: feed values may
+// carry a 'V' mark (Change.Was), which builds of layout 1 read as damage; a
+// file of layout 1 is raised to 2 when this build opens it, so that they
+// refuse it whole (ErrNewerLayout) rather than fail at the first mark.
+const layoutVersion = 2
 
 // MmapReserve is the address space a bbolt file of this node maps at open
 // (bbolt's InitialMmapSize; etcd reserves 10 GB the same way). It costs no

@@ -817,3 +817,34 @@ func TestFeedMarksNarrowing(t *testing.T) {
 		t.Fatalf("an older build's withdrawal: %+v, %v", changes, err)
 	}
 }
+
+// A file of layout 1 is raised to 2 at open: builds of layout 1 cannot read
+// the feed's narrowing marks, and must refuse the file rather than fail at the
+// first one.
+func TestOpenRaisesTheLayout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{Centre: "tianjin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := func() uint64 {
+		var v uint64
+		s.view(func(tx *bbolt.Tx) error { v = getU64(tx.Bucket(bucketMeta), keyLayout); return nil })
+		return v
+	}
+	s.mu.RLock()
+	err = s.db.Update(func(tx *bbolt.Tx) error { return putU64(tx.Bucket(bucketMeta), keyLayout, 1) })
+	s.mu.RUnlock()
+	if err != nil || layout() != 1 {
+		t.Fatalf("set layout 1: %v", err)
+	}
+	s.Close()
+	if s, err = Open(path, Options{Centre: "tianjin"}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := layout(); got != layoutVersion || layoutVersion != 2 {
+		t.Fatalf("layout %d after open, want %d (2)", got, layoutVersion)
+	}
+}
+
