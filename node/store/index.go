@@ -37,10 +37,16 @@ type indexedBody struct {
 const maxIndexValue = 512
 
 // indexTerms lists (field, value) pairs under which a live record is indexed.
-func indexTerms(r *schema.Record) [][2]string {
+func indexTerms(r *schema.Record) [][2]string { return termsUpTo(r, maxIndexValue) }
+
+// termsUpTo lists the (field, value) pairs of r with values of at most max
+// bytes. Removal looks up to what a bbolt key can hold, because builds before
+// maxIndexValue indexed longer values: deleting a key that is not there is a
+// no-op.
+func termsUpTo(r *schema.Record, max int) [][2]string {
 	var terms [][2]string
 	add := func(field, value string) {
-		if len(value) <= maxIndexValue {
+		if len(value) <= max {
 			terms = append(terms, [2]string{field, value})
 		}
 	}
@@ -103,7 +109,11 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 		return nil
 	}
 	idx := tx.Bucket(bucketIndex)
-	for _, t := range indexTerms(r) {
+	terms := indexTerms(r)
+	if !add {
+		terms = termsUpTo(r, bbolt.MaxKeySize-len(r.ID)-64)
+	}
+	for _, t := range terms {
 		k := append(indexPrefix(t[0], t[1]), r.ID...)
 		var err error
 		if add {
@@ -115,8 +125,11 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 			return err
 		}
 	}
-	if len(r.Catalogue) > maxIndexValue || len(r.Visibility) > maxIndexValue {
-		return nil // not counted either (see maxIndexValue)
+	if add && (len(r.Catalogue) > maxIndexValue || len(r.Visibility) > maxIndexValue) {
+		return nil // not counted either (see maxIndexValue); removal decrements what an older build counted
+	}
+	if len(countKey(r)) > bbolt.MaxKeySize {
+		return nil
 	}
 	counts := tx.Bucket(bucketCounts)
 	ck := countKey(r)

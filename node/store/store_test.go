@@ -848,3 +848,43 @@ func TestOpenRaisesTheLayout(t *testing.T) {
 	}
 }
 
+// Builds before maxIndexValue indexed values up to bbolt's key limit; when a
+// record so indexed changes, its old keys go, whatever their length.
+func TestLongIndexValuesOfOlderBuildsRemoved(t *testing.T) {
+	hk := mustKey(t, "hebei")
+	ha := &applier{t: t, s: mustOpen(t, "hebei", hk)}
+	long := strings.Repeat("材", 300) // 900 bytes
+	for _, title := range []string{"一", "二"} {
+		body, _ := json.Marshal(map[string]any{"title": title, "industry": long})
+		rec := &schema.Record{Catalogue: schema.CatalogueSupply, Visibility: schema.VisibilityFederation, Schema: 1, Body: body}
+		if r := ha.write(OpPut, "hebei:long", rec, 0); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	entries, _ := ha.s.ReadRange("hebei", 1, 10)
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries[:1]}})
+	key := append(indexPrefix(FieldIndustry, long), "hebei:long"...)
+	has := func() bool {
+		var ok bool
+		a.s.view(func(tx *bbolt.Tx) error {
+			ok = tx.Bucket(bucketIndex).Get(key) != nil
+			return nil
+		})
+		return ok
+	}
+	if has() {
+		t.Fatal("a 900-byte value indexed")
+	}
+	// As an older build left it.
+	a.s.mu.RLock()
+	err := a.s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketIndex).Put(key, nil) })
+	a.s.mu.RUnlock()
+	if err != nil || !has() {
+		t.Fatalf("plant the old key: %v", err)
+	}
+	a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: entries[1:]}})
+	if has() {
+		t.Fatal("the older build's index key outlived the version it indexed")
+	}
+}
