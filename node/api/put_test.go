@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"liandong/auth"
+	"liandong/node"
 	"liandong/node/store"
 	"liandong/schema"
 )
@@ -195,5 +196,70 @@ func TestPutMergesWithTheVersionItWrites(t *testing.T) {
 	wantStatus(t, r, http.StatusPreconditionFailed)
 	if len(written) != 0 {
 		t.Fatalf("wrote %+v over a precondition that failed", written)
+	}
+}
+
+// laggingLeader is a leader whose state machine has yet to apply a committed
+// write (just after an election) until a barrier.
+type laggingLeader struct {
+	*fakeService
+	mu       sync.Mutex
+	applied  bool
+	barriers int
+}
+
+func (l *laggingLeader) IsLeader() bool     { return true }
+func (l *laggingLeader) LeaderHTTP() string { return "" }
+func (l *laggingLeader) Barrier(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.applied = true
+	l.barriers++
+	return nil
+}
+func (l *laggingLeader) Replicas() ([]node.ReplicaInfo, error)           { return nil, nil }
+func (l *laggingLeader) AddReplica(context.Context, store.Replica) error { return nil }
+func (l *laggingLeader) RemoveReplica(context.Context, string) error     { return nil }
+
+// TestPutWithoutVisibilityReadsBehindABarrier: a PUT that would take its
+// visibility from the record it replaces does not trust a read that finds no
+// record: the leader may not have applied the private record's create yet, and
+// the default would sign it into the log as federation.
+func TestPutWithoutVisibilityReadsBehindABarrier(t *testing.T) {
+	now := time.Now().UTC()
+	stored := &schema.Record{ID: "tianjin:lag", Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "private",
+		Schema: 1, CreatedAt: now, UpdatedAt: now, Body: json.RawMessage(`{"title":"内部"}`)}
+	var wrote *schema.Record
+	var wroteIf uint64
+	l := &laggingLeader{}
+	l.fakeService = &fakeService{
+		get: func(context.Context, string) (*schema.Record, error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if !l.applied {
+				return nil, store.ErrNotFound
+			}
+			return stored.Clone(), nil
+		},
+		put: func(_ context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+			wrote, wroteIf = rec.Clone(), ifMatch
+			out := rec.Clone()
+			out.ID, out.Version = id, 2
+			return out, nil
+		},
+	}
+	e := newFakeEnv(t, l.fakeService, func(o *Options) { o.Service = l })
+	r := e.do(t, req{method: "PUT", path: "/v1/records/tianjin:lag", token: e.token(t, "tianjin", auth.ScopeWrite, auth.ScopeRead),
+		body: map[string]any{"catalogue": "supply", "body": supplyBody("内部（修订）")}})
+	wantStatus(t, r, http.StatusOK)
+	if wrote == nil || wrote.Visibility != "private" || wroteIf != 1 || l.barriers != 1 {
+		t.Fatalf("wrote %+v at If-Match %d after %d barriers; want private, pinned to version 1, after one", wrote, wroteIf, l.barriers)
+	}
+	// A PUT that names its visibility needs no barrier.
+	r = e.do(t, req{method: "PUT", path: "/v1/records/tianjin:other", token: e.token(t, "tianjin", auth.ScopeWrite, auth.ScopeRead),
+		body: envelope("supply", "public", supplyBody("公开"))})
+	wantStatus(t, r, http.StatusOK)
+	if l.barriers != 1 {
+		t.Fatalf("%d barriers after a PUT naming its visibility", l.barriers)
 	}
 }

@@ -232,10 +232,24 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 				fmt.Sprintf("the header contradicts the body's version %d; send one or make them agree", req.version))
 		}
 	}
+	synced := false
 	for attempt := 1; ; attempt++ {
 		live, tombstone, err := h.current(r, id)
 		if err != nil {
 			return err
+		}
+		if live == nil && !req.visibility && !synced {
+			// The write takes its visibility from the record it replaces,
+			// and the default would publish a private one irreversibly: it
+			// must not miss it because this leader has yet to apply a write
+			// it committed (just after an election). Read again once it has.
+			if err := h.barrier(r.Context()); err != nil {
+				return err
+			}
+			synced = true
+			if live, tombstone, err = h.current(r, id); err != nil {
+				return err
+			}
 		}
 		if live != nil {
 			if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
