@@ -1,11 +1,16 @@
 package exchange
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"liandong/auth"
 	"liandong/sync/exchange/exchangetest"
+	"liandong/sync/wire"
 )
 
 // TestRotationExemption: a peer announcing a newer bundle is believed about
@@ -48,5 +53,43 @@ func TestRotationExemption(t *testing.T) {
 	node.SetBundle(&newer)
 	if !exempt() {
 		t.Fatal("not exempt, announcing a bundle newer than the one we moved on to")
+	}
+}
+
+// Only what the peer did costs it the exemption: a trust request that never
+// reached it, or that this node gave up, and an install that failed on this
+// node (not the leader, a raft timeout) leave it; a wrong or missing answer,
+// and a bundle refused for itself, do not.
+func TestOfferShortIsThePeers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"no stream", fmt.Errorf("fetch: %w: resource limit exceeded", errOpenStream), false},
+		{"shutdown", fmt.Errorf("trust-req: %w", context.Canceled), false},
+		{"no answer in time", fmt.Errorf("trust-req: %w", context.DeadlineExceeded), true},
+		{"stream ended", errors.New("trust-req: stream ended before the answer"), true},
+		{"protocol fault", fault(reasonProtocol, 0, "answered a trust request with batch"), true},
+		{"error answer", &wire.Error{Code: wire.CodeUnavailable, Message: "no bundle"}, true},
+	} {
+		if got := answerFellShort(tc.err); got != tc.want {
+			t.Errorf("request %s: fell short %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"garbage", fmt.Errorf("bundle refused: %w", auth.ErrBundleInvalid), true},
+		{"unsigned", fmt.Errorf("bundle refused: %w", auth.ErrTooFewSignatures), true},
+		{"older", fmt.Errorf("bundle refused: %w", auth.ErrRollback), true},
+		{"not the leader", errors.New("not the raft leader"), false},
+		{"raft timeout", fmt.Errorf("raft apply: %w", context.DeadlineExceeded), false},
+	} {
+		if got := bundleRefused(tc.err); got != tc.want {
+			t.Errorf("install %s: refused %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

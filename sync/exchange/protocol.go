@@ -107,10 +107,14 @@ func (x *Exchange) openStream(ctx context.Context, p peer.ID) (network.Stream, e
 	defer cancel()
 	s, err := x.host.NewStream(network.WithNoDial(octx, "sync request"), p, wire.ProtocolID)
 	if err != nil {
-		return nil, fmt.Errorf("open stream: %w", err)
+		return nil, fmt.Errorf("%w: %w", errOpenStream, err)
 	}
 	return s, nil
 }
+
+// errOpenStream marks a request that never reached the peer: no stream could
+// be opened (this node's limits, a closing connection, an injected cut).
+var errOpenStream = errors.New("open stream")
 
 // request sends req to p on a new stream and hands each answer frame to handle
 // until it reports done. An Error frame ends the request as a *wire.Error. The

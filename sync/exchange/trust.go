@@ -1,12 +1,15 @@
 package exchange
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"liandong/auth"
 	"liandong/sync/wire"
 )
 
@@ -93,7 +96,9 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 		return true, nil
 	})
 	if err != nil {
-		x.noteOfferShort(p)
+		if answerFellShort(err) {
+			x.noteOfferShort(p)
+		}
 		x.handleErr(p, fmt.Errorf("fetch trust bundle v%d: %w", announced, err))
 		return
 	}
@@ -102,7 +107,11 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 		// Not the peer's fault as such: it may hold a bundle signed by signers
 		// this node does not trust yet. Count it and say why; but its word
 		// on keys rotated in that bundle is worth no more than the bundle.
-		x.noteOfferShort(p)
+		// A failure of this node's own (not the leader, a raft timeout, a
+		// full disk) says nothing about the bundle.
+		if bundleRefused(err) {
+			x.noteOfferShort(p)
+		}
 		x.m.trust.WithLabelValues("refused").Inc()
 		x.log.Warn("trust bundle offered by a peer refused", "peer", p.String(), "announced", announced, "err", err)
 		return
@@ -118,6 +127,26 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 	x.Notify()
 	x.enforceBundle()
 	x.redial()
+}
+
+// answerFellShort reports whether a failed trust request tells against the
+// peer's announcement: it reached the peer, which answered wrongly or not in
+// time. One that never reached it (errOpenStream) or that this node gave up
+// (shutdown) does not.
+func answerFellShort(err error) bool {
+	return !errors.Is(err, errOpenStream) && !errors.Is(err, context.Canceled)
+}
+
+// bundleRefused reports whether installing a bundle failed on the bundle
+// itself: its form, signatures, version, federation or expiry.
+func bundleRefused(err error) bool {
+	for _, e := range []error{auth.ErrBundleInvalid, auth.ErrTooFewSignatures, auth.ErrBundleUntrusted, auth.ErrWrongFederation,
+		auth.ErrRollback, auth.ErrSameVersionDifferent, auth.ErrBundleExpired} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // serveTrust answers a trust request with the bundle this node runs on.
