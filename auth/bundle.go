@@ -350,8 +350,11 @@ func VerifyBundle(sb *SignedBundle, trusted *Bundle, now time.Time, rootKeyIDs .
 			refused = append(refused, s.KeyID+" (not a signer)")
 		case slices.ContainsFunc(counted, func(c *Key) bool { return bytes.Equal(c.Public, k.Public) }):
 			// A second signature by one key counts once, also under another id:
-			// the threshold counts key holders. (Validate refuses one key listed
-			// twice; a trusted bundle from before that rule may still list it.)
+			// the threshold counts key holders. Validate refuses a bundle that
+			// lists one key twice, so a trusted bundle parsed from bytes cannot;
+			// this keeps the count honest for one built in memory. A federation
+			// whose bundle lists a key twice must republish it before upgrading:
+			// the node refuses to load it, saying which signers share the key.
 			if !slices.Contains(counted, k) {
 				refused = append(refused, s.KeyID+" (same key as a counted signer)")
 			}
