@@ -342,13 +342,15 @@ var errRangeDeadline = errors.New("range answer took longer than its deadline")
 // rangeDeadline bounds a whole range request of limit entries. The per-frame
 // deadline alone lets a peer hold origin's apply lock for ever, a frame at a
 // time (an entry every RequestTimeout less a little): so the answer as a whole
-// gets RequestTimeout for each full frame it needs plus the last, as much as
-// the per-frame deadline would allow a peer that used all of it on every
-// frame (170 s for the defaults, 16000 entries in frames of 1000 at 10 s). An
-// honest peer needs a small part of that (a frame of 1000 entries is
-// milliseconds on a working link), so the bound only cuts off an answer
-// stretched on purpose or a link too poor to carry one: either way, better
-// pulled from someone else.
+// gets RequestTimeout for each frame of BatchSize entries it needs plus the
+// last (170 s for the defaults, 16000 entries in frames of 1000 at 10 s). An
+// honest peer needs a small part of that for entries of ordinary size (a frame
+// of 1000 is milliseconds on a working link). The bound counts entries, not
+// bytes, and includes this node's own commits of what arrived: 16000 entries
+// near the 80 KB limit (over a GB) on a link slower than ~6 MB/s run out of
+// it. Nothing is lost then: each batch is applied as it arrives, the peer's
+// claim is lowered to what it served, and the next pull goes on from there,
+// from it or another peer.
 func (x *Exchange) rangeDeadline(limit uint64) time.Duration {
 	batch := uint64(x.cfg.BatchSize)
 	frames := (limit+batch-1)/batch + 1
