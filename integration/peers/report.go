@@ -27,17 +27,20 @@ type Ratio struct {
 
 // Report is the JSON result file of one run.
 type Report struct {
-	Date     time.Time           `json:"date"`
-	Machine  map[string]string   `json:"machine"`
-	Command  string              `json:"command,omitempty"`
-	Liandong []Result            `json:"liandong"`
-	Peers    map[string][]Result `json:"peers"`
-	Ratios   []Ratio             `json:"ratios"`
+	Date     time.Time         `json:"date"`
+	Machine  map[string]string `json:"machine"`
+	Command  string            `json:"command,omitempty"`
+	Liandong []Result          `json:"liandong"`
+	// LiandongWAL are liandong's scenarios again with --log-store wal.
+	LiandongWAL []Result            `json:"liandong_wal,omitempty"`
+	Peers       map[string][]Result `json:"peers"`
+	Ratios      []Ratio             `json:"ratios"`
 }
 
 func cmdReport(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	lian := fs.String("liandong", "", "JSON of `liandong bench ... --json`; comma-separated files are read in turn")
+	lianWAL := fs.String("liandong-wal", "", "JSON of `liandong bench ... --log-store wal --json`, set beside the targets without one")
 	peerFiles := map[string]*string{}
 	for _, name := range []string{"raft-1", "raft-3", "etcd-1", "etcd-3", "nats", "nats-sync"} {
 		peerFiles[name] = fs.String(name, "", "JSON of peerbench for "+name)
@@ -76,6 +79,18 @@ func cmdReport(args []string, stdout io.Writer) error {
 		rep.Peers[name] = rs
 	}
 	rep.Ratios = ratios(rep.Liandong, rep.Peers)
+	if *lianWAL != "" {
+		if err := readJSON(*lianWAL, &rep.LiandongWAL); err != nil {
+			return err
+		}
+		// raft-wal is opt-in (its README calls it experimental): its ratios
+		// say what an operator choosing it gets, and carry no target.
+		for _, r := range ratios(rep.LiandongWAL, rep.Peers) {
+			r.Comparison += " (raft-wal log)"
+			r.Target, r.Met = "", nil
+			rep.Ratios = append(rep.Ratios, r)
+		}
+	}
 	printRatios(stdout, rep.Ratios)
 	if *out != "" {
 		data, err := json.MarshalIndent(rep, "", "  ")
