@@ -23,8 +23,17 @@ import (
 
 func mustOpenNode(t *testing.T, dir string, key *auth.KeyPair) *Node {
 	t.Helper()
+	return mustOpenNodeWith(t, dir, key, nil)
+}
+
+// mustOpenNodeWith is mustOpenNode with the config changed by tweak first.
+func mustOpenNodeWith(t *testing.T, dir string, key *auth.KeyPair, tweak func(*Config)) *Node {
+	t.Helper()
 	cfg := DefaultConfig("tianjin", dir)
 	cfg.RecordKey = key
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -268,19 +277,7 @@ func TestStateRebuiltAfterTheMachineRestarted(t *testing.T) {
 	key, _ := auth.GenerateKey("tianjin-rec")
 	open := func(boot string) *Node {
 		t.Helper()
-		cfg := DefaultConfig("tianjin", dir)
-		cfg.RecordKey = key
-		cfg.BootID = func() string { return boot }
-		n, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.WaitLeader(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return mustOpenNodeWith(t, dir, key, func(c *Config) { c.BootID = func() string { return boot } })
 	}
 	ctx := context.Background()
 	n := open("boot-1")

@@ -139,12 +139,7 @@ func TestAttackChainFaults(t *testing.T) {
 	}
 
 	// An honest peer: the victim takes the rest of the log from it.
-	bravoNode := exchangetest.NewNode("bravo", fed.Bundle)
-	if err := bravoNode.Append(alphaLog...); err != nil {
-		t.Fatal(err)
-	}
-	bravo := startExchange(t, fed, "bravo", bravoNode, nil)
-	connect(t, victim, bravo)
+	connectHolder(t, fed, victim, "bravo", alphaLog, nil)
 	waitFor(t, 10*time.Second, "honest log from bravo", func() bool { return victimNode.Len("alpha") == 10 })
 	if got, want := exchangetest.Digest(victimNode.Log("alpha")), exchangetest.Digest(alphaLog); got != want {
 		t.Fatalf("victim's alpha log %s, want %s", got, want)
@@ -198,12 +193,7 @@ func TestAttackStreamFlood(t *testing.T) {
 	}
 
 	// The honest peer is served while the flood holds its streams.
-	bravoNode := exchangetest.NewNode("bravo", fed.Bundle)
-	if err := bravoNode.Append(alphaLog...); err != nil {
-		t.Fatal(err)
-	}
-	bravo := startExchange(t, fed, "bravo", bravoNode, nil)
-	connect(t, victim, bravo)
+	connectHolder(t, fed, victim, "bravo", alphaLog, nil)
 	waitFor(t, 15*time.Second, "honest log during the flood", func() bool { return victimNode.Len("alpha") == 50 })
 
 	// Held streams end with the request timeout; goroutines come back.

@@ -131,31 +131,11 @@ func TestRawStreamFlood(t *testing.T) {
 	}
 
 	const flood = 250 // more than the transient scope held before (128)
-	var (
-		mu     sync.Mutex
-		opened []network.Stream
-		wg     sync.WaitGroup
-	)
-	for range flood {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			s, err := hz.h.Network().NewStream(ctx, victim.x.ID())
-			if err != nil {
-				return
-			}
-			if _, err := s.Write([]byte{0x13}); err != nil {
-				s.Reset()
-				return
-			}
-			mu.Lock()
-			opened = append(opened, s)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	// Raw streams name no protocol: they sit in the transient scope. 0x13 is
+	// the start of multistream's header, left unfinished.
+	opened := holdOpen(flood, 3*time.Second, 0x13, func(ctx context.Context) (network.Stream, error) {
+		return hz.h.Network().NewStream(ctx, victim.x.ID())
+	})
 	defer func() {
 		for _, s := range opened {
 			s.Reset()

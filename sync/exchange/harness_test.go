@@ -202,6 +202,14 @@ func (hz *harness) pushTo(t testing.TB, p peer.AddrInfo, m *wire.Push) {
 // header written so p's handler sits on it, and returns those that opened;
 // the caller resets them.
 func (hz *harness) holdStreams(p peer.ID, n int) []network.Stream {
+	return holdOpen(n, 5*time.Second, 0x80, func(ctx context.Context) (network.Stream, error) {
+		return hz.h.NewStream(ctx, p, wire.ProtocolID)
+	})
+}
+
+// holdOpen opens n streams at once with open, writes first on each (a byte
+// that leaves the other side waiting for more) and returns those that opened.
+func holdOpen(n int, timeout time.Duration, first byte, open func(context.Context) (network.Stream, error)) []network.Stream {
 	var (
 		mu     sync.Mutex
 		opened []network.Stream
@@ -211,13 +219,13 @@ func (hz *harness) holdStreams(p peer.ID, n int) []network.Stream {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			s, err := hz.h.NewStream(ctx, p, wire.ProtocolID)
+			s, err := open(ctx)
 			if err != nil {
 				return
 			}
-			if _, err := s.Write([]byte{0x80}); err != nil {
+			if _, err := s.Write([]byte{first}); err != nil {
 				s.Reset()
 				return
 			}

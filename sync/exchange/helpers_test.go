@@ -92,6 +92,18 @@ type peerNode struct {
 }
 
 // startExchange runs an exchange for centre on a fake node until the test ends.
+// connectHolder starts centre's exchange holding log and connects it to x.
+func connectHolder(t testing.TB, fed *exchangetest.Federation, x *peerNode, centre string, log []*schema.Entry, mutate func(*exchange.Config)) *peerNode {
+	t.Helper()
+	node := exchangetest.NewNode(centre, fed.Bundle)
+	if err := node.Append(log...); err != nil {
+		t.Fatal(err)
+	}
+	h := startExchange(t, fed, centre, node, mutate)
+	connect(t, x, h)
+	return h
+}
+
 func startExchange(t testing.TB, fed *exchangetest.Federation, centre string, node *exchangetest.Node, mutate func(*exchange.Config)) *peerNode {
 	t.Helper()
 	reg := prometheus.NewRegistry()

@@ -125,12 +125,7 @@ func TestMaliciousPeers(t *testing.T) {
 	}
 
 	// An honest peer with the whole log: the victim catches up from it.
-	bravoNode := exchangetest.NewNode("bravo", fed.Bundle)
-	if err := bravoNode.Append(alphaLog...); err != nil {
-		t.Fatal(err)
-	}
-	bravo := startExchange(t, fed, "bravo", bravoNode, nil)
-	connect(t, victim, bravo)
+	bravo := connectHolder(t, fed, victim, "bravo", alphaLog, nil)
 	waitFor(t, 5*time.Second, "honest log from bravo", func() bool { return victimNode.Len("alpha") == 10 })
 	if got, want := exchangetest.Digest(victimNode.Log("alpha")), exchangetest.Digest(alphaLog); got != want {
 		t.Fatalf("victim's alpha log %s, want %s", got, want)

@@ -64,12 +64,7 @@ func TestEmptyBatchesAreAFault(t *testing.T) {
 	hz.connect(t, victim.x.AddrInfo())
 	waitRangeReq(t, hz)
 
-	bravoNode := exchangetest.NewNode("bravo", fed.Bundle)
-	if err := bravoNode.Append(alphaLog...); err != nil {
-		t.Fatal(err)
-	}
-	bravo := startExchange(t, fed, "bravo", bravoNode, nil)
-	connect(t, victim, bravo)
+	connectHolder(t, fed, victim, "bravo", alphaLog, nil)
 	waitFor(t, 10*time.Second, "alpha's log from bravo", func() bool { return victimNode.Len("alpha") == 10 })
 	if v := metricValue(t, victim.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation"); v < 1 {
 		t.Errorf("protocol faults = %v, want the empty batches counted", v)
@@ -126,12 +121,7 @@ func TestSlowRangeAnswerMovesOn(t *testing.T) {
 	waitRangeReq(t, hz)
 	start := time.Now()
 
-	bravoNode := exchangetest.NewNode("bravo", fed.Bundle)
-	if err := bravoNode.Append(alphaLog...); err != nil {
-		t.Fatal(err)
-	}
-	bravo := startExchange(t, fed, "bravo", bravoNode, small)
-	connect(t, victim, bravo)
+	connectHolder(t, fed, victim, "bravo", alphaLog, small)
 	// One range deadline (3 s) for evil, then bravo's two ranges; twice
 	// that leaves room for a loaded machine, and half the drip answer.
 	waitFor(t, 12*time.Second, "alpha's log from bravo", func() bool { return victimNode.Len("alpha") == 60 })
