@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"liandong/auth"
@@ -66,7 +67,8 @@ func TestOfferShortIsThePeers(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"no stream", fmt.Errorf("fetch: %w: resource limit exceeded", errOpenStream), false},
+		{"our stream limit", fmt.Errorf("fetch: %w: %w", errNoStreamHere, network.ErrResourceLimitExceeded), false},
+		{"protocol refused at negotiation", errors.New("open stream: failed to negotiate protocol: protocols not supported"), true},
 		{"shutdown", fmt.Errorf("trust-req: %w", context.Canceled), false},
 		{"no answer in time", fmt.Errorf("trust-req: %w", context.DeadlineExceeded), true},
 		{"stream ended", errors.New("trust-req: stream ended before the answer"), true},

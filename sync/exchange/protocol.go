@@ -101,20 +101,24 @@ func uvarintLen(n int) int {
 // dials), bounded by RequestTimeout.
 func (x *Exchange) openStream(ctx context.Context, p peer.ID) (network.Stream, error) {
 	if err := x.dropsOutbound(p); err != nil { // an injected cut (Config.Faults)
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNoStreamHere, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, x.cfg.RequestTimeout)
 	defer cancel()
 	s, err := x.host.NewStream(network.WithNoDial(octx, "sync request"), p, wire.ProtocolID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errOpenStream, err)
+	switch {
+	case errors.Is(err, network.ErrResourceLimitExceeded), errors.Is(err, network.ErrResourceScopeClosed), errors.Is(err, network.ErrNoConn):
+		return nil, fmt.Errorf("%w: %w", errNoStreamHere, err)
+	case err != nil:
+		// Negotiation refused or stalled: the peer's doing, or its network's.
+		return nil, fmt.Errorf("open stream: %w", err)
 	}
 	return s, nil
 }
 
-// errOpenStream marks a request that never reached the peer: no stream could
-// be opened (this node's limits, a closing connection, an injected cut).
-var errOpenStream = errors.New("open stream")
+// errNoStreamHere marks a request that never left this node: its own
+// resource limits, no connection to the peer, an injected cut.
+var errNoStreamHere = errors.New("open stream")
 
 // request sends req to p on a new stream and hands each answer frame to handle
 // until it reports done. An Error frame ends the request as a *wire.Error. The

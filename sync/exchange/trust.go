@@ -130,11 +130,11 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 }
 
 // answerFellShort reports whether a failed trust request tells against the
-// peer's announcement: it reached the peer, which answered wrongly or not in
-// time. One that never reached it (errOpenStream) or that this node gave up
-// (shutdown) does not.
+// peer's announcement: the peer refused the protocol, answered wrongly or not
+// in time. One that never left this node (errNoStreamHere) or that this node
+// gave up (shutdown) does not: a peer cannot cause either.
 func answerFellShort(err error) bool {
-	return !errors.Is(err, errOpenStream) && !errors.Is(err, context.Canceled)
+	return !errors.Is(err, errNoStreamHere) && !errors.Is(err, context.Canceled)
 }
 
 // bundleRefused reports whether installing a bundle failed on the bundle
