@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -40,9 +41,8 @@ const maxIndexValue = 512
 func indexTerms(r *schema.Record) [][2]string { return termsUpTo(r, maxIndexValue) }
 
 // termsUpTo lists the (field, value) pairs of r with values of at most max
-// bytes. Removal looks up to what a bbolt key can hold, because builds before
-// maxIndexValue indexed longer values: deleting a key that is not there is a
-// no-op.
+// bytes. Removal takes them all, because builds before maxIndexValue indexed
+// longer values.
 func termsUpTo(r *schema.Record, max int) [][2]string {
 	var terms [][2]string
 	add := func(field, value string) {
@@ -111,7 +111,9 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 	idx := tx.Bucket(bucketIndex)
 	terms := indexTerms(r)
 	if !add {
-		terms = termsUpTo(r, bbolt.MaxKeySize-len(r.ID)-64)
+		// Every value: deleting a key that is not there (or could not be)
+		// is a no-op.
+		terms = termsUpTo(r, math.MaxInt)
 	}
 	for _, t := range terms {
 		k := append(indexPrefix(t[0], t[1]), r.ID...)
@@ -125,10 +127,10 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 			return err
 		}
 	}
-	if add && (len(r.Catalogue) > maxIndexValue || len(r.Visibility) > maxIndexValue) {
-		return nil // not counted either (see maxIndexValue); removal decrements what an older build counted
-	}
-	if len(countKey(r)) > bbolt.MaxKeySize {
+	if len(r.Catalogue) > maxIndexValue || len(r.Visibility) > maxIndexValue {
+		// Not counted either (see maxIndexValue), on add and removal alike, so
+		// that one record's removal never takes another's count. A count an
+		// older build kept for such a value stays: a metric, not a filter.
 		return nil
 	}
 	counts := tx.Bucket(bucketCounts)
