@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -228,7 +229,7 @@ func (l *laggingLeader) RemoveReplica(context.Context, string) error     { retur
 func TestPutWithoutVisibilityReadsBehindABarrier(t *testing.T) {
 	now := time.Now().UTC()
 	stored := &schema.Record{ID: "tianjin:lag", Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "private",
-		Schema: 1, CreatedAt: now, UpdatedAt: now, Body: json.RawMessage(`{"title":"内部"}`)}
+		Schema: 1, CreatedAt: now, UpdatedAt: now, Body: json.RawMessage(`{"contact":{"person":"王老师"},"title":"内部"}`)}
 	var wrote *schema.Record
 	var wroteIf uint64
 	l := &laggingLeader{}
@@ -255,11 +256,22 @@ func TestPutWithoutVisibilityReadsBehindABarrier(t *testing.T) {
 	if wrote == nil || wrote.Visibility != "private" || wroteIf != 1 || l.barriers != 1 {
 		t.Fatalf("wrote %+v at If-Match %d after %d barriers; want private, pinned to version 1, after one", wrote, wroteIf, l.barriers)
 	}
-	// A PUT that names its visibility needs no barrier.
-	r = e.do(t, req{method: "PUT", path: "/v1/records/tianjin:other", token: e.token(t, "tianjin", auth.ScopeWrite, auth.ScopeRead),
+	// Naming its visibility, a caller without the pii scope still keeps the
+	// contacts it could not read: read behind a barrier too.
+	l.applied = false
+	r = e.do(t, req{method: "PUT", path: "/v1/records/tianjin:lag", token: e.token(t, "tianjin", auth.ScopeWrite, auth.ScopeRead),
+		body: envelope("supply", "private", map[string]any{"title": "内部（再修订）"})})
+	wantStatus(t, r, http.StatusOK)
+	if l.barriers != 2 || wroteIf != 1 || !strings.Contains(string(wrote.Body), "王老师") {
+		t.Fatalf("without pii: %d barriers, If-Match %d, body %s; want 2, 1 and the contact kept", l.barriers, wroteIf, wrote.Body)
+	}
+	// A caller that reads personal data and names the visibility keeps
+	// nothing: no barrier.
+	l.applied = false
+	r = e.do(t, req{method: "PUT", path: "/v1/records/tianjin:other", token: e.token(t, "tianjin", auth.ScopeWrite, auth.ScopeRead, auth.ScopePII),
 		body: envelope("supply", "public", supplyBody("公开"))})
 	wantStatus(t, r, http.StatusOK)
-	if l.barriers != 1 {
-		t.Fatalf("%d barriers after a PUT naming its visibility", l.barriers)
+	if l.barriers != 2 {
+		t.Fatalf("%d barriers after a pii caller's PUT naming its visibility", l.barriers)
 	}
 }

@@ -238,11 +238,13 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		if err != nil {
 			return err
 		}
-		if live == nil && !req.visibility && !synced {
-			// The write takes its visibility from the record it replaces,
-			// and the default would publish a private one irreversibly: it
-			// must not miss it because this leader has yet to apply a write
-			// it committed (just after an election). Read again once it has.
+		if live == nil && !synced && (!req.visibility || h.keepsUnread(p, id, req)) {
+			// The write would take its visibility, or personal data the
+			// caller could not read, from the record it replaces: the default
+			// would publish a private record irreversibly, or erase its
+			// contacts. It must not miss that record because this leader has
+			// yet to apply a write it committed (just after an election).
+			// Read again once it has.
 			if err := h.barrier(r.Context()); err != nil {
 				return err
 			}
@@ -281,6 +283,15 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		h.written(w, p, status, out)
 		return nil
 	}
+}
+
+// keepsUnread reports whether a PUT by p would keep personal data of the
+// record it replaces: p could not read that data (no pii scope), and so it is
+// kept from the stored record rather than erased (updateOf).
+func (h *handler) keepsUnread(p *auth.Principal, id string, req *recordRequest) bool {
+	probe := &schema.Record{ID: id, Catalogue: req.rec.Catalogue, Origin: h.centre, Visibility: schema.VisibilityPrivate}
+	d := h.authz.Authorize(p, auth.ActionRead, probe)
+	return !d.Allow || d.Redact
 }
 
 // maxPutAttempts bounds the merges of a PUT without a precondition that
