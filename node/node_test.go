@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -372,4 +373,30 @@ func TestFailedOpenReleasesItsMetrics(t *testing.T) {
 		t.Fatalf("open again in the same registry: %v", err)
 	}
 	n.Close()
+}
+
+// A failed Open closes the raft transport it opened: the port is free for the
+// next try. (raft refuses a snapshot interval under 5 ms, after the transport
+// listens.)
+func TestFailedOpenReleasesTheRaftPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	key, _ := auth.GenerateKey("tianjin-rec")
+	cfg := DefaultConfig("tianjin", t.TempDir())
+	cfg.RecordKey = key
+	cfg.RaftAddr = addr
+	cfg.SnapshotInterval = time.Millisecond
+	if n, err := Open(cfg); err == nil {
+		n.Close()
+		t.Fatal("raft accepted a 1 ms snapshot interval; the test needs another way to fail after the transport")
+	}
+	l, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the raft port is still held after the failed Open: %v", err)
+	}
+	l.Close()
 }
