@@ -34,6 +34,8 @@ type harness struct {
 	// trust, when set, is the bundle a trust request is answered with
 	// (otherwise it is not answered).
 	trust []byte
+	// stallTrust makes the handler sit on trust requests until unblock.
+	stallTrust bool
 
 	mu       sync.Mutex
 	blocked  chan struct{}
@@ -136,6 +138,9 @@ func (hz *harness) handle(s network.Stream) {
 				hz.answer(w, m)
 			}
 		case *wire.TrustReq:
+			if hz.stallTrust {
+				<-hz.blocked
+			}
 			if hz.trust != nil {
 				w.Write(wire.AppendFrame(nil, &wire.Trust{Bundle: hz.trust}))
 			}

@@ -17,9 +17,14 @@ import (
 // keeps announcing a version we refuse is asked again only this often.
 const trustFetchInterval = 30 * time.Second
 
+// maxTrustFetches bounds the bundle fetches in flight, one a peer at most: a
+// member that announces versions it then delivers slowly holds its own fetch,
+// not the one a revocation from an honest peer needs.
+const maxTrustFetches = 4
+
 // trustState tracks bundle fetches; guarded by Exchange.mu.
 type trustState struct {
-	fetching bool
+	fetching map[peer.ID]bool
 	// tried holds the last fetch from each peer, for trustFetchInterval: an
 	// entry a peer (never one per version a peer may announce), and only
 	// while it matters.
@@ -60,24 +65,27 @@ func (x *Exchange) noteBundleVersion(p peer.ID, version uint64) {
 	// Within the interval p is asked again only for a higher version than
 	// the last it was asked for: a bundle it has since taken in may be the
 	// fix for the one refused.
-	if t, ok := x.trust.tried[p]; x.trust.fetching || (ok && version <= t.version) {
+	if t, ok := x.trust.tried[p]; x.trust.fetching[p] || len(x.trust.fetching) >= maxTrustFetches || (ok && version <= t.version) {
 		x.mu.Unlock()
 		return
 	}
-	x.trust.fetching = true
+	if x.trust.fetching == nil {
+		x.trust.fetching = make(map[peer.ID]bool)
+	}
+	x.trust.fetching[p] = true
 	x.trust.tried[p] = bundleTry{version: version, at: now}
 	x.mu.Unlock()
 	if !x.goFunc(func() {
-		defer x.endTrustFetch()
+		defer x.endTrustFetch(p)
 		x.fetchBundle(p, version)
 	}) {
-		x.endTrustFetch()
+		x.endTrustFetch(p)
 	}
 }
 
-func (x *Exchange) endTrustFetch() {
+func (x *Exchange) endTrustFetch(p peer.ID) {
 	x.mu.Lock()
-	x.trust.fetching = false
+	delete(x.trust.fetching, p)
 	x.mu.Unlock()
 }
 

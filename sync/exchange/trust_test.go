@@ -3,6 +3,7 @@ package exchange_test
 import (
 	"bufio"
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,4 +172,36 @@ func TestBundleAnnouncementSpam(t *testing.T) {
 	}
 	announce(spammers[0], v)
 	waitFor(t, 5*time.Second, "the spammer asked again", func() bool { return fetches(spammers[0]) == asked+1 })
+}
+
+// TestSlowBundleOfferHoldsOnlyItsOwnFetch: a member that announces a far
+// bundle version and never delivers it holds a fetch for a whole request
+// timeout; a revocation an honest member announces meanwhile is fetched at
+// once, not when that fetch gives up.
+func TestSlowBundleOfferHoldsOnlyItsOwnFetch(t *testing.T) {
+	checkLeaks(t)
+	fed, evil := newFedWithEvil(t, 1, "victim", "bravo")
+	const timeout = 8 * time.Second
+	victim := startExchange(t, fed, "victim", nil, func(c *exchange.Config) { c.RequestTimeout = timeout })
+	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID, stallTrust: true,
+		headsAnswer: func(*wire.Heads) *wire.Heads { return &wire.Heads{Federation: fed.ID, BundleVersion: 1 << 60} }})
+	hz.connect(t, victim.x.AddrInfo())
+	waitFor(t, 5*time.Second, "a trust request to evil", func() bool {
+		hz.mu.Lock()
+		defer hz.mu.Unlock()
+		return slices.Contains(hz.requests, wire.TypeTrustReq)
+	})
+
+	next := *fed.Bundle
+	next.Version = fed.Bundle.Version + 1
+	next.Revocations = []auth.Revocation{{Subject: "sub:victim/partner", Before: time.Now()}}
+	signed := signBundle(t, &next, fed.Root)
+	honest := startHarness(t, fed.Identity("bravo"), &harness{federation: fed.ID, trust: signed,
+		headsAnswer: func(*wire.Heads) *wire.Heads { return &wire.Heads{Federation: fed.ID, BundleVersion: next.Version} }})
+	start := time.Now()
+	honest.connect(t, victim.x.AddrInfo())
+	waitFor(t, timeout, "bravo's bundle installed", func() bool { return victim.node.Bundle().Version == next.Version })
+	if took := time.Since(start); took > timeout/2 {
+		t.Fatalf("bravo's bundle installed %v after it connected: it waited for evil's fetch (%v)", took, timeout)
+	}
 }
