@@ -437,9 +437,8 @@ func (h *handler) authenticate(r *http.Request) (*auth.Principal, error) {
 	if len(vals) > 1 {
 		return nil, bad("invalid_request", "send one Authorization header", nil)
 	}
-	scheme, token, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := bearerToken(vals[0])
+	if !ok {
 		return nil, bad("invalid_request", "the Authorization header must be `Bearer <token>`", nil)
 	}
 	p, err := h.verifier.Verify(token)
@@ -447,6 +446,14 @@ func (h *handler) authenticate(r *http.Request) (*auth.Principal, error) {
 		return nil, bad("invalid_token", "the bearer token was refused: "+err.Error(), err)
 	}
 	return p, nil
+}
+
+// bearerToken returns the token of an Authorization header of the form
+// `Bearer <token>`.
+func bearerToken(header string) (string, bool) {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
+	token = strings.TrimSpace(token)
+	return token, strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 // authorize turns a refusal into a 401 or 403 problem.

@@ -192,9 +192,8 @@ func (h *handler) newStreamAuth(r *http.Request, p *auth.Principal) *streamAuth 
 	if p == nil || p.Anonymous {
 		return sa
 	}
-	// authenticate took the token from this header, in this form.
-	_, sa.token, _ = strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	sa.token = strings.TrimSpace(sa.token)
+	// authenticate verified p from this header.
+	sa.token, _ = bearerToken(r.Header.Get("Authorization"))
 	sa.until = h.verifier.Expiry(p)
 	sa.bundle = h.trustBundle()
 	sa.timer = time.NewTimer(max(0, sa.until.Sub(h.verifierNow())))
