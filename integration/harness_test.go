@@ -149,7 +149,12 @@ func startProcWith(t testing.TB, bin string, env []string, args ...string) *proc
 		t.Fatal(err)
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("output of %s %s (pid %d), last lines:\n%s", filepath.Base(bin), strings.Join(args, " "), p.cmd.Process.Pid, lastLines(p.output.String(), 40))
+		}
+	})
 	return p
 }
 
