@@ -75,7 +75,8 @@ func (g *centreGroup) rogueReplica(id string, via int) (configPath string) {
 // are refused with 422 and never become voters. Then a follower is removed with
 // DELETE /v1/admin/replicas/{id} and left running for a while (it must not
 // disturb the group: same leader, same term) before its process is stopped; a
-// fourth replica joins; and the leader is removed and stopped. GET
+// fourth replica joins; and the leader is removed (it hands leadership over and
+// the new leader removes it, which the audit log records) and stopped. GET
 // /v1/admin/replicas shows the right voters at each step, writes keep being
 // acknowledged (brief 503s allowed) and every acknowledged write is on the two
 // replicas that remain, which hold the same records and change feed.
@@ -262,6 +263,23 @@ func TestAddRemoveReplicaUnderLoad(t *testing.T) {
 		checkAcked(t, ctx, g.ids[i], g.clients[i], acked)
 	}
 	n := compareState(t, ctx, restIDs, []*client{g.clients[rest[0]], g.clients[rest[1]]})
+	// Both removals are in the audit log: the leader's is recorded by the
+	// replica it handed leadership to.
+	var audit struct {
+		Events []struct{ Action, Detail string } `json:"events"`
+	}
+	if _, err := g.clients[newLeader].do(ctx, http.MethodGet, "/v1/audit?limit=500", nil, &audit); err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, e := range audit.Events {
+		if e.Action == "replica.remove" {
+			removed = append(removed, e.Detail)
+		}
+	}
+	if want := []string{g.ids[gone], g.ids[leader]}; !slices.Equal(removed, want) {
+		t.Errorf("audited removals %v, want %v", removed, want)
+	}
 	// A write in flight to a replica as it was removed and stopped may go
 	// unanswered (its outcome unknown to the client, which is allowed); any
 	// other unanswered write is a failure.

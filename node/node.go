@@ -306,6 +306,12 @@ func (n *Node) startRaft() error {
 	// file older than the newest snapshot).
 	rc.NoSnapshotRestoreOnStart = true
 	rc.NoLegacyTelemetry = true
+	// A leader removed from the configuration steps down rather than shutting
+	// raft down: on shutdown raft leaves unanswered the futures already queued
+	// for the state machine (the removal itself among them), so callers waited
+	// for ever. RemoveReplica no longer removes the leader itself, but a leader
+	// may still commit its removal that an older build's leader appended.
+	rc.ShutdownOnRemove = false
 	if cfg.RaftAddr == "" {
 		// Alone, there is nobody to wait for: elect at once.
 		rc.HeartbeatTimeout = 100 * time.Millisecond

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,9 +52,10 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	f := n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))
-	if err := f.Error(); err != nil {
-		return n.raftError("add voter", err)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
+		return err
 	}
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
 	return err
@@ -90,27 +92,68 @@ func (n *Node) checkReplicaPeer(peerID string) error {
 	return fmt.Errorf("%w: peer %q is not listed for %s in the trust bundle (add it with a new bundle version first)", ErrBadReplica, peerID, n.cfg.Centre)
 }
 
-// RemoveReplica removes a voter. Removing the leader itself makes raft step it
-// down; writes wait for the next election (1–3 s) — transfer leadership first
-// (stop the leader with SIGTERM, which does) to avoid that pause.
+// ErrLeadershipHandedOver is RemoveReplica's answer when asked to remove the
+// leader itself: it handed leadership to another voter, which must be asked
+// again (the API forwards the request there). It wraps ErrNotLeader, so a
+// caller that does not know it retries at the leader.
+var ErrLeadershipHandedOver = fmt.Errorf("%w: leadership handed to another replica before removing this one", ErrNotLeader)
+
+// RemoveReplica removes a replica from the group. Only the leader can, and it
+// does not remove itself: raft would let a leader commit its own removal and
+// then step down, leaving writes to wait for an election (1–3 s), and a
+// leader that shuts down on removal drops the futures it has not answered
+// (proposals in flight, the removal itself: the caller waited for ever). So
+// the leader hands leadership to the most up-to-date voter and answers
+// ErrLeadershipHandedOver; the new leader removes the old one as a follower.
+//
+// It is safe to retry: a replica no longer in raft's configuration whose
+// addresses are still recorded (the last step failed) has them removed.
 func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	found := false
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	member, voters := false, 0
 	for _, s := range n.servers() {
-		found = found || string(s.ID) == id
+		member = member || string(s.ID) == id
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
 	}
-	if !found {
-		return fmt.Errorf("%w: no replica %q in the group", store.ErrNotFound, id)
+	if !member {
+		recorded, err := n.st.Replicas()
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.ID == id }) {
+			return fmt.Errorf("%w: no replica %q in the group", store.ErrNotFound, id)
+		}
 	}
-	if _, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: store.Replica{ID: id}, Remove: true}}); err != nil {
-		return err
+	if member && id == n.cfg.ReplicaID {
+		if voters < 2 {
+			return fmt.Errorf("%w: %s is the group's only voter; add another replica first", ErrBadReplica, id)
+		}
+		if err := n.await(ctx, "hand leadership over", n.raft.LeadershipTransfer()); err != nil {
+			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrShutdown) {
+				return err
+			}
+			// Raft's "transfer timeout" and the like: nothing changed, and
+			// asking again may well work (503, not 500).
+			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		return ErrLeadershipHandedOver
 	}
-	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.timeout(ctx)).Error(); err != nil {
-		return n.raftError("remove server", err)
+	if member {
+		// Out of the configuration first: a voter whose addresses were
+		// removed but which stayed could lead without followers knowing
+		// where to forward writes.
+		if err := n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(id), 0, n.timeout(ctx))); err != nil {
+			return err
+		}
 	}
-	return nil
+	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: store.Replica{ID: id}, Remove: true}})
+	return err
 }
 
 // RegisterSelf records this replica's addresses if the group does not hold them
@@ -175,13 +218,29 @@ func (n *Node) Barrier(ctx context.Context) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	if err := n.raft.VerifyLeader().Error(); err != nil {
-		return n.raftError("verify leader", err)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	if err := n.await(ctx, "verify leader", n.raft.VerifyLeader()); err != nil {
+		return err
 	}
-	if err := n.raft.Barrier(n.timeout(ctx)).Error(); err != nil {
-		return n.raftError("barrier", err)
+	return n.await(ctx, "barrier", n.raft.Barrier(n.timeout(ctx)))
+}
+
+// await waits for f, but no longer than ctx: raft's timeouts bound only the
+// enqueueing of a request, and what happens to it after may take as long as
+// the slowest voter it needs.
+func (n *Node) await(ctx context.Context, what string, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return n.raftError(what, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w (it may still take effect: check before retrying): %w", what, ErrTimeout, ctx.Err())
 	}
-	return nil
 }
 
 func (n *Node) timeout(ctx context.Context) time.Duration {

@@ -598,11 +598,11 @@ func paths() obj {
 			}, obj{"requestBody": obj{"required": true, "content": jsonContent(schemaRef("Replica"))}}),
 		},
 		"/v1/admin/replicas/{id}": obj{
-			"delete": op("removeReplica", "Remove a replica from this centre's raft group (scope admin)", []any{
+			"delete": op("removeReplica", "Remove a replica from this centre's raft group (scope admin). Asked to remove itself, the leader hands leadership over and the new leader removes it; the group's only voter is not removed", []any{
 				pathParam("id", "replica id", obj{"type": "string"}),
 			}, obj{
 				"200": obj{"description": "removed", "content": jsonContent(obj{"type": "object", "properties": obj{"removed": obj{"type": "string"}}})},
-				"404": respRef("NotFound"),
+				"404": respRef("NotFound"), "422": respRef("Unprocessable"),
 			}, nil),
 		},
 		"/v1/bundle": obj{

@@ -47,38 +47,48 @@ func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc {
 			h.fail(w, r, fmt.Errorf("forwarded request reached a follower: %w", node.ErrNotLeader))
 			return
 		}
-		// During an election there is briefly no leader: hold the request for a
-		// moment rather than fail it, since the caller would only retry.
-		target := rep.LeaderHTTP()
-		for wait := 0; target == "" && wait < 60 && r.Context().Err() == nil; wait++ {
-			if rep.IsLeader() {
-				next(w, r)
-				return
+		h.forwardToLeader(w, r, rep, next)
+	}
+}
+
+// forwardToLeader sends r, as it came, to the leader's API and relays the
+// answer. During an election there is briefly no leader: it holds the request
+// for a moment rather than fail it, since the caller would only retry; should
+// this replica win, it runs local (when not nil) itself.
+func (h *handler) forwardToLeader(w http.ResponseWriter, r *http.Request, rep Replicated, local http.HandlerFunc) {
+	target := rep.LeaderHTTP()
+	for wait := 0; target == "" && wait < 60 && r.Context().Err() == nil; wait++ {
+		if rep.IsLeader() {
+			if local != nil {
+				local(w, r)
+			} else {
+				h.fail(w, r, fmt.Errorf("leadership came back to this replica: %w", node.ErrNotLeader))
 			}
-			time.Sleep(50 * time.Millisecond)
-			target = rep.LeaderHTTP()
-		}
-		u, err := url.Parse(target)
-		if target == "" || err != nil || u.Host == "" {
-			h.fail(w, r, fmt.Errorf("leader unknown: %w", node.ErrNotLeader))
 			return
 		}
-		proxy := &httputil.ReverseProxy{
-			Transport: h.forward,
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(u)
-				pr.Out.Header.Set(ForwardedHeader, h.centre)
-				pr.SetXForwarded()
-			},
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				// Once the request may have reached the leader, its outcome is
-				// unknown: say so (a timeout) rather than "not the leader", which
-				// invites a blind retry and a second write.
-				h.fail(w, r, fmt.Errorf("forward to leader %s: %w: %w", target, node.ErrTimeout, err))
-			},
-		}
-		proxy.ServeHTTP(w, r)
+		time.Sleep(50 * time.Millisecond)
+		target = rep.LeaderHTTP()
 	}
+	u, err := url.Parse(target)
+	if target == "" || err != nil || u.Host == "" {
+		h.fail(w, r, fmt.Errorf("leader unknown: %w", node.ErrNotLeader))
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Transport: h.forward,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Header.Set(ForwardedHeader, h.centre)
+			pr.SetXForwarded()
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// Once the request may have reached the leader, its outcome is
+			// unknown: say so (a timeout) rather than "not the leader", which
+			// invites a blind retry and a second write.
+			h.fail(w, r, fmt.Errorf("forward to leader %s: %w: %w", target, node.ErrTimeout, err))
+		},
+	}
+	proxy.ServeHTTP(w, r)
 }
 
 // consistentRead reports whether the request asks for a read through the leader.
@@ -158,7 +168,18 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 		return newProblem(http.StatusNotFound, "not-found", "this node runs no raft group")
 	}
 	id := r.PathValue("id")
-	if err := rep.RemoveReplica(r.Context(), id); err != nil {
+	err := rep.RemoveReplica(r.Context(), id)
+	if errors.Is(err, node.ErrLeadershipHandedOver) {
+		// This replica led and was asked to remove itself: it handed
+		// leadership over, and the new leader removes it (and audits that).
+		// A second hop is safe here: the new leader does not hand over again.
+		h.forwardToLeader(w, r, rep, nil)
+		return nil
+	}
+	if errors.Is(err, node.ErrBadReplica) {
+		return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
+	}
+	if err != nil {
 		return err
 	}
 	h.audit(r, p, "replica.remove", id)

@@ -1,0 +1,68 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"liandong/auth"
+	"liandong/node"
+	"liandong/node/store"
+)
+
+// handingOverLeader leads until asked to remove itself, then hands leadership
+// to the replica at next, as node.RemoveReplica does.
+type handingOverLeader struct {
+	*fakeService
+	next    string
+	led     atomic.Bool
+	removed atomic.Int32
+}
+
+func (l *handingOverLeader) IsLeader() bool { return l.led.Load() }
+func (l *handingOverLeader) LeaderHTTP() string {
+	if l.led.Load() {
+		return ""
+	}
+	return l.next
+}
+func (l *handingOverLeader) Barrier(context.Context) error                   { return nil }
+func (l *handingOverLeader) Replicas() ([]node.ReplicaInfo, error)           { return nil, nil }
+func (l *handingOverLeader) AddReplica(context.Context, store.Replica) error { return nil }
+func (l *handingOverLeader) RemoveReplica(_ context.Context, id string) error {
+	l.removed.Add(1)
+	if id == "tianjin-1" && l.led.Load() {
+		l.led.Store(false)
+		return node.ErrLeadershipHandedOver
+	}
+	return nil
+}
+
+// TestRemovingTheLeaderGoesToTheNext: a leader asked to remove itself hands
+// leadership over, and the request (even one a follower already forwarded)
+// goes on to the new leader, whose answer the caller gets.
+func TestRemovingTheLeaderGoesToTheNext(t *testing.T) {
+	var got atomic.Value
+	next := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Method + " " + r.URL.Path + " forwarded by " + r.Header.Get(ForwardedHeader))
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"removed":"tianjin-1"}`))
+	}))
+	defer next.Close()
+	l := &handingOverLeader{next: next.URL}
+	l.led.Store(true)
+	l.fakeService = &fakeService{}
+	e := newFakeEnv(t, l.fakeService, func(o *Options) { o.Service = l })
+	admin := e.token(t, "tianjin", auth.ScopeAdmin)
+
+	r := e.do(t, req{method: "DELETE", path: "/v1/admin/replicas/tianjin-1", token: admin, header: map[string]string{ForwardedHeader: "tianjin"}})
+	wantStatus(t, r, http.StatusOK)
+	if string(r.body) != `{"removed":"tianjin-1"}` || got.Load() != "DELETE /v1/admin/replicas/tianjin-1 forwarded by tianjin" {
+		t.Fatalf("answer %s; the next leader saw %v", r.body, got.Load())
+	}
+	if l.removed.Load() != 1 {
+		t.Fatalf("%d removals asked of the old leader, want 1", l.removed.Load())
+	}
+}

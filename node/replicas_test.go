@@ -1,0 +1,134 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"liandong/node/store"
+)
+
+func voterIDs(n *Node) []string {
+	var ids []string
+	for _, s := range n.servers() {
+		ids = append(ids, string(s.ID))
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestRemoveTheLeaderHandsOver: a leader asked to remove itself hands
+// leadership to another voter instead of committing its own removal, stays a
+// running follower, and the new leader removes it; afterwards the group writes
+// and audits with no pause for an election. A single voter is never removed.
+func TestRemoveTheLeaderHandsOver(t *testing.T) {
+	nodes := openReplicas(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old := leaderOf(t, nodes, nil, 10*time.Second)
+	if err := old.RemoveReplica(ctx, old.cfg.ReplicaID); !errors.Is(err, ErrLeadershipHandedOver) || !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("leader removing itself: %v, want ErrLeadershipHandedOver", err)
+	}
+	if old.IsLeader() {
+		t.Fatal("the leader still leads after handing over")
+	}
+	next := leaderOf(t, nodes, old, 10*time.Second)
+	if err := next.RemoveReplica(ctx, old.cfg.ReplicaID); err != nil {
+		t.Fatalf("the new leader removing the old one: %v", err)
+	}
+	if got := voterIDs(next); slices.Contains(got, old.cfg.ReplicaID) || len(got) != 2 {
+		t.Fatalf("voters %v after removing %s", got, old.cfg.ReplicaID)
+	}
+	if st := old.raft.State(); st != raft.Follower {
+		t.Fatalf("the removed replica's raft is %v, want a running follower", st)
+	}
+	if _, err := next.Create(ctx, supplyRecord("after the removal")); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Audit(ctx, "admin", "replica.remove", old.cfg.ReplicaID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Down to the last voter, which refuses to remove itself.
+	var other *Node
+	for _, n := range nodes {
+		if n != old && n != next {
+			other = n
+		}
+	}
+	if err := next.RemoveReplica(ctx, other.cfg.ReplicaID); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.RemoveReplica(ctx, next.cfg.ReplicaID); !errors.Is(err, ErrBadReplica) {
+		t.Fatalf("the only voter removing itself: %v, want ErrBadReplica", err)
+	}
+	if err := next.RemoveReplica(ctx, "tianjin-9"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("removing an unknown replica: %v, want ErrNotFound", err)
+	}
+}
+
+// TestRemoveReplicaFinishesARemoval: a replica out of raft's configuration
+// whose addresses are still recorded (a removal that failed after its first
+// step) is removed by asking again.
+func TestRemoveReplicaFinishesARemoval(t *testing.T) {
+	nodes := openReplicas(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	var gone *Node
+	for _, n := range nodes {
+		if n != l {
+			gone = n
+		}
+	}
+	r := store.Replica{ID: gone.cfg.ReplicaID, RaftAddr: gone.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+	if _, err := l.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.raft.RemoveServer(raft.ServerID(r.ID), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RemoveReplica(ctx, r.ID); err != nil {
+		t.Fatalf("finishing the removal: %v", err)
+	}
+	recorded, err := l.st.Replicas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(recorded, func(x store.Replica) bool { return x.ID == r.ID }) {
+		t.Fatalf("%s still recorded: %+v", r.ID, recorded)
+	}
+	if err := l.RemoveReplica(ctx, r.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("asking a third time: %v, want ErrNotFound", err)
+	}
+}
+
+// TestLeaderRemovedByRaftStepsDown: a leader that commits its own removal
+// (appended by an older build) steps down and answers what it is asked
+// (ErrNotLeader) instead of shutting raft down, which left proposals queued
+// for its state machine unanswered until the caller gave up.
+func TestLeaderRemovedByRaftStepsDown(t *testing.T) {
+	nodes := openReplicas(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	if err := l.raft.RemoveServer(raft.ServerID(l.cfg.ReplicaID), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := time.Now().Add(5 * time.Second)
+	for l.raft.State() == raft.Leader && time.Now().Before(waitFor) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := l.raft.State(); st != raft.Follower {
+		t.Fatalf("raft of the removed leader is %v, want a running follower", st)
+	}
+	actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+	defer acancel()
+	if err := l.Audit(actx, "admin", "replica.remove", l.cfg.ReplicaID); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("audit at the removed leader: %v, want ErrNotLeader at once", err)
+	}
+}
