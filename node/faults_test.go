@@ -29,6 +29,18 @@ func openGroup(t *testing.T) ([]*Node, []*isolation) {
 	return nodes, sw
 }
 
+// waitApplied waits until n has applied index.
+func waitApplied(t *testing.T, n *Node, index uint64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for n.raft.AppliedIndex() < index {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s applied %d, want %d within %v", n.cfg.ReplicaID, n.raft.AppliedIndex(), index, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestRaftIsolation: with RaftFaults on, an isolated leader is deposed and
 // cannot commit, the other two elect a leader and go on committing, an
 // isolated follower falls behind; healed, each catches up without a restart.

@@ -80,15 +80,3 @@ func leaderOf(t *testing.T, nodes []*Node, skip *Node, within time.Duration) *No
 	t.Fatalf("no leader (other than the isolated replica) within %v", within)
 	return nil
 }
-
-// waitApplied waits until n has applied index.
-func waitApplied(t *testing.T, n *Node, index uint64, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for n.raft.AppliedIndex() < index {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s applied %d, want %d within %v", n.cfg.ReplicaID, n.raft.AppliedIndex(), index, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
