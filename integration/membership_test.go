@@ -237,11 +237,11 @@ func TestAddRemoveReplicaUnderLoad(t *testing.T) {
 	setTargets(rest...)
 	g.waitVoterIDs(20*time.Second, restIDs, rest...)
 	t.Logf("removed the leader %s; %v later %v lead", g.ids[leader], time.Since(removedAt).Round(time.Millisecond), g.ids[g.leader(leader)])
+	step(fmt.Sprintf("two replicas %v after removing the leader, still running", restIDs))
 	if err := g.procs[leader].stop(); err != nil {
 		t.Errorf("stop removed replica %s: %v", g.ids[leader], err)
 	}
-	step(fmt.Sprintf("two replicas %v after removing the leader", restIDs))
-	step(fmt.Sprintf("two replicas %v, a second later", restIDs))
+	step(fmt.Sprintf("two replicas %v, the old leader stopped", restIDs))
 	stopWriters()
 	wg.Wait()
 

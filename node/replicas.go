@@ -197,7 +197,9 @@ func (n *Node) Replicas() ([]ReplicaInfo, error) {
 // address was not recorded.
 func (n *Node) LeaderHTTP() string {
 	_, id := n.raft.LeaderWithID()
-	if id == "" {
+	if id == "" || string(id) == n.cfg.ReplicaID && !n.IsLeader() {
+		// Raft answers a leadership transfer before it forgets that this
+		// replica led: a request forwarded here again would be refused.
 		return ""
 	}
 	recorded, err := n.st.Replicas()

@@ -179,6 +179,11 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 	if errors.Is(err, node.ErrBadReplica) {
 		return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
 	}
+	if errors.Is(err, node.ErrTimeout) {
+		// The removal may still commit, and a retry would then find nothing
+		// to remove: record the attempt now.
+		h.audit(r, p, "replica.remove", id+" (outcome unknown: timed out)")
+	}
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -64,5 +68,47 @@ func TestRemovingTheLeaderGoesToTheNext(t *testing.T) {
 	}
 	if l.removed.Load() != 1 {
 		t.Fatalf("%d removals asked of the old leader, want 1", l.removed.Load())
+	}
+}
+
+// timingOutRemover is a leader whose removal timed out (it may yet commit) and
+// which keeps an audit log.
+type timingOutRemover struct {
+	handingOverLeader
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *timingOutRemover) RemoveReplica(context.Context, string) error {
+	return fmt.Errorf("remove server: %w: %w", node.ErrTimeout, context.DeadlineExceeded)
+}
+func (l *timingOutRemover) SignedBundle() []byte { return nil }
+func (l *timingOutRemover) InstallBundle(context.Context, []byte, string) (*auth.Bundle, error) {
+	return nil, errors.New("not here")
+}
+func (l *timingOutRemover) Audit(_ context.Context, _, action, detail string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, action+" "+detail)
+	return nil
+}
+func (l *timingOutRemover) AuditLog(context.Context, uint64, int) ([]store.AuditEvent, error) {
+	return nil, nil
+}
+func (l *timingOutRemover) PurgeOrigin(context.Context, string, string) (int, error) { return 0, nil }
+
+// TestRemovalTimingOutIsAudited: a removal whose outcome is unknown answers 503
+// and is audited as such, since a retry after it commits finds nothing to remove.
+func TestRemovalTimingOutIsAudited(t *testing.T) {
+	l := &timingOutRemover{}
+	l.led.Store(true)
+	l.fakeService = &fakeService{}
+	e := newFakeEnv(t, l.fakeService, func(o *Options) { o.Service = l })
+	r := e.do(t, req{method: "DELETE", path: "/v1/admin/replicas/tianjin-2", token: e.token(t, "tianjin", auth.ScopeAdmin)})
+	wantStatus(t, r, http.StatusServiceUnavailable)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if want := []string{"replica.remove tianjin-2 (outcome unknown: timed out)"}; !slices.Equal(l.events, want) {
+		t.Fatalf("audited %q, want %q", l.events, want)
 	}
 }
