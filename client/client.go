@@ -79,6 +79,15 @@ func (p *Problem) Kind() string {
 	return strings.TrimPrefix(p.Type, "urn:liandong:problem:")
 }
 
+// IsFeedReset reports whether err is the node's answer to a feed cursor from
+// another life of its change feed (410 feed-reset): the centre rebuilt its state
+// from its peers and counts positions anew. Read the feed again from the
+// beginning ("") and reconcile what you hold.
+func IsFeedReset(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Status == http.StatusGone && p.Kind() == "feed-reset"
+}
+
 // IsNotFound reports whether err is a 404 problem.
 func IsNotFound(err error) bool {
 	var p *Problem

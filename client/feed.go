@@ -92,7 +92,8 @@ var ErrStreamEnded = errors.New("stream ended by the caller")
 // resuming from the last event id it received, so fn sees every change once.
 // It returns when ctx ends (with the cursor reached and ctx's error), when fn
 // returns an error (ErrStreamEnded stops it with a nil error), or when the
-// node refuses the request with a 4xx problem (a bad cursor, a refused token).
+// node refuses the request with a 4xx problem (a bad cursor, a refused token,
+// a cursor of a feed since rebuilt: IsFeedReset).
 func (c *Client) Stream(ctx context.Context, since string, opts StreamOptions, fn func(Change) error) (string, error) {
 	cursor := since
 	retry := opts.MinRetry

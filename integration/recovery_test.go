@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	lclient "liandong/client"
 )
 
 // TestLostDataDirRecoversOwnLog: tianjin loses everything but its keys, bundle
@@ -23,6 +25,12 @@ func TestLostDataDirRecoversOwnLog(t *testing.T) {
 		recs = append(recs, f.create(1, "supply", "federation", supplyBody("天津 成果")))
 	}
 	before := f.waitConverged(30 * time.Second)
+	// A partner that mirrors tianjin's feed holds a cursor from before the loss.
+	partner := lclient.New(f.urls[1], f.clients[1].token)
+	_, oldCursor, err := partner.Changes(t.Context(), "", lclient.FeedFilter{}, 500, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := f.procs[1].stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +79,24 @@ func TestLostDataDirRecoversOwnLog(t *testing.T) {
 	h := f.waitConverged(30 * time.Second)
 	if want := map[bool]string{true: "6", false: "5"}[early.ID != ""]; seq(h) != want || (early.ID == "" && h["tianjin"] != before["tianjin"]) {
 		t.Fatalf("after recovery tianjin's own head is %q (was %q before the loss)", h["tianjin"], before["tianjin"])
+	}
+	// The rebuilt feed counts positions anew: the partner's cursor is refused
+	// (it would skip changes), and reading from the beginning has every record.
+	if _, _, err := partner.Changes(t.Context(), oldCursor, lclient.FeedFilter{}, 500, 0); !lclient.IsFeedReset(err) {
+		t.Fatalf("the cursor from before the loss: %v, want a feed reset", err)
+	}
+	changes, _, err := partner.Changes(t.Context(), "", lclient.FeedFilter{}, 500, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, c := range changes {
+		seen[c.Record.ID] = true
+	}
+	for _, r := range recs {
+		if !seen[r.ID] {
+			t.Errorf("the rebuilt feed lacks %s", r.ID)
+		}
 	}
 	// The next write continues the log; everyone takes it.
 	next := f.create(1, "supply", "federation", supplyBody("恢复之后"))

@@ -191,6 +191,9 @@ type Node struct {
 	bundleSigned atomic.Pointer[[]byte]
 	bundleMu     sync.Mutex // serialises replacing bundle and bundleSigned together
 	notifier     atomic.Pointer[func()]
+	// feedEpoch caches the state's feed epoch once it is named (it never
+	// changes after, except by a restore, which clears the cache).
+	feedEpoch atomic.Pointer[string]
 
 	recovering      atomic.Bool
 	recoveringSince time.Time
@@ -483,6 +486,7 @@ func (n *Node) applied(results []store.Result, took time.Duration) {
 // restored runs after raft restored a snapshot into the state file: the file may
 // carry a newer trust bundle than the node runs on.
 func (n *Node) restored() {
+	n.feedEpoch.Store(nil)
 	if err := n.loadStoredBundle(); err != nil {
 		n.log.Error("not using the trust bundle of the restored snapshot", "err", err)
 	}

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -157,20 +159,39 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 }
 
 // RegisterSelf records this replica's addresses if the group does not hold them
-// yet (the first replica of a centre, or after its HTTP address changed).
+// yet (the first replica of a centre, or after its HTTP address changed), and
+// names the change feed if it has no name yet (a new group, or one of an older
+// build).
 func (n *Node) RegisterSelf(ctx context.Context, self store.Replica) error {
 	self.ID = n.cfg.ReplicaID
 	have, err := n.st.Replicas()
 	if err != nil {
 		return err
 	}
-	for _, r := range have {
-		if r == self {
-			return nil
-		}
+	cmd := &store.ReplicaCommand{Replica: self}
+	if n.FeedEpoch() == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		cmd.FeedEpoch = hex.EncodeToString(b[:])
+	} else if slices.Contains(have, self) {
+		return nil
 	}
-	_, err = n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: self}})
+	_, err = n.propose(ctx, &store.Command{Replica: cmd})
 	return err
+}
+
+// FeedEpoch names the life of this replica's change feed (store.FeedEpoch), or
+// is "" before the group's leader named it.
+func (n *Node) FeedEpoch() string {
+	if e := n.feedEpoch.Load(); e != nil {
+		return *e
+	}
+	e, err := n.st.FeedEpoch()
+	if err != nil || e == "" {
+		return ""
+	}
+	n.feedEpoch.Store(&e)
+	return e
 }
 
 // Replicas lists the group's servers with their recorded addresses.

@@ -132,3 +132,47 @@ func TestLeaderRemovedByRaftStepsDown(t *testing.T) {
 		t.Fatalf("audit at the removed leader: %v, want ErrNotLeader at once", err)
 	}
 }
+
+// TestRegisterSelfNamesTheFeed: the leader names the change feed once, with a
+// fresh random name per group, and every replica applies the same one.
+func TestRegisterSelfNamesTheFeed(t *testing.T) {
+	nodes := openReplicas(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	if e := l.FeedEpoch(); e != "" {
+		t.Fatalf("feed named %q before any leader named it", e)
+	}
+	self := store.Replica{RaftAddr: l.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+	if err := l.RegisterSelf(ctx, self); err != nil {
+		t.Fatal(err)
+	}
+	epoch := l.FeedEpoch()
+	if len(epoch) != 16 {
+		t.Fatalf("feed epoch %q, want 16 hex digits", epoch)
+	}
+	last := l.raft.LastIndex()
+	if err := l.RegisterSelf(ctx, self); err != nil {
+		t.Fatal(err)
+	}
+	if l.raft.LastIndex() != last || l.FeedEpoch() != epoch {
+		t.Fatalf("registering again proposed (last index %d → %d) or renamed the feed (%q → %q)", last, l.raft.LastIndex(), epoch, l.FeedEpoch())
+	}
+	for _, n := range nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for n.FeedEpoch() != epoch && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := n.FeedEpoch(); got != epoch {
+			t.Fatalf("%s: feed epoch %q, the leader's %q", n.cfg.ReplicaID, got, epoch)
+		}
+	}
+	other := openReplicas(t, nil)
+	ol := leaderOf(t, other, nil, 10*time.Second)
+	if err := ol.RegisterSelf(ctx, store.Replica{RaftAddr: ol.cfg.RaftAddr, HTTP: "http://127.0.0.1:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if ol.FeedEpoch() == epoch || ol.FeedEpoch() == "" {
+		t.Fatalf("a second group's feed is named %q, the first's %q", ol.FeedEpoch(), epoch)
+	}
+}

@@ -159,7 +159,7 @@ func TestStatusCodes(t *testing.T) {
 					t.Errorf("errors %+v", p.Errors)
 				}
 			}},
-		{name: "change cursor as list cursor", rq: req{method: "GET", path: "/v1/records?cursor=" + encodePosition(3), token: reader}, status: 400, kind: "bad-parameter"},
+		{name: "change cursor as list cursor", rq: req{method: "GET", path: "/v1/records?cursor=" + encodePosition(3, ""), token: reader}, status: 400, kind: "bad-parameter"},
 		{name: "unknown parameter", rq: req{method: "GET", path: "/v1/records?catalog=supply", token: reader}, status: 400, kind: "bad-parameter"},
 		{name: "repeated parameter", rq: req{method: "GET", path: "/v1/records?catalogue=supply&catalogue=need", token: reader}, status: 400, kind: "bad-parameter"},
 		{name: "unknown catalogue", rq: req{method: "GET", path: "/v1/records?catalogue=patents", token: reader}, status: 400, kind: "bad-parameter"},

@@ -32,6 +32,9 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
+	if err := h.checkFeedEpoch(cp.Epoch); err != nil {
+		return err
+	}
 	match := h.feedMatch(p, cp.Catalogue, cp.Origin)
 	ctx := r.Context()
 	var deadline <-chan time.Time
@@ -90,11 +93,44 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 }
 
 func (h *handler) writeChanges(w http.ResponseWriter, p *auth.Principal, found []store.Change, pos uint64) {
-	resp := changesResponse{Changes: make([]changeItem, 0, len(found)), NextCursor: encodePosition(pos)}
+	epoch := h.feedEpoch()
+	resp := changesResponse{Changes: make([]changeItem, 0, len(found)), NextCursor: encodePosition(pos, epoch)}
 	for _, c := range found {
-		resp.Changes = append(resp.Changes, changeItem{Position: encodePosition(c.Position), Record: h.feedView(p, c)})
+		resp.Changes = append(resp.Changes, changeItem{Position: encodePosition(c.Position, epoch), Record: h.feedView(p, c)})
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// feedEpocher is a Service that names its change feed (node.Node.FeedEpoch).
+type feedEpocher interface{ FeedEpoch() string }
+
+func (h *handler) feedEpoch() string {
+	if fe, ok := h.svc.(feedEpocher); ok {
+		return fe.FeedEpoch()
+	}
+	return ""
+}
+
+// checkFeedEpoch refuses a cursor issued by another life of this feed: after a
+// centre lost its state and rebuilt it from its peers, positions count anew and
+// the cursor would skip changes. Cursors without a name (older builds, a feed
+// not yet named) are taken as they are, since nothing tells them apart.
+func (h *handler) checkFeedEpoch(cursorEpoch string) error {
+	if cursorEpoch == "" {
+		return nil
+	}
+	switch local := h.feedEpoch(); local {
+	case cursorEpoch:
+		return nil
+	case "":
+		// A replica that has yet to apply the name its leader gave the feed
+		// (or an older build behind the same Service) cannot judge: another
+		// will shortly.
+		return unavailable("this replica does not know its change feed's name yet; retry", 1, nil)
+	default:
+		return newProblem(http.StatusGone, "feed-reset",
+			"this centre's change feed was rebuilt after the cursor was issued (its state was recovered from its peers), and positions count anew: read the feed again from the beginning (since=0) and reconcile what you hold")
+	}
 }
 
 // feedMatch selects the changes a caller's feed carries: the records it may

@@ -469,3 +469,75 @@ func TestFeedShowsRemoteWithdrawals(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedCursorsCarryTheFeedEpoch: once the feed is named, its cursors carry
+// the name; a cursor of another life of the feed (the centre rebuilt its state
+// from its peers and counts positions anew) is refused with 410 feed-reset, on
+// the poll and on the stream, rather than silently skipping changes. Cursors
+// without a name (older builds) are taken; a replica that has not applied the
+// name yet asks the caller to retry.
+func TestFeedCursorsCarryTheFeedEpoch(t *testing.T) {
+	now := time.Now().UTC()
+	recs := []*schema.Record{
+		{ID: "tianjin:a", Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "public", Schema: 1, CreatedAt: now, UpdatedAt: now, Body: json.RawMessage(`{"title":"一"}`)},
+		{ID: "tianjin:b", Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "public", Schema: 1, CreatedAt: now, UpdatedAt: now, Body: json.RawMessage(`{"title":"二"}`)},
+	}
+	svc := &fakeService{feedEpoch: "0f3a9c2b11d4e5f6", changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
+		var out []store.Change
+		for i, r := range recs {
+			if pos := uint64(i + 1); pos > since {
+				out = append(out, store.Change{Position: pos, Record: r})
+			}
+		}
+		return out, max(since, 2), nil
+	}}
+	e := newFakeEnv(t, svc)
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+
+	r := e.do(t, req{method: "GET", path: "/v1/changes", token: tok})
+	wantStatus(t, r, http.StatusOK)
+	var page struct {
+		Changes    []struct{ Position string } `json:"changes"`
+		NextCursor string                      `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(r.body, &page); err != nil || len(page.Changes) != 2 {
+		t.Fatalf("page %s: %v", r.body, err)
+	}
+	for _, c := range []string{page.Changes[0].Position, page.NextCursor} {
+		if _, epoch, err := decodePosition(c); err != nil || epoch != svc.feedEpoch {
+			t.Fatalf("cursor %s carries epoch %q (%v), want %q", c, epoch, err, svc.feedEpoch)
+		}
+	}
+
+	cases := []struct {
+		name, cursor, local string
+		status              int
+		kind                string
+	}{
+		{"the same life", page.Changes[0].Position, svc.feedEpoch, http.StatusOK, ""},
+		{"an older build's cursor", encodePosition(1, ""), svc.feedEpoch, http.StatusOK, ""},
+		{"another life", encodePosition(1, "77aa"), svc.feedEpoch, http.StatusGone, "feed-reset"},
+		{"not named here yet", page.NextCursor, "", http.StatusServiceUnavailable, "unavailable"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			svc.feedEpoch = c.local
+			defer func() { svc.feedEpoch = "0f3a9c2b11d4e5f6" }()
+			r := e.do(t, req{method: "GET", path: "/v1/changes?since=" + c.cursor, token: tok})
+			wantStatus(t, r, c.status)
+			if c.kind != "" {
+				if p := r.problem(t); p.Type != ProblemTypePrefix+c.kind {
+					t.Fatalf("problem %+v, want %s", p, c.kind)
+				}
+				if c.status != http.StatusGone {
+					return
+				}
+				s := e.do(t, req{method: "GET", path: "/v1/changes/stream", token: tok, header: map[string]string{"Last-Event-ID": c.cursor}})
+				wantStatus(t, s, http.StatusGone)
+				if p := s.problem(t); p.Type != ProblemTypePrefix+c.kind {
+					t.Fatalf("stream problem %+v, want %s", p, c.kind)
+				}
+			}
+		})
+	}
+}

@@ -18,7 +18,7 @@ import (
 // fuzzHandler serves a fakeService in memory, with a write token for it.
 func fuzzHandler(t testing.TB) (http.Handler, string) {
 	f := newFixture(t)
-	svc := &fakeService{centre: "tianjin", bundle: f.bundle,
+	svc := &fakeService{centre: "tianjin", bundle: f.bundle, feedEpoch: "0f3a9c2b11d4e5f6",
 		get: func(_ context.Context, id string) (*schema.Record, error) {
 			if id == "tianjin:exists" {
 				return &schema.Record{ID: id, Catalogue: "supply", Origin: "tianjin", Version: 3, Visibility: "federation", Body: json.RawMessage(`{}`)}, nil
@@ -97,7 +97,9 @@ func FuzzQueryParams(f *testing.F) {
 	f.Add("catalogue=supply&limit=20")
 	f.Add("q=%E6%AD%A3%E6%9E%81+%E6%9D%90%E6%96%99&industry=new-materials&origin=tianjin&status=open")
 	f.Add("updated_since=2025-01-02T15:04:05Z&cursor=" + encodeListCursor("tianjin:01J0000000000000000000000"))
-	f.Add("since=" + encodePosition(42) + "&wait=0.5&limit=500")
+	f.Add("since=" + encodePosition(42, "") + "&wait=0.5&limit=500")
+	f.Add("since=" + encodePosition(7, "0f3a9c2b11d4e5f6") + "&limit=5")
+	f.Add("since=" + encodePosition(7, "another") + "&limit=5")
 	f.Add("since=0&wait=1e308")
 	f.Add("limit=0")
 	f.Add("limit=-1&cursor=%%")
@@ -131,18 +133,22 @@ func TestCursorsRoundTrip(t *testing.T) {
 		if err != nil || got != id {
 			t.Errorf("%s: %q %v", id, got, err)
 		}
-		if _, err := decodePosition(c); err == nil {
+		if _, _, err := decodePosition(c); err == nil {
 			t.Errorf("list cursor %s accepted as a position", c)
 		}
 	}
 	for _, pos := range []uint64{1, 42, 1<<64 - 1} {
-		got, err := decodePosition(encodePosition(pos))
-		if err != nil || got != pos {
-			t.Errorf("%d: %d %v", pos, got, err)
+		for _, epoch := range []string{"", "0f3a9c2b11d4e5f6"} {
+			got, gotEpoch, err := decodePosition(encodePosition(pos, epoch))
+			if err != nil || got != pos || gotEpoch != epoch {
+				t.Errorf("%d %q: %d %q %v", pos, epoch, got, gotEpoch, err)
+			}
 		}
 	}
-	for _, bad := range []string{"", "!!", "Y", encodeListCursor("no-colon"), "Yy0x"} {
-		if _, err := decodePosition(bad); err == nil {
+	enc := func(s string) string { return cursorEncoding.EncodeToString([]byte(s)) }
+	for _, bad := range []string{"", "!!", "Y", encodeListCursor("no-colon"), "Yy0x",
+		enc("c12."), enc("c12.ABC"), enc("c.abc"), enc("c012.abc"), enc("c12.a.b"), enc("c12." + strings.Repeat("a", 65))} {
+		if _, _, err := decodePosition(bad); err == nil {
 			t.Errorf("position %q accepted", bad)
 		}
 		if _, err := decodeListCursor(bad); err == nil {

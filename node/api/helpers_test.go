@@ -321,6 +321,8 @@ func hasContact(rec *schema.Record) bool {
 }
 
 // fakeService is a Service of function fields; nil fields behave as an empty node.
+func (f *fakeService) FeedEpoch() string { return f.feedEpoch }
+
 type fakeService struct {
 	centre    string
 	bundle    *auth.Bundle
@@ -332,6 +334,7 @@ type fakeService struct {
 	changes   func(ctx context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error)
 	ready     func() error
 	changedCh chan struct{}
+	feedEpoch string // FeedEpoch; "" for a feed not named
 }
 
 var _ Service = (*fakeService)(nil)

@@ -415,6 +415,7 @@ func problemResponses() obj {
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
 		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
 		"InternalServerError": "The node failed; the request id is in its log.",
+		"FeedReset":           "The cursor is from another life of this centre's change feed (its state was rebuilt from its peers, which counts positions anew): read the feed again from the beginning and reconcile.",
 	} {
 		out[name] = obj{"description": desc, "content": obj{"application/problem+json": obj{"schema": schemaRef("Problem")}}}
 	}
@@ -548,7 +549,7 @@ func paths() obj {
 				since, limit,
 				qparam("wait", "seconds to wait for a change when there is none (fractions allowed; capped by the node)", obj{"type": "number", "minimum": 0}),
 				catalogue, origin,
-			}, obj{"200": obj{"description": "changes after since", "content": jsonContent(schemaRef("ChangesResponse"))}}, nil),
+			}, obj{"200": obj{"description": "changes after since", "content": jsonContent(schemaRef("ChangesResponse"))}, "410": respRef("FeedReset")}, nil),
 		},
 		"/v1/changes/stream": obj{
 			"get": op("changesStream", "The change feed as server-sent events", []any{
@@ -560,7 +561,7 @@ func paths() obj {
 					"The stream ends when the node shuts down: reconnect with Last-Event-ID. A failure after the stream started is an event `error` whose data is a Problem; " +
 					"so is the end of a stream whose token expired or was revoked by a new trust bundle (status 401): reconnect with a valid token and Last-Event-ID.",
 				"content": obj{"text/event-stream": obj{"schema": obj{"type": "string", "description": "events whose data is a Change (#/components/schemas/Change)"}}},
-			}}, nil),
+			}, "410": respRef("FeedReset")}, nil),
 		},
 		"/v1/match/{id}": obj{
 			"get": op("match", "Matchmaking (供需对接): ranked supply items and experts for a need, or needs and experts for a supply item, with reasons", []any{

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -129,6 +130,7 @@ func parseListParams(raw string) (listParams, error) {
 // changesParams are the parameters of GET /v1/changes.
 type changesParams struct {
 	Since             uint64
+	Epoch             string // the feed's name in the since cursor, if any
 	Limit             int
 	Wait              time.Duration
 	Catalogue, Origin string
@@ -147,7 +149,7 @@ func parseChangesParams(raw string, maxWait time.Duration) (changesParams, error
 		return cp, err
 	}
 	if s, ok := q["since"]; ok && s != "0" {
-		if cp.Since, err = decodePosition(s); err != nil {
+		if cp.Since, cp.Epoch, err = decodePosition(s); err != nil {
 			return cp, badParam("since", schema.RuleFormat, "malformed cursor; pass next_cursor from the previous answer unchanged, or 0 for the beginning")
 		}
 	}
@@ -244,19 +246,43 @@ func decodeListCursor(s string) (string, error) {
 	return id, nil
 }
 
-func encodePosition(pos uint64) string {
-	return cursorEncoding.EncodeToString(strconv.AppendUint([]byte{cursorChange}, pos, 10))
+// A change cursor holds a feed position and, once the centre's group has named
+// its feed, that name (node.FeedEpoch), so a cursor from another life of the
+// feed is told apart (checkFeedEpoch). Cursors of older builds carry no name.
+func encodePosition(pos uint64, epoch string) string {
+	b := strconv.AppendUint([]byte{cursorChange}, pos, 10)
+	if epoch != "" {
+		b = append(append(b, '.'), epoch...)
+	}
+	return cursorEncoding.EncodeToString(b)
 }
 
-func decodePosition(s string) (uint64, error) {
+func decodePosition(s string) (pos uint64, epoch string, err error) {
 	b, err := decodeCursor(s, cursorChange)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	if len(b) == 0 || len(b) > 1 && b[0] == '0' {
-		return 0, fmt.Errorf("bad position")
+	digits, name, named := bytes.Cut(b, []byte{'.'})
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return 0, "", fmt.Errorf("bad position")
 	}
-	return strconv.ParseUint(string(b), 10, 64)
+	if named && !validFeedEpoch(name) {
+		return 0, "", fmt.Errorf("bad feed epoch")
+	}
+	pos, err = strconv.ParseUint(string(digits), 10, 64)
+	return pos, string(name), err
+}
+
+func validFeedEpoch(b []byte) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeCursor(s string, kind byte) ([]byte, error) {

@@ -69,6 +69,7 @@ var titles = map[string]string{
 	"internal":               "Internal server error",
 	"client-closed":          "Client closed the request",
 	"insufficient-storage":   "Insufficient storage",
+	"feed-reset":             "Change feed reset",
 }
 
 func newProblem(status int, kind, detail string) *problem {

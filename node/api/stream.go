@@ -47,6 +47,9 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
+	if err := h.checkFeedEpoch(sp.Epoch); err != nil {
+		return err
+	}
 	sa := h.newStreamAuth(r, p)
 	defer sa.stop()
 	match := h.feedMatch(p, sp.Catalogue, sp.Origin)
@@ -109,12 +112,13 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 			fail(err)
 			return nil
 		}
+		epoch := h.feedEpoch()
 		for _, c := range found {
-			h.writeChangeEvent(&buf, p, c)
+			h.writeChangeEvent(&buf, p, c, epoch)
 		}
 		if last > pos && (len(found) == 0 || found[len(found)-1].Position < last) {
 			// Scanned past records this caller does not get: move its cursor.
-			buf.WriteString("id: " + encodePosition(last) + "\n\n")
+			buf.WriteString("id: " + encodePosition(last, epoch) + "\n\n")
 		}
 		more := len(found) == streamBatch || last > pos
 		pos = max(pos, last)
@@ -262,8 +266,8 @@ func (h *handler) verifierNow() time.Time {
 }
 
 // writeChangeEvent appends one change as an SSE event.
-func (h *handler) writeChangeEvent(buf *bytes.Buffer, p *auth.Principal, c store.Change) {
-	cur := encodePosition(c.Position)
+func (h *handler) writeChangeEvent(buf *bytes.Buffer, p *auth.Principal, c store.Change, epoch string) {
+	cur := encodePosition(c.Position, epoch)
 	var data bytes.Buffer
 	enc := json.NewEncoder(&data)
 	enc.SetEscapeHTML(false)
@@ -296,6 +300,7 @@ func flushStream(rc *http.ResponseController, w http.ResponseWriter, buf *bytes.
 // streamParams are the parameters of GET /v1/changes/stream.
 type streamParams struct {
 	Since             uint64
+	Epoch             string // the feed's name in the cursor, if any
 	Catalogue, Origin string
 }
 
@@ -312,7 +317,7 @@ func parseStreamParams(r *http.Request) (streamParams, error) {
 		return sp, err
 	}
 	if s, ok := q["since"]; ok && s != "0" {
-		if sp.Since, err = decodePosition(s); err != nil {
+		if sp.Since, sp.Epoch, err = decodePosition(s); err != nil {
 			return sp, badParam("since", schema.RuleFormat, "malformed cursor; pass a change's position (the event id) unchanged, or 0 for the beginning")
 		}
 	}
@@ -323,9 +328,9 @@ func parseStreamParams(r *http.Request) (streamParams, error) {
 		switch v := strings.TrimSpace(vals[0]); v {
 		case "":
 		case "0":
-			sp.Since = 0
+			sp.Since, sp.Epoch = 0, ""
 		default:
-			if sp.Since, err = decodePosition(v); err != nil {
+			if sp.Since, sp.Epoch, err = decodePosition(v); err != nil {
 				return sp, badParam("Last-Event-ID", schema.RuleFormat, "malformed event id; send the id of the last event received unchanged")
 			}
 		}

@@ -135,7 +135,7 @@ func TestChangeStream(t *testing.T) {
 	if !strings.Contains(ev.data, first.ID) || !ev.hasID || ev.id == "" {
 		t.Fatalf("first event %+v", ev)
 	}
-	if _, err := decodePosition(ev.id); err != nil {
+	if _, _, err := decodePosition(ev.id); err != nil {
 		t.Fatalf("event id %q is not a position cursor: %v", ev.id, err)
 	}
 	if !strings.Contains(ev.data, `"position":"`+ev.id+`"`) {
@@ -472,9 +472,9 @@ func TestStreamExactlyOnceAcrossRestart(t *testing.T) {
 	}
 	for i, w := range want {
 		got := seen[i]
-		if got.Position != encodePosition(w.Position) || got.Record.ID != w.Record.ID || got.Record.Version != w.Record.Version {
+		if got.Position != encodePosition(w.Position, "") || got.Record.ID != w.Record.ID || got.Record.Version != w.Record.Version {
 			t.Fatalf("change %d: got %s %s v%d, want %s %s v%d", i, got.Position, got.Record.ID, got.Record.Version,
-				encodePosition(w.Position), w.Record.ID, w.Record.Version)
+				encodePosition(w.Position, ""), w.Record.ID, w.Record.Version)
 		}
 	}
 	if atStop >= len(want)-40 {

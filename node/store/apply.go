@@ -96,6 +96,11 @@ type Replica struct {
 type ReplicaCommand struct {
 	Replica Replica `json:"replica"`
 	Remove  bool    `json:"remove,omitempty"`
+	// FeedEpoch, when set, names this state's change feed if it has no name
+	// yet (the first one applied stays): see Store.FeedEpoch. It rides on
+	// this command because older builds decode it and ignore the field,
+	// where a new kind of command would stop them.
+	FeedEpoch string `json:"feed_epoch,omitempty"`
 }
 
 // Command is the payload of one raft log entry.
@@ -734,6 +739,11 @@ func encodeRecord(r *schema.Record) ([]byte, error) {
 }
 
 func unsafeApplyReplica(tx *bbolt.Tx, m *ReplicaCommand) error {
+	if meta := tx.Bucket(bucketMeta); m.FeedEpoch != "" && meta.Get(keyFeedEpoch) == nil {
+		if err := meta.Put(keyFeedEpoch, []byte(m.FeedEpoch)); err != nil {
+			return err
+		}
+	}
 	b := tx.Bucket(bucketReplicas)
 	if m.Remove {
 		return b.Delete([]byte(m.Replica.ID))

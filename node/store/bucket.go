@@ -12,7 +12,7 @@ import (
 
 // The registry of buckets. Functions named unsafe… need a transaction the caller holds.
 var (
-	bucketMeta     = []byte("meta")     // layout, centre, epoch, applied index/term, feed seq
+	bucketMeta     = []byte("meta")     // layout, centre, epoch, applied index/term, feed seq and epoch
 	bucketRecords  = []byte("records")  // id → record JSON (with personal data for own records)
 	bucketLogs     = []byte("logs")     // origin → sub-bucket: seq (8 bytes BE) → sig ‖ canonical payload
 	bucketHeads    = []byte("heads")    // origin → schema.Head JSON
@@ -29,6 +29,7 @@ var (
 	keyAppliedIndex = []byte("applied_index")
 	keyAppliedTerm  = []byte("applied_term")
 	keyFeedSeq      = []byte("feed_seq")
+	keyFeedEpoch    = []byte("feed_epoch")
 )
 
 func unsafeInitBuckets(tx *bbolt.Tx, centre string) error {

@@ -252,6 +252,21 @@ func (s *Store) Epoch() (string, error) {
 	return epoch, err
 }
 
+// FeedEpoch names this state's change feed, or "" before its group named it.
+// Feed positions count from one in a state built from scratch: a centre that
+// lost its disk and recovered from its peers numbers its changes anew, so a
+// partner's cursor from before would silently skip changes. The name, chosen
+// at random by the group's leader and applied through raft (every replica,
+// snapshot and replay agrees on it), tells one life of the feed from another.
+func (s *Store) FeedEpoch() (string, error) {
+	var epoch string
+	err := s.view(func(tx *bbolt.Tx) error {
+		epoch = string(tx.Bucket(bucketMeta).Get(keyFeedEpoch))
+		return nil
+	})
+	return epoch, err
+}
+
 // Heads returns the head of every origin log this node holds.
 func (s *Store) Heads() ([]schema.Head, error) {
 	var heads []schema.Head

@@ -888,3 +888,46 @@ func TestLongIndexValuesOfOlderBuildsRemoved(t *testing.T) {
 		t.Fatal("the older build's index key outlived the version it indexed")
 	}
 }
+
+// TestFeedEpochNamedOnce: the first replica command carrying a feed epoch names
+// the feed; later ones (a leader that had not applied the first yet) do not
+// rename it, and the name survives a reopen. Older builds' commands, without
+// the field, decode and leave it alone.
+func TestFeedEpochNamedOnce(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{Centre: "tianjin", Signer: keySigner{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, s: s}
+	if e, err := s.FeedEpoch(); err != nil || e != "" {
+		t.Fatalf("new state: epoch %q %v, want none", e, err)
+	}
+	a.apply(&Command{Replica: &ReplicaCommand{Replica: Replica{ID: "tianjin-1"}}})
+	a.write(OpCreate, "tianjin:a1", supply("v1", schema.VisibilityFederation), 0)
+	old, err := DecodeCommand([]byte(`M{"replica":{"id":"tianjin-2"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.apply(old)
+	if e, _ := s.FeedEpoch(); e != "" {
+		t.Fatalf("named %q by commands without a name", e)
+	}
+	a.apply(&Command{Replica: &ReplicaCommand{Replica: Replica{ID: "tianjin-1"}, FeedEpoch: "first"}},
+		&Command{Replica: &ReplicaCommand{Replica: Replica{ID: "tianjin-2"}, FeedEpoch: "second"}})
+	if e, _ := s.FeedEpoch(); e != "first" {
+		t.Fatalf("epoch %q, want the first one applied", e)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{Centre: "tianjin", Signer: keySigner{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if e, _ := s.FeedEpoch(); e != "first" {
+		t.Fatalf("after reopening: epoch %q", e)
+	}
+}
