@@ -79,6 +79,27 @@ func (p *Problem) Kind() string {
 	return strings.TrimPrefix(p.Type, "urn:liandong:problem:")
 }
 
+// Health is the body of GET /healthz.
+type Health struct {
+	Status string `json:"status"`
+	// Features lists what this node's build supports that its group uses only
+	// once every replica has it (such as "feed-epoch"). Older builds list none.
+	Features []string `json:"features"`
+}
+
+// Health asks whether the node's process serves, and what its build supports.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	req, err := c.request(ctx, http.MethodGet, "/healthz", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var h Health
+	if _, err := c.do(req, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
 // IsFeedReset reports whether err is the node's answer to a feed cursor from
 // another life of its change feed (410 feed-reset): the centre rebuilt its state
 // from its peers and counts positions anew. Read the feed again from the

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -263,6 +264,21 @@ func TestAddRemoveReplicaUnderLoad(t *testing.T) {
 		checkAcked(t, ctx, g.ids[i], g.clients[i], acked)
 	}
 	n := compareState(t, ctx, restIDs, []*client{g.clients[rest[0]], g.clients[rest[1]]})
+	// The group named its feed (all its replicas run this build): both
+	// replicas give the same first position, and it carries the name.
+	var firsts []string
+	for _, i := range rest {
+		var page struct {
+			Changes []struct{ Position string } `json:"changes"`
+		}
+		if _, err := g.clients[i].do(ctx, http.MethodGet, "/v1/changes?limit=1", nil, &page); err != nil || len(page.Changes) != 1 {
+			t.Fatalf("feed of %s: %v %+v", g.ids[i], err, page)
+		}
+		firsts = append(firsts, page.Changes[0].Position)
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(firsts[0]); err != nil || !strings.Contains(string(raw), ".") || firsts[0] != firsts[1] {
+		t.Errorf("first feed positions %q (%q): want the same, naming the feed", firsts, raw)
+	}
 	// Both removals are in the audit log: the leader's is recorded by the
 	// replica it handed leadership to.
 	var audit struct {

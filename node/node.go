@@ -191,9 +191,10 @@ type Node struct {
 	bundleSigned atomic.Pointer[[]byte]
 	bundleMu     sync.Mutex // serialises replacing bundle and bundleSigned together
 	notifier     atomic.Pointer[func()]
-	// feedEpoch caches the state's feed epoch once it is named (it never
+	// feedName caches the state's feed epoch once it is named (it never
 	// changes after, except by a restore, which clears the cache).
-	feedEpoch atomic.Pointer[string]
+	feedMu   sync.Mutex
+	feedName string
 
 	recovering      atomic.Bool
 	recoveringSince time.Time
@@ -486,7 +487,9 @@ func (n *Node) applied(results []store.Result, took time.Duration) {
 // restored runs after raft restored a snapshot into the state file: the file may
 // carry a newer trust bundle than the node runs on.
 func (n *Node) restored() {
-	n.feedEpoch.Store(nil)
+	n.feedMu.Lock()
+	n.feedName = ""
+	n.feedMu.Unlock()
 	if err := n.loadStoredBundle(); err != nil {
 		n.log.Error("not using the trust bundle of the restored snapshot", "err", err)
 	}

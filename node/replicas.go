@@ -159,38 +159,59 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 }
 
 // RegisterSelf records this replica's addresses if the group does not hold them
-// yet (the first replica of a centre, or after its HTTP address changed), and
-// names the change feed if it has no name yet (a new group, or one of an older
-// build).
+// yet (the first replica of a centre, or after its HTTP address changed).
 func (n *Node) RegisterSelf(ctx context.Context, self store.Replica) error {
 	self.ID = n.cfg.ReplicaID
 	have, err := n.st.Replicas()
 	if err != nil {
 		return err
 	}
-	cmd := &store.ReplicaCommand{Replica: self}
-	if n.FeedEpoch() == "" {
-		var b [8]byte
-		rand.Read(b[:])
-		cmd.FeedEpoch = hex.EncodeToString(b[:])
-	} else if slices.Contains(have, self) {
+	if slices.Contains(have, self) {
 		return nil
 	}
-	_, err = n.propose(ctx, &store.Command{Replica: cmd})
+	_, err = n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: self}})
+	return err
+}
+
+// FeatureFeedEpoch is announced (on /healthz) by builds that store the change
+// feed's name (store.FeedEpoch). A build without it applies the naming command
+// and drops the name, and refuses cursors that carry one: the leader names the
+// feed only once every replica of its group announces the feature.
+const FeatureFeedEpoch = "feed-epoch"
+
+// NameFeed gives the change feed a random name, unless it has one: the caller
+// (the leader's membership loop) has checked that every replica of the group
+// stores it. The name rides on a command recording this replica's addresses,
+// self, which every build decodes.
+func (n *Node) NameFeed(ctx context.Context, self store.Replica) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	if n.FeedEpoch() != "" {
+		return nil
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	self.ID = n.cfg.ReplicaID
+	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: self, FeedEpoch: hex.EncodeToString(b[:])}})
 	return err
 }
 
 // FeedEpoch names the life of this replica's change feed (store.FeedEpoch), or
 // is "" before the group's leader named it.
 func (n *Node) FeedEpoch() string {
-	if e := n.feedEpoch.Load(); e != nil {
-		return *e
+	// Under the lock, so a restore (which clears the cached name) cannot
+	// be undone by a read of the file it replaced.
+	n.feedMu.Lock()
+	defer n.feedMu.Unlock()
+	if n.feedName != "" {
+		return n.feedName
 	}
 	e, err := n.st.FeedEpoch()
-	if err != nil || e == "" {
+	if err != nil {
 		return ""
 	}
-	n.feedEpoch.Store(&e)
+	n.feedName = e
 	return e
 }
 

@@ -133,18 +133,30 @@ func TestLeaderRemovedByRaftStepsDown(t *testing.T) {
 	}
 }
 
-// TestRegisterSelfNamesTheFeed: the leader names the change feed once, with a
-// fresh random name per group, and every replica applies the same one.
-func TestRegisterSelfNamesTheFeed(t *testing.T) {
+// TestNameFeed: the leader names the change feed once, with a fresh random
+// name per group, and every replica applies the same one; registering its
+// addresses does not name it (the membership loop first checks that every
+// replica stores names).
+func TestNameFeed(t *testing.T) {
 	nodes := openReplicas(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := leaderOf(t, nodes, nil, 10*time.Second)
-	if e := l.FeedEpoch(); e != "" {
-		t.Fatalf("feed named %q before any leader named it", e)
-	}
 	self := store.Replica{RaftAddr: l.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
 	if err := l.RegisterSelf(ctx, self); err != nil {
+		t.Fatal(err)
+	}
+	if e := l.FeedEpoch(); e != "" {
+		t.Fatalf("feed named %q by registering addresses", e)
+	}
+	for _, n := range nodes {
+		if n != l {
+			if err := n.NameFeed(ctx, self); !errors.Is(err, ErrNotLeader) {
+				t.Fatalf("a follower naming the feed: %v, want ErrNotLeader", err)
+			}
+		}
+	}
+	if err := l.NameFeed(ctx, self); err != nil {
 		t.Fatal(err)
 	}
 	epoch := l.FeedEpoch()
@@ -152,11 +164,11 @@ func TestRegisterSelfNamesTheFeed(t *testing.T) {
 		t.Fatalf("feed epoch %q, want 16 hex digits", epoch)
 	}
 	last := l.raft.LastIndex()
-	if err := l.RegisterSelf(ctx, self); err != nil {
+	if err := l.NameFeed(ctx, self); err != nil {
 		t.Fatal(err)
 	}
 	if l.raft.LastIndex() != last || l.FeedEpoch() != epoch {
-		t.Fatalf("registering again proposed (last index %d → %d) or renamed the feed (%q → %q)", last, l.raft.LastIndex(), epoch, l.FeedEpoch())
+		t.Fatalf("naming again proposed (last index %d → %d) or renamed the feed (%q → %q)", last, l.raft.LastIndex(), epoch, l.FeedEpoch())
 	}
 	for _, n := range nodes {
 		deadline := time.Now().Add(10 * time.Second)
@@ -169,7 +181,7 @@ func TestRegisterSelfNamesTheFeed(t *testing.T) {
 	}
 	other := openReplicas(t, nil)
 	ol := leaderOf(t, other, nil, 10*time.Second)
-	if err := ol.RegisterSelf(ctx, store.Replica{RaftAddr: ol.cfg.RaftAddr, HTTP: "http://127.0.0.1:2"}); err != nil {
+	if err := ol.NameFeed(ctx, store.Replica{RaftAddr: ol.cfg.RaftAddr, HTTP: "http://127.0.0.1:2"}); err != nil {
 		t.Fatal(err)
 	}
 	if ol.FeedEpoch() == epoch || ol.FeedEpoch() == "" {

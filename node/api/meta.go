@@ -9,12 +9,16 @@ import (
 	"time"
 
 	"liandong/auth"
+	"liandong/node"
 	"liandong/schema"
 )
 
+// healthz is 200 while the process serves. It also lists the features of this
+// build that its group's leader waits for every replica to have before using
+// them (node.FeatureFeedEpoch).
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "features": []string{node.FeatureFeedEpoch}})
 	return nil
 }
 

@@ -644,7 +644,8 @@ func paths() obj {
 			}, nil),
 		},
 		"/healthz": obj{
-			"get": openOp("healthz", "Liveness", obj{"200": obj{"description": "alive", "content": jsonContent(obj{"type": "object", "required": []any{"status"}, "properties": obj{"status": obj{"const": "ok"}}})}}),
+			"get": openOp("healthz", "Liveness, and the features of this build its group waits for every replica to have", obj{"200": obj{"description": "alive", "content": jsonContent(obj{"type": "object", "required": []any{"status"},
+				"properties": obj{"status": obj{"const": "ok"}, "features": obj{"type": "array", "items": obj{"type": "string"}}}})}}),
 		},
 		"/readyz": obj{
 			"get": openOp("readyz", "Readiness: a raft leader is known and the state file works", obj{

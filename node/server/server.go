@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -222,6 +223,7 @@ func (s *Server) membership(ctx context.Context) {
 	joined := s.cfg.Raft.Join == ""
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
+	var probed time.Time
 	for {
 		if !joined {
 			if s.member() {
@@ -237,6 +239,10 @@ func (s *Server) membership(ctx context.Context) {
 			if err := s.Node.RegisterSelf(ctx, self); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("record own replica addresses", "err", err)
 			}
+			if s.Node.FeedEpoch() == "" && time.Since(probed) > 5*time.Second {
+				probed = time.Now()
+				s.nameFeed(ctx, self)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -244,6 +250,51 @@ func (s *Server) membership(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// nameFeed names the change feed once every replica of the group runs a build
+// that stores the name: one that did not would drop it, and refuse the cursors
+// that carry it.
+func (s *Server) nameFeed(ctx context.Context, self store.Replica) {
+	reps, err := s.Node.Replicas()
+	if err != nil {
+		return
+	}
+	if lacking := replicasLacking(ctx, reps, s.cfg.Raft.ReplicaID, node.FeatureFeedEpoch); lacking != "" {
+		s.cfg.Logger.Debug("change feed not named yet", "waiting_for", lacking)
+		return
+	}
+	if err := s.Node.NameFeed(ctx, self); err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Logger.Warn("name the change feed", "err", err)
+		}
+		return
+	}
+	s.cfg.Logger.Info("named the change feed: its cursors now tell its lives apart", "feed_epoch", s.Node.FeedEpoch())
+}
+
+// replicasLacking returns the first of reps other than self whose /healthz does
+// not list feature (an older build, or one that does not answer), or "" when
+// all do.
+func replicasLacking(ctx context.Context, reps []node.ReplicaInfo, self, feature string) string {
+	for _, r := range reps {
+		if r.ID == self {
+			continue
+		}
+		if r.HTTP == "" {
+			return r.ID + " (no HTTP address recorded)"
+		}
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		h, err := client.New(r.HTTP, "").Health(hctx)
+		cancel()
+		if err != nil {
+			return fmt.Sprintf("%s (%v)", r.ID, err)
+		}
+		if !slices.Contains(h.Features, feature) {
+			return r.ID + " (an older build)"
+		}
+	}
+	return ""
 }
 
 // member reports whether this replica is already in its group's configuration.
