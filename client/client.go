@@ -85,6 +85,8 @@ type Health struct {
 	// Features lists what this node's build supports that its group uses only
 	// once every replica has it (such as "feed-epoch"). Older builds list none.
 	Features []string `json:"features"`
+	// FeedEpoch is the name of the node's change feed, "" before it is named.
+	FeedEpoch string `json:"feed_epoch"`
 }
 
 // Health asks whether the node's process serves, and what its build supports.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"os"
@@ -31,6 +32,9 @@ func TestLostDataDirRecoversOwnLog(t *testing.T) {
 	_, oldCursor, err := partner.Changes(t.Context(), "", lclient.FeedFilter{}, 500, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(oldCursor); err != nil || !strings.Contains(string(raw), ".") {
+		t.Fatalf("tianjin's cursor %q (%q) does not name its feed", oldCursor, raw)
 	}
 	if err := f.procs[1].stop(); err != nil {
 		t.Fatal(err)

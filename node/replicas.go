@@ -179,22 +179,48 @@ func (n *Node) RegisterSelf(ctx context.Context, self store.Replica) error {
 // feed only once every replica of its group announces the feature.
 const FeatureFeedEpoch = "feed-epoch"
 
-// NameFeed gives the change feed a random name, unless it has one: the caller
-// (the leader's membership loop) has checked that every replica of the group
-// stores it. The name rides on a command recording this replica's addresses,
-// self, which every build decodes.
-func (n *Node) NameFeed(ctx context.Context, self store.Replica) error {
+// NameFeed proposes name for the change feed, or a fresh random name when name
+// is "" and the feed has none. A replica applies a name only if it has none
+// (store.FeedEpoch), so proposing the feed's own name again fills it in where
+// it is missing and changes nothing elsewhere; a name other than the feed's is
+// refused (the feed is never renamed). The caller (the leader's membership
+// loop) has checked that every replica of the group stores names. The name
+// rides on a command recording this replica's addresses, self, which every
+// build decodes.
+func (n *Node) NameFeed(ctx context.Context, self store.Replica, name string) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	if n.FeedEpoch() != "" {
+	own := n.FeedEpoch()
+	switch {
+	case name == "" && own != "":
 		return nil
+	case name == "":
+		var b [8]byte
+		rand.Read(b[:])
+		name = hex.EncodeToString(b[:])
+	case own != "" && name != own:
+		return fmt.Errorf("the change feed is named %q: it is never renamed (to %q)", own, name)
+	case !ValidFeedEpoch(name):
+		return fmt.Errorf("feed name %q: want 1-64 lowercase letters and digits", name)
 	}
-	var b [8]byte
-	rand.Read(b[:])
 	self.ID = n.cfg.ReplicaID
-	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: self, FeedEpoch: hex.EncodeToString(b[:])}})
+	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: self, FeedEpoch: name}})
 	return err
+}
+
+// ValidFeedEpoch reports whether name can name a change feed (and so travel in
+// its cursors): 1-64 lowercase ASCII letters and digits.
+func ValidFeedEpoch(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // FeedEpoch names the life of this replica's change feed (store.FeedEpoch), or

@@ -151,12 +151,12 @@ func TestNameFeed(t *testing.T) {
 	}
 	for _, n := range nodes {
 		if n != l {
-			if err := n.NameFeed(ctx, self); !errors.Is(err, ErrNotLeader) {
+			if err := n.NameFeed(ctx, self, ""); !errors.Is(err, ErrNotLeader) {
 				t.Fatalf("a follower naming the feed: %v, want ErrNotLeader", err)
 			}
 		}
 	}
-	if err := l.NameFeed(ctx, self); err != nil {
+	if err := l.NameFeed(ctx, self, ""); err != nil {
 		t.Fatal(err)
 	}
 	epoch := l.FeedEpoch()
@@ -164,11 +164,17 @@ func TestNameFeed(t *testing.T) {
 		t.Fatalf("feed epoch %q, want 16 hex digits", epoch)
 	}
 	last := l.raft.LastIndex()
-	if err := l.NameFeed(ctx, self); err != nil {
+	if err := l.NameFeed(ctx, self, ""); err != nil {
 		t.Fatal(err)
 	}
 	if l.raft.LastIndex() != last || l.FeedEpoch() != epoch {
 		t.Fatalf("naming again proposed (last index %d → %d) or renamed the feed (%q → %q)", last, l.raft.LastIndex(), epoch, l.FeedEpoch())
+	}
+	if err := l.NameFeed(ctx, self, "0123abcd"); err == nil || l.FeedEpoch() != epoch {
+		t.Fatalf("renaming the feed: %v, name %q", err, l.FeedEpoch())
+	}
+	if err := l.NameFeed(ctx, self, epoch); err != nil || l.FeedEpoch() != epoch {
+		t.Fatalf("proposing the feed's own name again: %v, name %q", err, l.FeedEpoch())
 	}
 	for _, n := range nodes {
 		deadline := time.Now().Add(10 * time.Second)
@@ -181,7 +187,11 @@ func TestNameFeed(t *testing.T) {
 	}
 	other := openReplicas(t, nil)
 	ol := leaderOf(t, other, nil, 10*time.Second)
-	if err := ol.NameFeed(ctx, store.Replica{RaftAddr: ol.cfg.RaftAddr, HTTP: "http://127.0.0.1:2"}); err != nil {
+	oself := store.Replica{RaftAddr: ol.cfg.RaftAddr, HTTP: "http://127.0.0.1:2"}
+	if err := ol.NameFeed(ctx, oself, "Not-A-Name"); err == nil || ol.FeedEpoch() != "" {
+		t.Fatalf("an invalid name: %v, feed named %q", err, ol.FeedEpoch())
+	}
+	if err := ol.NameFeed(ctx, oself, ""); err != nil {
 		t.Fatal(err)
 	}
 	if ol.FeedEpoch() == epoch || ol.FeedEpoch() == "" {

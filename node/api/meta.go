@@ -15,10 +15,15 @@ import (
 
 // healthz is 200 while the process serves. It also lists the features of this
 // build that its group's leader waits for every replica to have before using
-// them (node.FeatureFeedEpoch).
+// them (node.FeatureFeedEpoch), and the name of this replica's change feed, by
+// which the leader sees a replica that lacks it.
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "features": []string{node.FeatureFeedEpoch}})
+	doc := map[string]any{"status": "ok", "features": []string{node.FeatureFeedEpoch}}
+	if e := h.feedEpoch(); e != "" {
+		doc["feed_epoch"] = e
+	}
+	writeJSON(w, http.StatusOK, doc)
 	return nil
 }
 

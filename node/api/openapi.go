@@ -645,7 +645,7 @@ func paths() obj {
 		},
 		"/healthz": obj{
 			"get": openOp("healthz", "Liveness, and the features of this build its group waits for every replica to have", obj{"200": obj{"description": "alive", "content": jsonContent(obj{"type": "object", "required": []any{"status"},
-				"properties": obj{"status": obj{"const": "ok"}, "features": obj{"type": "array", "items": obj{"type": "string"}}}})}}),
+				"properties": obj{"status": obj{"const": "ok"}, "features": obj{"type": "array", "items": obj{"type": "string"}}, "feed_epoch": obj{"type": "string"}}})}}),
 		},
 		"/readyz": obj{
 			"get": openOp("readyz", "Readiness: a raft leader is known and the state file works", obj{

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"liandong/node"
 	"liandong/schema"
 )
 
@@ -266,23 +267,11 @@ func decodePosition(s string) (pos uint64, epoch string, err error) {
 	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
 		return 0, "", fmt.Errorf("bad position")
 	}
-	if named && !validFeedEpoch(name) {
+	if named && !node.ValidFeedEpoch(string(name)) {
 		return 0, "", fmt.Errorf("bad feed epoch")
 	}
 	pos, err = strconv.ParseUint(string(digits), 10, 64)
 	return pos, string(name), err
-}
-
-func validFeedEpoch(b []byte) bool {
-	if len(b) == 0 || len(b) > 64 {
-		return false
-	}
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
-			return false
-		}
-	}
-	return true
 }
 
 func decodeCursor(s string, kind byte) ([]byte, error) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,4 +112,64 @@ func TestRemovalTimingOutIsAudited(t *testing.T) {
 	if want := []string{"replica.remove tianjin-2 (outcome unknown: timed out)"}; !slices.Equal(l.events, want) {
 		t.Fatalf("audited %q, want %q", l.events, want)
 	}
+}
+
+// TestJoinRefusesOlderBuilds: once the feed is named, a replica whose /healthz
+// does not list the feature (an older build) or does not answer is refused
+// with 422 and not added; a current one is added. Before the naming, nothing
+// is asked.
+func TestJoinRefusesOlderBuilds(t *testing.T) {
+	health := func(body string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	current := health(`{"status":"ok","features":["feed-epoch"]}`)
+	older := health(`{"status":"ok"}`)
+	gone := health(`{}`)
+	gone.Close()
+	l := &joiningLeader{}
+	l.led.Store(true)
+	l.fakeService = &fakeService{feedEpoch: "e1"}
+	e := newFakeEnv(t, l.fakeService, func(o *Options) { o.Service = l })
+	admin := e.token(t, "tianjin", auth.ScopeAdmin)
+	join := func(url string) *resp {
+		return e.do(t, req{method: "POST", path: "/v1/admin/replicas", token: admin,
+			body: map[string]any{"id": "tianjin-9", "raft_addr": "127.0.0.1:1", "http": url, "peer_id": "p"}})
+	}
+	for _, c := range []struct {
+		name, url, detail string
+	}{
+		{"an older build", older.URL, "older build"},
+		{"one that does not answer", gone.URL, "does not answer"},
+	} {
+		r := join(c.url)
+		wantStatus(t, r, http.StatusUnprocessableEntity)
+		if p := r.problem(t); !strings.Contains(p.Detail, c.detail) {
+			t.Errorf("%s: %q", c.name, p.Detail)
+		}
+	}
+	if n := l.added.Load(); n != 0 {
+		t.Fatalf("%d replicas added", n)
+	}
+	wantStatus(t, join(current.URL), http.StatusOK)
+	l.fakeService.feedEpoch = ""
+	wantStatus(t, join(older.URL), http.StatusOK)
+	if n := l.added.Load(); n != 2 {
+		t.Fatalf("%d replicas added, want the current one and, before the naming, the older", n)
+	}
+}
+
+// joiningLeader is a leader that counts the replicas it adds.
+type joiningLeader struct {
+	handingOverLeader
+	added atomic.Int32
+}
+
+func (l *joiningLeader) AddReplica(context.Context, store.Replica) error {
+	l.added.Add(1)
+	return nil
 }

@@ -2,19 +2,22 @@ package server
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"liandong/node"
 	"liandong/node/store"
 )
 
-// TestReplicasLacking: the leader names the feed only once every other replica
-// answers /healthz listing the feature; an older build (no features), one that
-// does not answer and one whose address is not recorded all hold it back.
-func TestReplicasLacking(t *testing.T) {
+// TestProbeReplicas: each replica other than the leader is asked for its
+// /healthz; what it lists, what its feed is named, or why it did not answer.
+func TestProbeReplicas(t *testing.T) {
 	health := func(body string) *httptest.Server {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/healthz" {
@@ -27,29 +30,118 @@ func TestReplicasLacking(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv
 	}
-	current := health(`{"status":"ok","features":["feed-epoch"]}`)
+	current := health(`{"status":"ok","features":["feed-epoch"],"feed_epoch":"e1"}`)
 	older := health(`{"status":"ok"}`)
 	gone := health(`{}`)
 	gone.Close()
 	rep := func(id, url string) node.ReplicaInfo {
 		return node.ReplicaInfo{Replica: store.Replica{ID: id, HTTP: url}, Suffrage: "Voter"}
 	}
-	ctx := context.Background()
+	got := probeReplicas(context.Background(), []node.ReplicaInfo{rep("tianjin-1", ""), rep("tianjin-2", current.URL),
+		rep("tianjin-3", older.URL), rep("tianjin-4", gone.URL), rep("tianjin-5", "")}, "tianjin-1")
+	if len(got) != 4 {
+		t.Fatalf("probed %d replicas, want the 4 other than the leader: %+v", len(got), got)
+	}
+	if p := got[0]; p.Err != nil || p.FeedEpoch != "e1" || len(p.Features) != 1 || p.Features[0] != node.FeatureFeedEpoch {
+		t.Errorf("current build: %+v", p)
+	}
+	if p := got[1]; p.Err != nil || len(p.Features) != 0 || p.FeedEpoch != "" {
+		t.Errorf("older build: %+v", p)
+	}
+	if p := got[2]; p.Err == nil {
+		t.Errorf("a replica that is down answered: %+v", p)
+	}
+	if p := got[3]; p.Err == nil || !strings.Contains(p.Err.Error(), "no HTTP address") {
+		t.Errorf("a replica without an address: %+v", p)
+	}
+}
+
+// TestFeedNameToPropose: the leader names the feed only when every replica
+// answers with a build that keeps names; it fills in its own name where a
+// replica lacks it, adopts the others' name when it lacks one itself, and
+// otherwise proposes nothing.
+func TestFeedNameToPropose(t *testing.T) {
+	cur := func(id, epoch string) replicaProbe {
+		return replicaProbe{ID: id, Features: []string{node.FeatureFeedEpoch}, FeedEpoch: epoch}
+	}
+	old := replicaProbe{ID: "tianjin-3"}
+	down := replicaProbe{ID: "tianjin-4", Err: errors.New("connection refused")}
 	cases := []struct {
-		name string
-		reps []node.ReplicaInfo
-		want string // prefix of the replica named, "" for none
+		name    string
+		own     string
+		probes  []replicaProbe
+		propose bool
+		want    string
 	}{
-		{"all current", []node.ReplicaInfo{rep("tianjin-1", ""), rep("tianjin-2", current.URL), rep("tianjin-3", current.URL)}, ""},
-		{"alone", []node.ReplicaInfo{rep("tianjin-1", "")}, ""},
-		{"an older build", []node.ReplicaInfo{rep("tianjin-1", ""), rep("tianjin-2", current.URL), rep("tianjin-3", older.URL)}, "tianjin-3 (an older build)"},
-		{"one down", []node.ReplicaInfo{rep("tianjin-1", ""), rep("tianjin-2", gone.URL)}, "tianjin-2 ("},
-		{"no address", []node.ReplicaInfo{rep("tianjin-1", ""), rep("tianjin-2", "")}, "tianjin-2 (no HTTP address"},
+		{"alone, unnamed: a fresh name", "", nil, true, ""},
+		{"all current, none named: a fresh name", "", []replicaProbe{cur("tianjin-2", "")}, true, ""},
+		{"an older build: wait", "", []replicaProbe{cur("tianjin-2", ""), old}, false, ""},
+		{"one down: wait", "", []replicaProbe{cur("tianjin-2", ""), down}, false, ""},
+		{"named everywhere: nothing", "e1", []replicaProbe{cur("tianjin-2", "e1")}, false, ""},
+		{"a replica lacks it: propose it again", "e1", []replicaProbe{cur("tianjin-2", "e1"), cur("tianjin-3", "")}, true, "e1"},
+		{"named, an older build back: wait", "e1", []replicaProbe{cur("tianjin-2", ""), old}, false, ""},
+		{"the leader lacks it: adopt the others'", "", []replicaProbe{cur("tianjin-2", "e1"), cur("tianjin-3", "")}, true, "e1"},
+		{"the leader lacks it, others disagree: the most held", "", []replicaProbe{cur("tianjin-2", "e2"), cur("tianjin-3", "e1"), cur("tianjin-4", "e2")}, true, "e2"},
+		{"a tie: the least", "", []replicaProbe{cur("tianjin-2", "e2"), cur("tianjin-3", "e1")}, true, "e1"},
 	}
 	for _, c := range cases {
-		got := replicasLacking(ctx, c.reps, "tianjin-1", node.FeatureFeedEpoch)
-		if c.want == "" && got != "" || c.want != "" && !strings.HasPrefix(got, c.want) {
-			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		propose, name, why := feedNameToPropose(c.own, c.probes)
+		if propose != c.propose || name != c.want || why == "" {
+			t.Errorf("%s: propose %v %q (%s), want %v %q", c.name, propose, name, why, c.propose, c.want)
 		}
+	}
+}
+
+// fakeNamer is a leader whose group is reps and whose feed is named own.
+type fakeNamer struct {
+	reps     []node.ReplicaInfo
+	own      string
+	proposed []string
+}
+
+func (f *fakeNamer) Replicas() ([]node.ReplicaInfo, error) { return f.reps, nil }
+func (f *fakeNamer) FeedEpoch() string                     { return f.own }
+func (f *fakeNamer) NameFeed(_ context.Context, _ store.Replica, name string) error {
+	f.proposed = append(f.proposed, name)
+	return nil
+}
+
+// TestNameFeedWaitsForEveryReplica: the membership loop's step proposes
+// nothing while a replica runs an older build, a fresh name once all run this
+// one, and the feed's own name when a replica reports none.
+func TestNameFeedWaitsForEveryReplica(t *testing.T) {
+	var body atomic.Value
+	body.Store(`{"status":"ok"}`)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(body.Load().(string)))
+	}))
+	defer other.Close()
+	f := &fakeNamer{reps: []node.ReplicaInfo{
+		{Replica: store.Replica{ID: "tianjin-1"}, Suffrage: "Voter"},
+		{Replica: store.Replica{ID: "tianjin-2", HTTP: other.URL}, Suffrage: "Voter"},
+	}}
+	self := store.Replica{ID: "tianjin-1"}
+	log := slog.New(slog.DiscardHandler)
+	var since time.Time
+	ctx := context.Background()
+	nameFeed(ctx, f, self, log, &since)
+	if len(f.proposed) != 0 || since.IsZero() {
+		t.Fatalf("with an older build in the group: proposed %q (waiting since %v)", f.proposed, since)
+	}
+	body.Store(`{"status":"ok","features":["feed-epoch"]}`)
+	nameFeed(ctx, f, self, log, &since)
+	if len(f.proposed) != 1 || f.proposed[0] != "" {
+		t.Fatalf("every replica current: proposed %q, want one fresh name", f.proposed)
+	}
+	f.own = "e1"
+	nameFeed(ctx, f, self, log, &since)
+	if len(f.proposed) != 2 || f.proposed[1] != "e1" {
+		t.Fatalf("a replica without the name: proposed %q, want e1 again", f.proposed)
+	}
+	body.Store(`{"status":"ok","features":["feed-epoch"],"feed_epoch":"e1"}`)
+	nameFeed(ctx, f, self, log, &since)
+	if len(f.proposed) != 2 {
+		t.Fatalf("every replica named: proposed %q", f.proposed)
 	}
 }

@@ -223,10 +223,13 @@ func (s *Server) membership(ctx context.Context) {
 	joined := s.cfg.Raft.Join == ""
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	var probed time.Time
+	var probed, unnamedSince time.Time
 	for {
 		if !joined {
-			if s.member() {
+			// A member whose addresses the group has not recorded (the join
+			// added it to raft, then the record failed) asks again, or the
+			// group could not forward to it, nor its leader probe it.
+			if s.member() && s.recorded(self) {
 				joined = true
 			} else if err := s.requestJoin(ctx, self); err != nil {
 				s.cfg.Logger.Warn("join request failed; retrying", "join", s.cfg.Raft.Join, "err", err)
@@ -239,9 +242,9 @@ func (s *Server) membership(ctx context.Context) {
 			if err := s.Node.RegisterSelf(ctx, self); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("record own replica addresses", "err", err)
 			}
-			if s.Node.FeedEpoch() == "" && time.Since(probed) > 5*time.Second {
+			if time.Since(probed) > 5*time.Second {
 				probed = time.Now()
-				s.nameFeed(ctx, self)
+				nameFeed(ctx, s.Node, self, s.cfg.Logger, &unnamedSince)
 			}
 		}
 		select {
@@ -252,49 +255,125 @@ func (s *Server) membership(ctx context.Context) {
 	}
 }
 
-// nameFeed names the change feed once every replica of the group runs a build
-// that stores the name: one that did not would drop it, and refuse the cursors
-// that carry it.
-func (s *Server) nameFeed(ctx context.Context, self store.Replica) {
-	reps, err := s.Node.Replicas()
+// nameFeed keeps the group agreed on its change feed's name. It names the feed
+// once every replica runs a build that stores the name (one that did not would
+// drop it, and refuse the cursors that carry it); after that, it proposes the
+// name again whenever a replica reports none (one rebuilt by an older build,
+// say), which fills it in there and changes nothing elsewhere.
+func nameFeed(ctx context.Context, n feedNamer, self store.Replica, log *slog.Logger, unnamedSince *time.Time) {
+	reps, err := n.Replicas()
 	if err != nil {
 		return
 	}
-	if lacking := replicasLacking(ctx, reps, s.cfg.Raft.ReplicaID, node.FeatureFeedEpoch); lacking != "" {
-		s.cfg.Logger.Debug("change feed not named yet", "waiting_for", lacking)
-		return
-	}
-	if err := s.Node.NameFeed(ctx, self); err != nil {
-		if ctx.Err() == nil {
-			s.cfg.Logger.Warn("name the change feed", "err", err)
+	own := n.FeedEpoch()
+	propose, name, why := feedNameToPropose(own, probeReplicas(ctx, reps, self.ID))
+	if !propose {
+		if own == "" && unnamedSince.IsZero() {
+			*unnamedSince = time.Now()
+		}
+		if own == "" && time.Since(*unnamedSince) > 10*time.Minute {
+			// Until named, a partner's cursor survives a rebuild of this
+			// centre's state and then skips changes.
+			log.Warn("the change feed is still not named", "waiting_for", why)
+			*unnamedSince = time.Now()
+		} else {
+			log.Debug("change feed name not proposed", "reason", why)
 		}
 		return
 	}
-	s.cfg.Logger.Info("named the change feed: its cursors now tell its lives apart", "feed_epoch", s.Node.FeedEpoch())
+	if err := n.NameFeed(ctx, self, name); err != nil {
+		if ctx.Err() == nil {
+			log.Warn("name the change feed", "err", err)
+		}
+		return
+	}
+	log.Info("proposed the change feed's name", "feed_epoch", n.FeedEpoch(), "why", why)
 }
 
-// replicasLacking returns the first of reps other than self whose /healthz does
-// not list feature (an older build, or one that does not answer), or "" when
-// all do.
-func replicasLacking(ctx context.Context, reps []node.ReplicaInfo, self, feature string) string {
+// feedNamer is the part of *node.Node that nameFeed uses.
+type feedNamer interface {
+	Replicas() ([]node.ReplicaInfo, error)
+	FeedEpoch() string
+	NameFeed(ctx context.Context, self store.Replica, name string) error
+}
+
+// replicaProbe is what one replica's /healthz said (Err when it did not).
+type replicaProbe struct {
+	ID        string
+	Features  []string
+	FeedEpoch string
+	Err       error
+}
+
+// probeReplicas asks every replica but self for its /healthz.
+func probeReplicas(ctx context.Context, reps []node.ReplicaInfo, self string) []replicaProbe {
+	var out []replicaProbe
 	for _, r := range reps {
 		if r.ID == self {
 			continue
 		}
+		p := replicaProbe{ID: r.ID}
 		if r.HTTP == "" {
-			return r.ID + " (no HTTP address recorded)"
+			p.Err = errors.New("no HTTP address recorded")
+		} else {
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			h, err := client.New(r.HTTP, "").Health(hctx)
+			cancel()
+			if err != nil {
+				p.Err = err
+			} else {
+				p.Features, p.FeedEpoch = h.Features, h.FeedEpoch
+			}
 		}
-		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		h, err := client.New(r.HTTP, "").Health(hctx)
-		cancel()
-		if err != nil {
-			return fmt.Sprintf("%s (%v)", r.ID, err)
-		}
-		if !slices.Contains(h.Features, feature) {
-			return r.ID + " (an older build)"
+		out = append(out, p)
+	}
+	return out
+}
+
+// feedNameToPropose decides, for a leader whose feed is named own ("" for
+// none), whether to propose a name given the other replicas' probes, and
+// which: nothing while any replica did not answer or runs an older build, or
+// while all agree with own; own again when a replica lacks it; the name other
+// replicas hold (most of them; the least on a tie) when the leader has none (a
+// leader rebuilt without it must not invent a second); a fresh one ("") when
+// nobody has one. why says what decided it.
+func feedNameToPropose(own string, probes []replicaProbe) (propose bool, name, why string) {
+	held := map[string]int{}
+	lacking := ""
+	for _, p := range probes {
+		switch {
+		case p.Err != nil:
+			return false, "", fmt.Sprintf("%s did not answer (%v)", p.ID, p.Err)
+		case !slices.Contains(p.Features, node.FeatureFeedEpoch):
+			return false, "", p.ID + " runs an older build"
+		case p.FeedEpoch == "":
+			lacking = p.ID
+		default:
+			held[p.FeedEpoch]++
 		}
 	}
-	return ""
+	if own != "" {
+		if lacking != "" {
+			return true, own, lacking + " has no name for the feed"
+		}
+		return false, "", "every replica has the name"
+	}
+	best := ""
+	for n, c := range held {
+		if best == "" || c > held[best] || c == held[best] && n < best {
+			best = n
+		}
+	}
+	if best != "" {
+		return true, best, "this leader lacks the name other replicas hold"
+	}
+	return true, "", "every replica runs a build that keeps the name"
+}
+
+// recorded reports whether the group holds self's addresses as they are.
+func (s *Server) recorded(self store.Replica) bool {
+	have, err := s.Node.Store().Replicas()
+	return err == nil && slices.Contains(have, self)
 }
 
 // member reports whether this replica is already in its group's configuration.
