@@ -529,15 +529,18 @@ func TestFeedCursorsCarryTheFeedEpoch(t *testing.T) {
 				if p := r.problem(t); p.Type != ProblemTypePrefix+c.kind {
 					t.Fatalf("problem %+v, want %s", p, c.kind)
 				}
-				if c.status != http.StatusGone {
-					return
-				}
 				s := e.do(t, req{method: "GET", path: "/v1/changes/stream", token: tok, header: map[string]string{"Last-Event-ID": c.cursor}})
-				wantStatus(t, s, http.StatusGone)
+				wantStatus(t, s, c.status)
 				if p := s.problem(t); p.Type != ProblemTypePrefix+c.kind {
 					t.Fatalf("stream problem %+v, want %s", p, c.kind)
 				}
 			}
 		})
+	}
+	// The stream's event ids carry the name too (opened last: its handler
+	// reads the name while it runs).
+	ev := openStream(t, e.srv.URL, "/v1/changes/stream", tok, nil).nextChange(t, 10*time.Second)
+	if _, epoch, err := decodePosition(ev.id); err != nil || epoch != svc.feedEpoch {
+		t.Fatalf("stream event id %s carries epoch %q (%v), want %q", ev.id, epoch, err, svc.feedEpoch)
 	}
 }
