@@ -98,6 +98,11 @@ type Config struct {
 	// says so (faults_on.go). It works only in a build with `-tags failpoints`;
 	// Validate refuses it in any other build. Nil: no faults.
 	RaftFaults RaftFaults
+	// CheckJoiner, when set, is asked about a replica AddReplica would add
+	// once the change feed is named, after the node's own checks: it refuses
+	// a build that would not keep the name (the server asks the joiner's
+	// /healthz). Nil: no such check.
+	CheckJoiner func(ctx context.Context, r store.Replica) error
 	// BootID names the machine's current boot (Linux's
 	// /proc/sys/kernel/random/boot_id if nil; "" where there is none). After
 	// an unclean stop it tells a crash of the process, which leaves the state

@@ -54,6 +54,11 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
+	if n.cfg.CheckJoiner != nil && n.FeedEpoch() != "" {
+		if err := n.cfg.CheckJoiner(ctx, r); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadReplica, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
@@ -93,6 +98,11 @@ func (n *Node) checkReplicaPeer(peerID string) error {
 	}
 	return fmt.Errorf("%w: peer %q is not listed for %s in the trust bundle (add it with a new bundle version first)", ErrBadReplica, peerID, n.cfg.Centre)
 }
+
+// ErrHandoverFailed is RemoveReplica's answer when the leader, asked to remove
+// itself, could not hand leadership over (a follower too far behind, say):
+// nothing was removed, and asking again may succeed.
+var ErrHandoverFailed = errors.New("leadership could not be handed over, so the leader was not removed")
 
 // ErrLeadershipHandedOver is RemoveReplica's answer when asked to remove the
 // leader itself: it handed leadership to another voter, which must be asked
@@ -137,12 +147,12 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 			return fmt.Errorf("%w: %s is the group's only voter; add another replica first", ErrBadReplica, id)
 		}
 		if err := n.await(ctx, "hand leadership over", n.raft.LeadershipTransfer()); err != nil {
-			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrShutdown) {
+			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrShutdown) {
 				return err
 			}
-			// Raft's "transfer timeout" and the like: nothing changed, and
-			// asking again may well work (503, not 500).
-			return fmt.Errorf("%w: %w", ErrTimeout, err)
+			// Raft's "transfer timeout" and the like: nothing was removed,
+			// and asking again may well work.
+			return fmt.Errorf("%w: %w", ErrHandoverFailed, err)
 		}
 		return ErrLeadershipHandedOver
 	}
@@ -298,7 +308,10 @@ func (n *Node) Barrier(ctx context.Context) error {
 
 // await waits for f, but no longer than ctx: raft's timeouts bound only the
 // enqueueing of a request, and what happens to it after may take as long as
-// the slowest voter it needs.
+// the slowest voter it needs. When ctx ends first, the goroutine reading f
+// stays until raft answers it, which it does for these futures except ones
+// queued for the state machine when raft shuts down (then it goes with the
+// process).
 func (n *Node) await(ctx context.Context, what string, f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"liandong/auth"
 	"liandong/node/store"
 )
 
@@ -196,5 +198,47 @@ func TestNameFeed(t *testing.T) {
 	}
 	if ol.FeedEpoch() == epoch || ol.FeedEpoch() == "" {
 		t.Fatalf("a second group's feed is named %q, the first's %q", ol.FeedEpoch(), epoch)
+	}
+}
+
+// TestAddReplicaAsksCheckJoiner: once the feed is named, a replica that passes
+// the node's own checks is also put to Config.CheckJoiner (the server asks
+// the joiner's build), whose refusal is ErrBadReplica; one that fails the
+// node's checks is refused for that, without the probe.
+func TestAddReplicaAsksCheckJoiner(t *testing.T) {
+	f := newTrustFixture(t)
+	f.v1.Members[0].Peers = []auth.Peer{{ID: "12D3KooWjoiner", Addrs: []string{"/ip4/127.0.0.1/tcp/1"}}}
+	var asked []string
+	cfg := DefaultConfig("tianjin", t.TempDir())
+	cfg.RecordKey = f.rec
+	cfg.Bundle, cfg.BundleSigned = f.v1, f.sign(t, f.v1, f.root)
+	cfg.CheckJoiner = func(_ context.Context, r store.Replica) error {
+		asked = append(asked, r.ID)
+		return errors.New("it runs an older build")
+	}
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.NameFeed(ctx, store.Replica{HTTP: "http://127.0.0.1:1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	joiner := store.Replica{ID: "tianjin-2", RaftAddr: "127.0.0.1:2", HTTP: "http://127.0.0.1:3", PeerID: "12D3KooWjoiner"}
+	bad := joiner
+	bad.ID = "hebei-2"
+	if err := n.AddReplica(ctx, bad); !errors.Is(err, ErrBadReplica) || !strings.Contains(err.Error(), "must be tianjin-") || len(asked) != 0 {
+		t.Fatalf("another centre's id: %v (probe asked about %v)", err, asked)
+	}
+	if err := n.AddReplica(ctx, joiner); !errors.Is(err, ErrBadReplica) || !strings.Contains(err.Error(), "older build") || !slices.Equal(asked, []string{"tianjin-2"}) {
+		t.Fatalf("a joiner the probe refuses: %v (asked about %v)", err, asked)
+	}
+	if got := voterIDs(n); !slices.Equal(got, []string{"tianjin-1"}) {
+		t.Fatalf("voters %v after refusing the joiner", got)
 	}
 }

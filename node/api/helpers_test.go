@@ -321,8 +321,6 @@ func hasContact(rec *schema.Record) bool {
 }
 
 // fakeService is a Service of function fields; nil fields behave as an empty node.
-func (f *fakeService) FeedEpoch() string { return f.feedEpoch }
-
 type fakeService struct {
 	centre    string
 	bundle    *auth.Bundle
@@ -338,6 +336,8 @@ type fakeService struct {
 }
 
 var _ Service = (*fakeService)(nil)
+
+func (f *fakeService) FeedEpoch() string { return f.feedEpoch }
 
 func (f *fakeService) Centre() string { return f.centre }
 

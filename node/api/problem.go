@@ -130,6 +130,8 @@ func toProblem(err error, requestID string) *problem {
 		p = newProblem(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, store.ErrNotOrigin):
 		p = newProblem(http.StatusForbidden, "forbidden", err.Error()+"; send the write to that centre's node")
+	case errors.Is(err, node.ErrHandoverFailed):
+		p = unavailable(err.Error()+"; retry shortly", 2, nil)
 	case errors.Is(err, node.ErrNotLeader):
 		p = unavailable("this replica is not the raft leader; retry shortly", 1, nil)
 	case errors.Is(err, node.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"liandong/auth"
@@ -150,9 +148,6 @@ func (h *handler) addReplica(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if err := dec.Decode(&req); err != nil {
 		return newProblem(http.StatusBadRequest, "bad-request", "replica: "+err.Error())
 	}
-	if err := h.checkJoinerBuild(r.Context(), req.HTTP); err != nil {
-		return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
-	}
 	if err := rep.AddReplica(r.Context(), req); err != nil {
 		if errors.Is(err, node.ErrBadReplica) {
 			return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
@@ -161,43 +156,6 @@ func (h *handler) addReplica(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	}
 	h.audit(r, p, "replica.add", fmt.Sprintf("%s raft %s http %s peer %s", req.ID, req.RaftAddr, req.HTTP, req.PeerID))
 	writeJSON(w, http.StatusOK, map[string]any{"added": req.ID})
-	return nil
-}
-
-// checkJoinerBuild refuses a replica whose build lacks what the group already
-// uses: once the change feed is named, a replica that does not keep the name
-// would drop it and refuse the cursors partners hold. The joiner's /healthz
-// says what it keeps; a joiner the leader cannot reach there is refused too,
-// since the group forwards writes to that address when the joiner leads.
-func (h *handler) checkJoinerBuild(ctx context.Context, base string) error {
-	if h.feedEpoch() == "" {
-		return nil
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil // AddReplica refuses the address itself, saying why
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
-	if err != nil {
-		return fmt.Errorf("%w: %v", node.ErrBadReplica, err)
-	}
-	hc := &http.Client{Transport: h.forward}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: its API at %s does not answer /healthz (%v): the leader must reach it there", node.ErrBadReplica, base, err)
-	}
-	defer resp.Body.Close()
-	var health struct {
-		Features []string `json:"features"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&health) != nil {
-		return fmt.Errorf("%w: its API at %s answers /healthz with %s", node.ErrBadReplica, base, resp.Status)
-	}
-	if !slices.Contains(health.Features, node.FeatureFeedEpoch) {
-		return fmt.Errorf("%w: it runs an older build than this centre's group (its /healthz lists no %q): upgrade it first", node.ErrBadReplica, node.FeatureFeedEpoch)
-	}
 	return nil
 }
 
@@ -221,8 +179,9 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 	if errors.Is(err, node.ErrBadReplica) {
 		return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
 	}
-	if errors.Is(err, node.ErrTimeout) {
-		// The removal may still commit, and a retry would then find nothing
+	if errors.Is(err, node.ErrTimeout) && !errors.Is(err, node.ErrHandoverFailed) {
+		// The removal (raft's configuration change, or forgetting the
+		// addresses) may still commit, and a retry would then find nothing
 		// to remove: record the attempt now.
 		h.audit(r, p, "replica.remove", id+" (outcome unknown: timed out)")
 	}

@@ -43,8 +43,8 @@ func (h *handler) audit(r *http.Request, p *auth.Principal, action, detail strin
 	if !ok {
 		return
 	}
-	// Bounded: after an action that moved leadership (a leader removing itself)
-	// the proposal can only fail, and the caller must not wait for it.
+	// Bounded: after an action that moved leadership the proposal can only
+	// fail, and the caller must not wait for it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditTimeout)
 	defer cancel()
 	if err := g.Audit(ctx, actor(p), action, detail); err != nil {

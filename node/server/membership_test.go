@@ -38,7 +38,7 @@ func TestProbeReplicas(t *testing.T) {
 		return node.ReplicaInfo{Replica: store.Replica{ID: id, HTTP: url}, Suffrage: "Voter"}
 	}
 	got := probeReplicas(context.Background(), []node.ReplicaInfo{rep("tianjin-1", ""), rep("tianjin-2", current.URL),
-		rep("tianjin-3", older.URL), rep("tianjin-4", gone.URL), rep("tianjin-5", "")}, "tianjin-1")
+		rep("tianjin-3", older.URL), rep("tianjin-4", gone.URL), rep("tianjin-5", "")}, "tianjin-1", nil)
 	if len(got) != 4 {
 		t.Fatalf("probed %d replicas, want the 4 other than the leader: %+v", len(got), got)
 	}
@@ -53,6 +53,17 @@ func TestProbeReplicas(t *testing.T) {
 	}
 	if p := got[3]; p.Err == nil || !strings.Contains(p.Err.Error(), "no HTTP address") {
 		t.Errorf("a replica without an address: %+v", p)
+	}
+
+	// The same question decides whether a replica may join a group whose
+	// feed is named.
+	for _, c := range []struct{ url, want string }{
+		{current.URL, ""}, {older.URL, "older build"}, {gone.URL, "does not answer"},
+	} {
+		err := checkJoinerBuild(context.Background(), store.Replica{ID: "tianjin-9", HTTP: c.url}, nil)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("joiner at %s: %v, want %q", c.url, err, c.want)
+		}
 	}
 }
 
@@ -125,22 +136,22 @@ func TestNameFeedWaitsForEveryReplica(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	var since time.Time
 	ctx := context.Background()
-	nameFeed(ctx, f, self, log, &since)
+	nameFeed(ctx, f, self, nil, log, &since)
 	if len(f.proposed) != 0 || since.IsZero() {
 		t.Fatalf("with an older build in the group: proposed %q (waiting since %v)", f.proposed, since)
 	}
 	body.Store(`{"status":"ok","features":["feed-epoch"]}`)
-	nameFeed(ctx, f, self, log, &since)
+	nameFeed(ctx, f, self, nil, log, &since)
 	if len(f.proposed) != 1 || f.proposed[0] != "" {
 		t.Fatalf("every replica current: proposed %q, want one fresh name", f.proposed)
 	}
 	f.own = "e1"
-	nameFeed(ctx, f, self, log, &since)
+	nameFeed(ctx, f, self, nil, log, &since)
 	if len(f.proposed) != 2 || f.proposed[1] != "e1" {
 		t.Fatalf("a replica without the name: proposed %q, want e1 again", f.proposed)
 	}
 	body.Store(`{"status":"ok","features":["feed-epoch"],"feed_epoch":"e1"}`)
-	nameFeed(ctx, f, self, log, &since)
+	nameFeed(ctx, f, self, nil, log, &since)
 	if len(f.proposed) != 2 {
 		t.Fatalf("every replica named: proposed %q", f.proposed)
 	}

@@ -110,6 +110,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.Registerer = reg
 	ncfg.Now = clock
 	ncfg.RaftFaults = flt.raftFaults()
+	ncfg.CheckJoiner = func(ctx context.Context, r store.Replica) error {
+		return checkJoinerBuild(ctx, r, flt.forwardTransport())
+	}
 	if s.Node, err = node.Open(ncfg); err != nil {
 		return nil, err
 	}
@@ -244,7 +247,7 @@ func (s *Server) membership(ctx context.Context) {
 			}
 			if time.Since(probed) > 5*time.Second {
 				probed = time.Now()
-				nameFeed(ctx, s.Node, self, s.cfg.Logger, &unnamedSince)
+				nameFeed(ctx, s.Node, self, s.faults.forwardTransport(), s.cfg.Logger, &unnamedSince)
 			}
 		}
 		select {
@@ -260,13 +263,18 @@ func (s *Server) membership(ctx context.Context) {
 // drop it, and refuse the cursors that carry it); after that, it proposes the
 // name again whenever a replica reports none (one rebuilt by an older build,
 // say), which fills it in there and changes nothing elsewhere.
-func nameFeed(ctx context.Context, n feedNamer, self store.Replica, log *slog.Logger, unnamedSince *time.Time) {
+func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.RoundTripper, log *slog.Logger, unnamedSince *time.Time) {
 	reps, err := n.Replicas()
 	if err != nil {
 		return
 	}
 	own := n.FeedEpoch()
-	propose, name, why := feedNameToPropose(own, probeReplicas(ctx, reps, self.ID))
+	if !slices.ContainsFunc(reps, func(r node.ReplicaInfo) bool { return r.ID == self.ID }) {
+		// Raft's configuration could not be read (or does not list this
+		// leader): without the others to ask, do not name anything.
+		return
+	}
+	propose, name, why := feedNameToPropose(own, probeReplicas(ctx, reps, self.ID, rt))
 	if !propose {
 		if own == "" && unnamedSince.IsZero() {
 			*unnamedSince = time.Now()
@@ -305,8 +313,9 @@ type replicaProbe struct {
 	Err       error
 }
 
-// probeReplicas asks every replica but self for its /healthz.
-func probeReplicas(ctx context.Context, reps []node.ReplicaInfo, self string) []replicaProbe {
+// probeReplicas asks every replica but self for its /healthz, through rt (the
+// transport followers forward writes with; nil: the default).
+func probeReplicas(ctx context.Context, reps []node.ReplicaInfo, self string, rt http.RoundTripper) []replicaProbe {
 	var out []replicaProbe
 	for _, r := range reps {
 		if r.ID == self {
@@ -315,19 +324,36 @@ func probeReplicas(ctx context.Context, reps []node.ReplicaInfo, self string) []
 		p := replicaProbe{ID: r.ID}
 		if r.HTTP == "" {
 			p.Err = errors.New("no HTTP address recorded")
+		} else if h, err := healthOf(ctx, r.HTTP, rt); err != nil {
+			p.Err = err
 		} else {
-			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			h, err := client.New(r.HTTP, "").Health(hctx)
-			cancel()
-			if err != nil {
-				p.Err = err
-			} else {
-				p.Features, p.FeedEpoch = h.Features, h.FeedEpoch
-			}
+			p.Features, p.FeedEpoch = h.Features, h.FeedEpoch
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// healthOf asks the replica API at base for its /healthz, for up to 2 s.
+func healthOf(ctx context.Context, base string, rt http.RoundTripper) (*client.Health, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return (&client.Client{BaseURL: base, HTTP: &http.Client{Transport: rt}}).Health(ctx)
+}
+
+// checkJoinerBuild is node.Config.CheckJoiner: once the change feed is named,
+// a replica that would not keep the name (an older build) would drop it and
+// refuse the cursors partners hold, so it may not join; nor may one whose API
+// does not answer, since its group forwards writes there when it leads.
+func checkJoinerBuild(ctx context.Context, r store.Replica, rt http.RoundTripper) error {
+	h, err := healthOf(ctx, r.HTTP, rt)
+	if err != nil {
+		return fmt.Errorf("its API at %s does not answer /healthz (%v): the leader must reach it there", r.HTTP, err)
+	}
+	if !slices.Contains(h.Features, node.FeatureFeedEpoch) {
+		return fmt.Errorf("it runs an older build than this centre's group (its /healthz lists no %q): upgrade it first", node.FeatureFeedEpoch)
+	}
+	return nil
 }
 
 // feedNameToPropose decides, for a leader whose feed is named own ("" for
