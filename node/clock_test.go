@@ -21,20 +21,12 @@ import (
 func TestSkewedClockSignsEntries(t *testing.T) {
 	f := newTrustFixture(t) // the record key is valid from an hour ago, without end
 	var offset atomic.Int64
-	cfg := DefaultConfig("tianjin", t.TempDir())
-	cfg.RecordKey = f.rec
-	cfg.Bundle, cfg.BundleSigned = f.v1, f.sign(t, f.v1, f.root)
-	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := f.openWith(t, t.TempDir(), func(cfg *Config) {
+		cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 
 	write := func(skew time.Duration) (*schema.Record, *schema.Entry) {
 		t.Helper()

@@ -209,23 +209,15 @@ func TestAddReplicaAsksCheckJoiner(t *testing.T) {
 	f := newTrustFixture(t)
 	f.v1.Members[0].Peers = []auth.Peer{{ID: "12D3KooWjoiner", Addrs: []string{"/ip4/127.0.0.1/tcp/1"}}}
 	var asked []string
-	cfg := DefaultConfig("tianjin", t.TempDir())
-	cfg.RecordKey = f.rec
-	cfg.Bundle, cfg.BundleSigned = f.v1, f.sign(t, f.v1, f.root)
-	cfg.CheckJoiner = func(_ context.Context, r store.Replica) error {
-		asked = append(asked, r.ID)
-		return errors.New("it runs an older build")
-	}
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := f.openWith(t, t.TempDir(), func(cfg *Config) {
+		cfg.CheckJoiner = func(_ context.Context, r store.Replica) error {
+			asked = append(asked, r.ID)
+			return errors.New("it runs an older build")
+		}
+	})
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := n.NameFeed(ctx, store.Replica{HTTP: "http://127.0.0.1:1"}, ""); err != nil {
 		t.Fatal(err)
 	}

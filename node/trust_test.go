@@ -44,9 +44,19 @@ func (f *trustFixture) sign(t *testing.T, b *auth.Bundle, keys ...*auth.KeyPair)
 
 func (f *trustFixture) open(t *testing.T, dir string) *Node {
 	t.Helper()
+	return f.openWith(t, dir, nil)
+}
+
+// openWith opens a single replica on bundle v1, tweak (if not nil) adjusting
+// its config, and waits until it leads. The caller closes it.
+func (f *trustFixture) openWith(t *testing.T, dir string, tweak func(*Config)) *Node {
+	t.Helper()
 	cfg := DefaultConfig("tianjin", dir)
 	cfg.RecordKey = f.rec
 	cfg.Bundle, cfg.BundleSigned = f.v1, f.sign(t, f.v1, f.root)
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -138,19 +148,10 @@ func TestInstallBundle(t *testing.T) {
 func TestSigningKeyFollowsBundle(t *testing.T) {
 	f := newTrustFixture(t)
 	next, _ := auth.GenerateKey("tianjin-rec")
-	cfg := DefaultConfig("tianjin", t.TempDir())
-	cfg.RecordKey, cfg.RotationKeys = f.rec, []*auth.KeyPair{next}
-	cfg.Bundle, cfg.BundleSigned = f.v1, f.sign(t, f.v1, f.root)
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := f.openWith(t, t.TempDir(), func(cfg *Config) { cfg.RotationKeys = []*auth.KeyPair{next} })
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 	kidOf := func(title string) string {
 		if _, err := n.Create(ctx, supplyRecord(title)); err != nil {
 			t.Fatal(err)
