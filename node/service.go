@@ -88,6 +88,9 @@ func (n *Node) Changes(_ context.Context, since uint64, limit int, match store.C
 	return n.st.Changes(since, limit, match)
 }
 
+// FeedHead returns the newest position of the change feed.
+func (n *Node) FeedHead() (uint64, error) { return n.st.LastPosition() }
+
 // Changed returns a channel closed at the next applied batch.
 func (n *Node) Changed() <-chan struct{} { return n.st.Changed() }
 

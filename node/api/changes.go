@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -34,6 +35,11 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	if err := h.checkFeedEpoch(cp.Epoch); err != nil {
 		return err
+	}
+	if cp.Epoch == "" {
+		if err := h.checkPlainCursor(r.Context(), cp.Since); err != nil {
+			return err
+		}
 	}
 	match := h.feedMatch(p, cp.Catalogue, cp.Origin)
 	ctx := r.Context()
@@ -111,6 +117,39 @@ func (h *handler) feedEpoch() string {
 	return ""
 }
 
+// feedHeader is a Service that tells its change feed's newest position.
+type feedHeader interface{ FeedHead() (uint64, error) }
+
+// checkPlainCursor catches what it can of a cursor without a feed name (issued
+// by an older build, or before the feed was named) from another life of the
+// feed: one past the newest position. A follower may just be behind, so only
+// the leader decides, once a barrier has it apply everything committed; no
+// replica of this feed can have issued a position past that. A rebuilt feed
+// that has grown past the cursor again cannot be told apart: named cursors
+// are the real answer.
+func (h *handler) checkPlainCursor(ctx context.Context, since uint64) error {
+	fh, ok := h.svc.(feedHeader)
+	if !ok || since == 0 {
+		return nil
+	}
+	if head, err := fh.FeedHead(); err != nil || since <= head {
+		return nil
+	}
+	rep, ok := h.svc.(Replicated)
+	if !ok || !rep.IsLeader() || rep.Barrier(ctx) != nil {
+		return nil
+	}
+	if head, err := fh.FeedHead(); err != nil || since <= head {
+		return nil
+	}
+	return feedReset()
+}
+
+func feedReset() *problem {
+	return newProblem(http.StatusGone, "feed-reset",
+		"this centre's change feed was rebuilt after the cursor was issued (its state was recovered from its peers), and positions count anew: read the feed again from the beginning (since=0) and reconcile what you hold")
+}
+
 // checkFeedEpoch refuses a cursor issued by another life of this feed: after a
 // centre lost its state and rebuilt it from its peers, positions count anew and
 // the cursor would skip changes. Cursors without a name (older builds, a feed
@@ -128,8 +167,7 @@ func (h *handler) checkFeedEpoch(cursorEpoch string) error {
 		// will shortly.
 		return unavailable("this replica does not know its change feed's name yet; retry", 1, nil)
 	default:
-		return newProblem(http.StatusGone, "feed-reset",
-			"this centre's change feed was rebuilt after the cursor was issued (its state was recovered from its peers), and positions count anew: read the feed again from the beginning (since=0) and reconcile what you hold")
+		return feedReset()
 	}
 }
 

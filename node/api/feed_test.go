@@ -544,3 +544,55 @@ func TestFeedCursorsCarryTheFeedEpoch(t *testing.T) {
 		t.Fatalf("stream event id %s carries epoch %q (%v), want %q", ev.id, epoch, err, svc.feedEpoch)
 	}
 }
+
+// replicaAt is a replica of a centre whose feed holds positions up to its
+// fakeService's feedHead; lead says whether it leads.
+type replicaAt struct {
+	*fakeService
+	lead     bool
+	barriers int
+}
+
+func (r *replicaAt) IsLeader() bool                                  { return r.lead }
+func (r *replicaAt) LeaderHTTP() string                              { return "" }
+func (r *replicaAt) Barrier(context.Context) error                   { r.barriers++; return nil }
+func (r *replicaAt) Replicas() ([]node.ReplicaInfo, error)           { return nil, nil }
+func (r *replicaAt) AddReplica(context.Context, store.Replica) error { return nil }
+func (r *replicaAt) RemoveReplica(context.Context, string) error     { return nil }
+
+// TestPlainCursorPastTheHead: a cursor without a feed name past the feed's
+// newest position cannot be of this feed once the leader has applied all that
+// is committed: 410 feed-reset there (on the poll and the stream); a follower,
+// which may be behind, takes it as before; a cursor within the feed is taken.
+func TestPlainCursorPastTheHead(t *testing.T) {
+	svc := &fakeService{feedHead: 40, changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}}
+	rep := &replicaAt{fakeService: svc, lead: true}
+	e := newFakeEnv(t, svc, func(o *Options) { o.Service = rep })
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+	for _, c := range []struct {
+		name   string
+		since  uint64
+		lead   bool
+		status int
+	}{
+		{"within the feed", 40, true, http.StatusOK},
+		{"past it, at the leader", 41, true, http.StatusGone},
+		{"past it, at a follower", 41, false, http.StatusOK},
+	} {
+		rep.lead = c.lead
+		r := e.do(t, req{method: "GET", path: "/v1/changes?since=" + encodePosition(c.since, ""), token: tok})
+		wantStatus(t, r, c.status)
+		if c.status == http.StatusGone {
+			if p := r.problem(t); p.Type != ProblemTypePrefix+"feed-reset" {
+				t.Fatalf("%s: %+v", c.name, p)
+			}
+			s := e.do(t, req{method: "GET", path: "/v1/changes/stream", token: tok, header: map[string]string{"Last-Event-ID": encodePosition(c.since, "")}})
+			wantStatus(t, s, http.StatusGone)
+		}
+	}
+	if rep.barriers != 2 {
+		t.Fatalf("%d barriers, want one for each question the leader answered past its head", rep.barriers)
+	}
+}

@@ -333,11 +333,14 @@ type fakeService struct {
 	ready     func() error
 	changedCh chan struct{}
 	feedEpoch string // FeedEpoch; "" for a feed not named
+	feedHead  uint64 // FeedHead
 }
 
 var _ Service = (*fakeService)(nil)
 
 func (f *fakeService) FeedEpoch() string { return f.feedEpoch }
+
+func (f *fakeService) FeedHead() (uint64, error) { return f.feedHead, nil }
 
 func (f *fakeService) Centre() string { return f.centre }
 

@@ -50,6 +50,11 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := h.checkFeedEpoch(sp.Epoch); err != nil {
 		return err
 	}
+	if sp.Epoch == "" {
+		if err := h.checkPlainCursor(r.Context(), sp.Since); err != nil {
+			return err
+		}
+	}
 	sa := h.newStreamAuth(r, p)
 	defer sa.stop()
 	match := h.feedMatch(p, sp.Catalogue, sp.Origin)
