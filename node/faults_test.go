@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"liandong/schema"
 )
@@ -115,4 +118,42 @@ func TestRaftIsolation(t *testing.T) {
 	}
 	sw[follower].on.Store(false)
 	waitRecord(t, nodes[follower], last.ID, 15*time.Second)
+}
+
+// TestRemovalRefusedWithoutQuorum: with one follower cut off, removing the
+// other would leave two voters of which the leader reaches one: the group could
+// commit nothing, so the removal is refused (ErrWouldStall) and the group keeps
+// writing; removing the unreachable follower is allowed.
+func TestRemovalRefusedWithoutQuorum(t *testing.T) {
+	nodes, sw := openGroup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	var cut, other int
+	for i, n := range nodes {
+		if n != l {
+			cut, other = other, i
+		}
+	}
+	cutID := nodes[cut].cfg.ReplicaID
+	sw[cut].on.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for !l.peers.unreachable(raft.ServerID(cutID), time.Now()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader did not see %s's heartbeats fail", cutID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := l.RemoveReplica(ctx, nodes[other].cfg.ReplicaID); !errors.Is(err, ErrWouldStall) || !strings.Contains(err.Error(), cutID) {
+		t.Fatalf("removing the reachable follower with %s cut off: %v, want ErrWouldStall naming it", cutID, err)
+	}
+	if _, err := l.Create(ctx, supplyRecord("after the refusal")); err != nil {
+		t.Fatalf("write after the refused removal: %v", err)
+	}
+	if err := l.RemoveReplica(ctx, cutID); err != nil {
+		t.Fatalf("removing the unreachable follower: %v", err)
+	}
+	if got := len(l.servers()); got != 2 {
+		t.Fatalf("%d servers after removing %s", got, cutID)
+	}
 }

@@ -196,6 +196,8 @@ type Node struct {
 	bundleSigned atomic.Pointer[[]byte]
 	bundleMu     sync.Mutex // serialises replacing bundle and bundleSigned together
 	notifier     atomic.Pointer[func()]
+	// peers tells, as leader, which followers do not answer heartbeats.
+	peers peerHealth
 	// feedName caches the state's feed epoch once it is named (it never
 	// changes after, except by a restore, which clears the cache).
 	feedMu   sync.Mutex
@@ -349,6 +351,9 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	// A filter without a channel: raft calls it, in the heartbeat goroutine,
+	// for every observation, and sends nothing anywhere.
+	n.raft.RegisterObserver(raft.NewObserver(nil, false, n.peers.observe))
 	return nil
 }
 

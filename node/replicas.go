@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -157,6 +158,9 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 		return ErrLeadershipHandedOver
 	}
 	if member {
+		if err := n.checkRemovalLeavesQuorum(id); err != nil {
+			return err
+		}
 		// Out of the configuration first: a voter whose addresses were
 		// removed but which stayed could lead without followers knowing
 		// where to forward writes.
@@ -166,6 +170,73 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 	}
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: store.Replica{ID: id}, Remove: true}})
 	return err
+}
+
+// ErrWouldStall refuses a membership change after which the group could not
+// commit: the voters that would remain, of which this leader cannot reach a
+// majority, would have to acknowledge the change itself and every write after.
+var ErrWouldStall = errors.New("the group could not commit after this change")
+
+// checkRemovalLeavesQuorum refuses to remove id when, of the voters that would
+// remain, fewer than a majority answer this leader's heartbeats (etcd's strict
+// reconfiguration check does the same): raft counts the new configuration for
+// the change itself, so the group would stop committing until the unreachable
+// ones return.
+func (n *Node) checkRemovalLeavesQuorum(id string) error {
+	var remain, unreachable []string
+	now := time.Now()
+	for _, s := range n.servers() {
+		if s.Suffrage != raft.Voter || string(s.ID) == id {
+			continue
+		}
+		remain = append(remain, string(s.ID))
+		if string(s.ID) != n.cfg.ReplicaID && n.peers.unreachable(s.ID, now) {
+			unreachable = append(unreachable, string(s.ID))
+		}
+	}
+	if len(remain)-len(unreachable) < len(remain)/2+1 {
+		return fmt.Errorf("%w: removing %s would leave voters %v, of which this leader cannot reach %v: bring those back first, or remove them first", ErrWouldStall, id, remain, unreachable)
+	}
+	return nil
+}
+
+// peerHealth records, from raft's heartbeat observations, which followers the
+// leader could not reach lately.
+type peerHealth struct {
+	mu     sync.Mutex
+	failed map[raft.ServerID]time.Time // last failed heartbeat; gone once one succeeds
+}
+
+// observe is a raft observer's filter, called for every observation; it keeps
+// what heartbeats say and never asks raft to send anything.
+func (h *peerHealth) observe(o *raft.Observation) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch ob := o.Data.(type) {
+	case raft.FailedHeartbeatObservation:
+		if h.failed == nil {
+			h.failed = map[raft.ServerID]time.Time{}
+		}
+		h.failed[ob.PeerID] = time.Now()
+	case raft.ResumedHeartbeatObservation:
+		delete(h.failed, ob.PeerID)
+	case raft.LeaderObservation:
+		// Heartbeats are the leader's: what an earlier term saw is stale.
+		clear(h.failed)
+	}
+	return false
+}
+
+// unreachable reports whether heartbeats to id failed lately. A failing
+// heartbeat is retried every half heartbeat timeout, or after raft's transport
+// timeout when the peer does not answer at all: a failure older than that
+// plus a margin, with no success since, means heartbeats stopped (this
+// replica no longer leads).
+func (h *peerHealth) unreachable(id raft.ServerID, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at, ok := h.failed[id]
+	return ok && now.Sub(at) < raftTimeout+5*time.Second
 }
 
 // RegisterSelf records this replica's addresses if the group does not hold them

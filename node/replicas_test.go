@@ -234,3 +234,36 @@ func TestAddReplicaAsksCheckJoiner(t *testing.T) {
 		t.Fatalf("voters %v after refusing the joiner", got)
 	}
 }
+
+// TestPeerHealth: a follower is unreachable from its last failed heartbeat
+// until one succeeds again, a new term forgets what the last one saw, and a
+// failure long past (heartbeats stopped: this replica no longer leads) counts
+// for nothing.
+func TestPeerHealth(t *testing.T) {
+	var h peerHealth
+	now := time.Now()
+	obs := func(d any) {
+		if h.observe(&raft.Observation{Data: d}) {
+			t.Fatal("the filter asked raft to send an observation")
+		}
+	}
+	if h.unreachable("tianjin-2", now) {
+		t.Fatal("unreachable before any heartbeat failed")
+	}
+	obs(raft.FailedHeartbeatObservation{PeerID: "tianjin-2"})
+	obs(raft.FailedHeartbeatObservation{PeerID: "tianjin-3"})
+	if !h.unreachable("tianjin-2", time.Now()) || !h.unreachable("tianjin-3", time.Now()) {
+		t.Fatal("a failed heartbeat not counted")
+	}
+	obs(raft.ResumedHeartbeatObservation{PeerID: "tianjin-2"})
+	if h.unreachable("tianjin-2", time.Now()) || !h.unreachable("tianjin-3", time.Now()) {
+		t.Fatal("resumed heartbeats not counted, or counted for another peer")
+	}
+	if h.unreachable("tianjin-3", time.Now().Add(raftTimeout+6*time.Second)) {
+		t.Fatal("a failure long past still counts")
+	}
+	obs(raft.LeaderObservation{})
+	if h.unreachable("tianjin-3", time.Now()) {
+		t.Fatal("a new term kept the last one's failures")
+	}
+}

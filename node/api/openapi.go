@@ -409,7 +409,7 @@ func problemResponses() obj {
 		"PreconditionFailed":  "If-Match does not match the record's version.",
 		"Unprocessable":       "The record does not pass validation; errors name each field at fault.",
 		"Unavailable":         "The node cannot serve now (no raft leader, shutting down); retry after Retry-After seconds.",
-		"Conflict":            "The record exists, or the trust bundle offered is older than or differs from the one held.",
+		"Conflict":            "The record exists, the trust bundle offered is older than or differs from the one held, or a membership change would leave the group unable to commit.",
 		"TooLarge":            "The body is over the limit.",
 		"InsufficientStorage": "The node's disk is full: writes are refused until space returns; reads go on.",
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
@@ -595,7 +595,7 @@ func paths() obj {
 			}, nil),
 			"post": op("addReplica", "Add a replica to this centre's raft group (scope admin)", nil, obj{
 				"200": obj{"description": "added", "content": jsonContent(obj{"type": "object", "properties": obj{"added": obj{"type": "string"}}})},
-				"404": respRef("NotFound"), "422": respRef("Unprocessable"),
+				"404": respRef("NotFound"), "409": respRef("Conflict"), "422": respRef("Unprocessable"),
 			}, obj{"requestBody": obj{"required": true, "content": jsonContent(schemaRef("Replica"))}}),
 		},
 		"/v1/admin/replicas/{id}": obj{
@@ -603,7 +603,7 @@ func paths() obj {
 				pathParam("id", "replica id", obj{"type": "string"}),
 			}, obj{
 				"200": obj{"description": "removed", "content": jsonContent(obj{"type": "object", "properties": obj{"removed": obj{"type": "string"}}})},
-				"404": respRef("NotFound"), "422": respRef("Unprocessable"),
+				"404": respRef("NotFound"), "409": respRef("Conflict"), "422": respRef("Unprocessable"),
 			}, nil),
 		},
 		"/v1/bundle": obj{

@@ -70,6 +70,7 @@ var titles = map[string]string{
 	"client-closed":          "Client closed the request",
 	"insufficient-storage":   "Insufficient storage",
 	"feed-reset":             "Change feed reset",
+	"membership-refused":     "Membership change refused",
 }
 
 func newProblem(status int, kind, detail string) *problem {
@@ -130,6 +131,8 @@ func toProblem(err error, requestID string) *problem {
 		p = newProblem(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, store.ErrNotOrigin):
 		p = newProblem(http.StatusForbidden, "forbidden", err.Error()+"; send the write to that centre's node")
+	case errors.Is(err, node.ErrWouldStall):
+		p = newProblem(http.StatusConflict, "membership-refused", err.Error())
 	case errors.Is(err, node.ErrHandoverFailed):
 		p = unavailable(err.Error()+"; retry shortly", 2, nil)
 	case errors.Is(err, node.ErrNotLeader):
