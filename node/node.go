@@ -103,6 +103,10 @@ type Config struct {
 	// a build that would not keep the name (the server asks the joiner's
 	// /healthz). Nil: no such check.
 	CheckJoiner func(ctx context.Context, r store.Replica) error
+	// ProbeReplica, when set, says whether replica r's API answers; a removal
+	// that would leave fewer answering voters than a majority is refused
+	// (the server asks r's /healthz). Nil: heartbeat failures alone decide.
+	ProbeReplica func(ctx context.Context, r store.Replica) error
 	// BootID names the machine's current boot (Linux's
 	// /proc/sys/kernel/random/boot_id if nil; "" where there is none). After
 	// an unclean stop it tells a crash of the process, which leaves the state
@@ -351,8 +355,8 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
-	// A filter without a channel: raft calls it, in the heartbeat goroutine,
-	// for every observation, and sends nothing anywhere.
+	// A filter without a channel: raft calls it for every observation and
+	// sends nothing anywhere.
 	n.raft.RegisterObserver(raft.NewObserver(nil, false, n.peers.observe))
 	return nil
 }

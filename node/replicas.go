@@ -158,7 +158,7 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 		return ErrLeadershipHandedOver
 	}
 	if member {
-		if err := n.checkRemovalLeavesQuorum(id); err != nil {
+		if err := n.checkRemovalLeavesQuorum(ctx, id); err != nil {
 			return err
 		}
 		// Out of the configuration first: a voter whose addresses were
@@ -178,20 +178,38 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 var ErrWouldStall = errors.New("the group could not commit after this change")
 
 // checkRemovalLeavesQuorum refuses to remove id when, of the voters that would
-// remain, fewer than a majority answer this leader's heartbeats (etcd's strict
-// reconfiguration check does the same): raft counts the new configuration for
-// the change itself, so the group would stop committing until the unreachable
-// ones return.
-func (n *Node) checkRemovalLeavesQuorum(id string) error {
+// remain, fewer than a majority are reachable (etcd's strict reconfiguration
+// check does the same): raft counts the new configuration for the change
+// itself, so the group would stop committing until the unreachable ones
+// return. A voter is unreachable when this leader's heartbeats to it failed
+// lately or, with Config.ProbeReplica, when its API does not answer: a
+// heartbeat into a silent partition takes raft's 10 s transport timeout to
+// fail, and a new leader has seen no failure yet.
+func (n *Node) checkRemovalLeavesQuorum(ctx context.Context, id string) error {
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return err
+	}
 	var remain, unreachable []string
 	now := time.Now()
 	for _, s := range n.servers() {
-		if s.Suffrage != raft.Voter || string(s.ID) == id {
+		sid := string(s.ID)
+		if s.Suffrage != raft.Voter || sid == id {
 			continue
 		}
-		remain = append(remain, string(s.ID))
-		if string(s.ID) != n.cfg.ReplicaID && n.peers.unreachable(s.ID, now) {
-			unreachable = append(unreachable, string(s.ID))
+		remain = append(remain, sid)
+		if sid == n.cfg.ReplicaID {
+			continue
+		}
+		if n.peers.unreachable(s.ID, now) {
+			unreachable = append(unreachable, sid+" (heartbeats fail)")
+			continue
+		}
+		i := slices.IndexFunc(recorded, func(r store.Replica) bool { return r.ID == sid })
+		if n.cfg.ProbeReplica != nil && i >= 0 {
+			if err := n.cfg.ProbeReplica(ctx, recorded[i]); err != nil {
+				unreachable = append(unreachable, fmt.Sprintf("%s (%v)", sid, err))
+			}
 		}
 	}
 	if len(remain)-len(unreachable) < len(remain)/2+1 {
@@ -207,8 +225,9 @@ type peerHealth struct {
 	failed map[raft.ServerID]time.Time // last failed heartbeat; gone once one succeeds
 }
 
-// observe is a raft observer's filter, called for every observation; it keeps
-// what heartbeats say and never asks raft to send anything.
+// observe is a raft observer's filter, called for every observation (from the
+// heartbeat goroutines and raft's main loop, under raft's observer lock): it
+// keeps what heartbeats say, quickly, and never asks raft to send anything.
 func (h *peerHealth) observe(o *raft.Observation) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -220,6 +239,10 @@ func (h *peerHealth) observe(o *raft.Observation) bool {
 		h.failed[ob.PeerID] = time.Now()
 	case raft.ResumedHeartbeatObservation:
 		delete(h.failed, ob.PeerID)
+	case raft.PeerObservation:
+		// Added or removed: a new heartbeat goroutine starts from nothing
+		// and would never say it resumed.
+		delete(h.failed, ob.Peer.ID)
 	case raft.LeaderObservation:
 		// Heartbeats are the leader's: what an earlier term saw is stale.
 		clear(h.failed)

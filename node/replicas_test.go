@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +266,48 @@ func TestPeerHealth(t *testing.T) {
 	obs(raft.LeaderObservation{})
 	if h.unreachable("tianjin-3", time.Now()) {
 		t.Fatal("a new term kept the last one's failures")
+	}
+	obs(raft.FailedHeartbeatObservation{PeerID: "tianjin-3"})
+	obs(raft.PeerObservation{Peer: raft.Server{ID: "tianjin-3"}})
+	if h.unreachable("tianjin-3", time.Now()) {
+		t.Fatal("a peer added again kept its failures (its new heartbeats never say they resumed)")
+	}
+}
+
+// TestRemovalAsksProbeReplica: a voter whose heartbeats have not failed (yet:
+// into a silent partition they take raft's transport timeout to) but whose
+// API does not answer Config.ProbeReplica counts as unreachable: removing the
+// other follower is refused, removing it is not.
+func TestRemovalAsksProbeReplica(t *testing.T) {
+	var silent atomic.Value
+	silent.Store("")
+	nodes := openReplicas(t, func(_ int, cfg *Config) {
+		cfg.ProbeReplica = func(_ context.Context, r store.Replica) error {
+			if r.ID == silent.Load() {
+				return errors.New("context deadline exceeded")
+			}
+			return nil
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	var followers []*Node
+	for _, n := range nodes {
+		r := store.Replica{ID: n.cfg.ReplicaID, RaftAddr: n.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+		if _, err := l.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+			t.Fatal(err)
+		}
+		if n != l {
+			followers = append(followers, n)
+		}
+	}
+	silent.Store(followers[0].cfg.ReplicaID)
+	err := l.RemoveReplica(ctx, followers[1].cfg.ReplicaID)
+	if !errors.Is(err, ErrWouldStall) || !strings.Contains(err.Error(), followers[0].cfg.ReplicaID+" (context deadline exceeded)") {
+		t.Fatalf("removing %s while %s does not answer: %v, want ErrWouldStall naming it", followers[1].cfg.ReplicaID, followers[0].cfg.ReplicaID, err)
+	}
+	if err := l.RemoveReplica(ctx, followers[0].cfg.ReplicaID); err != nil {
+		t.Fatalf("removing the silent follower: %v", err)
 	}
 }

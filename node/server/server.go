@@ -113,6 +113,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.CheckJoiner = func(ctx context.Context, r store.Replica) error {
 		return checkJoinerBuild(ctx, r, flt.forwardTransport())
 	}
+	ncfg.ProbeReplica = func(ctx context.Context, r store.Replica) error {
+		_, err := healthOf(ctx, r.HTTP, flt.forwardTransport())
+		return err
+	}
 	if s.Node, err = node.Open(ncfg); err != nil {
 		return nil, err
 	}
