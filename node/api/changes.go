@@ -33,13 +33,8 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
-	if err := h.checkFeedEpoch(cp.Epoch); err != nil {
+	if err := h.checkCursor(r.Context(), cp.Since, cp.Epoch); err != nil {
 		return err
-	}
-	if cp.Epoch == "" {
-		if err := h.checkPlainCursor(r.Context(), cp.Since); err != nil {
-			return err
-		}
 	}
 	match := h.feedMatch(p, cp.Catalogue, cp.Origin)
 	ctx := r.Context()
@@ -117,6 +112,15 @@ func (h *handler) feedEpoch() string {
 	return ""
 }
 
+// checkCursor refuses a feed cursor of another life of this feed: by its name
+// (checkFeedEpoch), or, without one, by its position (checkPlainCursor).
+func (h *handler) checkCursor(ctx context.Context, since uint64, epoch string) error {
+	if epoch != "" {
+		return h.checkFeedEpoch(epoch)
+	}
+	return h.checkPlainCursor(ctx, since)
+}
+
 // feedHeader is a Service that tells its change feed's newest position.
 type feedHeader interface{ FeedHead() (uint64, error) }
 
@@ -150,14 +154,10 @@ func feedReset() *problem {
 		"this centre's change feed was rebuilt after the cursor was issued (its state was recovered from its peers), and positions count anew: read the feed again from the beginning (since=0) and reconcile what you hold")
 }
 
-// checkFeedEpoch refuses a cursor issued by another life of this feed: after a
+// checkFeedEpoch refuses a cursor named for another life of this feed: after a
 // centre lost its state and rebuilt it from its peers, positions count anew and
-// the cursor would skip changes. Cursors without a name (older builds, a feed
-// not yet named) are taken as they are, since nothing tells them apart.
+// the cursor would skip changes.
 func (h *handler) checkFeedEpoch(cursorEpoch string) error {
-	if cursorEpoch == "" {
-		return nil
-	}
 	switch local := h.feedEpoch(); local {
 	case cursorEpoch:
 		return nil

@@ -47,13 +47,8 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
-	if err := h.checkFeedEpoch(sp.Epoch); err != nil {
+	if err := h.checkCursor(r.Context(), sp.Since, sp.Epoch); err != nil {
 		return err
-	}
-	if sp.Epoch == "" {
-		if err := h.checkPlainCursor(r.Context(), sp.Since); err != nil {
-			return err
-		}
 	}
 	sa := h.newStreamAuth(r, p)
 	defer sa.stop()
