@@ -47,8 +47,18 @@ type Config struct {
 	// BackoffDuration is how long a peer that broke the protocol or sent bad
 	// entries is refused.
 	BackoffDuration time.Duration
-	// AnnounceDebounce coalesces Notify calls into one heads announcement.
+	// AnnounceDebounce coalesces Notify calls into one heads announcement
+	// while push is off, when gossip is how peers learn of fresh entries.
 	AnnounceDebounce time.Duration
+	// PushingAnnounceDebounce replaces AnnounceDebounce while push is on (zero:
+	// AnnounceDebounce). Every connected peer then gets fresh entries from
+	// their origin's push, and an announcement only tells peers who else
+	// holds what: a member cut off from an origin pulls it through whoever
+	// announced it, and a head a lost push left behind is pulled. Announcing
+	// every commit cost each peer a signature check per announcement, in the
+	// same moments as the push it duplicated, and at four centres doubled
+	// the push's p99 (BENCHMARKS.md, session 11).
+	PushingAnnounceDebounce time.Duration
 	// PushGrace is how long a pull of an origin waits, while that origin is
 	// connected and pushing (a push from it within the last minute), for the
 	// origin's own push of entries others announce. The
@@ -90,19 +100,20 @@ type Config struct {
 // stalled after 5 s, batches of 1000 entries, 4 MiB frames.
 func DefaultConfig() Config {
 	return Config{
-		ListenAddrs:         []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
-		AntiEntropyInterval: 2 * time.Second,
-		HeartbeatInterval:   time.Second,
-		StallAfter:          5 * time.Second,
-		BatchSize:           1000,
-		MaxRangeEntries:     16000,
-		MaxFrameBytes:       4 << 20,
-		RequestTimeout:      10 * time.Second,
-		BackoffDuration:     30 * time.Second,
-		AnnounceDebounce:    20 * time.Millisecond,
-		PushGrace:           100 * time.Millisecond,
-		MaxConns:            128,
-		MaxMemoryBytes:      512 << 20,
+		ListenAddrs:             []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+		AntiEntropyInterval:     2 * time.Second,
+		HeartbeatInterval:       time.Second,
+		StallAfter:              5 * time.Second,
+		BatchSize:               1000,
+		MaxRangeEntries:         16000,
+		MaxFrameBytes:           4 << 20,
+		RequestTimeout:          10 * time.Second,
+		BackoffDuration:         30 * time.Second,
+		AnnounceDebounce:        20 * time.Millisecond,
+		PushingAnnounceDebounce: 250 * time.Millisecond,
+		PushGrace:               100 * time.Millisecond,
+		MaxConns:                128,
+		MaxMemoryBytes:          512 << 20,
 	}
 }
 
@@ -139,6 +150,9 @@ func (c *Config) Validate() error {
 	positive("backoff_duration", c.BackoffDuration)
 	if c.AnnounceDebounce < 0 {
 		bad("announce_debounce: must not be negative, got %v", c.AnnounceDebounce)
+	}
+	if c.PushingAnnounceDebounce < 0 {
+		bad("pushing_announce_debounce: must not be negative, got %v", c.PushingAnnounceDebounce)
 	}
 	if c.PushGrace < 0 {
 		bad("push_grace: must not be negative, got %v", c.PushGrace)

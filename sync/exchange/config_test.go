@@ -37,6 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny frames", func(c *exchange.Config) { c.MaxFrameBytes = 1024 }, "max_frame_bytes"},
 		{"range below batch", func(c *exchange.Config) { c.MaxRangeEntries = c.BatchSize - 1 }, "max_range_entries"},
 		{"negative debounce", func(c *exchange.Config) { c.AnnounceDebounce = -time.Millisecond }, "announce_debounce"},
+		{"negative pushing debounce", func(c *exchange.Config) { c.PushingAnnounceDebounce = -time.Millisecond }, "pushing_announce_debounce"},
 	}
 	for _, tc := range cases {
 		c := good

@@ -13,7 +13,10 @@
 //     one heads announcement on the gossipsub topic "/liandong/heads/<federation>",
 //     and, on the raft leader, the fresh entries of this centre's own log are sent
 //     to every connected peer on one stream per peer, kept open between pushes
-//     until idle a heartbeat. A receiver keeps pushed entries that find their
+//     until idle a heartbeat. While push is on, announcements are coalesced
+//     longer (PushingAnnounceDebounce): pushes carry fresh entries to every
+//     connected peer, and gossip only tells peers who else holds what, for
+//     those cut off from an origin. A receiver keeps pushed entries that find their
 //     origin being applied and applies them when the apply lock is released,
 //     so the pushes that arrive meanwhile share one raft batch; and it lets a
 //     head announced for an origin that is connected and has pushed to it

@@ -193,7 +193,8 @@ func (x *Exchange) Addrs() []multiaddr.Multiaddr { return x.host.Addrs() }
 func (x *Exchange) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: x.self, Addrs: x.host.Addrs()} }
 
 // Notify tells the exchange the local log has changed. It never blocks; calls
-// are coalesced for AnnounceDebounce into one announcement.
+// are coalesced into one announcement (Config.AnnounceDebounce and
+// PushingAnnounceDebounce), and, on the leader, start a push at once.
 func (x *Exchange) Notify() {
 	select {
 	case x.notifyCh <- struct{}{}:
@@ -462,9 +463,13 @@ func (x *Exchange) pushLoop(ctx context.Context) {
 // announceLoop turns Notify calls into heads announcements on gossip.
 func (x *Exchange) announceLoop(ctx context.Context) {
 	// Leading-edge debounce: the first change is announced at once; changes
-	// during the following AnnounceDebounce are coalesced into one
-	// announcement at its end, which is what bounds the gossip rate under
-	// load (and what peers' gossip guards allow an author).
+	// during the following debounce are coalesced into one announcement at
+	// its end, which is what bounds the gossip rate under load (and what
+	// peers' gossip guards allow an author).
+	d := x.cfg.AnnounceDebounce
+	if !x.cfg.DisablePush && x.cfg.PushingAnnounceDebounce > 0 {
+		d = x.cfg.PushingAnnounceDebounce
+	}
 	var timer *time.Timer
 	for {
 		select {
@@ -475,7 +480,6 @@ func (x *Exchange) announceLoop(ctx context.Context) {
 		for {
 			x.announce(ctx)
 			x.wakePull() // a new leader starts pulling at once
-			d := x.cfg.AnnounceDebounce
 			if d <= 0 {
 				break
 			}
