@@ -54,7 +54,7 @@ func openLogStore(raftDir, kind string, logger hclog.Logger) (logStore, error) {
 			meta.Close()
 			return nil, fmt.Errorf("%w: open raft log %s: %v; %s", ErrDamaged, walPath, err, repairByRejoin(filepath.Dir(raftDir)))
 		}
-		return walStore{w, meta}, nil
+		return w, nil // its Close closes meta too
 	default:
 		b, err := raftboltdb.New(raftboltdb.Options{Path: boltPath, BoltOptions: boltOptions()})
 		if err != nil {
@@ -62,18 +62,6 @@ func openLogStore(raftDir, kind string, logger hclog.Logger) (logStore, error) {
 		}
 		return b, nil
 	}
-}
-
-// walStore closes the WAL's metadata file too: raft-wal v0.4.0's Close
-// leaves it open, and locked against the next open in this process
-// (hashicorp/raft-wal#28 fixed that after the release).
-type walStore struct {
-	*raftwal.WAL
-	meta *metadb.BoltMetaDB
-}
-
-func (w walStore) Close() error {
-	return errors.Join(w.WAL.Close(), w.meta.Close())
 }
 
 // holdsLog reports whether path is a non-empty file or directory.

@@ -103,3 +103,57 @@ func TestFailpointWrapperKeepsMonotonic(t *testing.T) {
 		t.Fatalf("the wrapped WAL is not a monotonic log store (%T)", withFailpointsLogStore(s))
 	}
 }
+
+// TestLogStoreTailTruncationSurvivesRestart: raft deletes a log's newest
+// entries when a new leader's log disagrees with a follower's (clearing log
+// suffix), and the replica must open that log again after a restart.
+// raft-wal v0.4.0 marked the tail segment sealed without its index block,
+// and the next open failed ("sealed segment has no index block",
+// hashicorp/raft-wal#31, fixed in v0.4.1).
+func TestLogStoreTailTruncationSurvivesRestart(t *testing.T) {
+	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := openLogStore(dir, kind, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := func(from, to, term uint64) []*raft.Log {
+				var out []*raft.Log
+				for i := from; i <= to; i++ {
+					out = append(out, &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: []byte{byte(i), byte(term)}})
+				}
+				return out
+			}
+			if err := s.StoreLogs(logs(1, 10, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteRange(8, 10); err != nil {
+				t.Fatalf("delete the log's suffix: %v", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			s, err = openLogStore(dir, kind, nil)
+			if err != nil {
+				t.Fatalf("reopen after a suffix truncation: %v", err)
+			}
+			defer s.Close()
+			if last, err := s.LastIndex(); err != nil || last != 7 {
+				t.Fatalf("last index after reopening: %d, %v; want 7", last, err)
+			}
+			var l raft.Log
+			if err := s.GetLog(1, &l); err != nil || l.Index != 1 {
+				t.Fatalf("first entry after reopening: %+v, %v", l, err)
+			}
+			// The new leader's entries take the deleted seqs.
+			if err := s.StoreLogs(logs(8, 9, 2)); err != nil {
+				t.Fatalf("append after the truncation: %v", err)
+			}
+			if err := s.GetLog(9, &l); err != nil || l.Term != 2 {
+				t.Fatalf("entry 9 after appending: %+v, %v", l, err)
+			}
+		})
+	}
+}
