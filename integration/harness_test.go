@@ -25,6 +25,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(orphanHelperEnv) != "" {
+		os.Exit(orphanHelper())
+	}
 	dir, err := os.MkdirTemp("", "liandong-it-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -144,7 +147,7 @@ func startProcWith(t testing.TB, bin string, env []string, args ...string) *proc
 	}
 	p.cmd.Stdout = p.output
 	p.cmd.Stderr = p.output
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.SysProcAttr = childAttr()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +159,16 @@ func startProcWith(t testing.TB, bin string, env []string, args ...string) *proc
 		}
 	})
 	return p
+}
+
+// childAttr is how tests start processes: in a process group of their own
+// (so a timeout can kill a tool's whole group), and killed by the kernel if
+// the test binary dies before its cleanups stop them (killed, or a panic on
+// -timeout), rather than left running. Pdeathsig follows the thread that
+// started the child, and the Go runtime keeps its threads unless a goroutine
+// locked to one exits; no test locks one.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // kill sends SIGKILL to the process and waits for it to go.
