@@ -86,10 +86,12 @@ func TestWritesSurviveRestartWithoutReapplying(t *testing.T) {
 	n = mustOpenNode(t, dir, key)
 	defer n.Close()
 	// Raft replays its log into the state machine after the restart; every entry
-	// is at or below the applied index and must change nothing.
-	deadline := time.Now().Add(5 * time.Second)
-	for n.raft.AppliedIndex() < n.raft.LastIndex() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// is at or below the applied index and must change nothing. A barrier
+	// returns once everything before it is applied, the replay included (raft's
+	// AppliedIndex moves when a batch is handed to the state machine, before
+	// it is applied). mustOpenNode waited for leadership.
+	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatalf("barrier after the restart: %v", err)
 	}
 	after, _ := n.Store().Digest()
 	if before != after {
