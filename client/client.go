@@ -87,6 +87,11 @@ type Health struct {
 	Features []string `json:"features"`
 	// FeedEpoch is the name of the node's change feed, "" before it is named.
 	FeedEpoch string `json:"feed_epoch"`
+	// DiskFull: the replica's state file or raft log could not grow the last
+	// time it tried, so it stores no writes (its leader cannot count on it);
+	// Disk says which. Older builds never set it.
+	DiskFull bool   `json:"disk_full"`
+	Disk     string `json:"disk"`
 }
 
 // Health asks whether the node's process serves, and what its build supports.

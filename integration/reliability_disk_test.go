@@ -178,3 +178,92 @@ func diskFull(t *testing.T, limitAt string) {
 	relBoltCheck(t, filepath.Join(data, "raft", "log.db"))
 	relCheckLogOnce(t, data, "tianjin")
 }
+
+// TestRemovalRefusedWhileAFollowerDiskIsFull: a follower whose disk is full
+// (its file size limit, as in TestReliabilityDiskFull) still answers raft's
+// heartbeats and its API, but its state file, and then raft's log, cannot grow.
+// Removing the other follower would leave two voters of which one cannot
+// append, and the group would commit nothing until space returned; the leader
+// sees the full disk in the follower's /healthz and refuses (409
+// membership-refused, naming it). Writes go on meanwhile; once space returns,
+// the removal is allowed. node's TestWatchLogStore covers raft's log failing
+// first.
+func TestRemovalRefusedWhileAFollowerDiskIsFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	g := newCentreGroup(t, 3)
+	ctx := context.Background()
+	leader := g.leader(-1)
+	full, other := (leader+1)%3, (leader+2)%3
+	n := 0
+	write := func() int {
+		n++
+		body := supplyBody(fmt.Sprintf("满盘测试 %d", n))
+		body["summary"] = strings.Repeat("面向京津冀企业转化的科技成果。", 60) // ~2.7 KB
+		code, _ := g.clients[leader].do(ctx, http.MethodPost, "/v1/records", map[string]any{
+			"catalogue": "supply", "visibility": "federation", "body": body,
+		}, nil)
+		return code
+	}
+	for range 20 {
+		if code := write(); code != http.StatusCreated {
+			t.Fatalf("write before the disk fills: %d", code)
+		}
+	}
+	health := func(i int) (full bool, disk string) {
+		var h struct {
+			DiskFull bool   `json:"disk_full"`
+			Disk     string `json:"disk"`
+		}
+		if err := getJSON(ctx, g.urls[i]+"/healthz", &h); err != nil {
+			t.Fatalf("healthz of %s: %v", g.ids[i], err)
+		}
+		return h.DiskFull, h.Disk
+	}
+
+	// The follower's files may not grow past the size raft's log has reached.
+	fi, err := os.Stat(filepath.Join(g.cfgs[full].DataDir, "raft", "log.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := g.procs[full].cmd.Process.Pid
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: uint64(fi.Size()), Max: unix.RLIM_INFINITY}, nil); err != nil {
+		t.Skipf("cannot lower the file size limit of the process: %v", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if code := write(); code != http.StatusCreated {
+			t.Fatalf("write while one follower's disk fills: %d", code)
+		}
+		if f, disk := health(full); f {
+			t.Logf("%s reports a full disk (%s) after %d writes", g.ids[full], disk, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reported a full disk in %d writes", g.ids[full], n)
+		}
+	}
+
+	code, err := g.clients[leader].do(ctx, http.MethodDelete, "/v1/admin/replicas/"+g.ids[other], nil, nil)
+	if code != http.StatusConflict || err == nil || !strings.Contains(err.Error(), g.ids[full]) || !strings.Contains(err.Error(), "disk is full") {
+		t.Fatalf("removing %s while %s's disk is full: %d %v; want 409 naming %s's full disk", g.ids[other], g.ids[full], code, err, g.ids[full])
+	}
+	if code := write(); code != http.StatusCreated {
+		t.Fatalf("write after the refused removal: %d", code)
+	}
+
+	// Space returns; the follower stores again at the next write it is sent.
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		write()
+		f, _ := health(full)
+		return !f
+	})
+	if _, err := g.clients[leader].do(ctx, http.MethodDelete, "/v1/admin/replicas/"+g.ids[other], nil, nil); err != nil {
+		t.Fatalf("removing %s once %s has space again: %v", g.ids[other], g.ids[full], err)
+	}
+	g.waitVoterIDs(20*time.Second, []string{g.ids[leader], g.ids[full]}, leader)
+}

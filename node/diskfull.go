@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"liandong/node/store"
 )
 
@@ -46,8 +48,12 @@ func isDiskFull(err error) bool {
 type diskState struct {
 	stateFull atomic.Bool  // the state file cannot take the batch being applied
 	logUntil  atomic.Int64 // unix nanos: raft's log could not grow; refuse until then
-	stopping  atomic.Bool  // the node is closing: stop retrying
-	log       *slog.Logger // set once at start
+	// logStoreFull: raft's log store last failed to store entries for want of
+	// space, on any replica (a follower's appends too); the next store that
+	// succeeds clears it.
+	logStoreFull atomic.Bool
+	stopping     atomic.Bool  // the node is closing: stop retrying
+	log          *slog.Logger // set once at start
 
 	mu     sync.Mutex
 	filled chan struct{} // closed when the state file becomes full
@@ -98,6 +104,61 @@ func (d *diskState) refuse() error {
 func (d *diskState) logFull() {
 	d.logUntil.Store(time.Now().Add(diskFullProbe).UnixNano())
 }
+
+// full says why this replica cannot store what it is given now (its state
+// file or raft's log could not grow the last time it tried), or nil.
+func (d *diskState) full() error {
+	if d.stateFull.Load() {
+		return fmt.Errorf("%w: the state file cannot grow", ErrDiskFull)
+	}
+	if d.logStoreFull.Load() {
+		return fmt.Errorf("%w: raft's log cannot grow", ErrDiskFull)
+	}
+	return nil
+}
+
+// watchLogStore wraps raft's log store so that the replica knows when its
+// log cannot grow. A follower's appends fail inside raft, where the node never
+// sees the error, and such a follower acknowledges nothing: its leader must
+// not count it among the voters a removal leaves (checkRemovalLeavesQuorum,
+// through /healthz).
+func (d *diskState) watchLogStore(s raft.LogStore) raft.LogStore {
+	w := diskWatchLogStore{LogStore: s, d: d}
+	if m, ok := s.(raft.MonotonicLogStore); ok && m.IsMonotonic() {
+		// raft-wal refuses a log with gaps; raft asks the store whether it may
+		// leave one (after a snapshot install), so the wrapper must not hide it.
+		return diskWatchMonotonicLogStore{w}
+	}
+	return w
+}
+
+type diskWatchLogStore struct {
+	raft.LogStore
+	d *diskState
+}
+
+func (s diskWatchLogStore) StoreLog(l *raft.Log) error {
+	return s.StoreLogs([]*raft.Log{l})
+}
+
+func (s diskWatchLogStore) StoreLogs(logs []*raft.Log) error {
+	err := s.LogStore.StoreLogs(logs)
+	switch {
+	case err == nil:
+		if s.d.logStoreFull.Swap(false) && s.d.log != nil {
+			s.d.log.Warn("raft's log has space again")
+		}
+	case isDiskFull(err):
+		if !s.d.logStoreFull.Swap(true) && s.d.log != nil {
+			s.d.log.Error("raft's log cannot grow: the disk is full; this replica stores no writes until space is freed", "err", err)
+		}
+	}
+	return err
+}
+
+type diskWatchMonotonicLogStore struct{ diskWatchLogStore }
+
+func (diskWatchMonotonicLogStore) IsMonotonic() bool { return true }
 
 // applyRetryingDiskFull applies batch to the state file. When the file cannot
 // grow, the batch cannot be skipped (the replicas would diverge) and need not

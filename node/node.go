@@ -103,9 +103,10 @@ type Config struct {
 	// a build that would not keep the name (the server asks the joiner's
 	// /healthz). Nil: no such check.
 	CheckJoiner func(ctx context.Context, r store.Replica) error
-	// ProbeReplica, when set, says whether replica r's API answers; a removal
-	// that would leave fewer answering voters than a majority is refused
-	// (the server asks r's /healthz). Nil: heartbeat failures alone decide.
+	// ProbeReplica, when set, says whether replica r's API answers and it can
+	// store raft's log (the server asks r's /healthz, which reports a full
+	// disk); a removal that would leave fewer such voters than a majority is
+	// refused. Nil: heartbeat failures alone decide.
 	ProbeReplica func(ctx context.Context, r store.Replica) error
 	// BootID names the machine's current boot (Linux's
 	// /proc/sys/kernel/random/boot_id if nil; "" where there is none). After
@@ -351,7 +352,7 @@ func (n *Node) startRaft() error {
 			}
 		}
 	}
-	n.raft, err = raft.NewRaft(rc, withFailpointsFSM(n.fsm), withFailpointsLogStore(n.logStore), n.logStore, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, withFailpointsFSM(n.fsm), n.fsm.disk.watchLogStore(withFailpointsLogStore(n.logStore)), n.logStore, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -443,6 +444,12 @@ func (n *Node) Bundle() *auth.Bundle { return n.bundle.Load() }
 // SetNotifier registers fn to be called after each applied batch that changed a
 // log head (the exchange announces heads from it). fn must not block.
 func (n *Node) SetNotifier(fn func()) { n.notifier.Store(&fn) }
+
+// DiskFull says why this replica cannot store writes now, or nil: its state
+// file or raft's log could not grow the last time it tried, on a follower as
+// on the leader. /healthz reports it, so that a leader does not count on a
+// voter that cannot append (RemoveReplica's quorum check).
+func (n *Node) DiskFull() error { return n.fsm.disk.full() }
 
 // IsLeader reports whether this replica leads its centre's raft group.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }

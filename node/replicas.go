@@ -182,9 +182,10 @@ var ErrWouldStall = errors.New("the group could not commit after this change")
 // check does the same): raft counts the new configuration for the change
 // itself, so the group would stop committing until the unreachable ones
 // return. A voter is unreachable when this leader's heartbeats to it failed
-// lately or, with Config.ProbeReplica, when its API does not answer: a
-// heartbeat into a silent partition takes raft's 10 s transport timeout to
-// fail, and a new leader has seen no failure yet.
+// lately or, with Config.ProbeReplica, when its API does not answer or
+// reports a full disk: a heartbeat into a silent partition takes raft's 10 s
+// transport timeout to fail, a new leader has seen no failure yet, and a
+// follower that cannot store raft's log still answers heartbeats.
 func (n *Node) checkRemovalLeavesQuorum(ctx context.Context, id string) error {
 	recorded, err := n.st.Replicas()
 	if err != nil {

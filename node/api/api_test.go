@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -688,4 +689,29 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(b)
+}
+
+// TestHealthzReportsAFullDisk: /healthz stays 200 while the disk is full (the
+// process serves, reads go on) and says so, for the leader's quorum check.
+func TestHealthzReportsAFullDisk(t *testing.T) {
+	svc := &fakeService{}
+	e := newFakeEnv(t, svc)
+	health := func() map[string]any {
+		t.Helper()
+		r := e.do(t, req{method: "GET", path: "/healthz"})
+		wantStatus(t, r, http.StatusOK)
+		var doc map[string]any
+		if err := json.Unmarshal(r.body, &doc); err != nil {
+			t.Fatalf("healthz body %s: %v", r.body, err)
+		}
+		return doc
+	}
+	if doc := health(); doc["disk_full"] != nil || doc["disk"] != nil {
+		t.Fatalf("disk reported full with space: %v", doc)
+	}
+	svc.diskFull = errors.New("disk full: raft's log cannot grow")
+	doc := health()
+	if doc["disk_full"] != true || doc["disk"] != "disk full: raft's log cannot grow" {
+		t.Fatalf("a full disk not reported: %v", doc)
+	}
 }

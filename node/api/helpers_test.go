@@ -334,6 +334,7 @@ type fakeService struct {
 	changedCh chan struct{}
 	feedEpoch string // FeedEpoch; "" for a feed not named
 	feedHead  uint64 // FeedHead
+	diskFull  error  // DiskFull
 }
 
 var _ Service = (*fakeService)(nil)
@@ -341,6 +342,8 @@ var _ Service = (*fakeService)(nil)
 func (f *fakeService) FeedEpoch() string { return f.feedEpoch }
 
 func (f *fakeService) FeedHead() (uint64, error) { return f.feedHead, nil }
+
+func (f *fakeService) DiskFull() error { return f.diskFull }
 
 func (f *fakeService) Centre() string { return f.centre }
 

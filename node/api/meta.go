@@ -15,17 +15,27 @@ import (
 
 // healthz is 200 while the process serves. It also lists the features of this
 // build that its group's leader waits for every replica to have before using
-// them (node.FeatureFeedEpoch), and the name of this replica's change feed, by
-// which the leader sees a replica that lacks it.
+// them (node.FeatureFeedEpoch), the name of this replica's change feed, by
+// which the leader sees a replica that lacks it, and whether its disk is full
+// (disk_full), by which the leader sees a voter that cannot append.
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	doc := map[string]any{"status": "ok", "features": []string{node.FeatureFeedEpoch}}
 	if e := h.feedEpoch(); e != "" {
 		doc["feed_epoch"] = e
 	}
+	if d, ok := h.svc.(diskChecker); ok {
+		if err := d.DiskFull(); err != nil {
+			doc["disk_full"] = true
+			doc["disk"] = err.Error()
+		}
+	}
 	writeJSON(w, http.StatusOK, doc)
 	return nil
 }
+
+// diskChecker is the part of the node that knows whether its disk is full.
+type diskChecker interface{ DiskFull() error }
 
 // readyz is 200 while the node can serve (a raft leader is known, the state
 // file works) and 503 otherwise. Probes repeat, so the cause is not logged.

@@ -644,8 +644,9 @@ func paths() obj {
 			}, nil),
 		},
 		"/healthz": obj{
-			"get": openOp("healthz", "Liveness, and the features of this build its group waits for every replica to have", obj{"200": obj{"description": "alive", "content": jsonContent(obj{"type": "object", "required": []any{"status"},
-				"properties": obj{"status": obj{"const": "ok"}, "features": obj{"type": "array", "items": obj{"type": "string"}}, "feed_epoch": obj{"type": "string"}}})}}),
+			"get": openOp("healthz", "Liveness, the features of this build its group waits for every replica to have, and whether the disk is full", obj{"200": obj{"description": "alive", "content": jsonContent(obj{"type": "object", "required": []any{"status"},
+				"properties": obj{"status": obj{"const": "ok"}, "features": obj{"type": "array", "items": obj{"type": "string"}}, "feed_epoch": obj{"type": "string"},
+					"disk_full": obj{"type": "boolean"}, "disk": obj{"type": "string"}}})}}),
 		},
 		"/readyz": obj{
 			"get": openOp("readyz", "Readiness: a raft leader is known and the state file works", obj{

@@ -156,3 +156,29 @@ func TestNameFeedWaitsForEveryReplica(t *testing.T) {
 		t.Fatalf("every replica named: proposed %q", f.proposed)
 	}
 }
+
+// TestProbeVoter: the leader counts on a voter for a majority when it answers
+// /healthz and its disk is not full.
+func TestProbeVoter(t *testing.T) {
+	health := func(body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	for _, c := range []struct{ name, url, want string }{
+		{"healthy", health(`{"status":"ok","features":["feed-epoch"]}`), ""},
+		{"an older build", health(`{"status":"ok"}`), ""},
+		{"disk full", health(`{"status":"ok","disk_full":true,"disk":"disk full: raft's log cannot grow"}`), "its disk is full (disk full: raft's log cannot grow)"},
+		{"down", gone.URL, "connection refused"},
+	} {
+		err := probeVoter(context.Background(), store.Replica{ID: "tianjin-2", HTTP: c.url}, nil)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}

@@ -114,8 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return checkJoinerBuild(ctx, r, flt.forwardTransport())
 	}
 	ncfg.ProbeReplica = func(ctx context.Context, r store.Replica) error {
-		_, err := healthOf(ctx, r.HTTP, flt.forwardTransport())
-		return err
+		return probeVoter(ctx, r, flt.forwardTransport())
 	}
 	if s.Node, err = node.Open(ncfg); err != nil {
 		return nil, err
@@ -343,6 +342,20 @@ func healthOf(ctx context.Context, base string, rt http.RoundTripper) (*client.H
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	return (&client.Client{BaseURL: base, HTTP: &http.Client{Transport: rt}}).Health(ctx)
+}
+
+// probeVoter is node.Config.ProbeReplica: a voter the leader may count on for a
+// majority answers /healthz and can store raft's log. One whose disk is full
+// acknowledges no appends, so removing another would stop the group.
+func probeVoter(ctx context.Context, r store.Replica, rt http.RoundTripper) error {
+	h, err := healthOf(ctx, r.HTTP, rt)
+	if err != nil {
+		return err
+	}
+	if h.DiskFull {
+		return fmt.Errorf("its disk is full (%s)", h.Disk)
+	}
+	return nil
 }
 
 // checkJoinerBuild is node.Config.CheckJoiner: once the change feed is named,

@@ -1,0 +1,85 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+// failingLogStore fails StoreLogs with err while err is set.
+type failingLogStore struct {
+	*raft.InmemStore
+	err error
+}
+
+func (s *failingLogStore) StoreLogs(logs []*raft.Log) error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.InmemStore.StoreLogs(logs)
+}
+
+// TestWatchLogStore: a replica knows its raft log cannot grow from the log
+// store itself, as a follower must (raft keeps a follower's append errors to
+// itself), until a store succeeds again; other errors are not a full disk.
+func TestWatchLogStore(t *testing.T) {
+	var d diskState
+	inner := &failingLogStore{InmemStore: raft.NewInmemStore()}
+	s := d.watchLogStore(inner)
+	entry := func(i uint64) []*raft.Log { return []*raft.Log{{Index: i, Term: 1, Data: []byte("x")}} }
+
+	if err := s.StoreLogs(entry(1)); err != nil || d.full() != nil {
+		t.Fatalf("a stored entry: %v; full: %v", err, d.full())
+	}
+	inner.err = fmt.Errorf("write raft.db: %w", syscall.ENOSPC)
+	if err := s.StoreLogs(entry(2)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("the store's error was not passed on: %v", err)
+	}
+	if err := d.full(); !errors.Is(err, ErrDiskFull) || err.Error() != "disk full: raft's log cannot grow" {
+		t.Fatalf("after ENOSPC: %v", err)
+	}
+	// StoreLog goes through the same check.
+	inner.err = errors.New("file too large")
+	if err := s.StoreLog(entry(2)[0]); err == nil || d.full() == nil {
+		t.Fatalf("StoreLog: %v; full: %v", err, d.full())
+	}
+	inner.err = errors.New("input/output error")
+	s.StoreLogs(entry(2))
+	if d.full() == nil {
+		t.Fatal("an error other than a full disk cleared the full disk")
+	}
+	inner.err = nil
+	if err := s.StoreLogs(entry(2)); err != nil || d.full() != nil {
+		t.Fatalf("space back: %v; full: %v", err, d.full())
+	}
+	inner.err = errors.New("input/output error")
+	if s.StoreLogs(entry(3)); d.full() != nil {
+		t.Fatalf("an I/O error read as a full disk: %v", d.full())
+	}
+
+	// The state file's own flag is reported first.
+	d.setStateFull(true)
+	if err := d.full(); err == nil || err.Error() != "disk full: the state file cannot grow" {
+		t.Fatalf("state file full: %v", err)
+	}
+}
+
+// TestWatchLogStoreKeepsMonotonic: raft-wal refuses gaps and says so; the
+// wrapper must pass that on, or raft would leave one after a snapshot install.
+func TestWatchLogStoreKeepsMonotonic(t *testing.T) {
+	var d diskState
+	if _, ok := d.watchLogStore(raft.NewInmemStore()).(raft.MonotonicLogStore); ok {
+		t.Fatal("a plain log store became monotonic")
+	}
+	s, err := openLogStore(t.TempDir(), LogStoreWAL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if m, ok := d.watchLogStore(withFailpointsLogStore(s)).(raft.MonotonicLogStore); !ok || !m.IsMonotonic() {
+		t.Fatalf("the wrapped WAL is not a monotonic log store (%T)", d.watchLogStore(s))
+	}
+}
