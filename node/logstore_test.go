@@ -108,8 +108,8 @@ func TestFailpointWrapperKeepsMonotonic(t *testing.T) {
 // entries when a new leader's log disagrees with a follower's (clearing log
 // suffix), and the replica must open that log again after a restart.
 // raft-wal v0.4.0 marked the tail segment sealed without its index block,
-// and the next open failed ("sealed segment has no index block",
-// hashicorp/raft-wal#31, fixed in v0.4.1).
+// and after the next open reading the log failed ("sealed segment has no
+// index block", hashicorp/raft-wal#31, fixed in v0.4.1).
 func TestLogStoreTailTruncationSurvivesRestart(t *testing.T) {
 	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
 		t.Run(kind, func(t *testing.T) {

@@ -50,8 +50,8 @@ type Config struct {
 	// AnnounceDebounce coalesces Notify calls into one heads announcement
 	// while push is off, when gossip is how peers learn of fresh entries.
 	AnnounceDebounce time.Duration
-	// PushingAnnounceDebounce replaces AnnounceDebounce while push is on (zero:
-	// AnnounceDebounce). Every connected peer then gets fresh entries from
+	// PushingAnnounceDebounce is the least coalescing while push is on (the
+	// longer of it and AnnounceDebounce applies). Every connected peer then gets fresh entries from
 	// their origin's push, and an announcement only tells peers who else
 	// holds what: a member cut off from an origin pulls it through whoever
 	// announced it, and a head a lost push left behind is pulled. Announcing

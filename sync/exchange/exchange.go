@@ -444,6 +444,9 @@ func (x *Exchange) pushLoop(ctx context.Context) {
 			return
 		case <-x.pushCh:
 		}
+		// Announcements wake the pull scheduler too, but coalesced while
+		// pushes run; a commit here (a new leader's first, say) wakes it now.
+		x.wakePull()
 		if !x.node.CanApply() {
 			continue
 		}
@@ -467,8 +470,8 @@ func (x *Exchange) announceLoop(ctx context.Context) {
 	// its end, which is what bounds the gossip rate under load (and what
 	// peers' gossip guards allow an author).
 	d := x.cfg.AnnounceDebounce
-	if !x.cfg.DisablePush && x.cfg.PushingAnnounceDebounce > 0 {
-		d = x.cfg.PushingAnnounceDebounce
+	if !x.cfg.DisablePush {
+		d = max(d, x.cfg.PushingAnnounceDebounce)
 	}
 	var timer *time.Timer
 	for {

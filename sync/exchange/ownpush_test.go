@@ -73,6 +73,7 @@ func TestPushesDoNotWaitForTheAnnouncementDebounce(t *testing.T) {
 	fed := newFed(t, "tianjin", "hebei")
 	slowAnnounce := func(c *exchange.Config) {
 		c.AnnounceDebounce = 5 * time.Second
+		c.PushingAnnounceDebounce = 5 * time.Second
 		c.AntiEntropyInterval = time.Minute
 		c.DisableGossip = true
 	}

@@ -131,7 +131,8 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 	}
 	x.m.trust.WithLabelValues("installed").Inc()
 	x.log.Info("trust bundle installed from a peer", "peer", p.String(), "version", b.Version)
-	// Tell the others at once rather than at the next announcement.
+	// Tell the others now (within the announcement debounce) rather than at
+	// the next commit's announcement.
 	x.Notify()
 	x.enforceBundle()
 	x.redial()
