@@ -246,7 +246,7 @@ func TestRemovalRefusedWhileAFollowerDiskIsFull(t *testing.T) {
 	}
 
 	code, err := g.clients[leader].do(ctx, http.MethodDelete, "/v1/admin/replicas/"+g.ids[other], nil, nil)
-	if code != http.StatusConflict || err == nil || !strings.Contains(err.Error(), g.ids[full]) || !strings.Contains(err.Error(), "disk is full") {
+	if code != http.StatusConflict || err == nil || !strings.Contains(err.Error(), g.ids[full]) || !strings.Contains(err.Error(), "reports its disk full") {
 		t.Fatalf("removing %s while %s's disk is full: %d %v; want 409 naming %s's full disk", g.ids[other], g.ids[full], code, err, g.ids[full])
 	}
 	if code := write(); code != http.StatusCreated {

@@ -156,6 +156,17 @@ func (s diskWatchLogStore) StoreLogs(logs []*raft.Log) error {
 	return err
 }
 
+// DeleteRange can need space too (bbolt's copy-on-write pages), on a
+// follower truncating a suffix that disagrees with its leader; a failure is
+// noted, and only a stored entry says space is back.
+func (s diskWatchLogStore) DeleteRange(min, max uint64) error {
+	err := s.LogStore.DeleteRange(min, max)
+	if isDiskFull(err) && !s.d.logStoreFull.Swap(true) && s.d.log != nil {
+		s.d.log.Error("raft's log cannot grow: the disk is full; this replica stores no writes until space is freed", "err", err)
+	}
+	return err
+}
+
 type diskWatchMonotonicLogStore struct{ diskWatchLogStore }
 
 func (diskWatchMonotonicLogStore) IsMonotonic() bool { return true }

@@ -80,6 +80,6 @@ func TestWatchLogStoreKeepsMonotonic(t *testing.T) {
 	}
 	defer s.Close()
 	if m, ok := d.watchLogStore(withFailpointsLogStore(s)).(raft.MonotonicLogStore); !ok || !m.IsMonotonic() {
-		t.Fatalf("the wrapped WAL is not a monotonic log store (%T)", d.watchLogStore(s))
+		t.Fatalf("the wrapped WAL is not a monotonic log store (%T)", d.watchLogStore(withFailpointsLogStore(s)))
 	}
 }

@@ -383,6 +383,11 @@ func TestRaftLogDiskFull(t *testing.T) {
 	if full == 0 {
 		t.Fatal("no write was refused as disk full")
 	}
+	// The node knows it from raft's log store itself, as a follower must
+	// (/healthz reports it to the leader).
+	if err := n.DiskFull(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("DiskFull while raft's log cannot be written: %v", err)
+	}
 	armFailpoints("")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -397,6 +402,9 @@ func TestRaftLogDiskFull(t *testing.T) {
 			t.Fatalf("writes not accepted 20s after space returned: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if err := n.DiskFull(); err != nil {
+		t.Fatalf("DiskFull after a write was stored: %v", err)
 	}
 	t.Logf("%d writes refused as disk full", full)
 	for id, v := range acked {

@@ -173,7 +173,7 @@ func TestProbeVoter(t *testing.T) {
 	for _, c := range []struct{ name, url, want string }{
 		{"healthy", health(`{"status":"ok","features":["feed-epoch"]}`), ""},
 		{"an older build", health(`{"status":"ok"}`), ""},
-		{"disk full", health(`{"status":"ok","disk_full":true,"disk":"disk full: raft's log cannot grow"}`), "its disk is full (disk full: raft's log cannot grow)"},
+		{"disk full", health(`{"status":"ok","disk_full":true,"disk":"disk full: raft's log cannot grow"}`), "it reports its disk full (raft's log cannot grow)"},
 		{"down", gone.URL, "connection refused"},
 	} {
 		err := probeVoter(context.Background(), store.Replica{ID: "tianjin-2", HTTP: c.url}, nil)

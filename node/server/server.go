@@ -353,10 +353,14 @@ func probeVoter(ctx context.Context, r store.Replica, rt http.RoundTripper) erro
 		return err
 	}
 	if h.DiskFull {
-		return fmt.Errorf("its disk is full (%s)", h.Disk)
+		return fmt.Errorf("it reports its disk full (%s)", strings.TrimPrefix(h.Disk, "disk full: "))
 	}
 	return nil
 }
+
+// /healthz finds the node's DiskFull by an optional interface; a rename
+// would silently stop the report.
+var _ interface{ DiskFull() error } = (*node.Node)(nil)
 
 // checkJoinerBuild is node.Config.CheckJoiner: once the change feed is named,
 // a replica that would not keep the name (an older build) would drop it and
