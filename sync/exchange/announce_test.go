@@ -63,17 +63,10 @@ func TestPushingAnnouncesLess(t *testing.T) {
 func TestPushingRelayAnnounces(t *testing.T) {
 	checkLeaks(t)
 	fed := newFed(t, "hq", "tianjin", "hebei")
-	quiet := func(c *exchange.Config) {
+	hq, tj, _ := cutTriangle(t, fed, func(c *exchange.Config) {
 		c.AntiEntropyInterval = time.Hour
 		c.PushingAnnounceDebounce = 200 * time.Millisecond
-	}
-	tjCuts := &cuts{in: []string{"hq"}, out: []string{"hq"}}
-	hq := startExchange(t, fed, "hq", nil, quiet)
-	tj := startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) { quiet(c); c.Faults = tjCuts })
-	hb := startExchange(t, fed, "hebei", nil, quiet)
-	connect(t, hq, tj)
-	connect(t, hq, hb)
-	connect(t, tj, hb)
+	})
 	ahq := fed.Author("hq")
 	// Gossip drops what is published before its mesh forms; a later commit
 	// announces again.

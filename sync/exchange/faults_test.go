@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"liandong/sync/exchange"
+	"liandong/sync/exchange/exchangetest"
 )
 
 // cuts is a fake exchange.Faults: the members whose streams are dropped, by
@@ -109,14 +110,7 @@ func TestOneWayCuts(t *testing.T) {
 func TestCutLinkAnnouncementsComeAround(t *testing.T) {
 	checkLeaks(t)
 	fed := newFed(t, "hq", "tianjin", "hebei")
-	quiet := func(c *exchange.Config) { c.DisablePush = true; c.AntiEntropyInterval = time.Hour }
-	tjCuts := &cuts{in: []string{"hq"}, out: []string{"hq"}}
-	hq := startExchange(t, fed, "hq", nil, quiet)
-	tj := startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) { quiet(c); c.Faults = tjCuts })
-	hb := startExchange(t, fed, "hebei", nil, quiet)
-	connect(t, hq, tj)
-	connect(t, hq, hb)
-	connect(t, tj, hb)
+	hq, tj, hb := cutTriangle(t, fed, func(c *exchange.Config) { c.DisablePush = true; c.AntiEntropyInterval = time.Hour })
 	ahq := fed.Author("hq")
 	claims := func(p *peerNode, of string, seq uint64) bool {
 		for _, h := range peerStatus(p, of).Heads {
@@ -147,4 +141,19 @@ func TestCutLinkAnnouncementsComeAround(t *testing.T) {
 	if got := metricValue(t, tj.reg, "liandong_sync_announcements_refused_total", "reason", "fault-injected"); got < dropped+5 {
 		t.Fatalf("%v of hq's own deliveries dropped at tianjin, want at least 5", got-dropped)
 	}
+}
+
+// cutTriangle runs hq, tianjin and hebei, each configured by mutate, all
+// connected, with tianjin dropping every stream to and from hq both ways: hq's
+// log reaches tianjin only through hebei.
+func cutTriangle(t *testing.T, fed *exchangetest.Federation, mutate func(*exchange.Config)) (hq, tj, hb *peerNode) {
+	t.Helper()
+	tjCuts := &cuts{in: []string{"hq"}, out: []string{"hq"}}
+	hq = startExchange(t, fed, "hq", nil, mutate)
+	tj = startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) { mutate(c); c.Faults = tjCuts })
+	hb = startExchange(t, fed, "hebei", nil, mutate)
+	connect(t, hq, tj)
+	connect(t, hq, hb)
+	connect(t, tj, hb)
+	return hq, tj, hb
 }
