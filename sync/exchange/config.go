@@ -51,13 +51,13 @@ type Config struct {
 	// while push is off, when gossip is how peers learn of fresh entries.
 	AnnounceDebounce time.Duration
 	// PushingAnnounceDebounce is the least coalescing while push is on (the
-	// longer of it and AnnounceDebounce applies). Every connected peer then gets fresh entries from
-	// their origin's push, and an announcement only tells peers who else
-	// holds what: a member cut off from an origin pulls it through whoever
-	// announced it, and a head a lost push left behind is pulled. Announcing
-	// every commit cost each peer a signature check per announcement, in the
-	// same moments as the push it duplicated, and at four centres doubled
-	// the push's p99 (BENCHMARKS.md, session 11).
+	// longer of it and AnnounceDebounce applies). Every connected peer then
+	// gets fresh entries from their origin's push, and an announcement only
+	// tells peers who else holds what: a member cut off from an origin pulls
+	// it through whoever announced it, and a head a lost push left behind is
+	// pulled. Announcing every commit cost each peer a signature check per
+	// announcement, in the same moments as the push it duplicated: converge's
+	// p99 at four centres was half as long again (BENCHMARKS.md, session 11).
 	PushingAnnounceDebounce time.Duration
 	// PushGrace is how long a pull of an origin waits, while that origin is
 	// connected and pushing (a push from it within the last minute), for the
