@@ -72,7 +72,10 @@ func TestRaftIsolation(t *testing.T) {
 		}
 	}
 	sw[oldIdx].on.Store(true)
-	next := leaderOf(t, nodes, old, 15*time.Second)
+	// An election takes a heartbeat timeout (1 s) and a round of fsynced
+	// votes; on a machine whose disk and CPU are saturated (CI under load)
+	// rounds can time out and repeat, and 15 s was once not enough.
+	next := leaderOf(t, nodes, old, 30*time.Second)
 	rec, err := next.Create(ctx, supplyRecord("during"))
 	if err != nil {
 		t.Fatalf("write at the new leader: %v", err)
