@@ -36,6 +36,7 @@ var designMetrics = []struct {
 	{"liandong_raft_applied_index", "gauge", nil},
 	{"liandong_raft_has_leader", "gauge", nil},
 	{"liandong_raft_voters", "gauge", nil},
+	{"liandong_raft_log_store_info", "gauge", []string{"kind"}},
 	{"liandong_raft_apply_duration_seconds", "histogram", nil},
 	{"liandong_bbolt_size_bytes", "gauge", nil},
 	{"liandong_bundle_version", "gauge", nil},

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
 	"go.etcd.io/bbolt"
 
 	"liandong/auth"
@@ -33,11 +35,18 @@ const killCyclesEnv = "LIANDONG_KILL_CYCLES"
 // acknowledged write is readable at (at least) its acknowledged version. At the
 // end, after a clean stop, the centre's log is one unbroken signed chain in
 // which every record's versions run 1, 2, 3 … and end at its stored version:
-// nothing was lost and nothing applied twice.
+// nothing was lost and nothing applied twice. It runs on raft-wal (the
+// default) and on a bbolt raft log (data directories of older builds).
 func TestReliabilityKillCycles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
+	for _, logStore := range []string{"wal", "bolt"} {
+		t.Run(logStore, func(t *testing.T) { killCycles(t, logStore) })
+	}
+}
+
+func killCycles(t *testing.T, logStore string) {
 	cycles := 10
 	if v := os.Getenv(killCyclesEnv); v != "" {
 		n, err := strconv.Atoi(v)
@@ -50,6 +59,7 @@ func TestReliabilityKillCycles(t *testing.T) {
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := []string{"serve", "--dev", "--data", data, "--http", fmt.Sprintf("127.0.0.1:%d", port), "--centre", "tianjin", "--log-level", "warn"}
+	env := []string{"LIANDONG_RAFT_LOG_STORE=" + logStore}
 	rng := rand.New(rand.NewPCG(50, uint64(cycles)))
 
 	acked := map[string]uint64{}
@@ -57,7 +67,7 @@ func TestReliabilityKillCycles(t *testing.T) {
 	writes := 0
 	start := time.Now()
 	for cycle := 0; cycle < cycles; cycle++ {
-		p := startProc(t, args...)
+		p := startProcWith(t, binary, env, args...)
 		waitReady(t, p, url, 60*time.Second)
 		c, err := newClient(url, filepath.Join(data, "admin.token"))
 		if err != nil {
@@ -99,7 +109,7 @@ func TestReliabilityKillCycles(t *testing.T) {
 		wg.Wait()
 
 		relBoltCheck(t, filepath.Join(data, "state.db"))
-		relBoltCheck(t, filepath.Join(data, "raft", "log.db"))
+		relRaftLogCheck(t, data)
 		if testing.Verbose() || cycle == cycles-1 {
 			mu.Lock()
 			t.Logf("cycle %d: %d writes acknowledged so far over %d records (%v)", cycle, writes, len(acked), time.Since(start).Round(time.Millisecond))
@@ -107,7 +117,7 @@ func TestReliabilityKillCycles(t *testing.T) {
 		}
 	}
 
-	p := startProc(t, args...)
+	p := startProcWith(t, binary, env, args...)
 	waitReady(t, p, url, 60*time.Second)
 	c, err := newClient(url, filepath.Join(data, "admin.token"))
 	if err != nil {
@@ -119,6 +129,9 @@ func TestReliabilityKillCycles(t *testing.T) {
 	}
 	relBoltCheck(t, filepath.Join(data, "state.db"))
 	relCheckLogOnce(t, data, "tianjin")
+	if held := filepath.Join(data, "raft", map[string]string{"wal": "wal", "bolt": "log.db"}[logStore]); !exists(held) {
+		t.Fatalf("raft.log_store %s: no %s", logStore, held)
+	}
 	t.Logf("%d kill cycles, %d acknowledged writes, all present, bbolt check clean after every kill, log applied once (%v)",
 		cycles, writes, time.Since(start).Round(time.Second))
 }
@@ -148,6 +161,46 @@ func relBoltCheck(t *testing.T, path string) {
 	})
 	if err != nil {
 		t.Fatalf("bbolt check %s: %v", path, err)
+	}
+}
+
+// relRaftLogCheck checks a copy of a stopped replica's raft log, whichever
+// kind it is: bbolt's check on log.db; for raft-wal, bbolt's check on its
+// metadata file and every entry read back from a copy of its segments.
+func relRaftLogCheck(t *testing.T, dataDir string) {
+	t.Helper()
+	boltLog := filepath.Join(dataDir, "raft", "log.db")
+	if _, err := os.Stat(boltLog); err == nil {
+		relBoltCheck(t, boltLog)
+		return
+	}
+	walDir := filepath.Join(dataDir, "raft", "wal")
+	relBoltCheck(t, filepath.Join(walDir, "wal-meta.db"))
+	files, err := os.ReadDir(walDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := t.TempDir()
+	for _, f := range files {
+		if err := os.Rename(relCopy(t, filepath.Join(walDir, f.Name())), filepath.Join(cp, f.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := raftwal.Open(cp)
+	if err != nil {
+		t.Fatalf("open a copy of raft's WAL %s: %v", walDir, err)
+	}
+	defer w.Close()
+	first, _ := w.FirstIndex()
+	last, _ := w.LastIndex()
+	if first == 0 {
+		t.Fatalf("raft's WAL %s is empty", walDir)
+	}
+	var l raft.Log
+	for i := first; i <= last; i++ {
+		if err := w.GetLog(i, &l); err != nil || l.Index != i {
+			t.Fatalf("raft's WAL %s, entry %d of %d-%d: %v (read as %d)", walDir, i, first, last, err, l.Index)
+		}
 	}
 }
 
@@ -224,4 +277,9 @@ func (r relKey) RecordKey(_, kid string, _ time.Time) (ed25519.PublicKey, error)
 		return nil, auth.ErrUnknownKey
 	}
 	return r.k.Public, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -23,7 +23,9 @@ func TestReliabilityDamagedReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes")
 	}
-	g := newCentreGroup(t, 3)
+	// raft's log as a bbolt file, which the damage below is written for; a
+	// damaged raft-wal log is node's TestDamagedFilesRefusedAtStart.
+	g := newCentreGroupWith(t, 3, groupOptions{logStore: "bolt"})
 	ctx := context.Background()
 	leader := g.leader(-1)
 	f := 1 // a follower that joins through replica 0, never the bootstrapper

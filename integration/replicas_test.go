@@ -41,6 +41,9 @@ type groupOptions struct {
 	snapshotInterval  time.Duration
 	snapshotThreshold uint64
 	trailingLogs      uint64
+	// logStore is raft.log_store of every replica ("bolt" or "wal"); empty:
+	// the default, raft-wal for the new data directories here.
+	logStore string
 	// logLevel of the processes; default warn.
 	logLevel string
 	// start is how many replicas newCentreGroupWith starts and waits for (default
@@ -95,6 +98,7 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 		cfg.Raft.SnapshotInterval = opts.snapshotInterval
 		cfg.Raft.SnapshotThreshold = opts.snapshotThreshold
 		cfg.Raft.TrailingLogs = opts.trailingLogs
+		cfg.Raft.LogStore = opts.logStore
 		p2p := udpFree(t)
 		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2p)}
 		cfg.P2P.AntiEntropyInterval = opts.antiEntropy
@@ -211,6 +215,9 @@ func writeConfig(t *testing.T, path string, cfg server.Config, bootstrap bool) {
 	}
 	if cfg.Raft.TrailingLogs > 0 {
 		r["trailing_logs"] = cfg.Raft.TrailingLogs
+	}
+	if cfg.Raft.LogStore != "" {
+		r["log_store"] = cfg.Raft.LogStore
 	}
 	file["raft"] = r
 	out, err := yaml.Marshal(file)

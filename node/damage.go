@@ -99,6 +99,38 @@ func checkRaftFiles(raftDir string) error {
 	return rc.Close()
 }
 
+// checkLogCoversState refuses a raft log that ends before what the state file
+// has applied, unless a snapshot covers it: the log lost entries this replica
+// acknowledged (a segment or file cut short), and raft, which trusts its log,
+// would hand out those indexes again for other entries, which the state file
+// would then skip as already applied.
+func (n *Node) checkLogCoversState(raftDir string, snaps raft.SnapshotStore) error {
+	applied, _, err := n.st.AppliedIndex()
+	if err != nil || applied == 0 {
+		return err
+	}
+	last, err := n.logStore.LastIndex()
+	if err != nil {
+		return fmt.Errorf("%w: raft log in %s: read its last index: %v; %s", ErrDamaged, raftDir, err, repairByRejoin(n.cfg.DataDir))
+	}
+	if applied <= last {
+		return nil
+	}
+	list, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(list) > 0 && applied <= list[0].Index {
+		return nil
+	}
+	where := filepath.Join(raftDir, boltLogFile)
+	if n.logStoreKind == LogStoreWAL {
+		where = filepath.Join(raftDir, walLogDir)
+	}
+	return fmt.Errorf("%w: raft log %s ends at entry %d, but the state file has applied entry %d: the log lost entries this replica acknowledged; %s",
+		ErrDamaged, where, last, applied, repairByRejoin(n.cfg.DataDir))
+}
+
 // removeHalfWritten deletes what a crash can leave behind and nothing reads:
 // raft's half-written snapshot directories (*.tmp, which raft skips but never
 // removes) and a half-copied snapshot beside the state file.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +20,12 @@ import (
 
 // damagedDir returns a data directory of a cleanly stopped single replica with
 // 100 records written 150 times, a snapshot and 10 writes after it, and the
-// state's digest.
-func damagedDir(t *testing.T) (string, *auth.KeyPair, schema.Hash) {
+// state's digest. tweak, if not nil, changes the configuration first.
+func damagedDir(t *testing.T, tweak func(*Config)) (string, *auth.KeyPair, schema.Hash) {
 	t.Helper()
 	dir := t.TempDir()
 	key, _ := auth.GenerateKey("tianjin-rec")
-	n := mustOpenNode(t, dir, key)
+	n := mustOpenNodeWith(t, dir, key, tweak)
 	ctx := context.Background()
 	for i := 0; i < 150; i++ {
 		if _, err := n.Put(ctx, fmt.Sprintf("tianjin:r%d", i%100), supplyRecord(fmt.Sprint("成果", i)), 0); err != nil {
@@ -127,6 +128,29 @@ func TestDamagedFilesRefusedAtStart(t *testing.T) {
 	}
 	state := func(dir string) string { return filepath.Join(dir, "state.db") }
 	logDB := func(dir string) string { return filepath.Join(dir, "raft", "log.db") }
+	walDir := func(dir string) string { return filepath.Join(dir, "raft", "wal") }
+	walMeta := func(dir string) string { return filepath.Join(walDir(dir), walMetaFile) }
+	// The WAL's segments, oldest first: all but the last are sealed (they end
+	// with an index of their frames); the last is the one being appended to.
+	segments := func(t *testing.T, dir string) []string {
+		m, _ := filepath.Glob(filepath.Join(walDir(dir), "*.wal"))
+		if len(m) < 3 {
+			t.Fatalf("want at least two sealed segments and the tail, have %v", m)
+		}
+		sort.Strings(m)
+		return m
+	}
+	// A segment cut to its first frames, or with the length of a frame in its
+	// middle garbled (the frame header's bytes 4-7, after the type byte and
+	// three reserved bytes; the file's header is 32 bytes).
+	cutSegment := func(which func([]string) string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) { truncateHalf(t, which(segments(t, dir))) }
+	}
+	garbleFrame := func(which func([]string) string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) { flipByte(t, which(segments(t, dir)), 32+5) }
+	}
+	firstSealed := func(s []string) string { return s[0] }
+	tail := func(s []string) string { return s[len(s)-1] }
 	moveStateAside := func(t *testing.T, dir string) {
 		if err := os.Rename(state(dir), state(dir)+".damaged"); err != nil {
 			t.Fatal(err)
@@ -149,6 +173,22 @@ func TestDamagedFilesRefusedAtStart(t *testing.T) {
 		{"raft log: page id flipped", logDB, headerFlip(logDB, "logs", 0), nil},
 		{"raft log: element position flipped", logDB, headerFlip(logDB, "logs", 16+4+2), nil},
 		{"raft log: truncated", logDB, func(t *testing.T, dir string) { truncateHalf(t, logDB(dir)) }, nil},
+		{"raft WAL: sealed segment cut short", walDir, cutSegment(firstSealed), nil},
+		{"raft WAL: sealed segment frame garbled", walDir, garbleFrame(firstSealed), nil},
+		{"raft WAL: tail segment cut short", walDir, cutSegment(tail), nil},
+		{"raft WAL: tail segment frame garbled", walDir, garbleFrame(tail), nil},
+		{"raft WAL: segment missing", walDir, func(t *testing.T, dir string) {
+			if err := os.Remove(segments(t, dir)[1]); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+		{"raft WAL: metadata truncated", walMeta, func(t *testing.T, dir string) { truncateHalf(t, walMeta(dir)) }, nil},
+		// raft-wal then starts empty, ignoring the segments it has no record of.
+		{"raft WAL: metadata missing", walDir, func(t *testing.T, dir string) {
+			if err := os.Remove(walMeta(dir)); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
 		{"snapshot: byte flipped", func(dir string) string { return filepath.Join(newestSnapshot(t, dir), "state.bin") },
 			func(t *testing.T, dir string) {
 				p := filepath.Join(newestSnapshot(t, dir), "state.bin")
@@ -160,9 +200,15 @@ func TestDamagedFilesRefusedAtStart(t *testing.T) {
 		{"snapshot: metadata garbled", func(dir string) string { return filepath.Join(newestSnapshot(t, dir), "meta.json") },
 			func(t *testing.T, dir string) { flipByte(t, filepath.Join(newestSnapshot(t, dir), "meta.json"), 0) }, nil},
 	}
-	template, key, digest := damagedDir(t)
+	boltTemplate, key, digest := damagedDir(t, func(c *Config) { c.LogStore = LogStoreBolt })
+	// Small segments, so that the log spans several.
+	walTemplate, walKey, walDigest := damagedDir(t, func(c *Config) { c.WALSegmentSize = 16 << 10 })
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			template, key, digest := boltTemplate, key, digest
+			if strings.HasPrefix(tc.name, "raft WAL") {
+				template, key, digest = walTemplate, walKey, walDigest
+			}
 			dir := copyDir(t, template)
 			file := tc.file(dir)
 			tc.damage(t, dir)

@@ -7,12 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+
+	"liandong/node/store"
 )
 
 // logStore is raft's log and stable store, whichever kind holds them.
@@ -26,42 +29,86 @@ type logStore interface {
 const (
 	boltLogFile = "log.db"
 	walLogDir   = "wal"
+	walMetaFile = metadb.FileName // inside walLogDir
 )
 
-// openLogStore opens raft's log in raftDir as kind (Config.LogStore). A
-// directory holding a log of the other kind is refused rather than ignored:
-// starting on an empty log would make this replica forget what it acknowledged.
-func openLogStore(raftDir, kind string, logger hclog.Logger) (logStore, error) {
+// resolveLogStore says which kind of log raftDir holds or will hold. An empty
+// kind (the default) keeps the kind an existing log is of and gives a new one
+// raft-wal. A directory holding a log of the other kind than the one asked for
+// is refused rather than ignored: starting on an empty log would make this
+// replica forget what it acknowledged.
+func resolveLogStore(raftDir, kind string) (string, error) {
 	boltPath, walPath := filepath.Join(raftDir, boltLogFile), filepath.Join(raftDir, walLogDir)
-	other, otherKind := walPath, LogStoreWAL
-	if kind == LogStoreWAL {
-		other, otherKind = boltPath, LogStoreBolt
+	hasBolt, err := holdsLog(boltPath)
+	if err != nil {
+		return "", err
 	}
-	if held, err := holdsLog(other); err != nil {
-		return nil, err
-	} else if held {
-		return nil, fmt.Errorf("%w: raft's log here is a %s log (%s) but raft.log_store is %q: set raft.log_store: %s, or %s",
-			ErrDamaged, otherKind, other, kind, otherKind, repairByRejoin(filepath.Dir(raftDir)))
+	hasWAL, err := holdsLog(walPath)
+	if err != nil {
+		return "", err
 	}
-	switch kind {
-	case LogStoreWAL:
-		if err := os.MkdirAll(walPath, 0o700); err != nil {
-			return nil, fmt.Errorf("create raft log directory: %w", err)
+	repair := repairByRejoin(filepath.Dir(raftDir))
+	switch {
+	case hasBolt && hasWAL:
+		return "", fmt.Errorf("%w: raft's directory %s holds both a bolt log (%s) and a WAL (%s), and either may be the one this replica acknowledged from; %s",
+			ErrDamaged, raftDir, boltPath, walPath, repair)
+	case hasBolt && kind == LogStoreWAL, hasWAL && kind == LogStoreBolt:
+		held, path := LogStoreBolt, boltPath
+		if hasWAL {
+			held, path = LogStoreWAL, walPath
 		}
-		meta := &metadb.BoltMetaDB{}
-		w, err := raftwal.Open(walPath, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta))
-		if err != nil {
-			meta.Close()
-			return nil, fmt.Errorf("%w: open raft log %s: %v; %s", ErrDamaged, walPath, err, repairByRejoin(filepath.Dir(raftDir)))
-		}
-		return w, nil // its Close closes meta too
+		return "", fmt.Errorf("%w: raft's log here is a %s log (%s) but raft.log_store is %q: set raft.log_store: %s (or leave it unset), or %s",
+			ErrDamaged, held, path, kind, held, repair)
+	case kind != "":
+		return kind, nil
+	case hasBolt:
+		return LogStoreBolt, nil
 	default:
+		return LogStoreWAL, nil
+	}
+}
+
+// openLogStore opens raft's log in raftDir as kind (Config.LogStore; empty
+// picks as resolveLogStore says) and checks that every entry it holds can be
+// read. It returns the kind it opened.
+func openLogStore(raftDir, kind string, segmentSize int, logger hclog.Logger) (logStore, string, error) {
+	kind, err := resolveLogStore(raftDir, kind)
+	if err != nil {
+		return nil, "", err
+	}
+	repair := repairByRejoin(filepath.Dir(raftDir))
+	if kind == LogStoreBolt {
+		boltPath := filepath.Join(raftDir, boltLogFile)
 		b, err := raftboltdb.New(raftboltdb.Options{Path: boltPath, BoltOptions: boltOptions()})
 		if err != nil {
-			return nil, fmt.Errorf("open raft log %s: %w (if the file is corrupt, move the raft directory aside and rejoin from a peer)", boltPath, err)
+			return nil, "", fmt.Errorf("open raft log %s: %w (if the file is corrupt, move the raft directory aside and rejoin from a peer)", boltPath, err)
 		}
-		return b, nil
+		return b, kind, nil
 	}
+	walPath := filepath.Join(raftDir, walLogDir)
+	if err := os.MkdirAll(walPath, 0o700); err != nil {
+		return nil, "", fmt.Errorf("create raft log directory: %w", err)
+	}
+	// raft-wal keeps its segment list and raft's votes in a bbolt file; a
+	// damaged one must be refused before bbolt maps it.
+	metaPath := filepath.Join(walPath, walMetaFile)
+	if fi, err := os.Stat(metaPath); err == nil && fi.Size() > 0 {
+		if err := store.CheckBoltFile(metaPath); err != nil {
+			detail := strings.TrimPrefix(err.Error(), store.ErrCorrupt.Error()+": ")
+			return nil, "", fmt.Errorf("%w: raft log metadata %s is damaged (%s); %s", ErrDamaged, metaPath, detail, repair)
+		}
+	}
+	meta := &metadb.BoltMetaDB{}
+	w, err := raftwal.Open(walPath, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta), raftwal.WithSegmentSize(segmentSize))
+	if err != nil {
+		meta.Close()
+		return nil, "", fmt.Errorf("%w: open raft log %s: %v; %s", ErrDamaged, walPath, err, repair)
+	}
+	if err := readWholeLog(w); err != nil {
+		w.Close()
+		return nil, "", fmt.Errorf("%w: raft log %s: %v; %s", ErrDamaged, walPath, err, repair)
+	}
+	return w, kind, nil // its Close closes meta too
 }
 
 // holdsLog reports whether path is a non-empty file or directory.
@@ -81,4 +128,31 @@ func holdsLog(path string) (bool, error) {
 		return false, fmt.Errorf("check raft log %s: %w", path, err)
 	}
 	return len(entries) > 0, nil
+}
+
+// readWholeLog reads every entry the log holds. raft-wal finds a damaged
+// segment only when an entry in it is read, which raft may do long after the
+// start, or never until a follower needs it.
+func readWholeLog(s raft.LogStore) error {
+	first, err := s.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("read its first index: %w", err)
+	}
+	last, err := s.LastIndex()
+	if err != nil {
+		return fmt.Errorf("read its last index: %w", err)
+	}
+	if first == 0 {
+		return nil // empty
+	}
+	var l raft.Log
+	for i := first; i <= last; i++ {
+		if err := s.GetLog(i, &l); err != nil {
+			return fmt.Errorf("entry %d of %d-%d cannot be read: %w", i, first, last, err)
+		}
+		if l.Index != i {
+			return fmt.Errorf("entry %d of %d-%d reads as entry %d", i, first, last, l.Index)
+		}
+	}
+	return nil
 }

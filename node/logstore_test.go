@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"liandong/auth"
 )
@@ -91,10 +93,114 @@ func TestLogStoreKinds(t *testing.T) {
 	}
 }
 
+// TestLogStoreDefaultKind: with raft.log_store unset, a new data directory gets
+// raft-wal and an existing one keeps the kind it holds, with its entries; a
+// directory holding both kinds is refused, since either may be the one the
+// replica acknowledged from.
+func TestLogStoreDefaultKind(t *testing.T) {
+	key, err := auth.GenerateKey("tianjin-rec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(dir, kind string) (*Node, error) {
+		cfg := DefaultConfig("tianjin", dir)
+		cfg.RecordKey, cfg.LogStore = key, kind
+		return Open(cfg)
+	}
+	// kindReported is the kind liandong_raft_log_store_info names.
+	kindReported := func(t *testing.T, n *Node) string {
+		mfs, err := n.cfg.Registerer.(prometheus.Gatherer).Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "liandong_raft_log_store_info" && len(mf.GetMetric()) == 1 {
+				for _, l := range mf.GetMetric()[0].GetLabel() {
+					if l.GetName() == "kind" && mf.GetMetric()[0].GetGauge().GetValue() == 1 {
+						return l.GetValue()
+					}
+				}
+			}
+		}
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, created := range []string{"", LogStoreBolt, LogStoreWAL} {
+		want := created
+		if want == "" {
+			want = LogStoreWAL
+		}
+		t.Run("created as "+want, func(t *testing.T) {
+			dir := t.TempDir()
+			n, err := open(dir, created)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.logStoreKind != want {
+				n.Close()
+				t.Fatalf("a new data directory with raft.log_store %q got a %s log", created, n.logStoreKind)
+			}
+			if err := n.WaitLeader(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := n.Create(ctx, supplyRecord("默认日志"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+			n, err = open(dir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if n.logStoreKind != want {
+				t.Fatalf("a %s data directory reopened with raft.log_store unset got a %s log", want, n.logStoreKind)
+			}
+			if got := kindReported(t, n); got != want {
+				t.Fatalf("liandong_raft_log_store_info names kind %q, want %q", got, want)
+			}
+			if err := n.WaitLeader(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := n.Get(ctx, rec.ID); err != nil {
+				t.Fatalf("%s after reopening with raft.log_store unset: %v", rec.ID, err)
+			}
+		})
+	}
+	t.Run("both kinds", func(t *testing.T) {
+		dir := t.TempDir()
+		n, err := open(dir, LogStoreBolt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Close()
+		// Put a WAL's file beside the bolt log.
+		wal := filepath.Join(dir, "raft", walLogDir)
+		if err := os.MkdirAll(wal, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wal, walMetaFile), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range []string{"", LogStoreBolt, LogStoreWAL} {
+			_, err := open(dir, kind)
+			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "both") {
+				t.Fatalf("raft.log_store %q with both kinds of log: %v", kind, err)
+			}
+		}
+	})
+}
+
 // TestFailpointWrapperKeepsMonotonic: the wrapper a failpoints build puts
 // around raft's log store still tells raft that raft-wal refuses gaps.
 func TestFailpointWrapperKeepsMonotonic(t *testing.T) {
-	s, err := openLogStore(t.TempDir(), LogStoreWAL, nil)
+	s, _, err := openLogStore(t.TempDir(), LogStoreWAL, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +220,7 @@ func TestLogStoreTailTruncationSurvivesRestart(t *testing.T) {
 	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
 		t.Run(kind, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := openLogStore(dir, kind, nil)
+			s, _, err := openLogStore(dir, kind, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +241,7 @@ func TestLogStoreTailTruncationSurvivesRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s, err = openLogStore(dir, kind, nil)
+			s, _, err = openLogStore(dir, kind, 0, nil)
 			if err != nil {
 				t.Fatalf("reopen after a suffix truncation: %v", err)
 			}

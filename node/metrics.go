@@ -74,6 +74,9 @@ var (
 		"Size of the state file's data in bytes.", nil, nil)
 	descFeed = prometheus.NewDesc("liandong_changes_position",
 		"Newest change-feed position at this replica.", nil, nil)
+	descRaftLogStore = prometheus.NewDesc("liandong_raft_log_store_info",
+		"1, labelled with the kind of raft log this replica keeps: wal (raft-wal, the default for new data directories) or bolt (raft-boltdb, kept by data directories of older builds).",
+		[]string{"kind"}, nil)
 	descRaftVoters = prometheus.NewDesc("liandong_raft_voters",
 		"Voters in this centre's raft group, as this replica's configuration lists them.", nil, nil)
 	descBundleVersion = prometheus.NewDesc("liandong_bundle_version",
@@ -94,7 +97,7 @@ type scrapeCollector struct{ n *Node }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descLogHead, descRaftState, descRaftTerm, descRaftCommit, descRaftApplied,
-		descRaftLeader, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descBundleExpiresIn, descFSAvail, descFSSize} {
+		descRaftLeader, descRaftLogStore, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descBundleExpiresIn, descFSAvail, descFSSize} {
 		ch <- d
 	}
 }
@@ -133,6 +136,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descRaftLeader, prometheus.GaugeValue, leader)
+	ch <- prometheus.MustNewConstMetric(descRaftLogStore, prometheus.GaugeValue, 1, n.logStoreKind)
 	if size, err := n.st.Size(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descStateSize, prometheus.GaugeValue, float64(size))
 	}

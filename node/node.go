@@ -73,13 +73,18 @@ type Config struct {
 	SnapshotThreshold uint64
 	// TrailingLogs kept after a snapshot, for followers slightly behind.
 	TrailingLogs uint64
-	// LogStore is how raft's log is kept: LogStoreBolt (the default, a bbolt
-	// file) or LogStoreWAL (hashicorp/raft-wal: segment files appended with
-	// one fsync a batch instead of bbolt's two, about half the commit
-	// latency; its authors still call it experimental). A replica keeps the
-	// kind its data directory was created with: changing it means moving the
-	// raft directory aside and rejoining (repairByRejoin).
+	// LogStore is how raft's log is kept: LogStoreWAL (hashicorp/raft-wal:
+	// segment files appended with one fsync a batch, about half the commit
+	// latency of bbolt's two; Consul's default for new servers since 1.20) or
+	// LogStoreBolt (raft-boltdb, a bbolt file, the default of earlier releases).
+	// Empty, the default, keeps the kind an existing log is of and gives a new
+	// data directory raft-wal. A replica keeps the kind its data directory was
+	// created with: changing it means moving the raft directory aside and
+	// rejoining (repairByRejoin).
 	LogStore string
+	// WALSegmentSize is the size of raft-wal's segment files, preallocated
+	// when each is created; 0 means raft-wal's default (64 MiB).
+	WALSegmentSize int
 	// StateSync fsyncs the state file at every applied batch. Off by default:
 	// raft's log is fsynced before a write is acknowledged and the state file
 	// records the raft index it has applied, so after a crash raft replays what
@@ -163,9 +168,7 @@ func (c *Config) Validate() error {
 		c.TrailingLogs = 4096
 	}
 	switch c.LogStore {
-	case "":
-		c.LogStore = LogStoreBolt
-	case LogStoreBolt, LogStoreWAL:
+	case "", LogStoreBolt, LogStoreWAL:
 	default:
 		return fmt.Errorf("raft log store %q: want %q or %q", c.LogStore, LogStoreBolt, LogStoreWAL)
 	}
@@ -186,14 +189,16 @@ func (c *Config) Validate() error {
 
 // Node is one replica of a centre.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	st        *store.Store
-	fsm       *fsm
-	raft      *raft.Raft
-	logStore  logStore
-	transport raft.Transport
-	metrics   *metrics
+	cfg      Config
+	log      *slog.Logger
+	st       *store.Store
+	fsm      *fsm
+	raft     *raft.Raft
+	logStore logStore
+	// logStoreKind is the kind logStore is (LogStoreBolt or LogStoreWAL).
+	logStoreKind string
+	transport    raft.Transport
+	metrics      *metrics
 
 	search searchState
 
@@ -284,12 +289,15 @@ func (n *Node) startRaft() error {
 	}
 	var err error
 	hlog := newRaftLogger(n.log)
-	if n.logStore, err = openLogStore(raftDir, cfg.LogStore, hlog); err != nil {
+	if n.logStore, n.logStoreKind, err = openLogStore(raftDir, cfg.LogStore, cfg.WALSegmentSize, hlog); err != nil {
 		return err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog)
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	if err := n.checkLogCoversState(raftDir, snaps); err != nil {
+		return err
 	}
 	if err := n.catchUpFromSnapshot(snaps); err != nil {
 		return err

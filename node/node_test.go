@@ -238,13 +238,13 @@ func TestReplicaURLMustBeABareOrigin(t *testing.T) {
 	}
 }
 
-// TestFilePageSizes: the state file and the raft log are made with
+// TestFilePageSizes: the state file and a bbolt raft log are made with
 // store.PageSize pages (fewer page writes for their appends); the search index,
 // which rewrites scattered blocks, with the OS's.
 func TestFilePageSizes(t *testing.T) {
 	dir := t.TempDir()
 	key, _ := auth.GenerateKey("tianjin-rec")
-	n := mustOpenNode(t, dir, key)
+	n := mustOpenNodeWith(t, dir, key, func(c *Config) { c.LogStore = LogStoreBolt })
 	n.Close()
 	for _, c := range []struct {
 		file string
@@ -354,7 +354,7 @@ func TestFailedOpenReleasesItsMetrics(t *testing.T) {
 	dir := t.TempDir()
 	key, _ := auth.GenerateKey("tianjin-rec")
 	cfg := DefaultConfig("tianjin", dir)
-	cfg.RecordKey = key
+	cfg.RecordKey, cfg.LogStore = key, LogStoreBolt
 	cfg.Registerer = prometheus.NewRegistry()
 	// A raft log of the other kind is refused (openLogStore), late in Open.
 	wal := filepath.Join(dir, "raft", walLogDir)

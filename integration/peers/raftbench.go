@@ -12,11 +12,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
 	"go.etcd.io/bbolt"
 )
 
-// cmdRaft measures the store alone: hashicorp/raft with raft-boltdb (fsynced
-// log) and a bbolt state machine applying each batch in one transaction
+// cmdRaft measures the store alone: hashicorp/raft with raft-boltdb or
+// raft-wal (fsynced log, --log-store, as liandong's raft.log_store) and a bbolt
+// state machine applying each batch in one transaction
 // (without fsync, as liandong's state file), configured as liandong's node
 // configures raft, with 1 KB commands from concurrent callers. No validation,
 // signing, indexing or HTTP: what liandong's write path is built on.
@@ -25,8 +27,12 @@ func cmdRaft(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, cl := newFlagSet("raft", &c, "1,16,64,256")
 	voters := fs.Int("voters", 1, "voters in the group (1, or 3 over TCP on loopback in this process)")
 	dir := fs.String("dir", "", "data directory (default: a temporary one, removed after)")
+	logStore := fs.String("log-store", "bolt", "raft's log: bolt (raft-boltdb) or wal (raft-wal)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *logStore != "bolt" && *logStore != "wal" {
+		return fmt.Errorf("raft: --log-store must be bolt or wal")
 	}
 	if err := c.finish(*cl); err != nil {
 		return err
@@ -42,20 +48,25 @@ func cmdRaft(ctx context.Context, args []string, stdout io.Writer) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	g, err := startRaftGroup(ctx, *dir, *voters)
+	g, err := startRaftGroup(ctx, *dir, *voters, *logStore)
 	if err != nil {
 		return err
 	}
 	defer g.close()
 
 	label := fmt.Sprintf("raft-%d", *voters)
+	logName := "raft-boltdb"
+	if *logStore == "wal" {
+		label += "-wal"
+		logName = "raft-wal"
+	}
 	em := &emitter{system: label, table: os.Stderr}
 	cmd := payload("cmd", c.size)
 	for _, n := range c.clients {
 		r := load(ctx, "apply", n, c.duration, 1<<40, func(ctx context.Context, _, _ int) error {
 			return g.leader.Apply(cmd, 10*time.Second).Error()
 		})
-		r.Note = fmt.Sprintf("%d-byte commands; raft-boltdb log fsynced, bbolt FSM one tx per batch", c.size)
+		r.Note = fmt.Sprintf("%d-byte commands; %s log fsynced, bbolt FSM one tx per batch", c.size, logName)
 		em.add(r)
 	}
 	return em.write(c.out, stdout)
@@ -76,12 +87,31 @@ func (g *raftGroup) close() {
 	}
 }
 
-func startRaftGroup(ctx context.Context, dir string, voters int) (*raftGroup, error) {
+// raftLog is raft's log and stable store, of either kind.
+type raftLog interface {
+	raft.LogStore
+	raft.StableStore
+	Close() error
+}
+
+func openRaftLog(dir, kind string) (raftLog, error) {
+	if kind == "wal" {
+		d := filepath.Join(dir, "wal")
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+		return raftwal.Open(d)
+	}
+	return raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "log.db"),
+		BoltOptions: &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}})
+}
+
+func startRaftGroup(ctx context.Context, dir string, voters int, logStore string) (*raftGroup, error) {
 	g := &raftGroup{}
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: os.Stderr})
 	type member struct {
 		rc    *raft.Config
-		logs  *raftboltdb.BoltStore
+		logs  raftLog
 		snaps raft.SnapshotStore
 		tr    raft.Transport
 		fsm   *boltFSM
@@ -94,8 +124,7 @@ func startRaftGroup(ctx context.Context, dir string, voters int) (*raftGroup, er
 			g.close()
 			return nil, err
 		}
-		logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(d, "log.db"),
-			BoltOptions: &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}})
+		logs, err := openRaftLog(d, logStore)
 		if err != nil {
 			g.close()
 			return nil, err

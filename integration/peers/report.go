@@ -31,18 +31,19 @@ type Report struct {
 	Machine  map[string]string `json:"machine"`
 	Command  string            `json:"command,omitempty"`
 	Liandong []Result          `json:"liandong"`
-	// LiandongWAL are liandong's scenarios again with --log-store wal.
-	LiandongWAL []Result            `json:"liandong_wal,omitempty"`
-	Peers       map[string][]Result `json:"peers"`
-	Ratios      []Ratio             `json:"ratios"`
+	// LiandongBolt are liandong's scenarios again with --log-store bolt
+	// (raft-boltdb), the kind data directories of builds before session 12 keep.
+	LiandongBolt []Result            `json:"liandong_bolt,omitempty"`
+	Peers        map[string][]Result `json:"peers"`
+	Ratios       []Ratio             `json:"ratios"`
 }
 
 func cmdReport(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	lian := fs.String("liandong", "", "JSON of `liandong bench ... --json`; comma-separated files are read in turn")
-	lianWAL := fs.String("liandong-wal", "", "JSON of `liandong bench ... --log-store wal --json`, set beside the targets without one")
+	lianBolt := fs.String("liandong-bolt", "", "JSON of `liandong bench ... --log-store bolt --json`, set beside the targets without one")
 	peerFiles := map[string]*string{}
-	for _, name := range []string{"raft-1", "raft-3", "etcd-1", "etcd-3", "nats", "nats-sync"} {
+	for _, name := range []string{"raft-1", "raft-3", "raft-1-wal", "raft-3-wal", "etcd-1", "etcd-3", "nats", "nats-sync"} {
 		peerFiles[name] = fs.String(name, "", "JSON of peerbench for "+name)
 	}
 	out := fs.String("out", "", "write the report JSON here")
@@ -78,15 +79,17 @@ func cmdReport(args []string, stdout io.Writer) error {
 		}
 		rep.Peers[name] = rs
 	}
-	rep.Ratios = ratios(rep.Liandong, rep.Peers)
-	if *lianWAL != "" {
-		if err := readJSON(*lianWAL, &rep.LiandongWAL); err != nil {
+	// liandong's default log is raft-wal: its HTTP path is set against raw
+	// raft on the same log; the bolt pass against raw raft on raft-boltdb.
+	rep.Ratios = ratios(rep.Liandong, rep.Peers, "wal")
+	if *lianBolt != "" {
+		if err := readJSON(*lianBolt, &rep.LiandongBolt); err != nil {
 			return err
 		}
-		// raft-wal is opt-in (its README calls it experimental): its ratios
-		// say what an operator choosing it gets, and carry no target.
-		for _, r := range ratios(rep.LiandongWAL, rep.Peers) {
-			r.Comparison += " (raft-wal log)"
+		// Data directories made before raft-wal became the default keep
+		// raft-boltdb: its ratios say what they get, and carry no target.
+		for _, r := range ratios(rep.LiandongBolt, rep.Peers, "bolt") {
+			r.Comparison += " (bolt log)"
 			r.Target, r.Met = "", nil
 			rep.Ratios = append(rep.Ratios, r)
 		}
@@ -127,7 +130,9 @@ func find(rs []Result, scenario string, clients int) (Result, bool) {
 
 const targetClients = 64
 
-func ratios(lian []Result, peers map[string][]Result) []Ratio {
+// ratios sets liandong's results against the peers'; logStore ("wal" or
+// "bolt") picks the raw raft runs on the same kind of log as liandong's.
+func ratios(lian []Result, peers map[string][]Result, logStore string) []Ratio {
 	var out []Ratio
 	add := func(r Ratio, target float64) {
 		if r.Peer <= 0 {
@@ -156,6 +161,15 @@ func ratios(lian []Result, peers map[string][]Result) []Ratio {
 		{"write-3-replicas", "etcd-3", "write 3 replicas / etcd 3 members", 1.0, true},
 		{"write", "raft-1", "write 1 replica / raw raft+bbolt 1 voter", 0.5, false},
 		{"write-3-replicas", "raft-3", "write 3 replicas / raw raft+bbolt 3 voters", 0.5, false},
+	}
+	if logStore == "wal" {
+		// A raw raft run on raft-wal, when the run has one.
+		for i, w := range writes[2:] {
+			if _, ok := peers[w.peer+"-wal"]; ok {
+				writes[2+i].peer += "-wal"
+				writes[2+i].label = strings.Replace(w.label, "raw raft+bbolt", "raw raft (raft-wal log)+bbolt", 1)
+			}
+		}
 	}
 	for _, w := range writes {
 		for _, l := range lian {
