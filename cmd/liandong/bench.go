@@ -28,6 +28,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	records := fs.Int("records", 100000, "records preloaded for the read scenario")
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
+	processes := fs.Bool("processes", false, "converge: run the four centres as processes of their own (liandong serve), as a deployment does, rather than in this one")
 	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, and run on its own; fanout: of the whole run)")
 	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
@@ -197,7 +198,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, sc := range scenarios {
 		switch sc {
 		case "converge":
-			rs, err := benchConverge(ctx, filepath.Join(*dir, "converge"), *rate, *duration, *logStore, logger)
+			rs, err := benchConverge(ctx, filepath.Join(*dir, "converge"), *rate, *duration, *logStore, *processes, logger)
 			if err != nil {
 				return err
 			}

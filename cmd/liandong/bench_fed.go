@@ -138,12 +138,30 @@ func waitWritable(ctx context.Context, s *server.Server, within time.Duration) e
 // pulled); the gap between the two is the receiver's wait for the origin's
 // apply lock, verification and raft commit. The gap between the applied
 // delay and the first result is the change feed and its long poll.
-func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logStore string, logger *slog.Logger) ([]bench.Result, error) {
-	servers, apis, stop, err := runFederation(ctx, dir, logStore, logger)
-	if err != nil {
-		return nil, err
+//
+// With processes, the four centres run as processes of their own
+// (runFederationProcesses) instead of in this one.
+func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logStore string, processes bool, logger *slog.Logger) ([]bench.Result, error) {
+	var apis []*bench.API
+	var gatherers []prometheus.Gatherer
+	if processes {
+		f, err := runFederationProcesses(ctx, dir, logStore)
+		if err != nil {
+			return nil, err
+		}
+		defer f.stop()
+		apis, gatherers = f.apis, f.gatherers
+	} else {
+		servers, a, stop, err := runFederation(ctx, dir, logStore, logger)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		apis = a
+		for _, s := range servers {
+			gatherers = append(gatherers, s.Registry)
+		}
 	}
-	defer stop()
 
 	var mu sync.Mutex
 	acked := map[string]time.Time{}
@@ -259,13 +277,12 @@ func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, l
 	r := bench.Summarise("converge", len(apis), delays, errs+missing, d)
 	r.PerSec = float64(len(acked)) / d.Seconds()
 	r.Note = fmt.Sprintf("ack at origin → in all 3 other change feeds; %d/s offered, %d never arrived", rate, missing)
-
-	var regs []*prometheus.Registry
-	for _, s := range servers {
-		regs = append(regs, s.Registry)
+	if processes {
+		r.Note += "; centres as separate processes"
 	}
+
 	stage := func(scenario, metric, note string) bench.Result {
-		h := gatherHistogram(regs, metric)
+		h := gatherHistogram(gatherers, metric)
 		return bench.Result{Scenario: scenario, Clients: len(apis), Ops: int(h.count), Elapsed: d,
 			PerSec: float64(h.count) / d.Seconds(), P50: h.quantile(0.5), P99: h.quantile(0.99), Max: h.quantile(1), Note: note}
 	}
@@ -284,7 +301,7 @@ type histogram struct {
 	counts []uint64  // cumulative
 }
 
-func gatherHistogram(regs []*prometheus.Registry, name string) histogram {
+func gatherHistogram(regs []prometheus.Gatherer, name string) histogram {
 	var h histogram
 	for _, reg := range regs {
 		mfs, _ := reg.Gather()

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-func TestHistogramQuantile(t *testing.T) {
+// histogramRegistries holds one histogram in two registries: 90 observations
+// in (0, 1 ms], 10 in (10 ms, 100 ms], spread over two series each.
+func histogramRegistries() []*prometheus.Registry {
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
 	for i, reg := range regs {
 		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "d_seconds", Buckets: []float64{.001, .01, .1}}, []string{"origin"})
@@ -21,6 +26,36 @@ func TestHistogramQuantile(t *testing.T) {
 			h.WithLabelValues("a").Observe(0.05 + float64(i)*0.01)
 		}
 	}
+	return regs
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	var regs []prometheus.Gatherer
+	for _, r := range histogramRegistries() {
+		regs = append(regs, r)
+	}
+	checkHistogramQuantiles(t, regs)
+}
+
+// TestHistogramScraped: the histograms of centres run as processes are read
+// from their /metrics, and come out as read from their registries.
+func TestHistogramScraped(t *testing.T) {
+	var regs []prometheus.Gatherer
+	for _, r := range histogramRegistries() {
+		srv := httptest.NewServer(promhttp.HandlerFor(r, promhttp.HandlerOpts{}))
+		defer srv.Close()
+		regs = append(regs, scrapeGatherer(srv.URL))
+	}
+	checkHistogramQuantiles(t, regs)
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	if _, err := scrapeGatherer(srv.URL).Gather(); err == nil {
+		t.Error("a 404 from /metrics gathered without an error")
+	}
+}
+
+func checkHistogramQuantiles(t *testing.T, regs []prometheus.Gatherer) {
+	t.Helper()
 	h := gatherHistogram(regs, "d_seconds")
 	if h.count != 100 {
 		t.Fatalf("count %d, want 100", h.count)

@@ -123,6 +123,29 @@ const demoReplicated = "tianjin"
 // ports[4:] and a raft address each (raftBase+k), and join its first replica.
 // The returned servers are the four centres' first replicas, then the extras.
 func startFederation(ctx context.Context, dir string, ports []centrePorts, replicas, raftBase int, logStore string, logger *slog.Logger) ([]*server.Server, error) {
+	all, err := provisionFederation(dir, ports, replicas, raftBase, logStore)
+	if err != nil {
+		return nil, err
+	}
+	var servers []*server.Server
+	for i := range all {
+		all[i].Logger = logger.With("centre", all[i].Centre, "replica", all[i].Raft.ReplicaID)
+		s, err := server.Start(ctx, all[i])
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return nil, fmt.Errorf("start %s: %w", all[i].Raft.ReplicaID, err)
+		}
+		servers = append(servers, s)
+	}
+	return servers, nil
+}
+
+// provisionFederation writes (or reuses) the keys, the signed bundle and an
+// admin token of every replica startFederation runs, and returns their
+// configurations, the four centres' first replicas first.
+func provisionFederation(dir string, ports []centrePorts, replicas, raftBase int, logStore string) ([]server.Config, error) {
 	now := time.Now().UTC()
 	members := make([]auth.Member, len(demoCentres))
 	var cfgs []server.Config
@@ -204,20 +227,10 @@ func startFederation(ctx context.Context, dir string, ports []centrePorts, repli
 			return nil, err
 		}
 	}
-	var servers []*server.Server
 	for i := range all {
 		all[i].RootKeys = []string{root.ID}
-		all[i].Logger = logger.With("centre", all[i].Centre, "replica", all[i].Raft.ReplicaID)
-		s, err := server.Start(ctx, all[i])
-		if err != nil {
-			for _, s := range servers {
-				s.Close()
-			}
-			return nil, fmt.Errorf("start %s: %w", all[i].Raft.ReplicaID, err)
-		}
-		servers = append(servers, s)
 	}
-	return servers, nil
+	return all, nil
 }
 
 func copyKeyFile(from, to string) error {
