@@ -29,14 +29,19 @@ func TestReliabilityDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real process")
 	}
-	// At the largest file's size, the state file cannot grow (ftruncate fails);
-	// at a smaller file's size, writes past the limit fail too (pwrite fails).
-	// Raft's log failing first is TestRaftLogDiskFull in node/ (failpoints build).
-	// The second case keeps raft's log in a bbolt file, whose size the limit
-	// is set at; raft-wal's segments are preallocated, so a full disk shows
-	// there only when a new segment is made (TestRaftLogDiskFull covers raft's
-	// log failing on either kind).
-	for _, tc := range []struct{ name, at, logStore string }{{"cannot-grow", "state.db", ""}, {"write-fails", "raft/log.db", "bolt"}} {
+	// At the largest file's size, the state file cannot grow (ftruncate
+	// fails); at a smaller file's size, writes past the limit fail too (pwrite
+	// fails). Both run with raft's log in bbolt, whose files these sizes are
+	// of (bbolt grows them in 16 MiB steps, so today both limits fall alike).
+	// The file size limit applies to every file of the process at any offset,
+	// inside preallocated space too, so with raft-wal (the default, third case)
+	// whichever of the state file and the WAL writes past the limit first
+	// fails: the contract is the same. Raft's log failing alone is
+	// TestRaftLogDiskFull in node/ (failpoints build), and a WAL segment that
+	// cannot be made, TestWALRotationFailureHeals.
+	for _, tc := range []struct{ name, at, logStore string }{
+		{"cannot-grow", "state.db", "bolt"}, {"write-fails", "raft/log.db", "bolt"}, {"wal", "state.db", ""},
+	} {
 		t.Run(tc.name, func(t *testing.T) { diskFull(t, tc.at, tc.logStore) })
 	}
 }
@@ -231,8 +236,7 @@ func TestRemovalRefusedWhileAFollowerDiskIsFull(t *testing.T) {
 	}
 
 	// The follower's files may not grow past the size its state file has
-	// reached (raft-wal's segment is preallocated larger, so the state file
-	// fills first).
+	// reached: whichever of its files writes past that first fails.
 	fi, err := os.Stat(filepath.Join(g.cfgs[full].DataDir, "state.db"))
 	if err != nil {
 		t.Fatal(err)

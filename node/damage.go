@@ -100,10 +100,14 @@ func checkRaftFiles(raftDir string) error {
 }
 
 // checkLogCoversState refuses a raft log that ends before what the state file
-// has applied, unless a snapshot covers it: the log lost entries this replica
-// acknowledged (a segment or file cut short), and raft, which trusts its log,
-// would hand out those indexes again for other entries, which the state file
-// would then skip as already applied.
+// has applied, unless the newest snapshot holds it: the log lost entries this
+// replica acknowledged (a segment or file cut short), and raft, which trusts
+// its log, would hand out those indexes again for other entries, which the
+// state file would then skip as already applied. A snapshot's copy of the
+// state is taken while raft applies on, so it may hold entries past the index
+// the snapshot is named after: a follower that installed it, and restarts
+// before its leader's next entries reach that far, has applied more than its
+// log and the snapshot's name say. Its content's own applied index counts.
 func (n *Node) checkLogCoversState(raftDir string, snaps raft.SnapshotStore) error {
 	applied, _, err := n.st.AppliedIndex()
 	if err != nil || applied == 0 {
@@ -120,7 +124,19 @@ func (n *Node) checkLogCoversState(raftDir string, snaps raft.SnapshotStore) err
 	if err != nil {
 		return fmt.Errorf("list snapshots: %w", err)
 	}
-	if len(list) > 0 && applied <= list[0].Index {
+	covered := uint64(0)
+	if len(list) > 0 {
+		covered = list[0].Index
+		if applied > covered {
+			// checkRaftFiles has checked this file's CRC.
+			in, err := store.AppliedIndexOf(filepath.Join(raftDir, "snapshots", list[0].ID, "state.bin"))
+			if err != nil {
+				return fmt.Errorf("%w: snapshot %s: %v; %s", ErrDamaged, list[0].ID, err, repairByRejoin(n.cfg.DataDir))
+			}
+			covered = max(covered, in)
+		}
+	}
+	if applied <= covered {
 		return nil
 	}
 	where := filepath.Join(raftDir, boltLogFile)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
 	"liandong/auth"
@@ -183,9 +185,15 @@ func TestDamagedFilesRefusedAtStart(t *testing.T) {
 			}
 		}, nil},
 		{"raft WAL: metadata truncated", walMeta, func(t *testing.T, dir string) { truncateHalf(t, walMeta(dir)) }, nil},
-		// raft-wal then starts empty, ignoring the segments it has no record of.
-		{"raft WAL: metadata missing", walDir, func(t *testing.T, dir string) {
+		// raft-wal would write new metadata and, at the next start, delete the
+		// segments it lists no more; an empty file makes it panic.
+		{"raft WAL: metadata missing", walMeta, func(t *testing.T, dir string) {
 			if err := os.Remove(walMeta(dir)); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+		{"raft WAL: metadata empty", walMeta, func(t *testing.T, dir string) {
+			if err := os.Truncate(walMeta(dir), 0); err != nil {
 				t.Fatal(err)
 			}
 		}, nil},
@@ -287,5 +295,82 @@ func TestCrashLeftoversRemoved(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s left in place", p)
 		}
+	}
+}
+
+// TestSnapshotAheadOfItsNameCoversTheState: raft names a snapshot after the
+// index applied when it was asked for, but the state file is copied later,
+// while raft applies on, so the copy can hold more. A follower that installed
+// such a snapshot (its log emptied) and restarts before its leader's next
+// entries reach that far has applied more than its log and the snapshot's name
+// say; it must start. A state file ahead of what the snapshot holds too is a
+// lost log, and is refused.
+func TestSnapshotAheadOfItsNameCoversTheState(t *testing.T) {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	src := t.TempDir()
+	n := mustOpenNode(t, src, key)
+	ctx := context.Background()
+	var early []byte
+	for i := range 20 {
+		if _, err := n.Create(ctx, supplyRecord(fmt.Sprint("快照命名", i))); err != nil {
+			t.Fatal(err)
+		}
+		if i == 9 {
+			var buf bytes.Buffer
+			if err := n.Store().WriteSnapshot(&buf); err != nil {
+				t.Fatal(err)
+			}
+			early = buf.Bytes()
+		}
+	}
+	applied, _, _ := n.Store().AppliedIndex()
+	var final bytes.Buffer
+	if err := n.Store().WriteSnapshot(&final); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+
+	// A follower's data directory: the state file at applied, raft's log
+	// empty, and one snapshot named label holding content.
+	follower := func(t *testing.T, label uint64, content []byte) string {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "state.db"), final.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, "raft"), 2, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := raft.Configuration{Servers: []raft.Server{{ID: "tianjin-1", Address: "tianjin-1", Suffrage: raft.Voter}}}
+		_, tr := raft.NewInmemTransport("tianjin-1")
+		sink, err := snaps.Create(raft.SnapshotVersionMax, label, 2, conf, 1, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sink.Write(content); err != nil {
+			t.Fatal(err)
+		}
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	open := func(dir string) (*Node, error) {
+		cfg := DefaultConfig("tianjin", dir)
+		cfg.RecordKey = key
+		return Open(cfg)
+	}
+
+	// Named five entries back, holding everything the state file has.
+	n, err := open(follower(t, applied-5, final.Bytes()))
+	if err != nil {
+		t.Fatalf("a replica whose snapshot holds its state, under an older name, refused to start: %v", err)
+	}
+	n.Close()
+
+	// Holding only the first ten writes: entries are missing.
+	_, err = open(follower(t, applied-5, early))
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "ends at entry 0") {
+		t.Fatalf("a state file ahead of both its log and its snapshot: %v, want ErrDamaged", err)
 	}
 }

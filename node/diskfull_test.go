@@ -74,7 +74,7 @@ func TestWatchLogStoreKeepsMonotonic(t *testing.T) {
 	if _, ok := d.watchLogStore(raft.NewInmemStore()).(raft.MonotonicLogStore); ok {
 		t.Fatal("a plain log store became monotonic")
 	}
-	s, _, err := openLogStore(t.TempDir(), LogStoreWAL, 0, nil)
+	s, _, err := openLogStore(t.TempDir(), LogStoreWAL, walOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,10 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
+	walfs "github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
+	"github.com/hashicorp/raft-wal/types"
 
 	"liandong/node/store"
 )
@@ -31,6 +34,13 @@ const (
 	walLogDir   = "wal"
 	walMetaFile = metadb.FileName // inside walLogDir
 )
+
+// walOptions are how raft-wal is opened: Config.WALSegmentSize, and in tests
+// the file system it works through.
+type walOptions struct {
+	segmentSize int       // 0: raft-wal's default
+	vfs         types.VFS // nil: the operating system's
+}
 
 // resolveLogStore says which kind of log raftDir holds or will hold. An empty
 // kind (the default) keeps the kind an existing log is of and gives a new one
@@ -71,7 +81,7 @@ func resolveLogStore(raftDir, kind string) (string, error) {
 // openLogStore opens raft's log in raftDir as kind (Config.LogStore; empty
 // picks as resolveLogStore says) and checks that every entry it holds can be
 // read. It returns the kind it opened.
-func openLogStore(raftDir, kind string, segmentSize int, logger hclog.Logger) (logStore, string, error) {
+func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (logStore, string, error) {
 	kind, err := resolveLogStore(raftDir, kind)
 	if err != nil {
 		return nil, "", err
@@ -81,7 +91,7 @@ func openLogStore(raftDir, kind string, segmentSize int, logger hclog.Logger) (l
 		boltPath := filepath.Join(raftDir, boltLogFile)
 		b, err := raftboltdb.New(raftboltdb.Options{Path: boltPath, BoltOptions: boltOptions()})
 		if err != nil {
-			return nil, "", fmt.Errorf("open raft log %s: %w (if the file is corrupt, move the raft directory aside and rejoin from a peer)", boltPath, err)
+			return nil, "", fmt.Errorf("open raft log %s: %w (if the file is damaged: %s)", boltPath, err, repair)
 		}
 		return b, kind, nil
 	}
@@ -91,24 +101,49 @@ func openLogStore(raftDir, kind string, segmentSize int, logger hclog.Logger) (l
 	}
 	// raft-wal keeps its segment list and raft's votes in a bbolt file; a
 	// damaged one must be refused before bbolt maps it.
+	// Without it, raft-wal would write new metadata over segments it no
+	// longer knows, then delete them at the next start; an empty one makes
+	// it panic.
 	metaPath := filepath.Join(walPath, walMetaFile)
-	if fi, err := os.Stat(metaPath); err == nil && fi.Size() > 0 {
+	segments, _ := filepath.Glob(filepath.Join(walPath, "*.wal"))
+	switch fi, err := os.Stat(metaPath); {
+	case err == nil && fi.Size() > 0:
 		if err := store.CheckBoltFile(metaPath); err != nil {
 			detail := strings.TrimPrefix(err.Error(), store.ErrCorrupt.Error()+": ")
 			return nil, "", fmt.Errorf("%w: raft log metadata %s is damaged (%s); %s", ErrDamaged, metaPath, detail, repair)
 		}
+	case len(segments) > 0 && (err == nil || errors.Is(err, fs.ErrNotExist)):
+		return nil, "", fmt.Errorf("%w: raft log metadata %s is missing or empty beside %d segment files; %s", ErrDamaged, metaPath, len(segments), repair)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, "", fmt.Errorf("check raft log metadata %s: %w", metaPath, err)
 	}
-	meta := &metadb.BoltMetaDB{}
-	w, err := raftwal.Open(walPath, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta), raftwal.WithSegmentSize(segmentSize))
+	open := func() (*raftwal.WAL, error) {
+		meta := &metadb.BoltMetaDB{}
+		vfs := wal.vfs
+		if vfs == nil {
+			vfs = walfs.New()
+		}
+		w, err := raftwal.Open(walPath, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta),
+			raftwal.WithSegmentSize(wal.segmentSize), raftwal.WithSegmentFiler(segment.NewFiler(walPath, vfs)))
+		if err != nil {
+			meta.Close()
+			return nil, err
+		}
+		return w, nil // its Close closes meta too
+	}
+	w, err := newReopeningWAL(open, logger)
+	if isDiskFull(err) {
+		// Opening may make a segment, which is preallocated.
+		return nil, "", fmt.Errorf("open raft log %s: %w: free space on its file system and start the replica again", walPath, err)
+	}
 	if err != nil {
-		meta.Close()
 		return nil, "", fmt.Errorf("%w: open raft log %s: %v; %s", ErrDamaged, walPath, err, repair)
 	}
 	if err := readWholeLog(w); err != nil {
 		w.Close()
 		return nil, "", fmt.Errorf("%w: raft log %s: %v; %s", ErrDamaged, walPath, err, repair)
 	}
-	return w, kind, nil // its Close closes meta too
+	return w, kind, nil
 }
 
 // holdsLog reports whether path is a non-empty file or directory.

@@ -200,7 +200,7 @@ func TestLogStoreDefaultKind(t *testing.T) {
 // TestFailpointWrapperKeepsMonotonic: the wrapper a failpoints build puts
 // around raft's log store still tells raft that raft-wal refuses gaps.
 func TestFailpointWrapperKeepsMonotonic(t *testing.T) {
-	s, _, err := openLogStore(t.TempDir(), LogStoreWAL, 0, nil)
+	s, _, err := openLogStore(t.TempDir(), LogStoreWAL, walOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestLogStoreTailTruncationSurvivesRestart(t *testing.T) {
 	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
 		t.Run(kind, func(t *testing.T) {
 			dir := t.TempDir()
-			s, _, err := openLogStore(dir, kind, 0, nil)
+			s, _, err := openLogStore(dir, kind, walOptions{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -241,7 +241,7 @@ func TestLogStoreTailTruncationSurvivesRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s, _, err = openLogStore(dir, kind, 0, nil)
+			s, _, err = openLogStore(dir, kind, walOptions{}, nil)
 			if err != nil {
 				t.Fatalf("reopen after a suffix truncation: %v", err)
 			}

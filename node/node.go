@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/hashicorp/raft-wal/types"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
@@ -79,12 +80,14 @@ type Config struct {
 	// LogStoreBolt (raft-boltdb, a bbolt file, the default of earlier releases).
 	// Empty, the default, keeps the kind an existing log is of and gives a new
 	// data directory raft-wal. A replica keeps the kind its data directory was
-	// created with: changing it means moving the raft directory aside and
-	// rejoining (repairByRejoin).
+	// created with: changing it means moving raft's directory, the state file
+	// and the search index aside and rejoining (repairByRejoin).
 	LogStore string
 	// WALSegmentSize is the size of raft-wal's segment files, preallocated
 	// when each is created; 0 means raft-wal's default (64 MiB).
 	WALSegmentSize int
+	// walVFS, set by tests, is the file system raft-wal works through.
+	walVFS types.VFS
 	// StateSync fsyncs the state file at every applied batch. Off by default:
 	// raft's log is fsynced before a write is acknowledged and the state file
 	// records the raft index it has applied, so after a crash raft replays what
@@ -289,7 +292,7 @@ func (n *Node) startRaft() error {
 	}
 	var err error
 	hlog := newRaftLogger(n.log)
-	if n.logStore, n.logStoreKind, err = openLogStore(raftDir, cfg.LogStore, cfg.WALSegmentSize, hlog); err != nil {
+	if n.logStore, n.logStoreKind, err = openLogStore(raftDir, cfg.LogStore, walOptions{cfg.WALSegmentSize, cfg.walVFS}, hlog); err != nil {
 		return err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog)

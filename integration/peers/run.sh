@@ -206,5 +206,5 @@ machine="nproc=$(nproc);loadavg=$(cut -d' ' -f1-3 /proc/loadavg);cpu=$(grep -m1 
 "$bin/peerbench" report --liandong "$work/liandong.json,$work/liandong-catchup.json" --liandong-bolt "$work/liandong-bolt.json" \
 	--raft-1 "$work/raft1.json" --raft-3 "$work/raft3.json" --raft-1-wal "$work/raft1-wal.json" --raft-3-wal "$work/raft3-wal.json" \
 	--etcd-1 "$work/etcd1.json" --etcd-3 "$work/etcd3.json" --nats "$work/nats.json" --nats-sync "$work/nats-sync.json" \
-	--command "bash integration/peers/run.sh --duration $duration --clients $clients --catchup $catchup --rate $rate" \
+	--command "bash integration/peers/run.sh --duration $duration --clients $clients --catchup $catchup --rate $rate --bolt-clients $bolt_clients" \
 	--machine "$machine" --out "$out"

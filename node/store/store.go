@@ -648,3 +648,27 @@ func walkAll(tx *bbolt.Tx) (err error) {
 	}
 	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error { return walk(string(name), b) })
 }
+
+// AppliedIndexOf returns the raft index applied in the state file at path,
+// opened read-only: a snapshot's copy, which may hold entries past the index
+// raft named the snapshot after (the copy is taken while raft applies on).
+func AppliedIndexOf(path string) (index uint64, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, v)
+		}
+	}()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+		}
+		index, _ = unsafeAppliedIndex(tx)
+		return nil
+	})
+	return index, err
+}
