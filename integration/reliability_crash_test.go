@@ -35,8 +35,8 @@ const killCyclesEnv = "LIANDONG_KILL_CYCLES"
 // acknowledged write is readable at (at least) its acknowledged version. At the
 // end, after a clean stop, the centre's log is one unbroken signed chain in
 // which every record's versions run 1, 2, 3 … and end at its stored version:
-// nothing was lost and nothing applied twice. It runs on raft-wal (the
-// default) and on a bbolt raft log (data directories of older builds).
+// nothing was lost and nothing applied twice. It runs on both kinds of raft
+// log: bbolt (the default) and raft-wal.
 func TestReliabilityKillCycles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")

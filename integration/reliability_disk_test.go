@@ -34,13 +34,13 @@ func TestReliabilityDiskFull(t *testing.T) {
 	// fails). Both run with raft's log in bbolt, whose files these sizes are
 	// of (bbolt grows them in 16 MiB steps, so today both limits fall alike).
 	// The file size limit applies to every file of the process at any offset,
-	// inside preallocated space too, so with raft-wal (the default, third case)
+	// inside preallocated space too, so with raft-wal (the third case)
 	// whichever of the state file and the WAL writes past the limit first
 	// fails: the contract is the same. Raft's log failing alone is
 	// TestRaftLogDiskFull in node/ (failpoints build), and a WAL segment that
 	// cannot be made, TestWALRotationFailureHeals.
 	for _, tc := range []struct{ name, at, logStore string }{
-		{"cannot-grow", "state.db", "bolt"}, {"write-fails", "raft/log.db", "bolt"}, {"wal", "state.db", ""},
+		{"cannot-grow", "state.db", "bolt"}, {"write-fails", "raft/log.db", "bolt"}, {"wal", "state.db", "wal"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { diskFull(t, tc.at, tc.logStore) })
 	}

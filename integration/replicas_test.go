@@ -42,7 +42,7 @@ type groupOptions struct {
 	snapshotThreshold uint64
 	trailingLogs      uint64
 	// logStore is raft.log_store of every replica ("bolt" or "wal"); empty:
-	// the default, raft-wal for the new data directories here.
+	// the default, bbolt for the new data directories here.
 	logStore string
 	// logLevel of the processes; default warn.
 	logLevel string

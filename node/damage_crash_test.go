@@ -210,7 +210,7 @@ func TestDamagedFilesRefusedAtStart(t *testing.T) {
 	}
 	boltTemplate, key, digest := damagedDir(t, func(c *Config) { c.LogStore = LogStoreBolt })
 	// Small segments, so that the log spans several.
-	walTemplate, walKey, walDigest := damagedDir(t, func(c *Config) { c.WALSegmentSize = 16 << 10 })
+	walTemplate, walKey, walDigest := damagedDir(t, func(c *Config) { c.LogStore, c.WALSegmentSize = LogStoreWAL, 16<<10 })
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			template, key, digest := boltTemplate, key, digest

@@ -44,7 +44,7 @@ type walOptions struct {
 
 // resolveLogStore says which kind of log raftDir holds or will hold. An empty
 // kind (the default) keeps the kind an existing log is of and gives a new one
-// raft-wal. A directory holding a log of the other kind than the one asked for
+// bbolt. A directory holding a log of the other kind than the one asked for
 // is refused rather than ignored: starting on an empty log would make this
 // replica forget what it acknowledged.
 func resolveLogStore(raftDir, kind string) (string, error) {
@@ -71,10 +71,10 @@ func resolveLogStore(raftDir, kind string) (string, error) {
 			ErrDamaged, held, path, kind, held, repair)
 	case kind != "":
 		return kind, nil
-	case hasBolt:
-		return LogStoreBolt, nil
-	default:
+	case hasWAL:
 		return LogStoreWAL, nil
+	default:
+		return LogStoreBolt, nil
 	}
 }
 
@@ -99,11 +99,10 @@ func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (lo
 	if err := os.MkdirAll(walPath, 0o700); err != nil {
 		return nil, "", fmt.Errorf("create raft log directory: %w", err)
 	}
-	// raft-wal keeps its segment list and raft's votes in a bbolt file; a
-	// damaged one must be refused before bbolt maps it.
-	// Without it, raft-wal would write new metadata over segments it no
-	// longer knows, then delete them at the next start; an empty one makes
-	// it panic.
+	// raft-wal keeps its segment list and raft's term and vote in a bbolt
+	// file. A damaged one must be refused before bbolt maps it; an empty one
+	// makes raft-wal panic; without one, raft-wal would write new metadata
+	// over segments it no longer knows, and delete them at the next start.
 	metaPath := filepath.Join(walPath, walMetaFile)
 	segments, _ := filepath.Glob(filepath.Join(walPath, "*.wal"))
 	switch fi, err := os.Stat(metaPath); {
@@ -112,28 +111,31 @@ func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (lo
 			detail := strings.TrimPrefix(err.Error(), store.ErrCorrupt.Error()+": ")
 			return nil, "", fmt.Errorf("%w: raft log metadata %s is damaged (%s); %s", ErrDamaged, metaPath, detail, repair)
 		}
-	case len(segments) > 0 && (err == nil || errors.Is(err, fs.ErrNotExist)):
-		return nil, "", fmt.Errorf("%w: raft log metadata %s is missing or empty beside %d segment files; %s", ErrDamaged, metaPath, len(segments), repair)
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case err == nil:
+		return nil, "", fmt.Errorf("%w: raft log metadata %s is empty; %s", ErrDamaged, metaPath, repair)
+	case errors.Is(err, fs.ErrNotExist) && len(segments) > 0:
+		return nil, "", fmt.Errorf("%w: raft log metadata %s is missing beside %d segment files; %s", ErrDamaged, metaPath, len(segments), repair)
+	case !errors.Is(err, fs.ErrNotExist):
 		return nil, "", fmt.Errorf("check raft log metadata %s: %w", metaPath, err)
 	}
-	open := func() (*raftwal.WAL, error) {
-		meta := &metadb.BoltMetaDB{}
-		vfs := wal.vfs
-		if vfs == nil {
-			vfs = walfs.New()
-		}
-		w, err := raftwal.Open(walPath, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta),
-			raftwal.WithSegmentSize(wal.segmentSize), raftwal.WithSegmentFiler(segment.NewFiler(walPath, vfs)))
-		if err != nil {
-			meta.Close()
-			return nil, err
-		}
-		return w, nil // its Close closes meta too
+	vfs := wal.vfs
+	if vfs == nil {
+		vfs = walfs.New()
 	}
-	w, err := newReopeningWAL(open, logger)
+	vfs = fallbackVFS{vfs}
+	if repaired, err := repairSealedTail(walPath, vfs, wal.segmentSize); err != nil {
+		return nil, "", fmt.Errorf("%w: raft log %s: check its tail segment: %v; %s", ErrDamaged, walPath, err, repair)
+	} else if repaired && logger != nil {
+		logger.Warn("raft log: recorded the tail segment sealed and listed the next, a rotation that had not completed", "dir", walPath)
+	}
+	meta := &metadb.BoltMetaDB{}
+	w, err := raftwal.Open(walPath, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta),
+		raftwal.WithSegmentSize(wal.segmentSize), raftwal.WithSegmentFiler(segment.NewFiler(walPath, vfs)))
+	if err != nil {
+		meta.Close()
+	}
 	if isDiskFull(err) {
-		// Opening may make a segment, which is preallocated.
+		// Opening may make a segment.
 		return nil, "", fmt.Errorf("open raft log %s: %w: free space on its file system and start the replica again", walPath, err)
 	}
 	if err != nil {
@@ -143,7 +145,7 @@ func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (lo
 		w.Close()
 		return nil, "", fmt.Errorf("%w: raft log %s: %v; %s", ErrDamaged, walPath, err, repair)
 	}
-	return w, kind, nil
+	return w, kind, nil // its Close closes meta too
 }
 
 // holdsLog reports whether path is a non-empty file or directory.

@@ -94,7 +94,7 @@ func TestLogStoreKinds(t *testing.T) {
 }
 
 // TestLogStoreDefaultKind: with raft.log_store unset, a new data directory gets
-// raft-wal and an existing one keeps the kind it holds, with its entries; a
+// bbolt and an existing one keeps the kind it holds, with its entries; a
 // directory holding both kinds is refused, since either may be the one the
 // replica acknowledged from.
 func TestLogStoreDefaultKind(t *testing.T) {
@@ -129,7 +129,7 @@ func TestLogStoreDefaultKind(t *testing.T) {
 	for _, created := range []string{"", LogStoreBolt, LogStoreWAL} {
 		want := created
 		if want == "" {
-			want = LogStoreWAL
+			want = LogStoreBolt
 		}
 		t.Run("created as "+want, func(t *testing.T) {
 			dir := t.TempDir()

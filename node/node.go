@@ -74,12 +74,13 @@ type Config struct {
 	SnapshotThreshold uint64
 	// TrailingLogs kept after a snapshot, for followers slightly behind.
 	TrailingLogs uint64
-	// LogStore is how raft's log is kept: LogStoreWAL (hashicorp/raft-wal:
-	// segment files appended with one fsync a batch, about half the commit
-	// latency of bbolt's two; Consul's default for new servers since 1.20) or
-	// LogStoreBolt (raft-boltdb, a bbolt file, the default of earlier releases).
-	// Empty, the default, keeps the kind an existing log is of and gives a new
-	// data directory raft-wal. A replica keeps the kind its data directory was
+	// LogStore is how raft's log is kept: LogStoreBolt (raft-boltdb, a bbolt
+	// file) or LogStoreWAL (hashicorp/raft-wal: segment files appended with
+	// one fsync a batch instead of bbolt's two, about half the commit latency;
+	// Consul's default for new servers since 1.20, still "experimental" in its
+	// README, and v0.4.1 needs the repairs in walfix.go). Empty, the default,
+	// keeps the kind an existing log is of and gives a new data directory
+	// bbolt. A replica keeps the kind its data directory was
 	// created with: changing it means moving raft's directory, the state file
 	// and the search index aside and rejoining (repairByRejoin).
 	LogStore string

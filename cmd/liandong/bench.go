@@ -33,7 +33,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, and run on its own; fanout: of the whole run)")
 	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
-	logStore := fs.String("log-store", "", "write, converge, catchup: raft log store of the nodes, wal or bolt (unset: wal, as for any new data directory)")
+	logStore := fs.String("log-store", "", "write, converge, catchup: raft log store of the nodes, bolt or wal (unset: bolt, as for any new data directory)")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
 	centresFlag := fs.String("centres", "20,50,100", "fanout: comma-separated numbers of simulated centres")
 	fanoutRecords := fs.String("fanout-records", "100,10000", "fanout: comma-separated entries per origin log")

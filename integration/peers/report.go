@@ -31,17 +31,16 @@ type Report struct {
 	Machine  map[string]string `json:"machine"`
 	Command  string            `json:"command,omitempty"`
 	Liandong []Result          `json:"liandong"`
-	// LiandongBolt are liandong's scenarios again with --log-store bolt
-	// (raft-boltdb), the kind data directories of builds before session 12 keep.
-	LiandongBolt []Result            `json:"liandong_bolt,omitempty"`
-	Peers        map[string][]Result `json:"peers"`
-	Ratios       []Ratio             `json:"ratios"`
+	// LiandongWAL are liandong's scenarios again with --log-store wal.
+	LiandongWAL []Result            `json:"liandong_wal,omitempty"`
+	Peers       map[string][]Result `json:"peers"`
+	Ratios      []Ratio             `json:"ratios"`
 }
 
 func cmdReport(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	lian := fs.String("liandong", "", "JSON of `liandong bench ... --json`; comma-separated files are read in turn")
-	lianBolt := fs.String("liandong-bolt", "", "JSON of `liandong bench ... --log-store bolt --json`, set beside the targets without one")
+	lianWAL := fs.String("liandong-wal", "", "JSON of `liandong bench ... --log-store wal --json`, set beside the targets without one")
 	peerFiles := map[string]*string{}
 	for _, name := range []string{"raft-1", "raft-3", "raft-1-wal", "raft-3-wal", "etcd-1", "etcd-3", "nats", "nats-sync"} {
 		peerFiles[name] = fs.String(name, "", "JSON of peerbench for "+name)
@@ -79,17 +78,16 @@ func cmdReport(args []string, stdout io.Writer) error {
 		}
 		rep.Peers[name] = rs
 	}
-	// liandong's default log is raft-wal: its HTTP path is set against raw
-	// raft on the same log; the bolt pass against raw raft on raft-boltdb.
-	rep.Ratios = ratios(rep.Liandong, rep.Peers, "wal")
-	if *lianBolt != "" {
-		if err := readJSON(*lianBolt, &rep.LiandongBolt); err != nil {
+	// Each HTTP path is set against raw raft on the same kind of log.
+	rep.Ratios = ratios(rep.Liandong, rep.Peers, "bolt")
+	if *lianWAL != "" {
+		if err := readJSON(*lianWAL, &rep.LiandongWAL); err != nil {
 			return err
 		}
-		// Data directories made before raft-wal became the default keep
-		// raft-boltdb: its ratios say what they get, and carry no target.
-		for _, r := range ratios(rep.LiandongBolt, rep.Peers, "bolt") {
-			r.Comparison += " (bolt log)"
+		// raft-wal is opt-in: its ratios say what an operator choosing it
+		// gets, and carry no target.
+		for _, r := range ratios(rep.LiandongWAL, rep.Peers, "wal") {
+			r.Comparison += " (raft-wal log)"
 			r.Target, r.Met = "", nil
 			rep.Ratios = append(rep.Ratios, r)
 		}

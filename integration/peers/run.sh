@@ -8,11 +8,11 @@
 # in a temporary directory, and every process started here is stopped by pid.
 #
 #   bash integration/peers/run.sh [--duration 10s] [--clients 1,16,64,256]
-#        [--catchup 100000] [--rate 200] [--bolt-clients 64] [--out FILE] [--keep]
+#        [--catchup 100000] [--rate 200] [--wal-clients 64] [--out FILE] [--keep]
 #
 # Environment equivalents: PEERS_DURATION, PEERS_CLIENTS, PEERS_CATCHUP,
-# PEERS_RATE, PEERS_BOLT_CLIENTS (client counts of the write scenario run again
-# with raft-boltdb, the log older data directories keep), PEERS_OUT, PEERS_KEEP=1 (keep the work
+# PEERS_RATE, PEERS_WAL_CLIENTS (client counts of the write scenario run again
+# with liandong's opt-in raft-wal log), PEERS_OUT, PEERS_KEEP=1 (keep the work
 # directory and its logs). With the defaults it takes 10-12 minutes on two
 # cores, the peer servers' first build (2-5 minutes) not included.
 set -euo pipefail
@@ -21,7 +21,7 @@ duration=${PEERS_DURATION:-10s}
 clients=${PEERS_CLIENTS:-1,16,64,256}
 catchup=${PEERS_CATCHUP:-100000}
 rate=${PEERS_RATE:-200}
-bolt_clients=${PEERS_BOLT_CLIENTS:-64}
+wal_clients=${PEERS_WAL_CLIENTS:-64}
 out=${PEERS_OUT:-$PWD/peers-result.json}
 keep=${PEERS_KEEP:-0}
 while [ $# -gt 0 ]; do
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 	--clients) clients=$2; shift 2 ;;
 	--catchup) catchup=$2; shift 2 ;;
 	--rate) rate=$2; shift 2 ;;
-	--bolt-clients) bolt_clients=$2; shift 2 ;;
+	--wal-clients) wal_clients=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
@@ -118,15 +118,14 @@ step "liandong: catchup ($catchup entries)"
 	>"$work/liandong-catchup.json" 2>"$work/liandong-catchup.log"
 grep -o '"scenario": "[^"]*"\|"per_sec": [0-9.]*' "$work/liandong-catchup.json" | paste - - >&2
 
-# raft-boltdb (two fdatasyncs a commit against raft-wal's one) is what data
-# directories made before session 12 keep; its ratios are reported beside the
-# targets, without one.
+# raft-wal (one fdatasync a commit against raft-boltdb's two) is opt-in; the
+# ratios it gives are reported beside the targets, without one.
 rm -rf "$work/liandong-catchup"
-step "liandong with --log-store bolt: write ($bolt_clients clients, 1 and 3 replicas), converge ($rate/s); $duration each"
-"$bin/liandong" bench write converge --clients "$bolt_clients" --replicas 3 --duration "$duration" --log-store bolt \
-	--rate "$rate" --dir "$work/liandong-bolt" --json >"$work/liandong-bolt.json" 2>"$work/liandong-bolt.log"
-grep -o '"scenario": "[^"]*"\|"per_sec": [0-9.]*' "$work/liandong-bolt.json" | paste - - >&2
-rm -rf "$work/liandong-bolt"
+step "liandong with --log-store wal: write ($wal_clients clients, 1 and 3 replicas), converge ($rate/s); $duration each"
+"$bin/liandong" bench write converge --clients "$wal_clients" --replicas 3 --duration "$duration" --log-store wal \
+	--rate "$rate" --dir "$work/liandong-wal" --json >"$work/liandong-wal.json" 2>"$work/liandong-wal.log"
+grep -o '"scenario": "[^"]*"\|"per_sec": [0-9.]*' "$work/liandong-wal.json" | paste - - >&2
+rm -rf "$work/liandong-wal"
 
 step "raw hashicorp/raft + raft-boltdb + bbolt FSM, 1 and 3 voters"
 "$bin/peerbench" raft --voters 1 --clients "$clients" --duration "$duration" --dir "$work/raft1" --out "$work/raft1.json"
@@ -203,8 +202,8 @@ nats_pair sync "$work/nats-sync.json" "sync_interval: always"
 
 step "liandong / peer ratios"
 machine="nproc=$(nproc);loadavg=$(cut -d' ' -f1-3 /proc/loadavg);cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//');go=$(go env GOVERSION);commit=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-"$bin/peerbench" report --liandong "$work/liandong.json,$work/liandong-catchup.json" --liandong-bolt "$work/liandong-bolt.json" \
+"$bin/peerbench" report --liandong "$work/liandong.json,$work/liandong-catchup.json" --liandong-wal "$work/liandong-wal.json" \
 	--raft-1 "$work/raft1.json" --raft-3 "$work/raft3.json" --raft-1-wal "$work/raft1-wal.json" --raft-3-wal "$work/raft3-wal.json" \
 	--etcd-1 "$work/etcd1.json" --etcd-3 "$work/etcd3.json" --nats "$work/nats.json" --nats-sync "$work/nats-sync.json" \
-	--command "bash integration/peers/run.sh --duration $duration --clients $clients --catchup $catchup --rate $rate --bolt-clients $bolt_clients" \
+	--command "bash integration/peers/run.sh --duration $duration --clients $clients --catchup $catchup --rate $rate --wal-clients $wal_clients" \
 	--machine "$machine" --out "$out"

@@ -63,8 +63,8 @@ type RaftConfig struct {
 	SnapshotInterval  time.Duration `yaml:"snapshot_interval"`
 	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
 	TrailingLogs      uint64        `yaml:"trailing_logs"`
-	// LogStore is how raft's log is kept: "wal" or "bolt". Unset, a new data
-	// directory gets "wal" and an existing one keeps the kind it holds
+	// LogStore is how raft's log is kept: "bolt" or "wal". Unset, a new data
+	// directory gets "bolt" and an existing one keeps the kind it holds
 	// (node.Config.LogStore says what each costs and promises).
 	LogStore string `yaml:"log_store"`
 }
