@@ -6,6 +6,8 @@
 # liandong/peer ratios. The peer servers are installed from the Go module proxy
 # into a temporary GOBIN; everything listens on 127.0.0.1 on free ports, lives
 # in a temporary directory, and every process started here is stopped by pid.
+# liandong's converge scenario runs the four centres as processes of their own
+# (--processes, since session 12), as the peer servers run.
 #
 #   bash integration/peers/run.sh [--duration 10s] [--clients 1,16,64,256]
 #        [--catchup 100000] [--rate 200] [--wal-clients 64] [--out FILE] [--keep]
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
 	--wal-clients) wal_clients=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
-	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -106,7 +108,7 @@ fi
 "$bin/nats-server" --version >&2
 
 step "liandong: write ($clients clients, 1 and 3 replicas), converge ($rate/s); $duration each"
-"$bin/liandong" bench write converge --clients "$clients" --replicas 3 --duration "$duration" \
+"$bin/liandong" bench write converge --processes --clients "$clients" --replicas 3 --duration "$duration" \
 	--rate "$rate" --dir "$work/liandong" --json >"$work/liandong.json" 2>"$work/liandong.log"
 grep -o '"scenario": "[^"]*"\|"per_sec": [0-9.]*' "$work/liandong.json" | paste - - >&2
 # The catch-up runs in a process and directory of its own: after the write
@@ -122,7 +124,7 @@ grep -o '"scenario": "[^"]*"\|"per_sec": [0-9.]*' "$work/liandong-catchup.json" 
 # ratios it gives are reported beside the targets, without one.
 rm -rf "$work/liandong-catchup"
 step "liandong with --log-store wal: write ($wal_clients clients, 1 and 3 replicas), converge ($rate/s); $duration each"
-"$bin/liandong" bench write converge --clients "$wal_clients" --replicas 3 --duration "$duration" --log-store wal \
+"$bin/liandong" bench write converge --processes --clients "$wal_clients" --replicas 3 --duration "$duration" --log-store wal \
 	--rate "$rate" --dir "$work/liandong-wal" --json >"$work/liandong-wal.json" 2>"$work/liandong-wal.log"
 grep -o '"scenario": "[^"]*"\|"per_sec": [0-9.]*' "$work/liandong-wal.json" | paste - - >&2
 rm -rf "$work/liandong-wal"
