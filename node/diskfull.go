@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
 
 	"liandong/node/store"
 )
@@ -151,6 +152,13 @@ func (s diskWatchLogStore) StoreLogs(logs []*raft.Log) error {
 	case isDiskFull(err):
 		if !s.d.logStoreFull.Swap(true) && s.d.log != nil {
 			s.d.log.Error("raft's log cannot grow: the disk is full; this replica stores no writes until space is freed", "err", err)
+		}
+	case errors.Is(err, raftwal.ErrSealed):
+		// raft-wal could not make its next segment (walfix.go) and refuses
+		// appends until it is opened again; counted as a full disk, since
+		// that is the usual cause and the replica can append nothing.
+		if !s.d.logStoreFull.Swap(true) && s.d.log != nil {
+			s.d.log.Error("raft's log (raft-wal) could not start its next segment, most likely for want of space, and refuses every append until this replica restarts: free space, then restart it", "err", err)
 		}
 	}
 	return err

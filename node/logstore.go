@@ -118,15 +118,16 @@ func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (lo
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, "", fmt.Errorf("check raft log metadata %s: %w", metaPath, err)
 	}
-	vfs := wal.vfs
-	if vfs == nil {
-		vfs = walfs.New()
+	var vfs types.VFS = walfs.New()
+	if wal.vfs != nil {
+		vfs = wal.vfs
 	}
-	vfs = fallbackVFS{vfs}
-	if repaired, err := repairSealedTail(walPath, vfs, wal.segmentSize); err != nil {
+	if repaired, err := repairSealedTail(walPath, vfs, wal.segmentSize); isDiskFull(err) {
+		return nil, "", fmt.Errorf("open raft log %s: %w: free space on its file system and start the replica again", walPath, err)
+	} else if err != nil {
 		return nil, "", fmt.Errorf("%w: raft log %s: check its tail segment: %v; %s", ErrDamaged, walPath, err, repair)
 	} else if repaired && logger != nil {
-		logger.Warn("raft log: recorded the tail segment sealed and listed the next, a rotation that had not completed", "dir", walPath)
+		logger.Warn("raft log: repaired its tail segment (a seal without its rotation, or a stray index from an append that failed); appends go on", "dir", walPath)
 	}
 	meta := &metadb.BoltMetaDB{}
 	w, err := raftwal.Open(walPath, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
 
 	"liandong/node/store"
 )
@@ -447,6 +448,11 @@ func (n *Node) raftError(what string, err error) error {
 		// Raft's log could not store the entry, so it was not committed.
 		n.fsm.disk.logFull()
 		return fmt.Errorf("%s: %w: %w", what, ErrDiskFull, err)
+	case errors.Is(err, raftwal.ErrSealed):
+		// Not stored either; raft-wal could not make its next segment and
+		// takes nothing more until the replica restarts (walfix.go).
+		n.fsm.disk.logFull()
+		return fmt.Errorf("%s: %w: raft's log could not start its next segment; free space and restart this replica: %w", what, ErrDiskFull, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

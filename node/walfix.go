@@ -1,7 +1,9 @@
 package node
 
 import (
+	"encoding/binary"
 	"errors"
+	"io"
 	"io/fs"
 	"time"
 
@@ -11,39 +13,28 @@ import (
 	"github.com/hashicorp/raft-wal/types"
 )
 
-// Two repairs of raft-wal v0.4.1, whose WAL is stuck for good, refusing every
-// append as sealed ("segment is sealed"), once a segment filled up but the
-// next one was not made (rotation). It makes the next segment in the
-// background after the append that filled the current one, logs a failure
-// and never retries it; and a WAL opened again with a sealed tail segment
-// does not rotate either. helper-43/44's reviews and TestWALRotationFails and
-// TestWALSealedTailRepairedAtOpen show each case.
+// A repair of raft-wal v0.4.1, whose WAL refuses every append as sealed
+// ("segment is sealed") once its tail segment's file holds an index frame
+// (written by the append that fills a segment) but its metadata does not
+// record the segment sealed and the next one made (rotation). That happens
+// when the process stops, or the metadata cannot be written, between the
+// append and the rotation; and when the append itself failed for want of space
+// after writing part of its index frame: raft-wal rolls such an append back
+// in memory, but reading the file again takes the frame for a seal. raft-wal
+// rotates only in the background after an append, so a WAL opened in either
+// state is stuck for good. A rotation that fails at run time (its next file
+// cannot be made, on a full disk) leaves the WAL stuck until it is opened
+// again, which the replica does only at a restart (see diskWatchLogStore).
+// helper-43/44/45's reviews found these; walfix_test.go shows each.
 
-// fallbackVFS makes a new segment without preallocating it when preallocation
-// fails for want of space, the usual way rotation fails on a full disk, so
-// that the rotation still succeeds. Appends into the new segment then fail
-// for want of space (raft-wal rolls them back, and the replica reports its
-// disk full) until space returns, as with bbolt.
-type fallbackVFS struct{ types.VFS }
-
-func (v fallbackVFS) Create(dir, name string, size uint64) (types.WritableFile, error) {
-	f, err := v.VFS.Create(dir, name, size)
-	if err == nil || size == 0 || !isDiskFull(err) {
-		return f, err
-	}
-	// raft-wal's own file system leaves behind the file it could not preallocate.
-	if rmErr := v.VFS.Delete(dir, name); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
-		return nil, err
-	}
-	return v.VFS.Create(dir, name, 0)
-}
-
-// repairSealedTail completes, in raft-wal's metadata, a rotation that its
-// tail segment's file records as sealed (the append that filled it wrote the
-// segment's index) but its metadata does not: the process stopped, or the
-// metadata could not be written, before the background rotation committed.
-// It records the tail sealed as the rotation would have and lists the next
-// segment, whose file raftwal.Open then makes. It reports whether it did.
+// repairSealedTail, run before raftwal.Open, finds a tail segment whose file
+// holds an index frame its metadata does not record. An index of one slot
+// per committed entry is a seal: it records the tail sealed as raft-wal's
+// rotation would have and lists the next segment, whose file raftwal.Open
+// then makes. Any other index frame is a stray from an append that did not
+// commit: it zeroes the frame's header, so that raft-wal reads the file as an
+// unsealed tail ending at its last commit. It reports whether it changed
+// anything.
 func repairSealedTail(dir string, vfs types.VFS, segmentSize int) (bool, error) {
 	meta := &metadb.BoltMetaDB{}
 	st, err := meta.Load(dir)
@@ -69,6 +60,9 @@ func repairSealedTail(dir string, vfs types.VFS, segmentSize int) (bool, error) 
 	if err != nil || !sealed {
 		return false, err
 	}
+	if stray, err := clearStrayIndex(dir, vfs, tail, indexStart, last); err != nil || stray {
+		return stray, err
+	}
 	now := time.Now()
 	tail.SealTime, tail.MaxIndex, tail.IndexStart = now, last, indexStart
 	st.Segments[n-1] = tail
@@ -81,4 +75,45 @@ func repairSealedTail(dir string, vfs types.VFS, segmentSize int) (bool, error) 
 	})
 	st.NextSegmentID++
 	return true, meta.CommitState(st)
+}
+
+// Segment file layout (raft-wal v0.4.1 segment/format.go): every frame has an
+// 8-byte header, its type in byte 0 and its length in bytes 4-7 (little
+// endian); an index frame holds one 4-byte offset per entry of the segment.
+const walFrameHeaderLen = 8
+
+// clearStrayIndex reports whether the index frame at indexStart in the tail
+// segment's file is a stray (it does not hold one readable slot per committed
+// entry, BaseIndex to last) and if so zeroes its header, which needs no new
+// space.
+func clearStrayIndex(dir string, vfs types.VFS, tail types.SegmentInfo, indexStart, last uint64) (bool, error) {
+	name := segment.FileName(tail)
+	r, err := vfs.OpenReader(dir, name)
+	if err != nil {
+		return false, err
+	}
+	var hdr [walFrameHeaderLen]byte
+	_, err = r.ReadAt(hdr[:], int64(indexStart)-walFrameHeaderLen)
+	slots := uint64(binary.LittleEndian.Uint32(hdr[4:8]) / 4)
+	whole := err == nil && last >= tail.BaseIndex && slots == last-tail.BaseIndex+1
+	if whole {
+		var slot [4]byte
+		_, err = r.ReadAt(slot[:], int64(indexStart+4*(slots-1)))
+		if errors.Is(err, io.EOF) {
+			whole, err = false, nil
+		}
+	}
+	r.Close()
+	if err != nil || whole {
+		return false, err
+	}
+	wf, err := vfs.OpenWriter(dir, name)
+	if err != nil {
+		return false, err
+	}
+	defer wf.Close()
+	if _, err := wf.WriteAt(make([]byte, walFrameHeaderLen), int64(indexStart)-walFrameHeaderLen); err != nil {
+		return false, err
+	}
+	return true, wf.Sync()
 }

@@ -19,84 +19,133 @@ import (
 	"github.com/hashicorp/raft-wal/types"
 
 	"liandong/auth"
+	"liandong/schema"
 )
 
-// fullDiskVFS is raft-wal's file system, except that while full is set a new
-// segment cannot be preallocated: its file is created, then preallocating it
-// fails, as on a full disk. With noFile, not even the file can be created.
+// fullDiskVFS is raft-wal's file system on a disk that fills up. While
+// noSegment is set, a new segment cannot be preallocated (its file is
+// created, then fallocate fails, as on a disk with less free than a segment),
+// or, with noFile, not even created. While full is set as well, no block is
+// free: a write past the end of a file writes what fits in the blocks the
+// file has and fails for want of space.
 type fullDiskVFS struct {
 	*walfs.FS
-	full, noFile atomic.Bool
-	refused      atomic.Int32
+	full, noSegment, noFile atomic.Bool
+	refused                 atomic.Int32 // segments that could not be made
+}
+
+type fullDiskFile struct {
+	types.WritableFile
+	v    *fullDiskVFS
+	path string
+}
+
+func (f *fullDiskFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.v.full.Load() {
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			return 0, err
+		}
+		if end := fi.Size(); off+int64(len(p)) > end {
+			n := 0
+			if end > off {
+				n, _ = f.WritableFile.WriteAt(p[:end-off], off)
+			}
+			return n, &os.PathError{Op: "write", Path: f.path, Err: syscall.ENOSPC}
+		}
+	}
+	return f.WritableFile.WriteAt(p, off)
 }
 
 func (v *fullDiskVFS) Create(dir, name string, size uint64) (types.WritableFile, error) {
-	if !v.full.Load() || (size == 0 && !v.noFile.Load()) {
-		return v.FS.Create(dir, name, size)
-	}
-	v.refused.Add(1)
-	if !v.noFile.Load() {
-		if f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644); err == nil {
-			f.Close()
+	if v.full.Load() || v.noSegment.Load() {
+		v.refused.Add(1)
+		if !v.noFile.Load() {
+			if f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644); err == nil {
+				f.Close()
+			}
 		}
+		return nil, fmt.Errorf("preallocate %s: %w", name, syscall.ENOSPC)
 	}
-	return nil, fmt.Errorf("preallocate %s: %w", name, syscall.ENOSPC)
+	f, err := v.FS.Create(dir, name, size)
+	if err != nil {
+		return nil, err
+	}
+	return &fullDiskFile{WritableFile: f, v: v, path: filepath.Join(dir, name)}, nil
+}
+
+func (v *fullDiskVFS) OpenWriter(dir, name string) (types.WritableFile, error) {
+	f, err := v.FS.OpenWriter(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return &fullDiskFile{WritableFile: f, v: v, path: filepath.Join(dir, name)}, nil
 }
 
 func walEntry(i uint64) []*raft.Log {
 	return []*raft.Log{{Index: i, Term: 1, Type: raft.LogCommand, Data: make([]byte, 1000)}}
 }
 
-// TestWALRotationFails: raft-wal v0.4.1, whose next segment could not be made,
-// refuses every later append as sealed. When only preallocating the segment
-// fails (a full disk), the segment is made without it and appends go on.
-// When not even its file can be made, appends are refused until the replica
-// restarts, and after the restart every entry is there and appends go on.
-func TestWALRotationFails(t *testing.T) {
-	for _, noFile := range []bool{false, true} {
-		t.Run(fmt.Sprintf("file created=%v", !noFile), func(t *testing.T) {
+// TestWALFullDisk: a raft-wal log whose disk fills up refuses appends; once
+// space is back, after a restart, every entry is there and appends go on.
+// raft-wal v0.4.1 gets there in one of two ways. With no block free, the
+// append that fills a segment fails after writing part of its index, which
+// raft-wal reads again as a seal (stuck for good, without repairSealedTail).
+// With a little space but less than a segment, that append succeeds and
+// making the next segment fails (appends refused as sealed until reopened).
+func TestWALFullDisk(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		full, noFile bool
+	}{{"no block free", true, false}, {"no room for a segment", false, false}, {"no room for a segment's file", false, true}} {
+		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			vfs := &fullDiskVFS{FS: walfs.New()}
-			vfs.noFile.Store(noFile)
+			vfs.noFile.Store(c.noFile)
 			opts := walOptions{segmentSize: 16 << 10, vfs: vfs}
+			size := 1000
+			if c.full {
+				size = 40 // an index too big for the segment's last blocks
+			}
 			s, _, err := openLogStore(dir, LogStoreWAL, opts, hclog.NewNullLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
 			next := uint64(1)
 			store := func() error {
-				err := s.StoreLogs(walEntry(next))
+				err := s.StoreLogs([]*raft.Log{{Index: next, Term: 1, Type: raft.LogCommand, Data: make([]byte, size)}})
 				if err == nil {
 					next++
 				}
 				return err
 			}
-			vfs.full.Store(true)
+			vfs.full.Store(c.full)
+			vfs.noSegment.Store(true)
 			var failed error
-			for range 100 {
+			for range 2000 {
 				if failed = store(); failed != nil {
 					break
 				}
 			}
-			if vfs.refused.Load() == 0 {
-				t.Fatal("no segment rotation was attempted")
+			if failed == nil {
+				t.Fatal("appends never failed on a full disk")
 			}
-			if !noFile && failed != nil {
-				t.Fatalf("an append after preallocating the next segment failed: %v", failed)
+			t.Logf("append %d on a full disk: %v", next, failed)
+			if !c.full && !errors.Is(failed, raftwal.ErrSealed) {
+				t.Fatalf("want the rotation to have failed, got %v", failed)
 			}
-			if noFile && failed == nil {
-				t.Fatal("appends went on although the next segment could not be made")
-			}
+			s.Close()
 			vfs.full.Store(false)
-			if noFile {
-				s.Close()
-				if s, _, err = openLogStore(dir, LogStoreWAL, opts, hclog.NewNullLogger()); err != nil {
-					t.Fatalf("restart once space is back: %v", err)
-				}
+			vfs.noSegment.Store(false)
+			if s, _, err = openLogStore(dir, LogStoreWAL, opts, hclog.NewNullLogger()); err != nil {
+				t.Fatalf("restart once space is back: %v", err)
+			}
+			if last, _ := s.LastIndex(); last != next-1 {
+				t.Fatalf("after the restart the log ends at %d, want %d", last, next-1)
 			}
 			for range 40 {
 				if err := store(); err != nil {
-					t.Fatalf("an append once space is back: %v", err)
+					t.Fatalf("append %d once space is back: %v", next, err)
 				}
 			}
 			s.Close()
@@ -105,7 +154,7 @@ func TestWALRotationFails(t *testing.T) {
 			}
 			defer s.Close()
 			if last, _ := s.LastIndex(); last != next-1 {
-				t.Fatalf("after a restart the log ends at %d, want %d", last, next-1)
+				t.Fatalf("after a second restart the log ends at %d, want %d", last, next-1)
 			}
 		})
 	}
@@ -189,10 +238,11 @@ func TestWALSealedTailRepairedAtOpen(t *testing.T) {
 
 func errorsIsSealed(err error) bool { return errors.Is(err, raftwal.ErrSealed) }
 
-// TestWritesGoOnAcrossAFailedRotation: a single replica on raft-wal whose next
-// segment could not be preallocated goes on taking writes, and holds every
-// one after a restart.
-func TestWritesGoOnAcrossAFailedRotation(t *testing.T) {
+// TestAFailedRotationIsReported: a single replica on raft-wal whose next
+// segment cannot be made answers writes as a full disk (507) and reports its
+// disk full, rather than failing them as an internal error; restarted once
+// space is back, it holds every acknowledged write and takes writes again.
+func TestAFailedRotationIsReported(t *testing.T) {
 	dir := t.TempDir()
 	key, _ := auth.GenerateKey("tianjin-rec")
 	vfs := &fullDiskVFS{FS: walfs.New()}
@@ -201,27 +251,23 @@ func TestWritesGoOnAcrossAFailedRotation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var ids []string
-	write := func(i int) {
-		t.Helper()
-		rec, err := n.Create(ctx, supplyRecord(fmt.Sprint("分段轮换 ", i)))
-		if err != nil {
-			t.Fatalf("write %d (rotations refused: %d): %v", i, vfs.refused.Load(), err)
+	vfs.noSegment.Store(true)
+	var failed error
+	for i := 0; i < 1000 && failed == nil; i++ {
+		var rec *schema.Record
+		if rec, failed = n.Create(ctx, supplyRecord(fmt.Sprint("分段轮换 ", i))); failed == nil {
+			ids = append(ids, rec.ID)
 		}
-		ids = append(ids, rec.ID)
 	}
-	vfs.full.Store(true)
-	for i := 0; vfs.refused.Load() == 0 && i < 1000; i++ {
-		write(i)
+	if !errors.Is(failed, ErrDiskFull) {
+		t.Fatalf("a write once no segment can be made: %v, want ErrDiskFull", failed)
 	}
-	if vfs.refused.Load() == 0 {
-		t.Fatal("no segment rotation within 1000 writes")
+	if err := n.DiskFull(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("DiskFull = %v", err)
 	}
-	for i := range 20 {
-		write(1000 + i)
-	}
-	vfs.full.Store(false)
+	vfs.noSegment.Store(false)
 	n.Close()
-	n = mustOpenNodeWith(t, dir, key, func(c *Config) { c.WALSegmentSize = 64 << 10 })
+	n = mustOpenNodeWith(t, dir, key, tweak)
 	defer n.Close()
 	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
 		t.Fatal(err)
@@ -230,5 +276,8 @@ func TestWritesGoOnAcrossAFailedRotation(t *testing.T) {
 		if _, err := n.Get(ctx, id); err != nil {
 			t.Fatalf("%s after the restart: %v", id, err)
 		}
+	}
+	if _, err := n.Create(ctx, supplyRecord("重启后")); err != nil {
+		t.Fatalf("a write after the restart: %v", err)
 	}
 }
