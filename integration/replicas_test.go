@@ -44,6 +44,8 @@ type groupOptions struct {
 	// logStore is raft.log_store of every replica ("bolt" or "wal"); empty:
 	// the default, bbolt for the new data directories here.
 	logStore string
+	// walSegmentSize is raft.wal_segment_size of every replica; 0: the default.
+	walSegmentSize int
 	// logLevel of the processes; default warn.
 	logLevel string
 	// start is how many replicas newCentreGroupWith starts and waits for (default
@@ -99,6 +101,7 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 		cfg.Raft.SnapshotThreshold = opts.snapshotThreshold
 		cfg.Raft.TrailingLogs = opts.trailingLogs
 		cfg.Raft.LogStore = opts.logStore
+		cfg.Raft.WALSegmentSize = opts.walSegmentSize
 		p2p := udpFree(t)
 		cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2p)}
 		cfg.P2P.AntiEntropyInterval = opts.antiEntropy
@@ -218,6 +221,9 @@ func writeConfig(t *testing.T, path string, cfg server.Config, bootstrap bool) {
 	}
 	if cfg.Raft.LogStore != "" {
 		r["log_store"] = cfg.Raft.LogStore
+	}
+	if cfg.Raft.WALSegmentSize > 0 {
+		r["wal_segment_size"] = cfg.Raft.WALSegmentSize
 	}
 	file["raft"] = r
 	out, err := yaml.Marshal(file)

@@ -91,6 +91,13 @@ func TestLogStoreKinds(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `"leveldb"`) {
 		t.Fatalf("Validate with an unknown log store: %v", err)
 	}
+	for _, size := range []int{-1, 1000, 2 << 30} {
+		cfg := DefaultConfig("tianjin", t.TempDir())
+		cfg.RecordKey, cfg.WALSegmentSize = key, size
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "wal_segment_size") {
+			t.Fatalf("Validate with a WAL segment of %d bytes: %v", size, err)
+		}
+	}
 }
 
 // TestLogStoreDefaultKind: with raft.log_store unset, a new data directory gets

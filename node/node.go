@@ -125,6 +125,9 @@ type Config struct {
 	BootID func() string
 }
 
+// Bounds of Config.WALSegmentSize: raft-wal preallocates through a 32-bit size.
+const minWALSegment, maxWALSegment = 16 << 10, 1 << 30
+
 // Kinds of raft log store (Config.LogStore).
 const (
 	LogStoreBolt = "bolt"
@@ -170,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 4096
+	}
+	if c.WALSegmentSize != 0 && (c.WALSegmentSize < minWALSegment || c.WALSegmentSize > maxWALSegment) {
+		return fmt.Errorf("config: raft.wal_segment_size %d: want 0 (64 MiB) or %d to %d bytes", c.WALSegmentSize, minWALSegment, maxWALSegment)
 	}
 	switch c.LogStore {
 	case "", LogStoreBolt, LogStoreWAL:

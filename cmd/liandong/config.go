@@ -79,6 +79,12 @@ func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
 				return fmt.Errorf("%s=%q: want a whole number", name, s)
 			}
 			fv.SetUint(n)
+		case f.Type.Kind() == reflect.Int:
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want a whole number", name, s)
+			}
+			fv.SetInt(n)
 		case f.Type.Kind() == reflect.Bool:
 			b, err := strconv.ParseBool(s)
 			if err != nil {

@@ -126,12 +126,15 @@ func writeConfig(t *testing.T, dir string) string {
 // TestTokenIssueAndEnvOverrides: environment variables override every config key,
 // with a clear error for a bad value; token issue reads key and bundle from a data dir.
 func TestTokenIssueAndEnvOverrides(t *testing.T) {
-	cfg, err := loadConfig("", []string{"LIANDONG_CENTRE=hebei", "LIANDONG_RAFT_ADDR=127.0.0.1:7000", "LIANDONG_P2P_LISTEN=/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/udp/1/quic-v1", "LIANDONG_P2P_ANTI_ENTROPY_INTERVAL=3s", "LIANDONG_ANONYMOUS_READS=false", "OTHER=1"})
+	cfg, err := loadConfig("", []string{"LIANDONG_CENTRE=hebei", "LIANDONG_RAFT_ADDR=127.0.0.1:7000", "LIANDONG_P2P_LISTEN=/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/udp/1/quic-v1", "LIANDONG_P2P_ANTI_ENTROPY_INTERVAL=3s", "LIANDONG_ANONYMOUS_READS=false", "LIANDONG_RAFT_WAL_SEGMENT_SIZE=1048576", "OTHER=1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Centre != "hebei" || cfg.Raft.Addr != "127.0.0.1:7000" || len(cfg.P2P.Listen) != 2 || cfg.P2P.AntiEntropyInterval != 3*time.Second || cfg.AnonymousReads {
+	if cfg.Centre != "hebei" || cfg.Raft.Addr != "127.0.0.1:7000" || len(cfg.P2P.Listen) != 2 || cfg.P2P.AntiEntropyInterval != 3*time.Second || cfg.AnonymousReads || cfg.Raft.WALSegmentSize != 1<<20 {
 		t.Fatalf("env not applied: %+v", cfg)
+	}
+	if _, err := loadConfig("", []string{"LIANDONG_RAFT_WAL_SEGMENT_SIZE=64MiB"}); err == nil || !strings.Contains(err.Error(), "LIANDONG_RAFT_WAL_SEGMENT_SIZE") {
+		t.Fatalf("bad int: %v", err)
 	}
 	if _, err := loadConfig("", []string{"LIANDONG_ANONYMOUS_READS=maybe"}); err == nil || !strings.Contains(err.Error(), "LIANDONG_ANONYMOUS_READS") {
 		t.Fatalf("bad bool: %v", err)

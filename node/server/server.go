@@ -104,6 +104,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Raft.LogStore != "" {
 		ncfg.LogStore = cfg.Raft.LogStore
 	}
+	ncfg.WALSegmentSize = cfg.Raft.WALSegmentSize
 	ncfg.Bundle, ncfg.BundleSigned = bundle, signed
 	ncfg.RecoverOwnLog = !cfg.P2P.SkipOwnLogRecovery && hasOtherMembers(bundle, cfg.Centre)
 	ncfg.Logger = cfg.Logger
