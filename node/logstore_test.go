@@ -15,16 +15,23 @@ import (
 	"liandong/auth"
 )
 
-func TestLogStoreKinds(t *testing.T) {
+// openWithLogStore returns a record key and a function that opens a node in
+// dir with raft.log_store kind, signing with it.
+func openWithLogStore(t *testing.T) (*auth.KeyPair, func(dir, kind string) (*Node, error)) {
+	t.Helper()
 	key, err := auth.GenerateKey("tianjin-rec")
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(dir, kind string) (*Node, error) {
+	return key, func(dir, kind string) (*Node, error) {
 		cfg := DefaultConfig("tianjin", dir)
 		cfg.RecordKey, cfg.LogStore = key, kind
 		return Open(cfg)
 	}
+}
+
+func TestLogStoreKinds(t *testing.T) {
+	key, open := openWithLogStore(t)
 	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
 		t.Run(kind, func(t *testing.T) {
 			dir := t.TempDir()
@@ -105,15 +112,7 @@ func TestLogStoreKinds(t *testing.T) {
 // directory holding both kinds is refused, since either may be the one the
 // replica acknowledged from.
 func TestLogStoreDefaultKind(t *testing.T) {
-	key, err := auth.GenerateKey("tianjin-rec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := func(dir, kind string) (*Node, error) {
-		cfg := DefaultConfig("tianjin", dir)
-		cfg.RecordKey, cfg.LogStore = key, kind
-		return Open(cfg)
-	}
+	_, open := openWithLogStore(t)
 	// kindReported is the kind liandong_raft_log_store_info names.
 	kindReported := func(t *testing.T, n *Node) string {
 		mfs, err := n.cfg.Registerer.(prometheus.Gatherer).Gather()
