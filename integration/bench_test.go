@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,9 @@ func TestBenchConvergeProcesses(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "bench", "converge", "--processes", "--duration", "2s", "--rate", "40", "--dir", dir, "--json")
 	cmd.SysProcAttr = childAttr()
+	// The bench's own LIANDONG_ variables must not reach the centres, which
+	// would take them over the configuration the bench wrote.
+	cmd.Env = append(os.Environ(), "LIANDONG_ROOT_KEYS=root-deadbeef")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -44,8 +48,15 @@ func TestBenchConvergeProcesses(t *testing.T) {
 	got := map[string]int{}
 	for _, r := range results {
 		got[r.Scenario] = r.Ops
-		if r.Scenario == "converge" && r.Errors != 0 {
+		if r.Scenario != "converge" {
+			continue
+		}
+		if r.Errors != 0 {
 			t.Errorf("converge: %d writes failed or never arrived (%s)", r.Errors, r.Note)
+		}
+		// Stopped by the bench, not by the kernel when it exits (Pdeathsig).
+		if !strings.Contains(r.Note, "4 stopped when asked and 0 killed") {
+			t.Errorf("converge: the centres were not all stopped when asked: %s", r.Note)
 		}
 	}
 	// 2 s at 40/s; each write is applied at three receivers.

@@ -38,7 +38,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 	// whichever of the state file and the WAL writes past the limit first
 	// fails: the contract is the same. Raft's log failing alone is
 	// TestRaftLogDiskFull in node/ (failpoints build), and a WAL segment that
-	// cannot be made, TestWALRotationFailureHeals.
+	// cannot be made, TestWALFullDisk and TestAFailedRotationIsReported.
 	for _, tc := range []struct{ name, at, logStore string }{
 		{"cannot-grow", "state.db", "bolt"}, {"write-fails", "raft/log.db", "bolt"}, {"wal", "state.db", "wal"},
 	} {

@@ -22,6 +22,11 @@ import (
 // write refused by raft's log is tried again after diskFullProbe.
 var ErrDiskFull = errors.New("disk full")
 
+// ErrLogNeedsRestart, which wraps ErrDiskFull, is raft-wal that could not make
+// its next segment: it takes no entry until the replica is restarted, after
+// space has been freed (walfix.go).
+var ErrLogNeedsRestart = fmt.Errorf("%w: raft's log could not start its next segment; free space and restart this replica", ErrDiskFull)
+
 // diskFullProbe is how long writes are refused after raft's log could not grow,
 // before one is let through to find out whether space has returned.
 const diskFullProbe = time.Second
@@ -53,8 +58,10 @@ type diskState struct {
 	// space, on any replica (a follower's appends too); the next store that
 	// succeeds clears it.
 	logStoreFull atomic.Bool
-	stopping     atomic.Bool  // the node is closing: stop retrying
-	log          *slog.Logger // set once at start
+	// logStuck: raft-wal refuses appends until a restart (ErrLogNeedsRestart).
+	logStuck atomic.Bool
+	stopping atomic.Bool  // the node is closing: stop retrying
+	log      *slog.Logger // set once at start
 
 	mu     sync.Mutex
 	filled chan struct{} // closed when the state file becomes full
@@ -112,6 +119,9 @@ func (d *diskState) full() error {
 	if d.stateFull.Load() {
 		return fmt.Errorf("%w: the state file cannot grow", ErrDiskFull)
 	}
+	if d.logStuck.Load() {
+		return ErrLogNeedsRestart
+	}
 	if d.logStoreFull.Load() {
 		return fmt.Errorf("%w: raft's log cannot grow", ErrDiskFull)
 	}
@@ -146,6 +156,7 @@ func (s diskWatchLogStore) StoreLogs(logs []*raft.Log) error {
 	err := s.LogStore.StoreLogs(logs)
 	switch {
 	case err == nil:
+		s.d.logStuck.Store(false)
 		if s.d.logStoreFull.Swap(false) && s.d.log != nil {
 			s.d.log.Warn("raft's log has space again")
 		}
@@ -157,7 +168,8 @@ func (s diskWatchLogStore) StoreLogs(logs []*raft.Log) error {
 		// raft-wal could not make its next segment (walfix.go) and refuses
 		// appends until it is opened again; counted as a full disk, since
 		// that is the usual cause and the replica can append nothing.
-		if !s.d.logStoreFull.Swap(true) && s.d.log != nil {
+		s.d.logStoreFull.Store(true)
+		if !s.d.logStuck.Swap(true) && s.d.log != nil {
 			s.d.log.Error("raft's log (raft-wal) could not start its next segment, most likely for want of space, and refuses every append until this replica restarts: free space, then restart it", "err", err)
 		}
 	}

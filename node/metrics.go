@@ -75,7 +75,7 @@ var (
 	descFeed = prometheus.NewDesc("liandong_changes_position",
 		"Newest change-feed position at this replica.", nil, nil)
 	descRaftLogStore = prometheus.NewDesc("liandong_raft_log_store_info",
-		"1, labelled with the kind of raft log this replica keeps: wal (raft-wal, the default for new data directories) or bolt (raft-boltdb, kept by data directories of older builds).",
+		"1, labelled with the kind of raft log this replica keeps: bolt (raft-boltdb, the default for a new data directory) or wal (raft-wal, opt-in with raft.log_store).",
 		[]string{"kind"}, nil)
 	descRaftVoters = prometheus.NewDesc("liandong_raft_voters",
 		"Voters in this centre's raft group, as this replica's configuration lists them.", nil, nil)

@@ -452,7 +452,7 @@ func (n *Node) raftError(what string, err error) error {
 		// Not stored either; raft-wal could not make its next segment and
 		// takes nothing more until the replica restarts (walfix.go).
 		n.fsm.disk.logFull()
-		return fmt.Errorf("%s: %w: raft's log could not start its next segment; free space and restart this replica: %w", what, ErrDiskFull, err)
+		return fmt.Errorf("%s: %w: %w", what, ErrLogNeedsRestart, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

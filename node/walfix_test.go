@@ -259,11 +259,11 @@ func TestAFailedRotationIsReported(t *testing.T) {
 			ids = append(ids, rec.ID)
 		}
 	}
-	if !errors.Is(failed, ErrDiskFull) {
-		t.Fatalf("a write once no segment can be made: %v, want ErrDiskFull", failed)
+	if !errors.Is(failed, ErrLogNeedsRestart) || !errors.Is(failed, ErrDiskFull) {
+		t.Fatalf("a write once no segment can be made: %v, want ErrLogNeedsRestart", failed)
 	}
-	if err := n.DiskFull(); !errors.Is(err, ErrDiskFull) {
-		t.Fatalf("DiskFull = %v", err)
+	if err := n.DiskFull(); !errors.Is(err, ErrLogNeedsRestart) {
+		t.Fatalf("DiskFull = %v, want ErrLogNeedsRestart", err)
 	}
 	vfs.noSegment.Store(false)
 	n.Close()

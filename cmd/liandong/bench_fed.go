@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -144,13 +145,14 @@ func waitWritable(ctx context.Context, s *server.Server, within time.Duration) e
 func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, logStore string, processes bool, logger *slog.Logger) ([]bench.Result, error) {
 	var apis []*bench.API
 	var gatherers []prometheus.Gatherer
+	var procs *federationProcs
 	if processes {
 		f, err := runFederationProcesses(ctx, dir, logStore)
 		if err != nil {
 			return nil, err
 		}
-		defer f.stop()
-		apis, gatherers = f.apis, f.gatherers
+		defer f.stop() // on an error; stopped below otherwise
+		apis, gatherers, procs = f.apis, f.gatherers, f
 	} else {
 		servers, a, stop, err := runFederation(ctx, dir, logStore, logger)
 		if err != nil {
@@ -281,17 +283,34 @@ func benchConverge(ctx context.Context, dir string, rate int, d time.Duration, l
 		r.Note += "; centres as separate processes"
 	}
 
+	if procs != nil {
+		if dead := procs.exitedEarly(); len(dead) > 0 {
+			return nil, fmt.Errorf("converge: centres %v exited during the run (their logs are in %s)", dead, dir)
+		}
+	}
+	var gatherErr error
 	stage := func(scenario, metric, note string) bench.Result {
-		h := gatherHistogram(gatherers, metric)
+		h, err := gatherHistogram(gatherers, metric)
+		if err != nil && gatherErr == nil {
+			gatherErr = err
+		}
 		return bench.Result{Scenario: scenario, Clients: len(apis), Ops: int(h.count), Elapsed: d,
 			PerSec: float64(h.count) / d.Seconds(), P50: h.quantile(0.5), P99: h.quantile(0.99), Max: h.quantile(1), Note: note}
 	}
-	return []bench.Result{r,
+	rs := []bench.Result{r,
 		stage("converge-pushed", "liandong_replication_push_delay_seconds",
 			"proposed at origin → its push at each receiver (the nodes' push-delay histogram, interpolated in its buckets)"),
 		stage("converge-applied", "liandong_replication_delay_seconds",
 			"proposed at origin → applied at each receiver (the nodes' replication-delay histogram, interpolated in its buckets)"),
-	}, nil
+	}
+	if gatherErr != nil {
+		return nil, fmt.Errorf("converge: read the receivers' histograms: %w", gatherErr)
+	}
+	if procs != nil {
+		stopped, killed := procs.stop()
+		rs[0].Note += fmt.Sprintf(", %d stopped when asked and %d killed at the end", stopped, killed)
+	}
+	return rs, nil
 }
 
 // histogram is the sum of one histogram's series over several registries.
@@ -301,10 +320,13 @@ type histogram struct {
 	counts []uint64  // cumulative
 }
 
-func gatherHistogram(regs []prometheus.Gatherer, name string) histogram {
+func gatherHistogram(regs []prometheus.Gatherer, name string) (histogram, error) {
 	var h histogram
 	for _, reg := range regs {
-		mfs, _ := reg.Gather()
+		mfs, err := reg.Gather()
+		if err != nil {
+			return h, err
+		}
 		for _, mf := range mfs {
 			if mf.GetName() != name {
 				continue
@@ -315,17 +337,24 @@ func gatherHistogram(regs []prometheus.Gatherer, name string) histogram {
 					continue
 				}
 				h.count += hm.GetSampleCount()
-				for i, b := range hm.GetBucket() {
+				i := 0
+				for _, b := range hm.GetBucket() {
+					// The text format lists the +Inf bucket, which a
+					// registry's gathering leaves out: its count is the total.
+					if math.IsInf(b.GetUpperBound(), +1) {
+						continue
+					}
 					if i == len(h.bounds) {
 						h.bounds = append(h.bounds, b.GetUpperBound())
 						h.counts = append(h.counts, 0)
 					}
 					h.counts[i] += b.GetCumulativeCount()
+					i++
 				}
 			}
 		}
 	}
-	return h
+	return h, nil
 }
 
 // quantile interpolates linearly within the bucket holding q, as Prometheus's

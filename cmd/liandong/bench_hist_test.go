@@ -52,11 +52,37 @@ func TestHistogramScraped(t *testing.T) {
 	if _, err := scrapeGatherer(srv.URL).Gather(); err == nil {
 		t.Error("a 404 from /metrics gathered without an error")
 	}
+	if _, err := gatherHistogram([]prometheus.Gatherer{scrapeGatherer(srv.URL)}, "d_seconds"); err == nil {
+		t.Error("a failed scrape read as an empty histogram")
+	}
+
+	// The text format lists a +Inf bucket, which a registry's gathering does
+	// not: an observation past the last bound counts there, and the largest
+	// quantile is the last bound, as read from the registry.
+	reg := prometheus.NewRegistry()
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "d_seconds", Buckets: []float64{.001, .01, .1}})
+	reg.MustRegister(h)
+	h.Observe(0.0005)
+	h.Observe(5)
+	inf := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer inf.Close()
+	for _, g := range []prometheus.Gatherer{reg, scrapeGatherer(inf.URL)} {
+		got, err := gatherHistogram([]prometheus.Gatherer{g}, "d_seconds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := got.quantile(1); got.count != 2 || q != 100*time.Millisecond {
+			t.Errorf("%T: count %d, max %v; want 2 and the last bound, 100ms", g, got.count, q)
+		}
+	}
 }
 
 func checkHistogramQuantiles(t *testing.T, regs []prometheus.Gatherer) {
 	t.Helper()
-	h := gatherHistogram(regs, "d_seconds")
+	h, err := gatherHistogram(regs, "d_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if h.count != 100 {
 		t.Fatalf("count %d, want 100", h.count)
 	}
@@ -73,7 +99,8 @@ func checkHistogramQuantiles(t *testing.T, regs []prometheus.Gatherer) {
 			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
 		}
 	}
-	if got := gatherHistogram(regs, "absent").quantile(0.5); got != 0 {
+	if h, _ := gatherHistogram(regs, "absent"); h.quantile(0.5) != 0 {
+		got := h.quantile(0.5)
 		t.Errorf("empty histogram quantile = %v", got)
 	}
 }

@@ -28,8 +28,10 @@ import (
 type federationProcs struct {
 	apis      []*bench.API
 	gatherers []prometheus.Gatherer
+	names     []string // centre ids
 	cmds      []*exec.Cmd
 	exited    []chan struct{}
+	stopped   bool
 }
 
 // runFederationProcesses provisions the four centres under dir, starts each
@@ -67,6 +69,7 @@ func runFederationProcesses(ctx context.Context, dir, logStore string) (*federat
 		}
 		cmd := exec.Command(exe, "serve", "--config", path, "--log-level", "warn")
 		cmd.Stdout, cmd.Stderr = out, out
+		cmd.Env = childEnv()
 		cmd.SysProcAttr = childProcAttr()
 		if err := cmd.Start(); err != nil {
 			out.Close()
@@ -75,7 +78,7 @@ func runFederationProcesses(ctx context.Context, dir, logStore string) (*federat
 		}
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); out.Close(); close(exited) }()
-		f.cmds, f.exited = append(f.cmds, cmd), append(f.exited, exited)
+		f.cmds, f.exited, f.names = append(f.cmds, cmd), append(f.exited, exited), append(f.names, cfg.Centre)
 
 		tok, err := os.ReadFile(cfg.Path("admin.token"))
 		if err != nil {
@@ -89,27 +92,84 @@ func runFederationProcesses(ctx context.Context, dir, logStore string) (*federat
 	for i, cfg := range cfgs {
 		if err := waitReadyURL(ctx, "http://"+cfg.HTTP+"/readyz", f.exited[i], time.Minute); err != nil {
 			f.stop()
-			return nil, fmt.Errorf("centre %s (log %s): %w", cfg.Centre, filepath.Join(dir, cfg.Centre+".log"), err)
+			log := filepath.Join(dir, cfg.Centre+".log")
+			return nil, fmt.Errorf("centre %s: %w; the end of its log (%s):\n%s", cfg.Centre, err, log, logTail(log, 20))
 		}
 	}
 	return f, nil
 }
 
-// stop asks every centre to stop (SIGTERM), kills those still running after
-// 15 s, and waits for all.
-func (f *federationProcs) stop() {
+// stop asks every centre to stop (SIGTERM), kills those still running 15 s
+// later, and waits for all. It reports how many stopped and how many it killed.
+func (f *federationProcs) stop() (stopped, killed int) {
+	if f.stopped {
+		return 0, 0
+	}
+	f.stopped = true
 	for _, cmd := range f.cmds {
 		cmd.Process.Signal(syscall.SIGTERM)
 	}
-	deadline := time.After(15 * time.Second)
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
 	for i, exited := range f.exited {
 		select {
 		case <-exited:
-		case <-deadline:
-			f.cmds[i].Process.Kill()
-			<-exited
+			stopped++
+			continue
+		case <-deadline.C:
+		}
+		// Past the deadline: kill this one and every other still running.
+		for j := i; j < len(f.cmds); j++ {
+			select {
+			case <-f.exited[j]:
+			default:
+				f.cmds[j].Process.Kill()
+				killed++
+			}
+		}
+		for _, e := range f.exited[i:] {
+			<-e
+		}
+		stopped += len(f.exited) - i - killed
+		break
+	}
+	return stopped, killed
+}
+
+// exitedEarly names the centres whose process has already exited.
+func (f *federationProcs) exitedEarly() []string {
+	var out []string
+	for i, e := range f.exited {
+		select {
+		case <-e:
+			out = append(out, f.names[i])
+		default:
 		}
 	}
+	return out
+}
+
+// logTail returns the last lines of a centre's log, for an error message:
+// without --dir the file goes with the bench's temporary directory.
+func logTail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// childEnv is this process's environment without LIANDONG_ variables, which
+// liandong serve would apply over the configuration the bench wrote.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LIANDONG_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // waitReadyURL polls a /readyz URL until it answers 200, the process exits or

@@ -80,7 +80,7 @@ func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
 			}
 			fv.SetUint(n)
 		case f.Type.Kind() == reflect.Int:
-			n, err := strconv.ParseInt(s, 10, 64)
+			n, err := strconv.ParseInt(s, 10, strconv.IntSize)
 			if err != nil {
 				return fmt.Errorf("%s=%q: want a whole number", name, s)
 			}

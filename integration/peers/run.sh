@@ -2,12 +2,12 @@
 # Peers in the same run (issue 11): liandong's own scenarios, then etcd 3.7.3
 # (1 and 3 members), NATS 2.15.2 JetStream (stream on A mirrored by B; with its
 # default fsync every 2 minutes, then with sync_interval: always) and raw
-# hashicorp/raft + bbolt, on this machine, one after another, and a table of
-# liandong/peer ratios. The peer servers are installed from the Go module proxy
+# hashicorp/raft + bbolt (on raft-boltdb and on raft-wal logs), on this
+# machine, one after another, and a table of liandong/peer ratios. The peer servers are installed from the Go module proxy
 # into a temporary GOBIN; everything listens on 127.0.0.1 on free ports, lives
 # in a temporary directory, and every process started here is stopped by pid.
 # liandong's converge scenario runs the four centres as processes of their own
-# (--processes, since session 12), as the peer servers run.
+# (--processes, since 879d256), as the peer servers run.
 #
 #   bash integration/peers/run.sh [--duration 10s] [--clients 1,16,64,256]
 #        [--catchup 100000] [--rate 200] [--wal-clients 64] [--out FILE] [--keep]

@@ -148,6 +148,10 @@ func toProblem(err error, requestID string) *problem {
 		p = unavailable("the node is not ready (no raft leader yet)", 2, nil)
 	case errors.Is(err, node.ErrShutdown):
 		p = unavailable("the node is shutting down", 5, nil)
+	case errors.Is(err, node.ErrLogNeedsRestart):
+		p = newProblem(http.StatusInsufficientStorage, "insufficient-storage",
+			"this replica's raft log could not start its next segment (its disk is full): writes are refused until its operators free space and restart it; reads go on")
+		p.header.Set("Retry-After", "60")
 	case errors.Is(err, node.ErrDiskFull):
 		p = newProblem(http.StatusInsufficientStorage, "insufficient-storage",
 			"this node's disk is full: writes are refused until its operators free space, and then accepted again without a restart; reads go on")

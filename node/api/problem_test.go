@@ -29,3 +29,24 @@ func TestNodeRefusalsAreUnavailable(t *testing.T) {
 		t.Errorf("detail %q does not say what to do", p.Detail)
 	}
 }
+
+// TestFullDiskProblems: a full disk answers 507; the detail says whether
+// freeing space is enough or the replica must be restarted too (raft-wal that
+// could not start its next segment).
+func TestFullDiskProblems(t *testing.T) {
+	for _, c := range []struct {
+		err     error
+		restart bool
+	}{
+		{fmt.Errorf("apply: %w: the state file cannot grow", node.ErrDiskFull), false},
+		{fmt.Errorf("raft apply: %w: segment is sealed", node.ErrLogNeedsRestart), true},
+	} {
+		p := toProblem(c.err, "req-1")
+		if p.Status != http.StatusInsufficientStorage || p.Type != "urn:liandong:problem:insufficient-storage" {
+			t.Errorf("%v: status %d type %s, want 507 insufficient-storage", c.err, p.Status, p.Type)
+		}
+		if got := strings.Contains(p.Detail, "restart it"); got != c.restart {
+			t.Errorf("%v: detail %q; asks for a restart: %v, want %v", c.err, p.Detail, got, c.restart)
+		}
+	}
+}
