@@ -161,11 +161,11 @@ func ratios(lian []Result, peers map[string][]Result, logStore string) []Ratio {
 		{"write-3-replicas", "raft-3", "write 3 replicas / raw raft+bbolt 3 voters", 0.5, false},
 	}
 	if logStore == "wal" {
-		// A raw raft run on raft-wal, when the run has one.
+		// A raw raft run on raft-wal, when the run has one (the caller marks
+		// the pass's labels).
 		for i, w := range writes[2:] {
 			if _, ok := peers[w.peer+"-wal"]; ok {
 				writes[2+i].peer += "-wal"
-				writes[2+i].label = strings.Replace(w.label, "raw raft+bbolt", "raw raft (raft-wal log)+bbolt", 1)
 			}
 		}
 	}
