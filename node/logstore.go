@@ -79,8 +79,9 @@ func resolveLogStore(raftDir, kind string) (string, error) {
 }
 
 // openLogStore opens raft's log in raftDir as kind (Config.LogStore; empty
-// picks as resolveLogStore says) and checks that every entry it holds can be
-// read. It returns the kind it opened.
+// picks as resolveLogStore says) and returns the kind it opened. A WAL is
+// repaired (walfix.go) and every entry it holds read back first; a bbolt log
+// has been checked by checkRaftFiles.
 func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (logStore, string, error) {
 	kind, err := resolveLogStore(raftDir, kind)
 	if err != nil {
