@@ -123,8 +123,12 @@ func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (lo
 	if wal.vfs != nil {
 		vfs = wal.vfs
 	}
+	// Repairing and opening may write (metadata, a new segment).
+	full := func(err error) error {
+		return fmt.Errorf("open raft log %s: %w: free space on its file system and start the replica again", walPath, err)
+	}
 	if repaired, err := repairSealedTail(walPath, vfs, wal.segmentSize); isDiskFull(err) {
-		return nil, "", fmt.Errorf("open raft log %s: %w: free space on its file system and start the replica again", walPath, err)
+		return nil, "", full(err)
 	} else if err != nil {
 		return nil, "", fmt.Errorf("%w: raft log %s: check its tail segment: %v; %s", ErrDamaged, walPath, err, repair)
 	} else if repaired && logger != nil {
@@ -137,8 +141,7 @@ func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (lo
 		meta.Close()
 	}
 	if isDiskFull(err) {
-		// Opening may make a segment.
-		return nil, "", fmt.Errorf("open raft log %s: %w: free space on its file system and start the replica again", walPath, err)
+		return nil, "", full(err)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: open raft log %s: %v; %s", ErrDamaged, walPath, err, repair)
