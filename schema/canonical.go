@@ -53,6 +53,15 @@ func Canonical(in []byte) ([]byte, error) {
 	return AppendCanonical(make([]byte, 0, len(in)), in)
 }
 
+// AsCanonical is Canonical without the copy when in is canonical already: it
+// returns in itself then, so the caller must own in.
+func AsCanonical(in []byte) ([]byte, error) {
+	if isCanonical(in) {
+		return in, nil
+	}
+	return AppendCanonical(make([]byte, 0, len(in)), in)
+}
+
 // AppendCanonical appends the canonical encoding of in to dst.
 func AppendCanonical(dst, in []byte) ([]byte, error) {
 	p := canonParser{in: in}

@@ -73,6 +73,15 @@ func TestCanonical(t *testing.T) {
 		if err := CheckCanonical(got); err != nil {
 			t.Errorf("CheckCanonical(%s): %v", got, err)
 		}
+		in := []byte(c.in)
+		as, err := AsCanonical(in)
+		if err != nil || string(as) != c.want {
+			t.Errorf("AsCanonical(%.60s) = %s, %v; want %s", c.in, as, err, c.want)
+		}
+		// In place for the inputs here that are canonical already, a copy for the others.
+		if same := len(as) > 0 && &as[0] == &in[0]; same != (c.in == c.want) {
+			t.Errorf("AsCanonical(%.60s) returned its input: %v, want %v", c.in, same, c.in == c.want)
+		}
 	}
 }
 
@@ -101,6 +110,9 @@ func TestCanonicalRefuses(t *testing.T) {
 			if !errors.As(err, &se) {
 				t.Errorf("Canonical(%q) error %v is not a *SyntaxError", in, err)
 			}
+		}
+		if got, err := AsCanonical([]byte(in)); err == nil {
+			t.Errorf("AsCanonical(%q) = %s, want error", in, got)
 		}
 	}
 }

@@ -208,3 +208,39 @@ func TestMatchText(t *testing.T) {
 		t.Error("matched a non-object body")
 	}
 }
+
+// FuzzDecodeRecordFastPath holds decodeRecord's way through canonical
+// requests (members sliced from the request, no encoding/json) to the
+// encoding/json way: the same record, or the same problem, for any input.
+func FuzzDecodeRecordFastPath(f *testing.F) {
+	f.Add([]byte(`{"body":{"industry":"new-materials","keywords":["a"],"owner_org":"天津大学","summary":"s","title":"高镍三元正极材料","transfer_modes":["license"],"trl":6},"catalogue":"supply","visibility":"public"}`), "")
+	f.Add([]byte(`{"body":{},"catalogue":"expert","created_at":"2024-01-01T00:00:00Z","id":"tianjin:exists","origin":"tianjin","version":3}`), "tianjin:exists")
+	f.Add([]byte(`{"body":null,"catalogue":null,"expires_at":"2027-06-30T00:00:00+08:00","schema":1,"visibility":"centre"}`), "tianjin:new")
+	f.Add([]byte(`{"a\"b":1,"catalogue":"supply"}`), "")
+	f.Add([]byte(`{"catalogue":"sup\u00e9ly","deleted":false,"id":"tianjin:x","origin":"hebei","version":2}`), "")
+	f.Add([]byte(`{"catalogue":5,"schema":1.5,"version":-1}`), "")
+	f.Add([]byte(`{"catalogue":"supply","visibility":"federation","body":{"b":1,"a":2}}`), "")
+	f.Fuzz(func(t *testing.T, data []byte, pathID string) {
+		fast, fastErr := decodeRecordWith(data, pathID, "tianjin", true)
+		slow, slowErr := decodeRecordWith(data, pathID, "tianjin", false)
+		if (fastErr == nil) != (slowErr == nil) {
+			t.Fatalf("fast way: %v; encoding/json's: %v", fastErr, slowErr)
+		}
+		if fastErr != nil {
+			fj, _ := json.Marshal(fastErr)
+			sj, _ := json.Marshal(slowErr)
+			if string(fj) != string(sj) {
+				t.Fatalf("problems differ:\nfast %s\nslow %s", fj, sj)
+			}
+			return
+		}
+		fj, _ := json.Marshal(fast.rec)
+		sj, _ := json.Marshal(slow.rec)
+		if string(fj) != string(sj) || fast.version != slow.version || fast.visibility != slow.visibility {
+			t.Fatalf("records differ:\nfast %s %d %v\nslow %s %d %v", fj, fast.version, fast.visibility, sj, slow.version, slow.visibility)
+		}
+		if !bytes.Equal(fast.rec.Body, slow.rec.Body) {
+			t.Fatalf("bodies differ: %q and %q", fast.rec.Body, slow.rec.Body)
+		}
+	})
+}

@@ -57,8 +57,8 @@ func PrepareWrite(w *WriteCommand) error {
 	if w.Record == nil || w.Canonical {
 		return nil
 	}
-	rec := w.Record.Clone()
-	body, err := schema.Canonical(rec.Body)
+	rec := w.Record.Clone() // rec.Body is a copy: AsCanonical may return it
+	body, err := schema.AsCanonical(rec.Body)
 	if err != nil {
 		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
 	}

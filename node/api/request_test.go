@@ -1,0 +1,51 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// TestReadAll checks readAll against io.ReadAll whatever the declared length
+// says: exact, unknown, too short or too long, and through readers that
+// return a byte at a time or fail midway.
+func TestReadAll(t *testing.T) {
+	body := strings.Repeat("成果转化", 100)
+	failure := errors.New("connection reset")
+	for _, tc := range []struct {
+		name          string
+		r             func() io.Reader
+		contentLength int64
+		want          string
+		wantErr       error
+	}{
+		{"exact", func() io.Reader { return strings.NewReader(body) }, int64(len(body)), body, nil},
+		{"unknown", func() io.Reader { return strings.NewReader(body) }, -1, body, nil},
+		{"declared longer", func() io.Reader { return strings.NewReader(body) }, int64(len(body)) + 100, body, nil},
+		{"declared shorter", func() io.Reader { return strings.NewReader(body) }, 10, body, nil},
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader(body)) }, int64(len(body)), body, nil},
+		{"empty", func() io.Reader { return strings.NewReader("") }, 0, "", nil},
+		{"fails midway", func() io.Reader {
+			return io.MultiReader(strings.NewReader(body[:100]), iotest.ErrReader(failure))
+		}, int64(len(body)), body[:100], failure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readAll(tc.r(), tc.contentLength)
+			if !errors.Is(err, tc.wantErr) || string(got) != tc.want {
+				t.Fatalf("readAll = %d bytes, %v; want %d bytes, %v", len(got), err, len(tc.want), tc.wantErr)
+			}
+		})
+	}
+	t.Run("over the limit", func(t *testing.T) {
+		r := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(body)), 100)
+		_, err := readAll(r, int64(len(body)))
+		var mbe *http.MaxBytesError
+		if !errors.As(err, &mbe) {
+			t.Fatalf("readAll past the limit: %v, want a MaxBytesError", err)
+		}
+	})
+}
