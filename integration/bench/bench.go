@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,6 +166,40 @@ func RecordJSON(i, size int) []byte {
 		"keywords": []string{"正极材料", "锂电池"}, "trl": 6, "owner_org": "天津大学",
 		"transfer_modes": []string{"license"},
 	})
+}
+
+// CreateRequests makes RecordJSON's requests from a template for each count
+// of digits in i (the summary's padding depends on it), without
+// encoding/json: marshalling a map for every request was a twentieth of a
+// write benchmark's CPU, taken from the node on the same cores.
+type CreateRequests struct {
+	// byDigits[d] is RecordJSON's request for a number of d digits, split
+	// around the number.
+	byDigits [20][2][]byte
+}
+
+// NewCreateRequests prepares the requests of size bytes.
+func NewCreateRequests(size int) *CreateRequests {
+	c := &CreateRequests{}
+	for d := 1; d < len(c.byDigits); d++ {
+		n := 1
+		for range d - 1 {
+			n *= 10
+		}
+		js := RecordJSON(n, size)
+		mark := []byte(fmt.Sprintf(" %d\"", n))
+		at := bytes.Index(js, mark)
+		c.byDigits[d] = [2][]byte{js[:at+1], js[at+len(mark)-1:]}
+	}
+	return c
+}
+
+// JSON returns RecordJSON(i, size) for i ≥ 0.
+func (c *CreateRequests) JSON(i int) []byte {
+	num := strconv.Itoa(i)
+	t := c.byDigits[len(num)]
+	out := make([]byte, 0, len(t[0])+len(num)+len(t[1]))
+	return append(append(append(out, t[0]...), num...), t[1]...)
 }
 
 // paddedRecord is the create request of a supply item with body, its summary

@@ -18,9 +18,10 @@ import (
 func Write(ctx context.Context, api *API, clients []int, d time.Duration, size int) []Result {
 	var out []Result
 	var seq atomic.Int64
+	requests := NewCreateRequests(size)
 	for _, c := range clients {
 		r := Load(ctx, "write", c, d, 1<<30, func(ctx context.Context, _, _ int) error {
-			return api.Do(ctx, "POST", "/v1/records", RecordJSON(int(seq.Add(1)), size), nil)
+			return api.Do(ctx, "POST", "/v1/records", requests.JSON(int(seq.Add(1))), nil)
 		})
 		r.Note = fmt.Sprintf("%d-byte records", size)
 		out = append(out, r)
