@@ -82,7 +82,7 @@ func CheckCanonical(in []byte) error {
 	if isCanonical(in) {
 		return nil
 	}
-	out, err := Canonical(in)
+	out, err := AppendCanonical(make([]byte, 0, len(in)), in)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -102,6 +103,8 @@ func TestCanonicalRefuses(t *testing.T) {
 		``, ` `, `{`, `[1,]`, `{"a":1,}`, `{"a"}`, `{a:1}`, `01`, `-`, `1.`, `.5`, `1e`, `+1`, `0x10`,
 		`tru`, `nul`, `True`, `NaN`, `Infinity`, `"a` + "\n" + `"`, `"\x"`, `"\u12"`, `"\u12G4"`,
 		`[1] [2]`, `{}x`, `'a'`, "\ufeff{}",
+		// Control bytes past the first word of a long string, and after CJK.
+		"\"abcdefghijkl\x1fmn\"", "{\"body\":{\"a\":\"abcdefg\x1f\"}}", "\"成果转化成果\x00\"", "\"abcdefgh\x7f\x10\"",
 	} {
 		if got, err := Canonical([]byte(in)); err == nil {
 			t.Errorf("Canonical(%q) = %s, want error", in, got)
@@ -113,6 +116,25 @@ func TestCanonicalRefuses(t *testing.T) {
 		}
 		if got, err := AsCanonical([]byte(in)); err == nil {
 			t.Errorf("AsCanonical(%q) = %s, want error", in, got)
+		}
+	}
+}
+
+// TestControlByte holds the word-at-a-time scan to a byte loop: every byte
+// value at every position of slices of up to 17 bytes, on fills below, at
+// and above the boundary.
+func TestControlByte(t *testing.T) {
+	for _, fill := range []byte{' ', 'a', 0x7f, 0x80, 0xe6, 0xff} {
+		for n := 0; n <= 17; n++ {
+			for at := 0; at < n; at++ {
+				for v := 0; v < 256; v++ {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[at] = byte(v)
+					if got, want := controlByte(b), v < 0x20; got != want {
+						t.Fatalf("controlByte(% x) = %v, want %v", b, got, want)
+					}
+				}
+			}
 		}
 	}
 }

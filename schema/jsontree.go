@@ -93,9 +93,9 @@ type jparser struct {
 }
 
 // node carves a node from the arena. The first chunk is sized by counting the
-// input's commas and brackets (every value but the first follows a comma or
-// opens a container, so this is an upper bound unless strings hold commas);
-// later chunks double. A fixed first chunk of 64 nodes (6.6 KB) for a body
+// input's commas and opening brackets, an upper bound on its values (each
+// value but the root is the first of its container or follows a comma;
+// those inside strings only make the count larger); later chunks double. A fixed first chunk of 64 nodes (6.6 KB) for a body
 // of a dozen values was a fifth of all the bytes a write allocated
 // (BenchmarkCreate's memory profile).
 func (p *jparser) node(kind jkind) *jnode {

@@ -243,7 +243,7 @@ func decodeRecordWith(data []byte, pathID, centre string, fast bool) (*recordReq
 		}
 	}
 	if raw, ok := members["body"]; ok && canonical {
-		rec.Body = raw
+		rec.Body = raw[:len(raw):len(raw)] // an append must not run into the request's bytes
 	} else if ok {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {
@@ -293,8 +293,9 @@ func readAll(r io.Reader, contentLength int64) ([]byte, error) {
 		return io.ReadAll(r)
 	}
 	// One byte more, so that reading the whole body ends in io.EOF without
-	// growing the buffer.
-	buf := make([]byte, 0, contentLength+1)
+	// growing the buffer; at most 64 KB before the bytes arrive, so a
+	// request that only claims a large body does not hold that memory.
+	buf := make([]byte, 0, min(contentLength+1, 64<<10))
 	for {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -305,8 +306,8 @@ func readAll(r io.Reader, contentLength int64) ([]byte, error) {
 			return buf, err
 		}
 		if len(buf) == cap(buf) {
-			// The body is longer than it said (net/http stops it at
-			// Content-Length, so this is a reader of another kind).
+			// Past 64 KB, or longer than it said (net/http stops a body at
+			// its Content-Length, so then a reader of another kind).
 			rest, err := io.ReadAll(r)
 			return append(buf, rest...), err
 		}

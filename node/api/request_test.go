@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -29,6 +30,7 @@ func TestReadAll(t *testing.T) {
 		{"declared shorter", func() io.Reader { return strings.NewReader(body) }, 10, body, nil},
 		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader(body)) }, int64(len(body)), body, nil},
 		{"empty", func() io.Reader { return strings.NewReader("") }, 0, "", nil},
+		{"over the first 64 KB", func() io.Reader { return strings.NewReader(strings.Repeat(body, 100)) }, int64(100 * len(body)), strings.Repeat(body, 100), nil},
 		{"fails midway", func() io.Reader {
 			return io.MultiReader(strings.NewReader(body[:100]), iotest.ErrReader(failure))
 		}, int64(len(body)), body[:100], failure},
@@ -40,6 +42,18 @@ func TestReadAll(t *testing.T) {
 			}
 		})
 	}
+	t.Run("one allocation for a body of the length it said", func(t *testing.T) {
+		r, b := bytes.NewReader(nil), []byte(body)
+		allocs := testing.AllocsPerRun(20, func() {
+			r.Reset(b)
+			if got, err := readAll(r, int64(len(body))); err != nil || len(got) != len(body) {
+				t.Fatalf("readAll = %d bytes, %v", len(got), err)
+			}
+		})
+		if allocs > 1 {
+			t.Fatalf("readAll of a %d-byte body: %.0f allocations, want 1", len(body), allocs)
+		}
+	})
 	t.Run("over the limit", func(t *testing.T) {
 		r := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(body)), 100)
 		_, err := readAll(r, int64(len(body)))
