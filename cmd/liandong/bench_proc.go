@@ -32,6 +32,7 @@ type federationProcs struct {
 	cmds      []*exec.Cmd
 	exited    []chan struct{}
 	stopped   bool
+	starter   *lockedStarter
 }
 
 // runFederationProcesses provisions the four centres under dir, starts each
@@ -50,7 +51,7 @@ func runFederationProcesses(ctx context.Context, dir, logStore string) (*federat
 	if err != nil {
 		return nil, err
 	}
-	f := &federationProcs{}
+	f := &federationProcs{starter: newLockedStarter()}
 	for _, cfg := range cfgs {
 		data, err := yaml.Marshal(cfg)
 		if err != nil {
@@ -71,7 +72,7 @@ func runFederationProcesses(ctx context.Context, dir, logStore string) (*federat
 		cmd.Stdout, cmd.Stderr = out, out
 		cmd.Env = childEnv()
 		cmd.SysProcAttr = childProcAttr()
-		if err := cmd.Start(); err != nil {
+		if err := f.starter.Start(cmd); err != nil {
 			out.Close()
 			f.stop()
 			return nil, fmt.Errorf("start %s: %w", cfg.Centre, err)
@@ -106,6 +107,7 @@ func (f *federationProcs) stop() (stopped, killed int) {
 		return 0, 0
 	}
 	f.stopped = true
+	defer f.starter.Release() // once every child has exited, below
 	for _, cmd := range f.cmds {
 		cmd.Process.Signal(syscall.SIGTERM)
 	}
