@@ -120,10 +120,12 @@ func round(d time.Duration) string {
 }
 
 // load runs op from clients goroutines for d and at most maxOps operations in
-// all, and summarises the latencies. Operations cut off by the deadline count
-// neither as done nor as failed.
+// all, and summarises the latencies. As liandong's bench.Load, the deadline
+// stops new operations and lets those under way finish, and counts them; 30 s
+// past it they are cancelled, and those count neither as done nor as failed.
 func load(ctx context.Context, scenario string, clients int, d time.Duration, maxOps int64, op func(ctx context.Context, client, i int) error) Result {
-	ctx, cancel := context.WithTimeout(ctx, d)
+	deadline := time.Now().Add(d)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(30*time.Second))
 	defer cancel()
 	var (
 		mu       sync.Mutex
@@ -139,7 +141,7 @@ func load(ctx context.Context, scenario string, clients int, d time.Duration, ma
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1024)
-			for i := 0; ctx.Err() == nil; i++ {
+			for i := 0; ctx.Err() == nil && time.Now().Before(deadline); i++ {
 				if issued.Add(1) > maxOps {
 					break
 				}
