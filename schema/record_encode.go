@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -113,13 +114,19 @@ func plainString(s string) bool {
 // when it escapes HTML (<, >, & and U+2028/U+2029 in strings; canonical form
 // has them nowhere else).
 func htmlSensitive(body []byte) bool {
-	for i, c := range body {
-		switch {
-		case c == '<', c == '>', c == '&':
-			return true
-		case c == 0xe2 && i+2 < len(body) && body[i+1] == 0x80 && (body[i+2] == 0xa8 || body[i+2] == 0xa9):
+	// A search per byte value finds these a word at a time; the loop that
+	// tested every byte was 1.6 % of a catch-up's CPU.
+	if bytes.IndexByte(body, '<') >= 0 || bytes.IndexByte(body, '>') >= 0 || bytes.IndexByte(body, '&') >= 0 {
+		return true
+	}
+	for rest := body; ; {
+		i := bytes.IndexByte(rest, 0xe2)
+		if i < 0 {
+			return false
+		}
+		if i+2 < len(rest) && rest[i+1] == 0x80 && (rest[i+2] == 0xa8 || rest[i+2] == 0xa9) {
 			return true
 		}
+		rest = rest[i+1:]
 	}
-	return false
 }

@@ -119,3 +119,26 @@ func TestAppendTime(t *testing.T) {
 		}
 	}
 }
+
+// TestHTMLSensitive holds htmlSensitive to a byte-at-a-time reading of what
+// encoding/json escapes, with the bytes at each place in a body.
+func TestHTMLSensitive(t *testing.T) {
+	slow := func(b []byte) bool {
+		for i, c := range b {
+			if c == '<' || c == '>' || c == '&' || c == 0xe2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xa8 || b[i+2] == 0xa9) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ins := range []string{"<", ">", "&", "\u2028", "\u2029", "\u2027", "\u202a", "—", "\xe2", "\xe2\x80", "成果"} {
+		for _, base := range []string{"", `{"a":"x"}`, `{"title":"高镍三元正极材料连续化制备技术","x":[1,2]}`} {
+			for at := 0; at <= len(base); at++ {
+				b := []byte(base[:at] + ins + base[at:])
+				if got, want := htmlSensitive(b), slow(b); got != want {
+					t.Fatalf("htmlSensitive(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
