@@ -131,7 +131,9 @@ func TestHTMLSensitive(t *testing.T) {
 		}
 		return false
 	}
-	for _, ins := range []string{"<", ">", "&", "\u2028", "\u2029", "\u2027", "\u202a", "—", "\xe2", "\xe2\x80", "成果"} {
+	for _, ins := range []string{"<", ">", "&", "\u2028", "\u2029", "\u2027", "\u202a", "—", "\xe2", "\xe2\x80", "成果",
+		// A near miss before a match: the search must go on past the first lead byte.
+		"—\u2028", "\xe2\u2029", "\xe2\x80\u2028", "“成果”\u2029"} {
 		for _, base := range []string{"", `{"a":"x"}`, `{"title":"高镍三元正极材料连续化制备技术","x":[1,2]}`} {
 			for at := 0; at <= len(base); at++ {
 				b := []byte(base[:at] + ins + base[at:])

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"os/exec"
 	"runtime"
+	"sync"
 )
 
 // lockedStarter starts child processes from one goroutine locked to its OS
@@ -16,8 +18,12 @@ type lockedStarter struct {
 	start   chan *exec.Cmd
 	started chan error
 	release chan struct{}
+	once    sync.Once
 	done    chan struct{}
 }
+
+// errStarterReleased is Start's answer once Release has been called.
+var errStarterReleased = errors.New("start a child: the starter was released")
 
 func newLockedStarter() *lockedStarter {
 	s := &lockedStarter{start: make(chan *exec.Cmd), started: make(chan error),
@@ -42,17 +48,17 @@ func newLockedStarter() *lockedStarter {
 
 // Start is cmd.Start on the starter's thread.
 func (s *lockedStarter) Start(cmd *exec.Cmd) error {
-	s.start <- cmd
-	return <-s.started
+	select {
+	case s.start <- cmd:
+		return <-s.started
+	case <-s.done:
+		return errStarterReleased
+	}
 }
 
 // Release lets the starter's goroutine end; call it once its children have
-// exited. It is safe to call more than once.
+// exited. It is safe to call more than once, and concurrently.
 func (s *lockedStarter) Release() {
-	select {
-	case <-s.release:
-	default:
-		close(s.release)
-	}
+	s.once.Do(func() { close(s.release) })
 	<-s.done
 }

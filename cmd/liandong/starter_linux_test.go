@@ -1,22 +1,40 @@
 package main
 
 import (
+	"errors"
 	"os/exec"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestLockedStarterOutlivesTheCallersThread starts a child with a
-// parent-death signal from a goroutine that then ends while locked to its
-// thread, which ends the thread: the child must live on, as it would not had
-// it been forked from that thread (the first case shows the kernel does
-// signal then).
+// The main goroutine keeps the main thread, which Go never lets end (a
+// goroutine that exits locked to it only parks it): a test goroutine that
+// ran there could not end its thread, and the kernel would send no
+// parent-death signal (helper-48 saw the first check below fail 4 runs in 5
+// without this).
+func init() { runtime.LockOSThread() }
+
+// TestLockedStarterOutlivesTheCallersThread starts children with a
+// parent-death signal and ends threads around them. A child forked from a
+// thread that ends is killed (the kernel's behaviour, checked first); one
+// started through lockedStarter lives on while its caller's thread ends and
+// while many other locked goroutines end theirs, one of which would, without
+// the starter's lock, end the thread that forked it.
 func TestLockedStarterOutlivesTheCallersThread(t *testing.T) {
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Fatalf("this test needs sleep(1): %v", err)
+	}
+	// endThreads ends n threads: goroutines that lock theirs and exit.
+	endThreads := func(n int) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() { runtime.LockOSThread() })
+		}
+		wg.Wait()
 	}
 	// startFromEndingThread starts a child through start from a goroutine
 	// locked to a thread that ends right after.
@@ -58,7 +76,14 @@ func TestLockedStarterOutlivesTheCallersThread(t *testing.T) {
 	s := newLockedStarter()
 	defer s.Release()
 	child := startFromEndingThread(s.Start)
+	endThreads(200)
 	if sig := waitExit(child, time.Second); sig != -1 {
-		t.Fatalf("a child started by lockedStarter ended (signal %v) when its caller's thread did", sig)
+		t.Fatalf("a child started by lockedStarter ended (signal %v) when other threads did", sig)
+	}
+
+	s.Release()
+	s.Release()
+	if err := s.Start(exec.Command(sleep, "30")); !errors.Is(err, errStarterReleased) {
+		t.Fatalf("Start after Release: %v, want errStarterReleased", err)
 	}
 }

@@ -54,15 +54,23 @@ func round(d time.Duration) string {
 	return d.Round(time.Microsecond).String()
 }
 
+// loadGrace is how long past its deadline Load lets the operations under way
+// finish.
+const loadGrace = 2 * time.Second
+
 // Load runs op from clients goroutines for d (and at most maxOps operations in all)
 // and summarises the latencies.
 //
-// An op under way at the deadline is let finish (the API client's timeout
-// bounds it) and counted, rather than cancelled: a cancelled write left the
-// node under test logging a 503 for each client, and applying writes the
-// next measurement then paid for.
+// An op under way at the deadline is let finish and counted, rather than
+// cancelled: a cancelled write left the node under test logging a 503 for
+// each client, and applying writes the next measurement then paid for. One
+// still running loadGrace after the deadline is cancelled and not counted,
+// so a stuck request cannot stretch the run (and shrink its rate) by the
+// client's whole timeout.
 func Load(ctx context.Context, scenario string, clients int, d time.Duration, maxOps int, op func(ctx context.Context, client, i int) error) Result {
 	deadline := time.Now().Add(d)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(loadGrace))
+	defer cancel()
 	var (
 		mu     sync.Mutex
 		lat    []time.Duration

@@ -22,13 +22,15 @@ func TestCreateRequestsAreRecordJSONs(t *testing.T) {
 }
 
 // TestLoadLetsOpsUnderWayFinish checks that the deadline stops new
-// operations but does not cancel those under way: each is counted, none
-// sees its context cancelled, and Load returns soon after the deadline.
+// operations but does not cancel those under way: every operation started
+// is counted, none sees its context cancelled, and Load returns soon after
+// the deadline; one still stuck loadGrace past it is cancelled, uncounted.
 func TestLoadLetsOpsUnderWayFinish(t *testing.T) {
-	var cancelled atomic.Int64
+	var started, cancelled atomic.Int64
 	const d, opTime = 100 * time.Millisecond, 30 * time.Millisecond
-	start := time.Now()
+	begin := time.Now()
 	r := Load(context.Background(), "test", 4, d, 1<<30, func(ctx context.Context, _, _ int) error {
+		started.Add(1)
 		select {
 		case <-ctx.Done():
 			cancelled.Add(1)
@@ -37,17 +39,25 @@ func TestLoadLetsOpsUnderWayFinish(t *testing.T) {
 			return nil
 		}
 	})
-	took := time.Since(start)
+	took := time.Since(begin)
 	if n := cancelled.Load(); n != 0 {
 		t.Fatalf("%d operations under way at the deadline were cancelled", n)
 	}
-	// Each client starts ops until the deadline and finishes the last: at
-	// least d/opTime ops each, whole.
-	if min := 4 * int(d/opTime); r.Ops < min || r.Errors != 0 {
-		t.Fatalf("%d ops, %d errors; want at least %d ops and no errors", r.Ops, r.Errors, min)
+	if n := started.Load(); int64(r.Ops) != n || r.Errors != 0 || n < 4 {
+		t.Fatalf("%d ops counted and %d errors of %d started by 4 clients; want every one counted", r.Ops, r.Errors, n)
 	}
-	if took > d+opTime+2*time.Second {
+	if took > d+loadGrace {
 		t.Fatalf("Load took %v for a %v run of %v ops", took, d, opTime)
+	}
+
+	// An operation stuck past the grace is cancelled and not counted.
+	begin = time.Now()
+	r = Load(context.Background(), "test", 2, d, 1<<30, func(ctx context.Context, _, _ int) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if took := time.Since(begin); r.Ops != 0 || r.Errors != 0 || took < d+loadGrace || took > d+loadGrace+5*time.Second {
+		t.Fatalf("stuck operations: %d ops, %d errors, Load took %v; want none counted, cut at %v", r.Ops, r.Errors, took, d+loadGrace)
 	}
 
 	// A run stopped from outside ends its ops at once and counts none of the cut ones.

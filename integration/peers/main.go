@@ -121,11 +121,11 @@ func round(d time.Duration) string {
 
 // load runs op from clients goroutines for d and at most maxOps operations in
 // all, and summarises the latencies. As liandong's bench.Load, the deadline
-// stops new operations and lets those under way finish, and counts them; 30 s
+// stops new operations and lets those under way finish, and counts them; 2 s
 // past it they are cancelled, and those count neither as done nor as failed.
 func load(ctx context.Context, scenario string, clients int, d time.Duration, maxOps int64, op func(ctx context.Context, client, i int) error) Result {
 	deadline := time.Now().Add(d)
-	ctx, cancel := context.WithDeadline(ctx, deadline.Add(30*time.Second))
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(2*time.Second))
 	defer cancel()
 	var (
 		mu       sync.Mutex
