@@ -33,12 +33,6 @@ func (k jkind) String() string {
 	return [...]string{"null", "boolean", "number", "string", "array", "object"}[k]
 }
 
-var (
-	comma      = []byte{','}
-	openObject = []byte{'{'}
-	openArray  = []byte{'['}
-)
-
 type jnode struct {
 	kind    jkind
 	boolean bool
@@ -95,14 +89,15 @@ type jparser struct {
 // node carves a node from the arena. The first chunk is sized by counting the
 // input's commas and opening brackets, an upper bound on its values (each
 // value but the root is the first of its container or follows a comma;
-// those inside strings only make the count larger); later chunks double. A fixed first chunk of 64 nodes (6.6 KB) for a body
-// of a dozen values was a fifth of all the bytes a write allocated
-// (BenchmarkCreate's memory profile).
+// those inside strings only make the count larger); later chunks double.
+// A fixed first chunk of 64 nodes (6.6 KB) for a body of a dozen values was
+// a fifth of all the bytes a write allocated (BenchmarkCreate's memory
+// profile).
 func (p *jparser) node(kind jkind) *jnode {
 	if len(p.arena) == cap(p.arena) {
 		n := 2 * cap(p.arena)
 		if n == 0 {
-			n = 1 + bytes.Count(p.in, comma) + bytes.Count(p.in, openObject) + bytes.Count(p.in, openArray)
+			n = 1 + bytes.Count(p.in, []byte{','}) + bytes.Count(p.in, []byte{'{'}) + bytes.Count(p.in, []byte{'['})
 		}
 		p.arena = make([]jnode, 0, min(n, 256))
 	}
