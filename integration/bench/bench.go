@@ -33,12 +33,22 @@ type Result struct {
 	Note     string        `json:"note,omitempty"`
 	// HeapBytes is the Go heap after a collection, for the memory row.
 	HeapBytes uint64 `json:"heap_bytes,omitempty"`
+	// CPUPerOp is the CPU time this process used during the run, divided by
+	// the operations done. With the node in the same process (bench write,
+	// read) it is the node's cost of an operation plus the load generator's:
+	// what a change to a CPU-bound path moves, where ops/s also moves with
+	// whatever else keeps the cores busy.
+	CPUPerOp time.Duration `json:"cpu_per_op_ns,omitempty"`
 }
 
-// Row formats r as a table row.
+// Row formats r as a table row; the CPU per operation, when measured, leads the note.
 func (r Result) Row() string {
+	note := r.Note
+	if r.CPUPerOp > 0 {
+		note = strings.TrimSuffix(round(r.CPUPerOp)+" CPU/op; "+note, "; ")
+	}
 	return fmt.Sprintf("%-22s %7d %9d %7d %11.0f %10s %10s %10s  %s", r.Scenario, r.Clients, r.Ops, r.Errors, r.PerSec,
-		round(r.P50), round(r.P99), round(r.Max), r.Note)
+		round(r.P50), round(r.P99), round(r.Max), note)
 }
 
 // Header is the table header matching Row.
@@ -78,7 +88,7 @@ func Load(ctx context.Context, scenario string, clients int, d time.Duration, ma
 		issued atomic.Int64
 		wg     sync.WaitGroup
 	)
-	start := time.Now()
+	start, cpuStart := time.Now(), processCPU()
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
@@ -105,8 +115,12 @@ func Load(ctx context.Context, scenario string, clients int, d time.Duration, ma
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	return Summarise(scenario, clients, lat, int(errs.Load()), elapsed)
+	elapsed, cpu := time.Since(start), processCPU()-cpuStart
+	r := Summarise(scenario, clients, lat, int(errs.Load()), elapsed)
+	if r.Ops > 0 && cpuStart > 0 {
+		r.CPUPerOp = cpu / time.Duration(r.Ops)
+	}
+	return r
 }
 
 // Summarise builds a Result from latencies.

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,5 +71,29 @@ func TestLoadLetsOpsUnderWayFinish(t *testing.T) {
 	})
 	if r.Ops != 0 || r.Errors != 0 {
 		t.Fatalf("a stopped run counted %d ops and %d errors", r.Ops, r.Errors)
+	}
+}
+
+// TestLoadMeasuresCPUPerOp tells an operation that computes from one that
+// waits by the CPU each took, whatever the machine's load, and shows it in
+// the row.
+func TestLoadMeasuresCPUPerOp(t *testing.T) {
+	if processCPU() == 0 {
+		t.Skip("no process CPU time on this system")
+	}
+	block := make([]byte, 1<<20)
+	busy := Load(context.Background(), "busy", 2, 200*time.Millisecond, 1<<30, func(context.Context, int, int) error {
+		sha256.Sum256(block) // a fixed amount of work, a few ms of CPU
+		return nil
+	})
+	idle := Load(context.Background(), "idle", 2, 200*time.Millisecond, 1<<30, func(context.Context, int, int) error {
+		time.Sleep(5 * time.Millisecond)
+		return nil
+	})
+	if busy.CPUPerOp < 100*time.Microsecond || idle.CPUPerOp*10 > busy.CPUPerOp {
+		t.Fatalf("CPU per op: hashing 1 MB %v, sleeping 5 ms %v; want the first above 100µs and ten times the second", busy.CPUPerOp, idle.CPUPerOp)
+	}
+	if row := busy.Row(); !strings.Contains(row, round(busy.CPUPerOp)+" CPU/op") {
+		t.Fatalf("row %q does not show the CPU per op", row)
 	}
 }
