@@ -80,17 +80,7 @@ func TestLogStoreKinds(t *testing.T) {
 			if err := n.WaitLeader(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
-				t.Fatal(err)
-			}
-			for _, id := range ids {
-				if _, err := n.Get(ctx, id); err != nil {
-					t.Fatalf("%s after a restart: %v", id, err)
-				}
-			}
-			if _, err := n.Create(ctx, supplyRecord("重启后")); err != nil {
-				t.Fatalf("write after a restart: %v", err)
-			}
+			checkServesAfterRestart(ctx, t, n, ids)
 		})
 	}
 	cfg := DefaultConfig("tianjin", t.TempDir())
@@ -267,5 +257,22 @@ func TestLogStoreTailTruncationSurvivesRestart(t *testing.T) {
 				t.Fatalf("entry 9 after appending: %+v, %v", l, err)
 			}
 		})
+	}
+}
+
+// checkServesAfterRestart checks that a reopened node has applied its log
+// (raft's barrier), holds every record in ids and takes a write.
+func checkServesAfterRestart(ctx context.Context, t *testing.T, n *Node, ids []string) {
+	t.Helper()
+	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := n.Get(ctx, id); err != nil {
+			t.Fatalf("%s after a restart: %v", id, err)
+		}
+	}
+	if _, err := n.Create(ctx, supplyRecord("重启后")); err != nil {
+		t.Fatalf("a write after a restart: %v", err)
 	}
 }

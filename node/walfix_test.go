@@ -269,15 +269,5 @@ func TestAFailedRotationIsReported(t *testing.T) {
 	n.Close()
 	n = mustOpenNodeWith(t, dir, key, tweak)
 	defer n.Close()
-	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range ids {
-		if _, err := n.Get(ctx, id); err != nil {
-			t.Fatalf("%s after the restart: %v", id, err)
-		}
-	}
-	if _, err := n.Create(ctx, supplyRecord("重启后")); err != nil {
-		t.Fatalf("a write after the restart: %v", err)
-	}
+	checkServesAfterRestart(ctx, t, n, ids)
 }
