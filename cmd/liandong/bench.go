@@ -23,7 +23,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
-	clientsFlag := fs.String("clients", "1,16,64", "comma-separated client counts for the write scenario")
+	clientsFlag := fs.String("clients", "1,16,64", "comma-separated client counts for the write and floor scenarios")
 	size := fs.Int("size", 1024, "request size of created records in bytes")
 	records := fs.Int("records", 100000, "records preloaded for the read scenario")
 	asJSON := fs.Bool("json", false, "print results as JSON")
@@ -68,13 +68,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	for _, s := range scenarios {
 		switch s {
-		case "write", "read", "converge", "catchup":
+		case "write", "floor", "read", "converge", "catchup":
 		case "fanout":
 			if len(scenarios) > 1 {
 				return usagef("fanout runs on its own: `liandong bench fanout` (it starts no node)")
 			}
 		default:
-			return usagef("unknown scenario %q (have: write, read, converge, catchup, fanout)", s)
+			return usagef("unknown scenario %q (have: write, floor, read, converge, catchup, fanout)", s)
 		}
 	}
 	// profile starts the CPU profile --cpuprofile asks for, creating its
@@ -230,6 +230,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					emit(r)
 				}
 				stopGroup()
+			}
+		case "floor":
+			rs, err := bench.HTTPFloor(ctx, clients, *duration, *size)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				emit(r)
 			}
 		case "read":
 			if err := benchRead(ctx, filepath.Join(*dir, "read"), *records, *size, *duration, *memProfile, emit, logger); err != nil {

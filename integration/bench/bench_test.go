@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,5 +97,63 @@ func TestLoadMeasuresCPUPerOp(t *testing.T) {
 	}
 	if row := busy.Row(); !strings.Contains(row, round(busy.CPUPerOp)+" CPU/op") {
 		t.Fatalf("row %q does not show the CPU per op", row)
+	}
+}
+
+func TestHTTPFloorAnswersWritesLoad(t *testing.T) {
+	rs, err := HTTPFloor(context.Background(), []int{1, 4}, 200*time.Millisecond, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("%d rows for two client counts", len(rs))
+	}
+	for i, r := range rs {
+		if r.Scenario != FloorScenario || r.Clients != []int{1, 4}[i] {
+			t.Errorf("row %d is %s at %d clients", i, r.Scenario, r.Clients)
+		}
+		// Write counts a request the floor refused as an error: none means
+		// every create request was read whole and answered 201.
+		if r.Ops == 0 || r.Errors != 0 {
+			t.Errorf("%s at %d clients: %d ops, %d errors", r.Scenario, r.Clients, r.Ops, r.Errors)
+		}
+	}
+}
+
+func TestFloorHandlerAnswersAsACreate(t *testing.T) {
+	h := floorHandler()
+	req := NewCreateRequests(1024).JSON(7)
+	cases := []struct {
+		name, method, path, auth string
+		status                   int
+	}{
+		{"create", "POST", "/v1/records", "Bearer x", http.StatusCreated},
+		{"no token", "POST", "/v1/records", "", http.StatusBadRequest},
+		{"a read", "GET", "/v1/records", "Bearer x", http.StatusBadRequest},
+		{"another path", "POST", "/v1/other", "Bearer x", http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(c.method, c.path, bytes.NewReader(req))
+			if c.auth != "" {
+				r.Header.Set("Authorization", c.auth)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d", w.Code, c.status)
+			}
+			if c.status != http.StatusCreated {
+				return
+			}
+			if !bytes.Equal(w.Body.Bytes(), req) {
+				t.Errorf("answered %d bytes, not the %d-byte request", w.Body.Len(), len(req))
+			}
+			for _, k := range []string{"Content-Type", "ETag", "Location"} {
+				if w.Header().Get(k) == "" {
+					t.Errorf("no %s header: a create sets it", k)
+				}
+			}
+		})
 	}
 }

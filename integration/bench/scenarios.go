@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -123,4 +126,58 @@ func SearchPages(ctx context.Context, api *API, scenario string, queries []strin
 	})
 	r.Note = fmt.Sprintf("q=%s, limit 20, %d records", strings.Join(queries, "|"), records)
 	return r
+}
+
+// FloorScenario names HTTPFloor's rows.
+const FloorScenario = "http-floor"
+
+// HTTPFloor runs Write's load, the same requests from the same client, against
+// a server on loopback that does nothing but HTTP: it reads each create
+// request and answers 201 with it, headers and a body of the size a node's
+// create answers with. Its rate is the most any HTTP API could reach on these
+// cores with this load generator, and its CPU per operation the part of a
+// write's that no change to the node can take away.
+func HTTPFloor(ctx context.Context, clients []int, d time.Duration, size int) ([]Result, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("http floor: %w", err)
+	}
+	srv := &http.Server{Handler: floorHandler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		<-served
+	}()
+	api := NewAPI("http://"+ln.Addr().String(), "floor", 256)
+	defer api.HTTP.CloseIdleConnections()
+	rs := Write(ctx, api, clients, d, size)
+	for i := range rs {
+		rs[i].Scenario = FloorScenario
+		rs[i].Note = fmt.Sprintf("%d-byte requests answered as they came, no node: the HTTP stack and the load generator alone", size)
+	}
+	return rs, nil
+}
+
+// floorHandler answers a create as a node does, less the node: the request
+// read whole (as the node's readBody does, bounded), a 201 with the headers
+// a create sets and the request's bytes as the record.
+func floorHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/records" || r.Header.Get("Authorization") == "" {
+			http.Error(w, "the floor answers POST /v1/records with a bearer token only", http.StatusBadRequest)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("ETag", `"1"`)
+		h.Set("Location", "/v1/records/floor")
+		w.WriteHeader(http.StatusCreated)
+		w.Write(body)
+	})
 }

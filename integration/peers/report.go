@@ -192,6 +192,20 @@ func ratios(lian []Result, peers map[string][]Result, logStore string) []Ratio {
 			}
 		}
 	}
+	// The HTTP floor (bench floor: the same load against a server that only
+	// answers) bounds what any HTTP API reaches on these cores: against it
+	// the node's share of a write's cost, and whether 1.5× etcd is in reach.
+	for _, f := range lian {
+		if f.Scenario != "http-floor" {
+			continue
+		}
+		if l, ok := find(lian, "write", f.Clients); ok {
+			add(Ratio{Comparison: "write 1 replica / HTTP floor (no node)", Clients: f.Clients, Liandong: l.PerSec, Peer: f.PerSec, Unit: "ops/s", Better: "higher"}, 0)
+		}
+		if p, ok := find(peers["etcd-1"], "", f.Clients); ok {
+			add(Ratio{Comparison: "HTTP floor (no node) / etcd 1 member", Clients: f.Clients, Liandong: f.PerSec, Peer: p.PerSec, Unit: "ops/s", Better: "higher"}, 0)
+		}
+	}
 	// The targets are against JetStream's defaults; the same pair with
 	// sync_interval: always (nats-sync), which fsyncs before it acknowledges
 	// as liandong does, is set beside them without a target.
