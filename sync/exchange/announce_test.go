@@ -69,13 +69,15 @@ func TestPushingRelayAnnounces(t *testing.T) {
 	})
 	ahq := fed.Author("hq")
 	// Gossip drops what is published before its mesh forms; a later commit
-	// announces again.
+	// announces again. The first entries may reach tianjin by the heads
+	// exchange of connecting instead, so wait for an announcement too: until
+	// one arrives, the rounds below would wait on anti-entropy.
 	n := 0
-	waitFor(t, 15*time.Second, "hq's entries at tianjin through hebei", func() bool {
+	waitFor(t, 15*time.Second, "hq's entries at tianjin through hebei's announcements", func() bool {
 		write(t, hq.node, ahq, 1)
 		n++
 		time.Sleep(100 * time.Millisecond)
-		return tj.node.Len("hq") == n
+		return tj.node.Len("hq") == n && metricValue(t, tj.reg, "liandong_sync_announcements_total", "direction", "received") > 0
 	})
 	for range 3 {
 		write(t, hq.node, ahq, 5)
