@@ -17,6 +17,21 @@ import (
 // ~7 µs each time, this ~4 (BenchmarkRecordJSON; FuzzAppendRecordJSON holds
 // the two to the same bytes).
 func AppendRecordJSON(dst []byte, r *Record) ([]byte, bool) {
+	return appendRecordJSON(dst, r, false)
+}
+
+// AppendRecordJSONCanonicalBody is AppendRecordJSON for a record whose body
+// the caller holds canonical (CheckCanonical passed on it, or AsCanonical or
+// StripPersonal made it): the body is spliced without a second walk. A local
+// write's body is checked once and then encoded twice more on its way (the
+// raft command, the stored record), each walk about 3 µs of a 1 KB body. A
+// body that is not canonical after all is written as it is, so the caller
+// must know, not hope.
+func AppendRecordJSONCanonicalBody(dst []byte, r *Record) ([]byte, bool) {
+	return appendRecordJSON(dst, r, true)
+}
+
+func appendRecordJSON(dst []byte, r *Record, bodyCanonical bool) ([]byte, bool) {
 	start := len(dst)
 	ok := true
 	str := func(s string) {
@@ -60,7 +75,7 @@ func AppendRecordJSON(dst []byte, r *Record) ([]byte, bool) {
 	switch {
 	case r.Body == nil:
 		dst = append(dst, "null"...)
-	case isCanonical(r.Body) && !htmlSensitive(r.Body):
+	case (bodyCanonical && len(r.Body) > 0 || isCanonical(r.Body)) && !htmlSensitive(r.Body):
 		dst = append(dst, r.Body...)
 	default:
 		ok = false

@@ -25,6 +25,22 @@ func FuzzAppendRecordJSON(f *testing.F) {
 			r.ExpiresAt = &at
 		}
 		got, ok := AppendRecordJSON([]byte("prefix"), r)
+		// The variant for a body known canonical writes encoding/json's bytes
+		// without walking the body; it takes every record AppendRecordJSON
+		// takes, and more (isCanonical is unsure of some canonical bodies).
+		if r.Body != nil && CheckCanonical(r.Body) == nil {
+			vgot, vok := AppendRecordJSONCanonicalBody([]byte("prefix"), r)
+			switch {
+			case ok && (!vok || !bytes.Equal(vgot, got)):
+				t.Fatalf("AppendRecordJSONCanonicalBody %s, %v\n AppendRecordJSON %s", vgot, vok, got)
+			case vok:
+				if want, err := json.Marshal(r); err != nil || !bytes.Equal(vgot[len("prefix"):], want) {
+					t.Fatalf("AppendRecordJSONCanonicalBody %s\n json.Marshal %s, %v", vgot, want, err)
+				}
+			case string(vgot) != "prefix":
+				t.Fatalf("variant refused, but left %q", vgot)
+			}
+		}
 		if !ok {
 			if string(got) != "prefix" {
 				t.Fatalf("refused, but left %q", got)
@@ -142,5 +158,19 @@ func TestHTMLSensitive(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAppendRecordJSONCanonicalBodyNeedsABody: an empty body is no JSON
+// value, whatever the caller claims, and is refused rather than spliced.
+func TestAppendRecordJSONCanonicalBodyNeedsABody(t *testing.T) {
+	r := &Record{ID: "tianjin:1", Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "federation", Schema: 1, Body: json.RawMessage{}}
+	if got, ok := AppendRecordJSONCanonicalBody(nil, r); ok {
+		t.Fatalf("took an empty body: %s", got)
+	}
+	r.Body = nil
+	got, ok := AppendRecordJSONCanonicalBody(nil, r)
+	if !ok || !bytes.HasSuffix(got, []byte(`"body":null}`)) {
+		t.Fatalf("nil body: %s, %v", got, ok)
 	}
 }

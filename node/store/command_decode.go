@@ -79,8 +79,14 @@ func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
 	}
 	if w.Record != nil {
 		dst = append(dst, `,"record":`...)
+		appendRecord := schema.AppendRecordJSON
+		if w.Canonical {
+			// PrepareWrite made the bodies canonical; the state machine
+			// checks them again before it signs them.
+			appendRecord = schema.AppendRecordJSONCanonicalBody
+		}
 		var took bool
-		if dst, took = schema.AppendRecordJSON(dst, w.Record); !took {
+		if dst, took = appendRecord(dst, w.Record); !took {
 			ok = false
 		}
 	}
@@ -100,7 +106,7 @@ func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
 	}
 	if len(w.SharedBody) > 0 {
 		dst = append(dst, `,"shared_body":`...)
-		if !canonical(w.SharedBody) {
+		if !w.Canonical && !canonical(w.SharedBody) {
 			ok = false
 		}
 		dst = append(dst, w.SharedBody...)

@@ -124,14 +124,19 @@ func sameRecord(t *testing.T, a, b *schema.Record) bool {
 
 func TestEncodeRecordMatchesEncodingJSON(t *testing.T) {
 	for _, r := range []*schema.Record{supply("x", schema.VisibilityFederation), expert(schema.VisibilityPrivate), {ID: "tianjin:x", Body: nil}, {ID: "tianjin:y", Deleted: true, Body: json.RawMessage("{}")}} {
-		got, err := encodeRecord(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var a, b schema.Record
-		want, _ := json.Marshal(r)
-		if json.Unmarshal(got, &a) != nil || json.Unmarshal(want, &b) != nil || !sameRecord(t, &a, &b) {
-			t.Fatalf("encodeRecord = %s\nencoding/json %s", got, want)
+		for _, checked := range []bool{false, true} {
+			if checked && (r.Body == nil || schema.CheckCanonical(r.Body) != nil) {
+				continue // only a body the caller checked is claimed canonical
+			}
+			got, err := encodeRecord(r, checked)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b schema.Record
+			want, _ := json.Marshal(r)
+			if json.Unmarshal(got, &a) != nil || json.Unmarshal(want, &b) != nil || !sameRecord(t, &a, &b) {
+				t.Fatalf("encodeRecord(checked %v) = %s\nencoding/json %s", checked, got, want)
+			}
 		}
 	}
 }
@@ -230,6 +235,11 @@ func FuzzWriteCommandEncoding(f *testing.F) {
 	f.Fuzz(func(t *testing.T, op, id string, ifMatch uint64, withRecord bool, body string, sec int64, epoch, kid string, canonicalFlag bool, shared string) {
 		at := time.Unix(sec, sec%1000).In(time.FixedZone("", int(sec%30000)))
 		w := &WriteCommand{Op: Op(op), ID: id, IfMatch: ifMatch, At: at, Epoch: epoch, KeyID: kid, Canonical: canonicalFlag}
+		// Canonical is PrepareWrite's promise that the bodies are canonical,
+		// which the encoder takes on trust: it never comes with others.
+		if withRecord && schema.CheckCanonical([]byte(body)) != nil || shared != "" && schema.CheckCanonical([]byte(shared)) != nil {
+			w.Canonical = false
+		}
 		if withRecord {
 			w.Record = &schema.Record{ID: id, Catalogue: schema.CatalogueExpert, Origin: "tianjin", Version: ifMatch, Visibility: epoch,
 				Schema: int(sec % 7), CreatedAt: at, UpdatedAt: at.Add(time.Duration(sec)), Broker: kid, Deleted: canonicalFlag,
