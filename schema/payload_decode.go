@@ -224,3 +224,35 @@ func UnmarshalRecord(raw []byte, r *Record) error {
 	}
 	return json.Unmarshal(raw, r)
 }
+
+var headFields = []string{"origin", "epoch", "seq", "hash"}
+
+// UnmarshalHead decodes a head as json.Unmarshal into a zero Head would, but
+// for the compact form json.Marshal writes without encoding/json: a node
+// reads its heads for every push it sends and every entry it applies, and
+// their decoding was 2–3 % of a federation's CPU at 200 writes/s. Other
+// input goes to encoding/json (FuzzUnmarshalHead holds the two together).
+func UnmarshalHead(raw []byte, h *Head) error {
+	var q Head
+	if decodeHeadFast(raw, &q) {
+		*h = q
+		return nil
+	}
+	*h = Head{}
+	return json.Unmarshal(raw, h)
+}
+
+func decodeHeadFast(raw []byte, q *Head) bool {
+	return DecodeMembers(raw, headFields, func(field int, v []byte) bool {
+		switch field {
+		case 0:
+			return MemberString(v, &q.Origin)
+		case 1:
+			return MemberString(v, &q.Epoch)
+		case 2:
+			return MemberUint(v, &q.Seq)
+		default:
+			return memberHash(v, &q.Hash)
+		}
+	})
+}

@@ -221,3 +221,46 @@ func TestIsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadsTakeTheFastPath: the heads a store writes (json.Marshal's) are
+// decoded without encoding/json, or UnmarshalHead would gain nothing.
+func TestHeadsTakeTheFastPath(t *testing.T) {
+	for _, h := range []Head{{Origin: "tianjin"}, {Origin: "hq", Epoch: "01JNQ8ZK3M5T2V7W9X1Y4Z6A8B", Seq: 12, Hash: Hash{9}}} {
+		js, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Head
+		if !decodeHeadFast(js, &got) || got != h {
+			t.Errorf("%s: fast path gave %+v", js, got)
+		}
+	}
+}
+
+// FuzzUnmarshalHead: UnmarshalHead decodes what encoding/json decodes, and
+// refuses what it refuses, on any valid JSON.
+func FuzzUnmarshalHead(f *testing.F) {
+	for _, h := range []Head{{Origin: "tianjin"}, {Origin: "hq", Epoch: "01JNQ8ZK3M5T2V7W9X1Y4Z6A8B", Seq: 1 << 40, Hash: Hash{1, 2, 3, 0xff}}} {
+		js, err := json.Marshal(h)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(js)
+	}
+	f.Add([]byte(`{"origin":"a","ORIGIN":"b","seq":1}`))
+	f.Add([]byte(`{"seq":-1,"hash":"00"}`))
+	f.Add([]byte(`{"origin":"\u00e9","seq":1.0,"extra":[1,{"x":null}]}`))
+	f.Add([]byte(`{"origin":null,"seq":2,"seq":3}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var got Head
+		err := UnmarshalHead(raw, &got)
+		if !json.Valid(raw) {
+			return
+		}
+		var want Head
+		werr := json.Unmarshal(raw, &want)
+		if (werr == nil) != (err == nil) || werr == nil && got != want {
+			t.Fatalf("UnmarshalHead(%s) = %+v, %v; encoding/json %+v, %v", raw, got, err, want, werr)
+		}
+	})
+}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -108,7 +107,7 @@ func unsafeHead(tx *bbolt.Tx, origin string) (schema.Head, error) {
 		return schema.Head{Origin: origin}, nil
 	}
 	var h schema.Head
-	if err := json.Unmarshal(v, &h); err != nil {
+	if err := schema.UnmarshalHead(v, &h); err != nil {
 		return h, fmt.Errorf("%w: head of %s: %v", ErrCorrupt, origin, err)
 	}
 	return h, nil

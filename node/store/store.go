@@ -273,7 +273,7 @@ func (s *Store) Heads() ([]schema.Head, error) {
 	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketHeads).ForEach(func(k, v []byte) error {
 			var h schema.Head
-			if err := json.Unmarshal(v, &h); err != nil {
+			if err := schema.UnmarshalHead(v, &h); err != nil {
 				return fmt.Errorf("%w: head of %s: %v", ErrCorrupt, k, err)
 			}
 			heads = append(heads, h)
