@@ -85,6 +85,8 @@ type Exchange struct {
 
 	wg sync.WaitGroup // every goroutine started by goFunc or a stream handler
 
+	peerTexts sync.Map // peer.ID → its text form, for admitted peers (peerMember)
+
 	mu       sync.Mutex // leaf lock: guards everything below
 	running  bool
 	closed   bool

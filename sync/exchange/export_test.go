@@ -20,3 +20,9 @@ func (x *Exchange) TrustTracked() int {
 	defer x.mu.Unlock()
 	return len(x.trust.tried)
 }
+
+// PeerTextCached reports whether p's text form is remembered (peerMember).
+func (x *Exchange) PeerTextCached(p peer.ID) bool {
+	_, ok := x.peerTexts.Load(p)
+	return ok
+}

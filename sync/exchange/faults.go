@@ -45,7 +45,7 @@ func (x *Exchange) dropsFrom(p peer.ID) bool {
 	if x.cfg.Faults == nil {
 		return false
 	}
-	member, ok := x.node.Bundle().PeerAllowed(p.String())
+	member, ok := x.peerMember(x.node.Bundle(), p)
 	return ok && x.cfg.Faults.DropInbound(member)
 }
 
@@ -56,7 +56,7 @@ func (x *Exchange) dropsOutbound(p peer.ID) error {
 	if x.cfg.Faults == nil {
 		return nil
 	}
-	member, ok := x.node.Bundle().PeerAllowed(p.String())
+	member, ok := x.peerMember(x.node.Bundle(), p)
 	if ok && x.cfg.Faults.DropOutbound(member) {
 		return fmt.Errorf("open stream to %s: %w", member, ErrFaultInjected)
 	}

@@ -55,6 +55,11 @@ func TestGaterRefusalsCounted(t *testing.T) {
 		t.Fatal("a blocked member opened a sync stream")
 	}
 	waitFor(t, 5*time.Second, "the blocked member counted", func() bool { return refused("blocked") >= 1 })
+	// Members' ids are remembered in text form, strangers' are not: a flood
+	// of made-up ids cannot grow the cache.
+	if hq.x.PeerTextCached(stranger.h.ID()) || !hq.x.PeerTextCached(tj.h.ID()) {
+		t.Errorf("ids remembered: the stranger's %v, the member's %v", hq.x.PeerTextCached(stranger.h.ID()), hq.x.PeerTextCached(tj.h.ID()))
+	}
 
 	// A member that pushed hq its own log: cut off, then refused while backed off.
 	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID})

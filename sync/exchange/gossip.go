@@ -296,7 +296,7 @@ func (g *gossipGuard) validate(_ context.Context, from peer.ID, msg *pubsub.Mess
 		return r
 	}
 	b := x.node.Bundle()
-	if _, ok := b.PeerAllowed(src.String()); !ok {
+	if _, ok := x.peerMember(b, src); !ok {
 		return refuse(gossipNotMember, pubsub.ValidationReject)
 	}
 	if x.backedOff(src) || x.backedOff(from) {

@@ -226,7 +226,7 @@ func (x *Exchange) noteHeads(p peer.ID, heads []schema.Head, full bool) {
 // x.mu, before the pull scheduler can see the heads.
 func (x *Exchange) noteHeadsAnd(p peer.ID, heads []schema.Head, full bool, andLocked func()) {
 	b := x.node.Bundle()
-	member, _ := b.PeerAllowed(p.String())
+	member, _ := x.peerMember(b, p)
 	now := x.now()
 	x.mu.Lock()
 	if andLocked != nil {
