@@ -99,6 +99,9 @@ type Result struct {
 	Max      time.Duration `json:"max_ns"`
 	Note     string        `json:"note,omitempty"`
 	FirstErr string        `json:"first_error,omitempty"`
+	// CPUPerOp is kept from liandong's rows (`liandong bench` measures its
+	// own process); the peers' servers run in processes of their own.
+	CPUPerOp time.Duration `json:"cpu_per_op_ns,omitempty"`
 }
 
 // Row formats r as a table row.
