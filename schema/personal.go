@@ -34,6 +34,37 @@ func StripPersonal(r *Record) (*Record, error) {
 	return c, nil
 }
 
+// StripPersonalCanonical is StripPersonal for a record whose body is canonical
+// (AsCanonical's result, as PrepareWrite has it): a body without personal
+// members, the common case, is then told by its top-level names alone,
+// without the parse into a tree StripPersonal makes. That parse was 1.5 % of
+// a write's CPU, repeating the validator's.
+func StripPersonalCanonical(r *Record) (*Record, error) {
+	if r == nil || isNull(r.Body) || mayHavePersonal(r.Body) {
+		return StripPersonal(r)
+	}
+	c := r.Clone()
+	c.Broker = r.Origin
+	return c, nil
+}
+
+// mayHavePersonal reports whether a compact object names one of
+// PersonalFields at its top level, or cannot be walked as one (so might).
+// Names with escapes are not walked, so a name is compared as it is written.
+func mayHavePersonal(body []byte) bool {
+	found := false
+	err := walkMembers(body, func(name []byte, _, _ int) error {
+		for _, f := range PersonalFields {
+			if string(name) == f {
+				found = true
+				return errStop
+			}
+		}
+		return nil
+	})
+	return found || err != nil
+}
+
 // RedactContact returns a copy of r with the personal data removed from its body, for
 // API reads without the pii scope. It does not set Broker. It fails closed: a body
 // that cannot be read is replaced by an empty object.

@@ -211,3 +211,54 @@ func TestKeepPersonal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzStripPersonalCanonical: on a canonical body, StripPersonalCanonical
+// gives what StripPersonal gives, error or record.
+func FuzzStripPersonalCanonical(f *testing.F) {
+	for _, b := range []string{`{}`, `{"title":"x"}`, `{"contact":{"name":"张三"},"title":"x"}`, `{"a":{"contact":1},"team":[1]}`,
+		`{"membersx":1,"contact_policy":"y"}`, `[1]`, `null`, `"s"`, `{"a":"\u0000contact"}`, `{"con\u0074act":1}`} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		canon, err := AsCanonical(body)
+		if err != nil {
+			return
+		}
+		r := &Record{ID: "tianjin:1", Origin: "tianjin", Body: canon}
+		got, gerr := StripPersonalCanonical(r)
+		want, werr := StripPersonal(r)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("%s: StripPersonalCanonical error %v, StripPersonal %v", canon, gerr, werr)
+		}
+		if werr != nil {
+			return
+		}
+		if !bytes.Equal(got.Body, want.Body) || got.Broker != want.Broker {
+			t.Fatalf("%s: StripPersonalCanonical %s (broker %q), StripPersonal %s (broker %q)", canon, got.Body, got.Broker, want.Body, want.Broker)
+		}
+		if len(got.Body) > 0 && &got.Body[0] == &r.Body[0] {
+			t.Fatal("the stripped record shares its body with the original")
+		}
+	})
+}
+
+// TestMayHavePersonal: the names alone tell a canonical body without personal
+// members (the fast way), and any doubt takes the parse.
+func TestMayHavePersonal(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		may  bool
+	}{
+		{`{"summary":"s","title":"x"}`, false},
+		{`{"a":{"contact":1},"contact_policy":"y"}`, false}, // nested, or another name
+		{`{"contact":{"name":"张三"},"title":"x"}`, true},
+		{`{"team":[]}`, true},
+		{`{"con\u0074act":1}`, true}, // an escaped name is not walked
+		{`{ "title": "x" }`, true},   // not compact
+		{`[1]`, true},
+	} {
+		if got := mayHavePersonal([]byte(c.body)); got != c.may {
+			t.Errorf("mayHavePersonal(%s) = %v, want %v", c.body, got, c.may)
+		}
+	}
+}

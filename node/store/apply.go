@@ -63,7 +63,7 @@ func PrepareWrite(w *WriteCommand) error {
 		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
 	}
 	rec.Body = body
-	shared, err := schema.StripPersonal(rec)
+	shared, err := schema.StripPersonalCanonical(rec)
 	if err != nil {
 		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
 	}
