@@ -231,7 +231,10 @@ var headFields = []string{"origin", "epoch", "seq", "hash"}
 // for the compact form json.Marshal writes without encoding/json: a node
 // reads its heads for every push it sends and every entry it applies, and
 // their decoding was 2–3 % of a federation's CPU at 200 writes/s. Other
-// input goes to encoding/json (FuzzUnmarshalHead holds the two together).
+// input goes to encoding/json (FuzzUnmarshalHead holds the two together on
+// valid JSON). Like the payload decoder, the fast way delimits the values of
+// members it does not know without checking them: it reads heads the store
+// wrote, not outside input.
 func UnmarshalHead(raw []byte, h *Head) error {
 	var q Head
 	if decodeHeadFast(raw, &q) {

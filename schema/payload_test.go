@@ -234,6 +234,11 @@ func TestHeadsTakeTheFastPath(t *testing.T) {
 		if !decodeHeadFast(js, &got) || got != h {
 			t.Errorf("%s: fast path gave %+v", js, got)
 		}
+		// The fast way allocates the two strings and nothing else;
+		// encoding/json's allocated several times that.
+		if n := testing.AllocsPerRun(100, func() { _ = UnmarshalHead(js, &got) }); n > 2 {
+			t.Errorf("%s: UnmarshalHead allocated %v times: not the fast way", js, n)
+		}
 	}
 }
 

@@ -161,6 +161,24 @@ func TestHTMLSensitive(t *testing.T) {
 	}
 }
 
+// TestAppendRecordJSONCanonicalBodyTrustsTheCaller: a canonical body the
+// quick check is unsure of (a capital in a member name) is spliced, not
+// handed to encoding/json, when the caller vouches for it.
+func TestAppendRecordJSONCanonicalBodyTrustsTheCaller(t *testing.T) {
+	r := &Record{ID: "tianjin:1", Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "federation", Schema: 1, Body: json.RawMessage(`{"A":"","b":1}`)}
+	if CheckCanonical(r.Body) != nil || isCanonical(r.Body) {
+		t.Fatal("the body is not the case this test is about")
+	}
+	if _, ok := AppendRecordJSON(nil, r); ok {
+		t.Fatal("AppendRecordJSON took it: the variant would gain nothing here")
+	}
+	got, ok := AppendRecordJSONCanonicalBody(nil, r)
+	want, _ := json.Marshal(r)
+	if !ok || !bytes.Equal(got, want) {
+		t.Fatalf("variant %s, %v; json.Marshal %s", got, ok, want)
+	}
+}
+
 // TestAppendRecordJSONCanonicalBodyNeedsABody: an empty body is no JSON
 // value, whatever the caller claims, and is refused rather than spliced.
 func TestAppendRecordJSONCanonicalBodyNeedsABody(t *testing.T) {

@@ -48,6 +48,13 @@ type WriteCommand struct {
 	// SharedBody, with Canonical, is the body as the federation sees it
 	// (schema.StripPersonal's); nil when it is Record.Body itself.
 	SharedBody json.RawMessage `json:"shared_body,omitempty"`
+
+	// prepared says PrepareWrite made the bodies canonical in this process,
+	// so the command's encoder splices them without walking them again.
+	// Canonical cannot say it: it comes from outside too (a decoded
+	// command, one built by hand), and the encoder's walk is then what
+	// keeps a body that is not even JSON out of the raft log.
+	prepared bool
 }
 
 // PrepareWrite does, before w is proposed, the work on its record that does
@@ -67,7 +74,7 @@ func PrepareWrite(w *WriteCommand) error {
 	if err != nil {
 		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
 	}
-	w.Record, w.SharedBody, w.Canonical = rec, nil, true
+	w.Record, w.SharedBody, w.Canonical, w.prepared = rec, nil, true, true
 	if !bytes.Equal(shared.Body, body) {
 		w.SharedBody = shared.Body
 	}
@@ -421,24 +428,20 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 		rec.Schema = schema.CurrentSchema
 	}
 
-	// checked says the bodies PrepareWrite made canonical are (checked once,
-	// here, as every peer will check them): the stored record and the entry
-	// are then built by splicing them in. A tombstone's "{}" is canonical.
-	checked := w.Op == OpDelete || w.Canonical && canonical(rec.Body, w.SharedBody)
 	res := Result{Record: rec}
-	if res.Position, err = s.unsafePutRecord(tx, existing, rec, checked); err != nil {
+	if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
 		return Result{}, err
 	}
 
 	// What the federation sees: the record without personal data, or a withdrawal
 	// when a shared record turns private. Absence never means deletion.
-	// prepared says the logged body is canonical, so the entry is built by
-	// splicing it in.
+	// prepared says the logged body is canonical (checked once, here), so the
+	// entry is built by splicing it in.
 	var logged *schema.Record
 	prepared := false
 	switch {
 	case rec.Shared():
-		if prepared = checked && w.Op != OpDelete; prepared {
+		if prepared = w.Canonical && canonical(rec.Body, w.SharedBody); prepared {
 			// What StripPersonal gives, prepared before the command was proposed.
 			logged = rec.Clone()
 			logged.Broker = rec.Origin
@@ -648,7 +651,7 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 		if existing != nil && existing.Version >= rec.Version {
 			continue // a higher version always wins
 		}
-		if res.Position, err = s.unsafePutRecord(tx, existing, rec, false); err != nil {
+		if res.Position, err = s.unsafePutRecord(tx, existing, rec); err != nil {
 			return res, err
 		}
 	}
@@ -660,10 +663,8 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 // narrowed from when it narrows who may read the record (a shared record
 // withdrawn, here or at its origin; a public one made federation-only), so
 // that feeds can tell the readers it leaves behind.
-//
-// bodyCanonical says the caller has checked rec.Body canonical (encodeRecord).
-func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record, bodyCanonical bool) (uint64, error) {
-	js, err := encodeRecord(rec, bodyCanonical)
+func (s *Store) unsafePutRecord(tx *bbolt.Tx, existing, rec *schema.Record) (uint64, error) {
+	js, err := encodeRecord(rec)
 	if err != nil {
 		return 0, internalError{fmt.Errorf("encode record %s: %w", rec.ID, err)}
 	}
@@ -720,18 +721,13 @@ func visibilityRank(v string) int {
 // or verified canonical (an entry). Readers decode the stored form, so the
 // HTML escapes encoding/json would add make no difference.
 //
-// bodyCanonical says the caller checked r.Body canonical: it is not walked
-// again. An entry's body is (its payload was checked on receipt), but a
-// damaged raft log could hand the state machine one that is not, which the
-// walk catches; only a local write, checked in the same apply, skips it.
-func encodeRecord(r *schema.Record, bodyCanonical bool) ([]byte, error) {
-	appendRecord := schema.AppendRecordJSON
-	if bodyCanonical {
-		appendRecord = schema.AppendRecordJSONCanonicalBody
-	}
+// Both ways below copy the body as it is, so the fast one need not walk it to
+// see whether encoding/json would keep it (AppendRecordJSONCanonicalBody):
+// that walk, once a record stored, decided only which way the same bytes went.
+func encodeRecord(r *schema.Record) ([]byte, error) {
 	// Sized once: growing from nil took a fifth of AppendRecordJSON's time in
 	// a catch-up's profile. The members besides the body take ~300 bytes.
-	if out, ok := appendRecord(make([]byte, 0, len(r.Body)+512), r); ok {
+	if out, ok := schema.AppendRecordJSONCanonicalBody(make([]byte, 0, len(r.Body)+512), r); ok {
 		return out, nil
 	}
 	if len(r.Body) == 0 {

@@ -80,7 +80,7 @@ func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
 	if w.Record != nil {
 		dst = append(dst, `,"record":`...)
 		appendRecord := schema.AppendRecordJSON
-		if w.Canonical {
+		if w.prepared {
 			// PrepareWrite made the bodies canonical; the state machine
 			// checks them again before it signs them.
 			appendRecord = schema.AppendRecordJSONCanonicalBody
@@ -106,7 +106,7 @@ func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
 	}
 	if len(w.SharedBody) > 0 {
 		dst = append(dst, `,"shared_body":`...)
-		if !w.Canonical && !canonical(w.SharedBody) {
+		if !w.prepared && !canonical(w.SharedBody) {
 			ok = false
 		}
 		dst = append(dst, w.SharedBody...)

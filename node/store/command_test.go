@@ -123,20 +123,19 @@ func sameRecord(t *testing.T, a, b *schema.Record) bool {
 }
 
 func TestEncodeRecordMatchesEncodingJSON(t *testing.T) {
-	for _, r := range []*schema.Record{supply("x", schema.VisibilityFederation), expert(schema.VisibilityPrivate), {ID: "tianjin:x", Body: nil}, {ID: "tianjin:y", Deleted: true, Body: json.RawMessage("{}")}} {
-		for _, checked := range []bool{false, true} {
-			if checked && (r.Body == nil || schema.CheckCanonical(r.Body) != nil) {
-				continue // only a body the caller checked is claimed canonical
-			}
-			got, err := encodeRecord(r, checked)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var a, b schema.Record
-			want, _ := json.Marshal(r)
-			if json.Unmarshal(got, &a) != nil || json.Unmarshal(want, &b) != nil || !sameRecord(t, &a, &b) {
-				t.Fatalf("encodeRecord(checked %v) = %s\nencoding/json %s", checked, got, want)
-			}
+	for _, r := range []*schema.Record{supply("x", schema.VisibilityFederation), expert(schema.VisibilityPrivate), {ID: "tianjin:x", Body: nil}, {ID: "tianjin:y", Deleted: true, Body: json.RawMessage("{}")},
+		{ID: "tianjin:z", Body: json.RawMessage(`{ "kept": "as it is", "x":1 }`)}, {ID: "tianjin:<w>", Body: json.RawMessage(`{"t":"<b>"}`)}} {
+		got, err := encodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b schema.Record
+		want, _ := json.Marshal(r)
+		if json.Unmarshal(got, &a) != nil || json.Unmarshal(want, &b) != nil || !sameRecord(t, &a, &b) {
+			t.Fatalf("encodeRecord = %s\nencoding/json %s", got, want)
+		}
+		if r.Body != nil && !bytes.HasSuffix(got, append(append([]byte(`"body":`), r.Body...), '}')) {
+			t.Fatalf("encodeRecord = %s: the body is not as it was", got)
 		}
 	}
 }
@@ -226,20 +225,58 @@ func TestCanonicalClaimIsChecked(t *testing.T) {
 	}
 }
 
+// TestUnpreparedCommandsAreWalked: only PrepareWrite's own promise lets the
+// encoder splice a body; a command that says Canonical (decoded, or built by
+// hand) has its bodies walked, and one that is not JSON is refused rather
+// than written into the raft log, where every replica would fail on it.
+func TestUnpreparedCommandsAreWalked(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		body, shared string
+	}{
+		{"body", "not json", ""},
+		{"shared body", `{"a":1}`, `{"x":`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := &WriteCommand{Op: OpCreate, ID: "tianjin:a", At: t0, Epoch: "E1", Canonical: true,
+				Record: &schema.Record{ID: "tianjin:a", Catalogue: schema.CatalogueSupply, Origin: "tianjin", Version: 1,
+					Visibility: schema.VisibilityFederation, Schema: 1, Body: json.RawMessage(c.body)}}
+			if c.shared != "" {
+				w.SharedBody = json.RawMessage(c.shared)
+			}
+			if data, err := EncodeCommand(&Command{Write: w}); err == nil {
+				t.Fatalf("encoded a command with a body that is not JSON: %s", data)
+			}
+		})
+	}
+	w := &WriteCommand{Op: OpCreate, ID: "tianjin:a", Record: expert(schema.VisibilityFederation), At: t0, Epoch: "E1"}
+	if err := PrepareWrite(w); err != nil {
+		t.Fatal(err)
+	}
+	data, err := EncodeCommand(&Command{Write: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := DecodeCommand(data); err != nil || c.Write.prepared || !c.Write.Canonical {
+		t.Fatalf("decoded %+v, %v: want Canonical from the bytes, prepared from nothing", c, err)
+	}
+}
+
 // FuzzWriteCommandEncoding: when appendWriteCommand takes a command, its bytes
 // are those of the encoding/json encoder EncodeCommand used before it.
 func FuzzWriteCommandEncoding(f *testing.F) {
 	f.Add("create", "tianjin:a", uint64(0), true, `{"name":"张三"}`, int64(1772719928), "E1", "", true, "")
 	f.Add("put", "tianjin:<b>", uint64(9), true, `{"a":"<"}`, int64(-1), "E\n1", "k2", false, `{"x":1}`)
 	f.Add("delete", "tianjin:c", uint64(1)<<60, false, ``, int64(253402300800), "", "kid", true, `{ "x": 1 }`)
+	f.Add("put", "tianjin:d", uint64(2), true, `{ "a": 1 }`, int64(1772719928), "E1", "", false, `{ "b": 2 }`)
+	f.Add("put", "tianjin:e", uint64(2), true, `{ "a": 1 }`, int64(1772719928), "E1", "", true, ``)
 	f.Fuzz(func(t *testing.T, op, id string, ifMatch uint64, withRecord bool, body string, sec int64, epoch, kid string, canonicalFlag bool, shared string) {
 		at := time.Unix(sec, sec%1000).In(time.FixedZone("", int(sec%30000)))
 		w := &WriteCommand{Op: Op(op), ID: id, IfMatch: ifMatch, At: at, Epoch: epoch, KeyID: kid, Canonical: canonicalFlag}
-		// Canonical is PrepareWrite's promise that the bodies are canonical,
+		// prepared is PrepareWrite's promise that the bodies are canonical,
 		// which the encoder takes on trust: it never comes with others.
-		if withRecord && schema.CheckCanonical([]byte(body)) != nil || shared != "" && schema.CheckCanonical([]byte(shared)) != nil {
-			w.Canonical = false
-		}
+		w.prepared = canonicalFlag && (!withRecord || schema.CheckCanonical([]byte(body)) == nil) &&
+			(shared == "" || schema.CheckCanonical([]byte(shared)) == nil)
 		if withRecord {
 			w.Record = &schema.Record{ID: id, Catalogue: schema.CatalogueExpert, Origin: "tianjin", Version: ifMatch, Visibility: epoch,
 				Schema: int(sec % 7), CreatedAt: at, UpdatedAt: at.Add(time.Duration(sec)), Broker: kid, Deleted: canonicalFlag,

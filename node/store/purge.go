@@ -48,7 +48,7 @@ func (s *Store) unsafeApplyPurge(tx *bbolt.Tx, c *PurgeCommand) (Result, error) 
 		gone := existing.Clone()
 		gone.Deleted = true
 		gone.Body = json.RawMessage("{}")
-		if res.Position, err = s.unsafePutRecord(tx, existing, gone, false); err != nil {
+		if res.Position, err = s.unsafePutRecord(tx, existing, gone); err != nil {
 			return res, err
 		}
 		res.Applied++

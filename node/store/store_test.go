@@ -803,7 +803,7 @@ func TestFeedMarksNarrowing(t *testing.T) {
 	// An older build's withdrawal mark.
 	a.s.mu.RLock()
 	err = a.s.db.Update(func(tx *bbolt.Tx) error {
-		js, err := encodeRecord(supply("旧", schema.VisibilityPrivate), false)
+		js, err := encodeRecord(supply("旧", schema.VisibilityPrivate))
 		if err != nil {
 			return err
 		}
