@@ -22,7 +22,8 @@ Usage:
                                           run a one-centre node, creating keys, bundle and DIR/admin.token
   liandong demo [--dir DIR] [--base-port 8700]
                                           the four-centre federation on loopback with sample catalogues
-  liandong bench [write] [floor] [read] [converge] [catchup] [fanout] [--clients 1,16,64] [--duration 5s] [--json]
+  liandong bench [write] [floor] [read] [converge] [catchup] [fanout] [--clients 1,16,64] [--duration 5s]
+                 [--records 100000] [--json]
                                           measure nodes on loopback (default: write and read, one replica);
                                           floor is write's load against a server that only answers
   liandong keygen --out FILE [--prefix ID]

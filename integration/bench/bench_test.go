@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -151,8 +152,9 @@ func TestFloorHandlerAnswersAsACreate(t *testing.T) {
 			if c.status != http.StatusCreated {
 				return
 			}
-			if !bytes.Equal(w.Body.Bytes(), req) {
-				t.Errorf("answered %d bytes, not the %d-byte request", w.Body.Len(), len(req))
+			var answer map[string]json.RawMessage
+			if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil || !bytes.Equal(answer["request"], req) {
+				t.Errorf("answered %.80s (%v): not a record holding the %d-byte request", w.Body.Bytes(), err, len(req))
 			}
 			for _, k := range []string{"Content-Type", "ETag", "Location"} {
 				if w.Header().Get(k) == "" {

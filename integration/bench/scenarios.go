@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"liandong/node/api"
 )
 
 // Write creates records of size bytes through the API at each client count.
@@ -133,16 +135,17 @@ const FloorScenario = "http-floor"
 
 // HTTPFloor runs Write's load, the same requests from the same client, against
 // a server on loopback that does nothing but HTTP: it reads each create
-// request and answers 201 with it, headers and a body of the size a node's
-// create answers with. Its rate is the most any HTTP API could reach on these
-// cores with this load generator, and its CPU per operation the part of a
-// write's that no change to the node can take away.
+// request and answers 201 with it, with the headers a create sets, inside the
+// members a stored record adds (floorAnswerPrefix), so the answer is the size
+// of a node's. Its rate is the most any HTTP API could reach on these cores
+// with this load generator, and its CPU per operation the part of a write's
+// that no change to the node can take away.
 func HTTPFloor(ctx context.Context, clients []int, d time.Duration, size int) ([]Result, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("http floor: %w", err)
 	}
-	srv := &http.Server{Handler: floorHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := api.NewServer("", floorHandler()) // the node's timeouts and limits
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	defer func() {
@@ -159,9 +162,14 @@ func HTTPFloor(ctx context.Context, clients []int, d time.Duration, size int) ([
 	return rs, nil
 }
 
+// floorAnswerPrefix is what a node's create answer holds besides the
+// request's members: the record's id, origin, version, schema and times.
+const floorAnswerPrefix = `{"id":"tianjin:01JNQ8ZK3M5T2V7W9X1Y4Z6A8B","origin":"tianjin","version":1,"schema":1,` +
+	`"created_at":"2026-11-28T06:00:00.123456789Z","updated_at":"2026-11-28T06:00:00.123456789Z","request":`
+
 // floorHandler answers a create as a node does, less the node: the request
 // read whole (as the node's readBody does, bounded), a 201 with the headers
-// a create sets and the request's bytes as the record.
+// a create sets and the request's bytes inside a record's other members.
 func floorHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/records" || r.Header.Get("Authorization") == "" {
@@ -176,8 +184,10 @@ func floorHandler() http.Handler {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("ETag", `"1"`)
-		h.Set("Location", "/v1/records/floor")
+		h.Set("Location", "/v1/records/tianjin:01JNQ8ZK3M5T2V7W9X1Y4Z6A8B")
 		w.WriteHeader(http.StatusCreated)
-		w.Write(body)
+		answer := make([]byte, 0, len(floorAnswerPrefix)+len(body)+1)
+		answer = append(append(append(answer, floorAnswerPrefix...), body...), '}')
+		w.Write(answer)
 	})
 }
