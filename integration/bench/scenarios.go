@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-
-	"liandong/node/api"
 )
 
 // Write creates records of size bytes through the API at each client count.
@@ -145,7 +143,10 @@ func HTTPFloor(ctx context.Context, clients []int, d time.Duration, size int) ([
 	if err != nil {
 		return nil, fmt.Errorf("http floor: %w", err)
 	}
-	srv := api.NewServer("", floorHandler()) // the node's timeouts and limits
+	// The limits node/api.NewServer gives a node's server (this package cannot
+	// import node/api: node/search's benchmarks import this package).
+	srv := &http.Server{Handler: floorHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 75 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	defer func() {
