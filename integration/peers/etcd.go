@@ -59,7 +59,7 @@ func cmdEtcd(ctx context.Context, args []string, stdout io.Writer) error {
 	var seq atomic.Int64
 	for _, n := range c.clients {
 		k := min(n, len(clis))
-		r := load(ctx, "put", n, c.duration, 1<<40, func(ctx context.Context, client, _ int) error {
+		r := load(ctx, c.meter, "put", n, c.duration, 1<<40, func(ctx context.Context, client, _ int) error {
 			octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			_, err := clis[client%k].Put(octx, fmt.Sprintf("bench/%012d", seq.Add(1)), val)

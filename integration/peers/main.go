@@ -99,15 +99,21 @@ type Result struct {
 	Max      time.Duration `json:"max_ns"`
 	Note     string        `json:"note,omitempty"`
 	FirstErr string        `json:"first_error,omitempty"`
-	// CPUPerOp is kept from liandong's rows (`liandong bench` measures its
-	// own process); the peers' servers run in processes of their own.
+	// CPUPerOp is the CPU time of the load generator and of the servers
+	// under test (--pids) over the run, divided by the operations: for
+	// liandong's rows, its bench's one process; for etcd and NATS, the
+	// load generator's process and the servers'.
 	CPUPerOp time.Duration `json:"cpu_per_op_ns,omitempty"`
 }
 
 // Row formats r as a table row.
 func (r Result) Row() string {
+	note := r.Note
+	if r.CPUPerOp > 0 {
+		note = strings.TrimSuffix(round(r.CPUPerOp)+" CPU/op; "+note, "; ")
+	}
 	return fmt.Sprintf("%-8s %-22s %7d %9d %7d %11.0f %10s %10s %10s  %s", r.System, r.Scenario, r.Clients, r.Ops, r.Errors,
-		r.PerSec, round(r.P50), round(r.P99), round(r.Max), r.Note)
+		r.PerSec, round(r.P50), round(r.P99), round(r.Max), note)
 }
 
 const header = "system   scenario               clients       ops  errors       ops/s        p50        p99        max"
@@ -126,7 +132,10 @@ func round(d time.Duration) string {
 // all, and summarises the latencies. As liandong's bench.Load, the deadline
 // stops new operations and lets those under way finish, and counts them; 2 s
 // past it they are cancelled, and those count neither as done nor as failed.
-func load(ctx context.Context, scenario string, clients int, d time.Duration, maxOps int64, op func(ctx context.Context, client, i int) error) Result {
+//
+// meter's CPU time over the run, divided by the operations, is the row's CPU
+// per operation: the load generator's and the listed servers'.
+func load(ctx context.Context, meter cpuMeter, scenario string, clients int, d time.Duration, maxOps int64, op func(ctx context.Context, client, i int) error) Result {
 	deadline := time.Now().Add(d)
 	ctx, cancel := context.WithDeadline(ctx, deadline.Add(2*time.Second))
 	defer cancel()
@@ -139,6 +148,7 @@ func load(ctx context.Context, scenario string, clients int, d time.Duration, ma
 		wg       sync.WaitGroup
 	)
 	start := time.Now()
+	cpu0, cpuOK := meter.total()
 	for c := range clients {
 		wg.Add(1)
 		go func() {
@@ -167,6 +177,9 @@ func load(ctx context.Context, scenario string, clients int, d time.Duration, ma
 	}
 	wg.Wait()
 	r := summarise(scenario, clients, lat, int(errs.Load()), time.Since(start))
+	if cpu1, ok := meter.total(); ok && cpuOK && r.Ops > 0 {
+		r.CPUPerOp = (cpu1 - cpu0) / time.Duration(r.Ops)
+	}
 	if e, ok := firstErr.Load().(string); ok {
 		r.FirstErr = e
 	}
@@ -240,6 +253,8 @@ type commonFlags struct {
 	clients  []int
 	size     int
 	out      string
+	pids     string
+	meter    cpuMeter
 }
 
 func newFlagSet(name string, c *commonFlags, clientsDefault string) (*flag.FlagSet, *string) {
@@ -248,6 +263,7 @@ func newFlagSet(name string, c *commonFlags, clientsDefault string) (*flag.FlagS
 	cl := fs.String("clients", clientsDefault, "comma-separated client counts")
 	fs.IntVar(&c.size, "size", 1024, "value size in bytes")
 	fs.StringVar(&c.out, "out", "", "write the results as JSON to this file (default stdout)")
+	fs.StringVar(&c.pids, "pids", "", "comma-separated pids of the servers under test, whose CPU time counts with this process's in each row's CPU per operation")
 	return fs, cl
 }
 
@@ -262,7 +278,8 @@ func (c *commonFlags) finish(cl string) error {
 	if c.size < 1 || c.size > 1<<20 {
 		return fmt.Errorf("--size: want 1 B-1 MiB, got %d", c.size)
 	}
-	return nil
+	c.meter, err = parsePids(c.pids)
+	return err
 }
 
 // freePorts returns n distinct loopback TCP ports that were free a moment ago,

@@ -96,7 +96,7 @@ func cmdNATS(ctx context.Context, args []string, stdout io.Writer) error {
 	// Publish throughput: each client publishes and waits for the ack.
 	for _, n := range c.clients {
 		k := min(n, len(jsAs))
-		r := load(ctx, "publish", n, c.duration, 1<<40, func(ctx context.Context, client, _ int) error {
+		r := load(ctx, c.meter, "publish", n, c.duration, 1<<40, func(ctx context.Context, client, _ int) error {
 			octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			_, err := jsAs[client%k].Publish(octx, "bench.p", data)

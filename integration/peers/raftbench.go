@@ -63,7 +63,7 @@ func cmdRaft(ctx context.Context, args []string, stdout io.Writer) error {
 	em := &emitter{system: label, table: os.Stderr}
 	cmd := payload("cmd", c.size)
 	for _, n := range c.clients {
-		r := load(ctx, "apply", n, c.duration, 1<<40, func(ctx context.Context, _, _ int) error {
+		r := load(ctx, c.meter, "apply", n, c.duration, 1<<40, func(ctx context.Context, _, _ int) error {
 			return g.leader.Apply(cmd, 10*time.Second).Error()
 		})
 		r.Note = fmt.Sprintf("%d-byte commands; %s log fsynced, bbolt FSM one tx per batch", c.size, logName)

@@ -150,6 +150,7 @@ func ratios(lian []Result, peers map[string][]Result, logStore string) []Ratio {
 		out = append(out, r)
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	writes := []struct {
 		scenario, peer, label string
 		target                float64
@@ -183,6 +184,12 @@ func ratios(lian []Result, peers map[string][]Result, logStore string) []Ratio {
 				target = w.target
 			}
 			add(Ratio{Comparison: w.label, Clients: l.Clients, Liandong: l.PerSec, Peer: p.PerSec, Unit: "ops/s", Better: "higher"}, target)
+			if l.CPUPerOp > 0 && p.CPUPerOp > 0 && l.Clients == targetClients {
+				// What a write costs each, servers and load generators
+				// counted alike: the bound the throughput targets meet
+				// once the cores are busy.
+				add(Ratio{Comparison: w.label + ", CPU per op", Clients: l.Clients, Liandong: us(l.CPUPerOp), Peer: us(p.CPUPerOp), Unit: "µs", Better: "lower"}, 0)
+			}
 			if w.p99 && strings.HasPrefix(w.peer, "etcd") {
 				t := 0.0
 				if l.Clients == targetClients {
@@ -201,6 +208,9 @@ func ratios(lian []Result, peers map[string][]Result, logStore string) []Ratio {
 		}
 		if l, ok := find(lian, "write", f.Clients); ok {
 			add(Ratio{Comparison: "write 1 replica / HTTP floor (no node)", Clients: f.Clients, Liandong: l.PerSec, Peer: f.PerSec, Unit: "ops/s", Better: "higher"}, 0)
+			if l.CPUPerOp > 0 && f.CPUPerOp > 0 && f.Clients == targetClients {
+				add(Ratio{Comparison: "write 1 replica / HTTP floor, CPU per op", Clients: f.Clients, Liandong: us(l.CPUPerOp), Peer: us(f.CPUPerOp), Unit: "µs", Better: "lower"}, 0)
+			}
 		}
 		if p, ok := find(peers["etcd-1"], "", f.Clients); ok {
 			add(Ratio{Comparison: "HTTP floor (no node) / etcd 1 member", Clients: f.Clients, Liandong: f.PerSec, Peer: p.PerSec, Unit: "ops/s", Better: "higher"}, 0)

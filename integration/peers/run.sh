@@ -149,17 +149,21 @@ etcd_member() { # etcd_member NAME CLIENTPORT PEERPORT CLUSTER TOKEN
 step "etcd v3.7.3, one member"
 mapfile -t p < <("$bin/peerbench" ports 2)
 etcd_member s1 "${p[0]}" "${p[1]}" "s1=http://127.0.0.1:${p[1]}" single
-"$bin/peerbench" etcd --label etcd-1 --endpoints "http://127.0.0.1:${p[0]}" --clients "$clients" --duration "$duration" --out "$work/etcd1.json"
+"$bin/peerbench" etcd --label etcd-1 --endpoints "http://127.0.0.1:${p[0]}" --clients "$clients" --duration "$duration" \
+	--pids "$last_pid" --out "$work/etcd1.json"
 stop_all
 
 step "etcd v3.7.3, three members"
 mapfile -t p < <("$bin/peerbench" ports 6)
 cluster="m1=http://127.0.0.1:${p[1]},m2=http://127.0.0.1:${p[3]},m3=http://127.0.0.1:${p[5]}"
 etcd_member m1 "${p[0]}" "${p[1]}" "$cluster" triple
+etcd_pids=$last_pid
 etcd_member m2 "${p[2]}" "${p[3]}" "$cluster" triple
+etcd_pids=$etcd_pids,$last_pid
 etcd_member m3 "${p[4]}" "${p[5]}" "$cluster" triple
+etcd_pids=$etcd_pids,$last_pid
 "$bin/peerbench" etcd --label etcd-3 --endpoints "http://127.0.0.1:${p[0]},http://127.0.0.1:${p[2]},http://127.0.0.1:${p[4]}" \
-	--clients "$clients" --duration "$duration" --out "$work/etcd3.json"
+	--clients "$clients" --duration "$duration" --pids "$etcd_pids" --out "$work/etcd3.json"
 stop_all
 
 # nats_pair LABEL OUT [JETSTREAM-SETTING]: a stream on A mirrored by B (a leaf
@@ -187,9 +191,11 @@ jetstream {
 leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:${p[1]}" } ] }
 EOF
 	start_bg "nats-a-$1" "$bin/nats-server" -c "$work/nats-a-$1.conf"
+	local nats_pids=$last_pid
 	start_bg "nats-b-$1" "$bin/nats-server" -c "$work/nats-b-$1.conf"
+	nats_pids=$nats_pids,$last_pid
 	"$bin/peerbench" nats --a "nats://127.0.0.1:${p[0]}" --b "nats://127.0.0.1:${p[2]}" --clients "$clients" \
-		--duration "$duration" --rate "$rate" --catchup "$catchup" --out "$2"
+		--duration "$duration" --rate "$rate" --catchup "$catchup" --pids "$nats_pids" --out "$2"
 	stop_all
 }
 
