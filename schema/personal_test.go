@@ -216,7 +216,8 @@ func TestKeepPersonal(t *testing.T) {
 // gives what StripPersonal gives, error or record.
 func FuzzStripPersonalCanonical(f *testing.F) {
 	for _, b := range []string{`{}`, `{"title":"x"}`, `{"contact":{"name":"张三"},"title":"x"}`, `{"a":{"contact":1},"team":[1]}`,
-		`{"membersx":1,"contact_policy":"y"}`, `[1]`, `null`, `"s"`, `{"a":"\u0000contact"}`, `{"con\u0074act":1}`} {
+		`{"membersx":1,"contact_policy":"y"}`, `[1]`, `null`, `"s"`, `{"a":"\u0000contact"}`, `{"con\u0074act":1}`,
+		`{"inventors":["x"],"title":"t"}`, `{"members":[1]}`} {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -259,6 +260,14 @@ func TestMayHavePersonal(t *testing.T) {
 	} {
 		if got := mayHavePersonal([]byte(c.body)); got != c.may {
 			t.Errorf("mayHavePersonal(%s) = %v, want %v", c.body, got, c.may)
+		}
+	}
+	// Every personal field, first, last or alone among other members.
+	for _, f := range PersonalFields {
+		for _, body := range []string{`{"` + f + `":1}`, `{"` + f + `":[],"zz":1}`, `{"a":"` + f + `","` + f + `":{}}`} {
+			if !mayHavePersonal([]byte(body)) {
+				t.Errorf("mayHavePersonal(%s) = false: %s would reach the federation", body, f)
+			}
 		}
 	}
 }
