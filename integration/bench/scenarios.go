@@ -143,10 +143,7 @@ func HTTPFloor(ctx context.Context, clients []int, d time.Duration, size int) ([
 	if err != nil {
 		return nil, fmt.Errorf("http floor: %w", err)
 	}
-	// The limits node/api.NewServer gives a node's server (this package cannot
-	// import node/api: node/search's benchmarks import this package).
-	srv := &http.Server{Handler: floorHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 75 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	srv := floorServer()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	defer func() {
@@ -158,9 +155,18 @@ func HTTPFloor(ctx context.Context, clients []int, d time.Duration, size int) ([
 	rs := Write(ctx, api, clients, d, size)
 	for i := range rs {
 		rs[i].Scenario = FloorScenario
-		rs[i].Note = fmt.Sprintf("%d-byte requests answered as they came, no node: the HTTP stack and the load generator alone", size)
+		rs[i].Note = fmt.Sprintf("%d-byte requests read and answered, no node: the HTTP stack and the load generator alone", size)
 	}
 	return rs, nil
+}
+
+// floorServer serves floorHandler with the limits node/api.NewServer gives a
+// node's server. This package cannot import node/api (node/search's
+// benchmarks import this package); TestFloorServerHasTheNodesLimits keeps the
+// two alike.
+func floorServer() *http.Server {
+	return &http.Server{Handler: floorHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 75 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 }
 
 // floorAnswerPrefix is what a node's create answer holds besides the
