@@ -96,19 +96,25 @@ func cmdNATS(ctx context.Context, args []string, stdout io.Writer) error {
 	// Publish throughput: each client publishes and waits for the ack.
 	for _, n := range c.clients {
 		k := min(n, len(jsAs))
+		cpu0, cpuOK := c.meter.total()
 		r := load(ctx, c.meter, "publish", n, c.duration, 1<<40, func(ctx context.Context, client, _ int) error {
 			octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			_, err := jsAs[client%k].Publish(octx, "bench.p", data)
 			return err
 		})
-		r.Note = fmt.Sprintf("%d-byte messages, acked, file store, stream mirrored to B; %d conns", c.size, k)
+		// A acknowledges before B's mirror holds the messages: let the mirror
+		// drain what the run left it, so the next run starts with an idle
+		// mirror and this row's CPU counts B's share of the messages too.
+		if info, err := bench.Info(ctx); err == nil {
+			waitMsgs(ctx, mirror, info.State.LastSeq, 2*time.Minute)
+		}
+		r.CPUPerOp = 0
+		if cpu1, ok := c.meter.total(); ok && cpuOK && r.Ops > 0 {
+			r.CPUPerOp = (cpu1 - cpu0) / time.Duration(r.Ops)
+		}
+		r.Note = fmt.Sprintf("%d-byte messages, acked, file store, stream mirrored to B (CPU until B holds them); %d conns", c.size, k)
 		em.add(r)
-	}
-	if info, err := bench.Info(ctx); err == nil {
-		// Let the mirror drain what the publish runs left it, so the latency run
-		// starts with an idle mirror.
-		waitMsgs(ctx, mirror, info.State.LastSeq, 2*time.Minute)
 	}
 
 	r, err := natsMirrorLatency(ctx, jsA, jsB, *rate, c.duration, c.size)
