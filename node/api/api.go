@@ -152,6 +152,7 @@ func New(opts Options) (http.Handler, error) {
 	m.HandleFunc("GET /v1/records/{id}/history", h.v1(h.history))
 	m.HandleFunc("PUT /v1/records/{id}", h.toLeader(h.v1(h.putRecord)))
 	m.HandleFunc("DELETE /v1/records/{id}", h.toLeader(h.v1(h.deleteRecord)))
+	m.HandleFunc("POST /v1/batch", h.toLeader(h.v1(h.batch)))
 	m.HandleFunc("GET /v1/admin/replicas", h.v1(h.listReplicas))
 	m.HandleFunc("POST /v1/admin/replicas", h.toLeader(h.v1(h.addReplica)))
 	m.HandleFunc("DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.removeReplica)))

@@ -13,6 +13,9 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// batchItems counts the writes of POST /v1/batch by the status each got:
+	// the request's own code is 200 whatever its items did.
+	batchItems *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -31,6 +34,10 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Namespace: "liandong", Subsystem: "http", Name: "requests_in_flight",
 			Help: "HTTP requests being served, long polls included.",
 		}),
+		batchItems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "liandong", Subsystem: "http", Name: "batch_items_total",
+			Help: "Writes sent in POST /v1/batch requests, by the status code each item got.",
+		}, []string{"code"}),
 	}
 	// A second handler on the same registry (a restart of the API in one process)
 	// shares the first one's collectors.
@@ -42,6 +49,9 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		return nil, err
 	}
 	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+		return nil, err
+	}
+	if m.batchItems, err = register(reg, m.batchItems); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -183,6 +183,43 @@ func buildOpenAPI() ([]byte, error) {
 			"errors":     obj{"type": "array", "items": schemaRef("FieldError")},
 		},
 	}
+	schemas["BatchRequest"] = obj{
+		"type":     "object",
+		"required": []any{"items"},
+		"properties": obj{
+			"items": obj{"type": "array", "minItems": 1, "maxItems": MaxBatchItems, "items": schemaRef("BatchItem")},
+		},
+		"additionalProperties": false,
+	}
+	schemas["BatchItem"] = obj{
+		"description": "One write, as POST /v1/records (method POST, no id), PUT /v1/records/{id} or DELETE /v1/records/{id} would do it. A batch names each id once.",
+		"type":        "object",
+		"required":    []any{"method"},
+		"properties": obj{
+			"method":   obj{"enum": []any{"POST", "PUT", "DELETE"}},
+			"id":       obj{"type": "string", "description": "PUT and DELETE: the record, <centre>:<key>"},
+			"if_match": obj{"type": []any{"integer", "string"}, "description": `PUT and DELETE: the version the record must have, as If-Match: 3, "3" or "*"`},
+			"record":   schemaRef("Submission"),
+		},
+		"additionalProperties": false,
+	}
+	schemas["BatchResponse"] = obj{
+		"type":     "object",
+		"required": []any{"items"},
+		"properties": obj{
+			"items": obj{"type": "array", "description": "one result per item, in the order sent", "items": obj{
+				"type":     "object",
+				"required": []any{"status"},
+				"properties": obj{
+					"status":  obj{"type": "integer", "description": "what the single-record route would have answered"},
+					"record":  schemaRef("Record"),
+					"problem": schemaRef("Problem"),
+				},
+				"additionalProperties": false,
+			}},
+		},
+		"additionalProperties": false,
+	}
 	schemas["ListResponse"] = obj{
 		"type":     "object",
 		"required": []any{"items"},
@@ -533,6 +570,14 @@ func paths() obj {
 			"delete": op("deleteRecord", "Delete a record (a tombstone replicates)", []any{recordID, ifMatch}, merge(
 				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "507": respRef("InsufficientStorage")},
 			), nil),
+		},
+		"/v1/batch": obj{
+			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request", nil, merge(
+				obj{"200": obj{"description": "each item's result, in the order sent", "content": jsonContent(schemaRef("BatchResponse"))}},
+				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia")},
+			), obj{"requestBody": obj{"required": true, "content": jsonContent(schemaRef("BatchRequest"))},
+				"description": "Each item is answered as its single-record route would answer it (status, and record or problem). " +
+					"One refused item neither stops nor undoes the others. Items are applied concurrently, in no set order; a batch names each record id once."}),
 		},
 		"/v1/records/{id}/history": obj{
 			"get": op("recordHistory", "The versions of a record its origin's signed log carries, newest first, with seq, time, signing key, entry hash and signature check", []any{

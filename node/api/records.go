@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -143,20 +144,25 @@ func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 // federation; its value is when the centre was removed.
 const OriginRemovedHeader = "Liandong-Origin-Removed"
 
-// written answers a record the caller just wrote. A writer that may not read
-// it (a token with write but not read) learns the envelope the write made, and
-// of the body only what is left without personal data: it sent that body
-// itself, or, for a DELETE, the tombstone has none.
+// written answers a record the caller just wrote.
 func (h *handler) written(w http.ResponseWriter, p *auth.Principal, status int, rec *schema.Record) {
 	w.Header().Set("ETag", etag(rec.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", "/v1/records/"+url.PathEscape(rec.ID))
 	}
+	writeJSON(w, status, h.writtenView(p, rec))
+}
+
+// writtenView is what a caller learns of a record it just wrote. A writer
+// that may not read it (a token with write but not read) learns the envelope
+// the write made, and of the body only what is left without personal data:
+// it sent that body itself, or, for a DELETE, the tombstone has none.
+func (h *handler) writtenView(p *auth.Principal, rec *schema.Record) *schema.Record {
 	v, ok := h.view(p, rec)
 	if !ok {
 		v = schema.RedactContact(rec)
 	}
-	writeJSON(w, status, v)
+	return v
 }
 
 func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -167,11 +173,7 @@ func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return err
 	}
-	req, err := decodeRecord(data, "", h.centre)
-	if err != nil {
-		return err
-	}
-	out, err := h.svc.Create(r.Context(), req.rec)
+	out, err := h.create(r.Context(), data)
 	if err != nil {
 		return err
 	}
@@ -179,10 +181,20 @@ func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	return nil
 }
 
+// create stores the submitted record data under a fresh id. The caller has
+// checked the write scope.
+func (h *handler) create(ctx context.Context, data []byte) (*schema.Record, error) {
+	req, err := decodeRecord(data, "", h.centre)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.Create(ctx, req.rec)
+}
+
 // current returns the live record id (nil when absent) and its tombstone (nil
 // unless deleted).
-func (h *handler) current(r *http.Request, id string) (live, tombstone *schema.Record, err error) {
-	rec, err := h.svc.Get(r.Context(), id)
+func (h *handler) current(ctx context.Context, id string) (live, tombstone *schema.Record, err error) {
+	rec, err := h.svc.Get(ctx, id)
 	switch {
 	case err == nil:
 		return rec, nil, nil
@@ -219,24 +231,36 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err != nil {
 		return err
 	}
-	req, err := decodeRecord(data, id, h.centre)
+	status, out, err := h.put(r.Context(), p, id, pc, data)
 	if err != nil {
 		return err
+	}
+	h.written(w, p, status, out)
+	return nil
+}
+
+// put creates or replaces record id with the submitted data under the
+// precondition pc, and says whether it created (201) or replaced (200) it.
+// The caller has checked the write scope.
+func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc precondition, data []byte) (int, *schema.Record, error) {
+	req, err := decodeRecord(data, id, h.centre)
+	if err != nil {
+		return 0, nil, err
 	}
 	if req.version != 0 {
 		switch {
 		case !pc.present:
 			pc = precondition{present: true, version: req.version}
 		case pc.any || pc.never || pc.version != req.version:
-			return badParam("If-Match", schema.RuleMismatch,
+			return 0, nil, badParam("If-Match", schema.RuleMismatch,
 				fmt.Sprintf("the header contradicts the body's version %d; send one or make them agree", req.version))
 		}
 	}
 	synced := false
 	for attempt := 1; ; attempt++ {
-		live, tombstone, err := h.current(r, id)
+		live, tombstone, err := h.current(ctx, id)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		if live == nil && !synced && (!req.visibility || h.keepsUnread(p, id, req)) {
 			// The write would take its visibility, or personal data the
@@ -245,22 +269,22 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 			// contacts. It must not miss that record because this leader has
 			// yet to apply a write it committed (just after an election).
 			// Read again once it has.
-			if err := h.barrier(r.Context()); err != nil {
-				return err
+			if err := h.barrier(ctx); err != nil {
+				return 0, nil, err
 			}
 			synced = true
-			if live, tombstone, err = h.current(r, id); err != nil {
-				return err
+			if live, tombstone, err = h.current(ctx, id); err != nil {
+				return 0, nil, err
 			}
 		}
 		if live != nil {
 			if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
-				return err
+				return 0, nil, err
 			}
 		}
 		ifMatch, err := resolvePrecondition(pc, id, live)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		rec, kept := h.updateOf(p, req, live)
 		if kept && ifMatch == 0 {
@@ -269,19 +293,18 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 			// the visibility it narrowed).
 			ifMatch = live.Version
 		}
-		out, err := h.svc.Put(r.Context(), id, rec, ifMatch)
+		out, err := h.svc.Put(ctx, id, rec, ifMatch)
 		if kept && !pc.present && errors.Is(err, store.ErrVersionConflict) && attempt < maxPutAttempts {
 			continue // the caller asked for no precondition: merge with the newer version
 		}
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		status := http.StatusOK
 		if out.Version == 1 || tombstone != nil && out.Version == tombstone.Version+1 {
 			status = http.StatusCreated
 		}
-		h.written(w, p, status, out)
-		return nil
+		return status, out, nil
 	}
 }
 
@@ -352,24 +375,30 @@ func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return err
 	}
-	live, _, err := h.current(r, id)
-	if err != nil {
-		return err
-	}
-	if live == nil {
-		return notFound(id, p)
-	}
-	if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
-		return err
-	}
-	ifMatch, err := resolvePrecondition(pc, id, live)
-	if err != nil {
-		return err
-	}
-	out, err := h.svc.Delete(r.Context(), id, ifMatch)
+	out, err := h.remove(r.Context(), p, id, pc)
 	if err != nil {
 		return err
 	}
 	h.written(w, p, http.StatusOK, out)
 	return nil
+}
+
+// remove tombstones record id under the precondition pc. The caller has
+// checked the write scope.
+func (h *handler) remove(ctx context.Context, p *auth.Principal, id string, pc precondition) (*schema.Record, error) {
+	live, _, err := h.current(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if live == nil {
+		return nil, notFound(id, p)
+	}
+	if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
+		return nil, err
+	}
+	ifMatch, err := resolvePrecondition(pc, id, live)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.Delete(ctx, id, ifMatch)
 }

@@ -88,25 +88,11 @@ func decodeRecordWith(data []byte, pathID, centre string, fast bool) (*recordReq
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, malformed("", schema.RuleRequired, "the body is empty; send a record as a JSON object")
 	}
-	// The canonical parser refuses what encoding/json lets through: duplicate
-	// member names, lone surrogates, integers the signed log cannot carry
-	// exactly, deep nesting, trailing data. Most clients send canonical JSON
-	// (sorted members, no spaces), which is read below without encoding/json:
-	// that way was a third of the HTTP side of a write.
-	canonical := false
-	switch err := schema.CheckCanonical(data); {
-	case err == nil:
-		canonical = fast
-	case !utf8.Valid(data):
-		return nil, malformed("", schema.RuleUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8Offset(data)))
-	case errors.Is(err, schema.ErrNotCanonical):
-	default:
-		var se *schema.SyntaxError
-		if errors.As(err, &se) {
-			return nil, malformed("", syntaxRule(se.Msg), fmt.Sprintf("%s at byte %d", se.Msg, se.Offset))
-		}
-		return nil, malformed("", schema.RuleSyntax, err.Error())
+	canonical, err := checkJSON(data)
+	if err != nil {
+		return nil, err
 	}
+	canonical = canonical && fast
 	if data = bytes.TrimSpace(data); data[0] != '{' {
 		return nil, malformed("", schema.RuleType, "want a JSON object (a record envelope)")
 	}
@@ -259,6 +245,34 @@ func decodeRecordWith(data []byte, pathID, centre string, fast bool) (*recordReq
 	return &recordRequest{rec: rec, version: version, visibility: given}, nil
 }
 
+// checkJSON refuses what encoding/json lets through: duplicate member names,
+// lone surrogates, integers the signed log cannot carry exactly, deep nesting,
+// trailing data, invalid UTF-8. A 400 problem says what and at which byte.
+// canonical reports data canonical (sorted members, no spaces), as most
+// clients send it: such a record is read without encoding/json, which was a
+// third of the HTTP side of a write.
+func checkJSON(data []byte) (canonical bool, err error) {
+	malformed := func(rule, msg string) error {
+		p := newProblem(http.StatusBadRequest, "malformed-json", msg)
+		p.Errors = []FieldError{{Path: "", Rule: rule, Message: msg}}
+		return p
+	}
+	switch err := schema.CheckCanonical(data); {
+	case err == nil:
+		return true, nil
+	case !utf8.Valid(data):
+		return false, malformed(schema.RuleUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8Offset(data)))
+	case errors.Is(err, schema.ErrNotCanonical):
+		return false, nil
+	default:
+		var se *schema.SyntaxError
+		if errors.As(err, &se) {
+			return false, malformed(syntaxRule(se.Msg), fmt.Sprintf("%s at byte %d", se.Msg, se.Offset))
+		}
+		return false, malformed(schema.RuleSyntax, err.Error())
+	}
+}
+
 // syntaxRule classifies a canonical-parser complaint with the schema's rule names.
 func syntaxRule(msg string) string {
 	switch {
@@ -330,11 +344,16 @@ func parseIfMatch(h http.Header) (precondition, error) {
 	if len(vals) == 0 {
 		return precondition{}, nil
 	}
-	bad := badParam("If-Match", schema.RuleFormat, `want one version: 3, "3" (the ETag) or *`)
 	if len(vals) > 1 {
-		return precondition{}, bad
+		return precondition{}, badParam("If-Match", schema.RuleFormat, `want one version: 3, "3" (the ETag) or *`)
 	}
-	v := strings.TrimSpace(vals[0])
+	return parsePrecondition("If-Match", vals[0])
+}
+
+// parsePrecondition reads v, an If-Match value, for the header or member name.
+func parsePrecondition(name, v string) (precondition, error) {
+	bad := badParam(name, schema.RuleFormat, `want one version: 3, "3" (the ETag) or *`)
+	v = strings.TrimSpace(v)
 	pc := precondition{present: true}
 	switch {
 	case v == "*":

@@ -1,0 +1,281 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"liandong/auth"
+	"liandong/schema"
+)
+
+// Limits of POST /v1/batch.
+const (
+	// MaxBatchItems bounds the writes of one batch, as MaxLimit bounds a page.
+	MaxBatchItems = 500
+	// batchWorkers bounds the writes of one batch under way at once: enough
+	// for raft to commit them together (one fsync for many), few enough that
+	// one batch does not crowd out the node's other clients.
+	batchWorkers = 32
+)
+
+// batchRequest is the body of POST /v1/batch.
+type batchRequest struct {
+	Items []json.RawMessage `json:"items"`
+}
+
+// batchItem is one write of a batch: what POST, PUT or DELETE on
+// /v1/records would do, with the URL's id and the If-Match header as members.
+type batchItem struct {
+	Method  string          `json:"method"`
+	ID      string          `json:"id"`
+	IfMatch json.RawMessage `json:"if_match"`
+	Record  json.RawMessage `json:"record"`
+}
+
+// batchOutcome is what one item did: the status and record the single-record
+// route would have answered, or its error.
+type batchOutcome struct {
+	status int
+	rec    *schema.Record
+	err    error
+}
+
+// batch applies many writes in one request (POST /v1/batch). Each item is
+// answered as the single-record route would answer it, in the order sent,
+// and the request is 200 whenever the batch itself could be read: one
+// refused item does not undo or stop the others. Items are applied
+// concurrently, in no set order, so a batch may name each record id once.
+// What a batch saves is the request per write: partner systems loading a
+// catalogue (and liandong import) send hundreds of records at once.
+func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	if _, err := h.authorize(p, auth.ActionWrite, nil); err != nil {
+		return err
+	}
+	data, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	items, err := decodeBatch(data)
+	if err != nil {
+		return err
+	}
+	out := make([]batchOutcome, len(items))
+	ctx := r.Context()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(batchWorkers, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i] = h.batchWrite(ctx, p, items[i])
+			}
+		}()
+	}
+	for i := range items {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	ri := info(r)
+	answer := make([]byte, 0, 64+len(data)+len(items)*256)
+	answer = append(answer, `{"items":[`...)
+	for i, o := range out {
+		if i > 0 {
+			answer = append(answer, ',')
+		}
+		if o.err != nil {
+			pr := toProblem(o.err, ri.id)
+			h.metrics.batchItems.WithLabelValues(strconv.Itoa(pr.Status)).Inc()
+			if pr.Status >= http.StatusInternalServerError {
+				h.log.Error("batch item failed", "request_id", ri.id, "item", i, "status", pr.Status, "err", o.err)
+			}
+			doc := pr.Problem
+			doc.Instance = fmt.Sprintf("%s#items/%d", r.URL.Path, i)
+			doc.RequestID = ri.id
+			answer = fmt.Appendf(answer, `{"status":%d,"problem":`, pr.Status)
+			answer = appendJSON(answer, doc)
+			answer = append(answer, '}')
+			continue
+		}
+		h.metrics.batchItems.WithLabelValues(strconv.Itoa(o.status)).Inc()
+		answer = fmt.Appendf(answer, `{"status":%d,"record":`, o.status)
+		v := h.writtenView(p, o.rec)
+		if rec, ok := schema.AppendRecordJSON(answer, v); ok {
+			answer = rec
+		} else {
+			answer = appendJSON(answer, v)
+		}
+		answer = append(answer, '}')
+	}
+	answer = append(answer, "]}\n"...)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(len(answer)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(answer)
+	return nil
+}
+
+// appendJSON appends v as encoding/json writes it, without HTML escaping and
+// without the encoder's newline. Only values of ours reach it.
+func appendJSON(dst []byte, v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return append(dst, "null"...)
+	}
+	return append(dst, bytes.TrimRight(buf.Bytes(), "\n")...)
+}
+
+// batchWrite applies one item as its single-record route would.
+func (h *handler) batchWrite(ctx context.Context, p *auth.Principal, it *decodedItem) batchOutcome {
+	if it.err != nil {
+		return batchOutcome{err: it.err}
+	}
+	switch it.Method {
+	case http.MethodPost:
+		rec, err := h.create(ctx, it.Record)
+		return batchOutcome{status: http.StatusCreated, rec: rec, err: err}
+	case http.MethodPut:
+		status, rec, err := h.put(ctx, p, it.ID, it.pc, it.Record)
+		return batchOutcome{status: status, rec: rec, err: err}
+	default: // DELETE, as decodeBatch let through
+		rec, err := h.remove(ctx, p, it.ID, it.pc)
+		return batchOutcome{status: http.StatusOK, rec: rec, err: err}
+	}
+}
+
+// decodedItem is a batch item checked for shape; err refuses it alone.
+type decodedItem struct {
+	batchItem
+	pc  precondition
+	err error
+}
+
+// decodeBatch reads a batch body. A body that is not a batch is a 400 for the
+// whole request; an item that is not a write is refused alone (its err), with
+// the member at fault, as the single-record route would refuse it.
+func decodeBatch(data []byte) ([]*decodedItem, error) {
+	malformed := func(path, rule, msg string) error {
+		p := newProblem(http.StatusBadRequest, "malformed-json", msg)
+		p.Errors = []FieldError{{Path: path, Rule: rule, Message: msg}}
+		return p
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, malformed("", schema.RuleRequired, `the body is empty; send {"items": [...]}`)
+	}
+	if _, err := checkJSON(data); err != nil {
+		return nil, err
+	}
+	var req batchRequest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return nil, malformed(ute.Field, schema.RuleType, `want {"items": [...]}, an array of writes`)
+		}
+		return nil, malformed("", schema.RuleSyntax, `want {"items": [...]}: `+err.Error())
+	}
+	switch {
+	case req.Items == nil:
+		return nil, malformed("items", schema.RuleRequired, `want {"items": [...]}, an array of writes`)
+	case len(req.Items) == 0:
+		return nil, malformed("items", schema.RuleRequired, "the batch has no items")
+	case len(req.Items) > MaxBatchItems:
+		return nil, malformed("items", schema.RuleMaxItems, fmt.Sprintf("%d items; a batch holds at most %d", len(req.Items), MaxBatchItems))
+	}
+	items := make([]*decodedItem, len(req.Items))
+	writer := make(map[string]int, len(req.Items))
+	for i, raw := range req.Items {
+		it := decodeBatchItem(raw)
+		items[i] = it
+		if it.err != nil || it.ID == "" {
+			continue
+		}
+		if first, ok := writer[it.ID]; ok {
+			it.err = badParam("id", schema.RuleUnique, fmt.Sprintf("item %d of this batch writes %s too; send one write per record in a batch", first, it.ID))
+			continue
+		}
+		writer[it.ID] = i
+	}
+	return items, nil
+}
+
+// decodeBatchItem reads one item of a batch.
+func decodeBatchItem(raw json.RawMessage) *decodedItem {
+	it := &decodedItem{}
+	malformed := func(path, rule, msg string) *decodedItem {
+		p := newProblem(http.StatusBadRequest, "malformed-json", path+": "+msg)
+		if path == "" {
+			p.Detail = msg
+		}
+		p.Errors = []FieldError{{Path: path, Rule: rule, Message: msg}}
+		it.err = p
+		return it
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&it.batchItem); err != nil {
+		const want = `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "record"}`
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			return malformed(ute.Field, schema.RuleType, "want a "+ute.Type.String())
+		}
+		if errors.As(err, &ute) {
+			return malformed("", schema.RuleType, want)
+		}
+		return malformed("", schema.RuleForbidden, want+": "+err.Error())
+	}
+	hasRecord := len(it.Record) > 0 && string(it.Record) != "null"
+	switch it.Method {
+	case http.MethodPost:
+		switch {
+		case it.ID != "":
+			return malformed("id", schema.RuleForbidden, "POST assigns the id; to choose one, use PUT")
+		case len(it.IfMatch) > 0:
+			return malformed("if_match", schema.RuleForbidden, "a new record has no version to match")
+		}
+	case http.MethodPut, http.MethodDelete:
+		if _, _, err := schema.SplitID(it.ID); err != nil {
+			return malformed("id", schema.RuleFormat, "want <centre>:<key>, the key 1-128 letters, digits, '-', '_' or '.'")
+		}
+		if len(it.IfMatch) > 0 && string(it.IfMatch) != "null" {
+			var text string
+			if json.Unmarshal(it.IfMatch, &text) != nil {
+				var n json.Number
+				if json.Unmarshal(it.IfMatch, &n) != nil {
+					return malformed("if_match", schema.RuleType, `want a version (3) or "*"`)
+				}
+				text = n.String()
+			}
+			pc, err := parsePrecondition("if_match", text)
+			if err != nil {
+				it.err = err
+				return it
+			}
+			it.pc = pc
+		}
+	case "":
+		return malformed("method", schema.RuleRequired, "want POST, PUT or DELETE")
+	default:
+		return malformed("method", schema.RuleEnum, fmt.Sprintf("%q: want POST, PUT or DELETE", clip(it.Method)))
+	}
+	switch {
+	case it.Method == http.MethodDelete && hasRecord:
+		return malformed("record", schema.RuleForbidden, "DELETE takes no record")
+	case it.Method != http.MethodDelete && !hasRecord:
+		return malformed("record", schema.RuleRequired, "send the record to write")
+	}
+	return it
+}

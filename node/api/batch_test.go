@@ -1,0 +1,369 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"liandong/auth"
+	"liandong/schema"
+)
+
+// batchResult is one item of a batch's answer.
+type batchResult struct {
+	Status  int            `json:"status"`
+	Record  *schema.Record `json:"record"`
+	Problem *Problem       `json:"problem"`
+}
+
+func (e *env) batch(t testing.TB, token string, items ...map[string]any) []batchResult {
+	t.Helper()
+	r := e.do(t, req{method: "POST", path: "/v1/batch", token: token, body: map[string]any{"items": items}})
+	wantStatus(t, r, http.StatusOK)
+	var out struct {
+		Items []batchResult `json:"items"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("batch answer %s: %v", r.body, err)
+	}
+	if len(out.Items) != len(items) {
+		t.Fatalf("%d results for %d items: %s", len(out.Items), len(items), r.body)
+	}
+	for i, res := range out.Items {
+		switch {
+		case res.Status >= 400 && (res.Problem == nil || res.Record != nil || res.Problem.Status != res.Status || res.Problem.RequestID == "" ||
+			res.Problem.Instance != fmt.Sprintf("/v1/batch#items/%d", i)):
+			t.Fatalf("item %d: refused without a full problem of its own: %+v", i, res)
+		case res.Status < 400 && (res.Record == nil || res.Problem != nil):
+			t.Fatalf("item %d: %d without its record: %+v", i, res.Status, res)
+		}
+	}
+	return out.Items
+}
+
+// TestBatchAnswersEachItemAsItsRoute: each write of a batch gets what its
+// single-record route would have answered, in the order sent, and one refused
+// item neither stops nor undoes the others.
+func TestBatchAnswersEachItemAsItsRoute(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	kept := e.create(t, "supply", "federation", supplyBody("保留的成果"))
+	gone := e.create(t, "need", "federation", needBody("撤回的需求"))
+	invalid := envelope("supply", "federation", map[string]any{"summary": "没有标题"})
+
+	got := e.batch(t, w,
+		map[string]any{"method": "POST", "record": envelope("supply", "public", supplyBody("批量新成果"))},
+		map[string]any{"method": "POST", "record": invalid},
+		map[string]any{"method": "PUT", "id": "tianjin:batch-put", "record": envelope("need", "federation", needBody("选定编号的需求"))},
+		map[string]any{"method": "PUT", "id": kept.ID, "if_match": 7, "record": envelope("supply", "federation", supplyBody("过期的修改"))},
+		map[string]any{"method": "DELETE", "id": gone.ID, "if_match": gone.Version},
+		map[string]any{"method": "PATCH", "id": kept.ID},
+		map[string]any{"method": "PUT", "id": "hebei:elsewhere", "record": envelope("supply", "federation", supplyBody("别的中心"))},
+		map[string]any{"method": "DELETE", "id": "tianjin:never-was"},
+	)
+	want := []int{201, 422, 201, 412, 200, 400, 403, 404}
+	for i, code := range want {
+		if got[i].Status != code {
+			t.Errorf("item %d: status %d, want %d (%+v)", i, got[i].Status, code, got[i].Problem)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// The answers are the single routes'.
+	single := e.do(t, req{method: "POST", path: "/v1/records", token: w, body: invalid}).problem(t)
+	if fmt.Sprint(single.Errors) != fmt.Sprint(got[1].Problem.Errors) || single.Type != got[1].Problem.Type {
+		t.Errorf("invalid item answered %+v, the route %+v", got[1].Problem, single)
+	}
+	if got[5].Problem.Errors[0].Path != "method" {
+		t.Errorf("unknown method blamed %+v", got[5].Problem.Errors)
+	}
+
+	// And what they say was done is what is stored.
+	created := got[0].Record
+	if !strings.HasPrefix(created.ID, "tianjin:") || created.Version != 1 || created.Visibility != "public" {
+		t.Fatalf("created %+v", created)
+	}
+	read := func(id string) *resp { return e.do(t, req{method: "GET", path: "/v1/records/" + id, token: w}) }
+	wantStatus(t, read(created.ID), http.StatusOK)
+	if r := read("tianjin:batch-put"); r.StatusCode != http.StatusOK || r.record(t).Version != 1 {
+		t.Fatalf("PUT item not stored: %d %s", r.StatusCode, r.body)
+	}
+	if r := read(kept.ID); r.record(t).Version != kept.Version {
+		t.Fatalf("the stale PUT was applied: version %d", r.record(t).Version)
+	}
+	wantStatus(t, read(gone.ID), http.StatusNotFound)
+	if !got[4].Record.Deleted || got[4].Record.Version != gone.Version+1 {
+		t.Fatalf("DELETE item answered %+v", got[4].Record)
+	}
+
+	for code, n := range map[string]float64{"201": 2, "200": 1, "400": 1, "403": 1, "404": 1, "412": 1, "422": 1} {
+		if c := testutil.ToFloat64(e.h.(*handler).metrics.batchItems.WithLabelValues(code)); c != n {
+			t.Errorf("batch_items_total{code=%q} = %v, want %v", code, c, n)
+		}
+	}
+}
+
+// TestBatchNamesEachIDOnce: items run concurrently, so two writes of one
+// record in a batch would race; the second is refused and the first applied.
+func TestBatchNamesEachIDOnce(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	got := e.batch(t, w,
+		map[string]any{"method": "PUT", "id": "tianjin:twice", "record": envelope("supply", "federation", supplyBody("第一次"))},
+		map[string]any{"method": "DELETE", "id": "tianjin:twice"},
+		map[string]any{"method": "PUT", "id": "tianjin:twice", "record": envelope("supply", "federation", supplyBody("第二次"))},
+	)
+	if got[0].Status != http.StatusCreated || got[1].Status != http.StatusBadRequest || got[2].Status != http.StatusBadRequest {
+		t.Fatalf("statuses %d %d %d", got[0].Status, got[1].Status, got[2].Status)
+	}
+	if fe := got[2].Problem.Errors; len(fe) != 1 || fe[0].Path != "id" || fe[0].Rule != schema.RuleUnique || !strings.Contains(fe[0].Message, "item 0") {
+		t.Fatalf("duplicate answered %+v", got[2].Problem)
+	}
+	r := e.do(t, req{method: "GET", path: "/v1/records/tianjin:twice", token: w})
+	wantStatus(t, r, http.StatusOK)
+	if rec := r.record(t); rec.Version != 1 || !strings.Contains(string(rec.Body), "第一次") {
+		t.Fatalf("stored %+v", rec)
+	}
+}
+
+// TestBatchManyCreates: a full batch of creates is applied, each once, under
+// ids of its own, and the change feed carries every one.
+func TestBatchManyCreates(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	items := make([]map[string]any, 300)
+	for i := range items {
+		items[i] = map[string]any{"method": "POST", "record": envelope("supply", "federation", supplyBody(fmt.Sprintf("成果 %d", i)))}
+	}
+	got := e.batch(t, w, items...)
+	ids := map[string]int{}
+	for i, res := range got {
+		if res.Status != http.StatusCreated {
+			t.Fatalf("item %d: %d %+v", i, res.Status, res.Problem)
+		}
+		if !strings.Contains(string(res.Record.Body), fmt.Sprintf(`"成果 %d"`, i)) {
+			t.Fatalf("item %d answered another item's record: %s", i, res.Record.Body)
+		}
+		if j, dup := ids[res.Record.ID]; dup {
+			t.Fatalf("items %d and %d got id %s", j, i, res.Record.ID)
+		}
+		ids[res.Record.ID] = i
+	}
+	r := e.do(t, req{method: "GET", path: "/v1/changes?limit=500", token: w})
+	wantStatus(t, r, http.StatusOK)
+	var feed struct {
+		Changes []struct {
+			Record schema.Record `json:"record"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal(r.body, &feed); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range feed.Changes {
+		delete(ids, c.Record.ID)
+	}
+	if len(ids) != 0 {
+		t.Fatalf("%d created records missing from the feed", len(ids))
+	}
+}
+
+// TestBatchPreconditions: if_match takes what If-Match takes, as a number or
+// a string, and its refusals name it.
+func TestBatchPreconditions(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	for _, c := range []struct {
+		ifMatch any
+		want    int
+	}{
+		{1, http.StatusOK},
+		{"1", http.StatusOK},
+		{`"1"`, http.StatusOK},
+		{"*", http.StatusOK},
+		{nil, http.StatusOK},
+		{2, http.StatusPreconditionFailed},
+		{`W/"1"`, http.StatusPreconditionFailed},
+		{0, http.StatusPreconditionFailed},
+		{-1, http.StatusBadRequest},
+		{1.5, http.StatusBadRequest},
+		{true, http.StatusBadRequest},
+		{"1, 2", http.StatusBadRequest},
+	} {
+		rec := e.create(t, "supply", "federation", supplyBody("前提"))
+		item := map[string]any{"method": "PUT", "id": rec.ID, "record": envelope("supply", "federation", supplyBody("改"))}
+		if c.ifMatch != nil {
+			item["if_match"] = c.ifMatch
+		}
+		got := e.batch(t, w, item)[0]
+		if got.Status != c.want {
+			t.Errorf("if_match %#v: %d, want %d (%+v)", c.ifMatch, got.Status, c.want, got.Problem)
+			continue
+		}
+		if c.want == http.StatusBadRequest && got.Problem.Errors[0].Path != "if_match" {
+			t.Errorf("if_match %#v: blamed %+v", c.ifMatch, got.Problem.Errors)
+		}
+	}
+}
+
+// TestBatchRedactsAsTheRoute: a writer without the pii scope is answered
+// each record without its personal data, which is stored all the same.
+func TestBatchRedactsAsTheRoute(t *testing.T) {
+	e := newEnv(t, false)
+	noPII := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	got := e.batch(t, noPII, map[string]any{"method": "POST", "record": envelope("supply", "federation", supplyBody("带联系人"))})[0]
+	if got.Status != http.StatusCreated || hasContact(got.Record) {
+		t.Fatalf("answered %d with contact %v", got.Status, got.Record != nil && hasContact(got.Record))
+	}
+	r := e.do(t, req{method: "GET", path: "/v1/records/" + got.Record.ID, token: e.writer(t)})
+	if !hasContact(r.record(t)) {
+		t.Fatal("the contact was not stored")
+	}
+}
+
+// TestBatchRefusesWhatIsNotABatch: a body that is not a batch is one 400
+// (or 401/403/413/415, as for any write) naming what is wrong; nothing is
+// written.
+func TestBatchRefusesWhatIsNotABatch(t *testing.T) {
+	e := newFakeEnv(t, &fakeService{}, func(o *Options) { o.MaxBodyBytes = 1 << 20 })
+	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	post := `{"method":"POST","record":{"catalogue":"supply","body":{}}}`
+	tooMany := `{"items":[` + strings.TrimSuffix(strings.Repeat(post+",", MaxBatchItems+1), ",") + `]}`
+	for _, c := range []struct {
+		name, body, token, contentType string
+		want                           int
+		path                           string
+	}{
+		{"empty", "", w, "", 400, ""},
+		{"array", "[" + post + "]", w, "", 400, ""},
+		{"no items", `{}`, w, "", 400, "items"},
+		{"null items", `{"items":null}`, w, "", 400, "items"},
+		{"no writes", `{"items":[]}`, w, "", 400, "items"},
+		{"items not an array", `{"items":{}}`, w, "", 400, "items"},
+		{"unknown member", `{"items":[` + post + `],"atomic":true}`, w, "", 400, ""},
+		{"duplicate member", `{"items":[],"items":[` + post + `]}`, w, "", 400, ""},
+		{"trailing data", `{"items":[` + post + `]} {}`, w, "", 400, ""},
+		{"invalid UTF-8", "{\"items\":[\xff]}", w, "", 400, ""},
+		{"too many", tooMany, w, "", 400, "items"},
+		{"anonymous", `{"items":[` + post + `]}`, "", "", 401, ""},
+		{"read-only token", `{"items":[` + post + `]}`, e.token(t, "tianjin", auth.ScopeRead), "", 403, ""},
+		{"not JSON", `{"items":[` + post + `]}`, w, "text/plain", 415, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rq := req{method: "POST", path: "/v1/batch", token: c.token, body: c.body}
+			if c.contentType != "" {
+				rq.header = map[string]string{"Content-Type": c.contentType}
+			}
+			if c.body == "" {
+				rq.body = []byte{}
+			}
+			r := doHTTP(t, e.cli, e.srv.URL, rq)
+			if r.StatusCode != c.want {
+				t.Fatalf("status %d, want %d: %s", r.StatusCode, c.want, r.body)
+			}
+			p := r.problem(t)
+			if c.path != "" && (len(p.Errors) == 0 || p.Errors[0].Path != c.path) {
+				t.Fatalf("blamed %+v, want %q", p.Errors, c.path)
+			}
+		})
+	}
+}
+
+// TestBatchItemShapes: an item that is not a write is refused alone, naming
+// the member at fault; the items beside it are applied.
+func TestBatchItemShapes(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	good := envelope("supply", "federation", supplyBody("好"))
+	for _, c := range []struct {
+		name string
+		item any
+		path string
+	}{
+		{"not an object", 5, ""},
+		{"no method", map[string]any{"record": good}, "method"},
+		{"lower-case method", map[string]any{"method": "post", "record": good}, "method"},
+		{"unknown member", map[string]any{"method": "POST", "record": good, "atomic": true}, ""},
+		{"POST with an id", map[string]any{"method": "POST", "id": "tianjin:x", "record": good}, "id"},
+		{"POST with if_match", map[string]any{"method": "POST", "if_match": 1, "record": good}, "if_match"},
+		{"POST without a record", map[string]any{"method": "POST"}, "record"},
+		{"PUT with a null record", map[string]any{"method": "PUT", "id": "tianjin:x", "record": nil}, "record"},
+		{"PUT without an id", map[string]any{"method": "PUT", "record": good}, "id"},
+		{"PUT with a bad id", map[string]any{"method": "PUT", "id": "x", "record": good}, "id"},
+		{"id not a string", map[string]any{"method": "PUT", "id": 5, "record": good}, "id"},
+		{"DELETE with a record", map[string]any{"method": "DELETE", "id": "tianjin:x", "record": good}, "record"},
+		{"record not an object", map[string]any{"method": "POST", "record": "x"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(t, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": []any{
+				map[string]any{"method": "POST", "record": good}, c.item}}})
+			wantStatus(t, r, http.StatusOK)
+			var out struct{ Items []batchResult }
+			if err := json.Unmarshal(r.body, &out); err != nil {
+				t.Fatal(err)
+			}
+			if out.Items[0].Status != http.StatusCreated {
+				t.Fatalf("the good item beside it: %+v", out.Items[0])
+			}
+			p := out.Items[1].Problem
+			if out.Items[1].Status != http.StatusBadRequest || p == nil || len(p.Errors) == 0 || p.Errors[0].Path != c.path {
+				t.Fatalf("answered %s", r.body)
+			}
+		})
+	}
+}
+
+// FuzzBatch drives the batch decoder through the route: it never panics,
+// answers a body that is not a batch with a 4xx problem, and a batch with one
+// result per item, each a record or a 4xx problem.
+func FuzzBatch(f *testing.F) {
+	f.Add([]byte(`{"items":[{"method":"POST","record":{"catalogue":"supply","visibility":"public","body":{"title":"高镍三元正极材料","summary":"s","industry":"new-materials","keywords":["a"],"trl":6,"transfer_modes":["license"],"owner_org":"天津大学"}}}]}`))
+	f.Add([]byte(`{"items":[{"method":"PUT","id":"tianjin:exists","if_match":3,"record":{"catalogue":"expert","body":{}}},{"method":"DELETE","id":"tianjin:exists","if_match":"*"}]}`))
+	f.Add([]byte(`{"items":[{"method":"PUT","id":"tianjin:new","if_match":"W/\"1\"","record":{"catalogue":"need","body":null}},{"method":"PUT","id":"tianjin:new","record":{}}]}`))
+	f.Add([]byte(`{"items":[{"method":"GET"},5,null,[],{"method":"DELETE","id":"x","if_match":-1}]}`))
+	f.Add([]byte(`{"items":[{"method":"POST","method":"DELETE","record":{"catalogue":"supply"}}]}`))
+	f.Add([]byte(`{"items":[]}`))
+	f.Add([]byte(`{"items":{"method":"POST"}}`))
+	f.Add([]byte("{\"items\":[{\"method\":\"\xff\"}]}"))
+	f.Add([]byte(`{"items":[{"method":"POST","record":{"body":{"n":9007199254740993}}}],"x":1}`))
+	f.Add([]byte(``))
+	h, tok := fuzzHandler(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := httptest.NewRequest("POST", "/v1/batch", bytes.NewReader(data))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		checkAnswer(t, rec, http.StatusOK)
+		if rec.Code != http.StatusOK {
+			return
+		}
+		var in struct{ Items []json.RawMessage }
+		if err := json.Unmarshal(data, &in); err != nil {
+			t.Fatalf("answered 200 to a body encoding/json refuses (%v): %q", err, data)
+		}
+		var out struct{ Items []batchResult }
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("answer is not JSON (%v): %s", err, rec.Body)
+		}
+		if len(out.Items) != len(in.Items) || len(out.Items) == 0 || len(out.Items) > MaxBatchItems {
+			t.Fatalf("%d results for %d items", len(out.Items), len(in.Items))
+		}
+		for i, res := range out.Items {
+			ok := res.Status >= 200 && res.Status < 300 && res.Record != nil && res.Problem == nil ||
+				res.Status >= 400 && res.Status < 500 && res.Problem != nil && res.Problem.Status == res.Status && res.Record == nil
+			if !ok {
+				t.Fatalf("item %d: %+v in %s", i, res, rec.Body)
+			}
+		}
+	})
+}
