@@ -151,48 +151,142 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	c := client.New(*nodeURL, token)
-	var created, updated, unchanged, failed int
+	im := importer{c: c, path: path, stdout: stdout}
 	prog := newProgress(stderr, "import")
 	defer func() { prog.done(len(rows)) }()
-	for i, r := range rows {
-		prog.update(i)
+	// A file may carry a key twice: a later row then updates what an earlier
+	// one wrote, as when rows went one by one. A batch names each id once,
+	// so a repeated key starts the next batch.
+	from, keys := 0, map[string]bool{}
+	for i := 0; i <= len(rows); i++ {
+		var id string
+		if i < len(rows) && rows[i].Record != nil {
+			id = rows[i].Record.ID
+		}
+		if i < len(rows) && i-from < importBatch && !keys[id] {
+			if id != "" {
+				keys[id] = true
+			}
+			continue
+		}
+		prog.update(from)
+		if err := im.rows(ctx, rows[from:i]); err != nil {
+			return err
+		}
+		from, keys = i, map[string]bool{}
+		if id != "" {
+			keys[id] = true
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d created, %d updated, %d unchanged, %d failed\n", path, im.created, im.updated, im.unchanged, im.failed)
+	if im.failed > 0 {
+		return fmt.Errorf("%d rows were refused by the node", im.failed)
+	}
+	return nil
+}
+
+// importBatch is the rows import writes in one request: well under the
+// node's MaxBatch and its 1 MiB body limit for rows of a few KB.
+const importBatch = 200
+
+// importer writes the rows of one file and counts what became of them.
+type importer struct {
+	c      *client.Client
+	path   string
+	stdout io.Writer
+	// oneByOne: the node answered 404 or 405 to a batch (a build from before
+	// POST /v1/batch), so rows go one request each, as they used to.
+	oneByOne                            bool
+	created, updated, unchanged, failed int
+}
+
+// rows imports a slice of rows: each is read first, so that an unchanged row
+// is not written again and a changed one is written over the version read.
+func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
+	type pending struct {
+		row     transfer.Row
+		ifMatch uint64
+	}
+	var todo []pending
+	for _, r := range rows {
 		if r.Record == nil {
 			continue
 		}
-		old, err := c.Get(ctx, r.Record.ID)
+		old, err := im.c.Get(ctx, r.Record.ID)
 		var ifMatch uint64
 		switch {
 		case err == nil && sameRecord(old, r.Record):
-			unchanged++
+			im.unchanged++
 			continue
 		case err == nil:
 			ifMatch = old.Version
 		case !client.IsNotFound(err):
 			return fmt.Errorf("row %d: read %s: %w", r.Row, r.Record.ID, err)
 		}
-		if _, err := c.Put(ctx, r.Record.ID, r.Record, ifMatch); err != nil {
-			failed++
-			fmt.Fprintf(stdout, "%s: row %d: %s: %v\n", path, r.Row, r.Record.ID, err)
-			var p *client.Problem
-			if errors.As(err, &p) {
-				for _, fe := range p.Errors {
-					fmt.Fprintf(stdout, "  %s: %s\n", fe.Path, fe.Message)
-				}
-				if p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden {
-					return fmt.Errorf("the node refused the token: %w", err)
-				}
+		todo = append(todo, pending{r, ifMatch})
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	results := make([]error, len(todo))
+	if !im.oneByOne {
+		writes := make([]client.Write, len(todo))
+		for i, p := range todo {
+			writes[i] = client.Write{Method: http.MethodPut, ID: p.row.Record.ID, IfMatch: p.ifMatch, Record: p.row.Record}
+		}
+		out, err := im.c.Batch(ctx, writes)
+		var p *client.Problem
+		switch {
+		case errors.As(err, &p) && (p.Status == http.StatusNotFound || p.Status == http.StatusMethodNotAllowed):
+			im.oneByOne = true
+		case err != nil:
+			return im.refused(err, "")
+		default:
+			for i, r := range out {
+				results[i] = r.Err
+			}
+		}
+	}
+	if im.oneByOne {
+		for i, p := range todo {
+			_, results[i] = im.c.Put(ctx, p.row.Record.ID, p.row.Record, p.ifMatch)
+		}
+	}
+	for i, p := range todo {
+		if err := results[i]; err != nil {
+			im.failed++
+			if err := im.refused(err, fmt.Sprintf("%s: row %d: %s: ", im.path, p.row.Row, p.row.Record.ID)); err != nil {
+				return err
 			}
 			continue
 		}
-		if ifMatch == 0 {
-			created++
+		if p.ifMatch == 0 {
+			im.created++
 		} else {
-			updated++
+			im.updated++
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %d created, %d updated, %d unchanged, %d failed\n", path, created, updated, unchanged, failed)
-	if failed > 0 {
-		return fmt.Errorf("%d rows were refused by the node", failed)
+	return nil
+}
+
+// refused prints the node's refusal of a write, with its field errors, after
+// prefix (the row), and stops the import (a non-nil error) when the node
+// refused the token, or when there is no row to blame.
+func (im *importer) refused(err error, prefix string) error {
+	var p *client.Problem
+	if prefix != "" {
+		fmt.Fprintf(im.stdout, "%s%v\n", prefix, err)
+		if errors.As(err, &p) {
+			for _, fe := range p.Errors {
+				fmt.Fprintf(im.stdout, "  %s: %s\n", fe.Path, fe.Message)
+			}
+		}
+	}
+	if errors.As(err, &p) && (p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden) {
+		return fmt.Errorf("the node refused the token: %w", err)
+	}
+	if prefix == "" {
+		return fmt.Errorf("write rows: %w", err)
 	}
 	return nil
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,5 +298,76 @@ func TestExportFilters(t *testing.T) {
 	}
 	if code, out := runCLI(t, 10*time.Second, "export", "--node", url, "--catalogue", "need", "--updated-since", "yesterday"); code != 2 || !strings.Contains(out, "RFC 3339") {
 		t.Fatalf("bad --updated-since: %d %s", code, out)
+	}
+}
+
+// TestImportBatches: a file longer than a batch is written in batches, a key
+// the file repeats ends with its last row (as when rows went one by one),
+// and a node too old for POST /v1/batch gets the rows one request each.
+func TestImportBatches(t *testing.T) {
+	url, tok := devNode(t)
+	var text strings.Builder
+	text.WriteString("编号,标题,摘要,所属领域,技术成熟度,所属单位\n")
+	const n = importBatch*2 + 50
+	for i := range n {
+		fmt.Fprintf(&text, "s-%d,成果%d,摘要。,新材料,6,天津大学\n", i, i)
+		if i == 10 {
+			// Within the first batch's rows.
+			text.WriteString("s-7,成果七（修订）,摘要。,新材料,7,天津大学\n")
+		}
+	}
+	path := filepath.Join(t.TempDir(), "many.csv")
+	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI(t, 60*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", path)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d created, 1 updated, 0 unchanged, 0 failed", n)) {
+		t.Fatalf("import: exit %d\n%s", code, out)
+	}
+	tokData, err := os.ReadFile(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(url, strings.TrimSpace(string(tokData)))
+	rec, err := c.Get(context.Background(), "tianjin:s-7")
+	if err != nil || rec.Version != 2 || !strings.Contains(string(rec.Body), "成果七（修订）") {
+		t.Fatalf("repeated key: %+v, %v", rec, err)
+	}
+	if rec, err := c.Get(context.Background(), fmt.Sprintf("tianjin:s-%d", n-1)); err != nil || rec.Version != 1 {
+		t.Fatalf("last row: %+v, %v", rec, err)
+	}
+
+	// A node without POST /v1/batch: 404 there, rows one by one.
+	var puts, batches atomic.Int32
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
+			batches.Add(1)
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"type":"urn:liandong:problem:not-found","title":"Not found","status":404}`))
+		case r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"type":"urn:liandong:problem:not-found","title":"Not found","status":404}`))
+		case r.Method == http.MethodPut:
+			puts.Add(1)
+			var rec schema.Record
+			json.NewDecoder(r.Body).Decode(&rec)
+			rec.Version = 1
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			json.NewEncoder(w).Encode(rec)
+		default:
+			http.Error(w, "unexpected", http.StatusTeapot)
+		}
+	}))
+	defer old.Close()
+	code, out = runCLI(t, 60*time.Second, "import", "--node", old.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d created", n+1)) {
+		t.Fatalf("import to an old node: exit %d\n%s", code, out)
+	}
+	if batches.Load() != 1 || puts.Load() != n+1 {
+		t.Fatalf("%d batches tried, %d PUTs; want 1 and %d", batches.Load(), puts.Load(), n+1)
 	}
 }
