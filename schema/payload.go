@@ -126,6 +126,42 @@ func EachMember(obj []byte, fn func(name, value []byte) error) error {
 	})
 }
 
+// EachElement calls fn with each element of a compact JSON array, in order,
+// as EachMember does with an object's members: the array is one the caller
+// knows valid (canonical, say), and fn's error stops the walk.
+func EachElement(arr []byte, fn func(value []byte) error) error {
+	if len(arr) < 2 || arr[0] != '[' {
+		return ErrNotCompact
+	}
+	if arr[1] == ']' {
+		if len(arr) != 2 {
+			return ErrNotCompact
+		}
+		return nil
+	}
+	for i := 1; i < len(arr); {
+		end, ok := skipValue(arr, i)
+		if !ok || end <= i || end >= len(arr) || isSpace(arr[i]) || isSpace(arr[end-1]) {
+			return ErrNotCompact
+		}
+		if err := fn(arr[i:end]); err != nil {
+			return err
+		}
+		switch arr[end] {
+		case ',':
+			i = end + 1
+		case ']':
+			if end != len(arr)-1 {
+				return ErrNotCompact
+			}
+			return nil
+		default:
+			return ErrNotCompact
+		}
+	}
+	return ErrNotCompact
+}
+
 // walkMembers is EachMember with the value's bounds in obj.
 func walkMembers(obj []byte, fn func(name []byte, start, end int) error) error {
 	if len(obj) < 2 || obj[0] != '{' {

@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -268,4 +269,54 @@ func FuzzUnmarshalHead(f *testing.F) {
 			t.Fatalf("UnmarshalHead(%s) = %+v, %v; encoding/json %+v, %v", raw, got, err, want, werr)
 		}
 	})
+}
+
+// FuzzEachElement: on a canonical array, EachElement yields the elements
+// encoding/json finds, in order. What it does with other input is not
+// promised (it does not check values), beyond not panicking.
+func FuzzEachElement(f *testing.F) {
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[1,"a",null,true,{"a":[1,{"b":"]"}]},[],"\"],"]`))
+	f.Add([]byte(`[{"method":"POST","record":{"body":{"title":"高镍"},"catalogue":"supply"}},{"id":"tianjin:x","method":"DELETE"}]`))
+	f.Add([]byte(`[1,]`))
+	f.Add([]byte(`[ 1]`))
+	f.Add([]byte(`[1]]`))
+	f.Add([]byte(`{"a":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got [][]byte
+		err := EachElement(data, func(v []byte) error {
+			got = append(got, v)
+			return nil
+		})
+		var want []json.RawMessage
+		if CheckCanonical(data) != nil || json.Unmarshal(data, &want) != nil || want == nil {
+			return
+		}
+		if err != nil {
+			t.Fatalf("canonical array %q: %v", data, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: walked %d elements, encoding/json %d", data, len(got), len(want))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("%q: element %d %q, encoding/json %q", data, i, got[i], want[i])
+			}
+		}
+	})
+}
+
+func TestEachElementStops(t *testing.T) {
+	stop := errors.New("stop here")
+	n := 0
+	err := EachElement([]byte(`[1,2,3]`), func([]byte) error {
+		n++
+		if n == 2 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || n != 2 {
+		t.Fatalf("walked %d, %v", n, err)
+	}
 }

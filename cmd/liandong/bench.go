@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"liandong/client"
 	"liandong/integration/bench"
 	"liandong/node/server"
 )
@@ -25,6 +26,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
 	clientsFlag := fs.String("clients", "1,16,64", "comma-separated client counts for the write and floor scenarios")
 	size := fs.Int("size", 1024, "request size of created records in bytes")
+	batch := fs.Int("batch", 100, "batch: records created per POST /v1/batch request (1-500)")
 	records := fs.Int("records", 100000, "records preloaded for the read scenario")
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	rate := fs.Int("rate", 200, "converge: writes per second spread over the four centres")
@@ -63,18 +65,21 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		clients = append(clients, n)
 	}
+	if *batch < 1 || *batch > client.MaxBatch {
+		return usagef("--batch %d: want 1-%d records a request", *batch, client.MaxBatch)
+	}
 	if *cpuProfile != "" && slices.Contains(scenarios, "catchup") && len(scenarios) > 1 {
 		return usagef("--cpuprofile profiles a catch-up alone: run catchup on its own (`liandong bench catchup --cpuprofile F`)")
 	}
 	for _, s := range scenarios {
 		switch s {
-		case "write", "floor", "read", "converge", "catchup":
+		case "write", "batch", "floor", "read", "converge", "catchup":
 		case "fanout":
 			if len(scenarios) > 1 {
 				return usagef("fanout runs on its own: `liandong bench fanout` (it starts no node)")
 			}
 		default:
-			return usagef("unknown scenario %q (have: write, floor, read, converge, catchup, fanout)", s)
+			return usagef("unknown scenario %q (have: write, batch, floor, read, converge, catchup, fanout)", s)
 		}
 	}
 	// profile starts the CPU profile --cpuprofile asks for, creating its
@@ -230,6 +235,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					emit(r)
 				}
 				stopGroup()
+			}
+		case "batch":
+			api, err := writeNode()
+			if err != nil {
+				return err
+			}
+			for _, r := range bench.WriteBatch(ctx, api, clients, *duration, *size, *batch) {
+				emit(r)
 			}
 		case "floor":
 			rs, err := bench.HTTPFloor(ctx, clients, *duration, *size)

@@ -22,10 +22,11 @@ Usage:
                                           run a one-centre node, creating keys, bundle and DIR/admin.token
   liandong demo [--dir DIR] [--base-port 8700]
                                           the four-centre federation on loopback with sample catalogues
-  liandong bench [write] [floor] [read] [converge] [catchup] [fanout] [--clients 1,16,64] [--duration 5s]
+  liandong bench [write] [batch] [floor] [read] [converge] [catchup] [fanout] [--clients 1,16,64] [--duration 5s]
                  [--records 100000] [--json]
                                           measure nodes on loopback (default: write and read, one replica);
-                                          floor is write's load against a server that only answers
+                                          floor is write's load against a server that only answers;
+                                          batch is write through POST /v1/batch, --batch 100 records a request
   liandong keygen --out FILE [--prefix ID]
   liandong token issue --key FILE --centre ID --federation ID --sub NAME --scope "read pii" [--ttl 720h]
   liandong federation init|show ...       build or show a trust bundle (see 'liandong federation -h')

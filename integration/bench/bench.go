@@ -150,7 +150,8 @@ func NewAPI(base, token string, clients int) *API {
 	return &API{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-// Do sends one request and decodes a 2xx JSON answer into out (when not nil).
+// Do sends one request and decodes a 2xx JSON answer into out (when not nil);
+// a *[]byte out gets the answer as it came.
 func (a *API) Do(ctx context.Context, method, path string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -177,6 +178,10 @@ func (a *API) Do(ctx context.Context, method, path string, body []byte, out any)
 	}
 	if resp.StatusCode >= 300 {
 		return fmt.Errorf("%s %s: %s: %.200s", method, path, resp.Status, data)
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = data
+		return nil
 	}
 	if out != nil {
 		return json.Unmarshal(data, out)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -27,6 +28,47 @@ func Write(ctx context.Context, api *API, clients []int, d time.Duration, size i
 			return api.Do(ctx, "POST", "/v1/records", requests.JSON(int(seq.Add(1))), nil)
 		})
 		r.Note = fmt.Sprintf("%d-byte records", size)
+		out = append(out, r)
+	}
+	return out
+}
+
+// WriteBatch creates records of size bytes through POST /v1/batch, batch of
+// them a request, at each client count. Ops, ops/s and CPU per op count
+// records; latencies are requests'.
+func WriteBatch(ctx context.Context, api *API, clients []int, d time.Duration, size, batch int) []Result {
+	var out []Result
+	var seq atomic.Int64
+	requests := NewCreateRequests(size)
+	created := []byte(`{"status":201,`)
+	for _, c := range clients {
+		r := Load(ctx, "write-batch", c, d, 1<<30, func(ctx context.Context, _, _ int) error {
+			body := make([]byte, 0, batch*(size+64)+16)
+			body = append(body, `{"items":[`...)
+			for k := range batch {
+				if k > 0 {
+					body = append(body, ',')
+				}
+				body = append(body, `{"method":"POST","record":`...)
+				body = append(append(body, requests.JSON(int(seq.Add(1)))...), '}')
+			}
+			body = append(body, "]}"...)
+			var answer []byte
+			if err := api.Do(ctx, "POST", "/v1/batch", body, &answer); err != nil {
+				return err
+			}
+			// The answer's records are the requests' bodies: counting the
+			// items' statuses is enough, and cheaper than decoding them on
+			// the node's cores.
+			if n := bytes.Count(answer, created); n != batch {
+				return fmt.Errorf("batch of %d: %d created: %.300s", batch, n, answer)
+			}
+			return nil
+		})
+		r.Ops *= batch
+		r.PerSec *= float64(batch)
+		r.CPUPerOp /= time.Duration(batch)
+		r.Note = fmt.Sprintf("%d-byte records, %d a request; ops are records, latencies requests'", size, batch)
 		out = append(out, r)
 	}
 	return out

@@ -61,7 +61,7 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	if err != nil {
 		return err
 	}
-	items, err := decodeBatch(data)
+	items, err := decodeBatch(data, h.centre)
 	if err != nil {
 		return err
 	}
@@ -144,10 +144,10 @@ func (h *handler) batchWrite(ctx context.Context, p *auth.Principal, it *decoded
 	}
 	switch it.Method {
 	case http.MethodPost:
-		rec, err := h.create(ctx, it.Record)
+		rec, err := h.svc.Create(ctx, it.req.rec)
 		return batchOutcome{status: http.StatusCreated, rec: rec, err: err}
 	case http.MethodPut:
-		status, rec, err := h.put(ctx, p, it.ID, it.pc, it.Record)
+		status, rec, err := h.put(ctx, p, it.ID, it.pc, it.req)
 		return batchOutcome{status: status, rec: rec, err: err}
 	default: // DELETE, as decodeBatch let through
 		rec, err := h.remove(ctx, p, it.ID, it.pc)
@@ -155,17 +155,20 @@ func (h *handler) batchWrite(ctx context.Context, p *auth.Principal, it *decoded
 	}
 }
 
-// decodedItem is a batch item checked for shape; err refuses it alone.
+// decodedItem is a batch item checked for shape, its record decoded (req);
+// err refuses it alone.
 type decodedItem struct {
 	batchItem
 	pc  precondition
+	req *recordRequest
 	err error
 }
 
-// decodeBatch reads a batch body. A body that is not a batch is a 400 for the
-// whole request; an item that is not a write is refused alone (its err), with
-// the member at fault, as the single-record route would refuse it.
-func decodeBatch(data []byte) ([]*decodedItem, error) {
+// decodeBatch reads a batch body of records for centre. A body that is not a
+// batch is a 400 for the whole request; an item that is not a write is refused
+// alone (its err), with the member at fault, as the single-record route would
+// refuse it.
+func decodeBatch(data []byte, centre string) ([]*decodedItem, error) {
 	malformed := func(path, rule, msg string) error {
 		p := newProblem(http.StatusBadRequest, "malformed-json", msg)
 		p.Errors = []FieldError{{Path: path, Rule: rule, Message: msg}}
@@ -174,31 +177,44 @@ func decodeBatch(data []byte) ([]*decodedItem, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, malformed("", schema.RuleRequired, `the body is empty; send {"items": [...]}`)
 	}
-	if _, err := checkJSON(data); err != nil {
+	canonical, err := checkJSON(data)
+	if err != nil {
 		return nil, err
 	}
-	var req batchRequest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return nil, malformed(ute.Field, schema.RuleType, `want {"items": [...]}, an array of writes`)
+	// Clients that send canonical JSON (sorted members, no spaces) are read
+	// by walking it: encoding/json took a tenth of a batch's CPU. Anything
+	// else, and anything the walk does not expect, takes encoding/json's
+	// way, which also words the refusals.
+	raws, ok := batchItemsCanonical(data, canonical)
+	if !ok {
+		var req batchRequest
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			var ute *json.UnmarshalTypeError
+			if errors.As(err, &ute) {
+				return nil, malformed(ute.Field, schema.RuleType, `want {"items": [...]}, an array of writes`)
+			}
+			return nil, malformed("", schema.RuleSyntax, `want {"items": [...]}: `+err.Error())
 		}
-		return nil, malformed("", schema.RuleSyntax, `want {"items": [...]}: `+err.Error())
+		if req.Items == nil {
+			return nil, malformed("items", schema.RuleRequired, `want {"items": [...]}, an array of writes`)
+		}
+		raws = make([][]byte, len(req.Items))
+		for i, r := range req.Items {
+			raws[i] = r
+		}
 	}
 	switch {
-	case req.Items == nil:
-		return nil, malformed("items", schema.RuleRequired, `want {"items": [...]}, an array of writes`)
-	case len(req.Items) == 0:
+	case len(raws) == 0:
 		return nil, malformed("items", schema.RuleRequired, "the batch has no items")
-	case len(req.Items) > MaxBatchItems:
-		return nil, malformed("items", schema.RuleMaxItems, fmt.Sprintf("%d items; a batch holds at most %d", len(req.Items), MaxBatchItems))
+	case len(raws) > MaxBatchItems:
+		return nil, malformed("items", schema.RuleMaxItems, fmt.Sprintf("%d items; a batch holds at most %d", len(raws), MaxBatchItems))
 	}
-	items := make([]*decodedItem, len(req.Items))
-	writer := make(map[string]int, len(req.Items))
-	for i, raw := range req.Items {
-		it := decodeBatchItem(raw)
+	items := make([]*decodedItem, len(raws))
+	writer := make(map[string]int, len(raws))
+	for i, raw := range raws {
+		it := decodeBatchItem(raw, canonical, centre)
 		items[i] = it
 		if it.err != nil || it.ID == "" {
 			continue
@@ -212,8 +228,38 @@ func decodeBatch(data []byte) ([]*decodedItem, error) {
 	return items, nil
 }
 
-// decodeBatchItem reads one item of a batch.
-func decodeBatchItem(raw json.RawMessage) *decodedItem {
+// batchItemsCanonical returns the items of a canonical batch body, or false
+// for any body but {"items":[...]} (left to encoding/json).
+func batchItemsCanonical(data []byte, canonical bool) ([][]byte, bool) {
+	if !canonical {
+		return nil, false
+	}
+	var items []byte
+	if schema.EachMember(data, func(name, value []byte) error {
+		if string(name) != "items" {
+			return errNotFast
+		}
+		items = value
+		return nil
+	}) != nil || items == nil {
+		return nil, false
+	}
+	raws := make([][]byte, 0, 64)
+	if schema.EachElement(items, func(v []byte) error {
+		raws = append(raws, v)
+		return nil
+	}) != nil {
+		return nil, false
+	}
+	return raws, true
+}
+
+// errNotFast stops a walk that found what only encoding/json's way handles.
+var errNotFast = errors.New("not for the fast path")
+
+// decodeBatchItem reads one item of a batch for centre; canonical says the
+// batch was canonical, and so the item is.
+func decodeBatchItem(raw []byte, canonical bool, centre string) *decodedItem {
 	it := &decodedItem{}
 	malformed := func(path, rule, msg string) *decodedItem {
 		p := newProblem(http.StatusBadRequest, "malformed-json", path+": "+msg)
@@ -224,18 +270,21 @@ func decodeBatchItem(raw json.RawMessage) *decodedItem {
 		it.err = p
 		return it
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&it.batchItem); err != nil {
-		const want = `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "record"}`
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field != "" {
-			return malformed(ute.Field, schema.RuleType, "want a "+ute.Type.String())
+	if !canonical || !it.decodeCanonical(raw) {
+		it.batchItem = batchItem{}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&it.batchItem); err != nil {
+			const want = `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "record"}`
+			var ute *json.UnmarshalTypeError
+			if errors.As(err, &ute) && ute.Field != "" {
+				return malformed(ute.Field, schema.RuleType, "want a "+ute.Type.String())
+			}
+			if errors.As(err, &ute) {
+				return malformed("", schema.RuleType, want)
+			}
+			return malformed("", schema.RuleForbidden, want+": "+err.Error())
 		}
-		if errors.As(err, &ute) {
-			return malformed("", schema.RuleType, want)
-		}
-		return malformed("", schema.RuleForbidden, want+": "+err.Error())
 	}
 	hasRecord := len(it.Record) > 0 && string(it.Record) != "null"
 	switch it.Method {
@@ -274,8 +323,38 @@ func decodeBatchItem(raw json.RawMessage) *decodedItem {
 	switch {
 	case it.Method == http.MethodDelete && hasRecord:
 		return malformed("record", schema.RuleForbidden, "DELETE takes no record")
-	case it.Method != http.MethodDelete && !hasRecord:
+	case it.Method == http.MethodDelete:
+		return it
+	case !hasRecord:
 		return malformed("record", schema.RuleRequired, "send the record to write")
 	}
+	// The record is checked as the single-record route checks its body,
+	// but for what checkJSON already did over the whole batch.
+	it.req, it.err = decodeCheckedRecord(it.Record, it.ID, centre, canonical)
 	return it
+}
+
+// decodeCanonical fills it from a canonical item by walking its members, and
+// reports false for anything it leaves to encoding/json: a member it does
+// not know, an escaped string, a value of the wrong kind.
+func (it *decodedItem) decodeCanonical(raw []byte) bool {
+	return schema.EachMember(raw, func(name, value []byte) error {
+		ok := true
+		switch string(name) {
+		case "id":
+			ok = schema.MemberString(value, &it.ID)
+		case "method":
+			ok = schema.MemberString(value, &it.Method)
+		case "if_match":
+			it.IfMatch = value
+		case "record":
+			it.Record = value
+		default:
+			ok = false
+		}
+		if !ok {
+			return errNotFast
+		}
+		return nil
+	}) == nil
 }

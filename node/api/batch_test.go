@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"liandong/auth"
+	"liandong/client"
 	"liandong/schema"
 )
 
@@ -110,6 +111,13 @@ func TestBatchAnswersEachItemAsItsRoute(t *testing.T) {
 		if c := testutil.ToFloat64(e.h.(*handler).metrics.batchItems.WithLabelValues(code)); c != n {
 			t.Errorf("batch_items_total{code=%q} = %v, want %v", code, c, n)
 		}
+	}
+}
+
+// TestClientKnowsTheBatchLimit: the client package cannot import this one.
+func TestClientKnowsTheBatchLimit(t *testing.T) {
+	if client.MaxBatch != MaxBatchItems {
+		t.Fatalf("client.MaxBatch %d, the API takes %d", client.MaxBatch, MaxBatchItems)
 	}
 }
 
@@ -363,6 +371,49 @@ func FuzzBatch(f *testing.F) {
 				res.Status >= 400 && res.Status < 500 && res.Problem != nil && res.Problem.Status == res.Status && res.Record == nil
 			if !ok {
 				t.Fatalf("item %d: %+v in %s", i, res, rec.Body)
+			}
+		}
+	})
+}
+
+// FuzzDecodeBatchItemFastPath holds the walk of a canonical item to what
+// encoding/json's way makes of it: the same write, or the same refusal.
+func FuzzDecodeBatchItemFastPath(f *testing.F) {
+	f.Add([]byte(`{"method":"POST","record":{"body":{"title":"高镍"},"catalogue":"supply"}}`))
+	f.Add([]byte(`{"id":"tianjin:x","if_match":"*","method":"PUT","record":{"body":{},"catalogue":"expert","version":2}}`))
+	f.Add([]byte(`{"id":"tianjin:x","if_match":3,"method":"DELETE"}`))
+	f.Add([]byte(`{"id":"tianjin:x","method":"DELETE","record":null}`))
+	f.Add([]byte(`{"id":"tianjin:\u0078","method":"PUT","record":{}}`))
+	f.Add([]byte(`{"Method":"POST","record":{}}`))
+	f.Add([]byte(`{"atomic":true,"method":"POST"}`))
+	f.Add([]byte(`{"id":5,"method":["PUT"]}`))
+	f.Add([]byte(`[{"method":"POST"}]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if schema.CheckCanonical(raw) != nil {
+			return // the walk is only taken on canonical batches
+		}
+		fast := decodeBatchItem(raw, true, "tianjin")
+		slow := decodeBatchItem(raw, false, "tianjin")
+		if (fast.err == nil) != (slow.err == nil) {
+			t.Fatalf("fast way: %v; encoding/json's: %v", fast.err, slow.err)
+		}
+		if fast.err != nil {
+			fj, _ := json.Marshal(fast.err)
+			sj, _ := json.Marshal(slow.err)
+			if string(fj) != string(sj) {
+				t.Fatalf("problems differ:\nfast %s\nslow %s", fj, sj)
+			}
+			return
+		}
+		if fast.Method != slow.Method || fast.ID != slow.ID || fast.pc != slow.pc ||
+			!bytes.Equal(fast.IfMatch, slow.IfMatch) || !bytes.Equal(fast.Record, slow.Record) || (fast.req == nil) != (slow.req == nil) {
+			t.Fatalf("items differ:\nfast %+v\nslow %+v", fast, slow)
+		}
+		if fast.req != nil {
+			fj, _ := json.Marshal(fast.req.rec)
+			sj, _ := json.Marshal(slow.req.rec)
+			if string(fj) != string(sj) || fast.req.version != slow.req.version || fast.req.visibility != slow.req.visibility || !bytes.Equal(fast.req.rec.Body, slow.req.rec.Body) {
+				t.Fatalf("records differ:\nfast %s\nslow %s", fj, sj)
 			}
 		}
 	})

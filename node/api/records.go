@@ -173,22 +173,16 @@ func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return err
 	}
-	out, err := h.create(r.Context(), data)
+	req, err := decodeRecord(data, "", h.centre)
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.Create(r.Context(), req.rec)
 	if err != nil {
 		return err
 	}
 	h.written(w, p, http.StatusCreated, out)
 	return nil
-}
-
-// create stores the submitted record data under a fresh id. The caller has
-// checked the write scope.
-func (h *handler) create(ctx context.Context, data []byte) (*schema.Record, error) {
-	req, err := decodeRecord(data, "", h.centre)
-	if err != nil {
-		return nil, err
-	}
-	return h.svc.Create(ctx, req.rec)
 }
 
 // current returns the live record id (nil when absent) and its tombstone (nil
@@ -231,7 +225,11 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err != nil {
 		return err
 	}
-	status, out, err := h.put(r.Context(), p, id, pc, data)
+	req, err := decodeRecord(data, id, h.centre)
+	if err != nil {
+		return err
+	}
+	status, out, err := h.put(r.Context(), p, id, pc, req)
 	if err != nil {
 		return err
 	}
@@ -239,14 +237,10 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	return nil
 }
 
-// put creates or replaces record id with the submitted data under the
+// put creates or replaces record id with the submission req under the
 // precondition pc, and says whether it created (201) or replaced (200) it.
 // The caller has checked the write scope.
-func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc precondition, data []byte) (int, *schema.Record, error) {
-	req, err := decodeRecord(data, id, h.centre)
-	if err != nil {
-		return 0, nil, err
-	}
+func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc precondition, req *recordRequest) (int, *schema.Record, error) {
 	if req.version != 0 {
 		switch {
 		case !pc.present:

@@ -92,8 +92,19 @@ func decodeRecordWith(data []byte, pathID, centre string, fast bool) (*recordReq
 	if err != nil {
 		return nil, err
 	}
-	canonical = canonical && fast
-	if data = bytes.TrimSpace(data); data[0] != '{' {
+	return decodeCheckedRecord(data, pathID, centre, canonical && fast)
+}
+
+// decodeCheckedRecord is decodeRecord of data checkJSON passed, as part of a
+// larger document or alone; canonical says it found data canonical, which a
+// value inside a canonical document is.
+func decodeCheckedRecord(data []byte, pathID, centre string, canonical bool) (*recordRequest, error) {
+	malformed := func(path, rule, msg string) error {
+		p := newProblem(http.StatusBadRequest, "malformed-json", msg)
+		p.Errors = []FieldError{{Path: path, Rule: rule, Message: msg}}
+		return p
+	}
+	if data = bytes.TrimSpace(data); len(data) == 0 || data[0] != '{' {
 		return nil, malformed("", schema.RuleType, "want a JSON object (a record envelope)")
 	}
 	var members map[string]json.RawMessage
