@@ -15,6 +15,7 @@
 //	POST   /v1/records                 201, Location, ETag
 //	PUT    /v1/records/{id}            201 created / 200 replaced
 //	DELETE /v1/records/{id}            200 with the tombstone
+//	POST   /v1/batch                   up to 500 of the three above; 200, one result each
 //	GET    /v1/changes?since=&limit=&wait=&catalogue=&origin=
 //	GET    /v1/changes/stream?since=&catalogue=&origin=   text/event-stream, Last-Event-ID
 //	GET    /v1/match/{id}?catalogue=&limit=               matchmaking with reasons
@@ -70,6 +71,16 @@
 //     number, quoted ETag ("3") or "*" (the record must exist); a stale one is a
 //     412 and changes nothing. If-None-Match on PUT is refused (400) until the
 //     node can create under a caller's id atomically.
+//   - POST /v1/batch takes {"items": [{"method", "id", "if_match", "record"}]}:
+//     each item is what POST, PUT or DELETE on /v1/records would do (id and
+//     if_match standing for the URL's id and the If-Match header), and is
+//     answered {"status", "record"} or {"status", "problem"} as that route
+//     would answer it, in the order sent. The request is 200 whenever the
+//     batch itself could be read, so clients must look at each item's status
+//     (liandong_http_batch_items_total counts them). Items are applied
+//     concurrently (what makes a batch cheaper than its requests: raft commits
+//     them together), in no set order and not atomically, so a batch names
+//     each record id once.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
 //     feed leave such records out. The feed's tombstones follow the same rule (a
