@@ -199,6 +199,20 @@ func ratios(lian []Result, peers map[string][]Result, logStore string) []Ratio {
 			}
 		}
 	}
+	// Batches (bench batch: POST /v1/batch, many records a request) against
+	// etcd's one key a put. Not the measure, which is a request a
+	// record, so no target: what a partner system loading a catalogue gets.
+	for _, b := range lian {
+		if b.Scenario != "write-batch" {
+			continue
+		}
+		if p, ok := find(peers["etcd-1"], "", b.Clients); ok {
+			add(Ratio{Comparison: "batch writes 1 replica (records/s) / etcd 1 member", Clients: b.Clients, Liandong: b.PerSec, Peer: p.PerSec, Unit: "ops/s", Better: "higher"}, 0)
+			if b.CPUPerOp > 0 && p.CPUPerOp > 0 && b.Clients == targetClients {
+				add(Ratio{Comparison: "batch writes 1 replica / etcd 1 member, CPU per record", Clients: b.Clients, Liandong: us(b.CPUPerOp), Peer: us(p.CPUPerOp), Unit: "µs", Better: "lower"}, 0)
+			}
+		}
+	}
 	// The HTTP floor (bench floor: the same load against a server that only
 	// answers) bounds what any HTTP API reaches on these cores: against it
 	// the node's share of a write's cost, and whether 1.5× etcd is in reach.

@@ -107,8 +107,8 @@ fi
 "$bin/etcd" --version | head -1 >&2
 "$bin/nats-server" --version >&2
 
-step "liandong: write ($clients clients, 1 and 3 replicas), the HTTP floor, converge ($rate/s); $duration each"
-"$bin/liandong" bench write floor converge --processes --clients "$clients" --replicas 3 --duration "$duration" \
+step "liandong: write ($clients clients, 1 and 3 replicas), batches of 100, the HTTP floor, converge ($rate/s); $duration each"
+"$bin/liandong" bench write batch floor converge --processes --clients "$clients" --replicas 3 --duration "$duration" \
 	--rate "$rate" --dir "$work/liandong" --json >"$work/liandong.json" 2>"$work/liandong.log"
 grep -o '"scenario": "[^"]*"\|"per_sec": [0-9.]*' "$work/liandong.json" | paste - - >&2
 # The catch-up runs in a process and directory of its own: after the write
