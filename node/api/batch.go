@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -23,11 +24,6 @@ const (
 	// one batch does not crowd out the node's other clients.
 	batchWorkers = 32
 )
-
-// batchRequest is the body of POST /v1/batch.
-type batchRequest struct {
-	Items []json.RawMessage `json:"items"`
-}
 
 // batchItem is one write of a batch: what POST, PUT or DELETE on
 // /v1/records would do, with the URL's id and the If-Match header as members.
@@ -74,7 +70,7 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i] = h.batchWrite(ctx, p, items[i])
+				out[i] = h.batchWriteRecovering(ctx, r, p, i, items[i])
 			}
 		}()
 	}
@@ -137,6 +133,22 @@ func appendJSON(dst []byte, v any) []byte {
 	return append(dst, bytes.TrimRight(buf.Bytes(), "\n")...)
 }
 
+// batchWriteRecovering is batchWrite on a worker goroutine, where ServeHTTP's
+// recovery does not reach: a panic in one write, which the single route
+// answers 500, must not end the process (and the replica's raft membership).
+func (h *handler) batchWriteRecovering(ctx context.Context, r *http.Request, p *auth.Principal, i int, it *decodedItem) (o batchOutcome) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		ri := info(r)
+		h.log.Error("batch write panicked", "request_id", ri.id, "item", i, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		o = batchOutcome{err: internalProblem(ri.id)}
+	}()
+	return h.batchWrite(ctx, p, it)
+}
+
 // batchWrite applies one item as its single-record route would.
 func (h *handler) batchWrite(ctx context.Context, p *auth.Principal, it *decodedItem) batchOutcome {
 	if it.err != nil {
@@ -187,29 +199,17 @@ func decodeBatch(data []byte, centre string) ([]*decodedItem, error) {
 	// way, which also words the refusals.
 	raws, ok := batchItemsCanonical(data, canonical)
 	if !ok {
-		var req batchRequest
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			var ute *json.UnmarshalTypeError
-			if errors.As(err, &ute) {
-				return nil, malformed(ute.Field, schema.RuleType, `want {"items": [...]}, an array of writes`)
-			}
-			return nil, malformed("", schema.RuleSyntax, `want {"items": [...]}: `+err.Error())
-		}
-		if req.Items == nil {
-			return nil, malformed("items", schema.RuleRequired, `want {"items": [...]}, an array of writes`)
-		}
-		raws = make([][]byte, len(req.Items))
-		for i, r := range req.Items {
-			raws[i] = r
+		if raws, err = batchItems(data); err != nil {
+			return nil, err
 		}
 	}
 	switch {
 	case len(raws) == 0:
 		return nil, malformed("items", schema.RuleRequired, "the batch has no items")
 	case len(raws) > MaxBatchItems:
-		return nil, malformed("items", schema.RuleMaxItems, fmt.Sprintf("%d items; a batch holds at most %d", len(raws), MaxBatchItems))
+		// Both walks stop at one item past the bound: a body of tiny items
+		// must not cost many times its size before it is refused.
+		return nil, malformed("items", schema.RuleMaxItems, fmt.Sprintf("more than %d items; a batch holds at most %d", MaxBatchItems, MaxBatchItems))
 	}
 	items := make([]*decodedItem, len(raws))
 	writer := make(map[string]int, len(raws))
@@ -245,13 +245,74 @@ func batchItemsCanonical(data []byte, canonical bool) ([][]byte, bool) {
 		return nil, false
 	}
 	raws := make([][]byte, 0, 64)
-	if schema.EachElement(items, func(v []byte) error {
+	err := schema.EachElement(items, func(v []byte) error {
 		raws = append(raws, v)
+		if len(raws) > MaxBatchItems {
+			return errTooMany
+		}
 		return nil
-	}) != nil {
+	})
+	if err != nil && err != errTooMany {
 		return nil, false
 	}
 	return raws, true
+}
+
+// errTooMany stops a walk of a batch's items one past MaxBatchItems.
+var errTooMany = errors.New("too many items")
+
+// batchItems returns the items of a batch body checkJSON passed, by
+// encoding/json's tokens: {"items": [...]} and nothing else, the member named
+// exactly. It stops one item past MaxBatchItems.
+func batchItems(data []byte) ([][]byte, error) {
+	const want = `want {"items": [...]}, an array of writes`
+	malformed := func(path, rule, msg string) error {
+		p := newProblem(http.StatusBadRequest, "malformed-json", msg)
+		p.Errors = []FieldError{{Path: path, Rule: rule, Message: msg}}
+		return p
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, malformed("", schema.RuleType, want)
+	}
+	var raws [][]byte
+	seen := false
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, malformed("", schema.RuleSyntax, err.Error())
+		}
+		if name, _ := t.(string); name != "items" {
+			return nil, malformed(clip(fmt.Sprint(t)), schema.RuleForbidden, "unknown member; "+want)
+		}
+		seen = true
+		t, err = dec.Token()
+		switch {
+		case err != nil:
+			return nil, malformed("items", schema.RuleSyntax, err.Error())
+		case t == nil:
+			return nil, malformed("items", schema.RuleRequired, want)
+		case t != json.Delim('['):
+			return nil, malformed("items", schema.RuleType, want)
+		}
+		for dec.More() && len(raws) <= MaxBatchItems {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, malformed("items", schema.RuleSyntax, err.Error())
+			}
+			raws = append(raws, raw)
+		}
+		if len(raws) > MaxBatchItems {
+			return raws, nil
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, malformed("items", schema.RuleSyntax, err.Error())
+		}
+	}
+	if !seen {
+		return nil, malformed("items", schema.RuleRequired, want)
+	}
+	return raws, nil
 }
 
 // errNotFast stops a walk that found what only encoding/json's way handles.

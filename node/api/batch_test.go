@@ -2,10 +2,12 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 
 	"liandong/auth"
 	"liandong/client"
+	"liandong/node/store"
 	"liandong/schema"
 )
 
@@ -257,7 +260,11 @@ func TestBatchRefusesWhatIsNotABatch(t *testing.T) {
 		{"null items", `{"items":null}`, w, "", 400, "items"},
 		{"no writes", `{"items":[]}`, w, "", 400, "items"},
 		{"items not an array", `{"items":{}}`, w, "", 400, "items"},
-		{"unknown member", `{"items":[` + post + `],"atomic":true}`, w, "", 400, ""},
+		{"unknown member", `{"items":[` + post + `],"atomic":true}`, w, "", 400, "atomic"},
+		{"unknown member, spaced", `{"items": [` + post + `], "atomic": true}`, w, "", 400, "atomic"},
+		{"member named in another case", `{"Items": [` + post + `]}`, w, "", 400, "Items"},
+		{"too many, spaced", strings.ReplaceAll(tooMany, ",", ", "), w, "", 400, "items"},
+		{"many tiny items", `{"items":[` + strings.Repeat("0,", 200000) + `0]}`, w, "", 400, "items"},
 		{"duplicate member", `{"items":[],"items":[` + post + `]}`, w, "", 400, ""},
 		{"trailing data", `{"items":[` + post + `]} {}`, w, "", 400, ""},
 		{"invalid UTF-8", "{\"items\":[\xff]}", w, "", 400, ""},
@@ -417,4 +424,67 @@ func FuzzDecodeBatchItemFastPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBatchOfTinyItemsIsRefusedCheaply: a 1 MiB body of half a million
+// one-byte items is refused without decoding them all (it took 60 times
+// its size before both walks stopped one item past the bound).
+func TestBatchOfTinyItemsIsRefusedCheaply(t *testing.T) {
+	for _, body := range []string{
+		`{"items":[` + strings.Repeat("0,", 500000) + `0]}`,
+		`{"items": [` + strings.Repeat("0, ", 340000) + `0]}`,
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := decodeBatch([]byte(body), "tianjin")
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "at most 500") {
+			t.Fatalf("not refused: %v", err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 8*uint64(len(body)) {
+			t.Errorf("refusing a %d-byte body allocated %d bytes", len(body), got)
+		}
+	}
+}
+
+// TestBatchWritePanicIsOneItemsFailure: a write that panics is answered
+// 500 for its item alone, as its route would be, and the process goes on
+// (the workers are not under ServeHTTP's recovery).
+func TestBatchWritePanicIsOneItemsFailure(t *testing.T) {
+	var m map[string]int
+	svc := &fakeService{get: func(_ context.Context, id string) (*schema.Record, error) {
+		if id == "tianjin:boom" {
+			m["x"]++ // a nil map: the kind of bug the route answers 500
+		}
+		return nil, store.ErrNotFound
+	}}
+	e := newFakeEnv(t, svc)
+	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	r := doHTTP(t, e.cli, e.srv.URL, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": []any{
+		map[string]any{"method": "DELETE", "id": "tianjin:boom"},
+		map[string]any{"method": "DELETE", "id": "tianjin:calm"},
+	}}})
+	wantStatus(t, r, http.StatusOK)
+	var out struct{ Items []batchResult }
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Items[0].Status != http.StatusInternalServerError || out.Items[0].Problem == nil || out.Items[1].Status != http.StatusNotFound {
+		t.Fatalf("answered %s", r.body)
+	}
+}
+
+// TestBatchIfMatchAgainstTheRecordsVersion: an item's if_match that
+// contradicts its record's version member is blamed on if_match.
+func TestBatchIfMatchAgainstTheRecordsVersion(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	rec := e.create(t, "supply", "federation", supplyBody("版本"))
+	body := envelope("supply", "federation", supplyBody("改"))
+	body["version"] = 2
+	got := e.batch(t, w, map[string]any{"method": "PUT", "id": rec.ID, "if_match": 1, "record": body})[0]
+	if got.Status != http.StatusBadRequest || got.Problem.Errors[0].Path != "if_match" || !strings.Contains(got.Problem.Detail, "if_match contradicts") {
+		t.Fatalf("answered %d %+v", got.Status, got.Problem)
+	}
 }

@@ -80,7 +80,12 @@
 //     (liandong_http_batch_items_total counts them). Items are applied
 //     concurrently (what makes a batch cheaper than its requests: raft commits
 //     them together), in no set order and not atomically, so a batch names
-//     each record id once.
+//     each record id once. An item's problem has instance /v1/batch#items/N,
+//     and its field paths are the single route's (relative to the record, or
+//     method, id, if_match). The body is checked as strict JSON as a whole,
+//     so a duplicate member, lone surrogate or inexact integer anywhere in it
+//     refuses the batch (400), and nesting counts from the batch (a record
+//     inside it may nest 3 levels less than alone).
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
 //     feed leave such records out. The feed's tombstones follow the same rule (a

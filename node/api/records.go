@@ -246,8 +246,8 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 		case !pc.present:
 			pc = precondition{present: true, version: req.version}
 		case pc.any || pc.never || pc.version != req.version:
-			return 0, nil, badParam("If-Match", schema.RuleMismatch,
-				fmt.Sprintf("the header contradicts the body's version %d; send one or make them agree", req.version))
+			return 0, nil, badParam(pc.name, schema.RuleMismatch,
+				fmt.Sprintf("%s contradicts the record's version %d; send one or make them agree", pc.name, req.version))
 		}
 	}
 	synced := false

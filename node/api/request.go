@@ -341,6 +341,9 @@ func readAll(r io.Reader, contentLength int64) ([]byte, error) {
 
 // precondition is a parsed If-Match header.
 type precondition struct {
+	// name is where it came from: the If-Match header, or a batch item's
+	// if_match member.
+	name    string
 	present bool
 	any     bool   // "*": the record must exist
 	version uint64 // the version it must have
@@ -365,7 +368,7 @@ func parseIfMatch(h http.Header) (precondition, error) {
 func parsePrecondition(name, v string) (precondition, error) {
 	bad := badParam(name, schema.RuleFormat, `want one version: 3, "3" (the ETag) or *`)
 	v = strings.TrimSpace(v)
-	pc := precondition{present: true}
+	pc := precondition{name: name, present: true}
 	switch {
 	case v == "*":
 		pc.any = true
