@@ -154,29 +154,13 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	im := importer{c: c, path: path, stdout: stdout}
 	prog := newProgress(stderr, "import")
 	defer func() { prog.done(len(rows)) }()
-	// A file may carry a key twice: a later row then updates what an earlier
-	// one wrote, as when rows went one by one. A batch names each id once,
-	// so a repeated key starts the next batch.
-	from, keys := 0, map[string]bool{}
-	for i := 0; i <= len(rows); i++ {
-		var id string
-		if i < len(rows) && rows[i].Record != nil {
-			id = rows[i].Record.ID
-		}
-		if i < len(rows) && i-from < importBatch && !keys[id] {
-			if id != "" {
-				keys[id] = true
-			}
-			continue
-		}
-		prog.update(from)
-		if err := im.rows(ctx, rows[from:i]); err != nil {
+	done := 0
+	for _, chunk := range importChunks(rows) {
+		prog.update(done)
+		if err := im.rows(ctx, chunk); err != nil {
 			return err
 		}
-		from, keys = i, map[string]bool{}
-		if id != "" {
-			keys[id] = true
-		}
+		done += len(chunk)
 	}
 	fmt.Fprintf(stdout, "%s: %d created, %d updated, %d unchanged, %d failed\n", path, im.created, im.updated, im.unchanged, im.failed)
 	if im.failed > 0 {
@@ -185,9 +169,47 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// importBatch is the rows import writes in one request: well under the
-// node's MaxBatch and its 1 MiB body limit for rows of a few KB.
-const importBatch = 200
+// Bounds of the rows import writes in one request: under the node's
+// MaxBatch, and half its default 1 MiB body limit (a body's text can grow
+// on the way: encoding/json writes <, > and & as six bytes each). A row is
+// counted by rowBytes. A node that still finds a batch too large (413) gets
+// its rows one by one.
+const (
+	importBatch      = 200
+	importBatchBytes = 512 << 10
+)
+
+// importChunks splits rows into the batches import sends. A file may carry a
+// key twice: a later row then updates what an earlier one wrote, as when rows
+// went one by one. A batch names each id once, so a repeated key starts the
+// next batch, as does a row that would take the batch past importBatch rows
+// or importBatchBytes.
+func importChunks(rows []transfer.Row) [][]transfer.Row {
+	var out [][]transfer.Row
+	from, size, keys := 0, 0, map[string]bool{}
+	for i, r := range rows {
+		var id string
+		n := 0
+		if r.Record != nil {
+			id, n = r.Record.ID, rowBytes(r.Record)
+		}
+		if i > from && (i-from >= importBatch || keys[id] || size+n > importBatchBytes) {
+			out = append(out, rows[from:i])
+			from, size, keys = i, 0, map[string]bool{}
+		}
+		if id != "" {
+			keys[id] = true
+		}
+		size += n
+	}
+	if from < len(rows) {
+		out = append(out, rows[from:])
+	}
+	return out
+}
+
+// rowBytes is about what rec takes in a batch: its body and an envelope.
+func rowBytes(rec *schema.Record) int { return len(rec.Body) + 256 }
 
 // importer writes the rows of one file and counts what became of them.
 type importer struct {
@@ -202,6 +224,9 @@ type importer struct {
 
 // rows imports a slice of rows: each is read first, so that an unchanged row
 // is not written again and a changed one is written over the version read.
+// A write refused, or lost with its batch, is counted failed and reported
+// with its row, and the import goes on; only the token's refusal stops it,
+// once every row of the slice is accounted for.
 func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 	type pending struct {
 		row     transfer.Row
@@ -229,7 +254,8 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 		return nil
 	}
 	results := make([]error, len(todo))
-	if !im.oneByOne {
+	oneByOne := im.oneByOne
+	if !oneByOne {
 		writes := make([]client.Write, len(todo))
 		for i, p := range todo {
 			writes[i] = client.Write{Method: http.MethodPut, ID: p.row.Record.ID, IfMatch: p.ifMatch, Record: p.row.Record}
@@ -238,57 +264,52 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 		var p *client.Problem
 		switch {
 		case errors.As(err, &p) && (p.Status == http.StatusNotFound || p.Status == http.StatusMethodNotAllowed):
-			im.oneByOne = true
+			im.oneByOne, oneByOne = true, true
+		case errors.As(err, &p) && p.Status == http.StatusRequestEntityTooLarge:
+			oneByOne = true // this node's limit is below importBatchBytes
+		case errors.As(err, &p) && (p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden):
+			return fmt.Errorf("the node refused the token: %w", err)
 		case err != nil:
-			return im.refused(err, "")
+			// The batch as a whole failed (an election, a proxy, the
+			// network): its rows failed, as a PUT each would have.
+			for i := range results {
+				results[i] = err
+			}
 		default:
 			for i, r := range out {
 				results[i] = r.Err
 			}
 		}
 	}
-	if im.oneByOne {
+	if oneByOne {
 		for i, p := range todo {
 			_, results[i] = im.c.Put(ctx, p.row.Record.ID, p.row.Record, p.ifMatch)
 		}
 	}
+	var tokenRefused error
 	for i, p := range todo {
-		if err := results[i]; err != nil {
-			im.failed++
-			if err := im.refused(err, fmt.Sprintf("%s: row %d: %s: ", im.path, p.row.Row, p.row.Record.ID)); err != nil {
-				return err
+		err := results[i]
+		if err == nil {
+			if p.ifMatch == 0 {
+				im.created++
+			} else {
+				im.updated++
 			}
 			continue
 		}
-		if p.ifMatch == 0 {
-			im.created++
-		} else {
-			im.updated++
-		}
-	}
-	return nil
-}
-
-// refused prints the node's refusal of a write, with its field errors, after
-// prefix (the row), and stops the import (a non-nil error) when the node
-// refused the token, or when there is no row to blame.
-func (im *importer) refused(err error, prefix string) error {
-	var p *client.Problem
-	if prefix != "" {
-		fmt.Fprintf(im.stdout, "%s%v\n", prefix, err)
-		if errors.As(err, &p) {
-			for _, fe := range p.Errors {
+		im.failed++
+		fmt.Fprintf(im.stdout, "%s: row %d: %s: %v\n", im.path, p.row.Row, p.row.Record.ID, err)
+		var pr *client.Problem
+		if errors.As(err, &pr) {
+			for _, fe := range pr.Errors {
 				fmt.Fprintf(im.stdout, "  %s: %s\n", fe.Path, fe.Message)
+			}
+			if tokenRefused == nil && (pr.Status == http.StatusUnauthorized || pr.Status == http.StatusForbidden) {
+				tokenRefused = fmt.Errorf("the node refused the token: %w", err)
 			}
 		}
 	}
-	if errors.As(err, &p) && (p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden) {
-		return fmt.Errorf("the node refused the token: %w", err)
-	}
-	if prefix == "" {
-		return fmt.Errorf("write rows: %w", err)
-	}
-	return nil
+	return tokenRefused
 }
 
 // sameRecord reports whether importing rec over old would change nothing.

@@ -21,6 +21,7 @@ import (
 	"liandong/client"
 	"liandong/node/server"
 	"liandong/schema"
+	"liandong/transfer"
 )
 
 // devNode runs a one-centre node (tianjin) and returns its URL and admin token file.
@@ -301,26 +302,13 @@ func TestExportFilters(t *testing.T) {
 	}
 }
 
-// TestImportBatches: a file longer than a batch is written in batches, a key
-// the file repeats ends with its last row (as when rows went one by one),
-// and a node too old for POST /v1/batch gets the rows one request each.
+// TestImportBatches: a file longer than a batch is written in batches, by
+// count and by bytes; a key the file repeats ends with its last row (as when
+// rows went one by one).
 func TestImportBatches(t *testing.T) {
 	url, tok := devNode(t)
-	var text strings.Builder
-	text.WriteString("编号,标题,摘要,所属领域,技术成熟度,所属单位\n")
-	const n = importBatch*2 + 50
-	for i := range n {
-		fmt.Fprintf(&text, "s-%d,成果%d,摘要。,新材料,6,天津大学\n", i, i)
-		if i == 10 {
-			// Within the first batch's rows.
-			text.WriteString("s-7,成果七（修订）,摘要。,新材料,7,天津大学\n")
-		}
-	}
-	path := filepath.Join(t.TempDir(), "many.csv")
-	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	code, out := runCLI(t, 60*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", path)
+	path, n := importFile(t)
+	code, out := runCLI(t, 120*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", path)
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d created, 1 updated, 0 unchanged, 0 failed", n)) {
 		t.Fatalf("import: exit %d\n%s", code, out)
 	}
@@ -336,38 +324,148 @@ func TestImportBatches(t *testing.T) {
 	if rec, err := c.Get(context.Background(), fmt.Sprintf("tianjin:s-%d", n-1)); err != nil || rec.Version != 1 {
 		t.Fatalf("last row: %+v, %v", rec, err)
 	}
+}
 
-	// A node without POST /v1/batch: 404 there, rows one by one.
-	var puts, batches atomic.Int32
-	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
-			batches.Add(1)
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"type":"urn:liandong:problem:not-found","title":"Not found","status":404}`))
-		case r.Method == http.MethodGet:
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"type":"urn:liandong:problem:not-found","title":"Not found","status":404}`))
-		case r.Method == http.MethodPut:
-			puts.Add(1)
-			var rec schema.Record
-			json.NewDecoder(r.Body).Decode(&rec)
-			rec.Version = 1
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusCreated)
-			json.NewEncoder(w).Encode(rec)
-		default:
-			http.Error(w, "unexpected", http.StatusTeapot)
+// importFile writes a CSV of more rows than a batch takes (by count and by
+// bytes: each summary is 2000 characters), with one key repeated inside
+// the first batch's rows, and returns its path and distinct keys.
+func importFile(t *testing.T) (string, int) {
+	t.Helper()
+	var text strings.Builder
+	text.WriteString("编号,标题,摘要,所属领域,技术成熟度,所属单位\n")
+	n := client.MaxBatch + 50
+	summary := strings.Repeat("成果转化", 500)
+	for i := range n {
+		fmt.Fprintf(&text, "s-%d,成果%d,%s,新材料,6,天津大学\n", i, i, summary)
+		if i == 10 {
+			text.WriteString("s-7,成果七（修订）,摘要。,新材料,7,天津大学\n")
 		}
-	}))
-	defer old.Close()
-	code, out = runCLI(t, 60*time.Second, "import", "--node", old.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
-	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d created", n+1)) {
-		t.Fatalf("import to an old node: exit %d\n%s", code, out)
 	}
-	if batches.Load() != 1 || puts.Load() != n+1 {
-		t.Fatalf("%d batches tried, %d PUTs; want 1 and %d", batches.Load(), puts.Load(), n+1)
+	path := filepath.Join(t.TempDir(), "many.csv")
+	if err := os.WriteFile(path, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, n
+}
+
+// TestImportWhenBatchesFail: what import does when the node refuses a batch
+// as a whole or some of its writes, against a node that answers so.
+func TestImportWhenBatchesFail(t *testing.T) {
+	path, n := importFile(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte("t"), 0o600)
+	problem := func(w http.ResponseWriter, status int) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"type":"urn:liandong:problem:x","title":"%s","status":%d}`, http.StatusText(status), status)
+	}
+	for _, c := range []struct {
+		name      string
+		batch     func(w http.ResponseWriter, items int)
+		code      int
+		out       string
+		puts      int32
+		oneBatch  bool // only the first batch is sent
+		manyBatch bool // every batch is sent
+	}{
+		{name: "node from before batches", batch: func(w http.ResponseWriter, _ int) { problem(w, http.StatusNotFound) },
+			out: fmt.Sprintf("%d created, 0 updated", n+1), puts: int32(n + 1), oneBatch: true},
+		{name: "node with a smaller body limit", batch: func(w http.ResponseWriter, _ int) { problem(w, http.StatusRequestEntityTooLarge) },
+			out: fmt.Sprintf("%d created, 0 updated", n+1), puts: int32(n + 1), manyBatch: true},
+		{name: "batches lost to an election", batch: func(w http.ResponseWriter, _ int) { problem(w, http.StatusServiceUnavailable) },
+			code: 1, out: fmt.Sprintf("0 created, 0 updated, 0 unchanged, %d failed", n+1), manyBatch: true},
+		{name: "token refused for one write", code: 1, out: "the node refused the token", oneBatch: true,
+			batch: func(w http.ResponseWriter, items int) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprint(w, `{"items":[{"status":403,"problem":{"type":"urn:liandong:problem:forbidden","title":"Forbidden","status":403}}`)
+				for range items - 1 {
+					fmt.Fprint(w, `,{"status":201,"record":{"id":"tianjin:x","version":1}}`)
+				}
+				fmt.Fprint(w, "]}")
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var puts, batches atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
+					batches.Add(1)
+					var b struct{ Items []json.RawMessage }
+					json.NewDecoder(r.Body).Decode(&b)
+					c.batch(w, len(b.Items))
+				case r.Method == http.MethodGet:
+					problem(w, http.StatusNotFound)
+				case r.Method == http.MethodPut:
+					puts.Add(1)
+					var rec schema.Record
+					json.NewDecoder(r.Body).Decode(&rec)
+					rec.Version = 1
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusCreated)
+					json.NewEncoder(w).Encode(rec)
+				default:
+					http.Error(w, "unexpected", http.StatusTeapot)
+				}
+			}))
+			defer srv.Close()
+			code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+			if code != c.code || !strings.Contains(out, c.out) {
+				t.Fatalf("exit %d, want %d and %q:\n%.2000s", code, c.code, c.out, out)
+			}
+			if puts.Load() != c.puts {
+				t.Errorf("%d PUTs, want %d", puts.Load(), c.puts)
+			}
+			switch b := batches.Load(); {
+			case c.oneBatch && b != 1:
+				t.Errorf("%d batches sent, want 1", b)
+			case c.manyBatch && b < 6:
+				// 551 rows of ~6 KB: at least 6 batches of at most 512 KB.
+				t.Errorf("%d batches sent, want every batch (≥ 6)", b)
+			}
+		})
+	}
+}
+
+// TestImportChunks: batches end at importBatch rows, at importBatchBytes,
+// and before a key the batch already writes; a row larger than a batch's
+// bytes goes alone; rows without a record ride along.
+func TestImportChunks(t *testing.T) {
+	row := func(key string, bodyBytes int) transfer.Row {
+		if key == "" {
+			return transfer.Row{Errors: []transfer.CellError{{}}}
+		}
+		return transfer.Row{Record: &schema.Record{ID: "tianjin:" + key, Body: make([]byte, bodyBytes)}}
+	}
+	many := func(prefix string, n, bodyBytes int) []transfer.Row {
+		var out []transfer.Row
+		for i := range n {
+			out = append(out, row(fmt.Sprintf("%s%d", prefix, i), bodyBytes))
+		}
+		return out
+	}
+	per := importBatchBytes / rowBytes(row("x", 6000).Record) // rows of 6000 bytes a batch
+	for _, c := range []struct {
+		name string
+		rows []transfer.Row
+		want []int
+	}{
+		{"none", nil, nil},
+		{"small rows by count", many("a", importBatch*2+1, 100), []int{importBatch, importBatch, 1}},
+		{"large rows by bytes", many("b", per+1, 6000), []int{per, 1}},
+		{"a row over the bytes alone", append(append(many("c", 2, 100), row("big", importBatchBytes)), many("d", 2, 100)...), []int{2, 1, 2}},
+		{"a repeated key", append(append(many("e", 3, 100), row("e1", 100)), many("f", 2, 100)...), []int{3, 3}},
+		{"rows without records", append(many("g", 2, 100), row("", 0), row("", 0)), []int{4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got []int
+			total := 0
+			for _, ch := range importChunks(c.rows) {
+				got = append(got, len(ch))
+				total += len(ch)
+			}
+			if !slices.Equal(got, c.want) || total != len(c.rows) {
+				t.Fatalf("chunks %v, want %v", got, c.want)
+			}
+		})
 	}
 }
