@@ -91,6 +91,10 @@ type handler struct {
 	// shutdown is closed by NewServer's Shutdown hook to end long polls.
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
+
+	// batchSlots bounds the writes of all batches under way at once, so that
+	// a few large batches do not queue thousands of proposals in raft.
+	batchSlots chan struct{}
 }
 
 // New returns the HTTP handler of a node.
@@ -111,6 +115,7 @@ func New(opts Options) (http.Handler, error) {
 		forward:    opts.Forward,
 		mux:        http.NewServeMux(),
 		shutdown:   make(chan struct{}),
+		batchSlots: make(chan struct{}, maxBatchWrites),
 	}
 	if !schema.ValidCentreID(h.centre) {
 		return nil, fmt.Errorf("api: service centre %q is not a centre id", h.centre)

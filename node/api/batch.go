@@ -23,6 +23,8 @@ const (
 	// for raft to commit them together (one fsync for many), few enough that
 	// one batch does not crowd out the node's other clients.
 	batchWorkers = 32
+	// maxBatchWrites bounds the writes of all batches under way at once.
+	maxBatchWrites = 4 * batchWorkers
 )
 
 // batchItem is one write of a batch: what POST, PUT or DELETE on
@@ -70,7 +72,14 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				select {
+				case h.batchSlots <- struct{}{}:
+				case <-ctx.Done():
+					out[i] = batchOutcome{err: ctx.Err()}
+					continue
+				}
 				out[i] = h.batchWriteRecovering(ctx, r, p, i, items[i])
+				<-h.batchSlots
 			}
 		}()
 	}

@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -486,5 +488,62 @@ func TestBatchIfMatchAgainstTheRecordsVersion(t *testing.T) {
 	got := e.batch(t, w, map[string]any{"method": "PUT", "id": rec.ID, "if_match": 1, "record": body})[0]
 	if got.Status != http.StatusBadRequest || got.Problem.Errors[0].Path != "if_match" || !strings.Contains(got.Problem.Detail, "if_match contradicts") {
 		t.Fatalf("answered %d %+v", got.Status, got.Problem)
+	}
+}
+
+// TestBatchesShareABoundOfWrites: one batch has batchWorkers writes under
+// way at once, and all batches together maxBatchWrites.
+func TestBatchesShareABoundOfWrites(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	svc := &fakeService{create: func(_ context.Context, rec *schema.Record) (*schema.Record, error) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		out := rec.Clone()
+		out.ID, out.Version = "tianjin:x", 1
+		return out, nil
+	}}
+	e := newFakeEnv(t, svc)
+	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	items := make([]any, 100)
+	for i := range items {
+		items[i] = map[string]any{"method": "POST", "record": map[string]any{"catalogue": "supply", "body": map[string]any{}}}
+	}
+	const batches = maxBatchWrites/batchWorkers + 1
+	var wg sync.WaitGroup
+	for range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := doHTTP(t, e.cli, e.srv.URL, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": items}})
+			if r.StatusCode != http.StatusOK || bytes.Count(r.body, []byte(`"status":201`)) != len(items) {
+				t.Errorf("batch answered %d: %.300s", r.StatusCode, r.body)
+			}
+		}()
+	}
+	// Every batch is under way and blocked (each of its writes waits for
+	// release) well within this; then they all finish.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := inFlight
+		mu.Unlock()
+		if n >= maxBatchWrites || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // room for a write past the bound to show
+	close(release)
+	wg.Wait()
+	if most != maxBatchWrites {
+		t.Fatalf("%d writes of %d batches under way at once, want the bound %d", most, batches, maxBatchWrites)
 	}
 }
