@@ -155,14 +155,19 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	prog := newProgress(stderr, "import")
 	defer func() { prog.done(len(rows)) }()
 	done := 0
+	var stop error
 	for _, chunk := range importChunks(rows) {
 		prog.update(done)
-		if err := im.rows(ctx, chunk); err != nil {
-			return err
+		if stop = im.rows(ctx, chunk); stop != nil {
+			break
 		}
 		done += len(chunk)
 	}
+	// Also when the import stops early: what was written is said.
 	fmt.Fprintf(stdout, "%s: %d created, %d updated, %d unchanged, %d failed\n", path, im.created, im.updated, im.unchanged, im.failed)
+	if stop != nil {
+		return stop
+	}
 	if im.failed > 0 {
 		return fmt.Errorf("%d rows were refused by the node", im.failed)
 	}
@@ -224,16 +229,40 @@ type importer struct {
 
 // rows imports a slice of rows: each is read first, so that an unchanged row
 // is not written again and a changed one is written over the version read.
-// A write refused, or lost with its batch, is counted failed and reported
-// with its row, and the import goes on; only the token's refusal stops it,
-// once every row of the slice is accounted for.
+// A row whose read or write fails, alone or with its batch, is counted
+// failed and reported, and the import goes on; the token's refusal, or an
+// error that is no answer of the node's, stops it: at once while reading,
+// and once every row written is accounted for while writing.
 func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 	type pending struct {
 		row     transfer.Row
 		ifMatch uint64
 	}
 	var todo []pending
+	var stop error
+	fail := func(r transfer.Row, err error) {
+		im.failed++
+		fmt.Fprintf(im.stdout, "%s: row %d: %s: %v\n", im.path, r.Row, r.Record.ID, err)
+		var pr *client.Problem
+		if errors.As(err, &pr) {
+			for _, fe := range pr.Errors {
+				fmt.Fprintf(im.stdout, "  %s: %s\n", fe.Path, fe.Message)
+			}
+		}
+		switch {
+		case stop != nil:
+		case !errors.As(err, &pr):
+			// Not an answer of the node (it is down, or the network): the
+			// rows after this one would fail the same way.
+			stop = fmt.Errorf("could not reach the node: %w", err)
+		case pr.Status == http.StatusUnauthorized || pr.Status == http.StatusForbidden:
+			stop = fmt.Errorf("the node refused the token: %w", err)
+		}
+	}
 	for _, r := range rows {
+		if stop != nil {
+			return stop // nothing of this slice was written yet
+		}
 		if r.Record == nil {
 			continue
 		}
@@ -246,12 +275,13 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 		case err == nil:
 			ifMatch = old.Version
 		case !client.IsNotFound(err):
-			return fmt.Errorf("row %d: read %s: %w", r.Row, r.Record.ID, err)
+			fail(r, fmt.Errorf("read: %w", err))
+			continue
 		}
 		todo = append(todo, pending{r, ifMatch})
 	}
-	if len(todo) == 0 {
-		return nil
+	if len(todo) == 0 || stop != nil {
+		return stop
 	}
 	results := make([]error, len(todo))
 	oneByOne := im.oneByOne
@@ -265,13 +295,14 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 		switch {
 		case errors.As(err, &p) && (p.Status == http.StatusNotFound || p.Status == http.StatusMethodNotAllowed):
 			im.oneByOne, oneByOne = true, true
-		case errors.As(err, &p) && p.Status == http.StatusRequestEntityTooLarge:
-			oneByOne = true // this node's limit is below importBatchBytes
-		case errors.As(err, &p) && (p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden):
-			return fmt.Errorf("the node refused the token: %w", err)
+		case errors.As(err, &p) && (p.Status == http.StatusRequestEntityTooLarge || p.Status == http.StatusBadRequest):
+			// This node's body limit is below importBatchBytes, or one
+			// row's body refuses the whole batch (nesting is counted from
+			// the batch): each row on its own gets its own answer.
+			oneByOne = true
 		case err != nil:
-			// The batch as a whole failed (an election, a proxy, the
-			// network): its rows failed, as a PUT each would have.
+			// The batch as a whole failed (the token, an election, a
+			// proxy, the network): its rows failed, as a PUT each would have.
 			for i := range results {
 				results[i] = err
 			}
@@ -286,30 +317,18 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 			_, results[i] = im.c.Put(ctx, p.row.Record.ID, p.row.Record, p.ifMatch)
 		}
 	}
-	var tokenRefused error
 	for i, p := range todo {
-		err := results[i]
-		if err == nil {
-			if p.ifMatch == 0 {
-				im.created++
-			} else {
-				im.updated++
-			}
+		if err := results[i]; err != nil {
+			fail(p.row, err)
 			continue
 		}
-		im.failed++
-		fmt.Fprintf(im.stdout, "%s: row %d: %s: %v\n", im.path, p.row.Row, p.row.Record.ID, err)
-		var pr *client.Problem
-		if errors.As(err, &pr) {
-			for _, fe := range pr.Errors {
-				fmt.Fprintf(im.stdout, "  %s: %s\n", fe.Path, fe.Message)
-			}
-			if tokenRefused == nil && (pr.Status == http.StatusUnauthorized || pr.Status == http.StatusForbidden) {
-				tokenRefused = fmt.Errorf("the node refused the token: %w", err)
-			}
+		if p.ifMatch == 0 {
+			im.created++
+		} else {
+			im.updated++
 		}
 	}
-	return tokenRefused
+	return stop
 }
 
 // sameRecord reports whether importing rec over old would change nothing.

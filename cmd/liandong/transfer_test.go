@@ -374,7 +374,11 @@ func TestImportWhenBatchesFail(t *testing.T) {
 			out: fmt.Sprintf("%d created, 0 updated", n+1), puts: int32(n + 1), manyBatch: true},
 		{name: "batches lost to an election", batch: func(w http.ResponseWriter, _ int) { problem(w, http.StatusServiceUnavailable) },
 			code: 1, out: fmt.Sprintf("0 created, 0 updated, 0 unchanged, %d failed", n+1), manyBatch: true},
-		{name: "token refused for one write", code: 1, out: "the node refused the token", oneBatch: true,
+		{name: "one row refused with the whole batch", batch: func(w http.ResponseWriter, _ int) { problem(w, http.StatusBadRequest) },
+			out: fmt.Sprintf("%d created, 0 updated", n+1), puts: int32(n + 1), manyBatch: true},
+		{name: "token refused for the batch", batch: func(w http.ResponseWriter, _ int) { problem(w, http.StatusForbidden) },
+			code: 1, out: "0 created, 0 updated, 0 unchanged, 11 failed", oneBatch: true},
+		{name: "token refused for one write", code: 1, out: "10 created, 0 updated, 0 unchanged, 1 failed", oneBatch: true,
 			batch: func(w http.ResponseWriter, items int) {
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprint(w, `{"items":[{"status":403,"problem":{"type":"urn:liandong:problem:forbidden","title":"Forbidden","status":403}}`)
@@ -409,7 +413,7 @@ func TestImportWhenBatchesFail(t *testing.T) {
 			}))
 			defer srv.Close()
 			code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
-			if code != c.code || !strings.Contains(out, c.out) {
+			if code != c.code || !strings.Contains(out, c.out) || c.code != 0 && !strings.Contains(out, "refused the token") && !strings.Contains(out, "rows were refused") {
 				t.Fatalf("exit %d, want %d and %q:\n%.2000s", code, c.code, c.out, out)
 			}
 			if puts.Load() != c.puts {
@@ -467,5 +471,20 @@ func TestImportChunks(t *testing.T) {
 				t.Fatalf("chunks %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestImportStopsWhenTheNodeIsGone: reads that get no answer stop the
+// import at once, with a summary, rather than fail every row.
+func TestImportStopsWhenTheNodeIsGone(t *testing.T) {
+	path, _ := importFile(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte("t"), 0o600)
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	code, out := runCLI(t, 60*time.Second, "import", "--node", url, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+	if code != 1 || !strings.Contains(out, "could not reach the node") || !strings.Contains(out, "0 created, 0 updated, 0 unchanged, 1 failed") {
+		t.Fatalf("exit %d:\n%.2000s", code, out)
 	}
 }

@@ -72,6 +72,10 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if items[i].err != nil {
+					out[i] = batchOutcome{err: items[i].err} // refused as read: no write to bound
+					continue
+				}
 				select {
 				case h.batchSlots <- struct{}{}:
 				case <-ctx.Done():

@@ -547,3 +547,20 @@ func TestBatchesShareABoundOfWrites(t *testing.T) {
 		t.Fatalf("%d writes of %d batches under way at once, want the bound %d", most, batches, maxBatchWrites)
 	}
 }
+
+// TestBatchOfExactlyTheBound: MaxBatchItems items are a batch, one more is not.
+func TestBatchOfExactlyTheBound(t *testing.T) {
+	item := `{"id":"tianjin:x","method":"DELETE"}`
+	for n, ok := range map[int]bool{MaxBatchItems: true, MaxBatchItems + 1: false} {
+		for _, sep := range []string{",", ", "} {
+			body := `{"items":[` + strings.TrimSuffix(strings.Repeat(item+sep, n), sep) + `]}`
+			items, err := decodeBatch([]byte(body), "tianjin")
+			if ok && (err != nil || len(items) != n) {
+				t.Errorf("%d items (separated by %q): %d decoded, %v", n, sep, len(items), err)
+			}
+			if !ok && err == nil {
+				t.Errorf("%d items (separated by %q) accepted", n, sep)
+			}
+		}
+	}
+}
