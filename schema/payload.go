@@ -147,19 +147,29 @@ func EachElement(arr []byte, fn func(value []byte) error) error {
 		if err := fn(arr[i:end]); err != nil {
 			return err
 		}
-		switch arr[end] {
-		case ',':
-			i = end + 1
-		case ']':
-			if end != len(arr)-1 {
-				return ErrNotCompact
-			}
-			return nil
-		default:
-			return ErrNotCompact
+		next, done, err := afterValue(arr, end, ']')
+		if done || err != nil {
+			return err
 		}
+		i = next
 	}
 	return ErrNotCompact
+}
+
+// afterValue reads what follows a value ending at buf[end] in a compact
+// object or array closed by close: a comma, and next is where the next
+// member or element starts; or close, which must end buf (done).
+func afterValue(buf []byte, end int, close byte) (next int, done bool, err error) {
+	switch buf[end] {
+	case ',':
+		return end + 1, false, nil
+	case close:
+		if end != len(buf)-1 {
+			return 0, false, ErrNotCompact
+		}
+		return 0, true, nil
+	}
+	return 0, false, ErrNotCompact
 }
 
 // walkMembers is EachMember with the value's bounds in obj.
@@ -198,17 +208,11 @@ func walkMembers(obj []byte, fn func(name []byte, start, end int) error) error {
 		if err := fn(name, i, vend); err != nil {
 			return err
 		}
-		switch obj[vend] {
-		case ',':
-			i = vend + 1
-		case '}':
-			if vend != len(obj)-1 {
-				return ErrNotCompact
-			}
-			return nil
-		default:
-			return ErrNotCompact
+		next, done, err := afterValue(obj, vend, '}')
+		if done || err != nil {
+			return err
 		}
+		i = next
 	}
 	return ErrNotCompact
 }
