@@ -12,6 +12,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"liandong/client"
@@ -259,14 +260,15 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 			stop = fmt.Errorf("the node refused the token: %w", err)
 		}
 	}
-	for _, r := range rows {
+	reads := im.readAll(ctx, rows)
+	for i, r := range rows {
 		if stop != nil {
 			return stop // nothing of this slice was written yet
 		}
 		if r.Record == nil {
 			continue
 		}
-		old, err := im.c.Get(ctx, r.Record.ID)
+		old, err := reads[i].rec, reads[i].err
 		var ifMatch uint64
 		switch {
 		case err == nil && sameRecord(old, r.Record):
@@ -329,6 +331,41 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 		}
 	}
 	return stop
+}
+
+// importReaders is how many rows import reads at once: the reads, one
+// request a row, were most of an import's time once the writes went in
+// batches.
+const importReaders = 8
+
+type importRead struct {
+	rec *schema.Record
+	err error
+}
+
+// readAll reads the records of rows, importReaders at a time; reads[i] is
+// rows[i]'s (zero for a row without a record).
+func (im *importer) readAll(ctx context.Context, rows []transfer.Row) []importRead {
+	reads := make([]importRead, len(rows))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(importReaders, len(rows)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				reads[i].rec, reads[i].err = im.c.Get(ctx, rows[i].Record.ID)
+			}
+		}()
+	}
+	for i, r := range rows {
+		if r.Record != nil {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	return reads
 }
 
 // sameRecord reports whether importing rec over old would change nothing.

@@ -54,6 +54,11 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	if m.batchItems, err = register(reg, m.batchItems); err != nil {
 		return nil, err
 	}
+	// Exported at 0 before the first batch, so that rules and dashboards
+	// that name it (LiandongHTTPErrors) find it on every node.
+	for _, code := range []string{"200", "201", "400", "403", "404", "409", "412", "422", "500", "503", "507"} {
+		m.batchItems.WithLabelValues(code)
+	}
 	return m, nil
 }
 
