@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"liandong/schema"
 )
@@ -24,7 +26,9 @@ type Write struct {
 	Record *schema.Record
 }
 
-// WriteResult is what one write of a Batch did.
+// WriteResult is what one write of a Batch did. A refused write's Err is a
+// *Problem; a 503's RetryAfter is the longest any write of the batch was
+// asked to wait.
 type WriteResult struct {
 	// Status is what the single-record call would have been answered: 201
 	// created, 200 replaced or deleted, or the problem's status.
@@ -72,8 +76,15 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 			Problem json.RawMessage `json:"problem"`
 		} `json:"items"`
 	}
-	if _, err := c.do(req, &answer); err != nil {
+	resp, err := c.do(req, &answer)
+	if err != nil {
 		return nil, err
+	}
+	// The node puts on the answer the longest Retry-After its refused
+	// writes asked for; each 503 gets it.
+	var retryAfter time.Duration
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
+		retryAfter = time.Duration(n) * time.Second
 	}
 	if len(answer.Items) != len(writes) {
 		return nil, fmt.Errorf("POST /v1/batch: %d results for %d writes", len(answer.Items), len(writes))
@@ -85,6 +96,9 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 			p := &Problem{}
 			if err := json.Unmarshal(a.Problem, p); err != nil || p.Status == 0 {
 				p = &Problem{Status: a.Status, Title: http.StatusText(a.Status)}
+			}
+			if p.Status == http.StatusServiceUnavailable {
+				p.RetryAfter = retryAfter
 			}
 			out[i] = WriteResult{Status: p.Status, Err: p}
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"liandong/schema"
 )
@@ -35,6 +36,7 @@ func TestBatch(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "3")
 		fmt.Fprint(w, answer)
 	}))
 	defer srv.Close()
@@ -62,10 +64,16 @@ func TestBatch(t *testing.T) {
 	switch {
 	case got[0].Status != 201 || got[0].Err != nil || got[0].Record.ID != "tianjin:new":
 		t.Fatalf("item 0: %+v", got[0])
-	case got[1].Status != 412 || got[1].Record != nil || !errors.As(got[1].Err, &p) || p.Kind() != "precondition-failed" || p.Detail != "at version 4":
+	case got[1].Status != 412 || got[1].Record != nil || !errors.As(got[1].Err, &p) || p.Kind() != "precondition-failed" || p.Detail != "at version 4" || p.RetryAfter != 0:
 		t.Fatalf("item 1: %+v", got[1])
 	case got[2].Status != 200 || got[2].Err != nil || !got[2].Record.Deleted:
 		t.Fatalf("item 2: %+v", got[2])
+	}
+
+	answer = `{"items":[{"status":503,"problem":{"type":"urn:liandong:problem:unavailable","title":"Service unavailable","status":503}},{"status":201,"record":{"id":"tianjin:new","version":1}},{"status":201,"record":{"id":"tianjin:n2","version":1}}]}`
+	got, err = c.Batch(context.Background(), writes)
+	if err != nil || !errors.As(got[0].Err, &p) || p.Status != 503 || p.RetryAfter != 3*time.Second {
+		t.Fatalf("503 item: %+v, %v", got[0], err)
 	}
 
 	answer = `{"items":[{"status":201,"record":{"id":"tianjin:new","version":1}}]}`

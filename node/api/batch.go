@@ -42,6 +42,7 @@ type batchOutcome struct {
 	status int
 	rec    *schema.Record
 	err    error
+	logged bool // err was logged where it happened (a panic, with its stack)
 }
 
 // batch applies many writes in one request (POST /v1/batch). Each item is
@@ -96,6 +97,7 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	ri := info(r)
 	answer := make([]byte, 0, 64+len(data)+len(items)*256)
 	answer = append(answer, `{"items":[`...)
+	retryAfter := 0
 	for i, o := range out {
 		if i > 0 {
 			answer = append(answer, ',')
@@ -103,8 +105,14 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		if o.err != nil {
 			pr := toProblem(o.err, ri.id)
 			h.metrics.batchItems.WithLabelValues(strconv.Itoa(pr.Status)).Inc()
-			if pr.Status >= http.StatusInternalServerError {
+			if pr.Status >= http.StatusInternalServerError && !o.logged {
 				h.log.Error("batch item failed", "request_id", ri.id, "item", i, "status", pr.Status, "err", o.err)
+			}
+			// An item's headers cannot travel with it; the one a client
+			// acts on, when to retry, goes on the answer: the longest any
+			// item asked for.
+			if n, err := strconv.Atoi(pr.header.Get("Retry-After")); err == nil {
+				retryAfter = max(retryAfter, n)
 			}
 			doc := pr.Problem
 			doc.Instance = fmt.Sprintf("%s#items/%d", r.URL.Path, i)
@@ -129,6 +137,9 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Content-Length", strconv.Itoa(len(answer)))
+	if retryAfter > 0 {
+		hdr.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(answer)
 	return nil
@@ -157,7 +168,7 @@ func (h *handler) batchWriteRecovering(ctx context.Context, r *http.Request, p *
 		}
 		ri := info(r)
 		h.log.Error("batch write panicked", "request_id", ri.id, "item", i, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		o = batchOutcome{err: internalProblem(ri.id)}
+		o = batchOutcome{err: internalProblem(ri.id), logged: true}
 	}()
 	return h.batchWrite(ctx, p, it)
 }

@@ -17,6 +17,7 @@ import (
 
 	"liandong/auth"
 	"liandong/client"
+	"liandong/node"
 	"liandong/node/store"
 	"liandong/schema"
 )
@@ -562,5 +563,33 @@ func TestBatchOfExactlyTheBound(t *testing.T) {
 				t.Errorf("%d items (separated by %q) accepted", n, sep)
 			}
 		}
+	}
+}
+
+// TestBatchCarriesRetryAfter: an item's Retry-After cannot travel with it,
+// so the answer carries the longest any item was given.
+func TestBatchCarriesRetryAfter(t *testing.T) {
+	svc := &fakeService{create: func(_ context.Context, rec *schema.Record) (*schema.Record, error) {
+		if strings.Contains(string(rec.Body), "timeout") {
+			return nil, node.ErrTimeout // 503, Retry-After 2
+		}
+		return nil, node.ErrNotLeader // 503, Retry-After 1
+	}}
+	e := newFakeEnv(t, svc)
+	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	post := func(title string) map[string]any {
+		return map[string]any{"method": "POST", "record": map[string]any{"catalogue": "supply", "body": map[string]any{"title": title}}}
+	}
+	r := doHTTP(t, e.cli, e.srv.URL, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": []any{post("leader"), post("timeout"), post("leader")}}})
+	wantStatus(t, r, http.StatusOK)
+	if got := r.Header.Get("Retry-After"); got != "2" {
+		t.Fatalf("Retry-After %q, want 2: %s", got, r.body)
+	}
+	svc.create = func(_ context.Context, rec *schema.Record) (*schema.Record, error) {
+		return nil, store.ErrVersionConflict
+	}
+	r = doHTTP(t, e.cli, e.srv.URL, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": []any{post("x")}}})
+	if got := r.Header.Get("Retry-After"); got != "" {
+		t.Fatalf("Retry-After %q on an answer no item asked to retry", got)
 	}
 }

@@ -80,7 +80,8 @@
 //     (liandong_http_batch_items_total counts them). Items are applied
 //     concurrently (what makes a batch cheaper than its requests: raft commits
 //     them together), in no set order and not atomically, so a batch names
-//     each record id once. An item's problem has instance /v1/batch#items/N,
+//     each record id once. The answer's Retry-After is the longest any
+//     item's problem was given. An item's problem has instance /v1/batch#items/N,
 //     and its field paths are the single route's (relative to the record, or
 //     method, id, if_match). The body is checked as strict JSON as a whole,
 //     so a duplicate member, lone surrogate or inexact integer anywhere in it

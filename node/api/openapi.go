@@ -573,7 +573,8 @@ func paths() obj {
 		},
 		"/v1/batch": obj{
 			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request", nil, merge(
-				obj{"200": obj{"description": "each item's result, in the order sent", "content": jsonContent(schemaRef("BatchResponse"))}},
+				obj{"200": obj{"description": "each item's result, in the order sent", "content": jsonContent(schemaRef("BatchResponse")),
+					"headers": obj{"Retry-After": obj{"description": "the longest any refused item was given (seconds), when one was", "schema": obj{"type": "integer"}}}}},
 				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia")},
 			), obj{"requestBody": obj{"required": true, "content": jsonContent(schemaRef("BatchRequest"))},
 				"description": "Each item is answered as its single-record route would answer it (status, and record or problem). " +
