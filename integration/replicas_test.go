@@ -351,8 +351,48 @@ func (g *centreGroup) leader(skip int) int {
 	return -1
 }
 
+// batchPut PUTs ten records in one POST /v1/batch through c and notes in
+// acked the version each acknowledged item got; a refused item is not
+// acknowledged, and neither is any item of a batch that got no answer.
+func batchPut(ctx context.Context, c *client, w, i int, mu *sync.Mutex, acked map[string]uint64) error {
+	items := make([]map[string]any, 10)
+	for k := range items {
+		id := fmt.Sprintf("tianjin:b%d-%d-%d", w, k, i%4)
+		items[k] = map[string]any{"method": "PUT", "id": id,
+			"record": map[string]any{"catalogue": "supply", "visibility": "federation", "body": supplyBody(id)}}
+	}
+	var answer struct {
+		Items []struct {
+			Status int      `json:"status"`
+			Record envelope `json:"record"`
+		} `json:"items"`
+	}
+	if _, err := c.do(ctx, http.MethodPost, "/v1/batch", map[string]any{"items": items}, &answer); err != nil {
+		return err
+	}
+	if len(answer.Items) != len(items) {
+		return fmt.Errorf("%d results for %d items", len(answer.Items), len(items))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	refused := 0
+	for _, it := range answer.Items {
+		if it.Status >= 300 {
+			refused++
+			continue
+		}
+		if it.Record.Version > acked[it.Record.ID] {
+			acked[it.Record.ID] = it.Record.Version
+		}
+	}
+	if refused > 0 {
+		return fmt.Errorf("%d of %d items refused", refused, len(items))
+	}
+	return nil
+}
+
 // TestThreeReplicasSurviveLeaderKill: writes go to every replica (followers forward
-// to the leader); the leader is killed with SIGKILL under load; writes resume on
+// to the leader), one writer's in batches; the leader is killed with SIGKILL under load; writes resume on
 // a new leader; every acknowledged write is on the survivors and, after restart,
 // on the killed replica; a partner's change-feed cursor works on any replica.
 func TestThreeReplicasSurviveLeaderKill(t *testing.T) {
@@ -380,6 +420,22 @@ func TestThreeReplicasSurviveLeaderKill(t *testing.T) {
 				}
 				mu.Unlock()
 				c := g.clients[target]
+				if w == 0 {
+					// This writer sends batches: their items, acknowledged
+					// one by one in the answer, must survive as PUTs do.
+					err := batchPut(wctx, c, w, i, &mu, acked)
+					if err != nil && wctx.Err() == nil {
+						mu.Lock()
+						if firstFail.IsZero() {
+							firstFail = time.Now()
+							t.Logf("first failed batch (replica %d): %v", target+1, err)
+						}
+						lastFail = time.Now()
+						mu.Unlock()
+						time.Sleep(20 * time.Millisecond)
+					}
+					continue
+				}
 				id := fmt.Sprintf("tianjin:w%d-%d", w, i%40)
 				var env envelope
 				_, err := c.do(wctx, http.MethodPut, "/v1/records/"+id, map[string]any{
@@ -417,6 +473,15 @@ func TestThreeReplicasSurviveLeaderKill(t *testing.T) {
 	if !firstFail.IsZero() {
 		t.Logf("unavailability: writes failed from %v to %v after the kill (window %v)",
 			firstFail.Sub(killedAt).Round(time.Millisecond), lastFail.Sub(killedAt).Round(time.Millisecond), lastFail.Sub(firstFail).Round(time.Millisecond))
+	}
+	batched := 0
+	for id := range acked {
+		if strings.HasPrefix(id, "tianjin:b") {
+			batched++
+		}
+	}
+	if batched != 40 {
+		t.Fatalf("%d of the 40 records written in batches acknowledged", batched)
 	}
 	newLeader := g.leader(old)
 	if newLeader == old {
