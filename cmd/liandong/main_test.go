@@ -87,6 +87,9 @@ func TestOperatorMistakes(t *testing.T) {
 		{"unwritable cpu profile", func(*testing.T) []string {
 			return []string{"bench", "write", "--clients", "1", "--duration", "1s", "--cpuprofile", "/nonexistent/cpu.prof"}
 		}, 1, []string{"--cpuprofile", "no such file"}},
+		{"batch of too many records", func(*testing.T) []string {
+			return []string{"bench", "batch", "--batch", "501"}
+		}, 2, []string{"--batch 501", "1-500"}},
 		{"catch-up profiled with another scenario", func(*testing.T) []string {
 			return []string{"bench", "write", "catchup", "--cpuprofile", filepath.Join(devDir, "cpu.prof")}
 		}, 2, []string{"run catchup on its own"}},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -162,5 +163,41 @@ func TestFloorHandlerAnswersAsACreate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteBatchCountsRecords: a batch run counts records, not requests,
+// and a batch with any item not created is an error.
+func TestWriteBatchCountsRecords(t *testing.T) {
+	var requests, items atomic.Int64
+	refuse := atomic.Bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b struct{ Items []json.RawMessage }
+		if r.URL.Path != "/v1/batch" || json.NewDecoder(r.Body).Decode(&b) != nil {
+			http.Error(w, "not a batch", http.StatusBadRequest)
+			return
+		}
+		requests.Add(1)
+		items.Add(int64(len(b.Items)))
+		parts := make([]string, len(b.Items))
+		for i := range parts {
+			parts[i] = `{"status":201,"record":{}}`
+		}
+		if refuse.Load() {
+			parts[0] = `{"status":422,"problem":{}}`
+		}
+		fmt.Fprintf(w, `{"items":[%s]}`, strings.Join(parts, ","))
+	}))
+	defer srv.Close()
+	api := NewAPI(srv.URL, "", 2)
+	rs := WriteBatch(context.Background(), api, []int{2}, 200*time.Millisecond, 512, 7)
+	r := rs[0]
+	if r.Scenario != "write-batch" || r.Errors != 0 || r.Ops == 0 || int64(r.Ops) != items.Load() || items.Load() != 7*requests.Load() {
+		t.Fatalf("%+v after %d requests of %d items", r, requests.Load(), items.Load())
+	}
+	refuse.Store(true)
+	r = WriteBatch(context.Background(), api, []int{1}, 100*time.Millisecond, 512, 7)[0]
+	if r.Ops != 0 || r.Errors == 0 {
+		t.Fatalf("batches with a refused item counted: %+v", r)
 	}
 }
