@@ -27,8 +27,8 @@ type Write struct {
 }
 
 // WriteResult is what one write of a Batch did. A refused write's Err is a
-// *Problem; a 503's RetryAfter is the longest any write of the batch was
-// asked to wait.
+// *Problem; a 503's or 507's RetryAfter is the longest any write of the
+// batch was given (the node answers the batch with one Retry-After).
 type WriteResult struct {
 	// Status is what the single-record call would have been answered: 201
 	// created, 200 replaced or deleted, or the problem's status.
@@ -81,7 +81,7 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 		return nil, err
 	}
 	// The node puts on the answer the longest Retry-After its refused
-	// writes asked for; each 503 gets it.
+	// writes were given; each write refused for a while (503, 507) gets it.
 	var retryAfter time.Duration
 	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
 		retryAfter = time.Duration(n) * time.Second
@@ -97,7 +97,7 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 			if err := json.Unmarshal(a.Problem, p); err != nil || p.Status == 0 {
 				p = &Problem{Status: a.Status, Title: http.StatusText(a.Status)}
 			}
-			if p.Status == http.StatusServiceUnavailable {
+			if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusInsufficientStorage {
 				p.RetryAfter = retryAfter
 			}
 			out[i] = WriteResult{Status: p.Status, Err: p}

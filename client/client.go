@@ -61,7 +61,8 @@ type Problem struct {
 	Instance  string       `json:"instance,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldError `json:"errors,omitempty"`
-	// RetryAfter is the Retry-After header of a 503, 0 when absent.
+	// RetryAfter is the answer's Retry-After (503 and 507 carry one), 0 when
+	// absent.
 	RetryAfter time.Duration `json:"-"`
 }
 

@@ -152,6 +152,11 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	c := client.New(*nodeURL, token)
+	// Keep a connection for each reader: http.DefaultTransport keeps two a
+	// host, and the others would be opened and closed for every read.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = importReaders + 2
+	c.HTTP = &http.Client{Transport: tr}
 	im := importer{c: c, path: path, stdout: stdout}
 	prog := newProgress(stderr, "import")
 	defer func() { prog.done(len(rows)) }()
@@ -260,11 +265,12 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 			stop = fmt.Errorf("the node refused the token: %w", err)
 		}
 	}
-	reads := im.readAll(ctx, rows)
+	reads, halt := im.readAll(ctx, rows)
+	if halt >= 0 {
+		fail(rows[halt], fmt.Errorf("read: %w", reads[halt].err))
+		return stop // nothing of this slice was written yet
+	}
 	for i, r := range rows {
-		if stop != nil {
-			return stop // nothing of this slice was written yet
-		}
 		if r.Record == nil {
 			continue
 		}
@@ -344,17 +350,29 @@ type importRead struct {
 }
 
 // readAll reads the records of rows, importReaders at a time; reads[i] is
-// rows[i]'s (zero for a row without a record).
-func (im *importer) readAll(ctx context.Context, rows []transfer.Row) []importRead {
-	reads := make([]importRead, len(rows))
+// rows[i]'s (zero for a row without a record). A read whose failure stops
+// the import (stopsImport) stops the others, and halt is its index (else
+// -1): it costs the reads under way, not the rest of the slice's.
+func (im *importer) readAll(ctx context.Context, rows []transfer.Row) (reads []importRead, halt int) {
+	reads = make([]importRead, len(rows))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	halt = -1
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(importReaders, len(rows)) {
+	for range importReaders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if ctx.Err() != nil {
+					continue
+				}
 				reads[i].rec, reads[i].err = im.c.Get(ctx, rows[i].Record.ID)
+				if stopsImport(reads[i].err) {
+					once.Do(func() { halt = i; cancel() })
+				}
 			}
 		}()
 	}
@@ -365,7 +383,17 @@ func (im *importer) readAll(ctx context.Context, rows []transfer.Row) []importRe
 	}
 	close(next)
 	wg.Wait()
-	return reads
+	return reads, halt
+}
+
+// stopsImport reports whether err, a read's or a write's, stops the import:
+// no answer of the node's (it is down, or the network), or the token refused.
+func stopsImport(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pr *client.Problem
+	return !errors.As(err, &pr) || pr.Status == http.StatusUnauthorized || pr.Status == http.StatusForbidden
 }
 
 // sameRecord reports whether importing rec over old would change nothing.

@@ -488,3 +488,42 @@ func TestImportStopsWhenTheNodeIsGone(t *testing.T) {
 		t.Fatalf("exit %d:\n%.2000s", code, out)
 	}
 }
+
+// TestImportStopsReadingWhenRefused: a token refused on the reads stops the
+// import after the reads under way, not after a whole batch's.
+func TestImportStopsReadingWhenRefused(t *testing.T) {
+	path, _ := importFile(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte("t"), 0o600)
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"type":"urn:liandong:problem:unauthorized","title":"Authentication required","status":401}`)
+	}))
+	defer srv.Close()
+	code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+	if code != 1 || !strings.Contains(out, "refused the token") || !strings.Contains(out, "0 created, 0 updated, 0 unchanged, 1 failed") {
+		t.Fatalf("exit %d:\n%.2000s", code, out)
+	}
+	if n := gets.Load(); n > importReaders {
+		t.Fatalf("%d reads before stopping, want at most %d", n, importReaders)
+	}
+}
+
+// TestImportSkipsBadRows: with --skip-errors the rows that passed are
+// imported and the others left out, as the rows without a record go
+// through the reads and the batch untouched.
+func TestImportSkipsBadRows(t *testing.T) {
+	url, tok := devNode(t)
+	path := filepath.Join(t.TempDir(), "mixed.csv")
+	os.WriteFile(path, []byte("编号,标题,摘要,所属领域,技术成熟度,所属单位\n"+
+		"s-1,高镍三元正极材料,已完成中试。,新材料,6,天津大学\n"+
+		"s-2,,摘要,新能源,十,南开大学\n"+
+		"s-3,钙钛矿叠层电池,实验室效率31%。,新能源,5,南开大学\n"), 0o600)
+	code, out := runCLI(t, 30*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", "--skip-errors", path)
+	if code != 0 || !strings.Contains(out, "2 created, 0 updated, 0 unchanged, 0 failed") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}

@@ -593,3 +593,20 @@ func TestBatchCarriesRetryAfter(t *testing.T) {
 		t.Fatalf("Retry-After %q on an answer no item asked to retry", got)
 	}
 }
+
+// TestBatchItemsExportedBeforeTheFirstBatch: the alert and the dashboard
+// name liandong_http_batch_items_total; a node that never saw a batch
+// exports it all the same.
+func TestBatchItemsExportedBeforeTheFirstBatch(t *testing.T) {
+	e := newEnv(t, false)
+	families, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "liandong_http_batch_items_total" && len(f.GetMetric()) > 0 {
+			return
+		}
+	}
+	t.Fatal("liandong_http_batch_items_total not exported before a batch")
+}
