@@ -85,3 +85,24 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("refused batch: %v", err)
 	}
 }
+
+// TestGetMany: the ids go in one request, and the answer comes back by id.
+func TestGetMany(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/records" || r.URL.Query().Get("ids") != "tianjin:a,tianjin:b,tianjin:c" {
+			http.Error(w, "unexpected "+r.URL.String(), http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"items":[{"id":"tianjin:c","version":3},{"id":"tianjin:a","version":1}]}`)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "")
+	got, err := c.GetMany(context.Background(), []string{"tianjin:a", "tianjin:b", "tianjin:c"})
+	if err != nil || len(got) != 2 || got["tianjin:a"].Version != 1 || got["tianjin:c"].Version != 3 || got["tianjin:b"] != nil {
+		t.Fatalf("%v, %v", got, err)
+	}
+	if _, err := c.GetMany(context.Background(), make([]string, MaxBatch+1)); err == nil {
+		t.Fatal("more ids than a request takes were sent")
+	}
+}

@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"liandong/schema"
@@ -144,4 +146,29 @@ func (c *Client) Match(ctx context.Context, id, catalogue string, limit int) (*M
 		return nil, err
 	}
 	return &out, nil
+}
+
+// GetMany returns the records of ids the token may read, by id: up to
+// MaxBatch of them in one request (GET /v1/records?ids=). An id absent from
+// the map does not exist, is deleted, or may not be read, as Get would
+// answer 404. A node from before ids answers a 400 *Problem.
+func (c *Client) GetMany(ctx context.Context, ids []string) (map[string]*schema.Record, error) {
+	if len(ids) > MaxBatch {
+		return nil, fmt.Errorf("get %d records: at most %d a request", len(ids), MaxBatch)
+	}
+	req, err := c.request(ctx, http.MethodGet, "/v1/records", url.Values{"ids": {strings.Join(ids, ",")}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var page struct {
+		Items []*schema.Record `json:"items"`
+	}
+	if _, err := c.do(req, &page); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*schema.Record, len(page.Items))
+	for _, rec := range page.Items {
+		out[rec.ID] = rec
+	}
+	return out, nil
 }

@@ -229,7 +229,10 @@ type importer struct {
 	stdout io.Writer
 	// oneByOne: the node answered 404 or 405 to a batch (a build from before
 	// POST /v1/batch), so rows go one request each, as they used to.
-	oneByOne                            bool
+	oneByOne bool
+	// noReadMany: the node refused GET /v1/records?ids= (a build from
+	// before it), so rows are read one request each.
+	noReadMany                          bool
 	created, updated, unchanged, failed int
 }
 
@@ -355,6 +358,23 @@ type importRead struct {
 // -1): it costs the reads under way, not the rest of the slice's.
 func (im *importer) readAll(ctx context.Context, rows []transfer.Row) (reads []importRead, halt int) {
 	reads = make([]importRead, len(rows))
+	if !im.noReadMany {
+		ok, err := im.readMany(ctx, rows, reads)
+		switch {
+		case ok:
+			return reads, -1
+		case err != nil:
+			// No answer, or the token refused: the first row stands for
+			// the read, as for one read of its own.
+			for i, r := range rows {
+				if r.Record != nil {
+					reads[i].err = err
+					return reads, i
+				}
+			}
+			return reads, -1
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var once sync.Once
@@ -384,6 +404,46 @@ func (im *importer) readAll(ctx context.Context, rows []transfer.Row) (reads []i
 	close(next)
 	wg.Wait()
 	return reads, halt
+}
+
+// readMany reads the records of rows in one request (client.GetMany). It
+// reports false with a nil error when rows are to be read one by one: for
+// good when the node does not take such reads (a build from before ids=
+// answers 400), this time on a 5xx; and the error when the read stops the
+// import (stopsImport).
+func (im *importer) readMany(ctx context.Context, rows []transfer.Row, reads []importRead) (bool, error) {
+	ids := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if r.Record != nil {
+			ids = append(ids, r.Record.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return true, nil
+	}
+	got, err := im.c.GetMany(ctx, ids)
+	if err != nil {
+		if stopsImport(err) {
+			return false, err
+		}
+		var pr *client.Problem
+		if errors.As(err, &pr) && pr.Status < 500 {
+			im.noReadMany = true
+		}
+		return false, nil
+	}
+	notFound := &client.Problem{Status: http.StatusNotFound, Title: "Not found"}
+	for i, r := range rows {
+		if r.Record == nil {
+			continue
+		}
+		if rec, ok := got[r.Record.ID]; ok {
+			reads[i].rec = rec
+		} else {
+			reads[i].err = notFound
+		}
+	}
+	return true, nil
 }
 
 // stopsImport reports whether err, a read's or a write's, stops the import:

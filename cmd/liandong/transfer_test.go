@@ -389,8 +389,11 @@ func TestImportWhenBatchesFail(t *testing.T) {
 			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var puts, batches atomic.Int32
+			var puts, batches, readMany atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Query().Has("ids") {
+					readMany.Add(1) // a node from before ids= refuses it
+				}
 				switch {
 				case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
 					batches.Add(1)
@@ -418,6 +421,9 @@ func TestImportWhenBatchesFail(t *testing.T) {
 			}
 			if puts.Load() != c.puts {
 				t.Errorf("%d PUTs, want %d", puts.Load(), c.puts)
+			}
+			if n := readMany.Load(); n != 1 {
+				t.Errorf("%d reads by ids, want 1 (then one by one)", n)
 			}
 			switch b := batches.Load(); {
 			case c.oneBatch && b != 1:

@@ -11,6 +11,7 @@
 // # Routes
 //
 //	GET    /v1/records?catalogue=&q=&sort=&industry=&origin=&status=&updated_since=&cursor=&limit=
+//	GET    /v1/records?ids=a,b,…       up to 500 records by id, the readable ones, in order
 //	GET    /v1/records/{id}            ETag: "<version>"
 //	POST   /v1/records                 201, Location, ETag
 //	PUT    /v1/records/{id}            201 created / 200 replaced

@@ -108,6 +108,8 @@ func FuzzQueryParams(f *testing.F) {
 	f.Add("q=%ff%fe")
 	f.Add("wait=NaN&limit=501")
 	f.Add(strings.Repeat("q=x&", 50))
+	f.Add("ids=tianjin:a,tianjin:exists,tianjin:a,hebei:x")
+	f.Add("ids=tianjin:a,&limit=2")
 	h, tok := fuzzHandler(f)
 	f.Fuzz(func(t *testing.T, raw string) {
 		for _, path := range []string{"/v1/records", "/v1/changes"} {

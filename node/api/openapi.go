@@ -543,6 +543,8 @@ func paths() obj {
 				qparam("updated_since", "RFC 3339 time", obj{"type": "string", "format": "date-time"}),
 				qparam("cursor", "next_cursor of the previous page", obj{"type": "string"}),
 				limit,
+				qparam("ids", "up to "+strconv.Itoa(MaxLimit)+" record ids, comma-separated: the records named that the caller may read, in that order, each once (absent, deleted and unreadable ones left out); takes no other parameter",
+					obj{"type": "string"}),
 			}, obj{"200": obj{"description": "one page", "content": jsonContent(schemaRef("ListResponse"))}}, nil),
 			"post": op("createRecord", "Create a record at this centre (the node assigns the id)", nil, merge(
 				obj{"201": obj{

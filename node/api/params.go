@@ -75,12 +75,22 @@ type listParams struct {
 	// there is a q); SearchCursor is a relevance-order cursor, still encoded
 	// (it names its query: see searchCursor).
 	Query, Sort, SearchCursor string
+	// IDs, when not nil, names the records to answer, each once, in order
+	// (ids=, which takes no other parameter).
+	IDs []string
 }
 
 func parseListParams(raw string) (listParams, error) {
 	var lp listParams
-	q, err := parseQuery(raw, "catalogue", "q", "industry", "origin", "status", "updated_since", "cursor", "limit", "sort")
+	q, err := parseQuery(raw, "catalogue", "q", "industry", "origin", "status", "updated_since", "cursor", "limit", "sort", "ids")
 	if err != nil {
+		return lp, err
+	}
+	if s, ok := q["ids"]; ok {
+		if len(q) > 1 {
+			return lp, badParam("ids", schema.RuleForbidden, "ids names the records to read; it takes no other parameter")
+		}
+		lp.IDs, err = idsParam(s)
 		return lp, err
 	}
 	if lp.Catalogue, err = catalogueParam(q); err != nil {
@@ -126,6 +136,27 @@ func parseListParams(raw string) (listParams, error) {
 		return lp, err
 	}
 	return lp, nil
+}
+
+// idsParam reads ids=: up to MaxLimit record ids, comma-separated, a
+// repeat read once.
+func idsParam(s string) ([]string, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > MaxLimit {
+		return nil, badParam("ids", schema.RuleMaxItems, fmt.Sprintf("%d ids; at most %d", len(parts), MaxLimit))
+	}
+	ids := make([]string, 0, len(parts))
+	seen := make(map[string]bool, len(parts))
+	for _, id := range parts {
+		if _, _, err := schema.SplitID(id); err != nil {
+			return nil, badParam("ids", schema.RuleFormat, fmt.Sprintf("%q: want <centre>:<key>, comma-separated", clip(id)))
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // changesParams are the parameters of GET /v1/changes.

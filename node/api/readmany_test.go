@@ -1,0 +1,83 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"liandong/auth"
+	"liandong/schema"
+)
+
+// TestReadMany: GET /v1/records?ids= answers the records named that the
+// caller may read, in the order named, each once; absent, deleted and
+// unreadable ones are left out, so private ids do not leak.
+func TestReadMany(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	pub := e.create(t, "supply", "public", supplyBody("公开成果"))
+	fed := e.create(t, "need", "federation", needBody("联盟需求"))
+	priv := e.create(t, "supply", "private", supplyBody("内部成果"))
+	gone := e.create(t, "supply", "public", supplyBody("撤回"))
+	wantStatus(t, e.do(t, req{method: "DELETE", path: "/v1/records/" + gone.ID, token: w}), http.StatusOK)
+
+	ids := []string{fed.ID, "tianjin:never-was", pub.ID, priv.ID, gone.ID, fed.ID}
+	read := func(token string) []string {
+		t.Helper()
+		r := e.do(t, req{method: "GET", path: "/v1/records?ids=" + url.QueryEscape(strings.Join(ids, ",")), token: token})
+		wantStatus(t, r, http.StatusOK)
+		var page struct {
+			Items      []schema.Record `json:"items"`
+			NextCursor *string         `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if page.NextCursor != nil {
+			t.Fatalf("a cursor on an ids answer: %s", r.body)
+		}
+		var got []string
+		for _, rec := range page.Items {
+			got = append(got, rec.ID)
+		}
+		return got
+	}
+	for _, c := range []struct {
+		name, token string
+		want        []string
+	}{
+		{"writer of the centre", w, []string{fed.ID, pub.ID, priv.ID}},
+		{"another centre's partner", e.token(t, "hebei", auth.ScopeRead), []string{fed.ID, pub.ID}},
+		{"anonymous", "", []string{pub.ID}},
+	} {
+		if got := read(c.token); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s read %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestReadManyRefusals: ids names records and nothing else.
+func TestReadManyRefusals(t *testing.T) {
+	e := newFakeEnv(t, &fakeService{})
+	many := strings.TrimSuffix(strings.Repeat("tianjin:a,", MaxLimit+1), ",")
+	for _, q := range []string{
+		"ids=" + many,
+		"ids=tianjin:a,nocentre",
+		"ids=tianjin:a,",
+		"ids=tianjin:a&catalogue=supply",
+		"ids=tianjin:a&limit=5",
+		"ids=tianjin:a&ids=tianjin:b",
+	} {
+		r := doHTTP(t, e.cli, e.srv.URL, req{method: "GET", path: "/v1/records?" + q})
+		if r.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", q, r.StatusCode, r.body)
+			continue
+		}
+		if p := r.problem(t); len(p.Errors) == 0 || p.Errors[0].Path != "ids" {
+			t.Errorf("%s: blamed %+v", q, p.Errors)
+		}
+	}
+}
