@@ -496,25 +496,37 @@ func TestImportStopsWhenTheNodeIsGone(t *testing.T) {
 }
 
 // TestImportStopsReadingWhenRefused: a token refused on the reads stops the
-// import after the reads under way, not after a whole batch's.
+// import at once: reading by ids, or, from a node that does not take ids=,
+// after the reads of single rows under way, not after a whole batch's.
 func TestImportStopsReadingWhenRefused(t *testing.T) {
 	path, _ := importFile(t)
 	tok := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tok, []byte("t"), 0o600)
-	var gets atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gets.Add(1)
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprint(w, `{"type":"urn:liandong:problem:unauthorized","title":"Authentication required","status":401}`)
-	}))
-	defer srv.Close()
-	code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
-	if code != 1 || !strings.Contains(out, "refused the token") || !strings.Contains(out, "0 created, 0 updated, 0 unchanged, 1 failed") {
-		t.Fatalf("exit %d:\n%.2000s", code, out)
-	}
-	if n := gets.Load(); n > importReaders {
-		t.Fatalf("%d reads before stopping, want at most %d", n, importReaders)
+	for _, takesIDs := range []bool{true, false} {
+		var gets atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			if r.URL.Query().Has("ids") && !takesIDs {
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400}`)
+				return
+			}
+			gets.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"type":"urn:liandong:problem:unauthorized","title":"Authentication required","status":401}`)
+		}))
+		code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+		srv.Close()
+		if code != 1 || !strings.Contains(out, "refused the token") || !strings.Contains(out, "0 created, 0 updated, 0 unchanged, 1 failed") {
+			t.Fatalf("takes ids %v: exit %d:\n%.2000s", takesIDs, code, out)
+		}
+		want := int32(importReaders)
+		if takesIDs {
+			want = 1
+		}
+		if n := gets.Load(); n > want {
+			t.Fatalf("takes ids %v: %d reads before stopping, want at most %d", takesIDs, n, want)
+		}
 	}
 }
 
