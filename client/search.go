@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"net/http"
 	"net/url"
@@ -148,27 +147,44 @@ func (c *Client) Match(ctx context.Context, id, catalogue string, limit int) (*M
 	return &out, nil
 }
 
-// GetMany returns the records of ids the token may read, by id: up to
-// MaxBatch of them in one request (GET /v1/records?ids=). An id absent from
-// the map does not exist, is deleted, or may not be read, as Get would
-// answer 404. A node from before ids answers a 400 *Problem.
+// GetMany returns the records of ids the token may read, by id, reading
+// many in a request (GET /v1/records?ids=): at most MaxBatch, and no more
+// than keeps the request line well under the node's 64 KB header limit.
+// An id absent from the map does not exist, is deleted, or may not be
+// read, as Get would answer 404. A node from before ids= answers a 400
+// *Problem.
 func (c *Client) GetMany(ctx context.Context, ids []string) (map[string]*schema.Record, error) {
-	if len(ids) > MaxBatch {
-		return nil, fmt.Errorf("get %d records: at most %d a request", len(ids), MaxBatch)
+	out := make(map[string]*schema.Record, len(ids))
+	for len(ids) > 0 {
+		n, size := 0, 0
+		for n < len(ids) && n < MaxBatch && (n == 0 || size+len(ids[n])+3 <= maxIDsQuery) {
+			size += len(ids[n]) + 3 // the comma, and ':' escaped as %3A
+			n++
+		}
+		if err := c.getMany(ctx, ids[:n], out); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
 	}
+	return out, nil
+}
+
+// maxIDsQuery bounds the ids= of one request, in bytes.
+const maxIDsQuery = 16 << 10
+
+func (c *Client) getMany(ctx context.Context, ids []string, out map[string]*schema.Record) error {
 	req, err := c.request(ctx, http.MethodGet, "/v1/records", url.Values{"ids": {strings.Join(ids, ",")}}, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var page struct {
 		Items []*schema.Record `json:"items"`
 	}
 	if _, err := c.do(req, &page); err != nil {
-		return nil, err
+		return err
 	}
-	out := make(map[string]*schema.Record, len(page.Items))
 	for _, rec := range page.Items {
 		out[rec.ID] = rec
 	}
-	return out, nil
+	return nil
 }
