@@ -158,7 +158,7 @@ func (c *Client) GetMany(ctx context.Context, ids []string) (map[string]*schema.
 	for len(ids) > 0 {
 		n, size := 0, 0
 		for n < len(ids) && n < MaxBatch && (n == 0 || size+len(ids[n])+3 <= maxIDsQuery) {
-			size += len(ids[n]) + 3 // the comma, and ':' escaped as %3A
+			size += len(ids[n]) + 5 // ':' escaped as %3A, the comma as %2C
 			n++
 		}
 		if err := c.getMany(ctx, ids[:n], out); err != nil {

@@ -409,8 +409,8 @@ func (im *importer) readAll(ctx context.Context, rows []transfer.Row) (reads []i
 // readMany reads the records of rows in one request (client.GetMany). It
 // reports false with a nil error when rows are to be read one by one: for
 // good when the node does not take such reads (a build from before ids=
-// answers 400), this time on a 5xx; and the error when the read stops the
-// import (stopsImport).
+// answers 400 naming it), this time on any other refusal; and the error
+// when the read stops the import (stopsImport).
 func (im *importer) readMany(ctx context.Context, rows []transfer.Row, reads []importRead) (bool, error) {
 	ids := make([]string, 0, len(rows))
 	for _, r := range rows {
@@ -426,8 +426,11 @@ func (im *importer) readMany(ctx context.Context, rows []transfer.Row, reads []i
 		if stopsImport(err) {
 			return false, err
 		}
+		// A node from before ids= refuses it as an unknown parameter: for
+		// good. Anything else (a 5xx, a rate limit, a proxy's limit):
+		// this time only.
 		var pr *client.Problem
-		if errors.As(err, &pr) && pr.Status < 500 {
+		if errors.As(err, &pr) && pr.Status == http.StatusBadRequest && len(pr.Errors) > 0 && pr.Errors[0].Path == "ids" {
 			im.noReadMany = true
 		}
 		return false, nil

@@ -392,7 +392,13 @@ func TestImportWhenBatchesFail(t *testing.T) {
 			var puts, batches, readMany atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Query().Has("ids") {
-					readMany.Add(1) // a node from before ids= refuses it
+					// A node from before ids= refuses it as it refuses
+					// any parameter it does not know.
+					readMany.Add(1)
+					w.Header().Set("Content-Type", "application/problem+json")
+					w.WriteHeader(http.StatusBadRequest)
+					fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400,"errors":[{"path":"ids","rule":"unknown_parameter","message":"unknown parameter"}]}`)
+					return
 				}
 				switch {
 				case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
@@ -508,7 +514,7 @@ func TestImportStopsReadingWhenRefused(t *testing.T) {
 			w.Header().Set("Content-Type", "application/problem+json")
 			if r.URL.Query().Has("ids") && !takesIDs {
 				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400}`)
+				fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400,"errors":[{"path":"ids","rule":"unknown_parameter","message":"unknown parameter"}]}`)
 				return
 			}
 			gets.Add(1)

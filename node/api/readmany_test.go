@@ -45,6 +45,14 @@ func TestReadMany(t *testing.T) {
 		}
 		return got
 	}
+	// As by id, personal data only with the pii scope.
+	for token, contact := range map[string]bool{w: true, e.token(t, "tianjin", auth.ScopeRead): false} {
+		r := e.do(t, req{method: "GET", path: "/v1/records?ids=" + pub.ID, token: token})
+		var page struct{ Items []*schema.Record }
+		if err := json.Unmarshal(r.body, &page); err != nil || len(page.Items) != 1 || hasContact(page.Items[0]) != contact {
+			t.Fatalf("pii scope %v: answered %s", contact, r.body)
+		}
+	}
 	for _, c := range []struct {
 		name, token string
 		want        []string
@@ -70,6 +78,8 @@ func TestReadManyRefusals(t *testing.T) {
 		"ids=tianjin:a&catalogue=supply",
 		"ids=tianjin:a&limit=5",
 		"ids=tianjin:a&ids=tianjin:b",
+		"ids=",
+		"ids=&limit=1",
 	} {
 		r := doHTTP(t, e.cli, e.srv.URL, req{method: "GET", path: "/v1/records?" + q})
 		if r.StatusCode != http.StatusBadRequest {
