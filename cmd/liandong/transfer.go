@@ -342,9 +342,9 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 	return stop
 }
 
-// importReaders is how many rows import reads at once: the reads, one
-// request a row, were most of an import's time once the writes went in
-// batches.
+// importReaders is how many rows import reads at once from a node that does
+// not take reads by ids (one request a row, which were most of an import's
+// time once the writes went in batches).
 const importReaders = 8
 
 type importRead struct {
@@ -352,10 +352,11 @@ type importRead struct {
 	err error
 }
 
-// readAll reads the records of rows, importReaders at a time; reads[i] is
-// rows[i]'s (zero for a row without a record). A read whose failure stops
-// the import (stopsImport) stops the others, and halt is its index (else
-// -1): it costs the reads under way, not the rest of the slice's.
+// readAll reads the records of rows: in one request by ids (readMany), or
+// else importReaders at a time. reads[i] is rows[i]'s (zero for a row
+// without a record). A read whose failure stops the import (stopsImport)
+// stops the others, and halt is its index (else -1): it costs the reads
+// under way, not the rest of the slice's.
 func (im *importer) readAll(ctx context.Context, rows []transfer.Row) (reads []importRead, halt int) {
 	reads = make([]importRead, len(rows))
 	if !im.noReadMany {
