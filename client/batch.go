@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
-	"time"
 
 	"liandong/schema"
 )
@@ -82,10 +80,7 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 	}
 	// The node puts on the answer the longest Retry-After its refused
 	// writes were given; each write refused for a while (503, 507) gets it.
-	var retryAfter time.Duration
-	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
-		retryAfter = time.Duration(n) * time.Second
-	}
+	wait := retryAfter(resp.Header)
 	if len(answer.Items) != len(writes) {
 		return nil, fmt.Errorf("POST /v1/batch: %d results for %d writes", len(answer.Items), len(writes))
 	}
@@ -98,7 +93,7 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 				p = &Problem{Status: a.Status, Title: http.StatusText(a.Status)}
 			}
 			if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusInsufficientStorage {
-				p.RetryAfter = retryAfter
+				p.RetryAfter = wait
 			}
 			out[i] = WriteResult{Status: p.Status, Err: p}
 		}

@@ -186,12 +186,17 @@ func readProblem(resp *http.Response) error {
 			p.Detail = p.Detail[:200]
 		}
 	}
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			p.RetryAfter = time.Duration(n) * time.Second
-		}
-	}
+	p.RetryAfter = retryAfter(resp.Header)
 	return p
+}
+
+// retryAfter is the Retry-After header in seconds, 0 when absent or not a
+// number of seconds.
+func retryAfter(h http.Header) time.Duration {
+	if n, err := strconv.Atoi(h.Get("Retry-After")); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 0
 }
 
 func recordPath(id string) string { return "/v1/records/" + url.PathEscape(id) }

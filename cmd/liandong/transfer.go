@@ -259,13 +259,13 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 			}
 		}
 		switch {
-		case stop != nil:
-		case !errors.As(err, &pr):
+		case stop != nil || !stopsImport(err):
+		case errors.As(err, &pr):
+			stop = fmt.Errorf("the node refused the token: %w", err)
+		default:
 			// Not an answer of the node (it is down, or the network): the
 			// rows after this one would fail the same way.
 			stop = fmt.Errorf("could not reach the node: %w", err)
-		case pr.Status == http.StatusUnauthorized || pr.Status == http.StatusForbidden:
-			stop = fmt.Errorf("the node refused the token: %w", err)
 		}
 	}
 	reads, halt := im.readAll(ctx, rows)

@@ -86,14 +86,13 @@ func parseListParams(raw string) (listParams, error) {
 	if err != nil {
 		return lp, err
 	}
-	if _, ok := q["ids"]; !ok {
+	if s, ok := q["ids"]; !ok {
 		// parseQuery takes an empty value for an absent one; an empty ids
 		// must not become a list of everything.
 		if vals, _ := url.ParseQuery(raw); vals.Has("ids") {
 			return lp, badParam("ids", schema.RuleRequired, "names no record; give ids=<centre>:<key>,…")
 		}
-	}
-	if s, ok := q["ids"]; ok {
+	} else {
 		if len(q) > 1 {
 			return lp, badParam("ids", schema.RuleForbidden, "ids names the records to read; it takes no other parameter")
 		}
