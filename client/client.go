@@ -38,6 +38,23 @@ type Client struct {
 	// any, also bounds a long poll and each connection of a stream, so leave it
 	// 0 for those and bound calls with the context.
 	HTTP *http.Client
+	// Consistent reads records (Get, GetMany, List, Search, All) through the
+	// centre's raft leader (consistent=true): a replica that lags behind the
+	// leader answers what the leader holds, at the cost of a round through
+	// raft a request.
+	Consistent bool
+}
+
+// readQuery adds consistent=true to a record read's query when c asks for it.
+func (c *Client) readQuery(q url.Values) url.Values {
+	if !c.Consistent {
+		return q
+	}
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("consistent", "true")
+	return q
 }
 
 // New returns a client of the node at baseURL calling with token.
@@ -203,7 +220,7 @@ func recordPath(id string) string { return "/v1/records/" + url.PathEscape(id) }
 
 // Get returns the record id.
 func (c *Client) Get(ctx context.Context, id string) (*schema.Record, error) {
-	req, err := c.request(ctx, http.MethodGet, recordPath(id), nil, nil)
+	req, err := c.request(ctx, http.MethodGet, recordPath(id), c.readQuery(nil), nil)
 	if err != nil {
 		return nil, err
 	}

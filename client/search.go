@@ -62,7 +62,7 @@ type Page struct {
 
 // List returns one page of records.
 func (c *Client) List(ctx context.Context, o ListOptions) (*Page, error) {
-	req, err := c.request(ctx, http.MethodGet, "/v1/records", o.query(), nil)
+	req, err := c.request(ctx, http.MethodGet, "/v1/records", c.readQuery(o.query()), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (c *Client) GetMany(ctx context.Context, ids []string) (map[string]*schema.
 const maxIDsQuery = 16 << 10
 
 func (c *Client) getMany(ctx context.Context, ids []string, out map[string]*schema.Record) error {
-	req, err := c.request(ctx, http.MethodGet, "/v1/records", url.Values{"ids": {strings.Join(ids, ",")}}, nil)
+	req, err := c.request(ctx, http.MethodGet, "/v1/records", c.readQuery(url.Values{"ids": {strings.Join(ids, ",")}}), nil)
 	if err != nil {
 		return err
 	}

@@ -152,6 +152,10 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	c := client.New(*nodeURL, token)
+	// Read through the leader: a replica that lags would take a row for
+	// absent (and write it with no precondition, over the leader's newer
+	// version) or unchanged.
+	c.Consistent = true
 	// Keep a connection for each reader: http.DefaultTransport keeps two a
 	// host, and the others would be opened and closed for every read.
 	tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -389,8 +389,11 @@ func TestImportWhenBatchesFail(t *testing.T) {
 			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var puts, batches, readMany atomic.Int32
+			var puts, batches, readMany, loose atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && r.URL.Query().Get("consistent") != "true" {
+					loose.Add(1)
+				}
 				if r.URL.Query().Has("ids") {
 					// A node from before ids= refuses it as it refuses
 					// any parameter it does not know.
@@ -430,6 +433,9 @@ func TestImportWhenBatchesFail(t *testing.T) {
 			}
 			if n := readMany.Load(); n != 1 {
 				t.Errorf("%d reads by ids, want 1 (then one by one)", n)
+			}
+			if n := loose.Load(); n != 0 {
+				t.Errorf("%d reads without consistent=true: a lagging replica would answer them", n)
 			}
 			switch b := batches.Load(); {
 			case c.oneBatch && b != 1:

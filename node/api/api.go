@@ -151,7 +151,7 @@ func New(opts Options) (http.Handler, error) {
 	}
 
 	m := h.mux
-	m.HandleFunc("GET /v1/records", h.v1(h.listRecords))
+	m.HandleFunc("GET /v1/records", h.readMaybeConsistent(h.v1(h.listRecords)))
 	m.HandleFunc("POST /v1/records", h.toLeader(h.v1(h.createRecord)))
 	m.HandleFunc("GET /v1/records/{id}", h.readMaybeConsistent(h.v1(h.getRecord)))
 	m.HandleFunc("GET /v1/records/{id}/history", h.v1(h.history))

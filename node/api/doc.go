@@ -10,9 +10,9 @@
 //
 // # Routes
 //
-//	GET    /v1/records?catalogue=&q=&sort=&industry=&origin=&status=&updated_since=&cursor=&limit=
-//	GET    /v1/records?ids=a,b,…       up to 500 records by id, the readable ones, in order
-//	GET    /v1/records/{id}            ETag: "<version>"
+//	GET    /v1/records?catalogue=&q=&sort=&industry=&origin=&status=&updated_since=&cursor=&limit=&consistent=
+//	GET    /v1/records?ids=a,b,…&consistent=   up to 500 records by id, the readable ones, in order
+//	GET    /v1/records/{id}?consistent=        ETag: "<version>"
 //	POST   /v1/records                 201, Location, ETag
 //	PUT    /v1/records/{id}            201 created / 200 replaced
 //	DELETE /v1/records/{id}            200 with the tombstone
@@ -31,7 +31,10 @@
 // hits (score and matched words per item) and is ranked by relevance, paged
 // by a cursor on (score, id) that a write between pages can shift, or with
 // sort=id in stable id order. A Service that is not a Searcher filters q by
-// substring, in id order. wait is in seconds, fractions allowed. Every /v1 route authenticates
+// substring, in id order. consistent=true reads through the raft leader (a
+// follower forwards the request; the leader answers after a barrier), so a
+// replica that lags answers what the leader has committed; without it a
+// replica answers from its own state. wait is in seconds, fractions allowed. Every /v1 route authenticates
 // (a bad token is a 401, never anonymous) and asks the Authorizer for the
 // collection first, so 401/403 come before anything else; /healthz, /readyz,
 // /metrics and the JWKS are open.

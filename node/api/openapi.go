@@ -506,6 +506,7 @@ func paths() obj {
 	catalogue := qparam("catalogue", "only this catalogue", obj{"enum": anySlice(schema.Catalogues)})
 	origin := qparam("origin", "only records whose origin is this centre", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
 	limit := qparam("limit", "page size", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit})
+	consistent := qparam("consistent", "true: read through the raft leader (linearizable): a replica that lags answers what the leader holds", obj{"enum": []any{"true", "false", "1", "0"}})
 	code := obj{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
 	recordID := pathParam("id", "<centre>:<key>", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._-]{1,128}$"})
 	ifMatch := header("If-Match", `the version the record must have: 3, "3" (the ETag) or * (it must exist)`, obj{"type": "string"})
@@ -543,8 +544,9 @@ func paths() obj {
 				qparam("updated_since", "RFC 3339 time", obj{"type": "string", "format": "date-time"}),
 				qparam("cursor", "next_cursor of the previous page", obj{"type": "string"}),
 				limit,
-				qparam("ids", "up to "+strconv.Itoa(MaxLimit)+" record ids, comma-separated: the records named that the caller may read, in that order, each once (absent, deleted and unreadable ones left out); takes no other parameter",
+				qparam("ids", "up to "+strconv.Itoa(MaxLimit)+" record ids, comma-separated: the records named that the caller may read, in that order, each once (absent, deleted and unreadable ones left out); takes no other parameter but consistent",
 					obj{"type": "string"}),
+				consistent,
 			}, obj{"200": obj{"description": "one page", "content": jsonContent(schemaRef("ListResponse"))}}, nil),
 			"post": op("createRecord", "Create a record at this centre (the node assigns the id)", nil, merge(
 				obj{"201": obj{
@@ -559,9 +561,7 @@ func paths() obj {
 			), obj{"requestBody": submission}),
 		},
 		"/v1/records/{id}": obj{
-			"get": op("getRecord", "Read one record", []any{recordID,
-				qparam("consistent", "true: read through the raft leader (linearizable)", obj{"enum": []any{"true", "false", "1", "0"}}),
-			}, merge(recordOK("200", "the record"), obj{"404": respRef("NotFound")}), nil),
+			"get": op("getRecord", "Read one record", []any{recordID, consistent}, merge(recordOK("200", "the record"), obj{"404": respRef("NotFound")}), nil),
 			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch}, merge(
 				recordOK("200", "replaced"), recordOK("201", "created"),
 				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},

@@ -76,14 +76,19 @@ type listParams struct {
 	// (it names its query: see searchCursor).
 	Query, Sort, SearchCursor string
 	// IDs, when not nil, names the records to answer, each once, in order
-	// (ids=, which takes no other parameter).
+	// (ids=, which takes no other parameter but consistent).
 	IDs []string
+	// Consistent asks for a read through the raft leader (consistent=true).
+	Consistent bool
 }
 
 func parseListParams(raw string) (listParams, error) {
 	var lp listParams
-	q, err := parseQuery(raw, "catalogue", "q", "industry", "origin", "status", "updated_since", "cursor", "limit", "sort", "ids")
+	q, err := parseQuery(raw, "catalogue", "q", "industry", "origin", "status", "updated_since", "cursor", "limit", "sort", "ids", "consistent")
 	if err != nil {
+		return lp, err
+	}
+	if lp.Consistent, err = consistentParam(q); err != nil {
 		return lp, err
 	}
 	if s, ok := q["ids"]; !ok {
@@ -93,8 +98,12 @@ func parseListParams(raw string) (listParams, error) {
 			return lp, badParam("ids", schema.RuleRequired, "names no record; give ids=<centre>:<key>,…")
 		}
 	} else {
-		if len(q) > 1 {
-			return lp, badParam("ids", schema.RuleForbidden, "ids names the records to read; it takes no other parameter")
+		others := len(q) - 1
+		if _, ok := q["consistent"]; ok {
+			others--
+		}
+		if others > 0 {
+			return lp, badParam("ids", schema.RuleForbidden, "ids names the records to read; it takes no other parameter but consistent")
 		}
 		lp.IDs, err = idsParam(s)
 		return lp, err
@@ -142,6 +151,19 @@ func parseListParams(raw string) (listParams, error) {
 		return lp, err
 	}
 	return lp, nil
+}
+
+// consistentParam reads consistent=: true or 1 asks for a read through the
+// raft leader (see readMaybeConsistent), false, 0 or absent for one from this
+// replica's own state.
+func consistentParam(q map[string]string) (bool, error) {
+	switch q["consistent"] {
+	case "true", "1":
+		return true, nil
+	case "", "false", "0":
+		return false, nil
+	}
+	return false, badParam("consistent", "enum", "want true or false")
 }
 
 // idsParam reads ids=: up to MaxLimit record ids, comma-separated, a

@@ -42,6 +42,11 @@ func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if err != nil {
 		return err
 	}
+	if lp.Consistent {
+		if err := h.barrier(r.Context()); err != nil {
+			return err
+		}
+	}
 	if lp.IDs != nil {
 		return h.readMany(w, r, p, lp.IDs)
 	}
@@ -132,10 +137,11 @@ func (h *handler) getRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err != nil {
 		return err
 	}
-	if c := q["consistent"]; c != "" && c != "true" && c != "false" && c != "1" && c != "0" {
-		return badParam("consistent", "enum", "want true or false")
+	consistent, err := consistentParam(q)
+	if err != nil {
+		return err
 	}
-	if consistentRead(r) {
+	if consistent {
 		if err := h.barrier(r.Context()); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"liandong/auth"
 	"liandong/node"
 	"liandong/node/store"
+	"liandong/schema"
 )
 
 // handingOverLeader leads until asked to remove itself, then hands leadership
@@ -125,5 +127,140 @@ func TestRemovalTimingOutIsAudited(t *testing.T) {
 	defer l.mu.Unlock()
 	if len(l.events) != 0 {
 		t.Fatalf("a failed handover audited %q", l.events)
+	}
+}
+
+// laggingReplica is a replica whose state has not applied the last commit:
+// its records are at version 1 until a Barrier applies version 2, as a
+// state machine trails its log. It leads until led is cleared; then next
+// is the leader's API.
+type laggingReplica struct {
+	handingOverLeader
+	barriers   atomic.Int32
+	barrierErr error
+	applied    atomic.Bool
+}
+
+func (l *laggingReplica) Barrier(context.Context) error {
+	l.barriers.Add(1)
+	if l.barrierErr != nil {
+		return l.barrierErr
+	}
+	l.applied.Store(true)
+	return nil
+}
+
+func newLaggingReplica(barrierErr error) *laggingReplica {
+	l := &laggingReplica{barrierErr: barrierErr}
+	l.led.Store(true)
+	record := func(id string) *schema.Record {
+		v := uint64(1)
+		if l.applied.Load() {
+			v = 2
+		}
+		return &schema.Record{ID: id, Catalogue: "supply", Origin: "tianjin", Version: v, Visibility: "public", Body: json.RawMessage(`{"title":"高镍三元"}`)}
+	}
+	l.fakeService = &fakeService{
+		get: func(_ context.Context, id string) (*schema.Record, error) { return record(id), nil },
+		list: func(_ context.Context, q store.Query) ([]*schema.Record, string, error) {
+			return []*schema.Record{record("tianjin:a")}, "", nil
+		},
+	}
+	return l
+}
+
+// TestConsistentListReads: consistent=true makes a list, a search or an ids
+// read wait for the leader's barrier, so it answers what was committed and
+// not yet applied; without it the replica's own state answers. A barrier
+// that fails answers its error, not stale records; consistent takes only
+// true or false, and is the one parameter ids= takes beside it.
+func TestConsistentListReads(t *testing.T) {
+	for _, c := range []struct {
+		query   string
+		barrier bool
+	}{
+		{"ids=tianjin:a,tianjin:b", false},
+		{"ids=tianjin:a,tianjin:b&consistent=false", false},
+		{"ids=tianjin:a,tianjin:b&consistent=true", true},
+		{"consistent=1&ids=tianjin:a", true},
+		{"catalogue=supply&consistent=true", true},
+		{"q=%E9%AB%98%E9%95%8D&consistent=true", true},
+		{"catalogue=supply", false},
+	} {
+		l := newLaggingReplica(nil)
+		e := newFakeEnv(t, l.fakeService, func(o *Options) { o.Service = l })
+		r := e.do(t, req{method: "GET", path: "/v1/records?" + c.query})
+		wantStatus(t, r, http.StatusOK)
+		var page struct{ Items []*schema.Record }
+		if err := json.Unmarshal(r.body, &page); err != nil || len(page.Items) == 0 {
+			t.Fatalf("%s: answered %s (%v)", c.query, r.body, err)
+		}
+		want := uint64(1)
+		if c.barrier {
+			want = 2
+		}
+		for _, rec := range page.Items {
+			if rec.Version != want {
+				t.Errorf("%s: %s at version %d, want %d", c.query, rec.ID, rec.Version, want)
+			}
+		}
+		if n := l.barriers.Load(); (n == 1) != c.barrier || n > 1 {
+			t.Errorf("%s: %d barriers", c.query, n)
+		}
+	}
+
+	l := newLaggingReplica(fmt.Errorf("barrier: %w", node.ErrNotLeader))
+	e := newFakeEnv(t, l.fakeService, func(o *Options) { o.Service = l })
+	r := e.do(t, req{method: "GET", path: "/v1/records?ids=tianjin:a&consistent=true"})
+	if r.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(r.body), "tianjin:a") {
+		t.Errorf("a failed barrier answered %d %s", r.StatusCode, r.body)
+	}
+
+	for q, blamed := range map[string]string{
+		"ids=tianjin:a&consistent=maybe":                "consistent",
+		"catalogue=supply&consistent=yes":               "consistent",
+		"ids=tianjin:a&consistent=true&limit=5":         "ids",
+		"ids=tianjin:a&consistent=true&consistent=true": "consistent",
+	} {
+		r := e.do(t, req{method: "GET", path: "/v1/records?" + q})
+		if r.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", q, r.StatusCode, r.body)
+			continue
+		}
+		if p := r.problem(t); len(p.Errors) == 0 || p.Errors[0].Path != blamed {
+			t.Errorf("%s: blamed %+v, want %s", q, p.Errors, blamed)
+		}
+	}
+}
+
+// TestConsistentListReadsGoToTheLeader: at a follower, a list or ids read
+// with consistent=true goes, as it came, to the leader; without it the
+// follower answers from its own state.
+func TestConsistentListReadsGoToTheLeader(t *testing.T) {
+	var got atomic.Value
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.URL.RequestURI() + " forwarded by " + r.Header.Get(ForwardedHeader))
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"items":[]}`))
+	}))
+	defer leader.Close()
+	f := newLaggingReplica(nil)
+	f.led.Store(false)
+	f.next = leader.URL
+	e := newFakeEnv(t, f.fakeService, func(o *Options) { o.Service = f })
+
+	for _, q := range []string{"ids=tianjin:a&consistent=true", "catalogue=supply&consistent=1"} {
+		got.Store("")
+		r := e.do(t, req{method: "GET", path: "/v1/records?" + q})
+		wantStatus(t, r, http.StatusOK)
+		if want := "/v1/records?" + q + " forwarded by tianjin"; got.Load() != want {
+			t.Errorf("the leader saw %q, want %q", got.Load(), want)
+		}
+	}
+	got.Store("")
+	r := e.do(t, req{method: "GET", path: "/v1/records?ids=tianjin:a"})
+	wantStatus(t, r, http.StatusOK)
+	if got.Load() != "" || !strings.Contains(string(r.body), `"version":1`) || f.barriers.Load() != 0 {
+		t.Errorf("a plain ids read at a follower: the leader saw %q; answered %s; %d barriers", got.Load(), r.body, f.barriers.Load())
 	}
 }
