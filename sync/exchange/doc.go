@@ -24,8 +24,14 @@
 //     pulling it, since announcements usually arrive first. A gap a push
 //     leaves is pulled at once. Gossip is never trusted with entries and may drop messages; it
 //     only tells peers whom to pull from.
-//   - Pull. The stream protocol /liandong/sync/2 serves heads and ranges
-//     (origin, from_seq, limit) in frames of at most BatchSize entries. Every
+//   - Pull. The stream protocol /liandong/sync/3 (and /liandong/sync/2, for
+//     nodes not yet upgraded) serves heads and ranges (origin, from_seq,
+//     limit) in frames of at most BatchSize entries and MaxFrameBytes, and
+//     within the requester's own two limits, which a version 3 range request
+//     carries: centres configured differently still sync. A frame of a
+//     version 2 peer larger than this node's BatchSize is applied in batches
+//     of BatchSize; a push, sent unasked, fits the least frame limit a peer
+//     may have. Every
 //     AntiEntropyInterval the exchange trades heads with each connected peer and
 //     pulls wherever a peer is ahead, from whichever peer is, so an origin's
 //     entries arrive through any relay when the direct link is down. Heads

@@ -285,7 +285,10 @@ func (x *Exchange) start(ctx context.Context) error {
 		defer sub.Close()
 		x.eventLoop(ctx, sub)
 	})
+	// Nodes not yet upgraded speak version 2 only; its frames are version
+	// 3's but for what a RangeReq carries (request drops that for them).
 	x.host.SetStreamHandler(wire.ProtocolID, x.handleStream)
+	x.host.SetStreamHandler(wire.ProtocolV2, x.handleStream)
 	if !x.cfg.DisableGossip {
 		if err := x.startGossip(ctx); err != nil {
 			return err
@@ -313,6 +316,7 @@ func (x *Exchange) stop() {
 	x.topic = nil
 	x.mu.Unlock()
 	x.host.RemoveStreamHandler(wire.ProtocolID)
+	x.host.RemoveStreamHandler(wire.ProtocolV2)
 	x.mu.Lock()
 	if x.graceTimer != nil {
 		x.graceTimer.Stop()

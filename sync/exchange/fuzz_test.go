@@ -29,6 +29,7 @@ func FuzzReadMessage(f *testing.F) {
 		&wire.Ping{Nonce: 42},
 		&wire.Heads{Request: true, Federation: "jjj-test", BundleVersion: 1},
 		&wire.RangeReq{Origin: "tianjin", Epoch: "e1", FromSeq: 1, Limit: 100},
+		&wire.RangeReq{Origin: "tianjin", FromSeq: 1, Limit: 100, MaxBatch: 50, MaxFrameBytes: 1 << 20},
 		&wire.Batch{Origin: "tianjin", Done: true, Entries: es},
 		&wire.Push{Origin: "tianjin", Entries: es[:1]},
 		&wire.Error{Code: 3, Message: "epoch"},

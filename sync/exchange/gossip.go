@@ -522,8 +522,11 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 		}
 		return
 	}
-	// Keep the frame under the limit by dropping the oldest; a pull fetches them.
-	size, maxBody := 0, x.cfg.MaxFrameBytes-wire.Overhead
+	// Keep the frame under the limit by dropping the oldest; a pull fetches
+	// them. The limit is also the least any peer may be configured with: a
+	// push is sent unasked, and a frame over the receiver's limit would be
+	// refused as a breach of the protocol.
+	size, maxBody := 0, min(x.cfg.MaxFrameBytes, minFrameBytes)-wire.Overhead
 	cut := len(entries)
 	for cut > 0 && size+wire.EntrySize(entries[cut-1]) <= maxBody {
 		size += wire.EntrySize(entries[cut-1])

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"liandong/schema"
 	"liandong/sync/wire"
@@ -36,6 +37,9 @@ type harness struct {
 	trust []byte
 	// stallTrust makes the handler sit on trust requests until unblock.
 	stallTrust bool
+	// protocol is the one version of the sync protocol the harness speaks
+	// (wire.ProtocolID when empty).
+	protocol protocol.ID
 
 	mu       sync.Mutex
 	blocked  chan struct{}
@@ -46,6 +50,7 @@ type harness struct {
 	pushStreams, pushStreamsDone int
 	headsReqs                    []*wire.Heads // heads requests received, in order
 	headsSizes                   []int         // their encoded sizes
+	rangeReqs                    []*wire.RangeReq
 }
 
 // honestHeads answers req as a real peer would: claims, left out when req
@@ -69,7 +74,10 @@ func startHarness(t testing.TB, id crypto.PrivKey, hz *harness) *harness {
 	}
 	hz.h = h
 	hz.blocked = make(chan struct{})
-	h.SetStreamHandler(wire.ProtocolID, hz.handle)
+	if hz.protocol == "" {
+		hz.protocol = wire.ProtocolID
+	}
+	h.SetStreamHandler(hz.protocol, hz.handle)
 	t.Cleanup(func() {
 		hz.unblock()
 		h.Close()
@@ -114,6 +122,9 @@ func (hz *harness) handle(s network.Stream) {
 				pushes = true
 				hz.pushStreams++
 			}
+		}
+		if r, ok := m.(*wire.RangeReq); ok {
+			hz.rangeReqs = append(hz.rangeReqs, r)
 		}
 		if h, ok := m.(*wire.Heads); ok {
 			hz.headsReqs = append(hz.headsReqs, h)

@@ -101,6 +101,14 @@ func resourceLimiter(cfg Config) rcmgr.Limiter {
 
 	conns := rcmgr.LimitVal(cfg.MaxConns)
 	perPeerMem := rcmgr.LimitVal64(max(cfg.MaxMemoryBytes/8, 8*int64(cfg.MaxFrameBytes)))
+	syncLimits := rcmgr.ResourceLimits{
+		Streams: 1024, StreamsInbound: 512, StreamsOutbound: 512,
+		Memory: rcmgr.LimitVal64(cfg.MaxMemoryBytes / 2),
+	}
+	syncPeerLimits := rcmgr.ResourceLimits{
+		Streams: syncPeerStreamsInbound + 32, StreamsInbound: syncPeerStreamsInbound, StreamsOutbound: 32,
+		Memory: perPeerMem,
+	}
 	partial := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			Conns: conns, ConnsInbound: conns, ConnsOutbound: conns,
@@ -120,17 +128,17 @@ func resourceLimiter(cfg Config) rcmgr.Limiter {
 			FD:     8,
 			Memory: perPeerMem,
 		},
+		// Version 2 streams get limits of their own, as large as version
+		// 3's: an honest peer opens streams of one version only. One that
+		// opens both is still held to peerStreamsInbound and perPeerMem by
+		// its peer scope.
 		Protocol: map[protocol.ID]rcmgr.ResourceLimits{
-			wire.ProtocolID: {
-				Streams: 1024, StreamsInbound: 512, StreamsOutbound: 512,
-				Memory: rcmgr.LimitVal64(cfg.MaxMemoryBytes / 2),
-			},
+			wire.ProtocolID: syncLimits,
+			wire.ProtocolV2: syncLimits,
 		},
 		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
-			wire.ProtocolID: {
-				Streams: syncPeerStreamsInbound + 32, StreamsInbound: syncPeerStreamsInbound, StreamsOutbound: 32,
-				Memory: perPeerMem,
-			},
+			wire.ProtocolID: syncPeerLimits,
+			wire.ProtocolV2: syncPeerLimits,
 		},
 	}
 	return rcmgr.NewFixedLimiter(partial.Build(base))
@@ -157,7 +165,7 @@ func (r resourceReporter) ConsumeEvent(evt rcmgr.TraceEvt) {
 }
 
 // resourceScope maps a resource manager scope name ("system",
-// "protocol:/liandong/sync/2.peer:12D3…", "conn-42.span-3" …) to its class, so
+// "protocol:/liandong/sync/3.peer:12D3…", "conn-42.span-3" …) to its class, so
 // the label's values are bounded: system, transient, peer, protocol,
 // protocol-peer, service, service-peer, connection, stream or other.
 func resourceScope(name string) string {

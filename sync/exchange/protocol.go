@@ -105,7 +105,7 @@ func (x *Exchange) openStream(ctx context.Context, p peer.ID) (network.Stream, e
 	}
 	octx, cancel := context.WithTimeout(ctx, x.cfg.RequestTimeout)
 	defer cancel()
-	s, err := x.host.NewStream(network.WithNoDial(octx, "sync request"), p, wire.ProtocolID)
+	s, err := x.host.NewStream(network.WithNoDial(octx, "sync request"), p, wire.ProtocolID, wire.ProtocolV2)
 	switch {
 	case errors.Is(err, network.ErrResourceLimitExceeded), errors.Is(err, network.ErrResourceScopeClosed), errors.Is(err, network.ErrNoConn):
 		return nil, fmt.Errorf("%w: %w", errNoStreamHere, err)
@@ -130,6 +130,13 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req wire.Message, han
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
+	if r, ok := req.(*wire.RangeReq); ok && s.Protocol() != wire.ProtocolID {
+		// A version 2 node refuses the frame limits (trailing bytes) and
+		// frames its answer by its own limits alone.
+		v2 := *r
+		v2.MaxBatch, v2.MaxFrameBytes = 0, 0
+		req = &v2
+	}
 	c := x.newConn(s)
 	if err := c.send(req); err != nil {
 		s.Reset()
@@ -256,7 +263,8 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, member string, c *conn,
 }
 
 // serveRange answers a range request in frames of at most BatchSize entries and
-// MaxFrameBytes bytes, the last one marked Done.
+// MaxFrameBytes bytes, and within the requester's own limits when it says them
+// (version 3), the last one marked Done.
 func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) error {
 	if !schema.ValidCentreID(req.Origin) || req.FromSeq == 0 || req.Limit == 0 {
 		c.send(&wire.Error{Code: wire.CodeBadRequest, Message: "range needs an origin, from_seq >= 1 and limit >= 1"})
@@ -274,7 +282,16 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 				Message: fmt.Sprintf("holding epoch %q of %s, not %q", local.Epoch, req.Origin, req.Epoch)})
 		}
 	}
-	maxBody := x.cfg.MaxFrameBytes - wire.Overhead
+	batchSize, frameBytes := x.cfg.BatchSize, x.cfg.MaxFrameBytes
+	if req.MaxBatch > 0 {
+		batchSize = int(min(req.MaxBatch, uint64(batchSize)))
+	}
+	if req.MaxFrameBytes > 0 {
+		// Below one largest entry the requester could not take that entry
+		// whatever the framing: it gets each entry in a frame of its own.
+		frameBytes = int(min(req.MaxFrameBytes, uint64(frameBytes)))
+	}
+	maxBody := frameBytes - wire.Overhead
 	from := req.FromSeq
 	var (
 		batch []*schema.Entry
@@ -282,7 +299,7 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 		sent  int
 	)
 	for sent < limit {
-		n := min(x.cfg.BatchSize, limit-sent)
+		n := min(batchSize, limit-sent)
 		es, err := x.node.ReadRangeRaw(ctx, req.Origin, from, n)
 		if err != nil {
 			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read the log"})
@@ -293,7 +310,7 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 		}
 		for _, e := range es {
 			sz := wire.EntrySize(e)
-			if len(batch) > 0 && (size+sz > maxBody || len(batch) >= x.cfg.BatchSize) {
+			if len(batch) > 0 && (size+sz > maxBody || len(batch) >= batchSize) {
 				if err := c.send(&wire.Batch{Origin: req.Origin, Entries: batch}); err != nil {
 					return err
 				}

@@ -367,7 +367,8 @@ func (x *Exchange) rangeDeadline(limit uint64) time.Duration {
 // pullPipeline decoded batches wait for the applier.
 func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local, target schema.Head) (schema.Head, error) {
 	limit := min(target.Seq-local.Seq, uint64(x.cfg.MaxRangeEntries))
-	req := &wire.RangeReq{Origin: origin, FromSeq: local.Seq + 1, Limit: limit}
+	req := &wire.RangeReq{Origin: origin, FromSeq: local.Seq + 1, Limit: limit,
+		MaxBatch: uint64(x.cfg.BatchSize), MaxFrameBytes: uint64(x.cfg.MaxFrameBytes)}
 	if local.Seq > 0 {
 		req.Epoch = local.Epoch
 	}
@@ -405,9 +406,6 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 		if got > limit {
 			return false, fault(reasonProtocol, len(b.Entries), "sent %d entries, asked for %d", got, limit)
 		}
-		if len(b.Entries) > x.cfg.BatchSize {
-			return false, fault(reasonProtocol, len(b.Entries), "batch of %d entries exceeds %d", len(b.Entries), x.cfg.BatchSize)
-		}
 		if len(b.Entries) == 0 && !b.Done {
 			// serveRange sends only the last frame empty: an empty one
 			// before it carries nothing but a reset of the frame deadline.
@@ -415,11 +413,19 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 		}
 		if len(b.Entries) > 0 {
 			x.contact(p, 0)
+		}
+		// A node of version 2 frames by its own BatchSize, which may be
+		// larger than this node's; what it sent is within the limit asked
+		// and the frame bound, and is verified and applied in batches of
+		// this node's size.
+		for es := b.Entries; len(es) > 0; {
+			n := min(len(es), x.cfg.BatchSize)
 			select {
-			case batches <- b.Entries:
+			case batches <- es[:n:n]:
 			case <-reqCtx.Done():
 				return false, reqCtx.Err()
 			}
+			es = es[n:]
 		}
 		return b.Done, nil
 	})

@@ -1,4 +1,5 @@
-// Package wire is the frame codec of the federation sync protocol /liandong/sync/2.
+// Package wire is the frame codec of the federation sync protocol /liandong/sync/3
+// (and /liandong/sync/2, which it also speaks, to nodes not yet upgraded).
 //
 // A frame is a uvarint byte length followed by that many bytes of body; the reader
 // refuses a length above its limit before reading the body, so an oversized frame
@@ -33,7 +34,18 @@ import (
 // Version 2 added the heads digests (Heads.Digest, Heads.Known). A node of
 // version 1 and one of version 2 do not agree on a protocol and so never
 // exchange frames: neither takes the other's frames as malformed and punishes it.
-const ProtocolID = "/liandong/sync/2"
+//
+// Version 3 added the requester's frame limits to RangeReq (MaxBatch,
+// MaxFrameBytes), so that a node configured with smaller batches or frames
+// than its peers is answered within them. Its frames are version 2's but for
+// those two fields, which a RangeReq carries only on a version 3 stream (a
+// version 2 node refuses them as trailing bytes): a node speaks both, asks
+// for version 3 first and answers either.
+const ProtocolID = "/liandong/sync/3"
+
+// ProtocolV2 is the previous version of the protocol, spoken to nodes that
+// do not speak ProtocolID yet.
+const ProtocolV2 = "/liandong/sync/2"
 
 // Type is a message type, the first byte of a frame body.
 type Type byte
@@ -144,11 +156,19 @@ func HeadsDigest(heads []schema.Head) schema.Hash {
 // RangeReq asks for up to Limit entries of Origin from FromSeq on, in log order.
 // Epoch, when set, is the epoch the requester holds: a server whose log of Origin
 // is another epoch answers with an Error instead of entries.
+//
+// MaxBatch and MaxFrameBytes (version 3) are the most entries and bytes the
+// requester takes in one frame of the answer, 0 when not said (version 2):
+// the server frames its answer within them as well as its own. They travel
+// only when one is set, so a RangeReq without them encodes as version 2's.
 type RangeReq struct {
 	Origin  string
 	Epoch   string
 	FromSeq uint64
 	Limit   uint64
+
+	MaxBatch      uint64
+	MaxFrameBytes uint64
 }
 
 // Batch is a run of consecutive entries of Origin, part of the answer to a
@@ -244,7 +264,12 @@ func (m *RangeReq) appendTo(b []byte) []byte {
 	b = appendString(b, m.Origin)
 	b = appendString(b, m.Epoch)
 	b = binary.AppendUvarint(b, m.FromSeq)
-	return binary.AppendUvarint(b, m.Limit)
+	b = binary.AppendUvarint(b, m.Limit)
+	if m.MaxBatch == 0 && m.MaxFrameBytes == 0 {
+		return b
+	}
+	b = binary.AppendUvarint(b, m.MaxBatch)
+	return binary.AppendUvarint(b, m.MaxFrameBytes)
 }
 
 func (m *Batch) appendTo(b []byte) []byte {
@@ -345,7 +370,14 @@ func Decode(body []byte) (Message, error) {
 		}
 		m = h
 	case TypeRangeReq:
-		m = &RangeReq{Origin: d.string(MaxStringBytes), Epoch: d.string(MaxStringBytes), FromSeq: d.uvarint(), Limit: d.uvarint()}
+		r := &RangeReq{Origin: d.string(MaxStringBytes), Epoch: d.string(MaxStringBytes), FromSeq: d.uvarint(), Limit: d.uvarint()}
+		if d.err == nil && len(d.b) > 0 {
+			r.MaxBatch, r.MaxFrameBytes = d.uvarint(), d.uvarint()
+			if d.err == nil && r.MaxBatch == 0 && r.MaxFrameBytes == 0 {
+				d.fail("range limits of zero sent") // one encoding per message
+			}
+		}
+		m = r
 	case TypeBatch:
 		b := &Batch{Origin: d.string(MaxStringBytes)}
 		switch d.byte() {

@@ -1,0 +1,148 @@
+package exchange_test
+
+import (
+	"bufio"
+	"testing"
+	"time"
+
+	"liandong/schema"
+	"liandong/sync/exchange"
+	"liandong/sync/exchange/exchangetest"
+	"liandong/sync/wire"
+)
+
+// leastFrameBytes is the least MaxFrameBytes a node may be configured with:
+// one entry of the largest size.
+const leastFrameBytes = schema.MaxEntryBytes + schema.SignatureSize + wire.Overhead + 16
+
+// TestRangeAnswersFitTheRequester: a node configured with smaller batches or
+// frames than the peer it catches up from is answered within its own limits
+// (it says them in its range requests), rather than cutting the peer off for
+// frames it cannot take. Before version 3 of the protocol, a centre that
+// lowered batch_size could sync with no peer that had not.
+func TestRangeAnswersFitTheRequester(t *testing.T) {
+	fed, log := catchupLog(t)
+	log = log[:3000]
+	for _, c := range []struct {
+		name             string
+		server, receiver func(*exchange.Config)
+		// maxFrame is the most entries one frame the receiver got may
+		// hold, as far as the frame count shows.
+		maxFrame int
+	}{
+		{"smaller batches", nil, func(c *exchange.Config) {
+			c.BatchSize, c.MaxRangeEntries = 100, 250
+		}, 100},
+		{"smaller frames", func(c *exchange.Config) {
+			c.BatchSize, c.MaxRangeEntries, c.MaxFrameBytes = 5000, 5000, 16<<20
+		}, func(c *exchange.Config) {
+			// 3000 entries of about 1.2 KB are 3.6 MB: the server's one
+			// frame, three of this node's.
+			c.BatchSize, c.MaxRangeEntries, c.MaxFrameBytes = 5000, 5000, leastFrameBytes
+		}, 1000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			checkLeaks(t)
+			hqNode := exchangetest.NewNode("hq", fed.Bundle)
+			if err := hqNode.Append(log...); err != nil {
+				t.Fatal(err)
+			}
+			hq := startExchange(t, fed, "hq", hqNode, c.server)
+			tj := startExchange(t, fed, "tianjin", nil, func(cfg *exchange.Config) {
+				if c.receiver != nil {
+					c.receiver(cfg)
+				}
+				cfg.AntiEntropyInterval = time.Second
+			})
+			connect(t, tj, hq)
+			waitFor(t, 30*time.Second, "catch-up", func() bool { return tj.node.Len("hq") == len(log) })
+			if got, want := exchangetest.Digest(tj.node.Log("hq")), exchangetest.Digest(log); got != want {
+				t.Fatalf("log %s, want %s", got, want)
+			}
+			if v := metricValue(t, tj.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation"); v != 0 {
+				t.Errorf("%v protocol faults: the peer was cut off for frames this node asked for", v)
+			}
+			if frames := metricValue(t, tj.reg, "liandong_sync_frames_received_total", "type", "batch"); frames < float64(len(log)/c.maxFrame) {
+				t.Errorf("%v batch frames for %d entries: frames of more than %d", frames, len(log), c.maxFrame)
+			}
+		})
+	}
+}
+
+// TestRangeFromAVersion2Peer: a node still on version 2 of the protocol is
+// asked for ranges without the frame limits (which it would refuse as
+// trailing bytes), and its frames, of its own batch size, larger than this
+// node's, are taken and applied in batches of this node's size.
+func TestRangeFromAVersion2Peer(t *testing.T) {
+	checkLeaks(t)
+	fed, log := catchupLog(t)
+	log = log[:3000]
+	hz := startHarness(t, fed.Identity("hq"), &harness{federation: fed.ID, protocol: wire.ProtocolV2,
+		claims: []schema.Head{{Origin: "hq", Epoch: log[0].Epoch, Seq: uint64(len(log)), Hash: log[len(log)-1].Hash()}},
+		answer: func(w *bufio.Writer, req *wire.RangeReq) {
+			// Frames of 1000 whatever the request, as a version 2 node
+			// configured so frames them.
+			from := int(req.FromSeq) - 1
+			end := min(len(log), from+int(req.Limit))
+			for from < end {
+				n := min(1000, end-from)
+				w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "hq", Entries: log[from : from+n], Done: from+n == end}))
+				from += n
+			}
+		}})
+	tjNode := exchangetest.NewNode("tianjin", fed.Bundle)
+	tj := startExchange(t, fed, "tianjin", tjNode, func(c *exchange.Config) {
+		c.BatchSize, c.MaxRangeEntries = 100, 2500
+		c.AntiEntropyInterval = time.Second
+	})
+	hz.connect(t, tj.x.AddrInfo())
+	waitFor(t, 30*time.Second, "catch-up from a version 2 peer", func() bool { return tjNode.Len("hq") == len(log) })
+	if v := metricValue(t, tj.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation"); v != 0 {
+		t.Errorf("%v protocol faults", v)
+	}
+	if calls := tjNode.ApplyCalls(); calls < int64(len(log)/100) {
+		t.Errorf("%d apply calls for %d entries: batches larger than this node's 100", calls, len(log))
+	}
+	hz.mu.Lock()
+	defer hz.mu.Unlock()
+	if len(hz.rangeReqs) == 0 {
+		t.Fatal("no range request reached the version 2 peer")
+	}
+	for _, r := range hz.rangeReqs {
+		if r.MaxBatch != 0 || r.MaxFrameBytes != 0 {
+			t.Fatalf("a version 2 peer was sent frame limits: %+v", r)
+		}
+		if r.Limit > 2500 {
+			t.Fatalf("asked for %d entries, more than max_range_entries", r.Limit)
+		}
+	}
+}
+
+// TestPushFitsAnyPeer: a push is sent unasked, so it is framed within the
+// least frame limit a peer may have: a burst pushed by a node with large
+// frames reaches one configured with the least, the rest by pulls, and the
+// pusher is not cut off.
+func TestPushFitsAnyPeer(t *testing.T) {
+	checkLeaks(t)
+	fed, log := catchupLog(t)
+	log = log[:3000]
+	hqNode := exchangetest.NewNode("hq", fed.Bundle)
+	hq := startExchange(t, fed, "hq", hqNode, func(c *exchange.Config) {
+		c.BatchSize, c.MaxRangeEntries, c.MaxFrameBytes = 5000, 5000, 16<<20
+	})
+	tj := startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) {
+		c.MaxFrameBytes = leastFrameBytes
+		c.AntiEntropyInterval = time.Second
+	})
+	connect(t, tj, hq)
+	if err := hqNode.Append(log...); err != nil { // one commit: one push of it all
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the burst", func() bool { return tj.node.Len("hq") == len(log) })
+	if v := metricValue(t, tj.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation"); v != 0 {
+		t.Errorf("%v protocol faults: the pusher was cut off", v)
+	}
+	if v := metricValue(t, tj.reg, "liandong_sync_frames_received_total", "type", "push"); v < 1 {
+		t.Errorf("%v push frames received", v)
+	}
+}
