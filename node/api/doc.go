@@ -25,7 +25,9 @@
 //	GET    /v1/federation              when Options.Federation is set
 //	GET    /healthz /readyz /metrics /.well-known/jwks.json
 //
-// limit is 1–500 (default 50). q is a full-text query of up to ten words
+// limit is 1–500 (default 50); a page also ends once its records reach
+// store.DefaultPageBytes (4 MiB; at least one record), so a page of large
+// records may hold fewer than limit and still have a next_cursor. q is a full-text query of up to ten words
 // (node/search: Chinese by character bigrams, English by words, BM25F
 // ranking) when the Service is a Searcher; the answer then adds total and
 // hits (score and matched words per item) and is ranked by relevance, paged

@@ -505,7 +505,7 @@ func header(name, desc string, s obj) obj {
 func paths() obj {
 	catalogue := qparam("catalogue", "only this catalogue", obj{"enum": anySlice(schema.Catalogues)})
 	origin := qparam("origin", "only records whose origin is this centre", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
-	limit := qparam("limit", "page size", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit})
+	limit := qparam("limit", "page size; a page also ends once its records reach 4 MiB (at least one record), with a next_cursor", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit})
 	consistent := qparam("consistent", "true: read through the raft leader (linearizable): a replica that lags answers what the leader holds", obj{"enum": []any{"true", "false", "1", "0"}})
 	code := obj{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
 	recordID := pathParam("id", "<centre>:<key>", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._-]{1,128}$"})

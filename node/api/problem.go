@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -203,6 +204,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	writeBody(w, status, v)
+}
+
+// appendRecordAnswer appends rec's JSON as writeBody writes it, without the
+// newline.
+func appendRecordAnswer(out []byte, rec *schema.Record) []byte {
+	if more, ok := schema.AppendRecordJSON(out, rec); ok {
+		return more
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rec); err != nil {
+		// Only records of ours reach here; a failure is a bug, answered as one.
+		panic(fmt.Sprintf("encode record %s: %v", rec.ID, err))
+	}
+	return append(out, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 func writeBody(w http.ResponseWriter, status int, v any) {

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -89,5 +91,43 @@ func TestReadManyRefusals(t *testing.T) {
 		if p := r.problem(t); len(p.Errors) == 0 || p.Errors[0].Path != "ids" {
 			t.Errorf("%s: blamed %+v", q, p.Errors)
 		}
+	}
+}
+
+// TestReadManyFailingPartWay: an ids answer is written as its records are
+// read; a read that fails before anything was written is a problem (500), one
+// that fails after cuts the connection, so the client sees no whole answer.
+func TestReadManyFailingPartWay(t *testing.T) {
+	big := `{"title":"` + strings.Repeat("长", 20000) + `"}` // ~60 KB
+	failAt := ""
+	svc := &fakeService{get: func(_ context.Context, id string) (*schema.Record, error) {
+		if id == failAt {
+			return nil, errBoom
+		}
+		return &schema.Record{ID: id, Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "public", Body: json.RawMessage(big)}, nil
+	}}
+	e := newFakeEnv(t, svc)
+	ids := "tianjin:a,tianjin:b,tianjin:c,tianjin:d,tianjin:e,tianjin:f,tianjin:g"
+
+	failAt = "tianjin:nothing"
+	r := e.do(t, req{method: "GET", path: "/v1/records?ids=" + ids})
+	wantStatus(t, r, http.StatusOK)
+	var page struct{ Items []*schema.Record }
+	if err := json.Unmarshal(r.body, &page); err != nil || len(page.Items) != 7 || string(page.Items[6].Body) != big {
+		t.Fatalf("the whole answer: %d items (%v)", len(page.Items), err)
+	}
+
+	failAt = "tianjin:a"
+	wantStatus(t, e.do(t, req{method: "GET", path: "/v1/records?ids=" + ids}), http.StatusInternalServerError)
+
+	failAt = "tianjin:f" // after more than a flush's worth is out
+	resp, err := e.cli.Get(e.srv.URL + "/v1/records?ids=" + ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && json.Valid(body) {
+		t.Fatalf("a read failing part-way gave a whole answer: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }

@@ -88,21 +88,51 @@ func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Pr
 // that is absent, deleted or unreadable, which is left out, as a list leaves
 // it out, rather than answered 404. A client loading a catalogue (liandong
 // import) reads hundreds of records so in one request.
+//
+// The answer is written as the records are read, so that 500 records of the
+// largest size (64 KiB each) are never held at once. A read that fails before
+// anything was written is answered as a problem; one that fails after cuts
+// the connection, so that a shortened answer does not pass for a whole one.
 func (h *handler) readMany(w http.ResponseWriter, r *http.Request, p *auth.Principal, ids []string) error {
-	resp := listResponse{Items: make([]*schema.Record, 0, len(ids))}
+	const flushAt = 256 << 10
+	out := append(make([]byte, 0, 4<<10), `{"items":[`...)
+	started, n := false, 0
+	send := func() {
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		w.Write(out)
+		out = out[:0]
+	}
 	for _, id := range ids {
 		rec, err := h.svc.Get(r.Context(), id)
 		switch {
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrDeleted):
 			continue
-		case err != nil:
+		case err != nil && !started:
 			return err
+		case err != nil:
+			h.log.Error("ids read failed part-way through its answer; connection cut", "request_id", info(r).id, "id", id, "err", err)
+			panic(http.ErrAbortHandler)
 		}
-		if v, ok := h.view(p, rec); ok {
-			resp.Items = append(resp.Items, v)
+		v, ok := h.view(p, rec)
+		if !ok {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = appendRecordAnswer(out, v)
+		if len(out) >= flushAt {
+			send()
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	out = append(out, "]}\n"...)
+	send()
 	return nil
 }
 

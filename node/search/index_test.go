@@ -188,27 +188,42 @@ func TestPaging(t *testing.T) {
 		if all.Total < 10 || len(all.Hits) != all.Total || all.Next != nil {
 			t.Fatalf("whole result: %d hits of %d, next %v", len(all.Hits), all.Total, all.Next)
 		}
-		var paged []string
-		var after *Cursor
-		for i := 0; ; i++ {
-			p := search(t, ix, Query{Text: "电池", Order: order, Limit: 2, After: after})
-			if p.Total != all.Total {
-				t.Fatalf("page total %d, want %d", p.Total, all.Total)
+		// Pages end at Limit hits, or at MaxBytes of record bodies (with at
+		// least one hit), and go on from their cursor either way.
+		body := len(all.Hits[0].Record.Body)
+		for _, c := range []struct{ limit, maxBytes int }{{2, 0}, {1000, 1}, {1000, 2 * body}, {3, 2 * body}} {
+			var paged []string
+			var after *Cursor
+			for i := 0; ; i++ {
+				p := search(t, ix, Query{Text: "电池", Order: order, Limit: c.limit, After: after, MaxBytes: c.maxBytes})
+				if p.Total != all.Total {
+					t.Fatalf("page total %d, want %d", p.Total, all.Total)
+				}
+				size := 0
+				for j, h := range p.Hits {
+					if c.maxBytes > 0 && size >= c.maxBytes {
+						t.Fatalf("limit %d, max bytes %d: hit %d of a page already holding %d bytes", c.limit, c.maxBytes, j, size)
+					}
+					size += len(h.Record.Body)
+				}
+				if len(p.Hits) == 0 || p.Next != nil && len(p.Hits) < c.limit && size < c.maxBytes {
+					t.Fatalf("limit %d, max bytes %d: a page of %d hits, %d bytes, with next %v", c.limit, c.maxBytes, len(p.Hits), size, p.Next)
+				}
+				paged = append(paged, ids(p)...)
+				if p.Next == nil {
+					break
+				}
+				after = p.Next
+				if i > 100 {
+					t.Fatal("paging does not end")
+				}
 			}
-			paged = append(paged, ids(p)...)
-			if p.Next == nil {
-				break
+			if !slices.Equal(paged, ids(all)) {
+				t.Fatalf("order %d, limit %d, max bytes %d: paged %v\nwhole %v", order, c.limit, c.maxBytes, paged, ids(all))
 			}
-			after = p.Next
-			if i > 100 {
-				t.Fatal("paging does not end")
+			if order == ByID && !slices.IsSorted(paged) {
+				t.Fatalf("id order: %v", paged)
 			}
-		}
-		if !slices.Equal(paged, ids(all)) {
-			t.Fatalf("order %d: paged %v\nwhole %v", order, paged, ids(all))
-		}
-		if order == ByID && !slices.IsSorted(paged) {
-			t.Fatalf("id order: %v", paged)
 		}
 	}
 }

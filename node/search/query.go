@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"liandong/node/store"
 	"liandong/schema"
 )
 
@@ -50,6 +51,10 @@ type Query struct {
 	// After is the cursor of the previous page, nil for the first.
 	After *Cursor
 	Limit int
+	// MaxBytes bounds the record bytes (bodies) of one page
+	// (store.DefaultPageBytes when 0): a page of large records ends early
+	// with a cursor. A page holds at least one hit.
+	MaxBytes int
 }
 
 // Hit is one result.
@@ -237,7 +242,11 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 	// broad query's time). Room is left for hits deleted since the index was
 	// read; should they use it up, the rest is sorted after all.
 	sorted := topHits(hits, q.Limit+q.Limit/2+8, order)
-	for i := 0; i < len(hits) && len(page.Hits) < q.Limit; i++ {
+	maxBytes, size := q.MaxBytes, 0
+	if maxBytes <= 0 {
+		maxBytes = store.DefaultPageBytes
+	}
+	for i := 0; i < len(hits) && len(page.Hits) < q.Limit && size < maxBytes; i++ {
 		if i == len(sorted) {
 			slices.SortFunc(hits, order)
 			sorted = hits
@@ -252,7 +261,8 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 		}
 		// A hit matches every word.
 		page.Hits = append(page.Hits, Hit{Doc: h.doc, Record: rec, Score: h.score, Matched: slices.Clone(matched)})
-		if len(page.Hits) == q.Limit && i+1 < len(hits) {
+		size += len(rec.Body)
+		if (len(page.Hits) == q.Limit || size >= maxBytes) && i+1 < len(hits) {
 			page.Next = &Cursor{Score: h.score, ID: h.doc.ID}
 		}
 	}

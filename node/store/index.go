@@ -161,7 +161,17 @@ type Query struct {
 	// MaxScan bounds the keys one page may read; a page that hits it ends early
 	// with a cursor, so a selective filter never turns into an unbounded scan.
 	MaxScan int
+	// MaxBytes bounds the stored bytes of the records one page holds
+	// (DefaultPageBytes when 0): a page of large records ends early with a
+	// cursor, so that a page of limit records of the largest size (500 of
+	// 64 KiB: 32 MiB, and as much again encoded) is not held in memory at
+	// once. A page holds at least one record.
+	MaxBytes int
 }
+
+// DefaultPageBytes is Query.MaxBytes when unset: more than a page of records
+// of ordinary size (500 of a few KB), 64 of the largest.
+const DefaultPageBytes = 4 << 20
 
 // List returns one page of records matching q and the cursor for the next page
 // ("" when there is none).
@@ -172,6 +182,10 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 	if q.MaxScan <= 0 {
 		q.MaxScan = 20000
 	}
+	if q.MaxBytes <= 0 {
+		q.MaxBytes = DefaultPageBytes
+	}
+	size := 0
 	err = s.view(func(tx *bbolt.Tx) error {
 		var prefix []byte
 		switch {
@@ -218,11 +232,12 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 			if !q.matches(&r) {
 				continue
 			}
-			if len(items) == q.Limit {
+			if len(items) == q.Limit || size >= q.MaxBytes {
 				next = items[len(items)-1].ID
 				return nil
 			}
 			items = append(items, &r)
+			size += len(v)
 		}
 		return nil
 	})

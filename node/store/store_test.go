@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -929,5 +930,55 @@ func TestFeedEpochNamedOnce(t *testing.T) {
 	defer s.Close()
 	if e, _ := s.FeedEpoch(); e != "first" {
 		t.Fatalf("after reopening: epoch %q", e)
+	}
+}
+
+// TestListPagesEndAtMaxBytes: a page ends with the record that takes its
+// stored bytes to MaxBytes, with a cursor, whatever limit asked; it holds at
+// least one record; the pages still cover every record once, in id order.
+func TestListPagesEndAtMaxBytes(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	for i := 0; i < 40; i++ {
+		a.write(OpPut, fmt.Sprintf("tianjin:k%04d", i), supply(strings.Repeat("长", i*20), schema.VisibilityFederation), 0)
+	}
+	stored := func(r *schema.Record) int {
+		b, ok := schema.AppendRecordJSON(nil, r)
+		if !ok {
+			t.Fatalf("%s: not encoded as stored", r.ID)
+		}
+		return len(b)
+	}
+	for _, maxBytes := range []int{1, 3000, 9000, 1 << 20} {
+		var got []string
+		cursor := ""
+		pages := 0
+		for ; pages < 100; pages++ {
+			items, next, err := a.s.List(Query{Catalogue: schema.CatalogueSupply, After: cursor, Limit: 500, MaxBytes: maxBytes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := 0
+			for i, r := range items {
+				if size >= maxBytes {
+					t.Fatalf("MaxBytes %d: record %d of a page already holding %d bytes", maxBytes, i, size)
+				}
+				size += stored(r)
+				got = append(got, r.ID)
+			}
+			if next == "" {
+				break
+			}
+			if len(items) == 0 || size < maxBytes {
+				t.Fatalf("MaxBytes %d: a page of %d records, %d bytes, ended early", maxBytes, len(items), size)
+			}
+			cursor = next
+		}
+		if len(got) != 40 || !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != 40 {
+			t.Fatalf("MaxBytes %d: %d records over %d pages: %v", maxBytes, len(got), pages+1, got)
+		}
+		if maxBytes == 1 && pages+1 != 40 || maxBytes == 1<<20 && pages != 0 {
+			t.Fatalf("MaxBytes %d: %d pages", maxBytes, pages+1)
+		}
 	}
 }
