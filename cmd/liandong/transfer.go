@@ -431,11 +431,14 @@ func (im *importer) readMany(ctx context.Context, rows []transfer.Row, reads []i
 		if stopsImport(err) {
 			return false, err
 		}
-		// A node from before ids= refuses it as an unknown parameter: for
-		// good. Anything else (a 5xx, a rate limit, a proxy's limit):
-		// this time only.
+		// A node from before ids= refuses it as an unknown parameter, and
+		// one from before consistent lists refuses consistent (named
+		// first, as it sorts first): for good, since reads one by one
+		// take consistent on any build. Anything else (a 5xx, a rate
+		// limit, a proxy's limit): this time only.
 		var pr *client.Problem
-		if errors.As(err, &pr) && pr.Status == http.StatusBadRequest && len(pr.Errors) > 0 && pr.Errors[0].Path == "ids" {
+		if errors.As(err, &pr) && pr.Status == http.StatusBadRequest && len(pr.Errors) > 0 &&
+			(pr.Errors[0].Path == "ids" || pr.Errors[0].Path == "consistent") {
 			im.noReadMany = true
 		}
 		return false, nil

@@ -395,12 +395,13 @@ func TestImportWhenBatchesFail(t *testing.T) {
 					loose.Add(1)
 				}
 				if r.URL.Query().Has("ids") {
-					// A node from before ids= refuses it as it refuses
-					// any parameter it does not know.
+					// A node from before ids= (or before consistent
+					// lists) refuses it as it refuses any parameter it
+					// does not know, naming the first in sorted order.
 					readMany.Add(1)
 					w.Header().Set("Content-Type", "application/problem+json")
 					w.WriteHeader(http.StatusBadRequest)
-					fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400,"errors":[{"path":"ids","rule":"unknown_parameter","message":"unknown parameter"}]}`)
+					fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400,"errors":[{"path":"consistent","rule":"unknown_parameter","message":"unknown parameter"}]}`)
 					return
 				}
 				switch {
@@ -520,7 +521,7 @@ func TestImportStopsReadingWhenRefused(t *testing.T) {
 			w.Header().Set("Content-Type", "application/problem+json")
 			if r.URL.Query().Has("ids") && !takesIDs {
 				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400,"errors":[{"path":"ids","rule":"unknown_parameter","message":"unknown parameter"}]}`)
+				fmt.Fprint(w, `{"type":"urn:liandong:problem:bad-parameter","title":"Invalid parameter","status":400,"errors":[{"path":"consistent","rule":"unknown_parameter","message":"unknown parameter"}]}`)
 				return
 			}
 			gets.Add(1)

@@ -28,10 +28,13 @@
 //     nodes not yet upgraded) serves heads and ranges (origin, from_seq,
 //     limit) in frames of at most BatchSize entries and MaxFrameBytes, and
 //     within the requester's own two limits, which a version 3 range request
-//     carries: centres configured differently still sync. A frame of a
-//     version 2 peer larger than this node's BatchSize is applied in batches
-//     of BatchSize; a push, sent unasked, fits the least frame limit a peer
-//     may have. Every
+//     carries (a frame limit is taken as at least one largest entry, the
+//     least a node may be configured with): centres configured differently
+//     still sync. A frame of a version 2 peer larger than this node's
+//     BatchSize is applied in batches of BatchSize; a push, sent unasked,
+//     keeps under the frame limit the peer's range requests said. Streams
+//     of both versions share one allowance a peer (the resource manager's
+//     service scope). Every
 //     AntiEntropyInterval the exchange trades heads with each connected peer and
 //     pulls wherever a peer is ahead, from whichever peer is, so an origin's
 //     entries arrive through any relay when the direct link is down. Heads

@@ -2,8 +2,12 @@ package exchange_test
 
 import (
 	"bufio"
+	"context"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"liandong/schema"
 	"liandong/sync/exchange"
@@ -37,7 +41,7 @@ func TestRangeAnswersFitTheRequester(t *testing.T) {
 			c.BatchSize, c.MaxRangeEntries, c.MaxFrameBytes = 5000, 5000, 16<<20
 		}, func(c *exchange.Config) {
 			// 3000 entries of about 1.2 KB are 3.6 MB: the server's one
-			// frame, three of this node's.
+			// frame, about 45 of this node's (80 KB).
 			c.BatchSize, c.MaxRangeEntries, c.MaxFrameBytes = 5000, 5000, leastFrameBytes
 		}, 1000},
 	} {
@@ -59,8 +63,8 @@ func TestRangeAnswersFitTheRequester(t *testing.T) {
 			if got, want := exchangetest.Digest(tj.node.Log("hq")), exchangetest.Digest(log); got != want {
 				t.Fatalf("log %s, want %s", got, want)
 			}
-			if v := metricValue(t, tj.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation"); v != 0 {
-				t.Errorf("%v protocol faults: the peer was cut off for frames this node asked for", v)
+			if v := metricTotal(t, tj.reg, "liandong_sync_peer_faults_total"); v != 0 {
+				t.Errorf("%v faults: the peer was cut off for frames this node asked for", v)
 			}
 			if frames := metricValue(t, tj.reg, "liandong_sync_frames_received_total", "type", "batch"); frames < float64(len(log)/c.maxFrame) {
 				t.Errorf("%v batch frames for %d entries: frames of more than %d", frames, len(log), c.maxFrame)
@@ -97,8 +101,8 @@ func TestRangeFromAVersion2Peer(t *testing.T) {
 	})
 	hz.connect(t, tj.x.AddrInfo())
 	waitFor(t, 30*time.Second, "catch-up from a version 2 peer", func() bool { return tjNode.Len("hq") == len(log) })
-	if v := metricValue(t, tj.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation"); v != 0 {
-		t.Errorf("%v protocol faults", v)
+	if v := metricTotal(t, tj.reg, "liandong_sync_peer_faults_total"); v != 0 {
+		t.Errorf("%v faults", v)
 	}
 	if calls := tjNode.ApplyCalls(); calls < int64(len(log)/100) {
 		t.Errorf("%d apply calls for %d entries: batches larger than this node's 100", calls, len(log))
@@ -118,15 +122,18 @@ func TestRangeFromAVersion2Peer(t *testing.T) {
 	}
 }
 
-// TestPushFitsAnyPeer: a push is sent unasked, so it is framed within the
-// least frame limit a peer may have: a burst pushed by a node with large
-// frames reaches one configured with the least, the rest by pulls, and the
-// pusher is not cut off.
-func TestPushFitsAnyPeer(t *testing.T) {
+// TestPushFitsThePeersFrames: a push is sent unasked, so it keeps under the
+// frame limit the peer's range requests said: a burst pushed by a node with
+// large frames reaches one configured with the least, the rest by pulls, and
+// the pusher is not cut off.
+func TestPushFitsThePeersFrames(t *testing.T) {
 	checkLeaks(t)
 	fed, log := catchupLog(t)
 	log = log[:3000]
 	hqNode := exchangetest.NewNode("hq", fed.Bundle)
+	if err := hqNode.Append(log[:10]...); err != nil { // pulled first: hq learns tianjin's frames
+		t.Fatal(err)
+	}
 	hq := startExchange(t, fed, "hq", hqNode, func(c *exchange.Config) {
 		c.BatchSize, c.MaxRangeEntries, c.MaxFrameBytes = 5000, 5000, 16<<20
 	})
@@ -135,14 +142,45 @@ func TestPushFitsAnyPeer(t *testing.T) {
 		c.AntiEntropyInterval = time.Second
 	})
 	connect(t, tj, hq)
-	if err := hqNode.Append(log...); err != nil { // one commit: one push of it all
+	waitFor(t, 10*time.Second, "the first pull", func() bool { return tj.node.Len("hq") == 10 })
+	if err := hqNode.Append(log[10:]...); err != nil { // one commit: one push of the last 5000 at most
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the burst", func() bool { return tj.node.Len("hq") == len(log) })
-	if v := metricValue(t, tj.reg, "liandong_sync_peer_faults_total", "reason", "protocol-violation"); v != 0 {
-		t.Errorf("%v protocol faults: the pusher was cut off", v)
+	if v := metricTotal(t, tj.reg, "liandong_sync_peer_faults_total"); v != 0 {
+		t.Errorf("%v faults: the pusher was cut off", v)
 	}
 	if v := metricValue(t, tj.reg, "liandong_sync_frames_received_total", "type", "push"); v < 1 {
 		t.Errorf("%v push frames received", v)
 	}
+}
+
+// TestBothVersionsShareOnePeerAllowance: a peer's inbound sync streams are
+// bounded together, whichever version each speaks: one that opens streams
+// of both versions holds no more than one that speaks one.
+func TestBothVersionsShareOnePeerAllowance(t *testing.T) {
+	checkLeaks(t)
+	fed, evil := newFedWithEvil(t, 1, "victim")
+	victim := startExchange(t, fed, "victim", nil, func(c *exchange.Config) { c.RequestTimeout = 5 * time.Second })
+	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID})
+	hz.connect(t, victim.x.AddrInfo())
+	// Refused at the version's own limit, the shared one or the peer's:
+	// any of them keeps the peer to its allowance.
+	refusals := func() float64 { return metricTotal(t, victim.reg, "liandong_sync_resource_refusals_total") }
+	const each = 24
+	var opened []network.Stream
+	for _, proto := range []protocol.ID{wire.ProtocolID, wire.ProtocolV2} {
+		opened = append(opened, holdOpen(each, 5*time.Second, 0x80, func(ctx context.Context) (network.Stream, error) {
+			return hz.h.NewStream(ctx, victim.x.ID(), proto)
+		})...)
+	}
+	defer func() {
+		for _, s := range opened {
+			s.Reset()
+		}
+	}()
+	// 16 streams a peer: of 48, at least 32 refused, at the version's own
+	// limit or at the shared one.
+	waitFor(t, 5*time.Second, "refusals of both versions' streams", func() bool { return refusals() >= 2*each-16 })
+	t.Logf("%d streams opened; %v refused", len(opened), refusals())
 }

@@ -523,10 +523,16 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 		return
 	}
 	// Keep the frame under the limit by dropping the oldest; a pull fetches
-	// them. The limit is also the least any peer may be configured with: a
-	// push is sent unasked, and a frame over the receiver's limit would be
-	// refused as a breach of the protocol.
-	size, maxBody := 0, min(x.cfg.MaxFrameBytes, minFrameBytes)-wire.Overhead
+	// them. A push is sent unasked: it also keeps under the peer's own limit,
+	// as its range requests said it (a frame over it would be refused as a
+	// breach of the protocol).
+	x.mu.Lock()
+	limit := x.cfg.MaxFrameBytes
+	if ps.frameBytes > 0 {
+		limit = min(limit, ps.frameBytes)
+	}
+	x.mu.Unlock()
+	size, maxBody := 0, limit-wire.Overhead
 	cut := len(entries)
 	for cut > 0 && size+wire.EntrySize(entries[cut-1]) <= maxBody {
 		size += wire.EntrySize(entries[cut-1])

@@ -89,6 +89,8 @@ const (
 	// allowance, one peer (or a few) opening raw streams that never
 	// negotiate cannot lock the others out.
 	transientStreamsInbound = expectedPeers * peerStreamsInbound
+	// syncService is the resource manager service of both versions' streams.
+	syncService = "liandong-sync"
 )
 
 // resourceLimiter returns fixed limits, the same on every machine: libp2p's
@@ -130,8 +132,10 @@ func resourceLimiter(cfg Config) rcmgr.Limiter {
 		},
 		// Version 2 streams get limits of their own, as large as version
 		// 3's: an honest peer opens streams of one version only. One that
-		// opens both is still held to peerStreamsInbound and perPeerMem by
-		// its peer scope.
+		// opens both is held to one allowance by the sync service's scope,
+		// which handleStream puts every inbound stream of either in.
+		Service:     map[string]rcmgr.ResourceLimits{syncService: syncLimits},
+		ServicePeer: map[string]rcmgr.ResourceLimits{syncService: syncPeerLimits},
 		Protocol: map[protocol.ID]rcmgr.ResourceLimits{
 			wire.ProtocolID: syncLimits,
 			wire.ProtocolV2: syncLimits,

@@ -44,6 +44,10 @@ type peerState struct {
 	// that version the peer's announcements are not believed (rotationExempt).
 	offerShortUnder uint64
 
+	// frameBytes is the frame limit the peer's range requests gave (version
+	// 3), 0 while unknown: pushes keep under it.
+	frameBytes int
+
 	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
 	pushedAt  time.Time
 	// pushedUsAt is when the peer last pushed its own centre's entries to
@@ -632,4 +636,18 @@ func (x *Exchange) sourceLocked(origin string, local schema.Head, skip map[peer.
 		}
 	}
 	return best, from, from != ""
+}
+
+// noteFrameLimit keeps the frame limit a range request of p said (version 3;
+// 0: it said none), for pushes to p to keep under. Only peers already known
+// are noted, so requests cannot grow the table.
+func (x *Exchange) noteFrameLimit(p peer.ID, limit uint64) {
+	if limit == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if ps, ok := x.peers[p]; ok {
+		ps.frameBytes = int(min(max(limit, minFrameBytes), uint64(x.cfg.MaxFrameBytes)))
+	}
 }

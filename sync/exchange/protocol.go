@@ -192,6 +192,12 @@ func (x *Exchange) handleStream(s network.Stream) {
 		s.Reset()
 		return
 	}
+	// Streams of both versions count against one allowance (a refusal is
+	// counted by resourceReporter, at the service-peer scope).
+	if err := s.Scope().SetService(syncService); err != nil {
+		s.Reset()
+		return
+	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
 	c := x.newConn(s)
@@ -246,6 +252,7 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, member string, c *conn,
 		}
 		return x.serveHeads(ctx, p, c, m)
 	case *wire.RangeReq:
+		x.noteFrameLimit(p, m.MaxFrameBytes)
 		return x.serveRange(ctx, c, m)
 	case *wire.Push:
 		return x.receivePush(p, member, m)
@@ -264,7 +271,8 @@ func (x *Exchange) serve(ctx context.Context, p peer.ID, member string, c *conn,
 
 // serveRange answers a range request in frames of at most BatchSize entries and
 // MaxFrameBytes bytes, and within the requester's own limits when it says them
-// (version 3), the last one marked Done.
+// (version 3; a frame limit below minFrameBytes, which no node may be
+// configured with, is taken as minFrameBytes), the last one marked Done.
 func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) error {
 	if !schema.ValidCentreID(req.Origin) || req.FromSeq == 0 || req.Limit == 0 {
 		c.send(&wire.Error{Code: wire.CodeBadRequest, Message: "range needs an origin, from_seq >= 1 and limit >= 1"})
@@ -287,9 +295,9 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 		batchSize = int(min(req.MaxBatch, uint64(batchSize)))
 	}
 	if req.MaxFrameBytes > 0 {
-		// Below one largest entry the requester could not take that entry
-		// whatever the framing: it gets each entry in a frame of its own.
-		frameBytes = int(min(req.MaxFrameBytes, uint64(frameBytes)))
+		// No node may be configured below one largest entry: a request
+		// asking for less is held to that, not answered an entry a frame.
+		frameBytes = int(min(max(req.MaxFrameBytes, minFrameBytes), uint64(frameBytes)))
 	}
 	maxBody := frameBytes - wire.Overhead
 	from := req.FromSeq
@@ -299,7 +307,8 @@ func (x *Exchange) serveRange(ctx context.Context, c *conn, req *wire.RangeReq) 
 		sent  int
 	)
 	for sent < limit {
-		n := min(batchSize, limit-sent)
+		// The log is read in this node's batches, whatever the framing.
+		n := min(x.cfg.BatchSize, limit-sent)
 		es, err := x.node.ReadRangeRaw(ctx, req.Origin, from, n)
 		if err != nil {
 			c.send(&wire.Error{Code: wire.CodeInternal, Message: "cannot read the log"})
