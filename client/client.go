@@ -186,11 +186,16 @@ func (c *Client) do(req *http.Request, out any) (*http.Response, error) {
 	}
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp, fmt.Errorf("%s %s: decode answer: %w", req.Method, req.URL.Path, err)
+			return resp, fmt.Errorf("%s %s: %w: %w", req.Method, req.URL.Path, ErrBrokenAnswer, err)
 		}
 	}
 	return resp, nil
 }
+
+// ErrBrokenAnswer is a 2xx answer that could not be read whole: the node cut
+// it short (a failure part-way through a streamed answer) or something on the
+// way mangled it. The node was reached; a write's outcome is unknown.
+var ErrBrokenAnswer = errors.New("the answer could not be read whole")
 
 // readProblem turns a non-2xx answer into a *Problem (a synthetic one when the
 // body is not a problem document, as from a proxy).

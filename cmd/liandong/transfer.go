@@ -428,7 +428,9 @@ func (im *importer) readMany(ctx context.Context, rows []transfer.Row, reads []i
 	}
 	got, err := im.c.GetMany(ctx, ids)
 	if err != nil {
-		if stopsImport(err) {
+		// An answer cut short (one record failed to read part-way through)
+		// is not a node gone: the rows are read one by one, this time.
+		if stopsImport(err) && !errors.Is(err, client.ErrBrokenAnswer) {
 			return false, err
 		}
 		// A node from before ids= refuses it as an unknown parameter, and

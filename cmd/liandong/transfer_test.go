@@ -558,3 +558,49 @@ func TestImportSkipsBadRows(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// TestImportReadsOneByOneWhenAnIDsAnswerBreaks: an ids= answer the node cuts
+// short (a record failing to read part-way through) does not stop the
+// import, as a node gone would: that batch's rows are read one by one, and
+// the next batch is read by ids again.
+func TestImportReadsOneByOneWhenAnIDsAnswerBreaks(t *testing.T) {
+	path, n := importFile(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte("t"), 0o600)
+	var readMany, gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Query().Has("ids"):
+			readMany.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"items":[{"id":"tianjin:x","catalogue":"supply","body":{"title":"半`) // and the connection ends
+		case r.Method == http.MethodGet:
+			gets.Add(1)
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"type":"urn:liandong:problem:not-found","title":"Not found","status":404}`)
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
+			var b struct{ Items []json.RawMessage }
+			json.NewDecoder(r.Body).Decode(&b)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"items":[`)
+			for i := range b.Items {
+				if i > 0 {
+					fmt.Fprint(w, ",")
+				}
+				fmt.Fprint(w, `{"status":201,"record":{"id":"tianjin:x","version":1}}`)
+			}
+			fmt.Fprint(w, "]}")
+		default:
+			http.Error(w, "unexpected", http.StatusTeapot)
+		}
+	}))
+	defer srv.Close()
+	code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d created, 0 updated", n+1)) {
+		t.Fatalf("exit %d:\n%.2000s", code, out)
+	}
+	if r, g := readMany.Load(), gets.Load(); r < 2 || g != int32(n+1) {
+		t.Errorf("%d reads by ids (want one a batch) and %d single reads (want %d)", r, g, n+1)
+	}
+}

@@ -236,6 +236,10 @@ func info(r *http.Request) *reqInfo {
 	return &reqInfo{}
 }
 
+// errAnswerCut is the log's error for an answer cut short with
+// http.ErrAbortHandler when the handler said no more.
+var errAnswerCut = errors.New("answer cut short")
+
 // ServeHTTP counts, logs and recovers around the router.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -255,7 +259,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if v == http.ErrAbortHandler {
-				panic(v)
+				// The answer was cut short on purpose (a streamed answer
+				// failing part-way, a forwarded one the leader cut): counted
+				// and logged below, and the connection cut after.
+				abort = true
+				if ri.err == nil {
+					ri.err = errAnswerCut
+				}
+				return
 			}
 			h.log.Error("http handler panicked", "method", r.Method, "path", r.URL.Path,
 				"request_id", ri.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -270,22 +281,31 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 		h.mux.ServeHTTP(rw, r)
 	}()
-	if !rw.wroteHeader {
+	if !rw.wroteHeader && !abort {
 		rw.WriteHeader(http.StatusOK)
 	}
 
 	route := routeLabel(r.Pattern, ri.matched)
 	method := methodLabel(r.Method)
 	took := time.Since(start)
-	h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(rw.status)).Inc()
-	h.metrics.duration.WithLabelValues(route, method, strconv.Itoa(rw.status)).Observe(took.Seconds())
+	status := rw.status
+	if abort {
+		// The status line said otherwise, but the client got no whole
+		// answer: a server failure, for the metrics and the log.
+		status = http.StatusInternalServerError
+	}
+	h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	h.metrics.duration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(took.Seconds())
 
-	attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", rw.status,
+	attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
 		"bytes", rw.bytes, "took", took, "request_id", ri.id, "principal", ri.principal.String()}
+	if abort {
+		attrs = append(attrs, "cut_short", true)
+	}
 	switch {
-	case rw.status >= 500 && rw.status != http.StatusServiceUnavailable:
+	case status >= 500 && status != http.StatusServiceUnavailable:
 		h.log.Error("http request failed", append(attrs, "err", ri.err)...)
-	case rw.status == http.StatusServiceUnavailable && ri.err != nil:
+	case status == http.StatusServiceUnavailable && ri.err != nil:
 		// Readiness probes answer 503 without an error: they would flood the log.
 		h.log.Warn("http request unavailable", append(attrs, "err", ri.err)...)
 	default:

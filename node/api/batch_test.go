@@ -621,6 +621,12 @@ type lineCounter struct {
 	n      int
 }
 
+func (c *lineCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 func (c *lineCounter) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -655,8 +661,8 @@ func TestBatchPanicIsLoggedOnce(t *testing.T) {
 	if !strings.Contains(string(r.body), `"status":500`) {
 		t.Fatalf("answered %s", r.body)
 	}
-	if panics.n != 1 || failed.n != 1 {
-		t.Errorf("logged %d panics and %d failed items, want 1 and 1 (the item that did not panic)", panics.n, failed.n)
+	if panics.count() != 1 || failed.count() != 1 {
+		t.Errorf("logged %d panics and %d failed items, want 1 and 1 (the item that did not panic)", panics.count(), failed.count())
 	}
 }
 

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"liandong/auth"
 	"liandong/schema"
@@ -96,7 +100,8 @@ func TestReadManyRefusals(t *testing.T) {
 
 // TestReadManyFailingPartWay: an ids answer is written as its records are
 // read; a read that fails before anything was written is a problem (500), one
-// that fails after cuts the connection, so the client sees no whole answer.
+// that fails after cuts the connection, so the client sees no whole answer,
+// and the request is counted and logged as the failure it is.
 func TestReadManyFailingPartWay(t *testing.T) {
 	big := `{"title":"` + strings.Repeat("长", 20000) + `"}` // ~60 KB
 	failAt := ""
@@ -106,7 +111,8 @@ func TestReadManyFailingPartWay(t *testing.T) {
 		}
 		return &schema.Record{ID: id, Catalogue: "supply", Origin: "tianjin", Version: 1, Visibility: "public", Body: json.RawMessage(big)}, nil
 	}}
-	e := newFakeEnv(t, svc)
+	logged := &lineCounter{phrase: "part-way through an ids answer"}
+	e := newFakeEnv(t, svc, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(logged, nil)) })
 	ids := "tianjin:a,tianjin:b,tianjin:c,tianjin:d,tianjin:e,tianjin:f,tianjin:g"
 
 	failAt = "tianjin:nothing"
@@ -126,8 +132,17 @@ func TestReadManyFailingPartWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err == nil && json.Valid(body) {
+	if body, err := io.ReadAll(resp.Body); err == nil {
 		t.Fatalf("a read failing part-way gave a whole answer: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	// The server counts the request after it cut the connection.
+	failed := func() float64 {
+		return testutil.ToFloat64(e.h.(*handler).metrics.requests.WithLabelValues("/v1/records", "GET", "500"))
+	}
+	for deadline := time.Now().Add(5 * time.Second); failed() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := failed(); n != 2 || logged.count() != 1 {
+		t.Errorf("%v requests counted 500 (want 2: the problem and the cut answer); %d log lines name the cut read", n, logged.count())
 	}
 }

@@ -115,8 +115,8 @@ func (h *handler) readMany(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		case err != nil && !started:
 			return err
 		case err != nil:
-			h.log.Error("ids read failed part-way through its answer; connection cut", "request_id", info(r).id, "id", id, "err", err)
-			panic(http.ErrAbortHandler)
+			info(r).err = fmt.Errorf("read %s part-way through an ids answer: %w", id, err)
+			panic(http.ErrAbortHandler) // ServeHTTP counts and logs it, then cuts the connection
 		}
 		v, ok := h.view(p, rec)
 		if !ok {

@@ -412,8 +412,10 @@ func (x *Exchange) onDisconnected(p peer.ID) {
 	if ps, ok := x.peers[p]; ok {
 		ps.connected = false
 		ps.since = time.Time{}
-		// It may come back restarted, remembering none of our heads.
+		// It may come back restarted, remembering none of our heads, and
+		// configured otherwise (or of another version).
 		ps.theirs, ps.sent = schema.Hash{}, schema.Hash{}
+		ps.frameBytes = 0
 		// The push stream went with the connection; a worker holding it
 		// finds out at its next send and retries on a new one.
 		if !ps.pushing {

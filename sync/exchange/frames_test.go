@@ -123,35 +123,73 @@ func TestRangeFromAVersion2Peer(t *testing.T) {
 }
 
 // TestPushFitsThePeersFrames: a push is sent unasked, so it keeps under the
-// frame limit the peer's range requests said: a burst pushed by a node with
-// large frames reaches one configured with the least, the rest by pulls, and
-// the pusher is not cut off.
+// peer's frame limit: the least any node may have while the peer has not
+// said its own, and the one its range requests said once it has. A burst
+// pushed by a node with large frames then fits either way; once the limit
+// is known, a push carries as much as it allows.
 func TestPushFitsThePeersFrames(t *testing.T) {
-	checkLeaks(t)
 	fed, log := catchupLog(t)
 	log = log[:3000]
-	hqNode := exchangetest.NewNode("hq", fed.Bundle)
-	if err := hqNode.Append(log[:10]...); err != nil { // pulled first: hq learns tianjin's frames
-		t.Fatal(err)
-	}
-	hq := startExchange(t, fed, "hq", hqNode, func(c *exchange.Config) {
-		c.BatchSize, c.MaxRangeEntries, c.MaxFrameBytes = 5000, 5000, 16<<20
-	})
-	tj := startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) {
-		c.MaxFrameBytes = leastFrameBytes
-		c.AntiEntropyInterval = time.Second
-	})
-	connect(t, tj, hq)
-	waitFor(t, 10*time.Second, "the first pull", func() bool { return tj.node.Len("hq") == 10 })
-	if err := hqNode.Append(log[10:]...); err != nil { // one commit: one push of the last 5000 at most
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the burst", func() bool { return tj.node.Len("hq") == len(log) })
-	if v := metricTotal(t, tj.reg, "liandong_sync_peer_faults_total"); v != 0 {
-		t.Errorf("%v faults: the pusher was cut off", v)
-	}
-	if v := metricValue(t, tj.reg, "liandong_sync_frames_received_total", "type", "push"); v < 1 {
-		t.Errorf("%v push frames received", v)
+	for _, c := range []struct {
+		name string
+		said uint64 // the frame limit tianjin's range request says; 0: none
+		// the first push frame's size: at most limit, at least least
+		limit, least int
+	}{
+		{"limit unknown", 0, leastFrameBytes, 1},
+		{"least limit said", leastFrameBytes, leastFrameBytes, 1},
+		{"larger limit said", 1 << 20, 1 << 20, 512 << 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			checkLeaks(t)
+			hqNode := exchangetest.NewNode("hq", fed.Bundle)
+			if err := hqNode.Append(log[:10]...); err != nil {
+				t.Fatal(err)
+			}
+			hq := startExchange(t, fed, "hq", hqNode, func(cfg *exchange.Config) {
+				pushOnly(cfg)
+				cfg.BatchSize, cfg.MaxRangeEntries, cfg.MaxFrameBytes = 5000, 5000, 16<<20
+			})
+			hz := startHarness(t, fed.Identity("tianjin"), &harness{federation: fed.ID})
+			hz.connect(t, hq.x.AddrInfo())
+			if c.said > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				s, err := hz.h.NewStream(ctx, hq.x.ID(), wire.ProtocolID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Write(wire.AppendFrame(nil, &wire.RangeReq{Origin: "hq", FromSeq: 1, Limit: 10, MaxBatch: 1000, MaxFrameBytes: c.said}))
+				r := bufio.NewReader(s)
+				for done := false; !done; {
+					body, err := wire.ReadFrame(r, 64<<20)
+					if err != nil {
+						t.Fatal(err)
+					}
+					m, err := wire.Decode(body)
+					b, ok := m.(*wire.Batch)
+					if err != nil || !ok {
+						t.Fatalf("range answer %v %v", m, err)
+					}
+					done = b.Done
+				}
+				s.Close()
+			}
+			if err := hqNode.Append(log[10:]...); err != nil { // one commit: one push
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "a push", func() bool {
+				hz.mu.Lock()
+				defer hz.mu.Unlock()
+				return len(hz.pushSizes) > 0
+			})
+			hz.mu.Lock()
+			first := hz.pushSizes[0]
+			hz.mu.Unlock()
+			if first > c.limit || first < c.least {
+				t.Errorf("a push frame of %d bytes, want %d–%d", first, c.least, c.limit)
+			}
+		})
 	}
 }
 

@@ -523,13 +523,16 @@ func (x *Exchange) pushOnce(p peer.ID, ps *peerState) {
 		return
 	}
 	// Keep the frame under the limit by dropping the oldest; a pull fetches
-	// them. A push is sent unasked: it also keeps under the peer's own limit,
-	// as its range requests said it (a frame over it would be refused as a
-	// breach of the protocol).
+	// them. A push is sent unasked, and a frame over the peer's limit would
+	// be refused as a breach of the protocol: it keeps under the limit the
+	// peer's range requests said, and while it said none (it has not pulled
+	// from this node since it connected, or speaks version 2), under the
+	// least any node may be configured with. The pull of what such a push
+	// leaves out tells the limit.
 	x.mu.Lock()
-	limit := x.cfg.MaxFrameBytes
+	limit := min(x.cfg.MaxFrameBytes, minFrameBytes)
 	if ps.frameBytes > 0 {
-		limit = min(limit, ps.frameBytes)
+		limit = min(x.cfg.MaxFrameBytes, ps.frameBytes)
 	}
 	x.mu.Unlock()
 	size, maxBody := 0, limit-wire.Overhead

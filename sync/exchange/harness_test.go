@@ -51,6 +51,7 @@ type harness struct {
 	headsReqs                    []*wire.Heads // heads requests received, in order
 	headsSizes                   []int         // their encoded sizes
 	rangeReqs                    []*wire.RangeReq
+	pushSizes                    []int // encoded sizes of the push frames received
 }
 
 // honestHeads answers req as a real peer would: claims, left out when req
@@ -118,6 +119,7 @@ func (hz *harness) handle(s network.Stream) {
 		hz.requests = append(hz.requests, m.Type())
 		if p, ok := m.(*wire.Push); ok {
 			hz.pushed = append(hz.pushed, p.Entries...)
+			hz.pushSizes = append(hz.pushSizes, len(body))
 			if !pushes {
 				pushes = true
 				hz.pushStreams++

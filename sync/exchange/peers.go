@@ -45,7 +45,7 @@ type peerState struct {
 	offerShortUnder uint64
 
 	// frameBytes is the frame limit the peer's range requests gave (version
-	// 3), 0 while unknown: pushes keep under it.
+	// 3) since it connected, 0 while unknown: pushes keep under it.
 	frameBytes int
 
 	pushedSeq uint64 // this centre's log: the last seq pushed to the peer
