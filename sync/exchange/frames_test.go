@@ -133,12 +133,16 @@ func TestPushFitsThePeersFrames(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		said uint64 // the frame limit tianjin's range request says; 0: none
+		// reconnect: tianjin reconnects after saying it (and may have
+		// restarted with another limit)
+		reconnect bool
 		// the first push frame's size: at most limit, at least least
 		limit, least int
 	}{
-		{"limit unknown", 0, leastFrameBytes, 1},
-		{"least limit said", leastFrameBytes, leastFrameBytes, 1},
-		{"larger limit said", 1 << 20, 1 << 20, 512 << 10},
+		{"limit unknown", 0, false, leastFrameBytes, 1},
+		{"least limit said", leastFrameBytes, false, leastFrameBytes, 1},
+		{"larger limit said", 1 << 20, false, 1 << 20, 512 << 10},
+		{"larger limit said, then reconnected", 1 << 20, true, leastFrameBytes, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			checkLeaks(t)
@@ -174,6 +178,21 @@ func TestPushFitsThePeersFrames(t *testing.T) {
 					done = b.Done
 				}
 				s.Close()
+			}
+			if c.reconnect {
+				hz.h.Network().ClosePeer(hq.x.ID())
+				waitFor(t, 5*time.Second, "hq to see tianjin gone", func() bool {
+					ps := peerStatusByID(hq, hz.h.ID())
+					return ps != nil && !ps.Connected
+				})
+				back := time.Now()
+				hz.connect(t, hq.x.AddrInfo())
+				// The heads exchange hq starts on the new connection comes
+				// after it handled the disconnection (events are in order).
+				waitFor(t, 5*time.Second, "hq to trade heads with tianjin again", func() bool {
+					ps := peerStatusByID(hq, hz.h.ID())
+					return ps != nil && ps.HeadsAt != nil && ps.HeadsAt.After(back)
+				})
 			}
 			if err := hqNode.Append(log[10:]...); err != nil { // one commit: one push
 				t.Fatal(err)
