@@ -20,6 +20,9 @@ type Write struct {
 	ID string
 	// IfMatch, when not 0, is the version the record must have (PUT, DELETE).
 	IfMatch uint64
+	// IfAbsent makes a PUT what PutIfAbsent does: create or revive, never
+	// replace (412).
+	IfAbsent bool
 	// Record is what a POST or PUT stores.
 	Record *schema.Record
 }
@@ -38,10 +41,12 @@ type WriteResult struct {
 }
 
 type batchItem struct {
-	Method  string      `json:"method"`
-	ID      string      `json:"id,omitempty"`
-	IfMatch uint64      `json:"if_match,omitempty"`
-	Record  *submission `json:"record,omitempty"`
+	Method  string `json:"method"`
+	ID      string `json:"id,omitempty"`
+	IfMatch uint64 `json:"if_match,omitempty"`
+	// IfNoneMatch is "*" for Write.IfAbsent.
+	IfNoneMatch string      `json:"if_none_match,omitempty"`
+	Record      *submission `json:"record,omitempty"`
 }
 
 // Batch sends up to MaxBatch writes in one request (POST /v1/batch) and
@@ -54,6 +59,9 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 	items := make([]batchItem, len(writes))
 	for i, w := range writes {
 		items[i] = batchItem{Method: w.Method, ID: w.ID, IfMatch: w.IfMatch}
+		if w.IfAbsent {
+			items[i].IfNoneMatch = "*"
+		}
 		if w.Record != nil {
 			id := w.ID
 			if w.Method == http.MethodPost {

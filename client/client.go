@@ -280,6 +280,51 @@ func (c *Client) Put(ctx context.Context, id string, rec *schema.Record, ifMatch
 	return &out, nil
 }
 
+// PutIfAbsent creates the record id, or revives it over its tombstone, but
+// never replaces a live one: the node answers 412 then (IsPreconditionFailed),
+// deciding as it applies the write, so a record another writer created after
+// the caller looked is not overwritten. A node from before it refuses with a
+// 400 naming If-None-Match (RefusesIfAbsent).
+func (c *Client) PutIfAbsent(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error) {
+	req, err := c.request(ctx, http.MethodPut, recordPath(id), nil, submit(rec, id))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("If-None-Match", "*")
+	var out schema.Record
+	if _, err := c.do(req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// IsPreconditionFailed reports whether err is the node's 412: the record was
+// not at the version If-Match named, or existed where If-None-Match said it
+// must not.
+func IsPreconditionFailed(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Status == http.StatusPreconditionFailed
+}
+
+// RefusesIfAbsent reports whether err is a node's refusal of If-None-Match
+// itself (PutIfAbsent, Write.IfAbsent): a build from before it answers 400
+// naming the header, or the batch member as a field it does not know.
+func RefusesIfAbsent(err error) bool {
+	var p *Problem
+	if !errors.As(err, &p) || p.Status != http.StatusBadRequest {
+		return false
+	}
+	names := func(s string) bool {
+		return strings.Contains(strings.ToLower(s), "if-none-match") || strings.Contains(s, "if_none_match")
+	}
+	for _, fe := range p.Errors {
+		if names(fe.Path) {
+			return true
+		}
+	}
+	return names(p.Detail)
+}
+
 // Delete tombstones the record id and returns the tombstone.
 func (c *Client) Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error) {
 	req, err := c.request(ctx, http.MethodDelete, recordPath(id), nil, nil)

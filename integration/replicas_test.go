@@ -533,6 +533,33 @@ func TestThreeReplicasSurviveLeaderKill(t *testing.T) {
 	})
 	check(old)
 
+	// A create-only write revives a tombstone once the new leader has heard
+	// from every replica that its build checks the condition (it asks each
+	// /healthz every 5 s; the restarted one was down when it took over):
+	// 503 until then, never a plain write.
+	if _, err := g.clients[newLeader].do(ctx, http.MethodDelete, "/v1/records/"+last.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	revive := map[string]any{"items": []any{map[string]any{"method": "PUT", "id": last.ID, "if_none_match": "*",
+		"record": map[string]any{"catalogue": "supply", "visibility": "federation", "body": supplyBody("revived")}}}}
+	var answers []int
+	waitFor(t, 20*time.Second, func() bool {
+		var out struct{ Items []struct{ Status int } }
+		if _, err := g.clients[old].do(ctx, http.MethodPost, "/v1/batch", revive, &out); err != nil || len(out.Items) != 1 {
+			t.Fatalf("batch at the restarted replica: %+v (%v)", out, err)
+		}
+		answers = append(answers, out.Items[0].Status)
+		return out.Items[0].Status != http.StatusServiceUnavailable
+	})
+	if st := answers[len(answers)-1]; st != http.StatusCreated {
+		t.Fatalf("reviving a tombstone with if_none_match: %v", answers)
+	}
+	var again struct{ Items []struct{ Status int } }
+	if _, err := g.clients[newLeader].do(ctx, http.MethodPost, "/v1/batch", revive, &again); err != nil || again.Items[0].Status != http.StatusPreconditionFailed {
+		t.Fatalf("a create-only write over the revived record: %+v (%v)", again, err)
+	}
+	t.Logf("create-only revive answered %v", answers)
+
 	// The change feed is the same on every replica: read half at one, the rest at
 	// another with the same cursor; every change appears exactly once.
 	feed := func(i int, since string, limit int) ([]string, string) {

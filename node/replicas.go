@@ -285,6 +285,53 @@ func (n *Node) RegisterSelf(ctx context.Context, self store.Replica) error {
 // feed only once every replica of its group announces the feature.
 const FeatureFeedEpoch = "feed-epoch"
 
+// FeatureIfAbsent is announced by builds whose state machine checks
+// store.WriteCommand.IfAbsent. A build without it ignores the member and
+// would replace a record the others refuse to, so the leader proposes it only
+// once every replica of its group announces the feature (PutIfAbsent).
+const FeatureIfAbsent = "if-absent"
+
+// Features lists what this build supports that its group uses only once
+// every replica has it; /healthz announces them.
+func Features() []string { return []string{FeatureFeedEpoch, FeatureIfAbsent} }
+
+// NoteReplicaFeatures records the features the replica id announced on its
+// /healthz (the leader's membership loop asks every replica in turn). What a
+// replica announced is kept while it does not answer: one that is down
+// applies the log when it returns, with the build it announced. (One
+// replaced by an older build in the meantime is a downgrade, which this
+// does not guard.)
+func (n *Node) NoteReplicaFeatures(id string, features []string) {
+	n.featuresMu.Lock()
+	defer n.featuresMu.Unlock()
+	if n.features == nil {
+		n.features = map[string][]string{}
+	}
+	n.features[id] = slices.Clone(features)
+}
+
+// groupHas reports whether every replica in raft's configuration is known
+// to have feature f: this one by its build, the others by what they
+// announced (NoteReplicaFeatures). A replica added since it was last asked
+// is not known yet.
+func (n *Node) groupHas(f string) bool {
+	if !slices.Contains(Features(), f) {
+		return false
+	}
+	servers := n.servers()
+	if len(servers) == 0 {
+		return false // the configuration could not be read
+	}
+	n.featuresMu.Lock()
+	defer n.featuresMu.Unlock()
+	for _, s := range servers {
+		if string(s.ID) != n.cfg.ReplicaID && !slices.Contains(n.features[string(s.ID)], f) {
+			return false
+		}
+	}
+	return true
+}
+
 // NameFeed proposes name for the change feed, or a fresh random name when name
 // is "" and the feed has none. A replica applies a name only if it has none
 // (store.FeedEpoch), so proposing the feed's own name again fills it in where

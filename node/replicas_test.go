@@ -13,6 +13,7 @@ import (
 
 	"liandong/auth"
 	"liandong/node/store"
+	"liandong/schema"
 )
 
 func voterIDs(n *Node) []string {
@@ -309,5 +310,60 @@ func TestRemovalAsksProbeReplica(t *testing.T) {
 	}
 	if err := l.RemoveReplica(ctx, followers[0].cfg.ReplicaID); err != nil {
 		t.Fatalf("removing the silent follower: %v", err)
+	}
+}
+
+// TestPutIfAbsentWaitsForEveryReplicasBuild: until each other replica has
+// announced FeatureIfAbsent, a create-only write of a free id is an OpCreate
+// (which every build checks) and one over a tombstone is refused, since an
+// older replica would apply it as a plain put; once all have, it revives the
+// tombstone, on every replica alike. A replica that announced nothing, or
+// only older features, keeps the gate shut.
+func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
+	nodes := openReplicas(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	var others []string
+	for _, n := range nodes {
+		if n != l {
+			others = append(others, n.cfg.ReplicaID)
+		}
+	}
+	id := "tianjin:gate"
+	if rec, err := l.PutIfAbsent(ctx, id, supplyRecord("一")); err != nil || rec.Version != 1 {
+		t.Fatalf("create a free id with the gate shut: %+v, %v", rec, err)
+	}
+	if _, err := l.PutIfAbsent(ctx, id, supplyRecord("二")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("over a live record: %v, want ErrExists", err)
+	}
+	if _, err := l.Delete(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	l.NoteReplicaFeatures(others[0], Features())
+	l.NoteReplicaFeatures(others[1], []string{FeatureFeedEpoch})
+	if _, err := l.PutIfAbsent(ctx, id, supplyRecord("三")); !errors.Is(err, ErrGroupLacksFeature) {
+		t.Fatalf("over a tombstone, %s older: %v, want ErrGroupLacksFeature", others[1], err)
+	}
+	l.NoteReplicaFeatures(others[1], Features())
+	rec, err := l.PutIfAbsent(ctx, id, supplyRecord("四"))
+	if err != nil || rec.Version != 3 {
+		t.Fatalf("over a tombstone, every replica current: %+v, %v", rec, err)
+	}
+	if _, err := l.PutIfAbsent(ctx, id, supplyRecord("五")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("over the revived record: %v, want ErrExists", err)
+	}
+	for _, n := range nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		var got *schema.Record
+		for time.Now().Before(deadline) {
+			if got, err = n.Get(ctx, id); err == nil && got.Version == 3 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil || got.Version != 3 || !strings.Contains(string(got.Body), "四") {
+			t.Fatalf("%s: %+v, %v", n.cfg.ReplicaID, got, err)
+		}
 	}
 }

@@ -25,12 +25,43 @@ func (n *Node) Put(ctx context.Context, id string, rec *schema.Record, ifMatch u
 	return n.write(ctx, store.OpPut, id, rec, ifMatch)
 }
 
+// ErrGroupLacksFeature refuses a write the group cannot yet apply alike on
+// every replica: a replica has not announced a build that checks it.
+var ErrGroupLacksFeature = errors.New("a replica of this centre has not announced a build that can apply this write")
+
+// PutIfAbsent creates the record id, or revives it over its tombstone, but
+// never replaces a live one (store.ErrExists, which no retry will change).
+// Until every replica is known to check store.WriteCommand.IfAbsent
+// (groupHas), it creates with OpCreate, which every build checks, and
+// refuses to revive a tombstone (ErrGroupLacksFeature).
+func (n *Node) PutIfAbsent(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error) {
+	rec = rec.Clone()
+	rec.ID = id
+	if n.groupHas(FeatureIfAbsent) {
+		return n.writeCommand(ctx, &store.WriteCommand{Op: store.OpPut, ID: id, IfAbsent: true, Record: rec})
+	}
+	out, err := n.write(ctx, store.OpCreate, id, rec, 0)
+	if errors.Is(err, store.ErrExists) {
+		if _, gerr := n.st.Get(id); errors.Is(gerr, store.ErrDeleted) {
+			return nil, fmt.Errorf("create %s over its tombstone: %w; retry once every replica runs this build", id, ErrGroupLacksFeature)
+		}
+	}
+	return out, err
+}
+
 // Delete tombstones the record id.
 func (n *Node) Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error) {
 	return n.write(ctx, store.OpDelete, id, nil, ifMatch)
 }
 
 func (n *Node) write(ctx context.Context, op store.Op, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+	return n.writeCommand(ctx, &store.WriteCommand{Op: op, ID: id, IfMatch: ifMatch, Record: rec})
+}
+
+// writeCommand validates w's record and proposes w, with what the leader
+// decides for every replica: the time, the epoch, the signing key.
+func (n *Node) writeCommand(ctx context.Context, w *store.WriteCommand) (*schema.Record, error) {
+	id, rec := w.ID, w.Record
 	origin, _, err := schema.SplitID(id)
 	if err != nil {
 		return nil, &schema.ValidationError{Errors: []schema.FieldError{{Path: "id", Rule: "format", Message: err.Error()}}}
@@ -62,7 +93,7 @@ func (n *Node) write(ctx context.Context, op store.Op, id string, rec *schema.Re
 	if err != nil {
 		return nil, err
 	}
-	w := &store.WriteCommand{Op: op, ID: id, IfMatch: ifMatch, Record: rec, At: at, Epoch: epoch, KeyID: keyID}
+	w.At, w.Epoch, w.KeyID = at, epoch, keyID
 	if err := store.PrepareWrite(w); err != nil {
 		return nil, err
 	}

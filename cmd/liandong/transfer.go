@@ -236,12 +236,17 @@ type importer struct {
 	oneByOne bool
 	// noReadMany: the node refused GET /v1/records?ids= (a build from
 	// before it), so rows are read one request each.
-	noReadMany                          bool
+	noReadMany bool
+	// noIfAbsent: the node refused If-None-Match (a build from before it),
+	// so rows read as absent are written with no precondition, as they
+	// used to: a record created between the read and the write is replaced.
+	noIfAbsent                          bool
 	created, updated, unchanged, failed int
 }
 
 // rows imports a slice of rows: each is read first, so that an unchanged row
-// is not written again and a changed one is written over the version read.
+// is not written again, a changed one is written over the version read, and
+// an absent one is created only if it is still absent (If-None-Match).
 // A row whose read or write fails, alone or with its batch, is counted
 // failed and reported, and the import goes on; the token's refusal, or an
 // error that is no answer of the node's, stops it: at once while reading,
@@ -303,7 +308,7 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 	if !oneByOne {
 		writes := make([]client.Write, len(todo))
 		for i, p := range todo {
-			writes[i] = client.Write{Method: http.MethodPut, ID: p.row.Record.ID, IfMatch: p.ifMatch, Record: p.row.Record}
+			writes[i] = client.Write{Method: http.MethodPut, ID: p.row.Record.ID, IfMatch: p.ifMatch, IfAbsent: p.ifMatch == 0 && !im.noIfAbsent, Record: p.row.Record}
 		}
 		out, err := im.c.Batch(ctx, writes)
 		var p *client.Problem
@@ -329,11 +334,22 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 	}
 	if oneByOne {
 		for i, p := range todo {
-			_, results[i] = im.c.Put(ctx, p.row.Record.ID, p.row.Record, p.ifMatch)
+			results[i] = im.put(ctx, p.row.Record, p.ifMatch)
+		}
+	}
+	for i, p := range todo {
+		if p.ifMatch == 0 && client.RefusesIfAbsent(results[i]) {
+			// A node from before If-None-Match: for the rest of the run,
+			// write absent rows as this row is written now.
+			im.noIfAbsent = true
+			results[i] = im.put(ctx, p.row.Record, 0)
 		}
 	}
 	for i, p := range todo {
 		if err := results[i]; err != nil {
+			if p.ifMatch == 0 && client.IsPreconditionFailed(err) {
+				err = fmt.Errorf("created by another writer since import read it (run the import again to update it): %w", err)
+			}
 			fail(p.row, err)
 			continue
 		}
@@ -344,6 +360,18 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 		}
 	}
 	return stop
+}
+
+// put writes rec on its own: over version ifMatch, or, for a row read as
+// absent (0), only if it is still absent, where the node can say so.
+func (im *importer) put(ctx context.Context, rec *schema.Record, ifMatch uint64) error {
+	var err error
+	if ifMatch == 0 && !im.noIfAbsent {
+		_, err = im.c.PutIfAbsent(ctx, rec.ID, rec)
+	} else {
+		_, err = im.c.Put(ctx, rec.ID, rec, ifMatch)
+	}
+	return err
 }
 
 // importReaders is how many rows import reads at once from a node that does

@@ -604,3 +604,106 @@ func TestImportReadsOneByOneWhenAnIDsAnswerBreaks(t *testing.T) {
 		t.Errorf("%d reads by ids (want one a batch) and %d single reads (want %d)", r, g, n+1)
 	}
 }
+
+// TestImportCreatesOnlyWhatIsStillAbsent: a row import read as absent is
+// written with If-None-Match: *, so a record another writer created since is
+// reported, not replaced; a node from before If-None-Match refuses it, and
+// import then writes absent rows with no precondition, as it used to.
+func TestImportCreatesOnlyWhatIsStillAbsent(t *testing.T) {
+	path, n := importFile(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte("t"), 0o600)
+	for _, older := range []bool{false, true} {
+		t.Run(fmt.Sprintf("older node %v", older), func(t *testing.T) {
+			var guarded, plain, refused atomic.Int32
+			problem := func(status int, detail, path string) string {
+				errs := ""
+				if path != "" {
+					errs = fmt.Sprintf(`,"errors":[{"path":%q,"rule":"unsupported","message":"not supported"}]`, path)
+				}
+				return fmt.Sprintf(`{"type":"urn:liandong:problem:x","title":"x","status":%d,"detail":%q%s}`, status, detail, errs)
+			}
+			// write answers one write: a create, or what this node says of
+			// If-None-Match (the record s-3 exists meanwhile).
+			write := func(id string, ifAbsent bool) (int, string) {
+				switch {
+				case ifAbsent && older:
+					refused.Add(1)
+					return 400, problem(400, `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "record"}: json: unknown field "if_none_match"`, "")
+				case ifAbsent:
+					guarded.Add(1)
+					if id == "tianjin:s-3" {
+						return 412, problem(412, "If-None-Match given but record tianjin:s-3 exists", "")
+					}
+				default:
+					plain.Add(1)
+				}
+				return 201, fmt.Sprintf(`{"id":%q,"version":1}`, id)
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == http.MethodGet && r.URL.Query().Has("ids"):
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprint(w, `{"records":[]}`)
+				case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
+					var b struct {
+						Items []struct {
+							ID          string `json:"id"`
+							IfNoneMatch string `json:"if_none_match"`
+						}
+					}
+					json.NewDecoder(r.Body).Decode(&b)
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprint(w, `{"items":[`)
+					for i, it := range b.Items {
+						if i > 0 {
+							fmt.Fprint(w, ",")
+						}
+						status, body := write(it.ID, it.IfNoneMatch == "*")
+						member := "record"
+						if status >= 400 {
+							member = "problem"
+						}
+						fmt.Fprintf(w, `{"status":%d,%q:%s}`, status, member, body)
+					}
+					fmt.Fprint(w, "]}")
+				case r.Method == http.MethodPut:
+					if older && r.Header.Get("If-None-Match") != "" {
+						refused.Add(1)
+						w.Header().Set("Content-Type", "application/problem+json")
+						w.WriteHeader(400)
+						fmt.Fprint(w, problem(400, "If-None-Match: not supported on PUT; use If-Match, or POST to create under a new id", "If-None-Match"))
+						return
+					}
+					status, body := write(strings.TrimPrefix(r.URL.Path, "/v1/records/"), r.Header.Get("If-None-Match") == "*")
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(status)
+					fmt.Fprint(w, body)
+				default:
+					http.Error(w, "unexpected", http.StatusTeapot)
+				}
+			}))
+			defer srv.Close()
+			code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+			if older {
+				// Only the first batch's rows asked; each was written again
+				// without the precondition, and no row after it asked.
+				if code != 0 || !strings.Contains(out, fmt.Sprintf("%d created, 0 updated, 0 unchanged, 0 failed", n+1)) || guarded.Load() != 0 {
+					t.Fatalf("exit %d, %d guarded writes:\n%.2000s", code, guarded.Load(), out)
+				}
+				if r, p := refused.Load(), plain.Load(); r == 0 || r > 200 || p != int32(n+1) {
+					t.Fatalf("%d refused, %d plain writes for %d rows", r, p, n+1)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(out, fmt.Sprintf("%d created, 0 updated, 0 unchanged, 1 failed", n)) ||
+				!strings.Contains(out, "tianjin:s-3: created by another writer since import read it") {
+				t.Fatalf("exit %d:\n%.2000s", code, out)
+			}
+			// s-7 is repeated in the file: its second row updates, in a batch of its own.
+			if g, p := guarded.Load(), plain.Load(); g != int32(n+1) || p != 0 {
+				t.Fatalf("%d writes with If-None-Match, %d without, for %d rows read as absent", g, p, n+1)
+			}
+		})
+	}
+}

@@ -27,6 +27,9 @@ type Service interface {
 	Centre() string
 	Create(ctx context.Context, rec *schema.Record) (*schema.Record, error)
 	Put(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error)
+	// PutIfAbsent creates record id, or revives it over its tombstone, in one
+	// step; a live record makes it fail with store.ErrExists.
+	PutIfAbsent(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error)
 	Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error)
 	Get(ctx context.Context, id string) (*schema.Record, error)
 	List(ctx context.Context, q store.Query) ([]*schema.Record, string, error)

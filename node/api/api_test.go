@@ -174,7 +174,8 @@ func TestStatusCodes(t *testing.T) {
 		{name: "negative wait", rq: req{method: "GET", path: "/v1/changes?wait=-1", token: reader}, status: 400, kind: "bad-parameter"},
 		{name: "bad query encoding", rq: req{method: "GET", path: "/v1/records?q=%zz", token: reader}, status: 400, kind: "bad-parameter"},
 		{name: "bad id", rq: req{method: "GET", path: "/v1/records/no-colon", token: reader}, status: 400, kind: "bad-parameter"},
-		{name: "If-None-Match on PUT", rq: req{method: "PUT", path: "/v1/records/tianjin:new", token: w, body: good, header: map[string]string{"If-None-Match": "*"}}, status: 400, kind: "bad-parameter"},
+		{name: "If-None-Match with a tag on PUT", rq: req{method: "PUT", path: "/v1/records/tianjin:new", token: w, body: good, header: map[string]string{"If-None-Match": `"1"`}}, status: 400, kind: "bad-parameter"},
+		{name: "If-None-Match on a live record", rq: req{method: "PUT", path: "/v1/records/" + rec.ID, token: w, body: good, header: map[string]string{"If-None-Match": "*"}}, status: 412, kind: "precondition-failed"},
 		{name: "bad If-Match", rq: req{method: "PUT", path: "/v1/records/" + rec.ID, token: w, body: good, header: map[string]string{"If-Match": "v1"}}, status: 400, kind: "bad-parameter"},
 
 		{name: "bad token", rq: req{method: "GET", path: "/v1/records", token: "not.a.token"}, status: 401, kind: "unauthorized",

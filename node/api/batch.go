@@ -33,7 +33,9 @@ type batchItem struct {
 	Method  string          `json:"method"`
 	ID      string          `json:"id"`
 	IfMatch json.RawMessage `json:"if_match"`
-	Record  json.RawMessage `json:"record"`
+	// IfNoneMatch is If-None-Match: only "*" (PUT: create, never replace).
+	IfNoneMatch json.RawMessage `json:"if_none_match"`
+	Record      json.RawMessage `json:"record"`
 }
 
 // batchOutcome is what one item did: the status and record the single-record
@@ -360,7 +362,7 @@ func decodeBatchItem(raw []byte, canonical bool, centre string) *decodedItem {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&it.batchItem); err != nil {
-			const want = `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "record"}`
+			const want = `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "if_none_match", "record"}`
 			var ute *json.UnmarshalTypeError
 			if errors.As(err, &ute) && ute.Field != "" {
 				return malformed(ute.Field, schema.RuleType, "want a "+ute.Type.String())
@@ -379,6 +381,8 @@ func decodeBatchItem(raw []byte, canonical bool, centre string) *decodedItem {
 			return malformed("id", schema.RuleForbidden, "POST assigns the id; to choose one, use PUT")
 		case len(it.IfMatch) > 0:
 			return malformed("if_match", schema.RuleForbidden, "a new record has no version to match")
+		case len(it.IfNoneMatch) > 0:
+			return malformed("if_none_match", schema.RuleForbidden, "POST always creates a new record; to create under an id of your own only if it is free, use PUT")
 		}
 	case http.MethodPut, http.MethodDelete:
 		if _, _, err := schema.SplitID(it.ID); err != nil {
@@ -394,6 +398,20 @@ func decodeBatchItem(raw []byte, canonical bool, centre string) *decodedItem {
 				text = n.String()
 			}
 			pc, err := parsePrecondition("if_match", text)
+			if err != nil {
+				it.err = err
+				return it
+			}
+			it.pc = pc
+		}
+		if len(it.IfNoneMatch) > 0 && string(it.IfNoneMatch) != "null" {
+			if it.Method == http.MethodDelete {
+				return malformed("if_none_match", schema.RuleForbidden, "DELETE needs a record to delete; use if_match")
+			}
+			if string(it.IfNoneMatch) != `"*"` {
+				return malformed("if_none_match", schema.RuleFormat, `want "*": create the record only if it does not exist`)
+			}
+			pc, err := ifAbsent("if_none_match", it.pc)
 			if err != nil {
 				it.err = err
 				return it
@@ -432,6 +450,8 @@ func (it *decodedItem) decodeCanonical(raw []byte) bool {
 			ok = schema.MemberString(value, &it.Method)
 		case "if_match":
 			it.IfMatch = value
+		case "if_none_match":
+			it.IfNoneMatch = value
 		case "record":
 			it.Record = value
 		default:

@@ -352,6 +352,7 @@ func FuzzBatch(f *testing.F) {
 	f.Add([]byte(`{"items":[{"method":"PUT","id":"tianjin:new","if_match":"W/\"1\"","record":{"catalogue":"need","body":null}},{"method":"PUT","id":"tianjin:new","record":{}}]}`))
 	f.Add([]byte(`{"items":[{"method":"GET"},5,null,[],{"method":"DELETE","id":"x","if_match":-1}]}`))
 	f.Add([]byte(`{"items":[{"method":"POST","method":"DELETE","record":{"catalogue":"supply"}}]}`))
+	f.Add([]byte(`{"items":[{"method":"PUT","id":"tianjin:new","if_none_match":"*","record":{"catalogue":"expert","body":{}}},{"method":"PUT","id":"tianjin:exists","if_none_match":"*","if_match":1,"record":{}},{"method":"POST","if_none_match":"x"}]}`))
 	f.Add([]byte(`{"items":[]}`))
 	f.Add([]byte(`{"items":{"method":"POST"}}`))
 	f.Add([]byte("{\"items\":[{\"method\":\"\xff\"}]}"))
@@ -397,6 +398,9 @@ func FuzzDecodeBatchItemFastPath(f *testing.F) {
 	f.Add([]byte(`{"id":"tianjin:x","if_match":3,"method":"DELETE"}`))
 	f.Add([]byte(`{"id":"tianjin:x","method":"DELETE","record":null}`))
 	f.Add([]byte(`{"id":"tianjin:\u0078","method":"PUT","record":{}}`))
+	f.Add([]byte(`{"id":"tianjin:x","if_none_match":"*","method":"PUT","record":{"body":{},"catalogue":"expert"}}`))
+	f.Add([]byte(`{"id":"tianjin:x","if_match":"2","if_none_match":"*","method":"PUT","record":{}}`))
+	f.Add([]byte(`{"id":"tianjin:x","if_none_match":null,"method":"DELETE"}`))
 	f.Add([]byte(`{"Method":"POST","record":{}}`))
 	f.Add([]byte(`{"atomic":true,"method":"POST"}`))
 	f.Add([]byte(`{"id":5,"method":["PUT"]}`))
@@ -419,7 +423,7 @@ func FuzzDecodeBatchItemFastPath(f *testing.F) {
 			return
 		}
 		if fast.Method != slow.Method || fast.ID != slow.ID || fast.pc != slow.pc ||
-			!bytes.Equal(fast.IfMatch, slow.IfMatch) || !bytes.Equal(fast.Record, slow.Record) || (fast.req == nil) != (slow.req == nil) {
+			!bytes.Equal(fast.IfMatch, slow.IfMatch) || !bytes.Equal(fast.IfNoneMatch, slow.IfNoneMatch) || !bytes.Equal(fast.Record, slow.Record) || (fast.req == nil) != (slow.req == nil) {
 			t.Fatalf("items differ:\nfast %+v\nslow %+v", fast, slow)
 		}
 		if fast.req != nil {

@@ -75,11 +75,17 @@
 //     when it replaced one; DELETE answers 200 with the tombstone envelope, so the
 //     caller learns the tombstone's version. Both accept If-Match as a version
 //     number, quoted ETag ("3") or "*" (the record must exist); a stale one is a
-//     412 and changes nothing. If-None-Match on PUT is refused (400) until the
-//     node can create under a caller's id atomically.
-//   - POST /v1/batch takes {"items": [{"method", "id", "if_match", "record"}]}:
-//     each item is what POST, PUT or DELETE on /v1/records would do (id and
-//     if_match standing for the URL's id and the If-Match header), and is
+//     412 and changes nothing. PUT also accepts If-None-Match: * (create the
+//     record, or revive its tombstone, never replace: 412 when it is live),
+//     which the state machine checks as it applies the write, so a record
+//     another writer created after the caller looked is not overwritten; any
+//     other If-None-Match, or one beside If-Match, is a 400. While a replica
+//     of the centre has not announced a build that checks it (/healthz
+//     features: if-absent), reviving a tombstone so is a 503 with Retry-After.
+//   - POST /v1/batch takes {"items": [{"method", "id", "if_match",
+//     "if_none_match", "record"}]}: each item is what POST, PUT or DELETE on
+//     /v1/records would do (id, if_match and if_none_match standing for the
+//     URL's id and the If-Match and If-None-Match headers), and is
 //     answered {"status", "record"} or {"status", "problem"} as that route
 //     would answer it, in the order sent. The request is 200 whenever the
 //     batch itself could be read, so clients must look at each item's status

@@ -322,19 +322,22 @@ func hasContact(rec *schema.Record) bool {
 
 // fakeService is a Service of function fields; nil fields behave as an empty node.
 type fakeService struct {
-	centre    string
-	bundle    *auth.Bundle
-	create    func(ctx context.Context, rec *schema.Record) (*schema.Record, error)
-	put       func(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error)
-	delete    func(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error)
-	get       func(ctx context.Context, id string) (*schema.Record, error)
-	list      func(ctx context.Context, q store.Query) ([]*schema.Record, string, error)
-	changes   func(ctx context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error)
-	ready     func() error
-	changedCh chan struct{}
-	feedEpoch string // FeedEpoch; "" for a feed not named
-	feedHead  uint64 // FeedHead
-	diskFull  error  // DiskFull
+	centre string
+	bundle *auth.Bundle
+	create func(ctx context.Context, rec *schema.Record) (*schema.Record, error)
+	put    func(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error)
+	// putIfAbsent is PutIfAbsent; nil: ErrExists where get finds a record,
+	// else what put does.
+	putIfAbsent func(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error)
+	delete      func(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error)
+	get         func(ctx context.Context, id string) (*schema.Record, error)
+	list        func(ctx context.Context, q store.Query) ([]*schema.Record, string, error)
+	changes     func(ctx context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error)
+	ready       func() error
+	changedCh   chan struct{}
+	feedEpoch   string // FeedEpoch; "" for a feed not named
+	feedHead    uint64 // FeedHead
+	diskFull    error  // DiskFull
 }
 
 var _ Service = (*fakeService)(nil)
@@ -369,6 +372,16 @@ func (f *fakeService) Put(ctx context.Context, id string, rec *schema.Record, if
 		return nil, err
 	}
 	return out, nil
+}
+
+func (f *fakeService) PutIfAbsent(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error) {
+	if f.putIfAbsent != nil {
+		return f.putIfAbsent(ctx, id, rec)
+	}
+	if _, err := f.Get(ctx, id); err == nil {
+		return nil, fmt.Errorf("%w: %s", store.ErrExists, id)
+	}
+	return f.Put(ctx, id, rec, 0)
 }
 
 func (f *fakeService) Delete(ctx context.Context, id string, ifMatch uint64) (*schema.Record, error) {

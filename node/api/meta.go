@@ -15,12 +15,12 @@ import (
 
 // healthz is 200 while the process serves. It also lists the features of this
 // build that its group's leader waits for every replica to have before using
-// them (node.FeatureFeedEpoch), the name of this replica's change feed, by
+// them (node.Features), the name of this replica's change feed, by
 // which the leader sees a replica that lacks it, and whether its disk is full
 // (disk_full), by which the leader sees a voter that cannot append.
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	doc := map[string]any{"status": "ok", "features": []string{node.FeatureFeedEpoch}}
+	doc := map[string]any{"status": "ok", "features": node.Features()}
 	if e := h.feedEpoch(); e != "" {
 		doc["feed_epoch"] = e
 	}

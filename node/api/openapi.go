@@ -196,10 +196,11 @@ func buildOpenAPI() ([]byte, error) {
 		"type":        "object",
 		"required":    []any{"method"},
 		"properties": obj{
-			"method":   obj{"enum": []any{"POST", "PUT", "DELETE"}},
-			"id":       obj{"type": "string", "description": "PUT and DELETE: the record, <centre>:<key>"},
-			"if_match": obj{"type": []any{"integer", "string"}, "description": `PUT and DELETE: the version the record must have, as If-Match: 3, "3" or "*"`},
-			"record":   schemaRef("Submission"),
+			"method":        obj{"enum": []any{"POST", "PUT", "DELETE"}},
+			"id":            obj{"type": "string", "description": "PUT and DELETE: the record, <centre>:<key>"},
+			"if_match":      obj{"type": []any{"integer", "string"}, "description": `PUT and DELETE: the version the record must have, as If-Match: 3, "3" or "*"`},
+			"if_none_match": obj{"const": "*", "description": "PUT: create the record or revive its tombstone, never replace it (412), as If-None-Match: *"},
+			"record":        schemaRef("Submission"),
 		},
 		"additionalProperties": false,
 	}
@@ -443,7 +444,7 @@ func problemResponses() obj {
 		"Unauthorized":        "No token where one is needed, or a token that was refused (see WWW-Authenticate).",
 		"Forbidden":           "The token does not allow this.",
 		"NotFound":            "No such record or resource, or one the caller may not see.",
-		"PreconditionFailed":  "If-Match does not match the record's version.",
+		"PreconditionFailed":  "If-Match does not match the record's version, or If-None-Match: * found it live.",
 		"Unprocessable":       "The record does not pass validation; errors name each field at fault.",
 		"Unavailable":         "The node cannot serve now (no raft leader, shutting down); retry after Retry-After seconds.",
 		"Conflict":            "The record exists, the trust bundle offered is older than or differs from the one held, or a membership change would leave the group unable to commit.",
@@ -510,6 +511,7 @@ func paths() obj {
 	code := obj{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
 	recordID := pathParam("id", "<centre>:<key>", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._-]{1,128}$"})
 	ifMatch := header("If-Match", `the version the record must have: 3, "3" (the ETag) or * (it must exist)`, obj{"type": "string"})
+	ifNoneMatch := header("If-None-Match", "* only: create the record, or revive its tombstone, but never replace it (412 when it exists)", obj{"const": "*"})
 	since := qparam("since", "position cursor: the next_cursor of the previous answer, or 0 for the beginning", obj{"type": "string"})
 	recordOK := func(status, desc string) obj {
 		return obj{status: obj{
@@ -562,7 +564,7 @@ func paths() obj {
 		},
 		"/v1/records/{id}": obj{
 			"get": op("getRecord", "Read one record", []any{recordID, consistent}, merge(recordOK("200", "the record"), obj{"404": respRef("NotFound")}), nil),
-			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch}, merge(
+			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch, ifNoneMatch}, merge(
 				recordOK("200", "replaced"), recordOK("201", "created"),
 				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
 			), obj{"requestBody": submission, "description": "Replaces the record with the submission, but for what the caller did not send and could not have sent back: " +

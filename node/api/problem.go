@@ -134,6 +134,8 @@ func toProblem(err error, requestID string) *problem {
 		p = newProblem(http.StatusForbidden, "forbidden", err.Error()+"; send the write to that centre's node")
 	case errors.Is(err, node.ErrWouldStall):
 		p = newProblem(http.StatusConflict, "membership-refused", err.Error())
+	case errors.Is(err, node.ErrGroupLacksFeature):
+		p = unavailable(err.Error(), 5, nil)
 	case errors.Is(err, node.ErrHandoverFailed):
 		p = unavailable(err.Error()+"; retry shortly", 2, nil)
 	case errors.Is(err, node.ErrNotLeader):

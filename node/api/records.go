@@ -278,10 +278,8 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err != nil {
 		return err
 	}
-	if r.Header.Get("If-None-Match") != "" {
-		// Create-only needs a create-with-this-id operation in the node; a check
-		// here would race with concurrent writers, so refuse rather than pretend.
-		return badParam("If-None-Match", "unsupported", "not supported on PUT; use If-Match, or POST to create under a new id")
+	if pc, err = parseIfNoneMatch(r.Header, pc); err != nil {
+		return err
 	}
 	data, err := readBody(w, r, h.maxBody)
 	if err != nil {
@@ -303,6 +301,9 @@ func (h *handler) putRecord(w http.ResponseWriter, r *http.Request, p *auth.Prin
 // precondition pc, and says whether it created (201) or replaced (200) it.
 // The caller has checked the write scope.
 func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc precondition, req *recordRequest) (int, *schema.Record, error) {
+	if pc.absent {
+		return h.putIfAbsent(ctx, id, pc, req)
+	}
 	if req.version != 0 {
 		switch {
 		case !pc.present:
@@ -362,6 +363,26 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 		}
 		return status, out, nil
 	}
+}
+
+// putIfAbsent creates record id, or revives its tombstone, and refuses to
+// replace a live one (412). The node checks that as it applies the write, so
+// a record created by another writer after this request was read is not
+// overwritten, as a read here and then a PUT would. There is no live record
+// to keep a visibility or personal data from.
+func (h *handler) putIfAbsent(ctx context.Context, id string, pc precondition, req *recordRequest) (int, *schema.Record, error) {
+	if req.version != 0 {
+		return 0, nil, badParam(pc.name, schema.RuleMismatch,
+			fmt.Sprintf("%s contradicts the record's version %d: it creates the record; send one", pc.name, req.version))
+	}
+	out, err := h.svc.PutIfAbsent(ctx, id, req.rec)
+	if errors.Is(err, store.ErrExists) {
+		return 0, nil, preconditionFailed(fmt.Sprintf("%s given but record %s exists", pc.name, id))
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, out, nil
 }
 
 // keepsUnread reports whether a PUT by p would keep personal data of the

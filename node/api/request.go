@@ -348,6 +348,10 @@ type precondition struct {
 	any     bool   // "*": the record must exist
 	version uint64 // the version it must have
 	never   bool   // a tag that cannot match any version (weak, or not ours)
+	// absent is If-None-Match: * (a batch item's if_none_match): create
+	// the record, or revive its tombstone, but never replace it. name then
+	// names that header or member.
+	absent bool
 }
 
 // parseIfMatch accepts If-Match as a version number, the quoted ETag form ("3")
@@ -362,6 +366,28 @@ func parseIfMatch(h http.Header) (precondition, error) {
 		return precondition{}, badParam("If-Match", schema.RuleFormat, `want one version: 3, "3" (the ETag) or *`)
 	}
 	return parsePrecondition("If-Match", vals[0])
+}
+
+// parseIfNoneMatch adds If-None-Match to pc, If-Match's: on a write only "*"
+// means anything (create, never replace), and the two cannot both be kept.
+func parseIfNoneMatch(h http.Header, pc precondition) (precondition, error) {
+	vals := h.Values("If-None-Match")
+	if len(vals) == 0 {
+		return pc, nil
+	}
+	if len(vals) > 1 || strings.TrimSpace(vals[0]) != "*" {
+		return pc, badParam("If-None-Match", schema.RuleFormat, "want *: create the record only if it does not exist (a version or tag means nothing on a write)")
+	}
+	return ifAbsent("If-None-Match", pc)
+}
+
+// ifAbsent is the precondition "create, never replace" named name, unless
+// pc (If-Match's) already holds one.
+func ifAbsent(name string, pc precondition) (precondition, error) {
+	if pc.present {
+		return pc, badParam(name, schema.RuleMismatch, fmt.Sprintf("%s and %s together can never both hold; send one", name, pc.name))
+	}
+	return precondition{name: name, present: true, absent: true}, nil
 }
 
 // parsePrecondition reads v, an If-Match value, for the header or member name.

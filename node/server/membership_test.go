@@ -30,8 +30,9 @@ func TestProbeReplicas(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv
 	}
-	current := health(`{"status":"ok","features":["feed-epoch"],"feed_epoch":"e1"}`)
+	current := health(`{"status":"ok","features":["feed-epoch","if-absent"],"feed_epoch":"e1"}`)
 	older := health(`{"status":"ok"}`)
+	session16 := health(`{"status":"ok","features":["feed-epoch"]}`)
 	gone := health(`{}`)
 	gone.Close()
 	rep := func(id, url string) node.ReplicaInfo {
@@ -42,7 +43,7 @@ func TestProbeReplicas(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("probed %d replicas, want the 4 other than the leader: %+v", len(got), got)
 	}
-	if p := got[0]; p.Err != nil || p.FeedEpoch != "e1" || len(p.Features) != 1 || p.Features[0] != node.FeatureFeedEpoch {
+	if p := got[0]; p.Err != nil || p.FeedEpoch != "e1" || len(p.Features) != 2 || p.Features[0] != node.FeatureFeedEpoch {
 		t.Errorf("current build: %+v", p)
 	}
 	if p := got[1]; p.Err != nil || len(p.Features) != 0 || p.FeedEpoch != "" {
@@ -58,7 +59,8 @@ func TestProbeReplicas(t *testing.T) {
 	// The same question decides whether a replica may join a group whose
 	// feed is named.
 	for _, c := range []struct{ url, want string }{
-		{current.URL, ""}, {older.URL, "older build"}, {gone.URL, "does not answer"},
+		{current.URL, ""}, {older.URL, `older build than this centre's group (its /healthz lists no "feed-epoch")`},
+		{session16.URL, `lists no "if-absent"`}, {gone.URL, "does not answer"},
 	} {
 		err := checkJoinerBuild(context.Background(), store.Replica{ID: "tianjin-9", HTTP: c.url}, nil)
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
@@ -108,6 +110,14 @@ type fakeNamer struct {
 	reps     []node.ReplicaInfo
 	own      string
 	proposed []string
+	features map[string][]string
+}
+
+func (f *fakeNamer) NoteReplicaFeatures(id string, features []string) {
+	if f.features == nil {
+		f.features = map[string][]string{}
+	}
+	f.features[id] = features
 }
 
 func (f *fakeNamer) Replicas() ([]node.ReplicaInfo, error) { return f.reps, nil }
@@ -140,10 +150,16 @@ func TestNameFeedWaitsForEveryReplica(t *testing.T) {
 	if len(f.proposed) != 0 || since.IsZero() {
 		t.Fatalf("with an older build in the group: proposed %q (waiting since %v)", f.proposed, since)
 	}
-	body.Store(`{"status":"ok","features":["feed-epoch"]}`)
+	if got, ok := f.features["tianjin-2"]; !ok || len(got) != 0 {
+		t.Fatalf("features noted for the older build: %q (noted: %v)", got, ok)
+	}
+	body.Store(`{"status":"ok","features":["feed-epoch","if-absent"]}`)
 	nameFeed(ctx, f, self, nil, log, &since)
 	if len(f.proposed) != 1 || f.proposed[0] != "" {
 		t.Fatalf("every replica current: proposed %q, want one fresh name", f.proposed)
+	}
+	if got := f.features["tianjin-2"]; len(got) != 2 || got[1] != node.FeatureIfAbsent {
+		t.Fatalf("features noted: %q", got)
 	}
 	f.own = "e1"
 	nameFeed(ctx, f, self, nil, log, &since)

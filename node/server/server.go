@@ -278,7 +278,13 @@ func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.Roun
 		// leader): without the others to ask, do not name anything.
 		return
 	}
-	propose, name, why := feedNameToPropose(own, probeReplicas(ctx, reps, self.ID, rt))
+	probes := probeReplicas(ctx, reps, self.ID, rt)
+	for _, p := range probes {
+		if p.Err == nil {
+			n.NoteReplicaFeatures(p.ID, p.Features)
+		}
+	}
+	propose, name, why := feedNameToPropose(own, probes)
 	if !propose {
 		if own == "" && unnamedSince.IsZero() {
 			*unnamedSince = time.Now()
@@ -302,8 +308,11 @@ func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.Roun
 	log.Info("proposed the change feed's name", "feed_epoch", n.FeedEpoch(), "why", why)
 }
 
-// feedNamer is the part of *node.Node that nameFeed uses.
+// feedNamer is the part of *node.Node that nameFeed uses. The features each
+// replica announced, learnt on the way, go to NoteReplicaFeatures (for the
+// writes only a group whose every replica has them may take).
 type feedNamer interface {
+	NoteReplicaFeatures(id string, features []string)
 	Replicas() ([]node.ReplicaInfo, error)
 	FeedEpoch() string
 	NameFeed(ctx context.Context, self store.Replica, name string) error
@@ -363,17 +372,22 @@ func probeVoter(ctx context.Context, r store.Replica, rt http.RoundTripper) erro
 // would silently stop the report.
 var _ interface{ DiskFull() error } = (*node.Node)(nil)
 
-// checkJoinerBuild is node.Config.CheckJoiner: once the change feed is named,
-// a replica that would not keep the name (an older build) would drop it and
-// refuse the cursors partners hold, so it may not join; nor may one whose API
+// checkJoinerBuild is node.Config.CheckJoiner: a replica of an older build may
+// not join, since it would apply what the group's features decide
+// differently (drop the change feed's name and refuse the cursors partners
+// hold; replace a record a create-only write must not); nor may one whose API
 // does not answer, since its group forwards writes there when it leads.
 func checkJoinerBuild(ctx context.Context, r store.Replica, rt http.RoundTripper) error {
 	h, err := healthOf(ctx, r.HTTP, rt)
 	if err != nil {
 		return fmt.Errorf("its API at %s does not answer /healthz (%v): the leader must reach it there", r.HTTP, err)
 	}
-	if !slices.Contains(h.Features, node.FeatureFeedEpoch) {
-		return fmt.Errorf("it runs an older build than this centre's group (its /healthz lists no %q): upgrade it first", node.FeatureFeedEpoch)
+	for _, f := range node.Features() {
+		if !slices.Contains(h.Features, f) {
+			// Once in the configuration it would apply the log as its
+			// build does, whatever the leader had checked of the others.
+			return fmt.Errorf("it runs an older build than this centre's group (its /healthz lists no %q): upgrade it first", f)
+		}
 	}
 	return nil
 }

@@ -28,11 +28,17 @@ const (
 // it. Everything that varies between replicas (time, the new id, the epoch) is
 // decided by the leader and carried here, so applying is deterministic.
 type WriteCommand struct {
-	Op      Op             `json:"op"`
-	ID      string         `json:"id"`
-	IfMatch uint64         `json:"if_match,omitempty"`
-	Record  *schema.Record `json:"record,omitempty"`
-	At      time.Time      `json:"at"`
+	Op      Op     `json:"op"`
+	ID      string `json:"id"`
+	IfMatch uint64 `json:"if_match,omitempty"`
+	// IfAbsent, on OpPut, makes the write fail (ErrExists) when the record
+	// is live: it creates the record, or revives a tombstone, and never
+	// replaces. A build from before it ignores the member and would replace,
+	// so the leader proposes it only once every replica announces
+	// FeatureIfAbsent (node.Node.PutIfAbsent).
+	IfAbsent bool           `json:"if_absent,omitempty"`
+	Record   *schema.Record `json:"record,omitempty"`
+	At       time.Time      `json:"at"`
 	// Epoch is used only when this centre's log has none yet.
 	Epoch string `json:"epoch"`
 	// KeyID names the record key to sign with (the leader's choice during a
@@ -387,6 +393,9 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 			return Result{Err: fmt.Errorf("%w: %s", ErrExists, w.ID)}, nil
 		}
 	case OpPut:
+		if w.IfAbsent && live {
+			return Result{Err: fmt.Errorf("%w: %s is at version %d", ErrExists, w.ID, existing.Version)}, nil
+		}
 		if w.IfMatch != 0 && (!live || existing.Version != w.IfMatch) {
 			return Result{Err: conflict(w.ID, w.IfMatch, existing)}, nil
 		}

@@ -44,9 +44,11 @@ func decodeWriteFast(b []byte, w *WriteCommand) bool {
 			return schema.MemberString(v, &q.KeyID)
 		case 7:
 			return schema.MemberBool(v, &q.Canonical)
-		default:
+		case 8:
 			q.SharedBody = append(json.RawMessage(nil), v...)
 			return true
+		default:
+			return schema.MemberBool(v, &q.IfAbsent)
 		}
 	}) {
 		return false
@@ -55,7 +57,7 @@ func decodeWriteFast(b []byte, w *WriteCommand) bool {
 	return true
 }
 
-var writeFields = []string{"op", "id", "if_match", "record", "at", "epoch", "kid", "canonical", "shared_body"}
+var writeFields = []string{"op", "id", "if_match", "record", "at", "epoch", "kid", "canonical", "shared_body", "if_absent"}
 
 // appendWriteCommand appends w's JSON as EncodeCommand's encoding/json
 // encoder writes it, byte for byte, when schema.AppendRecordJSON can write its
@@ -76,6 +78,9 @@ func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
 	if w.IfMatch != 0 {
 		dst = append(dst, `,"if_match":`...)
 		dst = strconv.AppendUint(dst, w.IfMatch, 10)
+	}
+	if w.IfAbsent {
+		dst = append(dst, `,"if_absent":true`...)
 	}
 	if w.Record != nil {
 		dst = append(dst, `,"record":`...)

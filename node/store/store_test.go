@@ -142,6 +142,38 @@ func TestWriteVersionsAndConflicts(t *testing.T) {
 	}
 }
 
+// TestPutIfAbsent: a put with IfAbsent creates a record, revives a tombstone,
+// and never replaces a live record, whatever the proposer read before.
+func TestPutIfAbsent(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	putIfAbsent := func(id, title string) Result {
+		t.Helper()
+		return a.apply(&Command{Write: &WriteCommand{Op: OpPut, ID: id, IfAbsent: true, Record: supply(title, schema.VisibilityFederation),
+			At: t0.Add(time.Duration(a.index) * time.Second), Epoch: "E1"}})[0]
+	}
+	if r := putIfAbsent("tianjin:n", "v1"); r.Err != nil || r.Record.Version != 1 || r.Entry == nil {
+		t.Fatalf("create: %+v", r)
+	}
+	r := putIfAbsent("tianjin:n", "v2")
+	if !errors.Is(r.Err, ErrExists) || r.Entry != nil || !strings.Contains(r.Err.Error(), "version 1") {
+		t.Fatalf("over a live record: %+v", r)
+	}
+	if got, err := a.s.Get("tianjin:n"); err != nil || got.Version != 1 || !bytes.Contains(got.Body, []byte(`"v1"`)) {
+		t.Fatalf("the refused write changed the record: %+v %v", got, err)
+	}
+	if r := a.write(OpDelete, "tianjin:n", nil, 0); r.Err != nil || r.Record.Version != 2 {
+		t.Fatalf("delete: %+v", r)
+	}
+	r = putIfAbsent("tianjin:n", "v3")
+	if r.Err != nil || r.Record.Version != 3 || r.Record.Deleted || r.Entry == nil || r.Entry.Record.Deleted {
+		t.Fatalf("over a tombstone: %+v", r)
+	}
+	if r := putIfAbsent("tianjin:n", "v4"); !errors.Is(r.Err, ErrExists) {
+		t.Fatalf("over the revived record: %+v", r)
+	}
+}
+
 func TestLogCarriesNoPersonalDataAndNoPrivateRecords(t *testing.T) {
 	k := mustKey(t, "tianjin")
 	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
