@@ -39,7 +39,11 @@
 // replica answers from its own state. wait is in seconds, fractions allowed. Every /v1 route authenticates
 // (a bad token is a 401, never anonymous) and asks the Authorizer for the
 // collection first, so 401/403 come before anything else; /healthz, /readyz,
-// /metrics and the JWKS are open.
+// /metrics and the JWKS are open. A follower that would forward a write or a
+// consistent read answers 401 itself, at once, for a token no leader could
+// accept (malformed, a bad signature, impossible claims, revoked) and for a
+// write without a token; a token whose key, issuer or validity the leader's
+// newer bundle or clock may judge otherwise is forwarded.
 //
 // # Wire conventions
 //

@@ -35,7 +35,11 @@ const ForwardedHeader = "X-Liandong-Forwarded"
 
 // toLeader wraps a route that must run at the leader: at a follower the request
 // goes, as it came, to the leader's API, and the caller gets the leader's answer.
-func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc {
+func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc { return h.atLeader(next, true) }
+
+// atLeader runs next at the leader, forwarding from a follower; writes says
+// next writes (refusedAtFollower).
+func (h *handler) atLeader(next http.HandlerFunc, writes bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rep, ok := h.svc.(Replicated)
 		if !ok || rep.IsLeader() {
@@ -47,8 +51,35 @@ func (h *handler) toLeader(next http.HandlerFunc) http.HandlerFunc {
 			h.fail(w, r, fmt.Errorf("forwarded request reached a follower: %w", node.ErrNotLeader))
 			return
 		}
+		if err := h.refusedAtFollower(r, writes); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		h.forwardToLeader(w, r, rep, next)
 	}
+}
+
+// refusedAtFollower is the answer a follower gives a request itself rather
+// than forward it: one whose token the leader would refuse too, whatever
+// trust bundle or clock it has (malformed, a bad signature, claims that can
+// never hold, revoked), and, on a route that writes (every one of them needs
+// a writer or an administrator), one with no token at all. Otherwise such a
+// request took a hop to the leader, and during an election waited up to 3 s
+// for one, to be answered 503 instead of 401. A token that names a key or
+// issuer this replica's bundle does not hold yet, or is outside its validity
+// by this replica's clock, goes on: the leader may hold a newer bundle, and
+// decides.
+func (h *handler) refusedAtFollower(r *http.Request, writes bool) error {
+	p, err := h.authenticate(r)
+	switch {
+	case err == nil && writes && p.Anonymous:
+		_, err = h.authorize(p, auth.ActionWrite, nil)
+		return err
+	case err == nil, errors.Is(err, auth.ErrTokenUnknownKey), errors.Is(err, auth.ErrTokenIssuer),
+		errors.Is(err, auth.ErrTokenExpired), errors.Is(err, auth.ErrTokenNotYetValid), errors.Is(err, auth.ErrTokenScope):
+		return nil
+	}
+	return err
 }
 
 // forwardToLeader sends r, as it came, to the leader's API and relays the
@@ -108,7 +139,7 @@ func (h *handler) barrier(ctx context.Context) error {
 
 // readMaybeConsistent forwards ?consistent=true reads at a follower to the leader.
 func (h *handler) readMaybeConsistent(next http.HandlerFunc) http.HandlerFunc {
-	fwd := h.toLeader(next)
+	fwd := h.atLeader(next, false)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if consistentRead(r) {
 			fwd(w, r)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"liandong/auth"
 	"liandong/node"
@@ -262,5 +263,79 @@ func TestConsistentListReadsGoToTheLeader(t *testing.T) {
 	wantStatus(t, r, http.StatusOK)
 	if got.Load() != "" || !strings.Contains(string(r.body), `"version":1`) || f.barriers.Load() != 0 {
 		t.Errorf("a plain ids read at a follower: the leader saw %q; answered %s; %d barriers", got.Load(), r.body, f.barriers.Load())
+	}
+}
+
+// TestFollowerRefusesWhatNoLeaderWouldTake: a follower answers 401 itself to
+// a request whose token no bundle or clock of the leader's could accept, and
+// to a write without a token, at once, even during an election; it forwards
+// what only the leader can judge (a key or issuer its bundle may hold, a
+// validity its clock decides) and anonymous consistent reads.
+func TestFollowerRefusesWhatNoLeaderWouldTake(t *testing.T) {
+	var forwarded atomic.Int32
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forwarded.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"items":[]}`))
+	}))
+	defer leader.Close()
+	f := newLaggingReplica(nil)
+	f.led.Store(false)
+	e := newFakeEnv(t, f.fakeService, func(o *Options) { o.Service = f })
+	valid := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	tampered := valid[:len(valid)-4] + "AAAA"
+	if tampered == valid {
+		tampered = valid[:len(valid)-4] + "BBBB"
+	}
+	newKey := &auth.TokenIssuer{Centre: "tianjin", Federation: testFederation, Key: mustKey(t, "tianjin-tok-next")}
+	unknownKey, err := newKey.Issue("partner", []auth.Scope{auth.ScopeWrite}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := e.issuers["tianjin"].Issue("partner", []auth.Scope{auth.ScopeWrite}, time.Hour, time.Now().Add(-3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(token string) req {
+		return req{method: "PUT", path: "/v1/records/tianjin:a", token: token, body: envelope("supply", "federation", supplyBody("x"))}
+	}
+	read := func(token string) req {
+		return req{method: "GET", path: "/v1/records?ids=tianjin:a&consistent=true", token: token}
+	}
+	for _, c := range []struct {
+		name    string
+		rq      req
+		forward bool
+	}{
+		{"write with a valid token", put(valid), true},
+		{"write with a key the follower's bundle lacks", put(unknownKey), true},
+		{"write with a token expired by the follower's clock", put(expired), true},
+		{"write without a token", put(""), false},
+		{"write with a malformed token", put("not.a.token"), false},
+		{"write with a bad signature", put(tampered), false},
+		{"consistent read without a token", read(""), true},
+		{"consistent read with a malformed token", read("x"), false},
+		{"consistent read with a bad signature", read(tampered), false},
+	} {
+		for _, electing := range []bool{false, true} {
+			f.next = leader.URL
+			if electing {
+				if c.forward {
+					continue // it waits for a leader, as before
+				}
+				f.next = ""
+			}
+			forwarded.Store(0)
+			start := time.Now()
+			r := e.do(t, c.rq)
+			switch {
+			case c.forward && (forwarded.Load() != 1 || r.StatusCode != http.StatusOK):
+				t.Errorf("%s: %d, forwarded %d times; want it forwarded", c.name, r.StatusCode, forwarded.Load())
+			case !c.forward && (forwarded.Load() != 0 || r.StatusCode != http.StatusUnauthorized || r.problem(t).Type != ProblemTypePrefix+"unauthorized"):
+				t.Errorf("%s (election %v): %d, forwarded %d times; want 401 from the follower", c.name, electing, r.StatusCode, forwarded.Load())
+			case !c.forward && time.Since(start) > time.Second:
+				t.Errorf("%s (election %v): answered after %v", c.name, electing, time.Since(start))
+			}
+		}
 	}
 }
