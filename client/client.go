@@ -307,22 +307,20 @@ func IsPreconditionFailed(err error) bool {
 }
 
 // RefusesIfAbsent reports whether err is a node's refusal of If-None-Match
-// itself (PutIfAbsent, Write.IfAbsent): a build from before it answers 400
-// naming the header, or the batch member as a field it does not know.
+// itself (PutIfAbsent, Write.IfAbsent), as a build from before it answers:
+// on PUT a 400 naming the header as unsupported, in a batch a 400 for the
+// item's unknown member. A current node never answers either.
 func RefusesIfAbsent(err error) bool {
 	var p *Problem
 	if !errors.As(err, &p) || p.Status != http.StatusBadRequest {
 		return false
 	}
-	names := func(s string) bool {
-		return strings.Contains(strings.ToLower(s), "if-none-match") || strings.Contains(s, "if_none_match")
-	}
 	for _, fe := range p.Errors {
-		if names(fe.Path) {
+		if fe.Path == "If-None-Match" && fe.Rule == "unsupported" {
 			return true
 		}
 	}
-	return names(p.Detail)
+	return strings.Contains(p.Detail, `unknown field "if_none_match"`)
 }
 
 // Delete tombstones the record id and returns the tombstone.

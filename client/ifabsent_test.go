@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"liandong/schema"
@@ -43,7 +44,9 @@ func TestPutIfAbsent(t *testing.T) {
 	problem := func(status int, detail, path string) string {
 		errs := ""
 		if path != "" {
-			errs = fmt.Sprintf(`,"errors":[{"path":%q,"rule":"x","message":"m"}]`, path)
+			var rule string
+			path, rule, _ = strings.Cut(path, " ")
+			errs = fmt.Sprintf(`,"errors":[{"path":%q,"rule":%q,"message":"m"}]`, path, rule)
 		}
 		return fmt.Sprintf(`{"type":"urn:liandong:problem:x","title":"x","status":%d,"detail":%q%s}`, status, detail, errs)
 	}
@@ -55,9 +58,13 @@ func TestPutIfAbsent(t *testing.T) {
 	}{
 		{"exists", 412, problem(412, "If-None-Match given but record tianjin:a exists", ""), true, false},
 		// What a node from before If-None-Match answered, on PUT and in a batch.
-		{"older node, PUT", 400, problem(400, "If-None-Match: not supported on PUT; use If-Match, or POST to create under a new id", "If-None-Match"), false, true},
+		{"older node, PUT", 400, problem(400, "If-None-Match: not supported on PUT; use If-Match, or POST to create under a new id", "If-None-Match unsupported"), false, true},
 		{"older node, batch", 400, problem(400, `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "record"}: json: unknown field "if_none_match"`, ""), false, true},
-		{"another 400", 400, problem(400, "the record does not pass validation", "body.title"), false, false},
+		{"another 400", 400, problem(400, "the record does not pass validation", "body.title required"), false, false},
+		// What this build answers that names the precondition: not a refusal of it.
+		{"a malformed item", 400, problem(400, `want a write: {"method": "POST"|"PUT"|"DELETE", "id", "if_match", "if_none_match", "record"}: json: unknown field "x"`, ""), false, false},
+		{"a bad If-None-Match", 400, problem(400, "If-None-Match: want *", "If-None-Match format"), false, false},
+		{"a body member of that name", 400, problem(400, "duplicate member", "body.If-None-Match duplicate"), false, false},
 	} {
 		status, body = c2.status, c2.body
 		_, err := c.PutIfAbsent(context.Background(), "tianjin:a", rec)

@@ -12,6 +12,9 @@ type Replica struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTP     string `json:"http"`
 	PeerID   string `json:"peer_id,omitempty"`
+	// Features is what the replica's build announced, as its group's leader
+	// recorded it (comma-separated); ignored by AddReplica.
+	Features string `json:"features,omitempty"`
 	Suffrage string `json:"suffrage,omitempty"`
 	Leader   bool   `json:"leader,omitempty"`
 }

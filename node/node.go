@@ -222,10 +222,10 @@ type Node struct {
 	// changes after, except by a restore, which clears the cache).
 	feedMu   sync.Mutex
 	feedName string
-	// features holds what each other replica's /healthz last announced
-	// (NoteReplicaFeatures); see groupHas.
-	featuresMu sync.Mutex
-	features   map[string][]string
+	// replicaMu serialises this leader's proposals of replica records
+	// (RegisterSelf, AddReplica, RecordFeatures), each of which reads the
+	// record it rewrites.
+	replicaMu sync.Mutex
 
 	recovering      atomic.Bool
 	recoveringSince time.Time

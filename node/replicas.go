@@ -66,6 +66,11 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
 		return err
 	}
+	// What the joiner's build can do is learnt by asking it (RecordFeatures),
+	// not taken from whoever asked to add it.
+	r.Features = ""
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
 	return err
 }
@@ -268,6 +273,9 @@ func (h *peerHealth) unreachable(id raft.ServerID, now time.Time) bool {
 // yet (the first replica of a centre, or after its HTTP address changed).
 func (n *Node) RegisterSelf(ctx context.Context, self store.Replica) error {
 	self.ID = n.cfg.ReplicaID
+	self.Features = featureList(Features())
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
 	have, err := n.st.Replicas()
 	if err != nil {
 		return err
@@ -295,37 +303,58 @@ const FeatureIfAbsent = "if-absent"
 // every replica has it; /healthz announces them.
 func Features() []string { return []string{FeatureFeedEpoch, FeatureIfAbsent} }
 
-// NoteReplicaFeatures records the features the replica id announced on its
-// /healthz (the leader's membership loop asks every replica in turn). What a
-// replica announced is kept while it does not answer: one that is down
-// applies the log when it returns, with the build it announced. (One
-// replaced by an older build in the meantime is a downgrade, which this
-// does not guard.)
-func (n *Node) NoteReplicaFeatures(id string, features []string) {
-	n.featuresMu.Lock()
-	defer n.featuresMu.Unlock()
-	if n.features == nil {
-		n.features = map[string][]string{}
+// featureList is features as store.Replica.Features holds them.
+func featureList(features []string) string {
+	fs := slices.Clone(features)
+	slices.Sort(fs)
+	return strings.Join(slices.Compact(fs), ",")
+}
+
+// RecordFeatures records, in the group's replicated state, the features the
+// replica id announced on its /healthz (the leader's membership loop asks
+// every replica every few seconds), when its record lists others. A replica
+// without a record is left alone: it gets one when it joins.
+func (n *Node) RecordFeatures(ctx context.Context, id string, announced []string) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
 	}
-	n.features[id] = slices.Clone(features)
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
+	have, err := n.st.Replicas()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(have, func(r store.Replica) bool { return r.ID == id })
+	if i < 0 || have[i].Features == featureList(announced) {
+		return nil
+	}
+	r := have[i]
+	r.Features = featureList(announced)
+	_, err = n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
+	return err
 }
 
 // groupHas reports whether every replica in raft's configuration is known
-// to have feature f: this one by its build, the others by what they
-// announced (NoteReplicaFeatures). A replica added since it was last asked
-// is not known yet.
+// to have feature f: this one by its build, each other by its record
+// (RecordFeatures), which must be of the server at the address raft holds.
+// A replica added since its build was last asked is not known yet.
 func (n *Node) groupHas(f string) bool {
 	if !slices.Contains(Features(), f) {
 		return false
 	}
 	servers := n.servers()
-	if len(servers) == 0 {
+	recorded, err := n.st.Replicas()
+	if len(servers) == 0 || err != nil {
 		return false // the configuration could not be read
 	}
-	n.featuresMu.Lock()
-	defer n.featuresMu.Unlock()
 	for _, s := range servers {
-		if string(s.ID) != n.cfg.ReplicaID && !slices.Contains(n.features[string(s.ID)], f) {
+		if string(s.ID) == n.cfg.ReplicaID {
+			continue
+		}
+		ok := slices.ContainsFunc(recorded, func(r store.Replica) bool {
+			return r.ID == string(s.ID) && r.RaftAddr == string(s.Address) && slices.Contains(strings.Split(r.Features, ","), f)
+		})
+		if !ok {
 			return false
 		}
 	}

@@ -313,22 +313,39 @@ func TestRemovalAsksProbeReplica(t *testing.T) {
 	}
 }
 
-// TestPutIfAbsentWaitsForEveryReplicasBuild: until each other replica has
-// announced FeatureIfAbsent, a create-only write of a free id is an OpCreate
-// (which every build checks) and one over a tombstone is refused, since an
-// older replica would apply it as a plain put; once all have, it revives the
-// tombstone, on every replica alike. A replica that announced nothing, or
-// only older features, keeps the gate shut.
+// TestPutIfAbsentWaitsForEveryReplicasBuild: until each other replica's
+// record lists FeatureIfAbsent, a create-only write of a free id is an
+// OpCreate (which every build checks) and one over a tombstone is refused,
+// since an older replica would apply it as a plain put; once all do, it
+// revives the tombstone, on every replica alike. The records are replicated
+// state: a new leader trusts them without asking; a replica recorded again
+// (re-added, or by an older build, which drops the features) is not
+// trusted until asked again.
 func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 	nodes := openReplicas(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := leaderOf(t, nodes, nil, 10*time.Second)
-	var others []string
+	var others []*Node
 	for _, n := range nodes {
 		if n != l {
-			others = append(others, n.cfg.ReplicaID)
+			others = append(others, n)
 		}
+	}
+	record := func(leader, n *Node) {
+		t.Helper()
+		r := store.Replica{ID: n.cfg.ReplicaID, RaftAddr: n.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+		if _, err := leader.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range others {
+		record(l, n)
+	}
+	// The leader records itself with its build's features, as the
+	// membership loop has it do.
+	if err := l.RegisterSelf(ctx, store.Replica{RaftAddr: l.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
 	}
 	id := "tianjin:gate"
 	if rec, err := l.PutIfAbsent(ctx, id, supplyRecord("一")); err != nil || rec.Version != 1 {
@@ -340,12 +357,22 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 	if _, err := l.Delete(ctx, id, 0); err != nil {
 		t.Fatal(err)
 	}
-	l.NoteReplicaFeatures(others[0], Features())
-	l.NoteReplicaFeatures(others[1], []string{FeatureFeedEpoch})
-	if _, err := l.PutIfAbsent(ctx, id, supplyRecord("三")); !errors.Is(err, ErrGroupLacksFeature) {
-		t.Fatalf("over a tombstone, %s older: %v, want ErrGroupLacksFeature", others[1], err)
+	if err := l.RecordFeatures(ctx, others[0].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
 	}
-	l.NoteReplicaFeatures(others[1], Features())
+	if err := l.RecordFeatures(ctx, others[1].cfg.ReplicaID, []string{FeatureFeedEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.PutIfAbsent(ctx, id, supplyRecord("三")); !errors.Is(err, ErrGroupLacksFeature) {
+		t.Fatalf("over a tombstone, %s older: %v, want ErrGroupLacksFeature", others[1].cfg.ReplicaID, err)
+	}
+	if err := l.RecordFeatures(ctx, others[1].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	last := l.raft.LastIndex()
+	if err := l.RecordFeatures(ctx, others[1].cfg.ReplicaID, []string{FeatureIfAbsent, FeatureFeedEpoch}); err != nil || l.raft.LastIndex() != last {
+		t.Fatalf("recording the same features in another order proposed again (%v)", err)
+	}
 	rec, err := l.PutIfAbsent(ctx, id, supplyRecord("四"))
 	if err != nil || rec.Version != 3 {
 		t.Fatalf("over a tombstone, every replica current: %+v, %v", rec, err)
@@ -365,5 +392,40 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 		if err != nil || got.Version != 3 || !strings.Contains(string(got.Body), "四") {
 			t.Fatalf("%s: %+v, %v", n.cfg.ReplicaID, got, err)
 		}
+	}
+
+	// Leadership moves to a replica that never asked anyone: the records it
+	// applied say every replica is current. (It records itself with its own
+	// features first, as the membership loop does.)
+	if err := l.raft.LeadershipTransferToServer(raft.ServerID(others[0].cfg.ReplicaID), raft.ServerAddress(others[0].cfg.RaftAddr)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	nl := leaderOf(t, nodes, l, 10*time.Second)
+	if nl != others[0] {
+		t.Fatalf("leadership went to %s", nl.cfg.ReplicaID)
+	}
+	if err := nl.RegisterSelf(ctx, store.Replica{RaftAddr: nl.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if !nl.groupHas(FeatureIfAbsent) {
+		t.Fatal("a new leader does not trust the replicated records")
+	}
+	// A record of another server under the old leader's id (the id re-used
+	// at another address) says nothing of the server raft holds.
+	moved := store.Replica{ID: l.cfg.ReplicaID, RaftAddr: "127.0.0.1:1", HTTP: "http://127.0.0.1:1", Features: featureList(Features())}
+	if _, err := nl.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: moved}}); err != nil {
+		t.Fatal(err)
+	}
+	if nl.groupHas(FeatureIfAbsent) {
+		t.Fatalf("%s trusted by a record of another address", l.cfg.ReplicaID)
+	}
+	// The old leader's record is rewritten as a build that knows no
+	// features would (re-added, or registered by an older build).
+	record(nl, l)
+	if nl.groupHas(FeatureIfAbsent) {
+		t.Fatalf("%s recorded without features, still trusted", l.cfg.ReplicaID)
+	}
+	if _, err := nl.PutIfAbsent(ctx, "tianjin:gate-2", supplyRecord("六")); err != nil {
+		t.Fatalf("a free id with the gate shut again: %v", err)
 	}
 }

@@ -71,6 +71,23 @@ func TestPutIfAbsent(t *testing.T) {
 		}
 	}
 	wantStatus(t, e.do(t, req{method: "GET", path: "/v1/records/tianjin:imported-2", token: w}), http.StatusNotFound)
+
+	// On DELETE and POST it can never mean what it says: refused, not ignored.
+	for _, rq := range []req{
+		{method: "DELETE", path: "/v1/records/tianjin:imported-1", token: w, header: star},
+		{method: "POST", path: "/v1/records", token: w, header: star, body: envelope("supply", "federation", supplyBody("新"))},
+	} {
+		r := e.do(t, rq)
+		wantStatus(t, r, http.StatusBadRequest)
+		if p := r.problem(t); len(p.Errors) != 1 || p.Errors[0].Path != "If-None-Match" {
+			t.Errorf("%s with If-None-Match: %+v", rq.method, p.Errors)
+		}
+	}
+	r = e.do(t, req{method: "GET", path: "/v1/records/tianjin:imported-1", token: w})
+	wantStatus(t, r, http.StatusOK)
+	if got := r.record(t); got.Version != 3 {
+		t.Fatalf("a refused DELETE changed the record: version %d", got.Version)
+	}
 }
 
 // TestPutIfAbsentRacesCreateOnce: writers that all read an id as free and

@@ -389,6 +389,7 @@ func buildOpenAPI() ([]byte, error) {
 		"properties": obj{
 			"id": obj{"type": "string"}, "raft_addr": obj{"type": "string"}, "http": obj{"type": "string"}, "peer_id": obj{"type": "string"},
 			"suffrage": obj{"type": "string"}, "leader": obj{"type": "boolean"},
+			"features": obj{"type": "string", "description": "what the replica's build announced on its /healthz, as the leader last recorded it (comma-separated); the group uses a feature once every replica lists it"},
 		},
 	}
 	schemas["JWKS"] = obj{

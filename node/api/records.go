@@ -231,6 +231,9 @@ func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	if _, err := h.authorize(p, auth.ActionWrite, nil); err != nil {
 		return err
 	}
+	if r.Header.Get("If-None-Match") != "" {
+		return badParam("If-None-Match", schema.RuleForbidden, "POST always creates a new record; to create under an id of your own only if it is free, use PUT")
+	}
 	data, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		return err
@@ -451,6 +454,11 @@ func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	pc, err := parseIfMatch(r.Header)
 	if err != nil {
 		return err
+	}
+	if r.Header.Get("If-None-Match") != "" {
+		// "Only if it does not exist" on a delete is a 404 or a 412, never a
+		// deletion: refuse it rather than ignore it, as a batch item does.
+		return badParam("If-None-Match", schema.RuleForbidden, "DELETE needs a record to delete; use If-Match")
 	}
 	out, err := h.remove(r.Context(), p, id, pc)
 	if err != nil {

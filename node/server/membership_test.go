@@ -113,11 +113,12 @@ type fakeNamer struct {
 	features map[string][]string
 }
 
-func (f *fakeNamer) NoteReplicaFeatures(id string, features []string) {
+func (f *fakeNamer) RecordFeatures(_ context.Context, id string, features []string) error {
 	if f.features == nil {
 		f.features = map[string][]string{}
 	}
 	f.features[id] = features
+	return nil
 }
 
 func (f *fakeNamer) Replicas() ([]node.ReplicaInfo, error) { return f.reps, nil }

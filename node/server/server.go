@@ -280,8 +280,11 @@ func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.Roun
 	}
 	probes := probeReplicas(ctx, reps, self.ID, rt)
 	for _, p := range probes {
-		if p.Err == nil {
-			n.NoteReplicaFeatures(p.ID, p.Features)
+		if p.Err != nil {
+			continue
+		}
+		if err := n.RecordFeatures(ctx, p.ID, p.Features); err != nil && ctx.Err() == nil {
+			log.Warn("record a replica's features", "replica", p.ID, "err", err)
 		}
 	}
 	propose, name, why := feedNameToPropose(own, probes)
@@ -309,10 +312,10 @@ func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.Roun
 }
 
 // feedNamer is the part of *node.Node that nameFeed uses. The features each
-// replica announced, learnt on the way, go to NoteReplicaFeatures (for the
-// writes only a group whose every replica has them may take).
+// replica announced, learnt on the way, go to RecordFeatures (for the writes
+// only a group whose every replica has them may take).
 type feedNamer interface {
-	NoteReplicaFeatures(id string, features []string)
+	RecordFeatures(ctx context.Context, id string, features []string) error
 	Replicas() ([]node.ReplicaInfo, error)
 	FeedEpoch() string
 	NameFeed(ctx context.Context, self store.Replica, name string) error
@@ -435,7 +438,7 @@ func feedNameToPropose(own string, probes []replicaProbe) (propose bool, name, w
 // recorded reports whether the group holds self's addresses as they are.
 func (s *Server) recorded(self store.Replica) bool {
 	have, err := s.Node.Store().Replicas()
-	return err == nil && slices.Contains(have, self)
+	return err == nil && slices.ContainsFunc(have, self.SameAddresses)
 }
 
 // member reports whether this replica is already in its group's configuration.

@@ -103,6 +103,21 @@ type Replica struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTP     string `json:"http"`
 	PeerID   string `json:"peer_id,omitempty"`
+	// Features is what the replica's build announced on its /healthz, as its
+	// group's leader last heard it (sorted, comma-separated, so that a
+	// Replica stays comparable): the leader uses a feature only once every
+	// replica's record lists it. Kept in the replicated state, so a new
+	// leader knows it without asking replicas that are down. A build from
+	// before it drops the member when it records a replica, which takes
+	// the features away again, the safe way.
+	Features string `json:"features,omitempty"`
+}
+
+// SameAddresses reports whether r and o name the same server at the same
+// addresses, whatever features each lists.
+func (r Replica) SameAddresses(o Replica) bool {
+	r.Features, o.Features = "", ""
+	return r == o
 }
 
 // ReplicaCommand records (or, with Remove, forgets) a replica.
