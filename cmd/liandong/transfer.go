@@ -250,18 +250,40 @@ type importer struct {
 // A row whose read or write fails, alone or with its batch, is counted
 // failed and reported, and the import goes on; the token's refusal, or an
 // error that is no answer of the node's, stops it: at once while reading,
-// and once every row written is accounted for while writing.
+// and once every row written is accounted for while writing. Rows answered
+// 503 (an election, a write not committed in time) are imported again, read
+// and all, after the node's Retry-After, up to importAttempts times in all.
 func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
+	return im.rowsAttempt(ctx, rows, 1)
+}
+
+// Bounds of import's retries of rows answered 503: attempts in all, and
+// the longest wait between two (a node's Retry-After above it is cut).
+const (
+	importAttempts  = 4
+	importRetryWait = 10 * time.Second
+)
+
+func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attempt int) (result error) {
 	type pending struct {
 		row     transfer.Row
 		ifMatch uint64
 	}
 	var todo []pending
 	var stop error
+	var again []transfer.Row
+	var wait time.Duration
 	fail := func(r transfer.Row, err error) {
+		var pr *client.Problem
+		if errors.As(err, &pr) && pr.Status == http.StatusServiceUnavailable && attempt < importAttempts {
+			// Whether a write answered so was applied is unknown: the row is
+			// read again, and written only if that read says so.
+			again = append(again, r)
+			wait = max(wait, pr.RetryAfter)
+			return
+		}
 		im.failed++
 		fmt.Fprintf(im.stdout, "%s: row %d: %s: %v\n", im.path, r.Row, r.Record.ID, err)
-		var pr *client.Problem
 		if errors.As(err, &pr) {
 			for _, fe := range pr.Errors {
 				fmt.Fprintf(im.stdout, "  %s: %s\n", fe.Path, fe.Message)
@@ -277,6 +299,22 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 			stop = fmt.Errorf("could not reach the node: %w", err)
 		}
 	}
+	defer func() {
+		// Once the rest are accounted for. If the import stops, the rows
+		// left to try again fail with the reason it stops.
+		switch {
+		case len(again) == 0:
+		case stop == nil:
+			stop = im.retry(ctx, again, attempt, wait)
+		default:
+			rest := again
+			attempt = importAttempts
+			for _, r := range rest {
+				fail(r, stop)
+			}
+		}
+		result = stop
+	}()
 	reads, halt := im.readAll(ctx, rows)
 	if halt >= 0 {
 		fail(rows[halt], fmt.Errorf("read: %w", reads[halt].err))
@@ -360,6 +398,21 @@ func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 		}
 	}
 	return stop
+}
+
+// retry imports rows again, after wait (the longest Retry-After they were
+// answered; at least half a second, at most importRetryWait).
+func (im *importer) retry(ctx context.Context, rows []transfer.Row, attempt int, wait time.Duration) error {
+	wait = min(max(wait, 500*time.Millisecond), importRetryWait)
+	fmt.Fprintf(im.stdout, "%s: %d rows answered 503 (attempt %d of %d); trying them again in %v\n", im.path, len(rows), attempt, importAttempts, wait)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	return im.rowsAttempt(ctx, rows, attempt+1)
 }
 
 // put writes rec on its own: over version ifMatch, or, for a row read as

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -703,6 +704,100 @@ func TestImportCreatesOnlyWhatIsStillAbsent(t *testing.T) {
 			// s-7 is repeated in the file: its second row updates, in a batch of its own.
 			if g, p := guarded.Load(), plain.Load(); g != int32(n+1) || p != 0 {
 				t.Fatalf("%d writes with If-None-Match, %d without, for %d rows read as absent", g, p, n+1)
+			}
+		})
+	}
+}
+
+// TestImportRetriesWhatWasAnswered503: rows answered 503 (an election, a
+// write not committed in time) are read and written again after the node's
+// Retry-After, a bounded number of times; a row whose write was applied
+// although answered 503 is then found unchanged, not written twice.
+func TestImportRetriesWhatWasAnswered503(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "three.csv")
+	os.WriteFile(path, []byte("编号,标题,摘要,所属领域,技术成熟度,所属单位\n"+
+		"s-1,成果一,摘要。,新材料,6,天津大学\ns-2,成果二,摘要。,新材料,6,天津大学\ns-3,成果三,摘要。,新材料,6,天津大学\n"), 0o600)
+	tok := filepath.Join(dir, "token")
+	os.WriteFile(tok, []byte("t"), 0o600)
+	for _, c := range []struct {
+		name    string
+		answers []string // per batch request: "503" for the whole batch, else one status per item
+		code    int
+		out     string
+		batches int
+	}{
+		{"an election, then a batch with one item not committed in time", []string{"503", "201 503 201", "201"}, 0,
+			"2 created, 0 updated, 1 unchanged, 0 failed", 2},
+		{"unavailable throughout", []string{"503", "503", "503", "503", "503"}, 1,
+			"0 created, 0 updated, 0 unchanged, 3 failed", 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			stored := map[string]string{} // id → the record JSON
+			batches := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				unavailable := `{"type":"urn:liandong:problem:unavailable","title":"Service unavailable","status":503,"detail":"retry shortly"}`
+				switch {
+				case r.Method == http.MethodGet && r.URL.Query().Has("ids"):
+					var recs []string
+					for _, id := range strings.Split(r.URL.Query().Get("ids"), ",") {
+						if js, ok := stored[id]; ok {
+							recs = append(recs, js)
+						}
+					}
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprintf(w, `{"items":[%s]}`, strings.Join(recs, ","))
+				case r.Method == http.MethodPost && r.URL.Path == "/v1/batch":
+					answer := c.answers[min(batches, len(c.answers)-1)]
+					batches++
+					if answer == "503" {
+						w.Header().Set("Content-Type", "application/problem+json")
+						w.Header().Set("Retry-After", "0")
+						w.WriteHeader(http.StatusServiceUnavailable)
+						fmt.Fprint(w, unavailable)
+						return
+					}
+					var b struct {
+						Items []struct {
+							ID     string          `json:"id"`
+							Record json.RawMessage `json:"record"`
+						}
+					}
+					json.NewDecoder(r.Body).Decode(&b)
+					statuses := strings.Fields(answer)
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprint(w, `{"items":[`)
+					for i, it := range b.Items {
+						if i > 0 {
+							fmt.Fprint(w, ",")
+						}
+						var rec schema.Record
+						json.Unmarshal(it.Record, &rec)
+						rec.ID, rec.Origin, rec.Version = it.ID, "tianjin", 1
+						js, _ := json.Marshal(rec)
+						// Applied even where answered 503: its outcome was unknown.
+						stored[it.ID] = string(js)
+						if i < len(statuses) && statuses[i] == "503" {
+							fmt.Fprintf(w, `{"status":503,"problem":%s}`, unavailable)
+							continue
+						}
+						fmt.Fprintf(w, `{"status":201,"record":%s}`, js)
+					}
+					fmt.Fprint(w, "]}")
+				default:
+					http.Error(w, "unexpected", http.StatusTeapot)
+				}
+			}))
+			defer srv.Close()
+			code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
+			if code != c.code || !strings.Contains(out, c.out) || !strings.Contains(out, "answered 503") {
+				t.Fatalf("exit %d, want %d and %q:\n%s", code, c.code, c.out, out)
+			}
+			if batches != c.batches {
+				t.Fatalf("%d batches sent, want %d:\n%s", batches, c.batches, out)
 			}
 		})
 	}
