@@ -226,6 +226,9 @@ type Node struct {
 	// (RegisterSelf, AddReplica, RecordFeatures), each of which reads the
 	// record it rewrites.
 	replicaMu sync.Mutex
+	// membershipChanges counts this node's additions and removals of
+	// replicas (Membership).
+	membershipChanges atomic.Uint64
 
 	recovering      atomic.Bool
 	recoveringSince time.Time

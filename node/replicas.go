@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,14 +64,15 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
+	n.membershipChanges.Add(1)
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
 		return err
 	}
 	// What the joiner's build can do is learnt by asking it (RecordFeatures),
 	// not taken from whoever asked to add it.
 	r.Features = ""
-	n.replicaMu.Lock()
-	defer n.replicaMu.Unlock()
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
 	return err
 }
@@ -167,6 +169,13 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 		if err := n.checkRemovalLeavesQuorum(ctx, id); err != nil {
 			return err
 		}
+	}
+	// The record is rewritten only after the configuration changed, with
+	// nothing else rewriting it in between (RecordFeatures).
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
+	n.membershipChanges.Add(1)
+	if member {
 		// Out of the configuration first: a voter whose addresses were
 		// removed but which stayed could lead without followers knowing
 		// where to forward writes.
@@ -310,16 +319,38 @@ func featureList(features []string) string {
 	return strings.Join(slices.Compact(fs), ",")
 }
 
+// MembershipMark stands for the group's membership as this leader last
+// changed it: the raft term (another leader may have added or removed
+// replicas since an earlier one) and the count of this node's own
+// additions and removals. (raft's configuration index is not public, and a
+// replica removed and added again at the same addresses leaves the
+// configuration as it was.)
+type MembershipMark struct{ term, changes uint64 }
+
+// Membership returns the mark RecordFeatures compares with the one taken
+// before the replicas were asked.
+func (n *Node) Membership() MembershipMark {
+	term, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	return MembershipMark{term: term, changes: n.membershipChanges.Load()}
+}
+
 // RecordFeatures records, in the group's replicated state, the features the
 // replica id announced on its /healthz (the leader's membership loop asks
-// every replica every few seconds), when its record lists others. A replica
-// without a record is left alone: it gets one when it joins.
-func (n *Node) RecordFeatures(ctx context.Context, id string, announced []string) error {
+// every replica every few seconds), when its record lists others. asked is
+// Membership from before the replica was asked: if a replica may have been
+// added or removed since, the answer may be of a server that is no longer
+// the one under that id (removed and added again at the same addresses,
+// with another build), and nothing is recorded; the next round asks again.
+// A replica without a record is left alone: it gets one when it joins.
+func (n *Node) RecordFeatures(ctx context.Context, asked MembershipMark, id string, announced []string) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
+	if asked.term == 0 || n.Membership() != asked {
+		return nil
+	}
 	have, err := n.st.Replicas()
 	if err != nil {
 		return err
@@ -336,8 +367,10 @@ func (n *Node) RecordFeatures(ctx context.Context, id string, announced []string
 
 // groupHas reports whether every replica in raft's configuration is known
 // to have feature f: this one by its build, each other by its record
-// (RecordFeatures), which must be of the server at the address raft holds.
-// A replica added since its build was last asked is not known yet.
+// (RecordFeatures). Records are matched by id: raft holds the first
+// replica at the address its transport resolved, not the one configured.
+// A replica added (or added again) since its build was last asked has a
+// record without features.
 func (n *Node) groupHas(f string) bool {
 	if !slices.Contains(Features(), f) {
 		return false
@@ -352,7 +385,7 @@ func (n *Node) groupHas(f string) bool {
 			continue
 		}
 		ok := slices.ContainsFunc(recorded, func(r store.Replica) bool {
-			return r.ID == string(s.ID) && r.RaftAddr == string(s.Address) && slices.Contains(strings.Split(r.Features, ","), f)
+			return r.ID == string(s.ID) && slices.Contains(strings.Split(r.Features, ","), f)
 		})
 		if !ok {
 			return false
@@ -387,6 +420,9 @@ func (n *Node) NameFeed(ctx context.Context, self store.Replica, name string) er
 		return fmt.Errorf("feed name %q: want 1-64 lowercase letters and digits", name)
 	}
 	self.ID = n.cfg.ReplicaID
+	self.Features = featureList(Features()) // as RegisterSelf records it
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: self, FeedEpoch: name}})
 	return err
 }

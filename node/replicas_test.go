@@ -167,6 +167,9 @@ func TestNameFeed(t *testing.T) {
 	if len(epoch) != 16 {
 		t.Fatalf("feed epoch %q, want 16 hex digits", epoch)
 	}
+	if recs, err := l.st.Replicas(); err != nil || len(recs) != 1 || recs[0].Features != featureList(Features()) {
+		t.Fatalf("naming the feed rewrote the leader's record as %+v (%v): its features are lost", recs, err)
+	}
 	last := l.raft.LastIndex()
 	if err := l.NameFeed(ctx, self, ""); err != nil {
 		t.Fatal(err)
@@ -357,20 +360,21 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 	if _, err := l.Delete(ctx, id, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.RecordFeatures(ctx, others[0].cfg.ReplicaID, Features()); err != nil {
+	asked := l.Membership()
+	if err := l.RecordFeatures(ctx, asked, others[0].cfg.ReplicaID, Features()); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.RecordFeatures(ctx, others[1].cfg.ReplicaID, []string{FeatureFeedEpoch}); err != nil {
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, []string{FeatureFeedEpoch}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.PutIfAbsent(ctx, id, supplyRecord("三")); !errors.Is(err, ErrGroupLacksFeature) {
 		t.Fatalf("over a tombstone, %s older: %v, want ErrGroupLacksFeature", others[1].cfg.ReplicaID, err)
 	}
-	if err := l.RecordFeatures(ctx, others[1].cfg.ReplicaID, Features()); err != nil {
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, Features()); err != nil {
 		t.Fatal(err)
 	}
 	last := l.raft.LastIndex()
-	if err := l.RecordFeatures(ctx, others[1].cfg.ReplicaID, []string{FeatureIfAbsent, FeatureFeedEpoch}); err != nil || l.raft.LastIndex() != last {
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, []string{FeatureIfAbsent, FeatureFeedEpoch}); err != nil || l.raft.LastIndex() != last {
 		t.Fatalf("recording the same features in another order proposed again (%v)", err)
 	}
 	rec, err := l.PutIfAbsent(ctx, id, supplyRecord("四"))
@@ -410,15 +414,6 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 	if !nl.groupHas(FeatureIfAbsent) {
 		t.Fatal("a new leader does not trust the replicated records")
 	}
-	// A record of another server under the old leader's id (the id re-used
-	// at another address) says nothing of the server raft holds.
-	moved := store.Replica{ID: l.cfg.ReplicaID, RaftAddr: "127.0.0.1:1", HTTP: "http://127.0.0.1:1", Features: featureList(Features())}
-	if _, err := nl.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: moved}}); err != nil {
-		t.Fatal(err)
-	}
-	if nl.groupHas(FeatureIfAbsent) {
-		t.Fatalf("%s trusted by a record of another address", l.cfg.ReplicaID)
-	}
 	// The old leader's record is rewritten as a build that knows no
 	// features would (re-added, or registered by an older build).
 	record(nl, l)
@@ -427,5 +422,63 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 	}
 	if _, err := nl.PutIfAbsent(ctx, "tianjin:gate-2", supplyRecord("六")); err != nil {
 		t.Fatalf("a free id with the gate shut again: %v", err)
+	}
+
+	// An answer taken before the replica was removed and added again (at
+	// the same addresses, as AddReplica records it: without features) is
+	// not recorded: it may be the removed server's.
+	asked = nl.Membership()
+	if err := nl.RemoveReplica(ctx, l.cfg.ReplicaID); err != nil {
+		t.Fatal(err)
+	}
+	// (AddReplica wants a trust bundle listing the replica's peer; its
+	// effects are these two.)
+	if err := nl.raft.AddVoter(raft.ServerID(l.cfg.ReplicaID), raft.ServerAddress(l.cfg.RaftAddr), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	record(nl, l)
+	if err := nl.RecordFeatures(ctx, asked, l.cfg.ReplicaID, Features()); err != nil || nl.groupHas(FeatureIfAbsent) {
+		t.Fatalf("an answer from before a re-add was recorded (%v)", err)
+	}
+	if err := nl.RecordFeatures(ctx, nl.Membership(), l.cfg.ReplicaID, Features()); err != nil || !nl.groupHas(FeatureIfAbsent) {
+		t.Fatalf("an answer after the re-add was not recorded (%v)", err)
+	}
+}
+
+// TestGroupHasMatchesTheFirstReplicaByID: raft holds the replica that
+// bootstrapped the group at the address its transport resolved, and its
+// record holds the one configured (a host name): a leader that is another
+// replica still finds its features.
+func TestGroupHasMatchesTheFirstReplicaByID(t *testing.T) {
+	nodes := openReplicas(t, func(i int, cfg *Config) {
+		if i == 0 {
+			cfg.RaftAddr = strings.Replace(cfg.RaftAddr, "127.0.0.1", "localhost", 1)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := nodes[0]
+	if err := first.RegisterSelf(ctx, store.Replica{RaftAddr: first.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	var held string
+	for _, s := range first.servers() {
+		if string(s.ID) == first.cfg.ReplicaID {
+			held = string(s.Address)
+		}
+	}
+	if held == first.cfg.RaftAddr {
+		t.Fatalf("raft holds the first replica at %q, as configured: the case is not made", held)
+	}
+	if err := first.raft.LeadershipTransferToServer(raft.ServerID(nodes[1].cfg.ReplicaID), raft.ServerAddress(nodes[1].cfg.RaftAddr)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	nl := leaderOf(t, nodes, first, 10*time.Second)
+	r := store.Replica{ID: nodes[2].cfg.ReplicaID, RaftAddr: nodes[2].cfg.RaftAddr, HTTP: "http://127.0.0.1:1", Features: featureList(Features())}
+	if _, err := nl.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+		t.Fatal(err)
+	}
+	if !nl.groupHas(FeatureIfAbsent) {
+		t.Fatalf("%s at %s in raft, %s in its record: not matched", first.cfg.ReplicaID, held, first.cfg.RaftAddr)
 	}
 }

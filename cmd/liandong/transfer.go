@@ -240,7 +240,10 @@ type importer struct {
 	// noIfAbsent: the node refused If-None-Match (a build from before it),
 	// so rows read as absent are written with no precondition, as they
 	// used to: a record created between the read and the write is replaced.
-	noIfAbsent                          bool
+	noIfAbsent bool
+	// retriesSpent: a row was still answered 503 after importAttempts, so
+	// rows answered 503 are no longer tried again (rowsAttempt).
+	retriesSpent                        bool
 	created, updated, unchanged, failed int
 }
 
@@ -252,7 +255,9 @@ type importer struct {
 // error that is no answer of the node's, stops it: at once while reading,
 // and once every row written is accounted for while writing. Rows answered
 // 503 (an election, a write not committed in time) are imported again, read
-// and all, after the node's Retry-After, up to importAttempts times in all.
+// and all, after the node's Retry-After, up to importAttempts times in all;
+// not when the node asks for a wait beyond importRetryWait (an operator must
+// act), nor once rows were still refused so after every attempt.
 func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 	return im.rowsAttempt(ctx, rows, 1)
 }
@@ -275,12 +280,19 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 	var wait time.Duration
 	fail := func(r transfer.Row, err error) {
 		var pr *client.Problem
-		if errors.As(err, &pr) && pr.Status == http.StatusServiceUnavailable && attempt < importAttempts {
+		unavailable := errors.As(err, &pr) && pr.Status == http.StatusServiceUnavailable
+		if unavailable && attempt < importAttempts && !im.retriesSpent && pr.RetryAfter <= importRetryWait {
 			// Whether a write answered so was applied is unknown: the row is
 			// read again, and written only if that read says so.
 			again = append(again, r)
 			wait = max(wait, pr.RetryAfter)
 			return
+		}
+		if unavailable && attempt > 1 {
+			// A node still unavailable after every attempt will not be for
+			// the next rows either: they fail at once, not after waits of
+			// their own, which a long file would add up to hours.
+			im.retriesSpent = true
 		}
 		im.failed++
 		fmt.Fprintf(im.stdout, "%s: row %d: %s: %v\n", im.path, r.Row, r.Record.ID, err)
@@ -305,7 +317,14 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 		switch {
 		case len(again) == 0:
 		case stop == nil:
-			stop = im.retry(ctx, again, attempt, wait)
+			if err := im.awaitRetry(ctx, len(again), attempt, wait); err != nil {
+				stop, attempt = err, importAttempts
+				for _, r := range again {
+					fail(r, err) // interrupted: counted, not lost
+				}
+				break
+			}
+			stop = im.rowsAttempt(ctx, again, attempt+1)
 		default:
 			rest := again
 			attempt = importAttempts
@@ -400,19 +419,20 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 	return stop
 }
 
-// retry imports rows again, after wait (the longest Retry-After they were
-// answered; at least half a second, at most importRetryWait).
-func (im *importer) retry(ctx context.Context, rows []transfer.Row, attempt int, wait time.Duration) error {
+// awaitRetry waits before rows are imported again: wait (the longest
+// Retry-After they were answered), at least half a second, at most
+// importRetryWait. It returns the context's error if that ends first.
+func (im *importer) awaitRetry(ctx context.Context, rows, attempt int, wait time.Duration) error {
 	wait = min(max(wait, 500*time.Millisecond), importRetryWait)
-	fmt.Fprintf(im.stdout, "%s: %d rows answered 503 (attempt %d of %d); trying them again in %v\n", im.path, len(rows), attempt, importAttempts, wait)
+	fmt.Fprintf(im.stdout, "%s: %d rows answered 503 (attempt %d of %d); trying them again in %v\n", im.path, rows, attempt, importAttempts, wait)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
+		return nil
 	}
-	return im.rowsAttempt(ctx, rows, attempt+1)
 }
 
 // put writes rec on its own: over version ifMatch, or, for a row read as

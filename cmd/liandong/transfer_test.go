@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -720,17 +722,25 @@ func TestImportRetriesWhatWasAnswered503(t *testing.T) {
 		"s-1,成果一,摘要。,新材料,6,天津大学\ns-2,成果二,摘要。,新材料,6,天津大学\ns-3,成果三,摘要。,新材料,6,天津大学\n"), 0o600)
 	tok := filepath.Join(dir, "token")
 	os.WriteFile(tok, []byte("t"), 0o600)
+	many, n := importFile(t)
 	for _, c := range []struct {
-		name    string
-		answers []string // per batch request: "503" for the whole batch, else one status per item
-		code    int
-		out     string
-		batches int
+		name       string
+		file       string
+		answers    []string // per batch request: "503" for the whole batch, else one status per item
+		retryAfter string
+		code       int
+		out        string
+		batches    int // -1: more than importAttempts, with no retries after the first chunk's
+		retries    int // "trying them again" lines
 	}{
-		{"an election, then a batch with one item not committed in time", []string{"503", "201 503 201", "201"}, 0,
-			"2 created, 0 updated, 1 unchanged, 0 failed", 2},
-		{"unavailable throughout", []string{"503", "503", "503", "503", "503"}, 1,
-			"0 created, 0 updated, 0 unchanged, 3 failed", 4},
+		{"an election, then a batch with one item not committed in time", path, []string{"503", "201 503 201", "201"}, "0", 0,
+			"2 created, 0 updated, 1 unchanged, 0 failed", 2, 2},
+		{"unavailable throughout", path, []string{"503"}, "0", 1,
+			"0 created, 0 updated, 0 unchanged, 3 failed", importAttempts, importAttempts - 1},
+		{"unavailable throughout a long file: the first chunk's attempts are all", many, []string{"503"}, "0", 1,
+			fmt.Sprintf("0 created, 0 updated, 0 unchanged, %d failed", n+1), -1, importAttempts - 1},
+		{"a wait beyond the bound (an operator must act)", path, []string{"503"}, "30", 1,
+			"0 created, 0 updated, 0 unchanged, 3 failed", 1, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -755,7 +765,7 @@ func TestImportRetriesWhatWasAnswered503(t *testing.T) {
 					batches++
 					if answer == "503" {
 						w.Header().Set("Content-Type", "application/problem+json")
-						w.Header().Set("Retry-After", "0")
+						w.Header().Set("Retry-After", c.retryAfter)
 						w.WriteHeader(http.StatusServiceUnavailable)
 						fmt.Fprint(w, unavailable)
 						return
@@ -792,13 +802,49 @@ func TestImportRetriesWhatWasAnswered503(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", path)
-			if code != c.code || !strings.Contains(out, c.out) || !strings.Contains(out, "answered 503") {
-				t.Fatalf("exit %d, want %d and %q:\n%s", code, c.code, c.out, out)
+			code, out := runCLI(t, 60*time.Second, "import", "--node", srv.URL, "--token", tok, "--centre", "tianjin", "--catalogue", "supply", c.file)
+			if code != c.code || !strings.Contains(out, c.out) {
+				t.Fatalf("exit %d, want %d and %q:\n%.3000s", code, c.code, c.out, out)
 			}
-			if batches != c.batches {
-				t.Fatalf("%d batches sent, want %d:\n%s", batches, c.batches, out)
+			if r := strings.Count(out, "trying them again"); r != c.retries {
+				t.Fatalf("%d retries, want %d:\n%.3000s", r, c.retries, out)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if batches != c.batches && (c.batches >= 0 || batches <= importAttempts) {
+				t.Fatalf("%d batches sent, want %d:\n%.3000s", batches, c.batches, out)
 			}
 		})
+	}
+}
+
+// TestImportRetryInterrupted: rows waiting to be tried again when the import
+// is interrupted (Ctrl-C) are counted failed, not left out of the summary.
+func TestImportRetryInterrupted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"items":[]}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"type":"urn:liandong:problem:unavailable","title":"Service unavailable","status":503}`)
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	im := &importer{c: client.New(srv.URL, "t"), path: "f.csv", stdout: &out}
+	var rows []transfer.Row
+	for i := range 3 {
+		rec := &schema.Record{ID: fmt.Sprintf("tianjin:s-%d", i), Catalogue: "supply", Visibility: "federation", Body: json.RawMessage(`{"title":"t"}`)}
+		rows = append(rows, transfer.Row{Row: i + 2, Record: rec})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := im.rows(ctx, rows)
+	if !errors.Is(err, context.DeadlineExceeded) || im.failed != 3 || time.Since(start) > 4*time.Second {
+		t.Fatalf("interrupted after %v: %v; %d failed:\n%s", time.Since(start), err, im.failed, out.String())
 	}
 }

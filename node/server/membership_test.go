@@ -113,7 +113,9 @@ type fakeNamer struct {
 	features map[string][]string
 }
 
-func (f *fakeNamer) RecordFeatures(_ context.Context, id string, features []string) error {
+func (f *fakeNamer) Membership() node.MembershipMark { return node.MembershipMark{} }
+
+func (f *fakeNamer) RecordFeatures(_ context.Context, _ node.MembershipMark, id string, features []string) error {
 	if f.features == nil {
 		f.features = map[string][]string{}
 	}

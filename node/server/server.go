@@ -278,12 +278,13 @@ func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.Roun
 		// leader): without the others to ask, do not name anything.
 		return
 	}
+	asked := n.Membership()
 	probes := probeReplicas(ctx, reps, self.ID, rt)
 	for _, p := range probes {
 		if p.Err != nil {
 			continue
 		}
-		if err := n.RecordFeatures(ctx, p.ID, p.Features); err != nil && ctx.Err() == nil {
+		if err := n.RecordFeatures(ctx, asked, p.ID, p.Features); err != nil && ctx.Err() == nil {
 			log.Warn("record a replica's features", "replica", p.ID, "err", err)
 		}
 	}
@@ -315,7 +316,8 @@ func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.Roun
 // replica announced, learnt on the way, go to RecordFeatures (for the writes
 // only a group whose every replica has them may take).
 type feedNamer interface {
-	RecordFeatures(ctx context.Context, id string, features []string) error
+	Membership() node.MembershipMark
+	RecordFeatures(ctx context.Context, asked node.MembershipMark, id string, features []string) error
 	Replicas() ([]node.ReplicaInfo, error)
 	FeedEpoch() string
 	NameFeed(ctx context.Context, self store.Replica, name string) error
