@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,11 +61,13 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 			return fmt.Errorf("%w: %v", ErrBadReplica, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-	defer cancel()
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
-	n.membershipChanges.Add(1)
+	// Counted once the change is done, before the lock is let go: an
+	// answer asked for while it was under way is not recorded (Membership).
+	defer n.membershipChanges.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout) // from now, not from before the wait for the lock
+	defer cancel()
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
 		return err
 	}
@@ -129,11 +130,11 @@ var ErrLeadershipHandedOver = fmt.Errorf("%w: leadership handed to another repli
 //
 // It is safe to retry: a replica no longer in raft's configuration whose
 // addresses are still recorded (the last step failed) has them removed.
-func (n *Node) RemoveReplica(ctx context.Context, id string) error {
+func (n *Node) RemoveReplica(parent context.Context, id string) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	ctx, cancel := context.WithTimeout(parent, n.cfg.ApplyTimeout)
 	defer cancel()
 	member, voters := false, 0
 	for _, s := range n.servers() {
@@ -174,7 +175,9 @@ func (n *Node) RemoveReplica(ctx context.Context, id string) error {
 	// nothing else rewriting it in between (RecordFeatures).
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
-	n.membershipChanges.Add(1)
+	defer n.membershipChanges.Add(1) // see AddReplica
+	ctx, cancel = context.WithTimeout(parent, n.cfg.ApplyTimeout)
+	defer cancel()
 	if member {
 		// Out of the configuration first: a voter whose addresses were
 		// removed but which stayed could lead without followers knowing
@@ -322,16 +325,15 @@ func featureList(features []string) string {
 // MembershipMark stands for the group's membership as this leader last
 // changed it: the raft term (another leader may have added or removed
 // replicas since an earlier one) and the count of this node's own
-// additions and removals. (raft's configuration index is not public, and a
-// replica removed and added again at the same addresses leaves the
-// configuration as it was.)
+// additions and removals done. (raft v1.8.0's GetConfiguration leaves its
+// Index at 0, and a replica removed and added again at the same addresses
+// leaves the configuration as it was.)
 type MembershipMark struct{ term, changes uint64 }
 
 // Membership returns the mark RecordFeatures compares with the one taken
 // before the replicas were asked.
 func (n *Node) Membership() MembershipMark {
-	term, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
-	return MembershipMark{term: term, changes: n.membershipChanges.Load()}
+	return MembershipMark{term: n.raft.CurrentTerm(), changes: n.membershipChanges.Load()}
 }
 
 // RecordFeatures records, in the group's replicated state, the features the

@@ -241,8 +241,9 @@ type importer struct {
 	// so rows read as absent are written with no precondition, as they
 	// used to: a record created between the read and the write is replaced.
 	noIfAbsent bool
-	// retriesSpent: a row was still answered 503 after importAttempts, so
-	// rows answered 503 are no longer tried again (rowsAttempt).
+	// retriesSpent: a row was still answered 503 after importAttempts, and
+	// no write has gone through since, so rows answered 503 are not tried
+	// again (rowsAttempt).
 	retriesSpent                        bool
 	created, updated, unchanged, failed int
 }
@@ -257,7 +258,8 @@ type importer struct {
 // 503 (an election, a write not committed in time) are imported again, read
 // and all, after the node's Retry-After, up to importAttempts times in all;
 // not when the node asks for a wait beyond importRetryWait (an operator must
-// act), nor once rows were still refused so after every attempt.
+// act), nor after rows were still refused so after every attempt, until a
+// write goes through again.
 func (im *importer) rows(ctx context.Context, rows []transfer.Row) error {
 	return im.rowsAttempt(ctx, rows, 1)
 }
@@ -288,10 +290,11 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 			wait = max(wait, pr.RetryAfter)
 			return
 		}
-		if unavailable && attempt > 1 {
-			// A node still unavailable after every attempt will not be for
-			// the next rows either: they fail at once, not after waits of
-			// their own, which a long file would add up to hours.
+		if unavailable && attempt >= importAttempts {
+			// A node still unavailable after every attempt is likely to be
+			// for the next rows too: they fail at once, not after waits of
+			// their own, which a long file would add up to hours, until a
+			// write goes through again.
 			im.retriesSpent = true
 		}
 		im.failed++
@@ -410,6 +413,7 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 			fail(p.row, err)
 			continue
 		}
+		im.retriesSpent = false // the node takes writes again
 		if p.ifMatch == 0 {
 			im.created++
 		} else {

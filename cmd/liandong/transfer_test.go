@@ -739,6 +739,8 @@ func TestImportRetriesWhatWasAnswered503(t *testing.T) {
 			"0 created, 0 updated, 0 unchanged, 3 failed", importAttempts, importAttempts - 1},
 		{"unavailable throughout a long file: the first chunk's attempts are all", many, []string{"503"}, "0", 1,
 			fmt.Sprintf("0 created, 0 updated, 0 unchanged, %d failed", n+1), -1, importAttempts - 1},
+		{"down for a chunk's every attempt, then taking writes, then one election", many,
+			[]string{"503", "503", "503", "503", "201", "503", "201"}, "0", 1, " failed", -1, importAttempts},
 		{"a wait beyond the bound (an operator must act)", path, []string{"503"}, "30", 1,
 			"0 created, 0 updated, 0 unchanged, 3 failed", 1, 0},
 	} {

@@ -135,7 +135,10 @@ func toProblem(err error, requestID string) *problem {
 	case errors.Is(err, node.ErrWouldStall):
 		p = newProblem(http.StatusConflict, "membership-refused", err.Error())
 	case errors.Is(err, node.ErrGroupLacksFeature):
-		p = unavailable(err.Error(), 5, nil)
+		// Until a replica is upgraded, or, for one just added, until the
+		// leader has asked it (every 5 s): not a matter of seconds in
+		// general, and import does not wait for it (importRetryWait).
+		p = unavailable(err.Error(), 30, nil)
 	case errors.Is(err, node.ErrHandoverFailed):
 		p = unavailable(err.Error()+"; retry shortly", 2, nil)
 	case errors.Is(err, node.ErrNotLeader):

@@ -268,6 +268,9 @@ func (s *Server) membership(ctx context.Context) {
 // name again whenever a replica reports none (one rebuilt by an older build,
 // say), which fills it in there and changes nothing elsewhere.
 func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.RoundTripper, log *slog.Logger, unnamedSince *time.Time) {
+	// Taken before the replicas to ask are read: an addition or removal
+	// after this makes what they answer unrecordable (RecordFeatures).
+	asked := n.Membership()
 	reps, err := n.Replicas()
 	if err != nil {
 		return
@@ -278,7 +281,6 @@ func nameFeed(ctx context.Context, n feedNamer, self store.Replica, rt http.Roun
 		// leader): without the others to ask, do not name anything.
 		return
 	}
-	asked := n.Membership()
 	probes := probeReplicas(ctx, reps, self.ID, rt)
 	for _, p := range probes {
 		if p.Err != nil {
