@@ -429,14 +429,7 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 func (im *importer) awaitRetry(ctx context.Context, rows, attempt int, wait time.Duration) error {
 	wait = min(max(wait, 500*time.Millisecond), importRetryWait)
 	fmt.Fprintf(im.stdout, "%s: %d rows answered 503 (attempt %d of %d); trying them again in %v\n", im.path, rows, attempt, importAttempts, wait)
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepCtx(ctx, wait)
 }
 
 // put writes rec on its own: over version ifMatch, or, for a row read as
