@@ -91,14 +91,26 @@ func testDemo(t *testing.T, replicas int) {
 			t.Fatal(err)
 		}
 		tianjin = follower
+		// Each one's record comes to list its build's features: the
+		// leader asks every replica's /healthz and records the answer,
+		// which create-only writes over deleted records wait for.
 		waitFor(t, 20*time.Second, func() bool {
 			var doc struct {
 				Replicas []struct {
 					Suffrage string `json:"suffrage"`
+					Features string `json:"features"`
 				} `json:"replicas"`
 			}
 			_, err := follower.do(context.Background(), http.MethodGet, "/v1/admin/replicas", nil, &doc)
-			return err == nil && len(doc.Replicas) == replicas
+			if err != nil || len(doc.Replicas) != replicas {
+				return false
+			}
+			for _, r := range doc.Replicas {
+				if !strings.Contains(r.Features, "if-absent") {
+					return false
+				}
+			}
+			return true
 		})
 	}
 	var rec envelope

@@ -65,13 +65,20 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 			return enc.Encode(map[string]any{"replicas": list})
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "REPLICA\tROLE\tRAFT\tHTTP\tPEER")
+		// FEATURES is what the leader last heard each replica's build
+		// announce: a write that needs one (If-None-Match: * over a deleted
+		// record) waits until every replica lists it.
+		fmt.Fprintln(tw, "REPLICA\tROLE\tRAFT\tHTTP\tPEER\tFEATURES")
 		for _, r := range list {
 			role := strings.ToLower(r.Suffrage)
 			if r.Leader {
 				role = "leader"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, role, r.RaftAddr, r.HTTP, r.PeerID)
+			features := r.Features
+			if features == "" {
+				features = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, role, r.RaftAddr, r.HTTP, r.PeerID, features)
 		}
 		return tw.Flush()
 	case "add-replica":
