@@ -107,10 +107,10 @@ type Config struct {
 	// says so (faults_on.go). It works only in a build with `-tags failpoints`;
 	// Validate refuses it in any other build. Nil: no faults.
 	RaftFaults RaftFaults
-	// CheckJoiner, when set, is asked about a replica AddReplica would add
-	// once the change feed is named, after the node's own checks: it refuses
-	// a build that would not keep the name (the server asks the joiner's
-	// /healthz). Nil: no such check.
+	// CheckJoiner, when set, is asked about a replica AddReplica would add,
+	// after the node's own checks: it refuses a build that lacks a feature
+	// of this one's (Features; the server asks the joiner's /healthz).
+	// Nil: no such check.
 	CheckJoiner func(ctx context.Context, r store.Replica) error
 	// ProbeReplica, when set, says whether replica r's API answers and it can
 	// store raft's log (the server asks r's /healthz, which reports a full

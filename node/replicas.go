@@ -56,7 +56,11 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	if n.cfg.CheckJoiner != nil && n.FeedEpoch() != "" {
+	// Asked whether or not the feed is named yet: an older build that
+	// joined would apply create-only writes as plain ones (its record,
+	// without features, keeps the leader from proposing them, but a leader
+	// of an older build may not know to ask).
+	if n.cfg.CheckJoiner != nil {
 		if err := n.cfg.CheckJoiner(ctx, r); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadReplica, err)
 		}

@@ -206,9 +206,9 @@ func TestNameFeed(t *testing.T) {
 	}
 }
 
-// TestAddReplicaAsksCheckJoiner: once the feed is named, a replica that passes
-// the node's own checks is also put to Config.CheckJoiner (the server asks
-// the joiner's build), whose refusal is ErrBadReplica; one that fails the
+// TestAddReplicaAsksCheckJoiner: a replica that passes the node's own checks
+// is also put to Config.CheckJoiner (the server asks the joiner's build),
+// named feed or not, whose refusal is ErrBadReplica; one that fails the
 // node's checks is refused for that, without the probe.
 func TestAddReplicaAsksCheckJoiner(t *testing.T) {
 	f := newTrustFixture(t)
@@ -223,10 +223,15 @@ func TestAddReplicaAsksCheckJoiner(t *testing.T) {
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	joiner := store.Replica{ID: "tianjin-2", RaftAddr: "127.0.0.1:2", HTTP: "http://127.0.0.1:3", PeerID: "12D3KooWjoiner"}
+	// Before the feed is named too.
+	if err := n.AddReplica(ctx, joiner); !errors.Is(err, ErrBadReplica) || !slices.Equal(asked, []string{"tianjin-2"}) {
+		t.Fatalf("a joiner before the feed is named: %v (asked about %v)", err, asked)
+	}
+	asked = nil
 	if err := n.NameFeed(ctx, store.Replica{HTTP: "http://127.0.0.1:1"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	joiner := store.Replica{ID: "tianjin-2", RaftAddr: "127.0.0.1:2", HTTP: "http://127.0.0.1:3", PeerID: "12D3KooWjoiner"}
 	bad := joiner
 	bad.ID = "hebei-2"
 	if err := n.AddReplica(ctx, bad); !errors.Is(err, ErrBadReplica) || !strings.Contains(err.Error(), "must be tianjin-") || len(asked) != 0 {

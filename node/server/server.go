@@ -380,7 +380,7 @@ func probeVoter(ctx context.Context, r store.Replica, rt http.RoundTripper) erro
 var _ interface{ DiskFull() error } = (*node.Node)(nil)
 
 // checkJoinerBuild is node.Config.CheckJoiner: a replica of an older build may
-// not join, since it would apply what the group's features decide
+// not join (also before the change feed is named), since it would apply what the group's features decide
 // differently (drop the change feed's name and refuse the cursors partners
 // hold; replace a record a create-only write must not); nor may one whose API
 // does not answer, since its group forwards writes there when it leads.
