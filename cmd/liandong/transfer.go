@@ -329,9 +329,8 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 			}
 			stop = im.rowsAttempt(ctx, again, attempt+1)
 		default:
-			rest := again
-			attempt = importAttempts
-			for _, r := range rest {
+			attempt = importAttempts // so that fail counts them, not queues them
+			for _, r := range again {
 				fail(r, stop)
 			}
 		}
