@@ -266,12 +266,21 @@ func (c *Client) Create(ctx context.Context, rec *schema.Record) (*schema.Record
 // Put creates or replaces the record id ("<centre>:<your key>"). ifMatch, when
 // not 0, must be the current version, else the node answers 412.
 func (c *Client) Put(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+	if ifMatch == 0 {
+		return c.put(ctx, id, rec, "", "")
+	}
+	return c.put(ctx, id, rec, "If-Match", strconv.FormatUint(ifMatch, 10))
+}
+
+// put sends rec to PUT /v1/records/{id} with the precondition header
+// (none when header is "").
+func (c *Client) put(ctx context.Context, id string, rec *schema.Record, header, value string) (*schema.Record, error) {
 	req, err := c.request(ctx, http.MethodPut, recordPath(id), nil, submit(rec, id))
 	if err != nil {
 		return nil, err
 	}
-	if ifMatch != 0 {
-		req.Header.Set("If-Match", strconv.FormatUint(ifMatch, 10))
+	if header != "" {
+		req.Header.Set(header, value)
 	}
 	var out schema.Record
 	if _, err := c.do(req, &out); err != nil {
@@ -286,16 +295,7 @@ func (c *Client) Put(ctx context.Context, id string, rec *schema.Record, ifMatch
 // the caller looked is not overwritten. A node from before it refuses with a
 // 400 naming If-None-Match (RefusesIfAbsent).
 func (c *Client) PutIfAbsent(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error) {
-	req, err := c.request(ctx, http.MethodPut, recordPath(id), nil, submit(rec, id))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("If-None-Match", "*")
-	var out schema.Record
-	if _, err := c.do(req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return c.put(ctx, id, rec, "If-None-Match", "*")
 }
 
 // IsPreconditionFailed reports whether err is the node's 412: the record was

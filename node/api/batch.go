@@ -382,7 +382,7 @@ func decodeBatchItem(raw []byte, canonical bool, centre string) *decodedItem {
 		case len(it.IfMatch) > 0:
 			return malformed("if_match", schema.RuleForbidden, "a new record has no version to match")
 		case len(it.IfNoneMatch) > 0:
-			return malformed("if_none_match", schema.RuleForbidden, "POST always creates a new record; to create under an id of your own only if it is free, use PUT")
+			return malformed("if_none_match", schema.RuleForbidden, ifNoneMatchOnPost)
 		}
 	case http.MethodPut, http.MethodDelete:
 		if _, _, err := schema.SplitID(it.ID); err != nil {
@@ -406,7 +406,7 @@ func decodeBatchItem(raw []byte, canonical bool, centre string) *decodedItem {
 		}
 		if len(it.IfNoneMatch) > 0 && string(it.IfNoneMatch) != "null" {
 			if it.Method == http.MethodDelete {
-				return malformed("if_none_match", schema.RuleForbidden, "DELETE needs a record to delete; use if_match")
+				return malformed("if_none_match", schema.RuleForbidden, ifNoneMatchOnDelete)
 			}
 			if string(it.IfNoneMatch) != `"*"` {
 				return malformed("if_none_match", schema.RuleFormat, `want "*": create the record only if it does not exist`)

@@ -232,7 +232,7 @@ func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 		return err
 	}
 	if r.Header.Get("If-None-Match") != "" {
-		return badParam("If-None-Match", schema.RuleForbidden, "POST always creates a new record; to create under an id of your own only if it is free, use PUT")
+		return badParam("If-None-Match", schema.RuleForbidden, ifNoneMatchOnPost)
 	}
 	data, err := readBody(w, r, h.maxBody)
 	if err != nil {
@@ -458,7 +458,7 @@ func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	if r.Header.Get("If-None-Match") != "" {
 		// "Only if it does not exist" on a delete is a 404 or a 412, never a
 		// deletion: refuse it rather than ignore it, as a batch item does.
-		return badParam("If-None-Match", schema.RuleForbidden, "DELETE needs a record to delete; use If-Match")
+		return badParam("If-None-Match", schema.RuleForbidden, ifNoneMatchOnDelete)
 	}
 	out, err := h.remove(r.Context(), p, id, pc)
 	if err != nil {

@@ -381,6 +381,13 @@ func parseIfNoneMatch(h http.Header, pc precondition) (precondition, error) {
 	return ifAbsent("If-None-Match", pc)
 }
 
+// Why If-None-Match is refused on POST and DELETE, by the routes and by
+// batch items alike.
+const (
+	ifNoneMatchOnPost   = "POST always creates a new record; to create under an id of your own only if it is free, use PUT"
+	ifNoneMatchOnDelete = "DELETE needs a record to delete; use If-Match"
+)
+
 // ifAbsent is the precondition "create, never replace" named name, unless
 // pc (If-Match's) already holds one.
 func ifAbsent(name string, pc precondition) (precondition, error) {
