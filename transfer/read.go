@@ -84,6 +84,12 @@ type Row struct {
 	Key    string
 	Record *schema.Record // nil when Errors is not empty
 	Errors []CellError
+
+	// covered holds the fields the file has a column for (nil: the row is a
+	// whole envelope, as a JSON Lines line is), saidVisibility whether the
+	// row gave a visibility: what Over keeps of a stored record.
+	covered        map[string]bool
+	saidVisibility bool
 }
 
 // ErrFile is returned for a file that cannot be read at all (bad encoding,
@@ -285,6 +291,14 @@ func (t *table) row(line int, rec []string) (row Row, ok bool) {
 		row.Errors = append(row.Errors, CellError{Row: line, Column: header[max(catCol, 0)], Message: "want supply (成果), need (需求) or expert (专家)"})
 		return row, true
 	}
+	row.covered = map[string]bool{}
+	for i, h := range header {
+		// Every column of the file, not only the cells of this row: a
+		// spreadsheet may leave a row's empty cells at its end out.
+		if c, ok := lookupColumn(catalogue, h); ok && i != catCol {
+			row.covered[c.field] = true
+		}
+	}
 	headerOf := map[string]string{}
 	for i, v := range rec {
 		if i >= len(header) || i == catCol {
@@ -423,6 +437,7 @@ func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o O
 	rec := &schema.Record{ID: id, Catalogue: catalogue, Origin: o.Centre, Version: 1, Visibility: o.Visibility, Schema: schema.CurrentSchema}
 	if v := cells[fieldVisibility]; v != "" {
 		rec.Visibility = codeOf(fieldVisibility, v)
+		row.saidVisibility = true
 	}
 	if v := cells[fieldExpires]; v != "" {
 		t, err := time.Parse(time.RFC3339, v)
@@ -514,11 +529,6 @@ func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o O
 		body["challenge"] = challenge
 		if _, ok := body["kind"]; !ok {
 			body["kind"] = schema.NeedKindChallenge
-		}
-	}
-	if catalogue == schema.CatalogueSupply {
-		if _, ok := body["disruptive"]; !ok {
-			body["disruptive"] = false
 		}
 	}
 	js, err := json.Marshal(body)
@@ -654,6 +664,7 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 			cat = o.Catalogue
 		}
 		vis := in.Visibility
+		row.saidVisibility = vis != ""
 		if vis == "" {
 			vis = o.Visibility
 		}

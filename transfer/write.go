@@ -149,13 +149,15 @@ func cell(r *schema.Record, body map[string]any, c column) string {
 		}
 		return ""
 	case fieldPatents:
+		// Patents only: the column is read back as patents (a software
+		// copyright's number written here would come back as a patent).
+		// Other rights, and a patent's status, stay in the stored record
+		// when the file is imported again (Row.Over).
 		var nums []string
 		if ips, ok := body["ip"].([]any); ok {
 			for _, ip := range ips {
-				if m, ok := ip.(map[string]any); ok {
-					if n, ok := m["number"].(string); ok {
-						nums = append(nums, n)
-					}
+				if n := patentNumber(ip); n != "" {
+					nums = append(nums, n)
 				}
 			}
 		}

@@ -28,8 +28,11 @@ the first sheet, or --sheet NAME) — both with Chinese or English headers:
 Lines file of record envelopes (the format follows the file name: .xlsx,
 .jsonl/.ndjson, else CSV), checks every row, and writes the rows to the node as
 <centre>:<编号>, so importing the same file again updates instead of
-duplicating (rows that did not change are left alone). --dry-run lists every
-row's errors with row and column and writes nothing.`
+duplicating (rows that did not change are left alone). Over a stored record,
+what the file cannot say is kept: the columns it lacks, a patent's status and
+IP rights other than patents (专利号 lists patent numbers only), and the
+visibility where a row gives none; so an export imports back unchanged.
+--dry-run lists every row's errors with row and column and writes nothing.`
 
 const exportUsage = `Usage: liandong export --node URL [--token FILE] --catalogue supply|need|expert [--format csv|xlsx|jsonl] [--encoding utf-8|gb18030] [--out FILE]
 
@@ -274,6 +277,7 @@ const (
 func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attempt int) (result error) {
 	type pending struct {
 		row     transfer.Row
+		rec     *schema.Record // what the row writes over the version read
 		ifMatch uint64
 	}
 	var todo []pending
@@ -346,9 +350,18 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 			continue
 		}
 		old, err := reads[i].rec, reads[i].err
+		rec := r.Record
+		if err == nil {
+			// What the file cannot say is kept from the record read, so
+			// importing a file exported from this node changes nothing.
+			if rec, err = r.Over(old); err != nil {
+				fail(r, err)
+				continue
+			}
+		}
 		var ifMatch uint64
 		switch {
-		case err == nil && sameRecord(old, r.Record):
+		case err == nil && sameRecord(old, rec):
 			im.unchanged++
 			continue
 		case err == nil:
@@ -357,7 +370,7 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 			fail(r, fmt.Errorf("read: %w", err))
 			continue
 		}
-		todo = append(todo, pending{r, ifMatch})
+		todo = append(todo, pending{r, rec, ifMatch})
 	}
 	if len(todo) == 0 || stop != nil {
 		return stop
@@ -367,7 +380,7 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 	if !oneByOne {
 		writes := make([]client.Write, len(todo))
 		for i, p := range todo {
-			writes[i] = client.Write{Method: http.MethodPut, ID: p.row.Record.ID, IfMatch: p.ifMatch, IfAbsent: p.ifMatch == 0 && !im.noIfAbsent, Record: p.row.Record}
+			writes[i] = client.Write{Method: http.MethodPut, ID: p.rec.ID, IfMatch: p.ifMatch, IfAbsent: p.ifMatch == 0 && !im.noIfAbsent, Record: p.rec}
 		}
 		out, err := im.c.Batch(ctx, writes)
 		var p *client.Problem
@@ -393,7 +406,7 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 	}
 	if oneByOne {
 		for i, p := range todo {
-			results[i] = im.put(ctx, p.row.Record, p.ifMatch)
+			results[i] = im.put(ctx, p.rec, p.ifMatch)
 		}
 	}
 	for i, p := range todo {
@@ -401,7 +414,7 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 			// A node from before If-None-Match: for the rest of the run,
 			// write absent rows as this row is written now.
 			im.noIfAbsent = true
-			results[i] = im.put(ctx, p.row.Record, 0)
+			results[i] = im.put(ctx, p.rec, 0)
 		}
 	}
 	for i, p := range todo {

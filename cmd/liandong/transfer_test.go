@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -848,5 +849,62 @@ func TestImportRetryInterrupted(t *testing.T) {
 	err := im.rows(ctx, rows)
 	if !errors.Is(err, context.DeadlineExceeded) || im.failed != 3 || time.Since(start) > 4*time.Second {
 		t.Fatalf("interrupted after %v: %v; %d failed:\n%s", time.Since(start), err, im.failed, out.String())
+	}
+}
+
+// TestImportKeepsWhatTheFileCannotSay: a table has no column for a patent's
+// status, other kinds of IP rights, and a file may leave columns out. An
+// unedited export of records written through the API imports back unchanged
+// (no new version), and a file of a few columns changes only those.
+func TestImportKeepsWhatTheFileCannotSay(t *testing.T) {
+	url, tok := devNode(t)
+	dir := t.TempDir()
+	token, err := readTokenFile(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(url, token)
+	ctx := context.Background()
+	body := `{"title":"高镍三元正极材料连续化制备技术","summary":"已完成百吨级中试。","industry":"new-materials","trl":6,"owner_org":"天津大学",` +
+		`"ip":[{"type":"software-copyright","number":"2023SR0123456","status":"granted"},{"type":"patent","number":"ZL202110345678.9","status":"pending"},{"type":"know-how"}],` +
+		`"contact":{"person":"王老师","phone":"022-27400000"}}`
+	for _, rc := range []struct{ id, vis string }{{"tianjin:s-1", schema.VisibilityFederation}, {"tianjin:s-2", schema.VisibilityPrivate}} {
+		if _, err := c.Put(ctx, rc.id, &schema.Record{Catalogue: schema.CatalogueSupply, Visibility: rc.vis, Body: json.RawMessage(body)}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, format := range []string{"csv", "xlsx", "jsonl"} {
+		exported := filepath.Join(dir, "out."+format)
+		if code, out := runCLI(t, 20*time.Second, "export", "--node", url, "--token", tok, "--catalogue", "supply", "--out", exported); code != 0 {
+			t.Fatalf("export %s: exit %d\n%s", format, code, out)
+		}
+		code, out := runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", exported)
+		if code != 0 || !strings.Contains(out, "0 created, 0 updated, 2 unchanged") {
+			t.Fatalf("re-import of the %s export: exit %d\n%s", format, code, out)
+		}
+	}
+	// A file of the required columns only, a new title: the rest of each
+	// record is kept, its visibility (the file says none) included.
+	titles := filepath.Join(dir, "titles.csv")
+	os.WriteFile(titles, []byte("编号,标题,摘要,所属领域\ns-1,高镍三元正极材料（第二版）,已完成百吨级中试。,新材料\ns-2,内部成果（第二版）,已完成百吨级中试。,新材料\n"), 0o600)
+	if code, out := runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", titles); code != 0 || !strings.Contains(out, "0 created, 2 updated, 0 unchanged") {
+		t.Fatalf("import of titles: exit %d\n%s", code, out)
+	}
+	for id, title := range map[string]string{"tianjin:s-1": "高镍三元正极材料（第二版）", "tianjin:s-2": "内部成果（第二版）"} {
+		got, err := c.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]any
+		json.Unmarshal([]byte(body), &want)
+		want["title"] = title
+		var have map[string]any
+		json.Unmarshal(got.Body, &have)
+		if got.Version != 2 || !reflect.DeepEqual(have, want) {
+			t.Fatalf("%s after importing its title: version %d\n got %s\nwant title %s over %s", id, got.Version, got.Body, title, body)
+		}
+		if wantVis := map[string]string{"tianjin:s-1": schema.VisibilityFederation, "tianjin:s-2": schema.VisibilityPrivate}[id]; got.Visibility != wantVis {
+			t.Fatalf("%s: visibility %s after a file that gives none, want %s", id, got.Visibility, wantVis)
+		}
 	}
 }
