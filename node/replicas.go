@@ -21,6 +21,21 @@ import (
 // ErrBadReplica is returned for a replica that may not join this centre.
 var ErrBadReplica = errors.New("replica refused")
 
+// BadReplicaError is an ErrBadReplica that names the member of the replica
+// (store.Replica's JSON name) at fault, for the API's problem.
+type BadReplicaError struct {
+	Field string
+	err   error
+}
+
+func (e *BadReplicaError) Error() string { return e.err.Error() }
+func (e *BadReplicaError) Unwrap() error { return e.err }
+
+// badReplica is ErrBadReplica, blaming field.
+func badReplica(field, format string, args ...any) error {
+	return &BadReplicaError{Field: field, err: fmt.Errorf("%w: "+format, append([]any{ErrBadReplica}, args...)...)}
+}
+
 // ReplicaInfo is one replica as the group sees it: raft's configuration joined
 // with the addresses the group recorded.
 type ReplicaInfo struct {
@@ -34,7 +49,7 @@ type ReplicaInfo struct {
 func (n *Node) CheckReplicaID(id string) error {
 	rest, ok := strings.CutPrefix(id, n.cfg.Centre+"-")
 	if !ok || rest == "" || len(id) > 64 {
-		return fmt.Errorf("%w: replica id %q must be %s-<name>", ErrBadReplica, id, n.cfg.Centre)
+		return badReplica("id", "replica id %q must be %s-<name>", id, n.cfg.Centre)
 	}
 	return nil
 }
@@ -44,8 +59,11 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if err := n.CheckReplicaID(r.ID); err != nil {
 		return err
 	}
-	if r.RaftAddr == "" || r.HTTP == "" {
-		return fmt.Errorf("%w: replica %s needs a raft address and an HTTP URL", ErrBadReplica, r.ID)
+	if r.RaftAddr == "" {
+		return badReplica("raft_addr", "replica %s needs a raft address", r.ID)
+	}
+	if r.HTTP == "" {
+		return badReplica("http", "replica %s needs an HTTP URL", r.ID)
 	}
 	if err := checkReplicaURL(r.HTTP); err != nil {
 		return err
@@ -62,7 +80,7 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	// of an older build may not know to ask).
 	if n.cfg.CheckJoiner != nil {
 		if err := n.cfg.CheckJoiner(ctx, r); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadReplica, err)
+			return badReplica("http", "%v", err)
 		}
 	}
 	n.replicaMu.Lock()
@@ -88,7 +106,7 @@ func checkReplicaURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%w: replica HTTP URL %q: want http(s)://host:port and nothing more", ErrBadReplica, raw)
+		return badReplica("http", "replica HTTP URL %q: want http(s)://host:port and nothing more", raw)
 	}
 	return nil
 }
@@ -99,18 +117,18 @@ func checkReplicaURL(raw string) error {
 func (n *Node) checkReplicaPeer(peerID string) error {
 	b := n.Bundle()
 	if b == nil {
-		return fmt.Errorf("%w: no trust bundle to check replica peer %q against", ErrBadReplica, peerID)
+		return badReplica("peer_id", "no trust bundle to check replica peer %q against", peerID)
 	}
 	m, ok := b.Member(n.cfg.Centre)
 	if !ok {
-		return fmt.Errorf("%w: centre %s is not in the trust bundle", ErrBadReplica, n.cfg.Centre)
+		return badReplica("peer_id", "centre %s is not in the trust bundle", n.cfg.Centre)
 	}
 	for _, p := range m.Peers {
 		if p.ID == peerID && peerID != "" {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: peer %q is not listed for %s in the trust bundle (add it with a new bundle version first)", ErrBadReplica, peerID, n.cfg.Centre)
+	return badReplica("peer_id", "peer %q is not listed for %s in the trust bundle (add it with a new bundle version first)", peerID, n.cfg.Centre)
 }
 
 // ErrHandoverFailed is RemoveReplica's answer when the leader, asked to remove
@@ -158,7 +176,7 @@ func (n *Node) RemoveReplica(parent context.Context, id string) error {
 	}
 	if member && id == n.cfg.ReplicaID {
 		if voters < 2 {
-			return fmt.Errorf("%w: %s is the group's only voter; add another replica first", ErrBadReplica, id)
+			return badReplica("id", "%s is the group's only voter; add another replica first", id)
 		}
 		if err := n.await(ctx, "hand leadership over", n.raft.LeadershipTransfer()); err != nil {
 			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrShutdown) {

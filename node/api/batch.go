@@ -380,7 +380,7 @@ func decodeBatchItem(raw []byte, canonical bool, centre string) *decodedItem {
 		case it.ID != "":
 			return malformed("id", schema.RuleForbidden, "POST assigns the id; to choose one, use PUT")
 		case len(it.IfMatch) > 0:
-			return malformed("if_match", schema.RuleForbidden, "a new record has no version to match")
+			return malformed("if_match", schema.RuleForbidden, ifMatchOnPost)
 		case len(it.IfNoneMatch) > 0:
 			return malformed("if_none_match", schema.RuleForbidden, ifNoneMatchOnPost)
 		}

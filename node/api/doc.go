@@ -31,8 +31,8 @@
 // (node/search: Chinese by character bigrams, English by words, BM25F
 // ranking) when the Service is a Searcher; the answer then adds total and
 // hits (score and matched words per item) and is ranked by relevance, paged
-// by a cursor on (score, id) that a write between pages can shift, or with
-// sort=id in stable id order. A Service that is not a Searcher filters q by
+// by a cursor on (score, id) that a write between pages can shift (sent
+// without its q, a 400 naming cursor), or with sort=id in stable id order. A Service that is not a Searcher filters q by
 // substring, in id order. consistent=true reads through the raft leader (a
 // follower forwards the request; the leader answers after a barrier), so a
 // replica that lags answers what the leader has committed; without it a
@@ -75,11 +75,18 @@
 //     does not erase them. Sending one, even null, is a deliberate change. A
 //     PUT that kept anything is written against the version it merged with;
 //     without If-Match it merges again when a concurrent write overtook it.
+//     One that found no record to keep from creates only, so a record
+//     another writer creates meanwhile is merged with, not published. A PUT
+//     does not move a live record to another catalogue (422 naming
+//     catalogue): partners mirroring one catalogue's feed would never learn it
+//     left; delete it first, and the old catalogue's feed carries the
+//     tombstone.
 //   - PUT answers 201 when it created the record (also over a tombstone) and 200
 //     when it replaced one; DELETE answers 200 with the tombstone envelope, so the
 //     caller learns the tombstone's version. Both accept If-Match as a version
-//     number, quoted ETag ("3") or "*" (the record must exist); a stale one is a
-//     412 and changes nothing. PUT also accepts If-None-Match: * (create the
+//     number, quoted ETag ("3") or "*" (the record must exist, at whatever
+//     version: a concurrent write does not make it fail); a stale one is a
+//     412 and changes nothing. POST refuses If-Match (400), as a batch item does. PUT also accepts If-None-Match: * (create the
 //     record, or revive its tombstone, never replace: 412 when it is live),
 //     which the state machine checks as it applies the write, so a record
 //     another writer created after the caller looked is not overwritten; any

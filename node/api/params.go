@@ -141,6 +141,11 @@ func parseListParams(raw string) (listParams, error) {
 		return lp, err
 	}
 	if s, ok := q["cursor"]; ok && isSearchCursor(s) {
+		if lp.Query == "" {
+			// Without q the page would be a list's first: a client paging
+			// on next_cursor would go round again, not on.
+			return lp, badParam("cursor", schema.RuleMismatch, "a search cursor pages only the search it came from; send the same q")
+		}
 		lp.SearchCursor = s
 	} else if ok {
 		if lp.After, err = decodeListCursor(s); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"liandong/auth"
+	"liandong/node"
 	"liandong/node/store"
 	"liandong/schema"
 )
@@ -234,6 +235,11 @@ func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	if r.Header.Get("If-None-Match") != "" {
 		return badParam("If-None-Match", schema.RuleForbidden, ifNoneMatchOnPost)
 	}
+	if r.Header.Get("If-Match") != "" {
+		// Refused rather than ignored, as a batch item's if_match is: a
+		// caller sending one expects a condition no POST can check.
+		return badParam("If-Match", schema.RuleForbidden, ifMatchOnPost)
+	}
 	data, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		return err
@@ -322,7 +328,8 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 		if err != nil {
 			return 0, nil, err
 		}
-		if live == nil && !synced && (!req.visibility || h.keepsUnread(p, id, req)) {
+		keeps := !req.visibility || h.keepsUnread(p, id, req)
+		if live == nil && !synced && keeps {
 			// The write would take its visibility, or personal data the
 			// caller could not read, from the record it replaces: the default
 			// would publish a private record irreversibly, or erase its
@@ -341,6 +348,9 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
 				return 0, nil, err
 			}
+			if req.rec.Catalogue != live.Catalogue {
+				return 0, nil, catalogueMove(id, live.Catalogue, req.rec.Catalogue)
+			}
 		}
 		ifMatch, err := resolvePrecondition(pc, id, live)
 		if err != nil {
@@ -353,9 +363,28 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			// the visibility it narrowed).
 			ifMatch = live.Version
 		}
-		out, err := h.svc.Put(ctx, id, rec, ifMatch)
-		if kept && !pc.present && errors.Is(err, store.ErrVersionConflict) && attempt < maxPutAttempts {
-			continue // the caller asked for no precondition: merge with the newer version
+		var out *schema.Record
+		if live == nil && keeps {
+			// Nothing to keep was found, but the default visibility (or
+			// erased contacts) written over a record another writer creates
+			// meanwhile would publish it: create only, and merge with such a
+			// record if there is one now.
+			out, err = h.svc.PutIfAbsent(ctx, id, rec)
+			if errors.Is(err, store.ErrExists) && attempt < maxPutAttempts {
+				continue
+			}
+			if errors.Is(err, node.ErrGroupLacksFeature) {
+				// Over a tombstone, while a replica runs an older build:
+				// written as before this check, unguarded.
+				out, err = h.svc.Put(ctx, id, rec, 0)
+			}
+		} else {
+			out, err = h.svc.Put(ctx, id, rec, ifMatch)
+			if (kept && !pc.present || pc.any) && errors.Is(err, store.ErrVersionConflict) && attempt < maxPutAttempts {
+				// No precondition, or If-Match: * (any current version):
+				// merge with, or write over, the newer version.
+				continue
+			}
 		}
 		if err != nil {
 			return 0, nil, err
@@ -386,6 +415,16 @@ func (h *handler) putIfAbsent(ctx context.Context, id string, pc precondition, r
 		return 0, nil, err
 	}
 	return http.StatusCreated, out, nil
+}
+
+// catalogueMove refuses a PUT that would move a live record to another
+// catalogue: partners mirroring one catalogue's change feed would never learn
+// that the record left it, and the catalogues' bodies differ anyway.
+// Deleting the record first lets its id be written in the other catalogue,
+// and the old catalogue's feed carries the tombstone.
+func catalogueMove(id, from, to string) error {
+	return &schema.ValidationError{Errors: []schema.FieldError{{Path: "catalogue", Rule: schema.RuleMismatch,
+		Message: fmt.Sprintf("record %s is a %s record and a record keeps its catalogue: to make it a %s record, delete it first (partners mirroring %s then learn it is gone), then write it again", id, from, to, from)}}}
 }
 
 // keepsUnread reports whether a PUT by p would keep personal data of the
@@ -471,6 +510,10 @@ func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 // remove tombstones record id under the precondition pc. The caller has
 // checked the write scope.
 func (h *handler) remove(ctx context.Context, p *auth.Principal, id string, pc precondition) (*schema.Record, error) {
+	return h.removeAttempt(ctx, p, id, pc, 1)
+}
+
+func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id string, pc precondition, attempt int) (*schema.Record, error) {
 	live, _, err := h.current(ctx, id)
 	if err != nil {
 		return nil, err
@@ -485,5 +528,10 @@ func (h *handler) remove(ctx context.Context, p *auth.Principal, id string, pc p
 	if err != nil {
 		return nil, err
 	}
-	return h.svc.Delete(ctx, id, ifMatch)
+	out, err := h.svc.Delete(ctx, id, ifMatch)
+	if pc.any && errors.Is(err, store.ErrVersionConflict) && attempt < maxPutAttempts {
+		// If-Match: * asks only that the record exist: a newer version does.
+		return h.removeAttempt(ctx, p, id, pc, attempt+1)
+	}
+	return out, err
 }

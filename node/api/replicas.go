@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"liandong/auth"
 	"liandong/node"
 	"liandong/node/store"
+	"liandong/schema"
 )
 
 // Replicated is what a service running in a raft group of several replicas adds:
@@ -174,14 +176,12 @@ func (h *handler) addReplica(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		return newProblem(http.StatusNotFound, "not-found", "this node runs no raft group")
 	}
 	var req store.Replica
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return newProblem(http.StatusBadRequest, "bad-request", "replica: "+err.Error())
+	if err := decodeReplica(r.Body, &req); err != nil {
+		return err
 	}
 	if err := rep.AddReplica(r.Context(), req); err != nil {
 		if errors.Is(err, node.ErrBadReplica) {
-			return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
+			return replicaRefused(err)
 		}
 		return err
 	}
@@ -208,7 +208,7 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 		return nil
 	}
 	if errors.Is(err, node.ErrBadReplica) {
-		return newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
+		return replicaRefused(err)
 	}
 	if errors.Is(err, node.ErrTimeout) && !errors.Is(err, node.ErrHandoverFailed) {
 		// The removal (raft's configuration change, or forgetting the
@@ -222,4 +222,46 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 	h.audit(r, p, "replica.remove", id)
 	writeJSON(w, http.StatusOK, map[string]any{"removed": id})
 	return nil
+}
+
+// decodeReplica reads a replica to add: one JSON object of store.Replica's
+// members and nothing after it; a 400 names the member at fault.
+func decodeReplica(body io.Reader, req *store.Replica) error {
+	dec := json.NewDecoder(io.LimitReader(body, 64<<10))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(req)
+	if err == nil && dec.More() {
+		err = errors.New("data after the replica's JSON object")
+	} else if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the replica's JSON object")
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	path, rule := "", schema.RuleSyntax
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &te):
+		path, rule = te.Field, schema.RuleType
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		path, rule = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), schema.RuleForbidden
+	}
+	p := newProblem(http.StatusBadRequest, "bad-request", "replica: "+err.Error())
+	p.Errors = []FieldError{{Path: path, Rule: rule, Message: err.Error()}}
+	return p
+}
+
+// replicaRefused is the 422 for a replica that may not join (or leave), naming
+// the member at fault where the node says which.
+func replicaRefused(err error) error {
+	p := newProblem(http.StatusUnprocessableEntity, "validation", err.Error())
+	field := ""
+	var be *node.BadReplicaError
+	if errors.As(err, &be) {
+		field = be.Field
+	}
+	p.Errors = []FieldError{{Path: field, Rule: "refused", Message: err.Error()}}
+	return p
 }

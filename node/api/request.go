@@ -386,6 +386,7 @@ func parseIfNoneMatch(h http.Header, pc precondition) (precondition, error) {
 const (
 	ifNoneMatchOnPost   = "POST always creates a new record; to create under an id of your own only if it is free, use PUT"
 	ifNoneMatchOnDelete = "DELETE needs a record to delete; use If-Match"
+	ifMatchOnPost       = "a new record has no version to match"
 )
 
 // ifAbsent is the precondition "create, never replace" named name, unless

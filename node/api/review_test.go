@@ -1,0 +1,218 @@
+package api
+
+// Tests of what a review of the API found (session 18).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"liandong/node/store"
+	"liandong/schema"
+)
+
+// A PUT that moves a live record to another catalogue is refused (422 naming
+// catalogue), in a batch too: a partner mirroring the old catalogue's feed
+// would never learn the record left it. Deleted first, the id may be written
+// in the other catalogue, and the old catalogue's feed carries the tombstone.
+func TestPutRefusesACatalogueMove(t *testing.T) {
+	e := newEnv(t, false)
+	rec := e.create(t, "supply", "federation", supplyBody("高镍三元正极材料连续化制备技术"))
+	reader := e.token(t, "hebei", "read")
+	r := e.do(t, req{method: "GET", path: "/v1/changes?catalogue=supply", token: reader})
+	wantStatus(t, r, http.StatusOK)
+	var first changesResponse
+	json.Unmarshal(r.body, &first)
+	if len(first.Changes) != 1 {
+		t.Fatalf("want the supply record in the supply feed: %s", r.body)
+	}
+
+	need := envelope("need", "federation", needBody("风电齿轮箱轴承寿命预测"))
+	put := e.do(t, req{method: "PUT", path: "/v1/records/" + rec.ID, token: e.writer(t), body: need})
+	wantStatus(t, put, http.StatusUnprocessableEntity)
+	if p := put.problem(t); len(p.Errors) != 1 || p.Errors[0].Path != "catalogue" {
+		t.Fatalf("move refused without naming catalogue: %s", put.body)
+	}
+	b := e.do(t, req{method: "POST", path: "/v1/batch", token: e.writer(t), body: map[string]any{"items": []any{
+		map[string]any{"method": "PUT", "id": rec.ID, "record": need}}}})
+	wantStatus(t, b, http.StatusOK)
+	if !strings.Contains(string(b.body), `"status":422`) || !strings.Contains(string(b.body), `"path":"catalogue"`) {
+		t.Fatalf("batch item moving a record: %s", b.body)
+	}
+
+	wantStatus(t, e.do(t, req{method: "DELETE", path: "/v1/records/" + rec.ID, token: e.writer(t)}), http.StatusOK)
+	wantStatus(t, e.do(t, req{method: "PUT", path: "/v1/records/" + rec.ID, token: e.writer(t), body: need}), http.StatusCreated)
+	r = e.do(t, req{method: "GET", path: "/v1/changes?catalogue=supply&since=" + first.NextCursor, token: reader})
+	wantStatus(t, r, http.StatusOK)
+	var second changesResponse
+	json.Unmarshal(r.body, &second)
+	if len(second.Changes) != 1 || !second.Changes[0].Record.Deleted {
+		t.Fatalf("the supply feed after the record was deleted and written as a need: %s", r.body)
+	}
+}
+
+// POST /v1/records and a batch POST item must answer If-Match alike (doc.go:
+// each item "is answered ... as that route would answer it").
+func TestPostRefusesIfMatchAsABatchItemDoes(t *testing.T) {
+	e := newEnv(t, false)
+	b := e.do(t, req{method: "POST", path: "/v1/batch", token: e.writer(t), body: map[string]any{"items": []any{
+		map[string]any{"method": "POST", "if_match": "5", "record": envelope("supply", "federation", supplyBody("批量"))},
+	}}})
+	wantStatus(t, b, http.StatusOK)
+	var br struct {
+		Items []struct {
+			Status int `json:"status"`
+		} `json:"items"`
+	}
+	json.Unmarshal(b.body, &br)
+
+	r := e.do(t, req{method: "POST", path: "/v1/records", token: e.writer(t),
+		body: envelope("supply", "federation", supplyBody("单条")), header: map[string]string{"If-Match": "5"}})
+	if r.StatusCode != br.Items[0].Status {
+		t.Fatalf("POST /v1/records with If-Match: 5 answered %d; the same as a batch item answered %d (%s)", r.StatusCode, br.Items[0].Status, b.body)
+	}
+}
+
+// A PUT without visibility keeps the visibility of the live record it
+// replaces (doc.go: "the default would publish a private record to every
+// centre, irreversibly"). When that record is created by another writer
+// after the PUT looked and found nothing, the PUT is written with no
+// precondition at all and publishes it as federation.
+func TestPutWithoutVisibilityDoesNotPublishARecordCreatedMeanwhile(t *testing.T) {
+	var mu sync.Mutex
+	var stored *schema.Record // the one record, tianjin:k
+	concurrent := func() {
+		// Another writer's PUT of a private record commits first.
+		if stored == nil {
+			stored = &schema.Record{ID: "tianjin:k", Catalogue: "supply", Origin: "tianjin", Version: 1,
+				Visibility: schema.VisibilityPrivate, Schema: 1, Body: mustJSON(supplyBody("内部成果"))}
+		}
+	}
+	svc := &fakeService{}
+	svc.get = func(_ context.Context, id string) (*schema.Record, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stored == nil {
+			return nil, fmt.Errorf("%w: %s", store.ErrNotFound, id)
+		}
+		return stored.Clone(), nil
+	}
+	write := func(id string, rec *schema.Record, ifMatch uint64, absent bool) (*schema.Record, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		concurrent()
+		switch {
+		case absent && stored != nil:
+			return nil, fmt.Errorf("%w: %s", store.ErrExists, id)
+		case ifMatch != 0 && (stored == nil || stored.Version != ifMatch):
+			return nil, fmt.Errorf("%w: %s", store.ErrVersionConflict, id)
+		}
+		out := rec.Clone()
+		out.ID, out.Origin, out.Version = id, "tianjin", 1
+		if stored != nil {
+			out.Version = stored.Version + 1
+		}
+		stored = out
+		return out.Clone(), nil
+	}
+	svc.put = func(_ context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+		return write(id, rec, ifMatch, false)
+	}
+	svc.putIfAbsent = func(_ context.Context, id string, rec *schema.Record) (*schema.Record, error) {
+		return write(id, rec, 0, true)
+	}
+	e := newFakeEnv(t, svc)
+	tok := e.token(t, "tianjin", "read", "write", "pii")
+	r := e.do(t, req{method: "PUT", path: "/v1/records/tianjin:k", token: tok,
+		body: map[string]any{"catalogue": "supply", "body": supplyBody("公开成果")}}) // no visibility
+	if r.StatusCode >= 500 {
+		t.Fatalf("status %d: %s", r.StatusCode, r.body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if stored.Visibility != schema.VisibilityPrivate {
+		t.Fatalf("a PUT without visibility turned the private record another writer had just created into %q (answer %d); it must keep private, or be refused", stored.Visibility, r.StatusCode)
+	}
+}
+
+// A relevance cursor belongs to its query (decodeSearchCursor refuses it for
+// another q with a 400). Sent without q it is silently ignored, and the
+// caller gets the first page of the whole list again: a client looping on
+// next_cursor never ends, or re-reads records as if they were new.
+func TestSearchCursorWithoutQIsRefused(t *testing.T) {
+	e := newEnv(t, false)
+	for _, title := range []string{"锂电池正极材料一", "锂电池正极材料二", "锂电池正极材料三"} {
+		e.create(t, "supply", "public", supplyBody(title))
+	}
+	r := e.do(t, req{method: "GET", path: "/v1/records?limit=1&q=" + url.QueryEscape("锂电池")})
+	wantStatus(t, r, http.StatusOK)
+	var page searchResponse
+	json.Unmarshal(r.body, &page)
+	if page.NextCursor == "" {
+		t.Fatalf("want a next_cursor: %s", r.body)
+	}
+	r = e.do(t, req{method: "GET", path: "/v1/records?limit=1&cursor=" + page.NextCursor})
+	if r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a relevance cursor without its q: status %d, want 400 naming cursor; body %s", r.StatusCode, r.body)
+	}
+}
+
+// If-Match: * means "the record must exist" (doc.go; RFC 9110 13.1.1). The
+// API turns it into "must be at the version I just read", so an update by
+// another writer between the read and the write makes a PUT with If-Match: *
+// fail 412 although the record exists throughout.
+func TestIfMatchStarWritesOverAConcurrentUpdate(t *testing.T) {
+	var mu sync.Mutex
+	cur := &schema.Record{ID: "tianjin:k", Catalogue: "supply", Origin: "tianjin", Version: 1,
+		Visibility: schema.VisibilityFederation, Schema: 1, Body: mustJSON(supplyBody("成果"))}
+	svc := &fakeService{}
+	svc.get = func(context.Context, string) (*schema.Record, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return cur.Clone(), nil
+	}
+	svc.put = func(_ context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur.Version == 1 {
+			cur.Version = 2 // another writer's update commits first
+		}
+		if ifMatch != 0 && ifMatch != cur.Version {
+			return nil, fmt.Errorf("%w: %s: If-Match %d but the current version is %d", store.ErrVersionConflict, id, ifMatch, cur.Version)
+		}
+		out := rec.Clone()
+		out.ID, out.Origin, out.Version = id, "tianjin", cur.Version+1
+		cur = out
+		return out.Clone(), nil
+	}
+	e := newFakeEnv(t, svc)
+	tok := e.token(t, "tianjin", "read", "write", "pii")
+	r := e.do(t, req{method: "PUT", path: "/v1/records/tianjin:k", token: tok,
+		body: envelope("supply", "federation", supplyBody("更新")), header: map[string]string{"If-Match": "*"}})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("PUT If-Match: * on a record that exists throughout: status %d, want 200; body %s", r.StatusCode, r.body)
+	}
+}
+
+// doc.go: problems for 400 and 422 carry errors: [{path, rule, message}]
+// naming the field at fault. POST /v1/admin/replicas answers a body of the
+// wrong shape with a bare 400.
+func TestAddReplicaProblemsNameTheField(t *testing.T) {
+	e := newEnv(t, false)
+	admin := e.token(t, "tianjin", "admin")
+	for _, body := range []string{`{"id":1}`, `{"idx":"r2"}`, `{"id":"r2"} trailing`} {
+		r := e.do(t, req{method: "POST", path: "/v1/admin/replicas", token: admin, body: body})
+		if r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%s: status %d, want 400; body %s", body, r.StatusCode, r.body)
+			continue
+		}
+		if p := r.problem(t); len(p.Errors) == 0 {
+			t.Errorf("%s: %d problem names no field: %s", body, r.StatusCode, r.body)
+		}
+	}
+}
