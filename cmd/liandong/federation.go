@@ -21,10 +21,12 @@ const federationUsage = `liandong federation init --data DIR --centre ID [--fede
 liandong federation member --data DIR --centre ID [--name N] [--name-zh N] [--p2p-addr MULTIADDR] [--http URL] [--out FILE]
     at a new centre: create its keys and print its member entry (public keys only) for add-centre
 liandong federation add-centre --bundle CUR --member FILE --out NEXT [--ttl D]
-liandong federation remove-centre --bundle CUR --centre ID --out NEXT
-liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h]
-liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT
-    each writes the next version, unsigned, built on the current signed bundle
+liandong federation remove-centre --bundle CUR --centre ID --out NEXT [--ttl D]
+liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h] [--ttl D]
+liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT [--ttl D]
+    each writes the next version, unsigned, built on the current signed bundle (which may
+    have expired); --ttl D makes the next version expire D from now (default: keep the
+    current expiry, which must not have passed)
 liandong federation sign --bundle NEXT --key SIGNER.key
     add this signer's signature (each signer on their own machine, in turn)
 liandong federation publish --bundle NEXT --node URL --token ADMIN.token
