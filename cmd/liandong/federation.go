@@ -73,6 +73,16 @@ func federationInit(args []string, stdout io.Writer) error {
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
+	// A second init would replace the federation's bundle, and with it every
+	// member, revocation and version since, by a fresh v1 (keys are never
+	// overwritten; the bundle must not be either). Checked before any key is made.
+	if *cf.data != "" {
+		dc := server.Default()
+		dc.DataDir = *cf.data
+		if path := dc.Path(dc.Bundle); fileExists(path) {
+			return fmt.Errorf("%s exists; refusing to overwrite a trust bundle. To change it, build the next version (`liandong federation add-centre|remove-centre|rotate-key|revoke`); to start a new federation, use another --data or remove %s deliberately", path, path)
+		}
+	}
 	now := time.Now().UTC()
 	member, keys, cfg, err := cf.member(now.Add(-time.Hour).Truncate(time.Second))
 	if err != nil {
@@ -139,4 +149,11 @@ func federationShow(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "signatures: %d (%s); valid against its own signers (a node also checks them against the version it holds)\n", len(sb.Signatures), sigIDs(sb))
 	return nil
+}
+
+// fileExists reports whether path exists; an error other than "does not
+// exist" (permissions) counts as existing, so nothing is overwritten blindly.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }
