@@ -271,8 +271,11 @@ func Open(cfg Config) (*Node, error) {
 	if err = n.openState(); err != nil {
 		return nil, err
 	}
-	if lerr := n.loadStoredBundle(); lerr != nil {
-		n.log.Error("not using the stored trust bundle", "err", lerr)
+	// Starting on the configured bundle when the state holds a newer one would
+	// undo what the newer one revoked, removed or rotated.
+	if err = n.loadStoredBundle(); err != nil {
+		n.st.Close()
+		return nil, fmt.Errorf("%w; the node will not run on an older trust bundle than it installed: put a signed bundle of that version or newer at the configured bundle path", err)
 	}
 	if err = n.startRecovery(); err != nil {
 		n.st.Close()

@@ -16,6 +16,25 @@ import (
 // it (too few signatures, rollback, another federation, expired, malformed).
 var ErrBundleRefused = errors.New("trust bundle refused")
 
+// VerifyBundleAllowExpired is auth.VerifyBundle without the expiry check: the
+// signatures, threshold, pinned roots and upgrade rules all apply, but an
+// expired bundle is returned with expired set instead of refused. A node uses
+// it for the bundles it already relies on (its file and the one it installed):
+// a running node keeps its bundle after expiry, and a restart must not drop it
+// for an older one, nor a lapse stop a node that has nothing newer.
+func VerifyBundleAllowExpired(sb *auth.SignedBundle, trusted *auth.Bundle, now time.Time, rootKeyIDs ...string) (b *auth.Bundle, expired bool, err error) {
+	b, err = auth.VerifyBundle(sb, trusted, now, rootKeyIDs...)
+	if err == nil || !errors.Is(err, auth.ErrBundleExpired) {
+		return b, false, err
+	}
+	// Expiry is VerifyBundle's last check: every other one has passed.
+	// TestVerifyBundleAllowExpired holds it to that.
+	if b, err = sb.Bundle(); err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
 // SignedBundle returns the signed trust bundle the node runs on, as distributed
 // (JSON of auth.SignedBundle); nil if the node was started without its bytes.
 func (n *Node) SignedBundle() []byte {
@@ -96,6 +115,12 @@ func (n *Node) adoptBundle(c *store.BundleCommand) {
 // than the one the node was started with. It is checked against its own signers
 // (and the federation of the configured bundle): the state file is local and as
 // trusted as the raft log, but a bundle that does not verify is not used.
+//
+// Its expiry is not checked: a running node keeps its bundle after expiry, and
+// dropping it at a restart for the older configured file would undo every
+// revocation, removal and key rotation installed since, with no way back in
+// (the installed version could not be offered again once expired). An error
+// means the node would run on an older bundle than it installed.
 func (n *Node) loadStoredBundle() error {
 	signed, version, err := n.st.Bundle()
 	if err != nil || signed == nil {
@@ -108,7 +133,8 @@ func (n *Node) loadStoredBundle() error {
 	if err != nil {
 		return fmt.Errorf("stored trust bundle v%d: %w", version, err)
 	}
-	b, err := auth.VerifyBundle(sb, nil, n.cfg.Now())
+	now := n.cfg.Now()
+	b, expired, err := VerifyBundleAllowExpired(sb, nil, now)
 	if err != nil {
 		return fmt.Errorf("stored trust bundle v%d: %w", version, err)
 	}
@@ -117,6 +143,10 @@ func (n *Node) loadStoredBundle() error {
 	}
 	n.adoptBundle(&store.BundleCommand{Version: version, Signed: signed})
 	n.log.Info("running on the trust bundle installed earlier", "version", version)
+	if expired {
+		n.log.Error("THE TRUST BUNDLE HAS EXPIRED: running on it because it is the newest this node holds; ask the federation's signers for a new version and publish it",
+			"version", version, "expired_at", b.ExpiresAt.UTC().Format(time.RFC3339), "ago", now.Sub(b.ExpiresAt).Round(time.Second).String())
+	}
 	return nil
 }
 

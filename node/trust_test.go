@@ -185,3 +185,102 @@ func TestSigningKeyFollowsBundle(t *testing.T) {
 		t.Fatalf("after the rotation signed with %s, want %s", kid, next.ID)
 	}
 }
+
+// TestRestartAfterExpiryKeepsNewestBundle: a node restarted after the bundle
+// it installed has expired runs on that bundle (as a running node would), not
+// on the older bundle file, which would undo the revocations installed since.
+func TestRestartAfterExpiryKeepsNewestBundle(t *testing.T) {
+	f := newTrustFixture(t)
+	f.v1.ExpiresAt = time.Now().UTC().Add(24 * time.Hour)
+	dir := t.TempDir()
+	n := f.open(t, dir)
+	v2 := *f.v1
+	v2.Version = 2
+	v2.ExpiresAt = time.Now().UTC().Add(time.Hour)
+	v2.Revocations = []auth.Revocation{{Subject: "jti:leaked", Before: time.Now().UTC()}}
+	if _, err := n.InstallBundle(context.Background(), f.sign(t, &v2, f.root), "test"); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	later := time.Now().Add(2 * time.Hour)
+	n = f.openWith(t, dir, func(c *Config) { c.Now = func() time.Time { return later } })
+	defer n.Close()
+	if got := n.Bundle().Version; got < 2 {
+		t.Fatalf("restart runs on v%d, older than the v2 installed", got)
+	}
+	if !n.Bundle().Revoked("jti:leaked", later.Add(-3*time.Hour)) {
+		t.Fatal("the revocation of v2 is lost after the restart")
+	}
+}
+
+// TestOpenRefusesOlderThanStored: a stored bundle that cannot be used (here:
+// of another federation than the configured file) stops Open rather than
+// letting the node run on an older bundle than the one it installed.
+func TestOpenRefusesOlderThanStored(t *testing.T) {
+	f := newTrustFixture(t)
+	dir := t.TempDir()
+	n := f.open(t, dir)
+	v2 := *f.v1
+	v2.Version = 2
+	if _, err := n.InstallBundle(context.Background(), f.sign(t, &v2, f.root), "test"); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	other := *f.v1
+	other.Federation = "other"
+	cfg := DefaultConfig("tianjin", dir)
+	cfg.RecordKey = f.rec
+	cfg.Bundle, cfg.BundleSigned = &other, f.sign(t, &other, f.root)
+	n, err := Open(cfg)
+	if err == nil {
+		n.Close()
+		t.Fatalf("opened on v%d of %q over the stored v2 of %q", n.Bundle().Version, n.Bundle().Federation, v2.Federation)
+	}
+}
+
+// TestVerifyBundleAllowExpired: an expired bundle passes with expired set only
+// when everything else verifies; expiry does not excuse a missing signature,
+// an unpinned signer or a rollback.
+func TestVerifyBundleAllowExpired(t *testing.T) {
+	f := newTrustFixture(t)
+	stranger, _ := auth.GenerateKey("root")
+	later := time.Now().Add(2 * time.Hour) // v1 has expired by then
+	parse := func(data []byte) *auth.SignedBundle {
+		sb, err := auth.ParseSignedBundle(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sb
+	}
+	v2 := *f.v1
+	v2.Version = 2
+	cases := []struct {
+		name        string
+		signed      []byte
+		trusted     *auth.Bundle
+		now         time.Time
+		roots       []string
+		wantExpired bool
+		wantErr     error
+	}{
+		{"valid", f.sign(t, f.v1, f.root), nil, time.Now(), nil, false, nil},
+		{"expired", f.sign(t, f.v1, f.root), nil, later, []string{f.root.ID}, true, nil},
+		{"expired successor", f.sign(t, &v2, f.root), f.v1, later, nil, true, nil},
+		{"expired, unsigned", f.sign(t, f.v1), nil, later, nil, false, auth.ErrTooFewSignatures},
+		{"expired, signed by a stranger", f.sign(t, f.v1, stranger), f.v1, later, nil, false, auth.ErrTooFewSignatures},
+		{"expired, root not pinned", f.sign(t, f.v1, f.root), nil, later, []string{stranger.ID}, false, auth.ErrBundleUntrusted},
+		{"expired rollback", f.sign(t, f.v1, f.root), &v2, later, nil, false, auth.ErrRollback},
+	}
+	for _, tc := range cases {
+		b, expired, err := VerifyBundleAllowExpired(parse(tc.signed), tc.trusted, tc.now, tc.roots...)
+		if tc.wantErr != nil {
+			if !errors.Is(err, tc.wantErr) || b != nil {
+				t.Errorf("%s: %v, %v; want %v", tc.name, b, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || b == nil || expired != tc.wantExpired {
+			t.Errorf("%s: %v, expired %v, %v; want expired %v", tc.name, b, expired, err, tc.wantExpired)
+		}
+	}
+}

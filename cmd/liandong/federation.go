@@ -21,10 +21,12 @@ const federationUsage = `liandong federation init --data DIR --centre ID [--fede
 liandong federation member --data DIR --centre ID [--name N] [--name-zh N] [--p2p-addr MULTIADDR] [--http URL] [--out FILE]
     at a new centre: create its keys and print its member entry (public keys only) for add-centre
 liandong federation add-centre --bundle CUR --member FILE --out NEXT [--ttl D]
-liandong federation remove-centre --bundle CUR --centre ID --out NEXT
-liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h]
-liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT
-    each writes the next version, unsigned, built on the current signed bundle
+liandong federation remove-centre --bundle CUR --centre ID --out NEXT [--ttl D]
+liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h] [--ttl D]
+liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT [--ttl D]
+    each writes the next version, unsigned, built on the current signed bundle (which may
+    have expired); --ttl D makes the next version expire D from now (default: keep the
+    current expiry, which must not have passed)
 liandong federation sign --bundle NEXT --key SIGNER.key
     add this signer's signature (each signer on their own machine, in turn)
 liandong federation publish --bundle NEXT --node URL --token ADMIN.token
@@ -70,6 +72,16 @@ func federationInit(args []string, stdout io.Writer) error {
 	ttl := flags.Duration("ttl", 365*24*time.Hour, "bundle lifetime")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	// A second init would replace the federation's bundle, and with it every
+	// member, revocation and version since, by a fresh v1 (keys are never
+	// overwritten; the bundle must not be either). Checked before any key is made.
+	if *cf.data != "" {
+		dc := server.Default()
+		dc.DataDir = *cf.data
+		if path := dc.Path(dc.Bundle); fileExists(path) {
+			return fmt.Errorf("%s exists; refusing to overwrite a trust bundle. To change it, build the next version (`liandong federation add-centre|remove-centre|rotate-key|revoke`); to start a new federation, use another --data or remove %s deliberately", path, path)
+		}
 	}
 	now := time.Now().UTC()
 	member, keys, cfg, err := cf.member(now.Add(-time.Hour).Truncate(time.Second))
@@ -137,4 +149,11 @@ func federationShow(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "signatures: %d (%s); valid against its own signers (a node also checks them against the version it holds)\n", len(sb.Signatures), sigIDs(sb))
 	return nil
+}
+
+// fileExists reports whether path exists; an error other than "does not
+// exist" (permissions) counts as existing, so nothing is overwritten blindly.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }

@@ -23,19 +23,24 @@ import (
 // machines (`sign` needs only the signer's own key); `publish` hands it to one
 // node and sync carries it to every other.
 
-// changeFlags are the flags every bundle change takes.
-func changeFlags(fs *flag.FlagSet) (base, out *string) {
-	return fs.String("bundle", "", "current signed bundle"), fs.String("out", "", "where to write the unsigned next version")
+// changeFlags are the flags every bundle change takes. Every change can renew
+// the expiry: after a lapse, the next change is how the federation recovers.
+func changeFlags(fs *flag.FlagSet) (base, out *string, ttl *time.Duration) {
+	return fs.String("bundle", "", "current signed bundle"),
+		fs.String("out", "", "where to write the unsigned next version"),
+		fs.Duration("ttl", 0, "new lifetime from now: the next version expires this long after it is made (default: keep the current expiry; required once that has passed)")
 }
 
 // startChange reads the current signed bundle, checked against its own signers
 // so a change is never built on a forged or half-signed base, and returns it
-// with a deep copy to change.
+// with a deep copy to change. An expired base is accepted: it still authorises
+// its successor (auth.VerifyBundle), and refusing it would leave a federation
+// whose bundle lapsed with no way to build the next one.
 func startChange(path string, now time.Time) (cur, next *auth.Bundle, err error) {
 	if path == "" {
 		return nil, nil, usagef("--bundle FILE (the current signed bundle) is required")
 	}
-	if cur, err = server.LoadBundle(path, nil, now); err != nil {
+	if cur, _, _, err = server.LoadSignedBundleAllowExpired(path, nil, now); err != nil {
 		return nil, nil, fmt.Errorf("%w (the base of a change must be a fully signed bundle)", err)
 	}
 	next, err = cloneBundle(cur)
@@ -47,10 +52,17 @@ func writeNext(path string, b *auth.Bundle, cur *auth.Bundle, now time.Time, ttl
 	if path == "" {
 		return usagef("--out FILE (where the unsigned next version goes) is required")
 	}
+	if ttl < 0 {
+		return usagef("--ttl %v: want a positive lifetime, e.g. --ttl 8760h", ttl)
+	}
 	b.Version = cur.Version + 1
 	b.IssuedAt = now
 	if ttl > 0 {
 		b.ExpiresAt = now.Add(ttl)
+	}
+	if !b.ExpiresAt.After(now) {
+		return usagef("the current bundle v%d expired at %s, and the next version would keep that expiry: give it a new lifetime with --ttl (e.g. --ttl 8760h)",
+			cur.Version, cur.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	sb, err := auth.EncodeBundle(b)
 	if err != nil {
@@ -154,9 +166,8 @@ func federationMember(args []string, stdout io.Writer) error {
 
 func federationAddCentre(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation add-centre", flag.ContinueOnError)
-	bundle, out := changeFlags(fs)
+	bundle, out, ttl := changeFlags(fs)
 	memberFile := fs.String("member", "", "the new centre's member JSON (from `liandong federation member`): public keys only")
-	ttl := fs.Duration("ttl", 0, "new lifetime from now (default: keep the current expiry)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -190,7 +201,7 @@ func federationAddCentre(args []string, stdout io.Writer) error {
 
 func federationRemoveCentre(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation remove-centre", flag.ContinueOnError)
-	bundle, out := changeFlags(fs)
+	bundle, out, ttl := changeFlags(fs)
 	id := fs.String("centre", "", "centre id to remove")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -210,12 +221,12 @@ func federationRemoveCentre(args []string, stdout io.Writer) error {
 	// Entries it signed before now keep verifying (history stays readable);
 	// its peers and tokens are refused once the bundle arrives.
 	m.Removed = &now
-	return writeNext(*out, next, cur, now, 0, stdout, "remove centre "+*id)
+	return writeNext(*out, next, cur, now, *ttl, stdout, "remove centre "+*id)
 }
 
 func federationRotateKey(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation rotate-key", flag.ContinueOnError)
-	bundle, out := changeFlags(fs)
+	bundle, out, ttl := changeFlags(fs)
 	centre := fs.String("centre", "", "centre whose key changes")
 	kind := fs.String("kind", "record", "record or token")
 	keyFile := fs.String("key", "", "the new key file (from `liandong keygen`); only its public half is used")
@@ -260,13 +271,13 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 		}
 	}
 	*keys = append(*keys, auth.Key{ID: k.ID, Public: ed25519.PublicKey(k.Public), NotBefore: start})
-	return writeNext(*out, next, cur, now, 0, stdout, fmt.Sprintf("rotate %s key of %s to %s (valid from %s; old keys retire at %s)",
+	return writeNext(*out, next, cur, now, *ttl, stdout, fmt.Sprintf("rotate %s key of %s to %s (valid from %s; old keys retire at %s)",
 		*kind, *centre, k.ID, start.Format(time.RFC3339), end.Format(time.RFC3339)))
 }
 
 func federationRevoke(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation revoke", flag.ContinueOnError)
-	bundle, out := changeFlags(fs)
+	bundle, out, ttl := changeFlags(fs)
 	subject := fs.String("subject", "", "jti:<token id>, sub:<centre>/<partner>, key:<key id> or peer:<peer id>")
 	before := fs.String("before", "", "refuse what was issued or signed before this time (RFC 3339; default now)")
 	reason := fs.String("reason", "", "why, for the record")
@@ -288,7 +299,7 @@ func federationRevoke(args []string, stdout io.Writer) error {
 	if err := next.Validate(); err != nil {
 		return usagef("--subject: %v", err)
 	}
-	return writeNext(*out, next, cur, now, 0, stdout, "revoke "+*subject)
+	return writeNext(*out, next, cur, now, *ttl, stdout, "revoke "+*subject)
 }
 
 func federationSign(args []string, stdout io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"liandong/auth"
 	"liandong/node/server"
 )
 
@@ -85,4 +86,86 @@ func TestGovernanceFiles(t *testing.T) {
 	}
 	fail("already removed", "federation", "remove-centre", "--bundle", v5, "--centre", "zgc", "--out", filepath.Join(dir, "x.json"))
 	fail("--node URL", "federation", "publish", "--bundle", v5)
+}
+
+// TestChangesRenewExpiredBundle: every change builds on a bundle that has
+// expired (which still authorises its successor) and takes --ttl to renew the
+// expiry; without --ttl it says to give one, and an expired base must still be
+// fully signed.
+func TestChangesRenewExpiredBundle(t *testing.T) {
+	dir := t.TempDir()
+	hq := filepath.Join(dir, "hq")
+	run := func(args ...string) (int, string) {
+		t.Helper()
+		return runCLI(t, 30*time.Second, args...)
+	}
+	if code, out := run("federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
+		t.Fatalf("init: %s", out)
+	}
+	member := filepath.Join(dir, "zgc.json")
+	if code, out := run("federation", "member", "--data", filepath.Join(dir, "zgc"), "--centre", "zgc", "--out", member); code != 0 {
+		t.Fatalf("member: %s", out)
+	}
+	root, err := auth.LoadKey(filepath.Join(hq, "keys", "root.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := server.LoadBundle(filepath.Join(hq, "bundle.json"), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bundle lapsed: v1 expired a minute ago. Sign it as the root did.
+	cur.IssuedAt = time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Second)
+	cur.ExpiresAt = time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	lapsed := filepath.Join(dir, "lapsed.json")
+	if _, err := server.SignNewBundle(lapsed, cur, root); err != nil {
+		t.Fatal(err)
+	}
+	unsigned := filepath.Join(dir, "unsigned.json")
+	sb, err := auth.EncodeBundle(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.WriteSignedBundle(unsigned, sb); err != nil {
+		t.Fatal(err)
+	}
+	newKey := filepath.Join(dir, "hq-tok-2.key")
+	if code, out := run("keygen", "--out", newKey, "--prefix", "hq-tok"); code != 0 {
+		t.Fatalf("keygen: %s", out)
+	}
+	changes := []struct {
+		name string
+		args []string
+	}{
+		{"add-centre", []string{"--member", member}},
+		{"remove-centre", []string{"--centre", "hq"}},
+		{"rotate-key", []string{"--centre", "hq", "--kind", "token", "--key", newKey}},
+		{"revoke", []string{"--subject", "jti:leaked"}},
+	}
+	for _, c := range changes {
+		t.Run(c.name, func(t *testing.T) {
+			next := filepath.Join(t.TempDir(), "next.json")
+			base := append([]string{"federation", c.name, "--out", next}, c.args...)
+			if code, out := run(append(base, "--bundle", unsigned, "--ttl", "720h")...); code == 0 || !strings.Contains(out, "fully signed") {
+				t.Errorf("on an unsigned expired base: exit %d\n%s", code, out)
+			}
+			if code, out := run(append(base, "--bundle", lapsed)...); code == 0 || !strings.Contains(out, "--ttl") {
+				t.Errorf("without --ttl on an expired base: exit %d, want a hint at --ttl\n%s", code, out)
+			}
+			before := time.Now()
+			if code, out := run(append(base, "--bundle", lapsed, "--ttl", "720h")...); code != 0 {
+				t.Fatalf("with --ttl on an expired base: exit %d\n%s", code, out)
+			}
+			if code, out := run("federation", "sign", "--bundle", next, "--key", filepath.Join(hq, "keys", "root.key")); code != 0 {
+				t.Fatalf("sign: %s", out)
+			}
+			b, err := server.LoadBundle(next, nil, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := before.Add(720 * time.Hour); b.Version != 2 || b.ExpiresAt.Before(want.Add(-time.Second)) || b.ExpiresAt.After(want.Add(time.Minute)) {
+				t.Errorf("v%d expires %s, want v2 expiring 720h from now", b.Version, b.ExpiresAt)
+			}
+		})
+	}
 }

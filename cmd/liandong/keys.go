@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -95,28 +96,26 @@ func cmdToken(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bundle, err := server.LoadBundle(*bundlePath, nil, time.Now())
+	now := time.Now()
+	bundle, err := server.LoadBundle(*bundlePath, nil, now)
 	if err != nil {
 		return err
 	}
 	if *centre == "" {
-		for _, m := range bundle.Members {
-			for _, k := range m.TokenKeys {
-				if k.ID == key.ID {
-					*centre = m.ID
-				}
-			}
-		}
+		*centre = holderOf(bundle, key.ID, func(m *auth.Member) []auth.Key { return m.TokenKeys })
 		if *centre == "" {
-			return fmt.Errorf("token key %s is not listed in the bundle; add it to the centre's token_keys first", key.ID)
+			return fmt.Errorf("token key %s is not listed in the bundle %s; add it to the centre's token keys first (`liandong federation rotate-key --kind token`), or pass the current bundle with --bundle", key.ID, *bundlePath)
 		}
+	}
+	if err := checkTokenKey(bundle, *centre, key.ID, now); err != nil {
+		return fmt.Errorf("%w; every node would refuse a token signed with it (bundle %s, v%d)", err, *bundlePath, bundle.Version)
 	}
 	scopes, err := auth.ParseScopes(strings.ReplaceAll(*scope, ",", " "))
 	if err != nil {
 		return usagef("--scope: %v", err)
 	}
 	iss := auth.TokenIssuer{Centre: *centre, Federation: bundle.Federation, Key: key}
-	tok, err := iss.Issue(*sub, scopes, *ttl, time.Now())
+	tok, err := iss.Issue(*sub, scopes, *ttl, now)
 	if err != nil {
 		return err
 	}
@@ -125,4 +124,47 @@ func cmdToken(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// checkTokenKey refuses to issue a token that nodes would refuse: they check
+// its key with bundle.TokenKey(iss, kid, iat), so the same check runs here at
+// the iat the token will carry (whole seconds), and the error says what to do.
+func checkTokenKey(bundle *auth.Bundle, centre, kid string, now time.Time) error {
+	iat := now.Truncate(time.Second)
+	_, err := bundle.TokenKey(centre, kid, iat)
+	if err == nil {
+		return nil
+	}
+	tokenKeys := func(m *auth.Member) []auth.Key { return m.TokenKeys }
+	recordKeys := func(m *auth.Member) []auth.Key { return m.RecordKeys }
+	switch {
+	case errors.Is(err, auth.ErrUnknownKey):
+		if _, ok := bundle.Member(centre); !ok {
+			return fmt.Errorf("--centre %q is not a member of federation %s: %w", centre, bundle.Federation, err)
+		}
+		if holder := holderOf(bundle, kid, tokenKeys); holder != "" {
+			return fmt.Errorf("token key %s belongs to centre %s, not %s: use --centre %s, or %s's own token key: %w", kid, holder, centre, holder, centre, err)
+		}
+		if holder := holderOf(bundle, kid, recordKeys); holder != "" {
+			return fmt.Errorf("key %s is a record-signing key of %s, not a token key: use the token key (DATA/keys/token.key): %w", kid, holder, err)
+		}
+		return fmt.Errorf("token key %s is not listed for %s; add it first (`liandong federation rotate-key --kind token`), or pass the current bundle with --bundle: %w", kid, centre, err)
+	case errors.Is(err, auth.ErrKeyRevoked):
+		return fmt.Errorf("token key %s is revoked; issue with a current token key of %s: %w", kid, centre, err)
+	default: // auth.ErrKeyNotValidAt: not active yet, retired, or the centre left
+		return fmt.Errorf("token key %s of %s is not valid now (wait until its window starts, or use a token key of %s valid now): %w", kid, centre, centre, err)
+	}
+}
+
+// holderOf returns the member that lists key kid among keys(member), or "".
+func holderOf(bundle *auth.Bundle, kid string, keys func(*auth.Member) []auth.Key) string {
+	for i := range bundle.Members {
+		m := &bundle.Members[i]
+		for _, k := range keys(m) {
+			if k.ID == kid {
+				return m.ID
+			}
+		}
+	}
+	return ""
 }

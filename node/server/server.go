@@ -77,7 +77,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// Every wall-clock judgement of this replica (bundle validity, signing
 	// times, token times) reads one clock, which faults may offset.
 	clock := flt.clock()
-	bundle, signed, err := LoadSignedBundle(cfg.Path(cfg.Bundle), cfg.RootKeys, clock())
+	// An expired file does not stop the node: the node's state may hold a
+	// newer bundle installed through publish or sync (nothing rewrites the
+	// file), and even when it does not, a running node keeps its bundle after
+	// expiry and a restart must not turn a lapse into an outage. Its
+	// signatures and pinned roots must still verify.
+	bundle, signed, fileExpired, err := LoadSignedBundleAllowExpired(cfg.Path(cfg.Bundle), cfg.RootKeys, clock())
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +130,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := checkMembership(s.Node.Bundle(), cfg, append([]*auth.KeyPair{recordKey}, rotation...), clock()); err != nil {
 		s.Node.Close()
 		return nil, err
+	}
+	if fileExpired && s.Node.Bundle().Version > bundle.Version {
+		cfg.Logger.Warn("the trust bundle file has expired; running on the newer version installed earlier",
+			"file", cfg.Path(cfg.Bundle), "file_version", bundle.Version, "version", s.Node.Bundle().Version)
 	}
 	warnExpiry(cfg.Logger, s.Node.Bundle(), clock())
 
@@ -512,19 +521,35 @@ func LoadBundle(path string, rootKeys []string, now time.Time) (*auth.Bundle, er
 // LoadSignedBundle is LoadBundle that also returns the file's bytes, which the
 // node hands to peers holding an older version.
 func LoadSignedBundle(path string, rootKeys []string, now time.Time) (*auth.Bundle, []byte, error) {
-	data, err := os.ReadFile(path)
+	b, data, expired, err := LoadSignedBundleAllowExpired(path, rootKeys, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("trust bundle: %w (create one with `liandong federation init`, or use `serve --dev`)", err)
+		return nil, nil, err
+	}
+	if expired {
+		return nil, nil, fmt.Errorf("trust bundle %s: v%d %w at %s; ask the federation's signers for a new version",
+			path, b.Version, auth.ErrBundleExpired, b.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return b, data, nil
+}
+
+// LoadSignedBundleAllowExpired is LoadSignedBundle that returns an expired
+// bundle too, saying so, when its signatures (and pinned roots) verify: for a
+// node that keeps running on its bundle after expiry, and for building the
+// successor of an expired bundle, which an expired bundle still authorises.
+func LoadSignedBundleAllowExpired(path string, rootKeys []string, now time.Time) (b *auth.Bundle, data []byte, expired bool, err error) {
+	data, err = os.ReadFile(path)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("trust bundle: %w (create one with `liandong federation init`, or use `serve --dev`)", err)
 	}
 	sb, err := auth.ParseSignedBundle(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("trust bundle %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("trust bundle %s: %w", path, err)
 	}
-	b, err := auth.VerifyBundle(sb, nil, now, rootKeys...)
+	b, expired, err = node.VerifyBundleAllowExpired(sb, nil, now, rootKeys...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("trust bundle %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("trust bundle %s: %w", path, err)
 	}
-	return b, data, nil
+	return b, data, expired, nil
 }
 
 // hasOtherMembers reports whether the bundle lists a current member other than
@@ -562,10 +587,17 @@ func checkMembership(b *auth.Bundle, cfg Config, recordKeys []*auth.KeyPair, now
 // ExpiryWarning is how long before its expiry the trust bundle is warned about.
 const ExpiryWarning = 14 * 24 * time.Hour
 
-// warnExpiry logs when the bundle expires soon; the metric
-// liandong_trust_bundle_expiry_seconds and its alert say the same continuously.
+// warnExpiry logs when the bundle expires soon, and loudly when it has
+// expired: the node keeps running on it, as it does when the bundle expires
+// while it runs, but members' new keys and revocations wait for a new version.
+// The metric liandong_trust_bundle_expiry_seconds carries the same news.
 func warnExpiry(log *slog.Logger, b *auth.Bundle, now time.Time) {
-	if left := b.ExpiresIn(now); left < ExpiryWarning {
+	left := b.ExpiresIn(now)
+	switch {
+	case left <= 0:
+		log.Error("THE TRUST BUNDLE HAS EXPIRED: running on it because it is the newest this node holds; ask the federation's signers for a new version (any bundle change with --ttl renews it) and publish it",
+			"version", b.Version, "expired_at", b.ExpiresAt.UTC().Format(time.RFC3339), "ago", (-left).Round(time.Minute).String())
+	case left < ExpiryWarning:
 		log.Warn("the trust bundle expires soon: ask the federation's signers for a new version and publish it",
 			"version", b.Version, "expires_at", b.ExpiresAt.UTC().Format(time.RFC3339), "left", left.Round(time.Minute).String())
 	}
