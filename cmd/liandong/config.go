@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"strconv"
@@ -16,8 +18,16 @@ import (
 
 // loadConfig reads a YAML config file over the defaults, then applies LIANDONG_…
 // environment variables: every key has one, named by its path (raft.addr →
-// LIANDONG_RAFT_ADDR); lists are comma-separated.
+// LIANDONG_RAFT_ADDR); lists are comma-separated. Every error is a configError.
 func loadConfig(path string, environ []string) (server.Config, error) {
+	cfg, err := readConfig(path, environ)
+	if err != nil {
+		return cfg, configError{err}
+	}
+	return cfg, nil
+}
+
+func readConfig(path string, environ []string) (server.Config, error) {
 	cfg := server.Default()
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -26,7 +36,10 @@ func loadConfig(path string, environ []string) (server.Config, error) {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
+		if err := dec.Decode(&cfg); errors.Is(err, io.EOF) {
+			// yaml.v3 says only "EOF" for a file with no document.
+			return cfg, fmt.Errorf("config %s is empty (keys are listed in deploy/examples/)", path)
+		} else if err != nil {
 			return cfg, fmt.Errorf("config %s: %w (keys are listed in deploy/examples/)", path, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -87,15 +88,50 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "liandong %s: %v\n", args[0], err)
-			return 2
-		}
 		fmt.Fprintf(stderr, "liandong %s: %v\n", args[0], err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
+}
+
+// Exit statuses. exitMistake is promised by deploy/README.md and relied on by
+// the systemd unit (RestartPreventExitStatus=2): restarting cannot mend a
+// mistake in the command line or the configuration, so a supervisor must stop.
+// exitShutdownHung is the shutdown watchdog's: deliberately not exitMistake,
+// so that a node that hung while stopping is restarted like any failure.
+const (
+	exitFailure      = 1
+	exitMistake      = 2
+	exitShutdownHung = 3
+)
+
+// exitCode maps a command's error to the process exit status.
+func exitCode(err error) int {
+	var ue usageError
+	var ce configError
+	if errors.As(err, &ue) || errors.As(err, &ce) || isFlagError(err) {
+		return exitMistake
+	}
+	return exitFailure
+}
+
+// isFlagError reports whether err is one of package flag's parse errors. They
+// are plain errors.New values, so they are told by the texts flag.FlagSet.failf
+// writes (Go 1.26); TestExitStatus notices if those change.
+func isFlagError(err error) bool {
+	for _, p := range []string{
+		"flag provided but not defined: ",
+		"bad flag syntax: ",
+		"flag needs an argument: ",
+		"invalid value ",
+		"invalid boolean value ",
+		"invalid boolean flag ",
+	} {
+		if strings.HasPrefix(err.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // usageError is a mistake in the command line itself.
@@ -104,6 +140,13 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// configError is a mistake in the configuration: the file, the LIANDONG_…
+// variables or the flags that override them. Like a usageError it exits 2.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level

@@ -58,9 +58,9 @@ func TestOperatorMistakes(t *testing.T) {
 		{"no arguments", func(*testing.T) []string { return nil }, 2, []string{"Usage"}},
 		{"unknown command", func(*testing.T) []string { return []string{"srve"} }, 2, []string{`unknown command "srve"`}},
 		{"serve without config", func(*testing.T) []string { return []string{"serve"} }, 2, []string{"--config FILE", "--dev --data DIR"}},
-		{"missing config file", func(*testing.T) []string { return []string{"serve", "--config", "/nonexistent/x.yaml"} }, 1, []string{"read config", "no such file"}},
-		{"unknown config key", func(*testing.T) []string { return []string{"serve", "--config", badYAML} }, 1, []string{"http_addr", "not found"}},
-		{"invalid centre id", func(*testing.T) []string { return []string{"serve", "--config", invalid} }, 1, []string{"centre", "data_dir: not set"}},
+		{"missing config file", func(*testing.T) []string { return []string{"serve", "--config", "/nonexistent/x.yaml"} }, 2, []string{"read config", "no such file"}},
+		{"unknown config key", func(*testing.T) []string { return []string{"serve", "--config", badYAML} }, 2, []string{"http_addr", "not found"}},
+		{"invalid centre id", func(*testing.T) []string { return []string{"serve", "--config", invalid} }, 2, []string{"centre", "data_dir: not set"}},
 		{"port in use", func(t *testing.T) []string {
 			return []string{"serve", "--dev", "--data", t.TempDir(), "--http", busy.Addr().String()}
 		}, 1, []string{"listen for HTTP", "choose another with --http"}},
@@ -113,6 +113,51 @@ func TestOperatorMistakes(t *testing.T) {
 				t.Fatalf("panic:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestExitStatus: a mistake in the command line or the configuration exits 2,
+// which deploy/README.md promises and the systemd unit's
+// RestartPreventExitStatus=2 relies on; anything else that fails exits 1.
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	conf := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := "centre: tianjin\ndata_dir: " + filepath.Join(dir, "data") + "\nhttp: 127.0.0.1:0\n"
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing config file", []string{"serve", "--config", "/nonexistent.yaml"}, 2, "no such file"},
+		{"empty config file", []string{"serve", "--config", conf("empty.yaml", "")}, 2, "is empty"},
+		{"unknown key", []string{"serve", "--config", conf("key.yaml", base+"anonymous_read: false\n")}, 2, "anonymous_read"},
+		{"bad duration", []string{"serve", "--config", conf("dur.yaml", base+"shutdown_timeout: twenty\n")}, 2, "twenty"},
+		{"bad log store", []string{"serve", "--config", conf("lsm.yaml", base+"raft:\n  log_store: lsm\n")}, 2, "raft.log_store"},
+		{"bad segment size", []string{"serve", "--config", conf("seg.yaml", base+"raft:\n  wal_segment_size: 100\n")}, 2, "raft.wal_segment_size"},
+		{"unknown serve flag", []string{"serve", "--bogus"}, 2, "-bogus"},
+		{"bad status flag value", []string{"status", "--max-lag", "banana"}, 2, "banana"},
+		{"flag without value", []string{"export", "--catalogue"}, 2, "needs an argument"},
+		// Valid configuration, but no keys in the data directory: a failure
+		// to start, which a restart after a fix may mend.
+		{"start failure", []string{"serve", "--config", conf("ok.yaml", base)}, 1, "record-signing key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, 30*time.Second, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want %d with %q; output:\n%s", code, tc.code, tc.want, out)
+			}
+		})
+	}
+	if exitShutdownHung == exitMistake {
+		t.Fatal("the shutdown watchdog's exit status would stop systemd restarting the node")
 	}
 }
 

@@ -68,9 +68,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if cfg.DataDir == "" {
 			return usagef("--dev needs --data DIR")
 		}
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
+	}
+	// server.Start validates too, but its error cannot be told from a failure
+	// to start; checked here, a mistake exits 2 (see exitMistake).
+	if err := cfg.Validate(); err != nil {
+		return configError{fmt.Errorf("config: %w", err)}
+	}
+	if *dev {
 		tokenPath, err := server.DevSetup(&cfg, time.Now())
 		if err != nil {
 			return fmt.Errorf("prepare %s: %w", cfg.DataDir, err)
@@ -90,7 +94,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // shutdownWatchdog ends a process whose orderly shutdown, begun when ctx ended,
 // has not finished within limit: it prints every goroutine's stack (what is
-// stuck, for the next engineer) and exits 2. An acknowledged write is in raft's
+// stuck, for the next engineer) and exits exitShutdownHung: not 2, which tells
+// systemd the configuration is wrong and not to restart. An acknowledged write is in raft's
 // fsynced log, so the next start loses nothing; a supervisor waiting on a stop
 // must not wait for ever.
 func shutdownWatchdog(ctx context.Context, done <-chan struct{}, limit time.Duration, stderr io.Writer) {
@@ -106,6 +111,6 @@ func shutdownWatchdog(ctx context.Context, done <-chan struct{}, limit time.Dura
 	case <-t.C:
 		fmt.Fprintf(stderr, "liandong: shutdown did not finish within %v; goroutines:\n", limit)
 		pprof.Lookup("goroutine").WriteTo(stderr, 2)
-		os.Exit(2)
+		os.Exit(exitShutdownHung)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"liandong/node"
 	"liandong/schema"
 )
 
@@ -100,6 +101,10 @@ type KeysConfig struct {
 	P2P            string   `yaml:"p2p"`
 }
 
+// The bounds node.Config accepts for raft-wal's segment size (node keeps them
+// unexported).
+const minWALSegment, maxWALSegment = 16 << 10, 1 << 30
+
 // Default returns the embedded default: one replica on loopback, keys and bundle
 // in the data directory.
 func Default() Config {
@@ -138,6 +143,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.Join != "" && c.Raft.JoinToken == "" {
 		bad("raft.join_token: joining needs an admin token file of this centre")
+	}
+	// node.Open checks these too, but only after keys and bundle have been
+	// read; here they are reported with the others and as config mistakes.
+	switch c.Raft.LogStore {
+	case "", node.LogStoreBolt, node.LogStoreWAL:
+	default:
+		bad("raft.log_store: %q: want %q or %q (unset: what the data directory holds, else %q)", c.Raft.LogStore, node.LogStoreBolt, node.LogStoreWAL, node.LogStoreBolt)
+	}
+	if n := c.Raft.WALSegmentSize; n != 0 && (n < minWALSegment || n > maxWALSegment) {
+		bad("raft.wal_segment_size: %d: want 0 (64 MiB) or %d to %d bytes", n, minWALSegment, maxWALSegment)
 	}
 	if c.Bundle == "" {
 		bad("bundle: not set (the signed trust bundle file)")
