@@ -217,3 +217,50 @@ func TestExampleConfigsParse(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownEnvRefused: a LIANDONG_… variable that names no config key (a
+// misspelling) stops serve with exit 2 instead of being ignored, and names
+// the nearest key; the variables other commands and tools read pass.
+func TestUnknownEnvRefused(t *testing.T) {
+	cases := []struct {
+		env     string
+		refused bool
+		want    string
+	}{
+		{"LIANDONG_ANONYMOUS_READ=false", true, "did you mean LIANDONG_ANONYMOUS_READS?"},
+		{"LIANDONG_ROOT_KEY=root-0123abcd", true, "did you mean LIANDONG_ROOT_KEYS?"},
+		{"LIANDONG_RAFT_ADR=127.0.0.1:7000", true, "did you mean LIANDONG_RAFT_ADDR?"},
+		{"LIANDONG_FROBNICATE=1", true, "LIANDONG_FROBNICATE is no config key;"},
+		{"LIANDONG_ROOT_KEYS=root-0123abcd", false, ""},
+		{"LIANDONG_P2P_ANTI_ENTROPY_INTERVAL=1s", false, ""},
+		{"LIANDONG_NODE=http://127.0.0.1:8701", false, ""},
+		{"LIANDONG_TOKEN_FILE=/tmp/t", false, ""},
+		{"LIANDONG_FAULTS_FILE=/tmp/f", false, ""},
+		{"LIANDONG_CRASH_DIR=/tmp/c", false, ""},
+		{"NOT_LIANDONG_X=1", false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.env, func(t *testing.T) {
+			_, err := loadConfig("", []string{tc.env})
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one with %q", err, tc.want)
+			}
+			if exitCode(err) != 2 {
+				t.Fatalf("exit %d for %v", exitCode(err), err)
+			}
+		})
+	}
+	t.Run("serve", func(t *testing.T) {
+		t.Setenv("LIANDONG_ROOT_KEY", "root-0123abcd")
+		code, out := runCLI(t, 10*time.Second, "serve", "--dev", "--data", t.TempDir())
+		if code != 2 || !strings.Contains(out, "LIANDONG_ROOT_KEY is no config key (did you mean LIANDONG_ROOT_KEYS?)") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+	})
+}
