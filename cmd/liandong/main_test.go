@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"liandong/auth"
+	"liandong/node/server"
 )
 
 // runCLI runs one command in-process with a deadline and returns exit code and output.
@@ -263,4 +266,45 @@ func TestUnknownEnvRefused(t *testing.T) {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
 	})
+}
+
+// TestWarnConfig: serve warns, once it knows the trust bundle, when no root key
+// is pinned (but not with --dev) and when p2p.block names no member.
+func TestWarnConfig(t *testing.T) {
+	root, err := auth.GenerateKey("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &auth.Bundle{Signers: []auth.Key{{ID: root.ID, Public: root.Public}}, Members: []auth.Member{{ID: "hq"}, {ID: "tianjin"}}}
+	cases := []struct {
+		name   string
+		roots  []string
+		block  []string
+		dev    bool
+		wants  []string
+		absent []string
+	}{
+		{"unpinned", nil, nil, false, []string{"no root key pinned", "root_keys", root.ID + " = " + auth.KeyFingerprint(root.Public)}, nil},
+		{"unpinned dev", nil, nil, true, nil, []string{"WARN"}},
+		{"pinned", []string{auth.KeyFingerprint(root.Public)}, []string{"tianjin"}, false, nil, []string{"WARN"}},
+		{"block typo", []string{root.ID}, []string{"tainjin", "hq"}, false, []string{"p2p.block names no centre", "entry=tainjin", `centres="hq, tianjin"`}, []string{"entry=hq"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			cfg := server.Default()
+			cfg.RootKeys, cfg.P2P.Block = tc.roots, tc.block
+			warnConfig(newLogger(&buf, "info"), cfg, b, tc.dev)
+			for _, w := range tc.wants {
+				if !strings.Contains(buf.String(), w) {
+					t.Errorf("log lacks %q:\n%s", w, buf.String())
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(buf.String(), a) {
+					t.Errorf("log has %q:\n%s", a, buf.String())
+				}
+			}
+		})
+	}
 }

@@ -5,10 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
+	"liandong/auth"
 	"liandong/node/server"
 )
 
@@ -85,11 +89,36 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	warnConfig(cfg.Logger, cfg, s.Node.Bundle(), *dev)
 	fmt.Fprintf(stdout, "liandong %s serving at %s (data %s, peer %s)\n", cfg.Centre, s.URL, cfg.DataDir, s.Exchange.ID())
 	done := make(chan struct{})
 	defer close(done)
 	go shutdownWatchdog(ctx, done, cfg.ShutdownTimeout+5*time.Second, stderr)
 	return s.Run(ctx)
+}
+
+// warnConfig logs what a node runs with but should not, against the trust
+// bundle it runs on (only known once started).
+func warnConfig(log *slog.Logger, cfg server.Config, b *auth.Bundle, dev bool) {
+	if len(cfg.RootKeys) == 0 && !dev {
+		// Unpinned, the bundle file is trusted on its own signatures: whoever
+		// can replace it can replace the federation's keys.
+		var signers []string
+		for _, k := range b.Signers {
+			signers = append(signers, k.ID+" = "+auth.KeyFingerprint(k.Public))
+		}
+		log.Warn("no root key pinned: the trust bundle is accepted on its own signatures; set root_keys (or LIANDONG_ROOT_KEYS) to the root key's fingerprint, sha256:…, as the federation's root key holder gives it",
+			"bundle_signers", strings.Join(signers, ", "))
+	}
+	var centres []string
+	for _, m := range b.Members {
+		centres = append(centres, m.ID)
+	}
+	for _, c := range cfg.P2P.Block {
+		if !slices.Contains(centres, c) {
+			log.Warn("p2p.block names no centre of the trust bundle, so blocks nothing", "entry", c, "centres", strings.Join(centres, ", "))
+		}
+	}
 }
 
 // shutdownWatchdog ends a process whose orderly shutdown, begun when ctx ended,

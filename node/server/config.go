@@ -28,8 +28,10 @@ type Config struct {
 
 	// Bundle is the signed trust bundle file this node starts from.
 	Bundle string `yaml:"bundle"`
-	// RootKeys pins the federation root's signing key ids: a bundle on disk that is
-	// not signed by one of them is refused.
+	// RootKeys pins the federation root's signing keys, each by fingerprint
+	// (auth.KeyFingerprint, "sha256:…", full strength) or by key id (only 32
+	// bits of the key hash): a bundle on disk that is not signed by one of them
+	// is refused. Empty, nothing is pinned and serve warns.
 	RootKeys []string `yaml:"root_keys"`
 	// AnonymousReads lets requests without a token read public records.
 	AnonymousReads bool `yaml:"anonymous_reads"`
@@ -134,6 +136,13 @@ func (c *Config) Validate() error {
 	}
 	if len(c.P2P.Listen) == 0 {
 		bad("p2p.listen: at least one multiaddr is needed")
+	}
+	for _, b := range c.P2P.Block {
+		// Whether it names a member is known only with the bundle (serve
+		// warns then); its form can be checked now.
+		if !schema.ValidCentreID(b) {
+			bad("p2p.block: %q is not a centre id (1-32 lowercase letters, digits or '-', e.g. tianjin)", b)
+		}
 	}
 	if c.Keys.Record == "" || c.Keys.Token == "" || c.Keys.P2P == "" {
 		bad("keys: record, token and p2p key files must all be named")
