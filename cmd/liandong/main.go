@@ -21,19 +21,22 @@ Usage:
   liandong serve --config FILE            run a node (every key also settable as LIANDONG_…)
   liandong serve --dev --data DIR [--http 127.0.0.1:8700] [--centre tianjin]
                                           run a one-centre node, creating keys, bundle and DIR/admin.token
-  liandong demo [--dir DIR] [--base-port 8700]
+  liandong demo [--dir DIR] [--base-port 8700] [--replicas 1|3|5]
                                           the four-centre federation on loopback with sample catalogues
   liandong bench [write] [batch] [floor] [read] [converge] [catchup] [fanout] [--clients 1,16,64] [--duration 5s]
                  [--records 100000] [--json]
                                           measure nodes on loopback (default: write and read, one replica);
                                           floor is write's load against a server that only answers;
                                           batch is write through POST /v1/batch, --batch 100 records a request
-  liandong keygen --out FILE [--prefix ID]
-  liandong token issue --key FILE --centre ID --federation ID --sub NAME --scope "read pii" [--ttl 720h]
-  liandong federation init|show ...       build or show a trust bundle (see 'liandong federation -h')
-  liandong centre replicas|add-replica|remove-replica --node URL --token FILE ...
-                                          show or change a centre's raft voters
-  liandong status [--node URL] [--token FILE] [--json]
+  liandong keygen --out FILE [--prefix ID] [--p2p]
+                                          a signing key, or with --p2p a libp2p identity
+  liandong token issue --sub NAME --scope "read pii" (--data DIR | --key FILE --bundle FILE) [--ttl 720h] [--out FILE]
+  liandong federation init|member|add-centre|remove-centre|rotate-key|revoke|sign|publish|show ...
+                                          build, sign, publish or show a trust bundle (see 'liandong federation -h')
+  liandong centre replicas|add-replica|remove-replica|purge-origin|audit --node URL --token FILE ...
+                                          show or change a centre's raft voters, withdraw a removed
+                                          centre's records, export the audit log (see 'liandong centre -h')
+  liandong status [--node URL] [--token FILE] [--json] [--max-lag 2m]
                                           the federation at a glance; exit 1 when something needs attention
   liandong import --node URL --token FILE [--catalogue C] [--dry-run] FILE
                                           records from CSV (UTF-8/GB18030, Chinese headers) or JSON Lines

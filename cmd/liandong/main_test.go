@@ -308,3 +308,58 @@ func TestWarnConfig(t *testing.T) {
 		})
 	}
 }
+
+// captureStderr runs f with os.Stderr redirected, for the commands whose flag
+// sets print their defaults there.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		var b bytes.Buffer
+		b.ReadFrom(r)
+		done <- b.String()
+	}()
+	f()
+	os.Stderr = saved
+	w.Close()
+	return <-done
+}
+
+// TestHelpText: the overview lists the flags that exist and no flag that does
+// not; flag usages name their argument type, not a backquoted command (Go's
+// flag package takes `text` in a usage as the argument's name).
+func TestHelpText(t *testing.T) {
+	code, help := runCLI(t, 5*time.Second, "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, w := range []string{"--bundle FILE", "--data DIR", "demo [--dir DIR] [--base-port 8700] [--replicas 1|3|5]", "keygen --out FILE [--prefix ID] [--p2p]",
+		"purge-origin", "audit", "--max-lag"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("help lacks %q", w)
+		}
+	}
+	if strings.Contains(help, "token issue --key FILE --centre ID --federation") {
+		t.Errorf("help shows token issue's non-existent --federation flag")
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"federation", "add-centre", "-h"}, "-member string"},
+		{[]string{"federation", "rotate-key", "-h"}, "-key string"},
+	}
+	for _, tc := range cases {
+		var code int
+		out := captureStderr(t, func() { code, _ = runCLI(t, 5*time.Second, tc.args...) })
+		if code != 0 || !strings.Contains(out, tc.want) || strings.Contains(out, "-member liandong") || strings.Contains(out, "-key liandong") {
+			t.Errorf("%v: exit %d, want %q in:\n%s", tc.args, code, tc.want, out)
+		}
+	}
+}
