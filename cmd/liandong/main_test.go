@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -361,5 +362,59 @@ func TestHelpText(t *testing.T) {
 		if code != 0 || !strings.Contains(out, tc.want) || strings.Contains(out, "-member liandong") || strings.Contains(out, "-key liandong") {
 			t.Errorf("%v: exit %d, want %q in:\n%s", tc.args, code, tc.want, out)
 		}
+	}
+}
+
+// TestListenHints: a busy port is blamed on another process and the hint names
+// the flag of the command that was run; another listen error gets no such hint.
+func TestListenHints(t *testing.T) {
+	var busy net.Listener
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The demo's hq takes --base-port + 1, and the base may be at most 65480.
+		if p := l.Addr().(*net.TCPAddr).Port; p >= 2 && p <= 65481 {
+			busy = l
+			break
+		}
+		l.Close()
+	}
+	if busy == nil {
+		t.Skip("no usable port")
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	cases := []struct {
+		name   string
+		args   []string
+		wants  []string
+		absent []string
+	}{
+		{"serve, port busy", []string{"serve", "--dev", "--data", t.TempDir(), "--http", busy.Addr().String()},
+			[]string{"is another process using the port?", "choose another with --http"}, []string{"--base-port"}},
+		{"serve, no port", []string{"serve", "--dev", "--data", t.TempDir(), "--http", "localhost"},
+			[]string{"missing port in address"}, []string{"another process"}},
+		{"demo, port busy", []string{"demo", "--dir", t.TempDir(), "--base-port", strconv.Itoa(port - 1)},
+			[]string{"is another process using the port?", "--base-port"}, []string{"--http"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, 60*time.Second, tc.args...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("output has %q:\n%s", a, out)
+				}
+			}
+		})
 	}
 }
