@@ -42,6 +42,9 @@ Usage:
                                           records from CSV (UTF-8/GB18030, Chinese headers) or JSON Lines
   liandong export --node URL [--token FILE] --catalogue C [--format csv|xlsx|jsonl] [--out FILE]
 
+LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token in status, import, export,
+centre and federation publish.
+
 Run 'liandong COMMAND -h' for the flags of a command.
 `
 
@@ -72,8 +75,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "keygen":
 		err = cmdKeygen(args[1:], stdout)
 	case "token":
+		if len(args) > 1 && isHelp(args[1]) {
+			// token has one subcommand; its flags are the help.
+			fmt.Fprintln(stderr, tokenUsage)
+			err = cmdToken([]string{"issue", "-h"}, stdout)
+			break
+		}
 		err = cmdToken(args[1:], stdout)
 	case "federation":
+		if len(args) > 1 && args[1] == "publish" {
+			args = append(args[:2:2], withNodeEnv(args[2:])...)
+		}
 		err = cmdFederation(args[1:], stdout)
 	case "centre":
 		err = cmdCentre(ctx, args[1:], stdout)
@@ -95,6 +107,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCode(err)
 	}
 	return 0
+}
+
+const tokenUsage = `liandong token issue --sub NAME [--scope "read pii"] (--data DIR | --key FILE --bundle FILE) [--ttl 720h] [--out FILE]
+    a token for a partner system, signed by the centre's token key`
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }
+
+// withNodeEnv puts --node $LIANDONG_NODE and --token $LIANDONG_TOKEN_FILE,
+// where set, before args, as the other client commands default to them;
+// package flag keeps the last value, so flags on the command line win.
+func withNodeEnv(args []string) []string {
+	var pre []string
+	if v := os.Getenv("LIANDONG_NODE"); v != "" {
+		pre = append(pre, "--node", v)
+	}
+	if v := os.Getenv("LIANDONG_TOKEN_FILE"); v != "" {
+		pre = append(pre, "--token", v)
+	}
+	return append(pre, args...)
 }
 
 // Exit statuses. exitMistake is promised by deploy/README.md and relied on by

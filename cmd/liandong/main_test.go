@@ -341,7 +341,7 @@ func TestHelpText(t *testing.T) {
 		t.Fatalf("help: exit %d", code)
 	}
 	for _, w := range []string{"--bundle FILE", "--data DIR", "demo [--dir DIR] [--base-port 8700] [--replicas 1|3|5]", "keygen --out FILE [--prefix ID] [--p2p]",
-		"purge-origin", "audit", "--max-lag"} {
+		"purge-origin", "audit", "--max-lag", "LIANDONG_NODE"} {
 		if !strings.Contains(help, w) {
 			t.Errorf("help lacks %q", w)
 		}
@@ -404,6 +404,63 @@ func TestListenHints(t *testing.T) {
 			code, out := runCLI(t, 60*time.Second, tc.args...)
 			if code != 1 {
 				t.Fatalf("exit %d, want 1:\n%s", code, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("output has %q:\n%s", a, out)
+				}
+			}
+		})
+	}
+}
+
+// TestClientCommandArgs: the client commands take LIANDONG_NODE and
+// LIANDONG_TOKEN_FILE for --node and --token, refuse a --node without its
+// scheme saying so, take import's flags after FILE, and answer -h with help.
+func TestClientCommandArgs(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(tok, []byte("x.y.z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "nope.csv")
+	cases := []struct {
+		name   string
+		env    bool // LIANDONG_NODE (nothing listens there) and LIANDONG_TOKEN_FILE set
+		args   []string
+		code   int
+		wants  []string
+		absent []string
+	}{
+		{"export, no scheme", false, []string{"export", "--node", "127.0.0.1:8702", "--catalogue", "supply"}, 2, []string{`--node "127.0.0.1:8702"`, "http://127.0.0.1:8702"}, []string{"first path segment"}},
+		{"import, no scheme", false, []string{"import", "--node", "127.0.0.1:8702", missing}, 2, []string{"http://127.0.0.1:8702"}, nil},
+		{"centre, no scheme", false, []string{"centre", "replicas", "--node", "127.0.0.1:8702", "--token", tok}, 2, []string{"http://127.0.0.1:8702"}, nil},
+		{"import, flags after FILE", false, []string{"import", "--node", "http://127.0.0.1:1", "--centre", "tianjin", missing, "--skip-errors", "--dry-run"}, 1,
+			[]string{"open " + missing + ": no such file"}, []string{"want one FILE", "open " + missing + ": open"}},
+		{"import, two files", false, []string{"import", "--centre", "tianjin", missing, "--dry-run", missing}, 2, []string{"want one FILE to import, got 2"}, nil},
+		{"centre from environment", true, []string{"centre", "replicas"}, 1, []string{"127.0.0.1:1"}, []string{"are required"}},
+		{"federation publish from environment", true, []string{"federation", "publish", "--bundle", missing}, 1, []string{"nope.csv"}, []string{"are required"}},
+		{"centre help", false, []string{"centre", "-h"}, 0, []string{"purge-origin", "LIANDONG_NODE"}, nil},
+		{"centre unknown subcommand", false, []string{"centre", "replica"}, 2, []string{`unknown subcommand "replica"`}, []string{"are required"}},
+		{"token help", false, []string{"token", "-h"}, 0, []string{"token issue --sub NAME"}, []string{"want 'token issue'"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env {
+				t.Setenv("LIANDONG_NODE", "http://127.0.0.1:1")
+				t.Setenv("LIANDONG_TOKEN_FILE", tok)
+			}
+			var code int
+			var out string
+			stderr := captureStderr(t, func() { code, out = runCLI(t, 20*time.Second, tc.args...) })
+			out += stderr
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, out)
 			}
 			for _, w := range tc.wants {
 				if !strings.Contains(out, w) {
