@@ -26,15 +26,24 @@ liandong centre purge-origin   --node URL --token FILE --origin CENTRE
     stop serving the records of a centre removed from the federation (this centre only)
 liandong centre audit          --node URL --token FILE [--out FILE]
     export the centre's audit log as JSON Lines, after checking its hash chain and
-    every event's signature against the trust bundle the node serves`
+    every event's signature against the trust bundle the node serves
+LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token.`
 
 func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return usagef("want a subcommand:\n%s", centreUsage)
 	}
+	switch args[0] {
+	case "replicas", "add-replica", "remove-replica", "purge-origin", "audit":
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, centreUsage)
+		return nil
+	default:
+		return usagef("unknown subcommand %q:\n%s", args[0], centreUsage)
+	}
 	fs := flag.NewFlagSet("centre "+args[0], flag.ContinueOnError)
-	node := fs.String("node", "", "API URL of any replica of the centre, e.g. http://127.0.0.1:8702")
-	tokenFile := fs.String("token", "", "file holding an admin token of the centre")
+	node := fs.String("node", os.Getenv("LIANDONG_NODE"), "API URL of any replica of the centre, e.g. http://127.0.0.1:8702 (default $LIANDONG_NODE)")
+	tokenFile := fs.String("token", os.Getenv("LIANDONG_TOKEN_FILE"), "file holding an admin token of the centre (default $LIANDONG_TOKEN_FILE)")
 	id := fs.String("id", "", "replica id, <centre>-<name>")
 	raftAddr := fs.String("raft-addr", "", "the new replica's raft address")
 	httpURL := fs.String("http", "", "the new replica's API URL")
@@ -46,7 +55,10 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *node == "" || *tokenFile == "" {
-		return usagef("--node URL and --token FILE are required\n%s", centreUsage)
+		return usagef("--node URL and --token FILE are required (or LIANDONG_NODE and LIANDONG_TOKEN_FILE)\n%s", centreUsage)
+	}
+	if err := checkNodeURL(*node); err != nil {
+		return err
 	}
 	tok, err := os.ReadFile(*tokenFile)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"liandong/auth"
@@ -56,6 +57,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--replicas %d: want 1, 3 or 5", *replicas)
 	}
 	servers, err := startFederation(ctx, *dir, demoPorts(*basePort, *replicas), *replicas, *basePort+21, "", logger)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w; move every port of the demo with --base-port", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -167,7 +167,7 @@ func federationMember(args []string, stdout io.Writer) error {
 func federationAddCentre(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation add-centre", flag.ContinueOnError)
 	bundle, out, ttl := changeFlags(fs)
-	memberFile := fs.String("member", "", "the new centre's member JSON (from `liandong federation member`): public keys only")
+	memberFile := fs.String("member", "", "the new centre's member JSON, made by 'liandong federation member' at that centre: public keys only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 	bundle, out, ttl := changeFlags(fs)
 	centre := fs.String("centre", "", "centre whose key changes")
 	kind := fs.String("kind", "record", "record or token")
-	keyFile := fs.String("key", "", "the new key file (from `liandong keygen`); only its public half is used")
+	keyFile := fs.String("key", "", "the new key file, made by 'liandong keygen'; only its public half is used")
 	activate := fs.Duration("activate-in", time.Minute, "the new key becomes valid this long from now, so the bundle reaches every node before anything signed with it")
 	retire := fs.Duration("retire-after", 24*time.Hour, "the old keys stay valid this long after the new one starts; what they signed before stays verifiable for ever")
 	if err := fs.Parse(args); err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -20,23 +21,29 @@ Usage:
   liandong serve --config FILE            run a node (every key also settable as LIANDONG_…)
   liandong serve --dev --data DIR [--http 127.0.0.1:8700] [--centre tianjin]
                                           run a one-centre node, creating keys, bundle and DIR/admin.token
-  liandong demo [--dir DIR] [--base-port 8700]
+  liandong demo [--dir DIR] [--base-port 8700] [--replicas 1|3|5]
                                           the four-centre federation on loopback with sample catalogues
   liandong bench [write] [batch] [floor] [read] [converge] [catchup] [fanout] [--clients 1,16,64] [--duration 5s]
                  [--records 100000] [--json]
                                           measure nodes on loopback (default: write and read, one replica);
                                           floor is write's load against a server that only answers;
                                           batch is write through POST /v1/batch, --batch 100 records a request
-  liandong keygen --out FILE [--prefix ID]
-  liandong token issue --key FILE --centre ID --federation ID --sub NAME --scope "read pii" [--ttl 720h]
-  liandong federation init|show ...       build or show a trust bundle (see 'liandong federation -h')
-  liandong centre replicas|add-replica|remove-replica --node URL --token FILE ...
-                                          show or change a centre's raft voters
-  liandong status [--node URL] [--token FILE] [--json]
+  liandong keygen --out FILE [--prefix ID] [--p2p]
+                                          a signing key, or with --p2p a libp2p identity
+  liandong token issue --sub NAME --scope "read pii" (--data DIR | --key FILE --bundle FILE) [--ttl 720h] [--out FILE]
+  liandong federation init|member|add-centre|remove-centre|rotate-key|revoke|sign|publish|show ...
+                                          build, sign, publish or show a trust bundle (see 'liandong federation -h')
+  liandong centre replicas|add-replica|remove-replica|purge-origin|audit --node URL --token FILE ...
+                                          show or change a centre's raft voters, withdraw a removed
+                                          centre's records, export the audit log (see 'liandong centre -h')
+  liandong status [--node URL] [--token FILE] [--json] [--max-lag 2m]
                                           the federation at a glance; exit 1 when something needs attention
   liandong import --node URL --token FILE [--catalogue C] [--dry-run] FILE
                                           records from CSV (UTF-8/GB18030, Chinese headers) or JSON Lines
   liandong export --node URL [--token FILE] --catalogue C [--format csv|xlsx|jsonl] [--out FILE]
+
+LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token in status, import, export,
+centre and federation publish.
 
 Run 'liandong COMMAND -h' for the flags of a command.
 `
@@ -68,8 +75,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "keygen":
 		err = cmdKeygen(args[1:], stdout)
 	case "token":
+		if len(args) > 1 && isHelp(args[1]) {
+			// token has one subcommand; its flags are the help.
+			fmt.Fprintln(stderr, tokenUsage)
+			err = cmdToken([]string{"issue", "-h"}, stdout)
+			break
+		}
 		err = cmdToken(args[1:], stdout)
 	case "federation":
+		if len(args) > 1 && args[1] == "publish" {
+			args = append(args[:2:2], withNodeEnv(args[2:])...)
+		}
 		err = cmdFederation(args[1:], stdout)
 	case "centre":
 		err = cmdCentre(ctx, args[1:], stdout)
@@ -87,15 +103,69 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "liandong %s: %v\n", args[0], err)
-			return 2
-		}
 		fmt.Fprintf(stderr, "liandong %s: %v\n", args[0], err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
+}
+
+const tokenUsage = `liandong token issue --sub NAME [--scope "read pii"] (--data DIR | --key FILE --bundle FILE) [--ttl 720h] [--out FILE]
+    a token for a partner system, signed by the centre's token key`
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }
+
+// withNodeEnv puts --node $LIANDONG_NODE and --token $LIANDONG_TOKEN_FILE,
+// where set, before args, as the other client commands default to them;
+// package flag keeps the last value, so flags on the command line win.
+func withNodeEnv(args []string) []string {
+	var pre []string
+	if v := os.Getenv("LIANDONG_NODE"); v != "" {
+		pre = append(pre, "--node", v)
+	}
+	if v := os.Getenv("LIANDONG_TOKEN_FILE"); v != "" {
+		pre = append(pre, "--token", v)
+	}
+	return append(pre, args...)
+}
+
+// Exit statuses. exitMistake is promised by deploy/README.md and relied on by
+// the systemd unit (RestartPreventExitStatus=2): restarting cannot mend a
+// mistake in the command line or the configuration, so a supervisor must stop.
+// exitShutdownHung is the shutdown watchdog's: deliberately not exitMistake,
+// so that a node that hung while stopping is restarted like any failure.
+const (
+	exitFailure      = 1
+	exitMistake      = 2
+	exitShutdownHung = 3
+)
+
+// exitCode maps a command's error to the process exit status.
+func exitCode(err error) int {
+	var ue usageError
+	var ce configError
+	if errors.As(err, &ue) || errors.As(err, &ce) || isFlagError(err) {
+		return exitMistake
+	}
+	return exitFailure
+}
+
+// isFlagError reports whether err is one of package flag's parse errors. They
+// are plain errors.New values, so they are told by the texts flag.FlagSet.failf
+// writes (Go 1.26); TestExitStatus notices if those change.
+func isFlagError(err error) bool {
+	for _, p := range []string{
+		"flag provided but not defined: ",
+		"bad flag syntax: ",
+		"flag needs an argument: ",
+		"invalid value ",
+		"invalid boolean value ",
+		"invalid boolean flag ",
+	} {
+		if strings.HasPrefix(err.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // usageError is a mistake in the command line itself.
@@ -104,6 +174,13 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// configError is a mistake in the configuration: the file, the LIANDONG_…
+// variables or the flags that override them. Like a usageError it exits 2.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level

@@ -5,9 +5,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"liandong/auth"
+	"liandong/node/server"
 )
 
 // runCLI runs one command in-process with a deadline and returns exit code and output.
@@ -58,9 +62,9 @@ func TestOperatorMistakes(t *testing.T) {
 		{"no arguments", func(*testing.T) []string { return nil }, 2, []string{"Usage"}},
 		{"unknown command", func(*testing.T) []string { return []string{"srve"} }, 2, []string{`unknown command "srve"`}},
 		{"serve without config", func(*testing.T) []string { return []string{"serve"} }, 2, []string{"--config FILE", "--dev --data DIR"}},
-		{"missing config file", func(*testing.T) []string { return []string{"serve", "--config", "/nonexistent/x.yaml"} }, 1, []string{"read config", "no such file"}},
-		{"unknown config key", func(*testing.T) []string { return []string{"serve", "--config", badYAML} }, 1, []string{"http_addr", "not found"}},
-		{"invalid centre id", func(*testing.T) []string { return []string{"serve", "--config", invalid} }, 1, []string{"centre", "data_dir: not set"}},
+		{"missing config file", func(*testing.T) []string { return []string{"serve", "--config", "/nonexistent/x.yaml"} }, 2, []string{"read config", "no such file"}},
+		{"unknown config key", func(*testing.T) []string { return []string{"serve", "--config", badYAML} }, 2, []string{"http_addr", "not found"}},
+		{"invalid centre id", func(*testing.T) []string { return []string{"serve", "--config", invalid} }, 2, []string{"centre", "data_dir: not set"}},
 		{"port in use", func(t *testing.T) []string {
 			return []string{"serve", "--dev", "--data", t.TempDir(), "--http", busy.Addr().String()}
 		}, 1, []string{"listen for HTTP", "choose another with --http"}},
@@ -113,6 +117,51 @@ func TestOperatorMistakes(t *testing.T) {
 				t.Fatalf("panic:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestExitStatus: a mistake in the command line or the configuration exits 2,
+// which deploy/README.md promises and the systemd unit's
+// RestartPreventExitStatus=2 relies on; anything else that fails exits 1.
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	conf := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := "centre: tianjin\ndata_dir: " + filepath.Join(dir, "data") + "\nhttp: 127.0.0.1:0\n"
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing config file", []string{"serve", "--config", "/nonexistent.yaml"}, 2, "no such file"},
+		{"empty config file", []string{"serve", "--config", conf("empty.yaml", "")}, 2, "is empty"},
+		{"unknown key", []string{"serve", "--config", conf("key.yaml", base+"anonymous_read: false\n")}, 2, "anonymous_read"},
+		{"bad duration", []string{"serve", "--config", conf("dur.yaml", base+"shutdown_timeout: twenty\n")}, 2, "twenty"},
+		{"bad log store", []string{"serve", "--config", conf("lsm.yaml", base+"raft:\n  log_store: lsm\n")}, 2, "raft.log_store"},
+		{"bad segment size", []string{"serve", "--config", conf("seg.yaml", base+"raft:\n  wal_segment_size: 100\n")}, 2, "raft.wal_segment_size"},
+		{"unknown serve flag", []string{"serve", "--bogus"}, 2, "-bogus"},
+		{"bad status flag value", []string{"status", "--max-lag", "banana"}, 2, "banana"},
+		{"flag without value", []string{"export", "--catalogue"}, 2, "needs an argument"},
+		// Valid configuration, but no keys in the data directory: a failure
+		// to start, which a restart after a fix may mend.
+		{"start failure", []string{"serve", "--config", conf("ok.yaml", base)}, 1, "record-signing key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, 30*time.Second, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want %d with %q; output:\n%s", code, tc.code, tc.want, out)
+			}
+		})
+	}
+	if exitShutdownHung == exitMistake {
+		t.Fatal("the shutdown watchdog's exit status would stop systemd restarting the node")
 	}
 }
 
@@ -170,5 +219,259 @@ func TestExampleConfigsParse(t *testing.T) {
 		if want := strings.TrimSuffix(filepath.Base(f), ".yaml"); cfg.Centre != want {
 			t.Fatalf("%s configures centre %q", f, cfg.Centre)
 		}
+	}
+}
+
+// TestUnknownEnvRefused: a LIANDONG_… variable that names no config key (a
+// misspelling) stops serve with exit 2 instead of being ignored, and names
+// the nearest key; the variables other commands and tools read pass.
+func TestUnknownEnvRefused(t *testing.T) {
+	cases := []struct {
+		env     string
+		refused bool
+		want    string
+	}{
+		{"LIANDONG_ANONYMOUS_READ=false", true, "did you mean LIANDONG_ANONYMOUS_READS?"},
+		{"LIANDONG_ROOT_KEY=root-0123abcd", true, "did you mean LIANDONG_ROOT_KEYS?"},
+		{"LIANDONG_RAFT_ADR=127.0.0.1:7000", true, "did you mean LIANDONG_RAFT_ADDR?"},
+		{"LIANDONG_FROBNICATE=1", true, "LIANDONG_FROBNICATE is no config key;"},
+		{"LIANDONG_ROOT_KEYS=root-0123abcd", false, ""},
+		{"LIANDONG_P2P_ANTI_ENTROPY_INTERVAL=1s", false, ""},
+		{"LIANDONG_NODE=http://127.0.0.1:8701", false, ""},
+		{"LIANDONG_TOKEN_FILE=/tmp/t", false, ""},
+		{"LIANDONG_FAULTS_FILE=/tmp/f", false, ""},
+		{"LIANDONG_CRASH_DIR=/tmp/c", false, ""},
+		{"NOT_LIANDONG_X=1", false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.env, func(t *testing.T) {
+			_, err := loadConfig("", []string{tc.env})
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one with %q", err, tc.want)
+			}
+			if exitCode(err) != 2 {
+				t.Fatalf("exit %d for %v", exitCode(err), err)
+			}
+		})
+	}
+	t.Run("serve", func(t *testing.T) {
+		t.Setenv("LIANDONG_ROOT_KEY", "root-0123abcd")
+		code, out := runCLI(t, 10*time.Second, "serve", "--dev", "--data", t.TempDir())
+		if code != 2 || !strings.Contains(out, "LIANDONG_ROOT_KEY is no config key (did you mean LIANDONG_ROOT_KEYS?)") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+	})
+}
+
+// TestWarnConfig: serve warns, once it knows the trust bundle, when no root key
+// is pinned (but not with --dev) and when p2p.block names no member.
+func TestWarnConfig(t *testing.T) {
+	root, err := auth.GenerateKey("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &auth.Bundle{Signers: []auth.Key{{ID: root.ID, Public: root.Public}}, Members: []auth.Member{{ID: "hq"}, {ID: "tianjin"}}}
+	cases := []struct {
+		name   string
+		roots  []string
+		block  []string
+		dev    bool
+		wants  []string
+		absent []string
+	}{
+		{"unpinned", nil, nil, false, []string{"no root key pinned", "root_keys", root.ID + " = " + auth.KeyFingerprint(root.Public)}, nil},
+		{"unpinned dev", nil, nil, true, nil, []string{"WARN"}},
+		{"pinned", []string{auth.KeyFingerprint(root.Public)}, []string{"tianjin"}, false, nil, []string{"WARN"}},
+		{"block typo", []string{root.ID}, []string{"tainjin", "hq"}, false, []string{"p2p.block names no centre", "entry=tainjin", `centres="hq, tianjin"`}, []string{"entry=hq"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			cfg := server.Default()
+			cfg.RootKeys, cfg.P2P.Block = tc.roots, tc.block
+			warnConfig(newLogger(&buf, "info"), cfg, b, tc.dev)
+			for _, w := range tc.wants {
+				if !strings.Contains(buf.String(), w) {
+					t.Errorf("log lacks %q:\n%s", w, buf.String())
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(buf.String(), a) {
+					t.Errorf("log has %q:\n%s", a, buf.String())
+				}
+			}
+		})
+	}
+}
+
+// captureStderr runs f with os.Stderr redirected, for the commands whose flag
+// sets print their defaults there.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		var b bytes.Buffer
+		b.ReadFrom(r)
+		done <- b.String()
+	}()
+	f()
+	os.Stderr = saved
+	w.Close()
+	return <-done
+}
+
+// TestHelpText: the overview lists the flags that exist and no flag that does
+// not; flag usages name their argument type, not a backquoted command (Go's
+// flag package takes `text` in a usage as the argument's name).
+func TestHelpText(t *testing.T) {
+	code, help := runCLI(t, 5*time.Second, "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, w := range []string{"--bundle FILE", "--data DIR", "demo [--dir DIR] [--base-port 8700] [--replicas 1|3|5]", "keygen --out FILE [--prefix ID] [--p2p]",
+		"purge-origin", "audit", "--max-lag", "LIANDONG_NODE"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("help lacks %q", w)
+		}
+	}
+	if strings.Contains(help, "token issue --key FILE --centre ID --federation") {
+		t.Errorf("help shows token issue's non-existent --federation flag")
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"federation", "add-centre", "-h"}, "-member string"},
+		{[]string{"federation", "rotate-key", "-h"}, "-key string"},
+	}
+	for _, tc := range cases {
+		var code int
+		out := captureStderr(t, func() { code, _ = runCLI(t, 5*time.Second, tc.args...) })
+		if code != 0 || !strings.Contains(out, tc.want) || strings.Contains(out, "-member liandong") || strings.Contains(out, "-key liandong") {
+			t.Errorf("%v: exit %d, want %q in:\n%s", tc.args, code, tc.want, out)
+		}
+	}
+}
+
+// TestListenHints: a busy port is blamed on another process and the hint names
+// the flag of the command that was run; another listen error gets no such hint.
+func TestListenHints(t *testing.T) {
+	var busy net.Listener
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The demo's hq takes --base-port + 1, and the base may be at most 65480.
+		if p := l.Addr().(*net.TCPAddr).Port; p >= 2 && p <= 65481 {
+			busy = l
+			break
+		}
+		l.Close()
+	}
+	if busy == nil {
+		t.Skip("no usable port")
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	cases := []struct {
+		name   string
+		args   []string
+		wants  []string
+		absent []string
+	}{
+		{"serve, port busy", []string{"serve", "--dev", "--data", t.TempDir(), "--http", busy.Addr().String()},
+			[]string{"is another process using the port?", "choose another with --http"}, []string{"--base-port"}},
+		{"serve, no port", []string{"serve", "--dev", "--data", t.TempDir(), "--http", "localhost"},
+			[]string{"missing port in address"}, []string{"another process"}},
+		{"demo, port busy", []string{"demo", "--dir", t.TempDir(), "--base-port", strconv.Itoa(port - 1)},
+			[]string{"is another process using the port?", "--base-port"}, []string{"--http"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, 60*time.Second, tc.args...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("output has %q:\n%s", a, out)
+				}
+			}
+		})
+	}
+}
+
+// TestClientCommandArgs: the client commands take LIANDONG_NODE and
+// LIANDONG_TOKEN_FILE for --node and --token, refuse a --node without its
+// scheme saying so, take import's flags after FILE, and answer -h with help.
+func TestClientCommandArgs(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(tok, []byte("x.y.z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "nope.csv")
+	cases := []struct {
+		name   string
+		env    bool // LIANDONG_NODE (nothing listens there) and LIANDONG_TOKEN_FILE set
+		args   []string
+		code   int
+		wants  []string
+		absent []string
+	}{
+		{"export, no scheme", false, []string{"export", "--node", "127.0.0.1:8702", "--catalogue", "supply"}, 2, []string{`--node "127.0.0.1:8702"`, "http://127.0.0.1:8702"}, []string{"first path segment"}},
+		{"import, no scheme", false, []string{"import", "--node", "127.0.0.1:8702", missing}, 2, []string{"http://127.0.0.1:8702"}, nil},
+		{"centre, no scheme", false, []string{"centre", "replicas", "--node", "127.0.0.1:8702", "--token", tok}, 2, []string{"http://127.0.0.1:8702"}, nil},
+		{"import, flags after FILE", false, []string{"import", "--node", "http://127.0.0.1:1", "--centre", "tianjin", missing, "--skip-errors", "--dry-run"}, 1,
+			[]string{"open " + missing + ": no such file"}, []string{"want one FILE", "open " + missing + ": open"}},
+		{"import, two files", false, []string{"import", "--centre", "tianjin", missing, "--dry-run", missing}, 2, []string{"want one FILE to import, got 2"}, nil},
+		{"centre from environment", true, []string{"centre", "replicas"}, 1, []string{"127.0.0.1:1"}, []string{"are required"}},
+		{"federation publish from environment", true, []string{"federation", "publish", "--bundle", missing}, 1, []string{"nope.csv"}, []string{"are required"}},
+		{"centre help", false, []string{"centre", "-h"}, 0, []string{"purge-origin", "LIANDONG_NODE"}, nil},
+		{"centre unknown subcommand", false, []string{"centre", "replica"}, 2, []string{`unknown subcommand "replica"`}, []string{"are required"}},
+		{"token help", false, []string{"token", "-h"}, 0, []string{"token issue --sub NAME"}, []string{"want 'token issue'"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env {
+				t.Setenv("LIANDONG_NODE", "http://127.0.0.1:1")
+				t.Setenv("LIANDONG_TOKEN_FILE", tok)
+			}
+			var code int
+			var out string
+			stderr := captureStderr(t, func() { code, out = runCLI(t, 20*time.Second, tc.args...) })
+			out += stderr
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("output has %q:\n%s", a, out)
+				}
+			}
+		})
 	}
 }

@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
 	"time"
 
+	"liandong/auth"
 	"liandong/node/server"
 )
 
@@ -68,9 +74,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if cfg.DataDir == "" {
 			return usagef("--dev needs --data DIR")
 		}
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
+	}
+	// server.Start validates too, but its error cannot be told from a failure
+	// to start; checked here, a mistake exits 2 (see exitMistake).
+	if err := cfg.Validate(); err != nil {
+		return configError{fmt.Errorf("config: %w", err)}
+	}
+	if *dev {
 		tokenPath, err := server.DevSetup(&cfg, time.Now())
 		if err != nil {
 			return fmt.Errorf("prepare %s: %w", cfg.DataDir, err)
@@ -78,9 +88,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "admin token (scopes read pii write admin): %s\n", tokenPath)
 	}
 	s, err := server.Start(ctx, cfg)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w; choose another with --http (or http in the config)", err)
+	}
 	if err != nil {
 		return err
 	}
+	warnConfig(cfg.Logger, cfg, s.Node.Bundle(), *dev)
 	fmt.Fprintf(stdout, "liandong %s serving at %s (data %s, peer %s)\n", cfg.Centre, s.URL, cfg.DataDir, s.Exchange.ID())
 	done := make(chan struct{})
 	defer close(done)
@@ -88,9 +102,34 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return s.Run(ctx)
 }
 
+// warnConfig logs what a node runs with but should not, against the trust
+// bundle it runs on (only known once started).
+func warnConfig(log *slog.Logger, cfg server.Config, b *auth.Bundle, dev bool) {
+	if len(cfg.RootKeys) == 0 && !dev {
+		// Unpinned, the bundle file is trusted on its own signatures: whoever
+		// can replace it can replace the federation's keys.
+		var signers []string
+		for _, k := range b.Signers {
+			signers = append(signers, k.ID+" = "+auth.KeyFingerprint(k.Public))
+		}
+		log.Warn("no root key pinned: the trust bundle is accepted on its own signatures; set root_keys (or LIANDONG_ROOT_KEYS) to the root key's fingerprint, sha256:…, as the federation's root key holder gives it",
+			"bundle_signers", strings.Join(signers, ", "))
+	}
+	var centres []string
+	for _, m := range b.Members {
+		centres = append(centres, m.ID)
+	}
+	for _, c := range cfg.P2P.Block {
+		if !slices.Contains(centres, c) {
+			log.Warn("p2p.block names no centre of the trust bundle, so blocks nothing", "entry", c, "centres", strings.Join(centres, ", "))
+		}
+	}
+}
+
 // shutdownWatchdog ends a process whose orderly shutdown, begun when ctx ended,
 // has not finished within limit: it prints every goroutine's stack (what is
-// stuck, for the next engineer) and exits 2. An acknowledged write is in raft's
+// stuck, for the next engineer) and exits exitShutdownHung: not 2, which tells
+// systemd the configuration is wrong and not to restart. An acknowledged write is in raft's
 // fsynced log, so the next start loses nothing; a supervisor waiting on a stop
 // must not wait for ever.
 func shutdownWatchdog(ctx context.Context, done <-chan struct{}, limit time.Duration, stderr io.Writer) {
@@ -106,6 +145,6 @@ func shutdownWatchdog(ctx context.Context, done <-chan struct{}, limit time.Dura
 	case <-t.C:
 		fmt.Fprintf(stderr, "liandong: shutdown did not finish within %v; goroutines:\n", limit)
 		pprof.Lookup("goroutine").WriteTo(stderr, 2)
-		os.Exit(2)
+		os.Exit(exitShutdownHung)
 	}
 }

@@ -147,8 +147,8 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q\n%s", fs.Arg(0), statusUsage)
 	}
-	if !strings.HasPrefix(*nodeURL, "http://") && !strings.HasPrefix(*nodeURL, "https://") {
-		return usagef("--node %q: want the node's API URL, e.g. http://127.0.0.1:8701", *nodeURL)
+	if err := checkNodeURL(*nodeURL); err != nil {
+		return err
 	}
 	if *maxLag <= 0 || *bundleWarn < 0 || *timeout <= 0 {
 		return usagef("--max-lag and --timeout must be positive, --bundle-warn not negative")
@@ -179,6 +179,19 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errAttention{len(rep.Problems)}
 	}
 	return nil
+}
+
+// checkNodeURL refuses a --node that is not an http:// or https:// URL: net/url
+// reads 127.0.0.1:8702 as scheme "127.0.0.1" and says only "first path segment
+// in URL cannot contain colon".
+func checkNodeURL(u string) error {
+	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		return nil
+	}
+	if !strings.Contains(u, "://") {
+		return usagef("--node %q: want the node's API URL with its scheme, e.g. http://%s", u, u)
+	}
+	return usagef("--node %q: want the node's API URL, http:// or https://, e.g. http://127.0.0.1:8701", u)
 }
 
 func envOr(key, def string) string {

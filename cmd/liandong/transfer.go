@@ -97,10 +97,22 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("want one FILE to import\n%s", importUsage)
+	// Package flag stops at the first non-flag; flags after FILE
+	// (import data.csv --skip-errors) are taken too.
+	var files []string
+	for fs.NArg() > 0 {
+		files = append(files, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
 	}
-	path := fs.Arg(0)
+	if len(files) != 1 {
+		return usagef("want one FILE to import, got %d\n%s", len(files), importUsage)
+	}
+	if err := checkNodeURL(*nodeURL); err != nil {
+		return err
+	}
+	path := files[0]
 	if *format == "" {
 		*format = transfer.FormatOf(path)
 	}
@@ -124,7 +136,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return err // an *os.PathError: it names the file
 	}
 	defer f.Close()
 	rows, err := transfer.Read(f, transfer.Options{Format: *format, Encoding: *encoding, Sheet: *sheet, Catalogue: *catalogue, Centre: *centre, Visibility: *visibility})
@@ -615,6 +627,9 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q\n%s", fs.Arg(0), exportUsage)
+	}
+	if err := checkNodeURL(*nodeURL); err != nil {
+		return err
 	}
 	if !schema.KnownCatalogue(*catalogue) {
 		return usagef("--catalogue %q: want supply, need or expert", *catalogue)

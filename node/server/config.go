@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"liandong/node"
 	"liandong/schema"
 )
 
@@ -27,8 +28,10 @@ type Config struct {
 
 	// Bundle is the signed trust bundle file this node starts from.
 	Bundle string `yaml:"bundle"`
-	// RootKeys pins the federation root's signing key ids: a bundle on disk that is
-	// not signed by one of them is refused.
+	// RootKeys pins the federation root's signing keys, each by fingerprint
+	// (auth.KeyFingerprint, "sha256:…", full strength) or by key id (only 32
+	// bits of the key hash): a bundle on disk that is not signed by one of them
+	// is refused. Empty, nothing is pinned and serve warns.
 	RootKeys []string `yaml:"root_keys"`
 	// AnonymousReads lets requests without a token read public records.
 	AnonymousReads bool `yaml:"anonymous_reads"`
@@ -100,6 +103,10 @@ type KeysConfig struct {
 	P2P            string   `yaml:"p2p"`
 }
 
+// The bounds node.Config accepts for raft-wal's segment size (node keeps them
+// unexported).
+const minWALSegment, maxWALSegment = 16 << 10, 1 << 30
+
 // Default returns the embedded default: one replica on loopback, keys and bundle
 // in the data directory.
 func Default() Config {
@@ -130,6 +137,13 @@ func (c *Config) Validate() error {
 	if len(c.P2P.Listen) == 0 {
 		bad("p2p.listen: at least one multiaddr is needed")
 	}
+	for _, b := range c.P2P.Block {
+		// Whether it names a member is known only with the bundle (serve
+		// warns then); its form can be checked now.
+		if !schema.ValidCentreID(b) {
+			bad("p2p.block: %q is not a centre id (1-32 lowercase letters, digits or '-', e.g. tianjin)", b)
+		}
+	}
 	if c.Keys.Record == "" || c.Keys.Token == "" || c.Keys.P2P == "" {
 		bad("keys: record, token and p2p key files must all be named")
 	}
@@ -138,6 +152,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.Join != "" && c.Raft.JoinToken == "" {
 		bad("raft.join_token: joining needs an admin token file of this centre")
+	}
+	// node.Open checks these too, but only after keys and bundle have been
+	// read; here they are reported with the others and as config mistakes.
+	switch c.Raft.LogStore {
+	case "", node.LogStoreBolt, node.LogStoreWAL:
+	default:
+		bad("raft.log_store: %q: want %q or %q (unset: what the data directory holds, else %q)", c.Raft.LogStore, node.LogStoreBolt, node.LogStoreWAL, node.LogStoreBolt)
+	}
+	if n := c.Raft.WALSegmentSize; n != 0 && (n < minWALSegment || n > maxWALSegment) {
+		bad("raft.wal_segment_size: %d: want 0 (64 MiB) or %d to %d bytes", n, minWALSegment, maxWALSegment)
 	}
 	if c.Bundle == "" {
 		bad("bundle: not set (the signed trust bundle file)")

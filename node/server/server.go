@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,7 +172,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.ln, err = net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		s.closeParts()
-		return nil, fmt.Errorf("listen for HTTP on %s: %w (is another process using the port? choose another with --http)", cfg.HTTP, err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// Which flag or key moves the port is the caller's to say (serve's
+			// --http, demo's --base-port); it can test for EADDRINUSE too.
+			return nil, fmt.Errorf("listen for HTTP on %s: %w (is another process using the port?)", cfg.HTTP, err)
+		}
+		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTP, err)
 	}
 	s.URL = "http://" + s.ln.Addr().String()
 	if s.cfg.AdvertiseHTTP == "" {
