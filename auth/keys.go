@@ -65,9 +65,12 @@ func generateKey(prefix string, r io.Reader) (*KeyPair, error) {
 	return &KeyPair{ID: KeyID(prefix, pub), Public: pub, Private: priv}, nil
 }
 
+// ErrKeyPrefix refuses a key id prefix GenerateKey cannot use.
+var ErrKeyPrefix = errors.New("key prefix")
+
 func checkKeyPrefix(prefix string) error {
 	if prefix == "" || len(prefix) > maxKeyIDLen-9 || !validKeyID(prefix) {
-		return fmt.Errorf("key prefix %q: want 1-%d letters, digits, '-', '_' or '.'", prefix, maxKeyIDLen-9)
+		return fmt.Errorf("%w %q: want 1-%d letters, digits, '-', '_' or '.'", ErrKeyPrefix, prefix, maxKeyIDLen-9)
 	}
 	return nil
 }

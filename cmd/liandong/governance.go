@@ -359,6 +359,9 @@ func federationPublish(args []string, stdout io.Writer) error {
 	if *path == "" || *node == "" || *tokenFile == "" {
 		return usagef("--bundle FILE, --node URL and --token FILE are required")
 	}
+	if err := checkNodeURL(*node); err != nil {
+		return err
+	}
 	data, err := os.ReadFile(*path)
 	if err != nil {
 		return err

@@ -48,6 +48,9 @@ func cmdKeygen(args []string, stdout io.Writer) error {
 		*prefix = strings.TrimSuffix(filepath.Base(*out), filepath.Ext(*out))
 	}
 	k, err := auth.GenerateKey(*prefix)
+	if errors.Is(err, auth.ErrKeyPrefix) {
+		return usagef("--prefix: %v", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -148,6 +148,8 @@ func TestExitStatus(t *testing.T) {
 		{"unknown serve flag", []string{"serve", "--bogus"}, 2, "-bogus"},
 		{"bad status flag value", []string{"status", "--max-lag", "banana"}, 2, "banana"},
 		{"flag without value", []string{"export", "--catalogue"}, 2, "needs an argument"},
+		{"bad key prefix", []string{"keygen", "--out", filepath.Join(dir, "k.key"), "--prefix", "Bad Prefix"}, 2, "--prefix"},
+		{"publish without a scheme", []string{"federation", "publish", "--bundle", conf("b.json", "{}"), "--node", "127.0.0.1:8702", "--token", conf("t", "x")}, 2, "http://"},
 		// Valid configuration, but no keys in the data directory: a failure
 		// to start, which a restart after a fix may mend.
 		{"start failure", []string{"serve", "--config", conf("ok.yaml", base)}, 1, "record-signing key"},
