@@ -9,8 +9,8 @@
 // and each log entry as its canonical payload bytes plus its 64-byte signature.
 // Entries travel exactly as signed: the codec never re-encodes a payload.
 //
-// Decoding is strict: unknown types, truncated or trailing bytes, strings and counts
-// beyond their limits, and entries that schema.DecodeEntryPayload refuses are all
+// Decoding is strict: unknown types, truncated or trailing bytes, varints not in
+// their shortest form, strings and counts beyond their limits, and entries that schema.DecodeEntryPayload refuses are all
 // ErrMalformed. The codec knows nothing of trust; the exchange verifies chains and
 // signatures after decoding.
 package wire
@@ -451,6 +451,13 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad varint")
 		return 0
 	}
+	if n > 1 && d.b[n-1] == 0 {
+		// binary.Uvarint takes trailing zero groups (0x85 0x00 for 5); the
+		// encoder never writes them, and one encoding per message keeps the
+		// digests and lengths peers compare unambiguous.
+		d.fail("non-minimal varint")
+		return 0
+	}
 	d.b = d.b[n:]
 	return v
 }
@@ -611,8 +618,9 @@ func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 }
 
 // readUvarint reads a frame length. Unlike binary.ReadUvarint it tells an
-// overlong varint (ErrMalformed: the peer is not speaking the protocol) from a
-// failing stream (the stream's error, io.EOF before the first byte).
+// overlong or non-minimal varint (ErrMalformed: the peer is not speaking the
+// protocol) from a failing stream (the stream's error, io.EOF before the first
+// byte).
 func readUvarint(r io.ByteReader) (uint64, error) {
 	var v uint64
 	for i := 0; i < binary.MaxVarintLen64; i++ {
@@ -625,6 +633,10 @@ func readUvarint(r io.ByteReader) (uint64, error) {
 		}
 		if i == binary.MaxVarintLen64-1 && c > 1 {
 			break
+		}
+		if i > 0 && c == 0 {
+			// A trailing zero group: a length WriteFrame never writes.
+			return 0, fmt.Errorf("%w: non-minimal frame length", ErrMalformed)
 		}
 		v |= uint64(c&0x7f) << (7 * i)
 		if c < 0x80 {

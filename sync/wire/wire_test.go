@@ -123,6 +123,33 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
+// The encoder writes every uvarint in its shortest form; the decoder refuses
+// any other, so each message has one encoding (here: a Ping whose nonce 5 is
+// written 0x85 0x00, a string length 0x82 0x00, and a frame length 0x82 0x00).
+func TestDecodeRefusesNonMinimalVarints(t *testing.T) {
+	canonical := wire.Encode(&wire.Ping{Nonce: 5})
+	for name, body := range map[string][]byte{
+		"nonce":         {byte(wire.TypePing), 0x85, 0x00},
+		"nonce 3 bytes": {byte(wire.TypePing), 0x85, 0x80, 0x00},
+		"string length": {byte(wire.TypeError), 1, 0x82, 0x00, 'n', 'o'},
+	} {
+		if m, err := wire.Decode(body); !errors.Is(err, wire.ErrMalformed) {
+			t.Errorf("%s: decoded %#v, %v from %x, which the encoder never writes", name, m, err, body)
+		}
+	}
+	if m, err := wire.Decode([]byte{byte(wire.TypePing), 0x80, 0x01}); err != nil || m.(*wire.Ping).Nonce != 128 {
+		t.Errorf("a minimal two-byte varint: %v, %v", m, err)
+	}
+	frame := append([]byte{0x80 | byte(len(canonical)), 0x00}, canonical...)
+	if _, err := wire.ReadFrame(bufio.NewReader(bytes.NewReader(frame)), 1000); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("non-minimal frame length: %v", err)
+	}
+	frame = append([]byte{byte(len(canonical))}, canonical...)
+	if _, err := wire.ReadFrame(bufio.NewReader(bytes.NewReader(frame)), 1000); err != nil {
+		t.Errorf("minimal frame length: %v", err)
+	}
+}
+
 func TestReadFrameLimits(t *testing.T) {
 	read := func(b []byte, max int) error {
 		_, err := wire.ReadFrame(bufio.NewReader(bytes.NewReader(b)), max)
