@@ -103,6 +103,19 @@ const (
 	minHeadBytes  = 3 + hashSize
 )
 
+// An entry's epoch travels in heads as a string: schema must not admit an
+// epoch this codec refuses (this fails to compile if it did).
+const _ = uint(MaxStringBytes - schema.MaxEpochBytes)
+
+// ValidHead reports whether a Heads message may carry h: Decode refuses one
+// whose origin is not a centre id or whose epoch is longer than
+// MaxStringBytes. Encoding does not check (it cannot fail), so senders leave
+// out the heads ValidHead refuses: one such head would make their every Heads
+// message malformed to peers.
+func ValidHead(h schema.Head) bool {
+	return schema.ValidCentreID(h.Origin) && len(h.Epoch) <= MaxStringBytes
+}
+
 // Errors. ErrFrameTooLarge and ErrMalformed mean the peer broke the protocol.
 var (
 	ErrFrameTooLarge = errors.New("frame too large")
@@ -122,7 +135,7 @@ type Ping struct{ Nonce uint64 }
 type Pong struct{ Nonce uint64 }
 
 // Heads carries the sender's log heads. As TypeHeadsReq it asks the receiver for its
-// own; as TypeHeads it is that answer.
+// own; as TypeHeads it is that answer. Every head must pass ValidHead.
 //
 // Digest is HeadsDigest of the sender's heads, always set. Heads may be left out
 // (empty) while Digest is not zero: the sender believes the receiver already
@@ -366,6 +379,9 @@ func Decode(body []byte) (Message, error) {
 			hd.Epoch = d.string(MaxStringBytes)
 			hd.Seq = d.uvarint()
 			copy(hd.Hash[:], d.bytes(hashSize))
+			if d.err == nil && !schema.ValidCentreID(hd.Origin) {
+				d.fail(fmt.Sprintf("head %d: origin %q is not a centre id", i, hd.Origin))
+			}
 			h.Heads = append(h.Heads, hd)
 		}
 		m = h

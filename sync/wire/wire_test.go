@@ -219,3 +219,30 @@ func TestHeadsDigest(t *testing.T) {
 		t.Error("empty or full heads read as omitted")
 	}
 }
+
+// ValidHead says exactly which heads Decode takes, so senders can leave out
+// the rest rather than send heads peers refuse; and schema's epoch limit fits.
+func TestValidHeadMatchesDecode(t *testing.T) {
+	if schema.MaxEpochBytes > wire.MaxStringBytes {
+		t.Fatalf("schema admits epochs of %d bytes, heads carry %d", schema.MaxEpochBytes, wire.MaxStringBytes)
+	}
+	for _, h := range []schema.Head{
+		{Origin: "tianjin", Epoch: "01JNQ8ZK3M5T2V7W9X1Y4Z6A8B", Seq: 3},
+		{Origin: "hq", Seq: 1},
+		{Origin: "hebei", Epoch: strings.Repeat("e", schema.MaxEpochBytes), Seq: 1},
+		{Origin: "hebei", Epoch: strings.Repeat("e", wire.MaxStringBytes), Seq: 1},
+		{Origin: "hebei", Epoch: strings.Repeat("e", wire.MaxStringBytes+1), Seq: 1},
+		{Origin: "", Epoch: "e1", Seq: 1},
+		{Origin: "Hebei", Epoch: "e1", Seq: 1},
+		{Origin: strings.Repeat("a", 33), Epoch: "e1", Seq: 1},
+	} {
+		heads := []schema.Head{h}
+		_, err := wire.Decode(wire.Encode(&wire.Heads{Federation: "jjj", Heads: heads, Digest: wire.HeadsDigest(heads)}))
+		if err != nil && !errors.Is(err, wire.ErrMalformed) {
+			t.Fatal(err)
+		}
+		if valid := wire.ValidHead(h); valid != (err == nil) {
+			t.Errorf("head %.40q/%.40q: ValidHead %v, Decode: %v", h.Origin, h.Epoch, valid, err)
+		}
+	}
+}
