@@ -30,6 +30,11 @@ type peerState struct {
 	lastErrAt   time.Time
 	heads       map[string]schema.Head // what the peer last said it holds
 	headsAt     time.Time
+	// fullHeads is set once heads holds a full snapshot of the peer's (a
+	// heads exchange or gossip announcement), and unset when punish clears
+	// them. headsAt alone does not tell: a push's claim of one origin sets
+	// it too, and own-log recovery must hear how far the log went.
+	fullHeads bool
 	// theirs is the digest of the peer's heads that heads holds (zero when
 	// heads was changed since, or is unknown); a heads request sends it as
 	// Known so the peer can leave its heads out when they are unchanged.
@@ -206,6 +211,7 @@ func (x *Exchange) punish(p peer.ID, f *faultError) {
 	ps.lastErrAt = now
 	clear(ps.heads)
 	ps.theirs, ps.sent = schema.Hash{}, schema.Hash{}
+	ps.fullHeads = false
 	x.backoff[p] = until
 	member := ps.member
 	x.mu.Unlock()
@@ -240,6 +246,7 @@ func (x *Exchange) noteHeadsAnd(p peer.ID, heads []schema.Head, full bool, andLo
 	if full {
 		clear(ps.heads)
 		ps.theirs = schema.Hash{}
+		ps.fullHeads = true
 	}
 	for _, h := range heads {
 		if h.Seq == 0 || !sendableHead(h) {
