@@ -75,6 +75,13 @@ type Entry struct {
 const (
 	MaxEntryBytes = MaxBodyBytes + 16<<10
 	SignatureSize = 64
+	// MaxEpochBytes bounds an entry's epoch. Epochs are ULIDs (26 bytes) and,
+	// in benchmarks, "bench-" and a centre id (at most 38); the bound leaves
+	// room for other schemes. It must stay within the sync codec's string
+	// limit (wire.MaxStringBytes, 256): every node relays the epochs it
+	// holds in its heads, and an epoch peers refuse to decode would cut off
+	// each honest node that applied it, not just its author.
+	MaxEpochBytes = 128
 )
 
 // Errors from entry decoding.
@@ -90,6 +97,9 @@ func NewEntry(p EntryPayload) (*Entry, error) {
 	}
 	if p.Record.Origin != p.Origin {
 		return nil, fmt.Errorf("%w: record origin %q differs from entry origin %q", ErrBadEntry, p.Record.Origin, p.Origin)
+	}
+	if err := checkEpoch(p.Epoch); err != nil {
+		return nil, err
 	}
 	p.SignedAt = p.SignedAt.UTC()
 	js, err := json.Marshal(&p)
@@ -187,7 +197,20 @@ func DecodeEntryPayload(raw []byte) (*Entry, error) {
 	if p.Record.Origin != p.Origin {
 		return nil, fmt.Errorf("%w: record origin %q differs from entry origin %q", ErrBadEntry, p.Record.Origin, p.Origin)
 	}
+	if err := checkEpoch(p.Epoch); err != nil {
+		return nil, err
+	}
 	return &Entry{EntryPayload: p, Raw: append([]byte(nil), raw...)}, nil
+}
+
+// checkEpoch refuses an epoch longer than MaxEpochBytes, on entries built
+// here (a node never signs one) and on entries decoded from outside (the
+// peer that sent one is at fault, not whoever relays it next).
+func checkEpoch(epoch string) error {
+	if len(epoch) > MaxEpochBytes {
+		return fmt.Errorf("%w: epoch of %d bytes exceeds %d", ErrBadEntry, len(epoch), MaxEpochBytes)
+	}
+	return nil
 }
 
 // Head is the tip of one origin's log as a node holds it.

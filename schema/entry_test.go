@@ -137,6 +137,30 @@ func TestEntryRefuses(t *testing.T) {
 	}
 }
 
+// An epoch longer than MaxEpochBytes is neither built nor decoded: relays put
+// the epochs they hold in their heads, and peers refuse heads strings past the
+// sync codec's limit, so one member's long epoch would cut off honest relays.
+func TestEntryRefusesOverlongEpoch(t *testing.T) {
+	e := testEntry(t, challengeBody)
+	good, _ := e.MarshalJSON()
+	for n, want := range map[int]error{MaxEpochBytes: nil, MaxEpochBytes + 1: ErrBadEntry, 300: ErrBadEntry} {
+		epoch := strings.Repeat("e", n)
+		wire := bytes.Replace(good, []byte(`"epoch":"`+e.Epoch+`"`), []byte(`"epoch":"`+epoch+`"`), 1)
+		var d Entry
+		if err := d.UnmarshalJSON(wire); !errors.Is(err, want) {
+			t.Errorf("decode, epoch of %d bytes: err = %v, want %v", n, err, want)
+		}
+		p := e.EntryPayload
+		p.Epoch = epoch
+		if _, err := NewEntry(p); !errors.Is(err, want) {
+			t.Errorf("NewEntry, epoch of %d bytes: err = %v, want %v", n, err, want)
+		}
+		if _, err := NewEntryCanonicalBody(p); !errors.Is(err, want) {
+			t.Errorf("NewEntryCanonicalBody, epoch of %d bytes: err = %v, want %v", n, err, want)
+		}
+	}
+}
+
 // The largest valid body fits in an entry.
 func TestEntryHoldsLargestBody(t *testing.T) {
 	base := `{"title":"t","summary":"s","industry":"other","pad":""}`

@@ -25,7 +25,7 @@ func NewEntryCanonicalBody(p EntryPayload) (*Entry, error) {
 	if p.Record == nil || len(p.Record.Body) == 0 {
 		return NewEntry(p)
 	}
-	if !ValidCentreID(p.Origin) || p.Seq == 0 || p.KeyID == "" || p.Record.Origin != p.Origin {
+	if !ValidCentreID(p.Origin) || p.Seq == 0 || p.KeyID == "" || p.Record.Origin != p.Origin || checkEpoch(p.Epoch) != nil {
 		return NewEntry(p) // for its error
 	}
 	p.SignedAt = p.SignedAt.UTC()

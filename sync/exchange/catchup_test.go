@@ -163,3 +163,40 @@ func TestCatchUpSmallFrames(t *testing.T) {
 		t.Errorf("%d apply calls for %d entries in batches of at most 100", calls, len(log))
 	}
 }
+
+// TestCatchUpFromSmallerRangeServer: hq serves ranges of at most 500 entries
+// (max_range_entries 500, as config.Validate allows); tianjin asks for 16000.
+// A short answer that made progress is not taken for "hq holds less than it
+// claimed": tianjin asks for the next 500 at once rather than lowering hq's
+// claim and waiting for the next heads exchange (anti-entropy, 3 s here), so
+// 5000 entries arrive in a moment, not in ten heads exchanges.
+func TestCatchUpFromSmallerRangeServer(t *testing.T) {
+	fed := newFed(t, "hq", "tianjin", "hebei")
+	log, err := fed.Author("hebei").NextN(5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hqNode := exchangetest.NewNode("hq", fed.Bundle)
+	if err := hqNode.Append(log...); err != nil {
+		t.Fatal(err)
+	}
+	hq := startExchange(t, fed, "hq", hqNode, func(c *exchange.Config) {
+		c.BatchSize, c.MaxRangeEntries = 500, 500
+		c.AntiEntropyInterval = 3 * time.Second
+		c.DisableGossip = true
+	})
+	tj := startExchange(t, fed, "tianjin", nil, func(c *exchange.Config) {
+		c.AntiEntropyInterval = 3 * time.Second
+		c.DisableGossip = true
+	})
+	start := time.Now()
+	connect(t, tj, hq)
+	deadline := start.Add(4 * time.Second)
+	for time.Now().Before(deadline) && tj.node.Len("hebei") < len(log) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := tj.node.Len("hebei"); n < len(log) {
+		t.Fatalf("after %v tianjin holds %d of the %d entries hq claims and serves 500 at a time",
+			time.Since(start).Round(time.Millisecond), n, len(log))
+	}
+}

@@ -86,6 +86,9 @@ type Exchange struct {
 	wg sync.WaitGroup // every goroutine started by goFunc or a stream handler
 
 	peerTexts sync.Map // peer.ID → its text form, for admitted peers (peerMember)
+	// unsendable is the set of origins whose head was left out of our heads
+	// (sendableHead), so the warning is logged once an origin, not each round.
+	unsendable sync.Map
 
 	mu       sync.Mutex // leaf lock: guards everything below
 	running  bool

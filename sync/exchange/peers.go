@@ -30,6 +30,11 @@ type peerState struct {
 	lastErrAt   time.Time
 	heads       map[string]schema.Head // what the peer last said it holds
 	headsAt     time.Time
+	// fullHeads is set once heads holds a full snapshot of the peer's (a
+	// heads exchange or gossip announcement), and unset when punish clears
+	// them. headsAt alone does not tell: a push's claim of one origin sets
+	// it too, and own-log recovery must hear how far the log went.
+	fullHeads bool
 	// theirs is the digest of the peer's heads that heads holds (zero when
 	// heads was changed since, or is unknown); a heads request sends it as
 	// Known so the peer can leave its heads out when they are unchanged.
@@ -206,6 +211,7 @@ func (x *Exchange) punish(p peer.ID, f *faultError) {
 	ps.lastErrAt = now
 	clear(ps.heads)
 	ps.theirs, ps.sent = schema.Hash{}, schema.Hash{}
+	ps.fullHeads = false
 	x.backoff[p] = until
 	member := ps.member
 	x.mu.Unlock()
@@ -240,9 +246,12 @@ func (x *Exchange) noteHeadsAnd(p peer.ID, heads []schema.Head, full bool, andLo
 	if full {
 		clear(ps.heads)
 		ps.theirs = schema.Hash{}
+		ps.fullHeads = true
 	}
 	for _, h := range heads {
-		if h.Seq == 0 || !schema.ValidCentreID(h.Origin) {
+		if h.Seq == 0 || !sendableHead(h) {
+			// An epoch past schema.MaxEpochBytes (a node of an older build
+			// may claim one) is a claim no entry we take can meet.
 			continue
 		}
 		if _, ok := b.Member(h.Origin); !ok {
@@ -471,7 +480,19 @@ func (x *Exchange) headsMessage(ctx context.Context, request bool) (*wire.Heads,
 	if err != nil {
 		return nil, err
 	}
-	heads = slices.Clone(heads)
+	heads = slices.DeleteFunc(slices.Clone(heads), func(h schema.Head) bool {
+		if sendableHead(h) {
+			return false
+		}
+		// Only a log applied before entries' epochs were bounded can hold
+		// one. Sent, it would make every heads message of ours malformed to
+		// peers, who would cut us off; left out, only that origin stops
+		// being relayed by us.
+		if _, seen := x.unsendable.LoadOrStore(h.Origin, true); !seen {
+			x.log.Warn("leaving a head out of our heads: peers would refuse it", "origin", h.Origin, "epoch_bytes", len(h.Epoch), "seq", h.Seq)
+		}
+		return true
+	})
 	slices.SortFunc(heads, func(a, b schema.Head) int { return strings.Compare(a.Origin, b.Origin) })
 	b := x.node.Bundle()
 	m := &wire.Heads{Request: request, Heads: heads}
@@ -483,6 +504,12 @@ func (x *Exchange) headsMessage(ctx context.Context, request bool) (*wire.Heads,
 	}
 	m.Digest = wire.HeadsDigest(m.Heads)
 	return m, nil
+}
+
+// sendableHead reports whether h may go into our heads: peers decode it
+// (wire.ValidHead) and could take entries of its epoch (schema.MaxEpochBytes).
+func sendableHead(h schema.Head) bool {
+	return wire.ValidHead(h) && len(h.Epoch) <= schema.MaxEpochBytes
 }
 
 // checkFederation logs a peer that runs another federation or a newer bundle.

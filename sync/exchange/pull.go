@@ -305,8 +305,13 @@ func (x *Exchange) pullOrigin(origin string) {
 			x.handleErr(p, fmt.Errorf("pull %s: %w", origin, err))
 			continue
 		}
-		if want := min(target.Seq, local.Seq+uint64(x.cfg.MaxRangeEntries)); after.Seq < want {
-			// It served less than it claimed: believe what it served.
+		if want := min(target.Seq, local.Seq+uint64(x.cfg.MaxRangeEntries)); after.Seq < want && after.Seq <= local.Seq {
+			// It served nothing new of what it claimed: believe what it
+			// served. An answer short of want that made progress is not
+			// taken for that: a peer whose MaxRangeEntries is below ours
+			// answers every range short, and catch-up would otherwise wait
+			// an anti-entropy interval for its next heads at each range.
+			// The next request shows whether it holds more.
 			x.lowerClaim(p, origin, after)
 			tried[p] = true
 		}

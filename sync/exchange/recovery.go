@@ -27,7 +27,9 @@ func (x *Exchange) checkRecovery() {
 	x.mu.Lock()
 	heard := map[string]bool{}
 	for _, ps := range x.peers {
-		if ps.member != "" && ps.member != x.centre && !ps.headsAt.IsZero() {
+		// Only full heads say how far the own log went: a push's claim
+		// covers the pusher's origin alone (fullHeads, not headsAt).
+		if ps.member != "" && ps.member != x.centre && ps.fullHeads {
 			heard[ps.member] = true
 		}
 	}

@@ -134,3 +134,41 @@ func TestSlowRangeAnswerMovesOn(t *testing.T) {
 		t.Errorf("faults = %v, want none for a slow answer", v)
 	}
 }
+
+// TestOverClaimLoweredOnceItServesNothingNew: a member claims a far head of
+// alpha but holds 10 entries, which it serves. A short answer that made
+// progress lets the victim ask it again; the empty answer that follows
+// lowers its claim, so it is asked no more, and the rest of alpha's log
+// comes from an honest peer.
+func TestOverClaimLoweredOnceItServesNothingNew(t *testing.T) {
+	checkLeaks(t)
+	fed, evil := newFedWithEvil(t, 1, "alpha", "victim", "bravo")
+	alphaLog, err := fed.Author("alpha").NextN(60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const held = 10
+	slowHeads := func(c *exchange.Config) { c.AntiEntropyInterval = time.Minute }
+	victimNode := exchangetest.NewNode("victim", fed.Bundle)
+	victim := startExchange(t, fed, "victim", victimNode, slowHeads)
+	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID, claims: farClaim,
+		answer: func(w *bufio.Writer, req *wire.RangeReq) {
+			from := min(req.FromSeq-1, held)
+			to := min(from+req.Limit, held)
+			w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "alpha", Done: true, Entries: alphaLog[from:to]}))
+		}})
+	hz.connect(t, victim.x.AddrInfo())
+	waitFor(t, 5*time.Second, "evil's entries", func() bool { return victimNode.Len("alpha") == held })
+
+	connectHolder(t, fed, victim, "bravo", alphaLog, slowHeads)
+	waitFor(t, 5*time.Second, "alpha's log from bravo", func() bool { return victimNode.Len("alpha") == len(alphaLog) })
+	hz.mu.Lock()
+	asked := len(hz.rangeReqs)
+	hz.mu.Unlock()
+	if asked > 2 {
+		t.Errorf("evil was asked for %d ranges; its empty answer should have lowered its claim", asked)
+	}
+	if v := metricTotal(t, victim.reg, "liandong_sync_peer_faults_total"); v != 0 {
+		t.Errorf("faults = %v, want none: serving less than claimed is not a fault", v)
+	}
+}

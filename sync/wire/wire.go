@@ -9,8 +9,8 @@
 // and each log entry as its canonical payload bytes plus its 64-byte signature.
 // Entries travel exactly as signed: the codec never re-encodes a payload.
 //
-// Decoding is strict: unknown types, truncated or trailing bytes, strings and counts
-// beyond their limits, and entries that schema.DecodeEntryPayload refuses are all
+// Decoding is strict: unknown types, truncated or trailing bytes, varints not in
+// their shortest form, strings and counts beyond their limits, and entries that schema.DecodeEntryPayload refuses are all
 // ErrMalformed. The codec knows nothing of trust; the exchange verifies chains and
 // signatures after decoding.
 package wire
@@ -103,6 +103,19 @@ const (
 	minHeadBytes  = 3 + hashSize
 )
 
+// An entry's epoch travels in heads as a string: schema must not admit an
+// epoch this codec refuses (this fails to compile if it did).
+const _ = uint(MaxStringBytes - schema.MaxEpochBytes)
+
+// ValidHead reports whether a Heads message may carry h: Decode refuses one
+// whose origin is not a centre id or whose epoch is longer than
+// MaxStringBytes. Encoding does not check (it cannot fail), so senders leave
+// out the heads ValidHead refuses: one such head would make their every Heads
+// message malformed to peers.
+func ValidHead(h schema.Head) bool {
+	return schema.ValidCentreID(h.Origin) && len(h.Epoch) <= MaxStringBytes
+}
+
 // Errors. ErrFrameTooLarge and ErrMalformed mean the peer broke the protocol.
 var (
 	ErrFrameTooLarge = errors.New("frame too large")
@@ -122,7 +135,7 @@ type Ping struct{ Nonce uint64 }
 type Pong struct{ Nonce uint64 }
 
 // Heads carries the sender's log heads. As TypeHeadsReq it asks the receiver for its
-// own; as TypeHeads it is that answer.
+// own; as TypeHeads it is that answer. Every head must pass ValidHead.
 //
 // Digest is HeadsDigest of the sender's heads, always set. Heads may be left out
 // (empty) while Digest is not zero: the sender believes the receiver already
@@ -366,6 +379,9 @@ func Decode(body []byte) (Message, error) {
 			hd.Epoch = d.string(MaxStringBytes)
 			hd.Seq = d.uvarint()
 			copy(hd.Hash[:], d.bytes(hashSize))
+			if d.err == nil && !schema.ValidCentreID(hd.Origin) {
+				d.fail(fmt.Sprintf("head %d: origin %q is not a centre id", i, hd.Origin))
+			}
 			h.Heads = append(h.Heads, hd)
 		}
 		m = h
@@ -449,6 +465,13 @@ func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail("bad varint")
+		return 0
+	}
+	if n > 1 && d.b[n-1] == 0 {
+		// binary.Uvarint takes trailing zero groups (0x85 0x00 for 5); the
+		// encoder never writes them, and one encoding per message keeps the
+		// digests and lengths peers compare unambiguous.
+		d.fail("non-minimal varint")
 		return 0
 	}
 	d.b = d.b[n:]
@@ -611,8 +634,9 @@ func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 }
 
 // readUvarint reads a frame length. Unlike binary.ReadUvarint it tells an
-// overlong varint (ErrMalformed: the peer is not speaking the protocol) from a
-// failing stream (the stream's error, io.EOF before the first byte).
+// overlong or non-minimal varint (ErrMalformed: the peer is not speaking the
+// protocol) from a failing stream (the stream's error, io.EOF before the first
+// byte).
 func readUvarint(r io.ByteReader) (uint64, error) {
 	var v uint64
 	for i := 0; i < binary.MaxVarintLen64; i++ {
@@ -625,6 +649,10 @@ func readUvarint(r io.ByteReader) (uint64, error) {
 		}
 		if i == binary.MaxVarintLen64-1 && c > 1 {
 			break
+		}
+		if i > 0 && c == 0 {
+			// A trailing zero group: a length WriteFrame never writes.
+			return 0, fmt.Errorf("%w: non-minimal frame length", ErrMalformed)
 		}
 		v |= uint64(c&0x7f) << (7 * i)
 		if c < 0x80 {

@@ -123,6 +123,33 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
+// The encoder writes every uvarint in its shortest form; the decoder refuses
+// any other, so each message has one encoding (here: a Ping whose nonce 5 is
+// written 0x85 0x00, a string length 0x82 0x00, and a frame length 0x82 0x00).
+func TestDecodeRefusesNonMinimalVarints(t *testing.T) {
+	canonical := wire.Encode(&wire.Ping{Nonce: 5})
+	for name, body := range map[string][]byte{
+		"nonce":         {byte(wire.TypePing), 0x85, 0x00},
+		"nonce 3 bytes": {byte(wire.TypePing), 0x85, 0x80, 0x00},
+		"string length": {byte(wire.TypeError), 1, 0x82, 0x00, 'n', 'o'},
+	} {
+		if m, err := wire.Decode(body); !errors.Is(err, wire.ErrMalformed) {
+			t.Errorf("%s: decoded %#v, %v from %x, which the encoder never writes", name, m, err, body)
+		}
+	}
+	if m, err := wire.Decode([]byte{byte(wire.TypePing), 0x80, 0x01}); err != nil || m.(*wire.Ping).Nonce != 128 {
+		t.Errorf("a minimal two-byte varint: %v, %v", m, err)
+	}
+	frame := append([]byte{0x80 | byte(len(canonical)), 0x00}, canonical...)
+	if _, err := wire.ReadFrame(bufio.NewReader(bytes.NewReader(frame)), 1000); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("non-minimal frame length: %v", err)
+	}
+	frame = append([]byte{byte(len(canonical))}, canonical...)
+	if _, err := wire.ReadFrame(bufio.NewReader(bytes.NewReader(frame)), 1000); err != nil {
+		t.Errorf("minimal frame length: %v", err)
+	}
+}
+
 func TestReadFrameLimits(t *testing.T) {
 	read := func(b []byte, max int) error {
 		_, err := wire.ReadFrame(bufio.NewReader(bytes.NewReader(b)), max)
@@ -190,5 +217,32 @@ func TestHeadsDigest(t *testing.T) {
 	}
 	if (&wire.Heads{}).Omitted() || (&wire.Heads{Digest: base, Heads: []schema.Head{a, b}}).Omitted() {
 		t.Error("empty or full heads read as omitted")
+	}
+}
+
+// ValidHead says exactly which heads Decode takes, so senders can leave out
+// the rest rather than send heads peers refuse; and schema's epoch limit fits.
+func TestValidHeadMatchesDecode(t *testing.T) {
+	if schema.MaxEpochBytes > wire.MaxStringBytes {
+		t.Fatalf("schema admits epochs of %d bytes, heads carry %d", schema.MaxEpochBytes, wire.MaxStringBytes)
+	}
+	for _, h := range []schema.Head{
+		{Origin: "tianjin", Epoch: "01JNQ8ZK3M5T2V7W9X1Y4Z6A8B", Seq: 3},
+		{Origin: "hq", Seq: 1},
+		{Origin: "hebei", Epoch: strings.Repeat("e", schema.MaxEpochBytes), Seq: 1},
+		{Origin: "hebei", Epoch: strings.Repeat("e", wire.MaxStringBytes), Seq: 1},
+		{Origin: "hebei", Epoch: strings.Repeat("e", wire.MaxStringBytes+1), Seq: 1},
+		{Origin: "", Epoch: "e1", Seq: 1},
+		{Origin: "Hebei", Epoch: "e1", Seq: 1},
+		{Origin: strings.Repeat("a", 33), Epoch: "e1", Seq: 1},
+	} {
+		heads := []schema.Head{h}
+		_, err := wire.Decode(wire.Encode(&wire.Heads{Federation: "jjj", Heads: heads, Digest: wire.HeadsDigest(heads)}))
+		if err != nil && !errors.Is(err, wire.ErrMalformed) {
+			t.Fatal(err)
+		}
+		if valid := wire.ValidHead(h); valid != (err == nil) {
+			t.Errorf("head %.40q/%.40q: ValidHead %v, Decode: %v", h.Origin, h.Epoch, valid, err)
+		}
 	}
 }
