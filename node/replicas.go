@@ -117,11 +117,11 @@ func checkReplicaURL(raw string) error {
 func (n *Node) checkReplicaPeer(peerID string) error {
 	b := n.Bundle()
 	if b == nil {
-		return badReplica("peer_id", "no trust bundle to check replica peer %q against", peerID)
+		return badReplica("", "no trust bundle to check replica peer %q against", peerID)
 	}
 	m, ok := b.Member(n.cfg.Centre)
 	if !ok {
-		return badReplica("peer_id", "centre %s is not in the trust bundle", n.cfg.Centre)
+		return badReplica("", "centre %s is not in the trust bundle", n.cfg.Centre)
 	}
 	for _, p := range m.Peers {
 		if p.ID == peerID && peerID != "" {

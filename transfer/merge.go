@@ -37,9 +37,9 @@ func (r *Row) Over(old *schema.Record) (*schema.Record, error) {
 	if out.Catalogue != old.Catalogue {
 		return out, nil // nothing of old's body fits; the node refuses the move
 	}
-	body, err := mergeBody(r.covered, rec.Body, old.Body)
+	body, err := mergeBody(r.covered, r.defaulted, rec.Body, old.Body)
 	if err != nil {
-		return nil, fmt.Errorf("row %d: keep what the file does not say of %s: %w", r.Row, old.ID, err)
+		return nil, fmt.Errorf("keep what the file does not say of %s: %w", old.ID, err)
 	}
 	out.Body = body
 	return out, nil
@@ -53,8 +53,9 @@ var nested = []string{"contact", "budget", "challenge"}
 
 // mergeBody is body (a row's) with old's members added where no column of
 // the file covers them: a member the file covers is the row's, present or
-// not.
-func mergeBody(covered map[string]bool, body, old json.RawMessage) (json.RawMessage, error) {
+// not, but for one old holds empty ("", [], {}, null), which an export writes
+// as an empty cell. A member reading defaulted is old's, or absent.
+func mergeBody(covered, defaulted map[string]bool, body, old json.RawMessage) (json.RawMessage, error) {
 	row, err := decodeObject(body)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func mergeBody(covered map[string]bool, body, old json.RawMessage) (json.RawMess
 	for name, v := range was {
 		switch {
 		case name == "ip":
-			if ip := mergeIP(covered[fieldPatents], row["ip"], v); len(ip) > 0 {
+			if ip := mergeIP(covered[fieldPatents], row["ip"], v); ip != nil {
 				row["ip"] = ip
 			} else {
 				delete(row, "ip")
@@ -78,15 +79,43 @@ func mergeBody(covered map[string]bool, body, old json.RawMessage) (json.RawMess
 				mine = map[string]any{}
 			}
 			for k, sv := range sub {
-				if !covered[name+"."+k] {
+				if _, said := mine[k]; !covered[name+"."+k] || !said && isEmpty(sv) {
 					mine[k] = sv
 				}
 			}
-			if len(mine) > 0 {
+			switch {
+			case len(mine) > 0:
 				row[name] = mine
+			case isEmpty(v):
+				row[name] = v // {} or null, as it was
+			default:
+				delete(row, name) // every member cleared
 			}
 		case !covered["body."+name]:
 			row[name] = v
+		default:
+			if _, said := row[name]; !said && isEmpty(v) {
+				row[name] = v
+			}
+		}
+	}
+	for f := range defaulted {
+		parent, member, _ := strings.Cut(f, ".")
+		mine, _ := row[parent].(map[string]any)
+		if mine == nil {
+			continue
+		}
+		delete(mine, member)
+		if sub, ok := was[parent].(map[string]any); ok {
+			if v, ok := sub[member]; ok {
+				mine[member] = v
+			}
+		}
+	}
+	if b, ok := row["budget"].(map[string]any); ok && b["min"] == nil && b["max"] == nil {
+		// Both bounds cleared: a currency alone is no budget.
+		if ob, _ := was["budget"].(map[string]any); ob["min"] != nil || ob["max"] != nil {
+			delete(row, "budget")
 		}
 	}
 	var buf bytes.Buffer
@@ -96,6 +125,22 @@ func mergeBody(covered map[string]bool, body, old json.RawMessage) (json.RawMess
 		return nil, err
 	}
 	return json.RawMessage(bytes.TrimSpace(buf.Bytes())), nil
+}
+
+// isEmpty reports whether a JSON value is one an export writes as an empty
+// cell: null, "", [] or {}.
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
 }
 
 func isNested(name string) bool {
@@ -112,9 +157,12 @@ func isNested(name string) bool {
 // kept, in their places, as are the details of a patent the cell still lists;
 // a patent the cell no longer lists is dropped, and a number old lacks is
 // added as a patent. Without the column, old's rights are kept as they were.
-func mergeIP(covered bool, row, old any) []any {
+func mergeIP(covered bool, row, old any) any {
 	was, _ := old.([]any)
 	if !covered {
+		if was == nil {
+			return old // as it was (null)
+		}
 		return was
 	}
 	listed := map[string]bool{}
@@ -127,14 +175,14 @@ func mergeIP(covered bool, row, old any) []any {
 			}
 		}
 	}
-	var out []any
+	out := []any{}
 	kept := map[string]bool{}
 	for _, ip := range was {
 		n := patentNumber(ip)
 		switch {
 		case n == "":
 			out = append(out, ip) // not a patent with a number: no column says it
-		case listed[n] && !kept[n]:
+		case listed[n]:
 			kept[n] = true
 			out = append(out, ip)
 		}
@@ -143,6 +191,9 @@ func mergeIP(covered bool, row, old any) []any {
 		if !kept[n] {
 			out = append(out, map[string]any{"type": ipPatent, "number": n})
 		}
+	}
+	if len(out) == 0 && was == nil {
+		return nil
 	}
 	return out
 }

@@ -57,8 +57,11 @@ type Options struct {
 	Catalogue string
 	// Centre is the importing centre: ids are "<Centre>:<key>".
 	Centre string
-	// Visibility of rows that do not say (default federation).
-	Visibility string
+	// Visibility of rows that do not say (default federation). A stored
+	// record keeps its own over it (Row.Over) unless VisibilityGiven: the
+	// caller chose it for every row that does not say.
+	Visibility      string
+	VisibilityGiven bool
 }
 
 // CellError is one problem of one row: Row counts lines as a spreadsheet shows
@@ -90,6 +93,10 @@ type Row struct {
 	// row gave a visibility: what Over keeps of a stored record.
 	covered        map[string]bool
 	saidVisibility bool
+	// defaulted holds the members reading filled in for a row that did not
+	// give them (a budget's currency): a stored record's own (or its lack)
+	// is kept over them.
+	defaulted map[string]bool
 }
 
 // ErrFile is returned for a file that cannot be read at all (bad encoding,
@@ -438,6 +445,8 @@ func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o O
 	if v := cells[fieldVisibility]; v != "" {
 		rec.Visibility = codeOf(fieldVisibility, v)
 		row.saidVisibility = true
+	} else if o.VisibilityGiven {
+		row.saidVisibility = true
 	}
 	if v := cells[fieldExpires]; v != "" {
 		t, err := time.Parse(time.RFC3339, v)
@@ -522,6 +531,7 @@ func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o O
 	if len(budget) > 0 {
 		if _, ok := budget["currency"]; !ok {
 			budget["currency"] = "CNY"
+			row.defaulted = map[string]bool{fieldCurrency: true}
 		}
 		body["budget"] = budget
 	}
@@ -529,6 +539,11 @@ func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o O
 		body["challenge"] = challenge
 		if _, ok := body["kind"]; !ok {
 			body["kind"] = schema.NeedKindChallenge
+			if row.covered != nil {
+				// Challenge terms make a challenge: the row says so, over
+				// the kind a stored record has.
+				row.covered["body.kind"] = true
+			}
 		}
 	}
 	js, err := json.Marshal(body)
@@ -664,7 +679,7 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 			cat = o.Catalogue
 		}
 		vis := in.Visibility
-		row.saidVisibility = vis != ""
+		row.saidVisibility = vis != "" || o.VisibilityGiven
 		if vis == "" {
 			vis = o.Visibility
 		}

@@ -145,9 +145,6 @@ func TestDryRunErrors(t *testing.T) {
 	}
 }
 
-// TestExportImportRoundTrip exports sample records of each catalogue as CSV
-// (UTF-8 with a BOM, and GB18030) and JSON Lines, reads them back, and gets the
-// same bodies.
 // TestExportImportRoundTrip: exporting records and importing the file again
 // changes nothing (Row.Over), in every format, whatever a table cannot say:
 // IP rights other than patents, a patent's status or lack of number, an

@@ -90,7 +90,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	format := fs.String("format", "", "csv, xlsx or jsonl (default: from the file name)")
 	sheet := fs.String("sheet", "", "XLSX: the sheet to read (default: the first)")
 	encoding := fs.String("encoding", transfer.EncodingAuto, "CSV encoding: auto, utf-8 or gb18030")
-	visibility := fs.String("visibility", schema.VisibilityFederation, "visibility of rows that do not say: private, federation or public")
+	visibility := fs.String("visibility", schema.VisibilityFederation, "visibility of rows that do not say: private, federation or public (unset: federation for new records, a stored record keeps its own)")
 	centre := fs.String("centre", "", "the importing centre (default: asked of the node)")
 	dryRun := fs.Bool("dry-run", false, "check every row and list the errors; write nothing")
 	skipErrors := fs.Bool("skip-errors", false, "import the good rows even when others have errors")
@@ -139,7 +139,10 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err // an *os.PathError: it names the file
 	}
 	defer f.Close()
-	rows, err := transfer.Read(f, transfer.Options{Format: *format, Encoding: *encoding, Sheet: *sheet, Catalogue: *catalogue, Centre: *centre, Visibility: *visibility})
+	visibilityGiven := false
+	fs.Visit(func(f *flag.Flag) { visibilityGiven = visibilityGiven || f.Name == "visibility" })
+	rows, err := transfer.Read(f, transfer.Options{Format: *format, Encoding: *encoding, Sheet: *sheet, Catalogue: *catalogue, Centre: *centre,
+		Visibility: *visibility, VisibilityGiven: visibilityGiven})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

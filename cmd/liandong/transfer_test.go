@@ -907,4 +907,11 @@ func TestImportKeepsWhatTheFileCannotSay(t *testing.T) {
 			t.Fatalf("%s: visibility %s after a file that gives none, want %s", id, got.Visibility, wantVis)
 		}
 	}
+	// --visibility, given, is said for every row that does not say.
+	if code, out := runCLI(t, 20*time.Second, "import", "--node", url, "--token", tok, "--catalogue", "supply", "--visibility", "public", titles); code != 0 || !strings.Contains(out, "0 created, 2 updated, 0 unchanged") {
+		t.Fatalf("import with --visibility public: exit %d\n%s", code, out)
+	}
+	if got, err := c.Get(ctx, "tianjin:s-2"); err != nil || got.Visibility != schema.VisibilityPublic {
+		t.Fatalf("after --visibility public: %+v %v", got, err)
+	}
 }

@@ -390,8 +390,8 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			return 0, nil, err
 		}
 		status := http.StatusOK
-		if out.Version == 1 || tombstone != nil && out.Version == tombstone.Version+1 {
-			status = http.StatusCreated
+		if live == nil && keeps || out.Version == 1 || tombstone != nil && out.Version == tombstone.Version+1 {
+			status = http.StatusCreated // a create-only write that went through created it
 		}
 		return status, out, nil
 	}
