@@ -112,9 +112,13 @@ func (n *Node) adoptBundle(c *store.BundleCommand) {
 }
 
 // loadStoredBundle adopts the bundle installed through raft when it is newer
-// than the one the node was started with. It is checked against its own signers
-// (and the federation of the configured bundle): the state file is local and as
-// trusted as the raft log, but a bundle that does not verify is not used.
+// than the one the node was started with. It was verified when it was
+// installed, against the bundle it succeeded (InstallBundle), and the state
+// file is as trusted as the raft log (adoptBundle applies it unverified): it is
+// not verified again against its own signers, which a version may
+// legitimately not satisfy on its own (it hands the signer role to a new key,
+// a signer's window has ended, a signer was revoked). It must parse, be
+// valid, and be of the configured bundle's federation.
 //
 // Its expiry is not checked: a running node keeps its bundle after expiry, and
 // dropping it at a restart for the older configured file would undo every
@@ -133,8 +137,7 @@ func (n *Node) loadStoredBundle() error {
 	if err != nil {
 		return fmt.Errorf("stored trust bundle v%d: %w", version, err)
 	}
-	now := n.cfg.Now()
-	b, expired, err := VerifyBundleAllowExpired(sb, nil, now)
+	b, err := sb.Bundle()
 	if err != nil {
 		return fmt.Errorf("stored trust bundle v%d: %w", version, err)
 	}
@@ -143,7 +146,7 @@ func (n *Node) loadStoredBundle() error {
 	}
 	n.adoptBundle(&store.BundleCommand{Version: version, Signed: signed})
 	n.log.Info("running on the trust bundle installed earlier", "version", version)
-	if expired {
+	if now := n.cfg.Now(); !b.ExpiresAt.IsZero() && now.After(b.ExpiresAt) {
 		n.log.Error("THE TRUST BUNDLE HAS EXPIRED: running on it because it is the newest this node holds; ask the federation's signers for a new version and publish it",
 			"version", version, "expired_at", b.ExpiresAt.UTC().Format(time.RFC3339), "ago", now.Sub(b.ExpiresAt).Round(time.Second).String())
 	}

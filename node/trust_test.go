@@ -284,3 +284,35 @@ func TestVerifyBundleAllowExpired(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAfterSignerHandover: an installed version may hand the signer
+// role to a new key (signed by the old one, as its predecessor requires): it
+// does not verify against its own signers alone, and a restart must still run
+// on it rather than refuse to start or fall back to the older file.
+func TestRestartAfterSignerHandover(t *testing.T) {
+	f := newTrustFixture(t)
+	dir := t.TempDir()
+	n := f.open(t, dir)
+	root2, err := auth.GenerateKey("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := *f.v1
+	v2.Version = 2
+	v2.Signers = []auth.Key{root2.BundleKey(time.Now().UTC().Add(-time.Hour))}
+	if _, err := n.InstallBundle(context.Background(), f.sign(t, &v2, f.root), "test"); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	cfg := DefaultConfig("tianjin", dir)
+	cfg.RecordKey = f.rec
+	cfg.Bundle, cfg.BundleSigned = f.v1, f.sign(t, f.v1, f.root)
+	n2, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("restart after an installed signer handover: %v", err)
+	}
+	defer n2.Close()
+	if got := n2.Bundle().Version; got != 2 {
+		t.Fatalf("restarted on v%d, want the installed v2", got)
+	}
+}

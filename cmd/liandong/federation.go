@@ -24,8 +24,10 @@ liandong federation add-centre --bundle CUR --member FILE --out NEXT [--ttl D]
 liandong federation remove-centre --bundle CUR --centre ID --out NEXT [--ttl D]
 liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h] [--ttl D]
 liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT [--ttl D]
-    each writes the next version, unsigned, built on the current signed bundle (which may
-    have expired); --ttl D makes the next version expire D from now (default: keep the
+    each writes the next version, unsigned, built on the current signed bundle CUR (which may
+    have expired): the last version published, or GET /v1/bundle on any node, not a
+    bundle.json a node started with after a newer one was published (nodes would refuse
+    the result); --ttl D makes the next version expire D from now (default: keep the
     current expiry, which must not have passed)
 liandong federation sign --bundle NEXT --key SIGNER.key
     add this signer's signature (each signer on their own machine, in turn)

@@ -44,10 +44,14 @@ func cmdKeygen(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "peer id %s written to %s\n", pid, *out)
 		return nil
 	}
-	if *prefix == "" {
+	derived := *prefix == ""
+	if derived {
 		*prefix = strings.TrimSuffix(filepath.Base(*out), filepath.Ext(*out))
 	}
 	k, err := auth.GenerateKey(*prefix)
+	if errors.Is(err, auth.ErrKeyPrefix) && derived {
+		return usagef("the key id prefix is taken from the --out file name when --prefix is not given: %v; give --prefix", err)
+	}
 	if errors.Is(err, auth.ErrKeyPrefix) {
 		return usagef("--prefix: %v", err)
 	}
@@ -100,14 +104,16 @@ func cmdToken(args []string, stdout io.Writer) error {
 		return err
 	}
 	now := time.Now()
-	bundle, err := server.LoadBundle(*bundlePath, nil, now)
+	// Nodes keep accepting tokens on a bundle that has expired (they run on
+	// it until a new version comes): so does this check.
+	bundle, _, _, err := server.LoadSignedBundleAllowExpired(*bundlePath, nil, now)
 	if err != nil {
 		return err
 	}
 	if *centre == "" {
 		*centre = holderOf(bundle, key.ID, func(m *auth.Member) []auth.Key { return m.TokenKeys })
 		if *centre == "" {
-			return fmt.Errorf("token key %s is not listed in the bundle %s; add it to the centre's token keys first (`liandong federation rotate-key --kind token`), or pass the current bundle with --bundle", key.ID, *bundlePath)
+			return fmt.Errorf("token key %s is not listed in the bundle %s; add it to the centre's token keys first (`liandong federation rotate-key --kind token`), or pass the nodes' current bundle with --bundle (GET /v1/bundle on any node; DATA/bundle.json is the one the centre started with)", key.ID, *bundlePath)
 		}
 	}
 	if err := checkTokenKey(bundle, *centre, key.ID, now); err != nil {
@@ -151,7 +157,7 @@ func checkTokenKey(bundle *auth.Bundle, centre, kid string, now time.Time) error
 		if holder := holderOf(bundle, kid, recordKeys); holder != "" {
 			return fmt.Errorf("key %s is a record-signing key of %s, not a token key: use the token key (DATA/keys/token.key): %w", kid, holder, err)
 		}
-		return fmt.Errorf("token key %s is not listed for %s; add it first (`liandong federation rotate-key --kind token`), or pass the current bundle with --bundle: %w", kid, centre, err)
+		return fmt.Errorf("token key %s is not listed for %s; add it first (`liandong federation rotate-key --kind token`), or pass the nodes' current bundle with --bundle (GET /v1/bundle on any node; DATA/bundle.json is the one the centre started with): %w", kid, centre, err)
 	case errors.Is(err, auth.ErrKeyRevoked):
 		return fmt.Errorf("token key %s is revoked; issue with a current token key of %s: %w", kid, centre, err)
 	default: // auth.ErrKeyNotValidAt: not active yet, retired, or the centre left

@@ -88,7 +88,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "admin token (scopes read pii write admin): %s\n", tokenPath)
 	}
 	s, err := server.Start(ctx, cfg)
-	if errors.Is(err, syscall.EADDRINUSE) {
+	if errors.Is(err, server.ErrListenHTTP) && errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%w; choose another with --http (or http in the config)", err)
 	}
 	if err != nil {

@@ -121,3 +121,14 @@ func TestStartWithExpiredBundleFile(t *testing.T) {
 		}
 	})
 }
+
+// TestDevSetupWithExpiredBundle: serve --dev sets up again over a dev bundle
+// that has expired (Start then runs on it, and warns), rather than refusing
+// before Start.
+func TestDevSetupWithExpiredBundle(t *testing.T) {
+	f := newBundleFixture(t)
+	f.write(t, expired(f.v1, 1))
+	if _, err := DevSetup(&f.cfg, time.Now()); err != nil {
+		t.Fatalf("DevSetup over an expired dev bundle: %v", err)
+	}
+}

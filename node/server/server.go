@@ -29,6 +29,10 @@ import (
 	"liandong/sync/exchange"
 )
 
+// ErrListenHTTP wraps a failure to listen on the HTTP address, so a caller
+// can tell it from another listener's (raft's, libp2p's) in its advice.
+var ErrListenHTTP = errors.New("listen for HTTP on")
+
 // Server is one running replica.
 type Server struct {
 	cfg      Config
@@ -175,9 +179,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			// Which flag or key moves the port is the caller's to say (serve's
 			// --http, demo's --base-port); it can test for EADDRINUSE too.
-			return nil, fmt.Errorf("listen for HTTP on %s: %w (is another process using the port?)", cfg.HTTP, err)
+			return nil, fmt.Errorf("%w %s: %w (is another process using the port?)", ErrListenHTTP, cfg.HTTP, err)
 		}
-		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTP, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrListenHTTP, cfg.HTTP, err)
 	}
 	s.URL = "http://" + s.ln.Addr().String()
 	if s.cfg.AdvertiseHTTP == "" {

@@ -258,6 +258,7 @@ func (x *Exchange) pullOrigin(origin string) {
 	}
 	defer unlock()
 	tried := map[peer.ID]bool{}
+	short := map[peer.ID]int{} // answers short of what was asked that made progress
 	progressed := false
 	for range maxPullAttempts {
 		if ctx.Err() != nil || !x.node.CanApply() {
@@ -305,21 +306,36 @@ func (x *Exchange) pullOrigin(origin string) {
 			x.handleErr(p, fmt.Errorf("pull %s: %w", origin, err))
 			continue
 		}
-		if want := min(target.Seq, local.Seq+uint64(x.cfg.MaxRangeEntries)); after.Seq < want && after.Seq <= local.Seq {
-			// It served nothing new of what it claimed: believe what it
-			// served. An answer short of want that made progress is not
-			// taken for that: a peer whose MaxRangeEntries is below ours
-			// answers every range short, and catch-up would otherwise wait
-			// an anti-entropy interval for its next heads at each range.
-			// The next request shows whether it holds more.
-			x.lowerClaim(p, origin, after)
-			tried[p] = true
+		if want := min(target.Seq, local.Seq+uint64(x.cfg.MaxRangeEntries)); after.Seq < want {
+			switch {
+			case after.Seq <= local.Seq:
+				// It served nothing new of what it claimed: believe what it
+				// served.
+				x.lowerClaim(p, origin, after)
+				tried[p] = true
+			case short[p]+1 >= shortAnswersPerPull:
+				// Short answers that made progress are not taken for a
+				// smaller log: a peer whose MaxRangeEntries is below ours
+				// answers every range short, and catch-up would otherwise
+				// wait an anti-entropy interval for its next heads at each
+				// range. But a peer claiming the most and trickling an
+				// entry a range would be asked first at every attempt: after
+				// a few, the others are asked (a later pull, woken by this
+				// one's progress, comes back to it).
+				tried[p] = true
+			default:
+				short[p]++
+			}
 		}
 	}
 	if progressed {
 		x.wakePull() // more may have been announced meanwhile
 	}
 }
+
+// shortAnswersPerPull is how many answers short of what was asked, that
+// made progress, a pull takes from one peer before it asks the others.
+const shortAnswersPerPull = 2
 
 // nodeHead reads origin's local head from the node (not the cache) and caches it.
 func (x *Exchange) nodeHead(ctx context.Context, origin string) (schema.Head, error) {

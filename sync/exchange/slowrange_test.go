@@ -172,3 +172,36 @@ func TestOverClaimLoweredOnceItServesNothingNew(t *testing.T) {
 		t.Errorf("faults = %v, want none: serving less than claimed is not a fault", v)
 	}
 }
+
+// TestTricklingPeerDoesNotHoldUpCatchUp: a peer that claims the most and
+// answers one real entry a range (progress, so its claim is not lowered) is
+// asked a few times a pull, not at every attempt of every pull: an honest
+// holder serves the rest at once.
+func TestTricklingPeerDoesNotHoldUpCatchUp(t *testing.T) {
+	checkLeaks(t)
+	fed, evil := newFedWithEvil(t, 1, "alpha", "victim", "bravo")
+	alphaLog, err := fed.Author("alpha").NextN(60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowHeads := func(c *exchange.Config) { c.AntiEntropyInterval = time.Minute }
+	victimNode := exchangetest.NewNode("victim", fed.Bundle)
+	victim := startExchange(t, fed, "victim", victimNode, slowHeads)
+	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID, claims: farClaim,
+		answer: func(w *bufio.Writer, req *wire.RangeReq) {
+			time.Sleep(100 * time.Millisecond)
+			from := min(req.FromSeq-1, uint64(len(alphaLog)-1))
+			w.Write(wire.AppendFrame(nil, &wire.Batch{Origin: "alpha", Done: true, Entries: alphaLog[from : from+1]}))
+		}})
+	hz.connect(t, victim.x.AddrInfo())
+	waitFor(t, 5*time.Second, "evil's first entry", func() bool { return victimNode.Len("alpha") >= 1 })
+
+	connectHolder(t, fed, victim, "bravo", alphaLog, slowHeads)
+	waitFor(t, 5*time.Second, "alpha's log from bravo", func() bool { return victimNode.Len("alpha") == len(alphaLog) })
+	hz.mu.Lock()
+	asked := len(hz.rangeReqs)
+	hz.mu.Unlock()
+	if asked > 10 {
+		t.Errorf("the trickling peer was asked for %d ranges of %d entries; an honest holder was connected", asked, len(alphaLog))
+	}
+}
