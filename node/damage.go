@@ -21,6 +21,10 @@ import (
 // error says which file and what to do.
 var ErrDamaged = errors.New("damaged file in the data directory")
 
+// ErrLogStoreMismatch refuses to start when raft.log_store names another kind
+// of log than the data directory holds: a setting to correct, not damage.
+var ErrLogStoreMismatch = errors.New("raft.log_store does not match the data directory")
+
 // repairByRejoin says what to do about raft's files in dataDir.
 func repairByRejoin(dataDir string) string {
 	return fmt.Sprintf("this replica will not start (so it cannot lead) until this is repaired. "+

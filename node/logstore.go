@@ -67,8 +67,10 @@ func resolveLogStore(raftDir, kind string) (string, error) {
 		if hasWAL {
 			held, path = LogStoreWAL, walPath
 		}
-		return "", fmt.Errorf("%w: raft's log here is a %s log (%s) but raft.log_store is %q: set raft.log_store: %s (or leave it unset), or %s",
-			ErrDamaged, held, path, kind, held, repair)
+		// Nothing is damaged: the setting is what to change, and moving the
+		// data aside (rejoining) only if the other kind is wanted.
+		return "", fmt.Errorf("%w: raft's log here is a %s log (%s) but raft.log_store is %q: set raft.log_store: %s (or leave it unset); only to change the kind of log, %s",
+			ErrLogStoreMismatch, held, path, kind, held, repair)
 	case kind != "":
 		return kind, nil
 	case hasWAL:

@@ -68,7 +68,7 @@ func TestLogStoreKinds(t *testing.T) {
 
 			// The log of the other kind is refused, not started empty.
 			otherKind := map[string]string{LogStoreBolt: LogStoreWAL, LogStoreWAL: LogStoreBolt}[kind]
-			if _, err := open(dir, otherKind); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "raft.log_store: "+kind) {
+			if _, err := open(dir, otherKind); !errors.Is(err, ErrLogStoreMismatch) || errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "raft.log_store: "+kind) {
 				t.Fatalf("opening a %s directory as %s: %v", kind, otherKind, err)
 			}
 
