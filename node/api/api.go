@@ -155,26 +155,26 @@ func New(opts Options) (http.Handler, error) {
 
 	m := h.mux
 	m.HandleFunc("GET /v1/records", h.readMaybeConsistent(h.v1(h.listRecords)))
-	m.HandleFunc("POST /v1/records", h.toLeader(h.v1(h.createRecord)))
+	m.HandleFunc("POST /v1/records", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.createRecord))))
 	m.HandleFunc("GET /v1/records/{id}", h.readMaybeConsistent(h.v1(h.getRecord)))
 	m.HandleFunc("GET /v1/records/{id}/history", h.v1(h.history))
-	m.HandleFunc("PUT /v1/records/{id}", h.toLeader(h.v1(h.putRecord)))
-	m.HandleFunc("DELETE /v1/records/{id}", h.toLeader(h.v1(h.deleteRecord)))
-	m.HandleFunc("POST /v1/batch", h.toLeader(h.v1(h.batch)))
-	m.HandleFunc("GET /v1/admin/replicas", h.v1(h.listReplicas))
-	m.HandleFunc("POST /v1/admin/replicas", h.toLeader(h.v1(h.addReplica)))
-	m.HandleFunc("DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.removeReplica)))
+	m.HandleFunc("PUT /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.putRecord))))
+	m.HandleFunc("DELETE /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.deleteRecord))))
+	m.HandleFunc("POST /v1/batch", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.batch))))
+	m.HandleFunc("GET /v1/admin/replicas", h.v1(h.noParams(auth.ActionAdmin, h.listReplicas)))
+	m.HandleFunc("POST /v1/admin/replicas", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.addReplica))))
+	m.HandleFunc("DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.removeReplica))))
 	m.HandleFunc("GET /v1/bundle", h.v1(h.getBundle))
-	m.HandleFunc("POST /v1/admin/bundle", h.toLeader(h.v1(h.publishBundle)))
+	m.HandleFunc("POST /v1/admin/bundle", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.publishBundle))))
 	m.HandleFunc("GET /v1/audit", h.v1(h.auditLog))
-	m.HandleFunc("POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.purgeOrigin)))
+	m.HandleFunc("POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.purgeOrigin))))
 	m.HandleFunc("GET /v1/changes", h.v1(h.changes))
 	m.HandleFunc("GET /v1/changes/stream", h.v1(h.changesStream))
-	m.HandleFunc("GET /v1/schema/{catalogue}", h.v1(h.jsonSchema))
+	m.HandleFunc("GET /v1/schema/{catalogue}", h.v1(h.noParams(auth.ActionRead, h.jsonSchema)))
 	m.HandleFunc("GET /v1/openapi.json", h.v1(h.openAPI))
 	m.HandleFunc("GET /v1/match/{id}", h.v1(h.match))
 	if h.federation != nil {
-		m.HandleFunc("GET /v1/federation", h.v1(h.federationState))
+		m.HandleFunc("GET /v1/federation", h.v1(h.noParams(auth.ActionRead, h.federationState)))
 	}
 	m.HandleFunc("GET /healthz", h.plain(h.healthz))
 	m.HandleFunc("GET /readyz", h.plain(h.readyz))
@@ -419,6 +419,24 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // v1Handler serves a /v1 route for an authenticated (or anonymous) principal. A
 // returned error becomes a problem answer through the table in problem.go.
 type v1Handler func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+
+// noParams refuses query parameters on a route that takes none, as the routes
+// that take some refuse the unknown ones: a write sent with ?if_match=3
+// must not go through as one without a precondition. A caller the route's
+// action is not for gets its 401/403 first, as from every route.
+func (h *handler) noParams(action auth.Action, fn v1Handler) v1Handler {
+	return func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+		if r.URL.RawQuery != "" {
+			if _, err := parseQuery(r.URL.RawQuery); err != nil {
+				if _, aerr := h.authorize(p, action, nil); aerr != nil {
+					return aerr
+				}
+				return err
+			}
+		}
+		return fn(w, r, p)
+	}
+}
 
 // v1 authenticates the caller before fn: no Authorization header means the
 // anonymous principal; a header that is not a valid bearer token is a 401, never

@@ -39,7 +39,8 @@
 // replica answers from its own state. wait is in seconds, fractions allowed. Every /v1 route authenticates
 // (a bad token is a 401, never anonymous) and asks the Authorizer for the
 // collection first, so 401/403 come before anything else; /healthz, /readyz,
-// /metrics and the JWKS are open. A follower that would forward a write or a
+// /metrics, the JWKS and GET /v1/bundle (the signed trust bundle: public keys
+// that partners verify signed records and tokens with) are open. A follower that would forward a write or a
 // consistent read answers 401 itself, at once, for a token no leader could
 // accept (malformed, a bad signature, impossible claims, revoked) and for a
 // write without a token; a token whose key, issuer or validity the leader's
@@ -55,7 +56,8 @@
 //   - List pages and the change feed use opaque cursors (base64url). A malformed
 //     cursor is a 400 naming the parameter. Unknown or repeated query parameters
 //     are refused (400) rather than ignored, so a typo ("catalog=") does not
-//     silently widen a query.
+//     silently widen a query; a route that takes none refuses any (a PUT
+//     with ?if_match=3 is not a PUT without a precondition).
 //   - Records submitted by clients: catalogue, visibility (default federation
 //     for a new record), schema, expires_at and body come from the client. id, origin, version,
 //     created_at and updated_at are the server's: created_at and updated_at are

@@ -227,3 +227,34 @@ func TestAddReplicaProblemsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesWithoutParametersRefuseThem: a route that takes no query
+// parameters refuses them, as the others refuse unknown ones, after 401/403.
+func TestRoutesWithoutParametersRefuseThem(t *testing.T) {
+	e := newEnv(t, false)
+	rec := e.create(t, "supply", "federation", supplyBody("高镍三元正极材料连续化制备技术"))
+	admin := e.token(t, "tianjin", "admin")
+	for _, tc := range []struct {
+		method, path, token string
+		body                any
+		status              int
+	}{
+		{"PUT", "/v1/records/" + rec.ID + "?if_match=1", e.writer(t), envelope("supply", "federation", supplyBody("改")), http.StatusBadRequest},
+		{"DELETE", "/v1/records/" + rec.ID + "?if_match=1", e.writer(t), nil, http.StatusBadRequest},
+		{"POST", "/v1/records?dry_run=true", e.writer(t), envelope("supply", "federation", supplyBody("新")), http.StatusBadRequest},
+		{"POST", "/v1/batch?atomic=true", e.writer(t), map[string]any{"items": []any{}}, http.StatusBadRequest},
+		{"GET", "/v1/schema/supply?lang=en", "", nil, http.StatusBadRequest},
+		{"GET", "/v1/admin/replicas?all=1", admin, nil, http.StatusBadRequest},
+		{"GET", "/v1/admin/replicas?all=1", e.writer(t), nil, http.StatusForbidden},
+		{"PUT", "/v1/records/" + rec.ID + "?if_match=1", "", envelope("supply", "federation", supplyBody("改")), http.StatusUnauthorized},
+	} {
+		r := e.do(t, req{method: tc.method, path: tc.path, token: tc.token, body: tc.body})
+		if r.StatusCode != tc.status {
+			t.Errorf("%s %s: status %d, want %d: %s", tc.method, tc.path, r.StatusCode, tc.status, r.body)
+		}
+	}
+	got := e.do(t, req{method: "GET", path: "/v1/records/" + rec.ID, token: e.writer(t)})
+	if !strings.Contains(string(got.body), `"version":1`) {
+		t.Fatalf("a refused write changed the record: %s", got.body)
+	}
+}
