@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ var (
 	// ErrNoSigningKey refuses a write when the trust bundle lists no record key
 	// of this centre that is valid at the leader's clock (see signingKey).
 	ErrNoSigningKey = errors.New("no record key of this centre is valid at this node's clock")
+	// ErrRemoved is a replica that is no longer a voter of its centre's raft
+	// group (centre remove-replica): it will never have a leader again.
+	ErrRemoved = errors.New("this replica was removed from its centre's raft group")
 )
 
 // Config configures one replica.
@@ -452,6 +456,14 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// Removed reports whether this replica is out of the raft configuration it
+// holds: the group removed it (a removed follower learns the configuration
+// that leaves it out). A replica that has yet to join holds none.
+func (n *Node) Removed() bool {
+	servers := n.servers()
+	return len(servers) > 0 && !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == n.cfg.ReplicaID })
+}
+
 func (n *Node) servers() []raft.Server {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -506,6 +518,10 @@ func (n *Node) Ready() error {
 	}
 	if err := n.fsm.failure(); err != nil {
 		return err
+	}
+	if n.Removed() {
+		// Its state no longer follows the group's: not a replica to read from.
+		return ErrRemoved
 	}
 	if addr, _ := n.raft.LeaderWithID(); addr == "" {
 		return fmt.Errorf("%w: no raft leader", ErrNotReady)

@@ -50,6 +50,14 @@ func TestRemoveTheLeaderHandsOver(t *testing.T) {
 	if st := old.raft.State(); st != raft.Follower {
 		t.Fatalf("the removed replica's raft is %v, want a running follower", st)
 	}
+	// It learns the configuration that leaves it out, and says so.
+	deadline := time.Now().Add(10 * time.Second)
+	for !old.Removed() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !old.Removed() || !errors.Is(old.Ready(), ErrRemoved) || next.Removed() {
+		t.Fatalf("removed replica: Removed %v, Ready %v; the leader's Removed %v", old.Removed(), old.Ready(), next.Removed())
+	}
 	if _, err := next.Create(ctx, supplyRecord("after the removal")); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -275,7 +276,10 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 		rep.Problems = append(rep.Problems, problem{Kind: kind, Centre: centre, PeerID: peerID, Message: fmt.Sprintf(format, args...)})
 	}
 
-	if doc.Replica.Leader == "" {
+	if doc.Replica.Leader == "" && len(doc.Replica.Voters) > 0 && !slices.Contains(doc.Replica.Voters, doc.Replica.ReplicaID) {
+		add("removed", doc.Centre, "", "replica %s of %s is not among its centre's voters (%s): it was removed (`liandong centre remove-replica`) and will not have a leader again; stop its process, or add it back with `liandong centre add-replica`",
+			doc.Replica.ReplicaID, doc.Centre, strings.Join(doc.Replica.Voters, ","))
+	} else if doc.Replica.Leader == "" {
 		add("no-leader", doc.Centre, "", "%s has no raft leader (replica %s is %s): writes fail until one is elected; check that a majority of the centre's replicas run (`liandong centre replicas`)",
 			doc.Centre, doc.Replica.ReplicaID, strings.ToLower(doc.Replica.State))
 	}

@@ -198,6 +198,9 @@ func TestStatusProblems(t *testing.T) {
 		{"no raft leader", func(d *federationDoc) {
 			d.Replica.State, d.Replica.Leader = "Candidate", ""
 		}, []string{"no-leader"}, []string{"hq has no raft leader (replica hq-1 is candidate)", "leader NONE"}},
+		{"replica removed from its group", func(d *federationDoc) {
+			d.Replica.State, d.Replica.Leader, d.Replica.Voters = "Follower", "", []string{"hq-2", "hq-3"}
+		}, []string{"removed"}, []string{"replica hq-1 of hq is not among its centre's voters (hq-2,hq-3)", "stop its process"}},
 		{"bundle expiring within 7 days", func(d *federationDoc) {
 			d.Bundle.ExpiresAt = now.Add(3*24*time.Hour + 90*time.Minute)
 		}, []string{"bundle-expiring"}, []string{"the trust bundle v4 expires on", "(in 3d01h)"}},

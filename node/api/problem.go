@@ -141,6 +141,8 @@ func toProblem(err error, requestID string) *problem {
 		p = unavailable(err.Error(), 30, nil)
 	case errors.Is(err, node.ErrHandoverFailed):
 		p = unavailable(err.Error()+"; retry shortly", 2, nil)
+	case errors.Is(err, node.ErrRemoved):
+		p = unavailable("this replica was removed from its centre's raft group (liandong centre remove-replica) and takes no writes: send requests to another replica of the centre, and stop this one or add it back", 30, nil)
 	case errors.Is(err, node.ErrNotLeader):
 		p = unavailable("this replica is not the raft leader; retry shortly", 1, nil)
 	case errors.Is(err, node.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -89,6 +89,11 @@ func (h *handler) refusedAtFollower(r *http.Request, writes bool) error {
 // for a moment rather than fail it, since the caller would only retry; should
 // this replica win, it runs local (when not nil) itself.
 func (h *handler) forwardToLeader(w http.ResponseWriter, r *http.Request, rep Replicated, local http.HandlerFunc) {
+	if rm, ok := rep.(interface{ Removed() bool }); ok && rep.LeaderHTTP() == "" && rm.Removed() {
+		// No election will give it a leader: saying "retry" would be wrong.
+		h.fail(w, r, node.ErrRemoved)
+		return
+	}
 	target := rep.LeaderHTTP()
 	for wait := 0; target == "" && wait < 60 && r.Context().Err() == nil; wait++ {
 		if rep.IsLeader() {

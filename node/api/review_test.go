@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"liandong/node/store"
 	"liandong/schema"
@@ -256,5 +257,27 @@ func TestRoutesWithoutParametersRefuseThem(t *testing.T) {
 	got := e.do(t, req{method: "GET", path: "/v1/records/" + rec.ID, token: e.writer(t)})
 	if !strings.Contains(string(got.body), `"version":1`) {
 		t.Fatalf("a refused write changed the record: %s", got.body)
+	}
+}
+
+// removedReplica is a replica its group removed: no leader, ever again.
+type removedReplica struct{ replicaAt }
+
+func (*removedReplica) Removed() bool { return true }
+
+// TestRemovedReplicaSaysSo: a write or consistent read at a replica its group
+// removed is answered at once that it was removed, not "retry shortly" after
+// waiting for a leader that will never come.
+func TestRemovedReplicaSaysSo(t *testing.T) {
+	svc := &fakeService{}
+	rep := &removedReplica{replicaAt{fakeService: svc}}
+	e := newFakeEnv(t, svc, func(o *Options) { o.Service = rep })
+	start := time.Now()
+	r := e.do(t, req{method: "POST", path: "/v1/records", token: e.token(t, "tianjin", "write"), body: envelope("supply", "federation", supplyBody("新"))})
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "removed from its centre's raft group") {
+		t.Fatalf("write at a removed replica: %d %s", r.StatusCode, r.body)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("answered after %v: it waited for a leader", took)
 	}
 }
