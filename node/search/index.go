@@ -494,7 +494,9 @@ func (ix *Index) Close() error {
 	if ix.db == nil {
 		return nil
 	}
-	err := ix.db.Close()
+	// Written without fsync; after a clean stop it is trusted at the next
+	// start, also after the machine restarts, so it must be on the disk.
+	err := errors.Join(ix.db.Sync(), ix.db.Close())
 	ix.db = nil
 	return err
 }

@@ -279,6 +279,11 @@ func DecodeCommand(b []byte) (*Command, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decode remote command: %w", err)
 			}
+			if e.Record == nil {
+				// Every entry carries a record; a damaged log (or a broken
+				// leader) fails the batch here rather than panic the apply.
+				return nil, fmt.Errorf("decode remote command: entry %d of %s carries no record", e.Seq, rc.Origin)
+			}
 			rc.Entries = append(rc.Entries, e)
 			rest = rest[k+int(n):]
 		}

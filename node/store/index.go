@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -38,7 +40,12 @@ type indexedBody struct {
 const maxIndexValue = 512
 
 // indexTerms lists (field, value) pairs under which a live record is indexed.
-func indexTerms(r *schema.Record) [][2]string { return termsUpTo(r, maxIndexValue) }
+// A value holding the key separator (\x00: another centre's records are not
+// validated) is left out, as it would fall under a shorter value's prefix.
+func indexTerms(r *schema.Record) [][2]string {
+	terms := termsUpTo(r, maxIndexValue)
+	return slices.DeleteFunc(terms, func(t [2]string) bool { return strings.IndexByte(t[1], 0) >= 0 })
+}
 
 // termsUpTo lists the (field, value) pairs of r with values of at most max
 // bytes. Removal takes them all, because builds before maxIndexValue indexed
@@ -218,6 +225,12 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 			}
 			scanned++
 			id := string(k[len(prefix):])
+			if prefix != nil && strings.IndexByte(id, 0) >= 0 {
+				// A longer value's key (field \x00 value \x00 more \x00 id),
+				// which builds before indexTerms left such values out wrote:
+				// not of this value, and not an id (ids hold no \x00).
+				continue
+			}
 			lastID = id
 			if prefix != nil {
 				v = records.Get([]byte(id))

@@ -181,7 +181,15 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	err := s.db.Close()
+	var err error
+	if s.opts.NoSync {
+		// A clean stop is trusted at the next start (no check, no rebuild,
+		// raft replays nothing below the applied index), also after the
+		// machine restarts: what the file holds must be on the disk first.
+		// bbolt's Close does not sync.
+		err = s.db.Sync()
+	}
+	err = errors.Join(err, s.db.Close())
 	s.db = nil
 	return err
 }

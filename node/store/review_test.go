@@ -1,0 +1,99 @@
+package store
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"liandong/schema"
+)
+
+// A remote entry whose payload has no record decodes (DecodeCommand accepts
+// it) but panics the state machine instead of failing the batch.
+func TestRemoteEntryWithoutRecordFailsTheBatch(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	s := mustOpen(t, "tianjin", k)
+	payload := []byte(`{"origin":"hebei","seq":1}`)
+	data := []byte{cmdRemote}
+	data = binary.AppendUvarint(data, uint64(len("hebei")))
+	data = append(data, "hebei"...)
+	data = binary.AppendUvarint(data, uint64(schema.SignatureSize+len(payload)))
+	data = append(data, make([]byte, schema.SignatureSize)...)
+	data = append(data, payload...)
+	if _, err := DecodeCommand(data); err != nil {
+		return // refused at decode: the batch fails, as it should
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			t.Fatalf("Apply panicked on a malformed remote command: %v", v)
+		}
+	}()
+	res, err := s.Apply([]Log{{Index: 1, Term: 1, Data: data}})
+	if err == nil && res[0].Err == nil {
+		t.Fatalf("malformed entry applied")
+	}
+}
+
+// Remote records are not validated, so an index value may hold a NUL, the
+// separator of index keys: such a key then falls under the prefix of a shorter
+// value, and listing that value names a "missing record" — every list of the
+// industry fails, for every origin's records, on every node that applied it.
+func TestRemoteIndexValueWithNULLeavesListsAlone(t *testing.T) {
+	hk := mustKey(t, "hebei")
+	body, err := schema.Canonical([]byte(`{"industry":"new-materials\u0000x","title":"t"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &schema.Record{ID: "hebei:nul", Catalogue: schema.CatalogueSupply, Origin: "hebei", Version: 1,
+		Visibility: schema.VisibilityFederation, Schema: 1, CreatedAt: t0, UpdatedAt: t0, Body: body}
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	if r := a.write(OpPut, "tianjin:own", supply("own", schema.VisibilityFederation), 0); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: []*schema.Entry{signedRemote(t, hk, rec)}}})[0]; r.Err != nil || r.Applied != 1 {
+		t.Fatalf("apply: %+v", r)
+	}
+	page, _, err := a.s.List(Query{Industry: "new-materials", Limit: 10})
+	if err != nil || len(page) != 1 || page[0].ID != "tianjin:own" {
+		t.Fatalf("list by industry new-materials: %d records, %v", len(page), err)
+	}
+}
+
+// The same with the envelope's catalogue: every list of "supply" fails.
+func TestRemoteCatalogueWithNULLeavesListsAlone(t *testing.T) {
+	hk := mustKey(t, "hebei")
+	body, _ := schema.Canonical([]byte(`{"title":"t"}`))
+	rec := &schema.Record{ID: "hebei:nul", Catalogue: "supply\x00x", Origin: "hebei", Version: 1,
+		Visibility: schema.VisibilityFederation, Schema: 1, CreatedAt: t0, UpdatedAt: t0, Body: body}
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	if r := a.write(OpPut, "tianjin:own", supply("own", schema.VisibilityFederation), 0); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: []*schema.Entry{signedRemote(t, hk, rec)}}})[0]; r.Err != nil || r.Applied != 1 {
+		t.Fatalf("apply: %+v", r)
+	}
+	page, _, err := a.s.List(Query{Catalogue: schema.CatalogueSupply, Limit: 10})
+	if err != nil || len(page) != 1 {
+		t.Fatalf("list supply: %d records, %v", len(page), err)
+	}
+}
+
+// TestListSkipsKeysOfLongerValues: a state file written by a build that
+// indexed a value holding \x00 keeps the key; a list by the shorter value
+// passes over it rather than take it for a missing record.
+func TestListSkipsKeysOfLongerValues(t *testing.T) {
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	if r := a.write(OpPut, "tianjin:own", supply("own", schema.VisibilityFederation), 0); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if err := a.s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketIndex).Put(append(indexPrefix(FieldCatalogue, schema.CatalogueSupply+"\x00x"), "hebei:nul"...), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := a.s.List(Query{Catalogue: schema.CatalogueSupply, Limit: 10})
+	if err != nil || len(page) != 1 || page[0].ID != "tianjin:own" {
+		t.Fatalf("list supply over an older build's key: %d records, %v", len(page), err)
+	}
+}
