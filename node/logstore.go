@@ -69,8 +69,8 @@ func resolveLogStore(raftDir, kind string) (string, error) {
 		}
 		// Nothing is damaged: the setting is what to change, and moving the
 		// data aside (rejoining) only if the other kind is wanted.
-		return "", fmt.Errorf("%w: raft's log here is a %s log (%s) but raft.log_store is %q: set raft.log_store: %s (or leave it unset); only to change the kind of log, %s",
-			ErrLogStoreMismatch, held, path, kind, held, repair)
+		return "", fmt.Errorf("%w: raft's log here is a %s log (%s) but raft.log_store is %q: set raft.log_store: %s, or leave it unset (to move this replica to a %s log, rejoin it: deploy/README.md, \"Raft's log\")",
+			ErrLogStoreMismatch, held, path, kind, held, kind)
 	case kind != "":
 		return kind, nil
 	case hasWAL:

@@ -364,8 +364,8 @@ func TestFailedOpenReleasesItsMetrics(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(wal, "00000000000000000001-0000000000000001.wal"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(cfg); !errors.Is(err, ErrDamaged) {
-		t.Fatalf("open beside a wal log: %v, want ErrDamaged", err)
+	if _, err := Open(cfg); !errors.Is(err, ErrLogStoreMismatch) {
+		t.Fatalf("open beside a wal log: %v, want ErrLogStoreMismatch", err)
 	}
 	if err := os.RemoveAll(wal); err != nil {
 		t.Fatal(err)
