@@ -89,12 +89,18 @@ func Analyze(s string) []string {
 }
 
 func analyze(s string, emit func(string)) {
-	analyzeInto(s, func(t []byte) { emit(string(t)) })
+	analyzeInto(s, false, func(t []byte) { emit(string(t)) })
 }
 
 // analyzeInto is analyze handing each term as bytes that are only valid
 // during the call, which spares a string for each repeat of a term.
-func analyzeInto(s string, emit func([]byte)) {
+//
+// A document's text (doc) also gives the last character of each CJK run of two
+// or more as a term of its own: a query of one character matches the terms
+// that start with it, and a character that only ends runs (车 of 汽车, 析 of
+// 分析) starts none of the run's bigrams. A query's text does not: 汽车 is
+// the one term 汽车, not also the prefix 车.
+func analyzeInto(s string, doc bool, emit func([]byte)) {
 	s = normalizeLower(s)
 	var runes [16]rune
 	cjk := runes[:0]
@@ -108,6 +114,9 @@ func analyzeInto(s string, emit func([]byte)) {
 		default:
 			for i := 0; i+1 < len(cjk); i++ {
 				emit(utf8.AppendRune(utf8.AppendRune(term[:0], cjk[i]), cjk[i+1]))
+			}
+			if doc {
+				emit(utf8.AppendRune(term[:0], cjk[len(cjk)-1]))
 			}
 		}
 		cjk = cjk[:0]

@@ -8,7 +8,8 @@
 //
 // Analyze turns text into terms: NFKC-normalised and lower-cased; runs of CJK
 // characters become overlapping bigrams (锂电池 → 锂电, 电池), a lone character
-// stays itself; other letters and digits form words (mRNA → mrna). A query is
+// stays itself, and in a document the last character of a run is a term of its
+// own too (池), so that a query of that one character finds it; other letters and digits form words (mRNA → mrna). A query is
 // split on spaces into words; a document matches when it matches every word,
 // and it matches a word when it holds all of the word's terms if there are one
 // or two, else 60% of them (rounded up), so 风电齿轮箱轴承寿命预测 typed as one

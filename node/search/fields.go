@@ -299,6 +299,15 @@ type DocAttrs struct {
 	Kind       string
 }
 
+// status is the need status a filter compares: a need without one is open
+// (schema), as matchmaking and the console take it.
+func (a *DocAttrs) status() string {
+	if a.Status == "" && a.Catalogue == schema.CatalogueNeed {
+		return schema.NeedOpen
+	}
+	return a.Status
+}
+
 // noAttrs are the attributes of a doc made without any.
 var noAttrs = &DocAttrs{}
 
@@ -398,7 +407,7 @@ func recordDoc(r *schema.Record, d *Doc) [numFields][]string {
 func analyzeFields(texts *[numFields][]string, d *Doc, emit func(f int, t []byte)) {
 	for f := range numFields {
 		for _, s := range texts[f] {
-			analyzeInto(s, func(t []byte) {
+			analyzeInto(s, true, func(t []byte) {
 				emit(f, t)
 				d.Len[f]++
 			})

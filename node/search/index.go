@@ -38,8 +38,10 @@ type Source interface {
 
 // layoutVersion of the index file; a file of another layout is rebuilt.
 // Layout 1 had one key per posting (term \x00 id); layout 2 has document
-// ordinals and postings blocks (postings.go, docs.go).
-const layoutVersion = 2
+// ordinals and postings blocks (postings.go, docs.go); layout 3 indexes the
+// last character of each CJK run alone too (analyzeInto), which a file of
+// layout 2 lacks.
+const layoutVersion = 3
 
 // Buckets of the index file. Functions named unsafe… need a held transaction.
 var (

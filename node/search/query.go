@@ -161,7 +161,7 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 		if q.Catalogue != "" && a.Catalogue != q.Catalogue || q.Origin != "" && a.Origin != q.Origin {
 			return false
 		}
-		if q.Industry != "" && !slices.Contains(a.Industries, q.Industry) || q.Status != "" && a.Status != q.Status {
+		if q.Industry != "" && !slices.Contains(a.Industries, q.Industry) || q.Status != "" && a.status() != q.Status {
 			return false
 		}
 		return q.UpdatedSince.IsZero() || !d.UpdatedAt().Before(q.UpdatedSince)

@@ -198,7 +198,9 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 		switch {
 		case q.Industry != "":
 			prefix = indexPrefix(FieldIndustry, q.Industry)
-		case q.Status != "":
+		case q.Status != "" && q.Status != schema.NeedOpen:
+			// A need without a status is open (schema): the status index,
+			// which holds only given statuses, would miss those.
 			prefix = indexPrefix(FieldStatus, q.Status)
 		case q.Origin != "":
 			prefix = indexPrefix(FieldOrigin, q.Origin)
@@ -266,10 +268,17 @@ func (q *Query) matches(r *schema.Record) bool {
 	}
 	if q.Industry != "" || q.Status != "" {
 		found := map[[2]string]bool{}
+		status := ""
 		for _, t := range indexTerms(r) {
 			found[t] = true
+			if t[0] == FieldStatus {
+				status = t[1]
+			}
 		}
-		if q.Industry != "" && !found[[2]string{FieldIndustry, q.Industry}] || q.Status != "" && !found[[2]string{FieldStatus, q.Status}] {
+		if status == "" && r.Catalogue == schema.CatalogueNeed {
+			status = schema.NeedOpen // absent: open (schema)
+		}
+		if q.Industry != "" && !found[[2]string{FieldIndustry, q.Industry}] || q.Status != "" && status != q.Status {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -95,5 +96,38 @@ func TestListSkipsKeysOfLongerValues(t *testing.T) {
 	page, _, err := a.s.List(Query{Catalogue: schema.CatalogueSupply, Limit: 10})
 	if err != nil || len(page) != 1 || page[0].ID != "tianjin:own" {
 		t.Fatalf("list supply over an older build's key: %d records, %v", len(page), err)
+	}
+}
+
+// TestListStatusOpenFindsNeedsWithoutStatus: a need without a status is open
+// (schema), so status=open lists it beside those that say so, and not a
+// supply record (which has no status) nor a closed need.
+func TestListStatusOpenFindsNeedsWithoutStatus(t *testing.T) {
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	need := func(status string) *schema.Record {
+		body := `{"title":"风电轴承寿命预测","description":"寻求合作","industry":"high-end-equipment","enterprise":"某公司"`
+		if status != "" {
+			body += `,"status":"` + status + `"`
+		}
+		return &schema.Record{Catalogue: schema.CatalogueNeed, Visibility: schema.VisibilityFederation, Schema: 1, Body: []byte(body + "}")}
+	}
+	for id, rec := range map[string]*schema.Record{"tianjin:a": need("open"), "tianjin:b": need(""), "tianjin:c": need("closed"),
+		"tianjin:s": supply("成果", schema.VisibilityFederation)} {
+		if r := a.write(OpPut, id, rec, 0); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	for _, q := range []Query{{Status: schema.NeedOpen}, {Status: schema.NeedOpen, Catalogue: schema.CatalogueNeed}, {Status: schema.NeedOpen, Origin: "tianjin"}} {
+		page, _, err := a.s.List(q)
+		var ids []string
+		for _, r := range page {
+			ids = append(ids, r.ID)
+		}
+		if err != nil || !slices.Equal(ids, []string{"tianjin:a", "tianjin:b"}) {
+			t.Fatalf("%+v: %v %v, want tianjin:a and tianjin:b", q, ids, err)
+		}
+	}
+	if page, _, err := a.s.List(Query{Status: "closed"}); err != nil || len(page) != 1 || page[0].ID != "tianjin:c" {
+		t.Fatalf("status=closed: %v %v", page, err)
 	}
 }
