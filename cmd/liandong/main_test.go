@@ -445,6 +445,7 @@ func TestClientCommandArgs(t *testing.T) {
 		{"import, flags after FILE", false, []string{"import", "--node", "http://127.0.0.1:1", "--centre", "tianjin", missing, "--skip-errors", "--dry-run"}, 1,
 			[]string{"open " + missing + ": no such file"}, []string{"want one FILE", "open " + missing + ": open"}},
 		{"import, two files", false, []string{"import", "--centre", "tianjin", missing, "--dry-run", missing}, 2, []string{"want one FILE to import, got 2"}, nil},
+		{"import, files after --", false, []string{"import", "--centre", "tianjin", "--", missing, "-odd.csv"}, 2, []string{"want one FILE to import, got 2"}, []string{"flag provided but not defined"}},
 		{"centre from environment", true, []string{"centre", "replicas"}, 1, []string{"127.0.0.1:1"}, []string{"are required"}},
 		{"federation publish from environment", true, []string{"federation", "publish", "--bundle", missing}, 1, []string{"nope.csv"}, []string{"are required"}},
 		{"centre help", false, []string{"centre", "-h"}, 0, []string{"purge-origin", "LIANDONG_NODE"}, nil},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,11 +95,16 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	centre := fs.String("centre", "", "the importing centre (default: asked of the node)")
 	dryRun := fs.Bool("dry-run", false, "check every row and list the errors; write nothing")
 	skipErrors := fs.Bool("skip-errors", false, "import the good rows even when others have errors")
+	// Package flag stops at the first non-flag; flags after FILE
+	// (import data.csv --skip-errors) are taken too, but not after "--",
+	// which ends the flags (import -- -odd-name.csv).
+	var rest []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, rest = args[:i], args[i+1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// Package flag stops at the first non-flag; flags after FILE
-	// (import data.csv --skip-errors) are taken too.
 	var files []string
 	for fs.NArg() > 0 {
 		files = append(files, fs.Arg(0))
@@ -106,6 +112,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
+	files = append(files, rest...)
 	if len(files) != 1 {
 		return usagef("want one FILE to import, got %d\n%s", len(files), importUsage)
 	}
