@@ -456,10 +456,16 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// Removed reports whether this replica is out of the raft configuration it
-// holds: the group removed it (a removed follower learns the configuration
-// that leaves it out). A replica that has yet to join holds none.
+// Removed reports whether the group removed this replica: it knows no
+// leader, and the raft configuration it holds leaves it out (a removed
+// follower learns the configuration that does, and hears from no leader
+// again). A replica that has yet to join holds none; one being added holds
+// the group's earlier configuration until the entry that adds it arrives,
+// but hears from the leader meanwhile.
 func (n *Node) Removed() bool {
+	if addr, _ := n.raft.LeaderWithID(); addr != "" {
+		return false
+	}
 	servers := n.servers()
 	return len(servers) > 0 && !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == n.cfg.ReplicaID })
 }
@@ -519,11 +525,11 @@ func (n *Node) Ready() error {
 	if err := n.fsm.failure(); err != nil {
 		return err
 	}
-	if n.Removed() {
-		// Its state no longer follows the group's: not a replica to read from.
-		return ErrRemoved
-	}
 	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		if n.Removed() {
+			// Its state no longer follows the group's, and never will.
+			return ErrRemoved
+		}
 		return fmt.Errorf("%w: no raft leader", ErrNotReady)
 	}
 	if n.recovering.Load() && n.IsLeader() {

@@ -247,10 +247,17 @@ func (x *Exchange) pullOrigin(origin string) {
 	x.mu.Lock()
 	ctx := x.runCtx
 	x.mu.Unlock()
+	progressed := false
 	defer func() {
 		x.mu.Lock()
 		x.originLocked(origin).pulling = false
 		x.mu.Unlock()
+		if progressed {
+			// More may have been announced meanwhile, or the peers that
+			// answered short have more: woken once this pull no longer
+			// counts as running, or the scheduler would pass over it.
+			x.wakePull()
+		}
 	}()
 	unlock, ok := x.lockOrigin(ctx, origin)
 	if !ok {
@@ -259,7 +266,6 @@ func (x *Exchange) pullOrigin(origin string) {
 	defer unlock()
 	tried := map[peer.ID]bool{}
 	short := map[peer.ID]int{} // answers short of what was asked that made progress
-	progressed := false
 	for range maxPullAttempts {
 		if ctx.Err() != nil || !x.node.CanApply() {
 			return
@@ -327,9 +333,6 @@ func (x *Exchange) pullOrigin(origin string) {
 				short[p]++
 			}
 		}
-	}
-	if progressed {
-		x.wakePull() // more may have been announced meanwhile
 	}
 }
 
