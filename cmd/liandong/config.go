@@ -103,18 +103,26 @@ func checkEnvNames(env map[string]string) error {
 func configEnvNames(t reflect.Type, prefix string, names []string) []string {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if tag == "" || tag == "-" {
-			continue
-		}
-		name := prefix + "_" + strings.ToUpper(tag)
-		if f.Type.Kind() == reflect.Struct {
+		name := envKey(prefix, f)
+		switch {
+		case name == "":
+		case f.Type.Kind() == reflect.Struct:
 			names = configEnvNames(f.Type, name, names)
-			continue
+		default:
+			names = append(names, name)
 		}
-		names = append(names, name)
 	}
 	return names
+}
+
+// envKey is the variable of config field f under prefix, as applyEnv reads
+// it ("" for a field that is no config key).
+func envKey(prefix string, f reflect.StructField) string {
+	tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+	if tag == "" || tag == "-" {
+		return ""
+	}
+	return prefix + "_" + strings.ToUpper(tag)
 }
 
 // nearest returns the candidate closest to name in edit distance, if it is
@@ -157,11 +165,10 @@ func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if tag == "" || tag == "-" {
+		name := envKey(prefix, f)
+		if name == "" {
 			continue
 		}
-		name := prefix + "_" + strings.ToUpper(tag)
 		fv := v.Field(i)
 		if f.Type.Kind() == reflect.Struct {
 			if err := applyEnv(fv, name, env); err != nil {
