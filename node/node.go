@@ -376,9 +376,16 @@ func (n *Node) startRaft() error {
 			return fmt.Errorf("read raft state: %w", err)
 		}
 		if !has {
-			conf := raft.Configuration{Servers: []raft.Server{{
-				ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
-			}}}
+			// The configured address, not the transport's: that is the
+			// one the name resolved to at this start, and a replica whose
+			// name stays while its address changes (a Kubernetes pod made
+			// again) would never hear from its group again. Raft's TCP
+			// transport resolves the name at every dial.
+			self := n.transport.LocalAddr()
+			if cfg.RaftAddr != "" {
+				self = raft.ServerAddress(cfg.RaftAddr)
+			}
+			conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: self, Suffrage: raft.Voter}}}
 			if err := raft.BootstrapCluster(rc, n.logStore, n.logStore, snaps, n.transport, conf); err != nil {
 				return fmt.Errorf("bootstrap raft: %w", err)
 			}

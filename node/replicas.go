@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -301,6 +302,55 @@ func (h *peerHealth) unreachable(id raft.ServerID, now time.Time) bool {
 	defer h.mu.Unlock()
 	at, ok := h.failed[id]
 	return ok && now.Sub(at) < raftTimeout+5*time.Second
+}
+
+// NameRaftAddresses gives raft's configuration the host name a replica
+// recorded as its raft address where raft holds it at an IP instead: a group
+// bootstrapped by an earlier build holds its first replica at the IP its name
+// resolved to then, and loses it once that IP changes (a Kubernetes pod made
+// again), while the name, which raft's transport resolves at every dial,
+// would have followed. Only the leader renames, and not itself; an address
+// held as a name, or recorded as an IP, or on another port, is left alone
+// (a move is AddReplica's). It returns how many it renamed.
+func (n *Node) NameRaftAddresses(ctx context.Context) (int, error) {
+	if !n.IsLeader() {
+		return 0, ErrNotLeader
+	}
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return 0, err
+	}
+	renamed := 0
+	for _, srv := range n.servers() {
+		i := slices.IndexFunc(recorded, func(r store.Replica) bool { return r.ID == string(srv.ID) })
+		if i < 0 || srv.Suffrage != raft.Voter || string(srv.ID) == n.cfg.ReplicaID || !namesHeldIP(recorded[i].RaftAddr, string(srv.Address)) {
+			continue
+		}
+		if err := n.renameVoter(ctx, srv.ID, raft.ServerAddress(recorded[i].RaftAddr)); err != nil {
+			return renamed, fmt.Errorf("name %s's raft address %s: %w", srv.ID, recorded[i].RaftAddr, err)
+		}
+		renamed++
+	}
+	return renamed, nil
+}
+
+// namesHeldIP reports whether recorded is a host name and port where held is
+// an IP and the same port.
+func namesHeldIP(recorded, held string) bool {
+	rh, rp, err1 := net.SplitHostPort(recorded)
+	hh, hp, err2 := net.SplitHostPort(held)
+	return err1 == nil && err2 == nil && rp == hp && rh != "" && net.ParseIP(rh) == nil && net.ParseIP(hh) != nil
+}
+
+// renameVoter changes the address raft holds for voter id: a configuration
+// change, counted as an addition is (Membership).
+func (n *Node) renameVoter(ctx context.Context, id raft.ServerID, addr raft.ServerAddress) error {
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
+	defer n.membershipChanges.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	return n.await(ctx, "rename voter", n.raft.AddVoter(id, addr, 0, n.timeout(ctx)))
 }
 
 // RegisterSelf records this replica's addresses if the group does not hold them

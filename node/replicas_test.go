@@ -474,19 +474,15 @@ func TestGroupHasMatchesTheFirstReplicaByID(t *testing.T) {
 	if err := first.RegisterSelf(ctx, store.Replica{RaftAddr: first.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
-	var held string
-	for _, s := range first.servers() {
-		if string(s.ID) == first.cfg.ReplicaID {
-			held = string(s.Address)
-		}
-	}
-	if held == first.cfg.RaftAddr {
-		t.Fatalf("raft holds the first replica at %q, as configured: the case is not made", held)
-	}
 	if err := first.raft.LeadershipTransferToServer(raft.ServerID(nodes[1].cfg.ReplicaID), raft.ServerAddress(nodes[1].cfg.RaftAddr)).Error(); err != nil {
 		t.Fatal(err)
 	}
 	nl := leaderOf(t, nodes, first, 10*time.Second)
+	// As a group an earlier build bootstrapped holds it: at the IP.
+	held := strings.Replace(first.cfg.RaftAddr, "localhost", "127.0.0.1", 1)
+	if err := nl.raft.AddVoter(raft.ServerID(first.cfg.ReplicaID), raft.ServerAddress(held), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
 	r := store.Replica{ID: nodes[2].cfg.ReplicaID, RaftAddr: nodes[2].cfg.RaftAddr, HTTP: "http://127.0.0.1:1", Features: featureList(Features())}
 	if _, err := nl.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
 		t.Fatal(err)
@@ -559,5 +555,59 @@ func TestFeaturesAskedDuringAnAdditionAreNotRecorded(t *testing.T) {
 	}
 	if caught == 0 {
 		t.Skip("never caught AddReplica holding the lock")
+	}
+}
+
+// TestRaftHoldsReplicasByName: a group bootstrapped now holds its first
+// replica at its configured host name; one an earlier build bootstrapped,
+// which holds it at the IP the name resolved to then, is given the recorded
+// name by the leader (NameRaftAddresses), so the replica is found again once
+// its IP changes; an address held as a name, or recorded as an IP, is left.
+func TestRaftHoldsReplicasByName(t *testing.T) {
+	nodes := openReplicas(t, func(i int, cfg *Config) {
+		if i == 0 {
+			cfg.RaftAddr = strings.Replace(cfg.RaftAddr, "127.0.0.1", "localhost", 1)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := nodes[0]
+	heldAt := func(n *Node) string {
+		for _, s := range n.servers() {
+			if string(s.ID) == first.cfg.ReplicaID {
+				return string(s.Address)
+			}
+		}
+		return ""
+	}
+	if got := heldAt(first); got != first.cfg.RaftAddr {
+		t.Fatalf("bootstrapped at %q, configured %q", got, first.cfg.RaftAddr)
+	}
+	if err := first.RegisterSelf(ctx, store.Replica{RaftAddr: first.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.raft.LeadershipTransferToServer(raft.ServerID(nodes[1].cfg.ReplicaID), raft.ServerAddress(nodes[1].cfg.RaftAddr)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	nl := leaderOf(t, nodes, first, 10*time.Second)
+	if n, err := nl.NameRaftAddresses(ctx); err != nil || n != 0 {
+		t.Fatalf("renamed %d (%v) with every address held as recorded", n, err)
+	}
+	ip := strings.Replace(first.cfg.RaftAddr, "localhost", "127.0.0.1", 1)
+	if err := nl.raft.AddVoter(raft.ServerID(first.cfg.ReplicaID), raft.ServerAddress(ip), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := nl.NameRaftAddresses(ctx); err != nil || n != 1 || heldAt(nl) != first.cfg.RaftAddr {
+		t.Fatalf("renamed %d (%v): raft holds %s at %q, recorded %q", n, err, first.cfg.ReplicaID, heldAt(nl), first.cfg.RaftAddr)
+	}
+	if _, err := nl.Create(ctx, supplyRecord("after the rename")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ recorded, held string }{
+		{"localhost:7000", "127.0.0.1:7000"}, {"127.0.0.1:7000", "10.0.0.1:7000"}, {"localhost:7000", "127.0.0.1:7001"}, {"a:7000", "b:7000"},
+	} {
+		if got, want := namesHeldIP(tc.recorded, tc.held), tc.held == "127.0.0.1:7000"; got != want {
+			t.Errorf("namesHeldIP(%s, %s) = %v", tc.recorded, tc.held, got)
+		}
 	}
 }

@@ -271,6 +271,11 @@ func (s *Server) membership(ctx context.Context) {
 			if time.Since(probed) > 5*time.Second {
 				probed = time.Now()
 				nameFeed(ctx, s.Node, self, s.faults.forwardTransport(), s.cfg.Logger, &unnamedSince)
+				if n, err := s.Node.NameRaftAddresses(ctx); err != nil && ctx.Err() == nil {
+					s.cfg.Logger.Warn("give raft the replicas' recorded raft addresses", "err", err)
+				} else if n > 0 {
+					s.cfg.Logger.Info("raft now holds replicas by their recorded host names, not the IPs an earlier build bootstrapped with", "renamed", n)
+				}
 			}
 		}
 		select {
