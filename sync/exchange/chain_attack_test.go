@@ -80,6 +80,10 @@ func TestAttackChainFaults(t *testing.T) {
 		reason   string
 		rejected float64
 		answer   func(w *bufio.Writer, req *wire.RangeReq)
+		// relayed: validly signed by alpha, out of its key's window: what
+		// a peer that ran an earlier bundle may hold honestly. Refused and
+		// counted, its peer not cut off (TestRemovedOriginTailDoesNotCutOffRelays).
+		relayed bool
 	}{
 		{name: "broken chain", reason: string(auth.ReasonBadPrevHash), rejected: 1, answer: func(w *bufio.Writer, _ *wire.RangeReq) { batch(w, brokenChain) }},
 		{name: "gap", reason: string(auth.ReasonGap), rejected: 3, answer: func(w *bufio.Writer, _ *wire.RangeReq) { batch(w, alphaLog[7:10]...) }},
@@ -87,13 +91,26 @@ func TestAttackChainFaults(t *testing.T) {
 			batch(w, alphaLog[5], alphaLog[6], alphaLog[6])
 		}},
 		{name: "unknown key", reason: string(auth.ReasonUnknownKey), rejected: 1, answer: func(w *bufio.Writer, _ *wire.RangeReq) { batch(w, unknownKey) }},
-		{name: "key outside its validity window", reason: string(auth.ReasonKeyNotValidAtTime), rejected: 1, answer: func(w *bufio.Writer, _ *wire.RangeReq) { batch(w, expiredKey) }},
+		{name: "key outside its validity window", reason: string(auth.ReasonKeyNotValidAtTime), rejected: 1, relayed: true, answer: func(w *bufio.Writer, _ *wire.RangeReq) { batch(w, expiredKey) }},
 		// The frame decoder refuses a batch whose entries are not all of its origin.
 		{name: "entry of another origin", reason: "malformed-frame", rejected: 0, answer: func(w *bufio.Writer, _ *wire.RangeReq) { batch(w, evilLog[5]) }},
 	}
 	for i, tc := range cases {
 		hz := startHarness(t, evil.Identities[i], &harness{federation: fed.ID, claims: claim, answer: tc.answer})
 		hz.connect(t, victim.x.AddrInfo())
+		if tc.relayed {
+			waitFor(t, 10*time.Second, tc.name+" refused", func() bool {
+				return metricValue(t, victim.reg, "liandong_sync_entries_rejected_total", "reason", tc.reason) == tc.rejected
+			})
+			time.Sleep(500 * time.Millisecond)
+			if got := metricValue(t, victim.reg, "liandong_sync_peer_faults_total", "reason", tc.reason); got != 0 {
+				t.Errorf("%s: its relay cut off %v times", tc.name, got)
+			}
+			if got, want := exchangetest.Digest(victimNode.Log("alpha")), exchangetest.Digest(alphaLog[:5]); got != want {
+				t.Fatalf("%s: victim's alpha log changed", tc.name)
+			}
+			continue
+		}
 		waitFor(t, 10*time.Second, tc.name+" counted", func() bool {
 			return metricValue(t, victim.reg, "liandong_sync_peer_faults_total", "reason", tc.reason) == 1
 		})

@@ -59,7 +59,12 @@
 // never accepts entries of its own origin. A peer that sends a forged,
 // broken-chain, malformed or oversized frame is disconnected, refused by the
 // gater for BackoffDuration, and counted by reason; nothing of the batch is
-// applied and the range is pulled from another peer.
+// applied and the range is pulled from another peer. Entries its origin signed
+// with a key the current bundle no longer takes at that time (the origin was
+// removed, or the key revoked or retired, after the relay applied them under
+// the bundle before) are refused and counted, what comes before them is
+// applied, and a relay that is not their origin is not cut off: it forged
+// nothing, and would be cut off again at every reconnection.
 //
 // # Caller duties
 //

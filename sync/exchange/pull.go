@@ -3,6 +3,7 @@ package exchange
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -300,6 +301,13 @@ func (x *Exchange) pullOrigin(origin string) {
 				x.log.Error("apply received entries", "origin", origin, "err", err)
 				return
 			}
+			if errors.Is(err, errOutOfBundle) {
+				// Not p's fault; what it holds beyond is not for this
+				// node: ask it no more for now.
+				x.log.Info("refused entries signed outside the current trust bundle, relayed by a peer that took them under an earlier one", "origin", origin, "peer", p, "err", err)
+				x.lowerClaim(p, origin, after)
+				continue
+			}
 			if errors.Is(err, errRangeDeadline) {
 				// Slow is not faulty: an honest peer on a poor link may be this
 				// slow, so it is not cut off; but what it claimed beyond what
@@ -359,6 +367,31 @@ type localError struct{ err error }
 
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
+
+// errOutOfBundle refuses entries the origin signed with a key the current
+// bundle no longer takes at their time, relayed by a peer that took them under
+// the bundle before: refused, but no fault of the relay.
+var errOutOfBundle = errors.New("entries signed outside what the current trust bundle accepts")
+
+// signedOutOfWindow reports whether the entry ce refused was refused only for
+// its key's window or revocation, its signature verifying with that key of its
+// origin as the bundle lists it.
+func signedOutOfWindow(bundle *auth.Bundle, ce *auth.ChainError, entries []*schema.Entry) bool {
+	if ce.Reason != auth.ReasonKeyNotValidAtTime && ce.Reason != auth.ReasonRevokedKey || ce.Index >= len(entries) {
+		return false
+	}
+	e := entries[ce.Index]
+	m, ok := bundle.Member(e.Origin)
+	if !ok {
+		return false
+	}
+	for _, k := range m.RecordKeys {
+		if k.ID == e.KeyID {
+			return len(k.Public) == ed25519.PublicKeySize && len(e.Sig) == ed25519.SignatureSize && ed25519.Verify(k.Public, e.Raw, e.Sig)
+		}
+	}
+	return false
+}
 
 // errRangeDeadline ends a range request that outlived rangeDeadline.
 var errRangeDeadline = errors.New("range answer took longer than its deadline")
@@ -564,6 +597,10 @@ func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, en
 	}
 	_, err = x.accept(ctx, p, origin, local, entries)
 	var le *localError
+	if errors.Is(err, errOutOfBundle) {
+		x.log.Info("refused pushed entries signed outside the current trust bundle", "origin", origin, "peer", p, "err", err)
+		return nil
+	}
 	if errors.Is(err, errNotLeader) || errors.As(err, &le) {
 		if le != nil {
 			x.log.Error("apply pushed entries", "origin", origin, "err", err)
@@ -620,6 +657,22 @@ func (x *Exchange) accept(ctx context.Context, p peer.ID, origin string, local s
 		var ce *auth.ChainError
 		if errors.As(err, &ce) {
 			reason = string(ce.Reason)
+		}
+		if member, _ := x.admit(p); ce != nil && member != origin && signedOutOfWindow(bundle, ce, entries) {
+			// Signed by the origin, with a key this bundle no longer takes
+			// at that time: the origin was removed, or its key revoked or
+			// retired, after p applied them under the bundle before. p
+			// forged nothing: what comes before is taken, the rest is
+			// refused without blaming p (errOutOfBundle).
+			x.m.rejected.WithLabelValues(reason).Add(float64(len(entries) - ce.Index))
+			if ce.Index > 0 {
+				next, aerr := x.accept(ctx, p, origin, local, entries[:ce.Index])
+				if aerr != nil {
+					return next, aerr
+				}
+				local = next
+			}
+			return local, fmt.Errorf("%w: %v", errOutOfBundle, err)
 		}
 		return local, &faultError{reason: reason, entries: len(entries), err: err}
 	}
