@@ -391,6 +391,7 @@ const (
 func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []Change, last uint64, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketFeed).Cursor()
+		purged := map[string]bool{}
 		last = since
 		scanned := 0
 		for k, v := c.Seek(u64(since + 1)); k != nil && len(changes) < limit && scanned < limit*64; k, v = c.Next() {
@@ -412,6 +413,12 @@ func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []
 			if err := schema.UnmarshalRecord(v, &r); err != nil {
 				return fmt.Errorf("%w: feed %d: %v", ErrCorrupt, pos, err)
 			}
+			if !r.Deleted && r.Origin != s.opts.Centre && purgedOrigin(tx, purged, r.Origin) {
+				// Purged since: served as the tombstone it became, as Get
+				// does, not with the body this position recorded (later
+				// entries of the origin make no records).
+				r.Deleted, r.Body = true, json.RawMessage("{}")
+			}
 			ch.Position, ch.Record = pos, &r
 			ch.Withdrawn = ch.Withdrawn || ch.Was != "" && !r.Shared()
 			if match != nil && !match(&ch) {
@@ -422,6 +429,16 @@ func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []
 		return nil
 	})
 	return changes, last, err
+}
+
+// purgedOrigin is unsafePurged(tx, origin), remembered in seen for one read.
+func purgedOrigin(tx *bbolt.Tx, seen map[string]bool, origin string) bool {
+	p, ok := seen[origin]
+	if !ok {
+		p = unsafePurged(tx, origin)
+		seen[origin] = p
+	}
+	return p
 }
 
 // LastPosition returns the newest change-feed position.
