@@ -110,7 +110,7 @@ func run(args []string) error {
 		}
 	}
 	env := filepath.Join(*data, "compose.env")
-	if err := os.WriteFile(env, []byte("LIANDONG_ROOT_KEYS="+root.ID+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(env, []byte("LIANDONG_ROOT_KEYS="+auth.KeyFingerprint(root.Public)+"\n"), 0o644); err != nil {
 		return err
 	}
 	if *owner != "" {
