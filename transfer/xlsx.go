@@ -108,6 +108,11 @@ func readXLSX(data []byte, o Options) (rows []Row, err error) {
 		return nil, fmt.Errorf("%w: sheet %q is empty", ErrFile, sheet)
 	}
 	header := grid[first]
+	if c, ok := catalogueNames[strings.TrimSpace(sheet)]; ok && o.Catalogue == "" {
+		// The sheet's name says the catalogue, as export names it (成果,
+		// 需求, 专家): its own exports import without --catalogue.
+		o.Catalogue = c
+	}
 	t, err := newTable(header, o)
 	if err != nil {
 		return nil, fmt.Errorf("sheet %q: %w", sheet, err)

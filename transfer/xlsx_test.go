@@ -227,6 +227,9 @@ func TestXLSXRoundTrip(t *testing.T) {
 		}
 		rows := mustRead(t, buf.Bytes(), Options{Format: FormatXLSX, Catalogue: cat, Centre: "tianjin"})
 		checkRoundTrip(t, cat+" xlsx", rows, want)
+		// The sheet's name says the catalogue: no --catalogue needed.
+		rows = mustRead(t, buf.Bytes(), Options{Format: FormatXLSX, Centre: "tianjin"})
+		checkRoundTrip(t, cat+" xlsx without a catalogue", rows, want)
 
 		// One sheet, Chinese headers in bold, columns sized, numbers as numbers.
 		f, err := excelize.OpenReader(bytes.NewReader(buf.Bytes()))
