@@ -72,6 +72,7 @@ var titles = map[string]string{
 	"insufficient-storage":   "Insufficient storage",
 	"feed-reset":             "Change feed reset",
 	"membership-refused":     "Membership change refused",
+	"not-removed":            "Centre still a member",
 }
 
 func newProblem(status int, kind, detail string) *problem {

@@ -167,7 +167,9 @@ func (h *handler) purgeOrigin(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	}
 	n, err := g.PurgeOrigin(r.Context(), origin, actor(p))
 	if errors.Is(err, node.ErrNotRemoved) {
-		return newProblem(http.StatusConflict, "conflict", err.Error())
+		// Not "conflict" (its title says a record exists): the centre
+		// is still a member of the federation.
+		return newProblem(http.StatusConflict, "not-removed", err.Error())
 	}
 	if err != nil {
 		return err
