@@ -64,7 +64,9 @@
 // removed, or the key revoked or retired, after the relay applied them under
 // the bundle before) are refused and counted, what comes before them is
 // applied, and a relay that is not their origin is not cut off: it forged
-// nothing, and would be cut off again at every reconnection.
+// nothing, and would be cut off again at every reconnection. That relay is
+// not asked for them again, nor are its pushes of them verified, while the
+// bundle version holds.
 //
 // # Caller duties
 //

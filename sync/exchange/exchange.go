@@ -128,6 +128,24 @@ type originState struct {
 	pushedFrom peer.ID
 }
 
+// refusal is where a peer's entries of an origin were refused as signed
+// outside what a bundle version accepts (errOutOfBundle).
+type refusal struct{ seq, bundle uint64 }
+
+// outOfBundleLocked returns the first seq of origin refused from ps under the
+// current bundle (0: none): from there on, ps is neither asked for that
+// origin's entries nor are its pushes of them verified again while that
+// bundle holds, or a relay holding a removed centre's last entries would be
+// asked at every round. Kept per peer: one peer's refusal says nothing of
+// what the others hold.
+func (x *Exchange) outOfBundleLocked(ps *peerState, origin string) uint64 {
+	r, ok := ps.refused[origin]
+	if !ok || r.bundle != x.node.Bundle().Version {
+		return 0
+	}
+	return r.seq
+}
+
 // New builds the libp2p host and starts listening; nothing is dialled or served
 // until Run. ctx bounds only the construction.
 func New(ctx context.Context, cfg Config, n Node) (*Exchange, error) {

@@ -19,6 +19,10 @@ import (
 
 // peerState is what the exchange knows of one peer. Guarded by Exchange.mu.
 type peerState struct {
+	// refused holds, by origin, where this peer's entries were refused as
+	// signed outside the bundle (outOfBundleLocked); one an origin of the
+	// bundle at most.
+	refused     map[string]refusal
 	id          peer.ID
 	member      string
 	addrs       []multiaddr.Multiaddr // from the bundle
@@ -651,6 +655,11 @@ func (x *Exchange) sourceLocked(origin string, local schema.Head, skip map[peer.
 	now := x.now()
 	for p, ps := range x.peers {
 		h, ok := ps.heads[origin]
+		if refused := x.outOfBundleLocked(ps, origin); ok && refused > 0 && h.Seq >= refused {
+			// What lies from refused on was refused under this bundle:
+			// only what comes before it is worth asking for.
+			h = schema.Head{Origin: h.Origin, Epoch: h.Epoch, Seq: refused - 1}
+		}
 		if !ok || !ps.connected || skip[p] || h.Seq <= local.Seq || (local.Seq > 0 && h.Epoch != local.Epoch) {
 			continue
 		}

@@ -302,10 +302,8 @@ func (x *Exchange) pullOrigin(origin string) {
 				return
 			}
 			if errors.Is(err, errOutOfBundle) {
-				// Not p's fault; what it holds beyond is not for this
-				// node: ask it no more for now.
-				x.log.Info("refused entries signed outside the current trust bundle, relayed by a peer that took them under an earlier one", "origin", origin, "peer", p, "err", err)
-				x.lowerClaim(p, origin, after)
+				// Not p's fault; what it holds from there on is not asked
+				// for again under this bundle (sourceLocked).
 				continue
 			}
 			if errors.Is(err, errRangeDeadline) {
@@ -443,6 +441,9 @@ func (x *Exchange) pullFrom(ctx context.Context, p peer.ID, origin string, local
 			}
 			next, err := x.accept(ctx, p, origin, local, es)
 			if err != nil {
+				if errors.Is(err, errOutOfBundle) {
+					local = next // the prefix before the refused entries was applied
+				}
 				applyErr = err
 				cancel() // resets the stream: stop reading what cannot be applied
 				continue
@@ -540,6 +541,13 @@ func (x *Exchange) receivePush(p peer.ID, member string, m *wire.Push) error {
 	if !x.node.CanApply() {
 		return nil
 	}
+	x.mu.Lock()
+	refused := x.outOfBundleLocked(x.peerLocked(p, member), m.Origin)
+	x.mu.Unlock()
+	if refused > 0 && m.Entries[0].Seq >= refused && member != m.Origin {
+		// Refused under this bundle already: not verified again.
+		return nil
+	}
 	if member == m.Origin {
 		// The peer's entry may not exist yet: the connection event that
 		// makes it can come after the first stream. Monotonic time, as
@@ -598,8 +606,7 @@ func (x *Exchange) applyPushed(ctx context.Context, p peer.ID, origin string, en
 	_, err = x.accept(ctx, p, origin, local, entries)
 	var le *localError
 	if errors.Is(err, errOutOfBundle) {
-		x.log.Info("refused pushed entries signed outside the current trust bundle", "origin", origin, "peer", p, "err", err)
-		return nil
+		return nil // logged once by accept
 	}
 	if errors.Is(err, errNotLeader) || errors.As(err, &le) {
 		if le != nil {
@@ -665,6 +672,18 @@ func (x *Exchange) accept(ctx context.Context, p peer.ID, origin string, local s
 			// forged nothing: what comes before is taken, the rest is
 			// refused without blaming p (errOutOfBundle).
 			x.m.rejected.WithLabelValues(reason).Add(float64(len(entries) - ce.Index))
+			x.mu.Lock()
+			ps := x.peerLocked(p, "")
+			first := x.outOfBundleLocked(ps, origin) == 0
+			if ps.refused == nil {
+				ps.refused = map[string]refusal{}
+			}
+			ps.refused[origin] = refusal{seq: entries[ce.Index].Seq, bundle: bundle.Version}
+			x.mu.Unlock()
+			if first {
+				x.log.Info("refusing entries signed outside the current trust bundle, relayed by a peer that took them under an earlier one; not asking for them again under this bundle",
+					"origin", origin, "from_seq", entries[ce.Index].Seq, "bundle", bundle.Version, "peer", p, "err", err)
+			}
 			if ce.Index > 0 {
 				next, aerr := x.accept(ctx, p, origin, local, entries[:ce.Index])
 				if aerr != nil {
