@@ -81,4 +81,10 @@ func removedOriginTail(t *testing.T, held int) {
 	if n := metricTotal(t, ph.reg, "liandong_sync_peer_faults_total"); n > 0 {
 		t.Errorf("hq cut off bravo %v times for relaying xray entries bravo accepted under the bundle it ran on", n)
 	}
+	// Refused once, not pulled and refused again at every round.
+	r0 := metricValue(t, ph.reg, "liandong_sync_entries_rejected_total", "reason", "key-not-valid-at-time")
+	time.Sleep(3 * time.Second)
+	if r1 := metricValue(t, ph.reg, "liandong_sync_entries_rejected_total", "reason", "key-not-valid-at-time"); r0 == 0 || r1 > r0 {
+		t.Errorf("entries refused: %v, then %v 3 s later (the same tail pulled again)", r0, r1)
+	}
 }
