@@ -458,16 +458,12 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 	}
 }
 
-// TestGroupHasMatchesTheFirstReplicaByID: raft holds the replica that
-// bootstrapped the group at the address its transport resolved, and its
-// record holds the one configured (a host name): a leader that is another
-// replica still finds its features.
+// TestGroupHasMatchesTheFirstReplicaByID: the replica that bootstrapped is
+// held by raft at an IP (as a group bootstrapped by a build before session 18
+// holds it), and its record holds the one configured (a host name): a leader
+// that is another replica still finds its features.
 func TestGroupHasMatchesTheFirstReplicaByID(t *testing.T) {
-	nodes := openReplicas(t, func(i int, cfg *Config) {
-		if i == 0 {
-			cfg.RaftAddr = strings.Replace(cfg.RaftAddr, "127.0.0.1", "localhost", 1)
-		}
-	})
+	nodes := openReplicas(t, firstByName)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	first := nodes[0]
@@ -564,11 +560,7 @@ func TestFeaturesAskedDuringAnAdditionAreNotRecorded(t *testing.T) {
 // name by the leader (NameRaftAddresses), so the replica is found again once
 // its IP changes; an address held as a name, or recorded as an IP, is left.
 func TestRaftHoldsReplicasByName(t *testing.T) {
-	nodes := openReplicas(t, func(i int, cfg *Config) {
-		if i == 0 {
-			cfg.RaftAddr = strings.Replace(cfg.RaftAddr, "127.0.0.1", "localhost", 1)
-		}
-	})
+	nodes := openReplicas(t, firstByName)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	first := nodes[0]
@@ -609,5 +601,13 @@ func TestRaftHoldsReplicasByName(t *testing.T) {
 		if got, want := namesHeldIP(tc.recorded, tc.held), tc.held == "127.0.0.1:7000"; got != want {
 			t.Errorf("namesHeldIP(%s, %s) = %v", tc.recorded, tc.held, got)
 		}
+	}
+}
+
+// firstByName gives the first of openReplicas' replicas its raft address as a
+// host name (localhost), the others keep theirs as IPs.
+func firstByName(i int, cfg *Config) {
+	if i == 0 {
+		cfg.RaftAddr = strings.Replace(cfg.RaftAddr, "127.0.0.1", "localhost", 1)
 	}
 }
