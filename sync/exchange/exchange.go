@@ -128,9 +128,13 @@ type originState struct {
 	pushedFrom peer.ID
 }
 
-// refusal is where a peer's entries of an origin were refused as signed
-// outside what a bundle version accepts (errOutOfBundle).
-type refusal struct{ seq, bundle uint64 }
+// refusal is where a peer's entries of an origin (in one epoch of its log)
+// were refused as signed outside what a bundle version accepts
+// (errOutOfBundle).
+type refusal struct {
+	seq, bundle uint64
+	epoch       string
+}
 
 // outOfBundleLocked returns the first seq of origin refused from ps under the
 // current bundle (0: none): from there on, ps is neither asked for that
@@ -138,12 +142,24 @@ type refusal struct{ seq, bundle uint64 }
 // bundle holds, or a relay holding a removed centre's last entries would be
 // asked at every round. Kept per peer: one peer's refusal says nothing of
 // what the others hold.
-func (x *Exchange) outOfBundleLocked(ps *peerState, origin string) uint64 {
+func (x *Exchange) outOfBundleLocked(ps *peerState, origin, epoch string) uint64 {
 	r, ok := ps.refused[origin]
-	if !ok || r.bundle != x.node.Bundle().Version {
+	if !ok || r.bundle != x.node.Bundle().Version || r.epoch != epoch {
 		return 0
 	}
 	return r.seq
+}
+
+// claimLocked is ps's head of origin as worth pulling: below what was refused
+// from it under this bundle (outOfBundleLocked), so that neither pulls nor lag
+// count on entries this node will not take. The head it returns below a
+// refusal carries no hash.
+func (x *Exchange) claimLocked(ps *peerState, origin string) (schema.Head, bool) {
+	h, ok := ps.heads[origin]
+	if refused := x.outOfBundleLocked(ps, origin, h.Epoch); ok && refused > 0 && h.Seq >= refused {
+		h = schema.Head{Origin: h.Origin, Epoch: h.Epoch, Seq: refused - 1}
+	}
+	return h, ok
 }
 
 // New builds the libp2p host and starts listening; nothing is dialled or served

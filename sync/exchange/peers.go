@@ -631,7 +631,7 @@ func (x *Exchange) bestLocked(origin string, local schema.Head) (schema.Head, pe
 	best, from := local, peer.ID("")
 	now := x.now()
 	for p, ps := range x.peers {
-		h, ok := ps.heads[origin]
+		h, ok := x.claimLocked(ps, origin)
 		if !ok || h.Seq <= best.Seq || (local.Seq > 0 && h.Epoch != local.Epoch) {
 			continue
 		}
@@ -654,12 +654,7 @@ func (x *Exchange) sourceLocked(origin string, local schema.Head, skip map[peer.
 	)
 	now := x.now()
 	for p, ps := range x.peers {
-		h, ok := ps.heads[origin]
-		if refused := x.outOfBundleLocked(ps, origin); ok && refused > 0 && h.Seq >= refused {
-			// What lies from refused on was refused under this bundle:
-			// only what comes before it is worth asking for.
-			h = schema.Head{Origin: h.Origin, Epoch: h.Epoch, Seq: refused - 1}
-		}
+		h, ok := x.claimLocked(ps, origin)
 		if !ok || !ps.connected || skip[p] || h.Seq <= local.Seq || (local.Seq > 0 && h.Epoch != local.Epoch) {
 			continue
 		}

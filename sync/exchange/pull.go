@@ -542,7 +542,7 @@ func (x *Exchange) receivePush(p peer.ID, member string, m *wire.Push) error {
 		return nil
 	}
 	x.mu.Lock()
-	refused := x.outOfBundleLocked(x.peerLocked(p, member), m.Origin)
+	refused := x.outOfBundleLocked(x.peerLocked(p, member), m.Origin, m.Entries[0].Epoch)
 	x.mu.Unlock()
 	if refused > 0 && m.Entries[0].Seq >= refused && member != m.Origin {
 		// Refused under this bundle already: not verified again.
@@ -665,7 +665,9 @@ func (x *Exchange) accept(ctx context.Context, p peer.ID, origin string, local s
 		if errors.As(err, &ce) {
 			reason = string(ce.Reason)
 		}
-		if member, _ := x.admit(p); ce != nil && member != origin && signedOutOfWindow(bundle, ce, entries) {
+		// peerMember, not admit: a removed origin still sending its own
+		// entries over a connection not yet closed is no relay.
+		if member, _ := x.peerMember(bundle, p); ce != nil && member != origin && signedOutOfWindow(bundle, ce, entries) {
 			// Signed by the origin, with a key this bundle no longer takes
 			// at that time: the origin was removed, or its key revoked or
 			// retired, after p applied them under the bundle before. p
@@ -674,11 +676,12 @@ func (x *Exchange) accept(ctx context.Context, p peer.ID, origin string, local s
 			x.m.rejected.WithLabelValues(reason).Add(float64(len(entries) - ce.Index))
 			x.mu.Lock()
 			ps := x.peerLocked(p, "")
-			first := x.outOfBundleLocked(ps, origin) == 0
+			refusedAt := entries[ce.Index]
+			first := x.outOfBundleLocked(ps, origin, refusedAt.Epoch) == 0
 			if ps.refused == nil {
 				ps.refused = map[string]refusal{}
 			}
-			ps.refused[origin] = refusal{seq: entries[ce.Index].Seq, bundle: bundle.Version}
+			ps.refused[origin] = refusal{seq: refusedAt.Seq, bundle: bundle.Version, epoch: refusedAt.Epoch}
 			x.mu.Unlock()
 			if first {
 				x.log.Info("refusing entries signed outside the current trust bundle, relayed by a peer that took them under an earlier one; not asking for them again under this bundle",

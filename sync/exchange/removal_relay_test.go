@@ -87,4 +87,10 @@ func removedOriginTail(t *testing.T, held int) {
 	if r1 := metricValue(t, ph.reg, "liandong_sync_entries_rejected_total", "reason", "key-not-valid-at-time"); r0 == 0 || r1 > r0 {
 		t.Errorf("entries refused: %v, then %v 3 s later (the same tail pulled again)", r0, r1)
 	}
+	// Nor counted as lag: hq will not ask for them under this bundle.
+	for _, o := range ph.x.Status().Origins {
+		if o.Origin == "xray" && o.LagEntries != 0 {
+			t.Errorf("hq reports itself %d entries behind on xray (best %d), entries it refused", o.LagEntries, o.Best.Seq)
+		}
+	}
 }
