@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"liandong/schema"
@@ -72,7 +73,7 @@ func mergeBody(covered, defaulted map[string]bool, body, old json.RawMessage) (j
 			} else {
 				delete(row, "ip")
 			}
-		case isNested(name):
+		case slices.Contains(nested, name):
 			sub, _ := v.(map[string]any)
 			mine, _ := row[name].(map[string]any)
 			if mine == nil {
@@ -139,15 +140,6 @@ func isEmpty(v any) bool {
 		return len(x) == 0
 	case map[string]any:
 		return len(x) == 0
-	}
-	return false
-}
-
-func isNested(name string) bool {
-	for _, n := range nested {
-		if n == name {
-			return true
-		}
 	}
 	return false
 }
