@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -52,7 +53,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		if err != nil {
 			return err
 		}
-		if found, err = h.dropUnseenWithdrawals(p, found); err != nil {
+		if found, err = h.settleChanges(ctx, p, found); err != nil {
 			return err
 		}
 		progressed := last > pos
@@ -223,6 +224,54 @@ func (h *handler) isWithdrawal(rec *schema.Record, withdrawn bool) bool {
 		return false // a purge's tombstone: shown by its visibility
 	}
 	return withdrawn || rec.Deleted && rec.Origin != h.centre
+}
+
+// settleChanges is what the feed hands a caller of the changes a read found:
+// those a later change took back shown as tombstones, then the withdrawals an
+// anonymous caller never saw left out.
+func (h *handler) settleChanges(ctx context.Context, p *auth.Principal, found []store.Change) ([]store.Change, error) {
+	found, err := h.tombstoneTakenBack(ctx, p, found)
+	if err != nil {
+		return nil, err
+	}
+	return h.dropUnseenWithdrawals(p, found)
+}
+
+// tombstoneTakenBack shows as a tombstone (no body) a change whose record a
+// later change deleted, purged, or put out of the caller's reach (withdrawn,
+// narrowed): a reader catching up from an older cursor must not get a body,
+// personal data included, that its origin has since taken back, and what it
+// mirrors of the record ends deleted either way. Every position is still
+// handed out, so cursors and counts are as before; a change superseded by one
+// the caller may read is handed as it was.
+func (h *handler) tombstoneTakenBack(ctx context.Context, p *auth.Principal, found []store.Change) ([]store.Change, error) {
+	for i, c := range found {
+		if c.Record.Deleted {
+			continue
+		}
+		cur, err := h.svc.Get(ctx, c.Record.ID)
+		switch {
+		case err == nil, errors.Is(err, store.ErrDeleted):
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		default:
+			return nil, err
+		}
+		if !supersedes(cur, c.Record) || !cur.Deleted && h.authz.Authorize(p, auth.ActionRead, cur).Allow {
+			continue
+		}
+		gone := c.Record.Clone()
+		gone.Deleted, gone.Body = true, json.RawMessage("{}")
+		found[i].Record = gone
+	}
+	return found, nil
+}
+
+// supersedes reports whether cur, a record as stored now, is a later change
+// than r: a higher version, or the same version made a tombstone (a purge
+// keeps the version).
+func supersedes(cur, r *schema.Record) bool {
+	return cur != nil && (cur.Version > r.Version || cur.Version == r.Version && cur.Deleted && !r.Deleted)
 }
 
 // dropUnseenWithdrawals leaves out of an anonymous caller's changes the

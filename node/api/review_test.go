@@ -281,3 +281,43 @@ func TestRemovedReplicaSaysSo(t *testing.T) {
 		t.Fatalf("answered after %v: it waited for a leader", took)
 	}
 }
+
+// TestFeedShowsTakenBackChangesAsTombstones: read from an older cursor, a
+// change whose record was since withdrawn from the caller or deleted comes as
+// a tombstone, without the body (or personal data) its origin took back; a
+// change since updated, which the caller may still read, comes as it was;
+// every position is still handed out.
+func TestFeedShowsTakenBackChangesAsTombstones(t *testing.T) {
+	e := newEnv(t, false)
+	partner := e.token(t, "hebei", "read")
+	pii := e.token(t, "tianjin", "read", "pii")
+	withdrawn := e.create(t, "supply", "federation", supplyBody("风电齿轮箱轴承寿命预测技术"))
+	wantStatus(t, e.do(t, req{method: "PUT", path: "/v1/records/" + withdrawn.ID, token: e.writer(t),
+		body: envelope("supply", "private", supplyBody("风电齿轮箱轴承寿命预测技术"))}), http.StatusOK)
+	deleted := e.create(t, "supply", "federation", supplyBody("正极材料连续化制备"))
+	wantStatus(t, e.do(t, req{method: "DELETE", path: "/v1/records/" + deleted.ID, token: e.writer(t)}), http.StatusOK)
+	updated := e.create(t, "supply", "federation", supplyBody("钙钛矿叠层电池第一版"))
+	wantStatus(t, e.do(t, req{method: "PUT", path: "/v1/records/" + updated.ID, token: e.writer(t),
+		body: envelope("supply", "federation", supplyBody("钙钛矿叠层电池第二版"))}), http.StatusOK)
+
+	read := func(tok string) (string, int) {
+		r := e.do(t, req{method: "GET", path: "/v1/changes?limit=500", token: tok})
+		wantStatus(t, r, http.StatusOK)
+		var page changesResponse
+		json.Unmarshal(r.body, &page)
+		return string(r.body), len(page.Changes)
+	}
+	body, n := read(partner)
+	if strings.Contains(body, "风电齿轮箱轴承寿命预测技术") {
+		t.Errorf("a partner reading from the start gets the body of a record withdrawn from it: %s", body)
+	}
+	if !strings.Contains(body, "钙钛矿叠层电池第一版") || !strings.Contains(body, "钙钛矿叠层电池第二版") {
+		t.Errorf("an update the partner may read lost a version: %s", body)
+	}
+	if n != 6 {
+		t.Errorf("%d changes, want every one of the 6 positions", n)
+	}
+	if body, _ := read(pii); strings.Contains(body, "正极材料连续化制备") {
+		t.Errorf("the origin's own feed serves a deleted record's body: %s", body)
+	}
+}

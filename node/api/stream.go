@@ -60,7 +60,7 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	wake := h.svc.Changed()
 	found, last, err := h.svc.Changes(ctx, pos, streamBatch, match)
 	if err == nil {
-		found, err = h.dropUnseenWithdrawals(p, found)
+		found, err = h.settleChanges(ctx, p, found)
 	}
 	if err != nil {
 		return err
@@ -166,7 +166,7 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 		wake = h.svc.Changed()
 		found, last, err = h.svc.Changes(ctx, pos, streamBatch, match)
 		if err == nil {
-			found, err = h.dropUnseenWithdrawals(p, found)
+			found, err = h.settleChanges(ctx, p, found)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
