@@ -151,6 +151,13 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		}
 		resp.Items = append(resp.Items, it)
 	}
+	for i := 0; i+1 < len(resp.Items); i++ {
+		// Newest first: a version after a deletion or withdrawal made the
+		// record anew, as the PUT that wrote it answered (201).
+		if older := resp.Items[i+1].Op; resp.Items[i].Op == historyUpdate && (older == historyDelete || older == historyWithdraw) {
+			resp.Items[i].Op = historyCreate
+		}
+	}
 	if more && len(entries) > 0 {
 		last := entries[len(entries)-1].Record.Version
 		resp.NextCursor = cursorEncoding.EncodeToString(strconv.AppendUint([]byte{cursorHistory}, last, 10))

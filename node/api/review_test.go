@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +320,26 @@ func TestFeedShowsTakenBackChangesAsTombstones(t *testing.T) {
 	}
 	if body, _ := read(pii); strings.Contains(body, "正极材料连续化制备") {
 		t.Errorf("the origin's own feed serves a deleted record's body: %s", body)
+	}
+}
+
+// TestHistoryCallsARecreationACreate: a version written over a tombstone made
+// the record anew (the PUT answered 201), and history says so.
+func TestHistoryCallsARecreationACreate(t *testing.T) {
+	e := newEnv(t, false)
+	rec := e.create(t, "supply", "federation", supplyBody("风电齿轮箱轴承寿命预测技术"))
+	wantStatus(t, e.do(t, req{method: "DELETE", path: "/v1/records/" + rec.ID, token: e.writer(t)}), http.StatusOK)
+	wantStatus(t, e.do(t, req{method: "PUT", path: "/v1/records/" + rec.ID, token: e.writer(t),
+		body: envelope("supply", "federation", supplyBody("风电齿轮箱轴承寿命预测技术"))}), http.StatusCreated)
+	r := e.do(t, req{method: "GET", path: "/v1/records/" + rec.ID + "/history", token: e.writer(t)})
+	wantStatus(t, r, http.StatusOK)
+	var h historyResponse
+	json.Unmarshal(r.body, &h)
+	var ops []string
+	for _, it := range h.Items {
+		ops = append(ops, it.Op)
+	}
+	if !slices.Equal(ops, []string{historyCreate, historyDelete, historyCreate}) {
+		t.Errorf("history ops %v, want create, delete, create (newest first)", ops)
 	}
 }
