@@ -238,12 +238,13 @@ func (h *handler) settleChanges(ctx context.Context, p *auth.Principal, found []
 }
 
 // tombstoneTakenBack shows as a tombstone (no body) a change whose record a
-// later change deleted, purged, or put out of the caller's reach (withdrawn,
-// narrowed): a reader catching up from an older cursor must not get a body,
-// personal data included, that its origin has since taken back, and what it
-// mirrors of the record ends deleted either way. Every position is still
-// handed out, so cursors and counts are as before; a change superseded by one
-// the caller may read is handed as it was.
+// later change put out of the caller's reach (withdrawn, narrowed, or deleted
+// as a record it may no longer read): a reader catching up from an older
+// cursor must not get a body its origin has since taken back from it, and what
+// it mirrors of the record ends deleted either way. A change whose record was
+// deleted by a change the caller gets too comes without personal data. Every
+// position is still handed out, so cursors and counts are as before; a change
+// superseded by one the caller may read is otherwise handed as it was.
 func (h *handler) tombstoneTakenBack(ctx context.Context, p *auth.Principal, found []store.Change) ([]store.Change, error) {
 	for i, c := range found {
 		if c.Record.Deleted {
@@ -257,7 +258,17 @@ func (h *handler) tombstoneTakenBack(ctx context.Context, p *auth.Principal, fou
 		default:
 			return nil, err
 		}
-		if !supersedes(cur, c.Record) || !cur.Deleted && h.authz.Authorize(p, auth.ActionRead, cur).Allow {
+		if !supersedes(cur, c.Record) {
+			continue
+		}
+		if h.authz.Authorize(p, auth.ActionRead, cur).Allow {
+			if cur.Deleted {
+				// Deleted since, by a change this caller gets too: the
+				// change stays as it was, for a reader that rebuilds the
+				// log from the feed, but its personal data went with the
+				// record.
+				found[i].Record = schema.RedactContact(c.Record)
+			}
 			continue
 		}
 		gone := c.Record.Clone()

@@ -123,11 +123,12 @@
 //
 // # Long polls, streams and shutdown
 //
-// Every change keeps its position, but one whose record a later change deleted,
-// purged or took out of the caller's reach (withdrawn, narrowed) is handed as
-// a tombstone, without the body its origin took back: a reader catching up from
-// an older cursor gets no personal data or withdrawn text; a reader at the head
-// saw each change as it happened.
+// Every change keeps its position, but one whose record a later change took out
+// of the caller's reach (withdrawn, narrowed) is handed as a tombstone, without
+// the body its origin took back, and one whose record was since deleted comes
+// without personal data: a reader catching up from an older cursor gets no
+// withdrawn text or deleted contacts; a reader at the head saw each change as
+// it happened. A purged origin's changes come as tombstones.
 //
 // GET /v1/changes waits up to wait seconds (capped at Options.MaxWait) for the
 // node's Changed channel. GET /v1/changes/stream sends the same changes as

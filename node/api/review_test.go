@@ -284,10 +284,11 @@ func TestRemovedReplicaSaysSo(t *testing.T) {
 }
 
 // TestFeedShowsTakenBackChangesAsTombstones: read from an older cursor, a
-// change whose record was since withdrawn from the caller or deleted comes as
-// a tombstone, without the body (or personal data) its origin took back; a
-// change since updated, which the caller may still read, comes as it was;
-// every position is still handed out.
+// change whose record was since withdrawn from the caller comes as a
+// tombstone, without the body its origin took back; one whose record was since
+// deleted comes as it was but for its personal data; one since updated, which
+// the caller may still read, comes as it was; every position is still handed
+// out.
 func TestFeedShowsTakenBackChangesAsTombstones(t *testing.T) {
 	e := newEnv(t, false)
 	partner := e.token(t, "hebei", "read")
@@ -318,8 +319,17 @@ func TestFeedShowsTakenBackChangesAsTombstones(t *testing.T) {
 	if n != 6 {
 		t.Errorf("%d changes, want every one of the 6 positions", n)
 	}
-	if body, _ := read(pii); strings.Contains(body, "正极材料连续化制备") {
-		t.Errorf("the origin's own feed serves a deleted record's body: %s", body)
+	r := e.do(t, req{method: "GET", path: "/v1/changes?limit=500", token: pii})
+	var page struct {
+		Changes []struct {
+			Record schema.Record `json:"record"`
+		} `json:"changes"`
+	}
+	json.Unmarshal(r.body, &page)
+	for _, c := range page.Changes {
+		if c.Record.ID == deleted.ID && !c.Record.Deleted && (strings.Contains(string(c.Record.Body), "王老师") || !strings.Contains(string(c.Record.Body), "正极材料连续化制备")) {
+			t.Errorf("the origin's feed, for a record deleted since: want the change as it was without its contact, got %s", c.Record.Body)
+		}
 	}
 }
 
