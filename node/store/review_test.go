@@ -36,47 +36,38 @@ func TestRemoteEntryWithoutRecordFailsTheBatch(t *testing.T) {
 	}
 }
 
-// Remote records are not validated, so an index value may hold a NUL, the
-// separator of index keys: such a key then falls under the prefix of a shorter
-// value, and listing that value names a "missing record" — every list of the
-// industry fails, for every origin's records, on every node that applied it.
-func TestRemoteIndexValueWithNULLeavesListsAlone(t *testing.T) {
-	hk := mustKey(t, "hebei")
-	body, err := schema.Canonical([]byte(`{"industry":"new-materials\u0000x","title":"t"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &schema.Record{ID: "hebei:nul", Catalogue: schema.CatalogueSupply, Origin: "hebei", Version: 1,
-		Visibility: schema.VisibilityFederation, Schema: 1, CreatedAt: t0, UpdatedAt: t0, Body: body}
-	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
-	if r := a.write(OpPut, "tianjin:own", supply("own", schema.VisibilityFederation), 0); r.Err != nil {
-		t.Fatal(r.Err)
-	}
-	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: []*schema.Entry{signedRemote(t, hk, rec)}}})[0]; r.Err != nil || r.Applied != 1 {
-		t.Fatalf("apply: %+v", r)
-	}
-	page, _, err := a.s.List(Query{Industry: "new-materials", Limit: 10})
-	if err != nil || len(page) != 1 || page[0].ID != "tianjin:own" {
-		t.Fatalf("list by industry new-materials: %d records, %v", len(page), err)
-	}
-}
-
-// The same with the envelope's catalogue: every list of "supply" fails.
-func TestRemoteCatalogueWithNULLeavesListsAlone(t *testing.T) {
-	hk := mustKey(t, "hebei")
-	body, _ := schema.Canonical([]byte(`{"title":"t"}`))
-	rec := &schema.Record{ID: "hebei:nul", Catalogue: "supply\x00x", Origin: "hebei", Version: 1,
-		Visibility: schema.VisibilityFederation, Schema: 1, CreatedAt: t0, UpdatedAt: t0, Body: body}
-	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
-	if r := a.write(OpPut, "tianjin:own", supply("own", schema.VisibilityFederation), 0); r.Err != nil {
-		t.Fatal(r.Err)
-	}
-	if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: []*schema.Entry{signedRemote(t, hk, rec)}}})[0]; r.Err != nil || r.Applied != 1 {
-		t.Fatalf("apply: %+v", r)
-	}
-	page, _, err := a.s.List(Query{Catalogue: schema.CatalogueSupply, Limit: 10})
-	if err != nil || len(page) != 1 {
-		t.Fatalf("list supply: %d records, %v", len(page), err)
+// TestRemoteValueWithNULLeavesListsAlone: remote records are not validated,
+// so an indexed value (a body's industry, the envelope's catalogue) may hold a
+// NUL, the separator of index keys: such a key falls under the prefix of the
+// shorter value, and listing that value named a "missing record": every list
+// of it failed, for every origin's records, on every node that applied it.
+func TestRemoteValueWithNULLeavesListsAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name, catalogue, body string
+		q                     Query
+	}{
+		{"industry", schema.CatalogueSupply, `{"industry":"new-materials\u0000x","title":"t"}`, Query{Industry: "new-materials", Limit: 10}},
+		{"catalogue", "supply\x00x", `{"title":"t"}`, Query{Catalogue: schema.CatalogueSupply, Limit: 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, err := schema.Canonical([]byte(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &schema.Record{ID: "hebei:nul", Catalogue: tc.catalogue, Origin: "hebei", Version: 1,
+				Visibility: schema.VisibilityFederation, Schema: 1, CreatedAt: t0, UpdatedAt: t0, Body: body}
+			a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+			if r := a.write(OpPut, "tianjin:own", supply("own", schema.VisibilityFederation), 0); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if r := a.apply(&Command{Remote: &RemoteCommand{Origin: "hebei", Entries: []*schema.Entry{signedRemote(t, mustKey(t, "hebei"), rec)}}})[0]; r.Err != nil || r.Applied != 1 {
+				t.Fatalf("apply: %+v", r)
+			}
+			page, _, err := a.s.List(tc.q)
+			if err != nil || len(page) != 1 || page[0].ID != "tianjin:own" {
+				t.Fatalf("list %+v: %d records, %v", tc.q, len(page), err)
+			}
+		})
 	}
 }
 
