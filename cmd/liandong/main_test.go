@@ -298,16 +298,7 @@ func TestWarnConfig(t *testing.T) {
 			cfg := server.Default()
 			cfg.RootKeys, cfg.P2P.Block = tc.roots, tc.block
 			warnConfig(newLogger(&buf, "info"), cfg, b, tc.dev)
-			for _, w := range tc.wants {
-				if !strings.Contains(buf.String(), w) {
-					t.Errorf("log lacks %q:\n%s", w, buf.String())
-				}
-			}
-			for _, a := range tc.absent {
-				if strings.Contains(buf.String(), a) {
-					t.Errorf("log has %q:\n%s", a, buf.String())
-				}
-			}
+			checkText(t, "log", buf.String(), tc.wants, tc.absent)
 		})
 	}
 }
@@ -407,16 +398,7 @@ func TestListenHints(t *testing.T) {
 			if code != 1 {
 				t.Fatalf("exit %d, want 1:\n%s", code, out)
 			}
-			for _, w := range tc.wants {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-			for _, a := range tc.absent {
-				if strings.Contains(out, a) {
-					t.Errorf("output has %q:\n%s", a, out)
-				}
-			}
+			checkText(t, "output", out, tc.wants, tc.absent)
 		})
 	}
 }
@@ -465,16 +447,23 @@ func TestClientCommandArgs(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, out)
 			}
-			for _, w := range tc.wants {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-			for _, a := range tc.absent {
-				if strings.Contains(out, a) {
-					t.Errorf("output has %q:\n%s", a, out)
-				}
-			}
+			checkText(t, "output", out, tc.wants, tc.absent)
 		})
+	}
+}
+
+// checkText reports each of wants that text (the command's output, or its
+// log) lacks, and each of absent it holds.
+func checkText(t *testing.T, what, text string, wants, absent []string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, text)
+		}
+	}
+	for _, a := range absent {
+		if strings.Contains(text, a) {
+			t.Errorf("%s has %q:\n%s", what, a, text)
+		}
 	}
 }
