@@ -66,6 +66,11 @@ type Options struct {
 	// nil is http.DefaultTransport. (The failpoints build cuts it while the
 	// replica is isolated from its raft group.)
 	Forward http.RoundTripper
+	// Now is the clock that decides which records have expired (time.Now if
+	// nil): lists and search take an open need past its expires_at as closed,
+	// matchmaking leaves such records out, and writes refuse to set an
+	// expiry already past.
+	Now func() time.Time
 }
 
 // Defaults and limits.
@@ -88,6 +93,7 @@ type handler struct {
 	maxWait    time.Duration
 	heartbeat  time.Duration
 	forward    http.RoundTripper // nil: http.DefaultTransport
+	now        func() time.Time
 	metrics    *httpMetrics
 	mux        *http.ServeMux
 
@@ -116,12 +122,16 @@ func New(opts Options) (http.Handler, error) {
 		maxWait:    opts.MaxWait,
 		heartbeat:  opts.Heartbeat,
 		forward:    opts.Forward,
+		now:        opts.Now,
 		mux:        http.NewServeMux(),
 		shutdown:   make(chan struct{}),
 		batchSlots: make(chan struct{}, maxBatchWrites),
 	}
 	if !schema.ValidCentreID(h.centre) {
 		return nil, fmt.Errorf("api: service centre %q is not a centre id", h.centre)
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	if h.verifier == nil {
 		h.verifier = &auth.TokenVerifier{Bundle: opts.Service.Bundle}

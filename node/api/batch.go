@@ -182,7 +182,7 @@ func (h *handler) batchWrite(ctx context.Context, p *auth.Principal, it *decoded
 	}
 	switch it.Method {
 	case http.MethodPost:
-		rec, err := h.svc.Create(ctx, it.req.rec)
+		rec, err := h.create(ctx, it.req.rec)
 		return batchOutcome{status: http.StatusCreated, rec: rec, err: err}
 	case http.MethodPut:
 		status, rec, err := h.put(ctx, p, it.ID, it.pc, it.req)

@@ -65,7 +65,9 @@
 //     present, agree with the URL and this centre (else 422); version, when
 //     present on PUT, is a precondition like If-Match (412 when stale; 400 when it
 //     contradicts an If-Match header); on POST only version 1 or none is accepted.
-//     deleted: true is refused (use DELETE); broker is ignored. Any other member
+//     deleted: true is refused (use DELETE); broker is ignored. An expires_at
+//     already past is refused (422), unless the record it replaces has expired
+//     too, so that an expired record can still be edited. Any other member
 //     is refused (400), as are duplicate member names, trailing data, invalid
 //     UTF-8, nesting deeper than 64 and integers beyond 2^53 (which the signed
 //     log could not carry exactly).

@@ -110,6 +110,7 @@ func (h *handler) match(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		Limit:       limit,
 		Allow:       h.allowRead(p),
 		AllowRecord: h.readable(p),
+		Now:         h.now(),
 	})
 	if err != nil {
 		return err

@@ -543,7 +543,7 @@ func paths() obj {
 					obj{"enum": []any{sortRelevance, sortID}}),
 				qparam("industry", "industry code (also matches an expert's fields)", code),
 				origin,
-				qparam("status", "need status", code),
+				qparam("status", "need status; a need without one is open, and an open need whose expires_at has passed is closed", code),
 				qparam("updated_since", "RFC 3339 time", obj{"type": "string", "format": "date-time"}),
 				qparam("cursor", "next_cursor of the previous page", obj{"type": "string"}),
 				limit,

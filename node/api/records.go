@@ -60,6 +60,7 @@ func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		Industry:     lp.Industry,
 		Status:       lp.Status,
 		UpdatedSince: lp.UpdatedSince,
+		Now:          h.now(),
 		After:        lp.After,
 		Limit:        lp.Limit,
 		Match: func(rec *schema.Record) bool {
@@ -248,12 +249,37 @@ func (h *handler) createRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return err
 	}
-	out, err := h.svc.Create(r.Context(), req.rec)
+	out, err := h.create(r.Context(), req.rec)
 	if err != nil {
 		return err
 	}
 	h.written(w, p, http.StatusCreated, out)
 	return nil
+}
+
+// create creates rec, refusing an expiry already past.
+func (h *handler) create(ctx context.Context, rec *schema.Record) (*schema.Record, error) {
+	if err := h.checkExpiry(rec, nil); err != nil {
+		return nil, err
+	}
+	return h.svc.Create(ctx, rec)
+}
+
+// checkExpiry refuses a write that would set rec's expires_at to a time
+// already past: the record would be born expired (a need closed, a profile
+// awaiting renewal), which is a mistyped date far more often than a wish. A
+// record already expired may be written with a past expiry, so that it can
+// still be edited (closed, corrected) without renewing it; the console, which
+// shows expiries as dates, sends back the end of the day shown rather than the
+// instant stored. Records other centres replicate are not checked: their
+// origin decided.
+func (h *handler) checkExpiry(rec, live *schema.Record) error {
+	now := h.now()
+	if rec.ExpiresAt == nil || !rec.Expired(now) || live != nil && live.Expired(now) {
+		return nil
+	}
+	return &schema.ValidationError{Errors: []schema.FieldError{{Path: "expires_at", Rule: schema.RuleMin,
+		Message: fmt.Sprintf("%s is already past: give a future expiry, or none", rec.ExpiresAt.UTC().Format(time.RFC3339))}}}
 }
 
 // current returns the live record id (nil when absent) and its tombstone (nil
@@ -356,6 +382,9 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 		if err != nil {
 			return 0, nil, err
 		}
+		if err := h.checkExpiry(req.rec, live); err != nil {
+			return 0, nil, err
+		}
 		rec, kept := h.updateOf(p, req, live)
 		if kept && ifMatch == 0 {
 			// What was kept is live's: written over a newer version it could
@@ -406,6 +435,9 @@ func (h *handler) putIfAbsent(ctx context.Context, id string, pc precondition, r
 	if req.version != 0 {
 		return 0, nil, badParam(pc.name, schema.RuleMismatch,
 			fmt.Sprintf("%s contradicts the record's version %d: it creates the record; send one", pc.name, req.version))
+	}
+	if err := h.checkExpiry(req.rec, nil); err != nil {
+		return 0, nil, err
 	}
 	out, err := h.svc.PutIfAbsent(ctx, id, req.rec)
 	if errors.Is(err, store.ErrExists) {

@@ -125,6 +125,7 @@ func (h *handler) searchRecords(w http.ResponseWriter, r *http.Request, p *auth.
 		Industry:     lp.Industry,
 		Status:       lp.Status,
 		UpdatedSince: lp.UpdatedSince,
+		Now:          h.now(),
 		Limit:        lp.Limit,
 		Allow:        h.allowRead(p),
 		AllowRecord:  h.readable(p),

@@ -27,8 +27,8 @@ var errDoc = errors.New("search index: malformed doc")
 
 // encodeDoc appends the stored form of a doc: its ordinal (4 bytes), its
 // attributes (strings as uvarint length and bytes, the industries after
-// their count), then TRL and update time (varints) and the field lengths
-// (uvarints). The id is the key. attrs is the attributes' part of out.
+// their count), then TRL, update time and expiry (varints) and the field
+// lengths (uvarints). The id is the key. attrs is the attributes' part of out.
 func encodeDoc(dst []byte, ord uint32, d *Doc) (out []byte, attrs []byte) {
 	dst = binary.BigEndian.AppendUint32(dst, ord)
 	start := len(dst)
@@ -43,6 +43,7 @@ func encodeDoc(dst []byte, ord uint32, d *Doc) (out []byte, attrs []byte) {
 	end := len(dst)
 	dst = binary.AppendVarint(dst, int64(d.TRL))
 	dst = binary.AppendVarint(dst, d.updated)
+	dst = binary.AppendVarint(dst, d.expires)
 	for _, n := range d.Len {
 		dst = binary.AppendUvarint(dst, uint64(n))
 	}
@@ -124,6 +125,7 @@ func decodeDoc(id string, v []byte, intern func(raw []byte) *DocAttrs) (uint32, 
 	d := &Doc{ID: id, DocAttrs: intern(raw)}
 	d.TRL = int(r.varint())
 	d.updated = r.varint()
+	d.expires = r.varint()
 	for f := range numFields {
 		n := r.uvarint()
 		if n > 1<<31 {

@@ -285,6 +285,10 @@ type Doc struct {
 	TRL int
 	// updated is UpdatedAt in Unix nanoseconds (see UpdatedAt).
 	updated int64
+	// expires is ExpiresAt in Unix nanoseconds, 0 when the record has none
+	// (see expiresNanos): a need past it is closed (DESIGN), and nothing past
+	// it is suggested by matchmaking.
+	expires int64
 	// Len is the number of terms in each field.
 	Len [numFields]uint32
 }
@@ -306,6 +310,47 @@ func (a *DocAttrs) status() string {
 		return schema.NeedOpen
 	}
 	return a.Status
+}
+
+// expiredAt reports whether the doc's record has an expiry at or before now
+// (Unix nanoseconds), as schema.Record.Expired does.
+func (d *Doc) expiredAt(now int64) bool {
+	return d.expires != 0 && now >= d.expires
+}
+
+// expiresNanos is a Doc's expires for an expiry t: 0 stands for none, so the
+// instants that would be 0 (the Unix epoch) or zeroTime (the zero time) are
+// kept a nanosecond earlier, or as the earliest time kept.
+func expiresNanos(t time.Time) int64 {
+	switch n := unixNanos(t); n {
+	case 0:
+		return -1
+	case zeroTime:
+		return minTime
+	default:
+		return n
+	}
+}
+
+// statusAt is the need status a filter compares at now: a need without a
+// status is open (schema), and an open need whose expiry has passed is
+// closed, as the design has needs close at expires_at. A "matched" need stays
+// matched.
+func (d *Doc) statusAt(now int64) string {
+	a := d.attrs()
+	st := a.status()
+	if st == schema.NeedOpen && a.Catalogue == schema.CatalogueNeed && d.expiredAt(now) {
+		return schema.NeedClosed
+	}
+	return st
+}
+
+// nowNanos is now in Unix nanoseconds, time.Now() when now is zero.
+func nowNanos(now time.Time) int64 {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return unixNanos(now)
 }
 
 // noAttrs are the attributes of a doc made without any.
@@ -398,6 +443,9 @@ func recordDoc(r *schema.Record, d *Doc) [numFields][]string {
 		ID: r.ID, TRL: b.TRL, updated: unixNanos(r.UpdatedAt),
 		DocAttrs: &DocAttrs{Catalogue: r.Catalogue, Origin: r.Origin, Visibility: r.Visibility,
 			Industries: industries(&b), Status: b.Status, Kind: b.Kind},
+	}
+	if r.ExpiresAt != nil {
+		d.expires = expiresNanos(*r.ExpiresAt)
 	}
 	return fieldTexts(&b)
 }

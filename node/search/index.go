@@ -40,8 +40,9 @@ type Source interface {
 // Layout 1 had one key per posting (term \x00 id); layout 2 has document
 // ordinals and postings blocks (postings.go, docs.go); layout 3 indexes the
 // last character of each CJK run alone too (analyzeInto), which a file of
-// layout 2 lacks.
-const layoutVersion = 3
+// layout 2 lacks; layout 4 keeps each doc's expiry (encodeDoc), so that a need
+// past it is not found as open.
+const layoutVersion = 4
 
 // Buckets of the index file. Functions named unsafe… need a held transaction.
 var (

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
@@ -72,6 +73,10 @@ type MatchOptions struct {
 	// record as read from the store: as Query.AllowRecord, the index's copy
 	// of its attributes may be older than the record.
 	AllowRecord func(*schema.Record) bool
+	// Now is when the match is asked (time.Now() when zero): a candidate
+	// whose expiry is at or before it is not suggested (a need past its
+	// expiry is closed, a profile past it awaits renewal).
+	Now time.Time
 }
 
 // Reason explains part of a match's score.
@@ -284,12 +289,13 @@ func (ix *Index) Match(src *schema.Record, opts MatchOptions) (*MatchResult, err
 	// The source against itself, for the text score's scale.
 	self := analyzeRecord(src)
 
+	now := nowNanos(opts.Now)
 	admit := func(d *Doc) bool {
 		a := d.attrs()
-		if !slices.Contains(opts.Catalogues, a.Catalogue) || d.ID == src.ID {
+		if !slices.Contains(opts.Catalogues, a.Catalogue) || d.ID == src.ID || d.expiredAt(now) {
 			return false
 		}
-		return a.Catalogue != schema.CatalogueNeed || a.Status == "" || a.Status == schema.NeedOpen
+		return a.Catalogue != schema.CatalogueNeed || d.statusAt(now) == schema.NeedOpen
 	}
 	var st stats
 	var s *collected

@@ -37,6 +37,9 @@ type Query struct {
 	Text                                string
 	Catalogue, Origin, Industry, Status string
 	UpdatedSince                        time.Time
+	// Now is when the query is asked (time.Now() when zero): an open need
+	// whose expiry is at or before it has Status closed.
+	Now time.Time
 	// Allow, when set, decides whether the caller may see a hit; hits it
 	// refuses are not counted either.
 	Allow func(*Doc) bool
@@ -156,12 +159,13 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 	wordMasks := termMasks(wordTerms, len(terms))
 	// The filters decide which documents are candidates; Allow, likely the
 	// dearest, is asked only of those matching every word.
+	now := nowNanos(q.Now)
 	admit := func(d *Doc) bool {
 		a := d.attrs()
 		if q.Catalogue != "" && a.Catalogue != q.Catalogue || q.Origin != "" && a.Origin != q.Origin {
 			return false
 		}
-		if q.Industry != "" && !slices.Contains(a.Industries, q.Industry) || q.Status != "" && a.status() != q.Status {
+		if q.Industry != "" && !slices.Contains(a.Industries, q.Industry) || q.Status != "" && d.statusAt(now) != q.Status {
 			return false
 		}
 		return q.UpdatedSince.IsZero() || !d.UpdatedAt().Before(q.UpdatedSince)

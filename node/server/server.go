@@ -168,6 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Federation: s.federation,
 		Logger:     cfg.Logger,
 		Forward:    flt.forwardTransport(),
+		Now:        clock,
 	})
 	if err != nil {
 		s.closeParts()

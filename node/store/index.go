@@ -160,6 +160,9 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 type Query struct {
 	Catalogue, Origin, Industry, Status string
 	UpdatedSince                        time.Time
+	// Now is when the list is asked (time.Now() when zero): an open need
+	// whose expiry is at or before it has Status closed.
+	Now time.Time
 	// After is the last id of the previous page ("" for the first).
 	After string
 	Limit int
@@ -192,16 +195,22 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 	if q.MaxBytes <= 0 {
 		q.MaxBytes = DefaultPageBytes
 	}
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
 	size := 0
 	err = s.view(func(tx *bbolt.Tx) error {
 		var prefix []byte
 		switch {
 		case q.Industry != "":
 			prefix = indexPrefix(FieldIndustry, q.Industry)
-		case q.Status != "" && q.Status != schema.NeedOpen:
-			// A need without a status is open (schema): the status index,
-			// which holds only given statuses, would miss those.
+		case q.Status != "" && q.Status != schema.NeedOpen && q.Status != schema.NeedClosed:
+			// A need without a status is open (schema), and an open need
+			// past its expiry is closed: the status index, which holds only
+			// given statuses, would miss those.
 			prefix = indexPrefix(FieldStatus, q.Status)
+		case q.Status == schema.NeedClosed && q.Origin == "":
+			prefix = indexPrefix(FieldCatalogue, schema.CatalogueNeed)
 		case q.Origin != "":
 			prefix = indexPrefix(FieldOrigin, q.Origin)
 		case q.Catalogue != "":
@@ -277,6 +286,9 @@ func (q *Query) matches(r *schema.Record) bool {
 		}
 		if status == "" && r.Catalogue == schema.CatalogueNeed {
 			status = schema.NeedOpen // absent: open (schema)
+		}
+		if status == schema.NeedOpen && r.Catalogue == schema.CatalogueNeed && r.Expired(q.Now) {
+			status = schema.NeedClosed // needs close at their expiry (DESIGN)
 		}
 		if q.Industry != "" && !found[[2]string{FieldIndustry, q.Industry}] || q.Status != "" && status != q.Status {
 			return false

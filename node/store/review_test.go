@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -120,5 +121,52 @@ func TestListStatusOpenFindsNeedsWithoutStatus(t *testing.T) {
 	}
 	if page, _, err := a.s.List(Query{Status: "closed"}); err != nil || len(page) != 1 || page[0].ID != "tianjin:c" {
 		t.Fatalf("status=closed: %v %v", page, err)
+	}
+}
+
+// TestListExpiredNeedIsClosed: an open need (or one without a status) whose
+// expires_at has passed is closed (DESIGN: needs close at their expiry), so
+// status=open leaves it out and status=closed lists it, by whichever index
+// the list reads; a matched need stays matched.
+func TestListExpiredNeedIsClosed(t *testing.T) {
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	past, future := now.Add(-time.Minute), now.Add(time.Minute)
+	need := func(status string, expires *time.Time) *schema.Record {
+		body := `{"title":"风电轴承寿命预测","description":"寻求合作","industry":"high-end-equipment","enterprise":"某公司"`
+		if status != "" {
+			body += `,"status":"` + status + `"`
+		}
+		return &schema.Record{Catalogue: schema.CatalogueNeed, Visibility: schema.VisibilityFederation, Schema: 1, Body: []byte(body + "}"), ExpiresAt: expires}
+	}
+	for id, rec := range map[string]*schema.Record{
+		"tianjin:live": need("open", &future), "tianjin:none": need("", nil), "tianjin:past": need("open", &past),
+		"tianjin:past-nostatus": need("", &past), "tianjin:matched-past": need("matched", &past), "tianjin:closed": need("closed", nil),
+		"tianjin:s": supply("成果", schema.VisibilityFederation)} {
+		if r := a.write(OpPut, id, rec, 0); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	for status, want := range map[string][]string{
+		schema.NeedOpen:    {"tianjin:live", "tianjin:none"},
+		schema.NeedClosed:  {"tianjin:closed", "tianjin:past", "tianjin:past-nostatus"},
+		schema.NeedMatched: {"tianjin:matched-past"},
+	} {
+		for _, q := range []Query{{Status: status}, {Status: status, Catalogue: schema.CatalogueNeed}, {Status: status, Origin: "tianjin"},
+			{Status: status, Industry: "high-end-equipment"}} {
+			q.Now = now
+			page, _, err := a.s.List(q)
+			var ids []string
+			for _, r := range page {
+				ids = append(ids, r.ID)
+			}
+			if err != nil || !slices.Equal(ids, want) {
+				t.Errorf("%+v: %v %v, want %v", q, ids, err, want)
+			}
+		}
+	}
+	// Before the expiry the need was open.
+	if page, _, err := a.s.List(Query{Status: schema.NeedOpen, Now: past.Add(-time.Second)}); err != nil || len(page) != 4 {
+		t.Errorf("status=open before the expiry: %d records, %v; want 4", len(page), err)
 	}
 }
