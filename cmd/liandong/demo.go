@@ -284,10 +284,20 @@ func seedFederation(ctx context.Context, servers []*server.Server, dir string, n
 		if own, _, _ := s.Node.Store().List(store.Query{Origin: c.id, Limit: 1}); len(own) > 0 {
 			continue // seeded by an earlier run on this directory
 		}
+		// A fresh centre first asks its peers how far its own log went and is
+		// not ready until they have told it: wait for that here rather than
+		// have the writes below answered 503, each logged as a warning.
+		for wait := 0; s.Node.Ready() != nil && wait < 600; wait++ {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 		for _, rec := range sample.Records(c.id, n, uint64(i+1)) {
 			body, _ := json.Marshal(map[string]any{"catalogue": rec.Catalogue, "visibility": rec.Visibility, "body": rec.Body})
-			// A fresh centre first asks its peers how far its own log went and
-			// answers 503 until they have told it: retry for a bounded while.
+			// A 503 (leadership moved, recovery began again) is retried for a
+			// bounded while.
 			for attempt := 0; ; attempt++ {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/records", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
