@@ -260,6 +260,13 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 	default:
 		return usagef("--kind %q: want record or token", *kind)
 	}
+	if *activate < 0 || *retire < 0 {
+		// A negative window would retire the old keys in the past: what the
+		// centre signed since would stop verifying wherever it has not
+		// arrived yet, and the centre would have no valid key until the new
+		// one starts.
+		return usagef("--activate-in %v --retire-after %v: want durations of zero or more", *activate, *retire)
+	}
 	if slices.ContainsFunc(*keys, func(x auth.Key) bool { return x.ID == k.ID }) {
 		return fmt.Errorf("key %s is already listed for %s", k.ID, *centre)
 	}
@@ -275,11 +282,15 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 		*kind, *centre, k.ID, start.Format(time.RFC3339), end.Format(time.RFC3339)))
 }
 
+// revokeForever is the Before of a revocation that refuses everything its
+// subject signed, whenever dated.
+var revokeForever = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
 func federationRevoke(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation revoke", flag.ContinueOnError)
 	bundle, out, ttl := changeFlags(fs)
 	subject := fs.String("subject", "", "jti:<token id>, sub:<centre>/<partner>, key:<key id> or peer:<peer id>")
-	before := fs.String("before", "", "refuse what was issued or signed before this time (RFC 3339; default now)")
+	before := fs.String("before", "", "refuse what was issued or signed before this time (RFC 3339; default now, and for a key: for ever, since a leaked key can sign at any time it likes)")
 	reason := fs.String("reason", "", "why, for the record")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -290,6 +301,14 @@ func federationRevoke(args []string, stdout io.Writer) error {
 		return err
 	}
 	at := now
+	if strings.HasPrefix(*subject, auth.RevokeKey) {
+		// Whoever holds a leaked key signs with whatever time suits them:
+		// a revocation before now would leave their later-dated tokens and
+		// entries valid (and JWKS, which drops any revoked key, would tell
+		// partners otherwise). Name a time with --before to keep what the
+		// key signed earlier verifiable instead.
+		at = revokeForever
+	}
 	if *before != "" {
 		if at, err = time.Parse(time.RFC3339, *before); err != nil {
 			return usagef("--before %q: want RFC 3339, e.g. 2026-11-27T08:00:00Z", *before)
@@ -299,7 +318,11 @@ func federationRevoke(args []string, stdout io.Writer) error {
 	if err := next.Validate(); err != nil {
 		return usagef("--subject: %v", err)
 	}
-	return writeNext(*out, next, cur, now, *ttl, stdout, "revoke "+*subject)
+	what := "revoke " + *subject
+	if at.Equal(revokeForever) {
+		what += " outright (everything it signed, whenever dated; --before keeps what it signed earlier)"
+	}
+	return writeNext(*out, next, cur, now, *ttl, stdout, what)
 }
 
 func federationSign(args []string, stdout io.Writer) error {

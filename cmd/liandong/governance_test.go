@@ -169,3 +169,82 @@ func TestChangesRenewExpiredBundle(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeKeyDefaultsToForEver: `revoke --subject key:K` without --before
+// refuses everything K signed, whenever dated: a token a thief mints with a
+// leaked key, dated after the revocation, does not verify (JWKS already
+// leaves such a key out). With --before T, only what K signed before T is
+// refused (the NATS rule, auth/doc.go).
+func TestRevokeKeyDefaultsToForEver(t *testing.T) {
+	dir := t.TempDir()
+	hq := filepath.Join(dir, "hq")
+	ok := func(args ...string) string {
+		t.Helper()
+		code, out := runCLI(t, 30*time.Second, args...)
+		if code != 0 {
+			t.Fatalf("liandong %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+	ok("federation", "init", "--data", hq, "--centre", "hq")
+	tokKey, err := auth.LoadKey(filepath.Join(hq, "keys", "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := func(name string, extra ...string) *auth.Bundle {
+		t.Helper()
+		out := filepath.Join(dir, name)
+		ok(append([]string{"federation", "revoke", "--bundle", filepath.Join(hq, "bundle.json"), "--subject", "key:" + tokKey.ID,
+			"--reason", "key leaked", "--out", out}, extra...)...)
+		ok("federation", "sign", "--bundle", out, "--key", filepath.Join(hq, "keys", "root.key"))
+		b, err := server.LoadBundle(out, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	verifies := func(b *auth.Bundle, issued time.Time) bool {
+		iss := auth.TokenIssuer{Centre: "hq", Federation: b.Federation, Key: tokKey}
+		tok, err := iss.Issue("thief", []auth.Scope{auth.ScopeAdmin}, time.Hour, issued)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := auth.TokenVerifier{Bundle: func() *auth.Bundle { return b }, Now: func() time.Time { return issued.Add(time.Minute) }}
+		_, err = v.Verify(tok)
+		return err == nil
+	}
+	forever := revoked("forever.json")
+	if verifies(forever, time.Now().Add(time.Hour)) {
+		t.Error("a token minted an hour after `revoke --subject key:…` with the leaked key verifies")
+	}
+	if verifies(forever, time.Now().Add(-time.Hour)) {
+		t.Error("a token the leaked key signed before the revocation verifies, though the revocation names no time")
+	}
+	cut := time.Now().UTC().Add(10 * time.Minute).Truncate(time.Second)
+	until := revoked("until.json", "--before", cut.Format(time.RFC3339))
+	if verifies(until, cut.Add(-5*time.Minute)) || !verifies(until, cut.Add(time.Second)) {
+		t.Errorf("revoke --before %s: want tokens issued before it refused and after it valid", cut.Format(time.RFC3339))
+	}
+}
+
+// TestRotateKeyRefusesNegativeDurations: a negative --retire-after would
+// retire the old keys in the past, and a negative --activate-in would date the
+// new key before now.
+func TestRotateKeyRefusesNegativeDurations(t *testing.T) {
+	dir := t.TempDir()
+	hq := filepath.Join(dir, "hq")
+	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
+		t.Fatal(out)
+	}
+	newKey := filepath.Join(dir, "hq-rec-2.key")
+	if code, out := runCLI(t, 30*time.Second, "keygen", "--out", newKey, "--prefix", "hq-rec"); code != 0 {
+		t.Fatal(out)
+	}
+	for _, flag := range []string{"--retire-after", "--activate-in"} {
+		code, out := runCLI(t, 30*time.Second, "federation", "rotate-key", "--bundle", filepath.Join(hq, "bundle.json"), "--centre", "hq",
+			"--kind", "record", "--key", newKey, "--out", filepath.Join(dir, "v2.json"), flag, "-50m")
+		if code != 2 || !strings.Contains(out, "zero or more") {
+			t.Errorf("rotate-key %s -50m: exit %d, want 2 and a message asking for zero or more\n%s", flag, code, out)
+		}
+	}
+}
