@@ -122,3 +122,48 @@ func TestExpiredNeedsCloseAndPastExpiryIsRefused(t *testing.T) {
 	refused(e.do(t, req{method: "PUT", path: "/v1/records/" + laterID, token: w, body: needWith("轴承寿命预测乙", in(time.Hour))}))
 	refused(e.do(t, req{method: "PUT", path: "/v1/records/" + neverID, token: w, body: needWith("轴承寿命预测丙", in(time.Hour))}))
 }
+
+// An expires_at whose year leaves 0000–9999 once in UTC is a 422 naming it,
+// not a 500 from encoding the record; a far expiry in UTC is accepted.
+func TestExpiresAtOutsideFourDigitYears(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	for exp, status := range map[string]int{
+		"9999-12-31T23:59:59-05:00": http.StatusUnprocessableEntity,
+		"0000-01-01T00:00:00+08:00": http.StatusUnprocessableEntity,
+		"9999-12-31T23:59:59Z":      http.StatusCreated,
+	} {
+		env := envelope("supply", "federation", supplyBody("永不过期"))
+		env["expires_at"] = exp
+		r := e.do(t, req{method: "POST", path: "/v1/records", token: w, body: env})
+		if r.StatusCode != status {
+			t.Errorf("expires_at %s: status %d, want %d; body %s", exp, r.StatusCode, status, r.body)
+			continue
+		}
+		if status != http.StatusCreated {
+			if p := r.problem(t); len(p.Errors) != 1 || p.Errors[0].Path != "expires_at" {
+				t.Errorf("expires_at %s: errors %+v, want one naming expires_at", exp, p.Errors)
+			}
+		}
+	}
+}
+
+// updated_since=…+08:00 typed unescaped arrives with a space for the +, and
+// is read as the offset it was, not refused as not RFC 3339.
+func TestUpdatedSinceUnescapedOffset(t *testing.T) {
+	e := newEnv(t, false)
+	rec := e.create(t, "supply", "federation", supplyBody("时区"))
+	since := rec.UpdatedAt.Add(-time.Hour).In(time.FixedZone("CST", 8*3600)).Format(time.RFC3339)
+	r := e.do(t, req{method: "GET", path: "/v1/records?updated_since=" + since, token: e.writer(t)})
+	wantStatus(t, r, http.StatusOK)
+	var lr listResponse
+	if err := json.Unmarshal(r.body, &lr); err != nil || len(lr.Items) != 1 {
+		t.Fatalf("updated_since=%s: %s (%v), want the record", since, r.body, err)
+	}
+	later := rec.UpdatedAt.Add(time.Hour).In(time.FixedZone("CST", 8*3600)).Format(time.RFC3339)
+	r = e.do(t, req{method: "GET", path: "/v1/records?updated_since=" + later, token: e.writer(t)})
+	wantStatus(t, r, http.StatusOK)
+	if err := json.Unmarshal(r.body, &lr); err != nil || len(lr.Items) != 0 {
+		t.Fatalf("updated_since=%s: %s (%v), want none", later, r.body, err)
+	}
+}

@@ -133,7 +133,12 @@ func parseListParams(raw string) (listParams, error) {
 	if s, ok := q["updated_since"]; ok {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return lp, badParam("updated_since", schema.RuleFormat, "want an RFC 3339 time such as 2025-01-02T15:04:05Z")
+			// An offset's + typed unescaped reaches here as a space (query
+			// decoding), and no RFC 3339 time holds a space.
+			t, err = time.Parse(time.RFC3339Nano, strings.Replace(s, " ", "+", 1))
+		}
+		if err != nil {
+			return lp, badParam("updated_since", schema.RuleFormat, "want an RFC 3339 time such as 2025-01-02T15:04:05Z (escape a + in an offset as %2B)")
 		}
 		lp.UpdatedSince = t
 	}

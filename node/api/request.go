@@ -232,9 +232,14 @@ func decodeCheckedRecord(data []byte, pathID, centre string, canonical bool) (*r
 	}
 	if expiresAt != nil && *expiresAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, *expiresAt)
-		if err != nil {
+		switch {
+		case err != nil:
 			refuse("expires_at", schema.RuleFormat, "want an RFC 3339 time such as 2027-06-30T00:00:00+08:00")
-		} else {
+		case t.UTC().Year() < 0 || t.UTC().Year() > 9999:
+			// Records keep times in UTC, and RFC 3339 has four-digit years:
+			// 9999-12-31T23:59:59-05:00 is in year 10000 there.
+			refuse("expires_at", schema.RuleFormat, "want a time between years 0000 and 9999 in UTC")
+		default:
 			t = t.UTC()
 			rec.ExpiresAt = &t
 		}
