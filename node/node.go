@@ -234,7 +234,10 @@ type Node struct {
 	// replicas (Membership).
 	membershipChanges atomic.Uint64
 
-	recovering      atomic.Bool
+	recovering atomic.Bool
+	// lastWriteAt is the newest time (Unix nanoseconds) a write this node
+	// proposed took effect at: see writeTime.
+	lastWriteAt     atomic.Int64
 	recoveringSince time.Time
 	closed          atomic.Bool
 }

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -88,7 +90,7 @@ func (n *Node) writeCommand(ctx context.Context, w *store.WriteCommand) (*schema
 	if epoch == "" {
 		epoch = newULID(n.cfg.Now())
 	}
-	at := n.cfg.Now().UTC()
+	at := n.writeTime(id)
 	keyID, err := n.signingKey(at)
 	if err != nil {
 		return nil, err
@@ -101,7 +103,50 @@ func (n *Node) writeCommand(ctx context.Context, w *store.WriteCommand) (*schema
 	if err != nil {
 		return nil, err
 	}
+	n.wroteAt(at)
 	return res.Record, nil
+}
+
+// maxWriteTimeFloor bounds how far ahead of the leader's clock writeTime
+// follows earlier writes. Clocks stepped back by NTP, or a new leader's clock
+// a little behind, are within it; a clock that once ran wild ahead (a year)
+// must not date every later write of its records, or refuse them for want of
+// a key valid then, until that time comes.
+const maxWriteTimeFloor = 5 * time.Minute
+
+// writeTime is the time the leader gives a write of record id: its clock,
+// but not before the record's last version nor before the last write this
+// node proposed, when those are at most maxWriteTimeFloor ahead. A clock
+// stepped back would otherwise give an update an updated_at before the version
+// it replaces, and before its created_at, and a partner listing with
+// updated_since at the newest time it had seen would miss it.
+func (n *Node) writeTime(id string) time.Time {
+	now := n.cfg.Now().UTC()
+	at := now
+	follow := func(t time.Time) {
+		if t.After(at) && t.Sub(now) <= maxWriteTimeFloor {
+			at = t.UTC()
+		}
+	}
+	if last := n.lastWriteAt.Load(); last != 0 {
+		follow(time.Unix(0, last))
+	}
+	// A tombstone counts too: Get returns it with ErrDeleted.
+	if cur, _ := n.st.Get(id); cur != nil {
+		follow(cur.UpdatedAt)
+	}
+	return at
+}
+
+// wroteAt records that a write proposed at took effect.
+func (n *Node) wroteAt(at time.Time) {
+	t := at.UnixNano()
+	for {
+		last := n.lastWriteAt.Load()
+		if last >= t || n.lastWriteAt.CompareAndSwap(last, t) {
+			return
+		}
+	}
 }
 
 // Get returns a record as stored here (with personal data for own records).
