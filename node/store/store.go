@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -389,6 +390,11 @@ const (
 // match, when set, filters changes (the position still advances past those it
 // skips); it is told whether the change is a withdrawal.
 func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []Change, last uint64, err error) {
+	if since == math.MaxUint64 {
+		// No position follows; since+1 would wrap to the feed's start, and
+		// a stream read from a crafted cursor would resend it in a loop.
+		return nil, since, nil
+	}
 	err = s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketFeed).Cursor()
 		purged := map[string]bool{}
