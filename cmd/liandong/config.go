@@ -43,6 +43,12 @@ func readConfig(path string, environ []string) (server.Config, error) {
 		} else if err != nil {
 			return cfg, fmt.Errorf("config %s: %w (keys are listed in deploy/examples/)", path, err)
 		}
+		// A second document (a "---" line, as concatenated files or an
+		// appended override leave) would otherwise be dropped unread.
+		var more yaml.Node
+		if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s holds more than one YAML document (a line \"---\"): put every key in one document", path)
+		}
 	}
 	env := map[string]string{}
 	for _, kv := range environ {

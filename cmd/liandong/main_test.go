@@ -52,6 +52,8 @@ func TestOperatorMistakes(t *testing.T) {
 	os.WriteFile(badYAML, []byte("centre: tianjin\ndata_dir: /tmp/x\nhttp_addr: 1\n"), 0o600)
 	invalid := filepath.Join(devDir, "invalid.yaml")
 	os.WriteFile(invalid, []byte("centre: Tianjin!\n"), 0o600)
+	twoDocs := filepath.Join(devDir, "two.yaml")
+	os.WriteFile(twoDocs, []byte("centre: tianjin\nanonymous_reads: true\n---\nanonymous_reads: false\n"), 0o600)
 
 	cases := []struct {
 		name  string
@@ -65,6 +67,7 @@ func TestOperatorMistakes(t *testing.T) {
 		{"missing config file", func(*testing.T) []string { return []string{"serve", "--config", "/nonexistent/x.yaml"} }, 2, []string{"read config", "no such file"}},
 		{"unknown config key", func(*testing.T) []string { return []string{"serve", "--config", badYAML} }, 2, []string{"http_addr", "not found"}},
 		{"invalid centre id", func(*testing.T) []string { return []string{"serve", "--config", invalid} }, 2, []string{"centre", "data_dir: not set"}},
+		{"two YAML documents", func(*testing.T) []string { return []string{"serve", "--config", twoDocs} }, 2, []string{"more than one YAML document", "one document"}},
 		{"port in use", func(t *testing.T) []string {
 			return []string{"serve", "--dev", "--data", t.TempDir(), "--http", busy.Addr().String()}
 		}, 1, []string{"listen for HTTP", "choose another with --http"}},
