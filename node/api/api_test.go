@@ -225,6 +225,11 @@ func TestStatusCodes(t *testing.T) {
 		{name: "body too large", rq: req{method: "POST", path: "/v1/records", token: w, body: big}, status: 413, kind: "too-large"},
 		{name: "text/plain", rq: req{method: "POST", path: "/v1/records", token: w, body: `{}`, header: map[string]string{"Content-Type": "text/plain"}}, status: 415, kind: "unsupported-media-type"},
 		{name: "no content type", rq: req{method: "PUT", path: "/v1/records/" + rec.ID, token: w, body: `{}`, header: map[string]string{"Content-Type": ""}}, status: 415, kind: "unsupported-media-type"},
+		// A body labelled compressed is refused whether or not it is: read as
+		// it came, gzip failed as malformed JSON, and a plain body labelled br
+		// was written.
+		{name: "content encoding gzip", rq: req{method: "POST", path: "/v1/records", token: w, body: "\x1f\x8b\x08\x00", header: map[string]string{"Content-Encoding": "gzip"}}, status: 415, kind: "unsupported-media-type"},
+		{name: "content encoding br over plain JSON", rq: req{method: "POST", path: "/v1/records", token: w, body: envelope("supply", "federation", supplyBody("压缩")), header: map[string]string{"Content-Encoding": "br"}}, status: 415, kind: "unsupported-media-type"},
 
 		{name: "validation", rq: req{method: "POST", path: "/v1/records", token: w, body: map[string]any{"visibility": "secret", "body": map[string]any{"title": 5}}},
 			status: 422, kind: "validation", check: func(t *testing.T, r *resp, p Problem) {

@@ -32,6 +32,14 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		p.header.Set("Accept", "application/json")
 		return nil, p
 	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(strings.TrimSpace(ce), "identity") {
+		// Read as it came, a compressed body fails as malformed JSON, and
+		// a plain one mislabelled would be written as if unlabelled.
+		p := newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type",
+			fmt.Sprintf("send the body uncompressed, without Content-Encoding (got %q)", clip(ce)))
+		p.header.Set("Accept-Encoding", "identity")
+		return nil, p
+	}
 	tooLarge := func() error {
 		return newProblem(http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body is over %d bytes", max))
 	}
