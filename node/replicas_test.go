@@ -394,8 +394,15 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 	if err != nil || rec.Version != 3 {
 		t.Fatalf("over a tombstone, every replica current: %+v, %v", rec, err)
 	}
+	// Over a live record, with the gate open, nothing is proposed: a replica
+	// rolled back to a build that ignores IfAbsent would apply it as a put
+	// the others refused, and sign it into the centre's log.
+	last = l.raft.LastIndex()
 	if _, err := l.PutIfAbsent(ctx, id, supplyRecord("五")); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("over the revived record: %v, want ErrExists", err)
+	}
+	if got := l.raft.LastIndex(); got != last {
+		t.Fatalf("a create-only write over a live record was proposed (raft index %d → %d)", last, got)
 	}
 	for _, n := range nodes {
 		deadline := time.Now().Add(10 * time.Second)

@@ -33,22 +33,37 @@ var ErrGroupLacksFeature = errors.New("a replica of this centre has not announce
 
 // PutIfAbsent creates the record id, or revives it over its tombstone, but
 // never replaces a live one (store.ErrExists, which no retry will change).
-// Until every replica is known to check store.WriteCommand.IfAbsent
-// (groupHas), it creates with OpCreate, which every build checks, and
-// refuses to revive a tombstone (ErrGroupLacksFeature).
+//
+// What the leader reads decides the operation. A live record is refused here,
+// before anything is proposed. An absent id is created with OpCreate, which
+// every build checks. Only a tombstone needs store.WriteCommand.IfAbsent, and
+// only once every replica is known to check it (groupHas); until then reviving
+// it is refused (ErrGroupLacksFeature). A replica of a build that ignores
+// IfAbsent (one rolled back, or down since it announced the feature) would
+// otherwise apply over a live record a write every other replica refused,
+// signing it into the centre's log: a fork every partner receives.
 func (n *Node) PutIfAbsent(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error) {
 	rec = rec.Clone()
 	rec.ID = id
-	if n.groupHas(FeatureIfAbsent) {
-		return n.writeCommand(ctx, &store.WriteCommand{Op: store.OpPut, ID: id, IfAbsent: true, Record: rec})
-	}
-	out, err := n.write(ctx, store.OpCreate, id, rec, 0)
-	if errors.Is(err, store.ErrExists) {
-		if _, gerr := n.st.Get(id); errors.Is(gerr, store.ErrDeleted) {
-			return nil, fmt.Errorf("create %s over its tombstone: %w; retry once every replica runs this build", id, ErrGroupLacksFeature)
+	for attempt := 0; ; attempt++ {
+		_, err := n.st.Get(id)
+		switch {
+		case err == nil:
+			return nil, fmt.Errorf("create %s: %w", id, store.ErrExists)
+		case errors.Is(err, store.ErrDeleted):
+			if !n.groupHas(FeatureIfAbsent) {
+				return nil, fmt.Errorf("create %s over its tombstone: %w; retry once every replica runs this build", id, ErrGroupLacksFeature)
+			}
+			return n.writeCommand(ctx, &store.WriteCommand{Op: store.OpPut, ID: id, IfAbsent: true, Record: rec})
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
 		}
+		out, err := n.write(ctx, store.OpCreate, id, rec.Clone(), 0)
+		if errors.Is(err, store.ErrExists) && attempt == 0 {
+			continue // created meanwhile, and perhaps deleted since: read again
+		}
+		return out, err
 	}
-	return out, err
 }
 
 // Delete tombstones the record id.
