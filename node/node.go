@@ -234,11 +234,16 @@ type Node struct {
 	// replicas (Membership).
 	membershipChanges atomic.Uint64
 
-	recovering atomic.Bool
+	recovering      atomic.Bool
+	recoveringSince time.Time
 	// lastWriteAt is the newest time (Unix nanoseconds) a write this node
 	// proposed took effect at: see writeTime.
-	lastWriteAt     atomic.Int64
-	recoveringSince time.Time
+	lastWriteAt atomic.Int64
+	// replayTarget is the index of the last command in raft's log at start,
+	// which the state file must have applied before the node serves
+	// (CaughtUp); caughtUp latches once it has.
+	replayTarget uint64
+	caughtUp     atomic.Bool
 	closed          atomic.Bool
 }
 
@@ -329,6 +334,11 @@ func (n *Node) startRaft() error {
 	if err := n.catchUpFromSnapshot(snaps); err != nil {
 		return err
 	}
+	target, err := lastCommandIndex(n.logStore)
+	if err != nil {
+		return fmt.Errorf("read raft log: %w", err)
+	}
+	n.replayTarget = target
 
 	if cfg.RaftAddr == "" {
 		_, n.transport = raft.NewInmemTransport(raft.ServerAddress(cfg.ReplicaID))
@@ -545,6 +555,65 @@ func (n *Node) Ready() error {
 	if n.recovering.Load() && n.IsLeader() {
 		return ErrRecovering
 	}
+	return n.CaughtUp()
+}
+
+// ErrReplaying is CaughtUp's answer while the state file has yet to apply
+// the commands raft's log held at start.
+var ErrReplaying = fmt.Errorf("%w: applying its raft log after a restart; until it has, it holds only part of its centre's records and an older trust bundle", ErrNotReady)
+
+// maxReplayScan bounds how far back from the log's end lastCommandIndex looks
+// past entries that carry no command (a leader's no-op, configurations).
+const maxReplayScan = 10000
+
+// lastCommandIndex is the index of the last command entry in logs (0 when
+// there is none among its last maxReplayScan entries).
+func lastCommandIndex(logs raft.LogStore) (uint64, error) {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, err
+	}
+	for i := last; i >= first && i > 0 && last-i < maxReplayScan; i-- {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			return 0, fmt.Errorf("entry %d: %w", i, err)
+		}
+		if l.Type == raft.LogCommand {
+			return i, nil
+		}
+	}
+	return 0, nil
+}
+
+// CaughtUp reports whether the state file has applied every command raft's
+// log held when the node opened. Until then (a restart after a crash or a
+// machine restart, when the state file was behind or rebuilt, and raft
+// replays its log into it) the node would answer reads from part of its
+// records, 404 for writes it acknowledged, and check tokens against the trust
+// bundle of an older state: the API refuses with 503 and /readyz says not
+// ready. Once caught up it stays so.
+func (n *Node) CaughtUp() error {
+	if n.caughtUp.Load() {
+		return nil
+	}
+	target := n.replayTarget
+	if n.raft != nil && n.raft.LastIndex() < target {
+		// A new leader cut the log's uncommitted tail, target with it:
+		// what remains to apply is what the leader sends.
+		target = 0
+	}
+	applied, _, err := n.st.AppliedIndex()
+	if err != nil {
+		return err
+	}
+	if applied < target {
+		return ErrReplaying
+	}
+	n.caughtUp.Store(true)
 	return nil
 }
 

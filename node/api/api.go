@@ -457,7 +457,11 @@ func (h *handler) v1(fn v1Handler) http.HandlerFunc {
 		ri.matched = true
 		w.Header().Add("Vary", "Authorization")
 		w.Header().Set("Cache-Control", "no-store")
-		p, err := h.authenticate(r)
+		var p *auth.Principal
+		err := h.caughtUp()
+		if err == nil {
+			p, err = h.authenticate(r)
+		}
 		if err == nil {
 			ri.principal = p
 			err = fn(w, r, p)
@@ -466,6 +470,21 @@ func (h *handler) v1(fn v1Handler) http.HandlerFunc {
 			h.fail(w, r, err)
 		}
 	}
+}
+
+// replayer is the part of the node that knows whether it has applied the raft
+// log it held at start (node.Node.CaughtUp).
+type replayer interface{ CaughtUp() error }
+
+// caughtUp refuses every /v1 request, before its token is checked, while the
+// node replays its raft log after a restart: its records are partial and its
+// trust bundle may be one a later, not yet replayed, version revoked tokens
+// from. Writes a follower forwards go to the leader before this.
+func (h *handler) caughtUp() error {
+	if rp, ok := h.svc.(replayer); ok {
+		return rp.CaughtUp()
+	}
+	return nil
 }
 
 // plain serves an operational route without authentication.

@@ -334,6 +334,7 @@ type fakeService struct {
 	list        func(ctx context.Context, q store.Query) ([]*schema.Record, string, error)
 	changes     func(ctx context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error)
 	ready       func() error
+	caughtUp    func() error // CaughtUp; nil: caught up
 	changedCh   chan struct{}
 	feedEpoch   string // FeedEpoch; "" for a feed not named
 	feedHead    uint64 // FeedHead
@@ -343,6 +344,13 @@ type fakeService struct {
 var _ Service = (*fakeService)(nil)
 
 func (f *fakeService) FeedEpoch() string { return f.feedEpoch }
+
+func (f *fakeService) CaughtUp() error {
+	if f.caughtUp == nil {
+		return nil
+	}
+	return f.caughtUp()
+}
 
 func (f *fakeService) FeedHead() (uint64, error) { return f.feedHead, nil }
 
