@@ -244,7 +244,7 @@ type Node struct {
 	// (CaughtUp); caughtUp latches once it has.
 	replayTarget uint64
 	caughtUp     atomic.Bool
-	closed          atomic.Bool
+	closed       atomic.Bool
 }
 
 // Open starts a replica: opens the state file and raft's stores, restores from a
