@@ -110,6 +110,9 @@ type Health struct {
 	// Disk says which. Older builds never set it.
 	DiskFull bool   `json:"disk_full"`
 	Disk     string `json:"disk"`
+	// CommitIndex is raft's commit index at the replica (0 from older builds):
+	// a replica starting up follows its leader's until it has applied as far.
+	CommitIndex uint64 `json:"commit_index"`
 }
 
 // Health asks whether the node's process serves, and what its build supports.

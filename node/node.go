@@ -127,6 +127,12 @@ type Config struct {
 	// file's unsynced pages in the page cache, from one of the machine, which
 	// can lose them (see openState). Tests fake a reboot with it.
 	BootID func() string
+	// AwaitLeaderCommit: as a follower, the node is not caught up (CaughtUp)
+	// until it has applied what its leader had committed when asked
+	// (SetLeaderCommit, which the caller's probe of the leader gives), so a
+	// replica joining, or back after long down, does not serve the part of
+	// its centre's records it has received so far as if it were all.
+	AwaitLeaderCommit bool
 }
 
 // Bounds of Config.WALSegmentSize: raft-wal preallocates through a 32-bit size.
@@ -244,7 +250,11 @@ type Node struct {
 	// (CaughtUp); caughtUp latches once it has.
 	replayTarget uint64
 	caughtUp     atomic.Bool
-	closed       atomic.Bool
+	// leaderCommit is what SetLeaderCommit learnt (Config.AwaitLeaderCommit);
+	// leaderCommitSet says it has been called.
+	leaderCommit    atomic.Uint64
+	leaderCommitSet atomic.Bool
+	closed          atomic.Bool
 }
 
 // Open starts a replica: opens the state file and raft's stores, restores from a
@@ -613,9 +623,35 @@ func (n *Node) CaughtUp() error {
 	if applied < target {
 		return ErrReplaying
 	}
+	if n.cfg.AwaitLeaderCommit && !n.IsLeader() {
+		if !n.leaderCommitSet.Load() {
+			return ErrCatchingUp
+		}
+		// Raft's applied index, not the state file's: it counts the entries
+		// no state file applies (no-ops, configurations).
+		if n.raft.AppliedIndex() < n.leaderCommit.Load() {
+			return ErrCatchingUp
+		}
+	}
 	n.caughtUp.Store(true)
 	return nil
 }
+
+// ErrCatchingUp is CaughtUp's answer while a follower has yet to learn, or to
+// apply, what its leader had committed (Config.AwaitLeaderCommit).
+var ErrCatchingUp = fmt.Errorf("%w: catching up with its raft leader; until it has, it holds only part of its centre's records", ErrNotReady)
+
+// SetLeaderCommit tells a follower that awaits its leader's commit index
+// (Config.AwaitLeaderCommit) what it was; 0 when the leader does not say (an
+// older build) or cannot be asked, which leaves the follower to its own log.
+func (n *Node) SetLeaderCommit(index uint64) {
+	n.leaderCommit.Store(index)
+	n.leaderCommitSet.Store(true)
+}
+
+// CommitIndex is raft's commit index here: /healthz reports it, for the
+// followers of a leader (SetLeaderCommit).
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 
 func (n *Node) applied(results []store.Result, took time.Duration) {
 	n.metrics.applyDuration.Observe(took.Seconds())

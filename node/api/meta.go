@@ -24,6 +24,9 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 	if e := h.feedEpoch(); e != "" {
 		doc["feed_epoch"] = e
 	}
+	if c, ok := h.svc.(committer); ok {
+		doc["commit_index"] = c.CommitIndex()
+	}
 	if d, ok := h.svc.(diskChecker); ok {
 		if err := d.DiskFull(); err != nil {
 			doc["disk_full"] = true
@@ -33,6 +36,11 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, doc)
 	return nil
 }
+
+// committer is the part of the node that knows raft's commit index, which
+// /healthz reports so that a follower starting up learns how far to catch up
+// (node.Node.SetLeaderCommit).
+type committer interface{ CommitIndex() uint64 }
 
 // diskChecker is the part of the node that knows whether its disk is full.
 type diskChecker interface{ DiskFull() error }

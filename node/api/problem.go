@@ -155,6 +155,8 @@ func toProblem(err error, requestID string) *problem {
 		p = unavailable(err.Error(), 30, nil)
 	case errors.Is(err, node.ErrReplaying):
 		p = unavailable("this replica is applying its raft log after a restart and holds only part of its records until it has; retry, or ask another replica", 1, nil)
+	case errors.Is(err, node.ErrCatchingUp):
+		p = unavailable("this replica is catching up with its raft leader and holds only part of its records until it has; retry, or ask another replica", 1, nil)
 	case errors.Is(err, node.ErrNotReady):
 		p = unavailable("the node is not ready (no raft leader yet)", 2, nil)
 	case errors.Is(err, node.ErrShutdown):

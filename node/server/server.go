@@ -117,6 +117,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.WALSegmentSize = cfg.Raft.WALSegmentSize
 	ncfg.Bundle, ncfg.BundleSigned = bundle, signed
 	ncfg.RecoverOwnLog = !cfg.P2P.SkipOwnLogRecovery && hasOtherMembers(bundle, cfg.Centre)
+	// A replica of a group serves once it has applied what its leader had
+	// committed: membership asks the leader's /healthz.
+	ncfg.AwaitLeaderCommit = cfg.Raft.Addr != ""
 	ncfg.Logger = cfg.Logger
 	ncfg.Registerer = reg
 	ncfg.Now = clock
@@ -251,7 +254,9 @@ func (s *Server) membership(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	var probed, unnamedSince time.Time
+	follow := leaderCommitFollower{since: time.Now()}
 	for {
+		follow.ask(ctx, s)
 		if !joined {
 			// A member whose addresses the group has not recorded (the join
 			// added it to raft, then the record failed) asks again, or the
@@ -284,6 +289,42 @@ func (s *Server) membership(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// leaderCommitFollower learns, once, how far a starting follower must apply
+// before it serves (node.Config.AwaitLeaderCommit): its leader's commit index,
+// from the leader's /healthz, or the join address's while it does not know the
+// leader's API yet (a joiner before it has the group's records). After
+// leaderCommitPatience without an answer it gives up, leaving the follower to
+// its own log, rather than refuse reads for ever.
+type leaderCommitFollower struct {
+	since time.Time
+	done  bool
+}
+
+const leaderCommitPatience = time.Minute
+
+func (f *leaderCommitFollower) ask(ctx context.Context, s *Server) {
+	if f.done || s.Node.CaughtUp() == nil || s.Node.IsLeader() {
+		f.done = f.done || s.Node.CaughtUp() == nil
+		return
+	}
+	base := s.Node.LeaderHTTP()
+	if base == "" {
+		base = s.cfg.Raft.Join
+	}
+	if base != "" {
+		if h, err := healthOf(ctx, base, s.faults.forwardTransport()); err == nil {
+			s.Node.SetLeaderCommit(h.CommitIndex)
+			f.done = true
+			return
+		}
+	}
+	if time.Since(f.since) > leaderCommitPatience {
+		s.cfg.Logger.Warn("could not learn how far the raft leader has committed; serving from what this replica holds", "asked", base)
+		s.Node.SetLeaderCommit(0)
+		f.done = true
 	}
 }
 
