@@ -253,53 +253,79 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 	return s, s != ""
 }
 
-// buildBody merges the form's body values into base (the record's current body
-// on an edit, so members the form does not show are kept) and returns it.
-// Members the form manages and that were left empty are removed.
+// buildBody applies the form's body values to base (the record's current body
+// on an edit, nil for a new record) and returns the result. Only the members
+// the form has controls for are set, or removed when left empty; everything
+// else is kept as stored, at any depth: members the form does not show, inside
+// the objects it fills in part (budget, challenge, contact) too. Such an object
+// is dropped only when nothing is left in it.
 func buildBody(sections []sectionSpec, v formValues, base json.RawMessage) (json.RawMessage, error) {
-	body := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(base)) > 0 && !bytes.Equal(bytes.TrimSpace(base), []byte("null")) {
-		if err := json.Unmarshal(base, &body); err != nil {
-			return nil, err
-		}
+	body, err := decodeBody(base)
+	if err != nil {
+		return nil, err
 	}
-	top := map[string]any{}
-	var managed []string
 	for _, sec := range sections {
 		for _, f := range sec.fields {
 			path := strings.Split(strings.TrimPrefix(f.name, "body."), ".")
-			if !slices.Contains(managed, path[0]) {
-				managed = append(managed, path[0])
+			parent, key := body, path[0]
+			var wasEmpty bool
+			if len(path) == 2 {
+				stored, present := body[path[0]]
+				obj, isObj := stored.(map[string]any)
+				switch {
+				case isObj:
+					wasEmpty = len(obj) == 0
+				case present:
+					if _, typed := jsonValue(f, v); !typed {
+						// Not an object: the form could not show it, and
+						// nothing was typed to replace it.
+						continue
+					}
+					obj = map[string]any{}
+				default:
+					obj = map[string]any{}
+				}
+				parent, key = obj, path[1]
 			}
-			val, ok := jsonValue(f, v)
-			if !ok {
-				continue
+			old, had := parent[key]
+			if val, ok := fieldValue(f, v, old, had); ok {
+				parent[key] = val
+			} else {
+				delete(parent, key)
 			}
-			if len(path) == 1 {
-				top[path[0]] = val
-				continue
+			if len(path) == 2 {
+				if len(parent) == 0 && !wasEmpty {
+					delete(body, path[0])
+				} else {
+					body[path[0]] = parent
+				}
 			}
-			obj, _ := top[path[0]].(map[string]any)
-			if obj == nil {
-				obj = map[string]any{}
-				top[path[0]] = obj
-			}
-			obj[path[1]] = val
 		}
-	}
-	for _, k := range managed {
-		val, ok := top[k]
-		if !ok {
-			delete(body, k)
-			continue
-		}
-		js, err := marshal(val)
-		if err != nil {
-			return nil, err
-		}
-		body[k] = js
 	}
 	return marshal(body)
+}
+
+// decodeBody decodes a stored body, numbers kept as they were written.
+func decodeBody(raw json.RawMessage) (map[string]any, error) {
+	body := map[string]any{}
+	if b := bytes.TrimSpace(raw); len(b) > 0 && !bytes.Equal(b, []byte("null")) {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// fieldValue is the value a control sets: old is the stored value (had says
+// whether there is one). ok false removes the member.
+func fieldValue(f fieldSpec, v formValues, old any, had bool) (any, bool) {
+	if f.kind == kBool && v.get(f.name) == "" && !had {
+		// An unticked box says nothing about a flag the record never had.
+		return nil, false
+	}
+	return jsonValue(f, v)
 }
 
 // marshal encodes v as JSON without escaping <, > and & (the API stores text as

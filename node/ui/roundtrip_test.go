@@ -1,0 +1,228 @@
+package ui
+
+// Round trips through the record forms: staff who open a record's edit form
+// and save without changing anything get the record back exactly as it was;
+// only what they change changes.
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"liandong/auth"
+	"liandong/schema"
+)
+
+// formOf returns what a browser submits for the page's form #record-form when
+// the user changes nothing: text inputs, hidden inputs, checked boxes,
+// textareas and the selected option of each select.
+func formOf(t *testing.T, page string) url.Values {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr := func(n *html.Node, k string) (string, bool) {
+		for _, a := range n.Attr {
+			if a.Key == k {
+				return a.Val, true
+			}
+		}
+		return "", false
+	}
+	text := func(n *html.Node) string {
+		var b strings.Builder
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type == html.TextNode {
+				b.WriteString(c.Data)
+			}
+		}
+		return b.String()
+	}
+	v := url.Values{}
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			name, _ := attr(n, "name")
+			switch n.Data {
+			case "input":
+				typ, _ := attr(n, "type")
+				val, _ := attr(n, "value")
+				if typ == "checkbox" {
+					if _, on := attr(n, "checked"); on {
+						v.Add(name, val)
+					}
+				} else if name != "" {
+					v.Add(name, val)
+				}
+			case "textarea":
+				// A browser drops the first newline after <textarea>.
+				v.Add(name, strings.TrimPrefix(text(n), "\n"))
+			case "select":
+				sel := ""
+				for o := n.FirstChild; o != nil; o = o.NextSibling {
+					if o.Type == html.ElementNode && o.Data == "option" {
+						if _, on := attr(o, "selected"); on {
+							sel, _ = attr(o, "value")
+						}
+					}
+				}
+				v.Add(name, sel)
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return v
+}
+
+// readRecord reads a record through the API with tok.
+func (e *env) readRecord(tok, id string) *schema.Record {
+	e.t.Helper()
+	r, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/records/"+url.PathEscape(id), nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	res, err := e.cli.Do(r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var rec schema.Record
+	if err := json.NewDecoder(res.Body).Decode(&rec); err != nil {
+		e.t.Fatal(err)
+	}
+	return &rec
+}
+
+// createEnv writes a record with a full envelope through the API.
+func (e *env) createEnv(tok string, env map[string]any) *schema.Record {
+	e.t.Helper()
+	js, _ := json.Marshal(env)
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/records", bytes.NewReader(js))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+tok)
+	res, err := e.cli.Do(r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var rec schema.Record
+	if res.StatusCode != http.StatusCreated {
+		e.t.Fatalf("create: %d", res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&rec); err != nil {
+		e.t.Fatal(err)
+	}
+	return &rec
+}
+
+func bodyMap(t *testing.T, raw json.RawMessage) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// saveUnchanged opens the edit form of id, submits it as the browser would with
+// nothing changed, and returns the record after.
+func (e *env) saveUnchanged(tok, id string) (*schema.Record, *answer) {
+	e.t.Helper()
+	s := session(tok)
+	form := e.get("/ui/records/"+id+"/edit", s...)
+	form.want(e.t, http.StatusOK)
+	v := formOf(e.t, form.html)
+	saved := e.post("/ui/records/"+id+"/edit", v, s...)
+	return e.readRecord(tok, id), saved
+}
+
+// TestEditUnchangedKeepsUnshownMembers: members the form does not show are
+// kept at the top of the body and inside the objects it fills in part
+// (budget, contact).
+func TestEditUnchangedKeepsUnshownMembers(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	body := needBody("带扩展字段的需求")
+	body["budget"] = map[string]any{"min": 100000, "max": 500000, "currency": "CNY", "note": "含税"}
+	body["contact"] = map[string]any{"person": "李经理", "phone": "022-23400000", "wechat": "li_wx"}
+	body["source"] = "2026 年度征集"
+	rec := e.create(w, "need", "federation", body)
+	after, saved := e.saveUnchanged(w, rec.ID)
+	if saved.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", saved.StatusCode, saved.html)
+	}
+	m := bodyMap(t, after.Body)
+	if m["source"] != "2026 年度征集" {
+		t.Errorf("top-level unknown member lost: %v", m["source"])
+	}
+	if b, _ := m["budget"].(map[string]any); b["note"] != "含税" {
+		t.Errorf("budget.note lost on an unchanged edit: budget now %v", m["budget"])
+	}
+	if c, _ := m["contact"].(map[string]any); c["wechat"] != "li_wx" {
+		t.Errorf("contact.wechat lost on an unchanged edit: contact now %v", m["contact"])
+	}
+}
+
+// TestEditUnchangedKeepsBodyOfEachCatalogue: the whole body of a record of
+// each catalogue comes back from an unchanged edit as it was; a supply item
+// without the disruptive flag does not get "disruptive": false.
+func TestEditUnchangedKeepsBodyOfEachCatalogue(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	for _, c := range []struct {
+		cat  string
+		body map[string]any
+	}{
+		{"supply", func() map[string]any { b := supplyBody("供给", 5); delete(b, "disruptive"); return b }()},
+		{"need", needBody("需求")},
+		{"expert", map[string]any{"name": "张教授", "affiliation": "天津大学", "fields": []string{"new-materials"}, "roles": []string{"evaluation"}}},
+	} {
+		rec := e.create(w, c.cat, "federation", c.body)
+		after, saved := e.saveUnchanged(w, rec.ID)
+		if saved.StatusCode != http.StatusSeeOther {
+			t.Errorf("%s save: %d\n%s", c.cat, saved.StatusCode, saved.html)
+			continue
+		}
+		ja, _ := json.Marshal(bodyMap(t, rec.Body))
+		jb, _ := json.Marshal(bodyMap(t, after.Body))
+		if string(ja) != string(jb) {
+			t.Errorf("%s body changed on an unchanged edit:\nbefore %s\nafter  %s", c.cat, ja, jb)
+		}
+	}
+}
+
+// TestBuildBodySetsOnlyWhatTheFormControls: buildBody starts from the stored
+// body; a control left empty removes its member, an object left empty is
+// dropped, and an unticked box removes no flag the record never had while it
+// clears one the record had.
+func TestBuildBodySetsOnlyWhatTheFormControls(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		base, want string
+		v          formValues
+	}{
+		{"unticked, never set", `{"title":"a"}`, `{"title":"a"}`, formValues{"body.title": {"a"}}},
+		{"unticked, was true", `{"title":"a","disruptive":true}`, `{"disruptive":false,"title":"a"}`, formValues{"body.title": {"a"}}},
+		{"unticked, was false", `{"title":"a","disruptive":false}`, `{"disruptive":false,"title":"a"}`, formValues{"body.title": {"a"}}},
+		{"ticked", `{"title":"a"}`, `{"disruptive":true,"title":"a"}`, formValues{"body.title": {"a"}, "body.disruptive": {"on"}}},
+		{"contact emptied but for an unshown member", `{"contact":{"person":"王","qq":"1"}}`, `{"contact":{"qq":"1"}}`, formValues{}},
+		{"contact emptied", `{"contact":{"person":"王"}}`, `{}`, formValues{}},
+		{"contact not an object, untouched", `{"contact":"call"}`, `{"contact":"call"}`, formValues{}},
+		{"contact typed", `{}`, `{"contact":{"phone":"1"}}`, formValues{"body.contact.phone": {"1"}}},
+	} {
+		got, err := buildBody(formSpecs["supply"], c.v, json.RawMessage(c.base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
