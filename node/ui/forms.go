@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
@@ -33,7 +34,7 @@ const (
 	kBool     fieldKind = "bool"
 	kList     fieldKind = "list"  // words separated by commas or new lines → array
 	kLines    fieldKind = "lines" // one item a line → array
-	kIP       fieldKind = "ip"    // "type number status" a line → array of objects
+	kIP       fieldKind = "ip"    // "type | number | status" a line → array of objects
 )
 
 type option struct{ value, label string }
@@ -214,21 +215,7 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 		out := splitLines(raw)
 		return out, len(out) > 0
 	case kIP:
-		var out []map[string]string
-		for _, l := range splitLines(raw) {
-			parts := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == '，' || r == '|' || r == '\u3000' })
-			ip := map[string]string{}
-			for i, k := range []string{"type", "number", "status"} {
-				if i < len(parts) {
-					ip[k] = parts[i]
-				}
-			}
-			if len(parts) > 3 {
-				// More words than columns: keep them in the status for the API to refuse.
-				ip["status"] = strings.Join(parts[2:], " ")
-			}
-			out = append(out, ip)
-		}
+		out := ipRights(raw, nil)
 		return out, len(out) > 0
 	case kInt:
 		s := normalizeDigits(raw)
@@ -325,7 +312,111 @@ func fieldValue(f fieldSpec, v formValues, old any, had bool) (any, bool) {
 		// An unticked box says nothing about a flag the record never had.
 		return nil, false
 	}
+	if f.kind == kIP {
+		out := ipRights(v.get(f.name), old)
+		return out, len(out) > 0
+	}
 	return jsonValue(f, v)
+}
+
+// The IP rights text box holds one right a line, its columns separated by
+// " | ", "-" for one left empty: "patent | ZL 202110345678.9 | granted". A
+// line without "|" (or a tab, as pasted from a spreadsheet) is read as words
+// separated by spaces: the type, the number, the status last (a second word
+// that is a status code is the status, a right without a number).
+var ipColumns = []string{"type", "number", "status"}
+
+const ipSep = " | "
+
+// ipLine renders a stored right as its line.
+func ipLine(x any) string {
+	o, ok := x.(map[string]any)
+	if !ok {
+		return strings.ReplaceAll(textOf(x), "\n", " ")
+	}
+	cols := make([]string, len(ipColumns))
+	for i, k := range ipColumns {
+		cols[i] = strings.Join(strings.Fields(textOf(o[k])), " ")
+		if cols[i] == "" {
+			cols[i] = "-"
+		}
+	}
+	return strings.Join(cols, ipSep)
+}
+
+// parseIPLine reads one line of the IP rights text box: its columns, ""
+// for one left empty. Surplus columns go to the status, for the API to refuse.
+func parseIPLine(l string) []string {
+	cols := make([]string, len(ipColumns))
+	if strings.ContainsAny(l, "|｜\t") {
+		parts := strings.Split(strings.NewReplacer("｜", "|", "\t", "|").Replace(l), "|")
+		if n := len(ipColumns); len(parts) > n {
+			parts = append(parts[:n-1], strings.Join(parts[n-1:], "|"))
+		}
+		for i, p := range parts {
+			if p = strings.TrimSpace(p); p != "-" && p != "—" {
+				cols[i] = p
+			}
+		}
+		return cols
+	}
+	words := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == ',' || r == '，' || r == '\u3000' })
+	switch n := len(words); {
+	case n == 0:
+	case n == 1:
+		cols[0] = words[0]
+	case n == 2 && slices.Contains(schema.IPStatuses, words[1]):
+		// "know-how granted": a right without a number.
+		cols[0], cols[2] = words[0], words[1]
+	case n == 2:
+		cols[0], cols[1] = words[0], words[1]
+	default:
+		// "patent ZL 202110345678.9 granted": the words between the type
+		// and the status are the number.
+		cols[0], cols[1], cols[2] = words[0], strings.Join(words[1:n-1], " "), words[n-1]
+	}
+	return cols
+}
+
+// ipRights converts the IP rights text box into the body's array. old is the
+// stored array on an edit: a line as it was rendered keeps its stored right as
+// it was, and a changed line i is merged into stored right i (unless that one
+// is kept by its own line), so members of a right the form does not show
+// survive.
+func ipRights(raw string, old any) []any {
+	lines := splitLines(raw)
+	stored, _ := old.([]any)
+	out := make([]any, len(lines))
+	used := make([]bool, len(stored))
+	for i, l := range lines {
+		for j, x := range stored {
+			if !used[j] && ipLine(x) == l {
+				out[i], used[j] = x, true
+				break
+			}
+		}
+	}
+	for i, l := range lines {
+		if out[i] != nil {
+			continue
+		}
+		right := map[string]any{}
+		if i < len(stored) && !used[i] {
+			if o, ok := stored[i].(map[string]any); ok {
+				maps.Copy(right, o)
+				used[i] = true
+			}
+		}
+		for k, col := range parseIPLine(l) {
+			if col == "" {
+				delete(right, ipColumns[k])
+			} else {
+				right[ipColumns[k]] = col
+			}
+		}
+		out[i] = right
+	}
+	return out
 }
 
 // marshal encodes v as JSON without escaping <, > and & (the API stores text as
@@ -381,34 +472,17 @@ func lookup(m map[string]any, path string) (any, bool) {
 
 // formText renders a JSON value as the control's text (or the checked values).
 func formText(f fieldSpec, val any) []string {
-	str := func(x any) string {
-		switch x := x.(type) {
-		case string:
-			return x
-		case json.Number:
-			return x.String()
-		case bool:
-			if x {
-				return "on"
-			}
-			return ""
-		case nil:
-			return ""
-		}
-		js, _ := marshal(x)
-		return string(js)
-	}
 	arr, isArr := val.([]any)
 	switch f.kind {
 	case kChecks:
 		out := make([]string, 0, len(arr))
 		for _, x := range arr {
-			out = append(out, str(x))
+			out = append(out, textOf(x))
 		}
 		return out
 	case kList, kLines:
 		if !isArr {
-			return []string{str(val)}
+			return []string{textOf(val)}
 		}
 		sep := "\n"
 		if f.kind == kList {
@@ -416,27 +490,40 @@ func formText(f fieldSpec, val any) []string {
 		}
 		parts := make([]string, 0, len(arr))
 		for _, x := range arr {
-			parts = append(parts, str(x))
+			parts = append(parts, textOf(x))
 		}
 		return []string{strings.Join(parts, sep)}
 	case kIP:
 		if !isArr {
-			return []string{str(val)}
+			return []string{textOf(val)}
 		}
-		var lines []string
+		lines := make([]string, 0, len(arr))
 		for _, x := range arr {
-			o, _ := x.(map[string]any)
-			var parts []string
-			for _, k := range []string{"type", "number", "status"} {
-				if s := str(o[k]); s != "" {
-					parts = append(parts, s)
-				}
-			}
-			lines = append(lines, strings.Join(parts, " "))
+			lines = append(lines, ipLine(x))
 		}
 		return []string{strings.Join(lines, "\n")}
 	}
-	return []string{str(val)}
+	return []string{textOf(val)}
+}
+
+// textOf is a JSON value as text: a string as it is, a number as written, true
+// as "on", null as "", anything else as JSON.
+func textOf(x any) string {
+	switch x := x.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		if x {
+			return "on"
+		}
+		return ""
+	case nil:
+		return ""
+	}
+	js, _ := marshal(x)
+	return string(js)
 }
 
 // chinaTime is the time zone dates are entered and shown in (UTC+8, no DST).

@@ -226,3 +226,75 @@ func TestBuildBodySetsOnlyWhatTheFormControls(t *testing.T) {
 		}
 	}
 }
+
+// TestEditUnchangedKeepsIPRights: IP rights come back from an unchanged edit
+// as they were: one without a number keeps its status (not moved into the
+// number), a number written with a space (ZL 2021…) does not make the save
+// fail, and members of a right the form does not show are kept.
+func TestEditUnchangedKeepsIPRights(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	for _, ip := range []string{
+		`[{"status":"granted","type":"know-how"}]`,
+		`[{"number":"ZL 202120000001.1","status":"granted","type":"patent"}]`,
+		`[{"type":"software-copyright"},{"country":"CN","number":"ZL202110000001.1","type":"patent"}]`,
+	} {
+		body := supplyBody("知识产权 "+ip, 5)
+		var rights []map[string]any
+		json.Unmarshal([]byte(ip), &rights)
+		body["ip"] = rights
+		rec := e.create(w, "supply", "federation", body)
+		after, saved := e.saveUnchanged(w, rec.ID)
+		if saved.StatusCode != http.StatusSeeOther {
+			t.Errorf("%s: unchanged save refused: %d\n%s", ip, saved.StatusCode, between(saved.html, `id="form-errors"`, `</div>`)+saved.field(t, "body.ip"))
+			continue
+		}
+		if got, _ := json.Marshal(bodyMap(t, after.Body)["ip"]); string(got) != ip {
+			t.Errorf("ip before %s, after an unchanged edit %s", ip, got)
+		}
+	}
+}
+
+// TestEditIPLineMergesIntoStoredRight: a changed line sets the columns it
+// shows and keeps the right's other members; a line as rendered keeps its
+// right even when the one before it was removed.
+func TestEditIPLineMergesIntoStoredRight(t *testing.T) {
+	stored := `{"ip":[{"type":"patent","number":"ZL1","status":"pending","country":"CN"},{"type":"know-how","note":"x"},{"type":"trademark","number":"T 1"}]}`
+	for _, c := range []struct{ text, want string }{
+		{"patent | ZL1 | granted\nknow-how | - | -\ntrademark | T 1 | -", `[{"country":"CN","number":"ZL1","status":"granted","type":"patent"},{"note":"x","type":"know-how"},{"number":"T 1","type":"trademark"}]`},
+		{"patent | - | pending\nknow-how | - | -\ntrademark | T 1 | -", `[{"country":"CN","status":"pending","type":"patent"},{"note":"x","type":"know-how"},{"number":"T 1","type":"trademark"}]`},
+		{"know-how | - | -\ntrademark | T 1 | -", `[{"note":"x","type":"know-how"},{"number":"T 1","type":"trademark"}]`},
+	} {
+		got, err := buildBody(formSpecs["supply"], formValues{"body.ip": {c.text}}, json.RawMessage(stored))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ip, _ := json.Marshal(bodyMap(t, got)["ip"]); string(ip) != c.want {
+			t.Errorf("%q:\n got %s\nwant %s", c.text, ip, c.want)
+		}
+	}
+}
+
+// TestIPRightsTextBox: what the IP rights box accepts in a new record: columns
+// separated by |, ｜ or a tab with - for an empty one, or words separated by
+// spaces.
+func TestIPRightsTextBox(t *testing.T) {
+	for text, want := range map[string]string{
+		"patent | ZL 202110345678.9 | granted":    `[{"number":"ZL 202110345678.9","status":"granted","type":"patent"}]`,
+		"patent｜ZL1｜-":                            `[{"number":"ZL1","type":"patent"}]`,
+		"know-how | - | granted":                  `[{"status":"granted","type":"know-how"}]`,
+		"know-how || granted":                     `[{"status":"granted","type":"know-how"}]`,
+		"patent\tZL 1\tpending":                   `[{"number":"ZL 1","status":"pending","type":"patent"}]`,
+		"patent ZL202110345678.9 granted":         `[{"number":"ZL202110345678.9","status":"granted","type":"patent"}]`,
+		"patent ZL 202110345678.9 granted":        `[{"number":"ZL 202110345678.9","status":"granted","type":"patent"}]`,
+		"know-how granted":                        `[{"status":"granted","type":"know-how"}]`,
+		"patent ZL1":                              `[{"number":"ZL1","type":"patent"}]`,
+		"patent | ZL1 | granted | extra":          `[{"number":"ZL1","status":"granted | extra","type":"patent"}]`,
+		"software-copyright\n\npatent ZL2 lapsed": `[{"type":"software-copyright"},{"number":"ZL2","status":"lapsed","type":"patent"}]`,
+	} {
+		got, _ := json.Marshal(ipRights(text, nil))
+		if string(got) != want {
+			t.Errorf("%q:\n got %s\nwant %s", text, got, want)
+		}
+	}
+}
