@@ -32,7 +32,7 @@ const (
 	kSelect   fieldKind = "select"
 	kChecks   fieldKind = "checks" // several codes → array
 	kBool     fieldKind = "bool"
-	kList     fieldKind = "list"  // words separated by commas or new lines → array
+	kList     fieldKind = "list"  // words separated by commas or new lines (one a line on an edit, see listFormat) → array
 	kLines    fieldKind = "lines" // one item a line → array
 	kIP       fieldKind = "ip"    // "type | number | status" a line → array of objects
 )
@@ -169,6 +169,16 @@ func normalizeDigits(s string) string {
 	}, strings.TrimSpace(s))
 }
 
+// listFormat names the form's hidden control that says how its list boxes
+// (keywords) are written: listLines on an edit, where a stored list is shown
+// one item a line and read back by lines only, so a keyword with a comma or 、
+// in it (1,3-丁二烯, 锂、钠离子电池) stays one; absent on a new record's form,
+// whose boxes take items separated by commas, 、, semicolons or new lines.
+const (
+	listFormat = "_list"
+	listLines  = "lines"
+)
+
 // splitList splits words separated by commas (ASCII or full-width), 、, ; or new lines.
 func splitList(s string) []string {
 	var out []string
@@ -210,6 +220,9 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 		return out, len(out) > 0
 	case kList:
 		out := splitList(raw)
+		if v.get(listFormat) == listLines {
+			out = splitLines(raw)
+		}
 		return out, len(out) > 0
 	case kLines:
 		out := splitLines(raw)
@@ -433,7 +446,7 @@ func marshal(v any) ([]byte, error) {
 
 // valuesOf fills a form from a record (for editing).
 func valuesOf(sections []sectionSpec, rec *schema.Record) formValues {
-	v := formValues{"visibility": {rec.Visibility}}
+	v := formValues{"visibility": {rec.Visibility}, listFormat: {listLines}}
 	if rec.ExpiresAt != nil {
 		v["expires_at"] = []string{rec.ExpiresAt.In(chinaTime).Format(time.DateOnly)}
 	}
@@ -484,15 +497,11 @@ func formText(f fieldSpec, val any) []string {
 		if !isArr {
 			return []string{textOf(val)}
 		}
-		sep := "\n"
-		if f.kind == kList {
-			sep = ", "
-		}
 		parts := make([]string, 0, len(arr))
 		for _, x := range arr {
 			parts = append(parts, textOf(x))
 		}
-		return []string{strings.Join(parts, sep)}
+		return []string{strings.Join(parts, "\n")}
 	case kIP:
 		if !isArr {
 			return []string{textOf(val)}
@@ -630,6 +639,9 @@ func renderField(p *page, f fieldSpec, v formValues, errs map[string][]string) f
 	if f.hint != "" {
 		ff.Hint = p.T(f.hint)
 	}
+	if f.kind == kList && v.get(listFormat) == listLines {
+		ff.Hint = p.T("form.list.lines.hint")
+	}
 	for _, o := range f.options {
 		ff.Options = append(ff.Options, formOption{Value: o.value, Label: p.optionLabel(o.label), Selected: slices.Contains(v[f.name], o.value)})
 	}
@@ -640,7 +652,7 @@ func renderField(p *page, f fieldSpec, v formValues, errs map[string][]string) f
 func formFromRequest(form url.Values) formValues {
 	v := formValues{}
 	for k, vals := range form {
-		if k == "body" || strings.HasPrefix(k, "body.") || k == "visibility" || k == "expires_at" {
+		if k == "body" || strings.HasPrefix(k, "body.") || k == "visibility" || k == "expires_at" || k == listFormat {
 			v[k] = vals
 		}
 	}

@@ -150,6 +150,7 @@ var messages = map[string][2]string{
 	"form.required":        {"必填", "required"},
 	"form.list.hint":       {"用逗号、顿号或换行分隔", "separate with commas or new lines"},
 	"form.lines.hint":      {"每行一项", "one per line"},
+	"form.list.lines.hint": {"每行一项（逗号、顿号是词的一部分）", "one per line (a comma is part of the word)"},
 	"form.ip.hint":         {"每行一项：类型 | 编号 | 状态，空缺的一栏写 -，如 patent | ZL 202110345678.9 | granted；状态为 pending、granted、lapsed 或 expired", "one per line: type | number | status, with - for a column left empty, e.g. patent | ZL 202110345678.9 | granted; the status is pending, granted, lapsed or expired"},
 	"form.pii.hint":        {"个人信息：只保存在本中心，不进入联邦日志。", "Personal data: kept at this centre only, never in the federation's log."},
 	"form.pii.needed":      {"编辑本中心记录需要具有 pii 权限的令牌：否则看不到的联系方式会在保存时丢失。", "Editing needs a token with the pii scope: otherwise contact details you cannot see would be lost on saving."},

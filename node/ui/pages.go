@@ -433,7 +433,15 @@ func (s *Server) describe(p *page, rec *schema.Record, d *recordData) {
 					item.Value = formText(fieldSpec{kind: kText}, val)[0]
 				}
 			case kList:
-				item.Value = strings.ReplaceAll(formText(f, val)[0], ", ", "、")
+				if arr, ok := val.([]any); ok {
+					words := make([]string, 0, len(arr))
+					for _, x := range arr {
+						words = append(words, textOf(x))
+					}
+					item.Value = strings.Join(words, "、")
+				} else {
+					item.Value = textOf(val)
+				}
 			default:
 				item.Value = formText(f, val)[0]
 			}
@@ -481,6 +489,7 @@ type formData struct {
 	General      []string
 	Warning      string
 	SignInNeeded bool
+	ListFormat   string // see listFormat
 }
 
 func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formData, v formValues, errs map[string][]string) {
@@ -491,6 +500,7 @@ func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formDat
 		d.Envelope = append(d.Envelope, renderField(p, f, v, errs))
 	}
 	d.Catalogues = p.options(codes("cat.", schema.Catalogues), d.Catalogue)
+	d.ListFormat = v.get(listFormat)
 	if p.User == nil {
 		d.SignInNeeded = true
 	}

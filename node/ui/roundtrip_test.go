@@ -298,3 +298,41 @@ func TestIPRightsTextBox(t *testing.T) {
 		}
 	}
 }
+
+// TestEditUnchangedKeepsKeywords: a keyword with a comma or 、 in it stays one
+// keyword through an unchanged edit (the edit form shows one a line and reads
+// lines), while a new record's box still takes words separated by commas.
+func TestEditUnchangedKeepsKeywords(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	for _, kw := range [][]string{{"1,3-丁二烯", "锂、钠离子电池"}, {"1,3-丁二烯"}} {
+		body := supplyBody("关键词", 5)
+		body["keywords"] = kw
+		rec := e.create(w, "supply", "federation", body)
+		form := e.get("/ui/records/"+rec.ID+"/edit", session(w)...)
+		if f := form.field(t, "body.keywords"); !strings.Contains(f, "<textarea") || !strings.Contains(f, "每行一项") {
+			t.Errorf("the edit form's keywords box is no textarea that says one a line:\n%s", f)
+		}
+		after, saved := e.saveUnchanged(w, rec.ID)
+		if saved.StatusCode != http.StatusSeeOther {
+			t.Fatalf("save: %d\n%s", saved.StatusCode, saved.html)
+		}
+		want, _ := json.Marshal(kw)
+		if got, _ := json.Marshal(bodyMap(t, after.Body)["keywords"]); string(got) != string(want) {
+			t.Errorf("keywords %s after an unchanged edit: %s", want, got)
+		}
+	}
+	// Added on a line of its own at an edit: one more keyword, commas and all.
+	got, err := buildBody(formSpecs["supply"], formValues{listFormat: {listLines}, "body.keywords": {"1,3-丁二烯\r\n锂、钠离子电池\r\n甲, 乙"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kw, _ := json.Marshal(bodyMap(t, got)["keywords"]); string(kw) != `["1,3-丁二烯","锂、钠离子电池","甲, 乙"]` {
+		t.Errorf("keywords of an edit: %s", kw)
+	}
+	// A new record's form: separators as before.
+	got, _ = buildBody(formSpecs["supply"], formValues{"body.keywords": {"超导，带材、涂层;薄膜\n电缆"}}, nil)
+	if kw, _ := json.Marshal(bodyMap(t, got)["keywords"]); string(kw) != `["超导","带材","涂层","薄膜","电缆"]` {
+		t.Errorf("keywords of a new record: %s", kw)
+	}
+}
