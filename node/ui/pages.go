@@ -531,13 +531,18 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, p *page) error 
 	return nil
 }
 
-// envelope builds the submission of a form.
-func envelope(catalogue string, v formValues, body json.RawMessage) map[string]any {
+// envelope builds the submission of a form; stored is the record's expiry on
+// an edit (nil for none or a new record).
+func envelope(catalogue string, v formValues, body json.RawMessage, stored *time.Time) map[string]any {
 	env := map[string]any{"catalogue": catalogue, "body": body}
 	if vis := v.get("visibility"); vis != "" {
 		env["visibility"] = vis
 	}
-	if exp, ok := expiresAt(v.get("expires_at")); ok {
+	if stored != nil && normalizeDigits(v.get("expires_at")) == stored.In(chinaTime).Format(time.DateOnly) {
+		// The date shown for the stored expiry, left as it was: the expiry
+		// stays as it was (it need not be the end of that day in China).
+		env["expires_at"] = stored.Format(time.RFC3339Nano)
+	} else if exp, ok := expiresAt(v.get("expires_at")); ok {
 		env["expires_at"] = exp
 	}
 	return env
@@ -584,7 +589,7 @@ func (s *Server) newSubmit(w http.ResponseWriter, r *http.Request, p *page) erro
 		return err
 	}
 	var rec schema.Record
-	_, err = s.call(r.Context(), p.token, apiRequest{method: http.MethodPost, path: "/v1/records", body: envelope(d.Catalogue, v, body)}, &rec)
+	_, err = s.call(r.Context(), p.token, apiRequest{method: http.MethodPost, path: "/v1/records", body: envelope(d.Catalogue, v, body, nil)}, &rec)
 	return s.submitted(w, r, p, d, v, &rec, err)
 }
 
@@ -648,7 +653,7 @@ func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, p *page) err
 	}
 	var rec schema.Record
 	_, err = s.call(r.Context(), p.token, apiRequest{
-		method: http.MethodPut, path: recordPath(id), body: envelope(cur.Catalogue, v, body),
+		method: http.MethodPut, path: recordPath(id), body: envelope(cur.Catalogue, v, body, cur.ExpiresAt),
 		header: http.Header{"If-Match": {strconv.FormatUint(version, 10)}},
 	}, &rec)
 	return s.submitted(w, r, p, d, v, &rec, err)

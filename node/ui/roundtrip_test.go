@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 
@@ -334,5 +335,35 @@ func TestEditUnchangedKeepsKeywords(t *testing.T) {
 	got, _ = buildBody(formSpecs["supply"], formValues{"body.keywords": {"超导，带材、涂层;薄膜\n电缆"}}, nil)
 	if kw, _ := json.Marshal(bodyMap(t, got)["keywords"]); string(kw) != `["超导","带材","涂层","薄膜","电缆"]` {
 		t.Errorf("keywords of a new record: %s", kw)
+	}
+}
+
+// TestEditUnchangedKeepsExpiry: an expiry set through the API at a time that
+// is not the end of a day in China stays as it was through an unchanged edit;
+// a date changed on the form is the end of that day in China.
+func TestEditUnchangedKeepsExpiry(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	exp := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(24 * time.Hour) // midnight UTC
+	rec := e.createEnv(w, map[string]any{"catalogue": "supply", "visibility": "federation",
+		"expires_at": exp.Format(time.RFC3339), "body": supplyBody("有效期成果", 5)})
+	after, saved := e.saveUnchanged(w, rec.ID)
+	if saved.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", saved.StatusCode, saved.html)
+	}
+	if after.ExpiresAt == nil || !after.ExpiresAt.Equal(*rec.ExpiresAt) {
+		t.Fatalf("expires_at before %v, after an unchanged edit %v", rec.ExpiresAt, after.ExpiresAt)
+	}
+
+	s := session(w)
+	v := formOf(t, e.get("/ui/records/"+rec.ID+"/edit", s...).html)
+	day := exp.Add(24 * time.Hour).In(chinaTime).Format(time.DateOnly)
+	v.Set("expires_at", day)
+	if res := e.post("/ui/records/"+rec.ID+"/edit", v, s...); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", res.StatusCode, res.html)
+	}
+	want, _ := time.ParseInLocation(time.DateTime, day+" 23:59:59", chinaTime)
+	if got := e.readRecord(w, rec.ID).ExpiresAt; got == nil || !got.Equal(want) {
+		t.Fatalf("expiry changed to %s on the form: %v, want %v", day, got, want)
 	}
 }
