@@ -282,9 +282,16 @@ type recordData struct {
 	CanEdit     bool
 }
 
-func (s *Server) getRecord(r *http.Request, p *page, id string) (*schema.Record, error) {
+// getRecord reads a record; consistent reads it through the raft leader (a
+// follower forwards the read), so a replica that has not yet applied a write
+// just made through it answers what was written.
+func (s *Server) getRecord(r *http.Request, p *page, id string, consistent bool) (*schema.Record, error) {
 	var rec schema.Record
-	if _, err := s.call(r.Context(), p.token, apiRequest{method: http.MethodGet, path: recordPath(id)}, &rec); err != nil {
+	req := apiRequest{method: http.MethodGet, path: recordPath(id)}
+	if consistent {
+		req.query = url.Values{"consistent": {"true"}}
+	}
+	if _, err := s.call(r.Context(), p.token, req, &rec); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -303,7 +310,13 @@ func (s *Server) notFound(w http.ResponseWriter, p *page, id string) {
 func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, p *page) error {
 	id := r.PathValue("id")
 	p.Nav = "records"
-	rec, err := s.getRecord(r, p, id)
+	// Just saved (savedMark): the save may have gone through this replica to
+	// the leader before this replica applied it, so read through the leader.
+	saved := r.URL.Query().Get(savedMark) != ""
+	rec, err := s.getRecord(r, p, id, saved)
+	if pr := asProblem(err); saved && err != nil && (pr == nil || pr.Status >= 500) {
+		rec, err = s.getRecord(r, p, id, false) // no leader now: what this replica has
+	}
 	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
 		s.notFound(w, p, id)
 		return nil
@@ -548,11 +561,15 @@ func envelope(catalogue string, v formValues, body json.RawMessage, stored *time
 	return env
 }
 
+// savedMark is the query parameter of the redirect after a save, which makes
+// the record page read the record through the leader.
+const savedMark = "saved"
+
 // submitted handles the API's answer to a form: on success a redirect to the
 // record, on a refusal the form again with the errors next to the fields.
 func (s *Server) submitted(w http.ResponseWriter, r *http.Request, p *page, d *formData, v formValues, rec *schema.Record, err error) error {
 	if err == nil {
-		redirect(w, r, Prefix+"records/"+url.PathEscape(rec.ID), "saved")
+		redirect(w, r, Prefix+"records/"+url.PathEscape(rec.ID)+"?"+savedMark+"=1", "saved")
 		return nil
 	}
 	pr := asProblem(err)
@@ -564,7 +581,7 @@ func (s *Server) submitted(w http.ResponseWriter, r *http.Request, p *page, d *f
 	case pr.Status == http.StatusPreconditionFailed:
 		cur := uint64(0)
 		if d.Record != nil {
-			if now, err := s.getRecord(r, p, d.Record.ID); err == nil {
+			if now, err := s.getRecord(r, p, d.Record.ID, true); err == nil {
 				cur = now.Version
 			}
 		}
@@ -597,7 +614,9 @@ func (s *Server) newSubmit(w http.ResponseWriter, r *http.Request, p *page) erro
 // when the page is done: a not-found page was written (err nil), or err.
 func (s *Server) editForm(w http.ResponseWriter, r *http.Request, p *page) (d *formData, ok bool, err error) {
 	id := r.PathValue("id")
-	rec, err := s.getRecord(r, p, id)
+	// Through the leader: the form must start from the latest version (this
+	// replica may lag, or not yet have applied a save just made through it).
+	rec, err := s.getRecord(r, p, id, true)
 	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
 		s.notFound(w, p, id)
 		return nil, false, nil

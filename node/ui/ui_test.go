@@ -234,7 +234,8 @@ func TestValidationErrorsNextToFields(t *testing.T) {
 	if ok.StatusCode != http.StatusSeeOther || !strings.HasPrefix(ok.Header.Get("Location"), "/ui/records/tianjin:") {
 		t.Fatalf("save: %d %s\n%s", ok.StatusCode, ok.Header.Get("Location"), ok.html)
 	}
-	id, _ := url.PathUnescape(strings.TrimPrefix(ok.Header.Get("Location"), "/ui/records/"))
+	loc, _ := url.Parse(ok.Header.Get("Location"))
+	id := strings.TrimPrefix(loc.Path, "/ui/records/")
 	rec := e.get(ok.Header.Get("Location"), append(s, ok.cookie(flashCookie))...)
 	rec.want(t, http.StatusOK, "记录已保存", "超导带材连续化制备技术", "超导、带材、涂层", "TRL 1–9", "wang@example.edu.cn", "2027-06-30 23:59", "本节点签名")
 
