@@ -503,6 +503,11 @@ type formData struct {
 	Warning      string
 	SignInNeeded bool
 	ListFormat   string // see listFormat
+	// Refused says why a submission was not saved and is shown again as it
+	// was typed (a sign-in that stopped working, a stale CSRF token); with
+	// RefusedSignIn it offers a sign-in in another tab.
+	Refused       string
+	RefusedSignIn bool
 }
 
 func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formData, v formValues, errs map[string][]string) {
@@ -573,8 +578,12 @@ func (s *Server) submitted(w http.ResponseWriter, r *http.Request, p *page, d *f
 		return nil
 	}
 	pr := asProblem(err)
-	if pr == nil || pr.Status == http.StatusUnauthorized {
+	if pr == nil {
 		return err
+	}
+	if pr.Status == http.StatusUnauthorized {
+		s.signOut(w, r, p)
+		return s.refusedForm(w, p, d, v, http.StatusUnauthorized)
 	}
 	errs, general := fieldErrors(p.Lang, formSpecs[d.Catalogue], pr.Errors)
 	switch {
@@ -598,9 +607,25 @@ func (s *Server) submitted(w http.ResponseWriter, r *http.Request, p *page, d *f
 	return nil
 }
 
+// refusedForm shows a submitted form again, as it was typed, that was not
+// saved because the sign-in (status 401) or the CSRF check (403) failed; the
+// page carries the current CSRF token, so saving again works once signed in.
+func (s *Server) refusedForm(w http.ResponseWriter, p *page, d *formData, v formValues, status int) error {
+	if status == http.StatusUnauthorized {
+		d.Refused, d.RefusedSignIn = p.T("form.signin.save"), true
+	} else {
+		d.Refused = p.T("form.csrf")
+	}
+	s.formPage(w, status, p, d, v, nil)
+	return nil
+}
+
 func (s *Server) newSubmit(w http.ResponseWriter, r *http.Request, p *page) error {
 	v := formFromRequest(r.PostForm)
 	d := &formData{Catalogue: catalogueOf(r.PostForm.Get("catalogue")), Action: Prefix + "new"}
+	if p.CSRFRefused {
+		return s.refusedForm(w, p, d, v, http.StatusForbidden)
+	}
 	body, err := buildBody(formSpecs[d.Catalogue], v, nil)
 	if err != nil {
 		return err
@@ -643,12 +668,35 @@ func (s *Server) editPage(w http.ResponseWriter, r *http.Request, p *page) error
 	return nil
 }
 
+// refusedEdit is the edit form of a submission that is refused before the
+// record could be read: the record as this token (or none) may read it, for
+// the title, or what the form said of it.
+func (s *Server) refusedEdit(r *http.Request, p *page, id string, version uint64) *formData {
+	rec := &schema.Record{ID: id, Catalogue: catalogueOf(r.PostForm.Get("catalogue")), Version: version}
+	if p.token != "" {
+		if cur, err := s.getRecord(r, p, id, false); err == nil {
+			if _, known := formSpecs[cur.Catalogue]; known {
+				rec = cur.Clone()
+				rec.Version = version
+			}
+		}
+	}
+	return &formData{Catalogue: rec.Catalogue, Action: Prefix + "records/" + url.PathEscape(id) + "/edit", Record: rec}
+}
+
 func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, p *page) error {
 	id := r.PathValue("id")
 	v := formFromRequest(r.PostForm)
 	version, _ := strconv.ParseUint(r.PostForm.Get("version"), 10, 64)
+	if p.CSRFRefused {
+		return s.refusedForm(w, p, s.refusedEdit(r, p, id, version), v, http.StatusForbidden)
+	}
 	// The current body is the base, so members the form does not show survive.
 	d, ok, err := s.editForm(w, r, p)
+	if pr := asProblem(err); pr != nil && pr.Status == http.StatusUnauthorized {
+		s.signOut(w, r, p)
+		return s.refusedForm(w, p, s.refusedEdit(r, p, id, version), v, http.StatusUnauthorized)
+	}
 	if !ok {
 		return err
 	}
@@ -845,7 +893,9 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request, p *page) e
 		return err
 	}
 	setCookie(w, r, sessionCookie, tok, 0)
-	setCookie(w, r, csrfCookie, newCSRF(), 0)
+	// The CSRF cookie is kept (it passed the check): a form still open in
+	// another tab, whose save was refused because the session had expired,
+	// can be saved once signed in here.
 	redirect(w, r, Prefix, "signedin")
 	return nil
 }

@@ -406,3 +406,113 @@ func TestSavedRecordReadThroughLeader(t *testing.T) {
 	e.get(saved.Header.Get("Location"), s...).want(t, http.StatusOK, "刚保存的成果")
 	e.get("/ui/records/"+rec.ID+"/edit", s...).want(t, http.StatusOK, `value="刚保存的成果"`)
 }
+
+// resubmit submits the form of a page as it is, with cookies.
+func (e *env) resubmit(page *answer, path string, cookies ...*http.Cookie) *answer {
+	e.t.Helper()
+	return e.do(http.MethodPost, path, formOf(e.t, page.html), cookies, nil)
+}
+
+// TestExpiredSignInKeepsTypedNewRecord: the token expires while a new record
+// is typed; the save answers the form again with what was typed, a "sign in
+// to save" notice that opens the sign-in in a new tab, and the session's CSRF
+// token, so that once signed in again the same form saves.
+func TestExpiredSignInKeepsTypedNewRecord(t *testing.T) {
+	e := newEnv(t)
+	old, err := e.issuers["tianjin"].Issue("staff-tianjin", []auth.Scope{auth.ScopeRead, auth.ScopeWrite, auth.ScopePII}, time.Hour, time.Now().Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := "一段很长的需求描述，用户花了二十分钟输入"
+	res := e.post("/ui/new", url.Values{"catalogue": {"need"}, "body.title": {"需求标题"}, "body.description": {typed},
+		"body.industry": {"new-materials"}, "body.enterprise": {"某公司"}, "visibility": {"federation"}}, session(old)...)
+	res.want(t, http.StatusUnauthorized, typed, `id="form-refused"`, tr(langZH, "form.signin.save"), `target="_blank"`,
+		`name="_csrf" value="`+testCSRF+`"`, `name="catalogue" value="need"`)
+	res.wantNot(t, tr(langZH, "fed.needscope"))
+	if c := res.cookie(sessionCookie); c == nil || c.MaxAge >= 0 {
+		t.Fatalf("the expired session was not cleared: %+v", c)
+	}
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	saved := e.resubmit(res, "/ui/new", session(w)...)
+	if saved.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving again once signed in: %d\n%s", saved.StatusCode, saved.html)
+	}
+	e.get(saved.Header.Get("Location"), session(w)...).want(t, http.StatusOK, typed)
+}
+
+// TestAnonymousSubmitAsksToSignInToSave: a record form submitted without a
+// sign-in is shown again with what was typed and a "sign in to save" notice,
+// not the federation page's message.
+func TestAnonymousSubmitAsksToSignInToSave(t *testing.T) {
+	e := newEnv(t)
+	res := e.post("/ui/new", url.Values{"catalogue": {"need"}, "body.title": {"匿名需求"}, "body.description": {"描述"}}, session("")...)
+	res.want(t, http.StatusUnauthorized, "匿名需求", tr(langZH, "form.signin.save"))
+	res.wantNot(t, tr(langZH, "fed.needscope"))
+}
+
+// TestExpiredSignInKeepsTypedEdit: the token expires while a record is
+// edited; the save answers the edit form again with the changes typed and the
+// version opened, and once signed in again it saves them.
+func TestExpiredSignInKeepsTypedEdit(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	rec := e.create(w, "need", "federation", needBody("风电齿轮箱轴承寿命预测"))
+	v := formOf(t, e.get("/ui/records/"+rec.ID+"/edit", session(w)...).html)
+	v.Set("body.description", "改过的需求描述")
+	expired, err := e.issuers["tianjin"].Issue("staff-tianjin", []auth.Scope{auth.ScopeRead, auth.ScopeWrite, auth.ScopePII}, time.Hour, time.Now().Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.post("/ui/records/"+rec.ID+"/edit", v, session(expired)...)
+	res.want(t, http.StatusUnauthorized, "改过的需求描述", tr(langZH, "form.signin.save"), `name="version" value="1"`)
+	saved := e.resubmit(res, "/ui/records/"+rec.ID+"/edit", session(w)...)
+	if saved.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving again once signed in: %d\n%s", saved.StatusCode, saved.html)
+	}
+	if got := bodyMap(t, e.readRecord(w, rec.ID).Body)["description"]; got != "改过的需求描述" {
+		t.Fatalf("description after saving again: %v", got)
+	}
+}
+
+// TestSignInElsewhereKeepsOpenForm: signing in again in another tab keeps the
+// CSRF cookie, so a form open in the first tab still saves; when the cookie
+// did change (signed out and in again there), the save shows the form again
+// with what was typed and the current token, and saving again works.
+func TestSignInElsewhereKeepsOpenForm(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	s := session(w)
+	typed := "用户在 A 标签页里输入的很长的需求描述"
+	form := func(title string) url.Values {
+		return url.Values{csrfField: {testCSRF}, "catalogue": {"need"}, "body.title": {title}, "body.description": {typed},
+			"body.industry": {"new-materials"}, "body.enterprise": {"某公司"}}
+	}
+	e.get("/ui/new?catalogue=need", s...).want(t, http.StatusOK) // tab A opens the form (CSRF testCSRF)
+
+	// Tab B signs in again: tab A's form still saves.
+	in := e.post("/ui/signin", url.Values{"token": {w}}, s...)
+	if in.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", in.StatusCode)
+	}
+	jar := s[0] // the browser's CSRF cookie: as it was unless the sign-in set another
+	if c := in.cookie(csrfCookie); c != nil {
+		jar = c
+	}
+	if res := e.post("/ui/new", form("标题一"), in.cookie(sessionCookie), jar); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("tab A's save after a sign-in in tab B: %d\n%s", res.StatusCode, between(res.html, "<main", "</main>"))
+	}
+
+	// Tab B signs out (a new CSRF cookie) and in again.
+	out := e.post("/ui/signout", url.Values{}, s...)
+	csrf := out.cookie(csrfCookie)
+	if csrf == nil || csrf.Value == testCSRF {
+		t.Fatalf("sign-out kept the CSRF cookie: %+v", csrf)
+	}
+	in = e.post("/ui/signin", url.Values{"token": {w}, csrfField: {csrf.Value}}, csrf)
+	cookies := []*http.Cookie{in.cookie(sessionCookie), csrf}
+	res := e.post("/ui/new", form("标题二"), cookies...)
+	res.want(t, http.StatusForbidden, typed, "标题二", `id="form-refused"`, `name="_csrf" value="`+csrf.Value+`"`)
+	if saved := e.resubmit(res, "/ui/new", cookies...); saved.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving the refused form again: %d\n%s", saved.StatusCode, saved.html)
+	}
+}
