@@ -523,6 +523,14 @@ func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formDat
 		d.SignInNeeded = true
 	}
 	p.Nav = "new"
+	if d.Record == nil && p.URL.Query().Get("catalogue") != d.Catalogue {
+		// After a POST: the language switch's target names the catalogue.
+		u := *p.URL
+		q := u.Query()
+		q.Set("catalogue", d.Catalogue)
+		u.RawQuery = q.Encode()
+		p.URL = &u
+	}
 	if d.Record != nil {
 		p.Nav = "records"
 		p.Title = p.Tf("form.edit", p.item(d.Record).Title)
@@ -565,6 +573,13 @@ func envelope(catalogue string, v formValues, body json.RawMessage, stored *time
 	}
 	return env
 }
+
+// relangField marks a record form posted by its page's language switch (the
+// link to the form in the other language, ?lang=, which app.js turns into a
+// post of the form to that URL): the form is shown again in that language with
+// what was typed, and nothing is saved. Without JavaScript the link opens the
+// form (of the same catalogue) afresh.
+const relangField = "_relang"
 
 // savedMark is the query parameter of the redirect after a save, which makes
 // the record page read the record through the leader.
@@ -623,6 +638,10 @@ func (s *Server) refusedForm(w http.ResponseWriter, p *page, d *formData, v form
 func (s *Server) newSubmit(w http.ResponseWriter, r *http.Request, p *page) error {
 	v := formFromRequest(r.PostForm)
 	d := &formData{Catalogue: catalogueOf(r.PostForm.Get("catalogue")), Action: Prefix + "new"}
+	if r.PostForm.Get(relangField) != "" {
+		s.formPage(w, http.StatusOK, p, d, v, nil)
+		return nil
+	}
 	if p.CSRFRefused {
 		return s.refusedForm(w, p, d, v, http.StatusForbidden)
 	}
@@ -668,10 +687,11 @@ func (s *Server) editPage(w http.ResponseWriter, r *http.Request, p *page) error
 	return nil
 }
 
-// refusedEdit is the edit form of a submission that is refused before the
-// record could be read: the record as this token (or none) may read it, for
-// the title, or what the form said of it.
-func (s *Server) refusedEdit(r *http.Request, p *page, id string, version uint64) *formData {
+// editAsSubmitted is the edit form of a submission shown again without being
+// saved (refused before the record could be read, or switching language): the
+// record as this token may read it, for the title, or what the form said of
+// it, with the version the form was opened at.
+func (s *Server) editAsSubmitted(r *http.Request, p *page, id string, version uint64) *formData {
 	rec := &schema.Record{ID: id, Catalogue: catalogueOf(r.PostForm.Get("catalogue")), Version: version}
 	if p.token != "" {
 		if cur, err := s.getRecord(r, p, id, false); err == nil {
@@ -688,14 +708,22 @@ func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, p *page) err
 	id := r.PathValue("id")
 	v := formFromRequest(r.PostForm)
 	version, _ := strconv.ParseUint(r.PostForm.Get("version"), 10, 64)
+	if r.PostForm.Get(relangField) != "" {
+		d := s.editAsSubmitted(r, p, id, version)
+		if !p.User.PII() {
+			d.Warning = p.T("form.pii.needed")
+		}
+		s.formPage(w, http.StatusOK, p, d, v, nil)
+		return nil
+	}
 	if p.CSRFRefused {
-		return s.refusedForm(w, p, s.refusedEdit(r, p, id, version), v, http.StatusForbidden)
+		return s.refusedForm(w, p, s.editAsSubmitted(r, p, id, version), v, http.StatusForbidden)
 	}
 	// The current body is the base, so members the form does not show survive.
 	d, ok, err := s.editForm(w, r, p)
 	if pr := asProblem(err); pr != nil && pr.Status == http.StatusUnauthorized {
 		s.signOut(w, r, p)
-		return s.refusedForm(w, p, s.refusedEdit(r, p, id, version), v, http.StatusUnauthorized)
+		return s.refusedForm(w, p, s.editAsSubmitted(r, p, id, version), v, http.StatusUnauthorized)
 	}
 	if !ok {
 		return err

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/html"
+	xhtml "golang.org/x/net/html"
 
 	"liandong/auth"
 	"liandong/schema"
@@ -26,11 +27,11 @@ import (
 // textareas and the selected option of each select.
 func formOf(t *testing.T, page string) url.Values {
 	t.Helper()
-	doc, err := html.Parse(strings.NewReader(page))
+	doc, err := xhtml.Parse(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
 	}
-	attr := func(n *html.Node, k string) (string, bool) {
+	attr := func(n *xhtml.Node, k string) (string, bool) {
 		for _, a := range n.Attr {
 			if a.Key == k {
 				return a.Val, true
@@ -38,19 +39,19 @@ func formOf(t *testing.T, page string) url.Values {
 		}
 		return "", false
 	}
-	text := func(n *html.Node) string {
+	text := func(n *xhtml.Node) string {
 		var b strings.Builder
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if c.Type == html.TextNode {
+			if c.Type == xhtml.TextNode {
 				b.WriteString(c.Data)
 			}
 		}
 		return b.String()
 	}
 	v := url.Values{}
-	var walk func(n *html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode {
+	var walk func(n *xhtml.Node)
+	walk = func(n *xhtml.Node) {
+		if n.Type == xhtml.ElementNode {
 			name, _ := attr(n, "name")
 			switch n.Data {
 			case "input":
@@ -69,7 +70,7 @@ func formOf(t *testing.T, page string) url.Values {
 			case "select":
 				sel := ""
 				for o := n.FirstChild; o != nil; o = o.NextSibling {
-					if o.Type == html.ElementNode && o.Data == "option" {
+					if o.Type == xhtml.ElementNode && o.Data == "option" {
 						if _, on := attr(o, "selected"); on {
 							sel, _ = attr(o, "value")
 						}
@@ -514,5 +515,47 @@ func TestSignInElsewhereKeepsOpenForm(t *testing.T) {
 	res.want(t, http.StatusForbidden, typed, "标题二", `id="form-refused"`, `name="_csrf" value="`+csrf.Value+`"`)
 	if saved := e.resubmit(res, "/ui/new", cookies...); saved.StatusCode != http.StatusSeeOther {
 		t.Fatalf("saving the refused form again: %d\n%s", saved.StatusCode, saved.html)
+	}
+}
+
+// switchLanguage clicks the language switch of a form page with v as typed,
+// as app.js does: it posts the form, marked _relang, to the switch's link.
+func (e *env) switchLanguage(page *answer, v url.Values, cookies ...*http.Cookie) *answer {
+	e.t.Helper()
+	if !strings.Contains(page.html, `id="record-form"`) {
+		e.t.Fatal("no record form on the page")
+	}
+	target := html.UnescapeString(between(page.html, `<a href="`, `" id="lang-switch"`))
+	v.Set("_relang", "1")
+	return e.do(http.MethodPost, target, v, cookies, nil)
+}
+
+// TestLanguageSwitchKeepsForm: the language switch of a refused new need
+// form links to the need form (not the supply form) in the other language,
+// and posted with what was typed (as app.js does) shows it again; on an edit
+// form it keeps the changes typed and the version opened; neither saves.
+func TestLanguageSwitchKeepsForm(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	s := session(w)
+	res := e.post("/ui/new", url.Values{"catalogue": {"need"}, "body.title": {"缺描述的需求"}}, s...)
+	res.want(t, http.StatusUnprocessableEntity)
+	if sw := between(res.html, `<a href="`, `" id="lang-switch"`); !strings.Contains(sw, "catalogue=need") {
+		t.Errorf("the language switch of a refused need form leads to %q (the supply form)", sw)
+	}
+	en := e.switchLanguage(res, formOf(t, res.html), s...)
+	en.want(t, http.StatusOK, `lang="en"`, "New Industry need", `name="catalogue" value="need"`, `value="缺描述的需求"`)
+	if c := en.cookie(langCookie); c == nil || c.Value != langEN {
+		t.Errorf("the language was not remembered: %+v", c)
+	}
+
+	rec := e.create(w, "need", "federation", needBody("风电齿轮箱轴承寿命预测"))
+	form := e.get("/ui/records/"+rec.ID+"/edit", s...)
+	v := formOf(t, form.html)
+	v.Set("body.description", "改了一半的描述")
+	en = e.switchLanguage(form, v, s...)
+	en.want(t, http.StatusOK, `lang="en"`, "改了一半的描述", `name="version" value="1"`)
+	if after := e.readRecord(w, rec.ID); after.Version != 1 {
+		t.Fatalf("switching the language saved the record: version %d", after.Version)
 	}
 }
