@@ -250,6 +250,9 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 		return raw, true
 	}
 	s := strings.TrimSpace(raw)
+	if f.kind == kTextarea {
+		s = strings.ReplaceAll(s, "\r\n", "\n") // as a browser submits line breaks
+	}
 	return s, s != ""
 }
 
@@ -325,11 +328,34 @@ func fieldValue(f fieldSpec, v formValues, old any, had bool) (any, bool) {
 		// An unticked box says nothing about a flag the record never had.
 		return nil, false
 	}
+	if had && f.kind != kBool && unchanged(f, v, old) {
+		// As the form showed it: the stored value, even where the form's
+		// text differs from it (spaces around, line breaks, order of boxes).
+		return old, true
+	}
 	if f.kind == kIP {
 		out := ipRights(v.get(f.name), old)
 		return out, len(out) > 0
 	}
 	return jsonValue(f, v)
+}
+
+// unchanged reports whether a control was submitted as the edit form showed
+// the stored value old: the same text but for line breaks (a browser submits
+// CRLF) and the spaces around it, or the same boxes checked.
+func unchanged(f fieldSpec, v formValues, old any) bool {
+	shown := formText(f, old)
+	if f.kind == kChecks {
+		got := slices.Clone(v[f.name])
+		slices.Sort(got)
+		slices.Sort(shown)
+		return slices.Equal(got, slices.Compact(shown))
+	}
+	if len(shown) != 1 {
+		return false
+	}
+	norm := func(s string) string { return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n")) }
+	return norm(v.get(f.name)) == norm(shown[0])
 }
 
 // The IP rights text box holds one right a line, its columns separated by
@@ -644,6 +670,15 @@ func renderField(p *page, f fieldSpec, v formValues, errs map[string][]string) f
 	}
 	for _, o := range f.options {
 		ff.Options = append(ff.Options, formOption{Value: o.value, Label: p.optionLabel(o.label), Selected: slices.Contains(v[f.name], o.value)})
+	}
+	if f.kind == kSelect || f.kind == kChecks {
+		// A stored code the form does not offer (a newer build's, say) is
+		// offered too, selected, so that saving keeps it.
+		for _, val := range v[f.name] {
+			if val != "" && !slices.ContainsFunc(ff.Options, func(o formOption) bool { return o.Value == val }) {
+				ff.Options = append(ff.Options, formOption{Value: val, Label: val, Selected: true})
+			}
+		}
 	}
 	return ff
 }

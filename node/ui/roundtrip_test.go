@@ -24,7 +24,7 @@ import (
 
 // formOf returns what a browser submits for the page's form #record-form when
 // the user changes nothing: text inputs, hidden inputs, checked boxes,
-// textareas and the selected option of each select.
+// textareas (line breaks as CRLF) and the selected option of each select.
 func formOf(t *testing.T, page string) url.Values {
 	t.Helper()
 	doc, err := xhtml.Parse(strings.NewReader(page))
@@ -65,8 +65,9 @@ func formOf(t *testing.T, page string) url.Values {
 					v.Add(name, val)
 				}
 			case "textarea":
-				// A browser drops the first newline after <textarea>.
-				v.Add(name, strings.TrimPrefix(text(n), "\n"))
+				// A browser drops the first newline after <textarea>, and
+				// submits line breaks as CRLF.
+				v.Add(name, strings.ReplaceAll(strings.TrimPrefix(text(n), "\n"), "\n", "\r\n"))
 			case "select":
 				sel := ""
 				for o := n.FirstChild; o != nil; o = o.NextSibling {
@@ -557,5 +558,56 @@ func TestLanguageSwitchKeepsForm(t *testing.T) {
 	en.want(t, http.StatusOK, `lang="en"`, "改了一半的描述", `name="version" value="1"`)
 	if after := e.readRecord(w, rec.ID); after.Version != 1 {
 		t.Fatalf("switching the language saved the record: version %d", after.Version)
+	}
+}
+
+// TestEditUnchangedKeepsTextAsStored: values the form shows come back from an
+// unchanged edit as stored even where the form's text differs from them: line
+// breaks in a textarea (a browser submits CRLF), a text that starts with a
+// line break or has spaces around it, checked boxes in another order than the
+// form's, and a code the form's list does not offer.
+func TestEditUnchangedKeepsTextAsStored(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	sup := supplyBody("  前后有空格的标题 ", 5)
+	sup["summary"] = "\n第一段\n第二段\n"
+	sup["transfer_modes"] = []string{"equity", "license"}
+	sup["inventors"] = []string{"张三", "李四"}
+	ex := map[string]any{"name": "张教授", "affiliation": "天津大学", "bio": "第一行\r\n第二行", "fields": []string{"new-materials"}, "roles": []string{"review", "evaluation"}}
+	for _, c := range []struct {
+		cat  string
+		body map[string]any
+	}{{"supply", sup}, {"expert", ex}} {
+		rec := e.create(w, c.cat, "federation", c.body)
+		after, saved := e.saveUnchanged(w, rec.ID)
+		if saved.StatusCode != http.StatusSeeOther {
+			t.Errorf("%s save: %d\n%s", c.cat, saved.StatusCode, saved.html)
+			continue
+		}
+		ja, _ := json.Marshal(bodyMap(t, rec.Body))
+		jb, _ := json.Marshal(bodyMap(t, after.Body))
+		if string(ja) != string(jb) {
+			t.Errorf("%s body changed on an unchanged edit:\nbefore %s\nafter  %s", c.cat, ja, jb)
+		}
+	}
+
+	// A code this build's form does not offer (a newer build's, say) is shown
+	// selected and kept.
+	got, err := buildBody(formSpecs["need"], formValues{"body.kind": {"tender"}, "body.status": {"open"}},
+		json.RawMessage(`{"kind":"tender","status":"open"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != `{"kind":"tender","status":"open"}` {
+		t.Errorf("unknown code: %s", got)
+	}
+	// Typed line breaks are stored as LF, not as the CRLF a browser submits.
+	if got, _ := buildBody(formSpecs["supply"], formValues{"body.summary": {"第一段\r\n第二段"}}, nil); string(got) != `{"summary":"第一段\n第二段"}` {
+		t.Errorf("typed summary: %s", got)
+	}
+	p := &page{Lang: langZH}
+	ff := renderField(p, fieldSpec{name: "body.kind", kind: kSelect, options: codes("kind.", []string{"need"})}, formValues{"body.kind": {"tender"}}, nil)
+	if n := len(ff.Options); n != 2 || !ff.Options[1].Selected || ff.Options[1].Value != "tender" {
+		t.Errorf("a stored code the select does not offer: %+v", ff.Options)
 	}
 }
