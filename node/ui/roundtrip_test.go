@@ -611,3 +611,98 @@ func TestEditUnchangedKeepsTextAsStored(t *testing.T) {
 		t.Errorf("a stored code the select does not offer: %+v", ff.Options)
 	}
 }
+
+// TestRecordTextShownEscaped: record text with HTML and script is shown as
+// text on every page that shows it, the edit forms included.
+func TestRecordTextShownEscaped(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	evil := `"><script>alert(1)</script><img src=x onerror=alert(2)>`
+	b := supplyBody("标题"+evil, 5)
+	b["summary"] = "简介" + evil
+	b["owner_org"] = evil
+	b["keywords"] = []string{"<script>alert(1)</script>"}
+	b["ip"] = []map[string]string{{"type": "<img src=x onerror=a()>", "number": "<script>alert(1)</script>"}}
+	b["extra"] = map[string]string{"x": evil}
+	b["contact"] = map[string]string{"person": evil}
+	rec := e.create(w, "supply", "federation", b)
+	ex := e.create(w, "expert", "federation", map[string]any{"name": "专家" + evil, "affiliation": evil, "bio": evil})
+	s := session(w)
+	for _, path := range []string{"/ui/", "/ui/?q=" + url.QueryEscape(evil), "/ui/records/" + rec.ID, "/ui/records/" + rec.ID + "/edit",
+		"/ui/records/" + ex.ID, "/ui/records/" + ex.ID + "/edit", "/ui/?lang=en&q=" + url.QueryEscape(evil), "/ui/?cursor=" + url.QueryEscape(evil)} {
+		p := e.get(path, s...)
+		if strings.Contains(p.html, "<script>alert") || strings.Contains(p.html, "<img src=x") {
+			t.Errorf("%s: unescaped record text", path)
+		}
+		if p.StatusCode >= 500 {
+			t.Errorf("%s: %d", path, p.StatusCode)
+		}
+	}
+}
+
+// TestOddQueriesNeverFail: odd list queries and paths do not answer 500,
+// signed in or not.
+func TestOddQueriesNeverFail(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	e.create(w, "supply", "federation", supplyBody("成果", 5))
+	for _, s := range [][]*http.Cookie{session(""), session(w), session("garbage.token.x"), session(e.token("tianjin"))} {
+		for _, path := range []string{
+			"/ui/?cursor=%ff%fe", "/ui/?cursor=abc", "/ui/?q=" + strings.Repeat("电", 5000), "/ui/?trl=99", "/ui/?trl=-1&catalogue=need",
+			"/ui/?catalogue=bogus", "/ui/?origin=%00", "/ui/?industry=../../", "/ui/?status=x&q=*", "/ui/?q=%22", "/ui/?q=OR+AND+NOT",
+			"/ui/?trl=5&cursor=zz", "/ui/records/%2e%2e", "/ui/records/tianjin:", "/ui/records/x/edit", "/ui/records/tianjin:nope/edit",
+			"/ui/new?catalogue=%00", "/ui/federation", "/ui/?lang=xx", "/ui/?lang=en&lang=zh",
+		} {
+			p := e.get(path, s...)
+			if p.StatusCode >= 500 {
+				t.Errorf("%s: %d\n%s", path, p.StatusCode, between(p.html, "<main", "</main>"))
+			}
+		}
+	}
+}
+
+// TestEditUnchangedKeepsChallengeNeed: a challenge need (deadline, budget
+// with fractions, targets with commas) comes back from an unchanged edit as
+// it was.
+func TestEditUnchangedKeepsChallengeNeed(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	b := needBody("揭榜挂帅")
+	b["kind"] = "challenge"
+	b["deadline"] = "2027-06-30"
+	b["budget"] = map[string]any{"min": 100000.5, "max": 2e6, "currency": "USD"}
+	b["challenge"] = map[string]any{"bounty": 1500000, "targets": []string{"寿命 ≥ 20 年, 误差 < 5%", "成本下降 30%"}, "max_months": 18}
+	rec := e.create(w, "need", "federation", b)
+	after, saved := e.saveUnchanged(w, rec.ID)
+	if saved.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", saved.StatusCode, saved.html)
+	}
+	ja, _ := json.Marshal(bodyMap(t, rec.Body))
+	jb, _ := json.Marshal(bodyMap(t, after.Body))
+	if string(ja) != string(jb) {
+		t.Errorf("body changed on an unchanged edit:\nbefore %s\nafter  %s", ja, jb)
+	}
+	if rec.Visibility != after.Visibility {
+		t.Errorf("visibility %s → %s", rec.Visibility, after.Visibility)
+	}
+}
+
+// TestEditClearedExpiryRemovesIt: clearing the expiry date on the edit form
+// removes the expiry.
+func TestEditClearedExpiryRemovesIt(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	exp := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(24 * time.Hour)
+	rec := e.createEnv(w, map[string]any{"catalogue": "supply", "visibility": "federation",
+		"expires_at": exp.Format(time.RFC3339), "body": supplyBody("有效期成果", 5)})
+	s := session(w)
+	form := e.get("/ui/records/"+rec.ID+"/edit", s...)
+	v := formOf(t, form.html)
+	v.Set("expires_at", "")
+	if saved := e.post("/ui/records/"+rec.ID+"/edit", v, s...); saved.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", saved.StatusCode, saved.html)
+	}
+	if after := e.readRecord(w, rec.ID); after.ExpiresAt != nil {
+		t.Errorf("expiry not cleared: %v", after.ExpiresAt)
+	}
+}
