@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
@@ -31,9 +32,9 @@ const (
 	kSelect   fieldKind = "select"
 	kChecks   fieldKind = "checks" // several codes → array
 	kBool     fieldKind = "bool"
-	kList     fieldKind = "list"  // words separated by commas or new lines → array
+	kList     fieldKind = "list"  // words separated by commas or new lines (one a line on an edit, see listFormat) → array
 	kLines    fieldKind = "lines" // one item a line → array
-	kIP       fieldKind = "ip"    // "type number status" a line → array of objects
+	kIP       fieldKind = "ip"    // "type | number | status" a line → array of objects
 )
 
 type option struct{ value, label string }
@@ -168,6 +169,16 @@ func normalizeDigits(s string) string {
 	}, strings.TrimSpace(s))
 }
 
+// listFormat names the form's hidden control that says how its list boxes
+// (keywords) are written: listLines on an edit, where a stored list is shown
+// one item a line and read back by lines only, so a keyword with a comma or 、
+// in it (1,3-丁二烯, 锂、钠离子电池) stays one; absent on a new record's form,
+// whose boxes take items separated by commas, 、, semicolons or new lines.
+const (
+	listFormat = "_list"
+	listLines  = "lines"
+)
+
 // splitList splits words separated by commas (ASCII or full-width), 、, ; or new lines.
 func splitList(s string) []string {
 	var out []string
@@ -209,26 +220,15 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 		return out, len(out) > 0
 	case kList:
 		out := splitList(raw)
+		if v.get(listFormat) == listLines {
+			out = splitLines(raw)
+		}
 		return out, len(out) > 0
 	case kLines:
 		out := splitLines(raw)
 		return out, len(out) > 0
 	case kIP:
-		var out []map[string]string
-		for _, l := range splitLines(raw) {
-			parts := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == '，' || r == '|' || r == '\u3000' })
-			ip := map[string]string{}
-			for i, k := range []string{"type", "number", "status"} {
-				if i < len(parts) {
-					ip[k] = parts[i]
-				}
-			}
-			if len(parts) > 3 {
-				// More words than columns: keep them in the status for the API to refuse.
-				ip["status"] = strings.Join(parts[2:], " ")
-			}
-			out = append(out, ip)
-		}
+		out := ipRights(raw, nil)
 		return out, len(out) > 0
 	case kInt:
 		s := normalizeDigits(raw)
@@ -250,56 +250,212 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 		return raw, true
 	}
 	s := strings.TrimSpace(raw)
+	if f.kind == kTextarea {
+		s = strings.ReplaceAll(s, "\r\n", "\n") // as a browser submits line breaks
+	}
 	return s, s != ""
 }
 
-// buildBody merges the form's body values into base (the record's current body
-// on an edit, so members the form does not show are kept) and returns it.
-// Members the form manages and that were left empty are removed.
+// buildBody applies the form's body values to base (the record's current body
+// on an edit, nil for a new record) and returns the result. Only the members
+// the form has controls for are set, or removed when left empty; everything
+// else is kept as stored, at any depth: members the form does not show, inside
+// the objects it fills in part (budget, challenge, contact) too. Such an object
+// is dropped only when nothing is left in it.
 func buildBody(sections []sectionSpec, v formValues, base json.RawMessage) (json.RawMessage, error) {
-	body := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(base)) > 0 && !bytes.Equal(bytes.TrimSpace(base), []byte("null")) {
-		if err := json.Unmarshal(base, &body); err != nil {
-			return nil, err
-		}
+	body, err := decodeBody(base)
+	if err != nil {
+		return nil, err
 	}
-	top := map[string]any{}
-	var managed []string
 	for _, sec := range sections {
 		for _, f := range sec.fields {
 			path := strings.Split(strings.TrimPrefix(f.name, "body."), ".")
-			if !slices.Contains(managed, path[0]) {
-				managed = append(managed, path[0])
+			parent, key := body, path[0]
+			var wasEmpty bool
+			if len(path) == 2 {
+				stored, present := body[path[0]]
+				obj, isObj := stored.(map[string]any)
+				switch {
+				case isObj:
+					wasEmpty = len(obj) == 0
+				case present:
+					if _, typed := jsonValue(f, v); !typed {
+						// Not an object: the form could not show it, and
+						// nothing was typed to replace it.
+						continue
+					}
+					obj = map[string]any{}
+				default:
+					obj = map[string]any{}
+				}
+				parent, key = obj, path[1]
 			}
-			val, ok := jsonValue(f, v)
-			if !ok {
-				continue
+			old, had := parent[key]
+			if val, ok := fieldValue(f, v, old, had); ok {
+				parent[key] = val
+			} else {
+				delete(parent, key)
 			}
-			if len(path) == 1 {
-				top[path[0]] = val
-				continue
+			if len(path) == 2 {
+				if len(parent) == 0 && !wasEmpty {
+					delete(body, path[0])
+				} else {
+					body[path[0]] = parent
+				}
 			}
-			obj, _ := top[path[0]].(map[string]any)
-			if obj == nil {
-				obj = map[string]any{}
-				top[path[0]] = obj
-			}
-			obj[path[1]] = val
 		}
-	}
-	for _, k := range managed {
-		val, ok := top[k]
-		if !ok {
-			delete(body, k)
-			continue
-		}
-		js, err := marshal(val)
-		if err != nil {
-			return nil, err
-		}
-		body[k] = js
 	}
 	return marshal(body)
+}
+
+// decodeBody decodes a stored body, numbers kept as they were written.
+func decodeBody(raw json.RawMessage) (map[string]any, error) {
+	body := map[string]any{}
+	if b := bytes.TrimSpace(raw); len(b) > 0 && !bytes.Equal(b, []byte("null")) {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// fieldValue is the value a control sets: old is the stored value (had says
+// whether there is one). ok false removes the member.
+func fieldValue(f fieldSpec, v formValues, old any, had bool) (any, bool) {
+	if f.kind == kBool && v.get(f.name) == "" && !had {
+		// An unticked box says nothing about a flag the record never had.
+		return nil, false
+	}
+	if had && f.kind != kBool && unchanged(f, v, old) {
+		// As the form showed it: the stored value, even where the form's
+		// text differs from it (spaces around, line breaks, order of boxes).
+		return old, true
+	}
+	if f.kind == kIP {
+		out := ipRights(v.get(f.name), old)
+		return out, len(out) > 0
+	}
+	return jsonValue(f, v)
+}
+
+// unchanged reports whether a control was submitted as the edit form showed
+// the stored value old: the same text but for line breaks (a browser submits
+// CRLF) and the spaces around it, or the same boxes checked.
+func unchanged(f fieldSpec, v formValues, old any) bool {
+	shown := formText(f, old)
+	if f.kind == kChecks {
+		got := slices.Clone(v[f.name])
+		slices.Sort(got)
+		slices.Sort(shown)
+		return slices.Equal(got, slices.Compact(shown))
+	}
+	if len(shown) != 1 {
+		return false
+	}
+	norm := func(s string) string { return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n")) }
+	return norm(v.get(f.name)) == norm(shown[0])
+}
+
+// The IP rights text box holds one right a line, its columns separated by
+// " | ", "-" for one left empty: "patent | ZL 202110345678.9 | granted". A
+// line without "|" (or a tab, as pasted from a spreadsheet) is read as words
+// separated by spaces: the type, the number, the status last (a second word
+// that is a status code is the status, a right without a number).
+var ipColumns = []string{"type", "number", "status"}
+
+const ipSep = " | "
+
+// ipLine renders a stored right as its line.
+func ipLine(x any) string {
+	o, ok := x.(map[string]any)
+	if !ok {
+		return strings.ReplaceAll(textOf(x), "\n", " ")
+	}
+	cols := make([]string, len(ipColumns))
+	for i, k := range ipColumns {
+		cols[i] = strings.Join(strings.Fields(textOf(o[k])), " ")
+		if cols[i] == "" {
+			cols[i] = "-"
+		}
+	}
+	return strings.Join(cols, ipSep)
+}
+
+// parseIPLine reads one line of the IP rights text box: its columns, ""
+// for one left empty. Surplus columns go to the status, for the API to refuse.
+func parseIPLine(l string) []string {
+	cols := make([]string, len(ipColumns))
+	if strings.ContainsAny(l, "|｜\t") {
+		parts := strings.Split(strings.NewReplacer("｜", "|", "\t", "|").Replace(l), "|")
+		if n := len(ipColumns); len(parts) > n {
+			parts = append(parts[:n-1], strings.Join(parts[n-1:], "|"))
+		}
+		for i, p := range parts {
+			if p = strings.TrimSpace(p); p != "-" && p != "—" {
+				cols[i] = p
+			}
+		}
+		return cols
+	}
+	words := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == ',' || r == '，' || r == '\u3000' })
+	switch n := len(words); {
+	case n == 0:
+	case n == 1:
+		cols[0] = words[0]
+	case n == 2 && slices.Contains(schema.IPStatuses, words[1]):
+		// "know-how granted": a right without a number.
+		cols[0], cols[2] = words[0], words[1]
+	case n == 2:
+		cols[0], cols[1] = words[0], words[1]
+	default:
+		// "patent ZL 202110345678.9 granted": the words between the type
+		// and the status are the number.
+		cols[0], cols[1], cols[2] = words[0], strings.Join(words[1:n-1], " "), words[n-1]
+	}
+	return cols
+}
+
+// ipRights converts the IP rights text box into the body's array. old is the
+// stored array on an edit: a line as it was rendered keeps its stored right as
+// it was, and a changed line i is merged into stored right i (unless that one
+// is kept by its own line), so members of a right the form does not show
+// survive.
+func ipRights(raw string, old any) []any {
+	lines := splitLines(raw)
+	stored, _ := old.([]any)
+	out := make([]any, len(lines))
+	used := make([]bool, len(stored))
+	for i, l := range lines {
+		for j, x := range stored {
+			if !used[j] && ipLine(x) == l {
+				out[i], used[j] = x, true
+				break
+			}
+		}
+	}
+	for i, l := range lines {
+		if out[i] != nil {
+			continue
+		}
+		right := map[string]any{}
+		if i < len(stored) && !used[i] {
+			if o, ok := stored[i].(map[string]any); ok {
+				maps.Copy(right, o)
+				used[i] = true
+			}
+		}
+		for k, col := range parseIPLine(l) {
+			if col == "" {
+				delete(right, ipColumns[k])
+			} else {
+				right[ipColumns[k]] = col
+			}
+		}
+		out[i] = right
+	}
+	return out
 }
 
 // marshal encodes v as JSON without escaping <, > and & (the API stores text as
@@ -316,7 +472,7 @@ func marshal(v any) ([]byte, error) {
 
 // valuesOf fills a form from a record (for editing).
 func valuesOf(sections []sectionSpec, rec *schema.Record) formValues {
-	v := formValues{"visibility": {rec.Visibility}}
+	v := formValues{"visibility": {rec.Visibility}, listFormat: {listLines}}
 	if rec.ExpiresAt != nil {
 		v["expires_at"] = []string{rec.ExpiresAt.In(chinaTime).Format(time.DateOnly)}
 	}
@@ -355,62 +511,54 @@ func lookup(m map[string]any, path string) (any, bool) {
 
 // formText renders a JSON value as the control's text (or the checked values).
 func formText(f fieldSpec, val any) []string {
-	str := func(x any) string {
-		switch x := x.(type) {
-		case string:
-			return x
-		case json.Number:
-			return x.String()
-		case bool:
-			if x {
-				return "on"
-			}
-			return ""
-		case nil:
-			return ""
-		}
-		js, _ := marshal(x)
-		return string(js)
-	}
 	arr, isArr := val.([]any)
 	switch f.kind {
 	case kChecks:
 		out := make([]string, 0, len(arr))
 		for _, x := range arr {
-			out = append(out, str(x))
+			out = append(out, textOf(x))
 		}
 		return out
 	case kList, kLines:
 		if !isArr {
-			return []string{str(val)}
-		}
-		sep := "\n"
-		if f.kind == kList {
-			sep = ", "
+			return []string{textOf(val)}
 		}
 		parts := make([]string, 0, len(arr))
 		for _, x := range arr {
-			parts = append(parts, str(x))
+			parts = append(parts, textOf(x))
 		}
-		return []string{strings.Join(parts, sep)}
+		return []string{strings.Join(parts, "\n")}
 	case kIP:
 		if !isArr {
-			return []string{str(val)}
+			return []string{textOf(val)}
 		}
-		var lines []string
+		lines := make([]string, 0, len(arr))
 		for _, x := range arr {
-			o, _ := x.(map[string]any)
-			var parts []string
-			for _, k := range []string{"type", "number", "status"} {
-				if s := str(o[k]); s != "" {
-					parts = append(parts, s)
-				}
-			}
-			lines = append(lines, strings.Join(parts, " "))
+			lines = append(lines, ipLine(x))
 		}
 		return []string{strings.Join(lines, "\n")}
 	}
-	return []string{str(val)}
+	return []string{textOf(val)}
+}
+
+// textOf is a JSON value as text: a string as it is, a number as written, true
+// as "on", null as "", anything else as JSON.
+func textOf(x any) string {
+	switch x := x.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		if x {
+			return "on"
+		}
+		return ""
+	case nil:
+		return ""
+	}
+	js, _ := marshal(x)
+	return string(js)
 }
 
 // chinaTime is the time zone dates are entered and shown in (UTC+8, no DST).
@@ -517,8 +665,20 @@ func renderField(p *page, f fieldSpec, v formValues, errs map[string][]string) f
 	if f.hint != "" {
 		ff.Hint = p.T(f.hint)
 	}
+	if f.kind == kList && v.get(listFormat) == listLines {
+		ff.Hint = p.T("form.list.lines.hint")
+	}
 	for _, o := range f.options {
 		ff.Options = append(ff.Options, formOption{Value: o.value, Label: p.optionLabel(o.label), Selected: slices.Contains(v[f.name], o.value)})
+	}
+	if f.kind == kSelect || f.kind == kChecks {
+		// A stored code the form does not offer (a newer build's, say) is
+		// offered too, selected, so that saving keeps it.
+		for _, val := range v[f.name] {
+			if val != "" && !slices.ContainsFunc(ff.Options, func(o formOption) bool { return o.Value == val }) {
+				ff.Options = append(ff.Options, formOption{Value: val, Label: val, Selected: true})
+			}
+		}
 	}
 	return ff
 }
@@ -527,7 +687,7 @@ func renderField(p *page, f fieldSpec, v formValues, errs map[string][]string) f
 func formFromRequest(form url.Values) formValues {
 	v := formValues{}
 	for k, vals := range form {
-		if k == "body" || strings.HasPrefix(k, "body.") || k == "visibility" || k == "expires_at" {
+		if k == "body" || strings.HasPrefix(k, "body.") || k == "visibility" || k == "expires_at" || k == listFormat {
 			v[k] = vals
 		}
 	}

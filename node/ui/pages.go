@@ -282,9 +282,16 @@ type recordData struct {
 	CanEdit     bool
 }
 
-func (s *Server) getRecord(r *http.Request, p *page, id string) (*schema.Record, error) {
+// getRecord reads a record; consistent reads it through the raft leader (a
+// follower forwards the read), so a replica that has not yet applied a write
+// just made through it answers what was written.
+func (s *Server) getRecord(r *http.Request, p *page, id string, consistent bool) (*schema.Record, error) {
 	var rec schema.Record
-	if _, err := s.call(r.Context(), p.token, apiRequest{method: http.MethodGet, path: recordPath(id)}, &rec); err != nil {
+	req := apiRequest{method: http.MethodGet, path: recordPath(id)}
+	if consistent {
+		req.query = url.Values{"consistent": {"true"}}
+	}
+	if _, err := s.call(r.Context(), p.token, req, &rec); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -303,7 +310,13 @@ func (s *Server) notFound(w http.ResponseWriter, p *page, id string) {
 func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, p *page) error {
 	id := r.PathValue("id")
 	p.Nav = "records"
-	rec, err := s.getRecord(r, p, id)
+	// Just saved (savedMark): the save may have gone through this replica to
+	// the leader before this replica applied it, so read through the leader.
+	saved := r.URL.Query().Get(savedMark) != ""
+	rec, err := s.getRecord(r, p, id, saved)
+	if pr := asProblem(err); saved && err != nil && (pr == nil || pr.Status >= 500) {
+		rec, err = s.getRecord(r, p, id, false) // no leader now: what this replica has
+	}
 	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
 		s.notFound(w, p, id)
 		return nil
@@ -433,7 +446,15 @@ func (s *Server) describe(p *page, rec *schema.Record, d *recordData) {
 					item.Value = formText(fieldSpec{kind: kText}, val)[0]
 				}
 			case kList:
-				item.Value = strings.ReplaceAll(formText(f, val)[0], ", ", "、")
+				if arr, ok := val.([]any); ok {
+					words := make([]string, 0, len(arr))
+					for _, x := range arr {
+						words = append(words, textOf(x))
+					}
+					item.Value = strings.Join(words, "、")
+				} else {
+					item.Value = textOf(val)
+				}
 			default:
 				item.Value = formText(f, val)[0]
 			}
@@ -481,6 +502,12 @@ type formData struct {
 	General      []string
 	Warning      string
 	SignInNeeded bool
+	ListFormat   string // see listFormat
+	// Refused says why a submission was not saved and is shown again as it
+	// was typed (a sign-in that stopped working, a stale CSRF token); with
+	// RefusedSignIn it offers a sign-in in another tab.
+	Refused       string
+	RefusedSignIn bool
 }
 
 func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formData, v formValues, errs map[string][]string) {
@@ -491,10 +518,19 @@ func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formDat
 		d.Envelope = append(d.Envelope, renderField(p, f, v, errs))
 	}
 	d.Catalogues = p.options(codes("cat.", schema.Catalogues), d.Catalogue)
+	d.ListFormat = v.get(listFormat)
 	if p.User == nil {
 		d.SignInNeeded = true
 	}
 	p.Nav = "new"
+	if d.Record == nil && p.URL.Query().Get("catalogue") != d.Catalogue {
+		// After a POST: the language switch's target names the catalogue.
+		u := *p.URL
+		q := u.Query()
+		q.Set("catalogue", d.Catalogue)
+		u.RawQuery = q.Encode()
+		p.URL = &u
+	}
 	if d.Record != nil {
 		p.Nav = "records"
 		p.Title = p.Tf("form.edit", p.item(d.Record).Title)
@@ -521,35 +557,55 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, p *page) error 
 	return nil
 }
 
-// envelope builds the submission of a form.
-func envelope(catalogue string, v formValues, body json.RawMessage) map[string]any {
+// envelope builds the submission of a form; stored is the record's expiry on
+// an edit (nil for none or a new record).
+func envelope(catalogue string, v formValues, body json.RawMessage, stored *time.Time) map[string]any {
 	env := map[string]any{"catalogue": catalogue, "body": body}
 	if vis := v.get("visibility"); vis != "" {
 		env["visibility"] = vis
 	}
-	if exp, ok := expiresAt(v.get("expires_at")); ok {
+	if stored != nil && normalizeDigits(v.get("expires_at")) == stored.In(chinaTime).Format(time.DateOnly) {
+		// The date shown for the stored expiry, left as it was: the expiry
+		// stays as it was (it need not be the end of that day in China).
+		env["expires_at"] = stored.Format(time.RFC3339Nano)
+	} else if exp, ok := expiresAt(v.get("expires_at")); ok {
 		env["expires_at"] = exp
 	}
 	return env
 }
 
+// relangField marks a record form posted by its page's language switch (the
+// link to the form in the other language, ?lang=, which app.js turns into a
+// post of the form to that URL): the form is shown again in that language with
+// what was typed, and nothing is saved. Without JavaScript the link opens the
+// form (of the same catalogue) afresh.
+const relangField = "_relang"
+
+// savedMark is the query parameter of the redirect after a save, which makes
+// the record page read the record through the leader.
+const savedMark = "saved"
+
 // submitted handles the API's answer to a form: on success a redirect to the
 // record, on a refusal the form again with the errors next to the fields.
 func (s *Server) submitted(w http.ResponseWriter, r *http.Request, p *page, d *formData, v formValues, rec *schema.Record, err error) error {
 	if err == nil {
-		redirect(w, r, Prefix+"records/"+url.PathEscape(rec.ID), "saved")
+		redirect(w, r, Prefix+"records/"+url.PathEscape(rec.ID)+"?"+savedMark+"=1", "saved")
 		return nil
 	}
 	pr := asProblem(err)
-	if pr == nil || pr.Status == http.StatusUnauthorized {
+	if pr == nil {
 		return err
+	}
+	if pr.Status == http.StatusUnauthorized {
+		s.signOut(w, r, p)
+		return s.refusedForm(w, p, d, v, http.StatusUnauthorized)
 	}
 	errs, general := fieldErrors(p.Lang, formSpecs[d.Catalogue], pr.Errors)
 	switch {
 	case pr.Status == http.StatusPreconditionFailed:
 		cur := uint64(0)
 		if d.Record != nil {
-			if now, err := s.getRecord(r, p, d.Record.ID); err == nil {
+			if now, err := s.getRecord(r, p, d.Record.ID, true); err == nil {
 				cur = now.Version
 			}
 		}
@@ -566,15 +622,35 @@ func (s *Server) submitted(w http.ResponseWriter, r *http.Request, p *page, d *f
 	return nil
 }
 
+// refusedForm shows a submitted form again, as it was typed, that was not
+// saved because the sign-in (status 401) or the CSRF check (403) failed; the
+// page carries the current CSRF token, so saving again works once signed in.
+func (s *Server) refusedForm(w http.ResponseWriter, p *page, d *formData, v formValues, status int) error {
+	if status == http.StatusUnauthorized {
+		d.Refused, d.RefusedSignIn = p.T("form.signin.save"), true
+	} else {
+		d.Refused = p.T("form.csrf")
+	}
+	s.formPage(w, status, p, d, v, nil)
+	return nil
+}
+
 func (s *Server) newSubmit(w http.ResponseWriter, r *http.Request, p *page) error {
 	v := formFromRequest(r.PostForm)
 	d := &formData{Catalogue: catalogueOf(r.PostForm.Get("catalogue")), Action: Prefix + "new"}
+	if r.PostForm.Get(relangField) != "" {
+		s.formPage(w, http.StatusOK, p, d, v, nil)
+		return nil
+	}
+	if p.CSRFRefused {
+		return s.refusedForm(w, p, d, v, http.StatusForbidden)
+	}
 	body, err := buildBody(formSpecs[d.Catalogue], v, nil)
 	if err != nil {
 		return err
 	}
 	var rec schema.Record
-	_, err = s.call(r.Context(), p.token, apiRequest{method: http.MethodPost, path: "/v1/records", body: envelope(d.Catalogue, v, body)}, &rec)
+	_, err = s.call(r.Context(), p.token, apiRequest{method: http.MethodPost, path: "/v1/records", body: envelope(d.Catalogue, v, body, nil)}, &rec)
 	return s.submitted(w, r, p, d, v, &rec, err)
 }
 
@@ -582,7 +658,9 @@ func (s *Server) newSubmit(w http.ResponseWriter, r *http.Request, p *page) erro
 // when the page is done: a not-found page was written (err nil), or err.
 func (s *Server) editForm(w http.ResponseWriter, r *http.Request, p *page) (d *formData, ok bool, err error) {
 	id := r.PathValue("id")
-	rec, err := s.getRecord(r, p, id)
+	// Through the leader: the form must start from the latest version (this
+	// replica may lag, or not yet have applied a save just made through it).
+	rec, err := s.getRecord(r, p, id, true)
 	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
 		s.notFound(w, p, id)
 		return nil, false, nil
@@ -609,12 +687,44 @@ func (s *Server) editPage(w http.ResponseWriter, r *http.Request, p *page) error
 	return nil
 }
 
+// editAsSubmitted is the edit form of a submission shown again without being
+// saved (refused before the record could be read, or switching language): the
+// record as this token may read it, for the title, or what the form said of
+// it, with the version the form was opened at.
+func (s *Server) editAsSubmitted(r *http.Request, p *page, id string, version uint64) *formData {
+	rec := &schema.Record{ID: id, Catalogue: catalogueOf(r.PostForm.Get("catalogue")), Version: version}
+	if p.token != "" {
+		if cur, err := s.getRecord(r, p, id, false); err == nil {
+			if _, known := formSpecs[cur.Catalogue]; known {
+				rec = cur.Clone()
+				rec.Version = version
+			}
+		}
+	}
+	return &formData{Catalogue: rec.Catalogue, Action: Prefix + "records/" + url.PathEscape(id) + "/edit", Record: rec}
+}
+
 func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, p *page) error {
 	id := r.PathValue("id")
 	v := formFromRequest(r.PostForm)
 	version, _ := strconv.ParseUint(r.PostForm.Get("version"), 10, 64)
+	if r.PostForm.Get(relangField) != "" {
+		d := s.editAsSubmitted(r, p, id, version)
+		if !p.User.PII() {
+			d.Warning = p.T("form.pii.needed")
+		}
+		s.formPage(w, http.StatusOK, p, d, v, nil)
+		return nil
+	}
+	if p.CSRFRefused {
+		return s.refusedForm(w, p, s.editAsSubmitted(r, p, id, version), v, http.StatusForbidden)
+	}
 	// The current body is the base, so members the form does not show survive.
 	d, ok, err := s.editForm(w, r, p)
+	if pr := asProblem(err); pr != nil && pr.Status == http.StatusUnauthorized {
+		s.signOut(w, r, p)
+		return s.refusedForm(w, p, s.editAsSubmitted(r, p, id, version), v, http.StatusUnauthorized)
+	}
 	if !ok {
 		return err
 	}
@@ -638,7 +748,7 @@ func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, p *page) err
 	}
 	var rec schema.Record
 	_, err = s.call(r.Context(), p.token, apiRequest{
-		method: http.MethodPut, path: recordPath(id), body: envelope(cur.Catalogue, v, body),
+		method: http.MethodPut, path: recordPath(id), body: envelope(cur.Catalogue, v, body, cur.ExpiresAt),
 		header: http.Header{"If-Match": {strconv.FormatUint(version, 10)}},
 	}, &rec)
 	return s.submitted(w, r, p, d, v, &rec, err)
@@ -811,7 +921,9 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request, p *page) e
 		return err
 	}
 	setCookie(w, r, sessionCookie, tok, 0)
-	setCookie(w, r, csrfCookie, newCSRF(), 0)
+	// The CSRF cookie is kept (it passed the check): a form still open in
+	// another tab, whose save was refused because the session had expired,
+	// can be saved once signed in here.
 	redirect(w, r, Prefix, "signedin")
 	return nil
 }

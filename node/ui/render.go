@@ -29,6 +29,8 @@ type page struct {
 	Nav    string
 	URL    *url.URL
 	Data   any
+	// CSRFRefused: the submission failed the CSRF check (see Server.formPost).
+	CSRFRefused bool
 }
 
 // T translates a message key.

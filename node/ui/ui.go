@@ -104,9 +104,9 @@ func New(opts Options) (*Server, error) {
 	m.HandleFunc("GET /ui/{$}", s.page(s.listPage))
 	m.HandleFunc("GET /ui/records/{id}", s.page(s.recordPage))
 	m.HandleFunc("GET /ui/records/{id}/edit", s.page(s.editPage))
-	m.HandleFunc("POST /ui/records/{id}/edit", s.page(s.editSubmit))
+	m.HandleFunc("POST /ui/records/{id}/edit", s.formPost(s.editSubmit))
 	m.HandleFunc("GET /ui/new", s.page(s.newPage))
-	m.HandleFunc("POST /ui/new", s.page(s.newSubmit))
+	m.HandleFunc("POST /ui/new", s.formPost(s.newSubmit))
 	m.HandleFunc("GET /ui/federation", s.page(s.federationPage))
 	m.HandleFunc("GET /ui/signin", s.page(s.signinPage))
 	m.HandleFunc("POST /ui/signin", s.page(s.signinSubmit))
@@ -222,7 +222,17 @@ var (
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p *page) error
 
 // page wraps a handler: language, session, CSRF check on POST, errors.
-func (s *Server) page(fn handlerFunc) http.HandlerFunc {
+func (s *Server) page(fn handlerFunc) http.HandlerFunc { return s.wrap(fn, false) }
+
+// formPost wraps the handler of a record form's submission like page, except
+// that a submission failing the CSRF check (the CSRF cookie changed since the
+// form was opened, as after signing in or out in another tab) still reaches
+// fn, with page.CSRFRefused set, for it to show the form again with what was
+// typed instead of losing it. Nothing may be written for such a submission.
+// A cross-origin submission never gets here (http.CrossOriginProtection).
+func (s *Server) formPost(fn handlerFunc) http.HandlerFunc { return s.wrap(fn, true) }
+
+func (s *Server) wrap(fn handlerFunc, keepForm bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		l, fromParam := lang(r)
 		if fromParam {
@@ -251,6 +261,10 @@ func (s *Server) page(fn handlerFunc) http.HandlerFunc {
 		var err error
 		if r.Method == http.MethodPost && !s.csrfOK(w, r) {
 			err = errCSRF
+			if keepForm && r.PostForm != nil {
+				p.CSRFRefused = true
+				err = fn(w, r, p)
+			}
 		} else {
 			err = fn(w, r, p)
 		}
@@ -260,14 +274,16 @@ func (s *Server) page(fn handlerFunc) http.HandlerFunc {
 	}
 }
 
-// csrfOK checks the form's CSRF token against the cookie.
+// csrfOK reads the form and checks its CSRF token against the cookie. A form
+// that cannot be read leaves r.PostForm nil.
 func (s *Server) csrfOK(w http.ResponseWriter, r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || len(c.Value) != 48 {
-		return false
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
+		r.PostForm = nil
+		return false
+	}
+	c, err := r.Cookie(csrfCookie)
+	if err != nil || len(c.Value) != 48 {
 		return false
 	}
 	got := r.PostForm.Get(csrfField)
@@ -288,13 +304,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, p *page, err error
 			status = pr.Status
 			switch pr.Status {
 			case http.StatusUnauthorized:
-				if p.token != "" {
+				switch {
+				case p.token != "":
 					// The token stopped working (expired, revoked): sign out.
-					clearCookie(w, r, sessionCookie)
-					p.token, p.User = "", nil
+					s.signOut(w, r, p)
 					msg = p.T("signin.expired")
-				} else {
+				case r.URL.Path == Prefix+"federation":
 					msg = p.T("fed.needscope")
+				default:
+					msg = p.T("err.signin")
 				}
 			case http.StatusForbidden:
 				msg = fmt.Sprintf(p.T("err.forbidden"), problemText(err))
@@ -308,6 +326,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, p *page, err error
 	}
 	p.Title = p.T("err.title")
 	s.render(w, status, "error", p, errorData{Message: msg, Status: status})
+}
+
+// signOut forgets a session whose token stopped working (expired, revoked).
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request, p *page) {
+	if p.token != "" {
+		clearCookie(w, r, sessionCookie)
+		p.token, p.User = "", nil
+	}
 }
 
 type errorData struct {

@@ -45,6 +45,25 @@
     sync();
   }
 
+  // Record forms: the language switch posts what was typed to the form in the
+  // other language (marked _relang: shown again, not saved) instead of
+  // opening it afresh. (A submit button in the header would become the form's
+  // default button, which Enter in a text field clicks.)
+  var langSwitch = document.getElementById("lang-switch");
+  var recordForm = document.getElementById("record-form");
+  if (langSwitch && recordForm) {
+    langSwitch.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      var mark = document.createElement("input");
+      mark.type = "hidden";
+      mark.name = "_relang";
+      mark.value = "1";
+      recordForm.appendChild(mark);
+      recordForm.action = langSwitch.getAttribute("href");
+      recordForm.submit();
+    });
+  }
+
   // Filters of the list submit as soon as one changes.
   var search = document.getElementById("search-form");
   if (search) {
