@@ -151,6 +151,35 @@ func (n *Node) checkLogCoversState(raftDir string, snaps raft.SnapshotStore) err
 		ErrDamaged, where, last, applied, repairByRejoin(n.cfg.DataDir))
 }
 
+// checkLogReachesSnapshot refuses a raft log that starts after the newest
+// snapshot ends: raft reads every entry between the two at start, and panics
+// on the first missing one. Raft never leaves such a gap; a snapshot moved
+// aside (the newest was found damaged, say) does, since the log was compacted
+// behind it.
+func (n *Node) checkLogReachesSnapshot(raftDir string, snaps raft.SnapshotStore) error {
+	last, err := n.logStore.LastIndex()
+	if err != nil || last == 0 {
+		return err
+	}
+	first, err := n.logStore.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("%w: raft log in %s: read its first index: %v; %s", ErrDamaged, raftDir, err, repairByRejoin(n.cfg.DataDir))
+	}
+	list, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	snapshot, which := uint64(0), "there is no snapshot"
+	if len(list) > 0 {
+		snapshot, which = list[0].Index, fmt.Sprintf("the newest snapshot (%s) ends at entry %d", list[0].ID, list[0].Index)
+	}
+	if first <= snapshot+1 {
+		return nil
+	}
+	return fmt.Errorf("%w: raft log in %s starts at entry %d, but %s: entries %d to %d are in neither (was a newer snapshot moved out of %s?); put that snapshot back, or %s",
+		ErrDamaged, raftDir, first, which, snapshot+1, first-1, filepath.Join(raftDir, "snapshots"), repairByRejoin(n.cfg.DataDir))
+}
+
 // removeHalfWritten deletes what a crash can leave behind and nothing reads:
 // raft's half-written snapshot directories (*.tmp, which raft skips but never
 // removes) and a half-copied snapshot beside the state file.

@@ -341,6 +341,9 @@ func (n *Node) startRaft() error {
 	if err := n.checkLogCoversState(raftDir, snaps); err != nil {
 		return err
 	}
+	if err := n.checkLogReachesSnapshot(raftDir, snaps); err != nil {
+		return err
+	}
 	if err := n.catchUpFromSnapshot(snaps); err != nil {
 		return err
 	}
