@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +132,21 @@ func TestDevSetupWithExpiredBundle(t *testing.T) {
 	f.write(t, expired(f.v1, 1))
 	if _, err := DevSetup(&f.cfg, time.Now()); err != nil {
 		t.Fatalf("DevSetup over an expired dev bundle: %v", err)
+	}
+}
+
+// TestDamagedBundleFileSaysWhatToDo: a truncated or overwritten bundle file is
+// refused with the way to get it back, as a damaged key file is.
+func TestDamagedBundleFileSaysWhatToDo(t *testing.T) {
+	f := newBundleFixture(t)
+	path := f.cfg.Path(f.cfg.Bundle)
+	for name, data := range map[string][]byte{"empty": nil, "zeroed": make([]byte, 600)} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, err := LoadSignedBundleAllowExpired(path, nil, time.Now())
+		if err == nil || !strings.Contains(err.Error(), "restore it from a backup") || !strings.Contains(err.Error(), "/v1/bundle") {
+			t.Errorf("%s bundle file: %v, want a refusal saying how to get it back", name, err)
+		}
 	}
 }

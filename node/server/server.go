@@ -600,7 +600,8 @@ func LoadSignedBundleAllowExpired(path string, rootKeys []string, now time.Time)
 	}
 	sb, err := auth.ParseSignedBundle(data)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("trust bundle %s: %w", path, err)
+		// Truncated or overwritten: the same signed bytes are on every node.
+		return nil, nil, false, fmt.Errorf("trust bundle %s: %w; the file is damaged: restore it from a backup, or fetch the federation's current bundle from any node (curl -o %s http://NODE/v1/bundle); a newer bundle the node installed still takes precedence at start", path, err, path)
 	}
 	b, expired, err = node.VerifyBundleAllowExpired(sb, nil, now, rootKeys...)
 	if err != nil {
