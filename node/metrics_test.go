@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"liandong/auth"
 )
@@ -77,6 +78,9 @@ func TestMetricsListedOriginsAtZero(t *testing.T) {
 	const applied, heads = "liandong_store_remote_entries_applied_total", "liandong_log_head_seq"
 	wantOrigins(t, "fresh node", applied, originSeries(t, reg, applied), "hebei")
 	wantOrigins(t, "fresh node", heads, originSeries(t, reg, heads), "tianjin", "hebei")
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
 
 	hq, _ := auth.GenerateKey("hq-rec")
 	v2 := *f.v1

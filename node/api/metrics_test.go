@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -127,6 +128,10 @@ func TestMetricsRoutesStartAtZero(t *testing.T) {
 	check("liandong_http_requests_total", wantRequests)
 	check("liandong_http_request_duration_seconds", wantDuration)
 	check("liandong_http_batch_items_total", []string{"200", "201", "400", "403", "404", "409", "412", "422", "500", "503", "507"})
+	// What promtool check metrics would say of them.
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
 }
 
 // The series started at zero are the ones requests then count: the first

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"liandong/auth"
@@ -168,6 +169,9 @@ func TestMetricsKnowOrigin(t *testing.T) {
 		checkFamily(t, got, name, labels("origin", "hebei"))
 	}
 	checkFamily(t, got, "liandong_sync_local_head_seq", labels("origin", "hebei", "tianjin"))
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
 
 	// A known origin keeps its value.
 	m.applied.WithLabelValues("hebei").Add(3)
