@@ -145,3 +145,99 @@ func checkDesignMetrics(t *testing.T, centre, text string) {
 		}
 	}
 }
+
+// TestOpsMetricsFreshNode starts a federation and scrapes hq as soon as it is
+// ready: no record has been written anywhere, so it has applied nothing,
+// detected nothing, refused nothing and answered nothing but readiness
+// probes. Every family the alert rules name must already be there,
+// with the label values their selectors pick (a literal value, each value of
+// an alternation, a sample matching any other regular expression), and the
+// per-origin and per-member series of every other centre: a counter that
+// appeared with its first event would hide that event from rate() and
+// increase(), and a missing series reads as absent().
+func TestOpsMetricsFreshNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four nodes")
+	}
+	others := centreIDs[1:]
+	f := newFederation(t, fedOptions{})
+	samples := parseSamples(scrape(t, f.urls[0]))
+
+	has := func(name string, match func(map[string]string) bool) bool {
+		for _, s := range samples[name] {
+			if match(s) {
+				return true
+			}
+		}
+		return false
+	}
+	selector := regexp.MustCompile(`\b(liandong_[a-z0-9_]+)\b(\{[^}]*\})?`)
+	matcher := regexp.MustCompile(`(\w+)\s*(=~|!=|!~|=)\s*"([^"]*)"`)
+	words := regexp.MustCompile(`^[a-z0-9-]+(\|[a-z0-9-]+)*$`)
+	rules := loadAlerts(t, mustGlob(t, repoPath(t, "deploy/prometheus/rules/*.yml")))
+	checked := 0
+	for _, a := range rules {
+		for _, sel := range selector.FindAllStringSubmatch(a.Expr, -1) {
+			name := sel[1]
+			checked++
+			if len(samples[name]) == 0 {
+				t.Errorf("%s: %s has no samples on a fresh node", a.Alert, name)
+				continue
+			}
+			for _, m := range matcher.FindAllStringSubmatch(sel[2], -1) {
+				label, op, val := m[1], m[2], m[3]
+				switch {
+				case op == "=" || op == "=~" && words.MatchString(val):
+					for _, v := range strings.Split(val, "|") {
+						if !has(name, func(l map[string]string) bool { return l[label] == v }) {
+							t.Errorf("%s: %s{%s=%q} absent on a fresh node", a.Alert, name, label, v)
+						}
+					}
+				case op == "=~":
+					re := regexp.MustCompile("^(?:" + val + ")$")
+					if !has(name, func(l map[string]string) bool { return re.MatchString(l[label]) }) {
+						t.Errorf("%s: no %s{%s=~%q} on a fresh node", a.Alert, name, label, val)
+					}
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d selectors found in the alert rules", checked)
+	}
+
+	// The series of each other centre, by origin or member, before any entry.
+	for _, o := range others {
+		for _, name := range []string{"liandong_sync_lag_entries", "liandong_sync_lag_seconds", "liandong_sync_entries_applied_total",
+			"liandong_sync_forks_detected_total", "liandong_replication_delay_seconds_count", "liandong_replication_push_delay_seconds_count",
+			"liandong_store_remote_entries_applied_total", "liandong_log_head_seq"} {
+			if !has(name, func(l map[string]string) bool { return l["origin"] == o }) {
+				t.Errorf("%s{origin=%q} absent on a fresh node", name, o)
+			}
+		}
+		for _, name := range []string{"liandong_sync_peers_stalled", "liandong_sync_member_listed_peers", "liandong_sync_member_connected_peers"} {
+			if !has(name, func(l map[string]string) bool { return l["member"] == o }) {
+				t.Errorf("%s{member=%q} absent on a fresh node", name, o)
+			}
+		}
+	}
+}
+
+// parseSamples reads the text exposition format into each sample name's label
+// sets (histogram samples under their _bucket, _sum and _count names).
+func parseSamples(text string) map[string][]map[string]string {
+	pair := regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
+	out := map[string][]map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		m := sampleLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, p := range pair.FindAllStringSubmatch(m[2], -1) {
+			labels[p[1]] = p[2]
+		}
+		out[m[1]] = append(out[m[1]], labels)
+	}
+	return out
+}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"liandong/auth"
 )
 
 // metrics are registered on the Registerer passed in Config, so several nodes can
@@ -37,7 +39,10 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 		}, []string{"origin"}),
 		collector: &scrapeCollector{n: n},
 	}
-	for _, c := range []prometheus.Collector{m.applyDuration, m.applyBatch, m.remoteApplied, m.collector} {
+	m.collector.m = m
+	// remoteApplied is collected by the scrapeCollector, which first starts
+	// the series of the bundle's centres.
+	for _, c := range []prometheus.Collector{m.applyDuration, m.applyBatch, m.collector} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register node metrics: %w", err)
 		}
@@ -45,10 +50,38 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 	return m, nil
 }
 
+// knowOrigins exports at zero the remote-applied series of every other centre
+// b lists (removed ones aside), so that the first entries applied of a centre
+// count as an increase. The scrapeCollector calls it with the bundle held at
+// each scrape, before it collects remoteApplied, so a centre a new bundle adds
+// has its series from the first scrape after. The node's own centre is left
+// out (its log comes from peers only while it recovers).
+func (m *metrics) knowOrigins(b *auth.Bundle, self string) {
+	for _, origin := range listedOrigins(b) {
+		if origin != self {
+			m.remoteApplied.WithLabelValues(origin)
+		}
+	}
+}
+
+// listedOrigins are the centres b lists and has not removed: the origins whose
+// series start at zero.
+func listedOrigins(b *auth.Bundle) []string {
+	if b == nil {
+		return nil
+	}
+	var out []string
+	for _, mem := range b.Members {
+		if mem.Removed == nil {
+			out = append(out, mem.ID)
+		}
+	}
+	return out
+}
+
 func (m *metrics) unregister() {
 	m.reg.Unregister(m.applyDuration)
 	m.reg.Unregister(m.applyBatch)
-	m.reg.Unregister(m.remoteApplied)
 	m.reg.Unregister(m.collector)
 }
 
@@ -57,7 +90,7 @@ var (
 		"Live records held by this node, by catalogue, origin centre and visibility.",
 		[]string{"catalogue", "origin", "visibility"}, nil)
 	descLogHead = prometheus.NewDesc("liandong_log_head_seq",
-		"Sequence number of the newest entry held of each origin's signed log.",
+		"Sequence number of the newest entry held of each origin's signed log; 0 for a centre the trust bundle lists of which none is held.",
 		[]string{"origin"}, nil)
 	descRaftState = prometheus.NewDesc("liandong_raft_state",
 		"Raft role of this replica: 1 for the current state label, 0 otherwise.",
@@ -93,17 +126,23 @@ var (
 
 // scrapeCollector reads values that already live in raft and the store at scrape
 // time, rather than copying them into gauges on every change.
-type scrapeCollector struct{ n *Node }
+type scrapeCollector struct {
+	n *Node
+	m *metrics // its remoteApplied, started and collected here
+}
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descLogHead, descRaftState, descRaftTerm, descRaftCommit, descRaftApplied,
 		descRaftLeader, descRaftLogStore, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descBundleExpiresIn, descFSAvail, descFSSize} {
 		ch <- d
 	}
+	c.m.remoteApplied.Describe(ch)
 }
 
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.n
+	c.m.knowOrigins(n.Bundle(), n.cfg.Centre)
+	c.m.remoteApplied.Collect(ch)
 	if n.closed.Load() || n.raft == nil {
 		return
 	}
@@ -113,8 +152,15 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if heads, err := n.st.Heads(); err == nil {
+		held := map[string]bool{}
 		for _, h := range heads {
+			held[h.Origin] = true
 			ch <- prometheus.MustNewConstMetric(descLogHead, prometheus.GaugeValue, float64(h.Seq), h.Origin)
+		}
+		for _, origin := range listedOrigins(n.Bundle()) {
+			if !held[origin] {
+				ch <- prometheus.MustNewConstMetric(descLogHead, prometheus.GaugeValue, 0, origin)
+			}
 		}
 	}
 	state := n.raft.State()

@@ -154,52 +154,89 @@ func New(opts Options) (http.Handler, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	var err error
-	if h.metrics, err = newHTTPMetrics(reg); err != nil {
-		return nil, err
-	}
 	gatherer := opts.Gatherer
 	if gatherer == nil && opts.Registerer != nil {
 		gatherer, _ = opts.Registerer.(prometheus.Gatherer)
 	}
-
-	m := h.mux
-	m.HandleFunc("GET /v1/records", h.readMaybeConsistent(h.v1(h.listRecords)))
-	m.HandleFunc("POST /v1/records", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.createRecord))))
-	m.HandleFunc("GET /v1/records/{id}", h.readMaybeConsistent(h.v1(h.getRecord)))
-	m.HandleFunc("GET /v1/records/{id}/history", h.v1(h.history))
-	m.HandleFunc("PUT /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.putRecord))))
-	m.HandleFunc("DELETE /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.deleteRecord))))
-	m.HandleFunc("POST /v1/batch", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.batch))))
-	m.HandleFunc("GET /v1/admin/replicas", h.v1(h.noParams(auth.ActionAdmin, h.listReplicas)))
-	m.HandleFunc("POST /v1/admin/replicas", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.addReplica))))
-	m.HandleFunc("DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.removeReplica))))
-	m.HandleFunc("GET /v1/bundle", h.v1(h.getBundle))
-	m.HandleFunc("POST /v1/admin/bundle", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.publishBundle))))
-	m.HandleFunc("GET /v1/audit", h.v1(h.auditLog))
-	m.HandleFunc("POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.purgeOrigin))))
-	m.HandleFunc("GET /v1/changes", h.v1(h.changes))
-	m.HandleFunc("GET /v1/changes/stream", h.v1(h.changesStream))
-	m.HandleFunc("GET /v1/schema/{catalogue}", h.v1(h.noParams(auth.ActionRead, h.jsonSchema)))
-	m.HandleFunc("GET /v1/openapi.json", h.v1(h.openAPI))
-	m.HandleFunc("GET /v1/match/{id}", h.v1(h.match))
-	if h.federation != nil {
-		m.HandleFunc("GET /v1/federation", h.v1(h.noParams(auth.ActionRead, h.federationState)))
+	routes := h.routes(gatherer)
+	var err error
+	if h.metrics, err = newHTTPMetrics(reg, routes); err != nil {
+		return nil, err
 	}
-	m.HandleFunc("GET /healthz", h.plain(h.healthz))
-	m.HandleFunc("GET /readyz", h.plain(h.readyz))
-	m.HandleFunc("GET /.well-known/jwks.json", h.plain(h.jwks))
+	for _, rt := range routes {
+		h.mux.HandleFunc(rt.pattern, rt.handler)
+	}
+	return h, nil
+}
+
+// route is one ServeMux pattern with its handler and the status codes its
+// liandong_http_requests_total series start at, at zero, before its first
+// request: ok, what it answers when it succeeds (its
+// liandong_http_request_duration_seconds series start with those), and fail,
+// the server failures it can answer. Client errors (4xx) are left to appear
+// when they happen: every route can answer most of them, too many series for
+// what no alert counts.
+type route struct {
+	pattern  string
+	handler  http.HandlerFunc
+	ok, fail []int
+}
+
+// Server failures by kind of route: any /v1 route fails with 500 (a panic, an
+// answer cut short, an unexpected error) and 503 (the node or its store not
+// serving, the leader unreachable: toProblem); a write also with 507 (a full
+// disk).
+var (
+	codesOK      = []int{http.StatusOK}
+	codesCreated = []int{http.StatusCreated}
+	failRead     = []int{http.StatusInternalServerError, http.StatusServiceUnavailable}
+	failWrite    = []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusInsufficientStorage}
+)
+
+// routes are the API's routes, those the mux serves and those the metrics
+// start with; GET /metrics when there is a gatherer to serve.
+func (h *handler) routes(gatherer prometheus.Gatherer) []route {
+	rs := []route{
+		{"GET /v1/records", h.readMaybeConsistent(h.v1(h.listRecords)), codesOK, failRead},
+		{"POST /v1/records", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.createRecord))), codesCreated, failWrite},
+		{"GET /v1/records/{id}", h.readMaybeConsistent(h.v1(h.getRecord)), codesOK, failRead},
+		{"GET /v1/records/{id}/history", h.v1(h.history), codesOK, failRead},
+		{"PUT /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.putRecord))), []int{http.StatusOK, http.StatusCreated}, failWrite},
+		{"DELETE /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.deleteRecord))), codesOK, failWrite},
+		{"POST /v1/batch", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.batch))), codesOK, failWrite},
+		{"GET /v1/admin/replicas", h.v1(h.noParams(auth.ActionAdmin, h.listReplicas)), codesOK, failRead},
+		{"POST /v1/admin/replicas", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.addReplica))), codesOK, failWrite},
+		{"DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.removeReplica))), codesOK, failWrite},
+		{"GET /v1/bundle", h.v1(h.getBundle), codesOK, failRead},
+		{"POST /v1/admin/bundle", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.publishBundle))), codesOK, failWrite},
+		{"GET /v1/audit", h.v1(h.auditLog), codesOK, failRead},
+		{"POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.purgeOrigin))), codesOK, failWrite},
+		{"GET /v1/changes", h.v1(h.changes), codesOK, failRead},
+		{"GET /v1/changes/stream", h.v1(h.changesStream), codesOK, failRead},
+		{"GET /v1/schema/{catalogue}", h.v1(h.noParams(auth.ActionRead, h.jsonSchema)), codesOK, failRead},
+		{"GET /v1/openapi.json", h.v1(h.openAPI), codesOK, failRead},
+		{"GET /v1/match/{id}", h.v1(h.match), codesOK, failRead},
+	}
+	if h.federation != nil {
+		rs = append(rs, route{"GET /v1/federation", h.v1(h.noParams(auth.ActionRead, h.federationState)), codesOK, failRead})
+	}
+	rs = append(rs,
+		route{"GET /healthz", h.plain(h.healthz), codesOK, nil},
+		// Not ready is 503, counted like any other.
+		route{"GET /readyz", h.plain(h.readyz), codesOK, []int{http.StatusServiceUnavailable}},
+		route{"GET /.well-known/jwks.json", h.plain(h.jwks), codesOK, nil},
+	)
 	if gatherer != nil {
 		prom := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 			ErrorLog:      promLogger{h.log},
 			ErrorHandling: promhttp.ContinueOnError,
 		})
-		m.HandleFunc("GET /metrics", h.plain(func(w http.ResponseWriter, r *http.Request) error {
+		rs = append(rs, route{"GET /metrics", h.plain(func(w http.ResponseWriter, r *http.Request) error {
 			prom.ServeHTTP(w, r)
 			return nil
-		}))
+		}), codesOK, nil})
 	}
-	return h, nil
+	return rs
 }
 
 // NewServer returns an http.Server for h with timeouts suited to the API: long

@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,7 +20,17 @@ type httpMetrics struct {
 	batchItems *prometheus.CounterVec
 }
 
-func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+// batchItemCodes are the statuses a write of a batch gets (batch.go's
+// outcomes and toProblem's answers), exported at 0 before the first batch so
+// that rules and dashboards that name liandong_http_batch_items_total
+// (LiandongHTTPErrors) find it on every node.
+var batchItemCodes = []int{200, 201, 400, 403, 404, 409, 412, 422, 500, 503, 507}
+
+// newHTTPMetrics registers the HTTP metrics and exports at 0 the series of
+// routes known up front: each route's success codes in both families, its
+// server failures in liandong_http_requests_total, where LiandongHTTPErrors
+// counts them, so that the first failure counts as one.
+func newHTTPMetrics(reg prometheus.Registerer, routes []route) (*httpMetrics, error) {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "liandong", Subsystem: "http", Name: "requests_total",
@@ -54,10 +66,19 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	if m.batchItems, err = register(reg, m.batchItems); err != nil {
 		return nil, err
 	}
-	// Exported at 0 before the first batch, so that rules and dashboards
-	// that name it (LiandongHTTPErrors) find it on every node.
-	for _, code := range []string{"200", "201", "400", "403", "404", "409", "412", "422", "500", "503", "507"} {
-		m.batchItems.WithLabelValues(code)
+	for _, code := range batchItemCodes {
+		m.batchItems.WithLabelValues(strconv.Itoa(code))
+	}
+	for _, rt := range routes {
+		method, _, _ := strings.Cut(rt.pattern, " ")
+		route, method := routeLabel(rt.pattern, true), methodLabel(method)
+		for _, code := range rt.ok {
+			m.requests.WithLabelValues(route, method, strconv.Itoa(code))
+			m.duration.WithLabelValues(route, method, strconv.Itoa(code))
+		}
+		for _, code := range rt.fail {
+			m.requests.WithLabelValues(route, method, strconv.Itoa(code))
+		}
 	}
 	return m, nil
 }

@@ -313,6 +313,10 @@ func (x *Exchange) Run(ctx context.Context) error {
 func (x *Exchange) start(ctx context.Context) error {
 	if _, err := x.refreshLocal(ctx); err != nil {
 		x.log.Warn("read local heads", "err", err)
+	} else {
+		// The gauges from the start rather than the first heartbeat, with
+		// the origins held known.
+		x.updateGauges()
 	}
 	sub, err := x.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {

@@ -412,7 +412,7 @@ func (x *Exchange) gossipLoop(ctx context.Context, sub *pubsub.Subscription) {
 		if !ok {
 			continue
 		}
-		x.m.announces.WithLabelValues("received").Inc()
+		x.m.announces.WithLabelValues(announceReceived).Inc()
 		x.checkFederation(src, h)
 		if err := x.noteAllHeads(src, h); err != nil {
 			x.log.Debug("gossip announcement refused", "author", src.String(), "err", err) // checked in validate; unreachable
@@ -444,7 +444,7 @@ func (x *Exchange) announce(ctx context.Context) {
 				x.log.Warn("publish heads", "err", err)
 			}
 		} else {
-			x.m.announces.WithLabelValues("sent").Inc()
+			x.m.announces.WithLabelValues(announceSent).Inc()
 		}
 	}
 }

@@ -157,11 +157,11 @@ func (r resourceReporter) ConsumeEvent(evt rcmgr.TraceEvt) {
 	var resource string
 	switch evt.Type {
 	case rcmgr.TraceBlockAddStreamEvt:
-		resource = "streams"
+		resource = resourceStreams
 	case rcmgr.TraceBlockAddConnEvt:
-		resource = "connections"
+		resource = resourceConnections
 	case rcmgr.TraceBlockReserveMemoryEvt:
-		resource = "memory"
+		resource = resourceMemory
 	default:
 		return
 	}
@@ -178,27 +178,27 @@ func resourceScope(name string) string {
 	}
 	switch {
 	case name == "system" || name == "allowlistedSystem":
-		return "system"
+		return scopeSystem
 	case name == "transient" || name == "allowlistedTransient":
-		return "transient"
+		return scopeTransient
 	case strings.HasPrefix(name, "peer:"):
-		return "peer"
+		return scopePeer
 	case strings.HasPrefix(name, "conn-"):
-		return "connection"
+		return scopeConnection
 	case strings.HasPrefix(name, "stream-"):
-		return "stream"
+		return scopeStream
 	case strings.HasPrefix(name, "protocol:"):
 		if strings.Contains(name, ".peer:") {
-			return "protocol-peer"
+			return scopeProtocolPeer
 		}
-		return "protocol"
+		return scopeProtocol
 	case strings.HasPrefix(name, "service:"):
 		if strings.Contains(name, ".peer:") {
-			return "service-peer"
+			return scopeServicePeer
 		}
-		return "service"
+		return scopeService
 	}
-	return "other"
+	return scopeOther
 }
 
 // gater admits only peers the current bundle lists, that are not backed off,
@@ -220,9 +220,9 @@ func (x *Exchange) gate(dir network.Direction, p peer.ID) bool {
 	if reason == "" {
 		return true
 	}
-	d := "inbound"
+	d := dirInbound
 	if dir == network.DirOutbound {
-		d = "outbound"
+		d = dirOutbound
 	}
 	x.m.refusedConns.WithLabelValues(d, reason).Inc()
 	x.log.Debug("connection refused by the gater", "peer", p.String(), "member", member, "direction", d, "reason", reason)

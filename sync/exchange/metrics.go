@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"liandong/auth"
+	"liandong/sync/wire"
 )
 
 // metrics are the liandong_sync_* series. Peer series are labelled by member
@@ -37,6 +38,11 @@ type metrics struct {
 	announceRefused  *prometheus.CounterVec // reason
 }
 
+// The label values below are the single list both the code that counts and
+// newMetrics, which exports each at zero before the first event, use: a value
+// counted but missing here would appear at 1, and rate() and increase() would
+// miss that first event.
+
 // Fault reasons beyond auth.ChainReason values: why a peer was cut off.
 const (
 	reasonOversized = "oversized-frame"
@@ -53,6 +59,26 @@ const (
 	reasonGossipSignature = "gossip-bad-signature"
 )
 
+// entryReasons are the fault reasons beyond auth.ChainReasons that can come
+// with refused entries (liandong_sync_entries_rejected_total as well as
+// liandong_sync_peer_faults_total); gossipReasons never do.
+var (
+	entryReasons  = []string{reasonOversized, reasonMalformed, reasonProtocol, reasonFork, reasonOwnOrigin}
+	gossipReasons = []string{reasonGossipFlood, reasonGossipMalformed, reasonGossipOversized, reasonGossipSignature}
+)
+
+// rejectReasons are the reason values of liandong_sync_entries_rejected_total.
+func rejectReasons() []string {
+	out := make([]string, 0, len(auth.ChainReasons)+len(entryReasons))
+	for _, r := range auth.ChainReasons {
+		out = append(out, string(r))
+	}
+	return append(out, entryReasons...)
+}
+
+// faultReasons are the reason values of liandong_sync_peer_faults_total.
+func faultReasons() []string { return append(rejectReasons(), gossipReasons...) }
+
 // Why the connection gater refused a peer (liandong_sync_refused_connections_total).
 const (
 	refuseNotMember = "not-member" // the trust bundle does not list it (or no longer)
@@ -60,6 +86,19 @@ const (
 	refuseBackedOff = "backed-off" // cut off after a fault, for BackoffDuration
 	refuseSelf      = "self"       // this host's own peer id
 	refuseCut       = "cut"        // a link cut by the test hook (SetRefuse)
+)
+
+// refuseReasons start at zero in both gaterDirections. refuseSelf is left out
+// (libp2p never dials its own host, so the gater does not see it in practice),
+// and so is refuseCut (a test hook).
+const (
+	dirInbound  = "inbound"
+	dirOutbound = "outbound"
+)
+
+var (
+	gaterDirections = []string{dirInbound, dirOutbound}
+	refuseReasons   = []string{refuseNotMember, refuseBlocked, refuseBackedOff}
 )
 
 // Why a heads announcement was dropped (liandong_sync_announcements_refused_total).
@@ -78,6 +117,71 @@ const (
 	gossipOverloaded      = "overloaded"       // gossipsub's validation or delivery queue was full
 	gossipInjected        = "fault-injected"   // delivered across a link Config.Faults cuts (test builds only)
 )
+
+// gossipRefusals start at zero; gossipInjected, of test builds only, does not.
+var gossipRefusals = []string{gossipNotMember, gossipBackedOff, gossipMalformed, gossipNotAnnouncement, gossipOtherFederation,
+	gossipOversized, gossipStale, gossipRateLimited, gossipBadSignature, gossipUnsigned, gossipSelfOrigin, gossipOverloaded}
+
+// Directions of liandong_sync_announcements_total.
+const (
+	announceSent     = "sent"
+	announceReceived = "received"
+)
+
+var announceDirections = []string{announceSent, announceReceived}
+
+// Outcomes of liandong_sync_trust_bundles_total.
+const (
+	trustInstalled = "installed"
+	trustRefused   = "refused"
+)
+
+var trustOutcomes = []string{trustInstalled, trustRefused}
+
+// frameTypes are the message types of the sync protocol, the type values of
+// liandong_sync_frames_sent_total and liandong_sync_frames_received_total;
+// frameInvalid counts received frames that do not decode.
+var frameTypes = []wire.Type{wire.TypePing, wire.TypePong, wire.TypeHeadsReq, wire.TypeHeads, wire.TypeRangeReq,
+	wire.TypeBatch, wire.TypePush, wire.TypeError, wire.TypeTrustReq, wire.TypeTrust}
+
+const frameInvalid = "invalid"
+
+// Scope classes of liandong_sync_resource_refusals_total (resourceScope).
+const (
+	scopeSystem       = "system"
+	scopeTransient    = "transient"
+	scopePeer         = "peer"
+	scopeProtocol     = "protocol"
+	scopeProtocolPeer = "protocol-peer"
+	scopeService      = "service"
+	scopeServicePeer  = "service-peer"
+	scopeConnection   = "connection"
+	scopeStream       = "stream"
+	scopeOther        = "other"
+)
+
+// Resources of liandong_sync_resource_refusals_total.
+const (
+	resourceStreams     = "streams"
+	resourceConnections = "connections"
+	resourceMemory      = "memory"
+)
+
+// resourceKinds are the resources the resource manager refuses, each with the
+// scopes whose limits can refuse it, the combinations that start at zero:
+// a stream is refused at the scopes it is added to (its peer's, the
+// transient or system scope, then its protocol's and service's), a connection
+// at its peer's, the transient or system scope; memory is reserved in every
+// scope. A connection's and a stream's own scope holds only itself, so it
+// never refuses one.
+var resourceKinds = []struct {
+	name   string
+	scopes []string
+}{
+	{resourceStreams, []string{scopeSystem, scopeTransient, scopePeer, scopeProtocol, scopeProtocolPeer, scopeService, scopeServicePeer}},
+	{resourceConnections, []string{scopeSystem, scopeTransient, scopePeer}},
+	{resourceMemory, []string{scopeSystem, scopeTransient, scopePeer, scopeProtocol, scopeProtocolPeer, scopeService, scopeServicePeer, scopeConnection, scopeStream}},
+}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	const ns, sub = "liandong", "sync"
@@ -128,30 +232,36 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "announcements_refused_total", Help: "Heads announcements received on gossipsub and dropped, by reason."}, []string{"reason"}),
 	}
 	// Known label values start at zero, so rate() and alerts see them at once.
-	for _, r := range auth.ChainReasons {
-		m.rejected.WithLabelValues(string(r))
-		m.faults.WithLabelValues(string(r))
+	for _, r := range faultReasons() {
+		m.faults.WithLabelValues(r)
 	}
-	for _, r := range []string{reasonOversized, reasonMalformed, reasonProtocol, reasonFork, reasonOwnOrigin} {
+	for _, r := range rejectReasons() {
 		m.rejected.WithLabelValues(r)
-		m.faults.WithLabelValues(r)
 	}
-	for _, r := range []string{reasonGossipFlood, reasonGossipMalformed, reasonGossipOversized, reasonGossipSignature} {
-		m.faults.WithLabelValues(r)
-	}
-	for _, d := range []string{"inbound", "outbound"} {
-		for _, r := range []string{refuseNotMember, refuseBlocked, refuseBackedOff} {
+	for _, d := range gaterDirections {
+		for _, r := range refuseReasons {
 			m.refusedConns.WithLabelValues(d, r)
 		}
 	}
-	for _, r := range []string{gossipNotMember, gossipBackedOff, gossipMalformed, gossipNotAnnouncement, gossipOtherFederation,
-		gossipOversized, gossipStale, gossipRateLimited, gossipBadSignature, gossipUnsigned, gossipSelfOrigin, gossipOverloaded} {
+	for _, r := range gossipRefusals {
 		m.announceRefused.WithLabelValues(r)
 	}
-	m.announces.WithLabelValues("sent")
-	m.announces.WithLabelValues("received")
-	m.trust.WithLabelValues("installed")
-	m.trust.WithLabelValues("refused")
+	for _, d := range announceDirections {
+		m.announces.WithLabelValues(d)
+	}
+	for _, o := range trustOutcomes {
+		m.trust.WithLabelValues(o)
+	}
+	for _, t := range frameTypes {
+		m.framesSent.WithLabelValues(t.String())
+		m.framesRecv.WithLabelValues(t.String())
+	}
+	m.framesRecv.WithLabelValues(frameInvalid)
+	for _, res := range resourceKinds {
+		for _, scope := range res.scopes {
+			m.resourceRefusals.WithLabelValues(scope, res.name)
+		}
+	}
 	if reg == nil {
 		return m, nil
 	}
@@ -167,6 +277,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// knowOrigin exports at zero the per-origin series of an origin the trust
+// bundle lists, where it has none yet: the first entry applied (or fork
+// detected) then shows as an increase, and the lag of a centre not heard from
+// yet reads 0 rather than nothing. own is this node's centre: its log is not
+// received from peers (but while it recovers), so only its local head is
+// exported.
+func (m *metrics) knowOrigin(origin string, own bool) {
+	m.localSeq.WithLabelValues(origin)
+	if own {
+		return
+	}
+	m.lagEntries.WithLabelValues(origin)
+	m.lagSeconds.WithLabelValues(origin)
+	m.applied.WithLabelValues(origin)
+	m.forks.WithLabelValues(origin)
+	m.delay.WithLabelValues(origin)
+	m.pushDelay.WithLabelValues(origin)
 }
 
 // Per-member connection series, read from Status at scrape time so that a

@@ -542,10 +542,14 @@ func (x *Exchange) checkFederation(p peer.ID, h *wire.Heads) {
 func (x *Exchange) updateGauges() {
 	now := x.now()
 	stalled := map[string]int{}
+	var listed []string // origins of the members the bundle lists
 	if b := x.node.Bundle(); b != nil {
 		for _, m := range b.Members {
 			if m.ID != x.centre || len(m.Peers) > 1 {
 				stalled[m.ID] = 0
+			}
+			if m.Removed == nil {
+				listed = append(listed, m.ID)
 			}
 		}
 	}
@@ -621,6 +625,11 @@ func (x *Exchange) updateGauges() {
 		}
 		x.m.lagEntries.WithLabelValues(l.origin).Set(float64(l.entries))
 		x.m.lagSeconds.WithLabelValues(l.origin).Set(l.seconds)
+	}
+	// After the values above, so that a scrape never reads a zero for an
+	// origin held.
+	for _, o := range listed {
+		x.m.knowOrigin(o, o == x.centre)
 	}
 }
 

@@ -59,7 +59,7 @@ func (c *conn) recv() (wire.Message, error) {
 	m, n, err := readMessage(c.r, c.x.cfg.MaxFrameBytes)
 	if n > 0 {
 		c.x.m.bytesRecv.Add(float64(n))
-		typ := "invalid"
+		typ := frameInvalid
 		if m != nil {
 			typ = m.Type().String()
 		}

@@ -120,7 +120,7 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 		if bundleRefused(err) {
 			x.noteOfferShort(p)
 		}
-		x.m.trust.WithLabelValues("refused").Inc()
+		x.m.trust.WithLabelValues(trustRefused).Inc()
 		x.log.Warn("trust bundle offered by a peer refused", "peer", p.String(), "announced", announced, "err", err)
 		return
 	}
@@ -129,7 +129,7 @@ func (x *Exchange) fetchBundle(p peer.ID, announced uint64) {
 		// installs as a no-op): the announcement was not a rotation.
 		x.noteOfferShort(p)
 	}
-	x.m.trust.WithLabelValues("installed").Inc()
+	x.m.trust.WithLabelValues(trustInstalled).Inc()
 	x.log.Info("trust bundle installed from a peer", "peer", p.String(), "version", b.Version)
 	// Tell the others now (within the announcement debounce) rather than at
 	// the next commit's announcement.
