@@ -200,6 +200,7 @@ func readCSV(text string, o Options) ([]Row, error) {
 	}
 	var rows []Row
 	for line := 2; ; line++ {
+		start := cr.InputOffset()
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
@@ -215,11 +216,104 @@ func readCSV(text string, o Options) ([]Row, error) {
 			}
 			return nil, fmt.Errorf("%w: %v", ErrFile, err)
 		}
+		firstLine, _ := cr.FieldPos(0)
+		if q, ok := unbalancedQuote(text[start:cr.InputOffset()], firstLine); ok {
+			// The reader ran on through the lines after the quote: the
+			// rows on them are in this cell. Say which, rather than
+			// import (or refuse) a cell holding other rows.
+			col := fmt.Sprintf("#%d", q.field+1)
+			if q.field < len(t.header) {
+				col = t.header[q.field]
+			}
+			var msg string
+			switch {
+			case q.from == q.to:
+				msg = fmt.Sprintf("unbalanced quote: the quote that opens this cell on line %d of the file is never closed", q.from)
+			case !q.closed:
+				msg = fmt.Sprintf("unbalanced quote: lines %d–%d of the file, to its end, were read into this one cell, and the rows on them were not read", q.from, q.to)
+			default:
+				msg = fmt.Sprintf("unbalanced quote: lines %d–%d of the file were read into this one cell, and the rows on them were not read", q.from, q.to)
+			}
+			msg += `; quote the whole cell and double each quote in it ("双碳"目标 as """双碳""目标"), or remove the quote`
+			rows = append(rows, Row{Row: line, Key: t.key(rec), Errors: []CellError{{Row: line, Column: col, Message: msg}}})
+			continue
+		}
 		if row, ok := t.row(line, rec); ok {
 			rows = append(rows, row)
 		}
 	}
 	return rows, nil
+}
+
+// quoteSpan is a quoted field that the lazy CSV reader did not close where
+// its writer meant it to: the field's index and the lines of the file it ran
+// over.
+type quoteSpan struct {
+	field, from, to int
+	closed          bool
+}
+
+// unbalancedQuote scans raw, the text of one record as the (lazy-quote) CSV
+// reader read it, starting at line first, for a quoted field that the reader
+// did not close on its own line: one with a quote neither doubled nor
+// followed by a comma or the end of the line (a "双碳"目标 cell, whose quote
+// the reader takes as text and so reads on for the closing one), or one whose
+// closing quote never comes. Such a field holds the lines (rows) after its
+// own. A quoted field that spans lines with every quote in it doubled is a
+// cell with line breaks, and a quote inside an unquoted cell (5" 屏) or a
+// bare quote in a quoted cell that closes on its own line is taken as text:
+// neither swallows a row.
+func unbalancedQuote(raw string, first int) (quoteSpan, bool) {
+	// Blank lines before the record are skipped by the reader.
+	for {
+		if r, ok := strings.CutPrefix(raw, "\n"); ok {
+			raw = r
+		} else if r, ok := strings.CutPrefix(raw, "\r\n"); ok {
+			raw = r
+		} else {
+			break
+		}
+	}
+	endsField := func(i int) bool {
+		return i == len(raw) || raw[i] == ',' || raw[i] == '\n' || strings.HasPrefix(raw[i:], "\r\n")
+	}
+	line, i := first, 0
+	for field := 0; ; field++ {
+		if i < len(raw) && raw[i] == '"' {
+			from, last := line, line
+			bare, closed := false, false
+			for i++; i < len(raw) && !closed; {
+				switch {
+				case raw[i] == '\n':
+					line++
+					i++
+					continue
+				case raw[i] != '"':
+				case i+1 < len(raw) && raw[i+1] == '"':
+					i++
+				case endsField(i + 1):
+					closed = true
+				default:
+					bare = true
+				}
+				if raw[i] != '\r' {
+					last = line
+				}
+				i++
+			}
+			if !closed || bare && last > from {
+				return quoteSpan{field, from, last, closed}, true
+			}
+		} else {
+			for i < len(raw) && raw[i] != ',' && raw[i] != '\n' {
+				i++
+			}
+		}
+		if i >= len(raw) || raw[i] != ',' {
+			return quoteSpan{}, false
+		}
+		i++
+	}
 }
 
 // table turns rows of cells under a header row into records: the part of
@@ -276,6 +370,17 @@ func newTable(header []string, o Options) (*table, error) {
 		return nil, fmt.Errorf("%w: no 编号 (key) column: each row needs your own key, so that importing again updates instead of duplicating", ErrFile)
 	}
 	return &table{o: o, header: header, catCol: catCol}, nil
+}
+
+// key returns the cell of rec in the key (编号) column, for a row that cannot
+// be read further.
+func (t *table) key(rec []string) string {
+	for i, h := range t.header {
+		if c, ok := lookupColumn(schema.CatalogueSupply, h); ok && c.field == fieldKey && i < len(rec) && i != t.catCol {
+			return strings.TrimSpace(rec[i])
+		}
+	}
+	return ""
 }
 
 // row reads the cells of line; ok is false for a blank row, which is skipped.

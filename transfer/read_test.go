@@ -1,0 +1,90 @@
+package transfer
+
+import (
+	"strings"
+	"testing"
+)
+
+// rowByKey returns the row read with key k, or fails.
+func rowByKey(t *testing.T, rows []Row, k string) Row {
+	t.Helper()
+	for _, r := range rows {
+		if r.Key == k {
+			return r
+		}
+	}
+	t.Fatalf("no row with key %q in %d rows", k, len(rows))
+	return Row{}
+}
+
+// A cell that begins with a quote it does not close as CSV quoting (a title
+// such as "双碳"目标…, typed by hand or written by a tool that does not
+// escape) made the lazy-quote reader run on through the lines after it: the
+// rows on them vanished into that one cell, without an error. The row is now
+// refused with an error naming the lines it swallowed.
+func TestCSVUnbalancedQuoteNamesTheLinesItSwallows(t *testing.T) {
+	csv := "编号,标题,所属领域,摘要\n" +
+		"s-001,储能技术,新材料,\"双碳\"目标下的储能\n" +
+		"s-002,钙钛矿叠层太阳能电池,新材料,摘要二\n" +
+		"s-003,固态电池电解质,新材料,摘要三\n"
+	rows := mustRead(t, []byte(csv), Options{Format: FormatCSV, Catalogue: "supply", Centre: "tianjin"})
+	if len(rows) != 1 {
+		t.Fatalf("%d rows: %+v", len(rows), rows)
+	}
+	r := rows[0]
+	if r.Key != "s-001" || r.Record != nil || len(r.Errors) != 1 {
+		t.Fatalf("row %+v", r)
+	}
+	e := r.Errors[0]
+	if e.Row != 2 || e.Column != "摘要" || !strings.Contains(e.Message, "unbalanced quote: lines 2–4 of the file, to its end,") {
+		t.Fatalf("error %v", e)
+	}
+
+	// The quote closes further down (at a quoted cell of a later row):
+	// the rows between are named, and the rows after read as usual.
+	csv = "编号,标题,所属领域,摘要\n" +
+		"s-001,储能技术,新材料,\"双碳\"目标下的储能\n" +
+		"s-002,钙钛矿叠层太阳能电池,新材料,摘要二\n" +
+		"s-003,固态电池电解质,\"新材料\",摘要三\n" +
+		"s-004,高镍三元正极材料,新材料,摘要四\n"
+	rows = mustRead(t, []byte(csv), Options{Format: FormatCSV, Catalogue: "supply", Centre: "tianjin"})
+	if len(rows) != 2 || rows[0].Key != "s-001" || len(rows[0].Errors) != 1 ||
+		!strings.Contains(rows[0].Errors[0].Message, "unbalanced quote: lines 2–4 of the file were read into this one cell") {
+		t.Fatalf("rows %+v", rows)
+	}
+	if r := rowByKey(t, rows, "s-004"); r.Record == nil {
+		t.Fatalf("s-004: %v", r.Errors)
+	}
+
+	// On the last line, the quote swallows nothing but is refused all the
+	// same: the cell is not what its writer meant.
+	rows = mustRead(t, []byte("编号,标题,所属领域,摘要\ns-001,储能技术,新材料,\"双碳\"目标下的储能\n"), Options{Format: FormatCSV, Catalogue: "supply", Centre: "tianjin"})
+	if len(rows) != 1 || len(rows[0].Errors) != 1 || !strings.Contains(rows[0].Errors[0].Message, "on line 2 of the file is never closed") {
+		t.Fatalf("rows %+v", rows)
+	}
+}
+
+// The quotes the lazy reader was there for still read as text: a quote
+// inside an unquoted cell, a bare quote inside a quoted cell that closes on
+// its own line, and a quoted cell with line breaks and doubled quotes.
+func TestCSVHarmlessQuotesStillRead(t *testing.T) {
+	csv := "编号,标题,所属领域,摘要\n" +
+		"s-001,5\" 屏幕,新材料,摘要一\n" +
+		"s-002,\"他说 \"好\" 了\",新材料,摘要二\n" +
+		"s-003,固态电池,新材料,\"第一行\n第二行 \"\"引用\"\"\"\n" +
+		"s-004,高镍三元正极材料,新材料,摘要四\n"
+	rows := mustRead(t, []byte(csv), Options{Format: FormatCSV, Catalogue: "supply", Centre: "tianjin"})
+	want := map[string]string{"s-001": `5\" 屏幕`, "s-002": `他说 \"好\" 了`, "s-003": `第一行\n第二行 \"引用\"`, "s-004": "摘要四"}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for k, w := range want {
+		r := rowByKey(t, rows, k)
+		if r.Record == nil {
+			t.Fatalf("%s: %v", k, r.Errors)
+		}
+		if !strings.Contains(string(r.Record.Body), w) {
+			t.Errorf("%s: body %s, want %s in it", k, r.Record.Body, w)
+		}
+	}
+}
