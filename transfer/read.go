@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/transform"
 
 	"liandong/schema"
 )
@@ -38,7 +39,7 @@ const (
 
 // Encodings of a CSV file.
 const (
-	EncodingAuto    = "auto" // UTF-8 (a BOM is skipped) when the bytes are valid UTF-8, else GB18030
+	EncodingAuto    = "auto" // UTF-8 (a BOM is skipped) when the bytes are valid UTF-8, else GB18030 unless they are mostly UTF-8
 	EncodingUTF8    = "utf-8"
 	EncodingGB18030 = "gb18030"
 )
@@ -131,35 +132,100 @@ func Read(r io.Reader, o Options) ([]Row, error) {
 	return nil, fmt.Errorf("%w: format %q: want csv, xlsx or jsonl", ErrFile, o.Format)
 }
 
-// decodeText returns the file as UTF-8.
+// decodeText returns the file as UTF-8. Decoding is strict: a byte sequence
+// the encoding does not have refuses the file, naming its place, rather than
+// become U+FFFD. In auto mode, a file that is mostly UTF-8 but not all of it
+// is refused at its first bad byte rather than read as GB18030: one pasted
+// character would garble every Chinese cell of the file.
 func decodeText(data []byte, enc string) (string, error) {
 	switch strings.ToLower(enc) {
 	case "", EncodingAuto:
 		if b, ok := bytes.CutPrefix(data, []byte("\uFEFF")); ok {
-			data = b
-			if !utf8.Valid(data) {
-				return "", fmt.Errorf("%w: starts with a UTF-8 byte-order mark but is not UTF-8 at byte %d", ErrFile, invalidAt(data)+3)
+			if at := invalidAt(b); at < len(b) {
+				return "", fmt.Errorf("%w: starts with a UTF-8 byte-order mark but is not UTF-8 at byte %d (line %d)", ErrFile, at+3, lineAt(b, at))
 			}
+			return string(b), nil
+		}
+		at := invalidAt(data)
+		if at == len(data) {
 			return string(data), nil
 		}
-		if utf8.Valid(data) {
-			return string(data), nil
+		if mostlyUTF8(data) {
+			return "", fmt.Errorf("%w: not UTF-8 at byte %d (line %d), though the rest of the file is: correct the text there (pasted from a file in another encoding?) and save the file as UTF-8", ErrFile, at, lineAt(data, at))
 		}
-		fallthrough
+		out, gbAt := decodeGB18030(data)
+		if gbAt >= 0 {
+			return "", fmt.Errorf("%w: neither UTF-8 (at byte %d, line %d) nor GB18030 (at byte %d, line %d): save the file as UTF-8", ErrFile, at, lineAt(data, at), gbAt, lineAt(data, gbAt))
+		}
+		return out, nil
 	case EncodingGB18030, "gbk", "gb2312":
-		out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
-		if err != nil {
-			return "", fmt.Errorf("%w: neither UTF-8 nor GB18030: %v", ErrFile, err)
+		out, at := decodeGB18030(data)
+		if at >= 0 {
+			return "", fmt.Errorf("%w: not GB18030 at byte %d (line %d)", ErrFile, at, lineAt(data, at))
 		}
-		return string(out), nil
+		return out, nil
 	case EncodingUTF8, "utf8":
 		data = bytes.TrimPrefix(data, []byte("\uFEFF"))
-		if !utf8.Valid(data) {
-			return "", fmt.Errorf("%w: not UTF-8 at byte %d (try --encoding gb18030)", ErrFile, invalidAt(data))
+		if at := invalidAt(data); at < len(data) {
+			return "", fmt.Errorf("%w: not UTF-8 at byte %d (line %d) (try --encoding gb18030)", ErrFile, at, lineAt(data, at))
 		}
 		return string(data), nil
 	}
 	return "", fmt.Errorf("%w: encoding %q: want auto, utf-8 or gb18030", ErrFile, enc)
+}
+
+// lineAt is the line of the file byte at is on.
+func lineAt(data []byte, at int) int {
+	return bytes.Count(data[:min(at, len(data))], []byte("\n")) + 1
+}
+
+// mostlyUTF8 reports whether data has more characters written as valid
+// UTF-8 multi-byte sequences than bytes that are not UTF-8. Chinese text in
+// GB18030 has few of the one and many of the other.
+func mostlyUTF8(data []byte) bool {
+	multi, bad := 0, 0
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			bad++
+		case n > 1:
+			multi++
+		}
+		i += n
+	}
+	return multi > bad
+}
+
+// gb18030FFFD is U+FFFD in GB18030: a file may hold the character itself.
+var gb18030FFFD = []byte{0x84, 0x31, 0xA4, 0x37}
+
+// decodeGB18030 decodes data strictly: at is the offset of the first byte
+// sequence GB18030 does not have (which the decoder turns into U+FFFD), or -1.
+func decodeGB18030(data []byte) (text string, at int) {
+	out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
+	if err != nil {
+		return "", 0
+	}
+	if !bytes.Contains(out, []byte("\uFFFD")) {
+		return string(out), -1
+	}
+	// Each U+FFFD must be the file's own: one character at a time.
+	dec := simplifiedchinese.GB18030.NewDecoder()
+	var dst [utf8.UTFMax]byte
+	for i := 0; i < len(data); {
+		nDst, nSrc, err := dec.Transform(dst[:], data[i:], true)
+		if nSrc == 0 || err != nil && err != transform.ErrShortDst {
+			return "", i
+		}
+		// dst holds whole characters: U+FFFD (3 bytes) comes first or
+		// after one ASCII character, which took one byte of data.
+		if k := bytes.Index(dst[:nDst], []byte("\uFFFD")); k >= 0 && !bytes.HasPrefix(data[i+k:], gb18030FFFD) {
+			return "", i + k
+		}
+		i += nSrc
+	}
+	return string(out), -1
 }
 
 func invalidAt(b []byte) int {

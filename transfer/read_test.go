@@ -1,8 +1,13 @@
 package transfer
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
 // rowByKey returns the row read with key k, or fails.
@@ -85,6 +90,62 @@ func TestCSVHarmlessQuotesStillRead(t *testing.T) {
 		}
 		if !strings.Contains(string(r.Record.Body), w) {
 			t.Errorf("%s: body %s, want %s in it", k, r.Record.Body, w)
+		}
+	}
+}
+
+// One byte that is not UTF-8 in a UTF-8 file (a Latin-1 "é" pasted into one
+// cell) made auto detection decode the whole file as GB18030: every Chinese
+// cell of every row was imported as mojibake, without an error. A file that
+// is mostly UTF-8 is now refused at its bad byte.
+func TestAutoEncodingRefusesMostlyUTF8AtItsBadByte(t *testing.T) {
+	csv := "key,title,summary,industry\n" +
+		"s-001,高镍三元正极材料,已完成百吨级中试,new-materials\n" +
+		"s-002,钙钛矿叠层太阳能电池,Caf\xe9 团队研发,new-materials\n"
+	_, err := Read(strings.NewReader(csv), Options{Format: FormatCSV, Catalogue: "supply", Centre: "tianjin"})
+	at := strings.Index(csv, "Caf\xe9") + 3
+	if !errors.Is(err, ErrFile) || err == nil || !strings.Contains(err.Error(), fmt.Sprintf("not UTF-8 at byte %d (line 3)", at)) {
+		t.Fatalf("err %v", err)
+	}
+	// Said to be UTF-8, the file is refused at the same place.
+	_, err = Read(strings.NewReader(csv), Options{Format: FormatCSV, Encoding: EncodingUTF8, Catalogue: "supply", Centre: "tianjin"})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("not UTF-8 at byte %d (line 3)", at)) {
+		t.Fatalf("utf-8: err %v", err)
+	}
+}
+
+// The GB18030 decoder never fails: it turns bytes GB18030 does not have into
+// U+FFFD, so the "neither UTF-8 nor GB18030" refusal never fired and such
+// files were imported with U+FFFD in their cells. Decoding is now strict,
+// and a genuine GB18030 file (and one holding U+FFFD itself) still reads.
+func TestGB18030DecodingIsStrict(t *testing.T) {
+	gb, err := simplifiedchinese.GB18030.NewEncoder().Bytes([]byte(supplyCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0xFF is no GB18030 byte; 0x81 0x20 no GB18030 sequence. Put after
+	// 王老师 in row 2, either became U+FFFD in its 联系人 cell.
+	name, _ := simplifiedchinese.GB18030.NewEncoder().Bytes([]byte("王老师"))
+	at := bytes.Index(gb, name) + len(name)
+	for _, bad := range [][]byte{{0xFF}, {0x81, 0x20}} {
+		data := append(append(append([]byte(nil), gb[:at]...), bad...), gb[at:]...)
+		for _, enc := range []string{EncodingAuto, EncodingGB18030} {
+			_, err := Read(bytes.NewReader(data), Options{Format: FormatCSV, Encoding: enc, Catalogue: "supply", Centre: "tianjin"})
+			if !errors.Is(err, ErrFile) || !strings.Contains(err.Error(), fmt.Sprintf("GB18030 (at byte %d, line 2)", at)) && !strings.Contains(err.Error(), fmt.Sprintf("not GB18030 at byte %d (line 2)", at)) {
+				t.Errorf("%s, % x: err %v", enc, bad, err)
+			}
+		}
+	}
+	withFFFD, err := simplifiedchinese.GB18030.NewEncoder().Bytes([]byte(strings.Replace(supplyCSV, "王老师", "王老师\uFFFD", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range [][]byte{gb, withFFFD} {
+		for _, enc := range []string{EncodingAuto, EncodingGB18030} {
+			rows := mustRead(t, data, Options{Format: FormatCSV, Encoding: enc, Catalogue: "supply", Centre: "tianjin"})
+			if len(rows) != 2 || rows[0].Record == nil || !strings.Contains(string(rows[0].Record.Body), "王老师") {
+				t.Fatalf("%s: rows %+v", enc, rows)
+			}
 		}
 	}
 }
