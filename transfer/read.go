@@ -47,6 +47,9 @@ const (
 // MaxRows bounds one file.
 const MaxRows = 100000
 
+// MaxBytes is the default bound of one file's size (Options.MaxBytes).
+const MaxBytes = 256 << 20
+
 // Options configure reading.
 type Options struct {
 	Format   string // FormatCSV (default), FormatXLSX or FormatJSONL
@@ -63,6 +66,9 @@ type Options struct {
 	// caller chose it for every row that does not say.
 	Visibility      string
 	VisibilityGiven bool
+	// MaxBytes bounds the file's size (default MaxBytes): a larger file is
+	// refused, not read in part.
+	MaxBytes int64
 }
 
 // CellError is one problem of one row: Row counts lines as a spreadsheet shows
@@ -112,9 +118,19 @@ func Read(r io.Reader, o Options) ([]Row, error) {
 	if !schema.ValidCentreID(o.Centre) {
 		return nil, fmt.Errorf("%w: centre %q is not a centre id", ErrFile, o.Centre)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	limit := o.MaxBytes
+	if limit <= 0 {
+		limit = MaxBytes
+	}
+	// One byte over the limit says the file is larger: it is refused
+	// rather than read up to the limit, which would drop the rows after
+	// it and cut the one it falls in.
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read import file: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: over %s: split the file", ErrFile, sizeText(limit))
 	}
 	switch o.Format {
 	case "", FormatCSV:
@@ -130,6 +146,14 @@ func Read(r io.Reader, o Options) ([]Row, error) {
 		return readJSONL(data, o)
 	}
 	return nil, fmt.Errorf("%w: format %q: want csv, xlsx or jsonl", ErrFile, o.Format)
+}
+
+// sizeText writes a size in MiB when it is a whole number of them.
+func sizeText(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // decodeText returns the file as UTF-8. Decoding is strict: a byte sequence

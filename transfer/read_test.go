@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -147,5 +148,73 @@ func TestGB18030DecodingIsStrict(t *testing.T) {
 				t.Fatalf("%s: rows %+v", enc, rows)
 			}
 		}
+	}
+}
+
+// repeatReader yields head, then row again and again until n bytes in all,
+// without holding them.
+type repeatReader struct {
+	head, row []byte
+	n, off    int64
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.off >= r.n {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.n-r.off)]
+	done := 0
+	for done < len(p) {
+		var src []byte
+		if r.off < int64(len(r.head)) {
+			src = r.head[r.off:]
+		} else {
+			src = r.row[(r.off-int64(len(r.head)))%int64(len(r.row)):]
+		}
+		k := copy(p[done:], src)
+		done += k
+		r.off += int64(k)
+	}
+	return done, nil
+}
+
+// A file over the size limit was read up to the limit and no further,
+// without a word: the rows past it were dropped and the row it fell in was
+// read with its last cell cut. It is now refused, whatever its format.
+func TestReadRefusesAFileOverMaxBytes(t *testing.T) {
+	row := []byte("k-1,标题,新材料,摘要摘要摘要\n")
+	csv := &repeatReader{head: []byte("编号,标题,所属领域,摘要\n"), row: row, n: 10 << 10}
+	jsonl := &repeatReader{row: []byte(`{"key":"n-1","body":{"title":"t","summary":"s","industry":"new-materials"}}` + "\n"), n: 10 << 10}
+	xlsx := xlsxOf(t, [][]any{{"编号", "标题"}, {"k-1", "标题"}})
+	for name, c := range map[string]struct {
+		r      io.Reader
+		format string
+	}{
+		"csv":   {csv, FormatCSV},
+		"jsonl": {jsonl, FormatJSONL},
+		"xlsx":  {bytes.NewReader(append(xlsx, make([]byte, 10<<10)...)), FormatXLSX},
+	} {
+		_, err := Read(c.r, Options{Format: c.format, Catalogue: "supply", Centre: "tianjin", MaxBytes: 8 << 10})
+		if !errors.Is(err, ErrFile) || !strings.Contains(err.Error(), "over 8192 bytes: split the file") {
+			t.Errorf("%s: err %v", name, err)
+		}
+	}
+	// A file of exactly the limit is read.
+	exact := int64(len("编号,标题,所属领域,摘要\n") + 3*len(row))
+	rows, err := Read(&repeatReader{head: []byte("编号,标题,所属领域,摘要\n"), row: row, n: exact}, Options{Catalogue: "supply", Centre: "tianjin", MaxBytes: exact})
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("%d rows, err %v", len(rows), err)
+	}
+}
+
+// The default limit is 256 MiB.
+func TestReadRefusesACSVOver256MiB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 256 MiB")
+	}
+	r := &repeatReader{head: []byte("编号,标题,所属领域,摘要\n"), row: []byte("k-1,标题,新材料," + strings.Repeat("z", 4000) + "\n"), n: MaxBytes + 1}
+	_, err := Read(r, Options{Format: FormatCSV, Catalogue: "supply", Centre: "tianjin"})
+	if !errors.Is(err, ErrFile) || !strings.Contains(err.Error(), "over 256 MiB: split the file") {
+		t.Fatalf("err %v", err)
 	}
 }
