@@ -840,12 +840,22 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 			return nil, fmt.Errorf("%w: more than %d lines: split the file", ErrFile, MaxRows)
 		}
 		row := Row{Row: line}
+		// The members of an envelope as export writes it (schema.Record),
+		// and key. The ones the node sets (version, schema, the times,
+		// broker) are read, so that an export imports again, and ignored.
 		var in struct {
 			Key        string          `json:"key"`
 			ID         string          `json:"id"`
 			Catalogue  string          `json:"catalogue"`
+			Origin     string          `json:"origin"`
+			Version    uint64          `json:"version"`
 			Visibility string          `json:"visibility"`
+			Schema     int             `json:"schema"`
+			CreatedAt  *time.Time      `json:"created_at"`
+			UpdatedAt  *time.Time      `json:"updated_at"`
 			ExpiresAt  *time.Time      `json:"expires_at"`
+			Deleted    bool            `json:"deleted"`
+			Broker     string          `json:"broker"`
 			Body       json.RawMessage `json:"body"`
 		}
 		if !utf8.Valid(b) {
@@ -856,6 +866,16 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 		if len(row.Errors) > 0 {
 			rows = append(rows, row)
 			continue
+		}
+		// A member the envelope does not have is a mistake, as an unknown
+		// CSV column is: a misspelt "visiblity" would leave the record
+		// at the default visibility.
+		memberErrs := envelopeMemberErrors(b, line)
+		if in.Origin != "" && in.Origin != o.Centre {
+			memberErrs = append(memberErrs, CellError{Row: line, Column: "origin", Field: "origin", Message: fmt.Sprintf("a record of %s: only its origin centre can import it (this is %s)", in.Origin, o.Centre)})
+		}
+		if in.Deleted {
+			memberErrs = append(memberErrs, CellError{Row: line, Column: "deleted", Field: "deleted", Message: "import does not delete records: remove the line, or delete the record in the console or with the API"})
 		}
 		row.Key = in.Key
 		if row.Key == "" && in.ID != "" {
@@ -885,6 +905,7 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 				row.Errors = append(row.Errors, CellError{Row: line, Column: "key", Field: "key", Message: "want 1-128 letters, digits, '-', '_' or '.'"})
 			}
 		}
+		row.Errors = append(memberErrs, row.Errors...)
 		headers := map[string]string{}
 		validate(&row, rec, headers)
 		for i := range row.Errors {
@@ -898,4 +919,39 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 		return nil, fmt.Errorf("%w: %v", ErrFile, err)
 	}
 	return rows, nil
+}
+
+// envelopeMembers are the members of a JSON Lines record envelope.
+var envelopeMembers = []string{"key", "id", "catalogue", "origin", "version", "visibility", "schema",
+	"created_at", "updated_at", "expires_at", "deleted", "broker", "body"}
+
+// envelopeMemberErrors names the members of the JSON object b (valid JSON)
+// that an envelope does not have, and those given twice (encoding/json
+// would take the last, and matches names regardless of case).
+func envelopeMemberErrors(b []byte, line int) []CellError {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var errs []CellError
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errs
+		}
+		name, _ := tok.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errs
+		}
+		switch {
+		case !slices.Contains(envelopeMembers, name):
+			errs = append(errs, CellError{Row: line, Column: name, Message: fmt.Sprintf("unknown member %q: an envelope has %s", name, strings.Join(envelopeMembers, ", "))})
+		case seen[name]:
+			errs = append(errs, CellError{Row: line, Column: name, Message: fmt.Sprintf("member %q given twice", name)})
+		}
+		seen[name] = true
+	}
+	return errs
 }

@@ -2,13 +2,17 @@ package transfer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"liandong/schema"
 )
 
 // rowByKey returns the row read with key k, or fails.
@@ -216,5 +220,56 @@ func TestReadRefusesACSVOver256MiB(t *testing.T) {
 	_, err := Read(r, Options{Format: FormatCSV, Catalogue: "supply", Centre: "tianjin"})
 	if !errors.Is(err, ErrFile) || !strings.Contains(err.Error(), "over 256 MiB: split the file") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A JSON Lines envelope member the importer did not know (a misspelt
+// "visibility") was ignored without a word, where an unknown CSV column
+// refuses the file: the record was imported with the default visibility,
+// federation, though the file asked for private. Unknown members, and
+// members given twice, are now row errors naming the member.
+func TestJSONLRefusesUnknownAndRepeatedMembers(t *testing.T) {
+	body := `"body":{"title":"内部测试成果","summary":"仅本中心可见","industry":"new-materials"}`
+	for _, c := range []struct{ line, column, message string }{
+		{`{"key":"n-1","catalogue":"supply","visiblity":"private",` + body + `}`, "visiblity", `unknown member "visiblity"`},
+		{`{"key":"n-1","catalogue":"supply","Visibility":"private",` + body + `}`, "Visibility", `unknown member "Visibility"`},
+		{`{"key":"n-1","catalogue":"supply","visibility":"private","visibility":"public",` + body + `}`, "visibility", `member "visibility" given twice`},
+		{`{"key":"n-1","catalogue":"supply","deleted":true,` + body + `}`, "deleted", "import does not delete records"},
+		{`{"key":"n-1","catalogue":"supply","origin":"beijing",` + body + `}`, "origin", "a record of beijing"},
+	} {
+		rows := mustRead(t, []byte(c.line+"\n"), Options{Format: FormatJSONL, Catalogue: "supply", Centre: "tianjin"})
+		if len(rows) != 1 || rows[0].Record != nil || len(rows[0].Errors) != 1 {
+			t.Fatalf("%s: rows %+v", c.line, rows)
+		}
+		if e := rows[0].Errors[0]; e.Row != 1 || e.Column != c.column || !strings.Contains(e.Message, c.message) {
+			t.Errorf("%s: error %v", c.line, e)
+		}
+	}
+}
+
+// Every member export writes imports: a record as export writes it, with
+// the members the node sets, reads back as itself.
+func TestJSONLReadsEveryMemberExportWrites(t *testing.T) {
+	exp := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
+	rec := &schema.Record{ID: "tianjin:n-1", Catalogue: "supply", Origin: "tianjin", Version: 7, Visibility: schema.VisibilityPrivate,
+		Schema: schema.CurrentSchema, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC(), ExpiresAt: &exp, Broker: "tianjin",
+		Body: json.RawMessage(`{"title":"内部测试成果","summary":"仅本中心可见","industry":"new-materials"}`)}
+	js, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// deleted is written only when true, which export skips; false reads.
+	line := strings.Replace(string(js), `"id"`, `"deleted":false,"id"`, 1)
+	for _, m := range []string{"id", "catalogue", "origin", "version", "visibility", "schema", "created_at", "updated_at", "expires_at", "deleted", "broker", "body"} {
+		if !strings.Contains(line, `"`+m+`":`) {
+			t.Fatalf("the test line lacks %s: %s", m, line)
+		}
+	}
+	rows := mustRead(t, []byte(line+"\n"), Options{Format: FormatJSONL, Catalogue: "supply", Centre: "tianjin"})
+	if len(rows) != 1 || rows[0].Record == nil {
+		t.Fatalf("rows %+v", rows)
+	}
+	if r := rows[0].Record; r.ID != rec.ID || r.Visibility != rec.Visibility || !r.ExpiresAt.Equal(exp) || !sameBody(t, r.Body, rec.Body) {
+		t.Fatalf("record %+v", r)
 	}
 }
