@@ -610,6 +610,10 @@ func parseBool(v string) (bool, error) {
 	return false, errors.New("want 是 or 否 (true or false)")
 }
 
+// chinaTime is the time zone of dates and times that do not say theirs
+// (UTC+8, no daylight saving time), as the web console reads them.
+var chinaTime = time.FixedZone("CST", 8*3600)
+
 var dateLayouts = []string{"2006-01-02", "2006/1/2", "2006-1-2", "2006.1.2", "2006年1月2日"}
 
 func parseDate(v string) (string, error) {
@@ -644,13 +648,16 @@ func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o O
 		row.saidVisibility = true
 	}
 	if v := cells[fieldExpires]; v != "" {
+		// A time with its offset is taken as given; a bare date is the
+		// end of that day in China, as the web console reads it.
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
 			d, derr := parseDate(v)
 			if derr != nil {
 				fail(fieldExpires, "want a date or an RFC 3339 time")
 			} else {
-				t, _ = time.Parse("2006-01-02", d)
+				t, _ = time.ParseInLocation(time.DateOnly, d, chinaTime)
+				t = t.Add(24*time.Hour - time.Second)
 			}
 		}
 		if !t.IsZero() {

@@ -273,3 +273,50 @@ func TestJSONLReadsEveryMemberExportWrites(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 }
+
+// Import read a bare expiry date (有效期至 2027-06-30, 2027年6月30日) as
+// midnight UTC, 08:00 in China, where the web console reads it as the end
+// of that day in China: the same date typed in either expired 16 hours
+// apart. Import now reads it as the console does; a time with an offset is
+// kept as given.
+func TestExpiryDateIsTheEndOfThatDayInChina(t *testing.T) {
+	china := time.FixedZone("UTC+8", 8*3600)
+	year := time.Now().Year() + 2 // the API refuses an expiry already past
+	end := time.Date(year, 6, 30, 23, 59, 59, 0, china)
+	for _, c := range []struct {
+		cell string
+		want time.Time
+	}{
+		{fmt.Sprintf("%d-06-30", year), end},
+		{fmt.Sprintf("%d年6月30日", year), end},
+		{fmt.Sprintf("%d/6/30", year), end},
+		{fmt.Sprintf("%d-06-30T00:00:00Z", year), time.Date(year, 6, 30, 0, 0, 0, 0, time.UTC)},
+		{fmt.Sprintf("%d-06-30T09:30:00+08:00", year), time.Date(year, 6, 30, 9, 30, 0, 0, china)},
+	} {
+		csv := "编号,标题,摘要,所属领域,有效期至\ns-1,标题,摘要,新材料," + c.cell + "\n"
+		rows := mustRead(t, []byte(csv), Options{Catalogue: "supply", Centre: "tianjin"})
+		if len(rows) != 1 || rows[0].Record == nil {
+			t.Fatalf("%s: rows %+v", c.cell, rows)
+		}
+		if e := rows[0].Record.ExpiresAt; e == nil || !e.Equal(c.want) || e.Location() != time.UTC {
+			t.Errorf("%s: expires %v, want %v", c.cell, e, c.want.UTC())
+		}
+	}
+
+	// An XLSX date cell is a bare date; a date-time cell, which has no
+	// zone, is China's time.
+	data := xlsxOf(t, [][]any{
+		{"编号", "标题", "摘要", "所属领域", "有效期至"},
+		{"s-1", "标题", "摘要", "新材料", time.Date(year, 6, 30, 0, 0, 0, 0, time.UTC)},
+		{"s-2", "标题", "摘要", "新材料", time.Date(year, 6, 30, 9, 30, 0, 0, time.UTC)},
+	})
+	rows := mustRead(t, data, Options{Format: FormatXLSX, Catalogue: "supply", Centre: "tianjin"})
+	for i, want := range []time.Time{end, time.Date(year, 6, 30, 9, 30, 0, 0, china)} {
+		if len(rows) != 2 || rows[i].Record == nil {
+			t.Fatalf("xlsx: rows %+v", rows)
+		}
+		if e := rows[i].Record.ExpiresAt; e == nil || !e.Equal(want) {
+			t.Errorf("xlsx row %d: expires %v, want %v", i+2, e, want.UTC())
+		}
+	}
+}

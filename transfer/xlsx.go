@@ -207,8 +207,14 @@ func (cv cellConverter) cell(col, row int, v string, kind valueKind) string {
 		}
 		return canon
 	case excelize.CellTypeDate:
-		// An ISO 8601 date cell (t="d").
-		for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"} {
+		// An ISO 8601 date cell (t="d"): with an offset, a time as given.
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			if kind == kindTime {
+				return t.Format(time.RFC3339)
+			}
+			return t.Format("2006-01-02")
+		}
+		for _, l := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02"} {
 			if t, err := time.Parse(l, v); err == nil {
 				return dateText(t, kind)
 			}
@@ -230,10 +236,11 @@ func (cv cellConverter) serialDate(num float64, kind valueKind) (string, bool) {
 }
 
 // dateText writes a date as parseDate reads it, and a time of day (in a time
-// column) as RFC 3339 in UTC.
+// column) as RFC 3339. t is the cell's wall clock (Excel keeps no time
+// zone), read as China's time, as a bare date is read as a day in China.
 func dateText(t time.Time, kind valueKind) string {
 	if kind == kindTime && (t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0) {
-		return t.UTC().Format(time.RFC3339)
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, chinaTime).Format(time.RFC3339)
 	}
 	return t.Format("2006-01-02")
 }

@@ -144,14 +144,17 @@ func TestXLSXNumbersAndDates(t *testing.T) {
 		b.Challenge == nil || b.Challenge.MaxMonths != 18 || b.Status != "open" {
 		t.Fatalf("row 2: %s", rows[0].Record.Body)
 	}
-	if e := rows[0].Record.ExpiresAt; e == nil || !e.Equal(deadline.Add(12*time.Hour)) {
+	// Excel's times have no zone: 12:00 is China's noon, and a bare date
+	// the end of that day in China, as the web console reads them.
+	china := time.FixedZone("UTC+8", 8*3600)
+	if e := rows[0].Record.ExpiresAt; e == nil || !e.Equal(time.Date(2027, 6, 30, 12, 0, 0, 0, china)) {
 		t.Fatalf("row 2 expires %v", e)
 	}
 	json.Unmarshal(rows[1].Record.Body, &b)
 	if b.Budget.Min != 0.3 || b.Budget.Max != 1e7 || b.Deadline != "2027-06-30" || b.Challenge.MaxMonths != 12 {
 		t.Fatalf("row 3: %s", rows[1].Record.Body)
 	}
-	if e := rows[1].Record.ExpiresAt; e == nil || !e.Equal(deadline) {
+	if e := rows[1].Record.ExpiresAt; e == nil || !e.Equal(time.Date(2027, 6, 30, 23, 59, 59, 0, china)) {
 		t.Fatalf("row 3 expires %v", e)
 	}
 
