@@ -263,9 +263,13 @@ func invalidAt(b []byte) int {
 	return len(b)
 }
 
+// fullWidthParens writes ASCII parentheses as the full-width ones headers
+// have. A Replacer builds its tables on first use: one for all calls.
+var fullWidthParens = strings.NewReplacer("(", "（", ")", "）")
+
 func normHeader(h string) string {
 	h = strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))
-	h = strings.NewReplacer("(", "（", ")", "）").Replace(h)
+	h = fullWidthParens.Replace(h)
 	return strings.ToLower(h)
 }
 
