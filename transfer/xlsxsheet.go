@@ -52,6 +52,11 @@ func openSheetCells(data []byte, sheet string, charsetReader func(string, io.Rea
 	}
 	decoder := func(name string) (*xml.Decoder, io.ReadCloser, error) {
 		f, ok := files[name]
+		for n, g := range files {
+			if !ok && strings.EqualFold(n, name) {
+				f, ok = g, true
+			}
+		}
 		if !ok {
 			return nil, nil, fmt.Errorf("no part %s", name)
 		}
