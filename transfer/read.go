@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/transform"
 
 	"liandong/schema"
 )
@@ -38,13 +39,16 @@ const (
 
 // Encodings of a CSV file.
 const (
-	EncodingAuto    = "auto" // UTF-8 (a BOM is skipped) when the bytes are valid UTF-8, else GB18030
+	EncodingAuto    = "auto" // UTF-8 (a BOM is skipped) when the bytes are valid UTF-8, else GB18030 unless they are mostly UTF-8
 	EncodingUTF8    = "utf-8"
 	EncodingGB18030 = "gb18030"
 )
 
 // MaxRows bounds one file.
 const MaxRows = 100000
+
+// MaxBytes is the default bound of one file's size (Options.MaxBytes).
+const MaxBytes = 256 << 20
 
 // Options configure reading.
 type Options struct {
@@ -62,6 +66,9 @@ type Options struct {
 	// caller chose it for every row that does not say.
 	Visibility      string
 	VisibilityGiven bool
+	// MaxBytes bounds the file's size (default MaxBytes): a larger file is
+	// refused, not read in part.
+	MaxBytes int64
 }
 
 // CellError is one problem of one row: Row counts lines as a spreadsheet shows
@@ -111,9 +118,19 @@ func Read(r io.Reader, o Options) ([]Row, error) {
 	if !schema.ValidCentreID(o.Centre) {
 		return nil, fmt.Errorf("%w: centre %q is not a centre id", ErrFile, o.Centre)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	limit := o.MaxBytes
+	if limit <= 0 {
+		limit = MaxBytes
+	}
+	// One byte over the limit says the file is larger: it is refused
+	// rather than read up to the limit, which would drop the rows after
+	// it and cut the one it falls in.
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read import file: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: over %s: split the file", ErrFile, sizeText(limit))
 	}
 	switch o.Format {
 	case "", FormatCSV:
@@ -131,35 +148,108 @@ func Read(r io.Reader, o Options) ([]Row, error) {
 	return nil, fmt.Errorf("%w: format %q: want csv, xlsx or jsonl", ErrFile, o.Format)
 }
 
-// decodeText returns the file as UTF-8.
+// sizeText writes a size in MiB when it is a whole number of them.
+func sizeText(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// decodeText returns the file as UTF-8. Decoding is strict: a byte sequence
+// the encoding does not have refuses the file, naming its place, rather than
+// become U+FFFD. In auto mode, a file that is mostly UTF-8 but not all of it
+// is refused at its first bad byte rather than read as GB18030: one pasted
+// character would garble every Chinese cell of the file.
 func decodeText(data []byte, enc string) (string, error) {
 	switch strings.ToLower(enc) {
 	case "", EncodingAuto:
 		if b, ok := bytes.CutPrefix(data, []byte("\uFEFF")); ok {
-			data = b
-			if !utf8.Valid(data) {
-				return "", fmt.Errorf("%w: starts with a UTF-8 byte-order mark but is not UTF-8 at byte %d", ErrFile, invalidAt(data)+3)
+			if at := invalidAt(b); at < len(b) {
+				return "", fmt.Errorf("%w: starts with a UTF-8 byte-order mark but is not UTF-8 at byte %d (line %d)", ErrFile, at+3, lineAt(b, at))
 			}
+			return string(b), nil
+		}
+		at := invalidAt(data)
+		if at == len(data) {
 			return string(data), nil
 		}
-		if utf8.Valid(data) {
-			return string(data), nil
+		if mostlyUTF8(data) {
+			return "", fmt.Errorf("%w: not UTF-8 at byte %d (line %d), though the rest of the file is: correct the text there (pasted from a file in another encoding?) and save the file as UTF-8", ErrFile, at, lineAt(data, at))
 		}
-		fallthrough
+		out, gbAt := decodeGB18030(data)
+		if gbAt >= 0 {
+			return "", fmt.Errorf("%w: neither UTF-8 (at byte %d, line %d) nor GB18030 (at byte %d, line %d): save the file as UTF-8", ErrFile, at, lineAt(data, at), gbAt, lineAt(data, gbAt))
+		}
+		return out, nil
 	case EncodingGB18030, "gbk", "gb2312":
-		out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
-		if err != nil {
-			return "", fmt.Errorf("%w: neither UTF-8 nor GB18030: %v", ErrFile, err)
+		out, at := decodeGB18030(data)
+		if at >= 0 {
+			return "", fmt.Errorf("%w: not GB18030 at byte %d (line %d)", ErrFile, at, lineAt(data, at))
 		}
-		return string(out), nil
+		return out, nil
 	case EncodingUTF8, "utf8":
 		data = bytes.TrimPrefix(data, []byte("\uFEFF"))
-		if !utf8.Valid(data) {
-			return "", fmt.Errorf("%w: not UTF-8 at byte %d (try --encoding gb18030)", ErrFile, invalidAt(data))
+		if at := invalidAt(data); at < len(data) {
+			return "", fmt.Errorf("%w: not UTF-8 at byte %d (line %d) (try --encoding gb18030)", ErrFile, at, lineAt(data, at))
 		}
 		return string(data), nil
 	}
 	return "", fmt.Errorf("%w: encoding %q: want auto, utf-8 or gb18030", ErrFile, enc)
+}
+
+// lineAt is the line of the file byte at is on.
+func lineAt(data []byte, at int) int {
+	return bytes.Count(data[:min(at, len(data))], []byte("\n")) + 1
+}
+
+// mostlyUTF8 reports whether data has more characters written as valid
+// UTF-8 multi-byte sequences than bytes that are not UTF-8. Chinese text in
+// GB18030 has few of the one and many of the other.
+func mostlyUTF8(data []byte) bool {
+	multi, bad := 0, 0
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			bad++
+		case n > 1:
+			multi++
+		}
+		i += n
+	}
+	return multi > bad
+}
+
+// gb18030FFFD is U+FFFD in GB18030: a file may hold the character itself.
+var gb18030FFFD = []byte{0x84, 0x31, 0xA4, 0x37}
+
+// decodeGB18030 decodes data strictly: at is the offset of the first byte
+// sequence GB18030 does not have (which the decoder turns into U+FFFD), or -1.
+func decodeGB18030(data []byte) (text string, at int) {
+	out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
+	if err != nil {
+		return "", 0
+	}
+	if !bytes.Contains(out, []byte("\uFFFD")) {
+		return string(out), -1
+	}
+	// Each U+FFFD must be the file's own: one character at a time.
+	dec := simplifiedchinese.GB18030.NewDecoder()
+	var dst [utf8.UTFMax]byte
+	for i := 0; i < len(data); {
+		nDst, nSrc, err := dec.Transform(dst[:], data[i:], true)
+		if nSrc == 0 || err != nil && err != transform.ErrShortDst {
+			return "", i
+		}
+		// dst holds whole characters: U+FFFD (3 bytes) comes first or
+		// after one ASCII character, which took one byte of data.
+		if k := bytes.Index(dst[:nDst], []byte("\uFFFD")); k >= 0 && !bytes.HasPrefix(data[i+k:], gb18030FFFD) {
+			return "", i + k
+		}
+		i += nSrc
+	}
+	return string(out), -1
 }
 
 func invalidAt(b []byte) int {
@@ -173,9 +263,13 @@ func invalidAt(b []byte) int {
 	return len(b)
 }
 
+// fullWidthParens writes ASCII parentheses as the full-width ones headers
+// have. A Replacer builds its tables on first use: one for all calls.
+var fullWidthParens = strings.NewReplacer("(", "（", ")", "）")
+
 func normHeader(h string) string {
 	h = strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))
-	h = strings.NewReplacer("(", "（", ")", "）").Replace(h)
+	h = fullWidthParens.Replace(h)
 	return strings.ToLower(h)
 }
 
@@ -200,6 +294,7 @@ func readCSV(text string, o Options) ([]Row, error) {
 	}
 	var rows []Row
 	for line := 2; ; line++ {
+		start := cr.InputOffset()
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
@@ -215,11 +310,104 @@ func readCSV(text string, o Options) ([]Row, error) {
 			}
 			return nil, fmt.Errorf("%w: %v", ErrFile, err)
 		}
+		firstLine, _ := cr.FieldPos(0)
+		if q, ok := unbalancedQuote(text[start:cr.InputOffset()], firstLine); ok {
+			// The reader ran on through the lines after the quote: the
+			// rows on them are in this cell. Say which, rather than
+			// import (or refuse) a cell holding other rows.
+			col := fmt.Sprintf("#%d", q.field+1)
+			if q.field < len(t.header) {
+				col = t.header[q.field]
+			}
+			var msg string
+			switch {
+			case q.from == q.to:
+				msg = fmt.Sprintf("unbalanced quote: the quote that opens this cell on line %d of the file is never closed", q.from)
+			case !q.closed:
+				msg = fmt.Sprintf("unbalanced quote: lines %d–%d of the file, to its end, were read into this one cell, and the rows on them were not read", q.from, q.to)
+			default:
+				msg = fmt.Sprintf("unbalanced quote: lines %d–%d of the file were read into this one cell, and the rows on them were not read", q.from, q.to)
+			}
+			msg += `; quote the whole cell and double each quote in it ("双碳"目标 as """双碳""目标"), or remove the quote`
+			rows = append(rows, Row{Row: line, Key: t.key(rec), Errors: []CellError{{Row: line, Column: col, Message: msg}}})
+			continue
+		}
 		if row, ok := t.row(line, rec); ok {
 			rows = append(rows, row)
 		}
 	}
 	return rows, nil
+}
+
+// quoteSpan is a quoted field that the lazy CSV reader did not close where
+// its writer meant it to: the field's index and the lines of the file it ran
+// over.
+type quoteSpan struct {
+	field, from, to int
+	closed          bool
+}
+
+// unbalancedQuote scans raw, the text of one record as the (lazy-quote) CSV
+// reader read it, starting at line first, for a quoted field that the reader
+// did not close on its own line: one with a quote neither doubled nor
+// followed by a comma or the end of the line (a "双碳"目标 cell, whose quote
+// the reader takes as text and so reads on for the closing one), or one whose
+// closing quote never comes. Such a field holds the lines (rows) after its
+// own. A quoted field that spans lines with every quote in it doubled is a
+// cell with line breaks, and a quote inside an unquoted cell (5" 屏) or a
+// bare quote in a quoted cell that closes on its own line is taken as text:
+// neither swallows a row.
+func unbalancedQuote(raw string, first int) (quoteSpan, bool) {
+	// Blank lines before the record are skipped by the reader.
+	for {
+		if r, ok := strings.CutPrefix(raw, "\n"); ok {
+			raw = r
+		} else if r, ok := strings.CutPrefix(raw, "\r\n"); ok {
+			raw = r
+		} else {
+			break
+		}
+	}
+	endsField := func(i int) bool {
+		return i == len(raw) || raw[i] == ',' || raw[i] == '\n' || strings.HasPrefix(raw[i:], "\r\n")
+	}
+	line, i := first, 0
+	for field := 0; ; field++ {
+		if i < len(raw) && raw[i] == '"' {
+			from, last := line, line
+			bare, closed := false, false
+			for i++; i < len(raw) && !closed; {
+				switch {
+				case raw[i] == '\n':
+					line++
+					i++
+					continue
+				case raw[i] != '"':
+				case i+1 < len(raw) && raw[i+1] == '"':
+					i++
+				case endsField(i + 1):
+					closed = true
+				default:
+					bare = true
+				}
+				if raw[i] != '\r' {
+					last = line
+				}
+				i++
+			}
+			if !closed || bare && last > from {
+				return quoteSpan{field, from, last, closed}, true
+			}
+		} else {
+			for i < len(raw) && raw[i] != ',' && raw[i] != '\n' {
+				i++
+			}
+		}
+		if i >= len(raw) || raw[i] != ',' {
+			return quoteSpan{}, false
+		}
+		i++
+	}
 }
 
 // table turns rows of cells under a header row into records: the part of
@@ -276,6 +464,17 @@ func newTable(header []string, o Options) (*table, error) {
 		return nil, fmt.Errorf("%w: no 编号 (key) column: each row needs your own key, so that importing again updates instead of duplicating", ErrFile)
 	}
 	return &table{o: o, header: header, catCol: catCol}, nil
+}
+
+// key returns the cell of rec in the key (编号) column, for a row that cannot
+// be read further.
+func (t *table) key(rec []string) string {
+	for i, h := range t.header {
+		if c, ok := lookupColumn(schema.CatalogueSupply, h); ok && c.field == fieldKey && i < len(rec) && i != t.catCol {
+			return strings.TrimSpace(rec[i])
+		}
+	}
+	return ""
 }
 
 // row reads the cells of line; ok is false for a blank row, which is skipped.
@@ -415,6 +614,10 @@ func parseBool(v string) (bool, error) {
 	return false, errors.New("want 是 or 否 (true or false)")
 }
 
+// chinaTime is the time zone of dates and times that do not say theirs
+// (UTC+8, no daylight saving time), as the web console reads them.
+var chinaTime = time.FixedZone("CST", 8*3600)
+
 var dateLayouts = []string{"2006-01-02", "2006/1/2", "2006-1-2", "2006.1.2", "2006年1月2日"}
 
 func parseDate(v string) (string, error) {
@@ -449,13 +652,16 @@ func buildRow(row *Row, catalogue string, cells, headerOf map[string]string, o O
 		row.saidVisibility = true
 	}
 	if v := cells[fieldExpires]; v != "" {
+		// A time with its offset is taken as given; a bare date is the
+		// end of that day in China, as the web console reads it.
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
 			d, derr := parseDate(v)
 			if derr != nil {
 				fail(fieldExpires, "want a date or an RFC 3339 time")
 			} else {
-				t, _ = time.Parse("2006-01-02", d)
+				t, _ = time.ParseInLocation(time.DateOnly, d, chinaTime)
+				t = t.Add(24*time.Hour - time.Second)
 			}
 		}
 		if !t.IsZero() {
@@ -645,12 +851,22 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 			return nil, fmt.Errorf("%w: more than %d lines: split the file", ErrFile, MaxRows)
 		}
 		row := Row{Row: line}
+		// The members of an envelope as export writes it (schema.Record),
+		// and key. The ones the node sets (version, schema, the times,
+		// broker) are read, so that an export imports again, and ignored.
 		var in struct {
 			Key        string          `json:"key"`
 			ID         string          `json:"id"`
 			Catalogue  string          `json:"catalogue"`
+			Origin     string          `json:"origin"`
+			Version    uint64          `json:"version"`
 			Visibility string          `json:"visibility"`
+			Schema     int             `json:"schema"`
+			CreatedAt  *time.Time      `json:"created_at"`
+			UpdatedAt  *time.Time      `json:"updated_at"`
 			ExpiresAt  *time.Time      `json:"expires_at"`
+			Deleted    bool            `json:"deleted"`
+			Broker     string          `json:"broker"`
 			Body       json.RawMessage `json:"body"`
 		}
 		if !utf8.Valid(b) {
@@ -661,6 +877,16 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 		if len(row.Errors) > 0 {
 			rows = append(rows, row)
 			continue
+		}
+		// A member the envelope does not have is a mistake, as an unknown
+		// CSV column is: a misspelt "visiblity" would leave the record
+		// at the default visibility.
+		memberErrs := envelopeMemberErrors(b, line)
+		if in.Origin != "" && in.Origin != o.Centre {
+			memberErrs = append(memberErrs, CellError{Row: line, Column: "origin", Field: "origin", Message: fmt.Sprintf("a record of %s: only its origin centre can import it (this is %s)", in.Origin, o.Centre)})
+		}
+		if in.Deleted {
+			memberErrs = append(memberErrs, CellError{Row: line, Column: "deleted", Field: "deleted", Message: "import does not delete records: remove the line, or delete the record in the console or with the API"})
 		}
 		row.Key = in.Key
 		if row.Key == "" && in.ID != "" {
@@ -690,6 +916,7 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 				row.Errors = append(row.Errors, CellError{Row: line, Column: "key", Field: "key", Message: "want 1-128 letters, digits, '-', '_' or '.'"})
 			}
 		}
+		row.Errors = append(memberErrs, row.Errors...)
 		headers := map[string]string{}
 		validate(&row, rec, headers)
 		for i := range row.Errors {
@@ -703,4 +930,39 @@ func readJSONL(data []byte, o Options) ([]Row, error) {
 		return nil, fmt.Errorf("%w: %v", ErrFile, err)
 	}
 	return rows, nil
+}
+
+// envelopeMembers are the members of a JSON Lines record envelope.
+var envelopeMembers = []string{"key", "id", "catalogue", "origin", "version", "visibility", "schema",
+	"created_at", "updated_at", "expires_at", "deleted", "broker", "body"}
+
+// envelopeMemberErrors names the members of the JSON object b (valid JSON)
+// that an envelope does not have, and those given twice (encoding/json
+// would take the last, and matches names regardless of case).
+func envelopeMemberErrors(b []byte, line int) []CellError {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var errs []CellError
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errs
+		}
+		name, _ := tok.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errs
+		}
+		switch {
+		case !slices.Contains(envelopeMembers, name):
+			errs = append(errs, CellError{Row: line, Column: name, Message: fmt.Sprintf("unknown member %q: an envelope has %s", name, strings.Join(envelopeMembers, ", "))})
+		case seen[name]:
+			errs = append(errs, CellError{Row: line, Column: name, Message: fmt.Sprintf("member %q given twice", name)})
+		}
+		seen[name] = true
+	}
+	return errs
 }

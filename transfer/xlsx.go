@@ -33,11 +33,18 @@ func FormatOf(name string) string {
 	return FormatCSV
 }
 
-// Limits on what an .xlsx may unzip to, against zip bombs.
+// Limits on what an .xlsx may unzip to, against zip bombs: in all, twice a
+// CSV's MaxBytes (the cells of the largest CSV, with their XML markup); a
+// sheet or shared-strings part over xlsxUnzipXMLLimit is unzipped to a
+// temporary file rather than held, and read from it as a stream.
 const (
-	xlsxUnzipLimit    = 1 << 30
-	xlsxUnzipXMLLimit = 256 << 20
+	xlsxUnzipLimit    = 2 * MaxBytes
+	xlsxUnzipXMLLimit = 64 << 20
 )
+
+// xlsxFarColumn is the last column (AMJ) a data row's cells are read to when
+// it has a cell beyond the header: a row is read as padded to its last cell.
+const xlsxFarColumn = 1024
 
 // readXLSX reads the rows of one sheet as readCSV reads lines: row numbers are
 // the sheet's own. Excel's types are turned into the text a CSV would hold:
@@ -90,57 +97,97 @@ func readXLSX(data []byte, o Options) (rows []Row, err error) {
 			return nil, fmt.Errorf("%w: no sheet %q; the workbook has %s", ErrFile, o.Sheet, quoteAll(sheets))
 		}
 	}
-	grid, err := f.GetRows(sheet, excelize.Options{RawCellValue: true})
-	if err != nil {
-		return nil, fmt.Errorf("%w: sheet %q: %v", ErrFile, sheet, err)
-	}
 	date1904 := false
 	if p, err := f.GetWorkbookProps(); err == nil && p.Date1904 != nil {
 		date1904 = *p.Date1904
 	}
-	cv := cellConverter{f: f, sheet: sheet, date1904: date1904}
-
-	first := 0
-	for first < len(grid) && blank(grid[first]) {
-		first++
-	}
-	if first == len(grid) {
-		return nil, fmt.Errorf("%w: sheet %q is empty", ErrFile, sheet)
-	}
-	header := grid[first]
+	cv := cellConverter{date1904: date1904}
 	if c, ok := catalogueNames[strings.TrimSpace(sheet)]; ok && o.Catalogue == "" {
 		// The sheet's name says the catalogue, as export names it (成果,
 		// 需求, 专家): its own exports import without --catalogue.
 		o.Catalogue = c
 	}
-	t, err := newTable(header, o)
+
+	// The rows are streamed, one at a time, and so are the cells' types:
+	// a row is padded to its last cell, and a cell beyond the header
+	// (column XFD, in a file of a few KB) must not cost 16384 cells a row
+	// held for every row.
+	it, err := f.Rows(sheet)
 	if err != nil {
-		return nil, fmt.Errorf("sheet %q: %w", sheet, err)
+		return nil, fmt.Errorf("%w: sheet %q: %v", ErrFile, sheet, err)
 	}
-	dates := make([]valueKind, len(header))
-	for i, h := range header {
-		dates[i] = dateKind(h)
+	defer it.Close()
+	sc, err := openSheetCells(data, sheet, f.CharsetReader)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sheet %q: %v", ErrFile, sheet, err)
 	}
-	for r := first + 1; r < len(grid); r++ {
-		rec := grid[r]
+	defer sc.Close()
+	var (
+		t     *table
+		dates []valueKind
+	)
+	for line := 1; it.Next(); line++ {
+		width := excelize.MaxColumns // until the header is read
+		if t != nil {
+			width = len(t.header)
+		}
+		rc, err := sc.row(line, width)
+		if err != nil {
+			return nil, fmt.Errorf("%w: sheet %q, row %d: %v", ErrFile, sheet, line, err)
+		}
+		if !rc.values {
+			continue
+		}
+		if t != nil && len(rows) == MaxRows {
+			return nil, fmt.Errorf("%w: more than %d rows: split the file", ErrFile, MaxRows)
+		}
+		if t != nil && rc.beyond > 0 && rc.last > xlsxFarColumn {
+			// A cell far beyond the header: the row is refused before
+			// its cells are read, which would run to that one. (One
+			// just beyond is read, and refused as a CSV's is.)
+			name, _ := excelize.ColumnNumberToName(rc.beyond)
+			rows = append(rows, Row{Row: line, Errors: []CellError{{Row: line, Column: name, Message: "a cell beyond the last header"}}})
+			continue
+		}
+		rec, err := it.Columns(excelize.Options{RawCellValue: true})
+		if err != nil {
+			return nil, fmt.Errorf("%w: sheet %q, row %d: %v", ErrFile, sheet, line, err)
+		}
 		if blank(rec) {
 			continue
 		}
-		if len(rows) == MaxRows {
-			return nil, fmt.Errorf("%w: more than %d rows: split the file", ErrFile, MaxRows)
+		if t == nil {
+			// The first row that is not blank is the header.
+			header := rec
+			for len(header) > 0 && strings.TrimSpace(header[len(header)-1]) == "" {
+				header = header[:len(header)-1]
+			}
+			if t, err = newTable(header, o); err != nil {
+				return nil, fmt.Errorf("sheet %q: %w", sheet, err)
+			}
+			dates = make([]valueKind, len(header))
+			for i, h := range header {
+				dates[i] = dateKind(h)
+			}
+			continue
 		}
-		line := r + 1
 		cells := make([]string, len(rec))
 		for i, v := range rec {
-			kind := kindText
+			kind, typ := kindText, ""
 			if i < len(dates) {
-				kind = dates[i]
+				kind, typ = dates[i], rc.types[i]
 			}
-			cells[i] = cv.cell(i+1, line, v, kind)
+			cells[i] = cv.cell(v, typ, kind)
 		}
 		if row, ok := t.row(line, cells); ok {
 			rows = append(rows, row)
 		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("%w: sheet %q: %v", ErrFile, sheet, err)
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%w: sheet %q is empty", ErrFile, sheet)
 	}
 	return rows, nil
 }
@@ -166,15 +213,14 @@ func dateKind(header string) valueKind {
 
 // cellConverter turns raw cell values into the text a CSV of the sheet holds.
 type cellConverter struct {
-	f        *excelize.File
-	sheet    string
 	date1904 bool
 }
 
-// cell converts the raw value v of the cell at col, row. Only values that
-// look like numbers are looked at closer: a number cell (not text that looks
-// like one) is written in plain decimal, or as a date in a date column.
-func (cv cellConverter) cell(col, row int, v string, kind valueKind) string {
+// cell converts the raw value v of a cell of type typ (its t attribute) in a
+// column of kind. Only values that look like numbers are looked at closer: a
+// number cell (not text that looks like one) is written in plain decimal, or
+// as a date in a date column.
+func (cv cellConverter) cell(v, typ string, kind valueKind) string {
 	if v == "" {
 		return v
 	}
@@ -187,16 +233,8 @@ func (cv cellConverter) cell(col, row int, v string, kind valueKind) string {
 	if kind == kindText && (!isNum || canon == v) {
 		return v
 	}
-	ref, err := excelize.CoordinatesToCellName(col, row)
-	if err != nil {
-		return v
-	}
-	typ, err := cv.f.GetCellType(cv.sheet, ref)
-	if err != nil {
-		return v
-	}
 	switch typ {
-	case excelize.CellTypeUnset, excelize.CellTypeNumber:
+	case "", "n":
 		if !isNum {
 			return v
 		}
@@ -206,9 +244,15 @@ func (cv cellConverter) cell(col, row int, v string, kind valueKind) string {
 			}
 		}
 		return canon
-	case excelize.CellTypeDate:
-		// An ISO 8601 date cell (t="d").
-		for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"} {
+	case "d":
+		// An ISO 8601 date cell: with an offset, a time as given.
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			if kind == kindTime {
+				return t.Format(time.RFC3339)
+			}
+			return t.Format("2006-01-02")
+		}
+		for _, l := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02"} {
 			if t, err := time.Parse(l, v); err == nil {
 				return dateText(t, kind)
 			}
@@ -230,10 +274,11 @@ func (cv cellConverter) serialDate(num float64, kind valueKind) (string, bool) {
 }
 
 // dateText writes a date as parseDate reads it, and a time of day (in a time
-// column) as RFC 3339 in UTC.
+// column) as RFC 3339. t is the cell's wall clock (Excel keeps no time
+// zone), read as China's time, as a bare date is read as a day in China.
 func dateText(t time.Time, kind valueKind) string {
 	if kind == kindTime && (t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0) {
-		return t.UTC().Format(time.RFC3339)
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, chinaTime).Format(time.RFC3339)
 	}
 	return t.Format("2006-01-02")
 }

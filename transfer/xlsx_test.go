@@ -1,12 +1,17 @@
 package transfer
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,14 +149,17 @@ func TestXLSXNumbersAndDates(t *testing.T) {
 		b.Challenge == nil || b.Challenge.MaxMonths != 18 || b.Status != "open" {
 		t.Fatalf("row 2: %s", rows[0].Record.Body)
 	}
-	if e := rows[0].Record.ExpiresAt; e == nil || !e.Equal(deadline.Add(12*time.Hour)) {
+	// Excel's times have no zone: 12:00 is China's noon, and a bare date
+	// the end of that day in China, as the web console reads them.
+	china := time.FixedZone("UTC+8", 8*3600)
+	if e := rows[0].Record.ExpiresAt; e == nil || !e.Equal(time.Date(2027, 6, 30, 12, 0, 0, 0, china)) {
 		t.Fatalf("row 2 expires %v", e)
 	}
 	json.Unmarshal(rows[1].Record.Body, &b)
 	if b.Budget.Min != 0.3 || b.Budget.Max != 1e7 || b.Deadline != "2027-06-30" || b.Challenge.MaxMonths != 12 {
 		t.Fatalf("row 3: %s", rows[1].Record.Body)
 	}
-	if e := rows[1].Record.ExpiresAt; e == nil || !e.Equal(deadline) {
+	if e := rows[1].Record.ExpiresAt; e == nil || !e.Equal(time.Date(2027, 6, 30, 23, 59, 59, 0, china)) {
 		t.Fatalf("row 3 expires %v", e)
 	}
 
@@ -333,5 +341,128 @@ func TestFormatOf(t *testing.T) {
 		if got := FormatOf(name); got != want {
 			t.Errorf("%s: %s, want %s", name, got, want)
 		}
+	}
+}
+
+// withSheetXML returns the workbook good with its first sheet's XML replaced.
+func withSheetXML(t *testing.T, good []byte, sheet string) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(good), int64(len(good)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, f := range zr.File {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: zip.Deflate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == "xl/worksheets/sheet1.xml" {
+			io.WriteString(w, sheet)
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(w, rc)
+		rc.Close()
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// peakHeap runs f and returns how far the live heap rose above where it
+// was, sampled every 10ms.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	stop, peak := make(chan struct{}), make(chan uint64)
+	go func() {
+		var m runtime.MemStats
+		hi := uint64(0)
+		for {
+			runtime.ReadMemStats(&m)
+			hi = max(hi, m.HeapAlloc)
+			select {
+			case <-stop:
+				peak <- hi
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(stop)
+	return max(<-peak, base.HeapAlloc) - base.HeapAlloc
+}
+
+// A workbook of a few KB whose rows each hold one cell in the last column
+// (XFD) took hundreds of MB: the whole sheet was read at once, each row
+// padded to its last cell, 16384 cells, before MaxRows or any other limit
+// was checked. The same with blank cells at XFD and a number in a date
+// column, whose cell type was looked up by loading the whole sheet. Rows
+// are now streamed, and a row with a cell far beyond the header is refused
+// without its cells being read.
+func TestXLSXWideRowsStayCheap(t *testing.T) {
+	good := xlsxOf(t, [][]any{{"编号", "名称"}, {"a", "b"}})
+	const n = 1000
+	for name, cells := range map[string]func(r int) string{
+		"a value at XFD": func(r int) string { return fmt.Sprintf(`<c r="XFD%d"><v>1</v></c>`, r) },
+		"a blank cell at XFD, a serial date": func(r int) string {
+			return fmt.Sprintf(`<c r="A%d" t="inlineStr"><is><t>k-%d</t></is></c><c r="C%d"><v>46568.25</v></c><c r="XFD%d" s="0"/>`, r, r, r, r)
+		},
+	} {
+		var sb strings.Builder
+		sb.WriteString(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`)
+		sb.WriteString(`<row r="1"><c r="A1" t="inlineStr"><is><t>编号</t></is></c><c r="B1" t="inlineStr"><is><t>名称</t></is></c><c r="C1" t="inlineStr"><is><t>有效期至</t></is></c></row>`)
+		for r := 2; r < 2+n; r++ {
+			fmt.Fprintf(&sb, `<row r="%d">%s</row>`, r, cells(r))
+		}
+		sb.WriteString(`</sheetData></worksheet>`)
+		data := withSheetXML(t, good, sb.String())
+		var rows []Row
+		var err error
+		start := time.Now()
+		hi := peakHeap(func() {
+			rows, err = Read(bytes.NewReader(data), Options{Format: FormatXLSX, Catalogue: "supply", Centre: "tianjin"})
+		})
+		t.Logf("%s: %d-byte file, %v, peak heap +%d MB", name, len(data), time.Since(start).Round(time.Millisecond), hi>>20)
+		if err != nil || len(rows) != n {
+			t.Fatalf("%s: %d rows, err %v", name, len(rows), err)
+		}
+		if hi > 64<<20 {
+			t.Errorf("%s: a %d-byte workbook of %d rows took %d MB of heap", name, len(data), n, hi>>20)
+		}
+	}
+}
+
+// A row with a cell far beyond the header is refused, naming the cell's
+// column; one just beyond is read, and refused as a CSV's is.
+func TestXLSXCellsBeyondTheHeader(t *testing.T) {
+	good := xlsxOf(t, [][]any{{"编号", "名称"}, {"a", "b"}})
+	sheet := `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>` +
+		`<row r="1"><c r="A1" t="inlineStr"><is><t>编号</t></is></c><c r="B1" t="inlineStr"><is><t>标题</t></is></c></row>` +
+		`<row r="2"><c r="A2" t="inlineStr"><is><t>k-2</t></is></c><c r="XFD2"><v>1</v></c></row>` +
+		`<row r="3"><c r="A3" t="inlineStr"><is><t>k-3</t></is></c><c r="D3"><v>1</v></c></row>` +
+		`<row r="4"><c r="A4" t="inlineStr"><is><t>k-4</t></is></c><c r="XFD4" s="0"/></row>` +
+		`</sheetData></worksheet>`
+	rows := mustRead(t, withSheetXML(t, good, sheet), Options{Format: FormatXLSX, Catalogue: "supply", Centre: "tianjin"})
+	if len(rows) != 3 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	if e := rows[0].Errors; len(e) != 1 || e[0].String() != "row 2, column XFD: a cell beyond the last header" {
+		t.Errorf("row 2: %v", e)
+	}
+	if e := rows[1].Errors; rows[1].Key != "k-3" || !slices.ContainsFunc(e, func(e CellError) bool { return e.String() == "row 3, column #4: a cell beyond the last header" }) {
+		t.Errorf("row 3: %v", e)
+	}
+	// A blank cell beyond, as a formatted column leaves, is no cell.
+	if rows[2].Key != "k-4" || slices.ContainsFunc(rows[2].Errors, func(e CellError) bool { return strings.Contains(e.Message, "beyond") }) {
+		t.Errorf("row 4: %v", rows[2].Errors)
 	}
 }

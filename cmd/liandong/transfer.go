@@ -33,6 +33,8 @@ duplicating (rows that did not change are left alone). Over a stored record,
 what the file cannot say is kept: the columns it lacks, a patent's status and
 IP rights other than patents (专利号 lists patent numbers only), and the
 visibility where a row gives none; so an export imports back unchanged.
+An expiry (有效期至) given as a date is the end of that day in China (UTC+8),
+as the web console reads it; a time with an offset is taken as given.
 --dry-run lists every row's errors with row and column and writes nothing.`
 
 const exportUsage = `Usage: liandong export --node URL [--token FILE] --catalogue supply|need|expert [--format csv|xlsx|jsonl] [--encoding utf-8|gb18030] [--out FILE]
