@@ -201,7 +201,11 @@ func (n *Node) ReadRangeRaw(_ context.Context, origin string, fromSeq uint64, li
 
 // CanApply reports whether this replica may apply remote entries: only the leader
 // pulls, so the group does not propose the same entries several times.
-func (n *Node) CanApply() bool { return n.IsLeader() }
+//
+// A leader still replaying its raft log (CaughtUp) may not: it would verify
+// peers' entries against the trust bundle of an older state, and take its
+// partial heads for how far each origin's log goes here.
+func (n *Node) CanApply() bool { return n.IsLeader() && n.CaughtUp() == nil }
 
 // ErrFork and ErrChainGap are the store's, re-exported for the exchange's callers.
 var (
