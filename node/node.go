@@ -242,14 +242,16 @@ type Node struct {
 
 	recovering      atomic.Bool
 	recoveringSince time.Time
-	// lastWriteAt is the newest time (Unix nanoseconds) a write this node
-	// proposed took effect at: see writeTime.
+	// writeMu orders the dating of writes with their handing to raft
+	// (enqueueWrite); lastWriteAt is the newest time (Unix nanoseconds) a
+	// write this node proposed was dated: see writeTime.
+	writeMu     sync.Mutex
 	lastWriteAt atomic.Int64
-	// replayTarget is the index of the last command in raft's log at start,
-	// which the state file must have applied before the node serves
-	// (CaughtUp); caughtUp latches once it has.
-	replayTarget uint64
-	caughtUp     atomic.Bool
+	// openLast is raft's last log index at start: the state file must have
+	// applied the last command up to it before the node serves (CaughtUp);
+	// caughtUp latches once it has.
+	openLast uint64
+	caughtUp atomic.Bool
 	// leaderCommit is what SetLeaderCommit learnt (Config.AwaitLeaderCommit);
 	// leaderCommitSet says it has been called.
 	leaderCommit    atomic.Uint64
@@ -347,11 +349,9 @@ func (n *Node) startRaft() error {
 	if err := n.catchUpFromSnapshot(snaps); err != nil {
 		return err
 	}
-	target, err := lastCommandIndex(n.logStore)
-	if err != nil {
+	if n.openLast, err = n.logStore.LastIndex(); err != nil {
 		return fmt.Errorf("read raft log: %w", err)
 	}
-	n.replayTarget = target
 
 	if cfg.RaftAddr == "" {
 		_, n.transport = raft.NewInmemTransport(raft.ServerAddress(cfg.ReplicaID))
@@ -575,13 +575,15 @@ func (n *Node) Ready() error {
 // the commands raft's log held at start.
 var ErrReplaying = fmt.Errorf("%w: applying its raft log after a restart; until it has, it holds only part of its centre's records and an older trust bundle", ErrNotReady)
 
-// maxReplayScan bounds how far back from the log's end lastCommandIndex looks
-// past entries that carry no command (a leader's no-op, configurations).
+// maxReplayScan bounds how far back lastCommandAtOrBefore looks past entries
+// that carry no command (a leader's no-op, configurations).
 const maxReplayScan = 10000
 
-// lastCommandIndex is the index of the last command entry in logs (0 when
-// there is none among its last maxReplayScan entries).
-func lastCommandIndex(logs raft.LogStore) (uint64, error) {
+// lastCommandAtOrBefore is the index of the last command entry at or before
+// index in logs: the last one a state file that applied up to index holds. It
+// is 0 when there is none within maxReplayScan entries, or the log no longer
+// holds them (compacted behind a snapshot, which the state file got whole).
+func lastCommandAtOrBefore(logs raft.LogStore, index uint64) (uint64, error) {
 	first, err := logs.FirstIndex()
 	if err != nil {
 		return 0, err
@@ -590,10 +592,13 @@ func lastCommandIndex(logs raft.LogStore) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	last = min(last, index)
 	for i := last; i >= first && i > 0 && last-i < maxReplayScan; i-- {
 		var l raft.Log
-		if err := logs.GetLog(i, &l); err != nil {
-			return 0, fmt.Errorf("entry %d: %w", i, err)
+		if err := logs.GetLog(i, &l); errors.Is(err, raft.ErrLogNotFound) {
+			return 0, nil
+		} else if err != nil {
+			return 0, fmt.Errorf("raft log entry %d: %w", i, err)
 		}
 		if l.Type == raft.LogCommand {
 			return i, nil
@@ -603,23 +608,29 @@ func lastCommandIndex(logs raft.LogStore) (uint64, error) {
 }
 
 // CaughtUp reports whether the state file has applied every command raft's
-// log held when the node opened. Until then (a restart after a crash or a
-// machine restart, when the state file was behind or rebuilt, and raft
-// replays its log into it) the node would answer reads from part of its
-// records, 404 for writes it acknowledged, and check tokens against the trust
-// bundle of an older state: the API refuses with 503 and /readyz says not
-// ready. Once caught up it stays so.
+// log held when the node opened, and, for a follower that awaits its leader
+// (Config.AwaitLeaderCommit), what the leader had committed when asked. Until
+// then (a restart after a crash or a machine restart, when the state file was
+// behind or rebuilt, and raft replays its log into it; a replica joining, or
+// back after long down) the node would answer reads from part of its records,
+// 404 for writes it acknowledged, and check tokens against the trust bundle
+// of an older state: the API refuses with 503 and /readyz says not ready.
+// Once caught up it stays so.
 func (n *Node) CaughtUp() error {
 	if n.caughtUp.Load() {
 		return nil
 	}
-	target := n.replayTarget
-	if n.raft != nil && n.raft.LastIndex() < target {
-		// A new leader cut the log's uncommitted tail, target with it:
-		// what remains to apply is what the leader sends.
-		target = 0
-	}
 	applied, _, err := n.st.AppliedIndex()
+	if err != nil {
+		return err
+	}
+	// Read again each time: a new leader may have cut the log's uncommitted
+	// tail, or put its no-op where a command was.
+	upTo := n.openLast
+	if n.raft != nil {
+		upTo = min(upTo, n.raft.LastIndex())
+	}
+	target, err := lastCommandAtOrBefore(n.logStore, upTo)
 	if err != nil {
 		return err
 	}
@@ -630,9 +641,19 @@ func (n *Node) CaughtUp() error {
 		if !n.leaderCommitSet.Load() {
 			return ErrCatchingUp
 		}
-		// Raft's applied index, not the state file's: it counts the entries
-		// no state file applies (no-ops, configurations).
-		if n.raft.AppliedIndex() < n.leaderCommit.Load() {
+		commit := n.leaderCommit.Load()
+		// Raft's applied index counts the entries no state file applies
+		// (no-ops, configurations), but moves when raft queues a batch for
+		// the state machine, not when it is applied: the state file must
+		// hold the last command up to commit too.
+		if n.raft.AppliedIndex() < commit {
+			return ErrCatchingUp
+		}
+		last, err := lastCommandAtOrBefore(n.logStore, commit)
+		if err != nil {
+			return err
+		}
+		if applied < last {
 			return ErrCatchingUp
 		}
 	}

@@ -105,21 +105,39 @@ func (n *Node) writeCommand(ctx context.Context, w *store.WriteCommand) (*schema
 	if epoch == "" {
 		epoch = newULID(n.cfg.Now())
 	}
-	at := n.writeTime(id)
+	if err := store.PrepareWrite(w); err != nil {
+		return nil, err
+	}
+	wait, err := n.enqueueWrite(ctx, w, epoch)
+	if err != nil {
+		return nil, err
+	}
+	res, err := wait()
+	if err != nil {
+		return nil, err
+	}
+	return res.Record, nil
+}
+
+// enqueueWrite dates w, picks its signing key and hands it to raft, one write
+// at a time: raft's log keeps the order writes are handed over in, so writes
+// dated in that same order are dated in the order they take effect (see
+// writeTime), and no write is dated before one that took effect earlier.
+func (n *Node) enqueueWrite(ctx context.Context, w *store.WriteCommand, epoch string) (func() (store.Result, error), error) {
+	n.writeMu.Lock()
+	defer n.writeMu.Unlock()
+	at := n.writeTime(w.ID)
 	keyID, err := n.signingKey(at)
 	if err != nil {
 		return nil, err
 	}
 	w.At, w.Epoch, w.KeyID = at, epoch, keyID
-	if err := store.PrepareWrite(w); err != nil {
-		return nil, err
-	}
-	res, err := n.propose(ctx, &store.Command{Write: w})
+	wait, err := n.enqueue(ctx, &store.Command{Write: w})
 	if err != nil {
 		return nil, err
 	}
 	n.wroteAt(at)
-	return res.Record, nil
+	return wait, nil
 }
 
 // maxWriteTimeFloor bounds how far ahead of the leader's clock writeTime
@@ -153,14 +171,11 @@ func (n *Node) writeTime(id string) time.Time {
 	return at
 }
 
-// wroteAt records that a write proposed at took effect.
+// wroteAt records that a write dated at was handed to raft (the caller holds
+// writeMu): later writes are not dated before it.
 func (n *Node) wroteAt(at time.Time) {
-	t := at.UnixNano()
-	for {
-		last := n.lastWriteAt.Load()
-		if last >= t || n.lastWriteAt.CompareAndSwap(last, t) {
-			return
-		}
+	if t := at.UnixNano(); t > n.lastWriteAt.Load() {
+		n.lastWriteAt.Store(t)
 	}
 }
 
