@@ -28,6 +28,16 @@ func loadConfig(path string, environ []string) (server.Config, error) {
 	return cfg, nil
 }
 
+// emptyDocument reports whether a YAML document holds nothing: no content, or
+// null.
+func emptyDocument(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
 func readConfig(path string, environ []string) (server.Config, error) {
 	cfg := server.Default()
 	if path != "" {
@@ -44,10 +54,20 @@ func readConfig(path string, environ []string) (server.Config, error) {
 			return cfg, fmt.Errorf("config %s: %w (keys are listed in deploy/examples/)", path, err)
 		}
 		// A second document (a "---" line, as concatenated files or an
-		// appended override leave) would otherwise be dropped unread.
-		var more yaml.Node
-		if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config %s holds more than one YAML document (a line \"---\"): put every key in one document", path)
+		// appended override leave) would otherwise be dropped unread; empty
+		// ones (a trailing "---", comments) hold nothing to drop.
+		for {
+			var more yaml.Node
+			err := dec.Decode(&more)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return cfg, fmt.Errorf("config %s: %w (keys are listed in deploy/examples/)", path, err)
+			}
+			if !emptyDocument(&more) {
+				return cfg, fmt.Errorf("config %s holds more than one YAML document (a line \"---\"): put every key in one document", path)
+			}
 		}
 	}
 	env := map[string]string{}

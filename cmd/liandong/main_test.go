@@ -470,3 +470,23 @@ func checkText(t *testing.T, what, text string, wants, absent []string) {
 		}
 	}
 }
+
+// TestConfigDocumentMarkers: a config of one document read with YAML's
+// document markers, or followed by empty documents, is read; a second
+// document with keys is refused (TestOperatorMistakes).
+func TestConfigDocumentMarkers(t *testing.T) {
+	for name, text := range map[string]string{
+		"start marker":         "---\ncentre: tianjin\n",
+		"end marker":           "centre: tianjin\n...\n",
+		"trailing start":       "centre: tianjin\n---\n",
+		"trailing comment doc": "centre: tianjin\n---\n# nothing here\n",
+	} {
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err := readConfig(p, nil); err != nil || cfg.Centre != "tianjin" {
+			t.Errorf("%s: centre %q, %v", name, cfg.Centre, err)
+		}
+	}
+}

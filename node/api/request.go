@@ -32,7 +32,7 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		p.header.Set("Accept", "application/json")
 		return nil, p
 	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(strings.TrimSpace(ce), "identity") {
+	if ce := encoded(r.Header); ce != "" {
 		// Read as it came, a compressed body fails as malformed JSON, and
 		// a plain one mislabelled would be written as if unlabelled.
 		p := newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type",
@@ -57,6 +57,19 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		return nil, p
 	}
 	return data, nil
+}
+
+// encoded returns the first content coding other than identity that h names,
+// on any of its Content-Encoding lines, or "".
+func encoded(h http.Header) string {
+	for _, line := range h.Values("Content-Encoding") {
+		for _, c := range strings.Split(line, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return c
+			}
+		}
+	}
+	return ""
 }
 
 // envelopeFields lists the members a submitted record may carry.
