@@ -175,7 +175,10 @@ func readXLSX(data []byte, o Options) (rows []Row, err error) {
 		for i, v := range rec {
 			kind, typ := kindText, ""
 			if i < len(dates) {
-				kind, typ = dates[i], rc.types[i]
+				kind = dates[i]
+				if i < len(rc.types) {
+					typ = rc.types[i]
+				}
 			}
 			cells[i] = cv.cell(v, typ, kind)
 		}

@@ -165,7 +165,10 @@ func (s *sheetCells) Close() error { return s.rc.Close() }
 // row returns the cells of row n of the sheet, for the first width columns;
 // rows are asked for in order. A row the sheet does not have has no cells.
 func (s *sheetCells) row(n, width int) (rowCells, error) {
-	out := rowCells{types: make([]string, width)}
+	// types grows to the last typed cell only: a row of a cell at column
+	// XFD, or every missing row before a header far down, must not cost
+	// width strings each.
+	var out rowCells
 	for {
 		if s.pending == nil {
 			if s.done {
@@ -261,7 +264,12 @@ func (s *sheetCells) cells(out *rowCells, n, width int) error {
 			}
 			switch {
 			case col <= width:
-				out.types[col-1] = attr(t, "t")
+				if typ := attr(t, "t"); typ != "" {
+					if col > len(out.types) {
+						out.types = append(out.types, make([]string, col-len(out.types))...)
+					}
+					out.types[col-1] = typ
+				}
 			case has && out.beyond == 0:
 				out.beyond = col
 			}
