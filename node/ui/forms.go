@@ -418,35 +418,133 @@ func parseIPLine(l string) []string {
 }
 
 // ipRights converts the IP rights text box into the body's array. old is the
-// stored array on an edit: a line as it was rendered keeps its stored right as
-// it was, and a changed line i is merged into stored right i (unless that one
-// is kept by its own line), so members of a right the form does not show
-// survive.
+// stored array on an edit. Each line is paired with the stored right it was
+// shown from, so that members of a right the form does not show (country,
+// note) stay with that right whatever lines were removed, moved or added:
+//
+//  1. a line as it was rendered keeps its stored right as it was; the lines
+//     left in place (the longest common subsequence of the lines and the
+//     stored rights' lines) anchor the rest, a line moved elsewhere keeps
+//     its right too;
+//  2. a changed line is merged into the one stored right left with its type
+//     and number, when exactly one is and no other changed line has them;
+//  3. the changed lines left between two anchors are merged into the stored
+//     rights left between the same anchors, in order, when there are as many
+//     of each there (lines edited in place);
+//  4. any other line is a new right: it borrows nothing from a stored one.
 func ipRights(raw string, old any) []any {
 	lines := splitLines(raw)
 	stored, _ := old.([]any)
+	shown := make([]string, len(stored))
+	for j, x := range stored {
+		shown[j] = ipLine(x)
+	}
 	out := make([]any, len(lines))
+	pair := make([]int, len(lines)) // the stored right of line i, or -1
 	used := make([]bool, len(stored))
+	for i := range pair {
+		pair[i] = -1
+	}
+	// 1. Lines as rendered: in place, then moved.
+	anchors, diffed := commonLines(lines, shown)
+	for _, a := range anchors {
+		pair[a[0]], used[a[1]] = a[1], true
+	}
 	for i, l := range lines {
-		for j, x := range stored {
-			if !used[j] && ipLine(x) == l {
-				out[i], used[j] = x, true
+		if pair[i] >= 0 {
+			continue
+		}
+		for j := range stored {
+			if !used[j] && shown[j] == l {
+				pair[i], used[j] = j, true
 				break
 			}
 		}
 	}
+	for i, j := range pair {
+		if j >= 0 {
+			out[i] = stored[j]
+		}
+	}
+	// 2. Changed lines by type and number.
+	cols := make([][]string, len(lines))
 	for i, l := range lines {
+		if pair[i] < 0 {
+			cols[i] = parseIPLine(l)
+		}
+	}
+	key := func(c []string) string {
+		return strings.Join(strings.Fields(c[0]), " ") + "\x00" + strings.Join(strings.Fields(c[1]), " ")
+	}
+	storedKey := func(j int) (string, bool) {
+		o, ok := stored[j].(map[string]any)
+		if !ok {
+			return "", false
+		}
+		return key([]string{textOf(o["type"]), textOf(o["number"])}), true
+	}
+	lineKeys := map[string]int{}
+	for i := range lines {
+		if pair[i] < 0 {
+			lineKeys[key(cols[i])]++
+		}
+	}
+	for i := range lines {
+		k := ""
+		if pair[i] < 0 {
+			k = key(cols[i])
+		}
+		if pair[i] >= 0 || lineKeys[k] != 1 {
+			continue
+		}
+		match := -1
+		for j := range stored {
+			if sk, ok := storedKey(j); ok && !used[j] && sk == k {
+				if match >= 0 {
+					match = -2 // two stored rights with that key: ambiguous
+					break
+				}
+				match = j
+			}
+		}
+		if match >= 0 {
+			pair[i], used[match] = match, true
+		}
+	}
+	// 3. Changed lines in place, between the same anchors.
+	if diffed {
+		bounds := append(slices.Clip(anchors), [2]int{len(lines), len(stored)})
+		li, sj := 0, 0
+		for _, b := range bounds {
+			var ls, ss []int
+			for i := li; i < b[0]; i++ {
+				if pair[i] < 0 {
+					ls = append(ls, i)
+				}
+			}
+			for j := sj; j < b[1]; j++ {
+				if _, ok := stored[j].(map[string]any); ok && !used[j] {
+					ss = append(ss, j)
+				}
+			}
+			if len(ls) == len(ss) {
+				for n, i := range ls {
+					pair[i], used[ss[n]] = ss[n], true
+				}
+			}
+			li, sj = b[0]+1, b[1]+1
+		}
+	}
+	// Merge the changed lines into their rights.
+	for i := range lines {
 		if out[i] != nil {
 			continue
 		}
 		right := map[string]any{}
-		if i < len(stored) && !used[i] {
-			if o, ok := stored[i].(map[string]any); ok {
-				maps.Copy(right, o)
-				used[i] = true
-			}
+		if j := pair[i]; j >= 0 {
+			maps.Copy(right, stored[j].(map[string]any))
 		}
-		for k, col := range parseIPLine(l) {
+		for k, col := range cols[i] {
 			if col == "" {
 				delete(right, ipColumns[k])
 			} else {
@@ -456,6 +554,49 @@ func ipRights(raw string, old any) []any {
 		out[i] = right
 	}
 	return out
+}
+
+// maxIPCells bounds the table commonLines fills (lines × stored rights).
+const maxIPCells = 1 << 20
+
+// commonLines returns a longest common subsequence of a and b as pairs of
+// indices (into a, into b), in order; ok is false when the table it needs
+// would exceed maxIPCells (no diff was made).
+func commonLines(a, b []string) (common [][2]int, ok bool) {
+	n, m := len(a), len(b)
+	if (n+1)*(m+1) > maxIPCells {
+		return nil, false
+	}
+	// t[i][j] is the length of an LCS of a[i:] and b[j:].
+	t := make([][]int32, n+1)
+	for i := range t {
+		t[i] = make([]int32, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			switch {
+			case a[i] == b[j]:
+				t[i][j] = t[i+1][j+1] + 1
+			case t[i+1][j] >= t[i][j+1]:
+				t[i][j] = t[i+1][j]
+			default:
+				t[i][j] = t[i][j+1]
+			}
+		}
+	}
+	var out [][2]int
+	for i, j := 0, 0; i < n && j < m; {
+		switch {
+		case a[i] == b[j]:
+			out = append(out, [2]int{i, j})
+			i, j = i+1, j+1
+		case t[i+1][j] >= t[i][j+1]:
+			i++
+		default:
+			j++
+		}
+	}
+	return out, true
 }
 
 // marshal encodes v as JSON without escaping <, > and & (the API stores text as

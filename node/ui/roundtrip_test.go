@@ -280,6 +280,36 @@ func TestEditIPLineMergesIntoStoredRight(t *testing.T) {
 	}
 }
 
+// TestEditIPLineKeepsTheRightItWasShownFrom: a changed line is merged into
+// the stored right it was shown from, not the one at its position, when lines
+// are removed, moved or inserted around it; a line that cannot be told apart
+// from another starts a new right rather than borrowing one's members.
+func TestEditIPLineKeepsTheRightItWasShownFrom(t *testing.T) {
+	stored := `{"ip":[{"type":"patent","number":"ZL1","status":"pending","country":"CN"},{"type":"know-how","note":"x"}]}`
+	for _, c := range []struct{ name, text, want string }{
+		// The patent line is deleted, the know-how line gets a status.
+		{"delete first, edit second", "know-how | - | granted", `[{"note":"x","status":"granted","type":"know-how"}]`},
+		// The two lines swapped, the know-how line gets a status.
+		{"swap, edit one", "know-how | - | granted\npatent | ZL1 | pending", `[{"note":"x","status":"granted","type":"know-how"},{"country":"CN","number":"ZL1","status":"pending","type":"patent"}]`},
+		// A line inserted first, the patent line gets a status.
+		{"insert, edit one", "trademark | T2 | -\npatent | ZL1 | granted\nknow-how | - | -", `[{"number":"T2","type":"trademark"},{"country":"CN","number":"ZL1","status":"granted","type":"patent"},{"note":"x","type":"know-how"}]`},
+		// The patent's number corrected in place: its line, by position among the unchanged ones.
+		{"number corrected in place", "patent | ZL2 | pending\nknow-how | - | -", `[{"country":"CN","number":"ZL2","status":"pending","type":"patent"},{"note":"x","type":"know-how"}]`},
+		// Both lines edited in place.
+		{"both edited in place", "patent | ZL2 | granted\nsoftware-copyright | - | -", `[{"country":"CN","number":"ZL2","status":"granted","type":"patent"},{"note":"x","type":"software-copyright"}]`},
+		// The patent line deleted and the know-how one replaced by another right: nothing tells which it was.
+		{"delete one, replace other", "trademark | T2 | -", `[{"number":"T2","type":"trademark"}]`},
+	} {
+		got, err := buildBody(formSpecs["supply"], formValues{"body.ip": {c.text}}, json.RawMessage(stored))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ip, _ := json.Marshal(bodyMap(t, got)["ip"]); string(ip) != c.want {
+			t.Errorf("%s: %q\n got %s\nwant %s", c.name, c.text, ip, c.want)
+		}
+	}
+}
+
 // TestIPRightsTextBox: what the IP rights box accepts in a new record: columns
 // separated by |, ｜ or a tab with - for an empty one, or words separated by
 // spaces.
