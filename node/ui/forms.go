@@ -261,13 +261,21 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 // the form has controls for are set, or removed when left empty; everything
 // else is kept as stored, at any depth: members the form does not show, inside
 // the objects it fills in part (budget, challenge, contact) too. Such an object
-// is dropped only when nothing is left in it.
+// is dropped only when nothing is left in it, but for one holding personal
+// data (schema.PersonalFields: contact): when every control of its section
+// that showed a stored value was cleared, and none has one, the whole object
+// goes, the members the form does not show with it: a person who asks for
+// their details to be erased is erased.
 func buildBody(sections []sectionSpec, v formValues, base json.RawMessage) (json.RawMessage, error) {
 	body, err := decodeBody(base)
 	if err != nil {
 		return nil, err
 	}
 	for _, sec := range sections {
+		if top, ok := personalGroup(sec); ok && personalCleared(sec, v, body[top]) {
+			delete(body, top)
+			continue
+		}
 		for _, f := range sec.fields {
 			path := strings.Split(strings.TrimPrefix(f.name, "body."), ".")
 			parent, key := body, path[0]
@@ -306,6 +314,50 @@ func buildBody(sections []sectionSpec, v formValues, base json.RawMessage) (json
 		}
 	}
 	return marshal(body)
+}
+
+// personalGroup returns the body member a section fills when it is an object
+// holding personal data.
+func personalGroup(sec sectionSpec) (string, bool) {
+	top, ok := strings.CutPrefix(sec.group, "body.")
+	if !ok || strings.Contains(top, ".") || !slices.Contains(schema.PersonalFields, top) {
+		return "", false
+	}
+	return top, true
+}
+
+// personalCleared reports whether every control of a section was submitted
+// empty while at least one of them showed a member of stored, the object the
+// section fills: staff cleared the personal data it holds.
+func personalCleared(sec sectionSpec, v formValues, stored any) bool {
+	obj, ok := stored.(map[string]any)
+	if !ok {
+		return false
+	}
+	shown := false
+	for _, f := range sec.fields {
+		if _, typed := jsonValue(f, v); typed && (f.kind != kBool || v.get(f.name) != "") {
+			return false
+		}
+		key := f.name[strings.LastIndexByte(f.name, '.')+1:]
+		if val, had := obj[key]; had && strings.TrimSpace(strings.Join(formText(f, val), "")) != "" {
+			shown = true
+		}
+	}
+	return shown
+}
+
+// unshownMembers lists the members of stored, the object a section fills,
+// that the section has no control for, by name, their values as text.
+func unshownMembers(sec sectionSpec, stored any) []kv {
+	obj, _ := stored.(map[string]any)
+	var out []kv
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		if !slices.ContainsFunc(sec.fields, func(f fieldSpec) bool { return f.name == sec.group+"."+k }) {
+			out = append(out, kv{Label: k, Value: textOf(obj[k])})
+		}
+	}
+	return out
 }
 
 // decodeBody decodes a stored body, numbers kept as they were written.
@@ -783,6 +835,33 @@ type formSection struct {
 	PII    bool
 	Errors []string
 	Fields []formField
+	// Unshown are the stored members of a personal object the section has
+	// no control for, UnshownNote says how to erase them.
+	Unshown     []kv
+	UnshownNote string
+}
+
+// unshownPersonal lists, in the sections of an edit form, the members of the
+// stored body's personal objects that they have no control for.
+func unshownPersonal(p *page, sections []sectionSpec, stored json.RawMessage, out []formSection) {
+	body, err := decodeBody(stored)
+	if err != nil {
+		return
+	}
+	for i, sec := range sections {
+		top, ok := personalGroup(sec)
+		if !ok || i >= len(out) {
+			continue
+		}
+		if out[i].Unshown = unshownMembers(sec, body[top]); out[i].Unshown == nil {
+			continue
+		}
+		out[i].UnshownNote = p.T("form.pii.unshown.only")
+		if personalCleared(sec, formValues{}, body[top]) {
+			// A control shows a stored value: clearing them all erases.
+			out[i].UnshownNote = p.T("form.pii.unshown")
+		}
+	}
 }
 
 // render prepares the sections of a form for the template.

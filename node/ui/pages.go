@@ -465,6 +465,13 @@ func (s *Server) describe(p *page, rec *schema.Record, d *recordData) {
 			}
 		}
 	}
+	for _, sec := range formSpecs[rec.Catalogue] {
+		// Personal data the form has no control for, shown so that staff
+		// know it is there (clearing the section's controls erases it).
+		if top, ok := personalGroup(sec); ok {
+			d.Contact = append(d.Contact, unshownMembers(sec, body[top])...)
+		}
+	}
 	keys := make([]string, 0, len(body))
 	for k := range body {
 		if !shown[k] {
@@ -513,6 +520,9 @@ type formData struct {
 func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formData, v formValues, errs map[string][]string) {
 	sections := formSpecs[d.Catalogue]
 	d.Sections = renderForm(p, sections, v, errs)
+	if d.Record != nil {
+		unshownPersonal(p, sections, d.Record.Body, d.Sections)
+	}
 	d.Envelope = nil
 	for _, f := range envelopeFields {
 		d.Envelope = append(d.Envelope, renderField(p, f, v, errs))

@@ -217,7 +217,10 @@ func TestBuildBodySetsOnlyWhatTheFormControls(t *testing.T) {
 		{"unticked, was true", `{"title":"a","disruptive":true}`, `{"disruptive":false,"title":"a"}`, formValues{"body.title": {"a"}}},
 		{"unticked, was false", `{"title":"a","disruptive":false}`, `{"disruptive":false,"title":"a"}`, formValues{"body.title": {"a"}}},
 		{"ticked", `{"title":"a"}`, `{"disruptive":true,"title":"a"}`, formValues{"body.title": {"a"}, "body.disruptive": {"on"}}},
-		{"contact emptied but for an unshown member", `{"contact":{"person":"王","qq":"1"}}`, `{"contact":{"qq":"1"}}`, formValues{}},
+		// Personal data: every shown control cleared erases the unshown members too.
+		{"contact emptied but for an unshown member", `{"contact":{"person":"王","qq":"1"}}`, `{}`, formValues{}},
+		{"contact of unshown members only, left empty", `{"contact":{"qq":"1"}}`, `{"contact":{"qq":"1"}}`, formValues{}},
+		{"contact with a member left", `{"contact":{"person":"王","phone":"2","qq":"1"}}`, `{"contact":{"phone":"2","qq":"1"}}`, formValues{"body.contact.phone": {"2"}}},
 		{"contact emptied", `{"contact":{"person":"王"}}`, `{}`, formValues{}},
 		{"contact not an object, untouched", `{"contact":"call"}`, `{"contact":"call"}`, formValues{}},
 		{"contact typed", `{}`, `{"contact":{"phone":"1"}}`, formValues{"body.contact.phone": {"1"}}},
@@ -230,6 +233,33 @@ func TestBuildBodySetsOnlyWhatTheFormControls(t *testing.T) {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
 		}
 	}
+}
+
+// TestEditClearedContactErasesUnshownPersonalData: staff who clear every
+// contact control of a record (a person asks for their details to be erased)
+// erase the contact members the form does not show (contact.wechat) too; the
+// record page and the edit form show such members, so staff know they exist.
+func TestEditClearedContactErasesUnshownPersonalData(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	s := session(w)
+	body := needBody("联系人将被清除的需求")
+	body["contact"] = map[string]any{"person": "李经理", "phone": "022-23400000", "wechat": "li_wx"}
+	rec := e.create(w, "need", "federation", body)
+	e.get("/ui/records/"+rec.ID, s...).want(t, http.StatusOK, "李经理", "wechat", "li_wx")
+	form := e.get("/ui/records/"+rec.ID+"/edit", s...)
+	form.want(t, http.StatusOK, `data-unshown="body.contact"`, "li_wx")
+	v := formOf(t, form.html)
+	for _, k := range []string{"body.contact.person", "body.contact.phone", "body.contact.email"} {
+		v.Set(k, "")
+	}
+	if res := e.post("/ui/records/"+rec.ID+"/edit", v, s...); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d", res.StatusCode)
+	}
+	if c, ok := bodyMap(t, e.readRecord(w, rec.ID).Body)["contact"]; ok {
+		t.Fatalf("every contact control cleared, yet personal data stays stored: contact %v", c)
+	}
+	e.get("/ui/records/"+rec.ID, s...).wantNot(t, "li_wx")
 }
 
 // TestEditUnchangedKeepsIPRights: IP rights come back from an unchanged edit
