@@ -671,6 +671,12 @@ func (s *Server) editForm(w http.ResponseWriter, r *http.Request, p *page) (d *f
 	// Through the leader: the form must start from the latest version (this
 	// replica may lag, or not yet have applied a save just made through it).
 	rec, err := s.getRecord(r, p, id, true)
+	if pr := asProblem(err); err != nil && (pr == nil || pr.Status >= 500) {
+		// No leader now (an election, a partition): what this replica has,
+		// so that the form opens and a save shows what was typed again with
+		// the API's answer. If-Match refuses a save from a stale version.
+		rec, err = s.getRecord(r, p, id, false)
+	}
 	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
 		s.notFound(w, p, id)
 		return nil, false, nil

@@ -469,6 +469,48 @@ func TestSavedRecordReadThroughLeader(t *testing.T) {
 	e.get("/ui/records/"+rec.ID+"/edit", s...).want(t, http.StatusOK, `value="刚保存的成果"`)
 }
 
+// TestEditWithoutLeaderKeepsTyped: while there is no raft leader (an
+// election, a partition) the edit form opens from this replica's copy, and a
+// save is answered with the form and what was typed, with the API's refusal,
+// not an error page; the save still names the version it started from.
+func TestEditWithoutLeaderKeepsTyped(t *testing.T) {
+	rec := schema.Record{ID: "tianjin:01TESTRECORD", Catalogue: "need", Origin: "tianjin", Version: 1, Visibility: "federation",
+		Body: json.RawMessage(`{"title":"需求","description":"旧描述","industry":"new-materials","enterprise":"某公司"}`)}
+	var ifMatch []string
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/records/"+rec.ID && r.URL.Query().Get("consistent") != "true":
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(rec) // this replica's own state
+		default: // consistent reads and writes need the leader
+			if r.Method == http.MethodPut {
+				ifMatch = append(ifMatch, r.Header.Get("If-Match"))
+			}
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"status":503,"title":"Service Unavailable","detail":"no raft leader"}`))
+		}
+	})
+	console, err := New(Options{API: api, Centre: "tianjin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(Mount(console, api))
+	defer srv.Close()
+	e := &env{t: t, srv: srv, cli: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	tok := "x." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"tianjin","sub":"staff","scope":"read write pii"}`)) + ".y"
+	e.get("/ui/records/"+rec.ID+"/edit", session(tok)...).want(t, http.StatusOK, `id="record-form"`, "旧描述")
+	typed := "用户输入了二十分钟的新描述"
+	res := e.post("/ui/records/"+rec.ID+"/edit", url.Values{"catalogue": {"need"}, "version": {"1"}, "_list": {"lines"},
+		"body.title": {"需求"}, "body.description": {typed}, "body.industry": {"new-materials"}, "body.enterprise": {"某公司"}}, session(tok)...)
+	if !strings.Contains(res.html, typed) || !strings.Contains(res.html, `id="record-form"`) || !strings.Contains(res.html, "no raft leader") {
+		t.Fatalf("save without a leader: status %d, the form with what was typed is gone:\n%s", res.StatusCode, between(res.html, "<main", "</main>"))
+	}
+	if len(ifMatch) != 1 || ifMatch[0] != "1" {
+		t.Errorf("If-Match of the save: %q, want the version the form was opened at", ifMatch)
+	}
+}
+
 // resubmit submits the form of a page as it is, with cookies.
 func (e *env) resubmit(page *answer, path string, cookies ...*http.Cookie) *answer {
 	e.t.Helper()
