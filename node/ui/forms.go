@@ -389,6 +389,24 @@ func fieldValue(f fieldSpec, v formValues, old any, had bool) (any, bool) {
 		out := ipRights(v.get(f.name), old)
 		return out, len(out) > 0
 	}
+	if f.kind == kChecks {
+		// A stored code the form does not offer is shown ticked (see
+		// renderField): still ticked, it is kept, after the offered ones.
+		out, _ := jsonValue(f, v)
+		codes, _ := out.([]string)
+		vals := make([]any, 0, len(codes))
+		seen := map[string]bool{}
+		for _, c := range codes {
+			vals, seen[c] = append(vals, c), true
+		}
+		stored, _ := old.([]any)
+		for _, x := range stored {
+			if c := textOf(x); !seen[c] && slices.Contains(v[f.name], c) {
+				vals, seen[c] = append(vals, x), true
+			}
+		}
+		return vals, len(vals) > 0
+	}
 	return jsonValue(f, v)
 }
 

@@ -262,6 +262,30 @@ func TestEditClearedContactErasesUnshownPersonalData(t *testing.T) {
 	e.get("/ui/records/"+rec.ID, s...).wantNot(t, "li_wx")
 }
 
+// TestEditKeepsUnofferedCheckedCode: a stored code the checkboxes do not
+// offer (a newer build's) is shown ticked so that saving keeps it: it is kept
+// when another box is ticked too, and dropped when it is unticked.
+func TestEditKeepsUnofferedCheckedCode(t *testing.T) {
+	stored := `{"title":"a","transfer_modes":["future-mode"]}`
+	for _, c := range []struct {
+		name    string
+		checked []string
+		want    string
+	}{
+		{"another ticked", []string{"future-mode", schema.TransferModes[0]}, `["` + schema.TransferModes[0] + `","future-mode"]`},
+		{"unticked", []string{schema.TransferModes[0]}, `["` + schema.TransferModes[0] + `"]`},
+		{"a code never stored", []string{"future-mode", "forged"}, `["future-mode"]`},
+	} {
+		got, err := buildBody(formSpecs["supply"], formValues{"body.title": {"a"}, "body.transfer_modes": c.checked}, json.RawMessage(stored))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if modes, _ := json.Marshal(bodyMap(t, got)["transfer_modes"]); string(modes) != c.want {
+			t.Errorf("%s: ticked %v: transfer_modes %s, want %s", c.name, c.checked, modes, c.want)
+		}
+	}
+}
+
 // TestEditUnchangedKeepsIPRights: IP rights come back from an unchanged edit
 // as they were: one without a number keeps its status (not moved into the
 // number), a number written with a space (ZL 2021…) does not make the save
