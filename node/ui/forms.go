@@ -412,7 +412,8 @@ func fieldValue(f fieldSpec, v formValues, old any, had bool) (any, bool) {
 
 // unchanged reports whether a control was submitted as the edit form showed
 // the stored value old: the same text but for line breaks (a browser submits
-// CRLF) and the spaces around it, or the same boxes checked.
+// CRLF, and none from a single-line input) and the spaces around it, or the
+// same boxes checked.
 func unchanged(f fieldSpec, v formValues, old any) bool {
 	shown := formText(f, old)
 	if f.kind == kChecks {
@@ -425,8 +426,23 @@ func unchanged(f fieldSpec, v formValues, old any) bool {
 		return false
 	}
 	norm := func(s string) string { return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n")) }
+	if singleLine(f.kind) {
+		// An <input> cannot hold a line break: a browser strips CR and LF
+		// from its value, so a stored text with one comes back without.
+		return norm(stripBreaks(v.get(f.name))) == norm(stripBreaks(shown[0]))
+	}
 	return norm(v.get(f.name)) == norm(shown[0])
 }
+
+// singleLine reports whether a kind of control is an <input> of one line.
+func singleLine(k fieldKind) bool {
+	return k == kText || k == kInt || k == kNumber || k == kDate
+}
+
+var breaks = strings.NewReplacer("\r", "", "\n", "")
+
+// stripBreaks removes CR and LF, as a browser does from an <input>'s value.
+func stripBreaks(s string) string { return breaks.Replace(s) }
 
 // The IP rights text box holds one right a line, its columns separated by
 // " | ", "-" for one left empty: "patent | ZL 202110345678.9 | granted". A
