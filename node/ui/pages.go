@@ -928,12 +928,26 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request, p *page) e
 		s.render(w, http.StatusUnprocessableEntity, "signin", p, &signinData{Error: p.Tf("signin.refused", "too long")})
 		return nil
 	}
-	// The API authenticates: a token it answers other than 401 is one it accepts.
+	// The API authenticates: a token it answers with a success is one it
+	// accepts. While this replica replays its raft log or catches up with its
+	// leader the API answers 503 before looking at any token: that says
+	// nothing of the token, so there is no sign-in, and no refusal either.
 	_, err := s.call(r.Context(), tok, apiRequest{method: http.MethodGet, path: "/v1/records", query: url.Values{"limit": {"1"}}}, nil)
-	if pr := asProblem(err); pr != nil && pr.Status == http.StatusUnauthorized {
-		s.render(w, http.StatusUnauthorized, "signin", p, &signinData{Error: p.Tf("signin.refused", problemText(err))})
+	if pr := asProblem(err); pr != nil {
+		switch {
+		case pr.Status == http.StatusServiceUnavailable:
+			s.render(w, http.StatusServiceUnavailable, "signin", p, &signinData{Error: p.T("signin.notready")})
+		case pr.Status >= 500:
+			s.render(w, http.StatusBadGateway, "signin", p, &signinData{Error: p.Tf("signin.unchecked", problemText(err))})
+		default:
+			status := http.StatusUnauthorized
+			if pr.Status == http.StatusForbidden {
+				status = http.StatusForbidden
+			}
+			s.render(w, status, "signin", p, &signinData{Error: p.Tf("signin.refused", problemText(err))})
+		}
 		return nil
-	} else if err != nil && pr == nil {
+	} else if err != nil {
 		return err
 	}
 	setCookie(w, r, sessionCookie, tok, 0)
