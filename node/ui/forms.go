@@ -261,13 +261,21 @@ func jsonValue(f fieldSpec, v formValues) (any, bool) {
 // the form has controls for are set, or removed when left empty; everything
 // else is kept as stored, at any depth: members the form does not show, inside
 // the objects it fills in part (budget, challenge, contact) too. Such an object
-// is dropped only when nothing is left in it.
+// is dropped only when nothing is left in it, but for one holding personal
+// data (schema.PersonalFields: contact): when every control of its section
+// that showed a stored value was cleared, and none has one, the whole object
+// goes, the members the form does not show with it: a person who asks for
+// their details to be erased is erased.
 func buildBody(sections []sectionSpec, v formValues, base json.RawMessage) (json.RawMessage, error) {
 	body, err := decodeBody(base)
 	if err != nil {
 		return nil, err
 	}
 	for _, sec := range sections {
+		if top, ok := personalGroup(sec); ok && personalCleared(sec, v, body[top]) {
+			delete(body, top)
+			continue
+		}
 		for _, f := range sec.fields {
 			path := strings.Split(strings.TrimPrefix(f.name, "body."), ".")
 			parent, key := body, path[0]
@@ -308,6 +316,50 @@ func buildBody(sections []sectionSpec, v formValues, base json.RawMessage) (json
 	return marshal(body)
 }
 
+// personalGroup returns the body member a section fills when it is an object
+// holding personal data.
+func personalGroup(sec sectionSpec) (string, bool) {
+	top, ok := strings.CutPrefix(sec.group, "body.")
+	if !ok || strings.Contains(top, ".") || !slices.Contains(schema.PersonalFields, top) {
+		return "", false
+	}
+	return top, true
+}
+
+// personalCleared reports whether every control of a section was submitted
+// empty while at least one of them showed a member of stored, the object the
+// section fills: staff cleared the personal data it holds.
+func personalCleared(sec sectionSpec, v formValues, stored any) bool {
+	obj, ok := stored.(map[string]any)
+	if !ok {
+		return false
+	}
+	shown := false
+	for _, f := range sec.fields {
+		if _, typed := jsonValue(f, v); typed && (f.kind != kBool || v.get(f.name) != "") {
+			return false
+		}
+		key := f.name[strings.LastIndexByte(f.name, '.')+1:]
+		if val, had := obj[key]; had && strings.TrimSpace(strings.Join(formText(f, val), "")) != "" {
+			shown = true
+		}
+	}
+	return shown
+}
+
+// unshownMembers lists the members of stored, the object a section fills,
+// that the section has no control for, by name, their values as text.
+func unshownMembers(sec sectionSpec, stored any) []kv {
+	obj, _ := stored.(map[string]any)
+	var out []kv
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		if !slices.ContainsFunc(sec.fields, func(f fieldSpec) bool { return f.name == sec.group+"."+k }) {
+			out = append(out, kv{Label: k, Value: textOf(obj[k])})
+		}
+	}
+	return out
+}
+
 // decodeBody decodes a stored body, numbers kept as they were written.
 func decodeBody(raw json.RawMessage) (map[string]any, error) {
 	body := map[string]any{}
@@ -337,12 +389,31 @@ func fieldValue(f fieldSpec, v formValues, old any, had bool) (any, bool) {
 		out := ipRights(v.get(f.name), old)
 		return out, len(out) > 0
 	}
+	if f.kind == kChecks {
+		// A stored code the form does not offer is shown ticked (see
+		// renderField): still ticked, it is kept, after the offered ones.
+		out, _ := jsonValue(f, v)
+		codes, _ := out.([]string)
+		vals := make([]any, 0, len(codes))
+		seen := map[string]bool{}
+		for _, c := range codes {
+			vals, seen[c] = append(vals, c), true
+		}
+		stored, _ := old.([]any)
+		for _, x := range stored {
+			if c := textOf(x); !seen[c] && slices.Contains(v[f.name], c) {
+				vals, seen[c] = append(vals, x), true
+			}
+		}
+		return vals, len(vals) > 0
+	}
 	return jsonValue(f, v)
 }
 
 // unchanged reports whether a control was submitted as the edit form showed
 // the stored value old: the same text but for line breaks (a browser submits
-// CRLF) and the spaces around it, or the same boxes checked.
+// CRLF, and none from a single-line input) and the spaces around it, or the
+// same boxes checked.
 func unchanged(f fieldSpec, v formValues, old any) bool {
 	shown := formText(f, old)
 	if f.kind == kChecks {
@@ -355,8 +426,23 @@ func unchanged(f fieldSpec, v formValues, old any) bool {
 		return false
 	}
 	norm := func(s string) string { return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n")) }
+	if singleLine(f.kind) {
+		// An <input> cannot hold a line break: a browser strips CR and LF
+		// from its value, so a stored text with one comes back without.
+		return norm(stripBreaks(v.get(f.name))) == norm(stripBreaks(shown[0]))
+	}
 	return norm(v.get(f.name)) == norm(shown[0])
 }
+
+// singleLine reports whether a kind of control is an <input> of one line.
+func singleLine(k fieldKind) bool {
+	return k == kText || k == kInt || k == kNumber || k == kDate
+}
+
+var breaks = strings.NewReplacer("\r", "", "\n", "")
+
+// stripBreaks removes CR and LF, as a browser does from an <input>'s value.
+func stripBreaks(s string) string { return breaks.Replace(s) }
 
 // The IP rights text box holds one right a line, its columns separated by
 // " | ", "-" for one left empty: "patent | ZL 202110345678.9 | granted". A
@@ -418,35 +504,133 @@ func parseIPLine(l string) []string {
 }
 
 // ipRights converts the IP rights text box into the body's array. old is the
-// stored array on an edit: a line as it was rendered keeps its stored right as
-// it was, and a changed line i is merged into stored right i (unless that one
-// is kept by its own line), so members of a right the form does not show
-// survive.
+// stored array on an edit. Each line is paired with the stored right it was
+// shown from, so that members of a right the form does not show (country,
+// note) stay with that right whatever lines were removed, moved or added:
+//
+//  1. a line as it was rendered keeps its stored right as it was; the lines
+//     left in place (the longest common subsequence of the lines and the
+//     stored rights' lines) anchor the rest, a line moved elsewhere keeps
+//     its right too;
+//  2. a changed line is merged into the one stored right left with its type
+//     and number, when exactly one is and no other changed line has them;
+//  3. the changed lines left between two anchors are merged into the stored
+//     rights left between the same anchors, in order, when there are as many
+//     of each there (lines edited in place);
+//  4. any other line is a new right: it borrows nothing from a stored one.
 func ipRights(raw string, old any) []any {
 	lines := splitLines(raw)
 	stored, _ := old.([]any)
+	shown := make([]string, len(stored))
+	for j, x := range stored {
+		shown[j] = ipLine(x)
+	}
 	out := make([]any, len(lines))
+	pair := make([]int, len(lines)) // the stored right of line i, or -1
 	used := make([]bool, len(stored))
+	for i := range pair {
+		pair[i] = -1
+	}
+	// 1. Lines as rendered: in place, then moved.
+	anchors, diffed := commonLines(lines, shown)
+	for _, a := range anchors {
+		pair[a[0]], used[a[1]] = a[1], true
+	}
 	for i, l := range lines {
-		for j, x := range stored {
-			if !used[j] && ipLine(x) == l {
-				out[i], used[j] = x, true
+		if pair[i] >= 0 {
+			continue
+		}
+		for j := range stored {
+			if !used[j] && shown[j] == l {
+				pair[i], used[j] = j, true
 				break
 			}
 		}
 	}
+	for i, j := range pair {
+		if j >= 0 {
+			out[i] = stored[j]
+		}
+	}
+	// 2. Changed lines by type and number.
+	cols := make([][]string, len(lines))
 	for i, l := range lines {
+		if pair[i] < 0 {
+			cols[i] = parseIPLine(l)
+		}
+	}
+	key := func(c []string) string {
+		return strings.Join(strings.Fields(c[0]), " ") + "\x00" + strings.Join(strings.Fields(c[1]), " ")
+	}
+	storedKey := func(j int) (string, bool) {
+		o, ok := stored[j].(map[string]any)
+		if !ok {
+			return "", false
+		}
+		return key([]string{textOf(o["type"]), textOf(o["number"])}), true
+	}
+	lineKeys := map[string]int{}
+	for i := range lines {
+		if pair[i] < 0 {
+			lineKeys[key(cols[i])]++
+		}
+	}
+	for i := range lines {
+		k := ""
+		if pair[i] < 0 {
+			k = key(cols[i])
+		}
+		if pair[i] >= 0 || lineKeys[k] != 1 {
+			continue
+		}
+		match := -1
+		for j := range stored {
+			if sk, ok := storedKey(j); ok && !used[j] && sk == k {
+				if match >= 0 {
+					match = -2 // two stored rights with that key: ambiguous
+					break
+				}
+				match = j
+			}
+		}
+		if match >= 0 {
+			pair[i], used[match] = match, true
+		}
+	}
+	// 3. Changed lines in place, between the same anchors.
+	if diffed {
+		bounds := append(slices.Clip(anchors), [2]int{len(lines), len(stored)})
+		li, sj := 0, 0
+		for _, b := range bounds {
+			var ls, ss []int
+			for i := li; i < b[0]; i++ {
+				if pair[i] < 0 {
+					ls = append(ls, i)
+				}
+			}
+			for j := sj; j < b[1]; j++ {
+				if _, ok := stored[j].(map[string]any); ok && !used[j] {
+					ss = append(ss, j)
+				}
+			}
+			if len(ls) == len(ss) {
+				for n, i := range ls {
+					pair[i], used[ss[n]] = ss[n], true
+				}
+			}
+			li, sj = b[0]+1, b[1]+1
+		}
+	}
+	// Merge the changed lines into their rights.
+	for i := range lines {
 		if out[i] != nil {
 			continue
 		}
 		right := map[string]any{}
-		if i < len(stored) && !used[i] {
-			if o, ok := stored[i].(map[string]any); ok {
-				maps.Copy(right, o)
-				used[i] = true
-			}
+		if j := pair[i]; j >= 0 {
+			maps.Copy(right, stored[j].(map[string]any))
 		}
-		for k, col := range parseIPLine(l) {
+		for k, col := range cols[i] {
 			if col == "" {
 				delete(right, ipColumns[k])
 			} else {
@@ -456,6 +640,49 @@ func ipRights(raw string, old any) []any {
 		out[i] = right
 	}
 	return out
+}
+
+// maxIPCells bounds the table commonLines fills (lines × stored rights).
+const maxIPCells = 1 << 20
+
+// commonLines returns a longest common subsequence of a and b as pairs of
+// indices (into a, into b), in order; ok is false when the table it needs
+// would exceed maxIPCells (no diff was made).
+func commonLines(a, b []string) (common [][2]int, ok bool) {
+	n, m := len(a), len(b)
+	if (n+1)*(m+1) > maxIPCells {
+		return nil, false
+	}
+	// t[i][j] is the length of an LCS of a[i:] and b[j:].
+	t := make([][]int32, n+1)
+	for i := range t {
+		t[i] = make([]int32, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			switch {
+			case a[i] == b[j]:
+				t[i][j] = t[i+1][j+1] + 1
+			case t[i+1][j] >= t[i][j+1]:
+				t[i][j] = t[i+1][j]
+			default:
+				t[i][j] = t[i][j+1]
+			}
+		}
+	}
+	var out [][2]int
+	for i, j := 0, 0; i < n && j < m; {
+		switch {
+		case a[i] == b[j]:
+			out = append(out, [2]int{i, j})
+			i, j = i+1, j+1
+		case t[i+1][j] >= t[i][j+1]:
+			i++
+		default:
+			j++
+		}
+	}
+	return out, true
 }
 
 // marshal encodes v as JSON without escaping <, > and & (the API stores text as
@@ -642,6 +869,33 @@ type formSection struct {
 	PII    bool
 	Errors []string
 	Fields []formField
+	// Unshown are the stored members of a personal object the section has
+	// no control for, UnshownNote says how to erase them.
+	Unshown     []kv
+	UnshownNote string
+}
+
+// unshownPersonal lists, in the sections of an edit form, the members of the
+// stored body's personal objects that they have no control for.
+func unshownPersonal(p *page, sections []sectionSpec, stored json.RawMessage, out []formSection) {
+	body, err := decodeBody(stored)
+	if err != nil {
+		return
+	}
+	for i, sec := range sections {
+		top, ok := personalGroup(sec)
+		if !ok || i >= len(out) {
+			continue
+		}
+		if out[i].Unshown = unshownMembers(sec, body[top]); out[i].Unshown == nil {
+			continue
+		}
+		out[i].UnshownNote = p.T("form.pii.unshown.only")
+		if personalCleared(sec, formValues{}, body[top]) {
+			// A control shows a stored value: clearing them all erases.
+			out[i].UnshownNote = p.T("form.pii.unshown")
+		}
+	}
 }
 
 // render prepares the sections of a form for the template.

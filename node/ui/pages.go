@@ -465,6 +465,13 @@ func (s *Server) describe(p *page, rec *schema.Record, d *recordData) {
 			}
 		}
 	}
+	for _, sec := range formSpecs[rec.Catalogue] {
+		// Personal data the form has no control for, shown so that staff
+		// know it is there (clearing the section's controls erases it).
+		if top, ok := personalGroup(sec); ok {
+			d.Contact = append(d.Contact, unshownMembers(sec, body[top])...)
+		}
+	}
 	keys := make([]string, 0, len(body))
 	for k := range body {
 		if !shown[k] {
@@ -513,6 +520,9 @@ type formData struct {
 func (s *Server) formPage(w http.ResponseWriter, status int, p *page, d *formData, v formValues, errs map[string][]string) {
 	sections := formSpecs[d.Catalogue]
 	d.Sections = renderForm(p, sections, v, errs)
+	if d.Record != nil {
+		unshownPersonal(p, sections, d.Record.Body, d.Sections)
+	}
 	d.Envelope = nil
 	for _, f := range envelopeFields {
 		d.Envelope = append(d.Envelope, renderField(p, f, v, errs))
@@ -661,6 +671,12 @@ func (s *Server) editForm(w http.ResponseWriter, r *http.Request, p *page) (d *f
 	// Through the leader: the form must start from the latest version (this
 	// replica may lag, or not yet have applied a save just made through it).
 	rec, err := s.getRecord(r, p, id, true)
+	if pr := asProblem(err); err != nil && (pr == nil || pr.Status >= 500) {
+		// No leader now (an election, a partition): what this replica has,
+		// so that the form opens and a save shows what was typed again with
+		// the API's answer. If-Match refuses a save from a stale version.
+		rec, err = s.getRecord(r, p, id, false)
+	}
 	if pr := asProblem(err); pr != nil && (pr.Status == http.StatusNotFound || pr.Status == http.StatusBadRequest) {
 		s.notFound(w, p, id)
 		return nil, false, nil
@@ -912,12 +928,26 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request, p *page) e
 		s.render(w, http.StatusUnprocessableEntity, "signin", p, &signinData{Error: p.Tf("signin.refused", "too long")})
 		return nil
 	}
-	// The API authenticates: a token it answers other than 401 is one it accepts.
+	// The API authenticates: a token it answers with a success is one it
+	// accepts. While this replica replays its raft log or catches up with its
+	// leader the API answers 503 before looking at any token: that says
+	// nothing of the token, so there is no sign-in, and no refusal either.
 	_, err := s.call(r.Context(), tok, apiRequest{method: http.MethodGet, path: "/v1/records", query: url.Values{"limit": {"1"}}}, nil)
-	if pr := asProblem(err); pr != nil && pr.Status == http.StatusUnauthorized {
-		s.render(w, http.StatusUnauthorized, "signin", p, &signinData{Error: p.Tf("signin.refused", problemText(err))})
+	if pr := asProblem(err); pr != nil {
+		switch {
+		case pr.Status == http.StatusServiceUnavailable:
+			s.render(w, http.StatusServiceUnavailable, "signin", p, &signinData{Error: p.T("signin.notready")})
+		case pr.Status >= 500:
+			s.render(w, http.StatusBadGateway, "signin", p, &signinData{Error: p.Tf("signin.unchecked", problemText(err))})
+		default:
+			status := http.StatusUnauthorized
+			if pr.Status == http.StatusForbidden {
+				status = http.StatusForbidden
+			}
+			s.render(w, status, "signin", p, &signinData{Error: p.Tf("signin.refused", problemText(err))})
+		}
 		return nil
-	} else if err != nil && pr == nil {
+	} else if err != nil {
 		return err
 	}
 	setCookie(w, r, sessionCookie, tok, 0)

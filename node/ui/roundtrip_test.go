@@ -23,8 +23,9 @@ import (
 )
 
 // formOf returns what a browser submits for the page's form #record-form when
-// the user changes nothing: text inputs, hidden inputs, checked boxes,
-// textareas (line breaks as CRLF) and the selected option of each select.
+// the user changes nothing: text inputs (without line breaks, which a browser
+// strips from them), hidden inputs, checked boxes, textareas (line breaks as
+// CRLF) and the selected option of each select.
 func formOf(t *testing.T, page string) url.Values {
 	t.Helper()
 	doc, err := xhtml.Parse(strings.NewReader(page))
@@ -61,6 +62,8 @@ func formOf(t *testing.T, page string) url.Values {
 					if _, on := attr(n, "checked"); on {
 						v.Add(name, val)
 					}
+				} else if typ == "text" && name != "" {
+					v.Add(name, strings.NewReplacer("\r", "", "\n", "").Replace(val))
 				} else if name != "" {
 					v.Add(name, val)
 				}
@@ -217,7 +220,10 @@ func TestBuildBodySetsOnlyWhatTheFormControls(t *testing.T) {
 		{"unticked, was true", `{"title":"a","disruptive":true}`, `{"disruptive":false,"title":"a"}`, formValues{"body.title": {"a"}}},
 		{"unticked, was false", `{"title":"a","disruptive":false}`, `{"disruptive":false,"title":"a"}`, formValues{"body.title": {"a"}}},
 		{"ticked", `{"title":"a"}`, `{"disruptive":true,"title":"a"}`, formValues{"body.title": {"a"}, "body.disruptive": {"on"}}},
-		{"contact emptied but for an unshown member", `{"contact":{"person":"王","qq":"1"}}`, `{"contact":{"qq":"1"}}`, formValues{}},
+		// Personal data: every shown control cleared erases the unshown members too.
+		{"contact emptied but for an unshown member", `{"contact":{"person":"王","qq":"1"}}`, `{}`, formValues{}},
+		{"contact of unshown members only, left empty", `{"contact":{"qq":"1"}}`, `{"contact":{"qq":"1"}}`, formValues{}},
+		{"contact with a member left", `{"contact":{"person":"王","phone":"2","qq":"1"}}`, `{"contact":{"phone":"2","qq":"1"}}`, formValues{"body.contact.phone": {"2"}}},
 		{"contact emptied", `{"contact":{"person":"王"}}`, `{}`, formValues{}},
 		{"contact not an object, untouched", `{"contact":"call"}`, `{"contact":"call"}`, formValues{}},
 		{"contact typed", `{}`, `{"contact":{"phone":"1"}}`, formValues{"body.contact.phone": {"1"}}},
@@ -228,6 +234,57 @@ func TestBuildBodySetsOnlyWhatTheFormControls(t *testing.T) {
 		}
 		if string(got) != c.want {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// TestEditClearedContactErasesUnshownPersonalData: staff who clear every
+// contact control of a record (a person asks for their details to be erased)
+// erase the contact members the form does not show (contact.wechat) too; the
+// record page and the edit form show such members, so staff know they exist.
+func TestEditClearedContactErasesUnshownPersonalData(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	s := session(w)
+	body := needBody("联系人将被清除的需求")
+	body["contact"] = map[string]any{"person": "李经理", "phone": "022-23400000", "wechat": "li_wx"}
+	rec := e.create(w, "need", "federation", body)
+	e.get("/ui/records/"+rec.ID, s...).want(t, http.StatusOK, "李经理", "wechat", "li_wx")
+	form := e.get("/ui/records/"+rec.ID+"/edit", s...)
+	form.want(t, http.StatusOK, `data-unshown="body.contact"`, "li_wx")
+	v := formOf(t, form.html)
+	for _, k := range []string{"body.contact.person", "body.contact.phone", "body.contact.email"} {
+		v.Set(k, "")
+	}
+	if res := e.post("/ui/records/"+rec.ID+"/edit", v, s...); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d", res.StatusCode)
+	}
+	if c, ok := bodyMap(t, e.readRecord(w, rec.ID).Body)["contact"]; ok {
+		t.Fatalf("every contact control cleared, yet personal data stays stored: contact %v", c)
+	}
+	e.get("/ui/records/"+rec.ID, s...).wantNot(t, "li_wx")
+}
+
+// TestEditKeepsUnofferedCheckedCode: a stored code the checkboxes do not
+// offer (a newer build's) is shown ticked so that saving keeps it: it is kept
+// when another box is ticked too, and dropped when it is unticked.
+func TestEditKeepsUnofferedCheckedCode(t *testing.T) {
+	stored := `{"title":"a","transfer_modes":["future-mode"]}`
+	for _, c := range []struct {
+		name    string
+		checked []string
+		want    string
+	}{
+		{"another ticked", []string{"future-mode", schema.TransferModes[0]}, `["` + schema.TransferModes[0] + `","future-mode"]`},
+		{"unticked", []string{schema.TransferModes[0]}, `["` + schema.TransferModes[0] + `"]`},
+		{"a code never stored", []string{"future-mode", "forged"}, `["future-mode"]`},
+	} {
+		got, err := buildBody(formSpecs["supply"], formValues{"body.title": {"a"}, "body.transfer_modes": c.checked}, json.RawMessage(stored))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if modes, _ := json.Marshal(bodyMap(t, got)["transfer_modes"]); string(modes) != c.want {
+			t.Errorf("%s: ticked %v: transfer_modes %s, want %s", c.name, c.checked, modes, c.want)
 		}
 	}
 }
@@ -276,6 +333,36 @@ func TestEditIPLineMergesIntoStoredRight(t *testing.T) {
 		}
 		if ip, _ := json.Marshal(bodyMap(t, got)["ip"]); string(ip) != c.want {
 			t.Errorf("%q:\n got %s\nwant %s", c.text, ip, c.want)
+		}
+	}
+}
+
+// TestEditIPLineKeepsTheRightItWasShownFrom: a changed line is merged into
+// the stored right it was shown from, not the one at its position, when lines
+// are removed, moved or inserted around it; a line that cannot be told apart
+// from another starts a new right rather than borrowing one's members.
+func TestEditIPLineKeepsTheRightItWasShownFrom(t *testing.T) {
+	stored := `{"ip":[{"type":"patent","number":"ZL1","status":"pending","country":"CN"},{"type":"know-how","note":"x"}]}`
+	for _, c := range []struct{ name, text, want string }{
+		// The patent line is deleted, the know-how line gets a status.
+		{"delete first, edit second", "know-how | - | granted", `[{"note":"x","status":"granted","type":"know-how"}]`},
+		// The two lines swapped, the know-how line gets a status.
+		{"swap, edit one", "know-how | - | granted\npatent | ZL1 | pending", `[{"note":"x","status":"granted","type":"know-how"},{"country":"CN","number":"ZL1","status":"pending","type":"patent"}]`},
+		// A line inserted first, the patent line gets a status.
+		{"insert, edit one", "trademark | T2 | -\npatent | ZL1 | granted\nknow-how | - | -", `[{"number":"T2","type":"trademark"},{"country":"CN","number":"ZL1","status":"granted","type":"patent"},{"note":"x","type":"know-how"}]`},
+		// The patent's number corrected in place: its line, by position among the unchanged ones.
+		{"number corrected in place", "patent | ZL2 | pending\nknow-how | - | -", `[{"country":"CN","number":"ZL2","status":"pending","type":"patent"},{"note":"x","type":"know-how"}]`},
+		// Both lines edited in place.
+		{"both edited in place", "patent | ZL2 | granted\nsoftware-copyright | - | -", `[{"country":"CN","number":"ZL2","status":"granted","type":"patent"},{"note":"x","type":"software-copyright"}]`},
+		// The patent line deleted and the know-how one replaced by another right: nothing tells which it was.
+		{"delete one, replace other", "trademark | T2 | -", `[{"number":"T2","type":"trademark"}]`},
+	} {
+		got, err := buildBody(formSpecs["supply"], formValues{"body.ip": {c.text}}, json.RawMessage(stored))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ip, _ := json.Marshal(bodyMap(t, got)["ip"]); string(ip) != c.want {
+			t.Errorf("%s: %q\n got %s\nwant %s", c.name, c.text, ip, c.want)
 		}
 	}
 }
@@ -407,6 +494,48 @@ func TestSavedRecordReadThroughLeader(t *testing.T) {
 	}
 	e.get(saved.Header.Get("Location"), s...).want(t, http.StatusOK, "刚保存的成果")
 	e.get("/ui/records/"+rec.ID+"/edit", s...).want(t, http.StatusOK, `value="刚保存的成果"`)
+}
+
+// TestEditWithoutLeaderKeepsTyped: while there is no raft leader (an
+// election, a partition) the edit form opens from this replica's copy, and a
+// save is answered with the form and what was typed, with the API's refusal,
+// not an error page; the save still names the version it started from.
+func TestEditWithoutLeaderKeepsTyped(t *testing.T) {
+	rec := schema.Record{ID: "tianjin:01TESTRECORD", Catalogue: "need", Origin: "tianjin", Version: 1, Visibility: "federation",
+		Body: json.RawMessage(`{"title":"需求","description":"旧描述","industry":"new-materials","enterprise":"某公司"}`)}
+	var ifMatch []string
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/records/"+rec.ID && r.URL.Query().Get("consistent") != "true":
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(rec) // this replica's own state
+		default: // consistent reads and writes need the leader
+			if r.Method == http.MethodPut {
+				ifMatch = append(ifMatch, r.Header.Get("If-Match"))
+			}
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"status":503,"title":"Service Unavailable","detail":"no raft leader"}`))
+		}
+	})
+	console, err := New(Options{API: api, Centre: "tianjin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(Mount(console, api))
+	defer srv.Close()
+	e := &env{t: t, srv: srv, cli: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	tok := "x." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"tianjin","sub":"staff","scope":"read write pii"}`)) + ".y"
+	e.get("/ui/records/"+rec.ID+"/edit", session(tok)...).want(t, http.StatusOK, `id="record-form"`, "旧描述")
+	typed := "用户输入了二十分钟的新描述"
+	res := e.post("/ui/records/"+rec.ID+"/edit", url.Values{"catalogue": {"need"}, "version": {"1"}, "_list": {"lines"},
+		"body.title": {"需求"}, "body.description": {typed}, "body.industry": {"new-materials"}, "body.enterprise": {"某公司"}}, session(tok)...)
+	if !strings.Contains(res.html, typed) || !strings.Contains(res.html, `id="record-form"`) || !strings.Contains(res.html, "no raft leader") {
+		t.Fatalf("save without a leader: status %d, the form with what was typed is gone:\n%s", res.StatusCode, between(res.html, "<main", "</main>"))
+	}
+	if len(ifMatch) != 1 || ifMatch[0] != "1" {
+		t.Errorf("If-Match of the save: %q, want the version the form was opened at", ifMatch)
+	}
 }
 
 // resubmit submits the form of a page as it is, with cookies.
@@ -609,6 +738,43 @@ func TestEditUnchangedKeepsTextAsStored(t *testing.T) {
 	ff := renderField(p, fieldSpec{name: "body.kind", kind: kSelect, options: codes("kind.", []string{"need"})}, formValues{"body.kind": {"tender"}}, nil)
 	if n := len(ff.Options); n != 2 || !ff.Options[1].Selected || ff.Options[1].Value != "tender" {
 		t.Errorf("a stored code the select does not offer: %+v", ff.Options)
+	}
+}
+
+// TestEditUntouchedSingleLineTextWithBreakKept: a stored text member with a
+// line break (the API accepts it) shown in a single-line input, which cannot
+// hold one, comes back from an edit that did not touch it as it was stored.
+func TestEditUntouchedSingleLineTextWithBreakKept(t *testing.T) {
+	e := newEnv(t)
+	w := e.token("tianjin", auth.ScopeRead, auth.ScopeWrite, auth.ScopePII)
+	s := session(w)
+	body := supplyBody("多行单位", 5)
+	body["owner_org"] = "天津大学\n化学工程学院"
+	body["contact"] = map[string]any{"person": "王\r\n老师"}
+	rec := e.create(w, "supply", "federation", body)
+	v := formOf(t, e.get("/ui/records/"+rec.ID+"/edit", s...).html) // breaks stripped from text inputs
+	v.Set("body.trl", "6")                                          // the edit the user made
+	if res := e.post("/ui/records/"+rec.ID+"/edit", v, s...); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d", res.StatusCode)
+	}
+	m := bodyMap(t, e.readRecord(w, rec.ID).Body)
+	if m["owner_org"] != body["owner_org"] {
+		t.Errorf("owner_org, not touched: %q, stored before %q", m["owner_org"], body["owner_org"])
+	}
+	if c, _ := m["contact"].(map[string]any); c["person"] != "王\r\n老师" {
+		t.Errorf("contact.person, not touched: %q", c["person"])
+	}
+	if m["trl"] != 6.0 {
+		t.Errorf("trl: %v, want the 6 typed", m["trl"])
+	}
+	// Typed into the input: saved as typed.
+	v.Set("body.owner_org", "天津大学化工学院")
+	v.Set("version", "2")
+	if res := e.post("/ui/records/"+rec.ID+"/edit", v, s...); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second save: %d", res.StatusCode)
+	}
+	if got := bodyMap(t, e.readRecord(w, rec.ID).Body)["owner_org"]; got != "天津大学化工学院" {
+		t.Errorf("owner_org typed: %q", got)
 	}
 }
 
