@@ -932,22 +932,20 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request, p *page) e
 	// accepts. While this replica replays its raft log or catches up with its
 	// leader the API answers 503 before looking at any token: that says
 	// nothing of the token, so there is no sign-in, and no refusal either.
+	// A 403 comes only after the token was verified: one without the read
+	// scope (write only, say) is a valid token for the pages it may use.
 	_, err := s.call(r.Context(), tok, apiRequest{method: http.MethodGet, path: "/v1/records", query: url.Values{"limit": {"1"}}}, nil)
-	if pr := asProblem(err); pr != nil {
+	if pr := asProblem(err); pr != nil && pr.Status != http.StatusForbidden {
 		switch {
 		case pr.Status == http.StatusServiceUnavailable:
 			s.render(w, http.StatusServiceUnavailable, "signin", p, &signinData{Error: p.T("signin.notready")})
 		case pr.Status >= 500:
 			s.render(w, http.StatusBadGateway, "signin", p, &signinData{Error: p.Tf("signin.unchecked", problemText(err))})
 		default:
-			status := http.StatusUnauthorized
-			if pr.Status == http.StatusForbidden {
-				status = http.StatusForbidden
-			}
-			s.render(w, status, "signin", p, &signinData{Error: p.Tf("signin.refused", problemText(err))})
+			s.render(w, http.StatusUnauthorized, "signin", p, &signinData{Error: p.Tf("signin.refused", problemText(err))})
 		}
 		return nil
-	} else if err != nil {
+	} else if err != nil && pr == nil {
 		return err
 	}
 	setCookie(w, r, sessionCookie, tok, 0)
