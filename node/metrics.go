@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"liandong/auth"
+	"liandong/schema"
 )
 
 // metrics are registered on the Registerer passed in Config, so several nodes can
@@ -56,10 +57,21 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 // each scrape, before it collects remoteApplied, so a centre a new bundle adds
 // has its series from the first scrape after. The node's own centre is left
 // out (its log comes from peers only while it recovers).
-func (m *metrics) knowOrigins(b *auth.Bundle, self string) {
+//
+// A centre the bundle removed loses its series again, unless this node holds
+// some of its log (held): a zero kept for it would read as a centre in step.
+func (m *metrics) knowOrigins(b *auth.Bundle, self string, held func(origin string) bool) {
 	for _, origin := range listedOrigins(b) {
 		if origin != self {
 			m.remoteApplied.WithLabelValues(origin)
+		}
+	}
+	if b == nil {
+		return
+	}
+	for _, mem := range b.Members {
+		if mem.Removed != nil && mem.ID != self && !held(mem.ID) {
+			m.remoteApplied.DeleteLabelValues(mem.ID)
 		}
 	}
 }
@@ -141,7 +153,18 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.n
-	c.m.knowOrigins(n.Bundle(), n.cfg.Centre)
+	held := map[string]bool{}
+	var heads []schema.Head
+	headsErr := ErrShutdown
+	if n.st != nil && !n.closed.Load() {
+		heads, headsErr = n.st.Heads()
+	}
+	for _, h := range heads {
+		held[h.Origin] = true
+	}
+	// Unread heads hold nothing back: a series is deleted only when the
+	// heads say the origin's log is not held.
+	c.m.knowOrigins(n.Bundle(), n.cfg.Centre, func(origin string) bool { return headsErr != nil || held[origin] })
 	c.m.remoteApplied.Collect(ch)
 	if n.closed.Load() || n.raft == nil {
 		return
@@ -151,10 +174,8 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRecords, prometheus.GaugeValue, float64(k.N), k.Catalogue, k.Origin, k.Visibility)
 		}
 	}
-	if heads, err := n.st.Heads(); err == nil {
-		held := map[string]bool{}
+	if headsErr == nil {
 		for _, h := range heads {
-			held[h.Origin] = true
 			ch <- prometheus.MustNewConstMetric(descLogHead, prometheus.GaugeValue, float64(h.Seq), h.Origin)
 		}
 		for _, origin := range listedOrigins(n.Bundle()) {

@@ -285,6 +285,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // yet reads 0 rather than nothing. own is this node's centre: its log is not
 // received from peers (but while it recovers), so only its local head is
 // exported.
+// forgetOrigin drops the per-origin series knowOrigin started, for a centre
+// the bundle removed of which nothing is held.
+func (m *metrics) forgetOrigin(origin string) {
+	for _, v := range []*prometheus.GaugeVec{m.localSeq, m.lagEntries, m.lagSeconds} {
+		v.DeleteLabelValues(origin)
+	}
+	m.applied.DeleteLabelValues(origin)
+	m.forks.DeleteLabelValues(origin)
+	m.delay.DeleteLabelValues(origin)
+	m.pushDelay.DeleteLabelValues(origin)
+}
+
 func (m *metrics) knowOrigin(origin string, own bool) {
 	m.localSeq.WithLabelValues(origin)
 	if own {

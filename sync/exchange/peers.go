@@ -542,7 +542,7 @@ func (x *Exchange) checkFederation(p peer.ID, h *wire.Heads) {
 func (x *Exchange) updateGauges() {
 	now := x.now()
 	stalled := map[string]int{}
-	var listed []string // origins of the members the bundle lists
+	var listed, removed []string // origins of the members the bundle lists, and of those it removed
 	if b := x.node.Bundle(); b != nil {
 		for _, m := range b.Members {
 			if m.ID != x.centre || len(m.Peers) > 1 {
@@ -550,6 +550,8 @@ func (x *Exchange) updateGauges() {
 			}
 			if m.Removed == nil {
 				listed = append(listed, m.ID)
+			} else if m.ID != x.centre {
+				removed = append(removed, m.ID)
 			}
 		}
 	}
@@ -617,6 +619,13 @@ func (x *Exchange) updateGauges() {
 	x.m.peerBehind.Reset() // members that left or disconnected drop out
 	for k, v := range behind {
 		x.m.peerBehind.WithLabelValues(k.member, k.origin).Set(v)
+	}
+	// A removed centre of which nothing is held loses the series started
+	// at zero for it: they would read as a centre in step.
+	for _, o := range removed {
+		if !slices.ContainsFunc(lags, func(l lag) bool { return l.origin == o && l.local > 0 }) {
+			x.m.forgetOrigin(o)
+		}
 	}
 	for _, l := range lags {
 		x.m.localSeq.WithLabelValues(l.origin).Set(float64(l.local))
