@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net"
@@ -242,10 +243,12 @@ type Node struct {
 
 	recovering      atomic.Bool
 	recoveringSince time.Time
-	// writeMu orders the dating of writes with their handing to raft
-	// (enqueueWrite); lastWriteAt is the newest time (Unix nanoseconds) a
-	// write this node proposed was dated: see writeTime.
-	writeMu     sync.Mutex
+	// writeLocks order the dating of a record's writes with their handing
+	// to raft, by a hash of the id under writeSeed (enqueueWrite);
+	// lastWriteAt is the newest time (Unix nanoseconds) a write this node
+	// proposed was dated: see writeTime.
+	writeLocks  [64]sync.Mutex
+	writeSeed   maphash.Seed
 	lastWriteAt atomic.Int64
 	// openLast is raft's last log index at start: the state file must have
 	// applied the last command up to it before the node serves (CaughtUp);
@@ -268,7 +271,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID), writeSeed: maphash.MakeSeed()}
 	if cfg.Bundle != nil {
 		n.bundle.Store(cfg.Bundle)
 		signed := cfg.BundleSigned

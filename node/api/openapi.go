@@ -544,7 +544,7 @@ func paths() obj {
 				qparam("industry", "industry code (also matches an expert's fields)", code),
 				origin,
 				qparam("status", "need status; a need without one is open, and an open need whose expires_at has passed is closed", code),
-				qparam("updated_since", "RFC 3339 time", obj{"type": "string", "format": "date-time"}),
+				qparam("updated_since", "RFC 3339 time: records updated at or after it. Times are the origin's clock, and writes of different records can take effect a few milliseconds out of their order: to follow changes, read the change feed (GET /v1/changes), or overlap each poll with the last by a margin", obj{"type": "string", "format": "date-time"}),
 				qparam("cursor", "next_cursor of the previous page", obj{"type": "string"}),
 				limit,
 				qparam("ids", "up to "+strconv.Itoa(MaxLimit)+" record ids, comma-separated: the records named that the caller may read, in that order, each once (absent, deleted and unreadable ones left out); takes no other parameter but consistent",
