@@ -676,10 +676,13 @@ func commonLines(a, b []string) (common [][2]int, ok bool) {
 		case a[i] == b[j]:
 			out = append(out, [2]int{i, j})
 			i, j = i+1, j+1
-		case t[i+1][j] >= t[i][j+1]:
-			i++
-		default:
+		case t[i][j+1] >= t[i+1][j]:
+			// On a tie, pass a stored line rather than a submitted one:
+			// unchanged lines anchor as late as they can, so an edit of
+			// the first of two lines shown alike pairs with the first.
 			j++
+		default:
+			i++
 		}
 	}
 	return out, true

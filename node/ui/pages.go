@@ -762,10 +762,15 @@ func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, p *page) err
 	if err != nil {
 		return err
 	}
+	// The body is merged onto cur, which a fallback to this replica's own
+	// copy may have read older than the form: the precondition names the
+	// older of the two, so a save built on a version the record has left is
+	// refused (412) rather than undoing what came since.
+	ifMatch := min(version, cur.Version)
 	var rec schema.Record
 	_, err = s.call(r.Context(), p.token, apiRequest{
 		method: http.MethodPut, path: recordPath(id), body: envelope(cur.Catalogue, v, body, cur.ExpiresAt),
-		header: http.Header{"If-Match": {strconv.FormatUint(version, 10)}},
+		header: http.Header{"If-Match": {strconv.FormatUint(ifMatch, 10)}},
 	}, &rec)
 	return s.submitted(w, r, p, d, v, &rec, err)
 }
