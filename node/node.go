@@ -255,6 +255,13 @@ type Node struct {
 	// caughtUp latches once it has.
 	openLast uint64
 	caughtUp atomic.Bool
+	// pendingOwn and pendingLeader are the commands CaughtUp last found yet
+	// to apply, of the log at start and up to the leader's commit.
+	pendingOwn, pendingLeader atomic.Uint64
+	// termApplied is the raft term in which this leader has applied all its
+	// log (awaitTermApplied); termMu serialises the barrier that finds out.
+	termApplied atomic.Uint64
+	termMu      sync.Mutex
 	// leaderCommit is what SetLeaderCommit learnt (Config.AwaitLeaderCommit);
 	// leaderCommitSet says it has been called.
 	leaderCommit    atomic.Uint64
@@ -354,6 +361,18 @@ func (n *Node) startRaft() error {
 	}
 	if n.openLast, err = n.logStore.LastIndex(); err != nil {
 		return fmt.Errorf("read raft log: %w", err)
+	}
+	if n.recovering.Load() {
+		// startRecovery saw no own log in the state file, but raft holds a
+		// log or snapshot: the state file was rebuilt (a machine restart)
+		// or is behind, and raft's replay gives the own log back whole.
+		// Recovery is for a centre whose raft state is lost too.
+		if has, err := raft.HasExistingState(n.logStore, n.logStore, snaps); err != nil {
+			return fmt.Errorf("read raft state: %w", err)
+		} else if has {
+			n.recovering.Store(false)
+			n.log.Info("own log empty in the state file, but raft's log holds it: replaying it, not recovering it from peers")
+		}
 	}
 
 	if cfg.RaftAddr == "" {
@@ -578,15 +597,12 @@ func (n *Node) Ready() error {
 // the commands raft's log held at start.
 var ErrReplaying = fmt.Errorf("%w: applying its raft log after a restart; until it has, it holds only part of its centre's records and an older trust bundle", ErrNotReady)
 
-// maxReplayScan bounds how far back lastCommandAtOrBefore looks past entries
-// that carry no command (a leader's no-op, configurations).
-const maxReplayScan = 10000
-
-// lastCommandAtOrBefore is the index of the last command entry at or before
-// index in logs: the last one a state file that applied up to index holds. It
-// is 0 when there is none within maxReplayScan entries, or the log no longer
-// holds them (compacted behind a snapshot, which the state file got whole).
-func lastCommandAtOrBefore(logs raft.LogStore, index uint64) (uint64, error) {
+// pendingCommand returns the index of the highest command entry in
+// (applied, upTo] of logs, or 0 when there is none: what a state file that
+// has applied up to applied has yet to apply of the log up to upTo. It reads
+// at most the entries raft has yet to replay; entries no longer held (the log
+// compacted behind a snapshot the state file got whole) count as none.
+func pendingCommand(logs raft.LogStore, applied, upTo uint64) (uint64, error) {
 	first, err := logs.FirstIndex()
 	if err != nil {
 		return 0, err
@@ -595,8 +611,7 @@ func lastCommandAtOrBefore(logs raft.LogStore, index uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	last = min(last, index)
-	for i := last; i >= first && i > 0 && last-i < maxReplayScan; i-- {
+	for i := min(last, upTo); i > applied && i >= first && i > 0; i-- {
 		var l raft.Log
 		if err := logs.GetLog(i, &l); errors.Is(err, raft.ErrLogNotFound) {
 			return 0, nil
@@ -610,6 +625,17 @@ func lastCommandAtOrBefore(logs raft.LogStore, index uint64) (uint64, error) {
 	return 0, nil
 }
 
+// stillPending reports whether entry c of logs, found pending before, is
+// still a command above applied: a new leader may have cut it, or put its
+// no-op in its place.
+func stillPending(logs raft.LogStore, c, applied uint64) bool {
+	if c <= applied {
+		return false
+	}
+	var l raft.Log
+	return logs.GetLog(c, &l) == nil && l.Type == raft.LogCommand
+}
+
 // CaughtUp reports whether the state file has applied every command raft's
 // log held when the node opened, and, for a follower that awaits its leader
 // (Config.AwaitLeaderCommit), what the leader had committed when asked. Until
@@ -619,6 +645,10 @@ func lastCommandAtOrBefore(logs raft.LogStore, index uint64) (uint64, error) {
 // 404 for writes it acknowledged, and check tokens against the trust bundle
 // of an older state: the API refuses with 503 and /readyz says not ready.
 // Once caught up it stays so.
+//
+// Each call before then costs a read of the state file's applied index and
+// of one log entry, the pending command found last; the log is scanned again
+// (back to the applied index, no further) only once that one is applied.
 func (n *Node) CaughtUp() error {
 	if n.caughtUp.Load() {
 		return nil
@@ -627,17 +657,19 @@ func (n *Node) CaughtUp() error {
 	if err != nil {
 		return err
 	}
-	// Read again each time: a new leader may have cut the log's uncommitted
-	// tail, or put its no-op where a command was.
+	if stillPending(n.logStore, n.pendingOwn.Load(), applied) {
+		return ErrReplaying
+	}
 	upTo := n.openLast
 	if n.raft != nil {
 		upTo = min(upTo, n.raft.LastIndex())
 	}
-	target, err := lastCommandAtOrBefore(n.logStore, upTo)
+	c, err := pendingCommand(n.logStore, applied, upTo)
 	if err != nil {
 		return err
 	}
-	if applied < target {
+	if c > 0 {
+		n.pendingOwn.Store(c)
 		return ErrReplaying
 	}
 	if n.cfg.AwaitLeaderCommit && !n.IsLeader() {
@@ -648,15 +680,16 @@ func (n *Node) CaughtUp() error {
 		// Raft's applied index counts the entries no state file applies
 		// (no-ops, configurations), but moves when raft queues a batch for
 		// the state machine, not when it is applied: the state file must
-		// hold the last command up to commit too.
-		if n.raft.AppliedIndex() < commit {
+		// hold every command up to commit too.
+		if n.raft.AppliedIndex() < commit || stillPending(n.logStore, n.pendingLeader.Load(), applied) {
 			return ErrCatchingUp
 		}
-		last, err := lastCommandAtOrBefore(n.logStore, commit)
+		c, err := pendingCommand(n.logStore, applied, commit)
 		if err != nil {
 			return err
 		}
-		if applied < last {
+		if c > 0 {
+			n.pendingLeader.Store(c)
 			return ErrCatchingUp
 		}
 	}

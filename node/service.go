@@ -46,6 +46,9 @@ var ErrGroupLacksFeature = errors.New("a replica of this centre has not announce
 func (n *Node) PutIfAbsent(ctx context.Context, id string, rec *schema.Record) (*schema.Record, error) {
 	rec = rec.Clone()
 	rec.ID = id
+	if err := n.awaitTermApplied(ctx); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		_, err := n.st.Get(id)
 		switch {
@@ -89,6 +92,9 @@ func (n *Node) writeCommand(ctx context.Context, w *store.WriteCommand) (*schema
 	}
 	if n.recovering.Load() {
 		return nil, ErrRecovering
+	}
+	if err := n.awaitTermApplied(ctx); err != nil {
+		return nil, err
 	}
 	if rec != nil {
 		rec.Origin = n.cfg.Centre
@@ -143,6 +149,38 @@ func (n *Node) enqueueWrite(ctx context.Context, w *store.WriteCommand, epoch st
 	}
 	n.wroteAt(at)
 	return wait, nil
+}
+
+// awaitTermApplied returns once this leader has applied every entry of its
+// log, once per raft term. A new leader applies the entries of earlier terms
+// only after its own first entry commits: until then its state file lacks
+// writes the old leader acknowledged, and what the leader decides from it
+// before proposing (a record's last version for its write time, whether a
+// record is live for a create-only write) would be wrong: a version dated
+// before the one it replaces, a deleted record refused as existing.
+func (n *Node) awaitTermApplied(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.termApplied.Load() == term {
+		return nil
+	}
+	n.termMu.Lock()
+	defer n.termMu.Unlock()
+	if n.termApplied.Load() == term {
+		return nil
+	}
+	f := n.raft.Barrier(n.timeout(ctx))
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return n.raftError("wait for the log to be applied", err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("%w: a new leader's log not yet applied: %w", ErrTimeout, ctx.Err())
+	}
+	n.termApplied.Store(term)
+	return nil
 }
 
 // maxWriteTimeFloor bounds how far ahead of the leader's clock writeTime

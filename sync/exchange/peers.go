@@ -628,6 +628,9 @@ func (x *Exchange) updateGauges() {
 		}
 	}
 	for _, l := range lags {
+		if l.local == 0 && slices.Contains(removed, l.origin) {
+			continue // forgotten above: nothing of it is held
+		}
 		x.m.localSeq.WithLabelValues(l.origin).Set(float64(l.local))
 		if l.origin == x.centre {
 			continue
