@@ -348,7 +348,7 @@ func (v *TokenVerifier) verify(token string) (*Principal, error) {
 	iat := c.IssuedAt.Time
 	for _, subject := range []string{RevokeTokenID + c.ID, RevokeSubject + c.Issuer + "/" + c.Subject, RevokeKey + kid} {
 		if b.Revoked(subject, iat) {
-			return nil, fmt.Errorf("%w: %s", ErrTokenRevoked, subject)
+			return nil, fmt.Errorf("%w: %s (ask %s for a new token)", ErrTokenRevoked, subject, c.Issuer)
 		}
 	}
 	scopes, err := ParseScopes(claims.Scope)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -282,6 +283,16 @@ func federationRotateKey(args []string, stdout io.Writer) error {
 		*kind, *centre, k.ID, start.Format(time.RFC3339), end.Format(time.RFC3339)))
 }
 
+// isRecordKey reports whether b lists kid as a member's record key.
+func isRecordKey(b *auth.Bundle, kid string) bool {
+	for _, m := range b.Members {
+		if slices.ContainsFunc(m.RecordKeys, func(k auth.Key) bool { return k.ID == kid }) {
+			return true
+		}
+	}
+	return false
+}
+
 // revokeForever is the Before of a revocation that refuses everything its
 // subject signed, whenever dated.
 var revokeForever = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
@@ -290,7 +301,8 @@ func federationRevoke(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation revoke", flag.ContinueOnError)
 	bundle, out, ttl := changeFlags(fs)
 	subject := fs.String("subject", "", "jti:<token id>, sub:<centre>/<partner>, key:<key id> or peer:<peer id>")
-	before := fs.String("before", "", "refuse what was issued or signed before this time (RFC 3339; default now, and for a key: for ever, since a leaked key can sign at any time it likes)")
+	before := fs.String("before", "", "refuse what was issued or signed before this time (RFC 3339; default now, and for a token key: for ever, since a leaked key can sign at any time it likes)")
+	forever := fs.Bool("forever", false, "refuse everything the subject signed, whenever dated; a record key needs this or --before (see the help)")
 	reason := fs.String("reason", "", "why, for the record")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -301,12 +313,25 @@ func federationRevoke(args []string, stdout io.Writer) error {
 		return err
 	}
 	at := now
-	if strings.HasPrefix(*subject, auth.RevokeKey) {
+	if *forever && *before != "" {
+		return usagef("--forever and --before say different things: give one")
+	}
+	if kid, ok := strings.CutPrefix(*subject, auth.RevokeKey); ok && *before == "" {
 		// Whoever holds a leaked key signs with whatever time suits them:
 		// a revocation before now would leave their later-dated tokens and
 		// entries valid (and JWKS, which drops any revoked key, would tell
-		// partners otherwise). Name a time with --before to keep what the
-		// key signed earlier verifiable instead.
+		// partners otherwise). For a token key that costs nothing but its
+		// tokens. A record key signed its centre's log: refusing all it
+		// signed refuses the log from its first entry at every centre that
+		// does not hold it yet, and everything chained after it too, so
+		// the operator must choose.
+		if isRecordKey(cur, kid) && !*forever {
+			return usagef("--subject %s is a record key: give --before TIME, the time it may have leaked (entries it signed before stay verifiable), "+
+				"or --forever (every entry it ever signed is refused: its centre's log, from its first entry, can then reach no centre that does not hold it already)", *subject)
+		}
+		at = revokeForever
+	}
+	if *forever {
 		at = revokeForever
 	}
 	if *before != "" {
@@ -320,7 +345,7 @@ func federationRevoke(args []string, stdout io.Writer) error {
 	}
 	what := "revoke " + *subject
 	if at.Equal(revokeForever) {
-		what += " outright (everything it signed, whenever dated; --before keeps what it signed earlier)"
+		what += " outright (everything it signed, whenever dated)"
 	}
 	return writeNext(*out, next, cur, now, *ttl, stdout, what)
 }
@@ -350,6 +375,11 @@ func federationSign(args []string, stdout io.Writer) error {
 	k, err := auth.LoadKey(*keyFile)
 	if err != nil {
 		return err
+	}
+	if !slices.ContainsFunc(b.Signers, func(s auth.Key) bool { return s.ID == k.ID && bytes.Equal(s.Public, k.Public) }) {
+		// Its signature would be carried, and counted here, but no node
+		// would count it: the bundle would look ready and be refused.
+		return usagef("key %s (%s) is not one of the bundle's signers (%s): sign with one of theirs", k.ID, *keyFile, signerIDs(b))
 	}
 	if err := sb.Sign(k); err != nil {
 		return err

@@ -248,3 +248,81 @@ func TestRotateKeyRefusesNegativeDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeRecordKeyNeedsAChoice: a record key signed its centre's log, and
+// refusing everything it signed refuses that log from its first entry at every
+// centre that does not hold it yet: without --before or --forever the
+// revocation is refused, saying both.
+func TestRevokeRecordKeyNeedsAChoice(t *testing.T) {
+	dir := t.TempDir()
+	hq := filepath.Join(dir, "hq")
+	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
+		t.Fatal(out)
+	}
+	rec, err := auth.LoadKey(filepath.Join(hq, "keys", "record.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke := func(extra ...string) (int, string) {
+		return runCLI(t, 30*time.Second, append([]string{"federation", "revoke", "--bundle", filepath.Join(hq, "bundle.json"),
+			"--subject", "key:" + rec.ID, "--out", filepath.Join(dir, "v2.json")}, extra...)...)
+	}
+	if code, out := revoke(); code != 2 || !strings.Contains(out, "--before") || !strings.Contains(out, "--forever") {
+		t.Errorf("revoke of a record key without --before or --forever: exit %d, want 2 and both named\n%s", code, out)
+	}
+	if code, out := revoke("--forever", "--before", "2026-01-01T00:00:00Z"); code != 2 {
+		t.Errorf("--forever with --before: exit %d, want 2\n%s", code, out)
+	}
+	if code, out := revoke("--forever"); code != 0 || !strings.Contains(out, "outright") {
+		t.Errorf("revoke --forever of a record key: exit %d\n%s", code, out)
+	}
+}
+
+// TestSignRefusesAKeyNotASigner: a signature by a key the bundle does not
+// list as a signer would be carried and look counted, and no node counts it.
+func TestSignRefusesAKeyNotASigner(t *testing.T) {
+	dir := t.TempDir()
+	hq := filepath.Join(dir, "hq")
+	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
+		t.Fatal(out)
+	}
+	next := filepath.Join(dir, "v2.json")
+	if code, out := runCLI(t, 30*time.Second, "federation", "revoke", "--bundle", filepath.Join(hq, "bundle.json"), "--subject", "sub:hq/x", "--out", next); code != 0 {
+		t.Fatal(out)
+	}
+	code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", next, "--key", filepath.Join(hq, "keys", "record.key"))
+	if code != 2 || !strings.Contains(out, "not one of the bundle's signers") {
+		t.Errorf("federation sign with hq's record key: exit %d, want 2 naming the signers\n%s", code, out)
+	}
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", next, "--key", filepath.Join(hq, "keys", "root.key")); code != 0 {
+		t.Errorf("federation sign with the root key: exit %d\n%s", code, out)
+	}
+}
+
+// TestTokenIssueWithRetiredKeySaysSo: a retired token key is not advised to
+// wait for its window to start.
+func TestTokenIssueWithRetiredKeySaysSo(t *testing.T) {
+	dir := t.TempDir()
+	hq := filepath.Join(dir, "hq")
+	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
+		t.Fatal(out)
+	}
+	newKey := filepath.Join(dir, "tok2.key")
+	if code, out := runCLI(t, 30*time.Second, "keygen", "--out", newKey, "--prefix", "hq-tok"); code != 0 {
+		t.Fatal(out)
+	}
+	v2 := filepath.Join(dir, "v2.json")
+	for _, args := range [][]string{
+		{"federation", "rotate-key", "--bundle", filepath.Join(hq, "bundle.json"), "--centre", "hq", "--kind", "token", "--key", newKey, "--activate-in", "0s", "--retire-after", "0s", "--out", v2},
+		{"federation", "sign", "--bundle", v2, "--key", filepath.Join(hq, "keys", "root.key")},
+	} {
+		if code, out := runCLI(t, 30*time.Second, args...); code != 0 {
+			t.Fatal(out)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // the new key's window opens at the next whole second, and the old one's closes
+	code, out := runCLI(t, 30*time.Second, "token", "issue", "--sub", "p", "--scope", "read", "--key", filepath.Join(hq, "keys", "token.key"), "--bundle", v2)
+	if code == 0 || !strings.Contains(out, "retired at") || strings.Contains(out, "wait until") {
+		t.Errorf("token issue with the retired key: exit %d\n%s", code, out)
+	}
+}

@@ -161,7 +161,23 @@ func checkTokenKey(bundle *auth.Bundle, centre, kid string, now time.Time) error
 	case errors.Is(err, auth.ErrKeyRevoked):
 		return fmt.Errorf("token key %s is revoked; issue with a current token key of %s: %w", kid, centre, err)
 	default: // auth.ErrKeyNotValidAt: not active yet, retired, or the centre left
-		return fmt.Errorf("token key %s of %s is not valid now (wait until its window starts, or use a token key of %s valid now): %w", kid, centre, centre, err)
+		if m, ok := bundle.Member(centre); ok {
+			if m.Removed != nil {
+				return fmt.Errorf("centre %s left the federation at %s: it issues no tokens: %w", centre, m.Removed.UTC().Format(time.RFC3339), err)
+			}
+			for _, k := range m.TokenKeys {
+				if k.ID != kid {
+					continue
+				}
+				if k.NotAfter != nil && !iat.Before(*k.NotAfter) {
+					return fmt.Errorf("token key %s of %s retired at %s: issue with %s's current token key (the one rotate-key added): %w", kid, centre, k.NotAfter.UTC().Format(time.RFC3339), centre, err)
+				}
+				if iat.Before(k.NotBefore) {
+					return fmt.Errorf("token key %s of %s is valid from %s: wait until then, or issue with a token key of %s valid now: %w", kid, centre, k.NotBefore.UTC().Format(time.RFC3339), centre, err)
+				}
+			}
+		}
+		return fmt.Errorf("token key %s of %s is not valid now: use a token key of %s valid now: %w", kid, centre, centre, err)
 	}
 }
 

@@ -43,7 +43,7 @@ func TestTokenIssueChecksKey(t *testing.T) {
 		{"not a member", []string{"--key", hqTok, "--centre", "nowhere"}, []string{`--centre "nowhere" is not a member`}},
 		{"record key", []string{"--key", filepath.Join(hq, "keys", "record.key"), "--centre", "hq"}, []string{"record-signing key of hq", "keys/token.key"}},
 		{"record key, no centre", []string{"--key", filepath.Join(hq, "keys", "record.key")}, []string{"not listed in the bundle"}},
-		{"key not active yet", []string{"--key", later}, []string{"not valid now", "wait"}},
+		{"key not active yet", []string{"--key", later}, []string{"is valid from", "wait until then"}},
 		{"good key", []string{"--key", hqTok, "--centre", "hq"}, nil},
 		{"good key, centre from the bundle", []string{"--key", filepath.Join(zgc, "keys", "token.key")}, nil},
 	}

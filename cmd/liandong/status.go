@@ -373,8 +373,13 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 // printStatus writes the report as a table for a terminal.
 func printStatus(w io.Writer, rep statusReport) error {
 	now := rep.CheckedAt
-	fmt.Fprintf(w, "federation %s, trust bundle v%d, expires %s (in %s)\n", rep.Federation, rep.Bundle.Version,
-		rep.Bundle.ExpiresAt.UTC().Format(time.DateOnly), human(seconds(rep.Bundle.ExpiresInSeconds)))
+	if left := seconds(rep.Bundle.ExpiresInSeconds); left > 0 {
+		fmt.Fprintf(w, "federation %s, trust bundle v%d, expires %s (in %s)\n", rep.Federation, rep.Bundle.Version,
+			rep.Bundle.ExpiresAt.UTC().Format(time.DateOnly), human(left))
+	} else {
+		fmt.Fprintf(w, "federation %s, trust bundle v%d, EXPIRED %s (%s ago)\n", rep.Federation, rep.Bundle.Version,
+			rep.Bundle.ExpiresAt.UTC().Format(time.DateOnly), human(-left))
+	}
 	leader := rep.Raft.Leader
 	if leader == "" {
 		leader = "NONE"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -301,5 +302,25 @@ func TestStatusMistakes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStatusHeaderOfAnExpiredBundle: the header says the bundle expired and
+// how long ago, not "(in 0µs)".
+func TestStatusHeaderOfAnExpiredBundle(t *testing.T) {
+	now := time.Now().UTC()
+	for _, tc := range []struct {
+		in   float64
+		want string
+	}{{-6 * 3600, "EXPIRED"}, {48 * 3600, "(in 2d00h)"}} {
+		rep := statusReport{Node: "http://127.0.0.1:1", CheckedAt: now, Federation: "jjj", Centre: "hq",
+			Bundle: bundleReport{Version: 11, ExpiresAt: now.Add(time.Duration(tc.in) * time.Second), ExpiresInSeconds: tc.in}}
+		var buf bytes.Buffer
+		if err := printStatus(&buf, rep); err != nil {
+			t.Fatal(err)
+		}
+		if first := strings.SplitN(buf.String(), "\n", 2)[0]; !strings.Contains(first, tc.want) {
+			t.Errorf("expires in %vs: header %q, want %q in it", tc.in, first, tc.want)
+		}
 	}
 }

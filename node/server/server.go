@@ -604,6 +604,12 @@ func LoadSignedBundleAllowExpired(path string, rootKeys []string, now time.Time)
 		return nil, nil, false, fmt.Errorf("trust bundle %s: %w; the file is damaged: restore it from a backup, or fetch the federation's current bundle from any node (curl -o %s http://NODE/v1/bundle); a newer bundle the node installed still takes precedence at start", path, err, path)
 	}
 	b, expired, err = node.VerifyBundleAllowExpired(sb, nil, now, rootKeys...)
+	if errors.Is(err, auth.ErrTooFewSignatures) {
+		// Nodes install a version under the threshold of the one before
+		// it; a file read with no earlier version must meet its own (one
+		// that raised the threshold may not, as installed).
+		return nil, nil, false, fmt.Errorf("trust bundle %s: %w; read on its own, a bundle must carry as many of its signers' signatures as its own threshold asks: have more of them sign this file (liandong federation sign --bundle %s --key KEY)", path, err, path)
+	}
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("trust bundle %s: %w", path, err)
 	}
