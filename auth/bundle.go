@@ -538,6 +538,22 @@ func (b *Bundle) Revoked(subject string, issuedAt time.Time) bool {
 	return false
 }
 
+// RevokedBefore returns the latest time before which subject's tokens or
+// entries are refused, and whether any revocation names subject. A key revoked
+// before a time in the future (or outright) has signed nothing a node accepts
+// now; one revoked before a past time still signs what is dated after it.
+func (b *Bundle) RevokedBefore(subject string) (before time.Time, ok bool) {
+	if b == nil {
+		return time.Time{}, false
+	}
+	for i := range b.Revocations {
+		if r := &b.Revocations[i]; r.Subject == subject && (!ok || r.Before.After(before)) {
+			before, ok = r.Before, true
+		}
+	}
+	return before, ok
+}
+
 // hasRevocation reports whether any revocation names prefix+id, whatever its time.
 func (b *Bundle) hasRevocation(prefix, id string) bool {
 	for i := range b.Revocations {
@@ -669,20 +685,20 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
-// JWKS returns member's token keys that carry no revocation, for partners who
-// check tokens themselves: the current ones, the next ones (not valid yet, so
-// partners hold them before the switch) and the retired ones, because a token
-// issued before its key retired stays valid until it expires. (now is kept for
-// callers; what a key may sign when is in the bundle, not in the JWK.)
+// JWKS returns member's token keys for partners who check tokens themselves:
+// the current ones, the next ones (not valid yet, so partners hold them before
+// the switch) and the retired ones, because a token issued before its key
+// retired stays valid until it expires. A key revoked before a time after now
+// (or outright) is left out: nothing it signed is accepted now. One revoked
+// only before a past time is kept, as nodes accept what it signs after.
 func (b *Bundle) JWKS(member string, now time.Time) JWKS {
-	_ = now
 	set := JWKS{Keys: []JWK{}}
 	m, ok := b.Member(member)
 	if !ok || m.Removed != nil {
 		return set
 	}
 	for _, k := range m.TokenKeys {
-		if b.hasRevocation(RevokeKey, k.ID) {
+		if before, ok := b.RevokedBefore(RevokeKey + k.ID); ok && before.After(now) {
 			continue
 		}
 		set.Keys = append(set.Keys, JWK{KeyType: "OKP", Curve: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Public),

@@ -453,9 +453,15 @@ func TestJWKS(t *testing.T) {
 	if set := b.JWKS("tianjin", t0); len(set.Keys) != 1 {
 		t.Fatalf("retired key not published: %+v", set)
 	}
-	b.Revocations = []Revocation{{Subject: "key:" + f.tok["tianjin"].ID, Before: t0}}
+	// Revoked before a time to come: nothing it signed is accepted now.
+	b.Revocations = []Revocation{{Subject: "key:" + f.tok["tianjin"].ID, Before: t0.Add(time.Hour)}}
 	if set := b.JWKS("tianjin", t0); len(set.Keys) != 0 {
 		t.Fatalf("revoked key published: %+v", set)
+	}
+	// Revoked only before a past time: what it signs after is accepted.
+	b.Revocations = []Revocation{{Subject: "key:" + f.tok["tianjin"].ID, Before: t0.Add(-time.Hour)}}
+	if set := b.JWKS("tianjin", t0); len(set.Keys) != 1 {
+		t.Fatalf("key revoked before a past time not published: %+v", set)
 	}
 	if js, _ := json.Marshal(b.JWKS("nowhere", t0)); string(js) != `{"keys":[]}` {
 		t.Fatalf("unknown member: %s", js)

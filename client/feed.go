@@ -169,7 +169,14 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, 0, readProblem(resp)
+		err := readProblem(resp)
+		// A 503 (a replica replaying its log, a node without a signing
+		// key) says when to ask again.
+		var p *Problem
+		if errors.As(err, &p) && p.RetryAfter > 0 {
+			return false, p.RetryAfter, err
+		}
+		return false, 0, err
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		return false, 0, fmt.Errorf("change stream: Content-Type %q, want text/event-stream", ct)
@@ -215,7 +222,12 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 			}
 			if err := fn(ch); err != nil {
 				if errors.Is(err, ErrStreamEnded) {
+					// fn handled this change: the cursor Stream returns is
+					// past it, and OnCursor hears so too.
 					*cursor = ch.Position
+					if opts.OnCursor != nil {
+						opts.OnCursor(ch.Position)
+					}
 					return true, retry, err
 				}
 				return true, retry, callbackError{err}

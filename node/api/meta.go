@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
 
 	"liandong/auth"
 	"liandong/node"
@@ -102,6 +101,9 @@ type jwk struct {
 	Centre    string `json:"centre"`
 	NotBefore int64  `json:"nbf"`
 	Expires   *int64 `json:"exp,omitempty"`
+	// RevokedBefore: tokens this key signed with an iat before it are
+	// revoked (federation revoke --before); a verifier must refuse them.
+	RevokedBefore *int64 `json:"revoked_before,omitempty"`
 }
 
 type jwksDoc struct {
@@ -110,8 +112,10 @@ type jwksDoc struct {
 
 // jwks publishes every member's token keys: current, retired (they still check
 // tokens issued while they were valid) and announced ahead of use. Keys of
-// removed members and keys with a revocation are left out: tokens under them
-// are refused anyway.
+// removed members, and keys revoked before a time after now (outright), are
+// left out: no token under them is accepted now. A key revoked only before a
+// past time is published with revoked_before, since nodes accept the tokens it
+// signs after that time, and partners must too, but not the earlier ones.
 func (h *handler) jwks(w http.ResponseWriter, r *http.Request) error {
 	doc := jwksDoc{Keys: []jwk{}}
 	if b := h.svc.Bundle(); b != nil {
@@ -120,7 +124,11 @@ func (h *handler) jwks(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			for _, k := range m.TokenKeys {
-				if len(k.Public) != ed25519.PublicKeySize || b.Revoked(auth.RevokeKey+k.ID, time.Time{}) {
+				if len(k.Public) != ed25519.PublicKeySize {
+					continue
+				}
+				before, revoked := b.RevokedBefore(auth.RevokeKey + k.ID)
+				if revoked && before.After(h.now()) {
 					continue
 				}
 				out := jwk{
@@ -132,6 +140,10 @@ func (h *handler) jwks(w http.ResponseWriter, r *http.Request) error {
 				if k.NotAfter != nil {
 					exp := k.NotAfter.Unix()
 					out.Expires = &exp
+				}
+				if revoked {
+					rb := before.Unix()
+					out.RevokedBefore = &rb
 				}
 				doc.Keys = append(doc.Keys, out)
 			}

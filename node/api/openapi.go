@@ -402,6 +402,7 @@ func buildOpenAPI() ([]byte, error) {
 				"kty": obj{"const": "OKP"}, "crv": obj{"const": "Ed25519"}, "x": obj{"type": "string"}, "kid": obj{"type": "string"},
 				"use": obj{"const": "sig"}, "alg": obj{"const": "EdDSA"}, "centre": obj{"type": "string"},
 				"nbf": obj{"type": "integer"}, "exp": obj{"type": "integer"},
+				"revoked_before": obj{"type": "integer", "description": "tokens this key signed with an iat before this time (seconds since the epoch) are revoked: refuse them"},
 			},
 		}}},
 	}
