@@ -64,12 +64,14 @@ func TestOpsMetricsLint(t *testing.T) {
 	}
 	f.waitConverged(30 * time.Second)
 	// The gauges follow the exchange's refresh; wait until every node shows the
-	// lag series of every other centre.
+	// lag series of every other centre (started at zero from the bundle) and
+	// how far behind each connected member is (set at a refresh with peers).
 	for i, url := range f.urls {
 		waitFor(t, 20*time.Second, func() bool {
 			text := scrape(t, url)
 			for _, o := range centreIDs {
-				if o != centreIDs[i] && !strings.Contains(text, `liandong_sync_lag_entries{origin="`+o+`"}`) {
+				if o != centreIDs[i] && (!strings.Contains(text, `liandong_sync_lag_entries{origin="`+o+`"}`) ||
+					!strings.Contains(text, `liandong_sync_peer_behind_entries{member="`+o+`"`)) {
 					return false
 				}
 			}
