@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,26 +45,7 @@ func TestFollowerCaughtUpOnlyOnceItsStateFileHolds(t *testing.T) {
 	if err := l.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var ids []string
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 150 {
-				r, err := l.Create(ctx, supplyRecord(fmt.Sprint("钙钛矿电池 ", w, " ", i)))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				ids = append(ids, r.ID)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	ids := createConcurrently(t, l, 16, 150)
 	want, _, _ := l.st.AppliedIndex()
 
 	f := open(2, false)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,26 +26,7 @@ func TestCaughtUpPastManyEntriesWithoutCommand(t *testing.T) {
 	key, _ := auth.GenerateKey("tianjin-rec")
 	ctx := context.Background()
 	n := mustOpenNodeWith(t, dir, key, func(c *Config) { c.BootID = func() string { return "boot-1" } })
-	var mu sync.Mutex
-	var ids []string
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 100 {
-				r, err := n.Create(ctx, supplyRecord(fmt.Sprint("钙钛矿电池 ", w, " ", i)))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				ids = append(ids, r.ID)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	ids := createConcurrently(t, n, 16, 100)
 	n.Close()
 	// Append 10,001 entries without a command (what as many
 	// barriers would leave), straight into the bolt log.

@@ -29,26 +29,7 @@ func TestNotReadyUntilTheLogIsReplayed(t *testing.T) {
 	}
 	ctx := context.Background()
 	n := open("boot-1")
-	var mu sync.Mutex
-	var ids []string
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 250 {
-				r, err := n.Create(ctx, supplyRecord(fmt.Sprint("钙钛矿电池 ", w, " ", i)))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				ids = append(ids, r.ID)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	ids := createConcurrently(t, n, 16, 250)
 	n.Close()
 	os.Remove(filepath.Join(dir, cleanMarker)) // a power cut, then another boot
 
@@ -96,4 +77,32 @@ func TestNotReadyUntilTheLogIsReplayed(t *testing.T) {
 		}
 	}
 	n.Close()
+}
+
+// createConcurrently creates writers × each supply records at n from as many
+// goroutines and returns their ids.
+func createConcurrently(t *testing.T, n *Node, writers, each int) []string {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r, err := n.Create(ctx, supplyRecord(fmt.Sprint("钙钛矿电池 ", w, " ", i)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, r.ID)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ids
 }
