@@ -678,6 +678,9 @@ type JWK struct {
 	KeyID   string `json:"kid"`
 	Use     string `json:"use"`
 	Alg     string `json:"alg"`
+	// RevokedBefore (seconds since the epoch): tokens the key signed with
+	// an iat before it are revoked, and a verifier must refuse them.
+	RevokedBefore *int64 `json:"revoked_before,omitempty"`
 }
 
 // JWKS is the document served at /.well-known/jwks.json.
@@ -698,11 +701,25 @@ func (b *Bundle) JWKS(member string, now time.Time) JWKS {
 		return set
 	}
 	for _, k := range m.TokenKeys {
-		if before, ok := b.RevokedBefore(RevokeKey + k.ID); ok && before.After(now) {
-			continue
+		if jwk, ok := b.TokenJWK(k, now); ok {
+			set.Keys = append(set.Keys, jwk)
 		}
-		set.Keys = append(set.Keys, JWK{KeyType: "OKP", Curve: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Public),
-			KeyID: k.ID, Use: "sig", Alg: "EdDSA"})
 	}
 	return set
+}
+
+// TokenJWK is token key k as a JWK, and false when it is not to be published:
+// revoked before a time after now (outright), so that nothing it signed is
+// accepted now. A key revoked only before a past time carries RevokedBefore.
+func (b *Bundle) TokenJWK(k Key, now time.Time) (JWK, bool) {
+	before, revoked := b.RevokedBefore(RevokeKey + k.ID)
+	if revoked && before.After(now) || len(k.Public) != ed25519.PublicKeySize {
+		return JWK{}, false
+	}
+	jwk := JWK{KeyType: "OKP", Curve: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Public), KeyID: k.ID, Use: "sig", Alg: "EdDSA"}
+	if revoked {
+		rb := before.Unix()
+		jwk.RevokedBefore = &rb
+	}
+	return jwk, true
 }

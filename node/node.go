@@ -259,9 +259,11 @@ type Node struct {
 	// to apply, of the log at start and up to the leader's commit.
 	pendingOwn, pendingLeader atomic.Uint64
 	// termApplied is the raft term in which this leader has applied all its
-	// log (awaitTermApplied); termMu serialises the barrier that finds out.
+	// log (awaitTermApplied); termBarrier, under termMu, is the barrier that
+	// finds out.
 	termApplied atomic.Uint64
 	termMu      sync.Mutex
+	termBarrier *termBarrier
 	// leaderCommit is what SetLeaderCommit learnt (Config.AwaitLeaderCommit);
 	// leaderCommitSet says it has been called.
 	leaderCommit    atomic.Uint64
@@ -363,15 +365,8 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("read raft log: %w", err)
 	}
 	if n.recovering.Load() {
-		// startRecovery saw no own log in the state file, but raft holds a
-		// log or snapshot: the state file was rebuilt (a machine restart)
-		// or is behind, and raft's replay gives the own log back whole.
-		// Recovery is for a centre whose raft state is lost too.
-		if has, err := raft.HasExistingState(n.logStore, n.logStore, snaps); err != nil {
-			return fmt.Errorf("read raft state: %w", err)
-		} else if has {
-			n.recovering.Store(false)
-			n.log.Info("own log empty in the state file, but raft's log holds it: replaying it, not recovering it from peers")
+		if err := n.settleRecovery(snaps); err != nil {
+			return err
 		}
 	}
 

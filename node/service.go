@@ -1,12 +1,13 @@
 package node
 
 import (
-	"hash/maphash"
-	"time"
-
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"time"
+
+	"github.com/hashicorp/raft"
 
 	"liandong/node/store"
 	"liandong/schema"
@@ -158,29 +159,64 @@ func (n *Node) enqueueWrite(ctx context.Context, w *store.WriteCommand, epoch st
 // before proposing (a record's last version for its write time, whether a
 // record is live for a create-only write) would be wrong: a version dated
 // before the one it replaces, a deleted record refused as existing.
+//
+// One barrier runs per term, in a goroutine of its own; every caller waits
+// for it or for its own ctx, whichever ends first. Nothing has been proposed
+// for the caller's write, so a barrier that lost leadership is ErrNotLeader,
+// not the unknown outcome raftError gives an Apply.
 func (n *Node) awaitTermApplied(ctx context.Context) error {
 	term := n.raft.CurrentTerm()
 	if n.termApplied.Load() == term {
 		return nil
 	}
+	if err := n.fsm.disk.refuse(); err != nil {
+		return err
+	}
+	if err := n.fsm.failure(); err != nil {
+		return err
+	}
 	n.termMu.Lock()
-	defer n.termMu.Unlock()
-	if n.termApplied.Load() == term {
-		return nil
+	tb := n.termBarrier
+	if tb == nil || tb.term != term || tb.finished() && tb.err != nil {
+		tb = &termBarrier{term: term, done: make(chan struct{})}
+		n.termBarrier = tb
+		go func() {
+			defer close(tb.done)
+			err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+			switch {
+			case err == nil:
+				n.termApplied.Store(term)
+			case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+				tb.err = fmt.Errorf("%w (the write was not proposed: retry): %w", ErrNotLeader, err)
+			default:
+				tb.err = n.raftError("apply a new leader's log", err)
+			}
+		}()
 	}
-	f := n.raft.Barrier(n.timeout(ctx))
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
+	n.termMu.Unlock()
 	select {
-	case err := <-done:
-		if err != nil {
-			return n.raftError("wait for the log to be applied", err)
-		}
+	case <-tb.done:
+		return tb.err
 	case <-ctx.Done():
-		return fmt.Errorf("%w: a new leader's log not yet applied: %w", ErrTimeout, ctx.Err())
+		return fmt.Errorf("%w: a new leader's log is not applied yet (the write was not proposed): %w", ErrTimeout, ctx.Err())
 	}
-	n.termApplied.Store(term)
-	return nil
+}
+
+// termBarrier is the barrier awaitTermApplied runs for a term; err is set
+// before done closes.
+type termBarrier struct {
+	term uint64
+	done chan struct{}
+	err  error
+}
+
+func (tb *termBarrier) finished() bool {
+	select {
+	case <-tb.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // maxWriteTimeFloor bounds how far ahead of the leader's clock writeTime

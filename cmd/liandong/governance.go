@@ -354,6 +354,7 @@ func federationSign(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation sign", flag.ContinueOnError)
 	path := fs.String("bundle", "", "the bundle to sign, in place (unsigned or partly signed)")
 	keyFile := fs.String("key", "", "this signer's key file")
+	current := fs.String("current", "", "the bundle nodes hold now (GET /v1/bundle): needed only when this version changes the signers, whose signatures nodes count")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -376,10 +377,24 @@ func federationSign(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(b.Signers, func(s auth.Key) bool { return s.ID == k.ID && bytes.Equal(s.Public, k.Public) }) {
-		// Its signature would be carried, and counted here, but no node
-		// would count it: the bundle would look ready and be refused.
-		return usagef("key %s (%s) is not one of the bundle's signers (%s): sign with one of theirs", k.ID, *keyFile, signerIDs(b))
+	// Nodes count the signatures of the signers of the bundle they hold,
+	// which are this version's unless it changes them. A key of neither
+	// would be carried, and counted here, but by no node: the bundle would
+	// look ready and be refused.
+	signs := func(b *auth.Bundle) bool {
+		return slices.ContainsFunc(b.Signers, func(s auth.Key) bool { return s.ID == k.ID && bytes.Equal(s.Public, k.Public) })
+	}
+	switch {
+	case *current != "":
+		cur, _, _, err := server.LoadSignedBundleAllowExpired(*current, nil, time.Now())
+		if err != nil {
+			return err
+		}
+		if !signs(cur) {
+			return usagef("key %s (%s) is not one of the signers of the bundle nodes hold (%s, v%d: %s): sign with one of theirs", k.ID, *keyFile, *current, cur.Version, signerIDs(cur))
+		}
+	case !signs(b):
+		return usagef("key %s (%s) is not one of the bundle's signers (%s): sign with one of theirs; if this version changes the signers, nodes count those of the bundle they hold: give it with --current FILE", k.ID, *keyFile, signerIDs(b))
 	}
 	if err := sb.Sign(k); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -324,5 +325,62 @@ func TestTokenIssueWithRetiredKeySaysSo(t *testing.T) {
 	code, out := runCLI(t, 30*time.Second, "token", "issue", "--sub", "p", "--scope", "read", "--key", filepath.Join(hq, "keys", "token.key"), "--bundle", v2)
 	if code == 0 || !strings.Contains(out, "retired at") || strings.Contains(out, "wait until") {
 		t.Errorf("token issue with the retired key: exit %d\n%s", code, out)
+	}
+}
+
+// TestSignAVersionThatChangesTheSigners: nodes count the signatures of the
+// signers of the bundle they hold. For a version that replaces its signers,
+// sign takes the current one's key given --current, and refuses the new
+// signer's, whose signature no node would count yet.
+func TestSignAVersionThatChangesTheSigners(t *testing.T) {
+	dir := t.TempDir()
+	hq := filepath.Join(dir, "hq")
+	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
+		t.Fatal(out)
+	}
+	next := filepath.Join(dir, "v2.json")
+	if code, out := runCLI(t, 30*time.Second, "federation", "revoke", "--bundle", filepath.Join(hq, "bundle.json"), "--subject", "sub:hq/x", "--out", next); code != 0 {
+		t.Fatal(out)
+	}
+	data, err := os.ReadFile(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := auth.ParseSignedBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := sb.Bundle()
+	root2, _ := auth.GenerateKey("root")
+	b.Signers = []auth.Key{{ID: root2.ID, Public: root2.Public, NotBefore: time.Now().Add(-time.Hour)}}
+	sb2, err := auth.EncodeBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.WriteSignedBundle(next, sb2); err != nil {
+		t.Fatal(err)
+	}
+	k2 := filepath.Join(dir, "root2.key")
+	if err := auth.SaveKey(k2, root2); err != nil {
+		t.Fatal(err)
+	}
+	current := filepath.Join(hq, "bundle.json")
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", next, "--key", k2, "--current", current); code != 2 {
+		t.Errorf("sign with the incoming signer, --current given: exit %d, want 2\n%s", code, out)
+	}
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", next, "--key", filepath.Join(hq, "keys", "root.key")); code != 2 || !strings.Contains(out, "--current") {
+		t.Errorf("sign with the current signer, without --current: exit %d, want 2 pointing at --current\n%s", code, out)
+	}
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", next, "--key", filepath.Join(hq, "keys", "root.key"), "--current", current); code != 0 {
+		t.Fatalf("sign with the current signer, --current given: exit %d\n%s", code, out)
+	}
+	cur, _, _, err := server.LoadSignedBundleAllowExpired(current, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _ := os.ReadFile(next)
+	s2, _ := auth.ParseSignedBundle(signed)
+	if _, err := auth.VerifyBundle(s2, cur, time.Now()); err != nil {
+		t.Errorf("a node holding v1 refuses v2 signed with v1's signer: %v", err)
 	}
 }

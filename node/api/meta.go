@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/ed25519"
-	"encoding/base64"
 	"net/http"
 	"slices"
 	"strconv"
@@ -101,9 +99,6 @@ type jwk struct {
 	Centre    string `json:"centre"`
 	NotBefore int64  `json:"nbf"`
 	Expires   *int64 `json:"exp,omitempty"`
-	// RevokedBefore: tokens this key signed with an iat before it are
-	// revoked (federation revoke --before); a verifier must refuse them.
-	RevokedBefore *int64 `json:"revoked_before,omitempty"`
 }
 
 type jwksDoc struct {
@@ -124,27 +119,16 @@ func (h *handler) jwks(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			for _, k := range m.TokenKeys {
-				if len(k.Public) != ed25519.PublicKeySize {
+				key, ok := b.TokenJWK(k, h.now())
+				if !ok {
 					continue
 				}
-				before, revoked := b.RevokedBefore(auth.RevokeKey + k.ID)
-				if revoked && before.After(h.now()) {
-					continue
-				}
-				out := jwk{
-					JWK: auth.JWK{KeyType: "OKP", Curve: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Public),
-						KeyID: k.ID, Use: "sig", Alg: "EdDSA"},
-					Centre:    m.ID,
-					NotBefore: k.NotBefore.Unix(),
-				}
+				out := jwk{JWK: key, Centre: m.ID, NotBefore: k.NotBefore.Unix()}
 				if k.NotAfter != nil {
 					exp := k.NotAfter.Unix()
 					out.Expires = &exp
 				}
-				if revoked {
-					rb := before.Unix()
-					out.RevokedBefore = &rb
-				}
+
 				doc.Keys = append(doc.Keys, out)
 			}
 		}
