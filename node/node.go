@@ -261,9 +261,12 @@ type Node struct {
 	// termApplied is the raft term in which this leader has applied all its
 	// log (awaitTermApplied); termBarrier, under termMu, is the barrier that
 	// finds out.
-	termApplied atomic.Uint64
-	termMu      sync.Mutex
-	termBarrier *termBarrier
+	// recoveryAfterReplay: an own-log recovery waits for the replay of raft's
+	// log to say whether the own log was lost (settleRecovery).
+	recoveryAfterReplay atomic.Bool
+	termApplied         atomic.Uint64
+	termMu              sync.Mutex
+	termBarrier         *termBarrier
 	// leaderCommit is what SetLeaderCommit learnt (Config.AwaitLeaderCommit);
 	// leaderCommitSet says it has been called.
 	leaderCommit    atomic.Uint64
@@ -689,6 +692,7 @@ func (n *Node) CaughtUp() error {
 		}
 	}
 	n.caughtUp.Store(true)
+	n.settleReplayedRecovery()
 	return nil
 }
 
@@ -713,6 +717,11 @@ func (n *Node) applied(results []store.Result, took time.Duration) {
 	n.metrics.applyBatch.Observe(float64(len(results)))
 	changedHead := false
 	for _, r := range results {
+		if r.Record != nil && r.Err == nil && n.recovering.Load() {
+			// A local write: the leader that proposed it had ended its
+			// recovery, which followers learn only so.
+			n.endRecovery("own-log recovery ended: the centre writes again")
+		}
 		changedHead = changedHead || r.Entry != nil || r.Applied > 0
 		if r.Bundle != nil {
 			n.adoptBundle(r.Bundle)
