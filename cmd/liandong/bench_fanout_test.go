@@ -62,11 +62,21 @@ func TestFanoutGrowth(t *testing.T) {
 	}
 	for _, rec := range []int{10, 1000} {
 		codec, real := by[key{"codec", 4, rec}], by[key{"libp2p", 4, rec}]
-		// Within 5 %: on a loaded machine the libp2p exchanges once carried
-		// 151 bytes against the codec's 154 (cause not traced: timing of the
-		// rounds, most likely); a change of what a heads message holds moves
-		// it by far more.
-		if d := real.BytesPerExchange/codec.BytesPerExchange - 1; math.Abs(d) > 0.05 {
+		// Within 5 %: on a loaded machine the libp2p exchanges have carried
+		// 151 and 162 bytes against the codec's 154, each time over a
+		// window that caught a fraction of a round more (2.4 rounds for 2):
+		// timing, not content. Such a run is measured once more; a change
+		// of what a heads message holds is off in every run.
+		off := func(r fanoutResult) bool { return math.Abs(r.BytesPerExchange/codec.BytesPerExchange-1) > 0.05 }
+		if off(real) {
+			t.Logf("%d records: libp2p exchanges carried %.0f bytes per exchange over %.1f rounds against the codec's %.0f; measuring again",
+				rec, real.BytesPerExchange, real.Rounds, codec.BytesPerExchange)
+			if err := runFanout(ctx, fanoutOptions{Transport: "libp2p", Centres: []int{4}, Records: []int{rec}, Rounds: 2,
+				Interval: 300 * time.Millisecond}, func(r fanoutResult) { real = r }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if off(real) {
 			t.Errorf("%d records: libp2p exchanges carry %.0f bytes per exchange, the codec counts %.0f: the codec no longer builds what the exchange sends",
 				rec, real.BytesPerExchange, codec.BytesPerExchange)
 		}
