@@ -232,11 +232,7 @@ func TestRevokeKeyDefaultsToForEver(t *testing.T) {
 // retire the old keys in the past, and a negative --activate-in would date the
 // new key before now.
 func TestRotateKeyRefusesNegativeDurations(t *testing.T) {
-	dir := t.TempDir()
-	hq := filepath.Join(dir, "hq")
-	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
-		t.Fatal(out)
-	}
+	dir, hq := initHQ(t)
 	newKey := filepath.Join(dir, "hq-rec-2.key")
 	if code, out := runCLI(t, 30*time.Second, "keygen", "--out", newKey, "--prefix", "hq-rec"); code != 0 {
 		t.Fatal(out)
@@ -255,11 +251,7 @@ func TestRotateKeyRefusesNegativeDurations(t *testing.T) {
 // centre that does not hold it yet: without --before or --forever the
 // revocation is refused, saying both.
 func TestRevokeRecordKeyNeedsAChoice(t *testing.T) {
-	dir := t.TempDir()
-	hq := filepath.Join(dir, "hq")
-	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
-		t.Fatal(out)
-	}
+	dir, hq := initHQ(t)
 	rec, err := auth.LoadKey(filepath.Join(hq, "keys", "record.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -282,11 +274,7 @@ func TestRevokeRecordKeyNeedsAChoice(t *testing.T) {
 // TestSignRefusesAKeyNotASigner: a signature by a key the bundle does not
 // list as a signer would be carried and look counted, and no node counts it.
 func TestSignRefusesAKeyNotASigner(t *testing.T) {
-	dir := t.TempDir()
-	hq := filepath.Join(dir, "hq")
-	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
-		t.Fatal(out)
-	}
+	dir, hq := initHQ(t)
 	next := filepath.Join(dir, "v2.json")
 	if code, out := runCLI(t, 30*time.Second, "federation", "revoke", "--bundle", filepath.Join(hq, "bundle.json"), "--subject", "sub:hq/x", "--out", next); code != 0 {
 		t.Fatal(out)
@@ -303,11 +291,7 @@ func TestSignRefusesAKeyNotASigner(t *testing.T) {
 // TestTokenIssueWithRetiredKeySaysSo: a retired token key is not advised to
 // wait for its window to start.
 func TestTokenIssueWithRetiredKeySaysSo(t *testing.T) {
-	dir := t.TempDir()
-	hq := filepath.Join(dir, "hq")
-	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
-		t.Fatal(out)
-	}
+	dir, hq := initHQ(t)
 	newKey := filepath.Join(dir, "tok2.key")
 	if code, out := runCLI(t, 30*time.Second, "keygen", "--out", newKey, "--prefix", "hq-tok"); code != 0 {
 		t.Fatal(out)
@@ -333,11 +317,7 @@ func TestTokenIssueWithRetiredKeySaysSo(t *testing.T) {
 // sign takes the current one's key given --current, and refuses the new
 // signer's, whose signature no node would count yet.
 func TestSignAVersionThatChangesTheSigners(t *testing.T) {
-	dir := t.TempDir()
-	hq := filepath.Join(dir, "hq")
-	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
-		t.Fatal(out)
-	}
+	dir, hq := initHQ(t)
 	next := filepath.Join(dir, "v2.json")
 	if code, out := runCLI(t, 30*time.Second, "federation", "revoke", "--bundle", filepath.Join(hq, "bundle.json"), "--subject", "sub:hq/x", "--out", next); code != 0 {
 		t.Fatal(out)
@@ -383,4 +363,16 @@ func TestSignAVersionThatChangesTheSigners(t *testing.T) {
 	if _, err := auth.VerifyBundle(s2, cur, time.Now()); err != nil {
 		t.Errorf("a node holding v1 refuses v2 signed with v1's signer: %v", err)
 	}
+}
+
+// initHQ makes a one-centre federation (hq) in a temporary directory with
+// federation init, and returns the directory and hq's data directory in it.
+func initHQ(t *testing.T) (dir, hq string) {
+	t.Helper()
+	dir = t.TempDir()
+	hq = filepath.Join(dir, "hq")
+	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", hq, "--centre", "hq"); code != 0 {
+		t.Fatal(out)
+	}
+	return dir, hq
 }
