@@ -30,29 +30,13 @@ func TestCaughtUpPastManyEntriesWithoutCommand(t *testing.T) {
 	n.Close()
 	// Append 10,001 entries without a command (what as many
 	// barriers would leave), straight into the bolt log.
-	ls, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft", boltLogFile), BoltOptions: boltOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, _ := ls.LastIndex()
-	var l raft.Log
-	if err := ls.GetLog(last, &l); err != nil {
-		t.Fatal(err)
-	}
-	var logs []*raft.Log
-	for i := range uint64(10001) {
-		logs = append(logs, &raft.Log{Index: last + 1 + i, Term: l.Term, Type: raft.LogBarrier})
-	}
-	if err := ls.StoreLogs(logs); err != nil {
-		t.Fatal(err)
-	}
-	ls.Close()
+	last := appendBarriers(t, dir, 10001)
 	os.Remove(filepath.Join(dir, cleanMarker)) // a power cut, then another boot
 
 	cfg := DefaultConfig("tianjin", dir)
 	cfg.RecordKey = key
 	cfg.BootID = func() string { return "boot-2" }
-	n, err = Open(cfg)
+	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,26 +215,12 @@ func TestCaughtUpCheapBeforeLatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Close()
-	ls, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft", boltLogFile), BoltOptions: boltOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, _ := ls.LastIndex()
-	var l raft.Log
-	ls.GetLog(last, &l)
-	var logs []*raft.Log
-	for i := range uint64(9990) {
-		logs = append(logs, &raft.Log{Index: last + 1 + i, Term: l.Term, Type: raft.LogBarrier})
-	}
-	if err := ls.StoreLogs(logs); err != nil {
-		t.Fatal(err)
-	}
-	ls.Close()
+	appendBarriers(t, dir, 9990)
 	os.Remove(filepath.Join(dir, cleanMarker))
 	cfg := DefaultConfig("tianjin", dir)
 	cfg.RecordKey = key
 	cfg.BootID = func() string { return "boot-2" }
-	n, err = Open(cfg)
+	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +250,31 @@ type countingLogStore struct {
 func (c *countingLogStore) GetLog(i uint64, l *raft.Log) error {
 	c.reads.Add(1)
 	return c.logStore.GetLog(i, l)
+}
+
+// appendBarriers appends n barrier entries (what as many ?consistent=true
+// reads leave) to the bolt raft log of the closed replica in dir, in the term
+// of its last entry, and returns the index of the entry before them.
+func appendBarriers(t *testing.T, dir string, n uint64) (last uint64) {
+	t.Helper()
+	ls, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft", boltLogFile), BoltOptions: boltOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	if last, err = ls.LastIndex(); err != nil {
+		t.Fatal(err)
+	}
+	var l raft.Log
+	if err := ls.GetLog(last, &l); err != nil {
+		t.Fatal(err)
+	}
+	logs := make([]*raft.Log, 0, n)
+	for i := range n {
+		logs = append(logs, &raft.Log{Index: last + 1 + i, Term: l.Term, Type: raft.LogBarrier})
+	}
+	if err := ls.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	return last
 }

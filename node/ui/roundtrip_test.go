@@ -479,14 +479,7 @@ func TestSavedRecordReadThroughLeader(t *testing.T) {
 			w.Write([]byte(`{"status":404,"title":"Not Found","detail":"no such record"}`))
 		}
 	})
-	console, err := New(Options{API: api, Centre: "tianjin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(Mount(console, api))
-	defer srv.Close()
-	e := &env{t: t, srv: srv, cli: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	tok := "x." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"tianjin","sub":"staff","scope":"read write pii"}`)) + ".y"
+	e, tok := consoleOver(t, api)
 	s := session(tok)
 	saved := e.post("/ui/new", url.Values{"catalogue": {"supply"}, "body.title": {"刚保存的成果"}}, s...)
 	if saved.StatusCode != http.StatusSeeOther {
@@ -518,14 +511,7 @@ func TestEditWithoutLeaderKeepsTyped(t *testing.T) {
 			w.Write([]byte(`{"status":503,"title":"Service Unavailable","detail":"no raft leader"}`))
 		}
 	})
-	console, err := New(Options{API: api, Centre: "tianjin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(Mount(console, api))
-	defer srv.Close()
-	e := &env{t: t, srv: srv, cli: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	tok := "x." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"tianjin","sub":"staff","scope":"read write pii"}`)) + ".y"
+	e, tok := consoleOver(t, api)
 	e.get("/ui/records/"+rec.ID+"/edit", session(tok)...).want(t, http.StatusOK, `id="record-form"`, "旧描述")
 	typed := "用户输入了二十分钟的新描述"
 	res := e.post("/ui/records/"+rec.ID+"/edit", url.Values{"catalogue": {"need"}, "version": {"1"}, "_list": {"lines"},
@@ -871,4 +857,20 @@ func TestEditClearedExpiryRemovesIt(t *testing.T) {
 	if after := e.readRecord(w, rec.ID); after.ExpiresAt != nil {
 		t.Errorf("expiry not cleared: %v", after.ExpiresAt)
 	}
+}
+
+// consoleOver serves the console in front of api, a fake of the node's API,
+// and returns the env to drive it and a staff token (read, write, pii) the
+// fake takes on trust.
+func consoleOver(t *testing.T, api http.Handler) (*env, string) {
+	t.Helper()
+	console, err := New(Options{API: api, Centre: "tianjin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(Mount(console, api))
+	t.Cleanup(srv.Close)
+	e := &env{t: t, srv: srv, cli: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	tok := "x." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"tianjin","sub":"staff","scope":"read write pii"}`)) + ".y"
+	return e, tok
 }
