@@ -536,15 +536,21 @@ func ipRights(raw string, old any) []any {
 	for _, a := range anchors {
 		pair[a[0]], used[a[1]] = a[1], true
 	}
+	// Indexed rather than scanned: a form of thousands of lines against as
+	// many stored rights would otherwise cost lines × rights comparisons.
+	unpairedShown := map[string][]int{}
+	for j := range stored {
+		if !used[j] {
+			unpairedShown[shown[j]] = append(unpairedShown[shown[j]], j)
+		}
+	}
 	for i, l := range lines {
 		if pair[i] >= 0 {
 			continue
 		}
-		for j := range stored {
-			if !used[j] && shown[j] == l {
-				pair[i], used[j] = j, true
-				break
-			}
+		if js := unpairedShown[l]; len(js) > 0 {
+			pair[i], used[js[0]] = js[0], true
+			unpairedShown[l] = js[1:]
 		}
 	}
 	for i, j := range pair {
@@ -562,12 +568,12 @@ func ipRights(raw string, old any) []any {
 	key := func(c []string) string {
 		return strings.Join(strings.Fields(c[0]), " ") + "\x00" + strings.Join(strings.Fields(c[1]), " ")
 	}
-	storedKey := func(j int) (string, bool) {
-		o, ok := stored[j].(map[string]any)
-		if !ok {
-			return "", false
+	storedByKey := map[string][]int{}
+	for j := range stored {
+		if o, ok := stored[j].(map[string]any); ok && !used[j] {
+			k := key([]string{textOf(o["type"]), textOf(o["number"])})
+			storedByKey[k] = append(storedByKey[k], j)
 		}
-		return key([]string{textOf(o["type"]), textOf(o["number"])}), true
 	}
 	lineKeys := map[string]int{}
 	for i := range lines {
@@ -583,18 +589,10 @@ func ipRights(raw string, old any) []any {
 		if pair[i] >= 0 || lineKeys[k] != 1 {
 			continue
 		}
-		match := -1
-		for j := range stored {
-			if sk, ok := storedKey(j); ok && !used[j] && sk == k {
-				if match >= 0 {
-					match = -2 // two stored rights with that key: ambiguous
-					break
-				}
-				match = j
-			}
-		}
-		if match >= 0 {
-			pair[i], used[match] = match, true
+		// A key is on one line only, so no other line of this step takes
+		// its stored rights; two stored rights with the key are ambiguous.
+		if js := storedByKey[k]; len(js) == 1 {
+			pair[i], used[js[0]] = js[0], true
 		}
 	}
 	// 3. Changed lines in place, between the same anchors.
