@@ -30,7 +30,8 @@ func repairByRejoin(dataDir string) string {
 	return fmt.Sprintf("this replica will not start (so it cannot lead) until this is repaired. "+
 		"In a centre of several replicas: move %s, %s and %s aside (keep the keys), set raft.join to a healthy replica's URL "+
 		"(and raft.bootstrap off, or it would found a group of its own) and start it: it receives a snapshot and the log from the leader. "+
-		"A single replica: restore the data directory from a backup",
+		"A single replica: move the data directory aside and lay the latest backup into a new one (liandong centre restore --from FILE --config CONFIG); "+
+		"the node then recovers from its federation peers what the centre signed since",
 		filepath.Join(dataDir, "raft"), filepath.Join(dataDir, "state.db"), filepath.Join(dataDir, searchFile))
 }
 

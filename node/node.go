@@ -913,3 +913,8 @@ func (n *Node) ReplicaStatus() ReplicaStatus {
 	}
 	return st
 }
+
+// Backup writes a consistent copy of the state file to w (store.Backup).
+func (n *Node) Backup(w io.Writer, started func(store.BackupInfo)) (int64, error) {
+	return n.st.Backup(w, started)
+}

@@ -27,6 +27,11 @@ liandong centre purge-origin   --node URL --token FILE --origin CENTRE
 liandong centre audit          --node URL --token FILE [--out FILE]
     export the centre's audit log as JSON Lines, after checking its hash chain and
     every event's signature against the trust bundle the node serves
+liandong centre backup         --node URL --token FILE --out FILE
+    a consistent copy of a replica's state file, taken while it serves; checked before
+    it is named FILE. It holds the centre's personal data and audit log.
+liandong centre restore        --from FILE (--config FILE | --data DIR --centre ID)
+    lay a backup into an empty data directory (offline; see 'liandong centre restore -h')
 LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token.`
 
 func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
@@ -34,7 +39,9 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("want a subcommand:\n%s", centreUsage)
 	}
 	switch args[0] {
-	case "replicas", "add-replica", "remove-replica", "purge-origin", "audit":
+	case "replicas", "add-replica", "remove-replica", "purge-origin", "audit", "backup":
+	case "restore":
+		return cmdRestore(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, centreUsage)
 		return nil
@@ -49,7 +56,7 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 	httpURL := fs.String("http", "", "the new replica's API URL")
 	peerID := fs.String("peer-id", "", "the new replica's libp2p peer id (listed in the trust bundle)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	out := fs.String("out", "", "audit: write the events to this file instead of stdout")
+	out := fs.String("out", "", "audit: write the events to this file instead of stdout; backup: the backup file")
 	origin := fs.String("origin", "", "purge-origin: the removed centre")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -104,6 +111,8 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	case "audit":
 		return exportAudit(ctx, c, *out, stdout)
+	case "backup":
+		return takeBackup(ctx, c, *out, stdout)
 	case "purge-origin":
 		if *origin == "" {
 			return usagef("purge-origin needs --origin CENTRE")

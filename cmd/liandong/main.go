@@ -33,9 +33,12 @@ Usage:
   liandong token issue --sub NAME --scope "read pii" (--data DIR | --key FILE --bundle FILE) [--ttl 720h] [--out FILE]
   liandong federation init|member|add-centre|remove-centre|rotate-key|revoke|sign|publish|show ...
                                           build, sign, publish or show a trust bundle (see 'liandong federation -h')
-  liandong centre replicas|add-replica|remove-replica|purge-origin|audit --node URL --token FILE ...
+  liandong centre replicas|add-replica|remove-replica|purge-origin|audit|backup --node URL --token FILE ...
                                           show or change a centre's raft voters, withdraw a removed
-                                          centre's records, export the audit log (see 'liandong centre -h')
+                                          centre's records, export the audit log, back up a replica's
+                                          state file (see 'liandong centre -h')
+  liandong centre restore --from FILE (--config FILE | --data DIR --centre ID)
+                                          lay a backup into an empty data directory
   liandong status [--node URL] [--token FILE] [--json] [--max-lag 2m]
                                           the federation at a glance; exit 1 when something needs attention
   liandong import --node URL --token FILE [--catalogue C] [--dry-run] FILE

@@ -211,6 +211,7 @@ func (h *handler) routes(gatherer prometheus.Gatherer) []route {
 		{"POST /v1/admin/bundle", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.publishBundle))), codesOK, failWrite},
 		{"GET /v1/audit", h.v1(h.auditLog), codesOK, failRead},
 		{"POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.purgeOrigin))), codesOK, failWrite},
+		{"GET /v1/admin/backup", h.v1(h.noParams(auth.ActionAdmin, h.backup)), codesOK, failRead},
 		{"GET /v1/changes", h.v1(h.changes), codesOK, failRead},
 		{"GET /v1/changes/stream", h.v1(h.changesStream), codesOK, failRead},
 		{"GET /v1/schema/{catalogue}", h.v1(h.noParams(auth.ActionRead, h.jsonSchema)), codesOK, failRead},

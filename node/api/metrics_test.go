@@ -90,7 +90,7 @@ func TestMetricsRoutesStartAtZero(t *testing.T) {
 	}
 	for _, p := range []string{"GET /v1/records", "GET /v1/records/{id}", "GET /v1/records/{id}/history", "GET /v1/admin/replicas",
 		"GET /v1/bundle", "GET /v1/audit", "GET /v1/changes", "GET /v1/changes/stream", "GET /v1/schema/{catalogue}",
-		"GET /v1/openapi.json", "GET /v1/match/{id}", "GET /v1/federation"} {
+		"GET /v1/openapi.json", "GET /v1/match/{id}", "GET /v1/federation", "GET /v1/admin/backup"} {
 		add(ok(p, read, "200"))
 	}
 	for _, p := range []string{"DELETE /v1/records/{id}", "POST /v1/batch", "POST /v1/admin/replicas", "DELETE /v1/admin/replicas/{id}",

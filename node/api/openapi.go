@@ -680,6 +680,13 @@ func paths() obj {
 				"409": respRef("Conflict"),
 			}, nil),
 		},
+		"/v1/admin/backup": obj{
+			"get": op("backup", "A consistent copy of this replica's state file, taken while it serves (scope admin; audited as state.backup). It holds the centre's records with their personal data and its audit log: keep it as such. `liandong centre restore` lays it into an empty data directory; see deploy/README.md", nil, obj{
+				"200": obj{"description": "the state file (bbolt); its headers Liandong-Backup-Centre, Liandong-Backup-Applied-Index and Liandong-Backup-Own-Seq say what it holds",
+					"content": obj{"application/octet-stream": obj{"schema": obj{"type": "string", "format": "binary"}}}},
+				"404": respRef("NotFound"),
+			}, nil),
+		},
 		"/v1/audit": obj{
 			"get": op("auditLog", "The centre's signed, hash-chained audit log of admin actions and bundle changes (scope admin)", []any{
 				qparam("from", "first seq to return", obj{"type": "integer", "minimum": 1}),

@@ -1,0 +1,49 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// Backup is what GET /v1/admin/backup said of the copy it sent.
+type Backup struct {
+	Centre       string
+	AppliedIndex uint64
+	OwnSeq       uint64
+	// Size is the copy's length as announced; Backup returns an error
+	// wrapping ErrBrokenAnswer unless that many bytes arrived.
+	Size int64
+}
+
+// Backup copies the node's state file into w (admin scope): a consistent
+// copy, taken while the node serves. It holds the centre's personal data.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (Backup, error) {
+	var b Backup
+	req, err := c.request(ctx, http.MethodGet, "/v1/admin/backup", nil, nil)
+	if err != nil {
+		return b, err
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return b, fmt.Errorf("GET /v1/admin/backup: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return b, readProblem(resp)
+	}
+	b.Centre = resp.Header.Get("Liandong-Backup-Centre")
+	b.AppliedIndex, _ = strconv.ParseUint(resp.Header.Get("Liandong-Backup-Applied-Index"), 10, 64)
+	b.OwnSeq, _ = strconv.ParseUint(resp.Header.Get("Liandong-Backup-Own-Seq"), 10, 64)
+	b.Size = resp.ContentLength
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return b, fmt.Errorf("GET /v1/admin/backup: %w after %d bytes: %w", ErrBrokenAnswer, n, err)
+	}
+	if b.Size < 0 || n != b.Size {
+		return b, fmt.Errorf("GET /v1/admin/backup: %w: %d bytes of %d", ErrBrokenAnswer, n, b.Size)
+	}
+	return b, nil
+}

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"liandong/node/store"
+)
+
+// ErrDataDirInUse refuses a restore into a data directory that holds a state
+// file or raft state.
+var ErrDataDirInUse = errors.New("data directory in use")
+
+// Restore lays a backup of centre's state file (store.Backup, GET
+// /v1/admin/backup) into dataDir, an empty data directory, as the state of a
+// replica that then bootstraps a new raft group (bootstrap: true; the others
+// join it as new replicas).
+//
+// A backup is older than what the centre signed since: its own log ends
+// before the log the federation holds. Signing the next entry from the
+// backup's head would fork the log, so the restored node begins an own-log
+// recovery (the marker recovery.go reads): it writes nothing of its own until
+// its peers have said how far its log went, and it pulls what they hold.
+// Records the centre kept private after the backup was taken are not held by
+// any peer and are lost; so is everything written after it in a centre with
+// no federation peers (where there is nobody to ask, and no recovery runs).
+func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
+	if err := restoreTarget(dataDir); err != nil {
+		return store.BackupInfo{}, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return store.BackupInfo{}, fmt.Errorf("create data directory: %w", err)
+	}
+	// The copy is prepared under another name, so that a restore cut short
+	// leaves no state file a start would take for a real one; a start removes
+	// it (removeHalfWritten).
+	tmp := filepath.Join(dataDir, "state.db.restore")
+	if err := copySynced(from, tmp); err != nil {
+		os.Remove(tmp)
+		return store.BackupInfo{}, fmt.Errorf("copy the backup: %w", err)
+	}
+	info, err := store.PrepareRestore(tmp, centre)
+	if err != nil {
+		os.Remove(tmp)
+		return info, err
+	}
+	if err := writeSynced(filepath.Join(dataDir, recoveryMarker), []byte("restored from "+from+"\n")); err != nil {
+		os.Remove(tmp)
+		return info, fmt.Errorf("write the own-log recovery marker: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dataDir, "state.db")); err != nil {
+		return info, fmt.Errorf("put the restored state file in place: %w", err)
+	}
+	if err := syncDir(dataDir); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// restoreTarget refuses a data directory that holds a state file, a search
+// index or raft state: a restore starts a replica afresh, and what it would
+// overwrite may be the only copy of something.
+func restoreTarget(dataDir string) error {
+	for _, p := range []string{"state.db", searchFile, filepath.Join("raft", boltLogFile), filepath.Join("raft", walLogDir), filepath.Join("raft", "snapshots")} {
+		held, err := holdsLog(filepath.Join(dataDir, p))
+		if err != nil {
+			return err
+		}
+		if held {
+			return fmt.Errorf("%w: %s holds %s; restore into a new, empty data directory (move this one aside first)", ErrDataDirInUse, dataDir, p)
+		}
+	}
+	return nil
+}
+
+func copySynced(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
