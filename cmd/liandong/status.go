@@ -24,7 +24,10 @@ const statusUsage = `liandong status [--node URL] [--token FILE] [--json] [--max
     node's raft role and leader, the trust bundle's version and expiry.
     Exit status 0: nothing needs attention; 1: something does (a peer disconnected or
     stalled, lag for longer than --max-lag, no raft leader, the bundle expiring within
-    --bundle-warn) or the node could not be asked; 2: a mistake on the command line.
+    --bundle-warn, a p2p.block entry that names no centre) or the node could not be
+    asked; 2: a mistake on the command line. A peer cut on purpose (its centre in the
+    node's p2p.block, or its id revoked in the trust bundle) is shown as such, as a note,
+    and does not by itself make the exit status 1.
     LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token.`
 
 // federationDoc is the body of GET /v1/federation (node/server's federation()).
@@ -57,8 +60,15 @@ type statusReport struct {
 	Raft       raftReport     `json:"raft"`
 	Bundle     bundleReport   `json:"bundle"`
 	Centres    []centreReport `json:"centres"`
-	OK         bool           `json:"ok"`
-	Problems   []problem      `json:"problems"`
+	// Block is the node's p2p.block as configured (absent from nodes that
+	// do not report it).
+	Block    []string  `json:"block,omitempty"`
+	OK       bool      `json:"ok"`
+	Problems []problem `json:"problems"`
+	// Notes are links cut on purpose, by the node's p2p.block or the trust
+	// bundle: shown so that a cut of the wrong centre is seen, but not
+	// problems (kinds blocked, revoked).
+	Notes []problem `json:"notes"`
 }
 
 type raftReport struct {
@@ -83,6 +93,11 @@ type centreReport struct {
 	NameZH  string `json:"name_zh,omitempty"`
 	Self    bool   `json:"self"`
 	Removed bool   `json:"removed,omitempty"`
+	// Blocked: the node's p2p.block names the centre, so the node neither
+	// dials nor admits its peers.
+	Blocked bool `json:"blocked,omitempty"`
+	// PeersRevoked counts its peers whose ids the trust bundle revokes.
+	PeersRevoked int `json:"peers_revoked,omitempty"`
 	// Peers are the centre's replicas other than the node asked.
 	Peers          []peerReport `json:"peers"`
 	PeersConnected int          `json:"peers_connected"`
@@ -100,6 +115,9 @@ type peerReport struct {
 	PeerID         string     `json:"peer_id"`
 	Connected      bool       `json:"connected"`
 	Stalled        bool       `json:"stalled"`
+	Blocked        bool       `json:"blocked,omitempty"`
+	Revoked        bool       `json:"revoked,omitempty"`
+	RevokedReason  string     `json:"revoked_reason,omitempty"`
 	BackedOffUntil *time.Time `json:"backed_off_until,omitempty"`
 	LastContact    *time.Time `json:"last_contact,omitempty"`
 	RTTSeconds     float64    `json:"rtt_seconds,omitempty"`
@@ -108,8 +126,9 @@ type peerReport struct {
 
 // problem is one thing that needs an operator.
 type problem struct {
-	// Kind is one of disconnected, stalled, lag, no-leader, bundle-expiring,
-	// bundle-expired.
+	// Kind is one of disconnected, stalled, lag, no-leader, removed,
+	// bundle-expiring, bundle-expired, block-unknown; for a note, blocked or
+	// revoked.
 	Kind    string `json:"kind"`
 	Centre  string `json:"centre,omitempty"`
 	PeerID  string `json:"peer_id,omitempty"`
@@ -267,13 +286,23 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 			Term: doc.Replica.Term, Voters: doc.Replica.Voters},
 		Bundle:   bundleReport{Version: doc.Bundle.Version, ExpiresAt: doc.Bundle.ExpiresAt, ExpiresInSeconds: doc.Bundle.ExpiresAt.Sub(now).Seconds()},
 		Centres:  []centreReport{},
+		Block:    doc.Sync.Block,
 		Problems: []problem{},
+		Notes:    []problem{},
 	}
 	if rep.Federation == "" {
 		rep.Federation = doc.Sync.Federation
 	}
 	add := func(kind, centre, peerID, format string, args ...any) {
 		rep.Problems = append(rep.Problems, problem{Kind: kind, Centre: centre, PeerID: peerID, Message: fmt.Sprintf(format, args...)})
+	}
+	note := func(kind, centre, peerID, format string, args ...any) {
+		rep.Notes = append(rep.Notes, problem{Kind: kind, Centre: centre, PeerID: peerID, Message: fmt.Sprintf(format, args...)})
+	}
+	// The version whose revocations the exchange applied.
+	bundleVersion := doc.Sync.BundleVersion
+	if bundleVersion == 0 {
+		bundleVersion = doc.Bundle.Version
 	}
 
 	if doc.Replica.Leader == "" && len(doc.Replica.Voters) > 0 && !slices.Contains(doc.Replica.Voters, doc.Replica.ReplicaID) {
@@ -308,6 +337,18 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 		c := centre(m.ID)
 		c.Name, c.NameZH, c.Removed = m.Name, m.NameZH, m.Removed
 	}
+	// An entry naming no member blocks nothing: most likely a typo, and the
+	// centre meant is still connected.
+	for _, b := range doc.Sync.Block {
+		if _, ok := byID[b]; ok {
+			byID[b].Blocked = true
+			continue
+		}
+		if len(doc.Members) > 0 {
+			add("block-unknown", "", "", "this node's p2p.block names %q, which is no centre of trust bundle v%d (%s), so it blocks nothing; correct the entry and restart the node",
+				b, doc.Bundle.Version, strings.Join(order, ", "))
+		}
+	}
 	for _, p := range doc.Sync.Peers {
 		id := p.Member
 		if id == "" {
@@ -315,7 +356,11 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 		}
 		c := centre(id)
 		c.Peers = append(c.Peers, peerReport{PeerID: p.PeerID, Connected: p.Connected, Stalled: p.Stalled,
+			Blocked: p.Blocked, Revoked: p.Revoked, RevokedReason: p.RevokedReason,
 			BackedOffUntil: p.BackedOffUntil, LastContact: p.LastContact, RTTSeconds: p.RTTSeconds, LastError: p.LastError})
+		if p.Revoked {
+			c.PeersRevoked++
+		}
 		if p.Connected {
 			c.PeersConnected++
 		}
@@ -335,9 +380,12 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 		if c.Removed {
 			continue
 		}
+		cutNotes(c, bundleVersion, note)
 		for _, p := range c.Peers {
 			short := shortPeer(p.PeerID)
 			switch {
+			case p.Blocked || p.Revoked:
+				// Not dialled nor admitted on purpose: cutNotes says so.
 			case !p.Connected:
 				msg := fmt.Sprintf("%s: peer %s is not connected", id, short)
 				if p.LastContact != nil {
@@ -362,12 +410,90 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 			}
 		}
 		if c.LagEntries > 0 && c.LagSeconds > lim.maxLag.Seconds() {
-			add("lag", id, "", "%s: this node has been %d entries behind %s's log for %s (over %s); check the links to its peers and the node's apply errors",
-				id, c.LagEntries, id, human(seconds(c.LagSeconds)), lim.maxLag)
+			// Still a problem when the centre's own peers are cut: its
+			// entries should then come through the other centres.
+			how := "check the links to its peers and the node's apply errors"
+			if len(c.Peers) > 0 && activePeers(c) == 0 {
+				how = fmt.Sprintf("this node has no link of its own to %s (%s), so its entries come only through other centres: check the links to those and the node's apply errors",
+					id, cutText(c))
+			}
+			add("lag", id, "", "%s: this node has been %d entries behind %s's log for %s (over %s); %s",
+				id, c.LagEntries, id, human(seconds(c.LagSeconds)), lim.maxLag, how)
 		}
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// activePeers counts c's peers that are not cut on purpose (blocked or revoked).
+func activePeers(c *centreReport) int {
+	n := 0
+	for _, p := range c.Peers {
+		if !p.Blocked && !p.Revoked {
+			n++
+		}
+	}
+	return n
+}
+
+// cutText says why none of c's peers is linked: a block, revocations, or both.
+func cutText(c *centreReport) string {
+	switch {
+	case c.Blocked && c.PeersRevoked > 0:
+		return "blocked by this node's p2p.block, and peers revoked in the trust bundle"
+	case c.Blocked:
+		return "blocked by this node's p2p.block"
+	}
+	return "its peers are revoked in the trust bundle"
+}
+
+// cutNotes notes what of c is cut on purpose: the centre blocked by the node's
+// p2p.block, peers revoked in bundle v. By name, so that a block of the wrong
+// centre is seen even though it is no problem.
+func cutNotes(c *centreReport, v uint64, note func(kind, centre, peerID, format string, args ...any)) {
+	if c.Blocked {
+		switch {
+		case c.Self:
+			note("blocked", c.ID, "", "%s: this node's own centre is in its p2p.block: it neither dials nor admits the centre's other replicas; remove the entry unless that is meant",
+				c.ID)
+		case len(c.Peers) == 0:
+			note("blocked", c.ID, "", "%s: blocked by this node's p2p.block (the bundle lists no peer for it)", c.ID)
+		default:
+			note("blocked", c.ID, "", "%s: blocked by this node's p2p.block, the operator's choice: none of its %d peer(s) is dialled or admitted, so this node has no link of its own to %s and takes its entries only through other centres; if %s is not the centre meant, correct p2p.block and restart the node",
+				c.ID, len(c.Peers), c.ID, c.ID)
+		}
+	}
+	var revoked []peerReport
+	for _, p := range c.Peers {
+		if p.Revoked {
+			revoked = append(revoked, p)
+		}
+	}
+	if len(revoked) == 0 {
+		return
+	}
+	if len(revoked) == len(c.Peers) && !c.Self {
+		var what []string
+		for _, p := range revoked {
+			what = append(what, shortPeer(p.PeerID))
+		}
+		for _, p := range revoked {
+			if r := "reason: " + p.RevokedReason; p.RevokedReason != "" && !slices.Contains(what, r) {
+				what = append(what, r)
+			}
+		}
+		note("revoked", c.ID, "", "%s: every peer the bundle lists for it is revoked in trust bundle v%d (%s): no node holding the bundle dials or admits any of them, so it is linked to none until a bundle lists a new peer for it",
+			c.ID, v, strings.Join(what, "; "))
+		return
+	}
+	for _, p := range revoked {
+		why := ""
+		if p.RevokedReason != "" {
+			why = " (reason: " + p.RevokedReason + ")"
+		}
+		note("revoked", c.ID, p.PeerID, "%s: peer %s is revoked in trust bundle v%d%s: no node holding the bundle dials or admits it",
+			c.ID, shortPeer(p.PeerID), v, why)
+	}
 }
 
 // printStatus writes the report as a table for a terminal.
@@ -425,6 +551,12 @@ func printStatus(w io.Writer, rep statusReport) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if len(rep.Notes) > 0 {
+		fmt.Fprintln(w, "cut on purpose (not problems):")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  - [%s] %s\n", n.Kind, n.Message)
+		}
+	}
 	if len(rep.Problems) == 0 {
 		_, err := fmt.Fprintln(w, "OK: nothing needs attention")
 		return err
@@ -436,28 +568,50 @@ func printStatus(w io.Writer, rep statusReport) error {
 	return nil
 }
 
-// centreState is one word or two for a centre's peers.
+// centreState is one word or a few for a centre's peers. Peers cut on purpose
+// (blocked, revoked) are named, and the rest judged without them.
 func centreState(c centreReport) string {
 	if c.Removed {
 		return "removed"
 	}
-	stalled := 0
+	stalled, active, connected := 0, 0, 0
 	for _, p := range c.Peers {
-		if p.Connected && p.Stalled {
-			stalled++
+		if p.Blocked || p.Revoked {
+			continue
+		}
+		active++
+		if p.Connected {
+			connected++
+			if p.Stalled {
+				stalled++
+			}
 		}
 	}
+	var state string
 	switch {
 	case len(c.Peers) == 0:
-		return "no peers listed"
-	case c.PeersConnected == 0:
-		return "DISCONNECTED"
+		state = "no peers listed"
+		if c.Blocked {
+			state += "; blocked (p2p.block)"
+		}
+		return state
+	case active == 0 && c.Blocked:
+		return "blocked (p2p.block)"
+	case active == 0:
+		return "all peers revoked"
+	case connected == 0:
+		state = "DISCONNECTED"
 	case stalled > 0:
-		return "STALLED"
-	case c.PeersConnected < len(c.Peers):
-		return "PARTLY CONNECTED"
+		state = "STALLED"
+	case connected < active:
+		state = "PARTLY CONNECTED"
+	default:
+		state = "ok"
 	}
-	return "ok"
+	if c.PeersRevoked > 0 {
+		state += fmt.Sprintf("; %d revoked", c.PeersRevoked)
+	}
+	return state
 }
 
 func lastContactText(t *time.Time, now time.Time) string {

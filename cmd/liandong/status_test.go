@@ -208,6 +208,16 @@ func TestStatusProblems(t *testing.T) {
 		{"bundle expired", func(d *federationDoc) {
 			d.Bundle.ExpiresAt = now.Add(-time.Hour)
 		}, []string{"bundle-expired"}, []string{"expired on"}},
+		{"centre blocked by p2p.block is not a problem", func(d *federationDoc) {
+			d.Sync.Block = []string{"tianjin"}
+			d.Sync.Peers[0].Blocked, d.Sync.Peers[0].Connected, d.Sync.Peers[0].LastContact = true, false, nil
+		}, nil, []string{"blocked (p2p.block)", "[blocked] tianjin: blocked by this node's p2p.block", "OK: nothing needs attention"}},
+		{"peer revoked in the bundle is not a problem", func(d *federationDoc) {
+			d.Sync.Peers[1].Revoked, d.Sync.Peers[1].Connected = true, false
+		}, nil, []string{"all peers revoked", "[revoked] hebei: every peer the bundle lists for it is revoked in trust bundle v4"}},
+		{"p2p.block entry naming no centre", func(d *federationDoc) {
+			d.Sync.Block = []string{"tainjin"}
+		}, []string{"block-unknown"}, []string{`p2p.block names "tainjin", which is no centre`}},
 		{"removed centre is not a problem", func(d *federationDoc) {
 			d.Members[1].Removed = true
 			d.Sync.Peers[0].Connected = false
@@ -322,5 +332,122 @@ func TestStatusHeaderOfAnExpiredBundle(t *testing.T) {
 		if first := strings.SplitN(buf.String(), "\n", 2)[0]; !strings.Contains(first, tc.want) {
 			t.Errorf("expires in %vs: header %q, want %q in it", tc.in, first, tc.want)
 		}
+	}
+}
+
+// TestStatusCutOnPurpose: peers the node's p2p.block or the trust bundle cut
+// on purpose are shown by name, as notes, and are no problem by themselves
+// (exit 0); lag on a cut centre, the other peers' outages and a p2p.block
+// entry that names no centre still are (exit 1).
+func TestStatusCutOnPurpose(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+	base := func() *federationDoc {
+		doc := &federationDoc{Centre: "hq", PeerID: "12D3KooWhq"}
+		doc.Replica = node.ReplicaStatus{ReplicaID: "hq-1", State: "Leader", Leader: "hq-1", Term: 3, Voters: []string{"hq-1"}}
+		doc.Bundle.Federation, doc.Bundle.Version, doc.Bundle.ExpiresAt = "jjj", 9, now.Add(90*24*time.Hour)
+		doc.Sync.BundleVersion = 9
+		for _, id := range []string{"hq", "tianjin", "hebei", "xiongan"} {
+			doc.Members = append(doc.Members, struct {
+				ID      string `json:"id"`
+				Name    string `json:"name"`
+				NameZH  string `json:"name_zh"`
+				Removed bool   `json:"removed"`
+			}{ID: id, Name: id})
+			doc.Sync.Origins = append(doc.Sync.Origins, exchange.OriginStatus{Origin: id,
+				Local: schema.Head{Origin: id, Seq: 10}, Best: schema.Head{Origin: id, Seq: 10}})
+		}
+		doc.Sync.Peers = []exchange.PeerStatus{
+			{PeerID: "12D3KooWtianjin", Member: "tianjin", Connected: true, LastContact: ago(time.Second)},
+			{PeerID: "12D3KooWhebei1", Member: "hebei", Connected: true, LastContact: ago(time.Second)},
+			{PeerID: "12D3KooWhebei2", Member: "hebei", Connected: true, LastContact: ago(time.Second)},
+			{PeerID: "12D3KooWxiongan", Member: "xiongan", Connected: true, LastContact: ago(time.Second)},
+		}
+		return doc
+	}
+	block := func(d *federationDoc, centre string) {
+		d.Sync.Block = append(d.Sync.Block, centre)
+		for i := range d.Sync.Peers {
+			if p := &d.Sync.Peers[i]; p.Member == centre {
+				p.Blocked, p.Connected, p.LastContact = true, false, nil
+			}
+		}
+	}
+	revoke := func(d *federationDoc, i int, reason string) {
+		p := &d.Sync.Peers[i]
+		p.Revoked, p.RevokedReason, p.Connected, p.LastContact = true, reason, false, ago(3*time.Hour)
+	}
+	lag := func(d *federationDoc, centre string, seconds float64) {
+		for i := range d.Sync.Origins {
+			if o := &d.Sync.Origins[i]; o.Origin == centre {
+				o.Best.Seq, o.LagEntries, o.LagSeconds = 30, 20, seconds
+			}
+		}
+	}
+	cases := []struct {
+		name            string
+		edit            func(*federationDoc)
+		problems, notes []string // kinds
+		says            []string
+	}{
+		{"tianjin blocked", func(d *federationDoc) { block(d, "tianjin") },
+			nil, []string{"blocked"},
+			[]string{"blocked (p2p.block)", "[blocked] tianjin: blocked by this node's p2p.block, the operator's choice: none of its 1 peer(s)",
+				"if tianjin is not the centre meant, correct p2p.block", "OK: nothing needs attention"}},
+		{"tianjin blocked, its log shown, short lag", func(d *federationDoc) { block(d, "tianjin"); lag(d, "tianjin", 30) },
+			nil, []string{"blocked"}, []string{"OK: nothing needs attention", "30.0s"}},
+		{"tianjin blocked and lagging past --max-lag", func(d *federationDoc) { block(d, "tianjin"); lag(d, "tianjin", 600) },
+			[]string{"lag"}, []string{"blocked"},
+			[]string{"20 entries behind tianjin's log for 10m00s", "no link of its own to tianjin (blocked by this node's p2p.block), so its entries come only through other centres"}},
+		{"p2p.block names no centre (typo)", func(d *federationDoc) { d.Sync.Block = []string{"tainjin"} },
+			[]string{"block-unknown"}, nil,
+			[]string{`p2p.block names "tainjin", which is no centre of trust bundle v9 (hq, tianjin, hebei, xiongan), so it blocks nothing`}},
+		{"xiongan's only peer revoked", func(d *federationDoc) { revoke(d, 3, "host decommissioned") },
+			nil, []string{"revoked"},
+			[]string{"all peers revoked", "[revoked] xiongan: every peer the bundle lists for it is revoked in trust bundle v9 (12D3KooWxiongan; reason: host decommissioned)",
+				"OK: nothing needs attention"}},
+		{"one of hebei's peers revoked, the other connected", func(d *federationDoc) { revoke(d, 1, "") },
+			nil, []string{"revoked"},
+			[]string{"ok; 1 revoked", "[revoked] hebei: peer 12D3KooWhebei1 is revoked in trust bundle v9: no node holding the bundle"}},
+		{"one of hebei's peers revoked, the other down", func(d *federationDoc) {
+			revoke(d, 1, "")
+			d.Sync.Peers[2].Connected = false
+		}, []string{"disconnected"}, []string{"revoked"},
+			[]string{"DISCONNECTED; 1 revoked", "[disconnected] hebei: peer 12D3KooWhebei2 is not connected"}},
+		{"tianjin blocked, xiongan down", func(d *federationDoc) {
+			block(d, "tianjin")
+			d.Sync.Peers[3].Connected = false
+		}, []string{"disconnected"}, []string{"blocked"},
+			[]string{"[disconnected] xiongan", "[blocked] tianjin"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := base()
+			tc.edit(doc)
+			rep := buildStatusReport(doc, "http://127.0.0.1:1", now, statusLimits{maxLag: 2 * time.Minute, bundleWarn: 7 * 24 * time.Hour})
+			kinds := func(ps []problem) string {
+				var out []string
+				for _, p := range ps {
+					out = append(out, p.Kind)
+				}
+				return strings.Join(out, ",")
+			}
+			// cmdStatus exits 1 exactly when there are problems.
+			if got := kinds(rep.Problems); got != strings.Join(tc.problems, ",") || rep.OK != (len(tc.problems) == 0) {
+				t.Errorf("problems %q (ok %v), want %q: %+v", got, rep.OK, tc.problems, rep.Problems)
+			}
+			if got := kinds(rep.Notes); got != strings.Join(tc.notes, ",") {
+				t.Errorf("notes %q, want %q: %+v", got, tc.notes, rep.Notes)
+			}
+			var buf bytes.Buffer
+			if err := printStatus(&buf, rep); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(buf.String(), s) {
+					t.Errorf("output lacks %q:\n%s", s, buf.String())
+				}
+			}
+		})
 	}
 }

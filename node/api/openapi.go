@@ -353,11 +353,16 @@ func buildOpenAPI() ([]byte, error) {
 				"peer_id":        obj{"type": "string"},
 				"addrs":          obj{"type": []any{"array", "null"}, "items": obj{"type": "string"}},
 				"can_apply":      obj{"type": "boolean"},
+				"block": obj{"type": "array", "items": obj{"type": "string"},
+					"description": "this node's p2p.block as configured: centres it neither dials nor admits (an entry naming no centre blocks nothing)"},
 				"peers": obj{"type": []any{"array", "null"}, "items": obj{"type": "object", "required": []any{"peer_id", "connected", "stalled"}, "properties": obj{
 					"peer_id": obj{"type": "string"}, "member": obj{"type": "string"}, "connected": obj{"type": "boolean"}, "stalled": obj{"type": "boolean"},
 					"addrs": obj{"type": "array", "items": obj{"type": "string"}}, "conn_addrs": obj{"type": "array", "items": obj{"type": "string"}},
 					"rtt_seconds": obj{"type": "number"}, "last_error": obj{"type": "string"},
-					"last_contact": obj{"type": "string", "format": "date-time"}, "heads": obj{"type": "array", "items": schemaRef("Head")},
+					"blocked":        obj{"type": "boolean", "description": "its centre is in this node's p2p.block: not dialled nor admitted, by the operator's choice"},
+					"revoked":        obj{"type": "boolean", "description": "the trust bundle revokes this peer id: no node holding the bundle dials or admits it"},
+					"revoked_reason": obj{"type": "string", "description": "the revocation's reason, when it gives one"},
+					"last_contact":   obj{"type": "string", "format": "date-time"}, "heads": obj{"type": "array", "items": schemaRef("Head")},
 				}}},
 				"origins": obj{"type": []any{"array", "null"}, "items": obj{"type": "object", "required": []any{"origin", "local", "best", "lag_entries", "lag_seconds"}, "properties": obj{
 					"origin": obj{"type": "string"}, "local": schemaRef("Head"), "best": schemaRef("Head"), "best_peer": obj{"type": "string"},

@@ -8,19 +8,23 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"liandong/auth"
 	"liandong/schema"
 )
 
 // FederationStatus is the sync state the node shows at /v1/federation.
 type FederationStatus struct {
-	Federation    string         `json:"federation"`
-	BundleVersion uint64         `json:"bundle_version"`
-	Centre        string         `json:"centre"`
-	PeerID        string         `json:"peer_id"`
-	Addrs         []string       `json:"addrs"`
-	CanApply      bool           `json:"can_apply"`
-	Peers         []PeerStatus   `json:"peers"`
-	Origins       []OriginStatus `json:"origins"`
+	Federation    string   `json:"federation"`
+	BundleVersion uint64   `json:"bundle_version"`
+	Centre        string   `json:"centre"`
+	PeerID        string   `json:"peer_id"`
+	Addrs         []string `json:"addrs"`
+	CanApply      bool     `json:"can_apply"`
+	// Block is this host's Config.BlockMembers (p2p.block) as configured,
+	// so that an entry naming the wrong centre, or none, shows.
+	Block   []string       `json:"block,omitempty"`
+	Peers   []PeerStatus   `json:"peers"`
+	Origins []OriginStatus `json:"origins"`
 }
 
 // PeerStatus is one peer: a host the bundle lists, or one that connected.
@@ -33,7 +37,15 @@ type PeerStatus struct {
 	ConnAddrs []string `json:"conn_addrs,omitempty"`
 	Connected bool     `json:"connected"`
 	// Stalled: connected, but nothing asked of it was answered for StallAfter.
-	Stalled        bool          `json:"stalled"`
+	Stalled bool `json:"stalled"`
+	// Blocked: the peer's member is in Config.BlockMembers (p2p.block), so
+	// this host neither dials nor admits it: the operator's cut, not a fault.
+	Blocked bool `json:"blocked,omitempty"`
+	// Revoked: the trust bundle revokes the peer's id ("peer:" revocation),
+	// so no host holding that bundle dials or admits it. RevokedReason is
+	// the revocation's reason, when it gives one.
+	Revoked        bool          `json:"revoked,omitempty"`
+	RevokedReason  string        `json:"revoked_reason,omitempty"`
 	BackedOffUntil *time.Time    `json:"backed_off_until,omitempty"`
 	LastContact    *time.Time    `json:"last_contact,omitempty"`
 	RTTSeconds     float64       `json:"rtt_seconds,omitempty"`
@@ -70,6 +82,7 @@ func (x *Exchange) Status() FederationStatus {
 	if b != nil {
 		st.Federation, st.BundleVersion = b.Federation, b.Version
 	}
+	st.Block = slices.Clone(x.cfg.BlockMembers)
 	// Every peer the bundle lists shows, connected or not.
 	listed := map[peer.ID]PeerStatus{}
 	if b != nil {
@@ -152,6 +165,10 @@ func (x *Exchange) Status() FederationStatus {
 		if !s.Connected {
 			s.Stalled = false
 		}
+		// The two refusals of admission that are someone's choice, not a
+		// fault: without them a peer cut on purpose reads as an outage.
+		s.Blocked = s.Member != "" && slices.Contains(x.cfg.BlockMembers, s.Member)
+		s.Revoked, s.RevokedReason = peerRevocation(b, s.PeerID)
 		st.Peers = append(st.Peers, s)
 	}
 	slices.SortFunc(st.Peers, func(a, b PeerStatus) int {
@@ -162,4 +179,24 @@ func (x *Exchange) Status() FederationStatus {
 	})
 	slices.SortFunc(st.Origins, func(a, b OriginStatus) int { return strings.Compare(a.Origin, b.Origin) })
 	return st
+}
+
+// peerRevocation reports whether b revokes the peer id (the test of
+// auth.Bundle.PeerAllowed: any "peer:" revocation of it, whatever its Before),
+// with the reasons the revocations give.
+func peerRevocation(b *auth.Bundle, id string) (revoked bool, reason string) {
+	if b == nil {
+		return false, ""
+	}
+	var reasons []string
+	for _, r := range b.Revocations {
+		if r.Subject != auth.RevokePeer+id {
+			continue
+		}
+		revoked = true
+		if r.Reason != "" && !slices.Contains(reasons, r.Reason) {
+			reasons = append(reasons, r.Reason)
+		}
+	}
+	return revoked, strings.Join(reasons, "; ")
 }
