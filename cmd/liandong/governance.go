@@ -353,7 +353,7 @@ func federationSign(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation sign", flag.ContinueOnError)
 	path := fs.String("bundle", "", "the bundle to sign, in place (unsigned or partly signed)")
 	keyFile := fs.String("key", "", "this signer's key file")
-	current := fs.String("current", "", "the bundle nodes hold now (GET /v1/bundle): needed only when this version changes the signers, whose signatures nodes count")
+	current := fs.String("current", "", "the bundle nodes hold now (GET /v1/bundle): give it when this version changes the signers; then a signer of either version may sign, and sign says which threshold the signatures meet")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
