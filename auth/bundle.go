@@ -331,20 +331,68 @@ func VerifyBundle(sb *SignedBundle, trusted *Bundle, now time.Time, rootKeyIDs .
 	if err != nil {
 		return nil, fmt.Errorf("verify trust bundle: %w", err)
 	}
-	signers, threshold, authority := next.Signers, next.Threshold, next
+	threshold, authority := next.Threshold, next
 	if trusted != nil {
 		if err := CheckUpgrade(trusted, next); err != nil {
 			return nil, fmt.Errorf("verify trust bundle v%d: %w", next.Version, err)
 		}
-		signers, threshold, authority = trusted.Signers, trusted.Threshold, trusted
+		threshold, authority = trusted.Threshold, trusted
 	}
 	if threshold < 1 {
 		threshold = 1
 	}
-	var counted []*Key
-	var refused []string
-	for _, s := range sb.Signatures {
-		k := findKey(signers, s.KeyID)
+	counted, refused := countSignatures(payload, sb.Signatures, authority, now)
+	if len(counted) < threshold {
+		msg := fmt.Sprintf("verify trust bundle v%d: %v: %d of %d required", next.Version, ErrTooFewSignatures, len(counted), threshold)
+		if len(refused) > 0 {
+			msg += "; not counted: " + strings.Join(refused, ", ")
+		}
+		return nil, &wrapped{msg: msg, err: ErrTooFewSignatures}
+	}
+	if trusted == nil && len(rootKeyIDs) > 0 {
+		pinned := slices.ContainsFunc(counted, func(k *Key) bool {
+			return slices.Contains(rootKeyIDs, k.ID) || slices.Contains(rootKeyIDs, KeyFingerprint(k.Public))
+		})
+		if !pinned {
+			return nil, fmt.Errorf("verify trust bundle v%d: %w (pinned: %s)", next.Version, ErrBundleUntrusted, strings.Join(rootKeyIDs, ", "))
+		}
+	}
+	if !now.Before(next.ExpiresAt) {
+		return nil, fmt.Errorf("verify trust bundle v%d: %w at %s; ask the federation root for a new one",
+			next.Version, ErrBundleExpired, next.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return next, nil
+}
+
+// CountSignatures reports which of sb's signatures authority's signers
+// count at now, exactly as VerifyBundle counts them when authority is the
+// bundle a node holds (or, for a bundle read on its own, the bundle sb
+// carries): by key ids counted, and the others with the reason. It says
+// nothing about the threshold, the upgrade rules or the expiry.
+func (sb *SignedBundle) CountSignatures(authority *Bundle, now time.Time) (counted, notCounted []string) {
+	if sb == nil || authority == nil {
+		return nil, nil
+	}
+	payload, err := canonicalPayload(sb.Payload)
+	if err != nil {
+		for _, s := range sb.Signatures {
+			notCounted = append(notCounted, s.KeyID+" (payload not canonical)")
+		}
+		return nil, notCounted
+	}
+	keys, notCounted := countSignatures(payload, sb.Signatures, authority, now)
+	for _, k := range keys {
+		counted = append(counted, k.ID)
+	}
+	return counted, notCounted
+}
+
+// countSignatures returns the keys among signers whose signatures over payload
+// count at now: one per key, valid now, carrying no "key:" revocation in
+// authority, with a good signature; and the other signatures, with why.
+func countSignatures(payload []byte, sigs []BundleSignature, authority *Bundle, now time.Time) (counted []*Key, refused []string) {
+	for _, s := range sigs {
+		k := findKey(authority.Signers, s.KeyID)
 		switch {
 		case k == nil:
 			refused = append(refused, s.KeyID+" (not a signer)")
@@ -369,26 +417,7 @@ func VerifyBundle(sb *SignedBundle, trusted *Bundle, now time.Time, rootKeyIDs .
 			counted = append(counted, k)
 		}
 	}
-	if len(counted) < threshold {
-		msg := fmt.Sprintf("verify trust bundle v%d: %v: %d of %d required", next.Version, ErrTooFewSignatures, len(counted), threshold)
-		if len(refused) > 0 {
-			msg += "; not counted: " + strings.Join(refused, ", ")
-		}
-		return nil, &wrapped{msg: msg, err: ErrTooFewSignatures}
-	}
-	if trusted == nil && len(rootKeyIDs) > 0 {
-		pinned := slices.ContainsFunc(counted, func(k *Key) bool {
-			return slices.Contains(rootKeyIDs, k.ID) || slices.Contains(rootKeyIDs, KeyFingerprint(k.Public))
-		})
-		if !pinned {
-			return nil, fmt.Errorf("verify trust bundle v%d: %w (pinned: %s)", next.Version, ErrBundleUntrusted, strings.Join(rootKeyIDs, ", "))
-		}
-	}
-	if !now.Before(next.ExpiresAt) {
-		return nil, fmt.Errorf("verify trust bundle v%d: %w at %s; ask the federation root for a new one",
-			next.Version, ErrBundleExpired, next.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	return next, nil
+	return counted, refused
 }
 
 // wrapped is an error with a prepared message that wraps err.

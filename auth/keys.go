@@ -278,3 +278,73 @@ func LoadKey(path string) (*KeyPair, error) {
 	}
 	return &KeyPair{ID: kf.ID, Public: pub, Private: priv}, nil
 }
+
+// publicKeyFile is the public half of a key file: what a signer hands to
+// headquarters to be listed in the bundle, without the seed, which stays on
+// the signer's own machine.
+type publicKeyFile struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	Public []byte `json:"public"`
+}
+
+const publicKeyFileType = "liandong-ed25519-public-key"
+
+// SavePublicKey writes k's id and public key to path (mode 0644: it is public),
+// replacing any file there, so that the key's holder can give it away without
+// the seed.
+func SavePublicKey(path string, k *KeyPair) error {
+	if k == nil || len(k.Public) != ed25519.PublicKeySize || !keyIDMatches(k.ID, k.Public) {
+		return fmt.Errorf("save public key %s: incomplete key", path)
+	}
+	data, err := json.MarshalIndent(publicKeyFile{Type: publicKeyFileType, ID: k.ID, Public: k.Public}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save public key %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("save public key %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadPublicKey reads the id and public key of a public key file written by
+// SavePublicKey, or of a whole key file (SaveKey, read with LoadKey's checks),
+// of which only the public half is returned. The id must be the one KeyID
+// gives the public key, so a key cannot be listed under another key's name.
+func LoadPublicKey(path string) (id string, pub ed25519.PublicKey, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("load public key %s: %w", path, err)
+	}
+	if len(data) > maxKeyFile {
+		return "", nil, fmt.Errorf("load public key %s: %w: file too large", path, ErrKeyCorrupt)
+	}
+	var probe struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return "", nil, fmt.Errorf("load public key %s: %w: %v", path, ErrKeyCorrupt, err)
+	}
+	if probe.Type == keyFileType {
+		k, err := LoadKey(path)
+		if err != nil {
+			return "", nil, err
+		}
+		return k.ID, k.Public, nil
+	}
+	var pf publicKeyFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&pf); err != nil {
+		return "", nil, fmt.Errorf("load public key %s: %w: %v", path, ErrKeyCorrupt, err)
+	}
+	switch {
+	case pf.Type != publicKeyFileType:
+		return "", nil, fmt.Errorf("load public key %s: %w: type %q, want %q (the .pub file `liandong keygen` writes beside the key)", path, ErrKeyCorrupt, pf.Type, publicKeyFileType)
+	case len(pf.Public) != ed25519.PublicKeySize:
+		return "", nil, fmt.Errorf("load public key %s: %w: public key is %d bytes, want %d", path, ErrKeyCorrupt, len(pf.Public), ed25519.PublicKeySize)
+	case !validKeyID(pf.ID) || !keyIDMatches(pf.ID, pf.Public):
+		return "", nil, fmt.Errorf("load public key %s: %w: key id %q does not match the public key", path, ErrKeyCorrupt, pf.ID)
+	}
+	return pf.ID, ed25519.PublicKey(pf.Public), nil
+}

@@ -24,13 +24,21 @@ liandong federation add-centre --bundle CUR --member FILE --out NEXT [--ttl D]
 liandong federation remove-centre --bundle CUR --centre ID --out NEXT [--ttl D]
 liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h] [--ttl D]
 liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT [--ttl D]
+liandong federation signers --bundle CUR [--add SIGNER.key.pub]... [--remove KEYID]... [--threshold N] --out NEXT [--ttl D]
     each writes the next version, unsigned, built on the current signed bundle CUR (which may
     have expired): the last version published, or GET /v1/bundle on any node, not a
     bundle.json a node started with after a newer one was published (nodes would refuse
     the result); --ttl D makes the next version expire D from now (default: keep the
     current expiry, which must not have passed)
-liandong federation sign --bundle NEXT --key SIGNER.key
-    add this signer's signature (each signer on their own machine, in turn)
+    signers: --add takes the public key file "liandong keygen" writes beside a key (KEY.pub; the
+    key stays with its holder); it refuses a threshold below 1 or above the signers, removing
+    the last signer, and a key listed twice. Nodes holding CUR install NEXT on CUR's signers'
+    signatures; read on its own (a new node's bundle.json, the base of the next change) NEXT
+    needs its own threshold of its own signers: have both sign (sign --current CUR)
+liandong federation sign --bundle NEXT --key SIGNER.key [--current CUR]
+    add this signer's signature (each signer on their own machine, in turn); refuses a key that
+    is not a signer, or is outside its window or revoked. With --current (the bundle nodes hold),
+    a signer of either version may sign, and it says which version's threshold is met
 liandong federation publish --bundle NEXT --node URL --token ADMIN.token
     install it at one node; sync spreads it to every centre
 liandong federation show --bundle FILE
@@ -55,6 +63,8 @@ func cmdFederation(args []string, stdout io.Writer) error {
 		return federationRotateKey(args[1:], stdout)
 	case "revoke":
 		return federationRevoke(args[1:], stdout)
+	case "signers":
+		return federationSigners(args[1:], stdout)
 	case "sign":
 		return federationSign(args[1:], stdout)
 	case "publish":

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -354,7 +353,7 @@ func federationSign(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation sign", flag.ContinueOnError)
 	path := fs.String("bundle", "", "the bundle to sign, in place (unsigned or partly signed)")
 	keyFile := fs.String("key", "", "this signer's key file")
-	current := fs.String("current", "", "the bundle nodes hold now (GET /v1/bundle): needed only when this version changes the signers, whose signatures nodes count")
+	current := fs.String("current", "", "the bundle nodes hold now (GET /v1/bundle): give it when this version changes the signers; then a signer of either version may sign, and sign says which threshold the signatures meet")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -377,24 +376,56 @@ func federationSign(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Nodes count the signatures of the signers of the bundle they hold,
-	// which are this version's unless it changes them. A key of neither
-	// would be carried, and counted here, but by no node: the bundle would
-	// look ready and be refused.
-	signs := func(b *auth.Bundle) bool {
-		return slices.ContainsFunc(b.Signers, func(s auth.Key) bool { return s.ID == k.ID && bytes.Equal(s.Public, k.Public) })
+	// Nodes count the signatures of the signers of the bundle they hold
+	// (auth.VerifyBundle), which are this version's unless it changes them; a
+	// node that starts from this file alone, and the next change built on it,
+	// count this version's own. A key that neither counts would be carried,
+	// and look counted here, but by no node: the bundle would look ready and
+	// be refused. So would a listed signer's key outside its window or
+	// revoked, which nodes skip.
+	now := time.Now()
+	if *current == "" {
+		listed, why := signerStanding(b, k, now)
+		switch {
+		case !listed:
+			return usagef("key %s (%s) is not one of the bundle's signers (%s): sign with one of theirs; if this version changes the signers, nodes count those of the bundle they hold: give it with --current FILE", k.ID, *keyFile, signerIDs(b))
+		case why != "":
+			return usagef("key %s (%s) is a signer of v%d, but %s: no node reading this version counts its signature; sign with another of its signers (%s). If this version is the one that changes it, nodes holding the current version count that version's signers: give it with --current FILE",
+				k.ID, *keyFile, b.Version, why, signerIDs(b))
+		}
 	}
-	switch {
-	case *current != "":
-		cur, _, _, err := server.LoadSignedBundleAllowExpired(*current, nil, time.Now())
-		if err != nil {
+	var cur *auth.Bundle
+	var note string // why k counts for one of the two versions only
+	if *current != "" {
+		if cur, _, _, err = server.LoadSignedBundleAllowExpired(*current, nil, now); err != nil {
 			return err
 		}
-		if !signs(cur) {
-			return usagef("key %s (%s) is not one of the signers of the bundle nodes hold (%s, v%d: %s): sign with one of theirs", k.ID, *keyFile, *current, cur.Version, signerIDs(cur))
+		if err := auth.CheckUpgrade(cur, b); err != nil || b.Version <= cur.Version {
+			if err == nil {
+				err = fmt.Errorf("v%d is not newer", b.Version)
+			}
+			return usagef("--current %s (v%d) is not a version that v%d succeeds: %v; give the bundle nodes hold now (GET /v1/bundle on any node)", *current, cur.Version, b.Version, err)
 		}
-	case !signs(b):
-		return usagef("key %s (%s) is not one of the bundle's signers (%s): sign with one of theirs; if this version changes the signers, nodes count those of the bundle they hold: give it with --current FILE", k.ID, *keyFile, signerIDs(b))
+		inCur, whyCur := signerStanding(cur, k, now)
+		inNext, whyNext := signerStanding(b, k, now)
+		switch {
+		case !inCur && !inNext:
+			return usagef("key %s (%s) is a signer neither of the bundle nodes hold (%s, v%d: %s) nor of v%d (%s): sign with one of theirs",
+				k.ID, *keyFile, *current, cur.Version, signerIDs(cur), b.Version, signerIDs(b))
+		case (!inCur || whyCur != "") && (!inNext || whyNext != ""):
+			var whys []string
+			for _, w := range []string{whyCur, whyNext} {
+				if w != "" {
+					whys = append(whys, w)
+				}
+			}
+			return usagef("key %s (%s): %s, so no node counts its signature; sign with a signer of v%d (%s) or of v%d (%s) valid now",
+				k.ID, *keyFile, strings.Join(whys, "; "), cur.Version, signerIDs(cur), b.Version, signerIDs(b))
+		case whyCur != "":
+			note = fmt.Sprintf("%s counts for v%d only: %s", k.ID, b.Version, whyCur)
+		case whyNext != "":
+			note = fmt.Sprintf("%s counts for v%d only: %s", k.ID, cur.Version, whyNext)
+		}
 	}
 	if err := sb.Sign(k); err != nil {
 		return err
@@ -404,6 +435,31 @@ func federationSign(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "signed trust bundle v%d with %s; it now carries %d signature(s): %s\n",
 		b.Version, k.ID, len(sb.Signatures), sigIDs(sb))
+	own := tally(sb, b, now)
+	if cur == nil {
+		fmt.Fprintf(stdout, "counted: %d of its signers' signatures, %d required", len(own.counted), own.threshold)
+		if !own.met() {
+			fmt.Fprintf(stdout, "; it needs %s", own.need())
+		}
+		fmt.Fprintf(stdout, " (nodes count the signers of the version they hold: if this one changes them, sign with --current FILE to see both)\n")
+		return nil
+	}
+	held := tally(sb, cur, now)
+	fmt.Fprintf(stdout, "counted: %d of %d of the current v%d's signers (what nodes holding v%d require); %d of %d of v%d's own (what a node starting from this file alone, and the next change built on it, require)\n",
+		len(held.counted), held.threshold, cur.Version, cur.Version, len(own.counted), own.threshold, b.Version)
+	switch {
+	case held.met() && own.met():
+		fmt.Fprintf(stdout, "ready: publish it; it is also the base for the next change\n")
+	case held.met():
+		fmt.Fprintf(stdout, "nodes holding v%d install it once published, but it is not yet a base for the next change nor a bundle.json a new node can start from: it needs %s\n", cur.Version, own.need())
+	case own.met():
+		fmt.Fprintf(stdout, "nodes holding v%d refuse it until it carries %s\n", cur.Version, held.need())
+	default:
+		fmt.Fprintf(stdout, "nodes holding v%d refuse it until it carries %s; read on its own it needs %s\n", cur.Version, held.need(), own.need())
+	}
+	if note != "" {
+		fmt.Fprintf(stdout, "note: %s\n", note)
+	}
 	return nil
 }
 

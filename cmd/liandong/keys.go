@@ -64,7 +64,12 @@ func cmdKeygen(args []string, stdout io.Writer) error {
 	if err := auth.SaveKey(*out, k); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "key %s written to %s\npublic key (base64): %s\n", k.ID, *out, base64.StdEncoding.EncodeToString(k.Public))
+	// The public half alone, to hand over (a new signer's, for `federation
+	// signers --add`) without the key leaving its holder's machine.
+	if err := auth.SavePublicKey(*out+".pub", k); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "key %s written to %s (public half: %s.pub)\npublic key (base64): %s\n", k.ID, *out, *out, base64.StdEncoding.EncodeToString(k.Public))
 	return nil
 }
 

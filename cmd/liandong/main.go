@@ -29,9 +29,9 @@ Usage:
                                           floor is write's load against a server that only answers;
                                           batch is write through POST /v1/batch, --batch 100 records a request
   liandong keygen --out FILE [--prefix ID] [--p2p]
-                                          a signing key, or with --p2p a libp2p identity
+                                          a signing key (and FILE.pub, its public half), or with --p2p a libp2p identity
   liandong token issue --sub NAME --scope "read pii" (--data DIR | --key FILE --bundle FILE) [--ttl 720h] [--out FILE]
-  liandong federation init|member|add-centre|remove-centre|rotate-key|revoke|sign|publish|show ...
+  liandong federation init|member|add-centre|remove-centre|rotate-key|revoke|signers|sign|publish|show ...
                                           build, sign, publish or show a trust bundle (see 'liandong federation -h')
   liandong centre replicas|add-replica|remove-replica|purge-origin|audit|backup --node URL --token FILE ...
                                           show or change a centre's raft voters, withdraw a removed
