@@ -132,13 +132,17 @@ func newFederation(t *testing.T, opts fedOptions) *federation {
 
 // configFile is the YAML form of a server config (durations as strings).
 func configFile(c server.Config) map[string]any {
-	return map[string]any{
+	file := map[string]any{
 		"centre": c.Centre, "data_dir": c.DataDir, "http": c.HTTP,
 		"p2p": map[string]any{"listen": c.P2P.Listen, "anti_entropy_interval": c.P2P.AntiEntropyInterval.String(), "block": c.P2P.Block,
 			"skip_own_log_recovery": c.P2P.SkipOwnLogRecovery},
 		"bundle":    c.Bundle,
 		"root_keys": c.RootKeys,
 	}
+	if c.TLS != (server.TLSConfig{}) {
+		file["tls"] = map[string]any{"cert": c.TLS.Cert, "key": c.TLS.Key, "ca": c.TLS.CA}
+	}
+	return file
 }
 
 func (f *federation) start(i int) {

@@ -31,6 +31,7 @@ type centreGroup struct {
 	urls    []string
 	procs   []*proc
 	clients []*client
+	ca      *testCA // with opts.tls
 }
 
 // groupOptions tune how a centre's replicas are provisioned and run.
@@ -55,6 +56,9 @@ type groupOptions struct {
 	standalone bool
 	// antiEntropy is the p2p anti-entropy interval; default 1 s.
 	antiEntropy time.Duration
+	// tls serves every replica's API over HTTPS, with certificates of a CA
+	// the replicas trust through tls.ca (and the test's clients too).
+	tls bool
 	// faults runs the replicas from the failpoints build, each polling its own
 	// faults file (faultsFile), and issues the admin tokens half an hour back,
 	// as a partner's token would be, so that a replica whose clock is set back
@@ -87,6 +91,11 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 		t.Fatalf("a standalone centre has one replica, not %d", n)
 	}
 	g := &centreGroup{t: t, dir: dir, centre: opts.centre, opts: opts}
+	scheme := "http://"
+	if opts.tls {
+		g.ca = newTestCA(t)
+		scheme = "https://"
+	}
 	var member auth.Member
 	for i := 0; i < n; i++ {
 		cfg := server.Default()
@@ -107,8 +116,15 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 		cfg.P2P.AntiEntropyInterval = opts.antiEntropy
 		cfg.RootKeys = []string{root.ID}
 		if i > 0 {
-			cfg.Raft.Join = "http://" + g.cfgs[0].HTTP
+			cfg.Raft.Join = scheme + g.cfgs[0].HTTP
 			cfg.Raft.JoinToken = "admin.token"
+		}
+		if opts.tls {
+			g.ca.issue(t, int64(i+2), cfg.Path("tls/api.crt"), cfg.Path("tls/api.key"))
+			if err := os.WriteFile(cfg.Path("tls/ca.pem"), g.ca.pem, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg.TLS = server.TLSConfig{Cert: "tls/api.crt", Key: "tls/api.key", CA: "tls/ca.pem"}
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
@@ -131,7 +147,7 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 		g.cfgs = append(g.cfgs, cfg)
 		g.ids = append(g.ids, cfg.Raft.ReplicaID)
 		g.peerIDs = append(g.peerIDs, keys.PeerID.String())
-		g.urls = append(g.urls, "http://"+cfg.HTTP)
+		g.urls = append(g.urls, scheme+cfg.HTTP)
 	}
 	g.procs = make([]*proc, n)
 	return g, member
@@ -194,6 +210,9 @@ func (g *centreGroup) writeFiles(bundle *auth.Bundle, root *auth.KeyPair, now ti
 		c, err := newClient(g.urls[i], cfg.Path("admin.token"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if g.ca != nil {
+			c.http.Transport = g.ca.transport()
 		}
 		g.clients = append(g.clients, c)
 	}

@@ -22,6 +22,10 @@ type Config struct {
 	// (followers forward writes to the leader's); default http://<listen address>.
 	AdvertiseHTTP string `yaml:"advertise_http"`
 
+	// TLS serves the API over HTTPS (tls.cert, tls.key) and adds a CA to
+	// trust for the other replicas' APIs (tls.ca).
+	TLS TLSConfig `yaml:"tls"`
+
 	Raft RaftConfig `yaml:"raft"`
 	P2P  P2PConfig  `yaml:"p2p"`
 	Keys KeysConfig `yaml:"keys"`
@@ -143,6 +147,9 @@ func (c *Config) Validate() error {
 		if !schema.ValidCentreID(b) {
 			bad("p2p.block: %q is not a centre id (1-32 lowercase letters, digits or '-', e.g. tianjin)", b)
 		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls.cert and tls.key: give both (PEM files of the API's certificate and its key), or neither")
 	}
 	if c.Keys.Record == "" || c.Keys.Token == "" || c.Keys.P2P == "" {
 		bad("keys: record, token and p2p key files must all be named")

@@ -23,9 +23,9 @@ func openFaults(cfg Config) (*faults, error) {
 	return nil, nil
 }
 
-func (*faults) clock() func() time.Time              { return time.Now }
-func (*faults) exchangeFaults() exchange.Faults      { return nil }
-func (*faults) raftFaults() node.RaftFaults          { return nil }
-func (*faults) run(context.Context)                  {}
-func (*faults) forwardTransport() http.RoundTripper  { return nil }
-func (*faults) wrapHTTP(h http.Handler) http.Handler { return h }
+func (*faults) clock() func() time.Time                                   { return time.Now }
+func (*faults) exchangeFaults() exchange.Faults                           { return nil }
+func (*faults) raftFaults() node.RaftFaults                               { return nil }
+func (*faults) run(context.Context)                                       {}
+func (*faults) forwardTransport(base http.RoundTripper) http.RoundTripper { return base }
+func (*faults) wrapHTTP(h http.Handler) http.Handler                      { return h }

@@ -200,17 +200,20 @@ func (f *faults) RaftIsolated() bool { return f.raft.Load() }
 // the replica is isolated.
 var errForwardIsolated = errors.New("forward to leader dropped: this replica is isolated by an injected fault")
 
-// forwardTransport is api.Options.Forward: http.DefaultTransport, cut while
-// the replica is isolated.
-func (f *faults) forwardTransport() http.RoundTripper {
+// forwardTransport is api.Options.Forward: base (nil: http.DefaultTransport),
+// cut while the replica is isolated.
+func (f *faults) forwardTransport(base http.RoundTripper) http.RoundTripper {
 	if f == nil {
-		return nil
+		return base
+	}
+	if base == nil {
+		base = http.DefaultTransport
 	}
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if f.RaftIsolated() {
 			return nil, errForwardIsolated
 		}
-		return http.DefaultTransport.RoundTrip(r)
+		return base.RoundTrip(r)
 	})
 }
 

@@ -168,7 +168,7 @@ func TestIsolationCutsForwarding(t *testing.T) {
 	defer leader.Close()
 	forward := func() error {
 		req, _ := http.NewRequest("POST", leader.URL+"/v1/records", nil)
-		resp, err := f.forwardTransport().RoundTrip(req)
+		resp, err := f.forwardTransport(nil).RoundTrip(req)
 		if err == nil {
 			resp.Body.Close()
 		}

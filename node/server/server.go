@@ -42,6 +42,9 @@ type Server struct {
 	http     *http.Server
 	ln       net.Listener
 	faults   *faults // injected faults: nil but in a build with -tags failpoints
+	// replicaRT carries calls to the centre's other replicas (nil:
+	// http.DefaultTransport): tls.ca's roots, cut by injected faults.
+	replicaRT http.RoundTripper
 	// URL is the API's base URL, e.g. http://127.0.0.1:8701.
 	URL string
 }
@@ -81,6 +84,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// Every wall-clock judgement of this replica (bundle validity, signing
 	// times, token times) reads one clock, which faults may offset.
+	base, err := replicaTransport(cfg.Path(cfg.TLS.CA))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var certs *certReloader
+	if cfg.TLS.Cert != "" {
+		if certs, err = newCertReloader(cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key), cfg.Logger); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	replicaRT := flt.forwardTransport(base)
 	clock := flt.clock()
 	// An expired file does not stop the node: the node's state may hold a
 	// newer bundle installed through publish or sync (nothing rewrites the
@@ -94,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Server{cfg: cfg, Registry: reg, faults: flt}
+	s := &Server{cfg: cfg, Registry: reg, faults: flt, replicaRT: replicaRT}
 
 	ncfg := node.DefaultConfig(cfg.Centre, cfg.DataDir)
 	ncfg.ReplicaID = cfg.Raft.ReplicaID
@@ -125,10 +139,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ncfg.Now = clock
 	ncfg.RaftFaults = flt.raftFaults()
 	ncfg.CheckJoiner = func(ctx context.Context, r store.Replica) error {
-		return checkJoinerBuild(ctx, r, flt.forwardTransport())
+		return checkJoinerBuild(ctx, r, replicaRT)
 	}
 	ncfg.ProbeReplica = func(ctx context.Context, r store.Replica) error {
-		return probeVoter(ctx, r, flt.forwardTransport())
+		return probeVoter(ctx, r, replicaRT)
 	}
 	if s.Node, err = node.Open(ncfg); err != nil {
 		return nil, err
@@ -170,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Gatherer:   reg,
 		Federation: s.federation,
 		Logger:     cfg.Logger,
-		Forward:    flt.forwardTransport(),
+		Forward:    replicaRT,
 		Now:        clock,
 	})
 	if err != nil {
@@ -188,10 +202,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w %s: %w", ErrListenHTTP, cfg.HTTP, err)
 	}
 	s.URL = "http://" + s.ln.Addr().String()
+	if certs != nil {
+		s.URL = "https://" + s.ln.Addr().String()
+	}
 	if s.cfg.AdvertiseHTTP == "" {
 		s.cfg.AdvertiseHTTP = s.URL
 	}
 	s.http = api.NewServer(cfg.HTTP, handler)
+	if certs != nil {
+		s.http.TLSConfig = certs.serverTLS()
+	}
 	console, err := ui.New(ui.Options{API: handler, Centre: cfg.Centre, Bundle: s.Node.Bundle, Logger: cfg.Logger.With("component", "console"), Now: clock})
 	if err != nil {
 		s.ln.Close()
@@ -209,7 +229,13 @@ func (s *Server) Run(ctx context.Context) error {
 	xdone := make(chan error, 1)
 	go func() { xdone <- s.Exchange.Run(xctx) }()
 	hdone := make(chan error, 1)
-	go func() { hdone <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.http.TLSConfig != nil {
+			hdone <- s.http.ServeTLS(s.ln, "", "") // certificates from TLSConfig.GetCertificate
+			return
+		}
+		hdone <- s.http.Serve(s.ln)
+	}()
 	mctx, stopMembership := context.WithCancel(context.Background())
 	mdone := make(chan struct{})
 	go func() { defer close(mdone); s.membership(mctx) }()
@@ -276,7 +302,7 @@ func (s *Server) membership(ctx context.Context) {
 			}
 			if time.Since(probed) > 5*time.Second {
 				probed = time.Now()
-				nameFeed(ctx, s.Node, self, s.faults.forwardTransport(), s.cfg.Logger, &unnamedSince)
+				nameFeed(ctx, s.Node, self, s.replicaRT, s.cfg.Logger, &unnamedSince)
 				if n, err := s.Node.NameRaftAddresses(ctx); err != nil && ctx.Err() == nil {
 					s.cfg.Logger.Warn("give raft the replicas' recorded raft addresses", "err", err)
 				} else if n > 0 {
@@ -315,7 +341,7 @@ func (f *leaderCommitFollower) ask(ctx context.Context, s *Server) {
 		base = s.cfg.Raft.Join
 	}
 	if base != "" {
-		if h, err := healthOf(ctx, base, s.faults.forwardTransport()); err == nil {
+		if h, err := healthOf(ctx, base, s.replicaRT); err == nil {
 			s.Node.SetLeaderCommit(h.CommitIndex)
 			f.done = true
 			return
@@ -529,6 +555,7 @@ func (s *Server) requestJoin(ctx context.Context, self store.Replica) error {
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	c := client.New(s.cfg.Raft.Join, strings.TrimSpace(string(tok)))
+	c.HTTP = &http.Client{Transport: s.replicaRT}
 	return c.AddReplica(rctx, client.Replica{ID: self.ID, RaftAddr: self.RaftAddr, HTTP: self.HTTP, PeerID: self.PeerID})
 }
 
