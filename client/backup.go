@@ -18,17 +18,35 @@ type Backup struct {
 	Size int64
 }
 
-// Backup copies the node's state file into w (admin scope): a consistent
-// copy, taken while the node serves. It holds the centre's personal data.
+// Backup copies the state file of the node's centre into w (admin scope): a
+// consistent copy of its leader's, taken while it serves, and recorded in the
+// centre's audit log. It holds the centre's personal data.
 func (c *Client) Backup(ctx context.Context, w io.Writer) (Backup, error) {
 	var b Backup
 	req, err := c.request(ctx, http.MethodGet, "/v1/admin/backup", nil, nil)
 	if err != nil {
 		return b, err
 	}
-	resp, err := c.httpClient().Do(req)
+	// A follower redirects to its leader, which alone can audit the copy;
+	// the redirect is followed here, once, so that the token goes along
+	// (net/http drops Authorization on a redirect to another port).
+	hc := *c.httpClient()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
 	if err != nil {
 		return b, fmt.Errorf("GET /v1/admin/backup: %w", err)
+	}
+	if resp.StatusCode == http.StatusTemporaryRedirect {
+		loc, lerr := resp.Location()
+		resp.Body.Close()
+		if lerr != nil || (loc.Scheme != "http" && loc.Scheme != "https") {
+			return b, fmt.Errorf("GET /v1/admin/backup: redirected to %q: %v", resp.Header.Get("Location"), lerr)
+		}
+		req = req.Clone(ctx)
+		req.URL, req.Host = loc, ""
+		if resp, err = hc.Do(req); err != nil {
+			return b, fmt.Errorf("GET %s: %w", loc, err)
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -118,6 +118,11 @@ func (n *Node) checkLogCoversState(raftDir string, snaps raft.SnapshotStore) err
 	if err != nil || applied == 0 {
 		return err
 	}
+	if restored, err := n.restoredFromBackup(); err != nil || restored {
+		// A restored state file is at index 1 of a group not founded yet:
+		// the snapshot that holds it is made at bootstrap.
+		return err
+	}
 	last, err := n.logStore.LastIndex()
 	if err != nil {
 		return fmt.Errorf("%w: raft log in %s: read its last index: %v; %s", ErrDamaged, raftDir, err, repairByRejoin(n.cfg.DataDir))
@@ -186,6 +191,8 @@ func (n *Node) checkLogReachesSnapshot(raftDir string, snaps raft.SnapshotStore)
 // removes) and a half-copied snapshot beside the state file.
 func (n *Node) removeHalfWritten() {
 	tmps, _ := filepath.Glob(filepath.Join(n.cfg.DataDir, "raft", "snapshots", "*.tmp"))
+	backups, _ := filepath.Glob(filepath.Join(n.cfg.DataDir, backupTempPattern))
+	tmps = append(tmps, backups...)
 	restore := filepath.Join(n.cfg.DataDir, "state.db.restore")
 	if _, err := os.Stat(restore); err == nil {
 		tmps = append(tmps, restore)

@@ -68,6 +68,11 @@ type Config struct {
 	// it (EndRecovery): a centre that lost its disk must not fork its history.
 	// Off for a centre alone in its federation: nobody could tell it.
 	RecoverOwnLog bool
+	// SkipOwnLogRecovery lets a replica whose own log is empty write at once
+	// (p2p.skip_own_log_recovery: a brand-new centre). It is not honoured
+	// while a recovery marker is on disk (a recovery begun earlier, or a
+	// restore from a backup): that own log is not new.
+	SkipOwnLogRecovery bool
 	// Bundle is the trust bundle the node starts with, and BundleSigned its
 	// signed form as distributed (served to peers that lack it). A newer bundle
 	// installed through raft (InstallBundle) replaces it, also after a restart.
@@ -416,11 +421,17 @@ func (n *Node) startRaft() error {
 	n.fsm = &fsm{st: n.st, onApply: n.applied, onRestore: n.restored}
 	n.fsm.disk.log = n.log
 
-	if cfg.Bootstrap {
-		has, err := raft.HasExistingState(n.logStore, n.logStore, snaps)
-		if err != nil {
-			return fmt.Errorf("read raft state: %w", err)
+	has, err := raft.HasExistingState(n.logStore, n.logStore, snaps)
+	if err != nil {
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	if has {
+		// Founded or joined at an earlier start: what raft holds now rules.
+		if err := removeIfExists(filepath.Join(cfg.DataDir, restoredMarker)); err != nil {
+			return err
 		}
+	}
+	if cfg.Bootstrap {
 		if !has {
 			// The configured address, not the transport's: that is the
 			// one the name resolved to at this start, and a replica whose
@@ -432,7 +443,13 @@ func (n *Node) startRaft() error {
 				self = raft.ServerAddress(cfg.RaftAddr)
 			}
 			conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: self, Suffrage: raft.Voter}}}
-			if err := raft.BootstrapCluster(rc, n.logStore, n.logStore, snaps, n.transport, conf); err != nil {
+			if restored, err := n.restoredFromBackup(); err != nil {
+				return err
+			} else if restored {
+				if err := n.foundOnRestoredState(snaps, conf); err != nil {
+					return err
+				}
+			} else if err := raft.BootstrapCluster(rc, n.logStore, n.logStore, snaps, n.transport, conf); err != nil {
 				return fmt.Errorf("bootstrap raft: %w", err)
 			}
 		}
@@ -912,9 +929,4 @@ func (n *Node) ReplicaStatus() ReplicaStatus {
 		}
 	}
 	return st
-}
-
-// Backup writes a consistent copy of the state file to w (store.Backup).
-func (n *Node) Backup(w io.Writer, started func(store.BackupInfo)) (int64, error) {
-	return n.st.Backup(w, started)
 }

@@ -32,7 +32,13 @@ func (n *Node) startRecovery() error {
 	if marked {
 		n.recovering.Store(true)
 		n.recoveringSince = time.Now()
+		if n.cfg.SkipOwnLogRecovery {
+			n.log.Warn("p2p.skip_own_log_recovery is not honoured: an own-log recovery was begun, or the state restored from a backup, and writes wait until peers have said how far the log went")
+		}
 		n.log.Info("own-log recovery begun before this start has not ended: writes wait until peers have said how far the log went")
+		return nil
+	}
+	if n.cfg.SkipOwnLogRecovery {
 		return nil
 	}
 	head, err := n.st.Head(n.cfg.Centre)

@@ -8,8 +8,42 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hashicorp/raft"
+
 	"liandong/node/store"
 )
+
+// backupTempPattern names the local copy Backup streams from; one a crash
+// left behind is removed at start (removeHalfWritten).
+const backupTempPattern = "backup-*.tmp"
+
+// Backup writes a consistent copy of the state file to w (store.Backup),
+// through a file in the data directory: the copy holds the state file's lock,
+// which a stop and a snapshot install wait for (and every read and apply
+// behind them), so it is taken at the disk's pace, not at the pace of a
+// client reading w. started is called with what the copy holds once it is
+// taken; an error from it ends the backup before w sees a byte.
+func (n *Node) Backup(w io.Writer, started func(store.BackupInfo) error) (int64, error) {
+	f, err := os.CreateTemp(n.cfg.DataDir, backupTempPattern)
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	var info store.BackupInfo
+	if _, err := n.st.Backup(f, func(i store.BackupInfo) error { info = i; return nil }); err != nil {
+		return 0, fmt.Errorf("backup: copy the state file: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	if started != nil {
+		if err := started(info); err != nil {
+			return 0, err
+		}
+	}
+	return io.Copy(w, f)
+}
 
 // ErrDataDirInUse refuses a restore into a data directory that holds a state
 // file or raft state.
@@ -51,6 +85,10 @@ func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
 	if err := writeSynced(filepath.Join(dataDir, recoveryMarker), []byte("restored from "+from+"\n")); err != nil {
 		os.Remove(tmp)
 		return info, fmt.Errorf("write the own-log recovery marker: %w", err)
+	}
+	if err := writeSynced(filepath.Join(dataDir, restoredMarker), []byte("restored from "+from+"\n")); err != nil {
+		os.Remove(tmp)
+		return info, fmt.Errorf("write the restore marker: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dataDir, "state.db")); err != nil {
 		return info, fmt.Errorf("put the restored state file in place: %w", err)
@@ -109,6 +147,54 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// restoredMarker says the state file came from a backup (Restore) and no raft
+// group holds it yet. The bootstrap that founds the group makes a snapshot of
+// it at raft index 1 rather than start an empty log: the log would replay to
+// a replica that joins, or to this one once its state file is rebuilt after a
+// machine restart, only what came after the restore, and each would sign its
+// centre's next write from an empty own log, a fork.
+const restoredMarker = "state.restored"
+
+func (n *Node) restoredFromBackup() (bool, error) {
+	_, err := os.Stat(filepath.Join(n.cfg.DataDir, restoredMarker))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("read the restore marker: %w", err)
+}
+
+// foundOnRestoredState founds the group on a snapshot of the restored state
+// file, at index 1 and term 1 (PrepareRestore set the file's applied index to
+// match), with this replica its only voter.
+func (n *Node) foundOnRestoredState(snaps raft.SnapshotStore, conf raft.Configuration) error {
+	sink, err := snaps.Create(raft.SnapshotVersionMax, 1, 1, conf, 1, n.transport)
+	if err != nil {
+		return fmt.Errorf("snapshot the restored state: %w", err)
+	}
+	if err := n.st.WriteSnapshot(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("snapshot the restored state: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("snapshot the restored state: %w", err)
+	}
+	// Raft starts a term from its stable store; the snapshot's is 1.
+	if err := n.logStore.SetUint64([]byte("CurrentTerm"), 1); err != nil {
+		return fmt.Errorf("found the group on the restored state: %w", err)
+	}
+	return removeIfExists(filepath.Join(n.cfg.DataDir, restoredMarker))
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

@@ -109,6 +109,6 @@ func cmdRestore(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s into %s: centre %s, own log to seq %d, %d live records\n", *from, *dataDir, info.Centre, info.OwnSeq, info.Records)
-	fmt.Fprintln(stdout, "start this replica with bootstrap: true; it recovers what its centre signed since from its federation peers before it writes")
+	fmt.Fprintln(stdout, "put the federation's current trust bundle in place (curl -o bundle.json http://ANY-NODE/v1/bundle), then start this replica with bootstrap: true; the others join it afresh, and it recovers what its centre signed since from its federation peers before it writes")
 	return nil
 }

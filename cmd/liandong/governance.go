@@ -460,6 +460,12 @@ func federationSign(args []string, stdout io.Writer) error {
 	if note != "" {
 		fmt.Fprintf(stdout, "note: %s\n", note)
 	}
+	if b.Version != cur.Version+1 {
+		// Legitimate when a version between was never published; otherwise
+		// the counts above are against the wrong version.
+		fmt.Fprintf(stdout, "warning: --current is v%d and this is v%d: the counts above hold for nodes that still hold v%d; if v%d or a later one was published, give that as --current instead\n",
+			cur.Version, b.Version, cur.Version, cur.Version+1)
+	}
 	return nil
 }
 

@@ -229,3 +229,37 @@ func TestSignRefusesSignerKeyNodesSkip(t *testing.T) {
 		})
 	}
 }
+
+// TestSignWarnsOfAnOlderCurrent: `sign --current` tallies against the file it
+// is given. Given an older version than the one v3 succeeds (v1, whose only
+// signer v2 removed), its "ready" holds only for nodes still on v1, and it
+// says so (review 101; not refused: a version between may never have been
+// published).
+func TestSignWarnsOfAnOlderCurrent(t *testing.T) {
+	dir, hq := initHQ(t)
+	v1 := filepath.Join(hq, "bundle.json")
+	rootFile := filepath.Join(hq, "keys", "root.key")
+	key2, pub2, _ := newSigner(t, dir, "root2")
+	key3, pub3, _ := newSigner(t, dir, "root3")
+	root := keyIDOf(t, rootFile)
+
+	v2 := filepath.Join(dir, "v2.json")
+	cli(t, 0, nil, "federation", "signers", "--bundle", v1, "--add", pub2, "--remove", root, "--out", v2)
+	cli(t, 0, nil, "federation", "sign", "--bundle", v2, "--key", rootFile, "--current", v1)
+	cli(t, 0, []string{"ready"}, "federation", "sign", "--bundle", v2, "--key", key2, "--current", v1)
+	checkInstall(t, v1, v2)
+
+	v3 := filepath.Join(dir, "v3.json")
+	cli(t, 0, nil, "federation", "signers", "--bundle", v2, "--add", pub3, "--remove", keyIDOf(t, key2), "--out", v3)
+	cli(t, 0, []string{"warning: --current is v1 and this is v3", "give that as --current instead"}, "federation", "sign", "--bundle", v3, "--key", rootFile, "--current", v1)
+	cli(t, 0, nil, "federation", "sign", "--bundle", v3, "--key", key3, "--current", v2)
+}
+
+func keyIDOf(t *testing.T, path string) string {
+	t.Helper()
+	k, err := auth.LoadKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID
+}

@@ -421,6 +421,21 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 				id, c.LagEntries, id, human(seconds(c.LagSeconds)), lim.maxLag, how)
 		}
 	}
+	// Cut on purpose link by link, but all of them: nothing arrives, so no
+	// lag shows, and nothing this centre writes leaves it.
+	others, linked, cut := 0, 0, false
+	for _, id := range order {
+		if c := byID[id]; id != rep.Centre && !c.Removed {
+			others++
+			if activePeers(c) > 0 {
+				linked++
+			}
+			cut = cut || len(c.Peers) > activePeers(c)
+		}
+	}
+	if others > 0 && linked == 0 && cut {
+		add("isolated", rep.Centre, "", "this node has no link to any other centre (every other centre's peers are blocked by p2p.block or revoked in the bundle): it receives nothing, so no lag shows, and what this centre writes reaches nobody; check p2p.block and the bundle")
+	}
 	rep.OK = len(rep.Problems) == 0
 	return rep
 }

@@ -451,3 +451,39 @@ func TestStatusCutOnPurpose(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusNodeCutFromEveryCentre: a node whose p2p.block (or the bundle's
+// revocations) cuts every other centre hears no heads, so it sees no lag: it
+// is cut off from the federation, and status says so (exit 1) rather than
+// "nothing needs attention" (review 101).
+func TestStatusNodeCutFromEveryCentre(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	doc := &federationDoc{Centre: "hq", PeerID: "12D3KooWhq"}
+	doc.Replica = node.ReplicaStatus{ReplicaID: "hq-1", State: "Leader", Leader: "hq-1", Term: 3, Voters: []string{"hq-1"}}
+	doc.Bundle.Federation, doc.Bundle.Version, doc.Bundle.ExpiresAt = "jjj", 9, now.Add(90*24*time.Hour)
+	doc.Sync.BundleVersion = 9
+	for _, id := range []string{"hq", "tianjin", "hebei"} {
+		doc.Members = append(doc.Members, struct {
+			ID      string `json:"id"`
+			Name    string `json:"name"`
+			NameZH  string `json:"name_zh"`
+			Removed bool   `json:"removed"`
+		}{ID: id, Name: id})
+		doc.Sync.Origins = append(doc.Sync.Origins, exchange.OriginStatus{Origin: id,
+			Local: schema.Head{Origin: id, Seq: 10}, Best: schema.Head{Origin: id, Seq: 10}})
+	}
+	doc.Sync.Block = []string{"tianjin"}
+	doc.Sync.Peers = []exchange.PeerStatus{
+		{PeerID: "12D3KooWtianjin", Member: "tianjin", Blocked: true},
+		{PeerID: "12D3KooWhebei", Member: "hebei", Revoked: true, RevokedReason: "rotated"},
+	}
+	rep := buildStatusReport(doc, "http://127.0.0.1:1", now, statusLimits{maxLag: 2 * time.Minute, bundleWarn: 7 * 24 * time.Hour})
+	if rep.OK || len(rep.Problems) != 1 || rep.Problems[0].Kind != "isolated" {
+		t.Fatalf("a node linked to no other centre at all: OK %v, problems %+v; notes: %+v", rep.OK, rep.Problems, rep.Notes)
+	}
+	// One centre still linked: the cuts are the operator's, not a problem.
+	doc.Sync.Peers = append(doc.Sync.Peers, exchange.PeerStatus{PeerID: "12D3KooWhebei2", Member: "hebei", Connected: true})
+	if rep := buildStatusReport(doc, "http://127.0.0.1:1", now, statusLimits{maxLag: 2 * time.Minute, bundleWarn: 7 * 24 * time.Hour}); !rep.OK {
+		t.Fatalf("with hebei's second peer linked: problems %+v", rep.Problems)
+	}
+}

@@ -1,20 +1,23 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"liandong/auth"
+	"liandong/node"
 	"liandong/node/store"
 )
 
 // Backuper is the part of the node that copies its state file
 // (node.(*Node).Backup); a Service without it answers 404.
 type Backuper interface {
-	Backup(w io.Writer, started func(store.BackupInfo)) (int64, error)
+	Backup(w io.Writer, started func(store.BackupInfo) error) (int64, error)
 }
 
 // Headers of GET /v1/admin/backup: what the copy holds, sent before it.
@@ -30,7 +33,10 @@ const (
 const backupWriteTimeout = 30 * time.Second
 
 // backup streams a consistent copy of the state file (admin scope). It holds
-// the centre's personal data and audit log, so taking one is audited.
+// the centre's personal data, so it is taken only once the audit log says
+// who took it: at the leader, which alone can append to that log (a follower
+// redirects there, 307, rather than proxy a long stream under its own
+// timeouts).
 func (h *handler) backup(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	if _, err := h.authorize(p, auth.ActionAdmin, nil); err != nil {
 		return err
@@ -39,10 +45,28 @@ func (h *handler) backup(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	if !ok {
 		return newProblem(http.StatusNotFound, "not-found", "this node keeps no state file to copy")
 	}
+	g, audited := h.svc.(Governed)
+	if rep, ok := h.svc.(Replicated); ok && !rep.IsLeader() {
+		leader := rep.LeaderHTTP()
+		if leader == "" {
+			return fmt.Errorf("a backup is taken at the leader, and none is known: %w", node.ErrNotLeader)
+		}
+		w.Header().Set("Location", strings.TrimRight(leader, "/")+r.URL.Path)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return nil
+	}
 	rc := http.NewResponseController(w)
-	var info store.BackupInfo
-	n, err := b.Backup(deadlineWriter{w: w, rc: rc}, func(i store.BackupInfo) {
-		info = i
+	started := false
+	n, err := b.Backup(deadlineWriter{w: w, rc: rc}, func(i store.BackupInfo) error {
+		if audited {
+			ctx, cancel := context.WithTimeout(r.Context(), auditTimeout)
+			defer cancel()
+			detail := fmt.Sprintf("applied index %d, own log seq %d, %d bytes", i.AppliedIndex, i.OwnSeq, i.Size)
+			if err := g.Audit(ctx, actor(p), "state.backup", detail); err != nil {
+				return fmt.Errorf("the backup was not taken: it could not be recorded in the audit log: %w", err)
+			}
+		}
+		started = true
 		hd := w.Header()
 		hd.Set("Content-Type", "application/octet-stream")
 		hd.Set("Content-Length", strconv.FormatInt(i.Size, 10))
@@ -52,17 +76,16 @@ func (h *handler) backup(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		hd.Set(BackupAppliedHeader, strconv.FormatUint(i.AppliedIndex, 10))
 		hd.Set(BackupOwnSeqHeader, strconv.FormatUint(i.OwnSeq, 10))
 		w.WriteHeader(http.StatusOK)
+		return nil
 	})
+	if err != nil && !started {
+		return err
+	}
 	if err != nil {
-		if n == 0 && info.Size == 0 {
-			return fmt.Errorf("copy the state file: %w", err)
-		}
 		// The header is out: the client sees a body shorter than its
 		// Content-Length, which is how a cut answer looks.
-		h.log.Warn("backup cut short", "sent", n, "size", info.Size, "err", err)
-		return nil
+		h.log.Warn("backup cut short", "sent", n, "err", err)
 	}
-	h.audit(r, p, "state.backup", fmt.Sprintf("applied index %d, own log seq %d, %d bytes", info.AppliedIndex, info.OwnSeq, n))
 	return nil
 }
 

@@ -686,10 +686,11 @@ func paths() obj {
 			}, nil),
 		},
 		"/v1/admin/backup": obj{
-			"get": op("backup", "A consistent copy of this replica's state file, taken while it serves (scope admin; audited as state.backup). It holds the centre's records with their personal data and its audit log: keep it as such. `liandong centre restore` lays it into an empty data directory; see deploy/README.md", nil, obj{
+			"get": op("backup", "A consistent copy of the leader's state file, taken while it serves (scope admin), once the audit log has recorded it (state.backup). It holds the centre's records with their personal data and its audit log: keep it as such. `liandong centre restore` lays it into an empty data directory; see deploy/README.md", nil, obj{
 				"200": obj{"description": "the state file (bbolt); its headers Liandong-Backup-Centre, Liandong-Backup-Applied-Index and Liandong-Backup-Own-Seq say what it holds",
 					"content": obj{"application/octet-stream": obj{"schema": obj{"type": "string", "format": "binary"}}}},
-				"404": respRef("NotFound"),
+				"307": obj{"description": "asked of a follower: Location is the same path at the leader (send the token again there)"},
+				"404": respRef("NotFound"), "503": respRef("Unavailable"),
 			}, nil),
 		},
 		"/v1/audit": obj{

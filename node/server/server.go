@@ -130,7 +130,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ncfg.WALSegmentSize = cfg.Raft.WALSegmentSize
 	ncfg.Bundle, ncfg.BundleSigned = bundle, signed
-	ncfg.RecoverOwnLog = !cfg.P2P.SkipOwnLogRecovery && hasOtherMembers(bundle, cfg.Centre)
+	ncfg.RecoverOwnLog = hasOtherMembers(bundle, cfg.Centre)
+	ncfg.SkipOwnLogRecovery = cfg.P2P.SkipOwnLogRecovery
 	// A replica of a group serves once it has applied what its leader had
 	// committed: membership asks the leader's /healthz.
 	ncfg.AwaitLeaderCommit = cfg.Raft.Addr != ""

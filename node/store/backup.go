@@ -28,11 +28,11 @@ type BackupInfo struct {
 
 // Backup writes a consistent copy of the state file to w, as of one read
 // transaction: writes go on meanwhile, since bbolt readers do not block its
-// writer (pages the copy still reads are not reused until it ends, so a slow
-// reader of a busy centre grows the file). started is called, before the
-// first byte, with what the copy holds, so that an HTTP handler can send its
-// length and applied index as headers.
-func (s *Store) Backup(w io.Writer, started func(BackupInfo)) (int64, error) {
+// writer. The transaction holds the store's lock, which Close and a snapshot
+// install wait for: w should be local (node.Backup copies to a file first).
+// started is called, before the first byte, with what the copy holds; an
+// error from it ends the backup before anything is written.
+func (s *Store) Backup(w io.Writer, started func(BackupInfo) error) (int64, error) {
 	var n int64
 	err := s.view(func(tx *bbolt.Tx) error {
 		info, err := unsafeBackupInfo(tx)
@@ -41,7 +41,9 @@ func (s *Store) Backup(w io.Writer, started func(BackupInfo)) (int64, error) {
 		}
 		info.Size = tx.Size()
 		if started != nil {
-			started(info)
+			if err := started(info); err != nil {
+				return err
+			}
 		}
 		n, err = tx.WriteTo(w)
 		return err
@@ -148,10 +150,17 @@ func PrepareRestore(path, centre string) (BackupInfo, error) {
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		for _, k := range [][]byte{keyAppliedIndex, keyAppliedTerm, keyFeedEpoch} {
-			if err := meta.Delete(k); err != nil {
-				return err
-			}
+		if err := meta.Delete(keyFeedEpoch); err != nil {
+			return err
+		}
+		// The new group starts from a snapshot of this file at raft index 1,
+		// term 1 (node.Restore): the old group's position would have the
+		// state machine skip the new group's entries as applied.
+		if err := putU64(meta, keyAppliedIndex, 1); err != nil {
+			return err
+		}
+		if err := putU64(meta, keyAppliedTerm, 1); err != nil {
+			return err
 		}
 		if err := tx.DeleteBucket(bucketReplicas); err != nil {
 			return err
@@ -165,6 +174,6 @@ func PrepareRestore(path, centre string) (BackupInfo, error) {
 	if err != nil {
 		return info, fmt.Errorf("prepare %s for a new raft group: %w", path, err)
 	}
-	info.AppliedIndex = 0
+	info.AppliedIndex = 1
 	return info, nil
 }
