@@ -349,3 +349,33 @@ func TestRestoreMarkerWinsOverSkip(t *testing.T) {
 		t.Fatalf("a write on a restored node before its peers answered: %v, want ErrRecovering", err)
 	}
 }
+
+// BenchmarkBackup: the copy of a state file of 5,000 records, taken through
+// the local file (BENCHMARKS.md "Session 20").
+func BenchmarkBackup(b *testing.B) {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	cfg := DefaultConfig("tianjin", b.TempDir())
+	cfg.RecordKey = key
+	n, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 5000 {
+		if _, err := n.Create(ctx, supplyRecord(fmt.Sprint("成果", i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var size int64
+	for b.Loop() {
+		if size, err = n.Backup(io.Discard, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(size)
+}
