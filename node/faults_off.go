@@ -15,5 +15,5 @@ const faultsCompiled = false
 
 // newRaftTransport listens for raft on cfg.RaftAddr and advertises advertise.
 func newRaftTransport(cfg Config, advertise net.Addr, log hclog.Logger) (*raft.NetworkTransport, error) {
-	return raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, raftMaxPool, raftTimeout, log)
+	return raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, raftTransportConfig(nil, log))
 }

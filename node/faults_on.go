@@ -26,7 +26,7 @@ var errRaftIsolated = errors.New("raft traffic dropped: this replica is isolated
 // offers no hook, so this layer does what raft.TCPStreamLayer does plus that.
 func newRaftTransport(cfg Config, advertise net.Addr, log hclog.Logger) (*raft.NetworkTransport, error) {
 	if cfg.RaftFaults == nil {
-		return raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, raftMaxPool, raftTimeout, log)
+		return raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, raftTransportConfig(nil, log))
 	}
 	if a, ok := advertise.(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
 		// raft's TCP transport refuses this too: peers could not dial it.
@@ -37,9 +37,7 @@ func newRaftTransport(cfg Config, advertise net.Addr, log hclog.Logger) (*raft.N
 		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
 	}
 	layer := &isolatingLayer{Listener: ln, advertise: advertise, faults: cfg.RaftFaults}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: raftMaxPool, Timeout: raftTimeout, Logger: log,
-	}), nil
+	return raft.NewNetworkTransportWithConfig(raftTransportConfig(layer, log)), nil
 }
 
 // isolatingLayer is a raft.StreamLayer over TCP that refuses to dial and closes
