@@ -42,6 +42,11 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (Backup, error) {
 		if lerr != nil || (loc.Scheme != "http" && loc.Scheme != "https") {
 			return b, fmt.Errorf("GET /v1/admin/backup: redirected to %q: %v", resp.Header.Get("Location"), lerr)
 		}
+		if req.URL.Scheme == "https" && loc.Scheme != "https" {
+			// A leader recorded at an http URL while its followers serve
+			// https (a rollout half done, a typo in advertise_http).
+			return b, fmt.Errorf("GET /v1/admin/backup: redirected from https to %s: the token is not sent in clear; fix the leader's advertise_http, or ask it directly", loc)
+		}
 		req = req.Clone(ctx)
 		req.URL, req.Host = loc, ""
 		if resp, err = hc.Do(req); err != nil {

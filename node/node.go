@@ -215,12 +215,14 @@ func (c *Config) Validate() error {
 
 // Node is one replica of a centre.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	st       *store.Store
-	fsm      *fsm
-	raft     *raft.Raft
-	logStore logStore
+	// freeSpace is filesystemSpace, which tests replace.
+	freeSpace func(path string) (avail, size float64, ok bool)
+	cfg       Config
+	log       *slog.Logger
+	st        *store.Store
+	fsm       *fsm
+	raft      *raft.Raft
+	logStore  logStore
 	// logStoreKind is the kind logStore is (LogStoreBolt or LogStoreWAL).
 	logStoreKind string
 	transport    raft.Transport
@@ -288,7 +290,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID), writeSeed: maphash.MakeSeed()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID), writeSeed: maphash.MakeSeed(), freeSpace: filesystemSpace}
 	if cfg.Bundle != nil {
 		n.bundle.Store(cfg.Bundle)
 		signed := cfg.BundleSigned

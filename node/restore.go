@@ -31,7 +31,19 @@ func (n *Node) Backup(w io.Writer, started func(store.BackupInfo) error) (int64,
 	defer os.Remove(f.Name())
 	defer f.Close()
 	var info store.BackupInfo
-	if _, err := n.st.Backup(f, func(i store.BackupInfo) error { info = i; return nil }); err != nil {
+	if _, err := n.st.Backup(f, func(i store.BackupInfo) error {
+		info = i
+		// The copy stays until the client has read it: taking the last of
+		// the disk would fail the centre's writes for that long.
+		if avail, _, ok := n.freeSpace(n.cfg.DataDir); ok && avail < float64(i.Size+backupHeadroom(i.Size)) {
+			return fmt.Errorf("%w: a backup needs a copy of the state file (%d bytes) and room to write beside it in %s, and %.0f bytes are free there",
+				ErrDiskFull, i.Size, n.cfg.DataDir, avail)
+		}
+		return nil
+	}); err != nil {
+		if isDiskFull(err) && !errors.Is(err, ErrDiskFull) {
+			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+		}
 		return 0, fmt.Errorf("backup: copy the state file: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -44,6 +56,10 @@ func (n *Node) Backup(w io.Writer, started func(store.BackupInfo) error) (int64,
 	}
 	return io.Copy(w, f)
 }
+
+// backupHeadroom is the free space a backup leaves beside its copy of a
+// state file of size bytes, for the writes that go on while it is read.
+func backupHeadroom(size int64) int64 { return max(size/10, 64<<20) }
 
 // ErrDataDirInUse refuses a restore into a data directory that holds a state
 // file or raft state.

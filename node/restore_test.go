@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -378,4 +379,151 @@ func BenchmarkBackup(b *testing.B) {
 		}
 	}
 	b.SetBytes(size)
+}
+
+// TestRestoredWALSurvivesRestarts: the restored group founded on a snapshot
+// at index 1, with raft-wal as the log store, through a clean restart, a
+// machine restart and a compaction.
+func TestRestoredWALSurvivesRestarts(t *testing.T) {
+	ctx := context.Background()
+	key, _ := auth.GenerateKey("tianjin-rec")
+	old := mustOpenNode(t, t.TempDir(), key)
+	var ids []string
+	for i := range 5 {
+		rec, err := old.Create(ctx, supplyRecord(fmt.Sprint("成果", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	backup := takeBackupOf(t, old)
+	old.Close()
+	dir := t.TempDir()
+	if _, err := Restore(dir, "tianjin", backup); err != nil {
+		t.Fatal(err)
+	}
+	open := func(boot string) *Node {
+		return mustOpenNodeWith(t, dir, key, func(c *Config) {
+			c.BootID = func() string { return boot }
+			c.LogStore = LogStoreWAL
+			c.SnapshotThreshold, c.TrailingLogs = 4, 2
+		})
+	}
+	r := open("boot-1")
+	r.Close() // a restart before the first write
+	r = open("boot-1")
+	for i := range 12 {
+		if _, err := r.Create(ctx, supplyRecord(fmt.Sprint("恢复之后", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	os.Remove(filepath.Join(dir, cleanMarker))
+	r = open("boot-2")
+	defer r.Close()
+	if err := r.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := r.Get(ctx, id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	if h, _ := r.st.Head("tianjin"); h.Seq != 17 {
+		t.Errorf("own log head %+v, want seq 17", h)
+	}
+}
+
+// TestRestoredDirStartedToJoin: a restored data directory is for a replica
+// that founds a new group (bootstrap). Started with raft.join instead (its
+// old config), into a living group whose log still starts at entry 1, it
+// must not replay that log on top of the backup: refuse at start, or take
+// the leader's state whole.
+func TestRestoredDirStartedToJoin(t *testing.T) {
+	ctx := context.Background()
+	key, _ := auth.GenerateKey("tianjin-rec")
+	a := mustOpenNodeWith(t, t.TempDir(), key, func(c *Config) { c.ReplicaID, c.RaftAddr = "tianjin-1", loopbackAddr(t) })
+	defer a.Close()
+	for i := range 3 {
+		if _, err := a.Create(ctx, supplyRecord(fmt.Sprint("成果", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backup := takeBackupOf(t, a)
+	for i := range 2 {
+		if _, err := a.Create(ctx, supplyRecord(fmt.Sprint("之后", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "r2")
+	if _, err := Restore(dir, "tianjin", backup); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig("tianjin", dir)
+	cfg.ReplicaID, cfg.RaftAddr, cfg.Bootstrap, cfg.RecordKey = "tianjin-2", loopbackAddr(t), false, key
+	b, err := Open(cfg)
+	if err != nil {
+		t.Logf("refused at start: %v", err)
+		return
+	}
+	defer b.Close()
+	if err := a.raft.AddVoter(raft.ServerID("tianjin-2"), raft.ServerAddress(cfg.RaftAddr), 0, 10*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := a.st.AppliedIndex()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got, _, _ := b.st.AppliedIndex(); got >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			got, _, _ := b.st.AppliedIndex()
+			t.Fatalf("the joiner applied up to %d, not %d", got, want)
+		}
+	}
+	ah, _ := a.st.Head("tianjin")
+	bh, _ := b.st.Head("tianjin")
+	if ah != bh {
+		t.Fatalf("own log head: leader %+v, restored joiner %+v", ah, bh)
+	}
+	ae, _ := a.st.ReadRange("tianjin", 1, 100)
+	be, _ := b.st.ReadRange("tianjin", 1, 100)
+	if len(ae) != len(be) {
+		t.Fatalf("own log: leader %d entries, restored joiner %d", len(ae), len(be))
+	}
+	for i := range ae {
+		if string(ae[i].Record.Body) != string(be[i].Record.Body) || ae[i].Record.ID != be[i].Record.ID {
+			t.Fatalf("own entry %d: leader %s %s, joiner %s %s", i+1, ae[i].Record.ID, ae[i].Record.Body, be[i].Record.ID, be[i].Record.Body)
+		}
+	}
+}
+
+// TestBackupLeavesRoomOnTheDisk: the copy a backup streams from stays until
+// the client has read it, so a backup that would leave the disk without room
+// for the centre's writes is refused as ErrDiskFull (507) before it copies
+// anything (review 102).
+func TestBackupLeavesRoomOnTheDisk(t *testing.T) {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	n := mustOpenNode(t, t.TempDir(), key)
+	defer n.Close()
+	if _, err := n.Create(context.Background(), supplyRecord("成果")); err != nil {
+		t.Fatal(err)
+	}
+	n.freeSpace = func(string) (float64, float64, bool) { return 1 << 20, 1 << 30, true }
+	var buf bytes.Buffer
+	if _, err := n.Backup(&buf, nil); !errors.Is(err, ErrDiskFull) || buf.Len() != 0 {
+		t.Fatalf("a backup with 1 MiB free: %v, %d bytes sent; want ErrDiskFull before any", err, buf.Len())
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.cfg.DataDir, backupTempPattern)); len(left) != 0 {
+		t.Fatalf("a refused backup left %v", left)
+	}
+	n.freeSpace = func(string) (float64, float64, bool) { return 1 << 30, 1 << 31, true }
+	if _, err := n.Backup(&buf, nil); err != nil || buf.Len() == 0 {
+		t.Fatalf("a backup with 1 GiB free: %v, %d bytes", err, buf.Len())
+	}
 }

@@ -1,0 +1,40 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestBackupRedirectKeepsTLS: a follower reached over https redirects to its
+// leader; if the leader's recorded URL is plain http (a TLS rollout half done,
+// a typo in advertise_http), the admin token must not follow it in clear.
+func TestBackupRedirectKeepsTLS(t *testing.T) {
+	leaked := make(chan string, 1)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case leaked <- r.Header.Get("Authorization"):
+		default:
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer plain.Close()
+	follower := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", plain.URL+r.URL.Path)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}))
+	defer follower.Close()
+	c := New(follower.URL, "admin-secret")
+	c.HTTP = follower.Client()
+	_, err := c.Backup(context.Background(), &bytes.Buffer{})
+	select {
+	case auth := <-leaked:
+		t.Fatalf("the token went in clear over http after an https redirect: %q (err %v)", auth, err)
+	default:
+	}
+	if err == nil {
+		t.Fatal("a redirect from https to http was followed without error")
+	}
+}
