@@ -309,9 +309,23 @@ func (h *peerHealth) unreachable(id raft.ServerID, now time.Time) bool {
 // bootstrapped by an earlier build holds its first replica at the IP its name
 // resolved to then, and loses it once that IP changes (a Kubernetes pod made
 // again), while the name, which raft's transport resolves at every dial,
-// would have followed. Only the leader renames, and not itself; an address
-// held as a name, or recorded as an IP, or on another port, is left alone
-// (a move is AddReplica's). It returns how many it renamed.
+// would have followed. An address held as a name, or recorded as an IP, or on
+// another port, is left alone (a move is AddReplica's). Only the leader
+// renames. It returns how many it renamed.
+//
+// The leader renames itself, and a voter that does not answer its heartbeats;
+// a voter that answers is handed leadership instead, and renames itself once
+// it leads. Raft (hashicorp/raft v1.8.0) changes a follower's address in
+// place while its replication goroutines run: startStopReplication writes
+// followerReplication.peer under peerLock (raft.go:625), and those goroutines
+// read it without the lock after each append the follower accepted
+// (updateLastAppended, replication.go:660; also the log lines at
+// replication.go:521 and 647). The race detector caught that data race in
+// CI (TestRaftHoldsReplicasByName). A leader keeps no replication state for
+// itself (raft.go:589), so its own address changes race-free. A follower that
+// does not answer accepts no appends (at most raft logs its address once when
+// a send fails, replication.go:521, hashicorp/raft#681), and is renamed in
+// place because nothing else reaches it again.
 func (n *Node) NameRaftAddresses(ctx context.Context) (int, error) {
 	if !n.IsLeader() {
 		return 0, ErrNotLeader
@@ -321,9 +335,17 @@ func (n *Node) NameRaftAddresses(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	renamed := 0
+	var handTo *raft.Server
+	now := time.Now()
 	for _, srv := range n.servers() {
 		i := slices.IndexFunc(recorded, func(r store.Replica) bool { return r.ID == string(srv.ID) })
-		if i < 0 || srv.Suffrage != raft.Voter || string(srv.ID) == n.cfg.ReplicaID || !namesHeldIP(recorded[i].RaftAddr, string(srv.Address)) {
+		if i < 0 || srv.Suffrage != raft.Voter || !namesHeldIP(recorded[i].RaftAddr, string(srv.Address)) {
+			continue
+		}
+		if string(srv.ID) != n.cfg.ReplicaID && !n.peers.unreachable(srv.ID, now) {
+			if handTo == nil {
+				handTo = &srv
+			}
 			continue
 		}
 		if err := n.renameVoter(ctx, srv.ID, raft.ServerAddress(recorded[i].RaftAddr)); err != nil {
@@ -331,7 +353,23 @@ func (n *Node) NameRaftAddresses(ctx context.Context) (int, error) {
 		}
 		renamed++
 	}
+	if handTo != nil {
+		n.log.Info("handing leadership to a replica raft holds at an IP, so that it gives raft its recorded host name itself", "replica", handTo.ID, "held_at", handTo.Address)
+		if err := n.handLeadershipTo(ctx, *handTo); err != nil {
+			return renamed, fmt.Errorf("hand leadership to %s to have it named: %w", handTo.ID, err)
+		}
+	}
 	return renamed, nil
+}
+
+// handLeadershipTo transfers leadership to srv and waits for the transfer,
+// under the lock membership changes take.
+func (n *Node) handLeadershipTo(ctx context.Context, srv raft.Server) error {
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	return n.await(ctx, "hand leadership over", n.raft.LeadershipTransferToServer(srv.ID, srv.Address))
 }
 
 // namesHeldIP reports whether recorded is a host name and port where held is

@@ -578,8 +578,11 @@ func TestFeaturesAskedDuringAnAdditionAreNotRecorded(t *testing.T) {
 // TestRaftHoldsReplicasByName: a group bootstrapped now holds its first
 // replica at its configured host name; one an earlier build bootstrapped,
 // which holds it at the IP the name resolved to then, is given the recorded
-// name by the leader (NameRaftAddresses), so the replica is found again once
-// its IP changes; an address held as a name, or recorded as an IP, is left.
+// name (NameRaftAddresses), so the replica is found again once its IP
+// changes; an address held as a name, or recorded as an IP, is left. The
+// leader renames itself; a follower that answers is handed leadership and
+// renames itself as leader: raft changes a follower's address in place, racing
+// with its own replication to it (see NameRaftAddresses).
 func TestRaftHoldsReplicasByName(t *testing.T) {
 	nodes := openReplicas(t, firstByName)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -599,21 +602,45 @@ func TestRaftHoldsReplicasByName(t *testing.T) {
 	if err := first.RegisterSelf(ctx, store.Replica{RaftAddr: first.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := first.NameRaftAddresses(ctx); err != nil || n != 0 {
+		t.Fatalf("renamed %d (%v) with every address held as recorded", n, err)
+	}
+	// What an earlier build left: the first replica held at its IP. The
+	// leader changes its own address, which raft does without a race.
+	ip := strings.Replace(first.cfg.RaftAddr, "localhost", "127.0.0.1", 1)
+	holdAtIP := func() {
+		t.Helper()
+		if err := first.raft.AddVoter(raft.ServerID(first.cfg.ReplicaID), raft.ServerAddress(ip), 0, 5*time.Second).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if got := heldAt(first); got != ip {
+			t.Fatalf("held at %q, want %q", got, ip)
+		}
+	}
+
+	// The leader held at its IP renames itself.
+	holdAtIP()
+	if n, err := first.NameRaftAddresses(ctx); err != nil || n != 1 || heldAt(first) != first.cfg.RaftAddr {
+		t.Fatalf("leader renamed %d (%v): raft holds it at %q, recorded %q", n, err, heldAt(first), first.cfg.RaftAddr)
+	}
+
+	// A follower held at its IP, which answers, is handed leadership and
+	// renames itself once it leads.
+	holdAtIP()
 	if err := first.raft.LeadershipTransferToServer(raft.ServerID(nodes[1].cfg.ReplicaID), raft.ServerAddress(nodes[1].cfg.RaftAddr)).Error(); err != nil {
 		t.Fatal(err)
 	}
 	nl := leaderOf(t, nodes, first, 10*time.Second)
 	if n, err := nl.NameRaftAddresses(ctx); err != nil || n != 0 {
-		t.Fatalf("renamed %d (%v) with every address held as recorded", n, err)
+		t.Fatalf("a leader renamed %d (%v) followers that answer", n, err)
 	}
-	ip := strings.Replace(first.cfg.RaftAddr, "localhost", "127.0.0.1", 1)
-	if err := nl.raft.AddVoter(raft.ServerID(first.cfg.ReplicaID), raft.ServerAddress(ip), 0, 5*time.Second).Error(); err != nil {
-		t.Fatal(err)
+	if got := leaderOf(t, nodes[:1], nil, 10*time.Second); got != first {
+		t.Fatalf("leadership went to %s, not to the replica held at its IP", got.cfg.ReplicaID)
 	}
-	if n, err := nl.NameRaftAddresses(ctx); err != nil || n != 1 || heldAt(nl) != first.cfg.RaftAddr {
-		t.Fatalf("renamed %d (%v): raft holds %s at %q, recorded %q", n, err, first.cfg.ReplicaID, heldAt(nl), first.cfg.RaftAddr)
+	if n, err := first.NameRaftAddresses(ctx); err != nil || n != 1 || heldAt(first) != first.cfg.RaftAddr {
+		t.Fatalf("renamed %d (%v): raft holds %s at %q, recorded %q", n, err, first.cfg.ReplicaID, heldAt(first), first.cfg.RaftAddr)
 	}
-	if _, err := nl.Create(ctx, supplyRecord("after the rename")); err != nil {
+	if _, err := first.Create(ctx, supplyRecord("after the rename")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ recorded, held string }{
