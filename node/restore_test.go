@@ -99,11 +99,7 @@ func TestRestoreRefuses(t *testing.T) {
 	key, _ := auth.GenerateKey("tianjin-rec")
 	used := t.TempDir()
 	n := mustOpenNode(t, used, key)
-	backup := filepath.Join(t.TempDir(), "tianjin.db")
-	f, _ := os.Create(backup)
-	if _, err := n.Backup(f, nil); err != nil || f.Close() != nil {
-		t.Fatal(err)
-	}
+	backup := takeBackupOf(t, n)
 	n.Close()
 	garbage := filepath.Join(t.TempDir(), "garbage.db")
 	if err := os.WriteFile(garbage, []byte("not a state file, not even close, but long enough to be read as one"), 0o600); err != nil {
@@ -133,29 +129,44 @@ func TestRestoreRefuses(t *testing.T) {
 // TestRestoredNodeRecoversItsOwnLog: the backup's own log may end before what
 // the centre signed since, so a restored node of a federation begins an
 // own-log recovery (writes wait for its peers), where a node that merely
-// restarted on its state file would sign the next entry at once.
+// restarted on its state file would sign the next entry at once; and
+// p2p.skip_own_log_recovery, meant for a new centre, does not let it sign the
+// backup's next seq at once either (review 101).
 func TestRestoredNodeRecoversItsOwnLog(t *testing.T) {
-	ctx := context.Background()
 	key, _ := auth.GenerateKey("tianjin-rec")
+	backup, _ := backupOfRecords(t, key, 1)
+	for _, tc := range []struct {
+		name string
+		skip bool
+	}{{"recovery", false}, {"skip_own_log_recovery set", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := Restore(dir, "tianjin", backup); err != nil {
+				t.Fatal(err)
+			}
+			r := mustOpenNodeWith(t, dir, key, func(c *Config) { c.RecoverOwnLog, c.SkipOwnLogRecovery = true, tc.skip })
+			defer r.Close()
+			if _, err := r.Create(context.Background(), supplyRecord("恢复期间")); !errors.Is(err, ErrRecovering) {
+				t.Fatalf("a write before the peers answered: %v, want ErrRecovering", err)
+			}
+		})
+	}
+}
+
+// backupOfRecords is a backup of a node that wrote count records, with their ids.
+func backupOfRecords(t *testing.T, key *auth.KeyPair, count int) (string, []string) {
+	t.Helper()
 	n := mustOpenNode(t, t.TempDir(), key)
-	if _, err := n.Create(ctx, supplyRecord("成果")); err != nil {
-		t.Fatal(err)
+	defer n.Close()
+	var ids []string
+	for i := range count {
+		rec, err := n.Create(context.Background(), supplyRecord(fmt.Sprint("成果", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
 	}
-	backup := filepath.Join(t.TempDir(), "tianjin.db")
-	f, _ := os.Create(backup)
-	if _, err := n.Backup(f, nil); err != nil || f.Close() != nil {
-		t.Fatal(err)
-	}
-	n.Close()
-	dir := t.TempDir()
-	if _, err := Restore(dir, "tianjin", backup); err != nil {
-		t.Fatal(err)
-	}
-	r := mustOpenNodeWith(t, dir, key, func(c *Config) { c.RecoverOwnLog = true })
-	defer r.Close()
-	if _, err := r.Create(ctx, supplyRecord("恢复期间")); !errors.Is(err, ErrRecovering) {
-		t.Fatalf("a write before the peers answered: %v, want ErrRecovering", err)
-	}
+	return takeBackupOf(t, n), ids
 }
 
 // takeBackupOf writes n's state file to a file and returns its path.
@@ -179,17 +190,7 @@ func takeBackupOf(t *testing.T, n *Node) string {
 func TestRestoredGroupJoinerHoldsTheBackup(t *testing.T) {
 	ctx := context.Background()
 	key, _ := auth.GenerateKey("tianjin-rec")
-	old := mustOpenNode(t, t.TempDir(), key)
-	var ids []string
-	for i := range 5 {
-		rec, err := old.Create(ctx, supplyRecord(fmt.Sprint("成果", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.ID)
-	}
-	backup := takeBackupOf(t, old)
-	old.Close()
+	backup, ids := backupOfRecords(t, key, 5)
 
 	base := t.TempDir()
 	if _, err := Restore(filepath.Join(base, "r1"), "tianjin", backup); err != nil {
@@ -254,17 +255,7 @@ func TestRestoredGroupJoinerHoldsTheBackup(t *testing.T) {
 func TestRestoredStateSurvivesAMachineRestart(t *testing.T) {
 	ctx := context.Background()
 	key, _ := auth.GenerateKey("tianjin-rec")
-	old := mustOpenNode(t, t.TempDir(), key)
-	var ids []string
-	for i := range 5 {
-		rec, err := old.Create(ctx, supplyRecord(fmt.Sprint("成果", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.ID)
-	}
-	backup := takeBackupOf(t, old)
-	old.Close()
+	backup, ids := backupOfRecords(t, key, 5)
 
 	dir := t.TempDir()
 	if _, err := Restore(dir, "tianjin", backup); err != nil {
@@ -328,29 +319,6 @@ func TestCloseDuringBackup(t *testing.T) {
 	<-backupDone
 }
 
-// TestRestoreMarkerWinsOverSkip: a restored node's own log may end before
-// what the federation holds; p2p.skip_own_log_recovery, meant for a new
-// centre, must not let it sign the backup's next seq at once (review 101).
-func TestRestoreMarkerWinsOverSkip(t *testing.T) {
-	ctx := context.Background()
-	key, _ := auth.GenerateKey("tianjin-rec")
-	n := mustOpenNode(t, t.TempDir(), key)
-	if _, err := n.Create(ctx, supplyRecord("成果")); err != nil {
-		t.Fatal(err)
-	}
-	backup := takeBackupOf(t, n)
-	n.Close()
-	dir := t.TempDir()
-	if _, err := Restore(dir, "tianjin", backup); err != nil {
-		t.Fatal(err)
-	}
-	r := mustOpenNodeWith(t, dir, key, func(c *Config) { c.RecoverOwnLog, c.SkipOwnLogRecovery = true, true })
-	defer r.Close()
-	if _, err := r.Create(ctx, supplyRecord("恢复期间")); !errors.Is(err, ErrRecovering) {
-		t.Fatalf("a write on a restored node before its peers answered: %v, want ErrRecovering", err)
-	}
-}
-
 // BenchmarkBackup: the copy of a state file of 5,000 records, taken through
 // the local file (BENCHMARKS.md "Session 20").
 func BenchmarkBackup(b *testing.B) {
@@ -387,17 +355,7 @@ func BenchmarkBackup(b *testing.B) {
 func TestRestoredWALSurvivesRestarts(t *testing.T) {
 	ctx := context.Background()
 	key, _ := auth.GenerateKey("tianjin-rec")
-	old := mustOpenNode(t, t.TempDir(), key)
-	var ids []string
-	for i := range 5 {
-		rec, err := old.Create(ctx, supplyRecord(fmt.Sprint("成果", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.ID)
-	}
-	backup := takeBackupOf(t, old)
-	old.Close()
+	backup, ids := backupOfRecords(t, key, 5)
 	dir := t.TempDir()
 	if _, err := Restore(dir, "tianjin", backup); err != nil {
 		t.Fatal(err)
