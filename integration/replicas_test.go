@@ -16,6 +16,7 @@ import (
 
 	"liandong/auth"
 	"liandong/node/server"
+	"liandong/node/server/servertest"
 )
 
 // centreGroup is one centre on n replica processes.
@@ -31,7 +32,7 @@ type centreGroup struct {
 	urls    []string
 	procs   []*proc
 	clients []*client
-	ca      *testCA // with opts.tls
+	ca      *servertest.CA // with opts.tls
 }
 
 // groupOptions tune how a centre's replicas are provisioned and run.
@@ -93,7 +94,7 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 	g := &centreGroup{t: t, dir: dir, centre: opts.centre, opts: opts}
 	scheme := "http://"
 	if opts.tls {
-		g.ca = newTestCA(t)
+		g.ca = servertest.NewCA(t)
 		scheme = "https://"
 	}
 	var member auth.Member
@@ -120,8 +121,8 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 			cfg.Raft.JoinToken = "admin.token"
 		}
 		if opts.tls {
-			g.ca.issue(t, int64(i+2), cfg.Path("tls/api.crt"), cfg.Path("tls/api.key"))
-			if err := os.WriteFile(cfg.Path("tls/ca.pem"), g.ca.pem, 0o600); err != nil {
+			g.ca.Issue(t, int64(i+2), cfg.Path("tls/api.crt"), cfg.Path("tls/api.key"))
+			if err := os.WriteFile(cfg.Path("tls/ca.pem"), g.ca.PEM, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			cfg.TLS = server.TLSConfig{Cert: "tls/api.crt", Key: "tls/api.key", CA: "tls/ca.pem"}
@@ -212,7 +213,7 @@ func (g *centreGroup) writeFiles(bundle *auth.Bundle, root *auth.KeyPair, now ti
 			t.Fatal(err)
 		}
 		if g.ca != nil {
-			c.http.Transport = g.ca.transport()
+			c.http.Transport = g.ca.Transport()
 		}
 		g.clients = append(g.clients, c)
 	}

@@ -1,15 +1,8 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,78 +10,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"liandong/node/server/servertest"
 )
-
-// testCA is a certificate authority for TLS tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "liandong test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue writes a certificate for 127.0.0.1 with serial as certPath and its
-// key as keyPath.
-func (ca *testCA) issue(t *testing.T, serial int64, certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "tianjin-1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestTLSServesAndReloads: with tls.cert and tls.key the API answers over
 // HTTPS only, at an https URL, and a renewed certificate is served without a
 // restart.
 func TestTLSServesAndReloads(t *testing.T) {
 	f := newBundleFixture(t)
-	ca := newTestCA(t)
-	ca.issue(t, 100, f.cfg.Path("api.crt"), f.cfg.Path("api.key"))
+	ca := servertest.NewCA(t)
+	ca.Issue(t, 100, f.cfg.Path("api.crt"), f.cfg.Path("api.key"))
 	f.cfg.TLS = TLSConfig{Cert: "api.crt", Key: "api.key"}
 	s := runTestServer(t, f.cfg)
 	if !strings.HasPrefix(s.URL, "https://") {
 		t.Fatalf("URL %s with TLS configured", s.URL)
 	}
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 	cli := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	serial := func() int64 {
 		t.Helper()
@@ -113,7 +52,7 @@ func TestTLSServesAndReloads(t *testing.T) {
 		}
 	}
 	// A renewal: new files; each new connection may see them after a second.
-	ca.issue(t, 101, f.cfg.Path("api.crt"), f.cfg.Path("api.key"))
+	ca.Issue(t, 101, f.cfg.Path("api.crt"), f.cfg.Path("api.key"))
 	got := int64(0)
 	for i := 0; i < 50 && got != 101; i++ {
 		time.Sleep(100 * time.Millisecond)
@@ -125,7 +64,7 @@ func TestTLSServesAndReloads(t *testing.T) {
 	}
 	// A broken renewal (a key that does not match) keeps the last good pair.
 	other := filepath.Join(t.TempDir(), "other.key")
-	ca.issue(t, 102, filepath.Join(t.TempDir(), "other.crt"), other)
+	ca.Issue(t, 102, filepath.Join(t.TempDir(), "other.crt"), other)
 	key, _ := os.ReadFile(other)
 	if err := os.WriteFile(f.cfg.Path("api.key"), key, 0o600); err != nil {
 		t.Fatal(err)
@@ -141,8 +80,8 @@ func TestTLSServesAndReloads(t *testing.T) {
 // certificate are refused at start, naming the key.
 func TestTLSConfigMistakes(t *testing.T) {
 	f := newBundleFixture(t)
-	ca := newTestCA(t)
-	ca.issue(t, 1, f.cfg.Path("api.crt"), f.cfg.Path("api.key"))
+	ca := servertest.NewCA(t)
+	ca.Issue(t, 1, f.cfg.Path("api.crt"), f.cfg.Path("api.key"))
 	os.WriteFile(f.cfg.Path("junk.pem"), []byte("not pem"), 0o600)
 	for _, tc := range []struct {
 		name string
@@ -172,9 +111,9 @@ func TestTLSConfigMistakes(t *testing.T) {
 // TestReplicaTransportTrustsTheCA: calls to other replicas trust tls.ca's
 // certificates besides the system's; without it a private CA's are refused.
 func TestReplicaTransportTrustsTheCA(t *testing.T) {
-	ca := newTestCA(t)
+	ca := servertest.NewCA(t)
 	dir := t.TempDir()
-	ca.issue(t, 7, filepath.Join(dir, "srv.crt"), filepath.Join(dir, "srv.key"))
+	ca.Issue(t, 7, filepath.Join(dir, "srv.crt"), filepath.Join(dir, "srv.key"))
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "srv.crt"), filepath.Join(dir, "srv.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -183,8 +122,8 @@ func TestReplicaTransportTrustsTheCA(t *testing.T) {
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.StartTLS()
 	defer srv.Close()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.pem, 0o600); err != nil {
+	caFile := filepath.Join(dir, "ca.PEM")
+	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := replicaTransport(caFile)
