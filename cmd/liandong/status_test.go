@@ -158,19 +158,7 @@ func TestStatusProblems(t *testing.T) {
 	now := time.Now().UTC()
 	at := func(ago time.Duration) *time.Time { t := time.Now().UTC().Add(-ago); return &t }
 	healthy := func() *federationDoc {
-		doc := &federationDoc{Centre: "hq", PeerID: "12D3KooWhq"}
-		doc.Replica = node.ReplicaStatus{ReplicaID: "hq-1", State: "Leader", Leader: "hq-1", Term: 3, Voters: []string{"hq-1"}}
-		doc.Bundle.Federation, doc.Bundle.Version, doc.Bundle.ExpiresAt = "jjj", 4, now.Add(90*24*time.Hour)
-		for _, id := range []string{"hq", "tianjin", "hebei"} {
-			doc.Members = append(doc.Members, struct {
-				ID      string `json:"id"`
-				Name    string `json:"name"`
-				NameZH  string `json:"name_zh"`
-				Removed bool   `json:"removed"`
-			}{ID: id, Name: id})
-			doc.Sync.Origins = append(doc.Sync.Origins, exchange.OriginStatus{Origin: id,
-				Local: schema.Head{Origin: id, Seq: 10}, Best: schema.Head{Origin: id, Seq: 10}})
-		}
+		doc := statusDoc(now, 4, "hq", "tianjin", "hebei")
 		doc.Sync.Peers = []exchange.PeerStatus{
 			{PeerID: "12D3KooWtianjin", Member: "tianjin", Connected: true, LastContact: at(time.Second), RTTSeconds: 0.002},
 			{PeerID: "12D3KooWhebei", Member: "hebei", Connected: true, LastContact: at(time.Second), RTTSeconds: 0.003},
@@ -343,20 +331,8 @@ func TestStatusCutOnPurpose(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
 	base := func() *federationDoc {
-		doc := &federationDoc{Centre: "hq", PeerID: "12D3KooWhq"}
-		doc.Replica = node.ReplicaStatus{ReplicaID: "hq-1", State: "Leader", Leader: "hq-1", Term: 3, Voters: []string{"hq-1"}}
-		doc.Bundle.Federation, doc.Bundle.Version, doc.Bundle.ExpiresAt = "jjj", 9, now.Add(90*24*time.Hour)
+		doc := statusDoc(now, 9, "hq", "tianjin", "hebei", "xiongan")
 		doc.Sync.BundleVersion = 9
-		for _, id := range []string{"hq", "tianjin", "hebei", "xiongan"} {
-			doc.Members = append(doc.Members, struct {
-				ID      string `json:"id"`
-				Name    string `json:"name"`
-				NameZH  string `json:"name_zh"`
-				Removed bool   `json:"removed"`
-			}{ID: id, Name: id})
-			doc.Sync.Origins = append(doc.Sync.Origins, exchange.OriginStatus{Origin: id,
-				Local: schema.Head{Origin: id, Seq: 10}, Best: schema.Head{Origin: id, Seq: 10}})
-		}
 		doc.Sync.Peers = []exchange.PeerStatus{
 			{PeerID: "12D3KooWtianjin", Member: "tianjin", Connected: true, LastContact: ago(time.Second)},
 			{PeerID: "12D3KooWhebei1", Member: "hebei", Connected: true, LastContact: ago(time.Second)},
@@ -458,20 +434,8 @@ func TestStatusCutOnPurpose(t *testing.T) {
 // "nothing needs attention" (review 101).
 func TestStatusNodeCutFromEveryCentre(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	doc := &federationDoc{Centre: "hq", PeerID: "12D3KooWhq"}
-	doc.Replica = node.ReplicaStatus{ReplicaID: "hq-1", State: "Leader", Leader: "hq-1", Term: 3, Voters: []string{"hq-1"}}
-	doc.Bundle.Federation, doc.Bundle.Version, doc.Bundle.ExpiresAt = "jjj", 9, now.Add(90*24*time.Hour)
+	doc := statusDoc(now, 9, "hq", "tianjin", "hebei")
 	doc.Sync.BundleVersion = 9
-	for _, id := range []string{"hq", "tianjin", "hebei"} {
-		doc.Members = append(doc.Members, struct {
-			ID      string `json:"id"`
-			Name    string `json:"name"`
-			NameZH  string `json:"name_zh"`
-			Removed bool   `json:"removed"`
-		}{ID: id, Name: id})
-		doc.Sync.Origins = append(doc.Sync.Origins, exchange.OriginStatus{Origin: id,
-			Local: schema.Head{Origin: id, Seq: 10}, Best: schema.Head{Origin: id, Seq: 10}})
-	}
 	doc.Sync.Block = []string{"tianjin"}
 	doc.Sync.Peers = []exchange.PeerStatus{
 		{PeerID: "12D3KooWtianjin", Member: "tianjin", Blocked: true},
@@ -486,4 +450,23 @@ func TestStatusNodeCutFromEveryCentre(t *testing.T) {
 	if rep := buildStatusReport(doc, "http://127.0.0.1:1", now, statusLimits{maxLag: 2 * time.Minute, bundleWarn: 7 * 24 * time.Hour}); !rep.OK {
 		t.Fatalf("with hebei's second peer linked: problems %+v", rep.Problems)
 	}
+}
+
+// statusDoc is /v1/federation as hq's leader answers it with bundle version
+// v listing centres, every log at seq 10 here and at its best peer; no peers.
+func statusDoc(now time.Time, v uint64, centres ...string) *federationDoc {
+	doc := &federationDoc{Centre: "hq", PeerID: "12D3KooWhq"}
+	doc.Replica = node.ReplicaStatus{ReplicaID: "hq-1", State: "Leader", Leader: "hq-1", Term: 3, Voters: []string{"hq-1"}}
+	doc.Bundle.Federation, doc.Bundle.Version, doc.Bundle.ExpiresAt = "jjj", v, now.Add(90*24*time.Hour)
+	for _, id := range centres {
+		doc.Members = append(doc.Members, struct {
+			ID      string `json:"id"`
+			Name    string `json:"name"`
+			NameZH  string `json:"name_zh"`
+			Removed bool   `json:"removed"`
+		}{ID: id, Name: id})
+		doc.Sync.Origins = append(doc.Sync.Origins, exchange.OriginStatus{Origin: id,
+			Local: schema.Head{Origin: id, Seq: 10}, Best: schema.Head{Origin: id, Seq: 10}})
+	}
+	return doc
 }
