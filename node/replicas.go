@@ -265,6 +265,8 @@ func (n *Node) checkRemovalLeavesQuorum(ctx context.Context, id string) error {
 type peerHealth struct {
 	mu     sync.Mutex
 	failed map[raft.ServerID]time.Time // last failed heartbeat; gone once one succeeds
+	// leaderSince is when leadership last changed, as this replica saw it.
+	leaderSince time.Time
 }
 
 // observe is a raft observer's filter, called for every observation (from the
@@ -288,6 +290,7 @@ func (h *peerHealth) observe(o *raft.Observation) bool {
 	case raft.LeaderObservation:
 		// Heartbeats are the leader's: what an earlier term saw is stale.
 		clear(h.failed)
+		h.leaderSince = time.Now()
 	}
 	return false
 }
@@ -301,7 +304,21 @@ func (h *peerHealth) unreachable(id raft.ServerID, now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	at, ok := h.failed[id]
-	return ok && now.Sub(at) < raftTimeout+5*time.Second
+	return ok && now.Sub(at) < peerHealthWindow
+}
+
+// peerHealthWindow is how long a failed heartbeat says a peer is unreachable:
+// raft's transport timeout (a peer that does not answer at all fails after
+// it) plus a margin.
+const peerHealthWindow = raftTimeout + 5*time.Second
+
+// heard reports whether this leader has led long enough for a follower that
+// does not answer to have failed a heartbeat: before that, no failure on
+// record is no proof that a follower answers.
+func (h *peerHealth) heard(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.leaderSince.IsZero() && now.Sub(h.leaderSince) >= peerHealthWindow
 }
 
 // NameRaftAddresses gives raft's configuration the host name a replica
@@ -343,7 +360,11 @@ func (n *Node) NameRaftAddresses(ctx context.Context) (int, error) {
 			continue
 		}
 		if string(srv.ID) != n.cfg.ReplicaID && !n.peers.unreachable(srv.ID, now) {
-			if handTo == nil {
+			// Handed leadership only once it has been heard from: a transfer
+			// to a dead voter (a pod made again, its old IP a black hole)
+			// refuses every write until it times out. A new leader waits a
+			// window for heartbeats to fail, and asks the replica's API.
+			if handTo == nil && n.peers.heard(now) && (n.cfg.ProbeReplica == nil || n.cfg.ProbeReplica(ctx, recorded[i]) == nil) {
 				handTo = &srv
 			}
 			continue

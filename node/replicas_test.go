@@ -631,6 +631,13 @@ func TestRaftHoldsReplicasByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	nl := leaderOf(t, nodes, first, 10*time.Second)
+	// A new leader hands over only once heartbeats had time to fail.
+	if n, err := nl.NameRaftAddresses(ctx); err != nil || n != 0 || !nl.IsLeader() {
+		t.Fatalf("a leader of a moment renamed %d (%v), leads %v: it has not heard from its followers yet", n, err, nl.IsLeader())
+	}
+	nl.peers.mu.Lock()
+	nl.peers.leaderSince = time.Now().Add(-peerHealthWindow)
+	nl.peers.mu.Unlock()
 	if n, err := nl.NameRaftAddresses(ctx); err != nil || n != 0 {
 		t.Fatalf("a leader renamed %d (%v) followers that answer", n, err)
 	}

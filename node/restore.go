@@ -37,12 +37,12 @@ func (n *Node) Backup(w io.Writer, started func(store.BackupInfo) error) (int64,
 		// the disk would fail the centre's writes for that long.
 		if avail, _, ok := n.freeSpace(n.cfg.DataDir); ok && avail < float64(i.Size+backupHeadroom(i.Size)) {
 			return fmt.Errorf("%w: a backup needs a copy of the state file (%d bytes) and room to write beside it in %s, and %.0f bytes are free there",
-				ErrDiskFull, i.Size, n.cfg.DataDir, avail)
+				ErrNoRoomForBackup, i.Size, n.cfg.DataDir, avail)
 		}
 		return nil
 	}); err != nil {
-		if isDiskFull(err) && !errors.Is(err, ErrDiskFull) {
-			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+		if isDiskFull(err) && !errors.Is(err, ErrNoRoomForBackup) {
+			err = fmt.Errorf("%w: %w", ErrNoRoomForBackup, err)
 		}
 		return 0, fmt.Errorf("backup: copy the state file: %w", err)
 	}
@@ -56,6 +56,10 @@ func (n *Node) Backup(w io.Writer, started func(store.BackupInfo) error) (int64,
 	}
 	return io.Copy(w, f)
 }
+
+// ErrNoRoomForBackup refuses a backup whose copy would not fit on the disk
+// beside the centre's writes (the API's 507; the centre's writes go on).
+var ErrNoRoomForBackup = errors.New("no room for a backup")
 
 // backupHeadroom is the free space a backup leaves beside its copy of a
 // state file of size bytes, for the writes that go on while it is read.

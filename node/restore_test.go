@@ -463,7 +463,7 @@ func TestRestoredDirStartedToJoin(t *testing.T) {
 
 // TestBackupLeavesRoomOnTheDisk: the copy a backup streams from stays until
 // the client has read it, so a backup that would leave the disk without room
-// for the centre's writes is refused as ErrDiskFull (507) before it copies
+// for the centre's writes is refused (ErrNoRoomForBackup, 507) before it copies
 // anything (review 102).
 func TestBackupLeavesRoomOnTheDisk(t *testing.T) {
 	key, _ := auth.GenerateKey("tianjin-rec")
@@ -474,8 +474,8 @@ func TestBackupLeavesRoomOnTheDisk(t *testing.T) {
 	}
 	n.freeSpace = func(string) (float64, float64, bool) { return 1 << 20, 1 << 30, true }
 	var buf bytes.Buffer
-	if _, err := n.Backup(&buf, nil); !errors.Is(err, ErrDiskFull) || buf.Len() != 0 {
-		t.Fatalf("a backup with 1 MiB free: %v, %d bytes sent; want ErrDiskFull before any", err, buf.Len())
+	if _, err := n.Backup(&buf, nil); !errors.Is(err, ErrNoRoomForBackup) || buf.Len() != 0 {
+		t.Fatalf("a backup with 1 MiB free: %v, %d bytes sent; want ErrNoRoomForBackup before any", err, buf.Len())
 	}
 	if left, _ := filepath.Glob(filepath.Join(n.cfg.DataDir, backupTempPattern)); len(left) != 0 {
 		t.Fatalf("a refused backup left %v", left)

@@ -146,7 +146,8 @@ func startRaftGroup(ctx context.Context, dir string, voters int, logStore string
 		if voters == 1 {
 			_, tr = raft.NewInmemTransport(raft.ServerAddress(id))
 		} else {
-			t, err := raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 8, 10*time.Second, hlog)
+			// As the node configures it (node/faults.go): no pipelining.
+			t, err := raft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &raft.NetworkTransportConfig{MaxPool: 8, Timeout: 10 * time.Second, Logger: hlog, MaxRPCsInFlight: 1})
 			if err != nil {
 				g.close()
 				return nil, err

@@ -3,12 +3,14 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,4 +222,19 @@ func TestCutBackupIsAudited(t *testing.T) {
 		}
 	}
 	t.Fatalf("%d bytes of the state file went out; no state.backup event: %+v", w.bytes, events)
+}
+
+// TestBackupRefusedForSpace: a backup refused for want of room for its copy
+// reaches the operator as a 507 that says what was refused and how much is
+// free, not that the centre's writes are refused: they are not (review 103).
+func TestBackupRefusedForSpace(t *testing.T) {
+	err := fmt.Errorf("backup: copy the state file: %w", fmt.Errorf("%w: a backup needs a copy of the state file (%d bytes) and room to write beside it in %s, and %.0f bytes are free there",
+		node.ErrNoRoomForBackup, 1<<30, "/var/lib/liandong", float64(1<<20)))
+	p := toProblem(err, "req-1")
+	if p.Status != http.StatusInsufficientStorage {
+		t.Fatalf("status %d, want 507", p.Status)
+	}
+	if strings.Contains(p.Detail, "writes are refused") || !strings.Contains(p.Detail, "bytes are free") {
+		t.Fatalf("a refused backup answers %q", p.Detail)
+	}
 }

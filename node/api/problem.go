@@ -165,6 +165,9 @@ func toProblem(err error, requestID string) *problem {
 		p = newProblem(http.StatusInsufficientStorage, "insufficient-storage",
 			"this replica's raft log could not start its next segment (its disk is full): writes are refused until its operators free space and restart it; reads go on")
 		p.header.Set("Retry-After", "60")
+	case errors.Is(err, node.ErrNoRoomForBackup):
+		p = newProblem(http.StatusInsufficientStorage, "insufficient-storage",
+			err.Error()+"; the centre's writes go on: free space on the leader's disk, or take the backup later")
 	case errors.Is(err, node.ErrDiskFull):
 		p = newProblem(http.StatusInsufficientStorage, "insufficient-storage",
 			"this node's disk is full: writes are refused until its operators free space, and then accepted again without a restart; reads go on")
