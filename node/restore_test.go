@@ -273,18 +273,7 @@ func TestRestoredStateSurvivesAMachineRestart(t *testing.T) {
 
 	r = open("boot-2")
 	defer r.Close()
-	if err := r.raft.Barrier(10 * time.Second).Error(); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range ids {
-		if _, err := r.Get(ctx, id); err != nil {
-			t.Errorf("%s from the backup, after a machine restart: %v", id, err)
-		}
-	}
-	if h, _ := r.st.Head("tianjin"); h.Seq != 6 {
-		e, _ := r.st.ReadRange("tianjin", 1, 1)
-		t.Errorf("own log head after the rebuild: %+v (want seq 6); entry 1 now: %+v", h, e[0].Record.Body)
-	}
+	holdsBackupAndAfter(t, r, ids, 6)
 }
 
 // TestCloseDuringBackup: a backup streams to a client that reads slowly (or
@@ -382,17 +371,7 @@ func TestRestoredWALSurvivesRestarts(t *testing.T) {
 	os.Remove(filepath.Join(dir, cleanMarker))
 	r = open("boot-2")
 	defer r.Close()
-	if err := r.raft.Barrier(10 * time.Second).Error(); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range ids {
-		if _, err := r.Get(ctx, id); err != nil {
-			t.Errorf("%s: %v", id, err)
-		}
-	}
-	if h, _ := r.st.Head("tianjin"); h.Seq != 17 {
-		t.Errorf("own log head %+v, want seq 17", h)
-	}
+	holdsBackupAndAfter(t, r, ids, 17)
 }
 
 // TestRestoredDirStartedToJoin: a restored data directory is for a replica
@@ -483,5 +462,23 @@ func TestBackupLeavesRoomOnTheDisk(t *testing.T) {
 	n.freeSpace = func(string) (float64, float64, bool) { return 1 << 30, 1 << 31, true }
 	if _, err := n.Backup(&buf, nil); err != nil || buf.Len() == 0 {
 		t.Fatalf("a backup with 1 GiB free: %v, %d bytes", err, buf.Len())
+	}
+}
+
+// holdsBackupAndAfter checks that r, its state file rebuilt from raft after a
+// restore, holds the backup's records ids and its own log up to seq.
+func holdsBackupAndAfter(t *testing.T, r *Node, ids []string, seq uint64) {
+	t.Helper()
+	if err := r.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := r.Get(context.Background(), id); err != nil {
+			t.Errorf("%s from the backup, after the state file was rebuilt: %v", id, err)
+		}
+	}
+	if h, _ := r.st.Head("tianjin"); h.Seq != seq {
+		e, _ := r.st.ReadRange("tianjin", 1, 1)
+		t.Errorf("own log head after the rebuild: %+v (want seq %d); entry 1 now: %+v", h, seq, e)
 	}
 }
