@@ -491,14 +491,19 @@ func TestGroupHasMatchesTheFirstReplicaByID(t *testing.T) {
 	if err := first.RegisterSelf(ctx, store.Replica{RaftAddr: first.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
+	// As a group an earlier build bootstrapped holds it: at the IP. Set while
+	// first leads (its own entry): a leader changing a live follower's
+	// address in place is a data race in hashicorp/raft (NameRaftAddresses).
+	held := strings.Replace(first.cfg.RaftAddr, "localhost", "127.0.0.1", 1)
+	if err := first.raft.AddVoter(raft.ServerID(first.cfg.ReplicaID), raft.ServerAddress(held), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
 	if err := first.raft.LeadershipTransferToServer(raft.ServerID(nodes[1].cfg.ReplicaID), raft.ServerAddress(nodes[1].cfg.RaftAddr)).Error(); err != nil {
 		t.Fatal(err)
 	}
 	nl := leaderOf(t, nodes, first, 10*time.Second)
-	// As a group an earlier build bootstrapped holds it: at the IP.
-	held := strings.Replace(first.cfg.RaftAddr, "localhost", "127.0.0.1", 1)
-	if err := nl.raft.AddVoter(raft.ServerID(first.cfg.ReplicaID), raft.ServerAddress(held), 0, 5*time.Second).Error(); err != nil {
-		t.Fatal(err)
+	if got := heldAddress(nl, first.cfg.ReplicaID); got != held {
+		t.Fatalf("raft holds %s at %q, want %q", first.cfg.ReplicaID, got, held)
 	}
 	r := store.Replica{ID: nodes[2].cfg.ReplicaID, RaftAddr: nodes[2].cfg.RaftAddr, HTTP: "http://127.0.0.1:1", Features: featureList(Features())}
 	if _, err := nl.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
@@ -686,4 +691,14 @@ func lastConfigurationIndex(t *testing.T, n *Node) uint64 {
 	}
 	t.Fatal("no configuration entry in the raft log")
 	return 0
+}
+
+// heldAddress is the address n's raft configuration holds replica id at.
+func heldAddress(n *Node, id string) string {
+	for _, srv := range n.servers() {
+		if string(srv.ID) == id {
+			return string(srv.Address)
+		}
+	}
+	return ""
 }
