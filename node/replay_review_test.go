@@ -33,13 +33,7 @@ func TestCaughtUpPastManyEntriesWithoutCommand(t *testing.T) {
 	last := appendBarriers(t, dir, 10001)
 	os.Remove(filepath.Join(dir, cleanMarker)) // a power cut, then another boot
 
-	cfg := DefaultConfig("tianjin", dir)
-	cfg.RecordKey = key
-	cfg.BootID = func() string { return "boot-2" }
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = openOnAnotherBoot(t, dir, key)
 	defer n.Close()
 	applied, _, _ := n.st.AppliedIndex()
 	if err := n.CaughtUp(); err == nil && applied < last {
@@ -217,13 +211,7 @@ func TestCaughtUpCheapBeforeLatch(t *testing.T) {
 	n.Close()
 	appendBarriers(t, dir, 9990)
 	os.Remove(filepath.Join(dir, cleanMarker))
-	cfg := DefaultConfig("tianjin", dir)
-	cfg.RecordKey = key
-	cfg.BootID = func() string { return "boot-2" }
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = openOnAnotherBoot(t, dir, key)
 	defer n.Close()
 	counted := &countingLogStore{logStore: n.logStore}
 	n.logStore = counted // before raft's replay reaches the command: nothing else reads the field in a node of its own
@@ -277,4 +265,18 @@ func appendBarriers(t *testing.T, dir string, n uint64) (last uint64) {
 		t.Fatal(err)
 	}
 	return last
+}
+
+// openOnAnotherBoot opens the replica in dir as a machine restart would (boot
+// id "boot-2"), without waiting for a leader.
+func openOnAnotherBoot(t *testing.T, dir string, key *auth.KeyPair) *Node {
+	t.Helper()
+	cfg := DefaultConfig("tianjin", dir)
+	cfg.RecordKey = key
+	cfg.BootID = func() string { return "boot-2" }
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -140,10 +140,7 @@ func TestRestoredNodeRecoversItsOwnLog(t *testing.T) {
 		skip bool
 	}{{"recovery", false}, {"skip_own_log_recovery set", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if _, err := Restore(dir, "tianjin", backup); err != nil {
-				t.Fatal(err)
-			}
+			dir := restoredDir(t, backup)
 			r := mustOpenNodeWith(t, dir, key, func(c *Config) { c.RecoverOwnLog, c.SkipOwnLogRecovery = true, tc.skip })
 			defer r.Close()
 			if _, err := r.Create(context.Background(), supplyRecord("恢复期间")); !errors.Is(err, ErrRecovering) {
@@ -256,11 +253,7 @@ func TestRestoredStateSurvivesAMachineRestart(t *testing.T) {
 	ctx := context.Background()
 	key, _ := auth.GenerateKey("tianjin-rec")
 	backup, ids := backupOfRecords(t, key, 5)
-
-	dir := t.TempDir()
-	if _, err := Restore(dir, "tianjin", backup); err != nil {
-		t.Fatal(err)
-	}
+	dir := restoredDir(t, backup)
 	open := func(boot string) *Node {
 		return mustOpenNodeWith(t, dir, key, func(c *Config) { c.BootID = func() string { return boot } })
 	}
@@ -345,10 +338,7 @@ func TestRestoredWALSurvivesRestarts(t *testing.T) {
 	ctx := context.Background()
 	key, _ := auth.GenerateKey("tianjin-rec")
 	backup, ids := backupOfRecords(t, key, 5)
-	dir := t.TempDir()
-	if _, err := Restore(dir, "tianjin", backup); err != nil {
-		t.Fatal(err)
-	}
+	dir := restoredDir(t, backup)
 	open := func(boot string) *Node {
 		return mustOpenNodeWith(t, dir, key, func(c *Config) {
 			c.BootID = func() string { return boot }
@@ -481,4 +471,14 @@ func holdsBackupAndAfter(t *testing.T, r *Node, ids []string, seq uint64) {
 		e, _ := r.st.ReadRange("tianjin", 1, 1)
 		t.Errorf("own log head after the rebuild: %+v (want seq %d); entry 1 now: %+v", h, seq, e)
 	}
+}
+
+// restoredDir is a new data directory with backup restored into it.
+func restoredDir(t *testing.T, backup string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := Restore(dir, "tianjin", backup); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
