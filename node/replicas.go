@@ -86,6 +86,9 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	}
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
+	if err := n.checkMove(r); err != nil {
+		return err
+	}
 	// Counted once the change is done, before the lock is let go: an
 	// answer asked for while it was under way is not recorded (Membership).
 	defer n.membershipChanges.Add(1)
@@ -99,6 +102,35 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	r.Features = ""
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
 	return err
+}
+
+// ErrStillAnswers refuses to move a replica to a new raft address while it
+// still answers at the one raft holds: the move is made once it stops there.
+var ErrStillAnswers = errors.New("the replica still answers raft at its current address")
+
+// checkMove refuses to give a follower a new raft address while this leader
+// still replicates to it at its old one. Raft (hashicorp/raft v1.8.0) changes
+// the address in place, racing with the replication goroutine that reads it
+// without a lock after each append the follower accepted (see
+// NameRaftAddresses, hashicorp/raft#681). A follower whose heartbeats fail
+// accepts no appends, so once the replica stopped at its old address (a
+// move is a restart elsewhere, and its join is retried) the change is made;
+// a leader moves itself freely, as raft keeps no replication state for
+// itself. A voter at the same address, or a new id, is no move.
+func (n *Node) checkMove(r store.Replica) error {
+	if r.ID == n.cfg.ReplicaID {
+		return nil
+	}
+	for _, srv := range n.servers() {
+		if string(srv.ID) != r.ID || srv.Address == raft.ServerAddress(r.RaftAddr) {
+			continue
+		}
+		if n.peers.unreachable(srv.ID, time.Now()) {
+			return nil
+		}
+		return fmt.Errorf("%w: raft holds %s at %s, and its heartbeats there succeed: stop the replica at %s, and the move to %s is made at the next try once they fail (a joining replica retries by itself)", ErrStillAnswers, r.ID, srv.Address, srv.Address, r.RaftAddr)
+	}
+	return nil
 }
 
 // checkReplicaURL accepts only a bare http(s) origin: followers forward writes,

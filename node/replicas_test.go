@@ -702,3 +702,85 @@ func heldAddress(n *Node, id string) string {
 	}
 	return ""
 }
+
+// TestMoveReplicaWaitsUntilItStopsAnswering: AddReplica of a voter at a new raft
+// address is refused while the voter still answers at the address raft holds
+// (raft would change it in place under the replication goroutine that reads it,
+// hashicorp/raft#681), and made once the replica, restarted at the new address,
+// asks again after the leader's heartbeats to the old one failed; the moved
+// replica then gets what the centre writes.
+func TestMoveReplicaWaitsUntilItStopsAnswering(t *testing.T) {
+	f := newTrustFixture(t)
+	f.v1.Members[0].Peers = []auth.Peer{{ID: "12D3KooWmoved", Addrs: []string{"/ip4/127.0.0.1/tcp/1"}}}
+	signed := f.sign(t, f.v1, f.root)
+	nodes := openReplicas(t, func(i int, cfg *Config) {
+		cfg.RecordKey = f.rec
+		cfg.Bundle, cfg.BundleSigned = f.v1, signed
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	var x *Node
+	for _, n := range nodes {
+		if n != l {
+			x = n
+			break
+		}
+	}
+	heldAt := func() raft.ServerAddress {
+		for _, s := range l.servers() {
+			if string(s.ID) == x.cfg.ReplicaID {
+				return s.Address
+			}
+		}
+		return ""
+	}
+	old := x.cfg.RaftAddr
+	moved := store.Replica{ID: x.cfg.ReplicaID, RaftAddr: loopbackAddr(t), HTTP: "http://127.0.0.1:1", PeerID: "12D3KooWmoved"}
+	if err := l.AddReplica(ctx, moved); !errors.Is(err, ErrStillAnswers) || !strings.Contains(err.Error(), "stop the replica at "+old) {
+		t.Fatalf("moving a replica that answers: %v, want ErrStillAnswers naming %s", err, old)
+	}
+	if got := heldAt(); got != raft.ServerAddress(old) {
+		t.Fatalf("a refused move changed raft's address for %s to %s", x.cfg.ReplicaID, got)
+	}
+	// The same address again is no move (a replica re-asking to join).
+	if err := l.AddReplica(ctx, store.Replica{ID: x.cfg.ReplicaID, RaftAddr: old, HTTP: "http://127.0.0.1:1", PeerID: "12D3KooWmoved"}); err != nil {
+		t.Fatalf("adding a voter at the address raft holds: %v", err)
+	}
+
+	// The move: stopped at the old address, started at the new one.
+	cfg := x.cfg
+	x.Close()
+	cfg.RaftAddr = moved.RaftAddr
+	x, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	var last error
+	for try := 0; try < 100; try++ { // a refused port fails a heartbeat at once; raft backs off up to half a heartbeat timeout
+		if last = l.AddReplica(ctx, moved); !errors.Is(last, ErrStillAnswers) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if last != nil {
+		t.Fatalf("moving a replica that stopped at its old address: %v", last)
+	}
+	if got := heldAt(); got != raft.ServerAddress(moved.RaftAddr) {
+		t.Fatalf("raft holds %s at %s after the move, want %s", x.cfg.ReplicaID, got, moved.RaftAddr)
+	}
+	rec, err := l.Create(ctx, supplyRecord("after the move"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := x.Get(ctx, rec.ID); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the moved replica never got a write made after the move: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
