@@ -302,8 +302,13 @@ func (x *Exchange) Run(ctx context.Context) error {
 	x.mu.Unlock()
 
 	err := x.start(ctx)
-	if err == nil {
+	switch {
+	case err == nil:
 		<-ctx.Done()
+	case ctx.Err() != nil:
+		// Stopped while starting (gossipsub refuses a done context): what
+		// was asked for, not a failure to report.
+		err = nil
 	}
 	cancel() // before stop: the loops end with ctx
 	x.stop()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"liandong/auth"
@@ -344,5 +345,32 @@ func TestLocalApplyFailure(t *testing.T) {
 	}
 	if failures.Load() >= 0 {
 		t.Fatalf("the hook did not fail as planned")
+	}
+}
+
+// TestRunStoppedWhileStartingReturnsNil: Run with a context already done stops
+// what it started and returns nil, as documented, rather than the error of the
+// step the cancellation interrupted; the exchange cannot run again.
+func TestRunStoppedWhileStartingReturnsNil(t *testing.T) {
+	fed := newFed(t, "hq", "tianjin")
+	cfg := testConfig(t, fed.Identity("hq"), prometheus.NewRegistry())
+	x, err := exchange.New(context.Background(), cfg, exchangetest.NewNode("hq", fed.Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- x.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run with a done context: %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run with a done context did not return within 10s")
+	}
+	if err := x.Run(context.Background()); !errors.Is(err, exchange.ErrRunning) && !errors.Is(err, exchange.ErrClosed) {
+		t.Fatalf("Run again after it stopped: %v, want ErrRunning or ErrClosed", err)
 	}
 }
