@@ -305,7 +305,7 @@ func (x *Exchange) expireBackoffs() {
 }
 
 // enforceBundle closes connections to peers the current bundle no longer admits
-// (a member removed, a peer revoked).
+// (a member removed, a peer revoked), and forgets peers it no longer lists.
 func (x *Exchange) enforceBundle() {
 	for _, p := range x.host.Network().Peers() {
 		if _, ok := x.admit(p); !ok {
@@ -313,6 +313,47 @@ func (x *Exchange) enforceBundle() {
 			x.host.Network().ClosePeer(p)
 		}
 	}
+	x.forgetUnlisted()
+}
+
+// forgetUnlisted drops what is known of disconnected peers the current bundle
+// does not admit as any member's (a host a new bundle took from its centre):
+// kept, such a peer showed at /v1/federation, and so in `liandong status`, as
+// a host of its former centre that is down, until a restart. A blocked or
+// backed-off peer is still listed and kept; one a later bundle lists again
+// starts afresh.
+func (x *Exchange) forgetUnlisted() {
+	b := x.node.Bundle()
+	if b == nil {
+		return
+	}
+	x.mu.Lock()
+	var idle []peer.ID
+	for p, ps := range x.peers {
+		if !ps.connected && !ps.busyLocked() {
+			idle = append(idle, p)
+		}
+	}
+	x.mu.Unlock()
+	var gone []peer.ID
+	for _, p := range idle {
+		if _, ok := x.peerMember(b, p); !ok {
+			gone = append(gone, p)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	x.mu.Lock()
+	for _, p := range gone {
+		// Checked again: it may have connected or been asked something
+		// since (a bundle that lists it again reached this node meanwhile).
+		if ps, ok := x.peers[p]; ok && !ps.connected && !ps.busyLocked() {
+			delete(x.peers, p)
+			x.log.Info("forgetting a peer the trust bundle no longer lists", "peer", p.String(), "member", ps.member)
+		}
+	}
+	x.mu.Unlock()
 }
 
 // redial connects to every admitted bundle peer that is not connected.

@@ -70,6 +70,12 @@ type peerState struct {
 	dialing, pinging, exchanging, pushing, pushAgain bool
 }
 
+// busyLocked reports whether a goroutine is working with the peer (dialing,
+// pinging, exchanging heads, pushing), which holds its state.
+func (ps *peerState) busyLocked() bool {
+	return ps.dialing || ps.pinging || ps.exchanging || ps.pushing || ps.pushStream != nil
+}
+
 func (x *Exchange) peerLocked(p peer.ID, member string) *peerState {
 	ps, ok := x.peers[p]
 	if !ok {

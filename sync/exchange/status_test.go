@@ -96,3 +96,41 @@ func pid0(t *testing.T, fed *exchangetest.Federation, centre string) string {
 	}
 	return id.String()
 }
+
+// TestStatusForgetsAPeerTheBundleDropped: a host a new bundle takes from its
+// centre (its replacement listed instead, nothing revoked) is disconnected and
+// then no longer shown, rather than reported as that centre's host down until
+// a restart; the replacement is.
+func TestStatusForgetsAPeerTheBundleDropped(t *testing.T) {
+	fed := newFed(t, "hq", "tianjin")
+	hq := startExchange(t, fed, "hq", nil, nil)
+	tj := startExchange(t, fed, "tianjin", nil, nil)
+	connect(t, hq, tj)
+	old := tj.x.ID().String()
+	shown := func() (connected, present bool) {
+		for _, ps := range hq.x.Status().Peers {
+			if ps.PeerID == old {
+				return ps.Connected, true
+			}
+		}
+		return false, false
+	}
+	waitFor(t, 5*time.Second, "hq to show tianjin's host connected", func() bool { c, _ := shown(); return c })
+
+	m := fed.Members["tianjin"]
+	if _, err := m.AddIdentity(); err != nil {
+		t.Fatal(err)
+	}
+	m.Identities, m.PeerIDs = m.Identities[1:], m.PeerIDs[1:]
+	if err := fed.Rebuild(); err != nil {
+		t.Fatal(err)
+	}
+	hq.node.SetBundle(fed.Bundle)
+	waitFor(t, 10*time.Second, "hq to forget the host its bundle dropped", func() bool { _, p := shown(); return !p })
+	replacement := m.PeerIDs[0].String()
+	if !slices.ContainsFunc(hq.x.Status().Peers, func(ps exchange.PeerStatus) bool {
+		return ps.PeerID == replacement && ps.Member == "tianjin"
+	}) {
+		t.Fatalf("the replacement host %s is not shown: %+v", replacement, hq.x.Status().Peers)
+	}
+}
