@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +63,42 @@ func gaugeValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestReplicaStatusSaysNotReady: /v1/federation's "replica" (ReplicaStatus),
+// which `liandong status` reads, must tell a replica that cannot serve from a
+// healthy one: after its state file stopped applying it still reads as a
+// leader with a leader known, and status exited 0 ("OK: nothing needs
+// attention") while /readyz answered 503.
+func TestReplicaStatusSaysNotReady(t *testing.T) {
+	key, _ := auth.GenerateKey("tianjin-rec")
+	n := mustOpenNode(t, t.TempDir(), key)
+	defer n.Close()
+	if _, err := n.Create(context.Background(), supplyRecord("之前")); err != nil {
+		t.Fatal(err)
+	}
+	healthy, err := json.Marshal(n.ReplicaStatus())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(healthy), "not_ready") {
+		t.Fatalf("a ready replica's status says not_ready: %s", healthy)
+	}
+	if err := n.raft.Apply([]byte(`X{}`), 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Ready(); !errors.Is(err, ErrStateFailed) {
+		t.Fatalf("ready: %v, want ErrStateFailed", err)
+	}
+	failed, err := json.Marshal(n.ReplicaStatus())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(failed, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := doc["not_ready"].(string); !strings.Contains(s, "state file failed") {
+		t.Errorf("replica status of a replica whose state file failed: %s; want not_ready saying why", failed)
+	}
 }
