@@ -112,7 +112,9 @@ var (
 	descRaftCommit = prometheus.NewDesc("liandong_raft_commit_index",
 		"Raft commit index.", nil, nil)
 	descRaftApplied = prometheus.NewDesc("liandong_raft_applied_index",
-		"Last raft index applied to the state file.", nil, nil)
+		"Last raft index raft has handed to the state file; it counts the entries a failed state file refused too (liandong_state_apply_failed).", nil, nil)
+	descStateFailed = prometheus.NewDesc("liandong_state_apply_failed",
+		"1 when the state file refused a transaction and this replica stopped applying raft's log (it serves no writes and answers /readyz 503 until restarted); 0 otherwise.", nil, nil)
 	descRaftLeader = prometheus.NewDesc("liandong_raft_has_leader",
 		"1 when this replica knows a raft leader.", nil, nil)
 	descStateSize = prometheus.NewDesc("liandong_bbolt_size_bytes",
@@ -145,7 +147,7 @@ type scrapeCollector struct {
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descLogHead, descRaftState, descRaftTerm, descRaftCommit, descRaftApplied,
-		descRaftLeader, descRaftLogStore, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descBundleExpiresIn, descFSAvail, descFSSize} {
+		descRaftLeader, descRaftLogStore, descStateFailed, descStateSize, descFeed, descRaftVoters, descBundleVersion, descBundleExpiry, descBundleExpiresIn, descFSAvail, descFSSize} {
 		ch <- d
 	}
 	c.m.remoteApplied.Describe(ch)
@@ -204,6 +206,11 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descRaftLeader, prometheus.GaugeValue, leader)
 	ch <- prometheus.MustNewConstMetric(descRaftLogStore, prometheus.GaugeValue, 1, n.logStoreKind)
+	failed := 0.0
+	if n.fsm != nil && n.fsm.failure() != nil {
+		failed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descStateFailed, prometheus.GaugeValue, failed)
 	if size, err := n.st.Size(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descStateSize, prometheus.GaugeValue, float64(size))
 	}

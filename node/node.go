@@ -910,6 +910,10 @@ type ReplicaStatus struct {
 	CommitIndex  uint64   `json:"commit_index"`
 	AppliedIndex uint64   `json:"applied_index"`
 	Voters       []string `json:"voters"`
+	// NotReady says why this replica cannot serve (what /readyz answers
+	// 503 for: its state file failed, it replays or catches up, it
+	// recovers its centre's log, it knows no leader); empty when ready.
+	NotReady string `json:"not_ready,omitempty"`
 }
 
 // ReplicaStatus returns this replica's raft role, leader and indexes.
@@ -929,6 +933,9 @@ func (n *Node) ReplicaStatus() ReplicaStatus {
 		if s.Suffrage == raft.Voter {
 			st.Voters = append(st.Voters, string(s.ID))
 		}
+	}
+	if err := n.Ready(); err != nil {
+		st.NotReady = err.Error()
 	}
 	return st
 }

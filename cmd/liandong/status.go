@@ -23,7 +23,8 @@ const statusUsage = `liandong status [--node URL] [--token FILE] [--json] [--max
     its peers, connection, last contact, how far behind this node is on its log, the
     node's raft role and leader, the trust bundle's version and expiry.
     Exit status 0: nothing needs attention; 1: something does (a peer disconnected or
-    stalled, lag for longer than --max-lag, no raft leader, the bundle expiring within
+    stalled, lag for longer than --max-lag, no raft leader, the replica not ready (its
+    /readyz answers 503), the bundle expiring within
     --bundle-warn, a p2p.block entry that names no centre) or the node could not be
     asked; 2: a mistake on the command line. A peer cut on purpose (its centre in the
     node's p2p.block, or its id revoked in the trust bundle) is shown as such, as a note,
@@ -126,7 +127,7 @@ type peerReport struct {
 
 // problem is one thing that needs an operator.
 type problem struct {
-	// Kind is one of disconnected, stalled, lag, no-leader, removed,
+	// Kind is one of disconnected, stalled, lag, no-leader, removed, not-ready,
 	// bundle-expiring, bundle-expired, block-unknown; for a note, blocked or
 	// revoked.
 	Kind    string `json:"kind"`
@@ -311,6 +312,12 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 	} else if doc.Replica.Leader == "" {
 		add("no-leader", doc.Centre, "", "%s has no raft leader (replica %s is %s): writes fail until one is elected; check that a majority of the centre's replicas run (`liandong centre replicas`)",
 			doc.Centre, doc.Replica.ReplicaID, strings.ToLower(doc.Replica.State))
+	} else if doc.Replica.NotReady != "" {
+		// A leader is known, yet the replica cannot serve (its /readyz
+		// answers 503): its state file failed, or it replays, catches up
+		// or recovers its centre's log.
+		add("not-ready", doc.Centre, "", "replica %s of %s is not ready (its /readyz answers 503): %s",
+			doc.Replica.ReplicaID, doc.Centre, doc.Replica.NotReady)
 	}
 	switch left := doc.Bundle.ExpiresAt.Sub(now); {
 	case doc.Bundle.ExpiresAt.IsZero():

@@ -377,7 +377,8 @@ func buildOpenAPI() ([]byte, error) {
 		"properties": obj{
 			"replica_id": obj{"type": "string"}, "state": obj{"type": "string"}, "leader": obj{"type": "string"},
 			"term": obj{"type": "integer"}, "commit_index": obj{"type": "integer"}, "applied_index": obj{"type": "integer"},
-			"voters": obj{"type": []any{"array", "null"}, "items": obj{"type": "string"}},
+			"voters":    obj{"type": []any{"array", "null"}, "items": obj{"type": "string"}},
+			"not_ready": obj{"type": "string", "description": "why this replica cannot serve (what /readyz answers 503 for); absent when ready"},
 		},
 	}
 	schemas["Replica"] = obj{

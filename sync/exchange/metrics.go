@@ -3,6 +3,7 @@ package exchange
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -314,7 +315,7 @@ func (m *metrics) knowOrigin(origin string, own bool) {
 // member listed in the bundle shows (at 0) before its peers ever connect.
 var (
 	descMemberListed = prometheus.NewDesc("liandong_sync_member_listed_peers",
-		"Peers (replicas) of a member centre the trust bundle lists, this node excluded.", []string{"member"}, nil)
+		"Peers (replicas) of a member centre the trust bundle lists, this node excluded, and so are peers cut on purpose (the member in p2p.block, the peer's id revoked in the bundle).", []string{"member"}, nil)
 	descMemberConnected = prometheus.NewDesc("liandong_sync_member_connected_peers",
 		"Peers of a member centre with an open connection to this node.", []string{"member"}, nil)
 	descMemberContact = prometheus.NewDesc("liandong_sync_member_last_contact_timestamp_seconds",
@@ -356,13 +357,23 @@ func (c memberCollector) Collect(ch chan<- prometheus.Metric) {
 			if m.Removed != nil {
 				continue
 			}
-			n := 0
+			// Peers cut on purpose, the member in p2p.block or the peer's
+			// id revoked in the bundle, are left out, as Status marks
+			// them and `liandong status` counts them: listed > 0 with
+			// nothing connected (LiandongPeerDisconnected) is an outage,
+			// not the operator's or the bundle's cut.
+			blocked := slices.Contains(c.x.cfg.BlockMembers, m.ID)
+			others, n := 0, 0
 			for _, p := range m.Peers {
-				if p.ID != c.x.self.String() {
+				if p.ID == c.x.self.String() {
+					continue
+				}
+				others++
+				if revoked, _ := peerRevocation(b, p.ID); !blocked && !revoked {
 					n++
 				}
 			}
-			if n > 0 {
+			if others > 0 {
 				members[m.ID] = &member{listed: n}
 			}
 		}
@@ -372,7 +383,7 @@ func (c memberCollector) Collect(ch chan<- prometheus.Metric) {
 		if m == nil {
 			continue // not (or no longer) listed: the gater refuses it
 		}
-		if p.Connected {
+		if p.Connected && !p.Blocked && !p.Revoked {
 			m.connected++
 		}
 		if p.LastContact != nil && p.LastContact.After(m.contact) {
