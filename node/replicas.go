@@ -86,7 +86,7 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	}
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
-	if err := n.checkMove(r); err != nil {
+	if err := n.checkMove(ctx, r); err != nil {
 		return err
 	}
 	// Counted once the change is done, before the lock is let go: an
@@ -116,8 +116,11 @@ var ErrStillAnswers = errors.New("the replica still answers raft at its current 
 // accepts no appends, so once the replica stopped at its old address (a
 // move is a restart elsewhere, and its join is retried) the change is made;
 // a leader moves itself freely, as raft keeps no replication state for
-// itself. A voter at the same address, or a new id, is no move.
-func (n *Node) checkMove(r store.Replica) error {
+// itself. A replica that answers at both (its listener given another name:
+// an IP's host name) is handed leadership, as NameRaftAddresses does, and
+// takes its new address itself at the next try. A voter at the same
+// address, or a new id, is no move. Called under replicaMu.
+func (n *Node) checkMove(ctx context.Context, r store.Replica) error {
 	if r.ID == n.cfg.ReplicaID {
 		return nil
 	}
@@ -125,10 +128,24 @@ func (n *Node) checkMove(r store.Replica) error {
 		if string(srv.ID) != r.ID || srv.Address == raft.ServerAddress(r.RaftAddr) {
 			continue
 		}
-		if n.peers.unreachable(srv.ID, time.Now()) {
+		now := time.Now()
+		if n.peers.unreachable(srv.ID, now) {
 			return nil
 		}
-		return fmt.Errorf("%w: raft holds %s at %s, and its heartbeats there succeed: stop the replica at %s, and the move to %s is made at the next try once they fail (a joining replica retries by itself)", ErrStillAnswers, r.ID, srv.Address, srv.Address, r.RaftAddr)
+		// No failed heartbeat yet is proof of an answer only once this
+		// leader has led for a heartbeat's failure window; the replica's
+		// API must answer at its new address too: a transfer to a voter
+		// that does not answer refuses writes until it times out.
+		if !n.peers.heard(now) || (n.cfg.ProbeReplica != nil && n.cfg.ProbeReplica(ctx, r) != nil) {
+			return fmt.Errorf("%w: raft holds %s at %s, and its heartbeats there succeed: stop the replica at %s, and the move to %s is made at the next try once they fail (a joining replica retries by itself)", ErrStillAnswers, r.ID, srv.Address, srv.Address, r.RaftAddr)
+		}
+		n.log.Info("handing leadership to a replica that answers at the raft address it moves from, so that it takes the new one itself", "replica", r.ID, "from", srv.Address, "to", r.RaftAddr)
+		tctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+		if err := n.await(tctx, "hand leadership over", n.raft.LeadershipTransferToServer(srv.ID, srv.Address)); err != nil {
+			return fmt.Errorf("%w: raft holds %s at %s, where it answers, and handing it leadership so that it takes %s itself failed: %w", ErrStillAnswers, r.ID, srv.Address, r.RaftAddr, err)
+		}
+		return fmt.Errorf("%w at %s as well as at %s: it now leads, and takes the new address itself at the next try (a joining replica retries by itself)", ErrStillAnswers, srv.Address, r.RaftAddr)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -782,5 +783,68 @@ func TestMoveReplicaWaitsUntilItStopsAnswering(t *testing.T) {
 			t.Fatalf("the moved replica never got a write made after the move: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMoveToAnotherNameOfTheSameListener (review 106): a follower whose
+// raft.addr changes from its IP to a host name of the same host and port
+// restarts and asks again. The leader's heartbeats to the old address reach it
+// still, so waiting for them to fail would refuse the move for ever; once the
+// leader has led long enough to trust that, it hands the replica leadership,
+// and the replica, leading, takes its new address itself.
+func TestMoveToAnotherNameOfTheSameListener(t *testing.T) {
+	f := newTrustFixture(t)
+	f.v1.Members[0].Peers = []auth.Peer{{ID: "12D3KooWmoved", Addrs: []string{"/ip4/127.0.0.1/tcp/1"}}}
+	signed := f.sign(t, f.v1, f.root)
+	nodes := openReplicas(t, func(i int, cfg *Config) {
+		cfg.RecordKey = f.rec
+		cfg.Bundle, cfg.BundleSigned = f.v1, signed
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	xi := slices.IndexFunc(nodes, func(n *Node) bool { return n != l })
+	x := nodes[xi]
+	_, port, err := net.SplitHostPort(x.cfg.RaftAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := x.cfg
+	x.Close()
+	cfg.RaftAddr = net.JoinHostPort("localhost", port)
+	if x, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	nodes[xi] = x
+	moved := store.Replica{ID: cfg.ReplicaID, RaftAddr: cfg.RaftAddr, HTTP: "http://127.0.0.1:1", PeerID: "12D3KooWmoved"}
+	var last error
+	for try := 0; try < 100; try++ { // every 500 ms, the joiner's tick: past peerHealthWindow and a handover
+		var leader *Node
+		for _, n := range nodes {
+			if n.IsLeader() {
+				leader = n
+			}
+		}
+		if leader != nil {
+			if last = leader.AddReplica(ctx, moved); last == nil {
+				break
+			}
+			if !errors.Is(last, ErrStillAnswers) && !errors.Is(last, ErrNotLeader) {
+				t.Fatalf("moving a replica that answers at both names: %v", last)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if last != nil {
+		t.Fatalf("a replica restarted under a host name of the same listener never got it recorded: %v", last)
+	}
+	for _, s := range x.servers() {
+		if string(s.ID) == cfg.ReplicaID && s.Address != raft.ServerAddress(cfg.RaftAddr) {
+			t.Fatalf("raft holds %s at %s after the move, want %s", s.ID, s.Address, cfg.RaftAddr)
+		}
+	}
+	if !x.IsLeader() {
+		t.Logf("leadership moved on after the handover (the move was still made by the replica itself)")
 	}
 }

@@ -321,10 +321,13 @@ func (x *Exchange) enforceBundle() {
 // kept, such a peer showed at /v1/federation, and so in `liandong status`, as
 // a host of its former centre that is down, until a restart. A blocked or
 // backed-off peer is still listed and kept; one a later bundle lists again
-// starts afresh.
+// starts afresh. Nothing is forgotten while the node recovers its own log.
 func (x *Exchange) forgetUnlisted() {
 	b := x.node.Bundle()
-	if b == nil {
+	if b == nil || x.node.Recovering() {
+		// Own-log recovery ends on the highest head any peer claimed
+		// (checkRecovery): a host taken from its centre may be the only one
+		// that said how far this centre's log went.
 		return
 	}
 	x.mu.Lock()
