@@ -79,8 +79,9 @@
 //     does not erase them. Sending one, even null, is a deliberate change. A
 //     PUT that kept anything is written against the version it merged with;
 //     without If-Match it merges again when a concurrent write overtook it.
-//     One that found no record to keep from creates only, so a record
-//     another writer creates meanwhile is merged with, not published. A PUT
+//     One that found no record creates only, so a record another writer
+//     creates meanwhile is merged with, not published, and not moved to
+//     another catalogue. A PUT
 //     does not move a live record to another catalogue (422 naming
 //     catalogue): partners mirroring one catalogue's feed would never learn it
 //     left; delete it first, and the old catalogue's feed carries the

@@ -393,11 +393,13 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			ifMatch = live.Version
 		}
 		var out *schema.Record
-		if live == nil && keeps {
-			// Nothing to keep was found, but the default visibility (or
-			// erased contacts) written over a record another writer creates
-			// meanwhile would publish it: create only, and merge with such a
-			// record if there is one now.
+		if live == nil {
+			// Nothing to keep was found, and no catalogue to keep to: create
+			// only, and merge with (or be refused by the catalogue of) a
+			// record another writer creates meanwhile. Written over it
+			// unchecked, the default visibility (or erased contacts) would
+			// publish it, and another catalogue would move it without the
+			// tombstone its catalogue's mirrors need.
 			out, err = h.svc.PutIfAbsent(ctx, id, rec)
 			if errors.Is(err, store.ErrExists) && attempt < maxPutAttempts {
 				continue
