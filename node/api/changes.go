@@ -129,9 +129,12 @@ type feedHeader interface{ FeedHead() (uint64, error) }
 // by an older build, or before the feed was named) from another life of the
 // feed: one past the newest position. A follower may just be behind, so only
 // the leader decides, once a barrier has it apply everything committed; no
-// replica of this feed can have issued a position past that. A rebuilt feed
-// that has grown past the cursor again cannot be told apart: named cursors
-// are the real answer.
+// replica of this feed can have issued a position past that. A follower
+// answers 503 (retry) rather than take such a cursor: it would hand it back,
+// or the positions after it, named for this feed, and a named cursor is never
+// checked against the head again, so the partner would skip every change up
+// to it for good. A rebuilt feed that has grown past the cursor again cannot
+// be told apart: named cursors are the real answer.
 func (h *handler) checkPlainCursor(ctx context.Context, since uint64) error {
 	fh, ok := h.svc.(feedHeader)
 	if !ok || since == 0 {
@@ -141,7 +144,13 @@ func (h *handler) checkPlainCursor(ctx context.Context, since uint64) error {
 		return nil
 	}
 	rep, ok := h.svc.(Replicated)
-	if !ok || !rep.IsLeader() || rep.Barrier(ctx) != nil {
+	if !ok {
+		return nil
+	}
+	if !rep.IsLeader() {
+		return unavailable("the cursor is past what this replica has applied of its centre's change feed, and it carries no feed name, so only the leader can tell whether it is of this feed; retry", 1, nil)
+	}
+	if rep.Barrier(ctx) != nil {
 		return nil
 	}
 	if head, err := fh.FeedHead(); err != nil || since <= head {

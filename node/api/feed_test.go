@@ -567,7 +567,9 @@ func (r *replicaAt) RemoveReplica(context.Context, string) error     { return ni
 // TestPlainCursorPastTheHead: a cursor without a feed name past the feed's
 // newest position cannot be of this feed once the leader has applied all that
 // is committed: 410 feed-reset there (on the poll and the stream); a follower,
-// which may be behind, takes it as before; a cursor within the feed is taken.
+// which may be behind and cannot tell, answers 503 (retry) rather than take it
+// and hand it back named (TestFollowerDoesNotNamePlainCursorPastItsHead); a
+// cursor within the feed is taken.
 func TestPlainCursorPastTheHead(t *testing.T) {
 	svc := &fakeService{feedHead: 40, changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
 		return nil, since, nil
@@ -583,7 +585,7 @@ func TestPlainCursorPastTheHead(t *testing.T) {
 	}{
 		{"within the feed", 40, true, http.StatusOK},
 		{"past it, at the leader", 41, true, http.StatusGone},
-		{"past it, at a follower", 41, false, http.StatusOK},
+		{"past it, at a follower", 41, false, http.StatusServiceUnavailable},
 	} {
 		rep.lead = c.lead
 		r := e.do(t, req{method: "GET", path: "/v1/changes?since=" + encodePosition(c.since, ""), token: tok})
