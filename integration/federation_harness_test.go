@@ -31,11 +31,16 @@ type federation struct {
 	clients []*client
 	// rootKey is the file of the key that signed the bundle (its only signer).
 	rootKey string
+	// bins[i] is the liandong executable centre i runs ("": binary).
+	bins []string
 }
 
 type fedOptions struct {
 	// block[i] lists centres centre i refuses to connect to (a cut link).
 	block map[string][]string
+	// bin is the liandong executable every centre starts with ("": binary),
+	// e.g. an older build's (upgrade_test.go); f.bins changes it per centre.
+	bin string
 }
 
 func udpFree(t testing.TB) int {
@@ -121,6 +126,10 @@ func newFederation(t *testing.T, opts fedOptions) *federation {
 		f.clients = append(f.clients, c)
 	}
 	f.procs = make([]*proc, len(centreIDs))
+	f.bins = make([]string, len(centreIDs))
+	for i := range f.bins {
+		f.bins[i] = opts.bin
+	}
 	for i := range centreIDs {
 		f.start(i)
 	}
@@ -146,7 +155,11 @@ func configFile(c server.Config) map[string]any {
 }
 
 func (f *federation) start(i int) {
-	f.procs[i] = startProc(f.t, "serve", "--config", f.configs[i], "--log-level", "warn")
+	bin := binary
+	if f.bins != nil && f.bins[i] != "" {
+		bin = f.bins[i]
+	}
+	f.procs[i] = startProcWith(f.t, bin, nil, "serve", "--config", f.configs[i], "--log-level", "warn")
 }
 
 func (f *federation) restart(i int) {

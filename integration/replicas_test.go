@@ -33,6 +33,9 @@ type centreGroup struct {
 	procs   []*proc
 	clients []*client
 	ca      *servertest.CA // with opts.tls
+	// bins[i] is the liandong executable replica i runs ("": binary, or
+	// the failpoints build with opts.faults).
+	bins []string
 }
 
 // groupOptions tune how a centre's replicas are provisioned and run.
@@ -65,6 +68,11 @@ type groupOptions struct {
 	// as a partner's token would be, so that a replica whose clock is set back
 	// by minutes still takes them.
 	faults bool
+	// raftHost is the host of every replica's raft.addr; default 127.0.0.1.
+	raftHost string
+	// bin is the liandong executable every replica starts with ("": binary),
+	// e.g. an older build's (upgrade_test.go); g.bins changes it per replica.
+	bin string
 }
 
 var centreNames = map[string][2]string{
@@ -105,7 +113,11 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 		cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		cfg.Raft.ReplicaID = fmt.Sprintf("%s-%d", opts.centre, i+1)
 		if !opts.standalone {
-			cfg.Raft.Addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			host := opts.raftHost
+			if host == "" {
+				host = "127.0.0.1"
+			}
+			cfg.Raft.Addr = fmt.Sprintf("%s:%d", host, freePort(t))
 		}
 		cfg.Raft.SnapshotInterval = opts.snapshotInterval
 		cfg.Raft.SnapshotThreshold = opts.snapshotThreshold
@@ -151,6 +163,10 @@ func provisionGroup(t *testing.T, dir string, n int, root *auth.KeyPair, now tim
 		g.urls = append(g.urls, scheme+cfg.HTTP)
 	}
 	g.procs = make([]*proc, n)
+	g.bins = make([]string, n)
+	for i := range g.bins {
+		g.bins[i] = opts.bin
+	}
 	return g, member
 }
 
@@ -291,6 +307,9 @@ func (g *centreGroup) start(i int) {
 // build, polling faultsFile(i).
 func (g *centreGroup) launch(i int, config string) *proc {
 	args := []string{"serve", "--config", config, "--log-level", g.opts.logLevel}
+	if g.bins != nil && g.bins[i] != "" {
+		return startProcWith(g.t, g.bins[i], nil, args...)
+	}
 	if !g.opts.faults {
 		return startProc(g.t, args...)
 	}
