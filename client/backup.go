@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Backup is what GET /v1/admin/backup said of the copy it sent.
@@ -55,7 +56,12 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (Backup, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return b, readProblem(resp)
+		err := readProblem(resp)
+		if p, ok := err.(*Problem); ok && resp.StatusCode == http.StatusNotFound && strings.HasPrefix(p.Detail, "no such resource") {
+			// The route itself is unknown: a build from before backups.
+			return b, fmt.Errorf("%w (the node at %s runs a build from before backups: upgrade it, or ask a replica that runs this one)", err, resp.Request.URL.Host)
+		}
+		return b, err
 	}
 	b.Centre = resp.Header.Get("Liandong-Backup-Centre")
 	b.AppliedIndex, _ = strconv.ParseUint(resp.Header.Get("Liandong-Backup-Applied-Index"), 10, 64)
