@@ -86,14 +86,14 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	}
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
-	if err := n.checkMove(ctx, r); err != nil {
-		return err
-	}
 	// Counted once the change is done, before the lock is let go: an
 	// answer asked for while it was under way is not recorded (Membership).
 	defer n.membershipChanges.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout) // from now, not from before the wait for the lock
 	defer cancel()
+	if err := n.removeFromOldAddress(ctx, r); err != nil {
+		return err
+	}
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
 		return err
 	}
@@ -104,48 +104,36 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	return err
 }
 
-// ErrStillAnswers refuses to move a replica to a new raft address while it
-// still answers at the one raft holds: the move is made once it stops there.
-var ErrStillAnswers = errors.New("the replica still answers raft at its current address")
-
-// checkMove refuses to give a follower a new raft address while this leader
-// still replicates to it at its old one. Raft (hashicorp/raft v1.8.0) changes
-// the address in place, racing with the replication goroutine that reads it
-// without a lock after each append the follower accepted (see
-// NameRaftAddresses, hashicorp/raft#681). A follower whose heartbeats fail
-// accepts no appends, so once the replica stopped at its old address (a
-// move is a restart elsewhere, and its join is retried) the change is made;
-// a leader moves itself freely, as raft keeps no replication state for
-// itself. A replica that answers at both (its listener given another name:
-// an IP's host name) is handed leadership, as NameRaftAddresses does, and
-// takes its new address itself at the next try. A voter at the same
-// address, or a new id, is no move. Called under replicaMu.
-func (n *Node) checkMove(ctx context.Context, r store.Replica) error {
+// removeFromOldAddress takes a follower that moves to a new raft address out
+// of the configuration, so that AddReplica adds it back at the new one.
+// Raft (hashicorp/raft v1.8.0) would change the address in place, under the
+// replication goroutine that reads it without a lock after each append the
+// follower accepted (hashicorp/raft#681, see NameRaftAddresses): the race
+// detector catches that whenever the follower still answers at the old
+// address (it restarted under another name of the same listener, or a move
+// was asked for before it stopped there). Removed, its goroutine stops, and
+// the addition starts another. The removal is refused as RemoveReplica's is
+// when the voters that would remain could not commit without it
+// (ErrWouldStall): the group holds one voter fewer until the addition
+// commits. A leader moves itself in place, race-free: raft keeps no
+// replication state for itself. A voter at the same address, or a new id,
+// is no move. Called under replicaMu.
+func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) error {
 	if r.ID == n.cfg.ReplicaID {
 		return nil
 	}
-	for _, srv := range n.servers() {
-		if string(srv.ID) != r.ID || srv.Address == raft.ServerAddress(r.RaftAddr) {
-			continue
-		}
-		now := time.Now()
-		if n.peers.unreachable(srv.ID, now) {
-			return nil
-		}
-		// No failed heartbeat yet is proof of an answer only once this
-		// leader has led for a heartbeat's failure window; the replica's
-		// API must answer at its new address too: a transfer to a voter
-		// that does not answer refuses writes until it times out.
-		if !n.peers.heard(now) || (n.cfg.ProbeReplica != nil && n.cfg.ProbeReplica(ctx, r) != nil) {
-			return fmt.Errorf("%w: raft holds %s at %s, and its heartbeats there succeed: stop the replica at %s, and the move to %s is made at the next try once they fail (a joining replica retries by itself)", ErrStillAnswers, r.ID, srv.Address, srv.Address, r.RaftAddr)
-		}
-		n.log.Info("handing leadership to a replica that answers at the raft address it moves from, so that it takes the new one itself", "replica", r.ID, "from", srv.Address, "to", r.RaftAddr)
-		tctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-		defer cancel()
-		if err := n.await(tctx, "hand leadership over", n.raft.LeadershipTransferToServer(srv.ID, srv.Address)); err != nil {
-			return fmt.Errorf("%w: raft holds %s at %s, where it answers, and handing it leadership so that it takes %s itself failed: %w", ErrStillAnswers, r.ID, srv.Address, r.RaftAddr, err)
-		}
-		return fmt.Errorf("%w at %s as well as at %s: it now leads, and takes the new address itself at the next try (a joining replica retries by itself)", ErrStillAnswers, srv.Address, r.RaftAddr)
+	servers := n.servers()
+	i := slices.IndexFunc(servers, func(s raft.Server) bool { return string(s.ID) == r.ID })
+	if i < 0 || servers[i].Address == raft.ServerAddress(r.RaftAddr) {
+		return nil
+	}
+	old := servers[i].Address
+	if err := n.checkRemovalLeavesQuorum(ctx, r.ID); err != nil {
+		return fmt.Errorf("move %s from raft address %s to %s: %w", r.ID, old, r.RaftAddr, err)
+	}
+	n.log.Info("moving a replica to a new raft address: out of the group at the old one, then in at the new one", "replica", r.ID, "from", old, "to", r.RaftAddr)
+	if err := n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(r.ID), 0, n.timeout(ctx))); err != nil {
+		return fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
 	}
 	return nil
 }

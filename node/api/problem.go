@@ -140,8 +140,6 @@ func toProblem(err error, requestID string) *problem {
 		// leader has asked it (every 5 s): not a matter of seconds in
 		// general, and import does not wait for it (importRetryWait).
 		p = unavailable(err.Error(), 30, nil)
-	case errors.Is(err, node.ErrStillAnswers):
-		p = unavailable(err.Error(), 5, nil)
 	case errors.Is(err, node.ErrHandoverFailed):
 		p = unavailable(err.Error()+"; retry shortly", 2, nil)
 	case errors.Is(err, node.ErrRemoved):

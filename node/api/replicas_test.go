@@ -339,35 +339,3 @@ func TestFollowerRefusesWhatNoLeaderWouldTake(t *testing.T) {
 		}
 	}
 }
-
-// movingLeader refuses every addition as a move of a replica that still answers.
-type movingLeader struct{ timingOutRemover }
-
-func (l *movingLeader) AddReplica(_ context.Context, r store.Replica) error {
-	return fmt.Errorf("%w: raft holds %s at 127.0.0.1:7001, and its heartbeats there succeed: stop the replica at 127.0.0.1:7001", node.ErrStillAnswers, r.ID)
-}
-
-// TestMovingAReplicaThatAnswersIsRetried: a move refused because the replica
-// still answers at its old raft address is a 503 to retry (a joining replica
-// retries by itself) saying what to stop, and is not audited as an addition.
-func TestMovingAReplicaThatAnswersIsRetried(t *testing.T) {
-	l := &movingLeader{}
-	l.led.Store(true)
-	l.fakeService = &fakeService{}
-	e := newFakeEnv(t, l.fakeService, func(o *Options) { o.Service = l })
-	admin := e.token(t, "tianjin", auth.ScopeAdmin)
-	r := e.do(t, req{method: "POST", path: "/v1/admin/replicas", token: admin,
-		body: `{"id":"tianjin-2","raft_addr":"127.0.0.1:7002","http":"http://127.0.0.1:8002","peer_id":"12D3KooWx"}`})
-	wantStatus(t, r, http.StatusServiceUnavailable)
-	if got := r.Header.Get("Retry-After"); got != "5" {
-		t.Errorf("Retry-After %q, want 5", got)
-	}
-	if p := r.problem(t); !strings.Contains(p.Detail, "stop the replica at 127.0.0.1:7001") {
-		t.Errorf("detail %q does not say what to stop", p.Detail)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.events) != 0 {
-		t.Fatalf("a refused move audited %q", l.events)
-	}
-}
