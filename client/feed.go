@@ -106,6 +106,8 @@ func (c *Client) Stream(ctx context.Context, since string, opts StreamOptions, f
 		switch {
 		case errors.Is(err, ErrStreamEnded):
 			return cursor, nil
+		case errors.Is(err, errEventTooLong):
+			return cursor, err // the same again at every reconnection
 		case ctx.Err() != nil:
 			return cursor, ctx.Err()
 		case err != nil:
@@ -184,7 +186,7 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	var ev sseEvent
 	for {
-		line, err := r.ReadString('\n')
+		line, err := readLine(r, maxStreamEventBytes-ev.data.Len())
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil // the server ended the stream: reconnect
@@ -238,6 +240,29 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 			}
 		}
 		ev = sseEvent{}
+	}
+}
+
+// maxStreamEventBytes bounds one event of the change stream (its lines
+// together): a record is at most schema.MaxEntryBytes, so a node, or anything
+// posing as one, sending more is not followed into unbounded memory.
+const maxStreamEventBytes = 4*schema.MaxEntryBytes + 64<<10
+
+// errEventTooLong: a stream line longer than the event may still be.
+var errEventTooLong = errors.New("change stream: an event longer than the largest record allows; the node is not a liandong node, or is broken")
+
+// readLine reads one line of at most limit bytes (its newline included).
+func readLine(r *bufio.Reader, limit int) (string, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > limit {
+			return "", errEventTooLong
+		}
+		line = append(line, chunk...)
+		if err != bufio.ErrBufferFull {
+			return string(line), err
+		}
 	}
 }
 

@@ -1,10 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,5 +55,35 @@ func TestStreamTakesRetryAfterOfARefusal(t *testing.T) {
 	got, retry, err := New(srv.URL, "").streamOnce(context.Background(), &cursor, StreamOptions{}, func(Change) error { return nil })
 	if got || err == nil || retry != 5*time.Second {
 		t.Fatalf("a 503 with Retry-After: 5: connected %v, retry %v, err %v; want the refusal and 5s", got, retry, err)
+	}
+}
+
+// TestStreamRefusesAnEndlessEvent: a server that sends one data line without
+// end (not a liandong node, or a broken one) ends the stream with an error
+// once the line passes what the largest record needs, rather than growing the
+// client's memory for as long as it sends, and is not reconnected to.
+func TestStreamRefusesAnEndlessEvent(t *testing.T) {
+	var sent, conns atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conns.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: change\nid: p1\ndata: ")
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for i := 0; i < 4096 && r.Context().Err() == nil; i++ { // at most 256 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			sent.Add(int64(len(chunk)))
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := New(srv.URL, "").Stream(ctx, "", StreamOptions{}, func(Change) error { return nil })
+	if !errors.Is(err, errEventTooLong) {
+		t.Fatalf("an endless event: %v (server sent %d bytes), want errEventTooLong", err, sent.Load())
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("reconnected %d times to a server that sends endless events", n-1)
 	}
 }
