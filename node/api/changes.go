@@ -34,7 +34,9 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
-	if err := h.checkCursor(r.Context(), cp.Since, cp.Epoch); err != nil {
+	if err := h.checkCursor(r.Context(), cp.Since, cp.Epoch); errors.Is(err, errCursorForLeader) {
+		return h.cursorAtLeader(w, r)
+	} else if err != nil {
 		return err
 	}
 	match := h.feedMatch(p, cp.Catalogue, cp.Origin)
@@ -130,8 +132,8 @@ type feedHeader interface{ FeedHead() (uint64, error) }
 // feed: one past the newest position. A follower may just be behind, so only
 // the leader decides, once a barrier has it apply everything committed; no
 // replica of this feed can have issued a position past that. A follower
-// answers 503 (retry) rather than take such a cursor: it would hand it back,
-// or the positions after it, named for this feed, and a named cursor is never
+// does not take such a cursor (errCursorForLeader): it would hand it back, or
+// the positions after it, named for this feed, and a named cursor is never
 // checked against the head again, so the partner would skip every change up
 // to it for good. A rebuilt feed that has grown past the cursor again cannot
 // be told apart: named cursors are the real answer.
@@ -148,7 +150,7 @@ func (h *handler) checkPlainCursor(ctx context.Context, since uint64) error {
 		return nil
 	}
 	if !rep.IsLeader() {
-		return unavailable("the cursor is past what this replica has applied of its centre's change feed, and it carries no feed name, so only the leader can tell whether it is of this feed; retry", 1, nil)
+		return errCursorForLeader
 	}
 	if rep.Barrier(ctx) != nil {
 		return nil
@@ -157,6 +159,24 @@ func (h *handler) checkPlainCursor(ctx context.Context, since uint64) error {
 		return nil
 	}
 	return feedReset()
+}
+
+// errCursorForLeader: a follower cannot tell whether the cursor is of this
+// feed; the request goes to the leader (cursorAtLeader).
+var errCursorForLeader = errors.New("a cursor without a feed name past this replica's head: the leader decides")
+
+// cursorAtLeader sends a feed request whose cursor only the leader can judge
+// to the leader, as a consistent read goes: a partner that asks one follower
+// only (its load balancer's choice, or its configuration) would otherwise be
+// answered 503 for ever, never told to reset. A request already forwarded is
+// answered 503 (retry) instead, so a stale leader hint never loops.
+func (h *handler) cursorAtLeader(w http.ResponseWriter, r *http.Request) error {
+	rep, ok := h.svc.(Replicated)
+	if !ok || r.Header.Get(ForwardedHeader) != "" {
+		return unavailable("the cursor is past what this replica has applied of its centre's change feed, and it carries no feed name, so only the leader can tell whether it is of this feed; retry", 1, nil)
+	}
+	h.forwardToLeader(w, r, rep, nil)
+	return nil
 }
 
 func feedReset() *problem {

@@ -555,10 +555,11 @@ type replicaAt struct {
 	*fakeService
 	lead     bool
 	barriers int
+	leader   string // the leader's API, when this replica follows
 }
 
 func (r *replicaAt) IsLeader() bool                                  { return r.lead }
-func (r *replicaAt) LeaderHTTP() string                              { return "" }
+func (r *replicaAt) LeaderHTTP() string                              { return r.leader }
 func (r *replicaAt) Barrier(context.Context) error                   { r.barriers++; return nil }
 func (r *replicaAt) Replicas() ([]node.ReplicaInfo, error)           { return nil, nil }
 func (r *replicaAt) AddReplica(context.Context, store.Replica) error { return nil }
@@ -567,9 +568,9 @@ func (r *replicaAt) RemoveReplica(context.Context, string) error     { return ni
 // TestPlainCursorPastTheHead: a cursor without a feed name past the feed's
 // newest position cannot be of this feed once the leader has applied all that
 // is committed: 410 feed-reset there (on the poll and the stream); a follower,
-// which may be behind and cannot tell, answers 503 (retry) rather than take it
-// and hand it back named (TestFollowerDoesNotNamePlainCursorPastItsHead); a
-// cursor within the feed is taken.
+// which may be behind and cannot tell, sends it to the leader
+// (TestFollowerSendsPlainCursorPastItsHeadToTheLeader), and answers 503
+// (retry) to one already forwarded; a cursor within the feed is taken.
 func TestPlainCursorPastTheHead(t *testing.T) {
 	svc := &fakeService{feedHead: 40, changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
 		return nil, since, nil
@@ -585,10 +586,10 @@ func TestPlainCursorPastTheHead(t *testing.T) {
 	}{
 		{"within the feed", 40, true, http.StatusOK},
 		{"past it, at the leader", 41, true, http.StatusGone},
-		{"past it, at a follower", 41, false, http.StatusServiceUnavailable},
+		{"past it, forwarded to a follower", 41, false, http.StatusServiceUnavailable},
 	} {
 		rep.lead = c.lead
-		r := e.do(t, req{method: "GET", path: "/v1/changes?since=" + encodePosition(c.since, ""), token: tok})
+		r := e.do(t, req{method: "GET", path: "/v1/changes?since=" + encodePosition(c.since, ""), token: tok, header: map[string]string{ForwardedHeader: "tianjin"}})
 		wantStatus(t, r, c.status)
 		if c.status == http.StatusGone {
 			if p := r.problem(t); p.Type != ProblemTypePrefix+"feed-reset" {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,7 +48,9 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
-	if err := h.checkCursor(r.Context(), sp.Since, sp.Epoch); err != nil {
+	if err := h.checkCursor(r.Context(), sp.Since, sp.Epoch); errors.Is(err, errCursorForLeader) {
+		return h.cursorAtLeader(w, r)
+	} else if err != nil {
 		return err
 	}
 	sa := h.newStreamAuth(r, p)
