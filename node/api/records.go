@@ -379,6 +379,16 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			}
 		}
 		ifMatch, err := resolvePrecondition(pc, id, live)
+		if err != nil && !synced {
+			// A 412 is definitive: decide it on what this leader has
+			// applied of everything committed, not on a state file that
+			// may lack a write acknowledged under the previous leader.
+			if err := h.barrier(ctx); err != nil {
+				return 0, nil, err
+			}
+			synced = true
+			continue
+		}
 		if err != nil {
 			return 0, nil, err
 		}
@@ -544,13 +554,29 @@ func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 // remove tombstones record id under the precondition pc. The caller has
 // checked the write scope.
 func (h *handler) remove(ctx context.Context, p *auth.Principal, id string, pc precondition) (*schema.Record, error) {
-	return h.removeAttempt(ctx, p, id, pc, 1)
+	return h.removeAttempt(ctx, p, id, pc, 1, false)
 }
 
-func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id string, pc precondition, attempt int) (*schema.Record, error) {
+// removeAttempt is one try of remove; synced says a barrier ran before it.
+func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id string, pc precondition, attempt int, synced bool) (*schema.Record, error) {
 	live, _, err := h.current(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	var ifMatch uint64
+	if live != nil {
+		ifMatch, err = resolvePrecondition(pc, id, live)
+	}
+	if (live == nil || err != nil) && !synced {
+		// A 404 or a 412 is definitive: decide it on what this leader has
+		// applied of everything committed, not on a state file that may
+		// lack a write acknowledged under the previous leader (a leader
+		// applies the previous term's entries only once its own first one
+		// commits).
+		if err := h.barrier(ctx); err != nil {
+			return nil, err
+		}
+		return h.removeAttempt(ctx, p, id, pc, attempt, true)
 	}
 	if live == nil {
 		return nil, notFound(id, p)
@@ -558,14 +584,13 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 	if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
 		return nil, err
 	}
-	ifMatch, err := resolvePrecondition(pc, id, live)
 	if err != nil {
 		return nil, err
 	}
 	out, err := h.svc.Delete(ctx, id, ifMatch)
 	if pc.any && errors.Is(err, store.ErrVersionConflict) && attempt < maxPutAttempts {
 		// If-Match: * asks only that the record exist: a newer version does.
-		return h.removeAttempt(ctx, p, id, pc, attempt+1)
+		return h.removeAttempt(ctx, p, id, pc, attempt+1, synced)
 	}
 	return out, err
 }
