@@ -350,7 +350,7 @@ func (x *Exchange) forgetUnlisted() {
 	x.mu.Lock()
 	for _, p := range gone {
 		// Checked again: it may have connected or been asked something
-		// since (a bundle that lists it again reached this node meanwhile).
+		// since. One a newer bundle lists again is made afresh by redial.
 		if ps, ok := x.peers[p]; ok && !ps.connected && !ps.busyLocked() {
 			delete(x.peers, p)
 			x.log.Info("forgetting a peer the trust bundle no longer lists", "peer", p.String(), "member", ps.member)
