@@ -112,10 +112,10 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 // detector catches that whenever the follower still answers at the old
 // address (it restarted under another name of the same listener, or a move
 // was asked for before it stopped there). Removed, its goroutine stops, and
-// the addition starts another. The removal is refused as RemoveReplica's is
-// when the voters that would remain could not commit without it
-// (ErrWouldStall): the group holds one voter fewer until the addition
-// commits. A leader moves itself in place, race-free: raft keeps no
+// the addition starts another. The move is refused (ErrWouldStall) when the
+// voters that would remain could not commit without it, as a removal is, or
+// when the group with it at the new address could not, counting it only if
+// something answers there already. A leader moves itself in place, race-free: raft keeps no
 // replication state for itself. A voter at the same address, or a new id,
 // is no move. Called under replicaMu.
 func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) error {
@@ -128,14 +128,45 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) error 
 		return nil
 	}
 	old := servers[i].Address
-	if err := n.checkRemovalLeavesQuorum(ctx, r.ID); err != nil {
-		return fmt.Errorf("move %s from raft address %s to %s: %w", r.ID, old, r.RaftAddr, err)
+	// Both configurations must commit: the one without the replica, and the
+	// one with it at the new address, where it may not listen yet (asked
+	// before it restarted there, or a typo). Raft commits the addition
+	// itself on the voters before it, but every entry after needs a
+	// majority of the new configuration (review 111: two replicas, the
+	// follower moved to where nothing listens, and no leader after).
+	remain, unreachable, err := n.votersBut(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	reachable := len(remain) - len(unreachable)
+	if reachable < len(remain)/2+1 {
+		return fmt.Errorf("move %s from raft address %s to %s: %w: taking it out would leave voters %v, of which this leader cannot reach %v: bring those back first", r.ID, old, r.RaftAddr, ErrWouldStall, remain, unreachable)
+	}
+	if answersRaft(ctx, r.RaftAddr) {
+		reachable++
+	} else {
+		unreachable = append(unreachable, r.ID+" at "+r.RaftAddr+" (nothing answers there)")
+	}
+	if reachable < (len(remain)+1)/2+1 {
+		return fmt.Errorf("move %s from raft address %s to %s: %w: the group, with it at the new address, would hold voters %v and %s, of which this leader cannot reach %v: start the replica at its new address first, or bring the others back", r.ID, old, r.RaftAddr, ErrWouldStall, remain, r.ID, unreachable)
 	}
 	n.log.Info("moving a replica to a new raft address: out of the group at the old one, then in at the new one", "replica", r.ID, "from", old, "to", r.RaftAddr)
 	if err := n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(r.ID), 0, n.timeout(ctx))); err != nil {
 		return fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
 	}
 	return nil
+}
+
+// answersRaft reports whether something accepts connections at a raft
+// address now (a replica started there), within a second.
+func answersRaft(ctx context.Context, addr string) bool {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // checkReplicaURL accepts only a bare http(s) origin: followers forward writes,
@@ -265,11 +296,23 @@ var ErrWouldStall = errors.New("the group could not commit after this change")
 // transport timeout to fail, a new leader has seen no failure yet, and a
 // follower that cannot store raft's log still answers heartbeats.
 func (n *Node) checkRemovalLeavesQuorum(ctx context.Context, id string) error {
-	recorded, err := n.st.Replicas()
+	remain, unreachable, err := n.votersBut(ctx, id)
 	if err != nil {
 		return err
 	}
-	var remain, unreachable []string
+	if len(remain)-len(unreachable) < len(remain)/2+1 {
+		return fmt.Errorf("%w: removing %s would leave voters %v, of which this leader cannot reach %v: bring those back first, or remove them first", ErrWouldStall, id, remain, unreachable)
+	}
+	return nil
+}
+
+// votersBut lists the voters other than id, and those of them this leader
+// cannot reach (checkRemovalLeavesQuorum), each with why.
+func (n *Node) votersBut(ctx context.Context, id string) (remain, unreachable []string, err error) {
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return nil, nil, err
+	}
 	now := time.Now()
 	for _, s := range n.servers() {
 		sid := string(s.ID)
@@ -291,10 +334,7 @@ func (n *Node) checkRemovalLeavesQuorum(ctx context.Context, id string) error {
 			}
 		}
 	}
-	if len(remain)-len(unreachable) < len(remain)/2+1 {
-		return fmt.Errorf("%w: removing %s would leave voters %v, of which this leader cannot reach %v: bring those back first, or remove them first", ErrWouldStall, id, remain, unreachable)
-	}
-	return nil
+	return remain, unreachable, nil
 }
 
 // peerHealth records, from raft's heartbeat observations, which followers the

@@ -847,3 +847,35 @@ func TestMoveRefusedWhenTheRestCannotCommit(t *testing.T) {
 		t.Fatalf("a refused move left %s at %q, want %s", x.cfg.ReplicaID, got, old)
 	}
 }
+
+// TestMoveInATwoReplicaGroup (review 111): with two voters, a follower moved
+// to an address where nothing answers yet would leave the leader in a group it
+// cannot commit in (raft commits the addition itself on the leader alone,
+// and nothing after): the move is refused and the group keeps writing; once
+// the replica runs at its new address, the move is made and it gets writes.
+func TestMoveInATwoReplicaGroup(t *testing.T) {
+	nodes, l, x := movingGroup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	third := nodes[slices.IndexFunc(nodes, func(n *Node) bool { return n != l && n != x })]
+	if err := l.RemoveReplica(ctx, third.cfg.ReplicaID); err != nil {
+		t.Fatal(err)
+	}
+	third.Close()
+	moved := store.Replica{ID: x.cfg.ReplicaID, RaftAddr: loopbackAddr(t), HTTP: "http://127.0.0.1:1", PeerID: "12D3KooWmoved"}
+	if err := l.AddReplica(ctx, moved); !errors.Is(err, ErrWouldStall) || !strings.Contains(err.Error(), "nothing answers there") {
+		t.Fatalf("moving the only follower to where nothing answers: %v, want ErrWouldStall", err)
+	}
+	if _, err := l.Create(ctx, supplyRecord("after the refused move")); err != nil {
+		t.Fatalf("the group stopped writing after a refused move: %v", err)
+	}
+	x = reopenAt(t, x, moved.RaftAddr)
+	if err := l.AddReplica(ctx, moved); err != nil {
+		t.Fatalf("moving the follower once it runs at its new address: %v", err)
+	}
+	rec, err := l.Create(ctx, supplyRecord("after the move"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitRecord(t, ctx, x, rec.ID)
+}
