@@ -91,6 +91,13 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	defer n.membershipChanges.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout) // from now, not from before the wait for the lock
 	defer cancel()
+	// Raft refuses an address another server holds, but only at the
+	// addition: after a move's removal, that would leave the replica out.
+	for _, srv := range n.servers() {
+		if string(srv.ID) != r.ID && srv.Address == raft.ServerAddress(r.RaftAddr) {
+			return badReplica("raft_addr", "raft address %s is replica %s's", r.RaftAddr, srv.ID)
+		}
+	}
 	if err := n.removeFromOldAddress(ctx, r); err != nil {
 		return err
 	}

@@ -379,7 +379,7 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			}
 		}
 		ifMatch, err := resolvePrecondition(pc, id, live)
-		if err != nil && !synced {
+		if err != nil && !synced && !pc.never {
 			// A 412 is definitive: decide it on what this leader has
 			// applied of everything committed, not on a state file that
 			// may lack a write acknowledged under the previous leader.
@@ -565,9 +565,15 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 	}
 	var ifMatch uint64
 	if live != nil {
+		// Whether the caller may write it, first: the barrier below may
+		// fail, and a 503 for one version and a 403 for another would
+		// tell a caller without the right which version is current.
+		if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
+			return nil, err
+		}
 		ifMatch, err = resolvePrecondition(pc, id, live)
 	}
-	if (live == nil || err != nil) && !synced {
+	if (live == nil || err != nil && !pc.never) && !synced {
 		// A 404 or a 412 is definitive: decide it on what this leader has
 		// applied of everything committed, not on a state file that may
 		// lack a write acknowledged under the previous leader (a leader
@@ -580,9 +586,6 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 	}
 	if live == nil {
 		return nil, notFound(id, p)
-	}
-	if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
-		return nil, err
 	}
 	if err != nil {
 		return nil, err
