@@ -35,7 +35,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		return err
 	}
 	if err := h.checkCursor(r.Context(), cp.Since, cp.Epoch); errors.Is(err, errCursorForLeader) {
-		return h.cursorAtLeader(w, r)
+		return h.cursorAtLeader(w, r, false)
 	} else if err != nil {
 		return err
 	}
@@ -170,14 +170,47 @@ var errCursorForLeader = errors.New("a cursor without a feed name past this repl
 // only (its load balancer's choice, or its configuration) would otherwise be
 // answered 503 for ever, never told to reset. A request already forwarded is
 // answered 503 (retry) instead, so a stale leader hint never loops.
-func (h *handler) cursorAtLeader(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) cursorAtLeader(w http.ResponseWriter, r *http.Request, stream bool) error {
 	rep, ok := h.svc.(Replicated)
 	if !ok || r.Header.Get(ForwardedHeader) != "" {
 		return unavailable("the cursor is past what this replica has applied of its centre's change feed, and it carries no feed name, so only the leader can tell whether it is of this feed; retry", 1, nil)
 	}
+	if stream {
+		// Relayed as this replica's own stream is served (review 112): each
+		// write gets its own deadline, not the server's WriteTimeout, which
+		// would cut it after 75 s; and the partner leaving, which ends the
+		// proxy's copy in panic(http.ErrAbortHandler), is the stream's
+		// normal end, not a server failure.
+		w = &relayedStream{ResponseWriter: w, rc: http.NewResponseController(w)}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler && r.Context().Err() != nil {
+					return
+				}
+				panic(v)
+			}
+		}()
+	}
 	h.forwardToLeader(w, r, rep, nil)
 	return nil
 }
+
+// relayedStream is a stream's ResponseWriter that moves the write deadline
+// before each write, as flushStream does for a stream served here.
+type relayedStream struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (s *relayedStream) Write(b []byte) (int, error) {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *relayedStream) Flush() { _ = s.rc.Flush() }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *relayedStream) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func feedReset() *problem {
 	return newProblem(http.StatusGone, "feed-reset",

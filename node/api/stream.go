@@ -49,7 +49,7 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 		return err
 	}
 	if err := h.checkCursor(r.Context(), sp.Since, sp.Epoch); errors.Is(err, errCursorForLeader) {
-		return h.cursorAtLeader(w, r)
+		return h.cursorAtLeader(w, r, true)
 	} else if err != nil {
 		return err
 	}

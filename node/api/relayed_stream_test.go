@@ -1,0 +1,131 @@
+package api
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"liandong/auth"
+	"liandong/node/store"
+)
+
+// TestRelayedStreamClosedByItsClientIsNoServerFailure (review 112): a partner that
+// closes its change stream is the normal end of a stream: a stream the
+// follower serves itself counts a 200. One it relays from the leader
+// (cursorAtLeader) ends in ReverseProxy's panic(http.ErrAbortHandler), which
+// ServeHTTP counts as a 500 and logs at error level ("http request failed",
+// cut_short): every partner disconnecting counts toward LiandongHTTPErrors.
+func TestRelayedStreamClosedByItsClientIsNoServerFailure(t *testing.T) {
+	f := newFixture(t)
+	quiet := func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}
+	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
+	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := httptest.NewServer(lh)
+	defer leader.Close()
+	reg := prometheus.NewRegistry()
+	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40, changes: quiet}
+	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t), Heartbeat: 200 * time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := httptest.NewServer(fh)
+	defer follower.Close()
+	tok := f.token(t, "tianjin", auth.ScopeRead)
+	count := func(code string) float64 {
+		return testutil.ToFloat64(fh.(*handler).metrics.requests.WithLabelValues("/v1/changes/stream", "GET", code))
+	}
+	for _, c := range []struct {
+		name   string
+		cursor uint64
+	}{{"served by the follower", 40}, {"relayed from the leader", 1000}} {
+		before200, before500 := count("200"), count("500")
+		s := openStream(t, follower.URL, "/v1/changes/stream", tok, map[string]string{"Last-Event-ID": encodePosition(c.cursor, "")})
+		for range 2 {
+			if _, err := s.next(t, 5*time.Second); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		}
+		s.resp.Body.Close() // the partner leaves
+		deadline := time.Now().Add(5 * time.Second)
+		for count("200") == before200 && count("500") == before500 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if count("200") == before200 && count("500") == before500 {
+			t.Fatalf("%s: the stream was not counted within 5 s of its client leaving", c.name)
+		}
+		if n := count("500") - before500; n != 0 {
+			t.Errorf("%s: a stream its client closed counted as %v server failure(s) (500)", c.name, n)
+		}
+	}
+}
+
+// TestRelayedStreamOutlivesWriteTimeout (review 112): a stream a follower
+// relays from the leader (cursorAtLeader) lives as a local stream does. The
+// local handler moves its write deadline before each write (flushStream),
+// since api.NewServer's WriteTimeout (75 s; 3 s here) is for ordinary
+// answers; relayed without that, the stream was cut once WriteTimeout had
+// passed, heartbeats flowing all along.
+func TestRelayedStreamOutlivesWriteTimeout(t *testing.T) {
+	f := newFixture(t)
+	quiet := func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}
+	// The leader: its feed holds positions up to 2000, so cursor 1000 is good.
+	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
+	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := httptest.NewServer(lh)
+	defer leader.Close()
+	// The follower: behind (head 40), served by the server production uses.
+	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40, changes: quiet}
+	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t), Heartbeat: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer("", fh)
+	srv.WriteTimeout = 3 * time.Second
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+
+	tok := f.token(t, "tianjin", auth.ScopeRead)
+	// Control: a stream the follower serves itself (cursor within its head).
+	local := openStream(t, base, "/v1/changes/stream", tok, map[string]string{"Last-Event-ID": encodePosition(40, "")})
+	// The stream the follower relays from the leader (cursor past its head).
+	relayed := openStream(t, base, "/v1/changes/stream", tok, map[string]string{"Last-Event-ID": encodePosition(1000, "")})
+	start := time.Now()
+	var localErr, relayedErr error
+	var relayedAt time.Duration
+	for time.Since(start) < srv.WriteTimeout+5*time.Second && localErr == nil {
+		if _, localErr = local.next(t, 5*time.Second); localErr != nil {
+			break
+		}
+		if relayedErr == nil {
+			if _, relayedErr = relayed.next(t, 5*time.Second); relayedErr != nil {
+				relayedAt = time.Since(start).Round(time.Second)
+			}
+		}
+	}
+	if localErr != nil {
+		t.Fatalf("control: the local stream ended after %v: %v", time.Since(start).Round(time.Second), localErr)
+	}
+	if relayedErr != nil {
+		t.Fatalf("the stream relayed from the leader ended after %v (server WriteTimeout %v), the local one lives on: %v", relayedAt, srv.WriteTimeout, relayedErr)
+	}
+}
