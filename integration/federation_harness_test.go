@@ -162,6 +162,30 @@ func (f *federation) start(i int) {
 	f.procs[i] = startProcWith(f.t, bin, nil, "serve", "--config", f.configs[i], "--log-level", "warn")
 }
 
+// loseState stops centre i and empties its data directory but for its keys,
+// trust bundle and admin token: a centre whose state was lost (a disk replaced)
+// or is about to be restored from a backup.
+func (f *federation) loseState(i int) {
+	f.t.Helper()
+	if err := f.procs[i].stop(); err != nil {
+		f.t.Fatal(err)
+	}
+	dir := filepath.Join(f.dir, centreIDs[i])
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, e := range entries {
+		switch e.Name() {
+		case "keys", "bundle.json", "admin.token":
+		default:
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
+}
+
 func (f *federation) restart(i int) {
 	f.start(i)
 	waitReady(f.t, f.procs[i], f.urls[i], 30*time.Second)

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,23 +35,7 @@ func TestLostDataDirRecoversOwnLog(t *testing.T) {
 	if raw, err := base64.RawURLEncoding.DecodeString(oldCursor); err != nil || !strings.Contains(string(raw), ".") {
 		t.Fatalf("tianjin's cursor %q (%q) does not name its feed", oldCursor, raw)
 	}
-	if err := f.procs[1].stop(); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(f.dir, "tianjin")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		switch e.Name() {
-		case "keys", "bundle.json", "admin.token":
-		default:
-			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	f.loseState(1)
 	f.start(1)
 	// Once the API answers, a write is refused (503) until the own log is back,
 	// or, if recovery already finished, accepted as the log's next entry.
@@ -146,22 +129,7 @@ func TestBackupRestoreRecoversLaterEntries(t *testing.T) {
 	lost := f.create(1, "supply", "private", supplyBody("天津 私有 备份之后"))
 	before := f.waitConverged(30 * time.Second)
 
-	if err := f.procs[1].stop(); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(f.dir, "tianjin")
-	aside := filepath.Join(t.TempDir(), "tianjin-lost")
-	if err := os.Rename(dir, aside); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"keys", "bundle.json", "admin.token"} {
-		if err := os.Rename(filepath.Join(aside, name), filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.loseState(1)
 	out = liandongCLI(t, false, "centre", "restore", "--from", backup, "--config", f.configs[1])
 	if !strings.Contains(out, "own log to seq 3") {
 		t.Fatalf("centre restore:\n%s", out)

@@ -712,26 +712,7 @@ func TestUpgradeRestoreAmongOlderPeers(t *testing.T) {
 		recs = append(recs, f.create(1, "supply", "federation", supplyBody("天津 备份之后")))
 	}
 	before := f.waitConverged(30 * time.Second)
-	keepOnly := func() {
-		t.Helper()
-		if err := f.procs[1].stop(); err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(f.dir, "tianjin")
-		aside := filepath.Join(t.TempDir(), "tianjin-lost")
-		if err := os.Rename(dir, aside); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range []string{"keys", "bundle.json", "admin.token"} {
-			if err := os.Rename(filepath.Join(aside, name), filepath.Join(dir, name)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	keepOnly()
+	f.loseState(1)
 	out = liandongCLI(t, false, "centre", "restore", "--from", backup, "--config", f.configs[1])
 	if !strings.Contains(out, "own log to seq 3") {
 		t.Fatalf("centre restore:\n%s", out)
@@ -750,7 +731,7 @@ func TestUpgradeRestoreAmongOlderPeers(t *testing.T) {
 	}
 	before = f.waitConverged(30 * time.Second)
 
-	keepOnly()
+	f.loseState(1)
 	f.start(1)
 	waitReady(t, f.procs[1], f.urls[1], 60*time.Second)
 	f.waitRecord(1, next.ID, next.Version, false, 30*time.Second)
