@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"liandong/auth"
@@ -355,7 +356,7 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			return 0, nil, err
 		}
 		keeps := !req.visibility || h.keepsUnread(p, id, req)
-		if live == nil && !synced && keeps {
+		if live == nil && !synced && keeps && h.stateDecides(id, pc) {
 			// The write would take its visibility, or personal data the
 			// caller could not read, from the record it replaces: the default
 			// would publish a private record irreversibly, or erase its
@@ -379,7 +380,7 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			}
 		}
 		ifMatch, err := resolvePrecondition(pc, id, live)
-		if err != nil && !synced && !pc.never {
+		if err != nil && !synced && h.stateDecides(id, pc) {
 			// A 412 is definitive: decide it on what this leader has
 			// applied of everything committed, not on a state file that
 			// may lack a write acknowledged under the previous leader.
@@ -551,6 +552,18 @@ func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 	return nil
 }
 
+// stateDecides reports whether a refusal of a write to id under pc may
+// depend on what this leader has applied, and so is worth a barrier first:
+// not for another centre's record, which no write here may change (403 or
+// 404 whatever its state), nor for an If-Match that names no version (a weak
+// tag: 412 or 404 whatever the state). Without the barrier, such refusals
+// stay definitive while quorum is lost, and their answers tell nothing about
+// the record's version to a caller without the right to write it.
+func (h *handler) stateDecides(id string, pc precondition) bool {
+	origin, _, _ := strings.Cut(id, ":")
+	return !pc.never && origin == h.centre
+}
+
 // remove tombstones record id under the precondition pc. The caller has
 // checked the write scope.
 func (h *handler) remove(ctx context.Context, p *auth.Principal, id string, pc precondition) (*schema.Record, error) {
@@ -564,16 +577,22 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 		return nil, err
 	}
 	var ifMatch uint64
+	// Whether the caller may write it, first: the barrier below may fail,
+	// and a 503 for one version and a 403 for another would tell a caller
+	// without the right which version is current. Another centre's record
+	// is refused whether this node holds it or not (its id names its origin).
+	target := live
+	if target == nil {
+		origin, _, _ := strings.Cut(id, ":")
+		target = &schema.Record{ID: id, Origin: origin}
+	}
+	if _, err := h.authorize(p, auth.ActionWrite, target); err != nil {
+		return nil, err
+	}
 	if live != nil {
-		// Whether the caller may write it, first: the barrier below may
-		// fail, and a 503 for one version and a 403 for another would
-		// tell a caller without the right which version is current.
-		if _, err := h.authorize(p, auth.ActionWrite, live); err != nil {
-			return nil, err
-		}
 		ifMatch, err = resolvePrecondition(pc, id, live)
 	}
-	if (live == nil || err != nil && !pc.never) && !synced {
+	if (live == nil || err != nil) && !synced && h.stateDecides(id, pc) {
 		// A 404 or a 412 is definitive: decide it on what this leader has
 		// applied of everything committed, not on a state file that may
 		// lack a write acknowledged under the previous leader (a leader
