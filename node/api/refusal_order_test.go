@@ -23,6 +23,22 @@ func (q *quorumlessLeader) Barrier(context.Context) error {
 	return fmt.Errorf("barrier: %w", node.ErrTimeout)
 }
 
+// quorumlessEnv serves tianjin through a leader that has lost its quorum (no
+// barrier completes) and holds one record, hebei's.
+func quorumlessEnv(t *testing.T) (*fakeEnv, *quorumlessLeader, *schema.Record) {
+	t.Helper()
+	rec := &schema.Record{ID: "hebei:r1", Origin: "hebei", Catalogue: "supply", Visibility: schema.VisibilityFederation, Version: 3,
+		Body: json.RawMessage(`{"title":"钙钛矿","summary":"中试","industry":"new-energy"}`)}
+	svc := &fakeService{get: func(_ context.Context, id string) (*schema.Record, error) {
+		if id == rec.ID {
+			return rec.Clone(), nil
+		}
+		return nil, store.ErrNotFound
+	}}
+	rep := &quorumlessLeader{replicaAt{fakeService: svc, lead: true}}
+	return newFakeEnv(t, svc, func(o *Options) { o.Service = rep }), rep, rec
+}
+
 // TestRefusalsNotDecidedOnStateSkipTheBarrier (review 112): 0a3a0eb ran a barrier
 // before every 412 and 404 "decided on local state". Two refusals are not:
 // a DELETE of another centre's record by a writer of this centre is a 403
@@ -33,16 +49,7 @@ func (q *quorumlessLeader) Barrier(context.Context) error {
 // caller without the right to delete the record whether it guessed the
 // record's version.
 func TestRefusalsNotDecidedOnStateSkipTheBarrier(t *testing.T) {
-	rec := &schema.Record{ID: "hebei:r1", Origin: "hebei", Catalogue: "supply", Visibility: schema.VisibilityFederation, Version: 3,
-		Body: json.RawMessage(`{"title":"钙钛矿","summary":"中试","industry":"new-energy"}`)}
-	svc := &fakeService{get: func(_ context.Context, id string) (*schema.Record, error) {
-		if id == rec.ID {
-			return rec.Clone(), nil
-		}
-		return nil, store.ErrNotFound
-	}}
-	rep := &quorumlessLeader{replicaAt{fakeService: svc, lead: true}}
-	e := newFakeEnv(t, svc, func(o *Options) { o.Service = rep })
+	e, rep, rec := quorumlessEnv(t)
 	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
 
 	right := e.do(t, req{method: "DELETE", path: "/v1/records/" + rec.ID, token: w, header: map[string]string{"If-Match": `"3"`}})
@@ -67,16 +74,7 @@ func TestRefusalsNotDecidedOnStateSkipTheBarrier(t *testing.T) {
 // lost; a DELETE of another centre's id is 403 whether this node holds it or
 // not, alone or as a batch item.
 func TestStateIndependentRefusalsSkipTheBarrier(t *testing.T) {
-	rec := &schema.Record{ID: "hebei:r1", Origin: "hebei", Catalogue: "supply", Visibility: schema.VisibilityFederation, Version: 3,
-		Body: json.RawMessage(`{"title":"钙钛矿","summary":"中试","industry":"new-energy"}`)}
-	svc := &fakeService{get: func(_ context.Context, id string) (*schema.Record, error) {
-		if id == rec.ID {
-			return rec.Clone(), nil
-		}
-		return nil, store.ErrNotFound
-	}}
-	rep := &quorumlessLeader{replicaAt{fakeService: svc, lead: true}}
-	e := newFakeEnv(t, svc, func(o *Options) { o.Service = rep })
+	e, rep, _ := quorumlessEnv(t)
 	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
 
 	// (a) Another centre's id: 403 whatever the state (the id names its
