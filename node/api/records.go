@@ -589,7 +589,9 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 	if _, err := h.authorize(p, auth.ActionWrite, target); err != nil {
 		return nil, err
 	}
-	if live != nil {
+	if live != nil || pc.never {
+		// A tag that names no version is refused whatever the state (as PUT
+		// refuses it): never a 404 decided without the barrier.
 		ifMatch, err = resolvePrecondition(pc, id, live)
 	}
 	if (live == nil || err != nil) && !synced && h.stateDecides(id, pc) {
@@ -603,11 +605,11 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 		}
 		return h.removeAttempt(ctx, p, id, pc, attempt, true)
 	}
-	if live == nil {
-		return nil, notFound(id, p)
-	}
 	if err != nil {
 		return nil, err
+	}
+	if live == nil {
+		return nil, notFound(id, p)
 	}
 	out, err := h.svc.Delete(ctx, id, ifMatch)
 	if pc.any && errors.Is(err, store.ErrVersionConflict) && attempt < maxPutAttempts {
