@@ -556,7 +556,7 @@ func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.P
 // depend on what this leader has applied, and so is worth a barrier first:
 // not for another centre's record, which no write here may change (403 or
 // 404 whatever its state), nor for an If-Match that names no version (a weak
-// tag: 412 or 404 whatever the state). Without the barrier, such refusals
+// tag: 412 whatever the state, for PUT and DELETE alike). Without the barrier, such refusals
 // stay definitive while quorum is lost, and their answers tell nothing about
 // the record's version to a caller without the right to write it.
 func (h *handler) stateDecides(id string, pc precondition) bool {
