@@ -129,16 +129,7 @@ func TestBackupRestoreRecoversLaterEntries(t *testing.T) {
 	lost := f.create(1, "supply", "private", supplyBody("天津 私有 备份之后"))
 	before := f.waitConverged(30 * time.Second)
 
-	f.loseState(1)
-	out = liandongCLI(t, false, "centre", "restore", "--from", backup, "--config", f.configs[1])
-	if !strings.Contains(out, "own log to seq 3") {
-		t.Fatalf("centre restore:\n%s", out)
-	}
-	f.start(1)
-	waitReady(t, f.procs[1], f.urls[1], 60*time.Second)
-	for _, r := range recs {
-		f.waitRecord(1, r.ID, r.Version, false, 30*time.Second)
-	}
+	f.restoreLost(1, backup, "own log to seq 3", recs)
 	f.waitRecord(1, kept.ID, kept.Version, false, 10*time.Second)
 	if code, _ := f.clients[1].do(t.Context(), http.MethodGet, "/v1/records/"+lost.ID, nil, nil); code != http.StatusNotFound {
 		t.Fatalf("a record kept private after the backup: %d after the restore, want 404", code)
@@ -151,4 +142,21 @@ func TestBackupRestoreRecoversLaterEntries(t *testing.T) {
 		f.waitRecord(i, next.ID, next.Version, false, 30*time.Second)
 	}
 	f.waitConverged(30 * time.Second)
+}
+
+// restoreLost loses centre i's state, lays backup into its data directory
+// (the CLI saying want), starts it and waits until it holds recs again, which
+// it gets back from its peers.
+func (f *federation) restoreLost(i int, backup, want string, recs []envelope) {
+	f.t.Helper()
+	f.loseState(i)
+	out := liandongCLI(f.t, false, "centre", "restore", "--from", backup, "--config", f.configs[i])
+	if !strings.Contains(out, want) {
+		f.t.Fatalf("centre restore:\n%s", out)
+	}
+	f.start(i)
+	waitReady(f.t, f.procs[i], f.urls[i], 60*time.Second)
+	for _, r := range recs {
+		f.waitRecord(i, r.ID, r.Version, false, 30*time.Second)
+	}
 }

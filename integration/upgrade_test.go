@@ -712,16 +712,7 @@ func TestUpgradeRestoreAmongOlderPeers(t *testing.T) {
 		recs = append(recs, f.create(1, "supply", "federation", supplyBody("天津 备份之后")))
 	}
 	before := f.waitConverged(30 * time.Second)
-	f.loseState(1)
-	out = liandongCLI(t, false, "centre", "restore", "--from", backup, "--config", f.configs[1])
-	if !strings.Contains(out, "own log to seq 3") {
-		t.Fatalf("centre restore:\n%s", out)
-	}
-	f.start(1)
-	waitReady(t, f.procs[1], f.urls[1], 60*time.Second)
-	for _, r := range recs {
-		f.waitRecord(1, r.ID, r.Version, false, 30*time.Second)
-	}
+	f.restoreLost(1, backup, "own log to seq 3", recs)
 	if h := f.waitConverged(30 * time.Second); h["tianjin"] != before["tianjin"] {
 		t.Fatalf("tianjin's own head %q after the restore, %q before", h["tianjin"], before["tianjin"])
 	}
