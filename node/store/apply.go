@@ -55,6 +55,16 @@ type WriteCommand struct {
 	// (schema.StripPersonal's); nil when it is Record.Body itself.
 	SharedBody json.RawMessage `json:"shared_body,omitempty"`
 
+	// KeepCatalogue, on OpPut, makes the write fail (ErrCatalogueMove) when
+	// the record is live in another catalogue than Record's. The proposer
+	// checked the catalogue against what it read, but the record may have
+	// been deleted and created again in another catalogue before this write
+	// is applied: written over it, the record would leave that catalogue
+	// without the tombstone its mirrors need (review 108). A build from
+	// before it ignores the member and would write, so the leader sets it
+	// only once every replica announces FeatureKeepCatalogue (node.Node.Put).
+	KeepCatalogue bool `json:"keep_catalogue,omitempty"`
+
 	// prepared says PrepareWrite made the bodies canonical in this process,
 	// so the command's encoder splices them without walking them again.
 	// Canonical cannot say it: it comes from outside too (a decoded
@@ -418,6 +428,9 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 		}
 		if w.IfMatch != 0 && (!live || existing.Version != w.IfMatch) {
 			return Result{Err: conflict(w.ID, w.IfMatch, existing)}, nil
+		}
+		if w.KeepCatalogue && live && w.Record != nil && w.Record.Catalogue != existing.Catalogue {
+			return Result{Err: fmt.Errorf("%w: %s is a %s record, not a %s one", ErrCatalogueMove, w.ID, existing.Catalogue, w.Record.Catalogue)}, nil
 		}
 	case OpDelete:
 		if !live {

@@ -47,8 +47,10 @@ func decodeWriteFast(b []byte, w *WriteCommand) bool {
 		case 8:
 			q.SharedBody = append(json.RawMessage(nil), v...)
 			return true
-		default:
+		case 9:
 			return schema.MemberBool(v, &q.IfAbsent)
+		default:
+			return schema.MemberBool(v, &q.KeepCatalogue)
 		}
 	}) {
 		return false
@@ -57,7 +59,7 @@ func decodeWriteFast(b []byte, w *WriteCommand) bool {
 	return true
 }
 
-var writeFields = []string{"op", "id", "if_match", "record", "at", "epoch", "kid", "canonical", "shared_body", "if_absent"}
+var writeFields = []string{"op", "id", "if_match", "record", "at", "epoch", "kid", "canonical", "shared_body", "if_absent", "keep_catalogue"}
 
 // appendWriteCommand appends w's JSON as EncodeCommand's encoding/json
 // encoder writes it, byte for byte, when schema.AppendRecordJSON can write its
@@ -115,6 +117,9 @@ func appendWriteCommand(dst []byte, w *WriteCommand) ([]byte, bool) {
 			ok = false
 		}
 		dst = append(dst, w.SharedBody...)
+	}
+	if w.KeepCatalogue {
+		dst = append(dst, `,"keep_catalogue":true`...)
 	}
 	dst = append(dst, '}')
 	if !ok {

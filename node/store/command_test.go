@@ -186,6 +186,7 @@ func TestWriteCommandsTakeTheFastDecoder(t *testing.T) {
 		{Op: OpPut, ID: "tianjin:b", IfMatch: 3, Record: rec, At: t0, Epoch: "E1", KeyID: "k2"},
 		{Op: OpDelete, ID: "tianjin:c", At: t0, Epoch: "E1"},
 		{Op: OpPut, ID: "tianjin:d", IfAbsent: true, Record: expert(schema.VisibilityFederation), At: t0, Epoch: "E1"},
+		{Op: OpPut, ID: "tianjin:k", KeepCatalogue: true, Record: supply("高镍", schema.VisibilityFederation), At: t0, Epoch: "E1"},
 	} {
 		if err := PrepareWrite(w); err != nil {
 			t.Fatal(err)
@@ -204,6 +205,9 @@ func TestWriteCommandsTakeTheFastDecoder(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("command %d: fast %+v, encoding/json %+v", i, got, want)
+		}
+		if got.IfAbsent != w.IfAbsent || got.KeepCatalogue != w.KeepCatalogue {
+			t.Fatalf("command %d: %s decodes to if_absent %v, keep_catalogue %v", i, data, got.IfAbsent, got.KeepCatalogue)
 		}
 	}
 }
@@ -273,7 +277,7 @@ func FuzzWriteCommandEncoding(f *testing.F) {
 	f.Add("put", "tianjin:e", uint64(2), true, `{ "a": 1 }`, int64(1772719928), "E1", "", true, ``)
 	f.Fuzz(func(t *testing.T, op, id string, ifMatch uint64, withRecord bool, body string, sec int64, epoch, kid string, canonicalFlag bool, shared string) {
 		at := time.Unix(sec, sec%1000).In(time.FixedZone("", int(sec%30000)))
-		w := &WriteCommand{Op: Op(op), ID: id, IfMatch: ifMatch, IfAbsent: ifMatch%3 == 1, At: at, Epoch: epoch, KeyID: kid, Canonical: canonicalFlag}
+		w := &WriteCommand{Op: Op(op), ID: id, IfMatch: ifMatch, IfAbsent: ifMatch%3 == 1, KeepCatalogue: ifMatch%5 == 2, At: at, Epoch: epoch, KeyID: kid, Canonical: canonicalFlag}
 		// prepared is PrepareWrite's promise that the bodies are canonical,
 		// which the encoder takes on trust: it never comes with others.
 		w.prepared = canonicalFlag && (!withRecord || schema.CheckCanonical([]byte(body)) == nil) &&

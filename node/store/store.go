@@ -46,6 +46,10 @@ var (
 	ErrClosed          = errors.New("store closed")
 )
 
+// ErrCatalogueMove refuses a write (WriteCommand.KeepCatalogue) that would
+// move a live record to another catalogue.
+var ErrCatalogueMove = errors.New("a live record keeps its catalogue")
+
 // layoutVersion is the on-disk layout this build writes. 2: feed values may
 // carry a 'V' mark (Change.Was), which builds of layout 1 read as damage; a
 // file of layout 1 is raised to 2 when this build opens it, so that they

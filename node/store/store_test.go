@@ -174,6 +174,45 @@ func TestPutIfAbsent(t *testing.T) {
 	}
 }
 
+// TestPutKeepCatalogue: a put with KeepCatalogue does not write over a
+// record live in another catalogue, whatever the proposer read before (it
+// may have read the record before it was deleted and created again in the
+// other catalogue); it writes over one of its own catalogue and over a
+// tombstone of any. Without the member (an older build's proposal) the put
+// writes as it always did.
+func TestPutKeepCatalogue(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	put := func(id string, rec *schema.Record, keep bool) Result {
+		t.Helper()
+		return a.apply(&Command{Write: &WriteCommand{Op: OpPut, ID: id, KeepCatalogue: keep, Record: rec,
+			At: t0.Add(time.Duration(a.index) * time.Second), Epoch: "E1"}})[0]
+	}
+	need := expert(schema.VisibilityFederation) // any catalogue but supply
+	if r := put("tianjin:k", supply("v1", schema.VisibilityFederation), true); r.Err != nil || r.Record.Version != 1 {
+		t.Fatalf("create: %+v", r)
+	}
+	if r := put("tianjin:k", supply("v2", schema.VisibilityFederation), true); r.Err != nil || r.Record.Version != 2 {
+		t.Fatalf("same catalogue: %+v", r)
+	}
+	r := put("tianjin:k", need, true)
+	if !errors.Is(r.Err, ErrCatalogueMove) || r.Entry != nil || r.Record != nil {
+		t.Fatalf("into another catalogue: %+v, want ErrCatalogueMove", r)
+	}
+	if got, err := a.s.Get("tianjin:k"); err != nil || got.Version != 2 || got.Catalogue != schema.CatalogueSupply {
+		t.Fatalf("the refused write changed the record: %+v %v", got, err)
+	}
+	if r := a.write(OpDelete, "tianjin:k", nil, 0); r.Err != nil || r.Record.Version != 3 {
+		t.Fatalf("delete: %+v", r)
+	}
+	if r := put("tianjin:k", need, true); r.Err != nil || r.Record.Version != 4 || r.Record.Catalogue != need.Catalogue {
+		t.Fatalf("over a supply tombstone: %+v", r)
+	}
+	if r := put("tianjin:k", supply("v5", schema.VisibilityFederation), false); r.Err != nil || r.Record.Catalogue != schema.CatalogueSupply {
+		t.Fatalf("without KeepCatalogue, as an older build proposes: %+v", r)
+	}
+}
+
 func TestLogCarriesNoPersonalDataAndNoPrivateRecords(t *testing.T) {
 	k := mustKey(t, "tianjin")
 	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
