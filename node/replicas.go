@@ -526,9 +526,18 @@ const FeatureFeedEpoch = "feed-epoch"
 // once every replica of its group announces the feature (PutIfAbsent).
 const FeatureIfAbsent = "if-absent"
 
+// FeatureKeepCatalogue is announced by builds whose state machine checks
+// store.WriteCommand.KeepCatalogue. A build without it ignores the member and
+// would move a record to another catalogue where the others refuse to, so
+// the leader sets it only once every replica of its group announces the
+// feature (Put).
+const FeatureKeepCatalogue = "keep-catalogue"
+
 // Features lists what this build supports that its group uses only once
 // every replica has it; /healthz announces them.
-func Features() []string { return []string{FeatureFeedEpoch, FeatureIfAbsent} }
+func Features() []string {
+	return []string{FeatureFeedEpoch, FeatureIfAbsent, FeatureKeepCatalogue}
+}
 
 // featureList is features as store.Replica.Features holds them.
 func featureList(features []string) string {

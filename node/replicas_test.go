@@ -402,7 +402,9 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := l.raft.LastIndex()
-	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, []string{FeatureIfAbsent, FeatureFeedEpoch}); err != nil || l.raft.LastIndex() != last {
+	reordered := slices.Clone(Features())
+	slices.Reverse(reordered)
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, reordered); err != nil || l.raft.LastIndex() != last {
 		t.Fatalf("recording the same features in another order proposed again (%v)", err)
 	}
 	rec, err := l.PutIfAbsent(ctx, id, supplyRecord("四"))

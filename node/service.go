@@ -22,11 +22,16 @@ func (n *Node) Create(ctx context.Context, rec *schema.Record) (*schema.Record, 
 }
 
 // Put creates or updates the record id. ifMatch, when not 0, must equal the
-// current version.
+// current version. A record live in another catalogue than rec's when the
+// write is applied is not written over (store.ErrCatalogueMove), once every
+// replica is known to check that (groupHas): the caller decided the write on
+// what it read, and the record may have been deleted and created again in
+// another catalogue since. Until then it is written as before the check.
 func (n *Node) Put(ctx context.Context, id string, rec *schema.Record, ifMatch uint64) (*schema.Record, error) {
 	rec = rec.Clone()
 	rec.ID = id
-	return n.write(ctx, store.OpPut, id, rec, ifMatch)
+	return n.writeCommand(ctx, &store.WriteCommand{Op: store.OpPut, ID: id, IfMatch: ifMatch, Record: rec,
+		KeepCatalogue: n.groupHas(FeatureKeepCatalogue)})
 }
 
 // ErrGroupLacksFeature refuses a write the group cannot yet apply alike on
