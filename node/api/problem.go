@@ -129,6 +129,11 @@ func toProblem(err error, requestID string) *problem {
 		p = newProblem(http.StatusNotFound, "not-found", err.Error())
 	case errors.Is(err, store.ErrVersionConflict):
 		p = newProblem(http.StatusPreconditionFailed, "precondition-failed", err.Error())
+	case errors.Is(err, store.ErrCatalogueMove):
+		// Overtaken that often by deletes and creates in another catalogue
+		// (handler.put decides again each time): refused as a move.
+		p = newProblem(http.StatusUnprocessableEntity, "validation", "the record does not pass validation")
+		p.Errors = []FieldError{{Path: "catalogue", Rule: schema.RuleMismatch, Message: err.Error() + ": delete it first, then write it again"}}
 	case errors.Is(err, store.ErrExists):
 		p = newProblem(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, store.ErrNotOrigin):

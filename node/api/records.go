@@ -427,6 +427,13 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 				// merge with, or write over, the newer version.
 				continue
 			}
+			if errors.Is(err, store.ErrCatalogueMove) && attempt < maxPutAttempts {
+				// live was deleted and its id created again in another
+				// catalogue before the write was applied (review 108):
+				// decide again on what is there now, a catalogue move
+				// refused as the read would have refused it.
+				continue
+			}
 		}
 		if err != nil {
 			return 0, nil, err
