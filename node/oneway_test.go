@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"liandong/node/store"
 )
@@ -173,5 +176,59 @@ func TestRaftOneWayCuts(t *testing.T) {
 				t.Fatalf("%s healed, caught up, and not ready: %v", cut.cfg.ReplicaID, cut.Ready())
 			}
 		})
+	}
+}
+
+// TestRemovalRefusedAcrossFreshOneWayCut: seconds into a one-way raft cut of
+// one follower (its answers go nowhere; its API, which ProbeReplica asks,
+// still answers), its heartbeats have yet to fail (raft's transport waits
+// 10 s), yet it has answered no append since: removing the other follower is
+// refused (ErrWouldStall) and the group keeps its leader and commits. It was
+// let through, and the group, left needing the cut follower, lost its leader
+// until the cut healed.
+func TestRemovalRefusedAcrossFreshOneWayCut(t *testing.T) {
+	var sw []*oneWayCut
+	nodes := openReplicas(t, func(_ int, cfg *Config) {
+		ow := &oneWayCut{}
+		cfg.RaftFaults = ow
+		sw = append(sw, ow)
+		// An API that answers, as across a cut of raft's port only.
+		cfg.ProbeReplica = func(context.Context, store.Replica) error { return nil }
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	// Led long enough to judge its followers' silence.
+	for time.Since(l.peers.since()) < 2*ackWindow {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := l.Create(ctx, supplyRecord("before")); err != nil {
+		t.Fatal(err)
+	}
+	cut, other := -1, -1
+	for i, n := range nodes {
+		switch {
+		case n == l:
+		case cut < 0:
+			cut = i
+		default:
+			other = i
+		}
+	}
+	cutID := nodes[cut].cfg.ReplicaID
+	sw[cut].out.Store(true)
+	t.Cleanup(func() { sw[cut].out.Store(false) })
+	cutAt := time.Now()
+	// Past the window, well before raft's transport timeout.
+	time.Sleep(ackWindow + 500*time.Millisecond)
+	if l.peers.unreachable(raft.ServerID(cutID), time.Now()) {
+		t.Logf("%s's heartbeats failed already, %v into the cut", cutID, time.Since(cutAt))
+	}
+	err := l.RemoveReplica(ctx, nodes[other].cfg.ReplicaID)
+	if !errors.Is(err, ErrWouldStall) || !strings.Contains(err.Error(), cutID) {
+		t.Fatalf("removing the reachable follower %v into a one-way cut of %s: %v, want ErrWouldStall naming it", time.Since(cutAt), cutID, err)
+	}
+	if _, err := l.Create(ctx, supplyRecord("after the refusal")); err != nil {
+		t.Fatalf("write after the refused removal: %v", err)
 	}
 }
