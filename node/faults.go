@@ -19,6 +19,26 @@ type RaftFaults interface {
 	RaftIsolated() bool
 }
 
+// RaftOneWay is what a RaftFaults may also implement to cut one direction of
+// this replica's raft traffic, as a firewall rule on one side or a full
+// conntrack table does, rather than both. Raft runs over TCP, which needs both
+// directions, so the cut behaves as TCP's would: while either direction is
+// cut no connection is set up (a dial waits out its timeout, as an unanswered
+// SYN does, and a connection accepted meanwhile carries nothing until the cut
+// heals); on a connection set up before, the bytes of the cut direction are
+// held, not lost (TCP delivers them once the cut heals), so their reader waits
+// until then or its deadline. Nothing is closed or refused: the other side
+// learns of the cut only by its timeouts. Both methods are called on every
+// read, write and dial of a raft connection, like RaftIsolated.
+type RaftOneWay interface {
+	// RaftDropIn reports whether what other replicas send this one is held
+	// back: it can send, and receives nothing.
+	RaftDropIn() bool
+	// RaftDropOut reports whether what this replica sends is held back: it
+	// receives, and its answers go nowhere.
+	RaftDropOut() bool
+}
+
 // The raft TCP transport's connection pool size and I/O timeout, the same with
 // and without fault injection.
 const (

@@ -236,6 +236,8 @@ type Node struct {
 	notifier     atomic.Pointer[func()]
 	// peers tells, as leader, which followers do not answer heartbeats.
 	peers peerHealth
+	// acks tells, as leader, which followers answered no append lately.
+	acks appendAcks
 	// feedName caches the state's feed epoch once it is named (it never
 	// changes after, except by a restore, which clears the cache).
 	feedMu   sync.Mutex
@@ -391,7 +393,7 @@ func (n *Node) startRaft() error {
 		if err != nil {
 			return fmt.Errorf("listen for raft on %s: %w (is the port in use?)", cfg.RaftAddr, err)
 		}
-		n.transport = tr
+		n.transport = newAckingTransport(tr, &n.acks)
 	}
 
 	rc := raft.DefaultConfig()

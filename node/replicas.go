@@ -298,10 +298,12 @@ var ErrWouldStall = errors.New("the group could not commit after this change")
 // check does the same): raft counts the new configuration for the change
 // itself, so the group would stop committing until the unreachable ones
 // return. A voter is unreachable when this leader's heartbeats to it failed
-// lately or, with Config.ProbeReplica, when its API does not answer or
-// reports a full disk: a heartbeat into a silent partition takes raft's 10 s
-// transport timeout to fail, a new leader has seen no failure yet, and a
-// follower that cannot store raft's log still answers heartbeats.
+// lately, or it answered no append for ackWindow, or, with
+// Config.ProbeReplica, when its API does not answer or reports a full disk: a
+// heartbeat into a silent partition takes raft's 10 s transport timeout to
+// fail, a new leader has seen no failure yet, a cut of raft alone leaves the
+// API answering, and a follower that cannot store raft's log still answers
+// heartbeats.
 func (n *Node) checkRemovalLeavesQuorum(ctx context.Context, id string) error {
 	remain, unreachable, err := n.votersBut(ctx, id)
 	if err != nil {
@@ -332,6 +334,10 @@ func (n *Node) votersBut(ctx context.Context, id string) (remain, unreachable []
 		}
 		if n.peers.unreachable(s.ID, now) {
 			unreachable = append(unreachable, sid+" (heartbeats fail)")
+			continue
+		}
+		if n.acks.silent(s.ID, n.peers.since(), now) {
+			unreachable = append(unreachable, fmt.Sprintf("%s (answered no append for %v)", sid, ackWindow))
 			continue
 		}
 		i := slices.IndexFunc(recorded, func(r store.Replica) bool { return r.ID == sid })
@@ -395,6 +401,75 @@ func (h *peerHealth) unreachable(id raft.ServerID, now time.Time) bool {
 // raft's transport timeout (a peer that does not answer at all fails after
 // it) plus a margin.
 const peerHealthWindow = raftTimeout + 5*time.Second
+
+// since is when leadership last changed, as this replica saw it.
+func (h *peerHealth) since() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.leaderSince
+}
+
+// appendAcks records when each follower last answered an AppendEntries of
+// this replica's (a heartbeat or entries; ackingTransport). A heartbeat into a
+// silent cut fails only after raft's transport timeout (10 s), and the API a
+// ProbeReplica asks may still answer when only raft is cut (a firewall rule on
+// its port, one way): in between, a removal that left the group needing that
+// follower was let through, and the group lost its leader until the cut
+// healed. Heartbeats go every tenth of a heartbeat timeout, so a follower
+// that answered none for ackWindow does not answer.
+type appendAcks struct {
+	mu   sync.Mutex
+	last map[raft.ServerID]time.Time
+}
+
+// ackWindow is how long a follower may answer no append before removal checks
+// count it unreachable: twice raft's heartbeat timeout (1 s), four times its
+// leader lease, past which raft itself deposes a leader without a majority.
+const ackWindow = 2 * time.Second
+
+func (a *appendAcks) note(id raft.ServerID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last[id] = time.Now()
+}
+
+// silent reports whether id answered no append for ackWindow, of a leader
+// that has led since leading (time.Now's clock) for at least that long.
+func (a *appendAcks) silent(id raft.ServerID, leading, now time.Time) bool {
+	if leading.IsZero() || now.Sub(leading) < ackWindow {
+		return false // too soon to tell
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		return false // not a transport that records answers (one replica, in memory)
+	}
+	return now.Sub(a.last[id]) >= ackWindow
+}
+
+// ackingTransport is raft's TCP transport, noting in acks every follower that
+// answers an AppendEntries.
+type ackingTransport struct {
+	*raft.NetworkTransport
+	acks *appendAcks
+}
+
+// newAckingTransport wraps tr to note answers in acks, which from then on
+// judges silence.
+func newAckingTransport(tr *raft.NetworkTransport, acks *appendAcks) ackingTransport {
+	acks.mu.Lock()
+	acks.last = map[raft.ServerID]time.Time{}
+	acks.mu.Unlock()
+	return ackingTransport{NetworkTransport: tr, acks: acks}
+}
+
+func (t ackingTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	err := t.NetworkTransport.AppendEntries(id, target, args, resp)
+	if err == nil {
+		t.acks.note(id)
+	}
+	return err
+}
 
 // heard reports whether this leader has led long enough for a follower that
 // does not answer to have failed a heartbeat: before that, no failure on

@@ -66,6 +66,14 @@ type Options struct {
 	// nil is http.DefaultTransport. (The failpoints build cuts it while the
 	// replica is isolated from its raft group.)
 	Forward http.RoundTripper
+	// ForwardTimeout bounds a forwarded request, from sending it to the
+	// leader's last byte (the leader's writes take up to the node's
+	// ApplyTimeout). Past the server's WriteTimeout (MaxWait plus 15 s,
+	// NewServer) the answer could no longer reach the caller, so 0 means
+	// that. Without a bound, a leader whose API accepts the connection and
+	// never answers (a one-way cut, a wedged process) held the request, a
+	// goroutine and a connection for as long as the caller waited.
+	ForwardTimeout time.Duration
 	// Now is the clock that decides which records have expired (time.Now if
 	// nil): lists and search take an open need past its expires_at as closed,
 	// matchmaking leaves such records out, and writes refuse to set an
@@ -93,6 +101,7 @@ type handler struct {
 	maxWait    time.Duration
 	heartbeat  time.Duration
 	forward    http.RoundTripper // nil: http.DefaultTransport
+	forwardFor time.Duration     // Options.ForwardTimeout, default applied
 	now        func() time.Time
 	metrics    *httpMetrics
 	mux        *http.ServeMux
@@ -122,6 +131,7 @@ func New(opts Options) (http.Handler, error) {
 		maxWait:    opts.MaxWait,
 		heartbeat:  opts.Heartbeat,
 		forward:    opts.Forward,
+		forwardFor: opts.ForwardTimeout,
 		now:        opts.Now,
 		mux:        http.NewServeMux(),
 		shutdown:   make(chan struct{}),
@@ -149,6 +159,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if h.maxWait <= 0 {
 		h.maxWait = DefaultMaxWait
+	}
+	if h.forwardFor <= 0 {
+		h.forwardFor = writeTimeout(h.maxWait)
 	}
 	reg := opts.Registerer
 	if reg == nil {
@@ -245,8 +258,8 @@ func (h *handler) routes(gatherer prometheus.Gatherer) []route {
 // short enough that idle and slow clients do not pile up. When h came from New,
 // Shutdown also ends waiting long polls.
 func NewServer(addr string, h http.Handler) *http.Server {
-	maxWait := DefaultMaxWait
-	if a, ok := h.(*handler); ok && a.maxWait > maxWait {
+	var maxWait time.Duration
+	if a, ok := h.(*handler); ok {
 		maxWait = a.maxWait
 	}
 	srv := &http.Server{
@@ -254,7 +267,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      maxWait + 15*time.Second,
+		WriteTimeout:      writeTimeout(maxWait),
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -265,6 +278,12 @@ func NewServer(addr string, h http.Handler) *http.Server {
 }
 
 // stopPolls ends every long poll, now and from now on.
+// writeTimeout is the WriteTimeout of NewServer's server for a handler whose
+// long polls wait up to maxWait (never less than DefaultMaxWait's).
+func writeTimeout(maxWait time.Duration) time.Duration {
+	return max(maxWait, DefaultMaxWait) + 15*time.Second
+}
+
 func (h *handler) stopPolls() {
 	h.shutdownOnce.Do(func() { close(h.shutdown) })
 }

@@ -126,7 +126,12 @@ func (h *handler) forwardToLeader(w http.ResponseWriter, r *http.Request, rep Re
 			h.fail(w, r, fmt.Errorf("forward to leader %s: %w: %w", target, node.ErrTimeout, err))
 		},
 	}
-	proxy.ServeHTTP(w, r)
+	// Bounded: a leader whose API accepts the connection and never answers
+	// (a one-way cut, a wedged process) would otherwise hold the request for
+	// as long as the caller waits; the bound ends in the ErrorHandler above.
+	ctx, cancel := context.WithTimeout(r.Context(), h.forwardFor)
+	defer cancel()
+	proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // consistentRead reports whether the request asks for a read through the leader.

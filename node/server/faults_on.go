@@ -29,6 +29,7 @@ import (
 // written):
 //
 //		{"clock_offset": "-90s", "drop_in": ["hebei"], "drop_out": ["tianjin"], "raft_isolate": true}
+//		{"raft_drop_in": true}
 //
 //	  - clock_offset (a Go duration) is added to the clock of the node (signed_at,
 //	    record times, key choice, bundle checks), the token verifier, the sync
@@ -40,7 +41,14 @@ import (
 //	    (node.RaftFaults), and the HTTP requests replicas forward to their
 //	    leader, in and out: a request this replica would forward fails as a
 //	    dial to an unreachable leader does, and one forwarded to it has its
-//	    connection dropped unanswered, as across a real partition.
+//	    connection dropped unanswered, as across a real partition;
+//	  - raft_drop_in and raft_drop_out cut one direction of this replica's raft
+//	    traffic only, as TCP behaves across such a cut (node.RaftOneWay):
+//	    nothing is refused or closed, what the cut direction carries is held
+//	    until it heals, and the other side learns of it by its timeouts
+//	    (raft_drop_in: the replica sends and receives nothing; raft_drop_out:
+//	    it receives and its answers go nowhere). Its API and forwarded
+//	    requests are left alone.
 //
 // A missing or empty file means no fault. The file is read at start (a replica
 // restarted during a fault comes up with it) and every faultsPoll after; a file
@@ -54,6 +62,8 @@ type faultSpec struct {
 	DropIn      []string `json:"drop_in,omitempty"`
 	DropOut     []string `json:"drop_out,omitempty"`
 	RaftIsolate bool     `json:"raft_isolate,omitempty"`
+	RaftDropIn  bool     `json:"raft_drop_in,omitempty"`
+	RaftDropOut bool     `json:"raft_drop_out,omitempty"`
 }
 
 // faultDrops are the members whose sync streams are dropped, per direction.
@@ -66,13 +76,16 @@ type faults struct {
 	log    *slog.Logger
 	offset atomic.Int64 // time.Duration
 	raft   atomic.Bool
-	drops  atomic.Pointer[faultDrops]
-	last   []byte // the file as last read; only run touches it after openFaults
+	// raftIn, raftOut: one direction of raft cut (node.RaftOneWay).
+	raftIn, raftOut atomic.Bool
+	drops           atomic.Pointer[faultDrops]
+	last            []byte // the file as last read; only run touches it after openFaults
 }
 
 var (
 	_ exchange.Faults = (*faults)(nil)
 	_ node.RaftFaults = (*faults)(nil)
+	_ node.RaftOneWay = (*faults)(nil)
 )
 
 // openFaults reads cfg.FaultsFile once; nil when none is named.
@@ -128,10 +141,12 @@ func (f *faults) apply(data []byte) error {
 	f.offset.Store(int64(offset))
 	f.drops.Store(&faultDrops{in: spec.DropIn, out: spec.DropOut})
 	f.raft.Store(spec.RaftIsolate)
+	f.raftIn.Store(spec.RaftDropIn)
+	f.raftOut.Store(spec.RaftDropOut)
 	// Warn, so that a harness running replicas at log level warn sees in their
 	// output when each fault began and ended.
 	f.log.Warn("injected faults in force", "clock_offset", offset.String(), "drop_in", spec.DropIn,
-		"drop_out", spec.DropOut, "raft_isolate", spec.RaftIsolate)
+		"drop_out", spec.DropOut, "raft_isolate", spec.RaftIsolate, "raft_drop_in", spec.RaftDropIn, "raft_drop_out", spec.RaftDropOut)
 	return nil
 }
 
@@ -195,6 +210,12 @@ func (f *faults) DropOutbound(member string) bool {
 
 // RaftIsolated implements node.RaftFaults.
 func (f *faults) RaftIsolated() bool { return f.raft.Load() }
+
+// RaftDropIn implements node.RaftOneWay.
+func (f *faults) RaftDropIn() bool { return f.raftIn.Load() }
+
+// RaftDropOut implements node.RaftOneWay.
+func (f *faults) RaftDropOut() bool { return f.raftOut.Load() }
 
 // errForwardIsolated is what forwarding a request to the leader returns while
 // the replica is isolated.

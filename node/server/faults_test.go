@@ -155,6 +155,33 @@ func TestFaultsFileRefusedAtStart(t *testing.T) {
 	}
 }
 
+// TestFaultsFileOneWayRaft: raft_drop_in and raft_drop_out each cut their
+// own direction of raft (node.RaftOneWay), and neither isolates the replica.
+func TestFaultsFileOneWayRaft(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "faults.json")
+	for _, c := range []struct {
+		spec    string
+		in, out bool
+	}{
+		{`{"raft_drop_in": true}`, true, false},
+		{`{"raft_drop_out": true}`, false, true},
+		{`{"raft_drop_in": true, "raft_drop_out": true}`, true, true},
+		{`{}`, false, false},
+	} {
+		os.WriteFile(path, []byte(c.spec), 0o600)
+		cfg := Default()
+		cfg.FaultsFile = path
+		cfg.Validate()
+		f, err := openFaults(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.spec, err)
+		}
+		if f.RaftDropIn() != c.in || f.RaftDropOut() != c.out || f.RaftIsolated() {
+			t.Errorf("%s: drop in %v, out %v, isolated %v", c.spec, f.RaftDropIn(), f.RaftDropOut(), f.RaftIsolated())
+		}
+	}
+}
+
 // TestIsolationCutsForwarding: while raft_isolate is in force, a request this
 // replica would forward to its leader fails without reaching it, and one
 // another replica forwards here has its connection dropped unanswered, as

@@ -412,6 +412,14 @@ func (x *Exchange) dial(ai peer.AddrInfo) {
 	}()
 	ctx, cancel := x.requestContext()
 	defer cancel()
+	// Past libp2p's dial backoff: redial already paces the dials (one per
+	// peer per anti-entropy round, never two at once), and the swarm's
+	// backoff of an address whose dials failed grows to 5 min (5 s + 1 s ×
+	// failures²), so after an outage of half an hour sync came back up to
+	// five minutes after the link did, every round in between refused
+	// without dialling, when only this side can dial (the other's
+	// connections do not reach it: a firewall that lets them out only).
+	ctx = network.WithForceDirectDial(ctx, "liandong: redial a listed peer")
 	if err := x.host.Connect(ctx, ai); err != nil {
 		x.peerError(ai.ID, fmt.Errorf("dial: %w", err))
 	}
