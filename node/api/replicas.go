@@ -229,10 +229,16 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 	return nil
 }
 
+// maxReplicaBody bounds the body of a replica to add.
+const maxReplicaBody = 64 << 10
+
 // decodeReplica reads a replica to add: one JSON object of store.Replica's
 // members and nothing after it; a 400 names the member at fault.
 func decodeReplica(body io.Reader, req *store.Replica) error {
-	dec := json.NewDecoder(io.LimitReader(body, 64<<10))
+	// One byte past the bound tells a body cut at it from one that ends
+	// there: what lay past it would otherwise go unread, and unrefused.
+	lr := &io.LimitedReader{R: body, N: maxReplicaBody + 1}
+	dec := json.NewDecoder(lr)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(req)
 	if err == nil && dec.More() {
@@ -241,6 +247,9 @@ func decodeReplica(body io.Reader, req *store.Replica) error {
 		if _, terr := dec.Token(); terr != io.EOF {
 			err = errors.New("data after the replica's JSON object")
 		}
+	}
+	if lr.N == 0 {
+		err = fmt.Errorf("body longer than %d bytes", maxReplicaBody)
 	}
 	if err == nil {
 		return nil
