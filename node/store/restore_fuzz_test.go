@@ -12,7 +12,8 @@ import (
 // byte flipped and perhaps cut short is restored or refused with ErrCorrupt,
 // never a panic; a refused one leaves the store serving its own state, as
 // Restore promises. The seeds flip the meta pages, the root and freelist
-// pages, and cut the copy at a page boundary and mid-page.
+// pages, and cut the copy at a page boundary and mid-page (more in
+// testdata/fuzz/FuzzRestoreSnapshot).
 func FuzzRestoreSnapshot(f *testing.F) {
 	data, used := stateTemplate(f)
 	pageSize := int(binary.LittleEndian.Uint32(data[24:]))
