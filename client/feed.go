@@ -223,8 +223,10 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 			if ch.Position == "" {
 				ch.Position = ev.id
 			}
-			if !validCursor(ch.Position) {
-				// It could not be sent back as Last-Event-ID: every
+			if ch.Position == "" || !validCursor(ch.Position) {
+				// Without one, the cursor would go back to the start (and
+				// OnCursor would persist that); with control characters it
+				// could not be sent back as Last-Event-ID, and every
 				// reconnection would fail before reaching the node.
 				return true, retry, fmt.Errorf("%w: event %q, position %q", errBadPosition, ev.id, ch.Position)
 			}
@@ -257,9 +259,10 @@ const maxStreamEventBytes = 4*schema.MaxEntryBytes + 64<<10
 // errEventTooLong: a stream line longer than the event may still be.
 var errEventTooLong = errors.New("change stream: an event longer than the largest record allows; the node is not a liandong node, or is broken")
 
-// errBadPosition: a change whose position holds control characters, which
-// cannot be sent back as Last-Event-ID to resume after it.
-var errBadPosition = errors.New("change stream: a position that cannot be sent back to resume (control characters); the node is not a liandong node, or is broken")
+// errBadPosition: a change without a position (in its data or as the event's
+// id), or with one holding control characters, which cannot be sent back as
+// Last-Event-ID to resume after it.
+var errBadPosition = errors.New("change stream: a change without a position to resume after, or with one that cannot be sent back (control characters); the node is not a liandong node, or is broken")
 
 // validCursor reports whether a cursor can be sent back as a header value:
 // no control characters but tab. (The SSE spec ignores an id holding NUL;
