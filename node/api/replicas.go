@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -260,7 +261,14 @@ func decodeReplica(body io.Reader, req *store.Replica) error {
 	case errors.As(err, &te):
 		path, rule = te.Field, schema.RuleType
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		path, rule = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), schema.RuleForbidden
+		// encoding/json quotes the name with %q: unquoted, a name holding
+		// a quote or a backslash is named as sent, not escaped.
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		name, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			name = strings.Trim(quoted, `"`)
+		}
+		path, rule = name, schema.RuleForbidden
 	}
 	p := newProblem(http.StatusBadRequest, "bad-request", "replica: "+err.Error())
 	p.Errors = []FieldError{{Path: path, Rule: rule, Message: err.Error()}}
