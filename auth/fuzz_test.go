@@ -138,6 +138,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for name, b := range bundles {
 		writeSeed(t, "FuzzParseSignedBundle", name, fmt.Sprintf("[]byte(%q)", b))
 	}
+	writeKeySeeds(t)
 }
 
 func writeSeed(t *testing.T, fuzzName, name, value string) {

@@ -19,11 +19,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"liandong/schema"
 )
@@ -208,7 +210,13 @@ func readProblem(resp *http.Response) error {
 	if err := json.Unmarshal(data, p); err != nil || p.Status == 0 {
 		p = &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(data))}
 		if len(p.Detail) > 200 {
-			p.Detail = p.Detail[:200]
+			// Cut at a character's start: a proxy's page in Chinese would
+			// otherwise end in half a character.
+			cut := 200
+			for cut > 0 && !utf8.RuneStart(p.Detail[cut]) {
+				cut--
+			}
+			p.Detail = p.Detail[:cut]
 		}
 	}
 	p.RetryAfter = retryAfter(resp.Header)
@@ -218,8 +226,10 @@ func readProblem(resp *http.Response) error {
 // retryAfter is the Retry-After header in seconds, 0 when absent or not a
 // number of seconds.
 func retryAfter(h http.Header) time.Duration {
-	if n, err := strconv.Atoi(h.Get("Retry-After")); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+	if n, err := strconv.ParseInt(h.Get("Retry-After"), 10, 64); err == nil && n >= 0 {
+		// Capped, as a product past the largest Duration would wrap round
+		// to any value, negative or short.
+		return time.Duration(min(n, math.MaxInt64/int64(time.Second))) * time.Second
 	}
 	return 0
 }

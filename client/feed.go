@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -106,7 +107,7 @@ func (c *Client) Stream(ctx context.Context, since string, opts StreamOptions, f
 		switch {
 		case errors.Is(err, ErrStreamEnded):
 			return cursor, nil
-		case errors.Is(err, errEventTooLong):
+		case errors.Is(err, errEventTooLong), errors.Is(err, errBadPosition):
 			return cursor, err // the same again at every reconnection
 		case ctx.Err() != nil:
 			return cursor, ctx.Err()
@@ -222,6 +223,13 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 			if ch.Position == "" {
 				ch.Position = ev.id
 			}
+			if ch.Position == "" || !validCursor(ch.Position) {
+				// Without one, the cursor would go back to the start (and
+				// OnCursor would persist that); with control characters it
+				// could not be sent back as Last-Event-ID, and every
+				// reconnection would fail before reaching the node.
+				return true, retry, fmt.Errorf("%w: event %q, position %q", errBadPosition, ev.id, ch.Position)
+			}
 			if err := fn(ch); err != nil {
 				if errors.Is(err, ErrStreamEnded) {
 					// fn handled this change: the cursor Stream returns is
@@ -250,6 +258,26 @@ const maxStreamEventBytes = 4*schema.MaxEntryBytes + 64<<10
 
 // errEventTooLong: a stream line longer than the event may still be.
 var errEventTooLong = errors.New("change stream: an event longer than the largest record allows; the node is not a liandong node, or is broken")
+
+// errBadPosition: a change without a position (in its data or as the event's
+// id), or with one holding control characters, which cannot be sent back as
+// Last-Event-ID to resume after it.
+var errBadPosition = errors.New("change stream: a change without a position to resume after, or with one that cannot be sent back (control characters); the node is not a liandong node, or is broken")
+
+// validCursor reports whether a cursor can be sent back as a header value:
+// no control characters but tab. (The SSE spec ignores an id holding NUL;
+// any other control character would fail the reconnection instead.)
+func validCursor(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// maxMillis is the largest count of milliseconds a time.Duration holds.
+const maxMillis = math.MaxInt64 / int64(time.Millisecond)
 
 // readLine reads one line of at most limit bytes (its newline included).
 func readLine(r *bufio.Reader, limit int) (string, error) {
@@ -282,7 +310,7 @@ func (e *sseEvent) field(line string, retry *time.Duration) {
 	value = strings.TrimPrefix(value, " ")
 	switch name {
 	case "id":
-		if !strings.Contains(value, "\x00") {
+		if validCursor(value) {
 			e.id, e.hasID = value, true
 		}
 	case "event":
@@ -293,8 +321,10 @@ func (e *sseEvent) field(line string, retry *time.Duration) {
 		}
 		e.data.WriteString(value)
 	case "retry":
-		if n, err := strconv.Atoi(value); err == nil && n >= 0 {
-			*retry = time.Duration(n) * time.Millisecond
+		if n, err := strconv.ParseInt(value, 10, 64); err == nil && n >= 0 {
+			// Capped, as a product past the largest Duration would wrap
+			// round to any value, negative or short.
+			*retry = time.Duration(min(n, maxMillis)) * time.Millisecond
 		}
 	}
 }

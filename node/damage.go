@@ -97,11 +97,26 @@ func checkRaftFiles(raftDir string) error {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
 	newest := filepath.Join(snapDir, snaps[0].id, "state.bin")
-	_, rc, err := snapStore.Open(snaps[0].id) // reads it whole and checks its CRC
+	meta, rc, err := snapStore.Open(snaps[0].id) // reads it whole and checks its CRC
 	if err != nil {
 		return fmt.Errorf("%w: snapshot %s: %v; %s", ErrDamaged, newest, err, repair)
 	}
-	return rc.Close()
+	// The CRC covers state.bin, not the size meta.json gives it, which raft
+	// sends a follower installing the snapshot: a follower refuses one of
+	// another size, so a wrong size would keep every follower that needs
+	// this snapshot from catching up, with nothing wrong here.
+	if err := rc.Close(); err != nil {
+		return fmt.Errorf("snapshot %s: %w", newest, err)
+	}
+	fi, err := os.Stat(newest)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", newest, err)
+	}
+	if fi.Size() != meta.Size {
+		return fmt.Errorf("%w: snapshot metadata %s: size %d, but %s holds %d bytes; %s",
+			ErrDamaged, filepath.Join(snapDir, snaps[0].id, "meta.json"), meta.Size, newest, fi.Size(), repair)
+	}
+	return nil
 }
 
 // checkLogCoversState refuses a raft log that ends before what the state file

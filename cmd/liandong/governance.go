@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -183,11 +184,9 @@ func federationAddCentre(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var m auth.Member
-	dec := json.NewDecoder(strings.NewReader(string(js)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return fmt.Errorf("member %s: %w", *memberFile, err)
+	m, err := decodeMember(*memberFile, js)
+	if err != nil {
+		return err
 	}
 	if old, ok := cur.Member(m.ID); ok {
 		if old.Removed == nil {
@@ -197,6 +196,23 @@ func federationAddCentre(args []string, stdout io.Writer) error {
 	}
 	next.Members = append(next.Members, m)
 	return writeNext(*out, next, cur, now, *ttl, stdout, "add centre "+m.ID)
+}
+
+// decodeMember reads a member file, as `federation member` writes it: one
+// member entry with no unknown fields, and nothing after it (a second entry,
+// as concatenated files leave, would otherwise be dropped unread).
+func decodeMember(name string, js []byte) (auth.Member, error) {
+	var m auth.Member
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return auth.Member{}, fmt.Errorf("member %s: %w", name, err)
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return auth.Member{}, fmt.Errorf("member %s: data after the member entry, which ends at byte %d: give one centre's entry per file", name, end)
+	}
+	return m, nil
 }
 
 func federationRemoveCentre(args []string, stdout io.Writer) error {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -234,10 +235,16 @@ func (h *handler) removeReplica(w http.ResponseWriter, r *http.Request, p *auth.
 	return nil
 }
 
+// maxReplicaBody bounds the body of a replica to add.
+const maxReplicaBody = 64 << 10
+
 // decodeReplica reads a replica to add: one JSON object of store.Replica's
 // members and nothing after it; a 400 names the member at fault.
 func decodeReplica(body io.Reader, req *store.Replica) error {
-	dec := json.NewDecoder(io.LimitReader(body, 64<<10))
+	// One byte past the bound tells a body cut at it from one that ends
+	// there: what lay past it would otherwise go unread, and unrefused.
+	lr := &io.LimitedReader{R: body, N: maxReplicaBody + 1}
+	dec := json.NewDecoder(lr)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(req)
 	if err == nil && dec.More() {
@@ -246,6 +253,9 @@ func decodeReplica(body io.Reader, req *store.Replica) error {
 		if _, terr := dec.Token(); terr != io.EOF {
 			err = errors.New("data after the replica's JSON object")
 		}
+	}
+	if lr.N == 0 {
+		err = fmt.Errorf("body longer than %d bytes", maxReplicaBody)
 	}
 	if err == nil {
 		return nil
@@ -256,7 +266,14 @@ func decodeReplica(body io.Reader, req *store.Replica) error {
 	case errors.As(err, &te):
 		path, rule = te.Field, schema.RuleType
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		path, rule = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), schema.RuleForbidden
+		// encoding/json quotes the name with %q: unquoted, a name holding
+		// a quote or a backslash is named as sent, not escaped.
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		name, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			name = strings.Trim(quoted, `"`)
+		}
+		path, rule = name, schema.RuleForbidden
 	}
 	p := newProblem(http.StatusBadRequest, "bad-request", "replica: "+err.Error())
 	p.Errors = []FieldError{{Path: path, Rule: rule, Message: err.Error()}}

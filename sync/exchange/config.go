@@ -1,6 +1,8 @@
 package exchange
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -203,6 +205,15 @@ func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
 		}
 		if k.Type() != crypto.Ed25519 {
 			return nil, fmt.Errorf("load libp2p identity %s: key type %v, want Ed25519", path, k.Type())
+		}
+		// libp2p takes the public half as stored, without deriving it from
+		// the seed: a damaged one would name the node by one key (its peer
+		// id) while it signs its handshakes with another, which every peer
+		// refuses.
+		raw, err := k.Raw()
+		if err != nil || len(raw) != ed25519.PrivateKeySize ||
+			!bytes.Equal(ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize])[ed25519.SeedSize:], raw[ed25519.SeedSize:]) {
+			return nil, fmt.Errorf("load libp2p identity %s: its public key is not the one its private key gives (the file is damaged); restore it from backup, or move it away to make a new one (the trust bundle must then list the new peer id)", path)
 		}
 		return k, nil
 	}
