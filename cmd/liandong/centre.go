@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"liandong/auth"
 	"liandong/client"
@@ -32,9 +36,10 @@ liandong centre backup         --node URL --token FILE --out FILE
     it is named FILE. It holds the centre's personal data and audit log.
 liandong centre restore        --from FILE (--config FILE | --data DIR --centre ID)
     lay a backup into an empty data directory (offline; see 'liandong centre restore -h')
-LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token.`
+LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token; --timeout (default 2m)
+bounds the wait for a node to begin answering.`
 
-func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
+func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if len(args) == 0 {
 		return usagef("want a subcommand:\n%s", centreUsage)
 	}
@@ -58,8 +63,12 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	out := fs.String("out", "", "audit: write the events to this file instead of stdout; backup: the backup file")
 	origin := fs.String("origin", "", "purge-origin: the removed centre")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up on a node that has not begun to answer within this long (a backup's or audit export's transfer may take longer)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *timeout <= 0 {
+		return usagef("--timeout must be positive")
 	}
 	if *node == "" || *tokenFile == "" {
 		return usagef("--node URL and --token FILE are required (or LIANDONG_NODE and LIANDONG_TOKEN_FILE)\n%s", centreUsage)
@@ -72,6 +81,13 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("read token: %w", err)
 	}
 	c := client.New(*node, strings.TrimSpace(string(tok)))
+	c.HTTP = answerBoundClient(*timeout)
+	defer func() {
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Timeout() {
+			err = fmt.Errorf("%s did not begin to answer within %v: is it overloaded or cut off? (liandong status --node URL tells; raise --timeout to wait longer): %w", *node, *timeout, err)
+		}
+	}()
 	switch args[0] {
 	case "replicas":
 		list, err := c.Replicas(ctx)
@@ -134,6 +150,19 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	return usagef("unknown subcommand %q:\n%s", args[0], centreUsage)
+}
+
+// answerBoundClient gives up on a node that accepts the connection but has
+// not sent the headers of its answer within timeout (a wedged process, or a
+// network that lets the request through one way only): without it these
+// commands waited for ever. It bounds the wait for the answer to begin, not
+// the answer, so a large backup still streams to its end. The node itself
+// gives up on a membership change well within two minutes (its write
+// timeout), so the default does not cut a slow but working one short.
+func answerBoundClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = timeout
+	return &http.Client{Transport: tr}
 }
 
 // exportAudit pages through the audit log, verifies the chain from its start
