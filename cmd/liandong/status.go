@@ -310,7 +310,7 @@ func buildStatusReport(doc *federationDoc, nodeURL string, now time.Time, lim st
 		add("removed", doc.Centre, "", "replica %s of %s is not among its centre's voters (%s): it was removed (`liandong centre remove-replica`) and will not have a leader again; stop its process, or add it back with `liandong centre add-replica`",
 			doc.Replica.ReplicaID, doc.Centre, strings.Join(doc.Replica.Voters, ","))
 	} else if doc.Replica.Leader == "" {
-		add("no-leader", doc.Centre, "", "%s has no raft leader (replica %s is %s): writes fail until one is elected; check that a majority of the centre's replicas run (`liandong centre replicas`)",
+		add("no-leader", doc.Centre, "", "%s has no raft leader (replica %s is %s): writes through it fail until it hears one. Either the group has none (check that a majority of the centre's replicas run: `liandong centre replicas`), or this replica is cut off from the others while they go on (ask another replica with `liandong status --node`; check that the replicas reach each other's raft addresses, both ways)",
 			doc.Centre, doc.Replica.ReplicaID, strings.ToLower(doc.Replica.State))
 	} else if doc.Replica.NotReady != "" {
 		// A leader is known, yet the replica cannot serve (its /readyz

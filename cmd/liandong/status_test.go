@@ -186,7 +186,7 @@ func TestStatusProblems(t *testing.T) {
 		}, []string{"lag"}, []string{"12 entries behind hebei's log for 10m00s"}},
 		{"no raft leader", func(d *federationDoc) {
 			d.Replica.State, d.Replica.Leader = "Candidate", ""
-		}, []string{"no-leader"}, []string{"hq has no raft leader (replica hq-1 is candidate)", "leader NONE"}},
+		}, []string{"no-leader"}, []string{"hq has no raft leader (replica hq-1 is candidate)", "or this replica is cut off from the others", "leader NONE"}},
 		{"replica removed from its group", func(d *federationDoc) {
 			d.Replica.State, d.Replica.Leader, d.Replica.Voters = "Follower", "", []string{"hq-2", "hq-3"}
 		}, []string{"removed"}, []string{"replica hq-1 of hq is not among its centre's voters (hq-2,hq-3)", "stop its process"}},
