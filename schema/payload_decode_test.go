@@ -157,7 +157,9 @@ func TestEntryEnvelopeKnowsEveryField(t *testing.T) {
 	for typ, names := range known {
 		var tags []string
 		for f := range typ.Fields() {
-			tags = append(tags, strings.Split(f.Tag.Get("json"), ",")[0])
+			if f.IsExported() { // encoding/json skips the others (Record's checkedBody)
+				tags = append(tags, strings.Split(f.Tag.Get("json"), ",")[0])
+			}
 		}
 		if !reflect.DeepEqual(tags, names) {
 			t.Errorf("%s has the JSON members %v; appendEntryEnvelope writes %v", typ, tags, names)

@@ -51,9 +51,15 @@ type Record struct {
 	// records that leave their origin, whose personal data has been stripped.
 	Broker string          `json:"broker,omitempty"`
 	Body   json.RawMessage `json:"body"`
+
+	// checkedBody is Body as it was when someone in this process found it
+	// canonical (MarkBodyCanonical): the answer kept with the body, so that
+	// the walks after it (PrepareWrite, the API's answer) need not ask again.
+	// It holds only while Body is that same slice (BodyCanonical).
+	checkedBody []byte
 }
 
-// Clone returns a deep copy of r.
+// Clone returns a deep copy of r, with BodyCanonical's answer.
 func (r *Record) Clone() *Record {
 	c := *r
 	if r.ExpiresAt != nil {
@@ -61,7 +67,27 @@ func (r *Record) Clone() *Record {
 		c.ExpiresAt = &t
 	}
 	c.Body = append(json.RawMessage(nil), r.Body...)
+	c.checkedBody = nil
+	if r.BodyCanonical() {
+		c.checkedBody = c.Body
+	}
 	return &c
+}
+
+// MarkBodyCanonical records that r.Body is canonical (CheckCanonical passed
+// on it, or on a document it is a value of), for BodyCanonical. The caller
+// must know, not hope: a body marked by mistake is spliced into signed
+// entries that every peer refuses. Bodies are never changed in place here;
+// one that is replaced loses the mark.
+func (r *Record) MarkBodyCanonical() {
+	r.checkedBody = r.Body
+}
+
+// BodyCanonical reports whether r.Body is the very slice MarkBodyCanonical
+// was called on (or Clone copied from one), so known canonical without a
+// walk. False means only "not known".
+func (r *Record) BodyCanonical() bool {
+	return len(r.Body) > 0 && len(r.checkedBody) == len(r.Body) && &r.checkedBody[0] == &r.Body[0]
 }
 
 // Expired reports whether the record has an expiry at or before now.

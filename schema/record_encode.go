@@ -75,7 +75,7 @@ func appendRecordJSON(dst []byte, r *Record, bodyCanonical bool) ([]byte, bool) 
 	switch {
 	case r.Body == nil:
 		dst = append(dst, "null"...)
-	case (bodyCanonical && len(r.Body) > 0 || isCanonical(r.Body)) && !htmlSensitive(r.Body):
+	case (bodyCanonical && len(r.Body) > 0 || r.BodyCanonical() || isCanonical(r.Body)) && !htmlSensitive(r.Body):
 		dst = append(dst, r.Body...)
 	default:
 		ok = false

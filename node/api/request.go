@@ -267,6 +267,9 @@ func decodeCheckedRecord(data []byte, pathID, centre string, canonical bool) (*r
 	}
 	if raw, ok := members["body"]; ok && canonical {
 		rec.Body = raw[:len(raw):len(raw)] // an append must not run into the request's bytes
+		// checkJSON found the whole request canonical, so its body is: the
+		// answer goes with the body, and PrepareWrite does not walk it again.
+		rec.MarkBodyCanonical()
 	} else if ok {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {

@@ -81,9 +81,12 @@ func PrepareWrite(w *WriteCommand) error {
 		return nil
 	}
 	rec := w.Record.Clone() // rec.Body is a copy: AsCanonical may return it
-	body, err := schema.AsCanonical(rec.Body)
-	if err != nil {
-		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
+	body := rec.Body
+	if !rec.BodyCanonical() { // the API marks what its own check found canonical
+		var err error
+		if body, err = schema.AsCanonical(rec.Body); err != nil {
+			return fmt.Errorf("prepare write of %s: %w", w.ID, err)
+		}
 	}
 	rec.Body = body
 	shared, err := schema.StripPersonalCanonical(rec)
@@ -347,6 +350,7 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 				continue
 			}
 			last = l
+			own := s.own.take(l.Data)
 			cmd, err := DecodeCommand(l.Data)
 			if err != nil {
 				// A committed command this build cannot read (a newer
@@ -357,7 +361,7 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 			}
 			switch {
 			case cmd.Write != nil:
-				results[i], err = s.unsafeApplyWrite(tx, cmd.Write)
+				results[i], err = s.unsafeApplyWrite(tx, cmd.Write, own)
 			case cmd.Remote != nil:
 				results[i], err = s.unsafeApplyRemote(tx, cmd.Remote)
 			case cmd.Replica != nil:
@@ -401,7 +405,10 @@ type internalError struct{ err error }
 func (e internalError) Error() string { return e.err.Error() }
 func (e internalError) Unwrap() error { return e.err }
 
-func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) {
+// unsafeApplyWrite applies w. own says w is this process's own proposal,
+// decoded from the very bytes EncodeOwn made of bodies PrepareWrite
+// prepared (see ownWrites): its bodies are canonical without a check.
+func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand, own bool) (Result, error) {
 	origin, _, err := schema.SplitID(w.ID)
 	if err != nil {
 		return Result{Err: err}, nil
@@ -477,13 +484,16 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 
 	// What the federation sees: the record without personal data, or a withdrawal
 	// when a shared record turns private. Absence never means deletion.
-	// prepared says the logged body is canonical (checked once, here), so the
-	// entry is built by splicing it in.
+	// prepared says the logged body is canonical (checked once, here, unless
+	// this process prepared it itself), so the entry is built by splicing it
+	// in. A command from the raft log of another replica, or read back from
+	// disk, is always checked: a replica cannot trust the leader's HTTP layer.
 	var logged *schema.Record
 	prepared := false
 	switch {
 	case rec.Shared():
-		if prepared = w.Canonical && canonical(rec.Body, w.SharedBody); prepared {
+		if prepared = w.Canonical && (own || canonical(rec.Body, w.SharedBody)); prepared {
+			rec.MarkBodyCanonical() // for the API's answer
 			// What StripPersonal gives, prepared before the command was proposed.
 			logged = rec.Clone()
 			logged.Broker = rec.Origin
