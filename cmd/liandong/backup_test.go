@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"liandong/client"
+	"liandong/node/store"
 	"liandong/schema"
 )
 
@@ -73,5 +74,55 @@ func TestBackupRefusesADamagedCopy(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 0 {
 		t.Fatalf("a damaged copy left %v", entries)
+	}
+}
+
+// TestBackupWaitsForANodeStillCopyingItsState: a node copies its whole state
+// file to its own disk before it sends the answer's headers (node.Backup),
+// which for a large file takes longer than any fixed bound; --timeout, meant
+// for a node that never answers, must not cut that copy short. Here the
+// node's copy takes longer than --timeout; its /healthz answers at once.
+func TestBackupWaitsForANodeStillCopyingItsState(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.db")
+	st, err := store.Open(state, store.Options{Centre: "tianjin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	info, err := store.Inspect(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 200 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"status":"ok"}`))
+			return
+		}
+		select { // the node's copy of its state file
+		case <-time.After(5 * timeout):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Liandong-Backup-Centre", info.Centre)
+		w.Header().Set("Liandong-Backup-Applied-Index", strconv.FormatUint(info.AppliedIndex, 10))
+		w.Header().Set("Content-Length", strconv.Itoa(len(file)))
+		w.Write(file)
+	}))
+	defer srv.Close()
+	tokFile := filepath.Join(t.TempDir(), "admin.token")
+	os.WriteFile(tokFile, []byte("x"), 0o600)
+	out := filepath.Join(t.TempDir(), "tianjin.db")
+	code, text := runCLI(t, 30*time.Second, "centre", "backup", "--node", srv.URL, "--token", tokFile, "--out", out, "--timeout", timeout.String())
+	if code != 0 {
+		t.Fatalf("a backup the node took longer than --timeout to begin: exit %d:\n%s", code, text)
+	}
+	if _, err := store.Inspect(out); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -37,7 +37,8 @@ liandong centre backup         --node URL --token FILE --out FILE
 liandong centre restore        --from FILE (--config FILE | --data DIR --centre ID)
     lay a backup into an empty data directory (offline; see 'liandong centre restore -h')
 LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token; --timeout (default 2m)
-bounds the wait for a node to begin answering.`
+bounds the wait for a node to begin answering (backup: for a probe of it, as the node
+copies its state file before it answers).`
 
 func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if len(args) == 0 {
@@ -63,7 +64,7 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error)
 	asJSON := fs.Bool("json", false, "print JSON")
 	out := fs.String("out", "", "audit: write the events to this file instead of stdout; backup: the backup file")
 	origin := fs.String("origin", "", "purge-origin: the removed centre")
-	timeout := fs.Duration("timeout", 2*time.Minute, "give up on a node that has not begun to answer within this long (a backup's or audit export's transfer may take longer)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up on a node that has not begun to answer within this long (an audit export's transfer may take longer; backup: bounds a probe of the node, then waits while it copies its state file)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -128,6 +129,18 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error)
 	case "audit":
 		return exportAudit(ctx, c, *out, stdout)
 	case "backup":
+		// The node copies its whole state file to its own disk before it
+		// sends the answer's headers (node.Backup), which for a large file
+		// takes longer than any fixed bound: --timeout bounds a probe of the
+		// node instead, so a wedged one is still told apart, and the backup
+		// itself waits for the copy (interrupt it to give up).
+		if _, err := c.Health(ctx); err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				return err
+			}
+		}
+		c.HTTP = nil
 		return takeBackup(ctx, c, *out, stdout)
 	case "purge-origin":
 		if *origin == "" {
@@ -156,7 +169,9 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error)
 // not sent the headers of its answer within timeout (a wedged process, or a
 // network that lets the request through one way only): without it these
 // commands waited for ever. It bounds the wait for the answer to begin, not
-// the answer, so a large backup still streams to its end. The node itself
+// the answer, so an audit export still streams to its end (a backup's
+// answer begins only once the node has copied its state file: see
+// cmdCentre's backup, which this bounds only a probe of). The node itself
 // gives up on a membership change well within two minutes (its write
 // timeout), so the default does not cut a slow but working one short.
 func answerBoundClient(timeout time.Duration) *http.Client {
