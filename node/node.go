@@ -794,18 +794,12 @@ func (n *Node) enqueue(ctx context.Context, cmd *store.Command) (wait func() (st
 		}
 		return nil, err
 	}
-	// A write this process prepared is listed until it is settled, so that
-	// this replica's state machine, applying the very bytes as leader, need
-	// not check its bodies again (store.EncodeOwn).
-	data, release, err := n.st.EncodeOwn(cmd)
+	data, err := store.EncodeCommand(cmd)
 	if err != nil {
 		return nil, err
 	}
 	f := n.raft.Apply(data, n.timeout(ctx))
-	return func() (store.Result, error) {
-		defer release()
-		return n.awaitApply(ctx, f)
-	}, nil
+	return func() (store.Result, error) { return n.awaitApply(ctx, f) }, nil
 }
 
 // awaitApply waits for the outcome of f, but no longer than the caller will:

@@ -350,7 +350,6 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 				continue
 			}
 			last = l
-			own := s.own.take(l.Data)
 			cmd, err := DecodeCommand(l.Data)
 			if err != nil {
 				// A committed command this build cannot read (a newer
@@ -361,7 +360,7 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 			}
 			switch {
 			case cmd.Write != nil:
-				results[i], err = s.unsafeApplyWrite(tx, cmd.Write, own)
+				results[i], err = s.unsafeApplyWrite(tx, cmd.Write)
 			case cmd.Remote != nil:
 				results[i], err = s.unsafeApplyRemote(tx, cmd.Remote)
 			case cmd.Replica != nil:
@@ -405,10 +404,7 @@ type internalError struct{ err error }
 func (e internalError) Error() string { return e.err.Error() }
 func (e internalError) Unwrap() error { return e.err }
 
-// unsafeApplyWrite applies w. own says w is this process's own proposal,
-// decoded from the very bytes EncodeOwn made of bodies PrepareWrite
-// prepared (see ownWrites): its bodies are canonical without a check.
-func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand, own bool) (Result, error) {
+func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) {
 	origin, _, err := schema.SplitID(w.ID)
 	if err != nil {
 		return Result{Err: err}, nil
@@ -484,15 +480,16 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand, own bool) (Resul
 
 	// What the federation sees: the record without personal data, or a withdrawal
 	// when a shared record turns private. Absence never means deletion.
-	// prepared says the logged body is canonical (checked once, here, unless
-	// this process prepared it itself), so the entry is built by splicing it
-	// in. A command from the raft log of another replica, or read back from
-	// disk, is always checked: a replica cannot trust the leader's HTTP layer.
+	// prepared says the logged body is canonical (checked once, here, by
+	// every replica alike: the leader's too, for what its HTTP layer checked
+	// is not what a follower can see, and a replica that skipped a check its
+	// followers make would apply the same log differently), so the entry is
+	// built by splicing it in.
 	var logged *schema.Record
 	prepared := false
 	switch {
 	case rec.Shared():
-		if prepared = w.Canonical && (own || canonical(rec.Body, w.SharedBody)); prepared {
+		if prepared = w.Canonical && canonical(rec.Body, w.SharedBody); prepared {
 			rec.MarkBodyCanonical() // for the API's answer
 			// What StripPersonal gives, prepared before the command was proposed.
 			logged = rec.Clone()

@@ -116,9 +116,6 @@ type Store struct {
 	// watch is closed and replaced after every commit, to wake long-polls.
 	watchMu sync.Mutex
 	watch   chan struct{}
-
-	// own lists this process's proposals whose bodies it checked (EncodeOwn).
-	own ownWrites
 }
 
 // Open opens or creates the state file at path.

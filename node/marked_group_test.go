@@ -10,10 +10,9 @@ import (
 	"liandong/schema"
 )
 
-// TestOwnWritesSignWhatFollowersSign: the leader skips the canonical check
-// of the payloads it proposed (store.EncodeOwn) and its followers make it;
-// for bodies the API marked canonical, with and without personal members
-// (a shared body of its own), every replica signs the same entries, so the
+// TestOwnWritesSignWhatFollowersSign: for bodies the API marked canonical
+// (so PrepareWrite skips its walk), with and without personal members (a
+// shared body of its own), every replica signs the same entries, so the
 // centre's log heads agree.
 func TestOwnWritesSignWhatFollowersSign(t *testing.T) {
 	nodes := openReplicas(t, nil)
