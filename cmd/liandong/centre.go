@@ -86,7 +86,9 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error)
 	defer func() {
 		var ue *url.Error
 		if errors.As(err, &ue) && ue.Timeout() {
-			err = fmt.Errorf("%s did not begin to answer within %v: is it overloaded or cut off? (liandong status --node URL tells; raise --timeout to wait longer): %w", *node, *timeout, err)
+			// Also a connection that timed out (the dialer's 30 s), so the
+			// message does not claim which bound ran out.
+			err = fmt.Errorf("%s timed out (--timeout %v bounds the wait for its answer to begin): is it overloaded or cut off? (liandong status --node URL tells; raise --timeout to wait longer): %w", *node, *timeout, err)
 		}
 	}()
 	switch args[0] {

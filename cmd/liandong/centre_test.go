@@ -82,7 +82,7 @@ func TestCentreCommandsGiveUpOnASilentNode(t *testing.T) {
 			argv := append([]string{"centre"}, args...)
 			argv = append(argv, "--node", url, "--token", tok, "--timeout", "300ms")
 			code, out := runCLI(t, 20*time.Second, argv...)
-			if code == 0 || !strings.Contains(out, "did not begin to answer within 300ms") || !strings.Contains(out, "--timeout") {
+			if code == 0 || !strings.Contains(out, "timed out (--timeout 300ms bounds the wait for its answer to begin)") || !strings.Contains(out, "--timeout") {
 				t.Fatalf("exit %d, want a failure saying the node did not answer and what to do:\n%s", code, out)
 			}
 		})
