@@ -129,3 +129,43 @@ func TestRelayedStreamOutlivesWriteTimeout(t *testing.T) {
 		t.Fatalf("the stream relayed from the leader ended after %v (server WriteTimeout %v), the local one lives on: %v", relayedAt, srv.WriteTimeout, relayedErr)
 	}
 }
+
+// TestRelayedStreamOutlivesForwardTimeout (review 120): ForwardTimeout bounds
+// a forwarded request until the leader answers, and must not cut a change
+// stream the follower relays (cursorAtLeader) once it has: by default it is
+// the server's WriteTimeout (75 s), so every relayed stream was cut after
+// 75 s again, heartbeats flowing all along, as review 112 had fixed.
+func TestRelayedStreamOutlivesForwardTimeout(t *testing.T) {
+	f := newFixture(t)
+	quiet := func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}
+	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
+	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := httptest.NewServer(lh)
+	defer leader.Close()
+	const forwardFor = time.Second
+	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40, changes: quiet}
+	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t),
+		Heartbeat: 200 * time.Millisecond, ForwardTimeout: forwardFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := httptest.NewServer(fh)
+	defer follower.Close()
+
+	tok := f.token(t, "tianjin", auth.ScopeRead)
+	relayed := openStream(t, follower.URL, "/v1/changes/stream", tok, map[string]string{"Last-Event-ID": encodePosition(1000, "")})
+	defer relayed.resp.Body.Close() // before follower.Close, which waits for the stream
+	start := time.Now()
+	// Events (heartbeats) are read until well past ForwardTimeout; each
+	// read may take up to 5 s, so a loaded machine only makes it longer.
+	for n := 0; n < 1000 && time.Since(start) < 3*forwardFor; n++ {
+		if _, err := relayed.next(t, 5*time.Second); err != nil {
+			t.Fatalf("the stream relayed from the leader ended after %v (ForwardTimeout %v): %v", time.Since(start).Round(100*time.Millisecond), forwardFor, err)
+		}
+	}
+}
