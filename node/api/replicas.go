@@ -139,15 +139,13 @@ func (h *handler) forwardToLeader(w http.ResponseWriter, r *http.Request, rep Re
 		cancel(fmt.Errorf("no answer within %v: %w", h.forwardFor, context.DeadlineExceeded))
 	})
 	defer bound.Stop()
-	if _, stream := w.(*relayedStream); stream {
+	if rs, stream := w.(*relayedStream); stream {
 		// A change stream relayed from the leader (cursorAtLeader) lives as
 		// long as its partner reads it, as a local one does (review 112):
-		// bounded until the leader answers, not after, or every relayed
-		// stream was cut at ForwardTimeout (75 s by default, review 120).
-		proxy.ModifyResponse = func(*http.Response) error {
-			bound.Stop()
-			return nil
-		}
+		// the bound is on the leader's silence, which its heartbeats break,
+		// not on the whole stream, which it cut at ForwardTimeout (75 s by
+		// default; review 120).
+		rs.relayed = func() { bound.Reset(h.forwardFor) }
 	}
 	proxy.ServeHTTP(w, r.WithContext(ctx))
 }
