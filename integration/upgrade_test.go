@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -538,20 +539,28 @@ func testRolling(t *testing.T, old, raftHost string, kill bool, logStore string)
 }
 
 // TestUpgradeMixedGroup runs tianjin with its first replica (the leader) on
-// this build and two joiners on the older one, snapshots taken often: writes,
+// this build and two others on the older one, snapshots taken often: writes,
 // deletes, creates over tombstones (If-None-Match: *) and batches go through
 // every replica, and an older follower that was stopped catches up from the
 // newer leader's snapshot. The replicas end alike.
 func TestUpgradeMixedGroup(t *testing.T) {
 	old := oldBinary(t)
-	t.Run("new leader", func(t *testing.T) { testMixedGroup(t, "", old) })
-	t.Run("old leader", func(t *testing.T) { testMixedGroup(t, old, binary) })
+	// A leader of this build refuses a joiner of a build without every
+	// feature it has (server.checkJoinerBuild; keep-catalogue since session
+	// 22): the older replicas join an older first replica, which is then
+	// upgraded in place, as a rolling upgrade does, and made the leader.
+	t.Run("new leader", func(t *testing.T) { testMixedGroup(t, "", old, true) })
+	t.Run("old leader", func(t *testing.T) { testMixedGroup(t, old, binary, false) })
 }
 
-// testMixedGroup runs tianjin's first replica on first and the two others on
-// others.
-func testMixedGroup(t *testing.T, first, others string) {
+// testMixedGroup runs tianjin's first replica, the leader, on first and the
+// two others on others; with upgradeFirst the group is formed on others, and
+// the first replica restarted on first.
+func testMixedGroup(t *testing.T, first, others string, upgradeFirst bool) {
 	opts := groupOptions{snapshotInterval: time.Second, snapshotThreshold: 50, trailingLogs: 20, start: 1, bin: first}
+	if upgradeFirst {
+		opts.bin = others
+	}
 	g := newCentreGroupWith(t, 3, opts)
 	g.bins[1], g.bins[2] = others, others
 	for i := 1; i < 3; i++ {
@@ -559,6 +568,42 @@ func testMixedGroup(t *testing.T, first, others string) {
 		waitReady(t, g.procs[i], g.urls[i], 30*time.Second)
 	}
 	g.waitVoters(3, 30*time.Second)
+	if upgradeFirst {
+		if err := g.procs[0].stop(); err != nil {
+			t.Fatal(err)
+		}
+		g.bins[0] = first
+		g.start(0)
+		waitReady(t, g.procs[0], g.urls[0], 30*time.Second)
+		// Restarting whichever other replica leads moves leadership, to the
+		// first replica half the time.
+		for try := 0; ; try++ {
+			lead := g.leader(-1)
+			if lead == 0 {
+				break
+			}
+			if try == 12 {
+				t.Fatalf("%s still leads after %d restarts of the leader", g.ids[lead], try)
+			}
+			if err := g.procs[lead].stop(); err != nil {
+				t.Fatal(err)
+			}
+			g.leader(lead) // elected without it
+			g.start(lead)
+			waitReady(t, g.procs[lead], g.urls[lead], 30*time.Second)
+		}
+		// The premise: the leader runs this build, the others the older one.
+		for i, want := range []bool{true, false, false} {
+			var h struct{ Features []string }
+			if _, err := g.clients[i].do(context.Background(), http.MethodGet, "/healthz", nil, &h); err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(h.Features, "keep-catalogue"); got != want {
+				t.Fatalf("%s announces %v: not the build it should run", g.ids[i], h.Features)
+			}
+		}
+		t.Logf("%s, on this build, leads %s and %s, on the older one", g.ids[0], g.ids[1], g.ids[2])
+	}
 	ctx := context.Background()
 	up := 3 // replicas 0 … up-1 take writes
 	write := func(round int) {

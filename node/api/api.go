@@ -72,7 +72,9 @@ type Options struct {
 	// NewServer) the answer could no longer reach the caller, so 0 means
 	// that. Without a bound, a leader whose API accepts the connection and
 	// never answers (a one-way cut, a wedged process) held the request, a
-	// goroutine and a connection for as long as the caller waited.
+	// goroutine and a connection for as long as the caller waited. A change
+	// stream relayed from the leader is bounded by the leader's silence
+	// instead (its heartbeats, every Heartbeat, keep it open).
 	ForwardTimeout time.Duration
 	// Now is the clock that decides which records have expired (time.Now if
 	// nil): lists and search take an open need past its expires_at as closed,

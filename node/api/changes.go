@@ -200,9 +200,22 @@ func (h *handler) cursorAtLeader(w http.ResponseWriter, r *http.Request, stream 
 type relayedStream struct {
 	http.ResponseWriter
 	rc *http.ResponseController
+	// relayed, when not nil, is told of each write: the leader spoke
+	// (forwardToLeader bounds its silence).
+	relayed func()
+}
+
+func (s *relayedStream) WriteHeader(code int) {
+	if s.relayed != nil {
+		s.relayed()
+	}
+	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *relayedStream) Write(b []byte) (int, error) {
+	if s.relayed != nil {
+		s.relayed()
+	}
 	_ = s.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	return s.ResponseWriter.Write(b)
 }

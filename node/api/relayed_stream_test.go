@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -127,5 +129,94 @@ func TestRelayedStreamOutlivesWriteTimeout(t *testing.T) {
 	}
 	if relayedErr != nil {
 		t.Fatalf("the stream relayed from the leader ended after %v (server WriteTimeout %v), the local one lives on: %v", relayedAt, srv.WriteTimeout, relayedErr)
+	}
+}
+
+// TestRelayedStreamOutlivesForwardTimeout (review 120): ForwardTimeout must
+// not cut a change stream the follower relays (cursorAtLeader) while the
+// leader's heartbeats flow: by default it is the server's WriteTimeout (75 s),
+// so every relayed stream was cut after 75 s again, as review 112 had fixed.
+func TestRelayedStreamOutlivesForwardTimeout(t *testing.T) {
+	f := newFixture(t)
+	quiet := func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}
+	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
+	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := httptest.NewServer(lh)
+	defer leader.Close()
+	// The leader's heartbeats (100 ms) keep the stream well inside the bound.
+	const forwardFor = 2 * time.Second
+	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40, changes: quiet}
+	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t),
+		Heartbeat: 100 * time.Millisecond, ForwardTimeout: forwardFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := httptest.NewServer(fh)
+	defer follower.Close()
+
+	tok := f.token(t, "tianjin", auth.ScopeRead)
+	relayed := openStream(t, follower.URL, "/v1/changes/stream", tok, map[string]string{"Last-Event-ID": encodePosition(1000, "")})
+	defer relayed.resp.Body.Close() // before follower.Close, which waits for the stream
+	start := time.Now()
+	// Events (heartbeats) are read until well past ForwardTimeout; each
+	// read may take up to 5 s, so a loaded machine only makes it longer.
+	for n := 0; n < 1000 && time.Since(start) < 5*forwardFor/2; n++ {
+		if _, err := relayed.next(t, 5*time.Second); err != nil {
+			t.Fatalf("the stream relayed from the leader ended after %v (ForwardTimeout %v): %v", time.Since(start).Round(100*time.Millisecond), forwardFor, err)
+		}
+	}
+}
+
+// TestRelayedStreamFromWedgedLeaderEnds (review 120): a relayed change stream
+// whose leader answered and then fell silent (a wedged process, a one-way cut
+// after the headers) ends once ForwardTimeout passes without a byte from the
+// leader, whose heartbeats otherwise keep it alive: relayed without a bound,
+// it held the partner, a goroutine and a connection of the follower for as
+// long as the partner waited (client.Stream waits for ever).
+func TestRelayedStreamFromWedgedLeaderEnds(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, ": heartbeat\n\n")
+		w.(http.Flusher).Flush()
+		select { // wedged: nothing more until the test ends
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer leader.Close()
+	defer close(release) // before leader.Close, which waits for the handler
+	const forwardFor = 500 * time.Millisecond
+	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40}
+	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t),
+		Heartbeat: time.Hour, ForwardTimeout: forwardFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := httptest.NewServer(fh)
+	defer follower.Close()
+
+	tok := f.token(t, "tianjin", auth.ScopeRead)
+	relayed := openStream(t, follower.URL, "/v1/changes/stream", tok, map[string]string{"Last-Event-ID": encodePosition(1000, "")})
+	defer relayed.resp.Body.Close()
+	if _, err := relayed.next(t, 10*time.Second); err != nil {
+		t.Fatalf("the leader's heartbeat was not relayed: %v", err)
+	}
+	// Far beyond ForwardTimeout: only a relay that never ends reaches it.
+	const patience = 30 * time.Second
+	start := time.Now()
+	ev, err := relayed.next(t, patience)
+	if err == nil {
+		t.Fatalf("an event from a wedged leader: %+v", ev)
+	}
+	if time.Since(start) >= patience {
+		t.Fatalf("the stream relayed from a leader silent after its headers was still open after %v (ForwardTimeout %v): %v", patience, forwardFor, err)
 	}
 }

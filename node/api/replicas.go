@@ -121,6 +121,9 @@ func (h *handler) forwardToLeader(w http.ResponseWriter, r *http.Request, rep Re
 			pr.SetXForwarded()
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if cause := context.Cause(r.Context()); errors.Is(cause, context.DeadlineExceeded) {
+				err = cause // the bound below, not the caller, ended it
+			}
 			// Once the request may have reached the leader, its outcome is
 			// unknown: say so (a timeout) rather than "not the leader", which
 			// invites a blind retry and a second write.
@@ -130,8 +133,20 @@ func (h *handler) forwardToLeader(w http.ResponseWriter, r *http.Request, rep Re
 	// Bounded: a leader whose API accepts the connection and never answers
 	// (a one-way cut, a wedged process) would otherwise hold the request for
 	// as long as the caller waits; the bound ends in the ErrorHandler above.
-	ctx, cancel := context.WithTimeout(r.Context(), h.forwardFor)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	bound := time.AfterFunc(h.forwardFor, func() {
+		cancel(fmt.Errorf("no answer within %v: %w", h.forwardFor, context.DeadlineExceeded))
+	})
+	defer bound.Stop()
+	if rs, stream := w.(*relayedStream); stream {
+		// A change stream relayed from the leader (cursorAtLeader) lives as
+		// long as its partner reads it, as a local one does (review 112):
+		// the bound is on the leader's silence, which its heartbeats break,
+		// not on the whole stream, which it cut at ForwardTimeout (75 s by
+		// default; review 120).
+		rs.relayed = func() { bound.Reset(h.forwardFor) }
+	}
 	proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
