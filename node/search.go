@@ -23,7 +23,7 @@ type searchState struct {
 const searchFile = "search.db"
 
 func (n *Node) openSearch() error {
-	idx, err := search.Open(filepath.Join(n.cfg.DataDir, searchFile), n.st, search.Options{Logger: n.log.With("component", "search"), Yield: n.st.TakingInBacklog})
+	idx, err := search.Open(filepath.Join(n.cfg.DataDir, searchFile), n.st, search.Options{Logger: n.log.With("component", "search")})
 	if err != nil {
 		return fmt.Errorf("open search index: %w", err)
 	}

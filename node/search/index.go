@@ -72,19 +72,6 @@ type Options struct {
 	// in batches of hundreds than of the few dozen a 20 ms window holds under
 	// steady writes (the index was a fifth of the write path's CPU).
 	BusyCoalesce time.Duration
-	// Yield, when set, reports that the node is taking in a peer's backlog
-	// (a catch-up; store.Store.TakingInBacklog). Run then indexes one batch
-	// per YieldPause instead of flat out, leaving the CPU to verifying and
-	// applying the entries, and indexes the rest once Yield turns false.
-	// Searches meanwhile answer from what is indexed, saying how far behind
-	// it is (Page.Behind), as they do whenever the index lags by more than
-	// QueryCatchUp changes; what is indexed is committed with its feed
-	// position, so a crash meanwhile loses nothing: the index resumes there.
-	Yield func() bool
-	// YieldPause is the time between two batches while Yield reports true
-	// (default 1 s): Batch records a pause at least, so the index never
-	// stops however long a catch-up lasts.
-	YieldPause time.Duration
 }
 
 // Index is a full-text index of a node's records, kept in its own bbolt file
@@ -144,9 +131,6 @@ func Open(path string, src Source, opts Options) (*Index, error) {
 	}
 	if opts.Coalesce <= 0 {
 		opts.Coalesce = 20 * time.Millisecond
-	}
-	if opts.YieldPause <= 0 {
-		opts.YieldPause = time.Second
 	}
 	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger, rebuildCh: make(chan struct{}, 1)}
 	db, err := openDB(path)
@@ -403,47 +387,39 @@ func (ix *Index) unsafeBehind(last uint64) uint64 {
 
 // Sync brings the index up to the store's last feed position.
 func (ix *Index) Sync() error {
-	_, err := ix.syncBatches(0)
-	return err
-}
-
-// syncBatches is Sync applying at most limit batches (0: no limit); more
-// reports that the index is still behind after them.
-func (ix *Index) syncBatches(limit int) (more bool, err error) {
 	if ix.torn.Load() {
 		if err := ix.rebuildTorn(); err != nil {
-			return false, err
+			return err
 		}
 	}
 	last, err := ix.src.LastPosition()
 	if err != nil {
-		return false, err
+		return err
 	}
 	if last == ix.pos.Load() {
-		return false, nil
+		return nil
 	}
 	ix.syncMu.Lock()
 	defer ix.syncMu.Unlock()
 	if last < ix.pos.Load() {
 		// The state file went back (restored from an older snapshot): rebuild.
 		if err := ix.checkSource(); err != nil {
-			return false, err
+			return err
 		}
 	}
-	for n := 0; limit == 0 || n < limit; n++ {
+	for {
 		pos := ix.pos.Load()
-		changes, scanned, err := ix.src.Changes(pos, ix.opts.Batch, nil)
+		changes, last, err := ix.src.Changes(pos, ix.opts.Batch, nil)
 		if err != nil {
-			return false, fmt.Errorf("search index: read changes after %d: %w", pos, err)
+			return fmt.Errorf("search index: read changes after %d: %w", pos, err)
 		}
-		if scanned <= pos || len(changes) == 0 {
-			return false, nil
+		if last <= pos || len(changes) == 0 {
+			return nil
 		}
 		if err := ix.apply(changes); err != nil {
-			return false, err
+			return err
 		}
 	}
-	return ix.pos.Load() < last, nil // behind the head it set out for
 }
 
 // Run keeps the index up to date until ctx ends, indexing each burst of writes
@@ -452,22 +428,7 @@ func (ix *Index) Run(ctx context.Context) error {
 	for {
 		wake := ix.src.Changed()
 		synced := time.Now()
-		// While the node takes in a backlog, one batch at a time, between
-		// pauses: the catch-up's verifying and applying come first.
-		batches := 0
-		if ix.opts.Yield != nil && ix.opts.Yield() {
-			batches = 1
-		}
-		more, err := ix.syncBatches(batches)
-		if more && err == nil {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(ix.opts.YieldPause):
-			}
-			continue
-		}
-		if err != nil {
+		if err := ix.Sync(); err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil
 			}

@@ -363,9 +363,6 @@ func (s *Store) Apply(logs []Log) ([]Result, error) {
 				results[i], err = s.unsafeApplyWrite(tx, cmd.Write)
 			case cmd.Remote != nil:
 				results[i], err = s.unsafeApplyRemote(tx, cmd.Remote)
-				if results[i].Applied >= BacklogEntries {
-					s.backlogAt.Store(time.Now().UnixNano())
-				}
 			case cmd.Replica != nil:
 				err = unsafeApplyReplica(tx, cmd.Replica)
 			case cmd.Bundle != nil:

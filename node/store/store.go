@@ -24,7 +24,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -117,27 +116,6 @@ type Store struct {
 	// watch is closed and replaced after every commit, to wake long-polls.
 	watchMu sync.Mutex
 	watch   chan struct{}
-
-	// backlogAt is when (Unix ns) Apply last took in a large batch of
-	// another origin's entries: see TakingInBacklog.
-	backlogAt atomic.Int64
-}
-
-// BacklogEntries is the fewest entries of one remote command that mark a
-// catch-up: a pull of a peer's backlog fills commands of hundreds (the node
-// cuts them at 512), while pushes of fresh entries carry a few.
-const BacklogEntries = 256
-
-// backlogWindow is how long after such a command TakingInBacklog holds.
-const backlogWindow = time.Second
-
-// TakingInBacklog reports whether this replica applied a command of at least
-// BacklogEntries remote entries within the last second: it is catching up
-// on a peer's log, and work that can wait (the search index) yields to it.
-// A hint, not replicated state.
-func (s *Store) TakingInBacklog() bool {
-	at := s.backlogAt.Load()
-	return at != 0 && time.Since(time.Unix(0, at)) < backlogWindow
 }
 
 // Open opens or creates the state file at path.
