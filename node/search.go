@@ -45,6 +45,16 @@ func (n *Node) closeSearch() error {
 	return n.search.idx.Close()
 }
 
+// SearchPosition is the change-feed position the search index has taken in
+// (0 without an index): it trails the store's while the index takes in a
+// burst of changes (a catch-up's backlog).
+func (n *Node) SearchPosition() uint64 {
+	if n.search.idx == nil {
+		return 0
+	}
+	return n.search.idx.Position()
+}
+
 // Search answers a full-text query over this node's records (its own and those
 // replicated from other centres). The index catches up with the state file
 // first, so anything written before the call is found.
