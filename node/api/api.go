@@ -279,13 +279,13 @@ func NewServer(addr string, h http.Handler) *http.Server {
 	return srv
 }
 
-// stopPolls ends every long poll, now and from now on.
 // writeTimeout is the WriteTimeout of NewServer's server for a handler whose
 // long polls wait up to maxWait (never less than DefaultMaxWait's).
 func writeTimeout(maxWait time.Duration) time.Duration {
 	return max(maxWait, DefaultMaxWait) + 15*time.Second
 }
 
+// stopPolls ends every long poll, now and from now on.
 func (h *handler) stopPolls() {
 	h.shutdownOnce.Do(func() { close(h.shutdown) })
 }
