@@ -604,6 +604,26 @@ func testMixedGroup(t *testing.T, first, others string, upgradeFirst bool) {
 		}
 		t.Logf("%s, on this build, leads %s and %s, on the older one", g.ids[0], g.ids[1], g.ids[2])
 	}
+	// The leader stays the same throughout (same raft term), or the test
+	// shows nothing of the build it claims leads (review 122: the premise
+	// was checked once, before the writes).
+	st, _, err := fedStatus(context.Background(), g.clients[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameLeader := func(when string) {
+		t.Helper()
+		now, _, err := fedStatus(context.Background(), g.clients[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.State != "Leader" || now.Term != st.Term {
+			t.Fatalf("%s: %s is %s in term %d, was the leader in term %d: the group ran under another leader, not the build the test is about", when, g.ids[0], now.State, now.Term, st.Term)
+		}
+	}
+	if st.State != "Leader" {
+		t.Fatalf("%s is %s, not the leader", g.ids[0], st.State)
+	}
 	ctx := context.Background()
 	up := 3 // replicas 0 … up-1 take writes
 	write := func(round int) {
@@ -653,6 +673,7 @@ func testMixedGroup(t *testing.T, first, others string, upgradeFirst bool) {
 	}
 	waitApplied(t, g, 0, 1, 2)
 	compareMixed(t, ctx, g)
+	sameLeader("after the writes")
 	// An older follower behind by more than the trailing logs gets the newer
 	// leader's snapshot.
 	if err := g.procs[2].stop(); err != nil {
@@ -679,6 +700,7 @@ func testMixedGroup(t *testing.T, first, others string, upgradeFirst bool) {
 	}
 	waitApplied(t, g, 0, 1, 2)
 	compareMixed(t, ctx, g)
+	sameLeader("after the stopped follower caught up")
 }
 
 // waitApplied waits until the replicas at have applied what the leader had

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -88,7 +89,13 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error)
 		if errors.As(err, &ue) && ue.Timeout() {
 			// Also a connection that timed out (the dialer's 30 s), so the
 			// message does not claim which bound ran out.
-			err = fmt.Errorf("%s timed out (--timeout %v bounds the wait for its answer to begin): is it overloaded or cut off? (liandong status --node URL tells; raise --timeout to wait longer): %w", *node, *timeout, err)
+			// Named by the URL that timed out: a backup goes on to the
+			// leader a follower redirects it to.
+			who := *node
+			if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+				who = u.Scheme + "://" + u.Host
+			}
+			err = fmt.Errorf("%s timed out (--timeout %v bounds the wait for its answer to begin): is it overloaded or cut off? (liandong status --node URL tells; raise --timeout to wait longer): %w", who, *timeout, err)
 		}
 	}()
 	switch args[0] {
@@ -135,14 +142,10 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error)
 		// sends the answer's headers (node.Backup), which for a large file
 		// takes longer than any fixed bound: --timeout bounds a probe of the
 		// node instead, so a wedged one is still told apart, and the backup
-		// itself waits for the copy (interrupt it to give up).
-		if _, err := c.Health(ctx); err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				return err
-			}
-		}
-		c.HTTP = nil
+		// itself waits for the copy (interrupt it to give up). A follower
+		// redirects the backup to its leader, which is probed as well: the
+		// follower answering says nothing of the leader (review 122).
+		c.HTTP = &http.Client{Transport: &probingTransport{probe: c.HTTP, next: http.DefaultTransport}}
 		return takeBackup(ctx, c, *out, stdout)
 	case "purge-origin":
 		if *origin == "" {
@@ -180,6 +183,54 @@ func answerBoundClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = timeout
 	return &http.Client{Transport: tr}
+}
+
+// probingTransport sends each request on, through next, once the server it
+// goes to (scheme and host) has begun to answer a probe of its /healthz
+// through probe, whose bound is --timeout: a backup's own answer may take
+// longer than any fixed bound to begin, a wedged server's probe does not
+// answer at all. Each server is probed once, the first time a request goes
+// there (a follower, then the leader it redirects to).
+type probingTransport struct {
+	probe *http.Client
+	next  http.RoundTripper
+
+	mu     sync.Mutex
+	probed map[string]bool
+}
+
+func (p *probingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	server := req.URL.Scheme + "://" + req.URL.Host
+	p.mu.Lock()
+	done := p.probed[server]
+	p.mu.Unlock()
+	if !done {
+		resp, err := p.healthz(req.Context(), server)
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close() // a RoundTripper closes the body, even on an error
+			}
+			return nil, err // a *url.Error: its Timeout says the bound ran out
+		}
+		// Any answer will do (a 503 while the node is not ready is one):
+		// the server is not wedged. The body is not waited for.
+		resp.Body.Close()
+		p.mu.Lock()
+		if p.probed == nil {
+			p.probed = map[string]bool{}
+		}
+		p.probed[server] = true
+		p.mu.Unlock()
+	}
+	return p.next.RoundTrip(req)
+}
+
+func (p *probingTransport) healthz(ctx context.Context, server string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/healthz", nil)
+	if err != nil {
+		return nil, fmt.Errorf("probe %s: %w", server, err)
+	}
+	return p.probe.Do(req)
 }
 
 // exportAudit pages through the audit log, verifies the chain from its start

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,5 +88,59 @@ func TestCentreCommandsGiveUpOnASilentNode(t *testing.T) {
 				t.Fatalf("exit %d, want a failure saying the node did not answer and what to do:\n%s", code, out)
 			}
 		})
+	}
+}
+
+// TestCentreBackupGivesUpOnASilentLeader (review 122): a backup asked of a
+// follower is redirected (307) to its leader, which alone takes it; the
+// probe that --timeout bounds was of the follower only, so a leader that
+// accepts the connection and never answers held the command for ever (the
+// follower answers at once, and the backup itself is unbounded while the
+// node copies its state file). Each server the backup goes to is probed.
+func TestCentreBackupGivesUpOnASilentLeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // the wedged leader: read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	leader := "http://" + ln.Addr().String()
+	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"status":"ok"}`))
+			return
+		}
+		w.Header().Set("Location", leader+r.URL.Path)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}))
+	defer follower.Close()
+	tok := filepath.Join(t.TempDir(), "admin.token")
+	if err := os.WriteFile(tok, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI(t, 20*time.Second, "centre", "backup", "--out", filepath.Join(t.TempDir(), "tianjin.db"),
+		"--node", follower.URL, "--token", tok, "--timeout", "300ms")
+	if code == 0 || !strings.Contains(out, "timed out (--timeout 300ms bounds the wait for its answer to begin)") || !strings.Contains(out, ln.Addr().String()) {
+		t.Fatalf("exit %d, want a failure saying the leader %s did not answer:\n%s", code, leader, out)
 	}
 }
