@@ -337,7 +337,12 @@ func (n *Node) votersBut(ctx context.Context, id string) (remain, unreachable []
 			continue
 		}
 		if n.acks.silent(s.ID, n.peers.since(), now) {
-			unreachable = append(unreachable, fmt.Sprintf("%s (answered no append for %v)", sid, ackWindow))
+			why := fmt.Sprintf("answered no append for %v", ackWindow)
+			if !n.acks.answered(s.ID) {
+				// Just added, or never reached: a retry in a moment tells.
+				why = "has answered no append of this leader yet"
+			}
+			unreachable = append(unreachable, fmt.Sprintf("%s (%s)", sid, why))
 			continue
 		}
 		i := slices.IndexFunc(recorded, func(r store.Replica) bool { return r.ID == sid })
@@ -431,6 +436,14 @@ func (a *appendAcks) note(id raft.ServerID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.last[id] = time.Now()
+}
+
+// answered reports whether id has answered an append of this transport's.
+func (a *appendAcks) answered(id raft.ServerID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.last[id]
+	return ok
 }
 
 // silent reports whether id answered no append for ackWindow, of a leader
