@@ -93,7 +93,7 @@ func cmdCentre(ctx context.Context, args []string, stdout io.Writer) (err error)
 			// leader a follower redirects it to.
 			who := *node
 			if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
-				who = u.Scheme + "://" + u.Host
+				who = apiBase(u)
 			}
 			err = fmt.Errorf("%s timed out (--timeout %v bounds the wait for its answer to begin): is it overloaded or cut off? (liandong status --node URL tells; raise --timeout to wait longer): %w", who, *timeout, err)
 		}
@@ -185,12 +185,13 @@ func answerBoundClient(timeout time.Duration) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// probingTransport sends each request on, through next, once the server it
-// goes to (scheme and host) has begun to answer a probe of its /healthz
-// through probe, whose bound is --timeout: a backup's own answer may take
-// longer than any fixed bound to begin, a wedged server's probe does not
-// answer at all. Each server is probed once, the first time a request goes
-// there (a follower, then the leader it redirects to).
+// probingTransport sends each request on, through next, once the node it
+// goes to (apiBase: scheme, host and any path the API sits under) has begun
+// to answer a probe of its /healthz through probe, whose bound is --timeout:
+// a backup's own answer may take longer than any fixed bound to begin, a
+// wedged node's probe does not answer at all. Each node is probed once, the
+// first time a request goes there (a follower, then the leader it redirects
+// to).
 type probingTransport struct {
 	probe *http.Client
 	next  http.RoundTripper
@@ -200,7 +201,10 @@ type probingTransport struct {
 }
 
 func (p *probingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	server := req.URL.Scheme + "://" + req.URL.Host
+	// With the path prefix: behind a proxy at https://gw/tianjin-1 the
+	// gateway answers https://gw/healthz itself, and several nodes share the
+	// host (review 123).
+	server := apiBase(req.URL)
 	p.mu.Lock()
 	done := p.probed[server]
 	p.mu.Unlock()
@@ -223,6 +227,20 @@ func (p *probingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		p.mu.Unlock()
 	}
 	return p.next.RoundTrip(req)
+}
+
+// apiBase is the base URL of the node API that u, a request of it, goes to:
+// scheme, host and the path the API sits under, if any (client.Client joins
+// its BaseURL and the API path; a leader's Location is its advertise_http
+// and the path), without the API path (/v1/…, /healthz).
+func apiBase(u *url.URL) string {
+	p := u.EscapedPath()
+	if i := strings.LastIndex(p, "/v1/"); i >= 0 {
+		p = p[:i]
+	} else {
+		p = strings.TrimSuffix(p, "/healthz")
+	}
+	return u.Scheme + "://" + u.Host + p
 }
 
 func (p *probingTransport) healthz(ctx context.Context, server string) (*http.Response, error) {

@@ -144,3 +144,48 @@ func TestCentreBackupGivesUpOnASilentLeader(t *testing.T) {
 		t.Fatalf("exit %d, want a failure saying the leader %s did not answer:\n%s", code, leader, out)
 	}
 }
+
+// TestCentreBackupProbesTheNodeBehindAPrefix (review 123): a node's API may
+// sit under a path behind a proxy (https://gw/tianjin-1), as the client and
+// the leader's Location (advertise_http + path) allow. The probe went to the
+// scheme and host only (https://gw/healthz), which the gateway itself
+// answers: a wedged node behind it held the backup for ever, and one probe
+// stood for every node behind the same gateway, the leader a follower
+// redirects to among them. The probe is of the node's own /healthz.
+func TestCentreBackupProbesTheNodeBehindAPrefix(t *testing.T) {
+	release := make(chan struct{})
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz":
+			http.NotFound(w, r) // the gateway's own answer: no node there
+		case r.URL.Path == "/tianjin-0/healthz":
+			_, _ = w.Write([]byte(`{"status":"ok"}`))
+		case r.URL.Path == "/tianjin-0/v1/admin/backup":
+			w.Header().Set("Location", "http://"+r.Host+"/tianjin-1/v1/admin/backup")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		default: // tianjin-1, wedged behind the gateway: never answers
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer gw.Close()
+	defer close(release) // before gw.Close, which waits for the handlers
+	tok := filepath.Join(t.TempDir(), "admin.token")
+	if err := os.WriteFile(tok, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, node, silent string }{
+		{"the node named", gw.URL + "/tianjin-1", gw.URL + "/tianjin-1"},
+		{"the leader redirected to", gw.URL + "/tianjin-0/", gw.URL + "/tianjin-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, 10*time.Second, "centre", "backup", "--out", filepath.Join(t.TempDir(), "tianjin.db"),
+				"--node", tc.node, "--token", tok, "--timeout", "300ms")
+			if code == 0 || !strings.Contains(out, tc.silent+" timed out (--timeout 300ms bounds the wait for its answer to begin)") {
+				t.Fatalf("exit %d, want a failure saying %s did not answer:\n%s", code, tc.silent, out)
+			}
+		})
+	}
+}
