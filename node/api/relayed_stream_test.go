@@ -24,16 +24,7 @@ import (
 // cut_short): every partner disconnecting counts toward LiandongHTTPErrors.
 func TestRelayedStreamClosedByItsClientIsNoServerFailure(t *testing.T) {
 	f := newFixture(t)
-	quiet := func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
-		return nil, since, nil
-	}
-	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
-	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := httptest.NewServer(lh)
-	defer leader.Close()
+	leader, quiet := quietLeader(t, f, 200*time.Millisecond)
 	reg := prometheus.NewRegistry()
 	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40, changes: quiet}
 	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t), Heartbeat: 200 * time.Millisecond, Registerer: reg})
@@ -79,17 +70,8 @@ func TestRelayedStreamClosedByItsClientIsNoServerFailure(t *testing.T) {
 // passed, heartbeats flowing all along.
 func TestRelayedStreamOutlivesWriteTimeout(t *testing.T) {
 	f := newFixture(t)
-	quiet := func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
-		return nil, since, nil
-	}
 	// The leader: its feed holds positions up to 2000, so cursor 1000 is good.
-	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
-	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := httptest.NewServer(lh)
-	defer leader.Close()
+	leader, quiet := quietLeader(t, f, time.Second)
 	// The follower: behind (head 40), served by the server production uses.
 	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40, changes: quiet}
 	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t), Heartbeat: time.Second})
@@ -138,16 +120,7 @@ func TestRelayedStreamOutlivesWriteTimeout(t *testing.T) {
 // so every relayed stream was cut after 75 s again, as review 112 had fixed.
 func TestRelayedStreamOutlivesForwardTimeout(t *testing.T) {
 	f := newFixture(t)
-	quiet := func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
-		return nil, since, nil
-	}
-	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
-	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := httptest.NewServer(lh)
-	defer leader.Close()
+	leader, quiet := quietLeader(t, f, 100*time.Millisecond)
 	// The leader's heartbeats (100 ms) keep the stream well inside the bound.
 	const forwardFor = 2 * time.Second
 	fsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 40, changes: quiet}
@@ -219,4 +192,22 @@ func TestRelayedStreamFromWedgedLeaderEnds(t *testing.T) {
 	if time.Since(start) >= patience {
 		t.Fatalf("the stream relayed from a leader silent after its headers was still open after %v (ForwardTimeout %v): %v", patience, forwardFor, err)
 	}
+}
+
+// quietLeader serves a leader of tianjin whose feed has nothing new (head
+// 2000, past any follower's) and whose change streams send only heartbeats,
+// every heartbeat; quiet is its changes function, for a follower's feed.
+func quietLeader(t *testing.T, f *fixture, heartbeat time.Duration) (leader *httptest.Server, quiet func(context.Context, uint64, int, store.ChangeFilter) ([]store.Change, uint64, error)) {
+	t.Helper()
+	quiet = func(_ context.Context, since uint64, _ int, _ store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}
+	lsvc := &fakeService{centre: "tianjin", bundle: f.bundle, feedHead: 2000, changes: quiet}
+	lh, err := New(Options{Service: &replicaAt{fakeService: lsvc, lead: true}, Logger: testLogger(t), Heartbeat: heartbeat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader = httptest.NewServer(lh)
+	t.Cleanup(leader.Close)
+	return leader, quiet
 }
