@@ -72,14 +72,7 @@ func TestPutKeepsCatalogueOnceEveryReplicaChecks(t *testing.T) {
 		t.Fatalf("gate open, the same catalogue: %+v, %v", rec, err)
 	}
 	for _, n := range nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		var got *schema.Record
-		for time.Now().Before(deadline) {
-			if got, err = n.Get(ctx, id); err == nil && got.Version == 3 {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		got, err := awaitVersion(ctx, n, id, 3)
 		if err != nil || got.Version != 3 || got.Catalogue != schema.CatalogueNeed {
 			t.Fatalf("%s: %+v, %v", n.cfg.ReplicaID, got, err)
 		}

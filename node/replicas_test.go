@@ -422,14 +422,7 @@ func TestPutIfAbsentWaitsForEveryReplicasBuild(t *testing.T) {
 		t.Fatalf("a create-only write over a live record was proposed (raft index %d → %d)", last, got)
 	}
 	for _, n := range nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		var got *schema.Record
-		for time.Now().Before(deadline) {
-			if got, err = n.Get(ctx, id); err == nil && got.Version == 3 {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		got, err := awaitVersion(ctx, n, id, 3)
 		if err != nil || got.Version != 3 || !strings.Contains(string(got.Body), "四") {
 			t.Fatalf("%s: %+v, %v", n.cfg.ReplicaID, got, err)
 		}
@@ -757,6 +750,19 @@ func awaitRecord(t *testing.T, ctx context.Context, n *Node, id string) {
 			t.Fatalf("replica %s never got record %s: %v", n.cfg.ReplicaID, id, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// awaitVersion waits up to 10 s for replica n to hold version v of record
+// id, and returns what it holds then.
+func awaitVersion(ctx context.Context, n *Node, id string, v uint64) (*schema.Record, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := n.Get(ctx, id)
+		if err == nil && got.Version == v || time.Now().After(deadline) {
+			return got, err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
