@@ -152,6 +152,9 @@ func TestExitStatus(t *testing.T) {
 		{"bad status flag value", []string{"status", "--max-lag", "banana"}, 2, "banana"},
 		{"flag without value", []string{"export", "--catalogue"}, 2, "needs an argument"},
 		{"bad key prefix", []string{"keygen", "--out", filepath.Join(dir, "k.key"), "--prefix", "Bad Prefix"}, 2, "--prefix"},
+		// 0 would be no bound at all (ResponseHeaderTimeout 0): a wedged
+		// node's probe, and with it the backup, waited for ever.
+		{"centre timeout not positive", []string{"centre", "backup", "--node", "http://127.0.0.1:1", "--token", conf("t0", "x"), "--out", filepath.Join(dir, "b.db"), "--timeout", "0s"}, 2, "--timeout must be positive"},
 		{"publish without a scheme", []string{"federation", "publish", "--bundle", conf("b.json", "{}"), "--node", "127.0.0.1:8702", "--token", conf("t", "x")}, 2, "http://"},
 		// Valid configuration, but no keys in the data directory: a failure
 		// to start, which a restart after a fix may mend.
