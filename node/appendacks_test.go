@@ -41,6 +41,10 @@ func TestAppendAcksSilence(t *testing.T) {
 			if got := a.answered("r2"); got != c.answered {
 				t.Errorf("answered = %v, want %v", got, c.answered)
 			}
+			a.forget("r2") // added back at another address
+			if a.answered("r2") || !a.silent("r2", c.leading, now) && now.Sub(c.leading) >= ackWindow {
+				t.Errorf("after forget: answered %v, silent %v", a.answered("r2"), a.silent("r2", c.leading, now))
+			}
 		})
 	}
 }

@@ -104,6 +104,9 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
 		return err
 	}
+	// Added, or added back after a move: what it answered at the old
+	// address says nothing of the new one (removal checks say "not yet").
+	n.acks.forget(raft.ServerID(r.ID))
 	// What the joiner's build can do is learnt by asking it (RecordFeatures),
 	// not taken from whoever asked to add it.
 	r.Features = ""
@@ -436,6 +439,13 @@ func (a *appendAcks) note(id raft.ServerID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.last[id] = time.Now()
+}
+
+// forget drops what id answered, as if it never had.
+func (a *appendAcks) forget(id raft.ServerID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.last, id) // a nil map (no recording transport) too
 }
 
 // answered reports whether id has answered an append of this transport's.
