@@ -44,36 +44,12 @@ func TestCentreReplicasListsFeatures(t *testing.T) {
 // and never answers (a wedged process, a one-way cut) ends each command with
 // a message saying what to do, instead of a wait with no end.
 func TestCentreCommandsGiveUpOnASilentNode(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var held []net.Conn
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
+	silent := silentListener(t)
 	tok := filepath.Join(t.TempDir(), "admin.token")
 	if err := os.WriteFile(tok, []byte("not-checked-by-a-silent-node\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + ln.Addr().String()
+	url := "http://" + silent
 	for _, args := range [][]string{
 		{"replicas"},
 		{"remove-replica", "--id", "tianjin-b"},
@@ -98,32 +74,8 @@ func TestCentreCommandsGiveUpOnASilentNode(t *testing.T) {
 // follower answers at once, and the backup itself is unbounded while the
 // node copies its state file). Each server the backup goes to is probed.
 func TestCentreBackupGivesUpOnASilentLeader(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var held []net.Conn
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // the wedged leader: read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
-	leader := "http://" + ln.Addr().String()
+	silent := silentListener(t)
+	leader := "http://" + silent
 	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			w.Header().Set("Content-Type", "application/json")
@@ -140,7 +92,7 @@ func TestCentreBackupGivesUpOnASilentLeader(t *testing.T) {
 	}
 	code, out := runCLI(t, 20*time.Second, "centre", "backup", "--out", filepath.Join(t.TempDir(), "tianjin.db"),
 		"--node", follower.URL, "--token", tok, "--timeout", "300ms")
-	if code == 0 || !strings.Contains(out, "timed out (--timeout 300ms bounds the wait for its answer to begin)") || !strings.Contains(out, ln.Addr().String()) {
+	if code == 0 || !strings.Contains(out, "timed out (--timeout 300ms bounds the wait for its answer to begin)") || !strings.Contains(out, silent) {
 		t.Fatalf("exit %d, want a failure saying the leader %s did not answer:\n%s", code, leader, out)
 	}
 }
@@ -188,4 +140,40 @@ func TestCentreBackupProbesTheNodeBehindAPrefix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// silentListener listens on a loopback port whose connections are accepted
+// and never read or answered (a wedged process, a one-way cut), until the
+// test ends; it returns the address.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
 }
