@@ -67,6 +67,11 @@ func (c *Client) Changes(ctx context.Context, since string, f FeedFilter, limit 
 	if _, err := c.do(req, &out); err != nil {
 		return nil, since, err
 	}
+	for _, ch := range out.Changes {
+		if ch.Record == nil {
+			return nil, since, fmt.Errorf("%w: at position %q", errNoRecord, ch.Position)
+		}
+	}
 	return out.Changes, out.NextCursor, nil
 }
 
@@ -107,7 +112,7 @@ func (c *Client) Stream(ctx context.Context, since string, opts StreamOptions, f
 		switch {
 		case errors.Is(err, ErrStreamEnded):
 			return cursor, nil
-		case errors.Is(err, errEventTooLong), errors.Is(err, errBadPosition):
+		case errors.Is(err, errEventTooLong), errors.Is(err, errBadPosition), errors.Is(err, errNoRecord):
 			return cursor, err // the same again at every reconnection
 		case ctx.Err() != nil:
 			return cursor, ctx.Err()
@@ -230,6 +235,11 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 				// reconnection would fail before reaching the node.
 				return true, retry, fmt.Errorf("%w: event %q, position %q", errBadPosition, ev.id, ch.Position)
 			}
+			if ch.Record == nil {
+				// A callback would dereference it: what a change is made of
+				// is missing, and a reconnection gets the same again.
+				return true, retry, fmt.Errorf("%w: event %q", errNoRecord, ev.id)
+			}
 			if err := fn(ch); err != nil {
 				if errors.Is(err, ErrStreamEnded) {
 					// fn handled this change: the cursor Stream returns is
@@ -263,6 +273,9 @@ var errEventTooLong = errors.New("change stream: an event longer than the larges
 // id), or with one holding control characters, which cannot be sent back as
 // Last-Event-ID to resume after it.
 var errBadPosition = errors.New("change stream: a change without a position to resume after, or with one that cannot be sent back (control characters); the node is not a liandong node, or is broken")
+
+// errNoRecord: a change without its record (`"record": null` or absent).
+var errNoRecord = errors.New("change feed: a change without its record; the node is not a liandong node, or is broken")
 
 // validCursor reports whether a cursor can be sent back as a header value:
 // no control characters but tab. (The SSE spec ignores an id holding NUL;

@@ -60,6 +60,9 @@ func FuzzStreamEvents(f *testing.F) {
 			if ch.Position == "" {
 				t.Fatal("change handed on without a position")
 			}
+			if ch.Record == nil {
+				t.Fatal("change handed on without its record")
+			}
 			return nil
 		})
 		if err != nil && errors.Is(err, errEventTooLong) && len(body) < maxStreamEventBytes {
@@ -149,5 +152,39 @@ func TestStreamRefusesUnsendablePosition(t *testing.T) {
 	}
 	if changes != 0 || cursor != "" || requests != 1 {
 		t.Fatalf("handed on %d changes, cursor %q, %d requests; want none, \"\", 1", changes, cursor, requests)
+	}
+}
+
+// TestChangeWithoutRecordIsRefused: a change whose record is null or absent
+// is refused, by a poll and by a stream (at once, without reconnecting),
+// rather than handed to a caller that would dereference it.
+func TestChangeWithoutRecordIsRefused(t *testing.T) {
+	for _, change := range []string{`{"position":"e1.1","record":null}`, `{"position":"e1.1"}`} {
+		t.Run(change, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Accept") == "text/event-stream" {
+					w.Header().Set("Content-Type", "text/event-stream")
+					io.WriteString(w, "id: e1.1\nevent: change\ndata: "+change+"\n\n")
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"changes":[`+change+`],"next_cursor":"e1.1"}`)
+			}))
+			defer srv.Close()
+			c := New(srv.URL, "tok")
+			if changes, next, err := c.Changes(context.Background(), "", FeedFilter{}, 0, 0); !errors.Is(err, errNoRecord) {
+				t.Fatalf("Changes = %v, %q, %v; want errNoRecord", changes, next, err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			requests := 0
+			c.HTTP = &http.Client{Transport: countingRT{http.DefaultTransport, &requests, 5, cancel}}
+			handed := 0
+			cursor, err := c.Stream(ctx, "", StreamOptions{MinRetry: time.Millisecond, MaxRetry: time.Millisecond},
+				func(Change) error { handed++; return nil })
+			if !errors.Is(err, errNoRecord) || handed != 0 || requests != 1 {
+				t.Fatalf("Stream = %q, %v after %d requests, %d changes handed on; want errNoRecord after 1, none", cursor, err, requests, handed)
+			}
+		})
 	}
 }
