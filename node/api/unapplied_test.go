@@ -61,13 +61,7 @@ func TestRefusalsWaitForTheLeadersLog(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := e.create(t, "supply", "federation", supplyBody("已确认的写入"))
-			svc := &unappliedLeader{Node: e.node, hide: rec.ID}
-			h, err := New(Options{Service: svc, Verifier: e.h.(*handler).verifier, Authorizer: e.h.(*handler).authz, Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(h)
-			defer srv.Close()
+			srv := unappliedServer(t, e, rec.ID)
 			rq := req{method: tc.method, path: "/v1/records/" + rec.ID, token: w, header: tc.header}
 			if tc.method == "PUT" {
 				rq.body = envelope("supply", "federation", supplyBody("改写"))
@@ -85,13 +79,7 @@ func TestWeakIfMatchDeleteWaitsForTheLeadersLog(t *testing.T) {
 	e := newEnv(t, false)
 	w := e.writer(t)
 	rec := e.create(t, "supply", "federation", supplyBody("已确认的写入"))
-	svc := &unappliedLeader{Node: e.node, hide: rec.ID}
-	h, err := New(Options{Service: svc, Verifier: e.h.(*handler).verifier, Authorizer: e.h.(*handler).authz, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := unappliedServer(t, e, rec.ID)
 	r := doHTTP(t, srv.Client(), srv.URL, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": []map[string]any{
 		{"method": "DELETE", "id": rec.ID, "if_match": `W/"1"`}}}})
 	wantStatus(t, r, http.StatusOK)
@@ -102,4 +90,17 @@ func TestWeakIfMatchDeleteWaitsForTheLeadersLog(t *testing.T) {
 	if doc.Items[0].Status != http.StatusPreconditionFailed {
 		t.Errorf("batch DELETE of %s (live, acknowledged) with if_match W/\"1\": item %d %s, want 412", rec.ID, doc.Items[0].Status, r.body)
 	}
+}
+
+// unappliedServer serves e's API over a leader that has not yet applied the
+// entry that wrote id (unappliedLeader), until the test ends.
+func unappliedServer(t *testing.T, e *env, id string) *httptest.Server {
+	t.Helper()
+	h, err := New(Options{Service: &unappliedLeader{Node: e.node, hide: id}, Verifier: e.h.(*handler).verifier, Authorizer: e.h.(*handler).authz, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
