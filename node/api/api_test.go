@@ -220,6 +220,10 @@ func TestStatusCodes(t *testing.T) {
 		{name: "stale If-Match", rq: req{method: "PUT", path: "/v1/records/" + rec.ID, token: w, body: good, header: map[string]string{"If-Match": `"7"`}}, status: 412, kind: "precondition-failed"},
 		{name: "stale version in body", rq: req{method: "PUT", path: "/v1/records/" + rec.ID, token: w, body: map[string]any{"catalogue": "supply", "version": 9, "body": supplyBody("x")}}, status: 412, kind: "precondition-failed"},
 		{name: "If-Match on a missing record", rq: req{method: "PUT", path: "/v1/records/tianjin:absent", token: w, body: good, header: map[string]string{"If-Match": "*"}}, status: 412, kind: "precondition-failed"},
+		// RFC 9110 §13.2.1: a DELETE that would be a 404 without its If-Match
+		// stays a 404 (the precondition is ignored), as a PUT that would
+		// create is a 412.
+		{name: "If-Match on a missing record, DELETE", rq: req{method: "DELETE", path: "/v1/records/tianjin:absent", token: w, header: map[string]string{"If-Match": `"3"`}}, status: 404, kind: "not-found"},
 		{name: "weak If-Match", rq: req{method: "DELETE", path: "/v1/records/" + rec.ID, token: w, header: map[string]string{"If-Match": `W/"1"`}}, status: 412, kind: "precondition-failed"},
 
 		{name: "body too large", rq: req{method: "POST", path: "/v1/records", token: w, body: big}, status: 413, kind: "too-large"},

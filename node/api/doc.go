@@ -91,7 +91,11 @@
 //     caller learns the tombstone's version. Both accept If-Match as a version
 //     number, quoted ETag ("3") or "*" (the record must exist, at whatever
 //     version: a concurrent write does not make it fail); a stale one is a
-//     412 and changes nothing. POST refuses If-Match (400), as a batch item does. PUT also accepts If-None-Match: * (create the
+//     412 and changes nothing. An If-Match on a record that does not exist is
+//     a 412 for PUT, which without it would create the record, and a 404 for
+//     DELETE, which without it would be a 404 anyway (RFC 9110 §13.2.1: a
+//     server ignores preconditions when the request without them would not
+//     succeed). POST refuses If-Match (400), as a batch item does. PUT also accepts If-None-Match: * (create the
 //     record, or revive its tombstone, never replace: 412 when it is live),
 //     which the state machine checks as it applies the write, so a record
 //     another writer created after the caller looked is not overwritten; any
