@@ -546,7 +546,7 @@ func federationAddPeer(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation add-peer", flag.ContinueOnError)
 	bundle, out, ttl := changeFlags(fs)
 	centre := fs.String("centre", "", "the centre the replica belongs to")
-	peerID := fs.String("peer-id", "", "the replica's libp2p peer id, as `liandong keygen --p2p` printed it")
+	peerID := fs.String("peer-id", "", "the replica's libp2p peer id, as 'liandong keygen --p2p' printed it")
 	addrs := fs.String("addr", "", "comma-separated multiaddrs where the other centres reach it, e.g. /ip4/10.0.2.12/tcp/8712,/ip4/10.0.2.12/udp/8712/quic-v1")
 	if err := fs.Parse(args); err != nil {
 		return err

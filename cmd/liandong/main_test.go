@@ -340,7 +340,7 @@ func TestHelpText(t *testing.T) {
 		t.Fatalf("help: exit %d", code)
 	}
 	for _, w := range []string{"--bundle FILE", "--data DIR", "demo [--dir DIR] [--base-port 8700] [--replicas 1|3|5]", "keygen --out FILE [--prefix ID] [--p2p]",
-		"purge-origin", "audit", "--max-lag", "LIANDONG_NODE"} {
+		"purge-origin", "audit", "--max-lag", "LIANDONG_NODE", "add-peer", "XLSX"} {
 		if !strings.Contains(help, w) {
 			t.Errorf("help lacks %q", w)
 		}
@@ -354,6 +354,7 @@ func TestHelpText(t *testing.T) {
 	}{
 		{[]string{"federation", "add-centre", "-h"}, "-member string"},
 		{[]string{"federation", "rotate-key", "-h"}, "-key string"},
+		{[]string{"federation", "add-peer", "-h"}, "-peer-id string"},
 	}
 	for _, tc := range cases {
 		var code int
