@@ -605,3 +605,23 @@ func listedPeer(b *auth.Bundle, peerID string) (string, bool) {
 	}
 	return "", false
 }
+
+// federationRenew makes the next version with nothing changed but its expiry:
+// the LiandongBundleExpiring runbook's answer when nothing else is due, which
+// before had to be dressed up as some other change (every one refuses a no-op).
+func federationRenew(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation renew", flag.ContinueOnError)
+	bundle, out, ttl := changeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *ttl <= 0 {
+		return usagef("--ttl D is required: the next version expires D from now (e.g. --ttl 8760h)")
+	}
+	now := time.Now().UTC()
+	cur, next, err := startChange(*bundle, now)
+	if err != nil {
+		return err
+	}
+	return writeNext(*out, next, cur, now, *ttl, stdout, "renew until "+now.Add(*ttl).Format(time.RFC3339))
+}

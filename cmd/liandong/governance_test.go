@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,6 +143,8 @@ func TestChangesRenewExpiredBundle(t *testing.T) {
 		{"remove-centre", []string{"--centre", "hq"}},
 		{"rotate-key", []string{"--centre", "hq", "--kind", "token", "--key", newKey}},
 		{"revoke", []string{"--subject", "jti:leaked"}},
+		// Nothing else due: the expiry alone (LiandongBundleExpiring's runbook).
+		{"renew", nil},
 	}
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,6 +169,15 @@ func TestChangesRenewExpiredBundle(t *testing.T) {
 			}
 			if want := before.Add(720 * time.Hour); b.Version != 2 || b.ExpiresAt.Before(want.Add(-time.Second)) || b.ExpiresAt.After(want.Add(time.Minute)) {
 				t.Errorf("v%d expires %s, want v2 expiring 720h from now", b.Version, b.ExpiresAt)
+			}
+			if c.name == "renew" {
+				same := *cur
+				same.Version, same.IssuedAt, same.ExpiresAt = b.Version, b.IssuedAt, b.ExpiresAt
+				want, _ := json.Marshal(same)
+				got, _ := json.Marshal(b)
+				if string(got) != string(want) {
+					t.Errorf("renew changed more than the expiry:\n got %s\nwant %s", got, want)
+				}
 			}
 		})
 	}
