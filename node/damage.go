@@ -44,6 +44,9 @@ func checkRaftFiles(raftDir string) error {
 	logPath := filepath.Join(raftDir, boltLogFile)
 	if fi, err := os.Stat(logPath); err == nil && fi.Size() > 0 {
 		if err := store.CheckBoltFile(logPath); err != nil {
+			if errors.Is(err, store.ErrNoAccess) {
+				return fmt.Errorf("raft log: %w", err)
+			}
 			detail := strings.TrimPrefix(err.Error(), store.ErrCorrupt.Error()+": ")
 			return fmt.Errorf("%w: raft log %s is damaged (%s); %s", ErrDamaged, logPath, detail, repair)
 		}

@@ -110,6 +110,13 @@ func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
 		os.Remove(tmp)
 		return info, fmt.Errorf("write the restore marker: %w", err)
 	}
+	// A restore is run as root more often than as the node's user: files
+	// left root's would keep the node from opening them (permission denied).
+	// They go to whoever owns the data directory, as everything else there is.
+	if err := giveToDirOwner(dataDir, tmp, filepath.Join(dataDir, recoveryMarker), filepath.Join(dataDir, restoredMarker)); err != nil {
+		os.Remove(tmp)
+		return info, err
+	}
 	if err := os.Rename(tmp, filepath.Join(dataDir, "state.db")); err != nil {
 		return info, fmt.Errorf("put the restored state file in place: %w", err)
 	}
@@ -215,6 +222,25 @@ func (n *Node) foundOnRestoredState(snaps raft.SnapshotStore, conf raft.Configur
 func removeIfExists(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+// giveToDirOwner chowns paths to the owner of dir when this process runs as
+// root and dir belongs to another user; otherwise the files are already the
+// user's who made them, and nothing else could be done without privileges.
+func giveToDirOwner(dir string, paths ...string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, ok := store.FileOwner(dir)
+	if !ok || uid == 0 {
+		return nil
+	}
+	for _, p := range paths {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return fmt.Errorf("give %s to the data directory's owner (uid %d): %w", p, uid, err)
+		}
 	}
 	return nil
 }

@@ -482,3 +482,41 @@ func restoredDir(t *testing.T, backup string) string {
 	}
 	return dir
 }
+
+// TestRestoreGivesFilesToTheDataDirOwner: a restore run as root (as the
+// documented `liandong centre restore` on a systemd host or into a compose
+// volume usually is) into a data directory owned by the node's user leaves
+// files that user can open; before, state.db was root's 0600 and the node
+// stopped at "permission denied". Chowning needs root, so it is skipped
+// otherwise.
+func TestRestoreGivesFilesToTheDataDirOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another user needs root")
+	}
+	key, _ := auth.GenerateKey("tianjin-rec")
+	n := mustOpenNode(t, t.TempDir(), key)
+	backup := takeBackupOf(t, n)
+	n.Close()
+	const uid, gid = 10001, 10001
+	dir := t.TempDir()
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(dir, "tianjin", backup); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"state.db", recoveryMarker, restoredMarker} {
+		u, g, ok := store.FileOwner(filepath.Join(dir, name))
+		if !ok || u != uid || g != gid {
+			t.Errorf("%s belongs to %d:%d (known %v), want the data directory's owner %d:%d", name, u, g, ok, uid, gid)
+		}
+	}
+	// A data directory of root's own keeps root's files.
+	rootDir := t.TempDir()
+	if _, err := Restore(rootDir, "tianjin", backup); err != nil {
+		t.Fatal(err)
+	}
+	if u, _, _ := store.FileOwner(filepath.Join(rootDir, "state.db")); u != 0 {
+		t.Errorf("state.db restored into root's directory belongs to uid %d", u)
+	}
+}

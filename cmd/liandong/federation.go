@@ -22,8 +22,13 @@ liandong federation member --data DIR --centre ID [--name N] [--name-zh N] [--p2
     at a new centre: create its keys and print its member entry (public keys only) for add-centre
 liandong federation add-centre --bundle CUR --member FILE --out NEXT [--ttl D]
 liandong federation remove-centre --bundle CUR --centre ID --out NEXT [--ttl D]
+liandong federation add-peer --bundle CUR --centre ID --peer-id ID [--addr MULTIADDR,...] --out NEXT [--ttl D]
+    list a new replica's libp2p peer id (from its 'liandong keygen --p2p') for its centre: needed
+    before 'centre add-replica' or its raft.join, and before other centres accept it
 liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h] [--ttl D]
 liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT [--ttl D]
+liandong federation renew --bundle CUR --ttl D --out NEXT
+    the same bundle, expiring D from now (an expiring or expired bundle, when nothing else changes)
 liandong federation signers --bundle CUR [--add SIGNER.key.pub]... [--remove KEYID]... [--threshold N] --out NEXT [--ttl D]
     each writes the next version, unsigned, built on the current signed bundle CUR (which may
     have expired): the last version published, or GET /v1/bundle on any node, not a
@@ -59,10 +64,14 @@ func cmdFederation(args []string, stdout io.Writer) error {
 		return federationAddCentre(args[1:], stdout)
 	case "remove-centre":
 		return federationRemoveCentre(args[1:], stdout)
+	case "add-peer":
+		return federationAddPeer(args[1:], stdout)
 	case "rotate-key":
 		return federationRotateKey(args[1:], stdout)
 	case "revoke":
 		return federationRevoke(args[1:], stdout)
+	case "renew":
+		return federationRenew(args[1:], stdout)
 	case "signers":
 		return federationSigners(args[1:], stdout)
 	case "sign":

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
 	"liandong/auth"
 	"liandong/client"
 	"liandong/node/server"
@@ -532,4 +535,93 @@ func federationPublish(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "trust bundle v%d installed at %s; sync carries it to the other centres (watch `liandong status`)\n", res.Version, *node)
 	return nil
+}
+
+// federationAddPeer lists one more libp2p peer (a new replica) for a centre.
+// A replica's peer id must be in the bundle before its centre adds it to raft
+// (the leader refuses it otherwise) and before other centres accept its
+// connections; without this command a new replica needed a hand-built bundle.
+// The replica's key stays on its machine: only the id it printed is needed.
+func federationAddPeer(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation add-peer", flag.ContinueOnError)
+	bundle, out, ttl := changeFlags(fs)
+	centre := fs.String("centre", "", "the centre the replica belongs to")
+	peerID := fs.String("peer-id", "", "the replica's libp2p peer id, as 'liandong keygen --p2p' printed it")
+	addrs := fs.String("addr", "", "comma-separated multiaddrs where the other centres reach it, e.g. /ip4/10.0.2.12/tcp/8712,/ip4/10.0.2.12/udp/8712/quic-v1")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	cur, next, err := startChange(*bundle, now)
+	if err != nil {
+		return err
+	}
+	if *peerID == "" {
+		return usagef("--peer-id ID is required (`liandong keygen --p2p --out FILE` prints it)")
+	}
+	if _, err := peer.Decode(*peerID); err != nil {
+		return usagef("--peer-id %q is not a libp2p peer id: %v", *peerID, err)
+	}
+	m, ok := next.Member(*centre)
+	if !ok {
+		return usagef("--centre %q is not a member of the bundle", *centre)
+	}
+	if m.Removed != nil {
+		return usagef("--centre %q was removed at %s", *centre, m.Removed.UTC().Format(time.RFC3339))
+	}
+	if owner, listed := listedPeer(cur, *peerID); listed {
+		return usagef("--peer-id %s is already listed for %s", *peerID, owner)
+	}
+	// Any peer: revocation refuses the peer for good (auth.Bundle.PeerAllowed):
+	// listing it again would admit nothing.
+	if _, revoked := cur.RevokedBefore(auth.RevokePeer + *peerID); revoked {
+		return usagef("--peer-id %s is revoked in bundle v%d; make the replica a new identity (`liandong keygen --p2p`)", *peerID, cur.Version)
+	}
+	var list []string
+	for a := range strings.SplitSeq(*addrs, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return usagef("--addr %q: %v", a, err)
+		}
+		list = append(list, a)
+	}
+	m.Peers = append(m.Peers, auth.Peer{ID: *peerID, Addrs: list})
+	if err := next.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	return writeNext(*out, next, cur, now, *ttl, stdout, "add peer "+*peerID+" to "+*centre)
+}
+
+// listedPeer says which centre of b lists peerID, removed centres included.
+func listedPeer(b *auth.Bundle, peerID string) (string, bool) {
+	for _, m := range b.Members {
+		for _, p := range m.Peers {
+			if p.ID == peerID {
+				return m.ID, true
+			}
+		}
+	}
+	return "", false
+}
+
+// federationRenew makes the next version with nothing changed but its expiry:
+// the LiandongBundleExpiring runbook's answer when nothing else is due, which
+// before had to be dressed up as some other change (every one refuses a no-op).
+func federationRenew(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("federation renew", flag.ContinueOnError)
+	bundle, out, ttl := changeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *ttl <= 0 {
+		return usagef("--ttl D is required: the next version expires D from now (e.g. --ttl 8760h)")
+	}
+	now := time.Now().UTC()
+	cur, next, err := startChange(*bundle, now)
+	if err != nil {
+		return err
+	}
+	return writeNext(*out, next, cur, now, *ttl, stdout, "renew until "+now.Add(*ttl).Format(time.RFC3339))
 }

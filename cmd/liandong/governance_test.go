@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,6 +143,8 @@ func TestChangesRenewExpiredBundle(t *testing.T) {
 		{"remove-centre", []string{"--centre", "hq"}},
 		{"rotate-key", []string{"--centre", "hq", "--kind", "token", "--key", newKey}},
 		{"revoke", []string{"--subject", "jti:leaked"}},
+		// Nothing else due: the expiry alone (LiandongBundleExpiring's runbook).
+		{"renew", nil},
 	}
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,6 +169,15 @@ func TestChangesRenewExpiredBundle(t *testing.T) {
 			}
 			if want := before.Add(720 * time.Hour); b.Version != 2 || b.ExpiresAt.Before(want.Add(-time.Second)) || b.ExpiresAt.After(want.Add(time.Minute)) {
 				t.Errorf("v%d expires %s, want v2 expiring 720h from now", b.Version, b.ExpiresAt)
+			}
+			if c.name == "renew" {
+				same := *cur
+				same.Version, same.IssuedAt, same.ExpiresAt = b.Version, b.IssuedAt, b.ExpiresAt
+				want, _ := json.Marshal(same)
+				got, _ := json.Marshal(b)
+				if string(got) != string(want) {
+					t.Errorf("renew changed more than the expiry:\n got %s\nwant %s", got, want)
+				}
 			}
 		})
 	}
@@ -376,4 +388,86 @@ func initHQ(t *testing.T) (dir, hq string) {
 		t.Fatal(out)
 	}
 	return dir, hq
+}
+
+// TestFederationAddPeer lists a new replica's peer id for its centre: without
+// it the leader refuses the replica ("not listed ... in the trust bundle") and
+// the CLI had no way to list one. Mistakes are refused before anything is written.
+func TestFederationAddPeer(t *testing.T) {
+	dir, hq := initHQ(t)
+	v1 := filepath.Join(hq, "bundle.json")
+	b1, err := server.LoadBundle(v1, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hqm, _ := b1.Member("hq")
+	listed := hqm.Peers[0].ID
+	newPeer := func(name string) string {
+		t.Helper()
+		code, out := runCLI(t, 30*time.Second, "keygen", "--p2p", "--out", filepath.Join(dir, name))
+		id, ok := strings.CutPrefix(strings.TrimSpace(out), "peer id ")
+		if code != 0 || !ok {
+			t.Fatalf("keygen --p2p: exit %d: %s", code, out)
+		}
+		return strings.Fields(id)[0]
+	}
+	peer2 := newPeer("hq-2.p2p.key")
+	// A revoked peer id is refused for good: listing it again admits nothing.
+	revoked := newPeer("old.p2p.key")
+	vr := filepath.Join(dir, "vr.json")
+	if code, out := runCLI(t, 30*time.Second, "federation", "revoke", "--bundle", v1, "--subject", "peer:"+revoked, "--out", vr); code != 0 {
+		t.Fatal(out)
+	}
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", vr, "--key", filepath.Join(hq, "keys", "root.key")); code != 0 {
+		t.Fatal(out)
+	}
+
+	for _, tc := range []struct {
+		name, base string
+		args       []string
+		want       string
+	}{
+		{"no peer id", v1, []string{"--centre", "hq"}, "--peer-id ID is required"},
+		{"not a peer id", v1, []string{"--centre", "hq", "--peer-id", "hq-2"}, "is not a libp2p peer id"},
+		{"unknown centre", v1, []string{"--centre", "zgc", "--peer-id", peer2}, `--centre "zgc" is not a member`},
+		{"already listed", v1, []string{"--centre", "hq", "--peer-id", listed}, "is already listed for hq"},
+		{"bad address", v1, []string{"--centre", "hq", "--peer-id", peer2, "--addr", "10.0.2.12:8712"}, `--addr "10.0.2.12:8712"`},
+		{"revoked", vr, []string{"--centre", "hq", "--peer-id", revoked}, "is revoked in bundle v2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
+			args := append([]string{"federation", "add-peer", "--bundle", tc.base, "--out", out}, tc.args...)
+			code, said := runCLI(t, 30*time.Second, args...)
+			if code != 2 || !strings.Contains(said, tc.want) {
+				t.Errorf("exit %d, want 2 saying %q:\n%s", code, tc.want, said)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a refused change wrote %s", out)
+			}
+		})
+	}
+
+	v2 := filepath.Join(dir, "v2.json")
+	addrs := "/ip4/10.0.2.12/tcp/8712,/ip4/10.0.2.12/udp/8712/quic-v1"
+	code, out := runCLI(t, 30*time.Second, "federation", "add-peer", "--bundle", v1, "--centre", "hq", "--peer-id", peer2, "--addr", addrs, "--out", v2)
+	if code != 0 || !strings.Contains(out, "v2") || !strings.Contains(out, "unsigned") {
+		t.Fatalf("add-peer: exit %d: %s", code, out)
+	}
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", v2, "--key", filepath.Join(hq, "keys", "root.key")); code != 0 {
+		t.Fatal(out)
+	}
+	b2, err := server.LoadBundle(v2, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.CheckUpgrade(b1, b2); err != nil {
+		t.Errorf("nodes holding v1 would refuse v2: %v", err)
+	}
+	if m, ok := b2.PeerAllowed(peer2); !ok || m != "hq" {
+		t.Errorf("v2 admits the new peer as %q, %v; want hq", m, ok)
+	}
+	hq2, _ := b2.Member("hq")
+	if len(hq2.Peers) != 2 || hq2.Peers[0].ID != listed || strings.Join(hq2.Peers[1].Addrs, ",") != addrs {
+		t.Errorf("hq's peers in v2: %+v", hq2.Peers)
+	}
 }

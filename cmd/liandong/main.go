@@ -31,7 +31,7 @@ Usage:
   liandong keygen --out FILE [--prefix ID] [--p2p]
                                           a signing key (and FILE.pub, its public half), or with --p2p a libp2p identity
   liandong token issue --sub NAME --scope "read pii" (--data DIR | --key FILE --bundle FILE) [--ttl 720h] [--out FILE]
-  liandong federation init|member|add-centre|remove-centre|rotate-key|revoke|signers|sign|publish|show ...
+  liandong federation init|member|add-centre|remove-centre|add-peer|renew|rotate-key|revoke|signers|sign|publish|show ...
                                           build, sign, publish or show a trust bundle (see 'liandong federation -h')
   liandong centre replicas|add-replica|remove-replica|purge-origin|audit|backup --node URL --token FILE ...
                                           show or change a centre's raft voters, withdraw a removed
@@ -41,8 +41,8 @@ Usage:
                                           lay a backup into an empty data directory
   liandong status [--node URL] [--token FILE] [--json] [--max-lag 2m]
                                           the federation at a glance; exit 1 when something needs attention
-  liandong import --node URL --token FILE [--catalogue C] [--dry-run] FILE
-                                          records from CSV (UTF-8/GB18030, Chinese headers) or JSON Lines
+  liandong import --node URL --token FILE [--catalogue C] [--format csv|xlsx|jsonl] [--dry-run] FILE
+                                          records from CSV (UTF-8/GB18030), XLSX (Chinese headers) or JSON Lines
   liandong export --node URL [--token FILE] --catalogue C [--format csv|xlsx|jsonl] [--out FILE]
 
 LIANDONG_NODE and LIANDONG_TOKEN_FILE stand in for --node and --token in status, import, export,

@@ -136,6 +136,16 @@ func TestExitStatus(t *testing.T) {
 		return p
 	}
 	base := "centre: tianjin\ndata_dir: " + filepath.Join(dir, "data") + "\nhttp: 127.0.0.1:0\n"
+	walDir := filepath.Join(dir, "waldata")
+	if code, out := runCLI(t, 30*time.Second, "federation", "init", "--data", walDir, "--centre", "tianjin"); code != 0 {
+		t.Fatal(out)
+	}
+	if err := os.MkdirAll(filepath.Join(walDir, "raft", "wal"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(walDir, "raft", "wal", "00000000000000000001-0000000000000000.wal"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -156,6 +166,9 @@ func TestExitStatus(t *testing.T) {
 		// node's probe, and with it the backup, waited for ever.
 		{"centre timeout not positive", []string{"centre", "backup", "--node", "http://127.0.0.1:1", "--token", conf("t0", "x"), "--out", filepath.Join(dir, "b.db"), "--timeout", "0s"}, 2, "--timeout must be positive"},
 		{"publish without a scheme", []string{"federation", "publish", "--bundle", conf("b.json", "{}"), "--node", "127.0.0.1:8702", "--token", conf("t", "x")}, 2, "http://"},
+		// The data directory holds a WAL and the config asks for bolt: a
+		// setting to correct, which a restart cannot mend.
+		{"log store mismatch", []string{"serve", "--config", conf("mm.yaml", strings.Replace(base, filepath.Join(dir, "data"), walDir, 1)+"raft:\n  log_store: bolt\n")}, 2, "raft.log_store does not match"},
 		// Valid configuration, but no keys in the data directory: a failure
 		// to start, which a restart after a fix may mend.
 		{"start failure", []string{"serve", "--config", conf("ok.yaml", base)}, 1, "record-signing key"},
@@ -340,7 +353,7 @@ func TestHelpText(t *testing.T) {
 		t.Fatalf("help: exit %d", code)
 	}
 	for _, w := range []string{"--bundle FILE", "--data DIR", "demo [--dir DIR] [--base-port 8700] [--replicas 1|3|5]", "keygen --out FILE [--prefix ID] [--p2p]",
-		"purge-origin", "audit", "--max-lag", "LIANDONG_NODE"} {
+		"purge-origin", "audit", "--max-lag", "LIANDONG_NODE", "add-peer", "XLSX"} {
 		if !strings.Contains(help, w) {
 			t.Errorf("help lacks %q", w)
 		}
@@ -354,6 +367,7 @@ func TestHelpText(t *testing.T) {
 	}{
 		{[]string{"federation", "add-centre", "-h"}, "-member string"},
 		{[]string{"federation", "rotate-key", "-h"}, "-key string"},
+		{[]string{"federation", "add-peer", "-h"}, "-peer-id string"},
 	}
 	for _, tc := range cases {
 		var code int

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"liandong/auth"
+	"liandong/node"
 	"liandong/node/server"
 )
 
@@ -90,6 +91,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s, err := server.Start(ctx, cfg)
 	if errors.Is(err, server.ErrListenHTTP) && errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%w; choose another with --http (or http in the config)", err)
+	}
+	// raft.log_store naming the other kind of log than the data directory
+	// holds is a setting to correct: restarting (systemd does, on exit 1)
+	// meets the same refusal every time.
+	if errors.Is(err, node.ErrLogStoreMismatch) {
+		return configError{err}
 	}
 	if err != nil {
 		return err

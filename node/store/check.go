@@ -22,10 +22,10 @@ func CheckBoltFile(path string) error { return checkBoltFile(path, time.Second) 
 
 func checkBoltFile(path string, lockTimeout time.Duration) (err error) {
 	if err := checkFileSize(path); err != nil {
-		return err
+		return accessError(path, err)
 	}
 	if err := checkPages(path); err != nil {
-		return err
+		return accessError(path, err)
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -36,6 +36,9 @@ func checkBoltFile(path string, lockTimeout time.Duration) (err error) {
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("%s is locked by another process: %w", path, err)
+		}
+		if err := accessError(path, err); errors.Is(err, ErrNoAccess) {
+			return err
 		}
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}

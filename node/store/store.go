@@ -156,6 +156,9 @@ func (s *Store) openDB() (db *bbolt.DB, err error) {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state file %s: locked by another process (is another liandong running on this data directory?): %w", s.path, err)
 		}
+		if errors.Is(err, ErrNoAccess) {
+			return nil, fmt.Errorf("open state file: %w", err)
+		}
 		return nil, fmt.Errorf("open state file %s: %w (move it aside and restore from a snapshot or a peer)", s.path, err)
 	}
 	db, err = bbolt.Open(s.path, 0o600, &bbolt.Options{
@@ -169,6 +172,12 @@ func (s *Store) openDB() (db *bbolt.DB, err error) {
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state file %s: locked by another process (is another liandong running on this data directory?): %w", s.path, err)
+		}
+		// A file this user may read but not write passes the read-only
+		// precheck and is refused here: that is no damage, and calling it
+		// ErrCorrupt would have it moved aside and rebuilt after an unclean stop.
+		if err := accessError(s.path, err); errors.Is(err, ErrNoAccess) {
+			return nil, fmt.Errorf("open state file: %w", err)
 		}
 		return nil, fmt.Errorf("open state file %s: %w (%w: move it aside and restore from a snapshot or a peer)", s.path, err, ErrCorrupt)
 	}
