@@ -29,9 +29,9 @@ type contextLayer interface {
 // 10 s) when that replica does not answer (a one-way cut, a black-holed
 // address), and raft has no way to end one. Ended, the RPC fails, and the
 // goroutine, seeing raft shut down, returns: a stop takes no longer than the
-// local work. Connections accepted from other replicas are left to raft's
-// transport, which ends them as it closes, and none of raft's goroutines
-// waits on them.
+// local work. Connections accepted from other replicas are left alone: the
+// transport's own goroutines serve them, not raft's, and they end when the
+// other side closes them or the process exits.
 type stoppableLayer struct {
 	contextLayer
 	ctx  context.Context
