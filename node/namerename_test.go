@@ -35,10 +35,20 @@ func ipHeldFollower(t *testing.T) (nodes []*Node, l, first *Node, ip string) {
 	if err := first.raft.AddVoter(raft.ServerID(first.cfg.ReplicaID), raft.ServerAddress(ip), 0, 5*time.Second).Error(); err != nil {
 		t.Fatal(err)
 	}
+	transferred := time.Now()
 	if err := first.raft.LeadershipTransferToServer(raft.ServerID(nodes[1].cfg.ReplicaID), raft.ServerAddress(nodes[1].cfg.RaftAddr)).Error(); err != nil {
 		t.Fatal(err)
 	}
 	l = leaderOf(t, nodes, first, 10*time.Second)
+	// Raft says it leads a moment before it observes its leadership, which
+	// clears what heartbeats said (peerHealth.observe): judgeUnreachable
+	// must come after that.
+	for deadline := time.Now().Add(10 * time.Second); !l.peers.since().After(transferred); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s leads, and has not observed its leadership", l.cfg.ReplicaID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := heldAt(l, first.cfg.ReplicaID); got != raft.ServerAddress(ip) {
 		t.Fatalf("the new leader holds %s at %q, want %s", first.cfg.ReplicaID, got, ip)
 	}
