@@ -132,6 +132,7 @@ func TestStopFitsAKillGrace(t *testing.T) {
 			wc.http = &http.Client{Timeout: 90 * time.Second}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
+			answers := map[int]int{} // refusals by status (0: no answer)
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Add(1)
@@ -139,13 +140,16 @@ func TestStopFitsAKillGrace(t *testing.T) {
 					defer wg.Done()
 					for k := 0; k < 200 && ctx.Err() == nil; k++ {
 						var env envelope
-						if _, err := wc.do(ctx, http.MethodPost, "/v1/records", map[string]any{
+						status, err := wc.do(ctx, http.MethodPost, "/v1/records", map[string]any{
 							"catalogue": "supply", "visibility": "federation", "body": supplyBody("停止之前"),
-						}, &env); err == nil {
-							mu.Lock()
+						}, &env)
+						mu.Lock()
+						if err == nil {
 							acked = append(acked, env.ID)
-							mu.Unlock()
+						} else {
+							answers[status]++
 						}
+						mu.Unlock()
 						time.Sleep(10 * time.Millisecond)
 					}
 				}()
@@ -156,7 +160,7 @@ func TestStopFitsAKillGrace(t *testing.T) {
 			took := time.Since(start)
 			cancel()
 			wg.Wait()
-			t.Logf("replica %d stopped in %v; %d writes acknowledged (5 before the fault)", stopping+1, took.Round(time.Millisecond), len(acked))
+			t.Logf("replica %d stopped in %v; %d writes acknowledged (5 before the fault); refused, by status: %v", stopping+1, took.Round(time.Millisecond), len(acked), answers)
 			if err != nil {
 				t.Fatalf("replica %d did not stop cleanly: %v", stopping+1, err)
 			}

@@ -295,10 +295,10 @@ func (s *Server) Run(ctx context.Context) error {
 // that one waiting on something that does not answer (a write forwarded to a
 // leader that is paused or cut off, bounded only by the API's forward
 // timeout, 75 s; a write waiting for a commit, up to the node's apply
-// timeout) answers at once, with the 503 or 504 a timeout gets (its outcome
-// unknown, as at a crash), and the stop does not wait the whole timeout for
-// it: with raft's own stop after it, that outlasted a 30 s kill grace. The
-// other half is for them to write that answer.
+// timeout) answers at once, with the 503 a timeout gets ("it may have been
+// applied": its outcome unknown, as at a crash), and the stop does not wait
+// the whole timeout for it (measured: 20 s, then raft's own stop; see
+// TestStopFitsAKillGrace). The other half is for them to write that answer.
 func drainRequests(timeout time.Duration) time.Duration { return timeout / 2 }
 
 // membership keeps this replica's place in its group: a joining replica asks to
