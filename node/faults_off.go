@@ -14,6 +14,12 @@ import (
 const faultsCompiled = false
 
 // newRaftTransport listens for raft on cfg.RaftAddr and advertises advertise.
-func newRaftTransport(cfg Config, advertise net.Addr, log hclog.Logger) (*raft.NetworkTransport, error) {
-	return raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, raftTransportConfig(nil, log))
+// Its connections end when the layer it returns is stopped (Node.Close).
+func newRaftTransport(cfg Config, advertise net.Addr, log hclog.Logger) (*raft.NetworkTransport, *stoppableLayer, error) {
+	ln, err := listenRaftTCP(cfg.RaftAddr, advertise)
+	if err != nil {
+		return nil, nil, err
+	}
+	layer := newStoppableLayer(&tcpLayer{Listener: ln, advertise: advertise})
+	return raft.NewNetworkTransportWithConfig(raftTransportConfig(layer, log)), layer, nil
 }

@@ -3,6 +3,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -26,20 +27,18 @@ var errRaftIsolated = errors.New("raft traffic dropped: this replica is isolated
 // With cfg.RaftFaults set, the transport runs over a stream layer that drops
 // every connection while the replica is isolated; raft's own TCP transport
 // offers no hook, so this layer does what raft.TCPStreamLayer does plus that.
-func newRaftTransport(cfg Config, advertise net.Addr, log hclog.Logger) (*raft.NetworkTransport, error) {
-	if cfg.RaftFaults == nil {
-		return raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, raftTransportConfig(nil, log))
-	}
-	if a, ok := advertise.(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
-		// raft's TCP transport refuses this too: peers could not dial it.
-		return nil, fmt.Errorf("raft address %v is not advertisable", advertise)
-	}
-	ln, err := net.Listen("tcp", cfg.RaftAddr)
+// Its connections end when the layer it returns is stopped (Node.Close).
+func newRaftTransport(cfg Config, advertise net.Addr, log hclog.Logger) (*raft.NetworkTransport, *stoppableLayer, error) {
+	ln, err := listenRaftTCP(cfg.RaftAddr, advertise)
 	if err != nil {
-		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
+		return nil, nil, err
 	}
-	layer := &isolatingLayer{Listener: ln, advertise: advertise, faults: cfg.RaftFaults}
-	return raft.NewNetworkTransportWithConfig(raftTransportConfig(layer, log)), nil
+	var inner contextLayer = &tcpLayer{Listener: ln, advertise: advertise}
+	if cfg.RaftFaults != nil {
+		inner = &isolatingLayer{Listener: ln, advertise: advertise, faults: cfg.RaftFaults}
+	}
+	layer := newStoppableLayer(inner)
+	return raft.NewNetworkTransportWithConfig(raftTransportConfig(layer, log)), layer, nil
 }
 
 // isolatingLayer is a raft.StreamLayer over TCP that refuses to dial and closes
@@ -95,6 +94,11 @@ func (l *isolatingLayer) Addr() net.Addr { return l.advertise }
 // one-way cut it waits until the cut heals or timeout passes, as a dial whose
 // SYN or SYN-ACK is lost does.
 func (l *isolatingLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return l.DialContext(context.Background(), address, timeout)
+}
+
+// DialContext is Dial, cut short when ctx ends.
+func (l *isolatingLayer) DialContext(ctx context.Context, address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	if l.faults.RaftIsolated() {
 		return nil, fmt.Errorf("dial raft %s: %w", address, errRaftIsolated)
 	}
@@ -107,9 +111,13 @@ func (l *isolatingLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 		if !time.Now().Before(deadline) {
 			return nil, fmt.Errorf("dial raft %s: %w (one-way cut)", address, os.ErrDeadlineExceeded)
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("dial raft %s: %w (one-way cut)", address, err)
+		}
 		time.Sleep(holdPoll)
 	}
-	c, err := net.DialTimeout("tcp", string(address), time.Until(deadline))
+	d := net.Dialer{Deadline: deadline}
+	c, err := d.DialContext(ctx, "tcp", string(address))
 	if err != nil {
 		return nil, err
 	}

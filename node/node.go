@@ -226,7 +226,10 @@ type Node struct {
 	// logStoreKind is the kind logStore is (LogStoreBolt or LogStoreWAL).
 	logStoreKind string
 	transport    raft.Transport
-	metrics      *metrics
+	// raftConns is the stream layer under transport (nil in memory): Close
+	// ends its connections so that raft's Shutdown need not wait on them.
+	raftConns *stoppableLayer
+	metrics   *metrics
 
 	search searchState
 
@@ -389,11 +392,12 @@ func (n *Node) startRaft() error {
 		if err != nil {
 			return fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
 		}
-		tr, err := newRaftTransport(cfg, addr, hlog)
+		tr, layer, err := newRaftTransport(cfg, addr, hlog)
 		if err != nil {
 			return fmt.Errorf("listen for raft on %s: %w (is the port in use?)", cfg.RaftAddr, err)
 		}
 		n.transport = newAckingTransport(tr, &n.acks)
+		n.raftConns = layer
 	}
 
 	rc := raft.DefaultConfig()
@@ -511,7 +515,14 @@ func (n *Node) Close() error {
 				n.log.Warn("leadership transfer before shutdown failed", "err", err)
 			}
 		}
-		if err := n.raft.Shutdown().Error(); err != nil {
+		stopped := n.raft.Shutdown() // raft's shutdown has begun: its goroutines return on an error
+		if n.raftConns != nil {
+			// Not waited out: an RPC to a replica that does not answer
+			// would hold Shutdown for raftTimeout (stoppableLayer). What
+			// this replica acknowledged is in its log already.
+			n.raftConns.endDialled()
+		}
+		if err := stopped.Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 		}
 	}

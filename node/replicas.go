@@ -91,6 +91,21 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	defer n.membershipChanges.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout) // from now, not from before the wait for the lock
 	defer cancel()
+	if err := n.addVoterAt(ctx, r); err != nil {
+		return err
+	}
+	// What the joiner's build can do is learnt by asking it (RecordFeatures),
+	// not taken from whoever asked to add it.
+	r.Features = ""
+	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
+	return err
+}
+
+// addVoterAt makes r.ID a voter at r.RaftAddr: added if it is new, taken out
+// of the configuration and added back if it is a follower held at another
+// address (removeFromOldAddress), changed in place if it is this leader.
+// Called under replicaMu, by AddReplica and NameRaftAddresses.
+func (n *Node) addVoterAt(ctx context.Context, r store.Replica) error {
 	// Raft refuses an address another server holds, but only at the
 	// addition: after a move's removal, that would leave the replica out.
 	for _, srv := range n.servers() {
@@ -98,20 +113,23 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 			return badReplica("raft_addr", "raft address %s is replica %s's", r.RaftAddr, srv.ID)
 		}
 	}
-	if err := n.removeFromOldAddress(ctx, r); err != nil {
+	old, err := n.removeFromOldAddress(ctx, r)
+	if err != nil {
 		return err
 	}
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
+		if old != "" {
+			// The group may be a voter short until someone adds it again
+			// (NameRaftAddresses renames only voters it holds): say so.
+			n.log.Error("a replica taken out of the group to be added back at a new raft address may not have been added back: add it again", "replica", r.ID, "from", old, "to", r.RaftAddr, "err", err)
+			return fmt.Errorf("%s, taken out of the group at raft address %s, may be out of it until added at %s (ask again): %w", r.ID, old, r.RaftAddr, err)
+		}
 		return err
 	}
 	// Added, or added back after a move: what it answered at the old
 	// address says nothing of the new one (removal checks say "not yet").
 	n.acks.forget(raft.ServerID(r.ID))
-	// What the joiner's build can do is learnt by asking it (RecordFeatures),
-	// not taken from whoever asked to add it.
-	r.Features = ""
-	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}})
-	return err
+	return nil
 }
 
 // removeFromOldAddress takes a follower that moves to a new raft address out
@@ -127,15 +145,16 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 // when the group with it at the new address could not, counting it only if
 // something answers there already. A leader moves itself in place, race-free: raft keeps no
 // replication state for itself. A voter at the same address, or a new id,
-// is no move. Called under replicaMu.
-func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) error {
+// is no move. It returns the address it took the replica out at, or "" when
+// it took nothing out. Called under replicaMu.
+func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.ServerAddress, error) {
 	if r.ID == n.cfg.ReplicaID {
-		return nil
+		return "", nil
 	}
 	servers := n.servers()
 	i := slices.IndexFunc(servers, func(s raft.Server) bool { return string(s.ID) == r.ID })
 	if i < 0 || servers[i].Address == raft.ServerAddress(r.RaftAddr) {
-		return nil
+		return "", nil
 	}
 	old := servers[i].Address
 	// Both configurations must commit: the one without the replica, and the
@@ -146,11 +165,11 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) error 
 	// follower moved to where nothing listens, and no leader after).
 	remain, unreachable, err := n.votersBut(ctx, r.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	reachable := len(remain) - len(unreachable)
 	if reachable < len(remain)/2+1 {
-		return fmt.Errorf("move %s from raft address %s to %s: %w: taking it out would leave voters %v, of which this leader cannot reach %v: bring those back first", r.ID, old, r.RaftAddr, ErrWouldStall, remain, unreachable)
+		return "", fmt.Errorf("move %s from raft address %s to %s: %w: taking it out would leave voters %v, of which this leader cannot reach %v: bring those back first", r.ID, old, r.RaftAddr, ErrWouldStall, remain, unreachable)
 	}
 	if answersRaft(ctx, r.RaftAddr) {
 		reachable++
@@ -158,13 +177,13 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) error 
 		unreachable = append(unreachable, r.ID+" at "+r.RaftAddr+" (nothing answers there)")
 	}
 	if reachable < (len(remain)+1)/2+1 {
-		return fmt.Errorf("move %s from raft address %s to %s: %w: the group, with it at the new address, would hold voters %v and %s, of which this leader cannot reach %v: start the replica at its new address first, or bring the others back", r.ID, old, r.RaftAddr, ErrWouldStall, remain, r.ID, unreachable)
+		return "", fmt.Errorf("move %s from raft address %s to %s: %w: the group, with it at the new address, would hold voters %v and %s, of which this leader cannot reach %v: start the replica at its new address first, or bring the others back", r.ID, old, r.RaftAddr, ErrWouldStall, remain, r.ID, unreachable)
 	}
 	n.log.Info("moving a replica to a new raft address: out of the group at the old one, then in at the new one", "replica", r.ID, "from", old, "to", r.RaftAddr)
 	if err := n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(r.ID), 0, n.timeout(ctx))); err != nil {
-		return fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
+		return "", fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
 	}
-	return nil
+	return old, nil
 }
 
 // answersRaft reports whether something accepts connections at a raft
@@ -521,10 +540,16 @@ func (h *peerHealth) heard(now time.Time) bool {
 // (updateLastAppended, replication.go:660; also the log lines at
 // replication.go:521 and 647). The race detector caught that data race in
 // CI (TestRaftHoldsReplicasByName). A leader keeps no replication state for
-// itself (raft.go:589), so its own address changes race-free. A follower that
-// does not answer accepts no appends (at most raft logs its address once when
-// a send fails, replication.go:521, hashicorp/raft#681), and is renamed in
-// place because nothing else reaches it again.
+// itself (raft.go:589), so its own address changes in place, race-free. A
+// voter that does not answer is not renamed in place either: "does not
+// answer" is a judgement of past heartbeats, and it may be answering again by
+// the time raft changes the address (hashicorp/raft#681). It is taken out of
+// the configuration and added back at its name, as AddReplica moves a
+// follower (addVoterAt, removeFromOldAddress): removed, its replication
+// goroutines stop, and the addition starts new ones. That is refused
+// (ErrWouldStall) when the voters that would remain, or the group with it at
+// its name, could not commit: a group of two whose other voter's name
+// answers nothing stays as it is.
 func (n *Node) NameRaftAddresses(ctx context.Context) (int, error) {
 	if !n.IsLeader() {
 		return 0, ErrNotLeader
@@ -551,7 +576,7 @@ func (n *Node) NameRaftAddresses(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		if err := n.renameVoter(ctx, srv.ID, raft.ServerAddress(recorded[i].RaftAddr)); err != nil {
+		if err := n.renameVoter(ctx, store.Replica{ID: string(srv.ID), RaftAddr: recorded[i].RaftAddr}); err != nil {
 			return renamed, fmt.Errorf("name %s's raft address %s: %w", srv.ID, recorded[i].RaftAddr, err)
 		}
 		renamed++
@@ -583,15 +608,16 @@ func namesHeldIP(recorded, held string) bool {
 	return err1 == nil && err2 == nil && rp == hp && rh != "" && net.ParseIP(rh) == nil && net.ParseIP(hh) != nil
 }
 
-// renameVoter changes the address raft holds for voter id: a configuration
+// renameVoter gives voter r.ID the address r.RaftAddr (addVoterAt: in place
+// for this leader, out and back in for another voter): a configuration
 // change, counted as an addition is (Membership).
-func (n *Node) renameVoter(ctx context.Context, id raft.ServerID, addr raft.ServerAddress) error {
+func (n *Node) renameVoter(ctx context.Context, r store.Replica) error {
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
 	defer n.membershipChanges.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
-	return n.await(ctx, "rename voter", n.raft.AddVoter(id, addr, 0, n.timeout(ctx)))
+	return n.addVoterAt(ctx, r)
 }
 
 // RegisterSelf records this replica's addresses if the group does not hold them

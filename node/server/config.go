@@ -40,7 +40,9 @@ type Config struct {
 	// AnonymousReads lets requests without a token read public records.
 	AnonymousReads bool `yaml:"anonymous_reads"`
 
-	// ShutdownTimeout bounds finishing in-flight requests on SIGTERM.
+	// ShutdownTimeout bounds finishing in-flight requests on SIGTERM: for
+	// its first half they finish on their own, then those still under way
+	// are ended (Run, drainRequests).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	Logger *slog.Logger `yaml:"-"`
