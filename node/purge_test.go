@@ -1,0 +1,247 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"liandong/auth"
+	"liandong/node/store"
+	"liandong/sync/exchange/exchangetest"
+)
+
+// purgeFederation is tianjin's federation with hebei and beijing, both
+// removed: their records may be purged at tianjin.
+func purgeFederation(t *testing.T) (*exchangetest.Federation, []byte) {
+	t.Helper()
+	fed, err := exchangetest.NewFederation("tianjin", "hebei", "beijing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := time.Now().UTC()
+	for i := range fed.Bundle.Members {
+		if fed.Bundle.Members[i].ID != "tianjin" {
+			fed.Bundle.Members[i].Removed = &left
+		}
+	}
+	sb, err := auth.SignBundle(fed.Bundle, fed.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := sb.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fed, signed
+}
+
+// fillOrigin applies n records of origin at the leader l.
+func fillOrigin(t *testing.T, l *Node, fed *exchangetest.Federation, origin string, n int) {
+	t.Helper()
+	es, err := fed.Author(origin).NextN(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ApplyEntries(context.Background(), origin, es); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveOf counts the records of origin's first n entries (exchangetest's
+// ids) that n serves live.
+func liveOf(t *testing.T, node *Node, origin string, n int) int {
+	t.Helper()
+	live := 0
+	for seq := 1; seq <= n; seq++ {
+		_, err := node.st.Get(fmt.Sprintf("%s:item-%08d", origin, seq))
+		switch {
+		case err == nil:
+			live++
+		case !errors.Is(err, store.ErrDeleted):
+			t.Fatalf("%s:%d: %v", origin, seq, err)
+		}
+	}
+	return live
+}
+
+// purgeCommands counts the purge commands in n's raft log: whole ('P') and
+// chunks ('Q').
+func purgeCommands(t *testing.T, n *Node) (whole, chunks int) {
+	t.Helper()
+	first, err := n.logStore.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := n.logStore.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := first; i <= last && i > 0; i++ {
+		var l raft.Log
+		if err := n.logStore.GetLog(i, &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Data) == 0 {
+			continue
+		}
+		c, err := store.DecodeCommand(l.Data)
+		if err != nil || c.Purge == nil {
+			continue
+		}
+		if c.Purge.Limit == 0 {
+			whole++
+		} else {
+			chunks++
+		}
+	}
+	return whole, chunks
+}
+
+// awaitSameState waits until every replica applied what the leader did and
+// holds the same state.
+func awaitSameState(t *testing.T, l *Node, nodes []*Node) {
+	t.Helper()
+	want, err := l.st.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range nodes {
+		for {
+			got, err := n.st.Digest()
+			if err == nil && got == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: state differs from the leader's (%v)", n.cfg.ReplicaID, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// TestPurgeInChunksOnceEveryReplicaTakesThem: PurgeOrigin proposes one whole
+// purge while a replica's build does not announce FeaturePurgeChunks (it
+// would stop applying at a chunk), and chunks of PurgeChunk records once
+// every replica does; either way every record of the origin is a tombstone
+// on every replica, in the same state.
+func TestPurgeInChunksOnceEveryReplicaTakesThem(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	nodes := openReplicas(t, func(_ int, cfg *Config) {
+		cfg.RecordKey = fed.Members["tianjin"].RecordKey
+		cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := leaderOf(t, nodes, nil, 10*time.Second)
+	var others []*Node
+	for _, n := range nodes {
+		if n != l {
+			others = append(others, n)
+			r := store.Replica{ID: n.cfg.ReplicaID, RaftAddr: n.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+			if _, err := l.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.RegisterSelf(ctx, store.Replica{RaftAddr: l.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	const records = 2*PurgeChunk + PurgeChunk/2
+	fillOrigin(t, l, fed, "hebei", records)
+	fillOrigin(t, l, fed, "beijing", records)
+
+	// One replica current, one of session 23's build.
+	asked := l.Membership()
+	if err := l.RecordFeatures(ctx, asked, others[0].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, []string{FeatureFeedEpoch, FeatureIfAbsent, FeatureKeepCatalogue}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.PurgeOrigin(ctx, "hebei", "test"); err != nil || n != records {
+		t.Fatalf("purge with an older replica: %d, %v; want %d", n, err, records)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 1 || chunks != 0 {
+		t.Fatalf("with an older replica: %d whole purges and %d chunks in the log, want 1 and 0", whole, chunks)
+	}
+
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.PurgeOrigin(ctx, "beijing", "test"); err != nil || n != records {
+		t.Fatalf("purge in chunks: %d, %v; want %d", n, err, records)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 1 || chunks != 3 {
+		t.Fatalf("every replica current: %d whole purges and %d chunks in the log, want 1 and 3", whole, chunks)
+	}
+	awaitSameState(t, l, nodes)
+	for _, n := range nodes {
+		if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
+			t.Fatalf("%s: unfinished purges %v, %v", n.cfg.ReplicaID, left, err)
+		}
+		for _, origin := range []string{"hebei", "beijing"} {
+			if live := liveOf(t, n, origin, records); live != 0 {
+				t.Fatalf("%s: %d records of %s live after the purge", n.cfg.ReplicaID, live, origin)
+			}
+		}
+	}
+}
+
+// TestResumePurges: a purge whose leader stopped after its first chunk
+// (proposed here by hand) is listed as unfinished, and the leader's
+// ResumePurges finishes it, at most maxChunks chunks a call.
+func TestResumePurges(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	dir := t.TempDir()
+	cfg := DefaultConfig("tianjin", dir)
+	cfg.RecordKey = fed.Members["tianjin"].RecordKey
+	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { n.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const records = 3*PurgeChunk + 7
+	fillOrigin(t, n, fed, "hebei", records)
+	if res, err := n.propose(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: "hebei", Limit: PurgeChunk}}); err != nil || res.Applied != PurgeChunk || !res.More {
+		t.Fatalf("first chunk: %+v, %v", res, err)
+	}
+	// A restart of the (single) leader: the state says what is left.
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 1 || left[0] != "hebei" {
+		t.Fatalf("unfinished purges after the first chunk: %v, %v", left, err)
+	}
+	if got, err := n.ResumePurges(ctx, 1); err != nil || got != PurgeChunk {
+		t.Fatalf("resume, one chunk: %d, %v", got, err)
+	}
+	if got, err := n.ResumePurges(ctx, 20); err != nil || got != PurgeChunk+7 {
+		t.Fatalf("resume, the rest: %d, %v", got, err)
+	}
+	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
+		t.Fatalf("unfinished purges at the end: %v, %v", left, err)
+	}
+	if live := liveOf(t, n, "hebei", records); live != 0 {
+		t.Fatalf("%d records of hebei live after the resumed purge", live)
+	}
+	if got, err := n.ResumePurges(ctx, 20); err != nil || got != 0 {
+		t.Fatalf("resume with nothing left: %d, %v", got, err)
+	}
+}
