@@ -39,15 +39,19 @@ func purgeFederation(t *testing.T) (*exchangetest.Federation, []byte) {
 	return fed, signed
 }
 
-// fillOrigin applies n records of origin at the leader l.
+// fillOrigin applies n records of origin at the leader l, 1,000 entries a
+// batch as catch-up hands them over.
 func fillOrigin(t *testing.T, l *Node, fed *exchangetest.Federation, origin string, n int) {
 	t.Helper()
-	es, err := fed.Author(origin).NextN(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.ApplyEntries(context.Background(), origin, es); err != nil {
-		t.Fatal(err)
+	author := fed.Author(origin)
+	for done := 0; done < n; done += 1000 {
+		es, err := author.NextN(min(1000, n-done))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.ApplyEntries(context.Background(), origin, es); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
