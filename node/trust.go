@@ -271,9 +271,9 @@ func (n *Node) PurgeOrigin(ctx context.Context, origin, actor string) (int, erro
 
 // PurgeChunk is how many records one purge command makes tombstones, when
 // every replica of the group takes purges in chunks (FeaturePurgeChunks): a
-// chunk's transaction takes some 25 ms and a few MiB of heap, where a whole
-// purge of 100,000 records took seconds, during which no write was applied,
-// and 221 MiB (BENCHMARKS.md).
+// chunk's transaction took 23 ms and a few MiB of heap, where a whole purge
+// of 100,000 records took 3.7-4.6 s, during which no write was applied, and
+// 221 MiB (node/store BenchmarkPurge, on the project's 2-core machine).
 const PurgeChunk = 1000
 
 // purge proposes the purge of origin: in chunks of PurgeChunk, at most
@@ -311,6 +311,7 @@ func (n *Node) purge(ctx context.Context, origin string, maxChunks int) (purged 
 // loop) is not held for the whole of a large one. It does nothing while a
 // PurgeOrigin runs here. It returns the records it made tombstones.
 func (n *Node) ResumePurges(ctx context.Context, maxChunks int) (int, error) {
+	maxChunks = max(maxChunks, 1)
 	if !n.IsLeader() {
 		return 0, ErrNotLeader
 	}
