@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"liandong/auth"
+	"liandong/node/search"
 	"liandong/node/store"
 	"liandong/sync/exchange/exchangetest"
 )
@@ -101,6 +102,24 @@ func liveOf(t *testing.T, node *Node, origin string, n int) int {
 			live++
 		case !errors.Is(err, store.ErrDeleted):
 			t.Fatalf("%s:%d: %v", origin, seq, err)
+		}
+	}
+	return live
+}
+
+// storedLive counts the records of origin n's state file holds live, a
+// chunk of its purge still to come or none begun (readers see none of a
+// purged origin's: liveOf).
+func storedLive(t *testing.T, n *Node, origin string) int {
+	t.Helper()
+	counts, err := n.st.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, c := range counts {
+		if c.Origin == origin {
+			live += int(c.N)
 		}
 	}
 	return live
@@ -223,8 +242,8 @@ func TestPurgeInChunksOnceEveryReplicaTakesThem(t *testing.T) {
 			t.Fatalf("%s: unfinished purges %v, %v", n.cfg.ReplicaID, left, err)
 		}
 		for _, origin := range []string{"hebei", "beijing"} {
-			if live := liveOf(t, n, origin, records); live != 0 {
-				t.Fatalf("%s: %d records of %s live after the purge", n.cfg.ReplicaID, live, origin)
+			if live, stored := liveOf(t, n, origin, records), storedLive(t, n, origin); live != 0 || stored != 0 {
+				t.Fatalf("%s: %d records of %s live after the purge (%d in the state file)", n.cfg.ReplicaID, live, origin, stored)
 			}
 		}
 	}
@@ -254,6 +273,15 @@ func TestResumePurges(t *testing.T) {
 	if res, err := n.propose(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: "hebei", Limit: PurgeChunk}}); err != nil || res.Applied != PurgeChunk || !res.More {
 		t.Fatalf("first chunk: %+v, %v", res, err)
 	}
+	// Purged for every reader from the first chunk: the search index
+	// (which takes some records' last change from the feed, others from
+	// before the purge) finds none, as Get serves none.
+	if live, stored := liveOf(t, n, "hebei", records), storedLive(t, n, "hebei"); live != 0 || stored != records-PurgeChunk {
+		t.Fatalf("after the first chunk Get serves %d records of hebei (%d in the state file, want %d)", live, stored, records-PurgeChunk)
+	}
+	if found := searchOrigin(t, n, "hebei"); found != 0 {
+		t.Fatalf("after the first chunk search finds %d records of hebei", found)
+	}
 	// A restart of the (single) leader: the state says what is left.
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
@@ -279,7 +307,34 @@ func TestResumePurges(t *testing.T) {
 	if live := liveOf(t, n, "hebei", records); live != 0 {
 		t.Fatalf("%d records of hebei live after the resumed purge", live)
 	}
+	if live, err := n.st.UnfinishedPurges(); err != nil || len(live) != 0 {
+		t.Fatalf("unfinished purges %v, %v", live, err)
+	}
 	if got, err := n.ResumePurges(ctx, 20); err != nil || got != 0 {
 		t.Fatalf("resume with nothing left: %d, %v", got, err)
+	}
+	if found := searchOrigin(t, n, "hebei"); found != 0 {
+		t.Fatalf("after the purge the search index finds %d records of hebei", found)
+	}
+}
+
+// searchOrigin counts the records of origin n's search index finds (every
+// exchangetest record mentions 京津冀), once the index has taken in the
+// whole feed.
+func searchOrigin(t *testing.T, n *Node, origin string) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := n.Search(context.Background(), search.Query{Text: "京津冀", Origin: origin, Limit: 10_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Behind == 0 {
+			return len(page.Hits)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the search index is still %d changes behind", page.Behind)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

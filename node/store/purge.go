@@ -25,7 +25,10 @@ import (
 // small. What is left is the state itself (the origin's index holds only live
 // records), so a purge cut short by a crash or a change of leader continues
 // from the state on any replica, and every replica tombstones the same records
-// in the same order. It travels as a kind of its own (cmdPurgeChunk): a build
+// in the same order. Readers see the origin purged whole from the first chunk
+// on: Get and List serve a record of a purged origin as the tombstone it is
+// to become, as Changes does (and search, which reads its hits with Get). It
+// travels as a kind of its own (cmdPurgeChunk): a build
 // from before it would stop applying at it rather than purge everything at
 // once and number the feed differently from the others, and the leader
 // proposes it only once every replica announces node.FeaturePurgeChunks.

@@ -110,6 +110,28 @@ func TestPurgeInChunks(t *testing.T) {
 				if p, _ := a.s.Purged("hebei"); !p {
 					t.Fatalf("chunk %d: hebei not marked purged", i)
 				}
+				// Readers see the origin purged whole from the first chunk:
+				// Get, List and the feed alike.
+				for seq := range records {
+					if rec, err := a.s.Get(fmt.Sprintf("hebei:%012d", seq)); !errors.Is(err, ErrDeleted) || string(rec.Body) != "{}" {
+						t.Fatalf("chunk %d: hebei record %d read with %d body bytes, %v; want its tombstone", i, seq, len(rec.Body), err)
+					}
+				}
+				if items, _, err := a.s.List(Query{Origin: "hebei", Limit: 100}); err != nil || len(items) != 0 {
+					t.Fatalf("chunk %d: List of hebei: %d records, %v", i, len(items), err)
+				}
+				if items, _, err := a.s.List(Query{Limit: 100}); err != nil || len(items) != 0 {
+					t.Fatalf("chunk %d: List of all: %d records, %v", i, len(items), err)
+				}
+				changes, _, err := a.s.Changes(0, 1000, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range changes {
+					if !c.Record.Deleted {
+						t.Fatalf("chunk %d: feed position %d serves %s live", i, c.Position, c.Record.ID)
+					}
+				}
 				left, err := a.s.UnfinishedPurges()
 				if err != nil {
 					t.Fatal(err)
