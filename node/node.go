@@ -249,6 +249,10 @@ type Node struct {
 	// (RegisterSelf, AddReplica, RecordFeatures), each of which reads the
 	// record it rewrites.
 	replicaMu sync.Mutex
+	// purgeMu serialises this leader's purges (PurgeOrigin, ResumePurges),
+	// so that a resumed purge does not take chunks an operator's call
+	// counts on.
+	purgeMu sync.Mutex
 	// membershipChanges counts this node's additions and removals of
 	// replicas (Membership).
 	membershipChanges atomic.Uint64

@@ -657,10 +657,17 @@ const FeatureIfAbsent = "if-absent"
 // feature (Put).
 const FeatureKeepCatalogue = "keep-catalogue"
 
+// FeaturePurgeChunks is announced by builds whose state machine applies a
+// purge in chunks (store.PurgeCommand.Limit). A build without it stops
+// applying at such a command, so the leader proposes chunks only once every
+// replica of its group announces the feature, and one whole purge before
+// (PurgeOrigin).
+const FeaturePurgeChunks = "purge-chunks"
+
 // Features lists what this build supports that its group uses only once
 // every replica has it; /healthz announces them.
 func Features() []string {
-	return []string{FeatureFeedEpoch, FeatureIfAbsent, FeatureKeepCatalogue}
+	return []string{FeatureFeedEpoch, FeatureIfAbsent, FeatureKeepCatalogue, FeaturePurgeChunks}
 }
 
 // featureList is features as store.Replica.Features holds them.

@@ -30,10 +30,11 @@ func TestProbeReplicas(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv
 	}
-	current := health(`{"status":"ok","features":["feed-epoch","if-absent","keep-catalogue"],"feed_epoch":"e1"}`)
+	current := health(`{"status":"ok","features":["feed-epoch","if-absent","keep-catalogue","purge-chunks"],"feed_epoch":"e1"}`)
 	older := health(`{"status":"ok"}`)
 	session16 := health(`{"status":"ok","features":["feed-epoch"]}`)
 	session21 := health(`{"status":"ok","features":["feed-epoch","if-absent"]}`)
+	session23 := health(`{"status":"ok","features":["feed-epoch","if-absent","keep-catalogue"]}`)
 	gone := health(`{}`)
 	gone.Close()
 	rep := func(id, url string) node.ReplicaInfo {
@@ -44,7 +45,7 @@ func TestProbeReplicas(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("probed %d replicas, want the 4 other than the leader: %+v", len(got), got)
 	}
-	if p := got[0]; p.Err != nil || p.FeedEpoch != "e1" || len(p.Features) != 3 || p.Features[0] != node.FeatureFeedEpoch {
+	if p := got[0]; p.Err != nil || p.FeedEpoch != "e1" || len(p.Features) != 4 || p.Features[0] != node.FeatureFeedEpoch {
 		t.Errorf("current build: %+v", p)
 	}
 	if p := got[1]; p.Err != nil || len(p.Features) != 0 || p.FeedEpoch != "" {
@@ -61,7 +62,8 @@ func TestProbeReplicas(t *testing.T) {
 	// feed is named.
 	for _, c := range []struct{ url, want string }{
 		{current.URL, ""}, {older.URL, `older build than this centre's group (its /healthz lists no "feed-epoch")`},
-		{session16.URL, `lists no "if-absent"`}, {session21.URL, `lists no "keep-catalogue"`}, {gone.URL, "does not answer"},
+		{session16.URL, `lists no "if-absent"`}, {session21.URL, `lists no "keep-catalogue"`},
+		{session23.URL, `lists no "purge-chunks"`}, {gone.URL, "does not answer"},
 	} {
 		err := checkJoinerBuild(context.Background(), store.Replica{ID: "tianjin-9", HTTP: c.url}, nil)
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {

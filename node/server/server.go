@@ -329,6 +329,11 @@ func (s *Server) membership(ctx context.Context) {
 			if err := s.Node.RegisterSelf(ctx, self); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("record own replica addresses", "err", err)
 			}
+			// A purge whose leader stopped between chunks: a few chunks a
+			// tick (some 25 ms each), so the rest of this loop keeps its pace.
+			if _, err := s.Node.ResumePurges(ctx, 20); err != nil && ctx.Err() == nil && !errors.Is(err, node.ErrNotLeader) {
+				s.cfg.Logger.Warn("resume a purge cut short", "err", err)
+			}
 			if time.Since(probed) > 5*time.Second {
 				probed = time.Now()
 				nameFeed(ctx, s.Node, self, s.replicaRT, s.cfg.Logger, &unnamedSince)

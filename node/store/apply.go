@@ -162,6 +162,9 @@ const (
 	cmdAudit   = 'A'
 	cmdRecover = 'O' // a RemoteCommand of the own origin, in the same encoding
 	cmdPurge   = 'P'
+	// cmdPurgeChunk is a PurgeCommand with a Limit, in the same encoding: a
+	// kind of its own, which builds from before it refuse (see PurgeCommand).
+	cmdPurgeChunk = 'Q'
 )
 
 // EncodeCommand encodes c for the raft log.
@@ -200,6 +203,9 @@ func EncodeCommand(c *Command) ([]byte, error) {
 		js, err := json.Marshal(c.Purge)
 		if err != nil {
 			return nil, fmt.Errorf("encode purge command: %w", err)
+		}
+		if c.Purge.Limit != 0 {
+			return append([]byte{cmdPurgeChunk}, js...), nil
 		}
 		return append([]byte{cmdPurge}, js...), nil
 	case c.Audit != nil:
@@ -263,10 +269,16 @@ func DecodeCommand(b []byte) (*Command, error) {
 			return nil, fmt.Errorf("decode bundle command: %w", err)
 		}
 		return &Command{Bundle: &bc}, nil
-	case cmdPurge:
+	case cmdPurge, cmdPurgeChunk:
 		var pc PurgeCommand
 		if err := json.Unmarshal(b[1:], &pc); err != nil {
 			return nil, fmt.Errorf("decode purge command: %w", err)
+		}
+		if b[0] == cmdPurge {
+			// A build from before chunks reads no limit here, and purges all.
+			pc.Limit = 0
+		} else if pc.Limit == 0 {
+			return nil, errors.New("decode purge command: a chunk without a limit")
 		}
 		return &Command{Purge: &pc}, nil
 	case cmdAudit:
@@ -317,8 +329,12 @@ type Result struct {
 	Record *schema.Record
 	// Position is the change-feed position of the last change the command made.
 	Position uint64
-	// Applied counts remote entries appended; Skipped those already held.
+	// Applied counts remote entries appended, or records a purge made
+	// tombstones; Skipped remote entries already held.
 	Applied, Skipped int
+	// More says a purge with a Limit left records of its origin live: the
+	// leader proposes another.
+	More bool
 	// Entry is the log entry a local write appended, if any.
 	Entry *schema.Entry
 	// Bundle is the trust bundle a BundleCommand installed.

@@ -229,6 +229,7 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 			k, v = c.Next()
 		}
 		lastID := ""
+		purged := map[string]bool{}
 		for scanned := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if scanned >= q.MaxScan {
 				next = lastID
@@ -255,6 +256,9 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 			}
 			if !q.matches(&r) {
 				continue
+			}
+			if r.Origin != s.opts.Centre && purgedOrigin(tx, purged, r.Origin) {
+				continue // purged, its chunk still to come: see Get
 			}
 			if len(items) == q.Limit || size >= q.MaxBytes {
 				next = items[len(items)-1].ID

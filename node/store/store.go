@@ -243,8 +243,17 @@ func (s *Store) Get(id string) (*schema.Record, error) {
 	var rec *schema.Record
 	err := s.view(func(tx *bbolt.Tx) error {
 		var err error
-		rec, err = unsafeGetRecord(tx, id)
-		return err
+		if rec, err = unsafeGetRecord(tx, id); err != nil {
+			return err
+		}
+		if !rec.Deleted && rec.Origin != s.opts.Centre && unsafePurged(tx, rec.Origin) {
+			// Purged, the chunk that makes it a tombstone still to come
+			// (PurgeCommand.Limit): served as that tombstone already, as
+			// Changes and List do, so that no reader sees an origin half
+			// purged.
+			rec.Deleted, rec.Body = true, json.RawMessage("{}")
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

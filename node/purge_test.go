@@ -1,0 +1,340 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"liandong/auth"
+	"liandong/node/search"
+	"liandong/node/store"
+	"liandong/sync/exchange/exchangetest"
+)
+
+// openGroupOfOne opens three replicas of tianjin on loopback raft
+// transports, the first the only voter and the others nonvoters: a group
+// whose leader cannot lose its leadership to a starved follower (the race
+// detector on a loaded machine), for tests that hold on to it. Every replica
+// is in raft's configuration, which is what groupHas reads.
+func openGroupOfOne(t *testing.T, tweak func(cfg *Config)) []*Node {
+	t.Helper()
+	dir := t.TempDir()
+	var nodes []*Node
+	for i := range 3 {
+		cfg := DefaultConfig("tianjin", filepath.Join(dir, fmt.Sprint("r", i+1)))
+		cfg.ReplicaID = fmt.Sprintf("tianjin-%d", i+1)
+		cfg.RaftAddr = loopbackAddr(t)
+		cfg.Bootstrap = i == 0
+		tweak(&cfg)
+		n, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := nodes[0].WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		f := nodes[0].raft.AddNonvoter(raft.ServerID(n.cfg.ReplicaID), raft.ServerAddress(n.cfg.RaftAddr), 0, 10*time.Second)
+		if err := f.Error(); err != nil {
+			t.Fatalf("add nonvoter %s: %v", n.cfg.ReplicaID, err)
+		}
+	}
+	return nodes
+}
+
+// purgeFederation is tianjin's federation with hebei and beijing, both
+// removed: their records may be purged at tianjin.
+func purgeFederation(t *testing.T) (*exchangetest.Federation, []byte) {
+	t.Helper()
+	fed, err := exchangetest.NewFederation("tianjin", "hebei", "beijing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := time.Now().UTC()
+	for i := range fed.Bundle.Members {
+		if fed.Bundle.Members[i].ID != "tianjin" {
+			fed.Bundle.Members[i].Removed = &left
+		}
+	}
+	sb, err := auth.SignBundle(fed.Bundle, fed.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := sb.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fed, signed
+}
+
+// fillOrigin applies n records of origin at the leader l, in one call (the
+// node enqueues its batches together).
+func fillOrigin(t *testing.T, l *Node, fed *exchangetest.Federation, origin string, n int) {
+	t.Helper()
+	es, err := fed.Author(origin).NextN(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ApplyEntries(context.Background(), origin, es); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveOf counts the records of origin's first n entries (exchangetest's
+// ids) that n serves live.
+func liveOf(t *testing.T, node *Node, origin string, n int) int {
+	t.Helper()
+	live := 0
+	for seq := 1; seq <= n; seq++ {
+		_, err := node.st.Get(fmt.Sprintf("%s:item-%08d", origin, seq))
+		switch {
+		case err == nil:
+			live++
+		case !errors.Is(err, store.ErrDeleted):
+			t.Fatalf("%s:%d: %v", origin, seq, err)
+		}
+	}
+	return live
+}
+
+// storedLive counts the records of origin n's state file holds live, a
+// chunk of its purge still to come or none begun (readers see none of a
+// purged origin's: liveOf).
+func storedLive(t *testing.T, n *Node, origin string) int {
+	t.Helper()
+	counts, err := n.st.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, c := range counts {
+		if c.Origin == origin {
+			live += int(c.N)
+		}
+	}
+	return live
+}
+
+// purgeCommands counts the purge commands in n's raft log: whole ('P') and
+// chunks ('Q').
+func purgeCommands(t *testing.T, n *Node) (whole, chunks int) {
+	t.Helper()
+	first, err := n.logStore.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := n.logStore.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := first; i <= last && i > 0; i++ {
+		var l raft.Log
+		if err := n.logStore.GetLog(i, &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Data) == 0 {
+			continue
+		}
+		c, err := store.DecodeCommand(l.Data)
+		if err != nil || c.Purge == nil {
+			continue
+		}
+		if c.Purge.Limit == 0 {
+			whole++
+		} else {
+			chunks++
+		}
+	}
+	return whole, chunks
+}
+
+// awaitSameState waits until every replica applied what the leader did and
+// holds the same state.
+func awaitSameState(t *testing.T, l *Node, nodes []*Node) {
+	t.Helper()
+	want, err := l.st.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range nodes {
+		for {
+			got, err := n.st.Digest()
+			if err == nil && got == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: state differs from the leader's (%v)", n.cfg.ReplicaID, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// TestPurgeInChunksOnceEveryReplicaTakesThem: PurgeOrigin proposes one whole
+// purge while a replica's build does not announce FeaturePurgeChunks (it
+// would stop applying at a chunk), and chunks of PurgeChunk records once
+// every replica does; either way every record of the origin is a tombstone
+// on every replica, in the same state.
+func TestPurgeInChunksOnceEveryReplicaTakesThem(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	nodes := openGroupOfOne(t, func(cfg *Config) {
+		cfg.RecordKey = fed.Members["tianjin"].RecordKey
+		cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := nodes[0]
+	var others []*Node
+	for _, n := range nodes {
+		if n != l {
+			others = append(others, n)
+			r := store.Replica{ID: n.cfg.ReplicaID, RaftAddr: n.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+			if _, err := l.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.RegisterSelf(ctx, store.Replica{RaftAddr: l.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	const records = PurgeChunk + PurgeChunk/2
+	fillOrigin(t, l, fed, "hebei", records)
+	fillOrigin(t, l, fed, "beijing", records)
+
+	// One replica current, one of session 23's build.
+	asked := l.Membership()
+	if err := l.RecordFeatures(ctx, asked, others[0].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, []string{FeatureFeedEpoch, FeatureIfAbsent, FeatureKeepCatalogue}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.PurgeOrigin(ctx, "hebei", "test"); err != nil || n != records {
+		t.Fatalf("purge with an older replica: %d, %v; want %d", n, err, records)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 1 || chunks != 0 {
+		t.Fatalf("with an older replica: %d whole purges and %d chunks in the log, want 1 and 0", whole, chunks)
+	}
+
+	if err := l.RecordFeatures(ctx, asked, others[1].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.PurgeOrigin(ctx, "beijing", "test"); err != nil || n != records {
+		t.Fatalf("purge in chunks: %d, %v; want %d", n, err, records)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 1 || chunks != 2 {
+		t.Fatalf("every replica current: %d whole purges and %d chunks in the log, want 1 and 2", whole, chunks)
+	}
+	awaitSameState(t, l, nodes)
+	for _, n := range nodes {
+		if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
+			t.Fatalf("%s: unfinished purges %v, %v", n.cfg.ReplicaID, left, err)
+		}
+		for _, origin := range []string{"hebei", "beijing"} {
+			if live, stored := liveOf(t, n, origin, records), storedLive(t, n, origin); live != 0 || stored != 0 {
+				t.Fatalf("%s: %d records of %s live after the purge (%d in the state file)", n.cfg.ReplicaID, live, origin, stored)
+			}
+		}
+	}
+}
+
+// TestResumePurges: a purge whose leader stopped after its first chunk
+// (proposed here by hand) is listed as unfinished, and the leader's
+// ResumePurges finishes it, at most maxChunks chunks a call.
+func TestResumePurges(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	dir := t.TempDir()
+	cfg := DefaultConfig("tianjin", dir)
+	cfg.RecordKey = fed.Members["tianjin"].RecordKey
+	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { n.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const records = 3*PurgeChunk + 7
+	fillOrigin(t, n, fed, "hebei", records)
+	if res, err := n.propose(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: "hebei", Limit: PurgeChunk}}); err != nil || res.Applied != PurgeChunk || !res.More {
+		t.Fatalf("first chunk: %+v, %v", res, err)
+	}
+	// Purged for every reader from the first chunk: the search index
+	// (which takes some records' last change from the feed, others from
+	// before the purge) finds none, as Get serves none.
+	if live, stored := liveOf(t, n, "hebei", records), storedLive(t, n, "hebei"); live != 0 || stored != records-PurgeChunk {
+		t.Fatalf("after the first chunk Get serves %d records of hebei (%d in the state file, want %d)", live, stored, records-PurgeChunk)
+	}
+	if found := searchOrigin(t, n, "hebei"); found != 0 {
+		t.Fatalf("after the first chunk search finds %d records of hebei", found)
+	}
+	// A restart of the (single) leader: the state says what is left.
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 1 || left[0] != "hebei" {
+		t.Fatalf("unfinished purges after the first chunk: %v, %v", left, err)
+	}
+	if got, err := n.ResumePurges(ctx, 1); err != nil || got != PurgeChunk {
+		t.Fatalf("resume, one chunk: %d, %v", got, err)
+	}
+	if got, err := n.ResumePurges(ctx, 20); err != nil || got != PurgeChunk+7 {
+		t.Fatalf("resume, the rest: %d, %v", got, err)
+	}
+	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
+		t.Fatalf("unfinished purges at the end: %v, %v", left, err)
+	}
+	if live := liveOf(t, n, "hebei", records); live != 0 {
+		t.Fatalf("%d records of hebei live after the resumed purge", live)
+	}
+	if live, err := n.st.UnfinishedPurges(); err != nil || len(live) != 0 {
+		t.Fatalf("unfinished purges %v, %v", live, err)
+	}
+	if got, err := n.ResumePurges(ctx, 20); err != nil || got != 0 {
+		t.Fatalf("resume with nothing left: %d, %v", got, err)
+	}
+	if found := searchOrigin(t, n, "hebei"); found != 0 {
+		t.Fatalf("after the purge the search index finds %d records of hebei", found)
+	}
+}
+
+// searchOrigin counts the records of origin n's search index finds (every
+// exchangetest record mentions 京津冀), once the index has taken in the
+// whole feed.
+func searchOrigin(t *testing.T, n *Node, origin string) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := n.Search(context.Background(), search.Query{Text: "京津冀", Origin: origin, Limit: 10_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Behind == 0 {
+			return len(page.Hits)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the search index is still %d changes behind", page.Behind)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
