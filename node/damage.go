@@ -40,6 +40,9 @@ func repairByRejoin(dataDir string) string {
 // found only when a follower needs it. The newest snapshot is read whole to check
 // its CRC.
 func checkRaftFiles(raftDir string) error {
+	if err := checkRaftAccess(raftDir); err != nil {
+		return err
+	}
 	repair := repairByRejoin(filepath.Dir(raftDir))
 	logPath := filepath.Join(raftDir, boltLogFile)
 	if fi, err := os.Stat(logPath); err == nil && fi.Size() > 0 {
@@ -222,4 +225,29 @@ func (n *Node) removeHalfWritten() {
 		}
 		n.log.Info("removed what a crash left behind", "path", p)
 	}
+}
+
+// checkRaftAccess opens every file under raftDir for reading and writing, as
+// raft's log (either kind) and snapshot store will, and reports the first one
+// refused for permissions as store.ErrNoAccess: raft's files left another
+// user's (a start run once as root) would otherwise fail their checks or
+// their opens as damage, whose repair (move raft's directory aside, rejoin)
+// throws away the log this replica acknowledged from. Nothing is written.
+func checkRaftAccess(raftDir string) error {
+	return filepath.WalkDir(raftDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("raft directory: %w", store.AccessError(path, err))
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("raft directory: %w", store.AccessError(path, err))
+		}
+		return f.Close()
+	})
 }

@@ -111,6 +111,9 @@ func openLogStore(raftDir, kind string, wal walOptions, logger hclog.Logger) (lo
 	switch fi, err := os.Stat(metaPath); {
 	case err == nil && fi.Size() > 0:
 		if err := store.CheckBoltFile(metaPath); err != nil {
+			if errors.Is(err, store.ErrNoAccess) {
+				return nil, "", fmt.Errorf("raft log metadata: %w", err)
+			}
 			detail := strings.TrimPrefix(err.Error(), store.ErrCorrupt.Error()+": ")
 			return nil, "", fmt.Errorf("%w: raft log metadata %s is damaged (%s); %s", ErrDamaged, metaPath, detail, repair)
 		}

@@ -89,11 +89,15 @@ func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return store.BackupInfo{}, fmt.Errorf("create data directory: %w", err)
 	}
+	// A restore is run as root more often than as the node's user: files
+	// left root's would keep the node from opening them (permission denied).
+	// They go to whoever owns the data directory, as everything else there is.
+	owner := dirOwner(dataDir)
 	// The copy is prepared under another name, so that a restore cut short
 	// leaves no state file a start would take for a real one; a start removes
 	// it (removeHalfWritten).
 	tmp := filepath.Join(dataDir, "state.db.restore")
-	if err := copySynced(from, tmp); err != nil {
+	if err := copySynced(from, tmp, owner); err != nil {
 		os.Remove(tmp)
 		return store.BackupInfo{}, fmt.Errorf("copy the backup: %w", err)
 	}
@@ -102,20 +106,14 @@ func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
 		os.Remove(tmp)
 		return info, err
 	}
-	if err := writeSynced(filepath.Join(dataDir, recoveryMarker), []byte("restored from "+from+"\n")); err != nil {
+	marker := []byte("restored from " + from + "\n")
+	if err := createSynced(filepath.Join(dataDir, recoveryMarker), owner, func(f *os.File) error { _, err := f.Write(marker); return err }); err != nil {
 		os.Remove(tmp)
 		return info, fmt.Errorf("write the own-log recovery marker: %w", err)
 	}
-	if err := writeSynced(filepath.Join(dataDir, restoredMarker), []byte("restored from "+from+"\n")); err != nil {
+	if err := createSynced(filepath.Join(dataDir, restoredMarker), owner, func(f *os.File) error { _, err := f.Write(marker); return err }); err != nil {
 		os.Remove(tmp)
 		return info, fmt.Errorf("write the restore marker: %w", err)
-	}
-	// A restore is run as root more often than as the node's user: files
-	// left root's would keep the node from opening them (permission denied).
-	// They go to whoever owns the data directory, as everything else there is.
-	if err := giveToDirOwner(dataDir, tmp, filepath.Join(dataDir, recoveryMarker), filepath.Join(dataDir, restoredMarker)); err != nil {
-		os.Remove(tmp)
-		return info, err
 	}
 	if err := os.Rename(tmp, filepath.Join(dataDir, "state.db")); err != nil {
 		return info, fmt.Errorf("put the restored state file in place: %w", err)
@@ -142,25 +140,48 @@ func restoreTarget(dataDir string) error {
 	return nil
 }
 
-func copySynced(from, to string) error {
+func copySynced(from, to string, owner *fileOwner) error {
 	src, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	return createSynced(to, owner, func(dst *os.File) error {
+		_, err := io.Copy(dst, src)
+		return err
+	})
+}
+
+// createSynced makes path a new file written by write, synced, and given to
+// owner (nil: left as made). The data directory is the node user's, who may
+// have left a link under the name (a node taken over waiting for root's next
+// restore): the name is replaced, never followed (O_EXCL refuses a link,
+// dangling or not, made again after the removal), and the file is chowned
+// through its descriptor, so that a link swapped in after the open cannot
+// turn the chown onto another file.
+func createSynced(path string, owner *fileOwner, write func(*os.File) error) error {
+	if err := removeIfExists(path); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
+	if owner != nil {
+		if err := f.Chown(owner.uid, owner.gid); err != nil {
+			f.Close()
+			return fmt.Errorf("give %s to the data directory's owner (uid %d): %w", path, owner.uid, err)
+		}
+	}
+	if err := write(f); err != nil {
+		f.Close()
 		return err
 	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
 		return err
 	}
-	return dst.Close()
+	return f.Close()
 }
 
 func syncDir(dir string) error {
@@ -226,10 +247,13 @@ func removeIfExists(path string) error {
 	return nil
 }
 
-// giveToDirOwner chowns paths to the owner of dir when this process runs as
-// root and dir belongs to another user; otherwise the files are already the
-// user's who made them, and nothing else could be done without privileges.
-func giveToDirOwner(dir string, paths ...string) error {
+// fileOwner is a uid and gid to give files to.
+type fileOwner struct{ uid, gid int }
+
+// dirOwner is the owner of dir when this process runs as root and dir belongs
+// to another user, nil otherwise: the files are already the user's who made
+// them, and nothing else could be done without privileges.
+func dirOwner(dir string) *fileOwner {
 	if os.Geteuid() != 0 {
 		return nil
 	}
@@ -237,10 +261,5 @@ func giveToDirOwner(dir string, paths ...string) error {
 	if !ok || uid == 0 {
 		return nil
 	}
-	for _, p := range paths {
-		if err := os.Chown(p, uid, gid); err != nil {
-			return fmt.Errorf("give %s to the data directory's owner (uid %d): %w", p, uid, err)
-		}
-	}
-	return nil
+	return &fileOwner{uid, gid}
 }

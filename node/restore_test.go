@@ -520,3 +520,72 @@ func TestRestoreGivesFilesToTheDataDirOwner(t *testing.T) {
 		t.Errorf("state.db restored into root's directory belongs to uid %d", u)
 	}
 }
+
+// TestRestoreAsRootFollowsNoLinks: the data directory belongs to the node's
+// user, so whoever runs as that user (a compromised node) can leave links in
+// it under the names a restore writes. Run as root, the restore wrote through
+// them (truncating the target, or creating it where the link pointed) and then
+// chowned the target to that user: any file of root's, or a new one in
+// /etc/cron.d, became the node user's. A restore must replace such a name, not
+// follow it, and give away only the files it made.
+func TestRestoreAsRootFollowsNoLinks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the escalation needs a restore run as root")
+	}
+	key, _ := auth.GenerateKey("tianjin-rec")
+	n := mustOpenNode(t, t.TempDir(), key)
+	backup := takeBackupOf(t, n)
+	n.Close()
+	const uid, gid = 10001, 10001
+	for _, name := range []string{"state.db.restore", recoveryMarker, restoredMarker} {
+		t.Run(name, func(t *testing.T) {
+			outside := t.TempDir() // root's
+			victim := filepath.Join(outside, "root-owned")
+			if err := os.WriteFile(victim, []byte("root's own\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			created := filepath.Join(outside, "cron-job") // a link to a name not yet there
+			dir := t.TempDir()
+			if err := os.Chown(dir, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+			for _, target := range []string{victim, created} {
+				if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := Restore(dir, "tianjin", backup)
+				if u, _, ok := store.FileOwner(victim); !ok || u != 0 {
+					t.Errorf("after a restore (err %v), %s belongs to uid %d", err, victim, u)
+				}
+				if b, _ := os.ReadFile(victim); string(b) != "root's own\n" {
+					t.Errorf("after a restore (err %v), %s holds %.40q", err, victim, b)
+				}
+				if _, serr := os.Lstat(created); serr == nil {
+					t.Errorf("after a restore (err %v), %s was created through the link", err, created)
+				}
+				if err != nil {
+					t.Fatalf("restore over a link named %s: %v", name, err)
+				}
+				for _, f := range []string{"state.db", recoveryMarker, restoredMarker} {
+					fi, err := os.Lstat(filepath.Join(dir, f))
+					if err != nil || !fi.Mode().IsRegular() {
+						t.Fatalf("%s after the restore: %v, %v", f, fi, err)
+					}
+					if u, _, _ := store.FileOwner(filepath.Join(dir, f)); u != uid {
+						t.Errorf("%s belongs to uid %d, want %d", f, u, uid)
+					}
+				}
+				// Start again: a fresh data directory with the next link.
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chown(dir, uid, gid); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -559,9 +559,14 @@ func federationAddPeer(args []string, stdout io.Writer) error {
 	if *peerID == "" {
 		return usagef("--peer-id ID is required (`liandong keygen --p2p --out FILE` prints it)")
 	}
-	if _, err := peer.Decode(*peerID); err != nil {
+	pid, err := peer.Decode(*peerID)
+	if err != nil {
 		return usagef("--peer-id %q is not a libp2p peer id: %v", *peerID, err)
 	}
+	// Nodes match the bundle against an id's base58 text (12D3KooW…):
+	// another spelling libp2p reads (a CID, bafz…) would admit nothing and
+	// pass the listed and revoked checks below unseen.
+	*peerID = pid.String()
 	m, ok := next.Member(*centre)
 	if !ok {
 		return usagef("--centre %q is not a member of the bundle", *centre)
@@ -582,8 +587,14 @@ func federationAddPeer(args []string, stdout io.Writer) error {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
 		}
-		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+		ma, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
 			return usagef("--addr %q: %v", a, err)
+		}
+		// A node refuses to dial a listed peer any of whose addresses
+		// names another peer (exchange's bundlePeerInfo).
+		if _, other := peer.SplitAddr(ma); other != "" && other != pid {
+			return usagef("--addr %q names peer %s, not %s", a, other, pid)
 		}
 		list = append(list, a)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"liandong/auth"
 	"liandong/node/server"
 )
@@ -422,12 +424,28 @@ func TestFederationAddPeer(t *testing.T) {
 		t.Fatal(out)
 	}
 
+	// libp2p also reads a peer id written as a CID (bafz…), but the bundle
+	// is matched against the base58 form (12D3KooW…): a CID listed as given
+	// would admit nothing, and slip past the checks for listed and revoked ids.
+	asCID := func(id string) string {
+		t.Helper()
+		pid, err := peer.Decode(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return peer.ToCid(pid).String()
+	}
 	for _, tc := range []struct {
 		name, base string
 		args       []string
 		want       string
 	}{
 		{"no peer id", v1, []string{"--centre", "hq"}, "--peer-id ID is required"},
+		{"already listed, as a CID", v1, []string{"--centre", "hq", "--peer-id", asCID(listed)}, "is already listed for hq"},
+		{"revoked, as a CID", vr, []string{"--centre", "hq", "--peer-id", asCID(revoked)}, "is revoked in bundle v2"},
+		// The nodes dial no address that names another peer: the replica
+		// would be listed and never reached.
+		{"address of another peer", v1, []string{"--centre", "hq", "--peer-id", peer2, "--addr", "/ip4/10.0.2.12/tcp/8712/p2p/" + listed}, "names peer " + listed},
 		{"not a peer id", v1, []string{"--centre", "hq", "--peer-id", "hq-2"}, "is not a libp2p peer id"},
 		{"unknown centre", v1, []string{"--centre", "zgc", "--peer-id", peer2}, `--centre "zgc" is not a member`},
 		{"already listed", v1, []string{"--centre", "hq", "--peer-id", listed}, "is already listed for hq"},
@@ -449,7 +467,7 @@ func TestFederationAddPeer(t *testing.T) {
 
 	v2 := filepath.Join(dir, "v2.json")
 	addrs := "/ip4/10.0.2.12/tcp/8712,/ip4/10.0.2.12/udp/8712/quic-v1"
-	code, out := runCLI(t, 30*time.Second, "federation", "add-peer", "--bundle", v1, "--centre", "hq", "--peer-id", peer2, "--addr", addrs, "--out", v2)
+	code, out := runCLI(t, 30*time.Second, "federation", "add-peer", "--bundle", v1, "--centre", "hq", "--peer-id", asCID(peer2), "--addr", addrs, "--out", v2)
 	if code != 0 || !strings.Contains(out, "v2") || !strings.Contains(out, "unsigned") {
 		t.Fatalf("add-peer: exit %d: %s", code, out)
 	}

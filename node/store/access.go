@@ -29,3 +29,8 @@ func accessError(path string, err error) error {
 		"(chown -R %d:%d %s) or run the node as the files' owner; the file itself is not damaged: %w",
 		ErrNoAccess, path, who, uid, uid, gid, filepath.Dir(path), err)
 }
+
+// AccessError is accessError for the other files of the data directory
+// (raft's log and snapshots): ErrNoAccess for an open refused for
+// permissions, any other error unchanged.
+func AccessError(path string, err error) error { return accessError(path, err) }
