@@ -550,15 +550,20 @@ func staleUnread(id string, named uint64) error {
 	return preconditionFailed(fmt.Sprintf("record %s is not at version %d", id, named))
 }
 
-// hideVersion replaces the store's version conflict, which names the current
-// version (a write overtaken between the checks here and its apply), for a
-// caller who may not read rec: with staleUnread when the caller named a
-// version, else without any (the version checked was read here, not sent).
+// hideVersion replaces the store's refusals that name the current version
+// (a write overtaken between the checks here and its apply: a version
+// conflict, or a record created meanwhile) for a caller who may not read
+// rec: with staleUnread when the caller named a version, else without any
+// (the version checked was read here, not sent).
 func (h *handler) hideVersion(err error, p *auth.Principal, id string, pc precondition, rec *schema.Record) error {
-	if !errors.Is(err, store.ErrVersionConflict) || h.mayRead(p, rec) {
+	conflict, exists := errors.Is(err, store.ErrVersionConflict), errors.Is(err, store.ErrExists)
+	if !conflict && !exists || h.mayRead(p, rec) {
 		return err
 	}
-	if pc.present && !pc.any && !pc.never {
+	switch {
+	case exists:
+		return newProblem(http.StatusConflict, "conflict", fmt.Sprintf("record %s was created by another write meanwhile; send this one again", id))
+	case pc.present && !pc.any && !pc.never:
 		return staleUnread(id, pc.version)
 	}
 	return preconditionFailed(fmt.Sprintf("record %s changed while this write was applied; send it again", id))

@@ -96,3 +96,31 @@ func TestOvertakenWriteTellsTheVersionOnlyToReaders(t *testing.T) {
 		}
 	}
 }
+
+// TestCreatedMeanwhileTellsTheVersionOnlyToReaders: a PUT that finds no
+// record creates it only if still absent; a record created by another write
+// each time it tries is refused (409) with the store's error, which names
+// that record's version: not to a caller who may not read it.
+func TestCreatedMeanwhileTellsTheVersionOnlyToReaders(t *testing.T) {
+	exists := fmt.Errorf("%w: tianjin:raced is at version 7", store.ErrExists)
+	svc := &fakeService{
+		get:         func(context.Context, string) (*schema.Record, error) { return nil, store.ErrNotFound },
+		putIfAbsent: func(context.Context, string, *schema.Record) (*schema.Record, error) { return nil, exists },
+	}
+	e := newFakeEnv(t, svc)
+	for _, c := range []struct {
+		name  string
+		token string
+		shown bool
+	}{
+		{"write only", e.token(t, "tianjin", auth.ScopeWrite), false},
+		{"read and write", e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite), true},
+	} {
+		r := doHTTP(t, e.cli, e.srv.URL, req{method: "PUT", path: "/v1/records/tianjin:raced", token: c.token,
+			body: envelope("supply", "federation", supplyBody("新"))})
+		wantStatus(t, r, http.StatusConflict)
+		if detail := r.problem(t).Detail; strings.Contains(detail, "7") != c.shown {
+			t.Errorf("%s: detail %q; current version told: %v, want %v", c.name, detail, !c.shown, c.shown)
+		}
+	}
+}
