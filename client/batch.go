@@ -100,6 +100,9 @@ func (c *Client) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 			if err := json.Unmarshal(a.Problem, p); err != nil || p.Status == 0 {
 				p = &Problem{Status: a.Status, Title: http.StatusText(a.Status)}
 			}
+			if a.Status != 0 {
+				p.trustStatus(a.Status) // the item's status, as readProblem trusts the answer's
+			}
 			if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusInsufficientStorage {
 				p.RetryAfter = wait
 			}

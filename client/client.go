@@ -219,8 +219,28 @@ func readProblem(resp *http.Response) error {
 			p.Detail = p.Detail[:cut]
 		}
 	}
+	p.trustStatus(resp.StatusCode)
 	p.RetryAfter = retryAfter(resp.Header)
 	return p
+}
+
+// trustStatus makes status, the answer's own, the problem's: callers decide
+// on it (IsNotFound, whether to retry), and a document that names another
+// (a proxy's, a confused server's; RFC 9457 §3.1.4 makes the member
+// advisory) must not turn a 503 into a definitive 404. What the document
+// said is kept in the detail, under the answer's own title.
+func (p *Problem) trustStatus(status int) {
+	if p.Status == status {
+		return
+	}
+	said := fmt.Sprintf("the problem document says %d", p.Status)
+	if p.Title != "" {
+		said += " " + p.Title
+	}
+	if p.Detail != "" {
+		said += ": " + p.Detail
+	}
+	p.Status, p.Title, p.Detail = status, http.StatusText(status), said
 }
 
 // retryAfter is the Retry-After header in seconds, 0 when absent or not a

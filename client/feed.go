@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,17 +190,16 @@ func (c *Client) streamOnce(ctx context.Context, cursor *string, opts StreamOpti
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		return false, 0, fmt.Errorf("change stream: Content-Type %q, want text/event-stream", ct)
 	}
-	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	lines := lineReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
 	var ev sseEvent
 	for {
-		line, err := readLine(r, maxStreamEventBytes-ev.data.Len())
+		line, err := lines.readLine(maxStreamEventBytes - ev.data.Len())
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil // the server ended the stream: reconnect
 			}
 			return true, retry, err
 		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if line != "" {
 			ev.field(line, &retry)
 			continue
@@ -292,18 +292,48 @@ func validCursor(s string) bool {
 // maxMillis is the largest count of milliseconds a time.Duration holds.
 const maxMillis = math.MaxInt64 / int64(time.Millisecond)
 
-// readLine reads one line of at most limit bytes (its newline included).
-func readLine(r *bufio.Reader, limit int) (string, error) {
+// lineReader reads the lines of an event stream, which the SSE spec ends
+// with CRLF, LF or a bare CR.
+type lineReader struct {
+	r *bufio.Reader
+	// afterCR: the last line ended with a CR, so an LF that comes next is
+	// the rest of its CRLF. It is skipped at the next read rather than
+	// looked for at the CR: that would hold an event ended by a bare CR
+	// until the server sends more, a heartbeat away.
+	afterCR bool
+}
+
+// readLine reads one line of at most limit bytes (its line end counted),
+// without its line end. At the end of the stream it returns what it read
+// with the error.
+func (lr *lineReader) readLine(limit int) (string, error) {
+	if lr.afterCR {
+		lr.afterCR = false
+		if b, err := lr.r.Peek(1); err == nil && b[0] == '\n' {
+			lr.r.Discard(1)
+		}
+	}
 	var line []byte
 	for {
-		chunk, err := r.ReadSlice('\n')
-		if len(line)+len(chunk) > limit {
-			return "", errEventTooLong
-		}
-		line = append(line, chunk...)
-		if err != bufio.ErrBufferFull {
+		if _, err := lr.r.Peek(1); err != nil {
 			return string(line), err
 		}
+		buf, _ := lr.r.Peek(lr.r.Buffered())
+		i := bytes.IndexAny(buf, "\r\n")
+		if i < 0 {
+			i = len(buf)
+		}
+		if len(line)+i >= limit {
+			return "", errEventTooLong
+		}
+		line = append(line, buf[:i]...)
+		if i == len(buf) {
+			lr.r.Discard(i)
+			continue
+		}
+		lr.afterCR = buf[i] == '\r'
+		lr.r.Discard(i + 1)
+		return string(line), nil
 	}
 }
 

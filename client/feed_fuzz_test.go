@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,43 +48,58 @@ func validHeaderValue(s string) bool {
 // FuzzStreamEvents: a change stream of any content is read to its end or
 // refused, never a panic; every change handed on carries a position, the
 // cursor is the last one reported to OnCursor, and it can be sent back as
-// Last-Event-ID (else the reconnection fails for ever, unreported).
+// Last-Event-ID (else the reconnection fails for ever, unreported). A stream
+// without CRs reads the same with its LFs written as CRs or CRLFs (the SSE
+// spec's three line ends).
 func FuzzStreamEvents(f *testing.F) {
 	// Seeds: testdata/fuzz/FuzzStreamEvents.
 	f.Fuzz(func(t *testing.T, body []byte) {
-		c := cannedClient(http.StatusOK, http.Header{"Content-Type": {"text/event-stream"}}, body)
-		cursor := "start"
-		reported := cursor
-		var retry time.Duration
-		opts := StreamOptions{OnCursor: func(cur string) { reported = cur }}
-		_, retry, err := c.streamOnce(context.Background(), &cursor, opts, func(ch Change) error {
-			if ch.Position == "" {
-				t.Fatal("change handed on without a position")
+		read := func(body []byte) (handed []string, cursor string, err error) {
+			c := cannedClient(http.StatusOK, http.Header{"Content-Type": {"text/event-stream"}}, body)
+			cursor = "start"
+			reported := cursor
+			opts := StreamOptions{OnCursor: func(cur string) { reported = cur }}
+			_, retry, err := c.streamOnce(context.Background(), &cursor, opts, func(ch Change) error {
+				if ch.Position == "" {
+					t.Fatal("change handed on without a position")
+				}
+				if ch.Record == nil {
+					t.Fatal("change handed on without its record")
+				}
+				handed = append(handed, ch.Position)
+				return nil
+			})
+			if err != nil && errors.Is(err, errEventTooLong) && len(body) < maxStreamEventBytes {
+				t.Fatalf("a %d-byte stream refused as too long", len(body))
 			}
-			if ch.Record == nil {
-				t.Fatal("change handed on without its record")
+			if cursor != reported {
+				t.Fatalf("cursor %q, but OnCursor last heard %q", cursor, reported)
 			}
-			return nil
-		})
-		if err != nil && errors.Is(err, errEventTooLong) && len(body) < maxStreamEventBytes {
-			t.Fatalf("a %d-byte stream refused as too long", len(body))
+			if !validHeaderValue(cursor) {
+				t.Fatalf("cursor %q cannot be sent back as Last-Event-ID", cursor)
+			}
+			if retry < 0 {
+				t.Fatalf("negative retry %v", retry)
+			}
+			return handed, cursor, err
 		}
-		if cursor != reported {
-			t.Fatalf("cursor %q, but OnCursor last heard %q", cursor, reported)
+		handed, cursor, err := read(body)
+		if bytes.IndexByte(body, '\r') >= 0 {
+			return
 		}
-		if !validHeaderValue(cursor) {
-			t.Fatalf("cursor %q cannot be sent back as Last-Event-ID", cursor)
-		}
-		if retry < 0 {
-			t.Fatalf("negative retry %v", retry)
+		for _, eol := range []string{"\r", "\r\n"} {
+			h, cur, e := read(bytes.ReplaceAll(body, []byte("\n"), []byte(eol)))
+			if fmt.Sprint(h) != fmt.Sprint(handed) || cur != cursor || (e == nil) != (err == nil) {
+				t.Fatalf("with line ends %q: changes %v, cursor %q, err %v; with LF: %v, %q, %v", eol, h, cur, e, handed, cursor, err)
+			}
 		}
 	})
 }
 
 // FuzzReadProblem: a refusal of any body and Retry-After is read as a
-// *Problem, never a panic: of the answer's own status when the body is no
-// problem document, with a detail that is still UTF-8 where the body was, and
-// a Retry-After that is never negative.
+// *Problem, never a panic: of the answer's own status whatever the body says
+// (no problem document, or one naming another status), with a detail that is
+// still UTF-8 where the body was, and a Retry-After that is never negative.
 func FuzzReadProblem(f *testing.F) {
 	// Seeds: testdata/fuzz/FuzzReadProblem.
 	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
@@ -102,14 +118,14 @@ func FuzzReadProblem(f *testing.F) {
 		if p.RetryAfter < 0 {
 			t.Fatalf("Retry-After %q read as %v", retryAfter, p.RetryAfter)
 		}
-		if p.Status == 0 {
-			t.Fatal("problem without a status")
+		if p.Status != status {
+			t.Fatalf("problem of status %d read from an answer of %d", p.Status, status)
 		}
 		if utf8.Valid(body) && !utf8.ValidString(p.Detail) {
 			t.Fatalf("detail %q is not UTF-8, though the body was", p.Detail)
 		}
 		_ = p.Error()
-		if p.Detail != "" && p.Status == status && !strings.Contains(p.Error(), p.Detail) {
+		if p.Detail != "" && !strings.Contains(p.Error(), p.Detail) {
 			t.Fatalf("message %q leaves out the detail", p.Error())
 		}
 	})

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestCanonical(t *testing.T) {
@@ -236,28 +236,55 @@ func TestCanonicalAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
-// Long runs of literals are linear, not quadratic. Measured as a ratio of two
-// sizes, each the fastest of several runs, so a loaded machine slows both alike:
-// sixteen times the input costs about sixteen times the time when linear, 256
-// when quadratic. (With four times, a linear run under -race on a loaded
-// machine once came out at 10.1× against a bound of 10.)
+// Long runs of literals are linear, not quadratic. The quadratic encoder this
+// guards against compared each literal with the whole rest of the input
+// converted to a string, a copy per literal; the bound is therefore on bytes
+// allocated, which a loaded machine does not change, not on time (speed is
+// for BenchmarkCanonicalLiterals). Canonical input goes through the checker
+// and the rest through the parser, so both are covered; each input is kept
+// small, as the copies of a quadratic encoder would run to gigabytes on a
+// full-size entry.
 func TestCanonicalLiteralsLinear(t *testing.T) {
-	fastest := func(n int) time.Duration {
-		in := []byte("[" + strings.Repeat("true,", n) + "null]")
-		best := time.Duration(math.MaxInt64)
-		for range 7 {
-			start := time.Now()
-			if _, err := Canonical(in); err != nil {
-				t.Fatal(err)
+	const n = 4000
+	for _, c := range []struct{ name, in string }{
+		{"checker, true", "[" + strings.Repeat("true,", n) + "null]"},
+		{"checker, false", "[" + strings.Repeat("false,", n) + "null]"},
+		{"checker, in an object", `{"a":[` + strings.Repeat("null,", n) + "true]}"},
+		{"parser, true", "[" + strings.Repeat("true, ", n) + "null]"},
+		{"parser, false", "[" + strings.Repeat("false, ", n) + "null]"},
+		{"parser, in an object", `{"b":1, "a":[` + strings.Repeat("null, ", n) + "true]}"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := []byte(c.in)
+			allocated := minBytesAllocated(t, func() {
+				if _, err := Canonical(in); err != nil {
+					t.Fatal(err)
+				}
+			})
+			// The output buffer (at most the input's size, rounded up to a
+			// size class) and, in an object, the member's value built apart
+			// and grown by doubling: a few times the input, where a copy of
+			// the rest per literal is about n/2 times it.
+			if limit := 4*uint64(len(in)) + 64<<10; allocated > limit {
+				t.Errorf("%d bytes of input allocated %d bytes, more than %d: the encoder copies per literal", len(in), allocated, limit)
 			}
-			best = min(best, time.Since(start))
-		}
-		return best
+		})
 	}
-	small, large := fastest(MaxEntryBytes/80), fastest(MaxEntryBytes/5)
-	if ratio := float64(large) / float64(max(small, 1)); ratio > 64 {
-		t.Errorf("16× the literals took %.1f× the time (%v vs %v): not linear", ratio, large, small)
+}
+
+// minBytesAllocated returns the fewest heap bytes f allocated over three runs:
+// the fewest, because another goroutine allocating during a run can only add.
+func minBytesAllocated(t *testing.T, f func()) uint64 {
+	t.Helper()
+	least := uint64(math.MaxUint64)
+	var before, after runtime.MemStats
+	for range 3 {
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
 	}
+	return least
 }
 
 func TestCanonicalRefusesCaseVariantNames(t *testing.T) {

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"liandong/node"
 	"liandong/sync/exchange"
@@ -246,12 +248,18 @@ func fetchFederation(ctx context.Context, base, token string, timeout time.Durat
 	if err != nil {
 		return nil, fmt.Errorf("read %s/v1/federation: %w", base, err)
 	}
+	return parseFederation(base, resp.StatusCode, resp.Status, body)
+}
+
+// parseFederation reads a GET /v1/federation answer of status (statusText
+// as the response says it) from base.
+func parseFederation(base string, status int, statusText string, body []byte) (*federationDoc, error) {
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return nil, fmt.Errorf("%s refused the request (%s: %s); give --token FILE with a valid token of a member centre (`liandong token issue --scope read`)",
-			base, resp.Status, problemDetail(body))
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s/v1/federation: %s: %s", base, resp.Status, problemDetail(body))
+			base, statusText, problemDetail(body))
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("%s/v1/federation: %s: %s", base, statusText, problemDetail(body))
 	}
 	var doc federationDoc
 	if err := json.Unmarshal(body, &doc); err != nil {
@@ -518,22 +526,45 @@ func cutNotes(c *centreReport, v uint64, note func(kind, centre, peerID, format 
 	}
 }
 
-// printStatus writes the report as a table for a terminal.
+// printable escapes the control characters of s (C0, DEL, C1), as Go
+// would quote them: the report's text comes from the node, and through it
+// from peers (their errors) and the bundle (names, revocation reasons), and
+// printed raw it could move a terminal's cursor, recolour or clear it, forge
+// a line of the report, or shift the table's columns with a tab.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !unicode.IsControl(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r) // '\n', '\x1b', '\u009b'
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+// printStatus writes the report as a table for a terminal. Every string of
+// the report goes through printable.
 func printStatus(w io.Writer, rep statusReport) error {
+	p := printable
 	now := rep.CheckedAt
 	if left := seconds(rep.Bundle.ExpiresInSeconds); left > 0 {
-		fmt.Fprintf(w, "federation %s, trust bundle v%d, expires %s (in %s)\n", rep.Federation, rep.Bundle.Version,
+		fmt.Fprintf(w, "federation %s, trust bundle v%d, expires %s (in %s)\n", p(rep.Federation), rep.Bundle.Version,
 			rep.Bundle.ExpiresAt.UTC().Format(time.DateOnly), human(left))
 	} else {
-		fmt.Fprintf(w, "federation %s, trust bundle v%d, EXPIRED %s (%s ago)\n", rep.Federation, rep.Bundle.Version,
+		fmt.Fprintf(w, "federation %s, trust bundle v%d, EXPIRED %s (%s ago)\n", p(rep.Federation), rep.Bundle.Version,
 			rep.Bundle.ExpiresAt.UTC().Format(time.DateOnly), human(-left))
 	}
 	leader := rep.Raft.Leader
 	if leader == "" {
 		leader = "NONE"
 	}
-	fmt.Fprintf(w, "seen from %s (%s): replica %s is %s, leader %s, term %d, voters %s\n\n", rep.Centre, rep.Node,
-		rep.Raft.Replica, rep.Raft.Role, leader, rep.Raft.Term, strings.Join(rep.Raft.Voters, ","))
+	fmt.Fprintf(w, "seen from %s (%s): replica %s is %s, leader %s, term %d, voters %s\n\n", p(rep.Centre), p(rep.Node),
+		p(rep.Raft.Replica), p(rep.Raft.Role), p(leader), rep.Raft.Term, p(strings.Join(rep.Raft.Voters, ",")))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CENTRE\tPEERS\tSTATE\tLAST CONTACT\tRTT\tLOG\tLAG\tLAG FOR\tNAME")
@@ -567,7 +598,7 @@ func printStatus(w io.Writer, rep statusReport) error {
 		if name == "" {
 			name = c.Name
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, peers, state, contact, rtt, c.LocalSeq, lag, lagFor, name)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p(c.ID), peers, state, contact, rtt, c.LocalSeq, lag, lagFor, p(name))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -576,7 +607,7 @@ func printStatus(w io.Writer, rep statusReport) error {
 	if len(rep.Notes) > 0 {
 		fmt.Fprintln(w, "cut on purpose (not problems):")
 		for _, n := range rep.Notes {
-			fmt.Fprintf(w, "  - [%s] %s\n", n.Kind, n.Message)
+			fmt.Fprintf(w, "  - [%s] %s\n", n.Kind, p(n.Message))
 		}
 	}
 	if len(rep.Problems) == 0 {
@@ -584,8 +615,8 @@ func printStatus(w io.Writer, rep statusReport) error {
 		return err
 	}
 	fmt.Fprintf(w, "%s:\n", errAttention{len(rep.Problems)})
-	for _, p := range rep.Problems {
-		fmt.Fprintf(w, "  - [%s] %s\n", p.Kind, p.Message)
+	for _, pr := range rep.Problems {
+		fmt.Fprintf(w, "  - [%s] %s\n", pr.Kind, p(pr.Message))
 	}
 	return nil
 }

@@ -68,11 +68,33 @@ func nodeCentre(ctx context.Context, base string) (string, error) {
 		return "", fmt.Errorf("ask %s which centre it serves: %w (is the node running? or give --centre)", base, err)
 	}
 	defer resp.Body.Close()
+	c, err := readyzCentre(resp.StatusCode, io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return "", fmt.Errorf("ask %s which centre it serves: %s: %w (give --centre)", base, resp.Status, err)
+	}
+	return c, nil
+}
+
+// readyzCentre reads the centre from a /readyz answer of status. It is
+// written into every record id of an import, so it must be a centre id:
+// anything else (a proxy's page, a node that is not liandong's) is refused
+// rather than imported under.
+func readyzCentre(status int, body io.Reader) (string, error) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return "", fmt.Errorf("read the answer: %w", err)
+	}
+	if status != http.StatusOK {
+		return "", fmt.Errorf("not ready: %s", problemDetail(data))
+	}
 	var v struct {
 		Centre string `json:"centre"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v); err != nil || v.Centre == "" {
-		return "", fmt.Errorf("ask %s which centre it serves: %s (give --centre)", base, resp.Status)
+	if err := json.Unmarshal(data, &v); err != nil {
+		return "", fmt.Errorf("not a liandong readiness document: %w", err)
+	}
+	if !schema.ValidCentreID(v.Centre) {
+		return "", fmt.Errorf("the answer names centre %q, which is no centre id", v.Centre)
 	}
 	return v.Centre, nil
 }

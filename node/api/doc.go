@@ -91,7 +91,8 @@
 //     caller learns the tombstone's version. Both accept If-Match as a version
 //     number, quoted ETag ("3") or "*" (the record must exist, at whatever
 //     version: a concurrent write does not make it fail); a stale one is a
-//     412 and changes nothing. An If-Match on a record that does not exist is
+//     412 and changes nothing, whose detail names the current version only
+//     to a caller who may read the record. An If-Match on a record that does not exist is
 //     a 412 for PUT, which without it would create the record, and a 404 for
 //     DELETE, which without it would be a 404 anyway (RFC 9110 §13.2.1: a
 //     server ignores preconditions when the request without them would not

@@ -379,7 +379,7 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 				return 0, nil, catalogueMove(id, live.Catalogue, req.rec.Catalogue)
 			}
 		}
-		ifMatch, err := resolvePrecondition(pc, id, live)
+		ifMatch, err := h.resolvePrecondition(p, pc, id, live)
 		if err != nil && !synced && h.stateDecides(id, pc) {
 			// A 412 is definitive: decide it on what this leader has
 			// applied of everything committed, not on a state file that
@@ -436,7 +436,7 @@ func (h *handler) put(ctx context.Context, p *auth.Principal, id string, pc prec
 			}
 		}
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, h.hideVersion(err, p, id, pc, live)
 		}
 		status := http.StatusOK
 		if live == nil && keeps || out.Version == 1 || tombstone != nil && out.Version == tombstone.Version+1 {
@@ -518,7 +518,9 @@ func (h *handler) updateOf(p *auth.Principal, req *recordRequest, live *schema.R
 }
 
 // resolvePrecondition turns If-Match into the version the store checks (0: none).
-func resolvePrecondition(pc precondition, id string, live *schema.Record) (uint64, error) {
+// A caller who may not read live (a token with scope write but not read) is
+// not told its current version: the 412 would be a read.
+func (h *handler) resolvePrecondition(p *auth.Principal, pc precondition, id string, live *schema.Record) (uint64, error) {
 	switch {
 	case !pc.present:
 		return 0, nil
@@ -529,9 +531,42 @@ func resolvePrecondition(pc precondition, id string, live *schema.Record) (uint6
 	case pc.any:
 		return live.Version, nil
 	case pc.version != live.Version:
+		if !h.mayRead(p, live) {
+			return 0, staleUnread(id, pc.version)
+		}
 		return 0, preconditionFailed(fmt.Sprintf("record %s is at version %d, not %d", id, live.Version, pc.version))
 	}
 	return pc.version, nil
+}
+
+// mayRead reports whether p may read rec, and so learn its version.
+func (h *handler) mayRead(p *auth.Principal, rec *schema.Record) bool {
+	return h.authz.Authorize(p, auth.ActionRead, rec).Allow
+}
+
+// staleUnread is the 412 for a caller who may not read the record: that the
+// version it named is not the current one, and nothing of which is.
+func staleUnread(id string, named uint64) error {
+	return preconditionFailed(fmt.Sprintf("record %s is not at version %d", id, named))
+}
+
+// hideVersion replaces the store's refusals that name the current version
+// (a write overtaken between the checks here and its apply: a version
+// conflict, or a record created meanwhile) for a caller who may not read
+// rec: with staleUnread when the caller named a version, else without any
+// (the version checked was read here, not sent).
+func (h *handler) hideVersion(err error, p *auth.Principal, id string, pc precondition, rec *schema.Record) error {
+	conflict, exists := errors.Is(err, store.ErrVersionConflict), errors.Is(err, store.ErrExists)
+	if !conflict && !exists || h.mayRead(p, rec) {
+		return err
+	}
+	switch {
+	case exists:
+		return newProblem(http.StatusConflict, "conflict", fmt.Sprintf("record %s was created by another write meanwhile; send this one again", id))
+	case pc.present && !pc.any && !pc.never:
+		return staleUnread(id, pc.version)
+	}
+	return preconditionFailed(fmt.Sprintf("record %s changed while this write was applied; send it again", id))
 }
 
 func (h *handler) deleteRecord(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -599,7 +634,7 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 	if live != nil || pc.never {
 		// A tag that names no version is refused whatever the state (as PUT
 		// refuses it): never a 404 decided without the barrier.
-		ifMatch, err = resolvePrecondition(pc, id, live)
+		ifMatch, err = h.resolvePrecondition(p, pc, id, live)
 	}
 	if (live == nil || err != nil) && !synced && h.stateDecides(id, pc) {
 		// A 404 or a 412 is definitive: decide it on what this leader has
@@ -623,5 +658,5 @@ func (h *handler) removeAttempt(ctx context.Context, p *auth.Principal, id strin
 		// If-Match: * asks only that the record exist: a newer version does.
 		return h.removeAttempt(ctx, p, id, pc, attempt+1, synced)
 	}
-	return out, err
+	return out, h.hideVersion(err, p, id, pc, live)
 }

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"liandong/node/store"
 	"liandong/schema"
@@ -261,25 +261,37 @@ func TestRoutesWithoutParametersRefuseThem(t *testing.T) {
 	}
 }
 
-// removedReplica is a replica its group removed: no leader, ever again.
-type removedReplica struct{ replicaAt }
+// removedReplica is a replica its group removed: no leader, ever again. It
+// counts the times it is asked whether it leads: a follower waiting for a
+// leader asks every 50 ms.
+type removedReplica struct {
+	replicaAt
+	asked atomic.Int64
+}
 
 func (*removedReplica) Removed() bool { return true }
+
+func (r *removedReplica) IsLeader() bool {
+	r.asked.Add(1)
+	return r.replicaAt.IsLeader()
+}
 
 // TestRemovedReplicaSaysSo: a write or consistent read at a replica its group
 // removed is answered at once that it was removed, not "retry shortly" after
 // waiting for a leader that will never come.
 func TestRemovedReplicaSaysSo(t *testing.T) {
 	svc := &fakeService{}
-	rep := &removedReplica{replicaAt{fakeService: svc}}
+	rep := &removedReplica{replicaAt: replicaAt{fakeService: svc}}
 	e := newFakeEnv(t, svc, func(o *Options) { o.Service = rep })
-	start := time.Now()
 	r := e.do(t, req{method: "POST", path: "/v1/records", token: e.token(t, "tianjin", "write"), body: envelope("supply", "federation", supplyBody("新"))})
 	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "removed from its centre's raft group") {
 		t.Fatalf("write at a removed replica: %d %s", r.StatusCode, r.body)
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("answered after %v: it waited for a leader", took)
+	// Once to route the request to the leader; more is the wait for one
+	// (this test once bounded the answer's time instead, which a loaded
+	// machine can pass without waiting).
+	if n := rep.asked.Load(); n > 1 {
+		t.Fatalf("asked whether it leads %d times: it waited for a leader", n)
 	}
 }
 

@@ -157,6 +157,25 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// waitMetric waits until the series name{labels} in reg reads want, and fails
+// naming the last value read if timeout passes first. Use it for a metric that
+// the exchange updates after the state the test has waited for: an entry is
+// in the node's log before the counters that record its apply move.
+func waitMetric(t testing.TB, timeout time.Duration, reg prometheus.Gatherer, want float64, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := metricValue(t, reg, name, labels...)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %v after %v, want %v", name, labels, got, timeout, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // metricValue returns the value of the series name{labels} in reg (0 if absent).
 func metricValue(t testing.TB, reg prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()

@@ -177,11 +177,14 @@ func TestBundleAnnouncementSpam(t *testing.T) {
 // TestSlowBundleOfferHoldsOnlyItsOwnFetch: a member that announces a far
 // bundle version and never delivers it holds a fetch for a whole request
 // timeout; a revocation an honest member announces meanwhile is fetched at
-// once, not when that fetch gives up.
+// once, not when that fetch gives up. The request timeout is far longer than
+// the wait for the honest bundle, so an exchange that queued the honest fetch
+// behind evil's fails however fast or loaded the machine (the test once
+// compared the time taken with half the timeout).
 func TestSlowBundleOfferHoldsOnlyItsOwnFetch(t *testing.T) {
 	checkLeaks(t)
 	fed, evil := newFedWithEvil(t, 1, "victim", "bravo")
-	const timeout = 8 * time.Second
+	const timeout = 10 * time.Minute // evil's fetch outlives the test
 	victim := startExchange(t, fed, "victim", nil, func(c *exchange.Config) { c.RequestTimeout = timeout })
 	hz := startHarness(t, evil.Identities[0], &harness{federation: fed.ID, stallTrust: true,
 		headsAnswer: func(*wire.Heads) *wire.Heads { return &wire.Heads{Federation: fed.ID, BundleVersion: 1 << 60} }})
@@ -198,10 +201,8 @@ func TestSlowBundleOfferHoldsOnlyItsOwnFetch(t *testing.T) {
 	signed := signBundle(t, &next, fed.Root)
 	honest := startHarness(t, fed.Identity("bravo"), &harness{federation: fed.ID, trust: signed,
 		headsAnswer: func(*wire.Heads) *wire.Heads { return &wire.Heads{Federation: fed.ID, BundleVersion: next.Version} }})
-	start := time.Now()
 	honest.connect(t, victim.x.AddrInfo())
-	waitFor(t, timeout, "bravo's bundle installed", func() bool { return victim.node.Bundle().Version == next.Version })
-	if took := time.Since(start); took > timeout/2 {
-		t.Fatalf("bravo's bundle installed %v after it connected: it waited for evil's fetch (%v)", took, timeout)
-	}
+	waitFor(t, 30*time.Second, "bravo's bundle installed while evil's fetch is held", func() bool {
+		return victim.node.Bundle().Version == next.Version
+	})
 }
