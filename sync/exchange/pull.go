@@ -36,10 +36,31 @@ func (x *Exchange) schedulePulls() {
 	if !x.node.CanApply() {
 		return
 	}
-	var start []string
 	now := time.Now() // monotonic: grace is a local wait, not a signed time
-	var nextGrace time.Time
 	x.mu.Lock()
+	start, nextGrace := x.duePullsLocked(now)
+	if !nextGrace.IsZero() && !x.stopping {
+		d := nextGrace.Sub(now)
+		if x.graceTimer == nil {
+			x.graceTimer = time.AfterFunc(d, x.wakePull)
+		} else {
+			x.graceTimer.Reset(d)
+		}
+	}
+	x.mu.Unlock()
+	for _, o := range start {
+		if !x.goFunc(func() { x.pullOrigin(o) }) {
+			x.mu.Lock()
+			x.originLocked(o).pulling = false
+			x.mu.Unlock()
+		}
+	}
+}
+
+// duePullsLocked marks as pulling, and returns, the origins whose pull
+// starts now; nextGrace is when the earliest PushGrace still waited ends
+// (zero: none).
+func (x *Exchange) duePullsLocked(now time.Time) (start []string, nextGrace time.Time) {
 	origins := map[string]bool{}
 	for _, ps := range x.peers {
 		for o := range ps.heads {
@@ -71,22 +92,7 @@ func (x *Exchange) schedulePulls() {
 		st.pulling = true
 		start = append(start, o)
 	}
-	if !nextGrace.IsZero() && !x.stopping {
-		d := nextGrace.Sub(now)
-		if x.graceTimer == nil {
-			x.graceTimer = time.AfterFunc(d, x.wakePull)
-		} else {
-			x.graceTimer.Reset(d)
-		}
-	}
-	x.mu.Unlock()
-	for _, o := range start {
-		if !x.goFunc(func() { x.pullOrigin(o) }) {
-			x.mu.Lock()
-			x.originLocked(o).pulling = false
-			x.mu.Unlock()
-		}
-	}
+	return start, nextGrace
 }
 
 // pushRecency is how recently a connected peer must have pushed its centre's
