@@ -22,7 +22,10 @@
 //     head announced for an origin that is connected and has pushed to it
 //     within the last minute wait PushGrace for that origin's push before
 //     pulling it, since announcements usually arrive first. A gap a push
-//     leaves is pulled at once. Gossip is never trusted with entries and may drop messages; it
+//     leaves is pulled at once: heads of the pusher that were written before
+//     the push and read after it do not lower the claim the push made, in
+//     its epoch, while this node is behind it (what the pusher then serves
+//     does). Gossip is never trusted with entries and may drop messages; it
 //     only tells peers whom to pull from.
 //   - Pull. The stream protocol /liandong/sync/3 (and /liandong/sync/2, for
 //     nodes not yet upgraded) serves heads and ranges (origin, from_seq,

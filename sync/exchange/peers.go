@@ -34,6 +34,12 @@ type peerState struct {
 	lastErrAt   time.Time
 	heads       map[string]schema.Head // what the peer last said it holds
 	headsAt     time.Time
+	// pushClaims holds the origins whose claim in heads a push of the peer
+	// made (pullPushGap) and no heads of its have replaced since. A full
+	// snapshot that is older than that push (a heads answer, request or
+	// announcement written before it, read after) does not lower it in its
+	// epoch while it is still ahead of what this node holds (noteHeadsAnd).
+	pushClaims map[string]bool
 	// fullHeads is set once heads holds a full snapshot of the peer's (a
 	// heads exchange or gossip announcement), and unset when punish clears
 	// them. headsAt alone does not tell: a push's claim of one origin sets
@@ -220,6 +226,7 @@ func (x *Exchange) punish(p peer.ID, f *faultError) {
 	ps.lastErr = f.Error()
 	ps.lastErrAt = now
 	clear(ps.heads)
+	clear(ps.pushClaims)
 	ps.theirs, ps.sent = schema.Hash{}, schema.Hash{}
 	ps.fullHeads = false
 	x.backoff[p] = until
@@ -237,7 +244,8 @@ func (x *Exchange) punish(p peer.ID, f *faultError) {
 }
 
 // noteHeads records heads p claims. A full snapshot (heads exchange, gossip)
-// replaces what p said before; a partial one (a push) only raises it.
+// replaces what p said before, but for a push's claim still ahead of the
+// local head (keptPushClaimsLocked); a partial one (a push) only raises it.
 func (x *Exchange) noteHeads(p peer.ID, heads []schema.Head, full bool) {
 	x.noteHeadsAnd(p, heads, full, nil)
 }
@@ -253,8 +261,11 @@ func (x *Exchange) noteHeadsAnd(p peer.ID, heads []schema.Head, full bool, andLo
 		andLocked()
 	}
 	ps := x.peerLocked(p, member)
+	var kept []schema.Head
 	if full {
+		kept = x.keptPushClaimsLocked(ps)
 		clear(ps.heads)
+		clear(ps.pushClaims)
 		ps.theirs = schema.Hash{}
 		ps.fullHeads = true
 	}
@@ -271,11 +282,54 @@ func (x *Exchange) noteHeadsAnd(p peer.ID, heads []schema.Head, full bool, andLo
 			continue
 		}
 		ps.heads[h.Origin] = h
+		if !full {
+			if ps.pushClaims == nil {
+				ps.pushClaims = make(map[string]bool)
+			}
+			ps.pushClaims[h.Origin] = true
+		}
+	}
+	for _, h := range kept {
+		// Within an epoch an origin's log only grows: a snapshot below the
+		// push's claim (or without the origin) was written before the push
+		// and read after it, and taking it would drop the gap the push
+		// showed until the next anti-entropy round. Another epoch in the
+		// snapshot is news, and replaces it.
+		if cur, ok := ps.heads[h.Origin]; ok && (cur.Epoch != h.Epoch || cur.Seq >= h.Seq) {
+			continue
+		}
+		ps.heads[h.Origin] = h
+		if ps.pushClaims == nil {
+			ps.pushClaims = make(map[string]bool)
+		}
+		ps.pushClaims[h.Origin] = true
 	}
 	ps.headsAt = now
 	x.mu.Unlock()
 	x.wakePull()
 	x.checkRecovery()
+}
+
+// keptPushClaimsLocked returns the claims pushes of ps made that a full
+// snapshot of its heads must not lower: those still ahead of the local head
+// in its epoch (any epoch while nothing is held), so still asking for a pull.
+// Once this node holds them they are left to the snapshot, which is then the
+// truer word on the peer (it may have been restored from an older backup
+// since; status and the behind gauge show what it says). A claim the peer
+// does not serve is lowered by the pull that finds out (lowerClaim).
+func (x *Exchange) keptPushClaimsLocked(ps *peerState) []schema.Head {
+	var kept []schema.Head
+	for origin := range ps.pushClaims {
+		h, ok := ps.heads[origin]
+		if !ok {
+			continue
+		}
+		local := x.originLocked(origin).local
+		if h.Seq > local.Seq && (local.Seq == 0 || h.Epoch == local.Epoch) {
+			kept = append(kept, h)
+		}
+	}
+	return kept
 }
 
 // noteAllHeads records the full heads of a Heads message from p and, once they
@@ -315,6 +369,9 @@ func (x *Exchange) lowerClaim(p peer.ID, origin string, h schema.Head) {
 	if ps, ok := x.peers[p]; ok {
 		ps.theirs = schema.Hash{}
 		if old, ok := ps.heads[origin]; ok && (old.Seq > h.Seq || old.Epoch != h.Epoch) {
+			// What p served outweighs what its push said: its next heads
+			// may lower the claim further.
+			delete(ps.pushClaims, origin)
 			if h.Seq == 0 {
 				delete(ps.heads, origin)
 			} else {
