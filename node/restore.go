@@ -65,6 +65,11 @@ var ErrNoRoomForBackup = errors.New("no room for a backup")
 // state file of size bytes, for the writes that go on while it is read.
 func backupHeadroom(size int64) int64 { return max(size/10, 64<<20) }
 
+// restoreCopied, when a test sets it, runs once the backup is copied to tmp
+// and before the copy is prepared: the moment the data directory's owner
+// could swap a link in under tmp.
+var restoreCopied func(tmp string)
+
 // ErrDataDirInUse refuses a restore into a data directory that holds a state
 // file or raft state.
 var ErrDataDirInUse = errors.New("data directory in use")
@@ -97,11 +102,16 @@ func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
 	// leaves no state file a start would take for a real one; a start removes
 	// it (removeHalfWritten).
 	tmp := filepath.Join(dataDir, "state.db.restore")
-	if err := copySynced(from, tmp, owner); err != nil {
+	copied, err := copySynced(from, tmp, owner)
+	if err != nil {
 		os.Remove(tmp)
 		return store.BackupInfo{}, fmt.Errorf("copy the backup: %w", err)
 	}
-	info, err := store.PrepareRestore(tmp, centre)
+	defer copied.Close()
+	if restoreCopied != nil {
+		restoreCopied(tmp)
+	}
+	info, err := prepareCopy(copied, tmp, centre, owner)
 	if err != nil {
 		os.Remove(tmp)
 		return info, err
@@ -114,6 +124,9 @@ func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
 	if err := createSynced(filepath.Join(dataDir, restoredMarker), owner, func(f *os.File) error { _, err := f.Write(marker); return err }); err != nil {
 		os.Remove(tmp)
 		return info, fmt.Errorf("write the restore marker: %w", err)
+	}
+	if err := sameFile(copied, tmp); err != nil {
+		return info, err
 	}
 	if err := os.Rename(tmp, filepath.Join(dataDir, "state.db")); err != nil {
 		return info, fmt.Errorf("put the restored state file in place: %w", err)
@@ -140,48 +153,104 @@ func restoreTarget(dataDir string) error {
 	return nil
 }
 
-func copySynced(from, to string, owner *fileOwner) error {
+// copySynced copies from into a new file to (createSynced), and returns the
+// copy still open: Restore works on it through this descriptor, not its name.
+func copySynced(from, to string, owner *fileOwner) (*os.File, error) {
 	src, err := os.Open(from)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer src.Close()
-	return createSynced(to, owner, func(dst *os.File) error {
+	return createSyncedOpen(to, owner, func(dst *os.File) error {
 		_, err := io.Copy(dst, src)
 		return err
 	})
 }
 
+// prepareCopy checks the copy f of a backup, made at path, and prepares it
+// for a new raft group (store.PrepareRestore). Run as root into another
+// user's directory (owner set), the file is opened again through /proc's link
+// to the descriptor rather than by path: that user may have swapped a link in
+// under path since, and root would check and rewrite whatever it names (a
+// state file of root's elsewhere, or a file it would create there).
+func prepareCopy(f *os.File, path, centre string, owner *fileOwner) (store.BackupInfo, error) {
+	open := path
+	if owner != nil {
+		open = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+		fi, err := f.Stat()
+		if err != nil {
+			return store.BackupInfo{}, fmt.Errorf("prepare the copy %s: %w", path, err)
+		}
+		if via, err := os.Stat(open); err != nil || !os.SameFile(fi, via) {
+			return store.BackupInfo{}, fmt.Errorf("prepare the copy %s: %s does not reach it (no /proc?): "+
+				"run the restore as the data directory's owner rather than as root: %v", path, open, err)
+		}
+	}
+	info, err := store.PrepareRestore(open, centre)
+	if err != nil {
+		return info, fmt.Errorf("prepare the copy %s: %w", path, err)
+	}
+	return info, nil
+}
+
+// sameFile refuses path when it no longer names f, the copy prepared: the
+// data directory's owner replaced it, and the rename would put that in place
+// of the state file.
+func sameFile(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("check the copy %s: %w", path, err)
+	}
+	at, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("check the copy %s: %w", path, err)
+	}
+	if !os.SameFile(fi, at) {
+		return fmt.Errorf("%s was replaced during the restore; restore again into a new, empty data directory", path)
+	}
+	return nil
+}
+
 // createSynced makes path a new file written by write, synced, and given to
-// owner (nil: left as made). The data directory is the node user's, who may
-// have left a link under the name (a node taken over waiting for root's next
-// restore): the name is replaced, never followed (O_EXCL refuses a link,
-// dangling or not, made again after the removal), and the file is chowned
-// through its descriptor, so that a link swapped in after the open cannot
-// turn the chown onto another file.
+// owner (createSyncedOpen), and closes it.
 func createSynced(path string, owner *fileOwner, write func(*os.File) error) error {
-	if err := removeIfExists(path); err != nil {
+	f, err := createSyncedOpen(path, owner, write)
+	if err != nil {
 		return err
+	}
+	return f.Close()
+}
+
+// createSyncedOpen makes path a new file written by write, synced, and given
+// to owner (nil: left as made), and returns it open. The data directory is
+// the node user's, who may have left a link under the name (a node taken over
+// waiting for root's next restore): the name is replaced, never followed
+// (O_EXCL refuses a link, dangling or not, made again after the removal), and
+// the file is chowned through its descriptor, so that a link swapped in after
+// the open cannot turn the chown onto another file.
+func createSyncedOpen(path string, owner *fileOwner, write func(*os.File) error) (*os.File, error) {
+	if err := removeIfExists(path); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if owner != nil {
 		if err := f.Chown(owner.uid, owner.gid); err != nil {
 			f.Close()
-			return fmt.Errorf("give %s to the data directory's owner (uid %d): %w", path, owner.uid, err)
+			return nil, fmt.Errorf("give %s to the data directory's owner (uid %d): %w", path, owner.uid, err)
 		}
 	}
 	if err := write(f); err != nil {
 		f.Close()
-		return err
+		return nil, err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return err
+		return nil, err
 	}
-	return f.Close()
+	return f, nil
 }
 
 func syncDir(dir string) error {

@@ -589,3 +589,61 @@ func TestRestoreAsRootFollowsNoLinks(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreAsRootPreparesOnlyItsCopy: after the copy is made (and given to
+// the data directory's owner), the restore opened it again by name to check
+// it and prepare it for a new group (store.PrepareRestore), as root. The node
+// user owns the directory, so it could swap a link in under that name
+// meanwhile: root then rewrote whatever the link named (here another state
+// file of root's, of the same centre, which Inspect takes for the backup:
+// its applied index set to 1, its replicas and feed epoch dropped). A
+// restore must prepare the file it made, whatever the name says by then.
+func TestRestoreAsRootPreparesOnlyItsCopy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the escalation needs a restore run as root")
+	}
+	key, _ := auth.GenerateKey("tianjin-rec")
+	n := mustOpenNode(t, t.TempDir(), key)
+	backup := takeBackupOf(t, n)
+	n.Close()
+	victim := filepath.Join(t.TempDir(), "state.db") // root's, not the node user's
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const uid, gid = 10001, 10001
+	dir := t.TempDir()
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	swapped := false
+	restoreCopied = func(tmp string) {
+		// What the node user may do at this point: replace the name.
+		if err := os.Remove(tmp); err != nil {
+			t.Errorf("remove %s: %v", tmp, err)
+			return
+		}
+		if err := os.Symlink(victim, tmp); err != nil {
+			t.Errorf("link %s: %v", tmp, err)
+			return
+		}
+		swapped = true
+	}
+	t.Cleanup(func() { restoreCopied = nil })
+	_, rerr := Restore(dir, "tianjin", backup)
+	if !swapped {
+		t.Fatal("the hook did not run: the test proves nothing")
+	}
+	if after, err := os.ReadFile(victim); err != nil || !bytes.Equal(after, data) {
+		t.Errorf("the restore (err %v) rewrote %s, a file the link named (read: %v)", rerr, victim, err)
+	}
+	if u, _, _ := store.FileOwner(victim); u != 0 {
+		t.Errorf("%s now belongs to uid %d", victim, u)
+	}
+	if rerr == nil {
+		t.Errorf("the restore reported success with its copy replaced by a link")
+	}
+}
