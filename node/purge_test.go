@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -336,5 +338,85 @@ func searchOrigin(t *testing.T, n *Node, origin string) int {
 			t.Fatalf("the search index is still %d changes behind", page.Behind)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cancelAfter is a context whose Done channel is nil (never ready) for its
+// first calls and closed from the calls-th on: PurgeOrigin's wait for each
+// chunk reads it once, so the caller gives up while exactly that chunk is
+// applied, as a client that stops waiting does, without timing.
+type cancelAfter struct {
+	context.Context
+	mu     sync.Mutex
+	calls  int
+	closed chan struct{}
+}
+
+func (c *cancelAfter) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls--; c.calls > 0 {
+		return nil
+	}
+	return c.closed
+}
+
+func (c *cancelAfter) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls > 0 {
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestPurgeCutShortIsAudited: a purge-origin whose caller stops waiting
+// after its first chunk has withdrawn the origin from service (every reader
+// sees it purged from that chunk on) and the leader finishes it on its own
+// (ResumePurges): the audit log records it all the same, naming who asked.
+// Before, only a purge that ran to its end was audited.
+func TestPurgeCutShortIsAudited(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	cfg := DefaultConfig("tianjin", t.TempDir())
+	cfg.RecordKey = fed.Members["tianjin"].RecordKey
+	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const records = 3 * PurgeChunk
+	fillOrigin(t, n, fed, "hebei", records)
+	// The group of one takes chunks (groupHas: no other replica).
+	cut := &cancelAfter{Context: ctx, calls: 2, closed: make(chan struct{})}
+	close(cut.closed)
+	got, err := n.PurgeOrigin(cut, "hebei", "admin:ops")
+	if !errors.Is(err, ErrTimeout) || got != PurgeChunk {
+		t.Fatalf("purge cut short after its first chunk: %d, %v; want %d and ErrTimeout", got, err, PurgeChunk)
+	}
+	if live := liveOf(t, n, "hebei", records); live != 0 {
+		t.Fatalf("Get serves %d records of hebei after the first chunk", live)
+	}
+	events, err := n.AuditLog(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := false
+	for _, ev := range events {
+		audited = audited || ev.Action == "origin.purge" && ev.Actor == "admin:ops" && strings.Contains(ev.Detail, "hebei")
+	}
+	if !audited {
+		t.Fatalf("hebei withdrawn from service, yet no origin.purge event in the audit log: %+v", events)
+	}
+	if _, err := n.ResumePurges(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
+		t.Fatalf("unfinished purges after ResumePurges: %v, %v", left, err)
 	}
 }
