@@ -420,3 +420,69 @@ func TestPurgeCutShortIsAudited(t *testing.T) {
 		t.Fatalf("unfinished purges after ResumePurges: %v, %v", left, err)
 	}
 }
+
+// TestResumePurgesOnlyInChunks: a purge cut short after its first chunk, in
+// a group one of whose replicas is not (or no longer: rolled back, its
+// record missing) known to take chunks, is not finished by ResumePurges as
+// one whole purge, which would hold the state machine, and every write of
+// the centre, for the whole of it (38 s at 1,000,000 records) from the
+// membership loop, unasked, where ResumePurges promises at most maxChunks
+// chunks. It waits until the group takes chunks again; an operator's
+// purge-origin still purges it whole meanwhile.
+func TestResumePurgesOnlyInChunks(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	nodes := openGroupOfOne(t, func(cfg *Config) {
+		cfg.RecordKey = fed.Members["tianjin"].RecordKey
+		cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := nodes[0]
+	for _, n := range nodes[1:] {
+		r := store.Replica{ID: n.cfg.ReplicaID, RaftAddr: n.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+		if _, err := l.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.RegisterSelf(ctx, store.Replica{RaftAddr: l.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	const records = 3 * PurgeChunk
+	fillOrigin(t, l, fed, "hebei", records)
+	asked := l.Membership()
+	if err := l.RecordFeatures(ctx, asked, nodes[1].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordFeatures(ctx, asked, nodes[2].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := l.propose(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: "hebei", Limit: PurgeChunk}}); err != nil || !res.More {
+		t.Fatalf("first chunk: %+v, %v", res, err)
+	}
+	// The leader stopped there; one replica now announces a build without
+	// purge-chunks.
+	if err := l.RecordFeatures(ctx, asked, nodes[2].cfg.ReplicaID, []string{FeatureFeedEpoch, FeatureIfAbsent, FeatureKeepCatalogue}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.ResumePurges(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 0 || chunks != 1 || got != 0 {
+		t.Fatalf("resume, one chunk at most, with a replica lacking purge-chunks: %d records, %d whole purges and %d chunks in the log; want 0, 0 and 1", got, whole, chunks)
+	}
+	if left, err := l.st.UnfinishedPurges(); err != nil || len(left) != 1 {
+		t.Fatalf("unfinished purges: %v, %v", left, err)
+	}
+	// Once it announces purge-chunks again, the leader goes on in chunks.
+	if err := l.RecordFeatures(ctx, asked, nodes[2].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.ResumePurges(ctx, 20); err != nil || got != records-PurgeChunk {
+		t.Fatalf("resume once every replica takes chunks: %d, %v; want %d", got, err, records-PurgeChunk)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 0 || chunks != 3 {
+		t.Fatalf("%d whole purges and %d chunks in the log, want 0 and 3", whole, chunks)
+	}
+	awaitSameState(t, l, nodes)
+}
