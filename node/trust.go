@@ -267,7 +267,7 @@ func (n *Node) PurgeOrigin(ctx context.Context, origin, actor string) (int, erro
 		// whole, and the leader finishes it unasked: the audit log says
 		// so now, or it never would.
 		if begun {
-			n.auditBestEffort(ctx, actor, "origin.purge", fmt.Sprintf("%s: purge begun, %d records withdrawn from service by this call, unfinished (%v): the leader finishes it", origin, purged, err))
+			n.auditBestEffort(ctx, actor, "origin.purge", fmt.Sprintf("%s: purge begun, %d records withdrawn from service by this call, then: %v (what was applied stays; the leader resumes a purge in chunks, or purge-origin again finishes it)", origin, purged, err))
 		}
 		return purged, fmt.Errorf("purge %s: %w", origin, err)
 	}
