@@ -284,12 +284,16 @@ const PurgeChunk = 1000
 
 // purge proposes the purge of origin: in chunks of PurgeChunk, at most
 // maxChunks of them (-1: until none is left), when every replica takes
-// chunks; otherwise as one command, which a build from before chunks applies
-// alike. It returns the records made tombstones, whether some are left, and
+// chunks; otherwise, with maxChunks -1 only, as one command, which a build
+// from before chunks applies alike. It returns the records made tombstones, whether some are left, and
 // whether a command reached raft (begun: it may be applied, whatever err
 // says). The caller holds purgeMu.
 func (n *Node) purge(ctx context.Context, origin string, maxChunks int) (purged int, more, begun bool, err error) {
 	if !n.groupHas(FeaturePurgeChunks) {
+		if maxChunks >= 0 {
+			// Bounded (ResumePurges): never the whole, which is not.
+			return 0, true, false, nil
+		}
 		wait, err := n.enqueue(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: origin}})
 		if err != nil {
 			return 0, true, false, err
