@@ -253,6 +253,9 @@ type Node struct {
 	// so that a resumed purge does not take chunks an operator's call
 	// counts on.
 	purgeMu sync.Mutex
+	// purgeWaiting is set while ResumePurges waits for every replica to
+	// take chunks, so that it says so once.
+	purgeWaiting atomic.Bool
 	// membershipChanges counts this node's additions and removals of
 	// replicas (Membership).
 	membershipChanges atomic.Uint64

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,4 +339,150 @@ func searchOrigin(t *testing.T, n *Node, origin string) int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// cancelAfter is a context whose Done channel is nil (never ready) for its
+// first calls and closed from the calls-th on: PurgeOrigin's wait for each
+// chunk reads it once, so the caller gives up while exactly that chunk is
+// applied, as a client that stops waiting does, without timing.
+type cancelAfter struct {
+	context.Context
+	mu     sync.Mutex
+	calls  int
+	closed chan struct{}
+}
+
+func (c *cancelAfter) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls--; c.calls > 0 {
+		return nil
+	}
+	return c.closed
+}
+
+func (c *cancelAfter) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls > 0 {
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestPurgeCutShortIsAudited: a purge-origin whose caller stops waiting
+// after its first chunk has withdrawn the origin from service (every reader
+// sees it purged from that chunk on) and the leader finishes it on its own
+// (ResumePurges): the audit log records it all the same, naming who asked.
+// Before, only a purge that ran to its end was audited.
+func TestPurgeCutShortIsAudited(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	cfg := DefaultConfig("tianjin", t.TempDir())
+	cfg.RecordKey = fed.Members["tianjin"].RecordKey
+	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const records = 3 * PurgeChunk
+	fillOrigin(t, n, fed, "hebei", records)
+	// The group of one takes chunks (groupHas: no other replica).
+	cut := &cancelAfter{Context: ctx, calls: 2, closed: make(chan struct{})}
+	close(cut.closed)
+	got, err := n.PurgeOrigin(cut, "hebei", "admin:ops")
+	if !errors.Is(err, ErrTimeout) || got != PurgeChunk {
+		t.Fatalf("purge cut short after its first chunk: %d, %v; want %d and ErrTimeout", got, err, PurgeChunk)
+	}
+	if live := liveOf(t, n, "hebei", records); live != 0 {
+		t.Fatalf("Get serves %d records of hebei after the first chunk", live)
+	}
+	events, err := n.AuditLog(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := false
+	for _, ev := range events {
+		audited = audited || ev.Action == "origin.purge" && ev.Actor == "admin:ops" && strings.Contains(ev.Detail, "hebei")
+	}
+	if !audited {
+		t.Fatalf("hebei withdrawn from service, yet no origin.purge event in the audit log: %+v", events)
+	}
+	if _, err := n.ResumePurges(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
+		t.Fatalf("unfinished purges after ResumePurges: %v, %v", left, err)
+	}
+}
+
+// TestResumePurgesOnlyInChunks: a purge cut short after its first chunk, in
+// a group one of whose replicas is not (or no longer: rolled back, its
+// record missing) known to take chunks, is not finished by ResumePurges as
+// one whole purge, which would hold the state machine, and every write of
+// the centre, for the whole of it (38 s at 1,000,000 records) from the
+// membership loop, unasked, where ResumePurges promises at most maxChunks
+// chunks. It waits until the group takes chunks again; an operator's
+// purge-origin still purges it whole meanwhile.
+func TestResumePurgesOnlyInChunks(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	nodes := openGroupOfOne(t, func(cfg *Config) {
+		cfg.RecordKey = fed.Members["tianjin"].RecordKey
+		cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := nodes[0]
+	for _, n := range nodes[1:] {
+		r := store.Replica{ID: n.cfg.ReplicaID, RaftAddr: n.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}
+		if _, err := l.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.RegisterSelf(ctx, store.Replica{RaftAddr: l.cfg.RaftAddr, HTTP: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	const records = 3 * PurgeChunk
+	fillOrigin(t, l, fed, "hebei", records)
+	asked := l.Membership()
+	if err := l.RecordFeatures(ctx, asked, nodes[1].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordFeatures(ctx, asked, nodes[2].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := l.propose(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: "hebei", Limit: PurgeChunk}}); err != nil || !res.More {
+		t.Fatalf("first chunk: %+v, %v", res, err)
+	}
+	// The leader stopped there; one replica now announces a build without
+	// purge-chunks.
+	if err := l.RecordFeatures(ctx, asked, nodes[2].cfg.ReplicaID, []string{FeatureFeedEpoch, FeatureIfAbsent, FeatureKeepCatalogue}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.ResumePurges(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 0 || chunks != 1 || got != 0 {
+		t.Fatalf("resume, one chunk at most, with a replica lacking purge-chunks: %d records, %d whole purges and %d chunks in the log; want 0, 0 and 1", got, whole, chunks)
+	}
+	if left, err := l.st.UnfinishedPurges(); err != nil || len(left) != 1 {
+		t.Fatalf("unfinished purges: %v, %v", left, err)
+	}
+	// Once it announces purge-chunks again, the leader goes on in chunks.
+	if err := l.RecordFeatures(ctx, asked, nodes[2].cfg.ReplicaID, Features()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.ResumePurges(ctx, 20); err != nil || got != records-PurgeChunk {
+		t.Fatalf("resume once every replica takes chunks: %d, %v; want %d", got, err, records-PurgeChunk)
+	}
+	if whole, chunks := purgeCommands(t, l); whole != 0 || chunks != 3 {
+		t.Fatalf("%d whole purges and %d chunks in the log, want 0 and 3", whole, chunks)
+	}
+	awaitSameState(t, l, nodes)
 }
