@@ -255,3 +255,65 @@ func TestNameRaftAddressesRefusesWhatWouldStall(t *testing.T) {
 		})
 	}
 }
+
+// TestNameRaftAddressesAddsBackWhatItTookOut: once NameRaftAddresses has
+// asked raft to take a voter out (to add it back at its name), the addition
+// follows even when the caller's context ends in between (a stop cancels the
+// membership loop's context; a stop's drain ends an AddReplica request's).
+// It returned at the cancellation with the removal on its way to commit and
+// the addition never asked: nothing adds a voter raft does not hold back
+// (NameRaftAddresses renames only voters raft holds; a replica with no join
+// address never asks), so the group stayed a voter short for good.
+func TestNameRaftAddressesAddsBackWhatItTookOut(t *testing.T) {
+	_, l, first, _ := ipHeldFollower(t)
+	id := first.cfg.ReplicaID
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// The caller's context ends the moment the leader takes the voter out
+	// of its configuration (raft stops replicating to it before the removal
+	// commits), as a stop could end it.
+	cctx, ccancel := context.WithCancel(ctx)
+	defer ccancel()
+	obs := make(chan raft.Observation, 16)
+	o := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		p, ok := o.Data.(raft.PeerObservation)
+		return ok && p.Removed && string(p.Peer.ID) == id
+	})
+	l.raft.RegisterObserver(o)
+	defer l.raft.DeregisterObserver(o)
+	removed := make(chan struct{})
+	go func() {
+		select {
+		case <-obs:
+			ccancel()
+			close(removed)
+		case <-ctx.Done():
+		}
+	}()
+
+	judgeUnreachable(l, id)
+	n, err := l.NameRaftAddresses(cctx)
+	t.Logf("NameRaftAddresses with its context ended at the removal: renamed %d: %v", n, err)
+	select {
+	case <-removed:
+	default:
+		t.Fatalf("premise: the leader never took %s out of its configuration (renamed %d: %v)", id, n, err)
+	}
+	// The membership loop calls it again every 5 s: it must not matter
+	// whether that finds the voter.
+	for range 2 {
+		l.NameRaftAddresses(ctx)
+	}
+	for deadline := time.Now().Add(15 * time.Second); heldAt(l, id) != raft.ServerAddress(first.cfg.RaftAddr); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was taken out of the group and not added back: raft holds it at %q (configuration %v)", id, heldAt(l, id), l.servers())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec, err := l.Create(ctx, supplyRecord("after the interrupted rename"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitRecord(t, ctx, first, rec.ID)
+}

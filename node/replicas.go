@@ -113,14 +113,30 @@ func (n *Node) addVoterAt(ctx context.Context, r store.Replica) error {
 			return badReplica("raft_addr", "raft address %s is replica %s's", r.RaftAddr, srv.ID)
 		}
 	}
-	old, err := n.removeFromOldAddress(ctx, r)
-	if err != nil {
-		return err
+	old, removeErr := n.removeFromOldAddress(ctx, r)
+	if removeErr != nil && old == "" {
+		return removeErr
+	}
+	if old != "" {
+		// Raft was asked to take it out, which may commit whatever the
+		// caller does from now on, and nothing else adds back a voter raft
+		// does not hold (NameRaftAddresses renames only voters it holds;
+		// only a replica with a join address asks to be added). So the
+		// addition is asked for and waited on even once the caller's
+		// context has ended (a stop ends the membership loop's, a stop's
+		// drain an AddReplica request's), for at most the apply timeout:
+		// returning at the cancellation left the group a voter short for
+		// good (TestNameRaftAddressesAddsBackWhatItTookOut). Raft queues it
+		// behind the removal if that has not committed yet.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ApplyTimeout)
+		defer cancel()
 	}
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
 		if old != "" {
 			// The group may be a voter short until someone adds it again
 			// (NameRaftAddresses renames only voters it holds): say so.
+			err = errors.Join(removeErr, err)
 			n.log.Error("a replica taken out of the group to be added back at a new raft address may not have been added back: add it again", "replica", r.ID, "from", old, "to", r.RaftAddr, "err", err)
 			return fmt.Errorf("%s, taken out of the group at raft address %s, may be out of it until added at %s (ask again): %w", r.ID, old, r.RaftAddr, err)
 		}
@@ -146,7 +162,8 @@ func (n *Node) addVoterAt(ctx context.Context, r store.Replica) error {
 // something answers there already. A leader moves itself in place, race-free: raft keeps no
 // replication state for itself. A voter at the same address, or a new id,
 // is no move. It returns the address it took the replica out at, or "" when
-// it took nothing out. Called under replicaMu.
+// it asked raft to take nothing out; that address, with an error, when the
+// removal was asked but not seen to commit. Called under replicaMu.
 func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.ServerAddress, error) {
 	if r.ID == n.cfg.ReplicaID {
 		return "", nil
@@ -181,7 +198,9 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.
 	}
 	n.log.Info("moving a replica to a new raft address: out of the group at the old one, then in at the new one", "replica", r.ID, "from", old, "to", r.RaftAddr)
 	if err := n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(r.ID), 0, n.timeout(ctx))); err != nil {
-		return "", fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
+		// Asked of raft, the removal may still commit: old says so, and
+		// addVoterAt adds it back all the same.
+		return old, fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
 	}
 	return old, nil
 }

@@ -82,7 +82,11 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 				select {
 				case h.batchSlots <- struct{}{}:
 				case <-ctx.Done():
-					out[i] = batchOutcome{err: ctx.Err()}
+					// Not proposed. The cause says who ended it: a
+					// stop's drain ends requests with node.ErrShutdown
+					// (503), which the client is still there to read;
+					// ctx.Err() alone said 499, "the client closed".
+					out[i] = batchOutcome{err: context.Cause(ctx)}
 					continue
 				}
 				out[i] = h.batchWriteRecovering(ctx, r, p, i, items[i])

@@ -228,8 +228,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // files close. It logs how long each step took.
 func (s *Server) Run(ctx context.Context) error {
 	// Every request's context ends when drainRequests says so.
-	rctx, endRequests := context.WithCancel(context.Background())
-	defer endRequests()
+	rctx, endRequests := context.WithCancelCause(context.Background())
+	defer endRequests(nil)
 	s.http.BaseContext = func(net.Listener) context.Context { return rctx }
 	xctx, stopExchange := context.WithCancel(context.Background())
 	xdone := make(chan error, 1)
@@ -269,7 +269,9 @@ func (s *Server) Run(ctx context.Context) error {
 	membershipStopped := time.Now()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	ended := time.AfterFunc(drainRequests(s.cfg.ShutdownTimeout), endRequests)
+	// With a cause, so that what reads it answers 503, the node stopping,
+	// not 499, the client gone (the batch's items waiting for a write).
+	ended := time.AfterFunc(drainRequests(s.cfg.ShutdownTimeout), func() { endRequests(errRequestsEnded) })
 	if err := s.http.Shutdown(sctx); err != nil {
 		s.cfg.Logger.Warn("http shutdown", "err", err)
 	}
@@ -300,6 +302,10 @@ func (s *Server) Run(ctx context.Context) error {
 // the whole timeout for it (measured: 20 s, then raft's own stop; see
 // TestStopFitsAKillGrace). The other half is for them to write that answer.
 func drainRequests(timeout time.Duration) time.Duration { return timeout / 2 }
+
+// errRequestsEnded is the cause of the contexts of requests ended at a stop's
+// drain.
+var errRequestsEnded = fmt.Errorf("the request was still under way when the stop's drain ended it: %w", node.ErrShutdown)
 
 // membership keeps this replica's place in its group: a joining replica asks to
 // be added until it is, and a leader makes sure its own addresses are recorded.

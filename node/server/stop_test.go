@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"liandong/node"
 )
 
 // TestStopEndsRequestsThatDoNotFinish: a request that waits on something
@@ -40,6 +44,12 @@ func TestStopEndsRequestsThatDoNotFinish(t *testing.T) {
 		}
 		close(arrived)
 		<-r.Context().Done()
+		// The API answers what ended a request by its cause: the stop's
+		// must say the node stops (503), not that the client went (499).
+		if cause := context.Cause(r.Context()); !errors.Is(cause, node.ErrShutdown) {
+			http.Error(w, fmt.Sprintf("ended, cause %v", cause), http.StatusServiceUnavailable)
+			return
+		}
 		http.Error(w, "ended by the stop", http.StatusServiceUnavailable)
 	})
 	done := make(chan error, 1)

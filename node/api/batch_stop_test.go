@@ -1,0 +1,95 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"liandong/auth"
+	"liandong/node"
+	"liandong/schema"
+)
+
+// TestBatchItemsEndedByAStopAnswer503: a stop ends the contexts of requests
+// still under way after half of shutdown_timeout (server.Run), with
+// node.ErrShutdown as the cause. A batch's items then under way answer 503
+// (outcome unknown), and so must those still waiting for one of the writes
+// all batches share (maxBatchWrites): they answered 499 "the client closed
+// the request", to a client that had not, for items never proposed; a client
+// that reads a 4xx item as refused for good drops it.
+func TestBatchItemsEndedByAStopAnswer503(t *testing.T) {
+	var mu sync.Mutex
+	inFlight := 0
+	svc := &fakeService{create: func(ctx context.Context, rec *schema.Record) (*schema.Record, error) {
+		mu.Lock()
+		inFlight++
+		mu.Unlock()
+		<-ctx.Done() // a commit that does not come, as node's propose waits
+		return nil, fmt.Errorf("%w (it may still be applied: check before retrying): %w", node.ErrTimeout, ctx.Err())
+	}}
+	e := newFakeEnv(t, svc)
+	// Served as server.Run serves: every request's context derives from one
+	// the stop ends.
+	base, endRequests := context.WithCancelCause(context.Background())
+	defer endRequests(nil)
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	defer srv.Close()
+
+	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	items := make([]any, 2*batchWorkers)
+	for i := range items {
+		items[i] = map[string]any{"method": "POST", "record": map[string]any{"catalogue": "supply", "body": map[string]any{}}}
+	}
+	// More batches than the shared bound lets write at once: some items wait.
+	const batches = maxBatchWrites/batchWorkers + 2
+	answers := make(chan *resp, batches)
+	for range batches {
+		go func() {
+			answers <- doHTTP(t, e.cli, srv.URL, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": items}})
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := inFlight
+		mu.Unlock()
+		if n >= maxBatchWrites {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("premise: %d writes under way after 10 s, want the bound %d", n, maxBatchWrites)
+		}
+	}
+	endRequests(fmt.Errorf("requests still under way at the drain: %w", node.ErrShutdown))
+
+	byStatus := map[int]int{}
+	for range batches {
+		var r *resp
+		select {
+		case r = <-answers:
+		case <-time.After(15 * time.Second):
+			t.Fatal("a batch was not answered within 15 s of the stop")
+		}
+		wantStatus(t, r, http.StatusOK)
+		var doc struct {
+			Items []batchResult `json:"items"`
+		}
+		if err := json.Unmarshal(r.body, &doc); err != nil {
+			t.Fatalf("%v: %.300s", err, r.body)
+		}
+		for _, it := range doc.Items {
+			byStatus[it.Status]++
+		}
+	}
+	t.Logf("items by status: %v", byStatus)
+	if byStatus[http.StatusServiceUnavailable] != batches*len(items) {
+		t.Fatalf("items by status %v: want all %d answered 503 (not applied, or outcome unknown), none 499 (client closed)", byStatus, batches*len(items))
+	}
+}
