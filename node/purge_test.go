@@ -486,3 +486,53 @@ func TestResumePurgesOnlyInChunks(t *testing.T) {
 	}
 	awaitSameState(t, l, nodes)
 }
+
+// TestPurgeRefusedAtItsFirstChunkIsNotAudited: a purge whose first command
+// the state machine refused (here: the centre's own records, which a bundle
+// marking this centre removed lets PurgeOrigin propose) withdrew nothing
+// from service; the audit log must not say a purge began. Only a first
+// command whose outcome is unknown (a timeout: it may yet commit) or that
+// applied counts as begun.
+func TestPurgeRefusedAtItsFirstChunkIsNotAudited(t *testing.T) {
+	fed, err := exchangetest.NewFederation("tianjin", "hebei")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := time.Now().UTC()
+	for i := range fed.Bundle.Members {
+		fed.Bundle.Members[i].Removed = &left
+	}
+	sb, err := auth.SignBundle(fed.Bundle, fed.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := sb.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig("tianjin", t.TempDir())
+	cfg.RecordKey = fed.Members["tianjin"].RecordKey
+	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PurgeOrigin(ctx, "tianjin", "admin:ops"); !errors.Is(err, store.ErrNotOrigin) {
+		t.Fatalf("purge of the centre's own records: %v, want ErrNotOrigin", err)
+	}
+	events, err := n.AuditLog(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if ev.Action == "origin.purge" {
+			t.Fatalf("a purge refused at its first command is audited as begun: %+v", ev)
+		}
+	}
+}
