@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"liandong/auth"
 	"liandong/node/store"
 	"liandong/schema"
@@ -285,9 +287,10 @@ const PurgeChunk = 1000
 // purge proposes the purge of origin: in chunks of PurgeChunk, at most
 // maxChunks of them (-1: until none is left), when every replica takes
 // chunks; otherwise, with maxChunks -1 only, as one command, which a build
-// from before chunks applies alike. It returns the records made tombstones, whether some are left, and
-// whether a command reached raft (begun: it may be applied, whatever err
-// says). The caller holds purgeMu.
+// from before chunks applies alike. It returns the records made tombstones,
+// whether some are left, and whether a command was or may yet be applied
+// (begun: one committed, or one's outcome is unknown, outcomeUnknown; not
+// merely handed to raft, which may refuse it). The caller holds purgeMu.
 func (n *Node) purge(ctx context.Context, origin string, maxChunks int) (purged int, more, begun bool, err error) {
 	if !n.groupHas(FeaturePurgeChunks) {
 		if maxChunks >= 0 {
@@ -302,27 +305,45 @@ func (n *Node) purge(ctx context.Context, origin string, maxChunks int) (purged 
 		if err == nil {
 			err = res.Err
 		}
-		return res.Applied, err != nil, true, err
+		return res.Applied, err != nil, err == nil || outcomeUnknown(err), err
 	}
 	for i := 0; maxChunks < 0 || i < maxChunks; i++ {
 		wait, err := n.enqueue(ctx, &store.Command{Purge: &store.PurgeCommand{Origin: origin, Limit: PurgeChunk}})
 		if err != nil {
 			return purged, true, begun, err
 		}
-		begun = true
 		res, err := wait()
 		if err == nil {
 			err = res.Err
 		}
 		if err != nil {
-			return purged, true, begun, err
+			return purged, true, begun || outcomeUnknown(err), err
 		}
+		begun = true
 		purged += res.Applied
 		if !res.More {
 			return purged, false, begun, nil
 		}
 	}
 	return purged, true, begun, nil
+}
+
+// outcomeUnknown reports whether a proposal that failed with err may yet be
+// applied (a purge it carried has then begun): a timeout of the caller's, a
+// leadership lost after the entry was appended, a disk that filled while it
+// was applied, a shutdown after it committed (raft answers ErrRaftShutdown to
+// a committed entry the state machine had yet to take). Not so a refusal of
+// the state machine (res.Err), raft's ErrNotLeader (leadership moving
+// included) or enqueue timeout, or a log that could not store the entry:
+// raft never took those, and no purge began.
+func outcomeUnknown(err error) bool {
+	switch {
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return false
+	case errors.Is(err, ErrTimeout), errors.Is(err, ErrShutdown):
+		return true
+	}
+	return false
 }
 
 // ResumePurges continues, as leader, the purges whose chunks stopped before
