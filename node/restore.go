@@ -128,6 +128,11 @@ func Restore(dataDir, centre, from string) (store.BackupInfo, error) {
 	if err := sameFile(copied, tmp); err != nil {
 		return info, err
 	}
+	// Closed before the rename: Windows refuses to rename a file open
+	// without FILE_SHARE_DELETE, which Go's os.OpenFile does not ask for.
+	if err := copied.Close(); err != nil {
+		return info, fmt.Errorf("close the copy %s: %w", tmp, err)
+	}
 	if err := os.Rename(tmp, filepath.Join(dataDir, "state.db")); err != nil {
 		return info, fmt.Errorf("put the restored state file in place: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"liandong/auth"
 	"liandong/schema"
 	"liandong/sync/exchange/exchangetest"
 )
@@ -84,5 +85,54 @@ func TestStaleHeadsKeepPushClaim(t *testing.T) {
 				t.Errorf("pull of tianjin starts at once: %v, want %v", pulled, tc.pull)
 			}
 		})
+	}
+}
+
+// TestPushClaimOfOriginNoLongerListedIsDropped: a full snapshot of a peer's
+// heads drops what it claimed of an origin the trust bundle no longer lists
+// (noteHeads takes no head of one), and a push's claim kept against such a
+// snapshot must go the same way: kept, it would outlive every snapshot of the
+// peer, and a pull of it would have the peer cut off for relaying entries
+// of a centre the bundle no longer knows.
+func TestPushClaimOfOriginNoLongerListedIsDropped(t *testing.T) {
+	fed, err := exchangetest.NewFederation("hq", "tianjin", "xian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := fed.Author("tianjin").NextN(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := exchangetest.NewNode("hq", fed.Bundle)
+	if err := node.Append(log[0]); err != nil {
+		t.Fatal(err)
+	}
+	const p = peer.ID("xian-replica")
+	x := &Exchange{cfg: Config{PushGrace: time.Hour, StallAfter: time.Hour}, centre: "hq", node: node, now: time.Now,
+		origins: map[string]*originState{}, peers: map[peer.ID]*peerState{}, backoff: map[peer.ID]time.Time{}}
+	x.mu.Lock()
+	x.originLocked("tianjin").local = pushClaim("tianjin", log[:1])
+	ps := x.peerLocked(p, "xian")
+	ps.connected, ps.since, ps.lastContact = true, time.Now(), time.Now()
+	x.mu.Unlock()
+
+	x.pullPushGap(p, "tianjin", log[2:3]) // relayed by xian: a gap at seq 2
+
+	// A later bundle, hand-built, that lists tianjin no more.
+	dropped := *fed.Bundle
+	dropped.Version++
+	dropped.Members = slices.DeleteFunc(slices.Clone(fed.Bundle.Members), func(m auth.Member) bool { return m.ID == "tianjin" })
+	node.SetBundle(&dropped)
+	x.noteHeads(p, []schema.Head{pushClaim("tianjin", log[:1])}, true)
+
+	x.mu.Lock()
+	got, ok := ps.heads["tianjin"]
+	start, _ := x.duePullsLocked(time.Now())
+	x.mu.Unlock()
+	if ok {
+		t.Errorf("xian still claims tianjin %s/%d under a bundle that does not list tianjin", got.Epoch, got.Seq)
+	}
+	if slices.Contains(start, "tianjin") {
+		t.Error("a pull of tianjin starts under a bundle that does not list it")
 	}
 }

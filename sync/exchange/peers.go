@@ -294,7 +294,13 @@ func (x *Exchange) noteHeadsAnd(p peer.ID, heads []schema.Head, full bool, andLo
 		// push's claim (or without the origin) was written before the push
 		// and read after it, and taking it would drop the gap the push
 		// showed until the next anti-entropy round. Another epoch in the
-		// snapshot is news, and replaces it.
+		// snapshot is news, and replaces it. An origin the bundle no longer
+		// lists goes as the snapshot's heads of it do: kept, the claim would
+		// outlive every snapshot, and its pull would cut the peer off for
+		// entries under a key the bundle does not know.
+		if _, ok := b.Member(h.Origin); !ok {
+			continue
+		}
 		if cur, ok := ps.heads[h.Origin]; ok && (cur.Epoch != h.Epoch || cur.Seq >= h.Seq) {
 			continue
 		}
