@@ -186,9 +186,13 @@ func prepareCopy(f *os.File, path, centre string, owner *fileOwner) (store.Backu
 		if err != nil {
 			return store.BackupInfo{}, fmt.Errorf("prepare the copy %s: %w", path, err)
 		}
-		if via, err := os.Stat(open); err != nil || !os.SameFile(fi, via) {
+		via, err := os.Stat(open)
+		if err == nil && !os.SameFile(fi, via) {
+			err = errors.New("it names another file")
+		}
+		if err != nil {
 			return store.BackupInfo{}, fmt.Errorf("prepare the copy %s: %s does not reach it (no /proc?): "+
-				"run the restore as the data directory's owner rather than as root: %v", path, open, err)
+				"run the restore as the data directory's owner rather than as root: %w", path, open, err)
 		}
 	}
 	info, err := store.PrepareRestore(open, centre)
