@@ -317,3 +317,49 @@ func TestNameRaftAddressesAddsBackWhatItTookOut(t *testing.T) {
 	}
 	awaitRecord(t, ctx, first, rec.ID)
 }
+
+// TestMoveRefusedByRaftAddsNothingBack: a removal raft refuses outright (here
+// asked of a follower: "not the leader") takes nothing out, so the move must
+// end there, with raft's refusal. Since 1a4186b every error of the removal
+// counted as "asked, may commit": addVoterAt then asked for the addition at
+// the new address, reported the voter "taken out of the group", and logged an
+// error telling operators to add it again. Had this replica led by the time
+// of the addition (a removal refused with ErrEnqueueTimeout or
+// ErrLeadershipTransferInProgress, then leadership kept), raft would have
+// moved the follower in place: the race the removal exists to avoid
+// (hashicorp/raft#681).
+func TestMoveRefusedByRaftAddsNothingBack(t *testing.T) {
+	nodes, l, first, ip := ipHeldFollower(t)
+	var f *Node
+	for _, n := range nodes {
+		if n != l && n != first {
+			f = n
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	moved := store.Replica{ID: first.cfg.ReplicaID, RaftAddr: first.cfg.RaftAddr}
+
+	f.replicaMu.Lock()
+	old, err := f.removeFromOldAddress(ctx, moved)
+	f.replicaMu.Unlock()
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("premise: a follower asked to move %s: %v, want raft's refusal (not the leader)", moved.ID, err)
+	}
+	if old != "" {
+		t.Errorf("raft refused the removal, and removeFromOldAddress says it took %s out at %s", moved.ID, old)
+	}
+
+	f.replicaMu.Lock()
+	err = f.addVoterAt(ctx, moved)
+	f.replicaMu.Unlock()
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("addVoterAt at a follower: %v, want not the leader", err)
+	}
+	if strings.Contains(err.Error(), "add voter") || strings.Contains(err.Error(), "taken out of the group") {
+		t.Errorf("raft refused the removal, and addVoterAt went on to the addition: %v", err)
+	}
+	if got := heldAt(l, moved.ID); got != raft.ServerAddress(ip) {
+		t.Errorf("the leader holds %s at %q, want it untouched at %s", moved.ID, got, ip)
+	}
+}

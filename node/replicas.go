@@ -162,8 +162,9 @@ func (n *Node) addVoterAt(ctx context.Context, r store.Replica) error {
 // something answers there already. A leader moves itself in place, race-free: raft keeps no
 // replication state for itself. A voter at the same address, or a new id,
 // is no move. It returns the address it took the replica out at, or "" when
-// it asked raft to take nothing out; that address, with an error, when the
-// removal was asked but not seen to commit. Called under replicaMu.
+// it asked raft to take nothing out or raft refused the removal
+// (removalRefused); that address, with an error, when the removal was asked
+// and may commit but was not seen to. Called under replicaMu.
 func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.ServerAddress, error) {
 	if r.ID == n.cfg.ReplicaID {
 		return "", nil
@@ -198,9 +199,16 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.
 	}
 	n.log.Info("moving a replica to a new raft address: out of the group at the old one, then in at the new one", "replica", r.ID, "from", old, "to", r.RaftAddr)
 	if err := n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(r.ID), 0, n.timeout(ctx))); err != nil {
+		err = fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
+		if removalRefused(err) {
+			// Raft took nothing out: adding it "back" would move a
+			// follower in place, the race this removal exists to avoid
+			// (hashicorp/raft#681), had this replica led again by then.
+			return "", err
+		}
 		// Asked of raft, the removal may still commit: old says so, and
 		// addVoterAt adds it back all the same.
-		return old, fmt.Errorf("move %s from raft address %s to %s (ask again to add it at the new one): %w", r.ID, old, r.RaftAddr, err)
+		return old, err
 	}
 	return old, nil
 }
@@ -215,6 +223,19 @@ func answersRaft(ctx context.Context, addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// removalRefused reports whether raft answered a configuration change with a
+// refusal that leaves its configuration as it was: never enqueued (timed out
+// waiting for an earlier change to commit), or refused, before it reached the
+// log, by a replica that does not lead or is handing its leadership over.
+// Anything else may still commit: the wait given up, leadership lost with the
+// entry in the log, and raft's shutdown too (raft v1.8.0 answers a committed
+// configuration entry still on its way to the state machine with
+// ErrRaftShutdown).
+func removalRefused(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
+		errors.Is(err, raft.ErrEnqueueTimeout)
 }
 
 // checkReplicaURL accepts only a bare http(s) origin: followers forward writes,
