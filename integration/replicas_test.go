@@ -637,7 +637,15 @@ func TestThreeReplicasSurviveLeaderKill(t *testing.T) {
 		t.Fatal("feed did not end")
 		return nil
 	}
-	whole := all(old, "")
+	// Followers apply what the leader committed a moment later, so the
+	// revival just written may not be in every replica's feed yet: wait
+	// until all three hold the same feed before reading across them.
+	var whole []string
+	waitFor(t, 20*time.Second, func() bool {
+		whole = all(old, "")
+		n := len(whole)
+		return n == len(all(newLeader, "")) && n == len(all((newLeader+1)%3, ""))
+	})
 	first, cursor := feed(newLeader, "", 200)
 	joined := append(first, all((newLeader+1)%3, cursor)...)
 	if strings.Join(joined, ",") != strings.Join(whole, ",") {
