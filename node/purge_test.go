@@ -426,6 +426,49 @@ func TestPurgeCutShortIsAudited(t *testing.T) {
 	}
 }
 
+// TestPurgeCutAtItsFirstChunkIsAudited: a caller that stops waiting while
+// the first chunk is applied leaves its outcome unknown (outcomeUnknown: an
+// ErrTimeout), and the chunk commits all the same; the purge has begun and
+// the audit log must say so. The test of a cut at the second chunk
+// (TestPurgeCutShortIsAudited) counts the first as begun whatever
+// outcomeUnknown says, so only this one shows a timeout counted as unknown.
+func TestPurgeCutAtItsFirstChunkIsAudited(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	cfg := DefaultConfig("tianjin", t.TempDir())
+	cfg.RecordKey = fed.Members["tianjin"].RecordKey
+	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const records = 2 * PurgeChunk
+	fillOrigin(t, n, fed, "hebei", records)
+	// Cut at the first wait (or, should the chunk's commit win the race
+	// with the cut, a later one: begun all the same).
+	cut := &cancelAfter{Context: ctx, calls: 1, closed: make(chan struct{})}
+	close(cut.closed)
+	got, err := n.PurgeOrigin(cut, "hebei", "admin:ops")
+	if !errors.Is(err, ErrTimeout) || got >= records {
+		t.Fatalf("purge cut at its first chunk: %d, %v; want ErrTimeout before the last of %d", got, err, records)
+	}
+	events, err := n.AuditLog(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if ev.Action == "origin.purge" && ev.Actor == "admin:ops" && strings.Contains(ev.Detail, "hebei: purge begun") {
+			return
+		}
+	}
+	t.Fatalf("a purge whose first chunk's outcome is unknown (it commits) is not audited: %+v", events)
+}
+
 // TestResumePurgesOnlyInChunks: a purge cut short after its first chunk, in
 // a group one of whose replicas is not (or no longer: rolled back, its
 // record missing) known to take chunks, is not finished by ResumePurges as
