@@ -1,17 +1,16 @@
+//go:build unix
+
 package node
 
 import (
 	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"liandong/node/store"
+	"liandong/node/store/storetest"
 )
 
 // TestRaftLogWithoutAccessIsNotDamage: raft's log, of either kind, left
@@ -24,7 +23,7 @@ import (
 // modes, so as root the test runs itself again as nobody.
 func TestRaftLogWithoutAccessIsNotDamage(t *testing.T) {
 	if os.Geteuid() == 0 {
-		rerunAsNobody(t, "TestRaftLogWithoutAccessIsNotDamage")
+		storetest.RerunAsNobody(t, "TestRaftLogWithoutAccessIsNotDamage")
 		return
 	}
 	for _, tc := range []struct {
@@ -70,48 +69,5 @@ func TestRaftLogWithoutAccessIsNotDamage(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// rerunAsNobody runs test in a copy of this test binary as uid/gid 65534 and
-// fails t with its output if it fails.
-func rerunAsNobody(t *testing.T, test string) {
-	t.Helper()
-	// t.TempDir's parent is root's alone: nobody could not reach the copy.
-	dir, err := os.MkdirTemp("", "liandong-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "node.test")
-	src, err := os.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run", "^"+test+"$", "-test.count=1", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = []string{"TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.WaitDelay = time.Minute
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s as nobody: %v\n%s", test, err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+test) {
-		t.Fatalf("%s as nobody did not pass:\n%s", test, out)
 	}
 }

@@ -1,15 +1,16 @@
+//go:build unix
+
 package store
 
 import (
 	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"liandong/node/store/storetest"
 )
 
 // TestOpenWithoutAccessIsNotDamage: a state file the node's user may not open
@@ -21,7 +22,7 @@ import (
 // modes, so as root the test runs itself again as nobody.
 func TestOpenWithoutAccessIsNotDamage(t *testing.T) {
 	if os.Geteuid() == 0 {
-		rerunAsNobody(t, "TestOpenWithoutAccessIsNotDamage")
+		storetest.RerunAsNobody(t, "TestOpenWithoutAccessIsNotDamage")
 		return
 	}
 	for _, tc := range []struct {
@@ -54,48 +55,5 @@ func TestOpenWithoutAccessIsNotDamage(t *testing.T) {
 				t.Errorf("open: %v; a file it may not open is not to be moved aside", err)
 			}
 		})
-	}
-}
-
-// rerunAsNobody runs test in a copy of this test binary as uid/gid 65534 and
-// fails t with its output if it fails.
-func rerunAsNobody(t *testing.T, test string) {
-	t.Helper()
-	// t.TempDir's parent is root's alone: nobody could not reach the copy.
-	dir, err := os.MkdirTemp("", "liandong-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "store.test")
-	src, err := os.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run", "^"+test+"$", "-test.count=1", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = []string{"TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.WaitDelay = time.Minute
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s as nobody: %v\n%s", test, err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+test) {
-		t.Fatalf("%s as nobody did not pass:\n%s", test, out)
 	}
 }
