@@ -29,6 +29,13 @@ func loopbackAddr(t *testing.T) string {
 // are voters.
 func openReplicas(t *testing.T, tweak func(i int, cfg *Config)) []*Node {
 	t.Helper()
+	return openReplicasAs(t, tweak, true)
+}
+
+// openReplicasAs is openReplicas with the second and third replicas added as
+// voters, or as nonvoters when voters is false.
+func openReplicasAs(t *testing.T, tweak func(i int, cfg *Config), voters bool) []*Node {
+	t.Helper()
 	key, err := auth.GenerateKey("tianjin-rec")
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +64,12 @@ func openReplicas(t *testing.T, tweak func(i int, cfg *Config)) []*Node {
 		t.Fatal(err)
 	}
 	for _, n := range nodes[1:] {
-		f := nodes[0].raft.AddVoter(raft.ServerID(n.cfg.ReplicaID), raft.ServerAddress(n.cfg.RaftAddr), 0, 10*time.Second)
-		if err := f.Error(); err != nil {
-			t.Fatalf("add voter %s: %v", n.cfg.ReplicaID, err)
+		add := nodes[0].raft.AddVoter
+		if !voters {
+			add = nodes[0].raft.AddNonvoter
+		}
+		if err := add(raft.ServerID(n.cfg.ReplicaID), raft.ServerAddress(n.cfg.RaftAddr), 0, 10*time.Second).Error(); err != nil {
+			t.Fatalf("add %s (voter %v): %v", n.cfg.ReplicaID, voters, err)
 		}
 	}
 	return nodes

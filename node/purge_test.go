@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,33 +24,7 @@ import (
 // is in raft's configuration, which is what groupHas reads.
 func openGroupOfOne(t *testing.T, tweak func(cfg *Config)) []*Node {
 	t.Helper()
-	dir := t.TempDir()
-	var nodes []*Node
-	for i := range 3 {
-		cfg := DefaultConfig("tianjin", filepath.Join(dir, fmt.Sprint("r", i+1)))
-		cfg.ReplicaID = fmt.Sprintf("tianjin-%d", i+1)
-		cfg.RaftAddr = loopbackAddr(t)
-		cfg.Bootstrap = i == 0
-		tweak(&cfg)
-		n, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		nodes = append(nodes, n)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := nodes[0].WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes[1:] {
-		f := nodes[0].raft.AddNonvoter(raft.ServerID(n.cfg.ReplicaID), raft.ServerAddress(n.cfg.RaftAddr), 0, 10*time.Second)
-		if err := f.Error(); err != nil {
-			t.Fatalf("add nonvoter %s: %v", n.cfg.ReplicaID, err)
-		}
-	}
-	return nodes
+	return openReplicasAs(t, func(_ int, cfg *Config) { tweak(cfg) }, false)
 }
 
 // purgeFederation is tianjin's federation with hebei and beijing, both
@@ -373,13 +346,10 @@ func (c *cancelAfter) Err() error {
 	return context.Canceled
 }
 
-// TestPurgeCutShortIsAudited: a purge-origin whose caller stops waiting
-// after its first chunk has withdrawn the origin from service (every reader
-// sees it purged from that chunk on) and the leader finishes it on its own
-// (ResumePurges): the audit log records it all the same, naming who asked.
-// Before, only a purge that ran to its end was audited.
-func TestPurgeCutShortIsAudited(t *testing.T) {
-	fed, signed := purgeFederation(t)
+// openPurgeLeader opens a single replica of tianjin in fed (purgeFederation)
+// and waits until it leads; the test's cleanup closes it.
+func openPurgeLeader(t *testing.T, fed *exchangetest.Federation, signed []byte) *Node {
+	t.Helper()
 	cfg := DefaultConfig("tianjin", t.TempDir())
 	cfg.RecordKey = fed.Members["tianjin"].RecordKey
 	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
@@ -387,12 +357,25 @@ func TestPurgeCutShortIsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(func() { n.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := n.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// TestPurgeCutShortIsAudited: a purge-origin whose caller stops waiting
+// after its first chunk has withdrawn the origin from service (every reader
+// sees it purged from that chunk on) and the leader finishes it on its own
+// (ResumePurges): the audit log records it all the same, naming who asked.
+// Before, only a purge that ran to its end was audited.
+func TestPurgeCutShortIsAudited(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	n := openPurgeLeader(t, fed, signed)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	// Four chunks: the purge runs to its end only if every chunk after the
 	// first wins the race with the cut (cancelAfter).
 	const records = 4 * PurgeChunk
@@ -434,19 +417,9 @@ func TestPurgeCutShortIsAudited(t *testing.T) {
 // outcomeUnknown says, so only this one shows a timeout counted as unknown.
 func TestPurgeCutAtItsFirstChunkIsAudited(t *testing.T) {
 	fed, signed := purgeFederation(t)
-	cfg := DefaultConfig("tianjin", t.TempDir())
-	cfg.RecordKey = fed.Members["tianjin"].RecordKey
-	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := openPurgeLeader(t, fed, signed)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 	const records = 2 * PurgeChunk
 	fillOrigin(t, n, fed, "hebei", records)
 	// Cut at the first wait (or, should the chunk's commit win the race
@@ -558,19 +531,9 @@ func TestPurgeRefusedAtItsFirstChunkIsNotAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig("tianjin", t.TempDir())
-	cfg.RecordKey = fed.Members["tianjin"].RecordKey
-	cfg.Bundle, cfg.BundleSigned = fed.Bundle, signed
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := openPurgeLeader(t, fed, signed)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := n.PurgeOrigin(ctx, "tianjin", "admin:ops"); !errors.Is(err, store.ErrNotOrigin) {
 		t.Fatalf("purge of the centre's own records: %v, want ErrNotOrigin", err)
 	}
