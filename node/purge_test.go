@@ -547,3 +547,44 @@ func TestPurgeRefusedAtItsFirstChunkIsNotAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeOriginGivesUpWaitingForAnotherPurge: a purge-origin that waits
+// behind another purge of this leader's (ResumePurges, up to its maxChunks
+// chunks) gives up when its caller's context ends, with ErrTimeout and
+// nothing proposed, as the node's other waits do; it used to wait for the
+// lock whatever its context said. Once the other purge ends it runs.
+func TestPurgeOriginGivesUpWaitingForAnotherPurge(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	n := openPurgeLeader(t, fed, signed)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fillOrigin(t, n, fed, "hebei", 10)
+	n.purgeLock <- struct{}{} // another purge runs, as ResumePurges would
+	short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer stop()
+	type outcome struct {
+		n   int
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		got, err := n.PurgeOrigin(short, "hebei", "admin:ops")
+		done <- outcome{got, err}
+	}()
+	select {
+	case o := <-done:
+		if !errors.Is(o.err, ErrTimeout) || !errors.Is(o.err, context.DeadlineExceeded) || o.n != 0 {
+			t.Fatalf("purge-origin behind another purge: %d, %v; want 0 and ErrTimeout", o.n, o.err)
+		}
+	case <-time.After(30 * time.Second):
+		<-n.purgeLock // lets the waiting call run, so that the test ends
+		t.Fatal("purge-origin still waits for another purge 30 s after its context ended")
+	}
+	if p, err := n.st.Purged("hebei"); err != nil || p {
+		t.Fatalf("hebei marked purged (%v, %v) by a call that gave up before proposing", p, err)
+	}
+	<-n.purgeLock // the other purge ends
+	if got, err := n.PurgeOrigin(ctx, "hebei", "admin:ops"); err != nil || got != 10 {
+		t.Fatalf("purge-origin once the other purge ended: %d, %v", got, err)
+	}
+}

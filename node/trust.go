@@ -259,8 +259,10 @@ func (n *Node) PurgeOrigin(ctx context.Context, origin, actor string) (int, erro
 	if !ok || m.Removed == nil {
 		return 0, fmt.Errorf("%w: %q (remove it from the federation first: `liandong federation remove-centre`)", ErrNotRemoved, origin)
 	}
-	n.purgeMu.Lock()
-	defer n.purgeMu.Unlock()
+	if err := n.lockPurges(ctx); err != nil {
+		return 0, fmt.Errorf("purge %s: %w", origin, err)
+	}
+	defer func() { <-n.purgeLock }()
 	purged, _, begun, err := n.purge(ctx, origin, -1)
 	if err != nil {
 		// Some chunks may have been applied: they stay (the origin is
@@ -277,6 +279,24 @@ func (n *Node) PurgeOrigin(ctx context.Context, origin, actor string) (int, erro
 	return purged, nil
 }
 
+// lockPurges takes purgeLock, waiting while another purge of this leader's
+// runs (ResumePurges: up to its maxChunks chunks) until ctx ends. A free lock
+// is taken without reading ctx, as a sync.Mutex was.
+func (n *Node) lockPurges(ctx context.Context) error {
+	select {
+	case n.purgeLock <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case n.purgeLock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		// Nothing was proposed: no purge of this call's began.
+		return fmt.Errorf("%w: another purge of this leader's (a purge cut short, resumed) still runs; nothing was proposed, try again: %w", ErrTimeout, ctx.Err())
+	}
+}
+
 // PurgeChunk is how many records one purge command makes tombstones, when
 // every replica of the group takes purges in chunks (FeaturePurgeChunks): a
 // chunk's transaction took 23 ms and a few MiB of heap, where a whole purge
@@ -290,7 +310,7 @@ const PurgeChunk = 1000
 // from before chunks applies alike. It returns the records made tombstones,
 // whether some are left, and whether a command was or may yet be applied
 // (begun: one committed, or one's outcome is unknown, outcomeUnknown; not
-// merely handed to raft, which may refuse it). The caller holds purgeMu.
+// merely handed to raft, which may refuse it). The caller holds purgeLock.
 func (n *Node) purge(ctx context.Context, origin string, maxChunks int) (purged int, more, begun bool, err error) {
 	if !n.groupHas(FeaturePurgeChunks) {
 		if maxChunks >= 0 {
@@ -361,10 +381,12 @@ func (n *Node) ResumePurges(ctx context.Context, maxChunks int) (int, error) {
 	if !n.IsLeader() {
 		return 0, ErrNotLeader
 	}
-	if !n.purgeMu.TryLock() {
+	select {
+	case n.purgeLock <- struct{}{}:
+	default:
 		return 0, nil
 	}
-	defer n.purgeMu.Unlock()
+	defer func() { <-n.purgeLock }()
 	origins, err := n.st.UnfinishedPurges()
 	if err != nil {
 		return 0, fmt.Errorf("resume purges: %w", err)
