@@ -270,11 +270,32 @@ func TestResumePurges(t *testing.T) {
 	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 1 || left[0] != "hebei" {
 		t.Fatalf("unfinished purges after the first chunk: %v, %v", left, err)
 	}
+	// The leader that finishes the purge says so in the audit log, naming
+	// itself: no operator's call did.
+	finishedBy := func() (events []string) {
+		t.Helper()
+		log, err := n.AuditLog(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range log {
+			if ev.Action == "origin.purge" && strings.HasPrefix(ev.Detail, "hebei: a purge cut short finished") {
+				events = append(events, ev.Actor)
+			}
+		}
+		return events
+	}
 	if got, err := n.ResumePurges(ctx, 1); err != nil || got != PurgeChunk {
 		t.Fatalf("resume, one chunk: %d, %v", got, err)
 	}
+	if by := finishedBy(); len(by) != 0 {
+		t.Fatalf("audited as finished by %v with a chunk still to come", by)
+	}
 	if got, err := n.ResumePurges(ctx, 20); err != nil || got != PurgeChunk+7 {
 		t.Fatalf("resume, the rest: %d, %v", got, err)
+	}
+	if by := finishedBy(); len(by) != 1 || by[0] != "replica:"+n.cfg.ReplicaID {
+		t.Fatalf("the resumed purge's end audited as finished by %v, want once by replica:%s", by, n.cfg.ReplicaID)
 	}
 	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
 		t.Fatalf("unfinished purges at the end: %v, %v", left, err)
@@ -287,6 +308,9 @@ func TestResumePurges(t *testing.T) {
 	}
 	if got, err := n.ResumePurges(ctx, 20); err != nil || got != 0 {
 		t.Fatalf("resume with nothing left: %d, %v", got, err)
+	}
+	if by := finishedBy(); len(by) != 1 {
+		t.Fatalf("audited as finished %d times, once before nothing was left", len(by))
 	}
 	if found := searchOrigin(t, n, "hebei"); found != 0 {
 		t.Fatalf("after the purge the search index finds %d records of hebei", found)

@@ -375,7 +375,9 @@ func outcomeUnknown(err error) bool {
 // one whole purge it would then propose holds the state machine, and every
 // write of the centre, for the whole of what is left (38 s at 1,000,000
 // records), which an operator's purge-origin does knowingly and this loop
-// must not do unasked. It returns the records it made tombstones.
+// must not do unasked. It returns the records it made tombstones. A purge it
+// finishes is audited (origin.purge) with this replica as actor,
+// "replica:<id>", as no operator's call finished it.
 func (n *Node) ResumePurges(ctx context.Context, maxChunks int) (int, error) {
 	maxChunks = max(maxChunks, 1)
 	if !n.IsLeader() {
@@ -408,6 +410,9 @@ func (n *Node) ResumePurges(ctx context.Context, maxChunks int) (int, error) {
 		}
 		if !more {
 			n.log.Info("finished a purge cut short", "origin", origin, "records", purged)
+			// The operator's event says the purge began (PurgeOrigin);
+			// this one says which replica, unasked, finished it.
+			n.auditBestEffort(ctx, "replica:"+n.cfg.ReplicaID, "origin.purge", fmt.Sprintf("%s: a purge cut short finished by the leader; its last resumption withdrew %d records from service", origin, purged))
 		}
 		if maxChunks -= (purged + PurgeChunk - 1) / PurgeChunk; maxChunks <= 0 {
 			break
