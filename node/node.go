@@ -249,10 +249,12 @@ type Node struct {
 	// (RegisterSelf, AddReplica, RecordFeatures), each of which reads the
 	// record it rewrites.
 	replicaMu sync.Mutex
-	// purgeMu serialises this leader's purges (PurgeOrigin, ResumePurges),
+	// purgeLock serialises this leader's purges (PurgeOrigin, ResumePurges),
 	// so that a resumed purge does not take chunks an operator's call
-	// counts on.
-	purgeMu sync.Mutex
+	// counts on: held while it holds a token. A channel rather than a
+	// sync.Mutex, so that PurgeOrigin waiting behind a ResumePurges (up to
+	// its maxChunks chunks) gives up when its caller's context ends.
+	purgeLock chan struct{}
 	// purgeWaiting is set while ResumePurges waits for every replica to
 	// take chunks, so that it says so once.
 	purgeWaiting atomic.Bool
@@ -302,7 +304,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID), writeSeed: maphash.MakeSeed(), freeSpace: filesystemSpace}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("centre", cfg.Centre, "replica", cfg.ReplicaID), writeSeed: maphash.MakeSeed(), freeSpace: filesystemSpace, purgeLock: make(chan struct{}, 1)}
 	if cfg.Bundle != nil {
 		n.bundle.Store(cfg.Bundle)
 		signed := cfg.BundleSigned

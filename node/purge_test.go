@@ -270,11 +270,32 @@ func TestResumePurges(t *testing.T) {
 	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 1 || left[0] != "hebei" {
 		t.Fatalf("unfinished purges after the first chunk: %v, %v", left, err)
 	}
+	// The leader that finishes the purge says so in the audit log, naming
+	// itself: no operator's call did.
+	finishedBy := func() (events []string) {
+		t.Helper()
+		log, err := n.AuditLog(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range log {
+			if ev.Action == "origin.purge" && strings.HasPrefix(ev.Detail, "hebei: a purge cut short finished") {
+				events = append(events, ev.Actor)
+			}
+		}
+		return events
+	}
 	if got, err := n.ResumePurges(ctx, 1); err != nil || got != PurgeChunk {
 		t.Fatalf("resume, one chunk: %d, %v", got, err)
 	}
+	if by := finishedBy(); len(by) != 0 {
+		t.Fatalf("audited as finished by %v with a chunk still to come", by)
+	}
 	if got, err := n.ResumePurges(ctx, 20); err != nil || got != PurgeChunk+7 {
 		t.Fatalf("resume, the rest: %d, %v", got, err)
+	}
+	if by := finishedBy(); len(by) != 1 || by[0] != "replica:"+n.cfg.ReplicaID {
+		t.Fatalf("the resumed purge's end audited as finished by %v, want once by replica:%s", by, n.cfg.ReplicaID)
 	}
 	if left, err := n.st.UnfinishedPurges(); err != nil || len(left) != 0 {
 		t.Fatalf("unfinished purges at the end: %v, %v", left, err)
@@ -287,6 +308,9 @@ func TestResumePurges(t *testing.T) {
 	}
 	if got, err := n.ResumePurges(ctx, 20); err != nil || got != 0 {
 		t.Fatalf("resume with nothing left: %d, %v", got, err)
+	}
+	if by := finishedBy(); len(by) != 1 {
+		t.Fatalf("audited as finished %d times, once before nothing was left", len(by))
 	}
 	if found := searchOrigin(t, n, "hebei"); found != 0 {
 		t.Fatalf("after the purge the search index finds %d records of hebei", found)
@@ -545,5 +569,46 @@ func TestPurgeRefusedAtItsFirstChunkIsNotAudited(t *testing.T) {
 		if ev.Action == "origin.purge" {
 			t.Fatalf("a purge refused at its first command is audited as begun: %+v", ev)
 		}
+	}
+}
+
+// TestPurgeOriginGivesUpWaitingForAnotherPurge: a purge-origin that waits
+// behind another purge of this leader's (ResumePurges, up to its maxChunks
+// chunks) gives up when its caller's context ends, with ErrTimeout and
+// nothing proposed, as the node's other waits do; it used to wait for the
+// lock whatever its context said. Once the other purge ends it runs.
+func TestPurgeOriginGivesUpWaitingForAnotherPurge(t *testing.T) {
+	fed, signed := purgeFederation(t)
+	n := openPurgeLeader(t, fed, signed)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fillOrigin(t, n, fed, "hebei", 10)
+	n.purgeLock <- struct{}{} // another purge runs, as ResumePurges would
+	short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer stop()
+	type outcome struct {
+		n   int
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		got, err := n.PurgeOrigin(short, "hebei", "admin:ops")
+		done <- outcome{got, err}
+	}()
+	select {
+	case o := <-done:
+		if !errors.Is(o.err, ErrTimeout) || !errors.Is(o.err, context.DeadlineExceeded) || o.n != 0 {
+			t.Fatalf("purge-origin behind another purge: %d, %v; want 0 and ErrTimeout", o.n, o.err)
+		}
+	case <-time.After(30 * time.Second):
+		<-n.purgeLock // lets the waiting call run, so that the test ends
+		t.Fatal("purge-origin still waits for another purge 30 s after its context ended")
+	}
+	if p, err := n.st.Purged("hebei"); err != nil || p {
+		t.Fatalf("hebei marked purged (%v, %v) by a call that gave up before proposing", p, err)
+	}
+	<-n.purgeLock // the other purge ends
+	if got, err := n.PurgeOrigin(ctx, "hebei", "admin:ops"); err != nil || got != 10 {
+		t.Fatalf("purge-origin once the other purge ended: %d, %v", got, err)
 	}
 }

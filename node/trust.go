@@ -259,8 +259,10 @@ func (n *Node) PurgeOrigin(ctx context.Context, origin, actor string) (int, erro
 	if !ok || m.Removed == nil {
 		return 0, fmt.Errorf("%w: %q (remove it from the federation first: `liandong federation remove-centre`)", ErrNotRemoved, origin)
 	}
-	n.purgeMu.Lock()
-	defer n.purgeMu.Unlock()
+	if err := n.lockPurges(ctx); err != nil {
+		return 0, fmt.Errorf("purge %s: %w", origin, err)
+	}
+	defer func() { <-n.purgeLock }()
 	purged, _, begun, err := n.purge(ctx, origin, -1)
 	if err != nil {
 		// Some chunks may have been applied: they stay (the origin is
@@ -277,6 +279,24 @@ func (n *Node) PurgeOrigin(ctx context.Context, origin, actor string) (int, erro
 	return purged, nil
 }
 
+// lockPurges takes purgeLock, waiting while another purge of this leader's
+// runs (ResumePurges: up to its maxChunks chunks) until ctx ends. A free lock
+// is taken without reading ctx, as a sync.Mutex was.
+func (n *Node) lockPurges(ctx context.Context) error {
+	select {
+	case n.purgeLock <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case n.purgeLock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		// Nothing was proposed: no purge of this call's began.
+		return fmt.Errorf("%w: another purge of this leader's (a purge cut short, resumed) still runs; nothing was proposed, try again: %w", ErrTimeout, ctx.Err())
+	}
+}
+
 // PurgeChunk is how many records one purge command makes tombstones, when
 // every replica of the group takes purges in chunks (FeaturePurgeChunks): a
 // chunk's transaction took 23 ms and a few MiB of heap, where a whole purge
@@ -290,7 +310,7 @@ const PurgeChunk = 1000
 // from before chunks applies alike. It returns the records made tombstones,
 // whether some are left, and whether a command was or may yet be applied
 // (begun: one committed, or one's outcome is unknown, outcomeUnknown; not
-// merely handed to raft, which may refuse it). The caller holds purgeMu.
+// merely handed to raft, which may refuse it). The caller holds purgeLock.
 func (n *Node) purge(ctx context.Context, origin string, maxChunks int) (purged int, more, begun bool, err error) {
 	if !n.groupHas(FeaturePurgeChunks) {
 		if maxChunks >= 0 {
@@ -355,16 +375,20 @@ func outcomeUnknown(err error) bool {
 // one whole purge it would then propose holds the state machine, and every
 // write of the centre, for the whole of what is left (38 s at 1,000,000
 // records), which an operator's purge-origin does knowingly and this loop
-// must not do unasked. It returns the records it made tombstones.
+// must not do unasked. It returns the records it made tombstones. A purge it
+// finishes is audited (origin.purge) with this replica as actor,
+// "replica:<id>", as no operator's call finished it.
 func (n *Node) ResumePurges(ctx context.Context, maxChunks int) (int, error) {
 	maxChunks = max(maxChunks, 1)
 	if !n.IsLeader() {
 		return 0, ErrNotLeader
 	}
-	if !n.purgeMu.TryLock() {
+	select {
+	case n.purgeLock <- struct{}{}:
+	default:
 		return 0, nil
 	}
-	defer n.purgeMu.Unlock()
+	defer func() { <-n.purgeLock }()
 	origins, err := n.st.UnfinishedPurges()
 	if err != nil {
 		return 0, fmt.Errorf("resume purges: %w", err)
@@ -386,6 +410,9 @@ func (n *Node) ResumePurges(ctx context.Context, maxChunks int) (int, error) {
 		}
 		if !more {
 			n.log.Info("finished a purge cut short", "origin", origin, "records", purged)
+			// The operator's event says the purge began (PurgeOrigin);
+			// this one says which replica, unasked, finished it.
+			n.auditBestEffort(ctx, "replica:"+n.cfg.ReplicaID, "origin.purge", fmt.Sprintf("%s: a purge cut short finished by the leader; its last resumption withdrew %d records from service", origin, purged))
 		}
 		if maxChunks -= (purged + PurgeChunk - 1) / PurgeChunk; maxChunks <= 0 {
 			break

@@ -659,7 +659,7 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 		}
 	}()
 	logs := tx.Bucket(bucketLogs).Bucket([]byte(rc.Origin))
-	purged := unsafePurged(tx, rc.Origin)
+	purged := s.unsafePurged(tx, rc.Origin)
 	for _, e := range rc.Entries {
 		if e.Origin != rc.Origin {
 			res.Err = fmt.Errorf("%w: entry of %s in a batch of %s", ErrChainGap, e.Origin, rc.Origin)

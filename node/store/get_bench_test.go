@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkGetRemote measures Get of another centre's record (the read path
-// that h129 gave a bbolt lookup of the origin's purge mark) and of an own
+// that h129 gave a bbolt lookup of the origin's purge mark, and h140 took
+// back for origins never purged: Store.purged) and of an own
 // record, over 10,000 remote records.
 func BenchmarkGetRemote(b *testing.B) {
 	s, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{Centre: "tianjin", Signer: keySigner{mustKey(b, "tianjin")}, NoSync: true})

@@ -257,7 +257,7 @@ func (s *Store) List(q Query) (items []*schema.Record, next string, err error) {
 			if !q.matches(&r) {
 				continue
 			}
-			if r.Origin != s.opts.Centre && purgedOrigin(tx, purged, r.Origin) {
+			if r.Origin != s.opts.Centre && s.purgedOrigin(tx, purged, r.Origin) {
 				continue // purged, its chunk still to come: see Get
 			}
 			if len(items) == q.Limit || size >= q.MaxBytes {

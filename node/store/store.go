@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -116,6 +117,12 @@ type Store struct {
 	// watch is closed and replaced after every commit, to wake long-polls.
 	watchMu sync.Mutex
 	watch   chan struct{}
+
+	// purged holds every origin whose purge mark a read transaction may
+	// see (see unsafePurged), so that a read of another centre's record
+	// looks the mark up in bbolt only for an origin ever purged. Replaced
+	// whole, never changed in place.
+	purged atomic.Pointer[map[string]struct{}]
 }
 
 // Open opens or creates the state file at path.
@@ -133,6 +140,10 @@ func Open(path string, opts Options) (*Store, error) {
 	db, err := s.openDB()
 	if err != nil {
 		return nil, err
+	}
+	if err := s.loadPurged(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	s.db = db
 	return s, nil
@@ -246,7 +257,7 @@ func (s *Store) Get(id string) (*schema.Record, error) {
 		if rec, err = unsafeGetRecord(tx, id); err != nil {
 			return err
 		}
-		if !rec.Deleted && rec.Origin != s.opts.Centre && unsafePurged(tx, rec.Origin) {
+		if !rec.Deleted && rec.Origin != s.opts.Centre && s.unsafePurged(tx, rec.Origin) {
 			// Purged, the chunk that makes it a tombstone still to come
 			// (PurgeCommand.Limit): served as that tombstone already, as
 			// Changes and List do, so that no reader sees an origin half
@@ -441,7 +452,7 @@ func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []
 			if err := schema.UnmarshalRecord(v, &r); err != nil {
 				return fmt.Errorf("%w: feed %d: %v", ErrCorrupt, pos, err)
 			}
-			if !r.Deleted && r.Origin != s.opts.Centre && purgedOrigin(tx, purged, r.Origin) {
+			if !r.Deleted && r.Origin != s.opts.Centre && s.purgedOrigin(tx, purged, r.Origin) {
 				// Purged since: served as the tombstone it became, as Get
 				// does, not with the body this position recorded (later
 				// entries of the origin make no records).
@@ -459,11 +470,11 @@ func (s *Store) Changes(since uint64, limit int, match ChangeFilter) (changes []
 	return changes, last, err
 }
 
-// purgedOrigin is unsafePurged(tx, origin), remembered in seen for one read.
-func purgedOrigin(tx *bbolt.Tx, seen map[string]bool, origin string) bool {
+// purgedOrigin is s.unsafePurged(tx, origin), remembered in seen for one read.
+func (s *Store) purgedOrigin(tx *bbolt.Tx, seen map[string]bool, origin string) bool {
 	p, ok := seen[origin]
 	if !ok {
-		p = unsafePurged(tx, origin)
+		p = s.unsafePurged(tx, origin)
 		seen[origin] = p
 	}
 	return p
@@ -583,6 +594,13 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	db, err := s.openDB()
 	if err != nil {
+		return fmt.Errorf("restore: reopen: %w", err)
+	}
+	// The snapshot's purges replace the old state's: an origin purged only
+	// in the snapshot would otherwise be read unpurged. (No reader runs
+	// while s.mu is held.)
+	if err := s.loadPurged(db); err != nil {
+		db.Close()
 		return fmt.Errorf("restore: reopen: %w", err)
 	}
 	s.db = db
