@@ -465,6 +465,15 @@ func problemResponses() obj {
 	} {
 		out[name] = obj{"description": desc, "content": obj{"application/problem+json": obj{"schema": schemaRef("Problem")}}}
 	}
+	// Retry-After is what a partner's retry loop waits on, so the document
+	// declares it where the node sends it: on every 503 (unavailable() sets
+	// it), and on the 507s of a full disk (not on a backup's lack of room,
+	// which no wait may cure).
+	retryAfter := func(required bool, desc string) obj {
+		return obj{"Retry-After": obj{"description": desc, "required": required, "schema": obj{"type": "integer", "minimum": 0}}}
+	}
+	out["Unavailable"].(obj)["headers"] = retryAfter(true, "seconds to wait before retrying (the same request, or at another replica of the centre)")
+	out["InsufficientStorage"].(obj)["headers"] = retryAfter(false, "seconds to wait before retrying, when the node expects space to return (a full disk)")
 	return out
 }
 
