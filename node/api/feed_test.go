@@ -192,6 +192,37 @@ func TestChangesFeed(t *testing.T) {
 	}
 }
 
+// TestFilteredFeedEmptyAnswerIsNotTheEnd pins what README and the document
+// tell partners: an answer may hold no changes yet move next_cursor on (its
+// filter passed over a bounded stretch of the feed), so a reader polls again at
+// once and is caught up only when next_cursor comes back equal to since.
+func TestFilteredFeedEmptyAnswerIsNotTheEnd(t *testing.T) {
+	e := newEnv(t, false)
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+	for i := 0; i < 70; i++ { // more than one answer reads with limit=1
+		e.create(t, "need", "federation", needBody(fmt.Sprintf("需求 %d", i)))
+	}
+	want := e.create(t, "supply", "federation", supplyBody("成果")).ID
+
+	first, _ := e.feed(t, tok, "?catalogue=supply&limit=1&since=0")
+	if len(first.Changes) != 0 || first.NextCursor == "0" || first.NextCursor == "" {
+		t.Fatalf("first answer %+v: want no changes and a cursor moved on", first)
+	}
+	var got []string
+	since, caughtUp := "0", false
+	for i := 0; i < 10 && !caughtUp; i++ {
+		feed, _ := e.feed(t, tok, "?catalogue=supply&limit=1&since="+since)
+		for _, c := range feed.Changes {
+			got = append(got, c.Record.ID)
+		}
+		caughtUp = len(feed.Changes) == 0 && feed.NextCursor == since
+		since = feed.NextCursor
+	}
+	if !caughtUp || fmt.Sprint(got) != fmt.Sprint([]string{want}) {
+		t.Fatalf("caught up %v with %v, want [%s]", caughtUp, got, want)
+	}
+}
+
 func TestLongPoll(t *testing.T) {
 	e := newEnv(t, false)
 	tok := e.token(t, "tianjin", auth.ScopeRead)

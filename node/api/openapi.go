@@ -292,7 +292,7 @@ func buildOpenAPI() ([]byte, error) {
 		"required": []any{"changes", "next_cursor"},
 		"properties": obj{
 			"changes":     obj{"type": "array", "items": schemaRef("Change")},
-			"next_cursor": obj{"type": "string", "description": "the since of the next poll; it moves on past changes the caller may not see"},
+			"next_cursor": obj{"type": "string", "description": "the since of the next poll; it moves on past changes the caller may not see or its filter leaves out, so an answer without changes is not the end of the feed when next_cursor differs from the since sent: poll again at once. The reader is caught up when changes is empty and next_cursor equals since"},
 		},
 		"additionalProperties": false,
 	}
