@@ -456,7 +456,7 @@ func problemResponses() obj {
 		"Unprocessable":       "The record does not pass validation; errors name each field at fault.",
 		"Unavailable":         "The node cannot serve now (no raft leader, shutting down); retry after Retry-After seconds.",
 		"Conflict":            "The record exists, the trust bundle offered is older than or differs from the one held, or a membership change would leave the group unable to commit.",
-		"TooLarge":            "The body is over the limit.",
+		"TooLarge":            fmt.Sprintf("The body is over the limit, which the detail names: %d bytes (1 MiB) for a record and for a whole batch, whatever its number of items; %d for a trust bundle. A record's body alone is at most %d bytes (422 beyond).", DefaultMaxBodyBytes, auth.MaxBundleBytes, schema.MaxBodyBytes),
 		"InsufficientStorage": "The node's disk is full: writes are refused until space returns; reads go on.",
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
 		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
@@ -593,7 +593,7 @@ func paths() obj {
 			), nil),
 		},
 		"/v1/batch": obj{
-			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request", nil, merge(
+			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request, of at most "+strconv.Itoa(DefaultMaxBodyBytes)+" bytes in all (413 beyond: send fewer items a request)", nil, merge(
 				obj{"200": obj{"description": "each item's result, in the order sent", "content": jsonContent(schemaRef("BatchResponse")),
 					"headers": obj{"Retry-After": obj{"description": "the longest any refused item was given (seconds), when one was", "schema": obj{"type": "integer"}}}}},
 				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia")},
