@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func buildOpenAPI() ([]byte, error) {
 		"type":        "object",
 		"required":    []any{"type", "title", "status"},
 		"properties": obj{
-			"type":       obj{"type": "string", "pattern": "^" + ProblemTypePrefix + "[a-z-]+$"},
+			"type":       obj{"type": "string", "pattern": "^" + ProblemTypePrefix + "[a-z-]+$", "description": problemTypes()},
 			"title":      obj{"type": "string"},
 			"status":     obj{"type": "integer", "minimum": 400, "maximum": 599},
 			"detail":     obj{"type": "string"},
@@ -443,6 +444,20 @@ func buildOpenAPI() ([]byte, error) {
 		return nil, fmt.Errorf("encode OpenAPI document: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// problemTypes lists the problem types the node answers with (titles), for
+// clients that branch on them; a later build may add more.
+func problemTypes() string {
+	var kinds []string
+	for kind, title := range titles {
+		if kind == "client-closed" { // logged, never sent: the client left
+			continue
+		}
+		kinds = append(kinds, ProblemTypePrefix+kind+" ("+title+")")
+	}
+	slices.Sort(kinds)
+	return "one of " + strings.Join(kinds, ", ") + "; a later build may add others, which a client treats by status"
 }
 
 func problemResponses() obj {

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -280,5 +283,48 @@ func TestOpenAPIDeclaresRetryAfter(t *testing.T) {
 				t.Errorf("%d without Retry-After checked against the document: %v", c.status, err)
 			}
 		})
+	}
+}
+
+// TestOpenAPIListsProblemTypes: partners branch on a problem's type, so the
+// document lists every kind the handlers answer with, each with its title:
+// read from the source, every newProblem call's kind must be in titles, and
+// every kind in titles in the Problem schema's description.
+func TestOpenAPIListsProblemTypes(t *testing.T) {
+	v := mustValidator(t)
+	desc := v.Doc.Components.Schemas["Problem"].Value.Properties["type"].Value.Description
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	call := regexp.MustCompile(`newProblem\([^,]+, "([a-z-]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllSubmatch(src, -1) {
+			used[string(m[1])] = true
+		}
+	}
+	if len(used) < 10 {
+		t.Fatalf("found only %d problem kinds in the source: %v", len(used), used)
+	}
+	for kind := range used {
+		if titles[kind] == "" {
+			t.Errorf("problem kind %q has no title", kind)
+		}
+	}
+	for kind := range titles {
+		if kind == "client-closed" { // never sent
+			continue
+		}
+		if !strings.Contains(desc, ProblemTypePrefix+kind+" ") {
+			t.Errorf("problem type %s%s not listed in the document: %q", ProblemTypePrefix, kind, desc)
+		}
 	}
 }
