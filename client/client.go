@@ -80,8 +80,8 @@ type Problem struct {
 	Instance  string       `json:"instance,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldError `json:"errors,omitempty"`
-	// RetryAfter is the answer's Retry-After (503 and 507 carry one), 0 when
-	// absent.
+	// RetryAfter is the answer's Retry-After (every 503 carries one, and so
+	// does a 507 of a full disk), 0 when absent.
 	RetryAfter time.Duration `json:"-"`
 }
 
