@@ -634,3 +634,22 @@ func TestPlainCursorPastTheHead(t *testing.T) {
 		t.Fatalf("%d barriers, want one for each question the leader answered past its head", rep.barriers)
 	}
 }
+
+// TestCursorOfAnotherNodesFeed: a partner that moves its saved cursor to
+// another centre's node (whose feed counts its own positions) gets the 410
+// feed-reset, read from 0 and reconcile, with a detail that names that case
+// too, not only "this centre's feed was rebuilt", which would send it (and the
+// operators it asks) looking for a rebuild that never happened.
+func TestCursorOfAnotherNodesFeed(t *testing.T) {
+	a, b := newEnv(t, false), newEnv(t, false)
+	a.create(t, "supply", "federation", supplyBody("成果"))
+	feed, _ := a.feed(t, a.token(t, "tianjin", auth.ScopeRead), "?since=0")
+	for _, path := range []string{"/v1/changes?since=" + feed.NextCursor, "/v1/changes/stream?since=" + feed.NextCursor} {
+		r := b.do(t, req{method: "GET", path: path, token: b.token(t, "tianjin", auth.ScopeRead)})
+		wantStatus(t, r, http.StatusGone)
+		p := r.problem(t)
+		if p.Type != ProblemTypePrefix+"feed-reset" || !strings.Contains(p.Detail, "another centre's node") || !strings.Contains(p.Detail, "since=0") {
+			t.Errorf("%s: %s %q", path, p.Type, p.Detail)
+		}
+	}
+}

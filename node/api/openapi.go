@@ -476,7 +476,7 @@ func problemResponses() obj {
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
 		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
 		"InternalServerError": "The node failed; the request id is in its log.",
-		"FeedReset":           "The cursor is from another life of this centre's change feed (its state was rebuilt from its peers, which counts positions anew): read the feed again from the beginning and reconcile.",
+		"FeedReset":           "The cursor is not of this node's change feed: another centre's node issued it (each centre's feed counts its own positions; the replicas of one centre share theirs), or it is from another life of this centre's feed (its state was rebuilt from its peers, which counts positions anew). Read the feed again from the beginning and reconcile.",
 	} {
 		out[name] = obj{"description": desc, "content": obj{"application/problem+json": obj{"schema": schemaRef("Problem")}}}
 	}
