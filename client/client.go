@@ -80,8 +80,8 @@ type Problem struct {
 	Instance  string       `json:"instance,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldError `json:"errors,omitempty"`
-	// RetryAfter is the answer's Retry-After (503 and 507 carry one), 0 when
-	// absent.
+	// RetryAfter is the answer's Retry-After (every 503 carries one, and so
+	// does a 507 of a full disk), 0 when absent.
 	RetryAfter time.Duration `json:"-"`
 }
 
@@ -130,10 +130,11 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 	return &h, nil
 }
 
-// IsFeedReset reports whether err is the node's answer to a feed cursor from
-// another life of its change feed (410 feed-reset): the centre rebuilt its state
-// from its peers and counts positions anew. Read the feed again from the
-// beginning ("") and reconcile what you hold.
+// IsFeedReset reports whether err is the node's answer to a feed cursor that
+// is not of its change feed (410 feed-reset): the centre rebuilt its state from
+// its peers and counts positions anew, or another centre's node issued the
+// cursor. Read the feed again from the beginning ("") and reconcile what you
+// hold.
 func IsFeedReset(err error) bool {
 	var p *Problem
 	return errors.As(err, &p) && p.Status == http.StatusGone && p.Kind() == "feed-reset"

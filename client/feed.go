@@ -44,7 +44,10 @@ func (f FeedFilter) query(q url.Values) {
 // Changes reads the change feed after since ("" or "0" for the beginning),
 // waiting up to wait for a change when there is none yet (a long poll). It
 // returns the changes and the cursor to pass next time, which moves on even when
-// no change is returned.
+// no change is returned: no changes with a cursor other than since is not the
+// end of the feed (a filter or unreadable records passed over a stretch of it),
+// so call again at once; the reader is caught up when no changes come back and
+// the cursor is since.
 func (c *Client) Changes(ctx context.Context, since string, f FeedFilter, limit int, wait time.Duration) ([]Change, string, error) {
 	q := url.Values{}
 	if since != "" {

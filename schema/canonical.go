@@ -136,8 +136,22 @@ func (p *canonParser) value(dst []byte, depth int) ([]byte, error) {
 	case c == 'n':
 		return p.literal(dst, "null")
 	default:
-		return nil, p.errf("unexpected character %q", c)
+		return nil, p.errf("%s", unexpectedAt(p.in, p.pos))
 	}
+}
+
+// unexpectedAt names the character at in[pos] that cannot start a value as
+// the client sent it: read as one byte, a UTF-8 character shows as Latin-1
+// mojibake ("'ï'" for a byte order mark, "'â'" for a curly quote).
+func unexpectedAt(in []byte, pos int) string {
+	r, size := utf8.DecodeRune(in[pos:])
+	switch {
+	case r == '\uFEFF':
+		return "unexpected byte order mark (U+FEFF), which JSON text must not carry (RFC 8259 §8.1): send the JSON without it"
+	case r == utf8.RuneError && size == 1:
+		return fmt.Sprintf("unexpected byte 0x%02x (not UTF-8)", in[pos])
+	}
+	return "unexpected character " + strconv.QuoteRune(r)
 }
 
 func (p *canonParser) literal(dst []byte, lit string) ([]byte, error) {

@@ -301,3 +301,30 @@ func TestCanonicalRefusesCaseVariantNames(t *testing.T) {
 		t.Errorf("distinct names refused: %v", err)
 	}
 }
+
+// TestUnexpectedCharacterNamed: a character out of place is named as the
+// character the client sent, not as its first byte read as Latin-1 (a UTF-8
+// byte order mark from a Windows client came back as "unexpected character
+// 'ï'", a curly quote from a Chinese input method as 'â'), by both parsers.
+func TestUnexpectedCharacterNamed(t *testing.T) {
+	for _, c := range []struct {
+		name, in, want string
+	}{
+		{"byte order mark", "\uFEFF{\"a\":1}", "byte order mark (U+FEFF)"},
+		{"curly quote", "{\"a\":\u201cx\u201d}", "unexpected character '\u201c'"},
+		{"full-width digit", "{\"a\":\uFF11}", "unexpected character '\uFF11'"},
+		{"invalid UTF-8", "{\"a\":\xff}", "unexpected byte 0xff"},
+		{"ASCII", "{\"a\":x}", "unexpected character 'x'"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Canonical([]byte(c.in))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Canonical: %v, want %q", err, c.want)
+			}
+			_, serr := parseTree([]byte(c.in), "body", MaxDepth, nil)
+			if serr == nil || !strings.Contains(serr.msg, c.want) {
+				t.Errorf("parseTree: %+v, want %q", serr, c.want)
+			}
+		})
+	}
+}

@@ -189,7 +189,7 @@ func (p *jparser) value(depth int) *jnode {
 		n = p.node(jNull)
 		p.literal("null")
 	default:
-		p.syntax("unexpected character " + strconv.QuoteRune(rune(c)))
+		p.syntax(unexpectedAt(p.in, p.pos))
 	}
 	if p.fail != nil {
 		return nil

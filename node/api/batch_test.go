@@ -708,3 +708,24 @@ func TestWritesAskAboutTheRecordWritten(t *testing.T) {
 		t.Fatalf("%d writes reached the store", n)
 	}
 }
+
+// TestBatchOverTheBodyLimitIsRefusedWhole pins what README and the document
+// tell partners: a batch is bounded by the request body limit (1 MiB) as well
+// as by its 500 items, and one over it is refused whole (413 naming the
+// limit), none of its items written.
+func TestBatchOverTheBodyLimitIsRefusedWhole(t *testing.T) {
+	e := newEnv(t, false)
+	w := e.writer(t)
+	body := needBody("轴承寿命预测")
+	body["description"] = strings.Repeat("寻求合作，", 200) // valid: 1,000 characters, 3,000 bytes
+	var items []map[string]any
+	for i := 0; i < MaxBatchItems; i++ {
+		items = append(items, map[string]any{"method": "PUT", "id": fmt.Sprintf("tianjin:big-%d", i), "record": envelope("need", "federation", body)})
+	}
+	r := e.do(t, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": items}})
+	wantStatus(t, r, http.StatusRequestEntityTooLarge)
+	if p := r.problem(t); !strings.Contains(p.Detail, fmt.Sprint(DefaultMaxBodyBytes)) {
+		t.Errorf("413 detail %q does not name the limit", p.Detail)
+	}
+	wantStatus(t, e.do(t, req{method: "GET", path: "/v1/records/tianjin:big-0", token: w}), http.StatusNotFound)
+}

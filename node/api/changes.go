@@ -227,7 +227,7 @@ func (s *relayedStream) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func feedReset() *problem {
 	return newProblem(http.StatusGone, "feed-reset",
-		"this centre's change feed was rebuilt after the cursor was issued (its state was recovered from its peers), and positions count anew: read the feed again from the beginning (since=0) and reconcile what you hold")
+		"the cursor is not of this node's change feed: it was issued by another centre's node (each centre's feed counts its own positions), or before this centre rebuilt its state from its peers, which counts positions anew; read the feed again from the beginning (since=0) and reconcile what you hold")
 }
 
 // checkFeedEpoch refuses a cursor named for another life of this feed: after a

@@ -16,7 +16,7 @@
 //	POST   /v1/records                 201, Location, ETag
 //	PUT    /v1/records/{id}            201 created / 200 replaced
 //	DELETE /v1/records/{id}            200 with the tombstone
-//	POST   /v1/batch                   up to 500 of the three above; 200, one result each
+//	POST   /v1/batch                   up to 500 of the three above, 1 MiB in all; 200, one result each
 //	GET    /v1/changes?since=&limit=&wait=&catalogue=&origin=
 //	GET    /v1/changes/stream?since=&catalogue=&origin=   text/event-stream, Last-Event-ID
 //	GET    /v1/match/{id}?catalogue=&limit=               matchmaking with reasons

@@ -192,6 +192,37 @@ func TestChangesFeed(t *testing.T) {
 	}
 }
 
+// TestFilteredFeedEmptyAnswerIsNotTheEnd pins what README and the document
+// tell partners: an answer may hold no changes yet move next_cursor on (its
+// filter passed over a bounded stretch of the feed), so a reader polls again at
+// once and is caught up only when next_cursor comes back equal to since.
+func TestFilteredFeedEmptyAnswerIsNotTheEnd(t *testing.T) {
+	e := newEnv(t, false)
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+	for i := 0; i < 70; i++ { // more than one answer reads with limit=1
+		e.create(t, "need", "federation", needBody(fmt.Sprintf("需求 %d", i)))
+	}
+	want := e.create(t, "supply", "federation", supplyBody("成果")).ID
+
+	first, _ := e.feed(t, tok, "?catalogue=supply&limit=1&since=0")
+	if len(first.Changes) != 0 || first.NextCursor == "0" || first.NextCursor == "" {
+		t.Fatalf("first answer %+v: want no changes and a cursor moved on", first)
+	}
+	var got []string
+	since, caughtUp := "0", false
+	for i := 0; i < 10 && !caughtUp; i++ {
+		feed, _ := e.feed(t, tok, "?catalogue=supply&limit=1&since="+since)
+		for _, c := range feed.Changes {
+			got = append(got, c.Record.ID)
+		}
+		caughtUp = len(feed.Changes) == 0 && feed.NextCursor == since
+		since = feed.NextCursor
+	}
+	if !caughtUp || fmt.Sprint(got) != fmt.Sprint([]string{want}) {
+		t.Fatalf("caught up %v with %v, want [%s]", caughtUp, got, want)
+	}
+}
+
 func TestLongPoll(t *testing.T) {
 	e := newEnv(t, false)
 	tok := e.token(t, "tianjin", auth.ScopeRead)
@@ -601,5 +632,24 @@ func TestPlainCursorPastTheHead(t *testing.T) {
 	}
 	if rep.barriers != 2 {
 		t.Fatalf("%d barriers, want one for each question the leader answered past its head", rep.barriers)
+	}
+}
+
+// TestCursorOfAnotherNodesFeed: a partner that moves its saved cursor to
+// another centre's node (whose feed counts its own positions) gets the 410
+// feed-reset, read from 0 and reconcile, with a detail that names that case
+// too, not only "this centre's feed was rebuilt", which would send it (and the
+// operators it asks) looking for a rebuild that never happened.
+func TestCursorOfAnotherNodesFeed(t *testing.T) {
+	a, b := newEnv(t, false), newEnv(t, false)
+	a.create(t, "supply", "federation", supplyBody("成果"))
+	feed, _ := a.feed(t, a.token(t, "tianjin", auth.ScopeRead), "?since=0")
+	for _, path := range []string{"/v1/changes?since=" + feed.NextCursor, "/v1/changes/stream?since=" + feed.NextCursor} {
+		r := b.do(t, req{method: "GET", path: path, token: b.token(t, "tianjin", auth.ScopeRead)})
+		wantStatus(t, r, http.StatusGone)
+		p := r.problem(t)
+		if p.Type != ProblemTypePrefix+"feed-reset" || !strings.Contains(p.Detail, "another centre's node") || !strings.Contains(p.Detail, "since=0") {
+			t.Errorf("%s: %s %q", path, p.Type, p.Detail)
+		}
 	}
 }

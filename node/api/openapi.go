@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func buildOpenAPI() ([]byte, error) {
 		"type":        "object",
 		"required":    []any{"type", "title", "status"},
 		"properties": obj{
-			"type":       obj{"type": "string", "pattern": "^" + ProblemTypePrefix + "[a-z-]+$"},
+			"type":       obj{"type": "string", "pattern": "^" + ProblemTypePrefix + "[a-z-]+$", "description": problemTypes()},
 			"title":      obj{"type": "string"},
 			"status":     obj{"type": "integer", "minimum": 400, "maximum": 599},
 			"detail":     obj{"type": "string"},
@@ -292,7 +293,7 @@ func buildOpenAPI() ([]byte, error) {
 		"required": []any{"changes", "next_cursor"},
 		"properties": obj{
 			"changes":     obj{"type": "array", "items": schemaRef("Change")},
-			"next_cursor": obj{"type": "string", "description": "the since of the next poll; it moves on past changes the caller may not see"},
+			"next_cursor": obj{"type": "string", "description": "the since of the next poll; it moves on past changes the caller may not see or its filter leaves out, so an answer without changes is not the end of the feed when next_cursor differs from the since sent: poll again at once. The reader is caught up when changes is empty and next_cursor equals since"},
 		},
 		"additionalProperties": false,
 	}
@@ -445,6 +446,20 @@ func buildOpenAPI() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// problemTypes lists the problem types the node answers with (titles), for
+// clients that branch on them; a later build may add more.
+func problemTypes() string {
+	var kinds []string
+	for kind, title := range titles {
+		if kind == "client-closed" { // logged, never sent: the client left
+			continue
+		}
+		kinds = append(kinds, ProblemTypePrefix+kind+" ("+title+")")
+	}
+	slices.Sort(kinds)
+	return "one of " + strings.Join(kinds, ", ") + "; a later build may add others, which a client treats by status"
+}
+
 func problemResponses() obj {
 	out := obj{}
 	for name, desc := range map[string]string{
@@ -456,15 +471,24 @@ func problemResponses() obj {
 		"Unprocessable":       "The record does not pass validation; errors name each field at fault.",
 		"Unavailable":         "The node cannot serve now (no raft leader, shutting down); retry after Retry-After seconds.",
 		"Conflict":            "The record exists, the trust bundle offered is older than or differs from the one held, or a membership change would leave the group unable to commit.",
-		"TooLarge":            "The body is over the limit.",
+		"TooLarge":            fmt.Sprintf("The body is over the limit, which the detail names: %d bytes (1 MiB) for a record and for a whole batch, whatever its number of items; %d for a trust bundle. A record's body alone is at most %d bytes (422 beyond).", DefaultMaxBodyBytes, auth.MaxBundleBytes, schema.MaxBodyBytes),
 		"InsufficientStorage": "The node's disk is full: writes are refused until space returns; reads go on.",
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
 		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
 		"InternalServerError": "The node failed; the request id is in its log.",
-		"FeedReset":           "The cursor is from another life of this centre's change feed (its state was rebuilt from its peers, which counts positions anew): read the feed again from the beginning and reconcile.",
+		"FeedReset":           "The cursor is not of this node's change feed: another centre's node issued it (each centre's feed counts its own positions; the replicas of one centre share theirs), or it is from another life of this centre's feed (its state was rebuilt from its peers, which counts positions anew). Read the feed again from the beginning and reconcile.",
 	} {
 		out[name] = obj{"description": desc, "content": obj{"application/problem+json": obj{"schema": schemaRef("Problem")}}}
 	}
+	// Retry-After is what a partner's retry loop waits on, so the document
+	// declares it where the node sends it: on every 503 (unavailable() sets
+	// it), and on the 507s of a full disk (not on a backup's lack of room,
+	// which no wait may cure).
+	retryAfter := func(required bool, desc string) obj {
+		return obj{"Retry-After": obj{"description": desc, "required": required, "schema": obj{"type": "integer", "minimum": 0}}}
+	}
+	out["Unavailable"].(obj)["headers"] = retryAfter(true, "seconds to wait before retrying (the same request, or at another replica of the centre)")
+	out["InsufficientStorage"].(obj)["headers"] = retryAfter(false, "seconds to wait before retrying, when the node expects space to return (a full disk)")
 	return out
 }
 
@@ -584,7 +608,7 @@ func paths() obj {
 			), nil),
 		},
 		"/v1/batch": obj{
-			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request", nil, merge(
+			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request, of at most "+strconv.Itoa(DefaultMaxBodyBytes)+" bytes in all (413 beyond: send fewer items a request)", nil, merge(
 				obj{"200": obj{"description": "each item's result, in the order sent", "content": jsonContent(schemaRef("BatchResponse")),
 					"headers": obj{"Retry-After": obj{"description": "the longest any refused item was given (seconds), when one was", "schema": obj{"type": "integer"}}}}},
 				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia")},

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"liandong/auth"
 	"liandong/node"
 	"liandong/node/api/openapitest"
+	"liandong/schema"
 )
 
 func mustValidator(t *testing.T) *openapitest.Validator {
@@ -220,5 +224,107 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	}
 	if !strings.Contains(body.String(), "event: change") {
 		t.Errorf("stream: %s", body.String())
+	}
+}
+
+// TestOpenAPIDeclaresRetryAfter: a partner's retry loop waits on Retry-After,
+// so the document declares it on the 503 (required: every 503 carries one) and
+// on the 507 answers, and the node's real answers match that declaration.
+func TestOpenAPIDeclaresRetryAfter(t *testing.T) {
+	v := mustValidator(t)
+	for _, c := range []struct {
+		name string
+		ref  string
+		want bool // required
+	}{
+		{"503", "Unavailable", true},
+		{"507", "InsufficientStorage", false},
+	} {
+		r := v.Doc.Components.Responses[c.ref]
+		if r == nil || r.Value == nil {
+			t.Fatalf("no response %s", c.ref)
+		}
+		h := r.Value.Headers["Retry-After"]
+		if h == nil || h.Value == nil {
+			t.Errorf("%s (%s) does not declare Retry-After", c.ref, c.name)
+			continue
+		}
+		if h.Value.Required != c.want {
+			t.Errorf("%s: Retry-After required = %v, want %v", c.ref, h.Value.Required, c.want)
+		}
+	}
+
+	// Real answers, checked against the document: a write refused because
+	// the node lost its leader (503) and because its disk is full (507).
+	for _, c := range []struct {
+		err    error
+		status int
+	}{
+		{node.ErrNotLeader, http.StatusServiceUnavailable},
+		{node.ErrNotReady, http.StatusServiceUnavailable},
+		{node.ErrDiskFull, http.StatusInsufficientStorage},
+	} {
+		t.Run(c.err.Error(), func(t *testing.T) {
+			svc := &fakeService{create: func(context.Context, *schema.Record) (*schema.Record, error) { return nil, c.err }}
+			e := newFakeEnv(t, svc)
+			r := e.do(t, req{method: "POST", path: "/v1/records", token: e.token(t, "tianjin", auth.ScopeWrite),
+				body: envelope("supply", "federation", supplyBody("二氧化碳加氢制甲醇催化剂"))})
+			wantStatus(t, r, c.status)
+			if r.Header.Get("Retry-After") == "" {
+				t.Errorf("%d without Retry-After", c.status)
+			}
+			if err := v.Check(openapitest.Exchange{Request: r.Response.Request, Response: r.Response, Body: r.body, SkipRequest: true}); err != nil {
+				t.Error(err)
+			}
+			// The document's declaration is what catches a 503 without it.
+			r.Header.Del("Retry-After")
+			err := v.Check(openapitest.Exchange{Request: r.Response.Request, Response: r.Response, Body: r.body, SkipRequest: true})
+			if (err != nil) != (c.status == http.StatusServiceUnavailable) {
+				t.Errorf("%d without Retry-After checked against the document: %v", c.status, err)
+			}
+		})
+	}
+}
+
+// TestOpenAPIListsProblemTypes: partners branch on a problem's type, so the
+// document lists every kind the handlers answer with, each with its title:
+// read from the source, every newProblem call's kind must be in titles, and
+// every kind in titles in the Problem schema's description.
+func TestOpenAPIListsProblemTypes(t *testing.T) {
+	v := mustValidator(t)
+	desc := v.Doc.Components.Schemas["Problem"].Value.Properties["type"].Value.Description
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	call := regexp.MustCompile(`newProblem\([^,]+, "([a-z-]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllSubmatch(src, -1) {
+			used[string(m[1])] = true
+		}
+	}
+	if len(used) < 10 {
+		t.Fatalf("found only %d problem kinds in the source: %v", len(used), used)
+	}
+	for kind := range used {
+		if titles[kind] == "" {
+			t.Errorf("problem kind %q has no title", kind)
+		}
+	}
+	for kind := range titles {
+		if kind == "client-closed" { // never sent
+			continue
+		}
+		if !strings.Contains(desc, ProblemTypePrefix+kind+" ") {
+			t.Errorf("problem type %s%s not listed in the document: %q", ProblemTypePrefix, kind, desc)
+		}
 	}
 }

@@ -73,6 +73,7 @@ var titles = map[string]string{
 	"feed-reset":             "Change feed reset",
 	"membership-refused":     "Membership change refused",
 	"not-removed":            "Centre still a member",
+	"bundle-refused":         "Trust bundle refused",
 }
 
 func newProblem(status int, kind, detail string) *problem {

@@ -63,3 +63,23 @@ func TestReadAll(t *testing.T) {
 		}
 	})
 }
+
+// TestBodyWithByteOrderMarkNamed: a partner's JSON with a UTF-8 byte order
+// mark (as some Windows tools write it) is refused with a detail that says so,
+// not "unexpected character 'ï'".
+func TestBodyWithByteOrderMarkNamed(t *testing.T) {
+	e := newEnv(t, false)
+	body := append([]byte("\uFEFF"), mustJSON(envelope("need", "federation", needBody("轴承寿命预测")))...)
+	for _, rq := range []req{
+		{method: "POST", path: "/v1/records", body: body},
+		{method: "PUT", path: "/v1/records/tianjin:bom", body: body},
+		{method: "POST", path: "/v1/batch", body: append([]byte("\uFEFF"), `{"items":[]}`...)},
+	} {
+		rq.token = e.writer(t)
+		r := e.do(t, rq)
+		wantStatus(t, r, http.StatusBadRequest)
+		if p := r.problem(t); !strings.Contains(p.Detail, "byte order mark (U+FEFF)") {
+			t.Errorf("%s %s: detail %q", rq.method, rq.path, p.Detail)
+		}
+	}
+}
