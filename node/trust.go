@@ -401,6 +401,18 @@ func (n *Node) ResumePurges(ctx context.Context, maxChunks int) (int, error) {
 		return 0, nil
 	}
 	n.purgeWaiting.Store(false)
+	if len(origins) > 0 {
+		// A new leader may not have applied its predecessor's last chunks
+		// yet (they apply once its own first entry commits): decide on what
+		// is committed, or it would propose a chunk that finds nothing and
+		// audit a purge as finished by it that another replica finished.
+		if err := n.Barrier(ctx); err != nil {
+			return 0, fmt.Errorf("resume purges: %w", err)
+		}
+		if origins, err = n.st.UnfinishedPurges(); err != nil {
+			return 0, fmt.Errorf("resume purges: %w", err)
+		}
+	}
 	total := 0
 	for _, origin := range origins {
 		purged, more, _, err := n.purge(ctx, origin, maxChunks)
