@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -152,6 +153,21 @@ func unexpectedAt(in []byte, pos int) string {
 		return fmt.Sprintf("unexpected byte 0x%02x (not UTF-8)", in[pos])
 	}
 	return "unexpected character " + strconv.QuoteRune(r)
+}
+
+// invalidEscapeAt names the character at in[pos], after a backslash, that
+// JSON does not escape, as the client sent it (as unexpectedAt does): the byte
+// alone printed a UTF-8 character as Latin-1 mojibake (`\Ã` for `\é`) and a
+// control character raw.
+func invalidEscapeAt(in []byte, pos int) string {
+	r, size := utf8.DecodeRune(in[pos:])
+	switch {
+	case r == utf8.RuneError && size == 1:
+		return fmt.Sprintf("invalid escape: byte 0x%02x after \\ (not UTF-8)", in[pos])
+	case !unicode.IsPrint(r):
+		return "invalid escape: " + strconv.QuoteRune(r) + " after \\"
+	}
+	return "invalid escape \\" + string(r)
 }
 
 func (p *canonParser) literal(dst []byte, lit string) ([]byte, error) {
@@ -347,7 +363,7 @@ func (p *canonParser) str() (string, error) {
 			}
 			b.WriteRune(r)
 		default:
-			return "", p.errf("invalid escape \\%c", esc)
+			return "", p.errf("%s", invalidEscapeAt(p.in, p.pos-1))
 		}
 	}
 }

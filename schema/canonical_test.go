@@ -328,3 +328,31 @@ func TestUnexpectedCharacterNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidEscapeNamed: a backslash before a character JSON does not escape
+// names that character as sent, as an out-of-place character is
+// (TestUnexpectedCharacterNamed); printing the byte after the backslash with
+// %c made "\é" come back as "invalid escape \Ã" and wrote a control character
+// raw into the detail.
+func TestInvalidEscapeNamed(t *testing.T) {
+	for _, c := range []struct {
+		name, in, want string
+	}{
+		{"ASCII", `{"a":"\x"}`, `invalid escape \x`},
+		{"non-ASCII", "{\"a\":\"\\\u00e9\"}", "invalid escape \\\u00e9"},
+		{"full-width", "{\"a\":\"\\\uFF4E\"}", "invalid escape \\\uFF4E"},
+		{"control character", "{\"a\":\"\\\x01\"}", `invalid escape: '\x01' after \`},
+		{"invalid UTF-8", "{\"a\":\"\\\xff\"}", `invalid escape: byte 0xff after \ (not UTF-8)`},
+		{"truncated UTF-8 at the end", "{\"a\":\"\\\xe2\x80", `invalid escape: byte 0xe2 after \ (not UTF-8)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Canonical([]byte(c.in))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Canonical(%q): %v, want %q", c.in, err, c.want)
+			}
+			if err := CheckCanonical([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("CheckCanonical(%q): %v, want %q", c.in, err, c.want)
+			}
+		})
+	}
+}

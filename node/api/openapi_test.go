@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -289,7 +291,11 @@ func TestOpenAPIDeclaresRetryAfter(t *testing.T) {
 // TestOpenAPIListsProblemTypes: partners branch on a problem's type, so the
 // document lists every kind the handlers answer with, each with its title:
 // read from the source, every newProblem call's kind must be in titles, and
-// every kind in titles in the Problem schema's description.
+// every kind in titles in the Problem schema's description. The source is
+// parsed, not matched with a pattern: a call laid over several lines, or with
+// its kind in a variable, slipped past a regular expression unchecked; here a
+// kind that is not a literal fails. A 503 made with newProblem would carry no
+// Retry-After, which the document requires: it must go through unavailable().
 func TestOpenAPIListsProblemTypes(t *testing.T) {
 	v := mustValidator(t)
 	desc := v.Doc.Components.Schemas["Problem"].Value.Properties["type"].Value.Description
@@ -298,18 +304,46 @@ func TestOpenAPIListsProblemTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	used := map[string]bool{}
-	call := regexp.MustCompile(`newProblem\([^,]+, "([a-z-]+)"`)
+	fset := token.NewFileSet()
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
 		}
-		src, err := os.ReadFile(f)
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range call.FindAllSubmatch(src, -1) {
-			used[string(m[1])] = true
+		inUnavailable := func(pos token.Pos) bool {
+			for _, d := range file.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok && fd.Name.Name == "unavailable" && fd.Pos() <= pos && pos < fd.End() {
+					return true
+				}
+			}
+			return false
 		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 3 {
+				return true
+			}
+			if id, ok := call.Fun.(*ast.Ident); !ok || id.Name != "newProblem" {
+				return true
+			}
+			if sel, ok := call.Args[0].(*ast.SelectorExpr); ok && sel.Sel.Name == "StatusServiceUnavailable" && !inUnavailable(call.Pos()) {
+				t.Errorf("%s: a 503 made with newProblem carries no Retry-After; use unavailable()", fset.Position(call.Pos()))
+			}
+			lit, ok := call.Args[1].(*ast.BasicLit)
+			kind, err := "", error(nil)
+			if ok && lit.Kind == token.STRING {
+				kind, err = strconv.Unquote(lit.Value)
+			}
+			if !ok || lit.Kind != token.STRING || err != nil {
+				t.Errorf("%s: newProblem's kind is not a string literal, so this test cannot check it", fset.Position(call.Pos()))
+				return true
+			}
+			used[kind] = true
+			return true
+		})
 	}
 	if len(used) < 10 {
 		t.Fatalf("found only %d problem kinds in the source: %v", len(used), used)
