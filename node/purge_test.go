@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,18 +273,12 @@ func TestResumePurges(t *testing.T) {
 	}
 	// The leader that finishes the purge says so in the audit log, naming
 	// itself: no operator's call did.
-	finishedBy := func() (events []string) {
+	finishedBy := func() (actors []string) {
 		t.Helper()
-		log, err := n.AuditLog(ctx, 0, 100)
-		if err != nil {
-			t.Fatal(err)
+		for _, ev := range purgeEvents(ctx, t, n, "hebei: a purge cut short finished") {
+			actors = append(actors, ev.Actor)
 		}
-		for _, ev := range log {
-			if ev.Action == "origin.purge" && strings.HasPrefix(ev.Detail, "hebei: a purge cut short finished") {
-				events = append(events, ev.Actor)
-			}
-		}
-		return events
+		return actors
 	}
 	if got, err := n.ResumePurges(ctx, 1); err != nil || got != PurgeChunk {
 		t.Fatalf("resume, one chunk: %d, %v", got, err)
@@ -390,6 +385,28 @@ func openPurgeLeader(t *testing.T, fed *exchangetest.Federation, signed []byte) 
 	return n
 }
 
+// purgeEvents returns n's origin.purge audit events whose detail contains
+// detail ("" for all of them).
+func purgeEvents(ctx context.Context, t *testing.T, n *Node, detail string) []store.AuditEvent {
+	t.Helper()
+	log, err := n.AuditLog(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.AuditEvent
+	for _, ev := range log {
+		if ev.Action == "origin.purge" && strings.Contains(ev.Detail, detail) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// byActor reports whether one of events names actor.
+func byActor(events []store.AuditEvent, actor string) bool {
+	return slices.ContainsFunc(events, func(ev store.AuditEvent) bool { return ev.Actor == actor })
+}
+
 // TestPurgeCutShortIsAudited: a purge-origin whose caller stops waiting
 // after its first chunk has withdrawn the origin from service (every reader
 // sees it purged from that chunk on) and the leader finishes it on its own
@@ -414,15 +431,7 @@ func TestPurgeCutShortIsAudited(t *testing.T) {
 	if live := liveOf(t, n, "hebei", records); live != 0 {
 		t.Fatalf("Get serves %d records of hebei after the first chunk", live)
 	}
-	events, err := n.AuditLog(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	audited := false
-	for _, ev := range events {
-		audited = audited || ev.Action == "origin.purge" && ev.Actor == "admin:ops" && strings.Contains(ev.Detail, "hebei: purge begun")
-	}
-	if !audited {
+	if events := purgeEvents(ctx, t, n, "hebei: purge begun"); !byActor(events, "admin:ops") {
 		t.Fatalf("hebei withdrawn from service, yet no origin.purge event in the audit log: %+v", events)
 	}
 	if _, err := n.ResumePurges(ctx, 20); err != nil {
@@ -454,16 +463,9 @@ func TestPurgeCutAtItsFirstChunkIsAudited(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) || got >= records {
 		t.Fatalf("purge cut at its first chunk: %d, %v; want ErrTimeout before the last of %d", got, err, records)
 	}
-	events, err := n.AuditLog(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
+	if events := purgeEvents(ctx, t, n, "hebei: purge begun"); !byActor(events, "admin:ops") {
+		t.Fatalf("a purge whose first chunk's outcome is unknown (it commits) is not audited: %+v", events)
 	}
-	for _, ev := range events {
-		if ev.Action == "origin.purge" && ev.Actor == "admin:ops" && strings.Contains(ev.Detail, "hebei: purge begun") {
-			return
-		}
-	}
-	t.Fatalf("a purge whose first chunk's outcome is unknown (it commits) is not audited: %+v", events)
 }
 
 // TestResumePurgesOnlyInChunks: a purge cut short after its first chunk, in
@@ -561,14 +563,8 @@ func TestPurgeRefusedAtItsFirstChunkIsNotAudited(t *testing.T) {
 	if _, err := n.PurgeOrigin(ctx, "tianjin", "admin:ops"); !errors.Is(err, store.ErrNotOrigin) {
 		t.Fatalf("purge of the centre's own records: %v, want ErrNotOrigin", err)
 	}
-	events, err := n.AuditLog(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range events {
-		if ev.Action == "origin.purge" {
-			t.Fatalf("a purge refused at its first command is audited as begun: %+v", ev)
-		}
+	if events := purgeEvents(ctx, t, n, ""); len(events) != 0 {
+		t.Fatalf("a purge refused at its first command is audited as begun: %+v", events)
 	}
 }
 
