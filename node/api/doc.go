@@ -120,6 +120,13 @@
 //     so a duplicate member, lone surrogate or inexact integer anywhere in it
 //     refuses the batch (400), and nesting counts from the batch (a record
 //     inside it may nest 3 levels less than alone).
+//   - A node serves at most max_writes write requests at once (its config;
+//     1024 unless set; a batch counts as one): past that, a write is answered
+//     429 (urn:liandong:problem:too-many-writes) with Retry-After: 1 before its
+//     body is read, so nothing of it was done and it can be sent again as it
+//     was. A request the caller may not make at all is answered 401 or 403
+//     first. liandong_http_writes_in_flight and liandong_http_max_writes show
+//     how close a node runs to it.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
 //     feed leave such records out. The feed's tombstones follow the same rule (a

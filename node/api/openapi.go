@@ -473,6 +473,7 @@ func problemResponses() obj {
 		"Conflict":            "The record exists, the trust bundle offered is older than or differs from the one held, or a membership change would leave the group unable to commit.",
 		"TooLarge":            fmt.Sprintf("The body is over the limit, which the detail names: %d bytes (1 MiB) for a record and for a whole batch, whatever its number of items; %d for a trust bundle. A record's body alone is at most %d bytes (422 beyond).", DefaultMaxBodyBytes, auth.MaxBundleBytes, schema.MaxBodyBytes),
 		"InsufficientStorage": "The node's disk is full: writes are refused until space returns; reads go on.",
+		"TooManyWrites":       "The node is serving as many writes as its configuration allows (max_writes, 1024 unless set): nothing of this one was done; send it again after Retry-After seconds.",
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
 		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
 		"InternalServerError": "The node failed; the request id is in its log.",
@@ -488,6 +489,7 @@ func problemResponses() obj {
 		return obj{"Retry-After": obj{"description": desc, "required": required, "schema": obj{"type": "integer", "minimum": 0}}}
 	}
 	out["Unavailable"].(obj)["headers"] = retryAfter(true, "seconds to wait before retrying (the same request, or at another replica of the centre)")
+	out["TooManyWrites"].(obj)["headers"] = retryAfter(true, "seconds to wait before sending the write again")
 	out["InsufficientStorage"].(obj)["headers"] = retryAfter(false, "seconds to wait before retrying, when the node expects space to return (a full disk)")
 	return out
 }
@@ -591,27 +593,27 @@ func paths() obj {
 					},
 					"content": jsonContent(schemaRef("Record")),
 				}},
-				obj{"409": respRef("Conflict"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
+				obj{"409": respRef("Conflict"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "429": respRef("TooManyWrites"), "507": respRef("InsufficientStorage")},
 			), obj{"requestBody": submission}),
 		},
 		"/v1/records/{id}": obj{
 			"get": op("getRecord", "Read one record", []any{recordID, consistent}, merge(recordOK("200", "the record"), obj{"404": respRef("NotFound")}), nil),
 			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch, ifNoneMatch}, merge(
 				recordOK("200", "replaced"), recordOK("201", "created"),
-				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
+				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "429": respRef("TooManyWrites"), "507": respRef("InsufficientStorage")},
 			), obj{"requestBody": submission, "description": "Replaces the record with the submission, but for what the caller did not send and could not have sent back: " +
 				"without visibility, an existing record keeps its own (a new one gets federation); " +
 				"personal body members (" + strings.Join(schema.PersonalFields, ", ") + ") the caller could not read (no pii scope) and did not send are kept. " +
 				"Sending one, even null, is a deliberate change."}),
 			"delete": op("deleteRecord", "Delete a record (a tombstone replicates)", []any{recordID, ifMatch}, merge(
-				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "507": respRef("InsufficientStorage")},
+				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "429": respRef("TooManyWrites"), "507": respRef("InsufficientStorage")},
 			), nil),
 		},
 		"/v1/batch": obj{
 			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request, of at most "+strconv.Itoa(DefaultMaxBodyBytes)+" bytes in all (413 beyond: send fewer items a request)", nil, merge(
 				obj{"200": obj{"description": "each item's result, in the order sent", "content": jsonContent(schemaRef("BatchResponse")),
 					"headers": obj{"Retry-After": obj{"description": "the longest any refused item was given (seconds), when one was", "schema": obj{"type": "integer"}}}}},
-				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia")},
+				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "429": respRef("TooManyWrites")},
 			), obj{"requestBody": obj{"required": true, "content": jsonContent(schemaRef("BatchRequest"))},
 				"description": "Each item is answered as its single-record route would answer it (status, and record or problem). " +
 					"One refused item neither stops nor undoes the others. Items are applied concurrently, in no set order; a batch names each record id once."}),

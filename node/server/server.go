@@ -187,6 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:     cfg.Logger,
 		Forward:    replicaRT,
 		Now:        clock,
+		MaxWrites:  cfg.MaxWrites,
 	})
 	if err != nil {
 		s.closeParts()
