@@ -34,6 +34,9 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
+	if err := h.checkOrigin(cp.Origin); err != nil {
+		return err
+	}
 	if err := h.checkCursor(r.Context(), cp.Since, cp.Epoch); errors.Is(err, errCursorForLeader) {
 		return h.cursorAtLeader(w, r, false)
 	} else if err != nil {

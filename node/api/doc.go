@@ -58,6 +58,13 @@
 //     are refused (400) rather than ignored, so a typo ("catalog=") does not
 //     silently widen a query; a route that takes none refuses any (a PUT
 //     with ?if_match=3 is not a PUT without a precondition).
+//   - origin= (lists, search, the change feed and its stream) must name a
+//     centre this node knows: one the trust bundle lists, removed centres
+//     included, or one whose records, tombstones included, the node holds.
+//     Any other is a 400 (rule enum) whose message lists the known centres;
+//     before, a mistyped centre (tianjn) was answered an empty 200, which
+//     taught the caller nothing. A known centre without records is still an
+//     empty 200.
 //   - Records submitted by clients: catalogue, visibility (default federation
 //     for a new record), schema, expires_at and body come from the client. id, origin, version,
 //     created_at and updated_at are the server's: created_at and updated_at are

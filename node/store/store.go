@@ -309,6 +309,20 @@ func (s *Store) FeedEpoch() (string, error) {
 	return epoch, err
 }
 
+// HoldsOrigin reports whether this state holds a record of origin, live or a
+// tombstone: a centre whose records are here stays a valid filter (the API's
+// origin=) after the trust bundle stopped listing it. One seek of the records
+// bucket, whose keys begin with the origin's id.
+func (s *Store) HoldsOrigin(origin string) (held bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		prefix := []byte(origin + ":")
+		k, _ := tx.Bucket(bucketRecords).Cursor().Seek(prefix)
+		held = k != nil && bytes.HasPrefix(k, prefix)
+		return nil
+	})
+	return held, err
+}
+
 // Heads returns the head of every origin log this node holds.
 func (s *Store) Heads() ([]schema.Head, error) {
 	var heads []schema.Head
