@@ -30,7 +30,13 @@
 // records may hold fewer than limit and still have a next_cursor. q is a full-text query of up to ten words
 // (node/search: Chinese by character bigrams, English by words, BM25F
 // ranking) when the Service is a Searcher; the answer then adds total and
-// hits (score and matched words per item) and is ranked by relevance, paged
+// hits (score and matched words per item; total counts the matches the
+// index held when the page was read, less those the page found deleted or
+// no longer readable, and a purged origin's none: without writes during a
+// walk through the pages, it is what the walk finds; a record deleted or
+// withdrawn during it, beyond the page that counted it, is counted and not
+// found; with a Liandong-Index-Behind header, off by up to that many
+// changes) and is ranked by relevance, paged
 // by a cursor on (score, id) that a write between pages can shift (sent
 // without its q, a 400 naming cursor), or with sort=id in stable id order. A Service that is not a Searcher filters q by
 // substring, in id order. consistent=true reads through the raft leader (a

@@ -228,7 +228,7 @@ func buildOpenAPI() ([]byte, error) {
 		"properties": obj{
 			"items":       obj{"type": "array", "items": schemaRef("Record")},
 			"next_cursor": obj{"type": "string", "description": "pass as cursor for the next page; absent on the last page"},
-			"total":       obj{"type": "integer", "minimum": 0, "description": "with q: the number of matches the caller may see, on all pages"},
+			"total":       obj{"type": "integer", "minimum": 0, "description": "with q: the number of matches the caller may see, on all pages, as the index held them when this page was read (less those this page found deleted or no longer readable). With no write in between, a walk through the pages finds exactly this many; a record deleted or withdrawn during the walk, beyond the page that counted it, is counted but not found (and one written during it may be found though not counted). While the answer carries Liandong-Index-Behind, the index is that many changes short of the node's state and the total may be off by as many"},
 			"hits": obj{"type": "array", "description": "with q: each item's relevance, in the order of items", "items": obj{
 				"type":     "object",
 				"required": []any{"id", "score", "matched"},
