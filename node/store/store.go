@@ -323,6 +323,25 @@ func (s *Store) HoldsOrigin(origin string) (held bool, err error) {
 	return held, err
 }
 
+// FeedNamedAt is the change feed's newest position when this state applied
+// the feed's name (FeedEpoch), and false for a feed not named, or named by a
+// build that did not record it. A cursor without a name is issued only for a
+// position this state had applied before it took the name (by a replica yet
+// to apply it, an older build, or before the naming), so an unnamed cursor
+// past this position is of another life of the feed, however far the feed
+// has grown since.
+func (s *Store) FeedNamedAt() (pos uint64, named bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(keyFeedEpoch) == nil || meta.Get(keyFeedNamedAt) == nil {
+			return nil
+		}
+		pos, named = getU64(meta, keyFeedNamedAt), true
+		return nil
+	})
+	return pos, named, err
+}
+
 // Heads returns the head of every origin log this node holds.
 func (s *Store) Heads() ([]schema.Head, error) {
 	var heads []schema.Head
