@@ -116,6 +116,16 @@
 //     other If-None-Match, or one beside If-Match, is a 400. While a replica
 //     of the centre has not announced a build that checks it (/healthz
 //     features: if-absent), reviving a tombstone so is a 503 with Retry-After.
+//   - A revived record (a PUT over a tombstone) is the same record's next
+//     version: its version goes on from the tombstone's, and it keeps the
+//     created_at of the id's first version, in GET, lists, the change feed
+//     and the signed entry other centres apply (the origin computes it and
+//     every centre keeps what the entry carries). The revival is what PUT's
+//     201 and history's "create" (after a "delete" or "withdraw") say, at the
+//     revived version's updated_at: read that, not created_at, for when a
+//     record came back. (Why not restart created_at: every replica of the
+//     origin computes and signs the entry, so it would need a group feature
+//     gate, and records revived before would keep the old value anyway.)
 //   - POST /v1/batch takes {"items": [{"method", "id", "if_match",
 //     "if_none_match", "record"}]}: each item is what POST, PUT or DELETE on
 //     /v1/records would do (id, if_match and if_none_match standing for the
