@@ -65,3 +65,37 @@ func TestPlainCursorPastTheNamingOfARegrownFeed(t *testing.T) {
 		t.Fatal("stream from the pre-naming cursor sent no change")
 	}
 }
+
+// TestPlainCursorPastTheNamingAtAFollower: the naming position is the same at
+// every replica (raft applies the naming at one point of the log), so a
+// follower that has applied it answers a plain cursor past it 410 itself,
+// within its head or past it, with no barrier and nothing sent to the leader;
+// one at or before it is served.
+func TestPlainCursorPastTheNamingAtAFollower(t *testing.T) {
+	svc := &fakeService{feedHead: 40, feedEpoch: "0f3a9c2b11d4e5f6", namedAt: 10, changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}}
+	rep := &replicaAt{fakeService: svc, lead: false, leader: "http://127.0.0.1:1"} // a leader that would not answer
+	e := newFakeEnv(t, svc, func(o *Options) { o.Service = rep })
+	tok := e.token(t, "tianjin", auth.ScopeRead)
+	for _, c := range []struct {
+		since  uint64
+		status int
+	}{{10, http.StatusOK}, {11, http.StatusGone}, {40, http.StatusGone}, {41, http.StatusGone}} {
+		for _, path := range []string{"/v1/changes?since=", "/v1/changes/stream?since="} {
+			if c.status == http.StatusOK && path != "/v1/changes?since=" {
+				continue // a stream that is served does not end
+			}
+			r := e.do(t, req{method: "GET", path: path + encodePosition(c.since, ""), token: tok})
+			wantStatus(t, r, c.status)
+			if c.status == http.StatusGone {
+				if p := r.problem(t); p.Type != ProblemTypePrefix+"feed-reset" {
+					t.Fatalf("since %d: %+v", c.since, p)
+				}
+			}
+		}
+	}
+	if rep.barriers != 0 {
+		t.Fatalf("%d barriers: the naming position needs none", rep.barriers)
+	}
+}
