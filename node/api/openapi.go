@@ -228,7 +228,7 @@ func buildOpenAPI() ([]byte, error) {
 		"properties": obj{
 			"items":       obj{"type": "array", "items": schemaRef("Record")},
 			"next_cursor": obj{"type": "string", "description": "pass as cursor for the next page; absent on the last page"},
-			"total":       obj{"type": "integer", "minimum": 0, "description": "with q: the number of matches the caller may see, on all pages"},
+			"total":       obj{"type": "integer", "minimum": 0, "description": "with q: the number of matches the caller may see, on all pages, as the index held them when this page was read (less those this page found deleted or no longer readable). With no write in between, a walk through the pages finds exactly this many; a record deleted or withdrawn during the walk, beyond the page that counted it, is counted but not found (and one written during it may be found though not counted). While the answer carries Liandong-Index-Behind, the index is that many changes short of the node's state and the total may be off by as many"},
 			"hits": obj{"type": "array", "description": "with q: each item's relevance, in the order of items", "items": obj{
 				"type":     "object",
 				"required": []any{"id", "score", "matched"},
@@ -539,7 +539,7 @@ func header(name, desc string, s obj) obj {
 
 func paths() obj {
 	catalogue := qparam("catalogue", "only this catalogue", obj{"enum": anySlice(schema.Catalogues)})
-	origin := qparam("origin", "only records whose origin is this centre", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
+	origin := qparam("origin", "only records whose origin is this centre: one the node knows (the trust bundle lists it, removed centres included, or the node holds records of it, tombstones included); any other is a 400 naming origin and the known centres (older builds answered it with an empty 200)", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
 	limit := qparam("limit", "page size; a page also ends once its records reach 4 MiB (at least one record), with a next_cursor", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit})
 	consistent := qparam("consistent", "true: read through the raft leader (linearizable): a replica that lags answers what the leader holds", obj{"enum": []any{"true", "false", "1", "0"}})
 	code := obj{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}

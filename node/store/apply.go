@@ -819,6 +819,13 @@ func unsafeApplyReplica(tx *bbolt.Tx, m *ReplicaCommand) error {
 		if err := meta.Put(keyFeedEpoch, []byte(m.FeedEpoch)); err != nil {
 			return err
 		}
+		// Where the name begins: every cursor issued after this carries
+		// it, so an unnamed cursor past this position is of no life of
+		// this feed (FeedNamedAt). Every replica applies the naming at
+		// the same point of the log, so all record the same position.
+		if err := putU64(meta, keyFeedNamedAt, getU64(meta, keyFeedSeq)); err != nil {
+			return err
+		}
 	}
 	b := tx.Bucket(bucketReplicas)
 	if m.Remove {
