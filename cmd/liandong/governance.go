@@ -623,6 +623,7 @@ func listedPeer(b *auth.Bundle, peerID string) (string, bool) {
 func federationRenew(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation renew", flag.ContinueOnError)
 	bundle, out, ttl := changeFlags(fs)
+	shorten := fs.Bool("shorten", false, "allow a next version that expires before the current one does (to cut its life short on purpose)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -633,6 +634,16 @@ func federationRenew(args []string, stdout io.Writer) error {
 	cur, next, err := startChange(*bundle, now)
 	if err != nil {
 		return err
+	}
+	// A renewal is asked for to lengthen a bundle's life: --ttl counted
+	// from now is easily read as "this much more", and --ttl 1h on a
+	// bundle with a month left made one that lapsed within the hour,
+	// taking every centre's trust with it.
+	if end := now.Add(*ttl); end.Before(cur.ExpiresAt) && !*shorten {
+		left := cur.ExpiresAt.Sub(now).Truncate(time.Minute)
+		return usagef("--ttl %v would end the bundle at %s, before v%d's own expiry (%s, %v from now): "+
+			"a renewal counts --ttl from now, so give one longer than %v (a year more: --ttl %dh), or add --shorten to end its life sooner on purpose",
+			*ttl, end.Format(time.RFC3339), cur.Version, cur.ExpiresAt.UTC().Format(time.RFC3339), left, left, int(left.Hours())+1+8760)
 	}
 	return writeNext(*out, next, cur, now, *ttl, stdout, "renew until "+now.Add(*ttl).Format(time.RFC3339))
 }

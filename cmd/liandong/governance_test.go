@@ -489,3 +489,59 @@ func TestFederationAddPeer(t *testing.T) {
 		t.Errorf("hq's peers in v2: %+v", hq2.Peers)
 	}
 }
+
+// TestRenewRefusesToShorten: renew counts --ttl from now, so --ttl 1h on a
+// bundle with a year left wrote one that lapsed within the hour, silently.
+// It is refused, with a message that says what to give, unless --shorten
+// says it is meant; a --ttl past the current expiry renews as before.
+func TestRenewRefusesToShorten(t *testing.T) {
+	dir, hq := initHQ(t)
+	v1 := filepath.Join(hq, "bundle.json")
+	b1, err := server.LoadBundle(v1, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(b1.ExpiresAt); left < 300*24*time.Hour {
+		t.Fatalf("premise: init's bundle has %v left, want about a year", left)
+	}
+	next := filepath.Join(dir, "next.json")
+	code, out := runCLI(t, 30*time.Second, "federation", "renew", "--bundle", v1, "--ttl", "1h", "--out", next)
+	if code != 2 {
+		t.Fatalf("renew --ttl 1h of a bundle with a year left: exit %d, want 2\n%s", code, out)
+	}
+	for _, want := range []string{"before v1's own expiry", b1.ExpiresAt.UTC().Format(time.RFC3339), "--shorten", "longer than"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("refusal does not say %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(next); err == nil {
+		t.Errorf("a refused renewal wrote %s", next)
+	}
+	expiry := func(args ...string) time.Time {
+		t.Helper()
+		os.Remove(next)
+		args = append([]string{"federation", "renew", "--bundle", v1, "--out", next}, args...)
+		if code, out := runCLI(t, 30*time.Second, args...); code != 0 {
+			t.Fatalf("liandong %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		sb, err := os.ReadFile(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Payload struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal(sb, &doc); err != nil || doc.Payload.ExpiresAt.IsZero() {
+			t.Fatalf("read %s: %v\n%s", next, err, sb)
+		}
+		return doc.Payload.ExpiresAt
+	}
+	if got := expiry("--ttl", "1h", "--shorten"); got.After(time.Now().Add(2 * time.Hour)) {
+		t.Errorf("renew --ttl 1h --shorten expires at %s, want within the hour", got)
+	}
+	if got := expiry("--ttl", "17520h"); !got.After(b1.ExpiresAt) {
+		t.Errorf("renew --ttl 17520h expires at %s, not after v1's %s", got, b1.ExpiresAt)
+	}
+}
