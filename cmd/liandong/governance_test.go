@@ -414,6 +414,7 @@ func TestFederationAddPeer(t *testing.T) {
 		return strings.Fields(id)[0]
 	}
 	peer2 := newPeer("hq-2.p2p.key")
+	peer3, peer4 := newPeer("hq-3.p2p.key"), newPeer("hq-4.p2p.key")
 	// A revoked peer id is refused for good: listing it again admits nothing.
 	revoked := newPeer("old.p2p.key")
 	vr := filepath.Join(dir, "vr.json")
@@ -451,6 +452,15 @@ func TestFederationAddPeer(t *testing.T) {
 		{"already listed", v1, []string{"--centre", "hq", "--peer-id", listed}, "is already listed for hq"},
 		{"bad address", v1, []string{"--centre", "hq", "--peer-id", peer2, "--addr", "10.0.2.12:8712"}, `--addr "10.0.2.12:8712"`},
 		{"revoked", vr, []string{"--centre", "hq", "--peer-id", revoked}, "is revoked in bundle v2"},
+		// Several at once are all or nothing: each one checked as one
+		// alone is, the first refusal writes nothing.
+		{"several, one already listed", v1, []string{"--centre", "hq", "--peer-id", peer2, "--peer-id", listed}, "is already listed for hq"},
+		{"several, one revoked", vr, []string{"--centre", "hq", "--peer-id", peer2 + "," + asCID(revoked)}, "is revoked in bundle v2"},
+		{"several, one not a peer id", v1, []string{"--centre", "hq", "--peer-id", peer2 + ",hq-3"}, `--peer-id "hq-3" is not a libp2p peer id`},
+		{"several, one twice", v1, []string{"--centre", "hq", "--peer-id", peer2, "--peer-id", asCID(peer2)}, "is given twice"},
+		{"several, an empty one", v1, []string{"--centre", "hq", "--peer-id", peer2 + ","}, "an empty id"},
+		{"several, an address of none", v1, []string{"--centre", "hq", "--peer-id", peer2 + "," + peer3, "--addr", "/ip4/10.0.2.12/tcp/8712"}, "end it in /p2p/ID"},
+		{"several, an address of another", v1, []string{"--centre", "hq", "--peer-id", peer2 + "," + peer3, "--addr", "/ip4/10.0.2.12/tcp/8712/p2p/" + listed}, "names peer " + listed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
@@ -487,6 +497,30 @@ func TestFederationAddPeer(t *testing.T) {
 	hq2, _ := b2.Member("hq")
 	if len(hq2.Peers) != 2 || hq2.Peers[0].ID != listed || strings.Join(hq2.Peers[1].Addrs, ",") != addrs {
 		t.Errorf("hq's peers in v2: %+v", hq2.Peers)
+	}
+
+	// Two more replicas in one version (one signing round), each with its
+	// own addresses, named by their /p2p/ part; one given as a CID.
+	v3 := filepath.Join(dir, "v3.json")
+	a3, a4 := "/ip4/10.0.2.13/tcp/8712/p2p/"+peer3, "/ip4/10.0.2.14/tcp/8712/p2p/"+peer4
+	code, out = runCLI(t, 30*time.Second, "federation", "add-peer", "--bundle", v2, "--centre", "hq", "--peer-id", peer3, "--peer-id", asCID(peer4), "--addr", a4+","+a3, "--out", v3)
+	if code != 0 || !strings.Contains(out, "v3") || !strings.Contains(out, peer3+", "+peer4) {
+		t.Fatalf("add-peer of two: exit %d: %s", code, out)
+	}
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", v3, "--key", filepath.Join(hq, "keys", "root.key")); code != 0 {
+		t.Fatal(out)
+	}
+	b3, err := server.LoadBundle(v3, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.CheckUpgrade(b2, b3); err != nil {
+		t.Errorf("nodes holding v2 would refuse v3: %v", err)
+	}
+	hq3, _ := b3.Member("hq")
+	if len(hq3.Peers) != 4 || hq3.Peers[2].ID != peer3 || hq3.Peers[3].ID != peer4 ||
+		strings.Join(hq3.Peers[2].Addrs, ",") != a3 || strings.Join(hq3.Peers[3].Addrs, ",") != a4 {
+		t.Errorf("hq's peers in v3: %+v", hq3.Peers)
 	}
 }
 
