@@ -271,7 +271,7 @@ func (n *Node) addBack(ctx context.Context, r store.Replica) (bool, error) {
 	if err := n.checkAdditionCommits(ctx, r.ID, r.AddBackAt); err != nil {
 		return false, err
 	}
-	n.log.Warn("adding back a replica another leader took out of the group to add it back at a new raft address, and did not", "replica", r.ID, "at", r.AddBackAt)
+	n.log.Warn("adding back a replica taken out of the group to be added back at a new raft address, and not added back (its leader lost its leadership, stopped, or could not add it)", "replica", r.ID, "at", r.AddBackAt)
 	err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.AddBackAt), 0, n.timeout(ctx)))
 	if err != nil {
 		return false, err
