@@ -109,6 +109,53 @@ func TestBatchItemsEndedByAStopAnswer503(t *testing.T) {
 	}
 }
 
+// TestBatchItemFailedBeforeAStopKeepsItsLine: of a batch ended by a stop, an
+// item that failed for its own reason (a 500, here) still logs its own error
+// line, with its error; only the items the stop ended share the batch's one.
+func TestBatchItemFailedBeforeAStopKeepsItsLine(t *testing.T) {
+	var started sync.WaitGroup
+	started.Add(2)
+	svc := &fakeService{create: func(ctx context.Context, rec *schema.Record) (*schema.Record, error) {
+		started.Done()
+		if strings.Contains(string(rec.Body), "boom") {
+			return nil, errBoom
+		}
+		<-ctx.Done()
+		return nil, fmt.Errorf("%w (it may still be applied: check before retrying): %w", node.ErrTimeout, ctx.Err())
+	}}
+	logged := &recordingHandler{}
+	e := newFakeEnv(t, svc, func(o *Options) { o.Logger = slog.New(logged) })
+	base, endRequests := context.WithCancelCause(context.Background())
+	defer endRequests(nil)
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	defer srv.Close()
+
+	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
+	items := []any{
+		map[string]any{"method": "POST", "record": map[string]any{"catalogue": "supply", "body": map[string]any{"title": "boom"}}},
+		map[string]any{"method": "POST", "record": map[string]any{"catalogue": "supply", "body": map[string]any{"title": "waits"}}},
+	}
+	answer := make(chan *resp, 1)
+	go func() {
+		answer <- doHTTP(t, e.cli, srv.URL, req{method: "POST", path: "/v1/batch", token: w, body: map[string]any{"items": items}})
+	}()
+	started.Wait() // both items under way: the first fails at once, the second waits
+	endRequests(fmt.Errorf("requests still under way at the drain: %w", node.ErrShutdown))
+	select {
+	case r := <-answer:
+		wantStatus(t, r, http.StatusOK)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the batch was not answered within 15 s of the stop")
+	}
+	errs := logged.at(slog.LevelError)
+	if len(errs) != 2 || !strings.Contains(strings.Join(errs, "\n"), "batch item failed") || !strings.Contains(strings.Join(errs, "\n"), errBoom.Error()) ||
+		!strings.Contains(strings.Join(errs, "\n"), "batch items ended with the request") {
+		t.Errorf("error lines %q: want the failed item's own line (with its error) and one for the item the stop ended", errs)
+	}
+}
+
 // recordingHandler keeps every log record as text, message then attributes.
 type recordingHandler struct {
 	mu    sync.Mutex
