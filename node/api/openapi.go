@@ -396,7 +396,8 @@ func buildOpenAPI() ([]byte, error) {
 		"properties": obj{
 			"id": obj{"type": "string"}, "raft_addr": obj{"type": "string"}, "http": obj{"type": "string"}, "peer_id": obj{"type": "string"},
 			"suffrage": obj{"type": "string"}, "leader": obj{"type": "boolean"},
-			"features": obj{"type": "string", "description": "what the replica's build announced on its /healthz, as the leader last recorded it (comma-separated); the group uses a feature once every replica lists it"},
+			"features":    obj{"type": "string", "description": "what the replica's build announced on its /healthz, as the leader last recorded it (comma-separated); the group uses a feature once every replica lists it"},
+			"add_back_at": obj{"type": "string", "description": "set while a move to a new raft address (or to its recorded host name) is under way: the replica is taken out of the group and added back at this address, by whichever replica leads by then"},
 		},
 	}
 	schemas["JWKS"] = obj{

@@ -124,6 +124,16 @@ type Replica struct {
 	// before it drops the member when it records a replica, which takes
 	// the features away again, the safe way.
 	Features string `json:"features,omitempty"`
+	// AddBackAt is set while the replica is taken out of raft's
+	// configuration to be added back at this raft address (a move to a new
+	// address, or a voter given its recorded name: node's addVoterAt). It
+	// is written before the removal is asked for, so that the intent
+	// outlives the leader that began it: a leader that finds the replica
+	// missing from the configuration adds it back (node.AddBackMoved),
+	// where a replica removed on purpose (RemoveReplica) never has it. A
+	// build from before it drops the member, as for Features: a leader of
+	// that build leaves the replica out, as it always did.
+	AddBackAt string `json:"add_back_at,omitempty"`
 }
 
 // SameAddresses reports whether r and o name the same server at the same
