@@ -147,8 +147,8 @@
 //     1024 unless set; a batch counts as one): past that, a write is answered
 //     429 (urn:liandong:problem:too-many-writes) with Retry-After: 1 before its
 //     body is read, so nothing of it was done and it can be sent again as it
-//     was. A request the caller may not make at all is answered 401 or 403
-//     first. liandong_http_writes_in_flight and liandong_http_max_writes show
+//     was (client.IsTooManyWrites). A request the caller may not make at all
+//     is answered 401 or 403 first. liandong_http_writes_in_flight and liandong_http_max_writes show
 //     how close a node runs to it.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
