@@ -230,9 +230,21 @@ func (n *Node) AddBackMoved(ctx context.Context) (int, error) {
 	if err != nil || !slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.AddBackAt != "" }) {
 		return 0, err
 	}
+	// A new leader applies its predecessors' entries only once its own
+	// first one commits, and the membership loop calls this at once: a note
+	// read before then may be one a later entry cleared (RemoveReplica
+	// removed the record, the move's addition cleared it), and raft's
+	// configuration, which the log sets as it is written, already lacks the
+	// replica: it would add back a replica removed on purpose
+	// (TestAddBackMovedAppliesItsPredecessorsLog). A note not applied yet
+	// is found by a later call.
+	if err := n.awaitTermApplied(ctx); err != nil {
+		return 0, err
+	}
 	n.replicaMu.Lock()
 	defer n.replicaMu.Unlock()
-	// Again under the lock: a change that held it may have just finished.
+	// Again under the lock, and once applied: a change that held it may
+	// have just finished.
 	if recorded, err = n.st.Replicas(); err != nil {
 		return 0, err
 	}
