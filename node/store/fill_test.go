@@ -57,3 +57,41 @@ func TestSequentialBucketsFillPages(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCatchUpBucketsFillPages: a catch-up's records arrive in id order for
+// each origin, so the history bucket (keyed by record id and version) and
+// the index bucket (by field, value and record id) take keys at the end of
+// each origin's range, as the records bucket does, and must split pages
+// full too: at bbolt's default they were left half empty, some 20 MB more
+// written by a catch-up of 100,000 entries.
+func TestCatchUpBucketsFillPages(t *testing.T) {
+	a := &applier{t: t, s: mustOpen(t, "tianjin", mustKey(t, "tianjin"))}
+	const n = 3000
+	origins := []string{"hebei", "hq", "xiongan"}
+	for _, origin := range origins {
+		fillRemote(t, a, origin, mustKey(t, origin), n)
+	}
+	err := a.s.db.View(func(tx *bbolt.Tx) error {
+		for _, b := range []struct {
+			name   string
+			bucket *bbolt.Bucket
+			keys   int
+		}{
+			{"history", tx.Bucket(bucketHistory), n * len(origins)},
+			// catalogue, origin and industry of each record
+			{"index", tx.Bucket(bucketIndex), 3 * n * len(origins)},
+		} {
+			st := b.bucket.Stats()
+			if st.LeafAlloc == 0 || st.KeyN != b.keys {
+				t.Fatalf("%s: %d keys in %d leaf bytes, want %d keys", b.name, st.KeyN, st.LeafAlloc, b.keys)
+			}
+			if fill := float64(st.LeafInuse) / float64(st.LeafAlloc); fill < 0.8 {
+				t.Errorf("%s: leaf pages %.0f%% full (%d of %d bytes), want at least 80%%", b.name, 100*fill, st.LeafInuse, st.LeafAlloc)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -34,6 +34,10 @@ func unsafeIndexHistory(tx *bbolt.Tx, e *schema.Entry) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketHistory, err)
 	}
+	// Keys grow with each origin's record ids, as in the records bucket:
+	// pages split full (at the default half, a catch-up left this bucket
+	// half empty and wrote twice its pages).
+	b.FillPercent = 1.0
 	return b.Put(append(historyPrefix(e.Record.ID), u64(e.Record.Version)...), u64(e.Seq))
 }
 
