@@ -70,7 +70,10 @@
 //     Any other is a 400 (rule enum) whose message lists the known centres;
 //     before, a mistyped centre (tianjn) was answered an empty 200, which
 //     taught the caller nothing. A known centre without records is still an
-//     empty 200.
+//     empty 200. The centre's raft leader decides, once it has applied all
+//     that is committed: a follower that does not know the centre (one just
+//     added, whose bundle it has not applied yet) sends the request to the
+//     leader and relays its answer, rather than refuse what the group knows.
 //   - Records submitted by clients: catalogue, visibility (default federation
 //     for a new record), schema, expires_at and body come from the client. id, origin, version,
 //     created_at and updated_at are the server's: created_at and updated_at are
