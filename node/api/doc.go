@@ -152,7 +152,10 @@
 //     body is read, so nothing of it was done and it can be sent again as it
 //     was. A request the caller may not make at all is answered 401 or 403
 //     first. liandong_http_writes_in_flight and liandong_http_max_writes show
-//     how close a node runs to it.
+//     how close a node runs to it, and liandong_http_writes_shed_total counts
+//     the writes it refused so. The bound is the leader's: a follower forwards
+//     writes to it and relays its 429, which the follower's
+//     liandong_http_requests_total counts but its writes_shed_total does not.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
 //     feed leave such records out. The feed's tombstones follow the same rule (a
