@@ -189,3 +189,86 @@ func TestAddBackMovedAppliesItsPredecessorsLog(t *testing.T) {
 		t.Errorf("records %+v: want %s's removed", recorded, id)
 	}
 }
+
+// TestAddBackMovedBoundsItsWait (review 150): the membership loop calls
+// AddBackMoved with its own context, which ends only when the node stops.
+// Once some record is noted, AddBackMoved waits for a new leader to apply its
+// predecessors' log (awaitTermApplied), and that barrier waits behind
+// whatever the state machine is applying: a state file retrying a batch on a
+// full disk holds it until space returns. AddBackMoved waited as long, and
+// the loop with it (recording the replica's own addresses, resuming purges,
+// naming the feed, NameRaftAddresses), where its additions are bounded by the
+// apply timeout. The leader's applying is held back at applyHook; the call
+// must return, with an error, while it is.
+func TestAddBackMovedBoundsItsWait(t *testing.T) {
+	const applyTimeout = 2 * time.Second
+	nodes := openReplicas(t, func(_ int, cfg *Config) { cfg.ApplyTimeout = applyTimeout })
+	l, moved, next := nodes[0], nodes[1], nodes[2]
+	id := moved.cfg.ReplicaID
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// A move cut short: noted, then taken out.
+	l.replicaMu.Lock()
+	err := l.noteAddBack(ctx, store.Replica{ID: id, RaftAddr: moved.cfg.RaftAddr}, moved.cfg.RaftAddr)
+	l.replicaMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	noted := func(n *Node) bool {
+		recorded, err := n.st.Replicas()
+		return err == nil && slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.ID == id && r.AddBackAt != "" })
+	}
+	for deadline := time.Now().Add(10 * time.Second); !noted(next); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("premise: %s never applied the note", next.cfg.ReplicaID)
+		}
+	}
+
+	// From here, next applies nothing until the test lets it.
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	hook := func(f *fsm) {
+		if f == next.fsm {
+			<-gate
+		}
+	}
+	applyHook.Store(&hook)
+	t.Cleanup(func() { release(); applyHook.Store(nil) })
+	// Something for next to apply once it leads: its barrier waits behind it.
+	if _, err := l.Create(ctx, supplyRecord("held back at the new leader")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.raft.LeadershipTransferToServer(raft.ServerID(next.cfg.ReplicaID), raft.ServerAddress(next.cfg.RaftAddr)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if nl := leaderOf(t, nodes, moved, 10*time.Second); nl != next {
+		t.Fatalf("premise: %s leads, want %s", nl.cfg.ReplicaID, next.cfg.ReplicaID)
+	}
+
+	// The membership loop's context: ended only by a stop.
+	loop, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := next.AddBackMoved(loop)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Logf("AddBackMoved while the new leader's applying is held back: %v", err)
+		if err == nil {
+			t.Error("AddBackMoved answered nil before the new leader applied its predecessors' log")
+		}
+	case <-time.After(10 * applyTimeout):
+		stop()
+		release()
+		<-done
+		t.Fatalf("AddBackMoved, with the membership loop's context, still waited %v after its leader's applying was held back (apply timeout %v): the loop waits with it", 10*applyTimeout, applyTimeout)
+	}
+	release()
+}

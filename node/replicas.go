@@ -237,8 +237,16 @@ func (n *Node) AddBackMoved(ctx context.Context) (int, error) {
 	// configuration, which the log sets as it is written, already lacks the
 	// replica: it would add back a replica removed on purpose
 	// (TestAddBackMovedAppliesItsPredecessorsLog). A note not applied yet
-	// is found by a later call.
-	if err := n.awaitTermApplied(ctx); err != nil {
+	// is found by a later call. The wait is bounded as the additions are
+	// (addBack): the membership loop's context ends only at a stop, and the
+	// barrier waits behind whatever the state machine is applying (a state
+	// file retrying a batch on a full disk, until space returns), which held
+	// the whole loop (TestAddBackMovedBoundsItsWait); a later call waits
+	// again.
+	wctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	err = n.awaitTermApplied(wctx)
+	cancel()
+	if err != nil {
 		return 0, err
 	}
 	n.replicaMu.Lock()

@@ -253,7 +253,7 @@ func (h *handler) routes(gatherer prometheus.Gatherer) []route {
 		{"POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.purgeOrigin))), codesOK, failWrite},
 		{"GET /v1/admin/backup", h.v1(h.noParams(auth.ActionAdmin, h.backup)), codesOK, failRead},
 		{"GET /v1/changes", h.v1(h.changes), codesOK, failRead},
-		{"GET /v1/changes/stream", h.v1(h.changesStream), codesOK, failRead},
+		{changesStreamRoute, h.v1(h.changesStream), codesOK, failRead},
 		{"GET /v1/schema/{catalogue}", h.v1(h.noParams(auth.ActionRead, h.jsonSchema)), codesOK, failRead},
 		{"GET /v1/openapi.json", h.v1(h.openAPI), codesOK, failRead},
 		{"GET /v1/match/{id}", h.v1(h.match), codesOK, failRead},
@@ -576,6 +576,13 @@ func (h *handler) v1(fn v1Handler) http.HandlerFunc {
 		err := h.caughtUp()
 		if err == nil {
 			p, err = h.authenticate(r)
+			if err != nil && h.tokenForLeader(err) {
+				// Not this follower's to refuse: the leader may hold the
+				// bundle that lists the token's issuer or key.
+				if err = h.leaderJudges(w, r, r.Pattern == changesStreamRoute, "this replica's trust bundle does not list the token's issuer or signing key, and may only be behind its centre's raft leader (a centre or key just added to the federation), which alone can tell; retry"); err == nil {
+					return
+				}
+			}
 		}
 		if err == nil {
 			ri.principal = p
@@ -585,6 +592,27 @@ func (h *handler) v1(fn v1Handler) http.HandlerFunc {
 			h.fail(w, r, err)
 		}
 	}
+}
+
+// changesStreamRoute is the change stream's route: forwarded, it is relayed
+// as a stream (leaderJudges).
+const changesStreamRoute = "GET /v1/changes/stream"
+
+// tokenForLeader reports whether err, the refusal of a request's token, is
+// one a follower cannot make for its leader: the issuer or signing key is one
+// its trust bundle does not list. The bundle comes through raft, and a
+// follower that has not applied the version listing a centre or key just
+// added refused the token 401 (on a read, which it serves itself) while the
+// leader and every caught-up replica took it, and the Go client's feed
+// follower stops for good on a 401. Such a request goes to the leader, as
+// refusedAtFollower lets a write go; a token wrong by any other measure (a
+// bad signature from a key it knows, malformed, revoked) is refused here.
+func (h *handler) tokenForLeader(err error) bool {
+	if !errors.Is(err, auth.ErrTokenUnknownKey) && !errors.Is(err, auth.ErrTokenIssuer) {
+		return false
+	}
+	rep, ok := h.svc.(Replicated)
+	return ok && !rep.IsLeader()
 }
 
 // replayer is the part of the node that knows whether it has applied the raft

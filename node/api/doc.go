@@ -50,7 +50,11 @@
 // consistent read answers 401 itself, at once, for a token no leader could
 // accept (malformed, a bad signature, impossible claims, revoked) and for a
 // write without a token; a token whose key, issuer or validity the leader's
-// newer bundle or clock may judge otherwise is forwarded.
+// newer bundle or clock may judge otherwise is forwarded. A read a follower
+// serves itself goes to the leader too when its token's issuer or signing key
+// is one the follower's bundle does not list (a centre or key just added,
+// whose bundle it has not applied yet): the leader's answer is relayed, and
+// one already forwarded is a 503 (retry).
 //
 // # Wire conventions
 //
