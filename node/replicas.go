@@ -170,7 +170,7 @@ func (n *Node) addVoterAt(ctx context.Context, r store.Replica) error {
 // the replica as the caller gave it, recorded so (without its features) if
 // the group holds no record of it. Called under replicaMu.
 func (n *Node) noteAddBack(ctx context.Context, r store.Replica, addr string) error {
-	recorded, err := n.appliedReplicas(ctx)
+	recorded, err := n.st.Replicas()
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func (n *Node) noteAddBack(ctx context.Context, r store.Replica, addr string) er
 // that raft holds it at held: at that address, the record says so too. A
 // record without the note is left alone. Called under replicaMu.
 func (n *Node) clearAddBack(ctx context.Context, id, held string) error {
-	recorded, err := n.appliedReplicas(ctx)
+	recorded, err := n.st.Replicas()
 	if err != nil {
 		return err
 	}
@@ -577,7 +577,7 @@ func (n *Node) RemoveReplica(parent context.Context, id string) error {
 // (store.Replica.AddBackAt), leaving its addresses as recorded, before
 // RemoveReplica takes it out. Called under replicaMu.
 func (n *Node) dropAddBack(ctx context.Context, id string) error {
-	recorded, err := n.appliedReplicas(ctx)
+	recorded, err := n.st.Replicas()
 	if err != nil {
 		return err
 	}
@@ -591,19 +591,6 @@ func (n *Node) dropAddBack(ctx context.Context, id string) error {
 		return fmt.Errorf("clear the note that %s is to be added back, before removing it: %w", id, err)
 	}
 	return nil
-}
-
-// appliedReplicas returns the group's replica records once this leader has
-// applied its predecessors' log (awaitTermApplied): the note helpers rewrite a
-// record as they read it, and a new leader's state file may still lack what
-// the last leader wrote (a note RemoveReplica dropped, a renamed replica's
-// addresses), which the rewrite would put back. Review 148 found no sequence
-// that leads there today; the wait is one barrier a term.
-func (n *Node) appliedReplicas(ctx context.Context) ([]store.Replica, error) {
-	if err := n.awaitTermApplied(ctx); err != nil {
-		return nil, err
-	}
-	return n.st.Replicas()
 }
 
 // ErrWouldStall refuses a membership change after which the group could not
