@@ -113,38 +113,7 @@ func TestAddBackMovedAppliesItsPredecessorsLog(t *testing.T) {
 	id := moved.cfg.ReplicaID
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-
-	// A move cut short: noted, then taken out.
-	l.replicaMu.Lock()
-	err := l.noteAddBack(ctx, store.Replica{ID: id, RaftAddr: moved.cfg.RaftAddr}, moved.cfg.RaftAddr)
-	l.replicaMu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error(); err != nil {
-		t.Fatal(err)
-	}
-	noted := func(n *Node) bool {
-		recorded, err := n.st.Replicas()
-		return err == nil && slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.ID == id && r.AddBackAt != "" })
-	}
-	for deadline := time.Now().Add(10 * time.Second); !noted(next); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("premise: %s never applied the note", next.cfg.ReplicaID)
-		}
-	}
-
-	// From here, next applies nothing until the test lets it.
-	gate := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(gate) }) }
-	hook := func(f *fsm) {
-		if f == next.fsm {
-			<-gate
-		}
-	}
-	applyHook.Store(&hook)
-	t.Cleanup(func() { release(); applyHook.Store(nil) })
+	release := cutMoveShortAndHoldApplying(ctx, t, l, moved, next)
 
 	// Removed on purpose, by the leader that took it out.
 	if err := l.RemoveReplica(ctx, id); err != nil {
@@ -156,8 +125,8 @@ func TestAddBackMovedAppliesItsPredecessorsLog(t *testing.T) {
 	if nl := leaderOf(t, nodes, moved, 10*time.Second); nl != next {
 		t.Fatalf("premise: %s leads, want %s", nl.cfg.ReplicaID, next.cfg.ReplicaID)
 	}
-	if !noted(next) || heldAt(next, id) != "" {
-		t.Fatalf("premise: the new leader holds %s at %q, and has applied its record's removal (noted %v)", id, heldAt(next, id), noted(next))
+	if !notedToAddBack(next, id) || heldAt(next, id) != "" {
+		t.Fatalf("premise: the new leader holds %s at %q, and has applied its record's removal (noted %v)", id, heldAt(next, id), notedToAddBack(next, id))
 	}
 
 	// The membership loop's first call; bounded, as the loop's context is not.
@@ -204,41 +173,9 @@ func TestAddBackMovedBoundsItsWait(t *testing.T) {
 	const applyTimeout = 2 * time.Second
 	nodes := openReplicas(t, func(_ int, cfg *Config) { cfg.ApplyTimeout = applyTimeout })
 	l, moved, next := nodes[0], nodes[1], nodes[2]
-	id := moved.cfg.ReplicaID
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-
-	// A move cut short: noted, then taken out.
-	l.replicaMu.Lock()
-	err := l.noteAddBack(ctx, store.Replica{ID: id, RaftAddr: moved.cfg.RaftAddr}, moved.cfg.RaftAddr)
-	l.replicaMu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error(); err != nil {
-		t.Fatal(err)
-	}
-	noted := func(n *Node) bool {
-		recorded, err := n.st.Replicas()
-		return err == nil && slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.ID == id && r.AddBackAt != "" })
-	}
-	for deadline := time.Now().Add(10 * time.Second); !noted(next); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("premise: %s never applied the note", next.cfg.ReplicaID)
-		}
-	}
-
-	// From here, next applies nothing until the test lets it.
-	gate := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(gate) }) }
-	hook := func(f *fsm) {
-		if f == next.fsm {
-			<-gate
-		}
-	}
-	applyHook.Store(&hook)
-	t.Cleanup(func() { release(); applyHook.Store(nil) })
+	release := cutMoveShortAndHoldApplying(ctx, t, l, moved, next)
 	// Something for next to apply once it leads: its barrier waits behind it.
 	if _, err := l.Create(ctx, supplyRecord("held back at the new leader")); err != nil {
 		t.Fatal(err)
@@ -271,4 +208,48 @@ func TestAddBackMovedBoundsItsWait(t *testing.T) {
 		t.Fatalf("AddBackMoved, with the membership loop's context, still waited %v after its leader's applying was held back (apply timeout %v): the loop waits with it", 10*applyTimeout, applyTimeout)
 	}
 	release()
+}
+
+// cutMoveShortAndHoldApplying leaves moved as a move cut short leaves it
+// (noted by leader l to be added back, then taken out of raft's
+// configuration), waits until next has applied the note, and from then on
+// holds next's applying at applyHook until the returned release is called
+// (or the test ends).
+func cutMoveShortAndHoldApplying(ctx context.Context, t *testing.T, l, moved, next *Node) (release func()) {
+	t.Helper()
+	id := moved.cfg.ReplicaID
+	// A move cut short: noted, then taken out.
+	l.replicaMu.Lock()
+	err := l.noteAddBack(ctx, store.Replica{ID: id, RaftAddr: moved.cfg.RaftAddr}, moved.cfg.RaftAddr)
+	l.replicaMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !notedToAddBack(next, id); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("premise: %s never applied the note", next.cfg.ReplicaID)
+		}
+	}
+
+	// From here, next applies nothing until the test lets it.
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	hook := func(f *fsm) {
+		if f == next.fsm {
+			<-gate
+		}
+	}
+	applyHook.Store(&hook)
+	t.Cleanup(func() { release(); applyHook.Store(nil) })
+	return release
+}
+
+// notedToAddBack reports whether n's state file notes id to be added back.
+func notedToAddBack(n *Node, id string) bool {
+	recorded, err := n.st.Replicas()
+	return err == nil && slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.ID == id && r.AddBackAt != "" })
 }

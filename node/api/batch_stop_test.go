@@ -37,14 +37,7 @@ func TestBatchItemsEndedByAStopAnswer503(t *testing.T) {
 	}}
 	logged := &recordingHandler{}
 	e := newFakeEnv(t, svc, func(o *Options) { o.Logger = slog.New(logged) })
-	// Served as server.Run serves: every request's context derives from one
-	// the stop ends.
-	base, endRequests := context.WithCancelCause(context.Background())
-	defer endRequests(nil)
-	srv := httptest.NewUnstartedServer(e.h)
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	srv.Start()
-	defer srv.Close()
+	srv, endRequests := serveAsRunServes(t, e.h)
 
 	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
 	items := make([]any, 2*batchWorkers)
@@ -125,12 +118,7 @@ func TestBatchItemFailedBeforeAStopKeepsItsLine(t *testing.T) {
 	}}
 	logged := &recordingHandler{}
 	e := newFakeEnv(t, svc, func(o *Options) { o.Logger = slog.New(logged) })
-	base, endRequests := context.WithCancelCause(context.Background())
-	defer endRequests(nil)
-	srv := httptest.NewUnstartedServer(e.h)
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	srv.Start()
-	defer srv.Close()
+	srv, endRequests := serveAsRunServes(t, e.h)
 
 	w := e.token(t, "tianjin", auth.ScopeRead, auth.ScopeWrite)
 	items := []any{
@@ -193,4 +181,17 @@ func (h *recordingHandler) at(level slog.Level) []string {
 		}
 	}
 	return out
+}
+
+// serveAsRunServes serves h as server.Run does: every request's context
+// derives from one that endRequests ends, as a stop's drain does.
+func serveAsRunServes(t *testing.T, h http.Handler) (srv *httptest.Server, endRequests context.CancelCauseFunc) {
+	t.Helper()
+	base, endRequests := context.WithCancelCause(context.Background())
+	t.Cleanup(func() { endRequests(nil) })
+	srv = httptest.NewUnstartedServer(h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, endRequests
 }
