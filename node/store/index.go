@@ -82,13 +82,19 @@ func termsUpTo(r *schema.Record, max int) [][2]string {
 // them: case-insensitively, the last one winning.
 func decodeIndexedBody(body []byte, b *indexedBody) {
 	err := schema.EachMember(body, func(name, value []byte) error {
+		// A string without escapes (every industry and status code) is
+		// read as it is; encoding/json reads it alike, by reflection.
 		switch {
 		case bytes.EqualFold(name, []byte("industry")):
-			_ = json.Unmarshal(value, &b.Industry)
+			if !schema.MemberString(value, &b.Industry) {
+				_ = json.Unmarshal(value, &b.Industry)
+			}
 		case bytes.EqualFold(name, []byte("fields")):
 			_ = json.Unmarshal(value, &b.Fields)
 		case bytes.EqualFold(name, []byte("status")):
-			_ = json.Unmarshal(value, &b.Status)
+			if !schema.MemberString(value, &b.Status) {
+				_ = json.Unmarshal(value, &b.Status)
+			}
 		}
 		return nil
 	})
