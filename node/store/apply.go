@@ -487,7 +487,11 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 		if w.Record == nil {
 			return Result{Err: errors.New("write without record")}, nil
 		}
-		rec = w.Record.Clone()
+		// w was decoded from this log entry's bytes for this apply alone
+		// (Apply, the one caller; its bodies are copies, not the raft
+		// log's): the record is this write's to change, and a copy was a
+		// copy of the body for nothing.
+		rec = w.Record
 		rec.Deleted = false
 		rec.Broker = ""
 		rec.CreatedAt = w.At.UTC()
@@ -523,11 +527,15 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 	case rec.Shared():
 		if prepared = w.Canonical && canonical(rec.Body, w.SharedBody); prepared {
 			rec.MarkBodyCanonical() // for the API's answer
-			// What StripPersonal gives, prepared before the command was proposed.
-			logged = rec.Clone()
+			// What StripPersonal gives, prepared before the command was
+			// proposed. It shares the body with rec (bodies are never
+			// changed in place) and takes w's shared body, as rec took
+			// w's record.
+			l := *rec
+			logged = &l
 			logged.Broker = rec.Origin
 			if w.SharedBody != nil {
-				logged.Body = bytes.Clone(w.SharedBody)
+				logged.Body = w.SharedBody
 			}
 		} else if logged, err = schema.StripPersonal(rec); err != nil {
 			return Result{}, internalError{fmt.Errorf("strip personal data of %s: %w", rec.ID, err)}
