@@ -104,8 +104,13 @@ func decodeIndexedBody(body []byte, b *indexedBody) {
 	}
 }
 
-func indexPrefix(field, value string) []byte {
-	k := make([]byte, 0, len(field)+len(value)+2)
+func indexPrefix(field, value string) []byte { return appendIndexPrefix(nil, field, value, 0) }
+
+// appendIndexPrefix appends field's and value's prefix to k, grown first by
+// the prefix and more bytes (an id to follow: one allocation a key, where
+// appending the id to indexPrefix's made two).
+func appendIndexPrefix(k []byte, field, value string, more int) []byte {
+	k = slices.Grow(k, len(field)+len(value)+2+more)
 	k = append(k, field...)
 	k = append(k, 0)
 	k = append(k, value...)
@@ -129,7 +134,8 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 		terms = termsUpTo(r, math.MaxInt)
 	}
 	for _, t := range terms {
-		k := append(indexPrefix(t[0], t[1]), r.ID...)
+		// A fresh key each: bbolt keeps a key given to Put until the commit.
+		k := append(appendIndexPrefix(nil, t[0], t[1], len(r.ID)), r.ID...)
 		var err error
 		if add {
 			err = idx.Put(k, nil)
