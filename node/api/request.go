@@ -171,10 +171,10 @@ func decodeCheckedRecord(data []byte, pathID, centre string, canonical bool) (*r
 		if !ok {
 			return nil
 		}
-		var s *string
 		if v := ""; canonical && schema.MemberString(raw, &v) {
 			return &v
 		}
+		var s *string // declared here, it is allocated for encoding/json's way alone
 		if err := json.Unmarshal(raw, &s); err != nil {
 			typeErr(name, "a string")
 		}
