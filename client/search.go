@@ -55,7 +55,10 @@ type Page struct {
 	Items      []*schema.Record `json:"items"`
 	NextCursor string           `json:"next_cursor"`
 	// Total and Hits come with a full-text query: the number of matches on all
-	// pages, and each item's score and matched words.
+	// pages, and each item's score and matched words. Total is what the
+	// node's index held when the page was read: a record deleted during a
+	// walk through the pages, beyond the page that counted it, is counted
+	// and not found (/v1/openapi.json, ListResponse.total).
 	Total int   `json:"total"`
 	Hits  []Hit `json:"hits"`
 }

@@ -227,13 +227,19 @@ func (n *Node) removeHalfWritten() {
 	}
 }
 
-// checkRaftAccess opens every file under raftDir for reading and writing, as
-// raft's log (either kind) and snapshot store will, and reports the first one
-// refused for permissions as store.ErrNoAccess: raft's files left another
-// user's (a start run once as root) would otherwise fail their checks or
-// their opens as damage, whose repair (move raft's directory aside, rejoin)
-// throws away the log this replica acknowledged from. Nothing is written.
+// checkRaftAccess checks that this process may do to raft's files what raft
+// will: open the log (either kind) for reading and writing, read every file
+// of a snapshot, and make and remove entries in the snapshot directory and in
+// each snapshot's own (raft creates a snapshot beside the others and reaps
+// the oldest by removing its directory; it never writes to a snapshot's
+// files). The first refusal for permissions is store.ErrNoAccess: raft's
+// files left another user's (a start run once as root) would otherwise fail
+// their checks or their opens as damage, whose repair (move raft's directory
+// aside, rejoin) throws away the log this replica acknowledged from. A
+// snapshot's files restored read-only are what raft needs: asking to write
+// them refused a good directory. Nothing is written.
 func checkRaftAccess(raftDir string) error {
+	snapDir := filepath.Join(raftDir, "snapshots")
 	return filepath.WalkDir(raftDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -241,10 +247,23 @@ func checkRaftAccess(raftDir string) error {
 			}
 			return fmt.Errorf("raft directory: %w", store.AccessError(path, err))
 		}
+		inSnapshots := path == snapDir || strings.HasPrefix(path, snapDir+string(filepath.Separator))
+		if d.IsDir() {
+			if inSnapshots {
+				if err := dirWritable(path); err != nil {
+					return fmt.Errorf("raft snapshot directory (raft adds and removes snapshots there): %w", store.AccessError(path, err))
+				}
+			}
+			return nil
+		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		mode := os.O_RDWR
+		if inSnapshots {
+			mode = os.O_RDONLY
+		}
+		f, err := os.OpenFile(path, mode, 0)
 		if err != nil {
 			return fmt.Errorf("raft directory: %w", store.AccessError(path, err))
 		}

@@ -16,3 +16,7 @@ func withFailpointsLogStore(s raft.LogStore) raft.LogStore { return s }
 func withFailpointsFSM(f *fsm) raft.BatchingFSM { return f }
 
 func withFailpointsRestore(r io.ReadCloser) io.ReadCloser { return r }
+
+// failpointMoveRemoved is the hook between a move's two steps
+// (failpoints_on.go); nothing here.
+func failpointMoveRemoved(*Node, string) {}

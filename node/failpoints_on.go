@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,12 +36,16 @@ import (
 //	snapshot-persist        a snapshot is half written (after its first 4 KiB)
 //	snapshot-restore        a snapshot is half read into the state file at start
 //	                        (after its first 4 KiB)
+//	move-after-removal      a leader moving a voter to a new raft address (or
+//	                        giving it its name) took it out of the
+//	                        configuration, and has not added it back yet
 const (
 	FailpointRaftLogBeforeWrite = "raft-log-before-write"
 	FailpointRaftLogAfterWrite  = "raft-log-after-write"
 	FailpointStateAfterCommit   = "state-after-commit"
 	FailpointSnapshotPersist    = "snapshot-persist"
 	FailpointSnapshotRestore    = "snapshot-restore"
+	FailpointMoveAfterRemoval   = "move-after-removal"
 )
 
 // FailpointExitCode is the exit code of a process ended by an exit failpoint.
@@ -109,7 +114,7 @@ func armFailpoints(v string) error {
 		}
 		switch name {
 		case FailpointRaftLogBeforeWrite, FailpointRaftLogAfterWrite, FailpointStateAfterCommit,
-			FailpointSnapshotPersist, FailpointSnapshotRestore:
+			FailpointSnapshotPersist, FailpointSnapshotRestore, FailpointMoveAfterRemoval:
 		default:
 			return fmt.Errorf("%q: unknown failpoint %q", item, name)
 		}
@@ -252,4 +257,18 @@ func (r *fpReader) Read(p []byte) (int, error) {
 
 func (f fpFSM) Restore(r io.ReadCloser) error {
 	return f.fsm.Restore(withFailpointsRestore(r))
+}
+
+// moveRemovedHook, when set (by a test, in this build only), runs at
+// FailpointMoveAfterRemoval after the armed action, on the leader n that took
+// voter id out: what a test does there (hand leadership over, say) happens
+// between a move's two steps, which no timing could place.
+var moveRemovedHook atomic.Pointer[func(n *Node, id string)]
+
+// failpointMoveRemoved is FailpointMoveAfterRemoval, then moveRemovedHook.
+func failpointMoveRemoved(n *Node, id string) {
+	failpoint(FailpointMoveAfterRemoval)
+	if h := moveRemovedHook.Load(); h != nil {
+		(*h)(n, id)
+	}
 }

@@ -339,6 +339,14 @@ func TestMoveRefusedByRaftAddsNothingBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	moved := store.Replica{ID: first.cfg.ReplicaID, RaftAddr: first.cfg.RaftAddr}
+	// The follower holds the configuration with first at its IP once the
+	// leader's entry reaches it (ipHeldFollower waits only for the leader):
+	// before, it held first at its name already, and asked nothing of raft.
+	for deadline := time.Now().Add(10 * time.Second); heldAt(f, moved.ID) != raft.ServerAddress(ip); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("premise: the follower holds %s at %q, want %s", moved.ID, heldAt(f, moved.ID), ip)
+		}
+	}
 
 	f.replicaMu.Lock()
 	old, err := f.removeFromOldAddress(ctx, moved)

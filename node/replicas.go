@@ -75,6 +75,9 @@ func (n *Node) AddReplica(ctx context.Context, r store.Replica) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
+	// The group's own note of a move under way (addVoterAt) is not the
+	// caller's to set.
+	r.AddBackAt = ""
 	// Asked whether or not the feed is named yet: an older build that
 	// joined would apply create-only writes as plain ones (its record,
 	// without features, keeps the leader from proposing them, but a leader
@@ -117,6 +120,9 @@ func (n *Node) addVoterAt(ctx context.Context, r store.Replica) error {
 	if removeErr != nil && old == "" {
 		return removeErr
 	}
+	if old != "" && removeErr == nil {
+		failpointMoveRemoved(n, r.ID)
+	}
 	if old != "" {
 		// Raft was asked to take it out, which may commit whatever the
 		// caller does from now on, and nothing else adds back a voter raft
@@ -134,17 +140,166 @@ func (n *Node) addVoterAt(ctx context.Context, r store.Replica) error {
 	}
 	if err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx))); err != nil {
 		if old != "" {
-			// The group may be a voter short until someone adds it again
-			// (NameRaftAddresses renames only voters it holds): say so.
+			// The group may be a voter short until the leader's
+			// membership loop adds it back from its record's note
+			// (AddBackMoved), or someone adds it again: say so.
 			err = errors.Join(removeErr, err)
-			n.log.Error("a replica taken out of the group to be added back at a new raft address may not have been added back: add it again", "replica", r.ID, "from", old, "to", r.RaftAddr, "err", err)
-			return fmt.Errorf("%s, taken out of the group at raft address %s, may be out of it until added at %s (ask again): %w", r.ID, old, r.RaftAddr, err)
+			n.log.Error("a replica taken out of the group to be added back at a new raft address may not have been added back: the leader adds it back within seconds if its record notes the move (add_back_at), or add it again", "replica", r.ID, "from", old, "to", r.RaftAddr, "err", err)
+			return fmt.Errorf("%s, taken out of the group at raft address %s, may be out of it until added at %s (the leader adds it back if its record notes the move; or ask again): %w", r.ID, old, r.RaftAddr, err)
 		}
 		return err
 	}
 	// Added, or added back after a move: what it answered at the old
 	// address says nothing of the new one (removal checks say "not yet").
 	n.acks.forget(raft.ServerID(r.ID))
+	if old != "" {
+		// Back in: the note that it is to be added back has done its work.
+		// Left, it is harmless (AddBackMoved finds the replica in the
+		// configuration and clears it).
+		if err := n.clearAddBack(ctx, r.ID, r.RaftAddr); err != nil {
+			n.log.Warn("a replica added back at its new raft address is still noted as to be added back; the next leader's membership loop clears it", "replica", r.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// noteAddBack records, before a voter is taken out of the configuration to be
+// added back at addr, that it is to be added back there (store.Replica's
+// AddBackAt): the leader that takes it out may lose its leadership, or stop,
+// before it adds it back, and the next one finds the note (AddBackMoved). r is
+// the replica as the caller gave it, recorded so (without its features) if
+// the group holds no record of it. Called under replicaMu.
+func (n *Node) noteAddBack(ctx context.Context, r store.Replica, addr string) error {
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return err
+	}
+	note := r
+	note.Features = ""
+	if i := slices.IndexFunc(recorded, func(x store.Replica) bool { return x.ID == r.ID }); i >= 0 {
+		note = recorded[i]
+	}
+	note.AddBackAt = addr
+	if _, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: note}}); err != nil {
+		return fmt.Errorf("note that %s is to be added back at raft address %s: %w", r.ID, addr, err)
+	}
+	return nil
+}
+
+// clearAddBack drops the note that id is to be added back (noteAddBack), now
+// that raft holds it at held: at that address, the record says so too. A
+// record without the note is left alone. Called under replicaMu.
+func (n *Node) clearAddBack(ctx context.Context, id, held string) error {
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(recorded, func(x store.Replica) bool { return x.ID == id })
+	if i < 0 || recorded[i].AddBackAt == "" {
+		return nil
+	}
+	done := recorded[i]
+	if done.AddBackAt == held && done.RaftAddr != held {
+		// Moved: what its build can do is asked again at the new address
+		// (RecordFeatures), as AddReplica's record does.
+		done.RaftAddr, done.Features = held, ""
+	}
+	done.AddBackAt = ""
+	_, err = n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: done}})
+	return err
+}
+
+// AddBackMoved adds back, as leader, every replica the group's records note
+// as taken out of the configuration to be added back at a new raft address
+// (store.Replica.AddBackAt) that raft's configuration lacks: the leader that
+// took it out lost its leadership, or stopped, before it added it back, and
+// nothing else would have (NameRaftAddresses renames only voters raft holds;
+// only a replica with a join address asks to be added), so the group stayed a
+// voter short for good. A replica raft holds has its note cleared: the
+// removal never committed, or the addition did and the note outlived it. A
+// replica removed on purpose (RemoveReplica) has no note, and is never added
+// back. An addition after which the group could not commit (nothing answers
+// at the address, and the group needs it) waits for the next call
+// (ErrWouldStall). The leader's membership loop calls it every few seconds;
+// it returns how many it added back.
+func (n *Node) AddBackMoved(ctx context.Context) (int, error) {
+	if !n.IsLeader() {
+		return 0, ErrNotLeader
+	}
+	recorded, err := n.st.Replicas()
+	if err != nil || !slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.AddBackAt != "" }) {
+		return 0, err
+	}
+	n.replicaMu.Lock()
+	defer n.replicaMu.Unlock()
+	// Again under the lock: a change that held it may have just finished.
+	if recorded, err = n.st.Replicas(); err != nil {
+		return 0, err
+	}
+	added := 0
+	var errs []error
+	for _, r := range recorded {
+		if r.AddBackAt == "" {
+			continue
+		}
+		back, err := n.addBack(ctx, r)
+		if back {
+			added++
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("add %s back at raft address %s: %w", r.ID, r.AddBackAt, err))
+		}
+	}
+	return added, errors.Join(errs...)
+}
+
+// addBack is AddBackMoved for one replica r noted to be added back. It
+// reports whether it added r back. Called under replicaMu.
+func (n *Node) addBack(ctx context.Context, r store.Replica) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	servers := n.servers()
+	if len(servers) == 0 {
+		return false, errors.New("raft's configuration could not be read")
+	}
+	// Raft's latest configuration, committed or not: an entry taking r out
+	// that this leader holds it will commit, and one it does not hold it
+	// never will (a leader takes no entries from others).
+	if i := slices.IndexFunc(servers, func(s raft.Server) bool { return string(s.ID) == r.ID }); i >= 0 {
+		return false, n.clearAddBack(ctx, r.ID, string(servers[i].Address))
+	}
+	if err := n.checkAdditionCommits(ctx, r.ID, r.AddBackAt); err != nil {
+		return false, err
+	}
+	n.log.Warn("adding back a replica taken out of the group to be added back at a new raft address, and not added back (its leader lost its leadership, stopped, or could not add it)", "replica", r.ID, "at", r.AddBackAt)
+	err := n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.AddBackAt), 0, n.timeout(ctx)))
+	if err != nil {
+		return false, err
+	}
+	// A configuration change, counted as AddReplica's is (Membership).
+	n.membershipChanges.Add(1)
+	n.acks.forget(raft.ServerID(r.ID))
+	return true, n.clearAddBack(ctx, r.ID, r.AddBackAt)
+}
+
+// checkAdditionCommits refuses to add id as a voter at addr when the group
+// with it there could not commit: of the voters it would hold, fewer than a
+// majority answer (id counted only if something answers at addr), as
+// removeFromOldAddress checks before it takes a voter out.
+func (n *Node) checkAdditionCommits(ctx context.Context, id, addr string) error {
+	remain, unreachable, err := n.votersBut(ctx, id)
+	if err != nil {
+		return err
+	}
+	reachable := len(remain) - len(unreachable)
+	if answersRaft(ctx, addr) {
+		reachable++
+	} else {
+		unreachable = append(unreachable, id+" at "+addr+" (nothing answers there)")
+	}
+	if reachable < (len(remain)+1)/2+1 {
+		return fmt.Errorf("%w: the group, with %s at raft address %s, would hold voters %v and %s, of which this leader cannot reach %v: start the replica there, or bring the others back", ErrWouldStall, id, addr, remain, id, unreachable)
+	}
 	return nil
 }
 
@@ -186,6 +341,11 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.
 		return "", err
 	}
 	reachable := len(remain) - len(unreachable)
+	// The note that it is to be added back (noteAddBack) commits before
+	// it is taken out when the others this leader reaches are a majority
+	// of the group as it is, with the replica at its old address, where
+	// it may answer no more (a move is mostly a restart elsewhere).
+	noteFirst := reachable >= (len(remain)+1)/2+1
 	if reachable < len(remain)/2+1 {
 		return "", fmt.Errorf("move %s from raft address %s to %s: %w: taking it out would leave voters %v, of which this leader cannot reach %v: bring those back first", r.ID, old, r.RaftAddr, ErrWouldStall, remain, unreachable)
 	}
@@ -196,6 +356,18 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.
 	}
 	if reachable < (len(remain)+1)/2+1 {
 		return "", fmt.Errorf("move %s from raft address %s to %s: %w: the group, with it at the new address, would hold voters %v and %s, of which this leader cannot reach %v: start the replica at its new address first, or bring the others back", r.ID, old, r.RaftAddr, ErrWouldStall, remain, r.ID, unreachable)
+	}
+	// Noted before it is taken out, so that a leader after this one adds
+	// it back if this one cannot (AddBackMoved); not noted, nothing is
+	// taken out. Where the note could not commit without the replica's
+	// answer at its old address (a group of two: this leader and it), it
+	// follows the removal, which commits without it, and leaves a window
+	// the width of one commit in which a stop of this leader (or, in a
+	// group of four or more, a lost leadership) forgets the intent.
+	if noteFirst {
+		if err := n.noteAddBack(ctx, r, r.RaftAddr); err != nil {
+			return "", fmt.Errorf("move %s from raft address %s to %s: %w", r.ID, old, r.RaftAddr, err)
+		}
 	}
 	n.log.Info("moving a replica to a new raft address: out of the group at the old one, then in at the new one", "replica", r.ID, "from", old, "to", r.RaftAddr)
 	if err := n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(r.ID), 0, n.timeout(ctx))); err != nil {
@@ -208,9 +380,27 @@ func (n *Node) removeFromOldAddress(ctx context.Context, r store.Replica) (raft.
 		}
 		// Asked of raft, the removal may still commit: old says so, and
 		// addVoterAt adds it back all the same.
+		if !noteFirst {
+			n.noteAfterRemoval(ctx, r)
+		}
 		return old, err
 	}
+	if !noteFirst {
+		n.noteAfterRemoval(ctx, r)
+	}
 	return old, nil
+}
+
+// noteAfterRemoval is noteAddBack once r is out (removeFromOldAddress), asked
+// for even when the caller's context has ended, for at most the apply timeout,
+// as the addition is (addVoterAt). A failure is logged: the addition follows
+// all the same. Called under replicaMu.
+func (n *Node) noteAfterRemoval(ctx context.Context, r store.Replica) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ApplyTimeout)
+	defer cancel()
+	if err := n.noteAddBack(ctx, r, r.RaftAddr); err != nil {
+		n.log.Warn("a replica taken out of the group to be added back at a new raft address is not noted so: a leader elected before it is added back would leave it out", "replica", r.ID, "to", r.RaftAddr, "err", err)
+	}
 }
 
 // answersRaft reports whether something accepts connections at a raft
@@ -338,6 +528,19 @@ func (n *Node) RemoveReplica(parent context.Context, id string) error {
 	defer n.membershipChanges.Add(1) // see AddReplica
 	ctx, cancel = context.WithTimeout(parent, n.cfg.ApplyTimeout)
 	defer cancel()
+	if !member && slices.ContainsFunc(n.servers(), func(s raft.Server) bool { return string(s.ID) == id }) {
+		// Added back while this call waited for the lock (AddBackMoved):
+		// removing only its record would leave a voter the group cannot
+		// forward to.
+		return fmt.Errorf("%w: %s was added back to the group meanwhile (a move another leader began): ask again", ErrTimeout, id)
+	}
+	if member {
+		// A move's note, left, would have the next leader add it back
+		// once it is out (AddBackMoved): cleared before it is taken out.
+		if err := n.dropAddBack(ctx, id); err != nil {
+			return err
+		}
+	}
 	if member {
 		// Out of the configuration first: a voter whose addresses were
 		// removed but which stayed could lead without followers knowing
@@ -348,6 +551,26 @@ func (n *Node) RemoveReplica(parent context.Context, id string) error {
 	}
 	_, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: store.Replica{ID: id}, Remove: true}})
 	return err
+}
+
+// dropAddBack clears the note that id is to be added back
+// (store.Replica.AddBackAt), leaving its addresses as recorded, before
+// RemoveReplica takes it out. Called under replicaMu.
+func (n *Node) dropAddBack(ctx context.Context, id string) error {
+	recorded, err := n.st.Replicas()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(recorded, func(r store.Replica) bool { return r.ID == id })
+	if i < 0 || recorded[i].AddBackAt == "" {
+		return nil
+	}
+	r := recorded[i]
+	r.AddBackAt = ""
+	if _, err := n.propose(ctx, &store.Command{Replica: &store.ReplicaCommand{Replica: r}}); err != nil {
+		return fmt.Errorf("clear the note that %s is to be added back, before removing it: %w", id, err)
+	}
+	return nil
 }
 
 // ErrWouldStall refuses a membership change after which the group could not

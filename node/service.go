@@ -293,6 +293,14 @@ func (n *Node) Changes(_ context.Context, since uint64, limit int, match store.C
 // FeedHead returns the newest position of the change feed.
 func (n *Node) FeedHead() (uint64, error) { return n.st.LastPosition() }
 
+// FeedNamedAt is the change feed's newest position when this replica
+// applied its name (store.Store.FeedNamedAt).
+func (n *Node) FeedNamedAt() (uint64, bool, error) { return n.st.FeedNamedAt() }
+
+// HoldsOrigin reports whether this replica holds a record of origin, live or
+// a tombstone (store.Store.HoldsOrigin).
+func (n *Node) HoldsOrigin(origin string) (bool, error) { return n.st.HoldsOrigin(origin) }
+
 // Changed returns a channel closed at the next applied batch.
 func (n *Node) Changed() <-chan struct{} { return n.st.Changed() }
 

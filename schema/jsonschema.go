@@ -119,7 +119,7 @@ func recordSchema(catalogue string, body *spec) jsObj {
 		{"version", jsObj{{"type", "integer"}, {"minimum", 1}, {"maximum", maxSafeInteger - 1}}},
 		{"visibility", jsObj{{"enum", []string{VisibilityPrivate, VisibilityFederation, VisibilityPublic}}}},
 		{"schema", jsObj{{"title", "body schema version; absent or 0 for the current one"}, {"type", "integer"}, {"minimum", 0}, {"maximum", CurrentSchema}}},
-		{"created_at", dateTime},
+		{"created_at", jsObj{{"title", "创建时间 when the origin first wrote this id; a record deleted and revived under its id (its version going on from the tombstone's) keeps it: the revival's time is the revived version's updated_at"}, {"type", stringOrNull}, {"format", "date-time"}}},
 		{"updated_at", dateTime},
 		{"expires_at", dateTime},
 		{"deleted", jsObj{{"title", "tombstone"}, {"type", []string{"boolean", "null"}}}},

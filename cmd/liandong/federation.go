@@ -22,13 +22,16 @@ liandong federation member --data DIR --centre ID [--name N] [--name-zh N] [--p2
     at a new centre: create its keys and print its member entry (public keys only) for add-centre
 liandong federation add-centre --bundle CUR --member FILE --out NEXT [--ttl D]
 liandong federation remove-centre --bundle CUR --centre ID --out NEXT [--ttl D]
-liandong federation add-peer --bundle CUR --centre ID --peer-id ID [--addr MULTIADDR,...] --out NEXT [--ttl D]
+liandong federation add-peer --bundle CUR --centre ID --peer-id ID[,ID...] [--addr MULTIADDR,...] --out NEXT [--ttl D]
     list a new replica's libp2p peer id (from its 'liandong keygen --p2p') for its centre: needed
-    before 'centre add-replica' or its raft.join, and before other centres accept it
+    before 'centre add-replica' or its raft.join, and before other centres accept it. Several
+    (--peer-id repeated or a comma list) make one version, all or nothing; then each --addr
+    ends in /p2p/ID to say whose it is
 liandong federation rotate-key --bundle CUR --centre ID --kind record|token --key NEWKEY --out NEXT [--activate-in 1m] [--retire-after 24h] [--ttl D]
 liandong federation revoke --bundle CUR --subject jti:ID|sub:CENTRE/PARTNER|key:KID|peer:ID [--before RFC3339] [--reason R] --out NEXT [--ttl D]
-liandong federation renew --bundle CUR --ttl D --out NEXT
-    the same bundle, expiring D from now (an expiring or expired bundle, when nothing else changes)
+liandong federation renew --bundle CUR --ttl D --out NEXT [--shorten]
+    the same bundle, expiring D from now (an expiring or expired bundle, when nothing else changes);
+    refused when that is before the current version expires, unless --shorten
 liandong federation signers --bundle CUR [--add SIGNER.key.pub]... [--remove KEYID]... [--threshold N] --out NEXT [--ttl D]
     each writes the next version, unsigned, built on the current signed bundle CUR (which may
     have expired): the last version published, or GET /v1/bundle on any node, not a

@@ -537,17 +537,26 @@ func federationPublish(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// federationAddPeer lists one more libp2p peer (a new replica) for a centre.
+// federationAddPeer lists more libp2p peers (new replicas) for a centre.
 // A replica's peer id must be in the bundle before its centre adds it to raft
 // (the leader refuses it otherwise) and before other centres accept its
 // connections; without this command a new replica needed a hand-built bundle.
 // The replica's key stays on its machine: only the id it printed is needed.
+// Several ids (--peer-id repeated, or a comma list) make one version, each
+// checked as one alone would be, and nothing is written if any is refused: a
+// centre growing by two replicas needs one round of signatures, not two.
 func federationAddPeer(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation add-peer", flag.ContinueOnError)
 	bundle, out, ttl := changeFlags(fs)
-	centre := fs.String("centre", "", "the centre the replica belongs to")
-	peerID := fs.String("peer-id", "", "the replica's libp2p peer id, as 'liandong keygen --p2p' printed it")
-	addrs := fs.String("addr", "", "comma-separated multiaddrs where the other centres reach it, e.g. /ip4/10.0.2.12/tcp/8712,/ip4/10.0.2.12/udp/8712/quic-v1")
+	centre := fs.String("centre", "", "the centre the replicas belong to")
+	var given []string
+	fs.Func("peer-id", "a replica's libp2p peer `ID`, as 'liandong keygen --p2p' printed it; repeatable, or several comma-separated", func(s string) error {
+		for id := range strings.SplitSeq(s, ",") {
+			given = append(given, strings.TrimSpace(id))
+		}
+		return nil
+	})
+	addrs := fs.String("addr", "", "comma-separated multiaddrs where the other centres reach it, e.g. /ip4/10.0.2.12/tcp/8712,/ip4/10.0.2.12/udp/8712/quic-v1; with several peer ids, each ends in /p2p/ID to say whose it is")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -556,17 +565,9 @@ func federationAddPeer(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *peerID == "" {
+	if len(given) == 0 {
 		return usagef("--peer-id ID is required (`liandong keygen --p2p --out FILE` prints it)")
 	}
-	pid, err := peer.Decode(*peerID)
-	if err != nil {
-		return usagef("--peer-id %q is not a libp2p peer id: %v", *peerID, err)
-	}
-	// Nodes match the bundle against an id's base58 text (12D3KooW…):
-	// another spelling libp2p reads (a CID, bafz…) would admit nothing and
-	// pass the listed and revoked checks below unseen.
-	*peerID = pid.String()
 	m, ok := next.Member(*centre)
 	if !ok {
 		return usagef("--centre %q is not a member of the bundle", *centre)
@@ -574,15 +575,32 @@ func federationAddPeer(args []string, stdout io.Writer) error {
 	if m.Removed != nil {
 		return usagef("--centre %q was removed at %s", *centre, m.Removed.UTC().Format(time.RFC3339))
 	}
-	if owner, listed := listedPeer(cur, *peerID); listed {
-		return usagef("--peer-id %s is already listed for %s", *peerID, owner)
+	var pids []peer.ID
+	for _, id := range given {
+		if id == "" {
+			return usagef("--peer-id: an empty id in %q", strings.Join(given, ","))
+		}
+		pid, err := peer.Decode(id)
+		if err != nil {
+			return usagef("--peer-id %q is not a libp2p peer id: %v", id, err)
+		}
+		// Nodes match the bundle against an id's base58 text (12D3KooW…):
+		// another spelling libp2p reads (a CID, bafz…) would admit nothing
+		// and pass the listed and revoked checks below unseen.
+		if owner, listed := listedPeer(cur, pid.String()); listed {
+			return usagef("--peer-id %s is already listed for %s", pid, owner)
+		}
+		// Any peer: revocation refuses the peer for good
+		// (auth.Bundle.PeerAllowed): listing it again would admit nothing.
+		if _, revoked := cur.RevokedBefore(auth.RevokePeer + pid.String()); revoked {
+			return usagef("--peer-id %s is revoked in bundle v%d; make the replica a new identity (`liandong keygen --p2p`)", pid, cur.Version)
+		}
+		if slices.Contains(pids, pid) {
+			return usagef("--peer-id %s is given twice", pid)
+		}
+		pids = append(pids, pid)
 	}
-	// Any peer: revocation refuses the peer for good (auth.Bundle.PeerAllowed):
-	// listing it again would admit nothing.
-	if _, revoked := cur.RevokedBefore(auth.RevokePeer + *peerID); revoked {
-		return usagef("--peer-id %s is revoked in bundle v%d; make the replica a new identity (`liandong keygen --p2p`)", *peerID, cur.Version)
-	}
-	var list []string
+	lists := make(map[peer.ID][]string, len(pids))
 	for a := range strings.SplitSeq(*addrs, ",") {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
@@ -593,16 +611,40 @@ func federationAddPeer(args []string, stdout io.Writer) error {
 		}
 		// A node refuses to dial a listed peer any of whose addresses
 		// names another peer (exchange's bundlePeerInfo).
-		if _, other := peer.SplitAddr(ma); other != "" && other != pid {
-			return usagef("--addr %q names peer %s, not %s", a, other, pid)
+		_, named := peer.SplitAddr(ma)
+		owner := named
+		switch {
+		case named == "" && len(pids) == 1:
+			owner = pids[0]
+		case named == "":
+			return usagef("--addr %q names no peer, and %d are given: end it in /p2p/ID to say whose it is", a, len(pids))
+		case !slices.Contains(pids, named):
+			return usagef("--addr %q names peer %s, not %s", a, named, peerList(pids))
 		}
-		list = append(list, a)
+		lists[owner] = append(lists[owner], a)
 	}
-	m.Peers = append(m.Peers, auth.Peer{ID: *peerID, Addrs: list})
+	var names []string
+	for _, pid := range pids {
+		m.Peers = append(m.Peers, auth.Peer{ID: pid.String(), Addrs: lists[pid]})
+		names = append(names, pid.String())
+	}
 	if err := next.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	return writeNext(*out, next, cur, now, *ttl, stdout, "add peer "+*peerID+" to "+*centre)
+	what := "add peer"
+	if len(names) > 1 {
+		what = "add peers"
+	}
+	return writeNext(*out, next, cur, now, *ttl, stdout, what+" "+strings.Join(names, ", ")+" to "+*centre)
+}
+
+// peerList is ids as a message names them.
+func peerList(ids []peer.ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return strings.Join(s, " or ")
 }
 
 // listedPeer says which centre of b lists peerID, removed centres included.
@@ -623,6 +665,7 @@ func listedPeer(b *auth.Bundle, peerID string) (string, bool) {
 func federationRenew(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("federation renew", flag.ContinueOnError)
 	bundle, out, ttl := changeFlags(fs)
+	shorten := fs.Bool("shorten", false, "allow a next version that expires before the current one does (to cut its life short on purpose)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -633,6 +676,16 @@ func federationRenew(args []string, stdout io.Writer) error {
 	cur, next, err := startChange(*bundle, now)
 	if err != nil {
 		return err
+	}
+	// A renewal is asked for to lengthen a bundle's life: --ttl counted
+	// from now is easily read as "this much more", and --ttl 1h on a
+	// bundle with a month left made one that lapsed within the hour,
+	// taking every centre's trust with it.
+	if end := now.Add(*ttl); end.Before(cur.ExpiresAt) && !*shorten {
+		left := cur.ExpiresAt.Sub(now).Truncate(time.Minute)
+		return usagef("--ttl %v would end the bundle at %s, before v%d's own expiry (%s, %v from now): "+
+			"a renewal counts --ttl from now, so give one longer than %v (a year more: --ttl %dh), or add --shorten to end its life sooner on purpose",
+			*ttl, end.Format(time.RFC3339), cur.Version, cur.ExpiresAt.UTC().Format(time.RFC3339), left, left, int(left.Hours())+1+8760)
 	}
 	return writeNext(*out, next, cur, now, *ttl, stdout, "renew until "+now.Add(*ttl).Format(time.RFC3339))
 }

@@ -414,6 +414,7 @@ func TestFederationAddPeer(t *testing.T) {
 		return strings.Fields(id)[0]
 	}
 	peer2 := newPeer("hq-2.p2p.key")
+	peer3, peer4 := newPeer("hq-3.p2p.key"), newPeer("hq-4.p2p.key")
 	// A revoked peer id is refused for good: listing it again admits nothing.
 	revoked := newPeer("old.p2p.key")
 	vr := filepath.Join(dir, "vr.json")
@@ -451,6 +452,15 @@ func TestFederationAddPeer(t *testing.T) {
 		{"already listed", v1, []string{"--centre", "hq", "--peer-id", listed}, "is already listed for hq"},
 		{"bad address", v1, []string{"--centre", "hq", "--peer-id", peer2, "--addr", "10.0.2.12:8712"}, `--addr "10.0.2.12:8712"`},
 		{"revoked", vr, []string{"--centre", "hq", "--peer-id", revoked}, "is revoked in bundle v2"},
+		// Several at once are all or nothing: each one checked as one
+		// alone is, the first refusal writes nothing.
+		{"several, one already listed", v1, []string{"--centre", "hq", "--peer-id", peer2, "--peer-id", listed}, "is already listed for hq"},
+		{"several, one revoked", vr, []string{"--centre", "hq", "--peer-id", peer2 + "," + asCID(revoked)}, "is revoked in bundle v2"},
+		{"several, one not a peer id", v1, []string{"--centre", "hq", "--peer-id", peer2 + ",hq-3"}, `--peer-id "hq-3" is not a libp2p peer id`},
+		{"several, one twice", v1, []string{"--centre", "hq", "--peer-id", peer2, "--peer-id", asCID(peer2)}, "is given twice"},
+		{"several, an empty one", v1, []string{"--centre", "hq", "--peer-id", peer2 + ","}, "an empty id"},
+		{"several, an address of none", v1, []string{"--centre", "hq", "--peer-id", peer2 + "," + peer3, "--addr", "/ip4/10.0.2.12/tcp/8712"}, "end it in /p2p/ID"},
+		{"several, an address of another", v1, []string{"--centre", "hq", "--peer-id", peer2 + "," + peer3, "--addr", "/ip4/10.0.2.12/tcp/8712/p2p/" + listed}, "names peer " + listed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
@@ -487,5 +497,85 @@ func TestFederationAddPeer(t *testing.T) {
 	hq2, _ := b2.Member("hq")
 	if len(hq2.Peers) != 2 || hq2.Peers[0].ID != listed || strings.Join(hq2.Peers[1].Addrs, ",") != addrs {
 		t.Errorf("hq's peers in v2: %+v", hq2.Peers)
+	}
+
+	// Two more replicas in one version (one signing round), each with its
+	// own addresses, named by their /p2p/ part; one given as a CID.
+	v3 := filepath.Join(dir, "v3.json")
+	a3, a4 := "/ip4/10.0.2.13/tcp/8712/p2p/"+peer3, "/ip4/10.0.2.14/tcp/8712/p2p/"+peer4
+	code, out = runCLI(t, 30*time.Second, "federation", "add-peer", "--bundle", v2, "--centre", "hq", "--peer-id", peer3, "--peer-id", asCID(peer4), "--addr", a4+","+a3, "--out", v3)
+	if code != 0 || !strings.Contains(out, "v3") || !strings.Contains(out, peer3+", "+peer4) {
+		t.Fatalf("add-peer of two: exit %d: %s", code, out)
+	}
+	if code, out := runCLI(t, 30*time.Second, "federation", "sign", "--bundle", v3, "--key", filepath.Join(hq, "keys", "root.key")); code != 0 {
+		t.Fatal(out)
+	}
+	b3, err := server.LoadBundle(v3, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.CheckUpgrade(b2, b3); err != nil {
+		t.Errorf("nodes holding v2 would refuse v3: %v", err)
+	}
+	hq3, _ := b3.Member("hq")
+	if len(hq3.Peers) != 4 || hq3.Peers[2].ID != peer3 || hq3.Peers[3].ID != peer4 ||
+		strings.Join(hq3.Peers[2].Addrs, ",") != a3 || strings.Join(hq3.Peers[3].Addrs, ",") != a4 {
+		t.Errorf("hq's peers in v3: %+v", hq3.Peers)
+	}
+}
+
+// TestRenewRefusesToShorten: renew counts --ttl from now, so --ttl 1h on a
+// bundle with a year left wrote one that lapsed within the hour, silently.
+// It is refused, with a message that says what to give, unless --shorten
+// says it is meant; a --ttl past the current expiry renews as before.
+func TestRenewRefusesToShorten(t *testing.T) {
+	dir, hq := initHQ(t)
+	v1 := filepath.Join(hq, "bundle.json")
+	b1, err := server.LoadBundle(v1, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(b1.ExpiresAt); left < 300*24*time.Hour {
+		t.Fatalf("premise: init's bundle has %v left, want about a year", left)
+	}
+	next := filepath.Join(dir, "next.json")
+	code, out := runCLI(t, 30*time.Second, "federation", "renew", "--bundle", v1, "--ttl", "1h", "--out", next)
+	if code != 2 {
+		t.Fatalf("renew --ttl 1h of a bundle with a year left: exit %d, want 2\n%s", code, out)
+	}
+	for _, want := range []string{"before v1's own expiry", b1.ExpiresAt.UTC().Format(time.RFC3339), "--shorten", "longer than"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("refusal does not say %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(next); err == nil {
+		t.Errorf("a refused renewal wrote %s", next)
+	}
+	expiry := func(args ...string) time.Time {
+		t.Helper()
+		os.Remove(next)
+		args = append([]string{"federation", "renew", "--bundle", v1, "--out", next}, args...)
+		if code, out := runCLI(t, 30*time.Second, args...); code != 0 {
+			t.Fatalf("liandong %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		sb, err := os.ReadFile(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Payload struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal(sb, &doc); err != nil || doc.Payload.ExpiresAt.IsZero() {
+			t.Fatalf("read %s: %v\n%s", next, err, sb)
+		}
+		return doc.Payload.ExpiresAt
+	}
+	if got := expiry("--ttl", "1h", "--shorten"); got.After(time.Now().Add(2 * time.Hour)) {
+		t.Errorf("renew --ttl 1h --shorten expires at %s, want within the hour", got)
+	}
+	if got := expiry("--ttl", "17520h"); !got.After(b1.ExpiresAt) {
+		t.Errorf("renew --ttl 17520h expires at %s, not after v1's %s", got, b1.ExpiresAt)
 	}
 }

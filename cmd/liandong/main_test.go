@@ -367,7 +367,7 @@ func TestHelpText(t *testing.T) {
 	}{
 		{[]string{"federation", "add-centre", "-h"}, "-member string"},
 		{[]string{"federation", "rotate-key", "-h"}, "-key string"},
-		{[]string{"federation", "add-peer", "-h"}, "-peer-id string"},
+		{[]string{"federation", "add-peer", "-h"}, "-peer-id ID"},
 	}
 	for _, tc := range cases {
 		var code int

@@ -304,7 +304,8 @@ type importer struct {
 // failed and reported, and the import goes on; the token's refusal, or an
 // error that is no answer of the node's, stops it: at once while reading,
 // and once every row written is accounted for while writing. Rows answered
-// 503 (an election, a write not committed in time) are imported again, read
+// 503 (an election, a write not committed in time) or 429 (a node at its
+// max_writes) are imported again, read
 // and all, after the node's Retry-After, up to importAttempts times in all;
 // not when the node asks for a wait beyond importRetryWait (an operator must
 // act), nor after rows were still refused so after every attempt, until a
@@ -332,7 +333,10 @@ func (im *importer) rowsAttempt(ctx context.Context, rows []transfer.Row, attemp
 	var wait time.Duration
 	fail := func(r transfer.Row, err error) {
 		var pr *client.Problem
-		unavailable := errors.As(err, &pr) && pr.Status == http.StatusServiceUnavailable
+		// 429: the node serves its max_writes already and did nothing of
+		// these; read again and written as a 503's rows are, which costs a
+		// read and is right for both.
+		unavailable := errors.As(err, &pr) && (pr.Status == http.StatusServiceUnavailable || pr.Status == http.StatusTooManyRequests)
 		if unavailable && attempt < importAttempts && !im.retriesSpent && pr.RetryAfter <= importRetryWait {
 			// Whether a write answered so was applied is unknown: the row is
 			// read again, and written only if that read says so.

@@ -713,7 +713,7 @@ func TestImportCreatesOnlyWhatIsStillAbsent(t *testing.T) {
 }
 
 // TestImportRetriesWhatWasAnswered503: rows answered 503 (an election, a
-// write not committed in time) are read and written again after the node's
+// write not committed in time), or 429 (a node at its max_writes), are read and written again after the node's
 // Retry-After, a bounded number of times; a row whose write was applied
 // although answered 503 is then found unchanged, not written twice.
 func TestImportRetriesWhatWasAnswered503(t *testing.T) {
@@ -744,6 +744,8 @@ func TestImportRetriesWhatWasAnswered503(t *testing.T) {
 			[]string{"503", "503", "503", "503", "201", "503", "201"}, "0", 1, " failed", -1, importAttempts},
 		{"a wait beyond the bound (an operator must act)", path, []string{"503"}, "30", 1,
 			"0 created, 0 updated, 0 unchanged, 3 failed", 1, 0},
+		{"a node at its max_writes, then taking writes", path, []string{"429", "201"}, "0", 0,
+			"3 created, 0 updated, 0 unchanged, 0 failed", 2, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -771,6 +773,13 @@ func TestImportRetriesWhatWasAnswered503(t *testing.T) {
 						w.Header().Set("Retry-After", c.retryAfter)
 						w.WriteHeader(http.StatusServiceUnavailable)
 						fmt.Fprint(w, unavailable)
+						return
+					}
+					if answer == "429" { // refused unbegun: nothing stored
+						w.Header().Set("Content-Type", "application/problem+json")
+						w.Header().Set("Retry-After", c.retryAfter)
+						w.WriteHeader(http.StatusTooManyRequests)
+						fmt.Fprint(w, `{"type":"urn:liandong:problem:too-many-writes","title":"Too many writes","status":429,"detail":"send it again"}`)
 						return
 					}
 					var b struct {

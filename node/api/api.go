@@ -81,6 +81,11 @@ type Options struct {
 	// matchmaking leaves such records out, and writes refuse to set an
 	// expiry already past.
 	Now func() time.Time
+	// MaxWrites bounds the writes (record creates, updates and deletes, and
+	// batches, each counted once) this node serves at once; past it a write
+	// is answered 429 with Retry-After, before its body is read. 0 means
+	// DefaultMaxWrites; a negative value, no bound.
+	MaxWrites int
 }
 
 // Defaults and limits.
@@ -89,6 +94,13 @@ const (
 	DefaultMaxWait      = 60 * time.Second
 	DefaultLimit        = 50
 	MaxLimit            = 500
+	// DefaultMaxWrites is Options.MaxWrites's default: well above what a
+	// leader commits in the time a client waits (raft's apply queue holds
+	// 256 proposals), well below what would hold a GiB of bodies.
+	DefaultMaxWrites = 1024
+	// writesRetryAfter is the Retry-After of a write refused for want of a
+	// slot: a slot frees as soon as one write commits.
+	writesRetryAfter = 1
 )
 
 // handler is the http.Handler New returns.
@@ -115,6 +127,9 @@ type handler struct {
 	// batchSlots bounds the writes of all batches under way at once, so that
 	// a few large batches do not queue thousands of proposals in raft.
 	batchSlots chan struct{}
+	// writeSlots bounds the write requests under way at once
+	// (Options.MaxWrites); nil, no bound.
+	writeSlots chan struct{}
 }
 
 // New returns the HTTP handler of a node.
@@ -144,6 +159,12 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	switch {
+	case opts.MaxWrites == 0:
+		h.writeSlots = make(chan struct{}, DefaultMaxWrites)
+	case opts.MaxWrites > 0:
+		h.writeSlots = make(chan struct{}, opts.MaxWrites)
 	}
 	if h.verifier == nil {
 		h.verifier = &auth.TokenVerifier{Bundle: opts.Service.Bundle}
@@ -178,6 +199,7 @@ func New(opts Options) (http.Handler, error) {
 	if h.metrics, err = newHTTPMetrics(reg, routes); err != nil {
 		return nil, err
 	}
+	h.metrics.maxWrites.Set(float64(cap(h.writeSlots)))
 	for _, rt := range routes {
 		h.mux.HandleFunc(rt.pattern, rt.handler)
 	}
@@ -206,6 +228,9 @@ var (
 	codesCreated = []int{http.StatusCreated}
 	failRead     = []int{http.StatusInternalServerError, http.StatusServiceUnavailable}
 	failWrite    = []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusInsufficientStorage}
+	// failLimited are the codes of a write under limitWrites: 429 is no
+	// failure of the server's, but LiandongWritesShed counts it from 0.
+	failLimited = []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusInsufficientStorage, http.StatusTooManyRequests}
 )
 
 // routes are the API's routes, those the mux serves and those the metrics
@@ -213,12 +238,12 @@ var (
 func (h *handler) routes(gatherer prometheus.Gatherer) []route {
 	rs := []route{
 		{"GET /v1/records", h.readMaybeConsistent(h.v1(h.listRecords)), codesOK, failRead},
-		{"POST /v1/records", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.createRecord))), codesCreated, failWrite},
+		{"POST /v1/records", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.limitWrites(h.createRecord)))), codesCreated, failLimited},
 		{"GET /v1/records/{id}", h.readMaybeConsistent(h.v1(h.getRecord)), codesOK, failRead},
 		{"GET /v1/records/{id}/history", h.v1(h.history), codesOK, failRead},
-		{"PUT /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.putRecord))), []int{http.StatusOK, http.StatusCreated}, failWrite},
-		{"DELETE /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.deleteRecord))), codesOK, failWrite},
-		{"POST /v1/batch", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.batch))), codesOK, failWrite},
+		{"PUT /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.limitWrites(h.putRecord)))), []int{http.StatusOK, http.StatusCreated}, failLimited},
+		{"DELETE /v1/records/{id}", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.limitWrites(h.deleteRecord)))), codesOK, failLimited},
+		{"POST /v1/batch", h.toLeader(h.v1(h.noParams(auth.ActionWrite, h.limitWrites(h.batch)))), codesOK, failLimited},
 		{"GET /v1/admin/replicas", h.v1(h.noParams(auth.ActionAdmin, h.listReplicas)), codesOK, failRead},
 		{"POST /v1/admin/replicas", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.addReplica))), codesOK, failWrite},
 		{"DELETE /v1/admin/replicas/{id}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.removeReplica))), codesOK, failWrite},
@@ -508,6 +533,36 @@ func (h *handler) noParams(action auth.Action, fn v1Handler) v1Handler {
 				return err
 			}
 		}
+		return fn(w, r, p)
+	}
+}
+
+// limitWrites runs fn while it holds one of the node's write slots, and
+// refuses the write with 429 when none is free: a node that takes every write
+// it is sent queues them in raft until each waits out its client, holding a
+// goroutine and a body apiece, where a partner told at once to come back in a
+// second loses nothing (the write was not begun). The caller must be allowed
+// to write at all before it may take a slot, so that requests refused anyway
+// (no token, a reader's token) neither wait for one nor are told 429, and
+// the slot is taken before the body is read, which it bounds.
+func (h *handler) limitWrites(fn v1Handler) v1Handler {
+	if h.writeSlots == nil {
+		return fn
+	}
+	return func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+		if _, err := h.authorize(p, auth.ActionWrite, nil); err != nil {
+			return err
+		}
+		select {
+		case h.writeSlots <- struct{}{}:
+		default:
+			return tooManyWrites(cap(h.writeSlots))
+		}
+		h.metrics.writesInFlight.Inc()
+		defer func() {
+			h.metrics.writesInFlight.Dec()
+			<-h.writeSlots
+		}()
 		return fn(w, r, p)
 	}
 }

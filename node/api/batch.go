@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"sync"
 
 	"liandong/auth"
+	"liandong/node"
 	"liandong/schema"
 )
 
@@ -104,6 +106,11 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	answer := make([]byte, 0, 64+len(data)+len(items)*256)
 	answer = append(answer, `{"items":[`...)
 	retryAfter := 0
+	// Items ended with the request (a stop's drain, or the client gone)
+	// fail alike, up to 500 of them: one line says so for the batch, where a
+	// line each flooded a stop's log with the same error.
+	var ended []int
+	var endedErr error
 	for i, o := range out {
 		if i > 0 {
 			answer = append(answer, ',')
@@ -111,7 +118,12 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		if o.err != nil {
 			pr := toProblem(o.err, ri.id)
 			h.metrics.batchItems.WithLabelValues(strconv.Itoa(pr.Status)).Inc()
-			if pr.Status >= http.StatusInternalServerError && !o.logged {
+			switch {
+			case pr.Status < http.StatusInternalServerError || o.logged:
+			case endedWithRequest(ctx, o.err):
+				ended = append(ended, i)
+				endedErr = cmp.Or(endedErr, o.err)
+			default:
 				h.log.Error("batch item failed", "request_id", ri.id, "item", i, "status", pr.Status, "err", o.err)
 			}
 			// An item's headers cannot travel with it; the one a client
@@ -139,6 +151,10 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		answer = append(answer, '}')
 	}
 	answer = append(answer, "]}\n"...)
+	if len(ended) > 0 {
+		h.log.Error("batch items ended with the request, not applied or with their outcome unknown", "request_id", ri.id,
+			"items", len(ended), "of", len(items), "first", ended[:min(len(ended), 10)], "cause", context.Cause(ctx), "err", endedErr)
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("X-Content-Type-Options", "nosniff")
@@ -149,6 +165,16 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	w.WriteHeader(http.StatusOK)
 	w.Write(answer)
 	return nil
+}
+
+// endedWithRequest reports whether err is an item's failure because ctx, the
+// request's, ended: never proposed (the cause), its wait for the commit cut
+// (ctx's error), or raft shut down under it.
+func endedWithRequest(ctx context.Context, err error) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	return errors.Is(err, ctx.Err()) || errors.Is(err, context.Cause(ctx)) || errors.Is(err, node.ErrShutdown)
 }
 
 // appendJSON appends v as encoding/json writes it, without HTML escaping and

@@ -34,6 +34,9 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
+	if err := h.checkOrigin(cp.Origin); err != nil {
+		return err
+	}
 	if err := h.checkCursor(r.Context(), cp.Since, cp.Epoch); errors.Is(err, errCursorForLeader) {
 		return h.cursorAtLeader(w, r, false)
 	} else if err != nil {
@@ -124,22 +127,46 @@ func (h *handler) checkCursor(ctx context.Context, since uint64, epoch string) e
 	return h.checkPlainCursor(ctx, since)
 }
 
+// feedNamer is a Service that tells where its change feed took its name
+// (node.Node.FeedNamedAt).
+type feedNamer interface {
+	FeedNamedAt() (uint64, bool, error)
+}
+
 // feedHeader is a Service that tells its change feed's newest position.
 type feedHeader interface{ FeedHead() (uint64, error) }
 
 // checkPlainCursor catches what it can of a cursor without a feed name (issued
 // by an older build, or before the feed was named) from another life of the
-// feed: one past the newest position. A follower may just be behind, so only
+// feed. Where this replica recorded the position its feed was named at
+// (store.Store.FeedNamedAt), one past that: every cursor issued after the
+// naming carries the name, so a plain one past it is of another life
+// however far this feed has grown since (a rebuilt feed named by this build).
+// Otherwise (a feed not yet named, or named by an older build), one past the
+// newest position. A follower may just be behind, so for that test only
 // the leader decides, once a barrier has it apply everything committed; no
 // replica of this feed can have issued a position past that. A follower
 // does not take such a cursor (errCursorForLeader): it would hand it back, or
 // the positions after it, named for this feed, and a named cursor is never
 // checked against the head again, so the partner would skip every change up
-// to it for good. A rebuilt feed that has grown past the cursor again cannot
-// be told apart: named cursors are the real answer.
+// to it for good. A plain cursor at or before the naming position (or, for a
+// feed without one, the head) cannot be told apart: named cursors are the
+// real answer.
 func (h *handler) checkPlainCursor(ctx context.Context, since uint64) error {
+	if since == 0 {
+		return nil
+	}
+	if fn, ok := h.svc.(feedNamer); ok {
+		// Once this replica has applied the feed's name, no cursor of this
+		// life past the position it was named at lacks the name: such a
+		// cursor is of another life, even once the feed has grown past it
+		// again (which the head check below cannot tell).
+		if at, named, err := fn.FeedNamedAt(); err == nil && named && since > at {
+			return feedReset()
+		}
+	}
 	fh, ok := h.svc.(feedHeader)
-	if !ok || since == 0 {
+	if !ok {
 		return nil
 	}
 	if head, err := fh.FeedHead(); err != nil || since <= head {

@@ -30,7 +30,13 @@
 // records may hold fewer than limit and still have a next_cursor. q is a full-text query of up to ten words
 // (node/search: Chinese by character bigrams, English by words, BM25F
 // ranking) when the Service is a Searcher; the answer then adds total and
-// hits (score and matched words per item) and is ranked by relevance, paged
+// hits (score and matched words per item; total counts the matches the
+// index held when the page was read, less those the page found deleted or
+// no longer readable, and a purged origin's none: without writes during a
+// walk through the pages, it is what the walk finds; a record deleted or
+// withdrawn during it, beyond the page that counted it, is counted and not
+// found; with a Liandong-Index-Behind header, off by up to that many
+// changes) and is ranked by relevance, paged
 // by a cursor on (score, id) that a write between pages can shift (sent
 // without its q, a 400 naming cursor), or with sort=id in stable id order. A Service that is not a Searcher filters q by
 // substring, in id order. consistent=true reads through the raft leader (a
@@ -58,6 +64,13 @@
 //     are refused (400) rather than ignored, so a typo ("catalog=") does not
 //     silently widen a query; a route that takes none refuses any (a PUT
 //     with ?if_match=3 is not a PUT without a precondition).
+//   - origin= (lists, search, the change feed and its stream) must name a
+//     centre this node knows: one the trust bundle lists, removed centres
+//     included, or one whose records, tombstones included, the node holds.
+//     Any other is a 400 (rule enum) whose message lists the known centres;
+//     before, a mistyped centre (tianjn) was answered an empty 200, which
+//     taught the caller nothing. A known centre without records is still an
+//     empty 200.
 //   - Records submitted by clients: catalogue, visibility (default federation
 //     for a new record), schema, expires_at and body come from the client. id, origin, version,
 //     created_at and updated_at are the server's: created_at and updated_at are
@@ -103,6 +116,16 @@
 //     other If-None-Match, or one beside If-Match, is a 400. While a replica
 //     of the centre has not announced a build that checks it (/healthz
 //     features: if-absent), reviving a tombstone so is a 503 with Retry-After.
+//   - A revived record (a PUT over a tombstone) is the same record's next
+//     version: its version goes on from the tombstone's, and it keeps the
+//     created_at of the id's first version, in GET, lists, the change feed
+//     and the signed entry other centres apply (the origin computes it and
+//     every centre keeps what the entry carries). The revival is what PUT's
+//     201 and history's "create" (after a "delete" or "withdraw") say, at the
+//     revived version's updated_at: read that, not created_at, for when a
+//     record came back. (Why not restart created_at: every replica of the
+//     origin computes and signs the entry, so it would need a group feature
+//     gate, and records revived before would keep the old value anyway.)
 //   - POST /v1/batch takes {"items": [{"method", "id", "if_match",
 //     "if_none_match", "record"}]}: each item is what POST, PUT or DELETE on
 //     /v1/records would do (id, if_match and if_none_match standing for the
@@ -120,6 +143,13 @@
 //     so a duplicate member, lone surrogate or inexact integer anywhere in it
 //     refuses the batch (400), and nesting counts from the batch (a record
 //     inside it may nest 3 levels less than alone).
+//   - A node serves at most max_writes write requests at once (its config;
+//     1024 unless set; a batch counts as one): past that, a write is answered
+//     429 (urn:liandong:problem:too-many-writes) with Retry-After: 1 before its
+//     body is read, so nothing of it was done and it can be sent again as it
+//     was. A request the caller may not make at all is answered 401 or 403
+//     first. liandong_http_writes_in_flight and liandong_http_max_writes show
+//     how close a node runs to it.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
 //     feed leave such records out. The feed's tombstones follow the same rule (a

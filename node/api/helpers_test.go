@@ -338,6 +338,7 @@ type fakeService struct {
 	changedCh   chan struct{}
 	feedEpoch   string // FeedEpoch; "" for a feed not named
 	feedHead    uint64 // FeedHead
+	namedAt     uint64 // FeedNamedAt: where the feed took feedEpoch; 0 for not recorded
 	diskFull    error  // DiskFull
 }
 
@@ -353,6 +354,10 @@ func (f *fakeService) CaughtUp() error {
 }
 
 func (f *fakeService) FeedHead() (uint64, error) { return f.feedHead, nil }
+
+func (f *fakeService) FeedNamedAt() (uint64, bool, error) {
+	return f.namedAt, f.namedAt != 0 && f.feedEpoch != "", nil
+}
 
 func (f *fakeService) DiskFull() error { return f.diskFull }
 

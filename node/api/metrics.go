@@ -15,6 +15,10 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// writesInFlight and maxWrites are the write slots taken and how many
+	// there are (handler.limitWrites; 0 when writes are not bounded): an
+	// operator sees how close the node runs to answering 429.
+	writesInFlight, maxWrites prometheus.Gauge
 	// batchItems counts the writes of POST /v1/batch by the status each got:
 	// the request's own code is 200 whatever its items did.
 	batchItems *prometheus.CounterVec
@@ -46,6 +50,14 @@ func newHTTPMetrics(reg prometheus.Registerer, routes []route) (*httpMetrics, er
 			Namespace: "liandong", Subsystem: "http", Name: "requests_in_flight",
 			Help: "HTTP requests being served, long polls included.",
 		}),
+		writesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "liandong", Subsystem: "http", Name: "writes_in_flight",
+			Help: "Write requests (creates, updates, deletes, batches) being served, each holding one of the slots liandong_http_max_writes counts.",
+		}),
+		maxWrites: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "liandong", Subsystem: "http", Name: "max_writes",
+			Help: "Write requests this node serves at once (config max_writes); past it a write is answered 429. 0: no bound.",
+		}),
 		batchItems: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "liandong", Subsystem: "http", Name: "batch_items_total",
 			Help: "Writes sent in POST /v1/batch requests, by the status code each item got.",
@@ -61,6 +73,12 @@ func newHTTPMetrics(reg prometheus.Registerer, routes []route) (*httpMetrics, er
 		return nil, err
 	}
 	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+		return nil, err
+	}
+	if m.writesInFlight, err = register(reg, m.writesInFlight); err != nil {
+		return nil, err
+	}
+	if m.maxWrites, err = register(reg, m.maxWrites); err != nil {
 		return nil, err
 	}
 	if m.batchItems, err = register(reg, m.batchItems); err != nil {

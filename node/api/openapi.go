@@ -228,7 +228,7 @@ func buildOpenAPI() ([]byte, error) {
 		"properties": obj{
 			"items":       obj{"type": "array", "items": schemaRef("Record")},
 			"next_cursor": obj{"type": "string", "description": "pass as cursor for the next page; absent on the last page"},
-			"total":       obj{"type": "integer", "minimum": 0, "description": "with q: the number of matches the caller may see, on all pages"},
+			"total":       obj{"type": "integer", "minimum": 0, "description": "with q: the number of matches the caller may see, on all pages, as the index held them when this page was read (less those this page found deleted or no longer readable). With no write in between, a walk through the pages finds exactly this many; a record deleted or withdrawn during the walk, beyond the page that counted it, is counted but not found (and one written during it may be found though not counted). While the answer carries Liandong-Index-Behind, the index is that many changes short of the node's state and the total may be off by as many"},
 			"hits": obj{"type": "array", "description": "with q: each item's relevance, in the order of items", "items": obj{
 				"type":     "object",
 				"required": []any{"id", "score", "matched"},
@@ -396,7 +396,8 @@ func buildOpenAPI() ([]byte, error) {
 		"properties": obj{
 			"id": obj{"type": "string"}, "raft_addr": obj{"type": "string"}, "http": obj{"type": "string"}, "peer_id": obj{"type": "string"},
 			"suffrage": obj{"type": "string"}, "leader": obj{"type": "boolean"},
-			"features": obj{"type": "string", "description": "what the replica's build announced on its /healthz, as the leader last recorded it (comma-separated); the group uses a feature once every replica lists it"},
+			"features":    obj{"type": "string", "description": "what the replica's build announced on its /healthz, as the leader last recorded it (comma-separated); the group uses a feature once every replica lists it"},
+			"add_back_at": obj{"type": "string", "description": "set while a move to a new raft address (or to its recorded host name) is under way: the replica is taken out of the group and added back at this address, by whichever replica leads by then"},
 		},
 	}
 	schemas["JWKS"] = obj{
@@ -473,6 +474,7 @@ func problemResponses() obj {
 		"Conflict":            "The record exists, the trust bundle offered is older than or differs from the one held, or a membership change would leave the group unable to commit.",
 		"TooLarge":            fmt.Sprintf("The body is over the limit, which the detail names: %d bytes (1 MiB) for a record and for a whole batch, whatever its number of items; %d for a trust bundle. A record's body alone is at most %d bytes (422 beyond).", DefaultMaxBodyBytes, auth.MaxBundleBytes, schema.MaxBodyBytes),
 		"InsufficientStorage": "The node's disk is full: writes are refused until space returns; reads go on.",
+		"TooManyWrites":       "The node is serving as many writes as its configuration allows (max_writes, 1024 unless set): nothing of this one was done; send it again after Retry-After seconds.",
 		"UnsupportedMedia":    "The body is not application/json in UTF-8.",
 		"MethodNotAllowed":    "The route exists for other methods (see Allow).",
 		"InternalServerError": "The node failed; the request id is in its log.",
@@ -488,6 +490,7 @@ func problemResponses() obj {
 		return obj{"Retry-After": obj{"description": desc, "required": required, "schema": obj{"type": "integer", "minimum": 0}}}
 	}
 	out["Unavailable"].(obj)["headers"] = retryAfter(true, "seconds to wait before retrying (the same request, or at another replica of the centre)")
+	out["TooManyWrites"].(obj)["headers"] = retryAfter(true, "seconds to wait before sending the write again")
 	out["InsufficientStorage"].(obj)["headers"] = retryAfter(false, "seconds to wait before retrying, when the node expects space to return (a full disk)")
 	return out
 }
@@ -537,7 +540,7 @@ func header(name, desc string, s obj) obj {
 
 func paths() obj {
 	catalogue := qparam("catalogue", "only this catalogue", obj{"enum": anySlice(schema.Catalogues)})
-	origin := qparam("origin", "only records whose origin is this centre", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
+	origin := qparam("origin", "only records whose origin is this centre: one the node knows (the trust bundle lists it, removed centres included, or the node holds records of it, tombstones included); any other is a 400 naming origin and the known centres (older builds answered it with an empty 200)", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
 	limit := qparam("limit", "page size; a page also ends once its records reach 4 MiB (at least one record), with a next_cursor", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit})
 	consistent := qparam("consistent", "true: read through the raft leader (linearizable): a replica that lags answers what the leader holds", obj{"enum": []any{"true", "false", "1", "0"}})
 	code := obj{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
@@ -591,27 +594,27 @@ func paths() obj {
 					},
 					"content": jsonContent(schemaRef("Record")),
 				}},
-				obj{"409": respRef("Conflict"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
+				obj{"409": respRef("Conflict"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "429": respRef("TooManyWrites"), "507": respRef("InsufficientStorage")},
 			), obj{"requestBody": submission}),
 		},
 		"/v1/records/{id}": obj{
 			"get": op("getRecord", "Read one record", []any{recordID, consistent}, merge(recordOK("200", "the record"), obj{"404": respRef("NotFound")}), nil),
 			"put": op("putRecord", "Create or replace a record under a caller-chosen key", []any{recordID, ifMatch, ifNoneMatch}, merge(
 				recordOK("200", "replaced"), recordOK("201", "created"),
-				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "507": respRef("InsufficientStorage")},
+				obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "422": respRef("Unprocessable"), "429": respRef("TooManyWrites"), "507": respRef("InsufficientStorage")},
 			), obj{"requestBody": submission, "description": "Replaces the record with the submission, but for what the caller did not send and could not have sent back: " +
 				"without visibility, an existing record keeps its own (a new one gets federation); " +
 				"personal body members (" + strings.Join(schema.PersonalFields, ", ") + ") the caller could not read (no pii scope) and did not send are kept. " +
 				"Sending one, even null, is a deliberate change."}),
 			"delete": op("deleteRecord", "Delete a record (a tombstone replicates)", []any{recordID, ifMatch}, merge(
-				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "507": respRef("InsufficientStorage")},
+				recordOK("200", "the tombstone"), obj{"404": respRef("NotFound"), "412": respRef("PreconditionFailed"), "429": respRef("TooManyWrites"), "507": respRef("InsufficientStorage")},
 			), nil),
 		},
 		"/v1/batch": obj{
 			"post": op("batch", "Apply up to "+strconv.Itoa(MaxBatchItems)+" writes in one request, of at most "+strconv.Itoa(DefaultMaxBodyBytes)+" bytes in all (413 beyond: send fewer items a request)", nil, merge(
 				obj{"200": obj{"description": "each item's result, in the order sent", "content": jsonContent(schemaRef("BatchResponse")),
 					"headers": obj{"Retry-After": obj{"description": "the longest any refused item was given (seconds), when one was", "schema": obj{"type": "integer"}}}}},
-				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia")},
+				obj{"413": respRef("TooLarge"), "415": respRef("UnsupportedMedia"), "429": respRef("TooManyWrites")},
 			), obj{"requestBody": obj{"required": true, "content": jsonContent(schemaRef("BatchRequest"))},
 				"description": "Each item is answered as its single-record route would answer it (status, and record or problem). " +
 					"One refused item neither stops nor undoes the others. Items are applied concurrently, in no set order; a batch names each record id once."}),

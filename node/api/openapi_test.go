@@ -241,6 +241,7 @@ func TestOpenAPIDeclaresRetryAfter(t *testing.T) {
 	}{
 		{"503", "Unavailable", true},
 		{"507", "InsufficientStorage", false},
+		{"429", "TooManyWrites", true},
 	} {
 		r := v.Doc.Components.Responses[c.ref]
 		if r == nil || r.Value == nil {

@@ -74,6 +74,7 @@ var titles = map[string]string{
 	"membership-refused":     "Membership change refused",
 	"not-removed":            "Centre still a member",
 	"bundle-refused":         "Trust bundle refused",
+	"too-many-writes":        "Too many writes",
 }
 
 func newProblem(status int, kind, detail string) *problem {
@@ -98,6 +99,15 @@ func unavailable(detail string, retryAfter int, cause error) *problem {
 	p := newProblem(http.StatusServiceUnavailable, "unavailable", detail)
 	p.header.Set("Retry-After", strconv.Itoa(retryAfter))
 	p.cause = cause
+	return p
+}
+
+// tooManyWrites is the 429 of a write that found every one of the node's
+// write slots taken (handler.limitWrites): nothing of it was done.
+func tooManyWrites(limit int) *problem {
+	p := newProblem(http.StatusTooManyRequests, "too-many-writes",
+		fmt.Sprintf("this node is serving %d writes already, its limit (its config's max_writes); nothing of this one was done: send it again after Retry-After seconds", limit))
+	p.header.Set("Retry-After", strconv.Itoa(writesRetryAfter))
 	return p
 }
 

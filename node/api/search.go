@@ -103,7 +103,8 @@ type hit struct {
 type searchResponse struct {
 	Items      []*schema.Record `json:"items"`
 	NextCursor string           `json:"next_cursor,omitempty"`
-	// Total counts the matches the caller may see, on all pages.
+	// Total counts the matches the caller may see, on all pages
+	// (search.Page.Total says when a walk finds fewer).
 	Total int `json:"total"`
 	// Hits are the items' scores and matched words, in the same order.
 	Hits []hit `json:"hits"`

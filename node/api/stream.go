@@ -48,6 +48,9 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
+	if err := h.checkOrigin(sp.Origin); err != nil {
+		return err
+	}
 	if err := h.checkCursor(r.Context(), sp.Since, sp.Epoch); errors.Is(err, errCursorForLeader) {
 		return h.cursorAtLeader(w, r, true)
 	} else if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"liandong/node/store"
 	"liandong/schema"
 )
 
@@ -541,6 +542,89 @@ func TestAllowRecordDecidesOnTheStoreRecord(t *testing.T) {
 	for _, h := range p.Hits {
 		if h.Record.Visibility != schema.VisibilityPublic {
 			t.Errorf("hit %s is %s", h.Record.ID, h.Record.Visibility)
+		}
+	}
+}
+
+// TestTotalLeavesOutWhatThePageFoundGone: a record deleted, or turned
+// private, after the query read the index and before it read the page's
+// records is left off the page, and was still counted in Total: the one
+// answer a partner reads said more matches than it held, with no more pages
+// to find them on. Total now counts no hit the page found gone; one ranked
+// beyond the page still counts until the next query (Page.Total).
+func TestTotalLeavesOutWhatThePageFoundGone(t *testing.T) {
+	public := func(id, title string) *schema.Record {
+		r := supplyRecord(id, title, "中试线")
+		r.Visibility = schema.VisibilityPublic
+		return r
+	}
+	for name, race := range map[string]func(src *racingSource){
+		"deleted": func(src *racingSource) { src.delete("tianjin:a") },
+		"turned private": func(src *racingSource) {
+			r := public("tianjin:a", "钙钛矿叠层电池 钙钛矿")
+			r.Visibility = schema.VisibilityPrivate
+			src.put(r)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := &racingSource{memSource: newMemSource()}
+			ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), src)
+			src.put(public("tianjin:a", "钙钛矿叠层电池 钙钛矿"))
+			src.put(public("tianjin:b", "钙钛矿电池"))
+			src.put(public("tianjin:c", "钙钛矿组件"))
+			src.write = func() { race(src) }
+			p := search(t, ix, Query{Text: "钙钛矿", Limit: 10,
+				Allow:       func(d *Doc) bool { return d.Visibility == schema.VisibilityPublic },
+				AllowRecord: func(r *schema.Record) bool { return r.Visibility == schema.VisibilityPublic },
+			})
+			if len(p.Hits) != 2 || p.Total != 2 || p.Next != nil {
+				t.Fatalf("%v, total %d, next %v: want 2 hits, a total of 2 and no next page", ids(p), p.Total, p.Next)
+			}
+		})
+	}
+}
+
+// purgingSource is a memSource whose origins in purged are purged: Get serves
+// their records as tombstones, as the store does from a purge's first chunk,
+// while the feed has yet to carry their deletions.
+type purgingSource struct {
+	*memSource
+	purged map[string]bool
+}
+
+func (s *purgingSource) Purged(origin string) (bool, error) { return s.purged[origin], nil }
+
+func (s *purgingSource) Get(id string) (*schema.Record, error) {
+	r, err := s.memSource.Get(id)
+	if err == nil && s.purged[r.Origin] {
+		r.Deleted, r.Body = true, json.RawMessage("{}")
+		return r, store.ErrDeleted
+	}
+	return r, err
+}
+
+// TestQueryLeavesOutAPurgedOrigin: the index keeps a purged origin's records
+// whose chunk is still to come; a query counts none of them, as a page shows
+// none (node's TestSearchTotalLeavesOutAPurgedOrigin runs it on a real store).
+func TestQueryLeavesOutAPurgedOrigin(t *testing.T) {
+	src := &purgingSource{memSource: newMemSource(), purged: map[string]bool{}}
+	ix := mustOpen(t, filepath.Join(t.TempDir(), "search.db"), src)
+	// tianjin:a ranks first: a page of one never reads hebei's records,
+	// so the total cannot rest on the page finding them gone.
+	src.put(supplyRecord("tianjin:a", "钙钛矿 钙钛矿", "钙钛矿"))
+	src.put(supplyRecord("hebei:b", "钙钛矿叠层电池的中试与量产工艺", "中试线"))
+	src.put(supplyRecord("hebei:c", "钙钛矿组件封装与户外可靠性验证", "中试线"))
+	if p := search(t, ix, Query{Text: "钙钛矿"}); p.Total != 3 {
+		t.Fatalf("before the purge: total %d", p.Total)
+	}
+	src.purged["hebei"] = true
+	if p := search(t, ix, Query{Text: "钙钛矿", Limit: 1}); len(p.Hits) != 1 || p.Hits[0].Doc.ID != "tianjin:a" {
+		t.Fatalf("before the purge, the first hit is %v, want tianjin:a", ids(p))
+	}
+	for origin, want := range map[string]int{"": 1, "hebei": 0} {
+		p := search(t, ix, Query{Text: "钙钛矿", Origin: origin, Limit: 1})
+		if len(p.Hits) != want || p.Total != want || p.Next != nil {
+			t.Errorf("origin %q: %v, total %d, next %v; want %d of each", origin, ids(p), p.Total, p.Next, want)
 		}
 	}
 }

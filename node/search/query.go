@@ -47,8 +47,8 @@ type Query struct {
 	// record as read from the store. Allow saw the index's copy of the
 	// record's attributes, which a write landing between the index read and
 	// the store read (a record turned private) has made stale; a hit it
-	// refuses is left out like a deleted one (Total, counted from the index,
-	// may then count it).
+	// refuses is left out like a deleted one (and Total counts it no more;
+	// see Page.Total).
 	AllowRecord func(*schema.Record) bool
 	Order       Order
 	// After is the cursor of the previous page, nil for the first.
@@ -72,7 +72,14 @@ type Hit struct {
 // Page is one page of results.
 type Page struct {
 	Hits []Hit
-	// Total counts every match the caller may see, on all pages.
+	// Total counts every match the caller may see, on all pages: the index's
+	// matches when the query ran (brought up to the state file first, but
+	// for Behind changes), less those of this page that the store then held
+	// deleted or no longer the caller's to see. A record deleted or withdrawn
+	// between the index's read and the page's, ranked beyond this page, is
+	// still counted: a walk through the pages finds fewer records than this
+	// total by the deletions that landed meanwhile (as it finds records
+	// written meanwhile that no earlier total counted).
 	Total int
 	// Next is the cursor of the next page, nil on the last.
 	Next *Cursor
@@ -160,9 +167,13 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 	// The filters decide which documents are candidates; Allow, likely the
 	// dearest, is asked only of those matching every word.
 	now := nowNanos(q.Now)
+	purged := ix.purgedOrigins()
 	admit := func(d *Doc) bool {
 		a := d.attrs()
 		if q.Catalogue != "" && a.Catalogue != q.Catalogue || q.Origin != "" && a.Origin != q.Origin {
+			return false
+		}
+		if purged(a.Origin) {
 			return false
 		}
 		if q.Industry != "" && !slices.Contains(a.Industries, q.Industry) || q.Status != "" && d.statusAt(now) != q.Status {
@@ -258,10 +269,12 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 		h := sorted[i]
 		rec, err := ix.src.Get(h.doc.ID)
 		if err != nil || rec.Deleted {
-			continue // deleted since the index was read
+			page.Total-- // deleted since the index was read
+			continue
 		}
 		if q.AllowRecord != nil && !q.AllowRecord(rec) {
-			continue // changed since the index was read: no longer the caller's to see
+			page.Total-- // changed since the index was read: no longer the caller's to see
+			continue
 		}
 		// A hit matches every word.
 		page.Hits = append(page.Hits, Hit{Doc: h.doc, Record: rec, Score: h.score, Matched: slices.Clone(matched)})
@@ -271,6 +284,36 @@ func (ix *Index) search(q Query, words []queryWord, last uint64) (*Page, error) 
 		}
 	}
 	return page, nil
+}
+
+// PurgedSource is a Source that tells whether an origin's purge has begun
+// (store.Store.Purged). From its first chunk on the store serves all of the
+// origin's records as tombstones, while the index holds those whose chunk is
+// still to come until the feed brings their deletion: a query leaves them out,
+// so that Total counts none of them (a page would show none).
+type PurgedSource interface {
+	Purged(origin string) (bool, error)
+}
+
+// purgedOrigins returns a test of whether an origin's purge has begun, which
+// asks the Source once per origin per query; origins of a Source that cannot
+// tell are never purged.
+func (ix *Index) purgedOrigins() func(origin string) bool {
+	ps, ok := ix.src.(PurgedSource)
+	if !ok {
+		return func(string) bool { return false }
+	}
+	seen := map[string]bool{}
+	return func(origin string) bool {
+		p, ok := seen[origin]
+		if !ok {
+			// An error reads as not purged: the page, read from the
+			// store, still leaves such records out.
+			p, _ = ps.Purged(origin)
+			seen[origin] = p
+		}
+		return p
+	}
 }
 
 // ranked is a document matching a query, with its score.

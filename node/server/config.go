@@ -45,6 +45,12 @@ type Config struct {
 	// are ended (Run, drainRequests).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
+	// MaxWrites bounds the write requests (creates, updates, deletes, and
+	// batches, each counted once) this replica serves at once: past it a
+	// write is answered 429 with Retry-After. 0: 1024 (api.DefaultMaxWrites);
+	// -1: no bound.
+	MaxWrites int `yaml:"max_writes"`
+
 	Logger *slog.Logger `yaml:"-"`
 
 	// FaultsFile names a JSON file of injected faults (a clock offset, sync
@@ -177,6 +183,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 20 * time.Second
+	}
+	if c.MaxWrites < -1 {
+		bad("max_writes: %d: want a number of writes at once, 0 (the default, 1024) or -1 (no bound)", c.MaxWrites)
 	}
 	if c.Raft.ReplicaID == "" && c.Centre != "" {
 		c.Raft.ReplicaID = c.Centre + "-1"

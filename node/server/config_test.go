@@ -20,6 +20,9 @@ func TestValidateConfigMistakes(t *testing.T) {
 		{"segment size 100", func(c *Config) { c.Raft.WALSegmentSize = 100 }, "raft.wal_segment_size: 100"},
 		{"block a centre", func(c *Config) { c.P2P.Block = []string{"hebei"} }, ""},
 		{"block a non-id", func(c *Config) { c.P2P.Block = []string{"Tian Jin"} }, `p2p.block: "Tian Jin"`},
+		{"max writes 64", func(c *Config) { c.MaxWrites = 64 }, ""},
+		{"max writes unbounded", func(c *Config) { c.MaxWrites = -1 }, ""},
+		{"max writes -5", func(c *Config) { c.MaxWrites = -5 }, "max_writes: -5"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

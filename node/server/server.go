@@ -187,6 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:     cfg.Logger,
 		Forward:    replicaRT,
 		Now:        clock,
+		MaxWrites:  cfg.MaxWrites,
 	})
 	if err != nil {
 		s.closeParts()
@@ -343,6 +344,14 @@ func (s *Server) membership(ctx context.Context) {
 			if time.Since(probed) > 5*time.Second {
 				probed = time.Now()
 				nameFeed(ctx, s.Node, self, s.replicaRT, s.cfg.Logger, &unnamedSince)
+				// A replica an earlier leader took out to add back at a
+				// new raft address, and lost its leadership (or stopped)
+				// before it did.
+				if n, err := s.Node.AddBackMoved(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, node.ErrNotLeader) {
+					s.cfg.Logger.Warn("add back a replica a move took out of the group", "added_back", n, "err", err)
+				} else if n > 0 {
+					s.cfg.Logger.Info("added back replicas an earlier leader took out of the group to move them, and did not add back", "added_back", n)
+				}
 				if n, err := s.Node.NameRaftAddresses(ctx); err != nil && ctx.Err() == nil {
 					s.cfg.Logger.Warn("give raft the replicas' recorded raft addresses", "err", err)
 				} else if n > 0 {

@@ -21,10 +21,17 @@ func accessError(path string, err error) error {
 		return err
 	}
 	who := ""
-	if uid, gid, ok := FileOwner(path); ok {
-		who = fmt.Sprintf(" it belongs to uid %d (gid %d), and", uid, gid)
-	}
 	uid, gid := os.Geteuid(), os.Getegid()
+	if owner, ownerGID, ok := FileOwner(path); ok {
+		if owner == uid {
+			// Its owner already: chown would change nothing, its mode
+			// (restored or set read-only) is what refuses.
+			return fmt.Errorf("%w: %s: it belongs to this node's user (uid %d), and its mode refuses what the node needs: "+
+				"give the owner read and write back (chmod -R u+rwX %s); the file itself is not damaged: %w",
+				ErrNoAccess, path, uid, filepath.Dir(path), err)
+		}
+		who = fmt.Sprintf(" it belongs to uid %d (gid %d), and", owner, ownerGID)
+	}
 	return fmt.Errorf("%w: %s:%s this node runs as uid %d: give the data directory to the node's user "+
 		"(chown -R %d:%d %s) or run the node as the files' owner; the file itself is not damaged: %w",
 		ErrNoAccess, path, who, uid, uid, gid, filepath.Dir(path), err)

@@ -133,6 +133,16 @@ type Replica struct {
 	// before it drops the member when it records a replica, which takes
 	// the features away again, the safe way.
 	Features string `json:"features,omitempty"`
+	// AddBackAt is set while the replica is taken out of raft's
+	// configuration to be added back at this raft address (a move to a new
+	// address, or a voter given its recorded name: node's addVoterAt). It
+	// is written before the removal is asked for, so that the intent
+	// outlives the leader that began it: a leader that finds the replica
+	// missing from the configuration adds it back (node.AddBackMoved),
+	// where a replica removed on purpose (RemoveReplica) never has it. A
+	// build from before it drops the member, as for Features: a leader of
+	// that build leaves the replica out, as it always did.
+	AddBackAt string `json:"add_back_at,omitempty"`
 }
 
 // SameAddresses reports whether r and o name the same server at the same
@@ -841,6 +851,13 @@ func encodeRecord(r *schema.Record) ([]byte, error) {
 func unsafeApplyReplica(tx *bbolt.Tx, m *ReplicaCommand) error {
 	if meta := tx.Bucket(bucketMeta); m.FeedEpoch != "" && meta.Get(keyFeedEpoch) == nil {
 		if err := meta.Put(keyFeedEpoch, []byte(m.FeedEpoch)); err != nil {
+			return err
+		}
+		// Where the name begins: every cursor issued after this carries
+		// it, so an unnamed cursor past this position is of no life of
+		// this feed (FeedNamedAt). Every replica applies the naming at
+		// the same point of the log, so all record the same position.
+		if err := putU64(meta, keyFeedNamedAt, getU64(meta, keyFeedSeq)); err != nil {
 			return err
 		}
 	}

@@ -153,6 +153,9 @@ func PrepareRestore(path, centre string) (BackupInfo, error) {
 		if err := meta.Delete(keyFeedEpoch); err != nil {
 			return err
 		}
+		if err := meta.Delete(keyFeedNamedAt); err != nil {
+			return err
+		}
 		// The new group starts from a snapshot of this file at raft index 1,
 		// term 1 (node.Restore): the old group's position would have the
 		// state machine skip the new group's entries as applied.

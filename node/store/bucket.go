@@ -29,6 +29,9 @@ var (
 	keyAppliedTerm  = []byte("applied_term")
 	keyFeedSeq      = []byte("feed_seq")
 	keyFeedEpoch    = []byte("feed_epoch")
+	// keyFeedNamedAt is the feed's newest position when this state applied
+	// its name (FeedNamedAt); absent in a state named by an older build.
+	keyFeedNamedAt = []byte("feed_named_at")
 )
 
 func unsafeInitBuckets(tx *bbolt.Tx, centre string) error {

@@ -62,3 +62,17 @@ func BenchmarkGetRemote(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPurged measures what a search query pays per origin among its
+// candidates to leave out a purged origin's leftovers (search.PurgedSource).
+//
+//	go test ./node/store -run '^$' -bench BenchmarkPurged -benchtime 200000x
+func BenchmarkPurged(b *testing.B) {
+	s := mustOpen(b, "tianjin", mustKey(b, "tianjin"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if p, err := s.Purged("hebei"); err != nil || p {
+			b.Fatal(p, err)
+		}
+	}
+}

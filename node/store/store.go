@@ -328,6 +328,39 @@ func (s *Store) FeedEpoch() (string, error) {
 	return epoch, err
 }
 
+// HoldsOrigin reports whether this state holds a record of origin, live or a
+// tombstone: a centre whose records are here stays a valid filter (the API's
+// origin=) after the trust bundle stopped listing it. One seek of the records
+// bucket, whose keys begin with the origin's id.
+func (s *Store) HoldsOrigin(origin string) (held bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		prefix := []byte(origin + ":")
+		k, _ := tx.Bucket(bucketRecords).Cursor().Seek(prefix)
+		held = k != nil && bytes.HasPrefix(k, prefix)
+		return nil
+	})
+	return held, err
+}
+
+// FeedNamedAt is the change feed's newest position when this state applied
+// the feed's name (FeedEpoch), and false for a feed not named, or named by a
+// build that did not record it. A cursor without a name is issued only for a
+// position this state had applied before it took the name (by a replica yet
+// to apply it, an older build, or before the naming), so an unnamed cursor
+// past this position is of another life of the feed, however far the feed
+// has grown since.
+func (s *Store) FeedNamedAt() (pos uint64, named bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(keyFeedEpoch) == nil || meta.Get(keyFeedNamedAt) == nil {
+			return nil
+		}
+		pos, named = getU64(meta, keyFeedNamedAt), true
+		return nil
+	})
+	return pos, named, err
+}
+
 // Heads returns the head of every origin log this node holds.
 func (s *Store) Heads() ([]schema.Head, error) {
 	var heads []schema.Head

@@ -986,11 +986,25 @@ func TestFeedEpochNamedOnce(t *testing.T) {
 	if e, _ := s.FeedEpoch(); e != "" {
 		t.Fatalf("named %q by commands without a name", e)
 	}
+	if _, named, err := s.FeedNamedAt(); err != nil || named {
+		t.Fatalf("unnamed feed: FeedNamedAt named %v, %v", named, err)
+	}
 	a.apply(&Command{Replica: &ReplicaCommand{Replica: Replica{ID: "tianjin-1"}, FeedEpoch: "first"}},
 		&Command{Replica: &ReplicaCommand{Replica: Replica{ID: "tianjin-2"}, FeedEpoch: "second"}})
 	if e, _ := s.FeedEpoch(); e != "first" {
 		t.Fatalf("epoch %q, want the first one applied", e)
 	}
+	// Named at the feed's head then (one write); a later naming command
+	// (the leader filling in a replica without the name) moves nothing.
+	a.write(OpCreate, "tianjin:a2", supply("v1", schema.VisibilityFederation), 0)
+	a.apply(&Command{Replica: &ReplicaCommand{Replica: Replica{ID: "tianjin-1"}, FeedEpoch: "first"}})
+	namedAt := func(want uint64, named bool) {
+		t.Helper()
+		if at, ok, err := s.FeedNamedAt(); err != nil || ok != named || at != want {
+			t.Fatalf("FeedNamedAt = %d, %v, %v; want %d, %v", at, ok, err, want, named)
+		}
+	}
+	namedAt(1, true)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -998,10 +1012,26 @@ func TestFeedEpochNamedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if e, _ := s.FeedEpoch(); e != "first" {
 		t.Fatalf("after reopening: epoch %q", e)
 	}
+	namedAt(1, true)
+	// A restored copy starts a life of its own, unnamed: it must not keep
+	// the old life's naming position either.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PrepareRestore(path, "tianjin"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, Options{Centre: "tianjin", Signer: keySigner{k}}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	namedAt(0, false)
+	a.s = s
+	a.apply(&Command{Replica: &ReplicaCommand{Replica: Replica{ID: "tianjin-1"}, FeedEpoch: "third"}})
+	namedAt(2, true)
 }
 
 // TestListPagesEndAtMaxBytes: a page ends with the record that takes its
