@@ -80,8 +80,8 @@ type Problem struct {
 	Instance  string       `json:"instance,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldError `json:"errors,omitempty"`
-	// RetryAfter is the answer's Retry-After (every 503 carries one, and so
-	// does a 507 of a full disk), 0 when absent.
+	// RetryAfter is the answer's Retry-After (every 503 and 429 carries one,
+	// and so does a 507 of a full disk), 0 when absent.
 	RetryAfter time.Duration `json:"-"`
 }
 
@@ -138,6 +138,15 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 func IsFeedReset(err error) bool {
 	var p *Problem
 	return errors.As(err, &p) && p.Status == http.StatusGone && p.Kind() == "feed-reset"
+}
+
+// IsTooManyWrites reports whether err is the node's refusal of a write it
+// did not begin (429 too-many-writes: it serves as many writes at once as it
+// is configured to): send the same write again after the problem's
+// RetryAfter. Unlike a 503's, its outcome is known: nothing was done.
+func IsTooManyWrites(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Status == http.StatusTooManyRequests && p.Kind() == "too-many-writes"
 }
 
 // IsNotFound reports whether err is a 404 problem.

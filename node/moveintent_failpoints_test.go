@@ -4,10 +4,14 @@ package node
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"liandong/node/store"
 )
 
 // TestMoveOutlivesLeadershipChange: a leader giving a follower its recorded
@@ -91,5 +95,97 @@ func TestMoveOutlivesLeadershipChange(t *testing.T) {
 	// Once back, nothing more is added.
 	if n, err := nl.AddBackMoved(ctx); n != 0 || err != nil {
 		t.Errorf("AddBackMoved once it is back: added %d: %v", n, err)
+	}
+}
+
+// TestAddBackMovedAppliesItsPredecessorsLog: a new leader applies the
+// entries of earlier terms only once its own first entry commits, and its
+// membership loop calls AddBackMoved at once. A replica a move took out
+// (noted, removed from raft's configuration), then removed on purpose by the
+// old leader (RemoveReplica: its record, note and all, gone), was added back
+// by a new leader whose state file still held the note: raft's configuration
+// lacks it, so the note read as a move never finished. The new leader's
+// applying is held back at applyHook, as a slow disk or a backlog of writes
+// holds it; AddBackMoved must not act on what it has not applied.
+func TestAddBackMovedAppliesItsPredecessorsLog(t *testing.T) {
+	nodes := openReplicas(t, nil)
+	l, moved, next := nodes[0], nodes[1], nodes[2]
+	id := moved.cfg.ReplicaID
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// A move cut short: noted, then taken out.
+	l.replicaMu.Lock()
+	err := l.noteAddBack(ctx, store.Replica{ID: id, RaftAddr: moved.cfg.RaftAddr}, moved.cfg.RaftAddr)
+	l.replicaMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.raft.RemoveServer(raft.ServerID(id), 0, 5*time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	noted := func(n *Node) bool {
+		recorded, err := n.st.Replicas()
+		return err == nil && slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.ID == id && r.AddBackAt != "" })
+	}
+	for deadline := time.Now().Add(10 * time.Second); !noted(next); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("premise: %s never applied the note", next.cfg.ReplicaID)
+		}
+	}
+
+	// From here, next applies nothing until the test lets it.
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	hook := func(f *fsm) {
+		if f == next.fsm {
+			<-gate
+		}
+	}
+	applyHook.Store(&hook)
+	t.Cleanup(func() { release(); applyHook.Store(nil) })
+
+	// Removed on purpose, by the leader that took it out.
+	if err := l.RemoveReplica(ctx, id); err != nil {
+		t.Fatalf("RemoveReplica of %s, out of the configuration: %v", id, err)
+	}
+	if err := l.raft.LeadershipTransferToServer(raft.ServerID(next.cfg.ReplicaID), raft.ServerAddress(next.cfg.RaftAddr)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if nl := leaderOf(t, nodes, moved, 10*time.Second); nl != next {
+		t.Fatalf("premise: %s leads, want %s", nl.cfg.ReplicaID, next.cfg.ReplicaID)
+	}
+	if !noted(next) || heldAt(next, id) != "" {
+		t.Fatalf("premise: the new leader holds %s at %q, and has applied its record's removal (noted %v)", id, heldAt(next, id), noted(next))
+	}
+
+	// The membership loop's first call; bounded, as the loop's context is not.
+	actx, acancel := context.WithTimeout(ctx, 3*time.Second)
+	n, err := next.AddBackMoved(actx)
+	acancel()
+	t.Logf("AddBackMoved before the new leader applied its predecessor's log: added %d: %v", n, err)
+	if got := heldAt(next, id); got != "" {
+		t.Errorf("the new leader added %s back at %s, from a note it had not yet applied the removal of: a replica removed on purpose came back", id, got)
+	}
+
+	release()
+	if err := next.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if n, err := next.AddBackMoved(ctx); n != 0 || err != nil {
+			t.Errorf("AddBackMoved once applied: added %d: %v", n, err)
+		}
+	}
+	if got := heldAt(next, id); got != "" {
+		t.Errorf("after the new leader applied its log, raft holds %s at %s, want it out", id, got)
+	}
+	recorded, err := next.st.Replicas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(recorded, func(r store.Replica) bool { return r.ID == id }) {
+		t.Errorf("records %+v: want %s's removed", recorded, id)
 	}
 }

@@ -301,3 +301,8 @@ func VariedRecordJSON(i, size int) []byte {
 		"transfer_modes": []string{"license"},
 	})
 }
+
+// ProcessCPU returns the CPU time (user and system) this process has used so
+// far, all threads together, or 0 where the system will not say: for
+// scenarios that time themselves rather than through Load (catchup).
+func ProcessCPU() time.Duration { return processCPU() }

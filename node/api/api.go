@@ -556,6 +556,7 @@ func (h *handler) limitWrites(fn v1Handler) v1Handler {
 		select {
 		case h.writeSlots <- struct{}{}:
 		default:
+			h.metrics.writesShed.Inc()
 			return tooManyWrites(cap(h.writeSlots))
 		}
 		h.metrics.writesInFlight.Inc()

@@ -34,7 +34,9 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
-	if err := h.checkOrigin(cp.Origin); err != nil {
+	if err := h.checkOrigin(r.Context(), cp.Origin); errors.Is(err, errOriginForLeader) {
+		return h.originAtLeader(w, r, false)
+	} else if err != nil {
 		return err
 	}
 	if err := h.checkCursor(r.Context(), cp.Since, cp.Epoch); errors.Is(err, errCursorForLeader) {
@@ -198,9 +200,23 @@ var errCursorForLeader = errors.New("a cursor without a feed name past this repl
 // answered 503 for ever, never told to reset. A request already forwarded is
 // answered 503 (retry) instead, so a stale leader hint never loops.
 func (h *handler) cursorAtLeader(w http.ResponseWriter, r *http.Request, stream bool) error {
+	return h.leaderJudges(w, r, stream, "the cursor is past what this replica has applied of its centre's change feed, and it carries no feed name, so only the leader can tell whether it is of this feed; retry")
+}
+
+// originAtLeader sends a request whose origin= this follower does not know
+// to the leader (errOriginForLeader), as cursorAtLeader does a cursor: the
+// follower may only be behind, and a 400 from it would stop a partner's
+// mirror of a centre the group knows.
+func (h *handler) originAtLeader(w http.ResponseWriter, r *http.Request, stream bool) error {
+	return h.leaderJudges(w, r, stream, "this replica does not know the origin, and may only be behind its centre's raft leader (a centre just added to the federation), which alone can tell; retry")
+}
+
+// leaderJudges forwards r to the leader, which alone can judge it; a request
+// already forwarded is answered 503 with retry as its detail.
+func (h *handler) leaderJudges(w http.ResponseWriter, r *http.Request, stream bool, retry string) error {
 	rep, ok := h.svc.(Replicated)
 	if !ok || r.Header.Get(ForwardedHeader) != "" {
-		return unavailable("the cursor is past what this replica has applied of its centre's change feed, and it carries no feed name, so only the leader can tell whether it is of this feed; retry", 1, nil)
+		return unavailable(retry, 1, nil)
 	}
 	if stream {
 		// Relayed as this replica's own stream is served (review 112): each

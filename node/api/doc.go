@@ -70,7 +70,10 @@
 //     Any other is a 400 (rule enum) whose message lists the known centres;
 //     before, a mistyped centre (tianjn) was answered an empty 200, which
 //     taught the caller nothing. A known centre without records is still an
-//     empty 200.
+//     empty 200. The centre's raft leader decides, once it has applied all
+//     that is committed: a follower that does not know the centre (one just
+//     added, whose bundle it has not applied yet) sends the request to the
+//     leader and relays its answer, rather than refuse what the group knows.
 //   - Records submitted by clients: catalogue, visibility (default federation
 //     for a new record), schema, expires_at and body come from the client. id, origin, version,
 //     created_at and updated_at are the server's: created_at and updated_at are
@@ -147,9 +150,13 @@
 //     1024 unless set; a batch counts as one): past that, a write is answered
 //     429 (urn:liandong:problem:too-many-writes) with Retry-After: 1 before its
 //     body is read, so nothing of it was done and it can be sent again as it
-//     was. A request the caller may not make at all is answered 401 or 403
-//     first. liandong_http_writes_in_flight and liandong_http_max_writes show
-//     how close a node runs to it.
+//     was (client.IsTooManyWrites). A request the caller may not make at all
+//     is answered 401 or 403 first. liandong_http_writes_in_flight and
+//     liandong_http_max_writes show how close a node runs to it, and
+//     liandong_http_writes_shed_total counts the writes it refused so. The
+//     bound is the leader's: a follower forwards writes to it and relays its
+//     429, which the follower's liandong_http_requests_total counts but its
+//     writes_shed_total does not.
 //   - A record the caller may not read is answered 404 like an unknown one, so ids
 //     of private records do not leak; lists, search, matchmaking and the change
 //     feed leave such records out. The feed's tombstones follow the same rule (a

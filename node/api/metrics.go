@@ -19,6 +19,11 @@ type httpMetrics struct {
 	// there are (handler.limitWrites; 0 when writes are not bounded): an
 	// operator sees how close the node runs to answering 429.
 	writesInFlight, maxWrites prometheus.Gauge
+	// writesShed counts the writes this node refused 429 itself for want of
+	// a slot. requests_total counts a follower's relay of its leader's 429
+	// too, where no slot of the follower's was wanting: the alert and the
+	// operator need the node that sheds.
+	writesShed prometheus.Counter
 	// batchItems counts the writes of POST /v1/batch by the status each got:
 	// the request's own code is 200 whatever its items did.
 	batchItems *prometheus.CounterVec
@@ -58,6 +63,10 @@ func newHTTPMetrics(reg prometheus.Registerer, routes []route) (*httpMetrics, er
 			Namespace: "liandong", Subsystem: "http", Name: "max_writes",
 			Help: "Write requests this node serves at once (config max_writes); past it a write is answered 429. 0: no bound.",
 		}),
+		writesShed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "liandong", Subsystem: "http", Name: "writes_shed_total",
+			Help: "Write requests this node answered 429 because every one of its liandong_http_max_writes slots was taken (a follower relaying its leader's 429 counts none).",
+		}),
 		batchItems: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "liandong", Subsystem: "http", Name: "batch_items_total",
 			Help: "Writes sent in POST /v1/batch requests, by the status code each item got.",
@@ -79,6 +88,9 @@ func newHTTPMetrics(reg prometheus.Registerer, routes []route) (*httpMetrics, er
 		return nil, err
 	}
 	if m.maxWrites, err = register(reg, m.maxWrites); err != nil {
+		return nil, err
+	}
+	if m.writesShed, err = register(reg, m.writesShed); err != nil {
 		return nil, err
 	}
 	if m.batchItems, err = register(reg, m.batchItems); err != nil {

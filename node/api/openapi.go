@@ -540,7 +540,7 @@ func header(name, desc string, s obj) obj {
 
 func paths() obj {
 	catalogue := qparam("catalogue", "only this catalogue", obj{"enum": anySlice(schema.Catalogues)})
-	origin := qparam("origin", "only records whose origin is this centre: one the node knows (the trust bundle lists it, removed centres included, or the node holds records of it, tombstones included); any other is a 400 naming origin and the known centres (older builds answered it with an empty 200)", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
+	origin := qparam("origin", "only records whose origin is this centre: one the node knows (the trust bundle lists it, removed centres included, or the node holds records of it, tombstones included); any other is a 400 naming origin and the known centres, as the centre's raft leader judges it (a replica that does not know the centre asks the leader) (older builds answered it with an empty 200)", obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"})
 	limit := qparam("limit", "page size; a page also ends once its records reach 4 MiB (at least one record), with a next_cursor", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit})
 	consistent := qparam("consistent", "true: read through the raft leader (linearizable): a replica that lags answers what the leader holds", obj{"enum": []any{"true", "false", "1", "0"}})
 	code := obj{"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}

@@ -52,7 +52,9 @@ func (h *handler) listRecords(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if lp.IDs != nil {
 		return h.readMany(w, r, p, lp.IDs)
 	}
-	if err := h.checkOrigin(lp.Origin); err != nil {
+	if err := h.checkOrigin(r.Context(), lp.Origin); errors.Is(err, errOriginForLeader) {
+		return h.originAtLeader(w, r, false)
+	} else if err != nil {
 		return err
 	}
 	if s, ok := h.svc.(Searcher); ok && lp.Query != "" {

@@ -48,7 +48,9 @@ func (h *handler) changesStream(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
-	if err := h.checkOrigin(sp.Origin); err != nil {
+	if err := h.checkOrigin(r.Context(), sp.Origin); errors.Is(err, errOriginForLeader) {
+		return h.originAtLeader(w, r, true)
+	} else if err != nil {
 		return err
 	}
 	if err := h.checkCursor(r.Context(), sp.Since, sp.Epoch); errors.Is(err, errCursorForLeader) {

@@ -102,24 +102,22 @@ func analyze(s string, emit func(string)) {
 // the one term 汽车, not also the prefix 车.
 func analyzeInto(s string, doc bool, emit func([]byte)) {
 	s = normalizeLower(s)
-	var runes [16]rune
-	cjk := runes[:0]
 	term := make([]byte, 0, maxTermBytes)
-	word := -1 // start of the current Latin word in s, or -1
-	flushCJK := func() {
-		switch len(cjk) {
-		case 0:
-		case 1:
-			emit(utf8.AppendRune(term[:0], cjk[0]))
-		default:
-			for i := 0; i+1 < len(cjk); i++ {
-				emit(utf8.AppendRune(utf8.AppendRune(term[:0], cjk[i]), cjk[i+1]))
-			}
-			if doc {
-				emit(utf8.AppendRune(term[:0], cjk[len(cjk)-1]))
-			}
+	// A CJK run's terms are cut from s itself: its characters are valid
+	// UTF-8 there (an invalid byte decodes to U+FFFD, which separates), so
+	// a bigram is the bytes of two adjacent characters. Re-encoding each
+	// character of every bigram, and keeping the run's runes (on the heap
+	// past 16), was a fifth of analysing a record.
+	run, prev, last := 0, -1, -1 // the run's characters; where the one before the last starts, and where the last starts
+	word := -1                   // start of the current Latin word in s, or -1
+	flushCJK := func(end int) {
+		switch {
+		case run == 1:
+			emit(append(term[:0], s[last:end]...))
+		case run > 1 && doc:
+			emit(append(term[:0], s[last:end]...))
 		}
-		cjk = cjk[:0]
+		run = 0
 	}
 	flushWord := func(end int) {
 		if word < 0 {
@@ -138,22 +136,28 @@ func analyzeInto(s string, doc bool, emit func([]byte)) {
 		}
 		emit(append(term[:0], w...))
 	}
+	end := 0 // where the CJK run's last character ends
 	for i, r := range s {
 		switch {
 		case isCJK(r):
 			flushWord(i)
-			cjk = append(cjk, r)
+			prev, last = last, i
+			run++
+			end = i + utf8.RuneLen(r)
+			if run > 1 {
+				emit(append(term[:0], s[prev:end]...))
+			}
 		case isWordRune(r):
-			flushCJK()
+			flushCJK(end)
 			if word < 0 {
 				word = i
 			}
 		default:
-			flushCJK()
+			flushCJK(end)
 			flushWord(i)
 		}
 	}
-	flushCJK()
+	flushCJK(end)
 	flushWord(len(s))
 }
 

@@ -60,7 +60,7 @@ func (ix *Index) apply(changes []store.Change) error {
 	var (
 		removed []string // ids whose docs leave the table
 		adds    []added
-		w       = newBatchWriter(len(order))
+		w       = ix.takeWriter(len(order))
 		a       arena
 	)
 	err := db.Update(func(tx *bbolt.Tx) error {
@@ -130,6 +130,7 @@ func (ix *Index) apply(changes []store.Change) error {
 		}
 		return meta.Put(keyFingerprint, fingerprint(lastChange.Record))
 	})
+	ix.keepWriter(w)
 	if errors.Is(err, errBlock) {
 		// The file is torn (the index does not fsync): start over.
 		ix.log.Warn("search index: malformed postings; rebuilding it", "err", err)
@@ -170,6 +171,8 @@ type batchWriter struct {
 	addTerm []int32
 	rms     []uint32
 	rmTerm  []int32
+	// sorted holds adds laid out by term (write).
+	sorted []posting
 
 	// addRecord's per-term state, by term index: the record (counted from
 	// 1) that last held the term and where in recAdds its posting is.
@@ -189,6 +192,61 @@ type termChanges struct {
 func newBatchWriter(records int) *batchWriter {
 	return &batchWriter{short: make(map[uint64]int32, min(records*64, 1<<16)), index: map[string]int32{},
 		adds: make([]posting, 0, records*128), addTerm: make([]int32, 0, records*128)}
+}
+
+// maxKeptPostings bounds the postings a batchWriter's tables may hold to be
+// kept for the next batch (60 bytes each, adds and sorted with their term
+// indexes: 23 MiB at most): a batch of the default 1,000 records of 1 KB of
+// varied text (some 300 distinct terms each) fits; a larger one's tables are
+// left to the collector. Run drops the kept tables once the index has been
+// idle for spareIdle.
+const maxKeptPostings = 384 << 10
+
+// keptPostingsFloor is the postings capacity kept whatever the batch used
+// (some 7 MiB): newBatchWriter's for 1,000 records. Larger tables are kept
+// only while batches fill a quarter of them, so that steady writes after a
+// catch-up of varied text do not hold its tables for as long as they last.
+const keptPostingsFloor = 128 << 10
+
+// takeWriter returns a writer for a batch of records: the one the previous
+// batch kept (keepWriter) when there is one, emptied. A catch-up indexes
+// batch after batch of 1,000 records, and making each one's tables anew
+// (several MB, zeroed) was a quarter of what indexing allocated. The caller
+// holds syncMu, as apply does.
+func (ix *Index) takeWriter(records int) *batchWriter {
+	w := ix.spare
+	ix.spare = nil
+	if w == nil {
+		return newBatchWriter(records)
+	}
+	w.reset()
+	return w
+}
+
+// keepWriter keeps w for the next batch unless its tables grew past
+// maxKeptPostings, or past keptPostingsFloor with this batch using less than
+// a quarter of them. Nothing outside w refers to its memory once apply's
+// transaction has ended: the postings and term names are copied into the
+// transaction's values and each doc's own slices.
+func (ix *Index) keepWriter(w *batchWriter) {
+	size := max(cap(w.adds), cap(w.sorted), cap(w.rms))
+	used := max(len(w.adds), len(w.rms))
+	if size <= maxKeptPostings && len(w.terms) <= maxKeptPostings/2 && (size <= keptPostingsFloor || 4*used >= size) {
+		ix.spare = w
+	}
+}
+
+// reset empties w for another batch, keeping its tables' memory.
+func (w *batchWriter) reset() {
+	clear(w.short)
+	clear(w.index)
+	clear(w.terms) // drop the term strings the last batch made
+	w.terms = w.terms[:0]
+	w.adds, w.addTerm = w.adds[:0], w.addTerm[:0]
+	w.rms, w.rmTerm = w.rms[:0], w.rmTerm[:0]
+	w.lastRec, w.lastAt = w.lastRec[:0], w.lastAt[:0]
+	w.records = 0
+	w.recAdds, w.recTerm = w.recAdds[:0], w.recTerm[:0]
 }
 
 // shortKey packs a term of up to 7 bytes and its length into a uint64.
@@ -274,14 +332,15 @@ func (w *batchWriter) remove(term []byte, ord uint32) {
 }
 
 // byTerm lays out vs by term in the order of rank (the rank of each term's
-// index), keeping their order within a term, and returns where each rank's
-// run starts (one more than the terms, the last the end).
-func byTerm[T any](vs []T, termOf []int32, rank []int32, count func(i int) int32, order []int32) ([]T, []int32) {
+// index), keeping their order within a term, in out's memory when it is
+// large enough, and returns where each rank's run starts (one more than the
+// terms, the last the end).
+func byTerm[T any](out, vs []T, termOf []int32, rank []int32, count func(i int) int32, order []int32) ([]T, []int32) {
 	start := make([]int32, len(order)+1)
 	for k, i := range order {
 		start[k+1] = start[k] + count(int(i))
 	}
-	out := make([]T, len(vs))
+	out = slices.Grow(out[:0], len(vs))[:len(vs)]
 	at := slices.Clone(start[:len(order)])
 	for j, v := range vs {
 		r := rank[termOf[j]]
@@ -302,8 +361,9 @@ func (w *batchWriter) write(post *bbolt.Bucket, a *arena) error {
 	for k, i := range order {
 		rank[i] = int32(k)
 	}
-	adds, addAt := byTerm(w.adds, w.addTerm, rank, func(i int) int32 { return w.terms[i].adds }, order)
-	rms, rmAt := byTerm(w.rms, w.rmTerm, rank, func(i int) int32 { return w.terms[i].rms }, order)
+	adds, addAt := byTerm(w.sorted, w.adds, w.addTerm, rank, func(i int) int32 { return w.terms[i].adds }, order)
+	w.sorted = adds // kept with w for the next batch (keepWriter)
+	rms, rmAt := byTerm(nil, w.rms, w.rmTerm, rank, func(i int) int32 { return w.terms[i].rms }, order)
 	c := post.Cursor()
 	for k, i := range order {
 		term := w.terms[i].term

@@ -110,6 +110,10 @@ type Index struct {
 	// query's catch-up leaves to Run (syncForQuery).
 	torn      atomic.Bool
 	rebuildCh chan struct{}
+	// spare is the last batch's postings tables, kept for the next (apply,
+	// under syncMu); Run drops them after spareIdle without a change.
+	spare     *batchWriter
+	spareIdle time.Duration
 
 	// afterCommit, when set (by tests), runs in apply between its commit and
 	// the update of the doc table.
@@ -132,7 +136,7 @@ func Open(path string, src Source, opts Options) (*Index, error) {
 	if opts.Coalesce <= 0 {
 		opts.Coalesce = 20 * time.Millisecond
 	}
-	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger, rebuildCh: make(chan struct{}, 1)}
+	ix := &Index{path: path, src: src, opts: opts, log: opts.Logger, rebuildCh: make(chan struct{}, 1), spareIdle: spareIdle}
 	db, err := openDB(path)
 	if err != nil {
 		// The index is derived data: a file that does not open is rebuilt.
@@ -446,11 +450,8 @@ func (ix *Index) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !ix.awaitChange(ctx, wake) {
 			return nil
-		case <-wake:
-		case <-ix.rebuildCh:
 		}
 		// The first change after a quiet spell is indexed Coalesce later;
 		// steady changes every BusyCoalesce.
@@ -459,6 +460,33 @@ func (ix *Index) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
+		}
+	}
+}
+
+// spareIdle is how long Run waits for a change before it lets go of the
+// postings tables the last batch kept for the next (takeWriter): a catch-up
+// reuses them batch after batch, an idle index need not hold them.
+const spareIdle = 5 * time.Second
+
+// awaitChange waits until wake is closed or a rebuild is asked for, and
+// reports false if ctx ended first. Waiting longer than spareIdle, it
+// drops the kept postings tables.
+func (ix *Index) awaitChange(ctx context.Context, wake <-chan struct{}) bool {
+	idle := time.NewTimer(ix.spareIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wake:
+			return true
+		case <-ix.rebuildCh:
+			return true
+		case <-idle.C:
+			ix.syncMu.Lock()
+			ix.spare = nil
+			ix.syncMu.Unlock()
 		}
 	}
 }

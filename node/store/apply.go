@@ -734,9 +734,14 @@ func (s *Store) unsafeApplyRemote(tx *bbolt.Tx, rc *RemoteCommand) (res Result, 
 		if purged {
 			continue // logged, not served: see PurgeCommand
 		}
-		rec := e.Record.Clone()
+		// The entry was decoded for this command alone (DecodeCommand), and
+		// nothing keeps its record past the transaction: stored as it is,
+		// without a copy (a catch-up's every entry), and copied only to be
+		// changed.
+		rec := e.Record
 		if !rec.Shared() {
 			// A withdrawal: the record is no longer the federation's to see.
+			rec = rec.Clone()
 			rec.Deleted = true
 			rec.Body = json.RawMessage("{}")
 		}

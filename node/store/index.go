@@ -127,6 +127,10 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 		return nil
 	}
 	idx := tx.Bucket(bucketIndex)
+	// Under each (field, value), keys grow with each origin's record ids, as
+	// in the records bucket: pages split full (at the default half, a
+	// catch-up left this bucket half empty and wrote twice its pages).
+	idx.FillPercent = 1.0
 	terms := indexTerms(r)
 	if !add {
 		// Every value: deleting a key that is not there (or could not be)
