@@ -143,7 +143,7 @@ func (n *Node) enqueueWrite(ctx context.Context, w *store.WriteCommand, epoch st
 	mu := &n.writeLocks[maphash.String(n.writeSeed, w.ID)%uint64(len(n.writeLocks))]
 	mu.Lock()
 	defer mu.Unlock()
-	at := n.writeTime(w.ID)
+	at := n.writeTime(w.ID, w.Op != store.OpCreate)
 	keyID, err := n.signingKey(at)
 	if err != nil {
 		return nil, err
@@ -237,7 +237,12 @@ const maxWriteTimeFloor = 5 * time.Minute
 // stepped back would otherwise give an update an updated_at before the version
 // it replaces, and before its created_at, and a partner listing with
 // updated_since at the newest time it had seen would miss it.
-func (n *Node) writeTime(id string) time.Time {
+//
+// readRecord false skips the record's last version, for a create: the state
+// machine refuses a create of an id that exists (live or a tombstone), so
+// its time never dates a version after another. The read was a bbolt read
+// transaction for every POST, of an id just made at random.
+func (n *Node) writeTime(id string, readRecord bool) time.Time {
 	now := n.cfg.Now().UTC()
 	at := now
 	follow := func(t time.Time) {
@@ -247,6 +252,9 @@ func (n *Node) writeTime(id string) time.Time {
 	}
 	if last := n.lastWriteAt.Load(); last != 0 {
 		follow(time.Unix(0, last))
+	}
+	if !readRecord {
+		return at
 	}
 	// A tombstone counts too: Get returns it with ErrDeleted.
 	if cur, _ := n.st.Get(id); cur != nil {

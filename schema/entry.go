@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -219,4 +220,44 @@ type Head struct {
 	Epoch  string `json:"epoch,omitempty"`
 	Seq    uint64 `json:"seq"`
 	Hash   Hash   `json:"hash"`
+}
+
+// AppendHeadJSON appends json.Marshal(h)'s bytes to dst: the state file
+// keeps heads in that form, and a replica of another build must write the
+// same bytes (snapshots and digests compare them). Names and epochs of
+// printable ASCII that JSON does not escape, as centre ids and ULIDs are,
+// are copied; anything else takes encoding/json, whose reflection was most
+// of the cost of storing a head, once a write.
+func AppendHeadJSON(dst []byte, h Head) ([]byte, error) {
+	if !plainJSONText(h.Origin) || !plainJSONText(h.Epoch) {
+		js, err := json.Marshal(h)
+		if err != nil {
+			return dst, err
+		}
+		return append(dst, js...), nil
+	}
+	dst = append(dst, `{"origin":"`...)
+	dst = append(dst, h.Origin...)
+	if h.Epoch != "" {
+		dst = append(dst, `","epoch":"`...)
+		dst = append(dst, h.Epoch...)
+	}
+	dst = append(dst, `","seq":`...)
+	dst = strconv.AppendUint(dst, h.Seq, 10)
+	dst = append(dst, `,"hash":"`...)
+	dst = hex.AppendEncode(dst, h.Hash[:])
+	return append(dst, `"}`...), nil
+}
+
+// plainJSONText reports whether encoding/json writes s between its quotes
+// as it is: printable ASCII but for the quote, the backslash and the three
+// characters it escapes for HTML.
+func plainJSONText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

@@ -271,6 +271,31 @@ func FuzzUnmarshalHead(f *testing.F) {
 	})
 }
 
+// FuzzAppendHeadJSON: AppendHeadJSON writes json.Marshal's bytes for any
+// head, so replicas of builds before and after it store the same.
+func FuzzAppendHeadJSON(f *testing.F) {
+	f.Add("tianjin", "01JNQ8ZK3M5T2V7W9X1Y4Z6A8B", uint64(1<<40), []byte{1, 2, 3, 0xff})
+	f.Add("hq", "", uint64(0), []byte{})
+	f.Add("a<b>&c", "e\"p\\o", uint64(7), []byte{9})
+	f.Add("\u2028é\x00", "\xff", uint64(1<<63), []byte{0})
+	f.Add("~ !", "\x7f", uint64(1), []byte{})
+	f.Add("hq", "\xff", uint64(2), []byte{})
+	f.Add("hq", "\u2028", uint64(3), []byte{})
+	f.Add("hq", "é", uint64(4), []byte{})
+	f.Fuzz(func(t *testing.T, origin, epoch string, seq uint64, hash []byte) {
+		h := Head{Origin: origin, Epoch: epoch, Seq: seq}
+		copy(h.Hash[:], hash)
+		want, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendHeadJSON([]byte("x"), h)
+		if err != nil || string(got) != "x"+string(want) {
+			t.Fatalf("AppendHeadJSON(%+v) = %s, %v; json.Marshal %s", h, got, err, want)
+		}
+	})
+}
+
 // FuzzEachElement: on a canonical array, EachElement yields the elements
 // encoding/json finds, in order. What it does with other input is not
 // promised (it does not check values), beyond not panicking.

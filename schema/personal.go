@@ -48,6 +48,11 @@ func StripPersonalCanonical(r *Record) (*Record, error) {
 	return c, nil
 }
 
+// NamesNoPersonal reports whether body is a compact object that names none
+// of PersonalFields at its top level: one StripPersonalCanonical returns
+// unchanged, known without the copy it makes.
+func NamesNoPersonal(body []byte) bool { return !isNull(body) && !mayHavePersonal(body) }
+
 // mayHavePersonal reports whether a compact object names one of
 // PersonalFields at its top level, or cannot be walked as one (so might).
 // Names with escapes are not walked, so a name is compared as it is written.

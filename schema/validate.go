@@ -89,6 +89,7 @@ type ValidateOptions struct {
 // are checked. Schema 0 stands for CurrentSchema, as the store reads it.
 func ValidateRecord(r *Record, opts ValidateOptions) error {
 	v := &validator{strict: opts.Strict}
+	v.at = v.atBuf[:0]
 	if r == nil {
 		v.add("", RuleRequired, "record is missing")
 		return v.result()
@@ -132,7 +133,9 @@ func (c *collector) result() error {
 type validator struct {
 	collector
 	strict bool
-	in     []byte // the body being validated
+	in     []byte  // the body being validated
+	at     []vstep // where check is in it (see here)
+	atBuf  [8]vstep
 }
 
 func (v *validator) envelope(r *Record) {
@@ -226,9 +229,11 @@ func (v *validator) body(r *Record) {
 		v.add("body", RuleType, "want object, got %s", root.kind)
 		return
 	}
-	if len(v.errs) == before && !v.more {
+	if len(v.errs) == before && !v.more && !r.BodyCanonical() {
 		// What is signed and stored in the log is the canonical form, which exists
-		// whenever the parse found nothing wrong: it must fit too.
+		// whenever the parse found nothing wrong: it must fit too. A body marked
+		// canonical is that form, its length checked above (the walk was a sixth
+		// of a write's validation).
 		if n := canonicalLen(root); n > MaxBodyBytes {
 			v.add("body", RuleTooLarge, "is %d bytes in canonical form; at most %d are allowed", n, MaxBodyBytes)
 		}
@@ -237,7 +242,7 @@ func (v *validator) body(r *Record) {
 		return
 	}
 	if s := bodySpecs[r.Catalogue]; s != nil {
-		v.check(s, root, "body")
+		v.check(s, root)
 	}
 }
 
@@ -249,13 +254,40 @@ func (v *validator) raw(n *jnode) string {
 	return truncate(string(v.in[n.start:n.end]), 40)
 }
 
-func (v *validator) wrongType(path, want string, n *jnode) {
-	v.add(path, RuleType, "want %s, got %s", want, n.kind)
+func (v *validator) wrongType(want string, n *jnode) {
+	v.add(v.here(), RuleType, "want %s, got %s", want, n.kind)
+}
+
+// vstep is one step below the body to the value being checked: a member
+// (index -1) or an item.
+type vstep struct {
+	name  string
+	index int
+}
+
+// here spells out the path of the value being checked (v.at below "body"),
+// for a problem reported there: building every member's and item's path on
+// the way down was a fifth of a valid write's allocations in validation.
+func (v *validator) here() string {
+	if len(v.at) == 0 {
+		return "body"
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, "body"...)
+	for _, st := range v.at {
+		if st.index >= 0 {
+			b = strconv.AppendInt(append(b, '['), int64(st.index), 10)
+			b = append(b, ']')
+			continue
+		}
+		b = append(append(b, '.'), st.name...)
+	}
+	return string(b)
 }
 
 // check validates n against s. Problems found while parsing (bad UTF-8, numbers out
 // of range) were reported then; such values are skipped here.
-func (v *validator) check(s *spec, n *jnode, path string) {
+func (v *validator) check(s *spec, n *jnode) {
 	if v.full() {
 		v.more = true
 		return
@@ -263,105 +295,107 @@ func (v *validator) check(s *spec, n *jnode, path string) {
 	switch s.kind {
 	case sString, sCode:
 		if n.kind != jString {
-			v.wrongType(path, "string", n)
+			v.wrongType("string", n)
 			return
 		}
 		if !n.bad {
-			v.checkString(s, n.str, path)
+			v.checkString(s, n.str)
 		}
 	case sInteger:
 		if n.kind != jNumber {
-			v.wrongType(path, "integer", n)
+			v.wrongType("integer", n)
 			return
 		}
 		if n.bad {
 			return
 		}
 		if !n.intLit {
-			v.add(path, RuleType, "want integer written without fraction or exponent, got %s", v.raw(n))
+			v.add(v.here(), RuleType, "want integer written without fraction or exponent, got %s", v.raw(n))
 			return
 		}
-		v.bounds(s, n, path)
+		v.bounds(s, n)
 	case sNumber:
 		if n.kind != jNumber {
-			v.wrongType(path, "number", n)
+			v.wrongType("number", n)
 			return
 		}
 		if !n.bad {
-			v.bounds(s, n, path)
+			v.bounds(s, n)
 		}
 	case sBool:
 		if n.kind != jBool {
-			v.wrongType(path, "boolean", n)
+			v.wrongType("boolean", n)
 		}
 	case sArray:
 		if n.kind != jArray {
-			v.wrongType(path, "array", n)
+			v.wrongType("array", n)
 			return
 		}
-		v.checkArray(s, n, path)
+		v.checkArray(s, n)
 	case sObject:
 		if n.kind != jObject {
-			v.wrongType(path, "object", n)
+			v.wrongType("object", n)
 			return
 		}
 		for _, p := range s.props {
 			m := n.member(p.name)
 			if m == nil {
 				if p.required {
-					v.add(path+"."+p.name, RuleRequired, "is required")
+					v.add(v.here()+"."+p.name, RuleRequired, "is required")
 				}
 				continue
 			}
-			v.check(p.spec, m, path+"."+p.name)
+			v.at = append(v.at, vstep{name: p.name, index: -1})
+			v.check(p.spec, m)
+			v.at = v.at[:len(v.at)-1]
 		}
 		if s.check != nil {
-			s.check(v, n, path)
+			s.check(v, n, v.here())
 		}
 	}
 }
 
-func (v *validator) checkString(s *spec, str, path string) {
+func (v *validator) checkString(s *spec, str string) {
 	if s.kind == sCode {
 		switch {
 		case slices.Contains(s.enum, str):
 		case v.strict:
-			v.add(path, RuleEnum, "must be one of %s, not %s", codeValues(s), quoteValue(str))
+			v.add(v.here(), RuleEnum, "must be one of %s, not %s", codeValues(s), quoteValue(str))
 		case len(str) > MaxCodeChars || !codeFormat.match(str):
-			v.add(path, RuleFormat, "must be %s, not %s", codeFormat.want, quoteValue(str))
+			v.add(v.here(), RuleFormat, "must be %s, not %s", codeFormat.want, quoteValue(str))
 		}
 		return
 	}
 	if s.nonBlank && isBlank(str) {
-		v.add(path, RuleRequired, "must not be empty or blank")
+		v.add(v.here(), RuleRequired, "must not be empty or blank")
 		return
 	}
 	if s.maxLen > 0 {
 		// Count no further than needed: the string may be long.
 		if n := utf8.RuneCountInString(str); n > s.maxLen {
-			v.add(path, RuleMaxLength, "must be at most %d characters, has %d", s.maxLen, n)
+			v.add(v.here(), RuleMaxLength, "must be at most %d characters, has %d", s.maxLen, n)
 		}
 	}
 	if s.format != nil && !s.format.match(str) {
-		v.add(path, RuleFormat, "must be %s, not %s", s.format.want, quoteValue(str))
+		v.add(v.here(), RuleFormat, "must be %s, not %s", s.format.want, quoteValue(str))
 	}
 }
 
-func (v *validator) bounds(s *spec, n *jnode, path string) {
+func (v *validator) bounds(s *spec, n *jnode) {
 	switch {
 	case s.min != nil && n.num < *s.min:
-		v.add(path, RuleMin, "must be at least %s, is %s", formatNumber(*s.min), v.raw(n))
+		v.add(v.here(), RuleMin, "must be at least %s, is %s", formatNumber(*s.min), v.raw(n))
 	case s.max != nil && n.num > *s.max:
-		v.add(path, RuleMax, "must be at most %s, is %s", formatNumber(*s.max), v.raw(n))
+		v.add(v.here(), RuleMax, "must be at most %s, is %s", formatNumber(*s.max), v.raw(n))
 	}
 }
 
-func (v *validator) checkArray(s *spec, n *jnode, path string) {
+func (v *validator) checkArray(s *spec, n *jnode) {
 	if len(n.items) < s.minItems {
-		v.add(path, RuleMinItems, "must have at least %d items, has %d", s.minItems, len(n.items))
+		v.add(v.here(), RuleMinItems, "must have at least %d items, has %d", s.minItems, len(n.items))
 	}
 	if s.maxItems > 0 && len(n.items) > s.maxItems {
-		v.add(path, RuleMaxItems, "must have at most %d items, has %d", s.maxItems, len(n.items))
+		v.add(v.here(), RuleMaxItems, "must have at most %d items, has %d", s.maxItems, len(n.items))
 	}
 	var seen map[string]int
 	if s.unique {
@@ -372,15 +406,16 @@ func (v *validator) checkArray(s *spec, n *jnode, path string) {
 			v.more = true
 			return
 		}
-		ip := path + "[" + strconv.Itoa(i) + "]"
+		v.at = append(v.at, vstep{index: i})
 		if seen != nil && it.kind == jString && !it.bad {
 			if j, dup := seen[it.str]; dup {
-				v.add(ip, RuleUnique, "repeats item %d, %s", j, quoteValue(it.str))
+				v.add(v.here(), RuleUnique, "repeats item %d, %s", j, quoteValue(it.str))
 			} else {
 				seen[it.str] = i
 			}
 		}
-		v.check(s.items, it, ip)
+		v.check(s.items, it)
+		v.at = v.at[:len(v.at)-1]
 	}
 }
 

@@ -33,7 +33,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	processes := fs.Bool("processes", false, "converge: run the four centres as processes of their own (liandong serve), as a deployment does, rather than in this one")
 	entries := fs.Int("entries", 100000, "catchup: entries the other centres hold when the empty one joins")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (catchup: of the catch-up alone, and run on its own; fanout: of the whole run)")
-	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded")
+	memProfile := fs.String("memprofile", "", "read: write a heap profile to this file once the records are loaded; write, batch: after the run (its alloc_space and alloc_objects samples are what the run allocated, node and load generator, with the node's start)")
 	replicas := fs.Int("replicas", 1, "write: also measure a centre on this many replicas (e.g. 3), in the same run")
 	logStore := fs.String("log-store", "", "write, converge, catchup: raft log store of the nodes, bolt or wal (unset: bolt, as for any new data directory)")
 	dir := fs.String("dir", "", "data directory for the node under test (default: a temporary one, removed after)")
@@ -224,6 +224,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			for _, r := range bench.Write(ctx, api, clients, *duration, *size) {
 				emit(r)
 			}
+			if *memProfile != "" {
+				if err := writeHeapProfile(*memProfile); err != nil {
+					return err
+				}
+			}
 			if *replicas > 1 {
 				apis, stopGroup, err := startCentre(ctx, filepath.Join(*dir, "group"), *replicas, *logStore, logger)
 				if err != nil {
@@ -243,6 +248,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			for _, r := range bench.WriteBatch(ctx, api, clients, *duration, *size, *batch) {
 				emit(r)
+			}
+			if *memProfile != "" {
+				if err := writeHeapProfile(*memProfile); err != nil {
+					return err
+				}
 			}
 		case "floor":
 			rs, err := bench.HTTPFloor(ctx, clients, *duration, *size)

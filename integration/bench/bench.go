@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,13 +40,23 @@ type Result struct {
 	// what a change to a CPU-bound path moves, where ops/s also moves with
 	// whatever else keeps the cores busy.
 	CPUPerOp time.Duration `json:"cpu_per_op_ns,omitempty"`
+	// AllocsPerOp and BytesPerOp are the heap allocations this process made
+	// during the run (runtime/metrics), divided by the operations done: like
+	// CPUPerOp the node's and the load generator's together, but unmoved by
+	// whatever else shares the cores.
+	AllocsPerOp float64 `json:"allocs_per_op,omitempty"`
+	BytesPerOp  float64 `json:"bytes_per_op,omitempty"`
 }
 
 // Row formats r as a table row; the CPU per operation, when measured, leads the note.
 func (r Result) Row() string {
 	note := r.Note
 	if r.CPUPerOp > 0 {
-		note = strings.TrimSuffix(round(r.CPUPerOp)+" CPU/op; "+note, "; ")
+		lead := round(r.CPUPerOp) + " CPU/op"
+		if r.AllocsPerOp > 0 {
+			lead += fmt.Sprintf(", %.0f allocs/op, %.1f KB/op", r.AllocsPerOp, r.BytesPerOp/1024)
+		}
+		note = strings.TrimSuffix(lead+"; "+note, "; ")
 	}
 	return fmt.Sprintf("%-22s %7d %9d %7d %11.0f %10s %10s %10s  %s", r.Scenario, r.Clients, r.Ops, r.Errors, r.PerSec,
 		round(r.P50), round(r.P99), round(r.Max), note)
@@ -88,7 +99,7 @@ func Load(ctx context.Context, scenario string, clients int, d time.Duration, ma
 		issued atomic.Int64
 		wg     sync.WaitGroup
 	)
-	start, cpuStart := time.Now(), processCPU()
+	start, cpuStart, allocStart := time.Now(), processCPU(), heapAllocs()
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
@@ -115,12 +126,31 @@ func Load(ctx context.Context, scenario string, clients int, d time.Duration, ma
 		}()
 	}
 	wg.Wait()
-	elapsed, cpu := time.Since(start), processCPU()-cpuStart
+	elapsed, cpu, allocs := time.Since(start), processCPU()-cpuStart, heapAllocs()
 	r := Summarise(scenario, clients, lat, int(errs.Load()), elapsed)
 	if r.Ops > 0 && cpuStart > 0 {
 		r.CPUPerOp = cpu / time.Duration(r.Ops)
 	}
+	if r.Ops > 0 {
+		r.AllocsPerOp = float64(allocs[0]-allocStart[0]) / float64(r.Ops)
+		r.BytesPerOp = float64(allocs[1]-allocStart[1]) / float64(r.Ops)
+	}
 	return r
+}
+
+// heapAllocs returns the objects and bytes this process has allocated on
+// the heap since it started (cumulative, so a collection does not reset
+// them); reading them does not stop the world as runtime.ReadMemStats does.
+func heapAllocs() [2]uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	var out [2]uint64
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			out[i] = s[i].Value.Uint64()
+		}
+	}
+	return out
 }
 
 // Summarise builds a Result from latencies.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,6 +105,35 @@ func TestLoadMeasuresCPUPerOp(t *testing.T) {
 	t.Logf("CPU per op: hashing 4 MB %v, sleeping 5 ms %v", busy.CPUPerOp, idle.CPUPerOp)
 	if row := busy.Row(); !strings.Contains(row, round(busy.CPUPerOp)+" CPU/op") {
 		t.Fatalf("row %q does not show the CPU per op", row)
+	}
+}
+
+// TestLoadCountsAllocations holds the allocation figures to what each
+// operation allocates: 64 KB in 16 objects of 4 KB, and nothing.
+func TestLoadCountsAllocations(t *testing.T) {
+	var sink [][]byte
+	var mu sync.Mutex
+	allocating := Load(context.Background(), "allocating", 2, 100*time.Millisecond, 2000, func(context.Context, int, int) error {
+		bufs := make([][]byte, 16)
+		for i := range bufs {
+			bufs[i] = make([]byte, 4096)
+		}
+		mu.Lock()
+		sink = bufs // kept past the call, so the compiler cannot place them on the stack
+		mu.Unlock()
+		return nil
+	})
+	_ = sink
+	if allocating.Ops == 0 {
+		t.Fatal("no operations ran")
+	}
+	// The load generator's own slices add a little; the operation's 17
+	// objects (16 buffers and their slice) and 64 KB dominate.
+	if allocating.AllocsPerOp < 17 || allocating.AllocsPerOp > 25 || allocating.BytesPerOp < 64<<10 || allocating.BytesPerOp > 72<<10 {
+		t.Fatalf("allocating op: %.1f allocs/op, %.0f B/op; want 17-25 and 64-72 KiB", allocating.AllocsPerOp, allocating.BytesPerOp)
+	}
+	if row := allocating.Row(); allocating.CPUPerOp > 0 && !strings.Contains(row, " allocs/op, ") {
+		t.Fatalf("row %q does not show the allocations per op", row)
 	}
 }
 

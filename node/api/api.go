@@ -394,22 +394,27 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	h.metrics.duration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(took.Seconds())
 
-	attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
-		"bytes", rw.bytes, "took", took, "request_id", ri.id, "principal", ri.principal.String()}
-	if abort {
-		attrs = append(attrs, "cut_short", true)
-	}
+	level, msg := slog.LevelDebug, "http request"
 	switch {
 	case status >= 500 && status != http.StatusServiceUnavailable:
-		h.log.Error("http request failed", append(attrs, "err", ri.err)...)
+		level, msg = slog.LevelError, "http request failed"
 	case status == http.StatusServiceUnavailable && ri.err != nil:
 		// Readiness probes answer 503 without an error: they would flood the log.
-		h.log.Warn("http request unavailable", append(attrs, "err", ri.err)...)
-	default:
-		if ri.err != nil {
+		level, msg = slog.LevelWarn, "http request unavailable"
+	}
+	// The attributes are built only for a line the log keeps: most requests
+	// log at debug, which a node runs without, and building them was a
+	// dozen allocations a request.
+	if ctx := context.Background(); h.log.Enabled(ctx, level) {
+		attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
+			"bytes", rw.bytes, "took", took, "request_id", ri.id, "principal", ri.principal.String()}
+		if abort {
+			attrs = append(attrs, "cut_short", true)
+		}
+		if level > slog.LevelDebug || ri.err != nil {
 			attrs = append(attrs, "err", ri.err)
 		}
-		h.log.Debug("http request", attrs...)
+		h.log.Log(ctx, level, msg, attrs...)
 	}
 	if abort {
 		panic(http.ErrAbortHandler)

@@ -80,20 +80,29 @@ func PrepareWrite(w *WriteCommand) error {
 	if w.Record == nil || w.Canonical {
 		return nil
 	}
-	rec := w.Record.Clone() // rec.Body is a copy: AsCanonical may return it
+	// A body the API marked canonical (what its own check found) is kept as
+	// it is, and so is the record, which its one caller (node.writeCommand)
+	// holds a copy of for this write alone: two copies of the record a write
+	// fewer. Any other is canonicalised in a copy (AsCanonical may return
+	// its input).
+	rec := w.Record
 	body := rec.Body
-	if !rec.BodyCanonical() { // the API marks what its own check found canonical
+	if !rec.BodyCanonical() {
+		rec = rec.Clone()
 		var err error
 		if body, err = schema.AsCanonical(rec.Body); err != nil {
 			return fmt.Errorf("prepare write of %s: %w", w.ID, err)
 		}
+		rec.Body = body
 	}
-	rec.Body = body
+	w.Record, w.SharedBody, w.Canonical, w.prepared = rec, nil, true, true
+	if schema.NamesNoPersonal(body) {
+		return nil // what StripPersonalCanonical would give is the body itself
+	}
 	shared, err := schema.StripPersonalCanonical(rec)
 	if err != nil {
 		return fmt.Errorf("prepare write of %s: %w", w.ID, err)
 	}
-	w.Record, w.SharedBody, w.Canonical, w.prepared = rec, nil, true, true
 	if !bytes.Equal(shared.Body, body) {
 		w.SharedBody = shared.Body
 	}
@@ -181,7 +190,14 @@ const (
 func EncodeCommand(c *Command) ([]byte, error) {
 	switch {
 	case c.Write != nil:
-		if out, ok := appendWriteCommand([]byte{cmdWrite}, c.Write); ok {
+		// Sized once: grown from one byte, the buffer was copied and
+		// reallocated nine times a write. The members besides the bodies
+		// take ~400 bytes.
+		n := 512 + len(c.Write.SharedBody)
+		if c.Write.Record != nil {
+			n += len(c.Write.Record.Body)
+		}
+		if out, ok := appendWriteCommand(append(make([]byte, 0, n), cmdWrite), c.Write); ok {
 			return out, nil
 		}
 		// JSON, although decoding it scans the body once more: a binary
@@ -481,7 +497,11 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 		if w.Record == nil {
 			return Result{Err: errors.New("write without record")}, nil
 		}
-		rec = w.Record.Clone()
+		// w was decoded from this log entry's bytes for this apply alone
+		// (Apply, the one caller; its bodies are copies, not the raft
+		// log's): the record is this write's to change, and a copy was a
+		// copy of the body for nothing.
+		rec = w.Record
 		rec.Deleted = false
 		rec.Broker = ""
 		rec.CreatedAt = w.At.UTC()
@@ -517,11 +537,15 @@ func (s *Store) unsafeApplyWrite(tx *bbolt.Tx, w *WriteCommand) (Result, error) 
 	case rec.Shared():
 		if prepared = w.Canonical && canonical(rec.Body, w.SharedBody); prepared {
 			rec.MarkBodyCanonical() // for the API's answer
-			// What StripPersonal gives, prepared before the command was proposed.
-			logged = rec.Clone()
+			// What StripPersonal gives, prepared before the command was
+			// proposed. It shares the body with rec (bodies are never
+			// changed in place) and takes w's shared body, as rec took
+			// w's record.
+			l := *rec
+			logged = &l
 			logged.Broker = rec.Origin
 			if w.SharedBody != nil {
-				logged.Body = bytes.Clone(w.SharedBody)
+				logged.Body = w.SharedBody
 			}
 		} else if logged, err = schema.StripPersonal(rec); err != nil {
 			return Result{}, internalError{fmt.Errorf("strip personal data of %s: %w", rec.ID, err)}
@@ -628,7 +652,7 @@ func unsafeAppendEntry(tx *bbolt.Tx, e *schema.Entry) (schema.Head, error) {
 }
 
 func unsafePutHead(tx *bbolt.Tx, h schema.Head) error {
-	js, err := json.Marshal(h)
+	js, err := schema.AppendHeadJSON(make([]byte, 0, 160), h)
 	if err != nil {
 		return err
 	}

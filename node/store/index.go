@@ -82,13 +82,19 @@ func termsUpTo(r *schema.Record, max int) [][2]string {
 // them: case-insensitively, the last one winning.
 func decodeIndexedBody(body []byte, b *indexedBody) {
 	err := schema.EachMember(body, func(name, value []byte) error {
+		// A string without escapes (every industry and status code) is
+		// read as it is; encoding/json reads it alike, by reflection.
 		switch {
 		case bytes.EqualFold(name, []byte("industry")):
-			_ = json.Unmarshal(value, &b.Industry)
+			if !schema.MemberString(value, &b.Industry) {
+				_ = json.Unmarshal(value, &b.Industry)
+			}
 		case bytes.EqualFold(name, []byte("fields")):
 			_ = json.Unmarshal(value, &b.Fields)
 		case bytes.EqualFold(name, []byte("status")):
-			_ = json.Unmarshal(value, &b.Status)
+			if !schema.MemberString(value, &b.Status) {
+				_ = json.Unmarshal(value, &b.Status)
+			}
 		}
 		return nil
 	})
@@ -98,8 +104,13 @@ func decodeIndexedBody(body []byte, b *indexedBody) {
 	}
 }
 
-func indexPrefix(field, value string) []byte {
-	k := make([]byte, 0, len(field)+len(value)+2)
+func indexPrefix(field, value string) []byte { return appendIndexPrefix(nil, field, value, 0) }
+
+// appendIndexPrefix appends field's and value's prefix to k, grown first by
+// the prefix and more bytes (an id to follow: one allocation a key, where
+// appending the id to indexPrefix's made two).
+func appendIndexPrefix(k []byte, field, value string, more int) []byte {
+	k = slices.Grow(k, len(field)+len(value)+2+more)
 	k = append(k, field...)
 	k = append(k, 0)
 	k = append(k, value...)
@@ -127,7 +138,8 @@ func unsafeIndex(tx *bbolt.Tx, r *schema.Record, add bool) error {
 		terms = termsUpTo(r, math.MaxInt)
 	}
 	for _, t := range terms {
-		k := append(indexPrefix(t[0], t[1]), r.ID...)
+		// A fresh key each: bbolt keeps a key given to Put until the commit.
+		k := append(appendIndexPrefix(nil, t[0], t[1], len(r.ID)), r.ID...)
 		var err error
 		if add {
 			err = idx.Put(k, nil)

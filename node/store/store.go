@@ -123,6 +123,12 @@ type Store struct {
 	// looks the mark up in bbolt only for an origin ever purged. Replaced
 	// whole, never changed in place.
 	purged atomic.Pointer[map[string]struct{}]
+
+	// epoch caches this centre's log epoch once db holds one: it is set by
+	// the first own entry (or a recovery) and never changes in that file, so
+	// only a file replaced (Restore) or closed clears it, under mu. Every
+	// write asked for it with a read transaction of its own.
+	epoch atomic.Pointer[string]
 }
 
 // Open opens or creates the state file at path.
@@ -216,6 +222,7 @@ func (s *Store) Close() error {
 	}
 	err = errors.Join(err, s.db.Close())
 	s.db = nil
+	s.epoch.Store(nil)
 	return err
 }
 
@@ -286,11 +293,23 @@ func (s *Store) AppliedIndex() (index, term uint64, err error) {
 
 // Epoch returns this centre's log epoch, or "" before the first local write.
 func (s *Store) Epoch() (string, error) {
+	if e := s.epoch.Load(); e != nil {
+		return *e, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return "", ErrClosed
+	}
 	var epoch string
-	err := s.view(func(tx *bbolt.Tx) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		epoch = string(tx.Bucket(bucketMeta).Get(keyEpoch))
 		return nil
 	})
+	if err == nil && epoch != "" {
+		// Under mu: a Restore or Close, which clear it, waits for this.
+		s.epoch.Store(&epoch)
+	}
 	return epoch, err
 }
 
@@ -618,6 +637,7 @@ func (s *Store) Restore(r io.Reader) error {
 		}
 		s.db = nil
 	}
+	s.epoch.Store(nil) // the snapshot's, read again when asked
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}

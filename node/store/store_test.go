@@ -1083,3 +1083,52 @@ func TestListPagesEndAtMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestEpochFollowsTheStateFile holds Epoch, which the store keeps in memory
+// once the file has one, to the file it reads: a restored snapshot of
+// another life of the log answers with its own epoch, an empty state with
+// none, and a closed store refuses.
+func TestEpochFollowsTheStateFile(t *testing.T) {
+	k := mustKey(t, "tianjin")
+	epochOf := func(s *Store) string {
+		t.Helper()
+		e, err := s.Epoch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a := &applier{t: t, s: mustOpen(t, "tianjin", k)}
+	empty := snapshotOf(t, mustOpen(t, "tianjin", k), nil)
+	if e := epochOf(a.s); e != "" {
+		t.Fatalf("epoch of an empty state %q", e)
+	}
+	a.write(OpPut, "tianjin:e1", supply("one", schema.VisibilityFederation), 0) // epoch E1
+	if e := epochOf(a.s); e != "E1" {
+		t.Fatalf("epoch %q after the first write, want E1", e)
+	}
+	other := mustOpen(t, "tianjin", k)
+	o := &applier{t: t, s: other}
+	o.apply(&Command{Write: &WriteCommand{Op: OpPut, ID: "tianjin:e2", Record: supply("two", schema.VisibilityFederation), At: t0, Epoch: "E2"}})
+	if err := a.s.Restore(bytes.NewReader(snapshotOf(t, other, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if e := epochOf(a.s); e != "E2" {
+		t.Fatalf("epoch %q after restoring a state of epoch E2", e)
+	}
+	if err := a.s.Restore(bytes.NewReader(empty)); err != nil {
+		t.Fatal(err)
+	}
+	if e := epochOf(a.s); e != "" {
+		t.Fatalf("epoch %q after restoring an empty state", e)
+	}
+	if e := epochOf(other); e != "E2" {
+		t.Fatalf("epoch %q, want E2", e)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Epoch(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Epoch of a closed store: %v, want ErrClosed", err)
+	}
+}

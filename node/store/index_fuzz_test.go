@@ -1,0 +1,30 @@
+package store
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
+
+// FuzzDecodeIndexedBody: decodeIndexedBody reads what json.Unmarshal reads
+// (errors ignored) from any valid JSON, as the indexes always read it.
+func FuzzDecodeIndexedBody(f *testing.F) {
+	f.Add([]byte(`{"industry":"new-materials","status":"open","fields":["a","b"]}`))
+	f.Add([]byte(`{"Industry":"a","industry":"b","STATUS":"c"}`))
+	f.Add([]byte(`{"industry":"\u00e9\n","status":1,"fields":null}`))
+	f.Add([]byte(`{"industry":null,"status":"x\"y","fields":[1,"a"]}`))
+	f.Add([]byte(`{ "industry" : "spaced" }`))
+	f.Add([]byte("{\"industry\":\"\xff\"}"))
+	f.Add([]byte(`["industry"]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		var got, want indexedBody
+		decodeIndexedBody(body, &got)
+		_ = json.Unmarshal(body, &want)
+		if got.Industry != want.Industry || got.Status != want.Status || !slices.Equal(got.Fields, want.Fields) {
+			t.Fatalf("decodeIndexedBody(%s) = %+v; encoding/json %+v", body, got, want)
+		}
+	})
+}
