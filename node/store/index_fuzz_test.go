@@ -16,6 +16,15 @@ func FuzzDecodeIndexedBody(f *testing.F) {
 	f.Add([]byte(`{ "industry" : "spaced" }`))
 	f.Add([]byte("{\"industry\":\"\xff\"}"))
 	f.Add([]byte(`["industry"]`))
+	// Review 153: names escaped or folded beyond ASCII (encoding/json
+	// matches "ſtatus" and "\u212Aey" by Unicode folding), surrogates,
+	// numbers in strings, nested members and a duplicate of another kind.
+	f.Add([]byte(`{"industr\u0079":"x","\u0073tatus":"s"}`))
+	f.Add([]byte(`{"ſtatus":"x","İndustry":"y"}`))
+	f.Add([]byte(`{"industry":"\ud800","status":"\ud83d\ude00"}`))
+	f.Add([]byte(`{"industry":"1","status":2,"fields":["3",4]}`))
+	f.Add([]byte(`{"x":{"industry":"n","status":"o"},"industry":"m"}`))
+	f.Add([]byte(`{"industry":"a","industry":1,"status":"b","STATUS":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if !json.Valid(body) {
 			return
