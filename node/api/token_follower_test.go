@@ -1,13 +1,18 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"liandong/auth"
+	"liandong/node"
+	"liandong/node/store"
 )
 
 // TestFollowerSendsATokenOfAnIssuerItDoesNotKnowToTheLeader (review 150):
@@ -84,5 +89,113 @@ func TestFollowerSendsATokenOfAnIssuerItDoesNotKnowToTheLeader(t *testing.T) {
 	defer mu.Unlock()
 	if len(asked) != len(paths) {
 		t.Fatalf("the leader was asked again: %q", asked)
+	}
+}
+
+// leaderBehindOnTerm is a leader just elected that has not applied its
+// predecessors' log, the entry installing the bundle that lists hebei among
+// it, until it awaits its term's log (node.Node.AwaitTermApplied).
+type leaderBehindOnTerm struct {
+	*replicaAt
+	next  *auth.Bundle
+	waits int
+	err   error // the wait's, when not nil: nothing applied
+}
+
+func (l *leaderBehindOnTerm) AwaitTermApplied(context.Context) error {
+	l.waits++
+	if l.err != nil {
+		return l.err
+	}
+	if l.next != nil {
+		l.fakeService.bundle = l.next
+	}
+	return nil
+}
+
+// TestLeaderAppliesItsTermsLogBeforeRefusingAnUnknownIssuer (review 152 of
+// 5ee3ce0): a follower that does not know a token's issuer or key sends the
+// request to the leader, which alone can tell; but a leader just elected
+// applies its predecessors' entries, the bundle listing a centre just added
+// among them, only once its own first entry commits (or a slow disk lets
+// it). It refused the new centre's token 401 from the bundle it held, the
+// final answer the forwarding was to spare the Go client's feed follower.
+// It now refuses such a token only once it has applied its term's log (one
+// wait a term, not a barrier per request: a token of no member costs a
+// leader no raft round); a token it can judge costs no wait.
+func TestLeaderAppliesItsTermsLogBeforeRefusingAnUnknownIssuer(t *testing.T) {
+	svc := &fakeService{feedHead: 7,
+		changes: func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
+			return nil, since, nil
+		}}
+	l := &leaderBehindOnTerm{replicaAt: &replicaAt{fakeService: svc, lead: true}}
+	e := newFakeEnv(t, svc, func(o *Options) { o.Service = l })
+	hebei := e.token(t, "hebei", auth.ScopeRead)
+	next := *svc.bundle
+	behind := *svc.bundle
+	behind.Members = behind.Members[:1]
+	if behind.Members[0].ID != "tianjin" {
+		t.Fatalf("premise: fixture's first member %q", behind.Members[0].ID)
+	}
+	svc.bundle = &behind
+
+	tj := e.token(t, "tianjin", auth.ScopeRead)
+	bad := tj[:len(tj)-4] + "AAAA"
+	if bad == tj {
+		bad = tj[:len(tj)-4] + "BBBB"
+	}
+	wantStatus(t, e.do(t, req{method: "GET", path: "/v1/changes?since=0", token: bad}), http.StatusUnauthorized)
+	if l.waits != 0 {
+		t.Fatalf("%d waits for a token the leader can judge", l.waits)
+	}
+	l.next = &next
+	// The wait ended (the apply timeout) before the log was applied: retry,
+	// not a verdict.
+	l.err = node.ErrTimeout
+	r := e.do(t, req{method: "GET", path: "/v1/changes?since=0", token: hebei, header: map[string]string{ForwardedHeader: "tianjin"}})
+	wantStatus(t, r, http.StatusServiceUnavailable)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	l.err = nil
+	r = e.do(t, req{method: "GET", path: "/v1/changes?since=0", token: hebei, header: map[string]string{ForwardedHeader: "tianjin"}})
+	wantStatus(t, r, http.StatusOK)
+	if l.waits != 2 {
+		t.Fatalf("%d waits, want 2", l.waits)
+	}
+	// A centre no bundle lists: still 401, with its challenge, once applied.
+	l.next = nil
+	xiongan, err := (&auth.TokenIssuer{Centre: "xiongan", Federation: testFederation, Key: mustKey(t, "xiongan-tok")}).Issue("partner-xiongan", []auth.Scope{auth.ScopeRead}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.do(t, req{method: "GET", path: "/v1/changes?since=0", token: xiongan})
+	wantStatus(t, r, http.StatusUnauthorized)
+	if got := r.Header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
+		t.Fatalf("WWW-Authenticate %q", got)
+	}
+	if l.waits != 3 {
+		t.Fatalf("%d waits, want 3", l.waits)
+	}
+}
+
+// The node is what the API asks to await its term's log.
+var _ termApplier = (*node.Node)(nil)
+
+// TestLeaderRefusesAnUnknownIssuerOnceApplied: at a real node that leads,
+// a token of no member is still refused 401 with its challenge, for reads
+// and writes, once its term's log is applied.
+func TestLeaderRefusesAnUnknownIssuerOnceApplied(t *testing.T) {
+	e := newEnv(t, false)
+	xiongan, err := (&auth.TokenIssuer{Centre: "xiongan", Federation: testFederation, Key: mustKey(t, "xiongan-tok")}).Issue("partner-xiongan", []auth.Scope{auth.ScopeRead, auth.ScopeWrite}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rq := range []req{{method: "GET", path: "/v1/records", token: xiongan}, {method: "DELETE", path: "/v1/records/x", token: xiongan}} {
+		r := e.do(t, rq)
+		wantStatus(t, r, http.StatusUnauthorized)
+		if got := r.Header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
+			t.Fatalf("%s %s: WWW-Authenticate %q", rq.method, rq.path, got)
+		}
 	}
 }
