@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +198,61 @@ func TestLeaderRefusesAnUnknownIssuerOnceApplied(t *testing.T) {
 		if got := r.Header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
 			t.Fatalf("%s %s: WWW-Authenticate %q", rq.method, rq.path, got)
 		}
+	}
+}
+
+// TestFollowerRelaysTheLeadersVerdictOnAnUnknownIssuer (review 152): a
+// follower and a leader, each a real API: the follower, behind on the
+// bundle, sends hebei's token to the leader, which takes it; a token of no
+// member is the leader's 401, relayed with its Bearer challenge; a token the
+// follower can judge (hebei's key, but a claim changed under its signature)
+// never reaches the leader.
+func TestFollowerRelaysTheLeadersVerdictOnAnUnknownIssuer(t *testing.T) {
+	changes := func(_ context.Context, since uint64, limit int, match store.ChangeFilter) ([]store.Change, uint64, error) {
+		return nil, since, nil
+	}
+	var leaderAsked atomic.Int32
+	lsvc := &fakeService{feedHead: 7, changes: changes}
+	lrep := &replicaAt{fakeService: lsvc, lead: true}
+	le := newFakeEnv(t, lsvc, func(o *Options) { o.Service = lrep })
+	counted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaderAsked.Add(1)
+		le.h.ServeHTTP(w, r)
+	}))
+	defer counted.Close()
+
+	fsvc := &fakeService{feedHead: 7, changes: changes}
+	frep := &replicaAt{fakeService: fsvc, leader: counted.URL}
+	fe := newFakeEnv(t, fsvc, func(o *Options) { o.Service = frep })
+	behind := *lsvc.bundle
+	behind.Members = behind.Members[:1]
+	fsvc.bundle = &behind
+
+	hebei := le.token(t, "hebei", auth.ScopeRead)
+	wantStatus(t, fe.do(t, req{method: "GET", path: "/v1/changes?since=0", token: hebei}), http.StatusOK)
+	if got := leaderAsked.Load(); got != 1 {
+		t.Fatalf("leader asked %d times, want 1", got)
+	}
+	xiongan, err := (&auth.TokenIssuer{Centre: "xiongan", Federation: testFederation, Key: mustKey(t, "xiongan-tok")}).Issue("partner-xiongan", []auth.Scope{auth.ScopeRead}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fe.do(t, req{method: "GET", path: "/v1/changes?since=0", token: xiongan})
+	wantStatus(t, r, http.StatusUnauthorized)
+	if got := r.Header.Values("WWW-Authenticate"); len(got) != 1 || !strings.Contains(got[0], `error="invalid_token"`) {
+		t.Fatalf("WWW-Authenticate %q, want the leader's one invalid_token challenge", got)
+	}
+	if got := leaderAsked.Load(); got != 2 {
+		t.Fatalf("leader asked %d times, want 2", got)
+	}
+	// The follower knows tianjin's key: a bad signature is its own 401.
+	tj := le.token(t, "tianjin", auth.ScopeRead)
+	bad := tj[:len(tj)-4] + "AAAA"
+	if bad == tj {
+		bad = tj[:len(tj)-4] + "BBBB"
+	}
+	wantStatus(t, fe.do(t, req{method: "GET", path: "/v1/changes?since=0", token: bad}), http.StatusUnauthorized)
+	if got := leaderAsked.Load(); got != 2 {
+		t.Fatalf("leader asked %d times, want 2", got)
 	}
 }
