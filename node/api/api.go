@@ -251,7 +251,7 @@ func (h *handler) routes(gatherer prometheus.Gatherer) []route {
 		{"POST /v1/admin/bundle", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.publishBundle))), codesOK, failWrite},
 		{"GET /v1/audit", h.v1(h.auditLog), codesOK, failRead},
 		{"POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.purgeOrigin))), codesOK, failWrite},
-		{"GET /v1/admin/backup", h.v1(h.noParams(auth.ActionAdmin, h.backup)), codesOK, failRead},
+		{backupRoute, h.v1(h.noParams(auth.ActionAdmin, h.backup)), codesOK, failRead},
 		{"GET /v1/changes", h.v1(h.changes), codesOK, failRead},
 		{changesStreamRoute, h.v1(h.changesStream), codesOK, failRead},
 		{"GET /v1/schema/{catalogue}", h.v1(h.noParams(auth.ActionRead, h.jsonSchema)), codesOK, failRead},
@@ -576,7 +576,14 @@ func (h *handler) v1(fn v1Handler) http.HandlerFunc {
 		err := h.caughtUp()
 		if err == nil {
 			p, err = h.authenticate(r)
-			if err != nil && h.tokenForLeader(err) {
+			if err != nil && h.tokenForLeader(err) && r.Pattern == backupRoute {
+				// The leader judges it, where the backup goes anyway: sent
+				// there, not proxied (a large copy would be cut at the
+				// forward bound; backupAtLeader).
+				if err = backupAtLeader(w, r, h.svc.(Replicated)); err == nil {
+					return
+				}
+			} else if err != nil && h.tokenForLeader(err) {
 				// Not this follower's to refuse: the leader may hold the
 				// bundle that lists the token's issuer or key.
 				if err = h.leaderJudges(w, r, r.Pattern == changesStreamRoute, "this replica's trust bundle does not list the token's issuer or signing key, and may only be behind its centre's raft leader (a centre or key just added to the federation), which alone can tell; retry"); err == nil {

@@ -256,3 +256,39 @@ func TestFollowerRelaysTheLeadersVerdictOnAnUnknownIssuer(t *testing.T) {
 		t.Fatalf("leader asked %d times, want 2", got)
 	}
 }
+
+// TestFollowerRedirectsABackupOfAKeyItDoesNotKnow (review 152 of 5ee3ce0):
+// a backup asked of a follower goes to the leader by a 307, never proxied (a
+// large copy would be cut at the forward bound and the follower's
+// WriteTimeout, 75 s by default). A token of the centre's key just added,
+// which the follower's bundle lacks, was proxied to the leader instead; it
+// is redirected as any other backup asked of a follower is.
+func TestFollowerRedirectsABackupOfAKeyItDoesNotKnow(t *testing.T) {
+	var leaderAsked atomic.Int32
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaderAsked.Add(1)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write([]byte("a copy"))
+	}))
+	defer leader.Close()
+	svc := &fakeService{}
+	rep := &replicaAt{fakeService: svc, leader: leader.URL}
+	e := newFakeEnv(t, svc, func(o *Options) { o.Service = rep })
+	admin := e.token(t, "tianjin", auth.ScopeAdmin)
+	// This follower has yet to apply the bundle that lists tianjin's
+	// current token key: it holds only the retired one.
+	behind := *svc.bundle
+	behind.Members = append([]auth.Member(nil), behind.Members...)
+	behind.Members[0].TokenKeys = behind.Members[0].TokenKeys[:1]
+	svc.bundle = &behind
+
+	cli := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	r := doHTTP(t, cli, e.srv.URL, req{method: "GET", path: "/v1/admin/backup", token: admin})
+	wantStatus(t, r, http.StatusTemporaryRedirect)
+	if got, want := r.Header.Get("Location"), leader.URL+"/v1/admin/backup"; got != want {
+		t.Fatalf("Location %q, want %q", got, want)
+	}
+	if n := leaderAsked.Load(); n != 0 {
+		t.Fatalf("the follower proxied the backup to the leader (%d requests)", n)
+	}
+}
