@@ -207,6 +207,20 @@ func (n *Node) awaitTermApplied(ctx context.Context) error {
 	}
 }
 
+// AwaitTermApplied returns once this replica, as leader, has applied its
+// predecessors' log (awaitTermApplied), waiting no longer than the apply
+// timeout: the API judges a token whose issuer or key its bundle lacks only
+// then (the bundle listing a centre just added may be among those entries).
+// ErrNotLeader at a follower.
+func (n *Node) AwaitTermApplied(ctx context.Context) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	return n.awaitTermApplied(ctx)
+}
+
 // termBarrier is the barrier awaitTermApplied runs for a term; err is set
 // before done closes.
 type termBarrier struct {

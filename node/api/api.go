@@ -251,7 +251,7 @@ func (h *handler) routes(gatherer prometheus.Gatherer) []route {
 		{"POST /v1/admin/bundle", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.publishBundle))), codesOK, failWrite},
 		{"GET /v1/audit", h.v1(h.auditLog), codesOK, failRead},
 		{"POST /v1/admin/purge/{origin}", h.toLeader(h.v1(h.noParams(auth.ActionAdmin, h.purgeOrigin))), codesOK, failWrite},
-		{"GET /v1/admin/backup", h.v1(h.noParams(auth.ActionAdmin, h.backup)), codesOK, failRead},
+		{backupRoute, h.v1(h.noParams(auth.ActionAdmin, h.backup)), codesOK, failRead},
 		{"GET /v1/changes", h.v1(h.changes), codesOK, failRead},
 		{changesStreamRoute, h.v1(h.changesStream), codesOK, failRead},
 		{"GET /v1/schema/{catalogue}", h.v1(h.noParams(auth.ActionRead, h.jsonSchema)), codesOK, failRead},
@@ -581,12 +581,21 @@ func (h *handler) v1(fn v1Handler) http.HandlerFunc {
 		err := h.caughtUp()
 		if err == nil {
 			p, err = h.authenticate(r)
-			if err != nil && h.tokenForLeader(err) {
+			if err != nil && h.tokenForLeader(err) && r.Pattern == backupRoute {
+				// The leader judges it, where the backup goes anyway: sent
+				// there, not proxied (a large copy would be cut at the
+				// forward bound; backupAtLeader).
+				if err = backupAtLeader(w, r, h.svc.(Replicated)); err == nil {
+					return
+				}
+			} else if err != nil && h.tokenForLeader(err) {
 				// Not this follower's to refuse: the leader may hold the
 				// bundle that lists the token's issuer or key.
 				if err = h.leaderJudges(w, r, r.Pattern == changesStreamRoute, "this replica's trust bundle does not list the token's issuer or signing key, and may only be behind its centre's raft leader (a centre or key just added to the federation), which alone can tell; retry"); err == nil {
 					return
 				}
+			} else if err != nil && unknownToBundle(err) {
+				p, err = h.authenticateOnceApplied(r, err)
 			}
 		}
 		if err == nil {
@@ -613,11 +622,45 @@ const changesStreamRoute = "GET /v1/changes/stream"
 // refusedAtFollower lets a write go; a token wrong by any other measure (a
 // bad signature from a key it knows, malformed, revoked) is refused here.
 func (h *handler) tokenForLeader(err error) bool {
-	if !errors.Is(err, auth.ErrTokenUnknownKey) && !errors.Is(err, auth.ErrTokenIssuer) {
+	if !unknownToBundle(err) {
 		return false
 	}
 	rep, ok := h.svc.(Replicated)
 	return ok && !rep.IsLeader()
+}
+
+// unknownToBundle reports whether err refused a token only for an issuer or
+// signing key the trust bundle this replica has applied does not list.
+func unknownToBundle(err error) bool {
+	return errors.Is(err, auth.ErrTokenUnknownKey) || errors.Is(err, auth.ErrTokenIssuer)
+}
+
+// termApplier is the part of the node that waits until, as leader, it has
+// applied its predecessors' log (node.Node.AwaitTermApplied).
+type termApplier interface {
+	AwaitTermApplied(ctx context.Context) error
+}
+
+// authenticateOnceApplied checks r's token again, at the leader, once it has
+// applied its predecessors' log; refused is the refusal of the token by the
+// bundle it held, for an unknown issuer or key. A leader just elected applies
+// the entries of earlier terms only once its own first one commits (later
+// with a slow disk or a backlog), the bundle listing a centre or key just
+// added among them: it refused 401, for good to the Go client's feed
+// follower, the token a follower sent it to judge (tokenForLeader), as the
+// origin= and cursor checks would have without their barrier. The wait is
+// one barrier a term, not one a request: a token of no member costs a leader
+// that has applied its log nothing more. Until it has, the answer is 503
+// (retry), not a verdict.
+func (h *handler) authenticateOnceApplied(r *http.Request, refused error) (*auth.Principal, error) {
+	ta, ok := h.svc.(termApplier)
+	if !ok {
+		return nil, refused
+	}
+	if err := ta.AwaitTermApplied(r.Context()); err != nil {
+		return nil, unavailable("this replica leads its centre's raft group and has not applied its predecessors' log yet, whose trust bundle may list the token's issuer or signing key; retry", 1, err)
+	}
+	return h.authenticate(r)
 }
 
 // replayer is the part of the node that knows whether it has applied the raft

@@ -47,13 +47,7 @@ func (h *handler) backup(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	}
 	g, audited := h.svc.(Governed)
 	if rep, ok := h.svc.(Replicated); ok && !rep.IsLeader() {
-		leader := rep.LeaderHTTP()
-		if leader == "" {
-			return fmt.Errorf("a backup is taken at the leader, and none is known: %w", node.ErrNotLeader)
-		}
-		w.Header().Set("Location", strings.TrimRight(leader, "/")+r.URL.Path)
-		w.WriteHeader(http.StatusTemporaryRedirect)
-		return nil
+		return backupAtLeader(w, r, rep)
 	}
 	rc := http.NewResponseController(w)
 	started := false
@@ -98,4 +92,21 @@ type deadlineWriter struct {
 func (d deadlineWriter) Write(p []byte) (int, error) {
 	_ = d.rc.SetWriteDeadline(time.Now().Add(backupWriteTimeout))
 	return d.w.Write(p)
+}
+
+// backupRoute is the backup's route: a follower redirects it to the leader
+// (backupAtLeader), never proxies it.
+const backupRoute = "GET /v1/admin/backup"
+
+// backupAtLeader redirects a backup asked of a follower to the leader (307):
+// the copy is taken there, and a follower that proxied it would cut a large
+// one at its forward bound and WriteTimeout.
+func backupAtLeader(w http.ResponseWriter, r *http.Request, rep Replicated) error {
+	leader := rep.LeaderHTTP()
+	if leader == "" {
+		return fmt.Errorf("a backup is taken at the leader, and none is known: %w", node.ErrNotLeader)
+	}
+	w.Header().Set("Location", strings.TrimRight(leader, "/")+r.URL.Path)
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return nil
 }

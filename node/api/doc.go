@@ -54,7 +54,10 @@
 // serves itself goes to the leader too when its token's issuer or signing key
 // is one the follower's bundle does not list (a centre or key just added,
 // whose bundle it has not applied yet): the leader's answer is relayed, and
-// one already forwarded is a 503 (retry).
+// one already forwarded is a 503 (retry); a backup is redirected there (307)
+// instead, as any backup asked of a follower is. The leader refuses such a token
+// only once it has applied its predecessors' log (a leader just elected may
+// not have applied the bundle yet): until then it answers 503 (retry).
 //
 // # Wire conventions
 //

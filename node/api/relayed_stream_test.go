@@ -211,3 +211,36 @@ func quietLeader(t *testing.T, f *fixture, heartbeat time.Duration) (leader *htt
 	t.Cleanup(leader.Close)
 	return leader, quiet
 }
+
+// TestRelayedStreamOfAnUnknownIssuerOutlivesForwardTimeout (review 152 of
+// 5ee3ce0): a change stream a follower relays because its bundle lacks the
+// token's issuer (tokenForLeader) is relayed as a stream, as cursorAtLeader's
+// is: ForwardTimeout bounds the leader's silence, not the stream.
+func TestRelayedStreamOfAnUnknownIssuerOutlivesForwardTimeout(t *testing.T) {
+	f := newFixture(t)
+	leader, quiet := quietLeader(t, f, 100*time.Millisecond)
+	const forwardFor = 2 * time.Second
+	behind := *f.bundle
+	behind.Members = behind.Members[:1]
+	if behind.Members[0].ID != "tianjin" {
+		t.Fatalf("premise: fixture's first member %q", behind.Members[0].ID)
+	}
+	fsvc := &fakeService{centre: "tianjin", bundle: &behind, feedHead: 2000, changes: quiet}
+	fh, err := New(Options{Service: &replicaAt{fakeService: fsvc, leader: leader.URL}, Logger: testLogger(t),
+		Heartbeat: 100 * time.Millisecond, ForwardTimeout: forwardFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := httptest.NewServer(fh)
+	defer follower.Close()
+
+	tok := f.token(t, "hebei", auth.ScopeRead)
+	relayed := openStream(t, follower.URL, "/v1/changes/stream", tok, nil)
+	defer relayed.resp.Body.Close()
+	start := time.Now()
+	for n := 0; n < 1000 && time.Since(start) < 5*forwardFor/2; n++ {
+		if _, err := relayed.next(t, 5*time.Second); err != nil {
+			t.Fatalf("the stream relayed from the leader ended after %v (ForwardTimeout %v): %v", time.Since(start).Round(100*time.Millisecond), forwardFor, err)
+		}
+	}
+}
