@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"liandong/auth"
+	"liandong/node"
 	"liandong/node/store"
 	"liandong/schema"
 )
@@ -658,6 +659,21 @@ func (h *handler) authenticateOnceApplied(r *http.Request, refused error) (*auth
 		return nil, refused
 	}
 	if err := ta.AwaitTermApplied(r.Context()); err != nil {
+		switch {
+		case errors.Is(err, node.ErrDiskFull):
+			// Applying waits for space the operators must free: not a
+			// matter of a second, and the 507 of a write ("reads go on")
+			// would mislead a read.
+			return nil, unavailable("this replica leads its centre's raft group and cannot apply its predecessors' log, whose trust bundle may list the token's issuer or signing key, until space is freed on its disk (it is full); retry", 30, err)
+		case errors.Is(err, context.Canceled):
+			// The client left (the node words it as its ErrTimeout, which
+			// toProblem would answer first): 499, not a 503 of the server's.
+			return nil, fmt.Errorf("wait for this leader's log before judging a token: %w", context.Canceled)
+		case errors.Is(err, node.ErrStateFailed), errors.Is(err, node.ErrShutdown),
+			errors.Is(err, node.ErrLogNeedsRestart), errors.Is(err, node.ErrNotLeader):
+			// Answered as any request they end: at another replica, or later.
+			return nil, err
+		}
 		return nil, unavailable("this replica leads its centre's raft group and has not applied its predecessors' log yet, whose trust bundle may list the token's issuer or signing key; retry", 1, err)
 	}
 	return h.authenticate(r)
