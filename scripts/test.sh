@@ -60,4 +60,4 @@ echo "== go test -race"
 go test -race -count=1 -timeout 50m ./...
 
 echo "== go test -race -tags failpoints (crash points of the store, fault hooks of the chaos harness; RELIABILITY.md)"
-go test -race -count=1 -timeout 10m -tags failpoints -run '^(TestCrashPoints|TestPurgeKilled|TestMoveOutlivesLeadershipChange|TestAddBackMovedAppliesItsPredecessorsLog|TestAddBackMovedBoundsItsWait|TestAwaitTermAppliedIsBounded|TestRaftLogDiskFull|TestRaftIsolation|TestRaftOneWayCuts|TestCloseAcrossOneWayCut|TestRemovalRefused(WithoutQuorum|AcrossFreshOneWayCut)|TestFaultsFile.*|TestIsolationCutsForwarding)$' ./node/ ./node/server/
+go test -race -count=1 -timeout 10m -tags failpoints -run '^(TestCrashPoints|TestPurgeKilled|TestMoveOutlivesLeadershipChange|TestAddBackMovedAppliesItsPredecessorsLog|TestAddBackMovedBoundsItsWait|TestAwaitTermAppliedIsBounded|TestAwaitTermAppliedFloodSharesOneBarrier|TestRaftLogDiskFull|TestRaftIsolation|TestRaftOneWayCuts|TestCloseAcrossOneWayCut|TestRemovalRefused(WithoutQuorum|AcrossFreshOneWayCut)|TestFaultsFile.*|TestIsolationCutsForwarding)$' ./node/ ./node/server/
