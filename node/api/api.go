@@ -660,17 +660,32 @@ func (h *handler) authenticateOnceApplied(r *http.Request, refused error) (*auth
 	}
 	if err := ta.AwaitTermApplied(r.Context()); err != nil {
 		switch {
+		case errors.Is(err, node.ErrLogNeedsRestart):
+			// Before ErrDiskFull, which it wraps: freeing space alone does
+			// not cure it. Not toProblem's 507 either, for the reason below.
+			return nil, unavailable("this replica leads its centre's raft group and cannot apply its predecessors' log, whose trust bundle may list the token's issuer or signing key, until its operators free space on its disk and restart it (its raft log could not start its next segment); retry", 60, err)
 		case errors.Is(err, node.ErrDiskFull):
 			// Applying waits for space the operators must free: not a
 			// matter of a second, and the 507 of a write ("reads go on")
 			// would mislead a read.
 			return nil, unavailable("this replica leads its centre's raft group and cannot apply its predecessors' log, whose trust bundle may list the token's issuer or signing key, until space is freed on its disk (it is full); retry", 30, err)
 		case errors.Is(err, context.Canceled):
-			// The client left (the node words it as its ErrTimeout, which
-			// toProblem would answer first): 499, not a 503 of the server's.
+			// The node words a request context's end as its ErrTimeout
+			// wrapping ctx.Err(), which toProblem would answer first. The
+			// cause tells who ended it: a stop's drain (node/server; it
+			// wraps node.ErrShutdown) ends it while the client is still
+			// there to read the answer, which must not be "the client
+			// closed the request".
+			if cause := context.Cause(r.Context()); cause != nil && !errors.Is(cause, context.Canceled) {
+				if errors.Is(cause, node.ErrShutdown) {
+					return nil, fmt.Errorf("wait for this leader's log before judging a token: %w", cause)
+				}
+				break // another end of the request's: the 503 below
+			}
+			// The client left: 499, not a 503 of the server's.
 			return nil, fmt.Errorf("wait for this leader's log before judging a token: %w", context.Canceled)
 		case errors.Is(err, node.ErrStateFailed), errors.Is(err, node.ErrShutdown),
-			errors.Is(err, node.ErrLogNeedsRestart), errors.Is(err, node.ErrNotLeader):
+			errors.Is(err, node.ErrNotLeader):
 			// Answered as any request they end: at another replica, or later.
 			return nil, err
 		}
