@@ -97,12 +97,18 @@ func (d *diskState) setStateFull(full bool) bool {
 	return true
 }
 
-// refuse returns ErrDiskFull while a write could not be stored for want of space.
+// refuse returns ErrDiskFull while a write could not be stored for want of
+// space: ErrLogNeedsRestart while raft-wal could not start its next segment.
 func (d *diskState) refuse() error {
 	if d.stateFull.Load() {
 		return fmt.Errorf("%w: the state file cannot grow; writes are refused until space is freed (reads go on)", ErrDiskFull)
 	}
 	if time.Now().UnixNano() < d.logUntil.Load() {
+		if d.logStuck.Load() {
+			// raft-wal takes nothing until a restart: freeing space alone
+			// does not cure it, as raft's refusal a moment ago said.
+			return ErrLogNeedsRestart
+		}
 		return fmt.Errorf("%w: raft's log cannot grow; writes are refused until space is freed (reads go on)", ErrDiskFull)
 	}
 	return nil

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
 )
 
 // failingLogStore fails StoreLogs with err while err is set.
@@ -81,5 +83,31 @@ func TestWatchLogStoreKeepsMonotonic(t *testing.T) {
 	defer s.Close()
 	if m, ok := d.watchLogStore(withFailpointsLogStore(s)).(raft.MonotonicLogStore); !ok || !m.IsMonotonic() {
 		t.Fatalf("the wrapped WAL is not a monotonic log store (%T)", d.watchLogStore(withFailpointsLogStore(s)))
+	}
+}
+
+// TestRefusalOfAStuckLogNamesTheRestart (review 156 of 9ee974e): once
+// raft-wal could not start its next segment, the node refuses writes and the
+// leader's wait for its term (refuse) for diskFullProbe before trying raft
+// again. It refused them as a plain full disk, "accepted again without a
+// restart" (507 Retry-After 30; at the API's leader wait "until space is
+// freed"), though DiskFull, and raft's own refusal a moment before, said the
+// replica must be restarted: freeing space alone does not cure it.
+func TestRefusalOfAStuckLogNamesTheRestart(t *testing.T) {
+	var d diskState
+	inner := &failingLogStore{InmemStore: raft.NewInmemStore()}
+	s := d.watchLogStore(inner)
+	inner.err = fmt.Errorf("raft-wal: %w", raftwal.ErrSealed)
+	if err := s.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Data: []byte("x")}}); !errors.Is(err, raftwal.ErrSealed) {
+		t.Fatalf("the store's error was not passed on: %v", err)
+	}
+	// raftError arms the probe for ErrSealed (logFull); set far ahead here
+	// so that no slow run can see it over.
+	d.logUntil.Store(time.Now().Add(time.Hour).UnixNano())
+	if err := d.refuse(); !errors.Is(err, ErrLogNeedsRestart) {
+		t.Fatalf("a write refused while raft's log needs a restart: %v, want ErrLogNeedsRestart", err)
+	}
+	if err := d.full(); !errors.Is(err, ErrLogNeedsRestart) {
+		t.Fatalf("DiskFull: %v, want ErrLogNeedsRestart", err)
 	}
 }
