@@ -101,6 +101,11 @@ func (d *diskState) setStateFull(full bool) bool {
 // space: ErrLogNeedsRestart while raft-wal could not start its next segment.
 func (d *diskState) refuse() error {
 	if d.stateFull.Load() {
+		if d.logStuck.Load() {
+			// Both on the one disk: freeing space cures the state file,
+			// not raft-wal, so the restart is named first.
+			return ErrLogNeedsRestart
+		}
 		return fmt.Errorf("%w: the state file cannot grow; writes are refused until space is freed (reads go on)", ErrDiskFull)
 	}
 	if time.Now().UnixNano() < d.logUntil.Load() {
@@ -122,11 +127,13 @@ func (d *diskState) logFull() {
 // full says why this replica cannot store what it is given now (its state
 // file or raft's log could not grow the last time it tried), or nil.
 func (d *diskState) full() error {
-	if d.stateFull.Load() {
-		return fmt.Errorf("%w: the state file cannot grow", ErrDiskFull)
-	}
+	// A stuck raft-wal first: it needs a restart as well as space, and the
+	// operator must learn so before freeing space, not after.
 	if d.logStuck.Load() {
 		return ErrLogNeedsRestart
+	}
+	if d.stateFull.Load() {
+		return fmt.Errorf("%w: the state file cannot grow", ErrDiskFull)
 	}
 	if d.logStoreFull.Load() {
 		return fmt.Errorf("%w: raft's log cannot grow", ErrDiskFull)

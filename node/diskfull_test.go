@@ -111,3 +111,35 @@ func TestRefusalOfAStuckLogNamesTheRestart(t *testing.T) {
 		t.Fatalf("DiskFull: %v, want ErrLogNeedsRestart", err)
 	}
 }
+
+// TestStateFileFullWhileTheLogIsStuckNamesTheRestart (review 157 of 1f476f4):
+// the state file and raft-wal share the data directory's disk, so both can
+// fail on it at once. With the state file full as well, refuse and DiskFull
+// answered the state file's plain ErrDiskFull ("refused until space is
+// freed", and toProblem's "accepted again without a restart"), hiding that
+// raft's log takes nothing until a restart: the operator freed space, waited,
+// and only then learnt of the restart.
+func TestStateFileFullWhileTheLogIsStuckNamesTheRestart(t *testing.T) {
+	var d diskState
+	inner := &failingLogStore{InmemStore: raft.NewInmemStore()}
+	s := d.watchLogStore(inner)
+	inner.err = fmt.Errorf("raft-wal: %w", raftwal.ErrSealed)
+	s.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Data: []byte("x")}})
+	d.setStateFull(true)
+	// Without the probe's window (it lasts a second) and within it.
+	for _, until := range []time.Time{{}, time.Now().Add(time.Hour)} {
+		d.logUntil.Store(until.UnixNano())
+		if err := d.refuse(); !errors.Is(err, ErrLogNeedsRestart) {
+			t.Fatalf("a write refused with the state file full and raft's log stuck: %v, want ErrLogNeedsRestart", err)
+		}
+	}
+	if err := d.full(); !errors.Is(err, ErrLogNeedsRestart) {
+		t.Fatalf("DiskFull with the state file full and raft's log stuck: %v, want ErrLogNeedsRestart", err)
+	}
+	// Space freed: the state file's batch is stored, the log still stuck.
+	d.setStateFull(false)
+	d.logUntil.Store(0)
+	if err := d.full(); !errors.Is(err, ErrLogNeedsRestart) {
+		t.Fatalf("DiskFull with raft's log stuck: %v, want ErrLogNeedsRestart", err)
+	}
+}
