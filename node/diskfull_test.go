@@ -143,3 +143,47 @@ func TestStateFileFullWhileTheLogIsStuckNamesTheRestart(t *testing.T) {
 		t.Fatalf("DiskFull with raft's log stuck: %v, want ErrLogNeedsRestart", err)
 	}
 }
+
+// TestStateFileFullAloneIsNotAStuckLog (review 158 of d100153): naming a
+// stuck raft-wal first must not make a state file full on its own (or full
+// after raft's log stored an entry again) read as needing a restart; that
+// one is cured by freeing space alone, and once the state file's batch is
+// stored nothing is reported.
+func TestStateFileFullAloneIsNotAStuckLog(t *testing.T) {
+	var d diskState
+	inner := &failingLogStore{InmemStore: raft.NewInmemStore()}
+	s := d.watchLogStore(inner)
+	check := func(when string) {
+		t.Helper()
+		for _, until := range []time.Time{{}, time.Now().Add(time.Hour)} {
+			d.logUntil.Store(until.UnixNano())
+			if err := d.refuse(); !errors.Is(err, ErrDiskFull) || errors.Is(err, ErrLogNeedsRestart) {
+				t.Fatalf("%s: a write refused with the state file full: %v, want ErrDiskFull without ErrLogNeedsRestart", when, err)
+			}
+		}
+		d.logUntil.Store(0)
+		if err := d.full(); !errors.Is(err, ErrDiskFull) || errors.Is(err, ErrLogNeedsRestart) {
+			t.Fatalf("%s: DiskFull with the state file full: %v, want ErrDiskFull without ErrLogNeedsRestart", when, err)
+		}
+	}
+	d.setStateFull(true)
+	check("the state file full alone")
+
+	// raft-wal stuck, then storing again (its log opened anew): only the
+	// state file is left.
+	inner.err = fmt.Errorf("raft-wal: %w", raftwal.ErrSealed)
+	s.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Data: []byte("x")}})
+	inner.err = nil
+	if err := s.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Data: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	check("raft's log storing again")
+
+	d.setStateFull(false)
+	if err := d.refuse(); err != nil {
+		t.Fatalf("a write refused once space is back: %v", err)
+	}
+	if err := d.full(); err != nil {
+		t.Fatalf("DiskFull once space is back: %v", err)
+	}
+}
