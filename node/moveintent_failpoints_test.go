@@ -177,15 +177,7 @@ func TestAddBackMovedBoundsItsWait(t *testing.T) {
 	defer cancel()
 	release := cutMoveShortAndHoldApplying(ctx, t, l, moved, next)
 	// Something for next to apply once it leads: its barrier waits behind it.
-	if _, err := l.Create(ctx, supplyRecord("held back at the new leader")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.raft.LeadershipTransferToServer(raft.ServerID(next.cfg.ReplicaID), raft.ServerAddress(next.cfg.RaftAddr)).Error(); err != nil {
-		t.Fatal(err)
-	}
-	if nl := leaderOf(t, nodes, moved, 10*time.Second); nl != next {
-		t.Fatalf("premise: %s leads, want %s", nl.cfg.ReplicaID, next.cfg.ReplicaID)
-	}
+	leadWithABacklog(ctx, t, nodes, l, next, moved)
 
 	// The membership loop's context: ended only by a stop.
 	loop, stop := context.WithCancel(context.Background())
@@ -235,17 +227,42 @@ func cutMoveShortAndHoldApplying(ctx context.Context, t *testing.T, l, moved, ne
 	}
 
 	// From here, next applies nothing until the test lets it.
+	return holdApplying(t, next)
+}
+
+// holdApplying holds n's applying at applyHook, as a state file retrying a
+// batch on a full disk holds it, until the returned release is called (or
+// the test ends).
+func holdApplying(t *testing.T, n *Node) (release func()) {
+	t.Helper()
 	gate := make(chan struct{})
 	var once sync.Once
 	release = func() { once.Do(func() { close(gate) }) }
 	hook := func(f *fsm) {
-		if f == next.fsm {
+		if f == n.fsm {
 			<-gate
 		}
 	}
 	applyHook.Store(&hook)
 	t.Cleanup(func() { release(); applyHook.Store(nil) })
 	return release
+}
+
+// leadWithABacklog has leader l write once more and hand its leadership to
+// next, so that next leads with an entry of the last term still to apply
+// (held back, with holdApplying, its barrier waits behind it). skip is the
+// replica that must not be the leader found.
+func leadWithABacklog(ctx context.Context, t *testing.T, nodes []*Node, l, next, skip *Node) {
+	t.Helper()
+	if _, err := l.Create(ctx, supplyRecord("held back at the new leader")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.raft.LeadershipTransferToServer(raft.ServerID(next.cfg.ReplicaID), raft.ServerAddress(next.cfg.RaftAddr)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if nl := leaderOf(t, nodes, skip, 10*time.Second); nl != next {
+		t.Fatalf("premise: %s leads, want %s", nl.cfg.ReplicaID, next.cfg.ReplicaID)
+	}
 }
 
 // notedToAddBack reports whether n's state file notes id to be added back.

@@ -5,11 +5,8 @@ package node
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // TestAwaitTermAppliedIsBounded (review 152): the API has a leader judge a
@@ -30,26 +27,9 @@ func TestAwaitTermAppliedIsBounded(t *testing.T) {
 		t.Fatalf("AwaitTermApplied at a follower: %v, want ErrNotLeader", err)
 	}
 
-	gate := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(gate) }) }
-	hook := func(f *fsm) {
-		if f == next.fsm {
-			<-gate
-		}
-	}
-	applyHook.Store(&hook)
-	t.Cleanup(func() { release(); applyHook.Store(nil) })
+	release := holdApplying(t, next)
 	// Something for next to apply once it leads: its barrier waits behind it.
-	if _, err := l.Create(ctx, supplyRecord("held back at the new leader")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.raft.LeadershipTransferToServer(raft.ServerID(next.cfg.ReplicaID), raft.ServerAddress(next.cfg.RaftAddr)).Error(); err != nil {
-		t.Fatal(err)
-	}
-	if nl := leaderOf(t, nodes, nodes[1], 10*time.Second); nl != next {
-		t.Fatalf("premise: %s leads, want %s", nl.cfg.ReplicaID, next.cfg.ReplicaID)
-	}
+	leadWithABacklog(ctx, t, nodes, l, next, nodes[1])
 
 	// A request's context: ended only by its client.
 	req, stop := context.WithCancel(context.Background())

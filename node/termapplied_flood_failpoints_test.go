@@ -6,11 +6,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // TestAwaitTermAppliedFloodSharesOneBarrier (review 154 of d225b07): a flood
@@ -24,25 +21,8 @@ func TestAwaitTermAppliedFloodSharesOneBarrier(t *testing.T) {
 	l, next := nodes[0], nodes[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	gate := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(gate) }) }
-	hook := func(f *fsm) {
-		if f == next.fsm {
-			<-gate
-		}
-	}
-	applyHook.Store(&hook)
-	t.Cleanup(func() { release(); applyHook.Store(nil) })
-	if _, err := l.Create(ctx, supplyRecord("held back at the new leader")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.raft.LeadershipTransferToServer(raft.ServerID(next.cfg.ReplicaID), raft.ServerAddress(next.cfg.RaftAddr)).Error(); err != nil {
-		t.Fatal(err)
-	}
-	if nl := leaderOf(t, nodes, nodes[1], 10*time.Second); nl != next {
-		t.Fatalf("premise: %s leads, want %s", nl.cfg.ReplicaID, next.cfg.ReplicaID)
-	}
+	release := holdApplying(t, next)
+	leadWithABacklog(ctx, t, nodes, l, next, nodes[1])
 	// The first call starts the term's barrier; then the log's last index.
 	first := make(chan error, 1)
 	go func() { first <- next.AwaitTermApplied(context.Background()) }()
