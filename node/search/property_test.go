@@ -154,6 +154,22 @@ func (c *randomCorpus) record(id string) *schema.Record {
 	return &schema.Record{ID: id, Catalogue: cats[c.rng.IntN(len(cats))], Origin: origin, Visibility: "federation", Schema: 1, Body: js}
 }
 
+// churn makes n random writes to src among ids: a new version of a record,
+// or, for a quarter of the live ones picked, its deletion.
+func (c *randomCorpus) churn(src *memSource, ids []string, n int) {
+	for range n {
+		id := ids[c.rng.IntN(len(ids))]
+		src.mu.Lock()
+		old := src.records[id]
+		src.mu.Unlock()
+		if old != nil && !old.Deleted && c.rng.IntN(4) == 0 {
+			src.delete(id)
+		} else {
+			src.put(c.record(id))
+		}
+	}
+}
+
 func (c *randomCorpus) query() string {
 	var words []string
 	for range 1 + c.rng.IntN(3) {
@@ -186,17 +202,7 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 				ids = append(ids, fmt.Sprintf("%s:r%03d", origins[i%3], i))
 			}
 			for round := range 6 {
-				for range 120 {
-					id := ids[c.rng.IntN(len(ids))]
-					src.mu.Lock()
-					old := src.records[id]
-					src.mu.Unlock()
-					if old != nil && !old.Deleted && c.rng.IntN(4) == 0 {
-						src.delete(id)
-					} else {
-						src.put(c.record(id))
-					}
-				}
+				c.churn(src, ids, 120)
 				if round%2 == 1 {
 					checkConsistent(t, ix) // before the queries catch up: the last batch's state
 				}

@@ -64,17 +64,7 @@ func TestKeptTablesUnderConcurrentUse(t *testing.T) {
 		}
 	}()
 	for range 8 {
-		for range 40 {
-			id := ids[c.rng.IntN(len(ids))]
-			src.mu.Lock()
-			old := src.records[id]
-			src.mu.Unlock()
-			if old != nil && !old.Deleted && c.rng.IntN(4) == 0 {
-				src.delete(id)
-			} else {
-				src.put(c.record(id))
-			}
-		}
+		c.churn(src, ids, 40)
 		// Idle long enough for Run to drop the tables (awaited: dropped or
 		// taken again by a query's catch-up, either way bounded).
 		deadline := time.Now().Add(5 * time.Second)

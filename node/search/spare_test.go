@@ -26,17 +26,7 @@ func TestKeptBatchWriter(t *testing.T) {
 		ids = append(ids, fmt.Sprintf("%s:r%03d", []string{"tianjin", "hebei", "hq"}[i%3], i))
 	}
 	for round := range 5 {
-		for range 60 {
-			id := ids[c.rng.IntN(len(ids))]
-			src.mu.Lock()
-			old := src.records[id]
-			src.mu.Unlock()
-			if old != nil && !old.Deleted && c.rng.IntN(4) == 0 {
-				src.delete(id)
-			} else {
-				src.put(c.record(id))
-			}
-		}
+		c.churn(src, ids, 60)
 		if err := ix.Sync(); err != nil {
 			t.Fatal(err)
 		}
